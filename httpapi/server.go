@@ -1,0 +1,279 @@
+// Package httpapi serves Kassa's JSON API: authentication of callers,
+// request limits, problem-details errors, metrics and the OpenAPI document.
+// Handlers are thin: decode, call the domain, encode.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/merchant"
+)
+
+// Defaults and limits.
+const (
+	BodyBytesDefault = 1 << 20 // request bodies larger than this are refused with 413
+	rateLimitDefault = 1000    // requests per second per API key
+	rateBurstDefault = 2000
+)
+
+// Pinger checks the database for /readyz.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Config wires a Server to the domain services.
+type Config struct {
+	Logger    *slog.Logger
+	Merchants *merchant.Service
+	DB        Pinger
+	// Registry receives the HTTP metrics and is served at /metrics; nil
+	// makes a fresh one.
+	Registry *prometheus.Registry
+	// RateLimit is the steady requests/s allowed per API key (and per
+	// client IP for unauthenticated calls); RateBurst the burst. Zero means
+	// the defaults; negative disables limiting.
+	RateLimit float64
+	RateBurst int
+	// BodyBytesMax caps request bodies; zero means BodyBytesDefault.
+	BodyBytesMax int64
+	Version      string
+}
+
+// Server is the HTTP API.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	mux     *http.ServeMux
+	routes  []Route
+	metrics *httpMetrics
+	limiter *limiter
+	handler http.Handler
+}
+
+// Auth says which callers a route admits.
+type Auth int
+
+const (
+	AuthNone        Auth = iota // anyone
+	AuthSecret                  // a secret key
+	AuthPublishable             // a secret or a publishable key (payer's browser)
+)
+
+// Route is one registered endpoint.
+type Route struct {
+	Method, Pattern string
+	Auth            Auth
+	BodyBytesMax    int64
+}
+
+// HandlerFunc is an endpoint that returns an error instead of writing one.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// New returns a server with the foundation's routes registered.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.BodyBytesMax == 0 {
+		cfg.BodyBytesMax = BodyBytesDefault
+	}
+	if cfg.RateLimit == 0 {
+		cfg.RateLimit, cfg.RateBurst = rateLimitDefault, rateBurstDefault
+	}
+	if cfg.RateBurst <= 0 {
+		cfg.RateBurst = max(1, int(cfg.RateLimit))
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		mux:     http.NewServeMux(),
+		metrics: newHTTPMetrics(cfg.Registry),
+	}
+	if cfg.RateLimit > 0 {
+		s.limiter = newLimiter(cfg.RateLimit, cfg.RateBurst)
+	}
+	s.Handle("GET", "/healthz", AuthNone, s.healthz)
+	s.Handle("GET", "/readyz", AuthNone, s.readyz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	s.routes = append(s.routes, Route{Method: "GET", Pattern: "/metrics"})
+	s.Handle("GET", "/v1/openapi.json", AuthNone, s.openapi)
+	s.Handle("GET", "/v1/merchant", AuthSecret, s.getMerchant)
+	s.handler = s.middleware(http.HandlerFunc(s.dispatch))
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Routes lists every registered endpoint.
+func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
+
+// Handle registers an endpoint with the default body limit.
+func (s *Server) Handle(method, pattern string, auth Auth, h HandlerFunc) {
+	s.HandleLimit(method, pattern, auth, 0, h)
+}
+
+// HandleLimit registers an endpoint whose bodies may be up to bodyMax
+// bytes (0 = the server's default).
+func (s *Server) HandleLimit(method, pattern string, auth Auth, bodyMax int64, h HandlerFunc) {
+	if bodyMax == 0 {
+		bodyMax = s.cfg.BodyBytesMax
+	}
+	s.routes = append(s.routes, Route{Method: method, Pattern: pattern, Auth: auth, BodyBytesMax: bodyMax})
+	s.mux.Handle(method+" "+pattern, s.endpoint(auth, bodyMax, h))
+}
+
+// dispatch routes a request; unknown paths and wrong methods become
+// problems instead of the mux's plain-text answers.
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
+	h, pattern := s.mux.Handler(r)
+	if pattern == "" {
+		rec := &statusRecorder{header: http.Header{}}
+		h.ServeHTTP(rec, r)
+		if rec.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", rec.header.Get("Allow"))
+			writeProblem(w, r, Problem{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
+				Detail: r.Method + " is not allowed on " + r.URL.Path + "; allowed: " + rec.header.Get("Allow")})
+			return
+		}
+		if rec.status >= 300 && rec.status < 400 { // path cleaning redirects
+			for k, v := range rec.header {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.status)
+			return
+		}
+		writeProblem(w, r, Problem{Status: http.StatusNotFound, Code: "route_not_found",
+			Detail: "no endpoint at " + r.URL.Path})
+		return
+	}
+	h.ServeHTTP(w, r)
+}
+
+// statusRecorder captures what the mux's own 404/405 handlers would write.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (r *statusRecorder) Header() http.Header         { return r.header }
+func (r *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *statusRecorder) WriteHeader(status int)      { r.status = status }
+
+// endpoint wraps a handler with authentication, rate limiting, the body
+// limit and error mapping.
+func (s *Server) endpoint(auth Auth, bodyMax int64, h HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		limitKey := "ip:" + clientIP(r)
+		if auth != AuthNone {
+			p, err := s.authenticate(r, auth)
+			if err != nil {
+				// Failed authentication counts against the client's IP,
+				// which slows down anyone guessing keys.
+				if s.limiter != nil {
+					if wait, ok := s.limiter.allow(limitKey); !ok {
+						s.writeError(w, r, rateLimited(wait))
+						return
+					}
+				}
+				s.writeError(w, r, err)
+				return
+			}
+			ctx = withPrincipal(ctx, p)
+			limitKey = "key:" + p.KeyID
+			if info := infoFrom(ctx); info != nil {
+				info.merchantID, info.keyID = p.Merchant.ID, p.KeyID
+			}
+		}
+		if s.limiter != nil {
+			if wait, ok := s.limiter.allow(limitKey); !ok {
+				s.writeError(w, r, rateLimited(wait))
+				return
+			}
+		}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, bodyMax)
+		}
+		if err := h(w, r.WithContext(ctx)); err != nil {
+			if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+				err = errAborted
+			}
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+func (s *Server) authenticate(r *http.Request, auth Auth) (merchant.Principal, error) {
+	h := r.Header.Get("Authorization")
+	token, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || token == "" {
+		return merchant.Principal{}, kassa.Errorf(kassa.EUnauthorized, "api_key_missing",
+			"send an API key as 'Authorization: Bearer sk_...'")
+	}
+	p, err := s.cfg.Merchants.Authenticate(r.Context(), strings.TrimSpace(token))
+	if err != nil {
+		return p, err
+	}
+	if auth == AuthSecret && p.Kind != merchant.Secret {
+		return p, kassa.Errorf(kassa.EForbidden, "secret_key_required",
+			"this endpoint needs a secret key; publishable keys reach only the endpoints a payer's browser uses")
+	}
+	return p, nil
+}
+
+type principalKey struct{}
+
+func withPrincipal(ctx context.Context, p merchant.Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the authenticated caller of the request.
+func PrincipalFrom(ctx context.Context) (merchant.Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(merchant.Principal)
+	return p, ok
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyTimeout bounds the database check of /readyz.
+const readyTimeout = 2 * time.Second
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+	defer cancel()
+	if err := s.cfg.DB.Ping(ctx); err != nil {
+		s.log.WarnContext(ctx, "readiness check failed", "err", err)
+		return kassa.Errorf(kassa.EUnavailable, "database_unavailable", "the database does not answer")
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+type merchantJSON struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Name    string `json:"name"`
+	Created string `json:"created"`
+}
+
+func (s *Server) getMerchant(w http.ResponseWriter, r *http.Request) error {
+	p, _ := PrincipalFrom(r.Context())
+	return writeJSON(w, http.StatusOK, merchantJSON{
+		ID: p.Merchant.ID, Object: "merchant", Name: p.Merchant.Name,
+		Created: p.Merchant.CreatedAt.UTC().Format(time.RFC3339),
+	})
+}

@@ -1,0 +1,246 @@
+// Package merchant holds merchants and their API keys: creation, key
+// rotation and revocation, and authentication of a bearer key.
+//
+// A key looks like sk_<lookup>_<secret> (or pk_ for publishable keys). The
+// lookup part finds the stored record; only the SHA-256 of the whole key is
+// stored, and it is compared in constant time. Keys carry 256 bits of
+// entropy, so a fast hash is enough: there is nothing to brute-force.
+package merchant
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/id"
+)
+
+// Kind of an API key.
+type Kind string
+
+const (
+	Secret      Kind = "secret"      // server-side: every /v1 endpoint of its merchant
+	Publishable Kind = "publishable" // a payer's browser: only endpoints meant for it
+)
+
+func (k Kind) prefix() string {
+	if k == Publishable {
+		return "pk"
+	}
+	return "sk"
+}
+
+// Limits.
+const (
+	NameLengthMax = 200
+	// RotateGraceMax bounds how long a rotated-out secret key keeps working.
+	RotateGraceMax = 30 * 24 * time.Hour
+	// RotateGraceDefault is how long the old secret key keeps working after
+	// `kassa merchants rotate-key` when no grace is given.
+	RotateGraceDefault = 24 * time.Hour
+)
+
+// Merchant is a business taking payments through Kassa.
+type Merchant struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created"`
+}
+
+// Key is a stored API key. The key string itself is never stored.
+type Key struct {
+	ID         string     `json:"id"`
+	MerchantID string     `json:"merchant"`
+	Kind       Kind       `json:"kind"`
+	Hash       []byte     `json:"-"`
+	Hint       string     `json:"hint"` // e.g. "sk_...a1b2", safe to show and log
+	CreatedAt  time.Time  `json:"created"`
+	ExpiresAt  *time.Time `json:"expires,omitempty"`
+	RevokedAt  *time.Time `json:"revoked,omitempty"`
+}
+
+// Active reports whether the key authenticates at time now.
+func (k Key) Active(now time.Time) bool {
+	return k.RevokedAt == nil && (k.ExpiresAt == nil || now.Before(*k.ExpiresAt))
+}
+
+// Store is what the merchant service needs from storage.
+type Store interface {
+	// CreateMerchant stores a merchant with its first keys, atomically.
+	CreateMerchant(ctx context.Context, m Merchant, keys []Key) error
+	// Merchant returns kassa ENotFound when absent.
+	Merchant(ctx context.Context, id string) (Merchant, error)
+	// Merchants lists merchants oldest first, at most limit after the cursor id.
+	Merchants(ctx context.Context, after string, limit int) ([]Merchant, error)
+	// Key returns the key with the lookup id (ENotFound when absent).
+	Key(ctx context.Context, id string) (Key, error)
+	// Keys lists a merchant's keys, oldest first.
+	Keys(ctx context.Context, merchantID string) ([]Key, error)
+	// RotateSecretKey adds key and sets expiresAt on every other active
+	// secret key of the merchant that would outlive it, atomically.
+	RotateSecretKey(ctx context.Context, key Key, expiresAt time.Time) error
+	// RevokeKey marks the key revoked at the time (ENotFound when absent,
+	// EConflict when already revoked).
+	RevokeKey(ctx context.Context, id string, at time.Time) error
+}
+
+// Service implements merchant operations.
+type Service struct {
+	store Store
+	now   func() time.Time
+	ids   id.Generator
+}
+
+// NewService returns a service over the store; now and ids may be zero
+// for the wall clock and crypto/rand.
+func NewService(store Store, now func() time.Time, ids id.Generator) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: store, now: now, ids: ids}
+}
+
+// Created is a new merchant with its keys in clear, shown this once.
+type Created struct {
+	Merchant
+	SecretKey      string `json:"secret_key"`
+	PublishableKey string `json:"publishable_key"`
+}
+
+// Create makes a merchant with one secret and one publishable key.
+func (s *Service) Create(ctx context.Context, name string) (Created, error) {
+	name = strings.TrimSpace(name)
+	switch {
+	case name == "":
+		return Created{}, kassa.Invalid("name", "name_required", "a merchant needs a name")
+	case utf8.RuneCountInString(name) > NameLengthMax || !utf8.ValidString(name):
+		return Created{}, kassa.Invalid("name", "name_invalid", "the name must be valid UTF-8 of at most %d characters", NameLengthMax)
+	}
+	now := s.now().UTC()
+	m := Merchant{ID: s.ids.New("mer"), Name: name, CreatedAt: now}
+	sk, skStr := s.newKey(m.ID, Secret, now)
+	pk, pkStr := s.newKey(m.ID, Publishable, now)
+	if err := s.store.CreateMerchant(ctx, m, []Key{sk, pk}); err != nil {
+		return Created{}, fmt.Errorf("create merchant: %w", err)
+	}
+	return Created{Merchant: m, SecretKey: skStr, PublishableKey: pkStr}, nil
+}
+
+func (s *Service) newKey(merchantID string, kind Kind, now time.Time) (Key, string) {
+	lookup := s.ids.Random(10)
+	secret := s.ids.Random(32)
+	str := kind.prefix() + "_" + lookup + "_" + secret
+	sum := sha256.Sum256([]byte(str))
+	return Key{
+		ID:         "key_" + lookup,
+		MerchantID: merchantID,
+		Kind:       kind,
+		Hash:       sum[:],
+		Hint:       kind.prefix() + "_" + lookup + "_..." + secret[len(secret)-4:],
+		CreatedAt:  now,
+	}, str
+}
+
+// Get returns a merchant.
+func (s *Service) Get(ctx context.Context, id string) (Merchant, error) {
+	return s.store.Merchant(ctx, id)
+}
+
+// List returns merchants oldest first, a page at a time.
+func (s *Service) List(ctx context.Context, after string, limit int) ([]Merchant, error) {
+	return s.store.Merchants(ctx, after, limit)
+}
+
+// Keys lists a merchant's keys (hashes and hints only).
+func (s *Service) Keys(ctx context.Context, merchantID string) ([]Key, error) {
+	if _, err := s.store.Merchant(ctx, merchantID); err != nil {
+		return nil, err
+	}
+	return s.store.Keys(ctx, merchantID)
+}
+
+// RotateKey issues a new secret key for the merchant. Every older secret
+// key keeps working for grace (0 ends it now), then stops.
+func (s *Service) RotateKey(ctx context.Context, merchantID string, grace time.Duration) (key Key, secret string, err error) {
+	if grace < 0 || grace > RotateGraceMax {
+		return Key{}, "", kassa.Invalid("grace", "grace_invalid", "the grace period must be between 0 and %s", RotateGraceMax)
+	}
+	if _, err := s.store.Merchant(ctx, merchantID); err != nil {
+		return Key{}, "", err
+	}
+	now := s.now().UTC()
+	key, secret = s.newKey(merchantID, Secret, now)
+	if err := s.store.RotateSecretKey(ctx, key, now.Add(grace)); err != nil {
+		return Key{}, "", fmt.Errorf("rotate key: %w", err)
+	}
+	return key, secret, nil
+}
+
+// RevokeKey ends a key now.
+func (s *Service) RevokeKey(ctx context.Context, keyID string) error {
+	return s.store.RevokeKey(ctx, keyID, s.now().UTC())
+}
+
+// Principal is an authenticated caller.
+type Principal struct {
+	Merchant Merchant
+	KeyID    string
+	Kind     Kind
+}
+
+var errBadKey = kassa.Errorf(kassa.EUnauthorized, "invalid_api_key", "the API key is invalid, expired or revoked")
+
+// Authenticate returns the principal a bearer key belongs to. Every failure
+// is the same error, so a caller learns nothing about which part was wrong.
+func (s *Service) Authenticate(ctx context.Context, token string) (Principal, error) {
+	kind, lookup, ok := parseKey(token)
+	if !ok {
+		return Principal{}, errBadKey
+	}
+	k, err := s.store.Key(ctx, "key_"+lookup)
+	if kassa.ErrorKind(err) == kassa.ENotFound {
+		return Principal{}, errBadKey
+	} else if err != nil {
+		return Principal{}, err
+	}
+	sum := sha256.Sum256([]byte(token))
+	if subtle.ConstantTimeCompare(sum[:], k.Hash) != 1 || k.Kind != kind || !k.Active(s.now()) {
+		return Principal{}, errBadKey
+	}
+	m, err := s.store.Merchant(ctx, k.MerchantID)
+	if err != nil {
+		return Principal{}, err
+	}
+	return Principal{Merchant: m, KeyID: k.ID, Kind: k.Kind}, nil
+}
+
+// keyLengthMax bounds what is parsed from an Authorization header.
+const keyLengthMax = 128
+
+func parseKey(token string) (kind Kind, lookup string, ok bool) {
+	if len(token) > keyLengthMax {
+		return "", "", false
+	}
+	prefix, rest, ok := strings.Cut(token, "_")
+	if !ok {
+		return "", "", false
+	}
+	switch prefix {
+	case "sk":
+		kind = Secret
+	case "pk":
+		kind = Publishable
+	default:
+		return "", "", false
+	}
+	lookup, secret, ok := strings.Cut(rest, "_")
+	if !ok || len(lookup) != 16 || len(secret) == 0 {
+		return "", "", false
+	}
+	return kind, lookup, true
+}

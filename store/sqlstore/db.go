@@ -1,0 +1,222 @@
+// Package sqlstore implements the storage interfaces of Kassa's domain
+// packages on SQL. One implementation serves both backends: SQLite (the
+// embedded default, pure Go, WAL, durable commits) and PostgreSQL (pgx).
+// Queries are written once with '?' placeholders and rebound for
+// PostgreSQL; where the dialects differ the code asks DB.Dialect.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Dialect names the SQL backend behind a DB.
+type Dialect int
+
+const (
+	SQLite Dialect = iota + 1
+	Postgres
+)
+
+func (d Dialect) String() string {
+	switch d {
+	case SQLite:
+		return "sqlite"
+	case Postgres:
+		return "postgres"
+	}
+	return "unknown"
+}
+
+// ErrNotFound is returned when a looked-up row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// DB is a handle on one Kassa database.
+//
+// On SQLite, writes go through a pool of one connection that begins
+// IMMEDIATE transactions (one writer, no lock upgrades, no SQLITE_BUSY in
+// the middle of a transaction) and reads use a separate read-only pool that
+// WAL lets run beside the writer. On PostgreSQL both are the same pool.
+type DB struct {
+	dialect Dialect
+	write   *sql.DB
+	read    *sql.DB
+
+	rebound sync.Map // query text → rebound query text (PostgreSQL)
+}
+
+// Dialect reports the backend.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// Writer returns the pool used for writes (for code that needs the driver
+// connection, e.g. PostgreSQL COPY). Prefer Transact.
+func (db *DB) Writer() *sql.DB { return db.write }
+
+// Close closes every pool.
+func (db *DB) Close() error {
+	err := db.write.Close()
+	if db.read != db.write {
+		err = errors.Join(err, db.read.Close())
+	}
+	return err
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	return db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// Rebind turns '?' placeholders into the dialect's own ($1, $2, ... on
+// PostgreSQL). Question marks inside single-quoted literals are left alone.
+func (db *DB) Rebind(query string) string {
+	if db.dialect != Postgres || !strings.Contains(query, "?") {
+		return query
+	}
+	if q, ok := db.rebound.Load(query); ok {
+		return q.(string)
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 16)
+	n, quoted := 0, false
+	for i := 0; i < len(query); i++ {
+		c := query[i]
+		switch {
+		case c == '\'':
+			quoted = !quoted
+			b.WriteByte(c)
+		case c == '?' && !quoted:
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+		default:
+			b.WriteByte(c)
+		}
+	}
+	q := b.String()
+	db.rebound.Store(query, q)
+	return q
+}
+
+// QueryContext runs a read query outside any transaction.
+func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return db.read.QueryContext(ctx, db.Rebind(query), args...)
+}
+
+// QueryRowContext runs a read query returning at most one row.
+func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return db.read.QueryRowContext(ctx, db.Rebind(query), args...)
+}
+
+// Tx is a write transaction. Its methods rebind placeholders.
+type Tx struct {
+	*sql.Tx
+	db *DB
+}
+
+// DB returns the database the transaction belongs to.
+func (tx *Tx) DB() *DB { return tx.db }
+
+func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return tx.Tx.ExecContext(ctx, tx.db.Rebind(query), args...)
+}
+
+func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return tx.Tx.QueryContext(ctx, tx.db.Rebind(query), args...)
+}
+
+func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return tx.Tx.QueryRowContext(ctx, tx.db.Rebind(query), args...)
+}
+
+func (tx *Tx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	return tx.Tx.PrepareContext(ctx, tx.db.Rebind(query))
+}
+
+// Limits on Transact's retries of serialization failures and deadlocks.
+const (
+	transactAttemptsMax = 10
+	transactBackoffMin  = time.Millisecond
+	transactBackoffMax  = 200 * time.Millisecond
+)
+
+// Transact runs fn in one write transaction and commits it. A
+// serialization failure or deadlock (PostgreSQL 40001/40P01, SQLite
+// BUSY) rolls back and runs fn again, at most transactAttemptsMax times with
+// jittered exponential backoff, so fn must not have effects outside tx. A
+// panic in fn rolls back and is re-raised.
+func (db *DB) Transact(ctx context.Context, fn func(tx *Tx) error) error {
+	backoff := transactBackoffMin
+	for attempt := 1; ; attempt++ {
+		err := db.transactOnce(ctx, fn)
+		if err == nil || !db.retryable(err) || attempt == transactAttemptsMax {
+			if err != nil && db.retryable(err) {
+				return fmt.Errorf("transaction gave up after %d attempts: %w", attempt, err)
+			}
+			return err
+		}
+		sleep := backoff/2 + rand.N(backoff/2+1)
+		select {
+		case <-ctx.Done():
+			return errors.Join(ctx.Err(), err)
+		case <-time.After(sleep):
+		}
+		backoff = min(2*backoff, transactBackoffMax)
+	}
+}
+
+func (db *DB) transactOnce(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	sqlTx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	tx := &Tx{Tx: sqlTx, db: db}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = sqlTx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			_ = sqlTx.Rollback()
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func (db *DB) retryable(err error) bool {
+	switch db.dialect {
+	case Postgres:
+		code := pgErrorCode(err)
+		return code == "40001" || code == "40P01"
+	case SQLite:
+		code := sqliteErrorCode(err)
+		return code&0xff == 5 || code&0xff == 6 // SQLITE_BUSY, SQLITE_LOCKED
+	}
+	return false
+}
+
+// IsUniqueViolation reports whether err is a unique or primary key
+// constraint violation.
+func (db *DB) IsUniqueViolation(err error) bool {
+	switch db.dialect {
+	case Postgres:
+		return pgErrorCode(err) == "23505"
+	case SQLite:
+		code := sqliteErrorCode(err)
+		return code == 2067 || code == 1555 // SQLITE_CONSTRAINT_UNIQUE, _PRIMARYKEY
+	}
+	return false
+}
