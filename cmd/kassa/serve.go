@@ -1,0 +1,269 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/httpapi"
+	"github.com/kassa/kassa/id"
+	"github.com/kassa/kassa/internal/tlsutil"
+	"github.com/kassa/kassa/merchant"
+	"github.com/kassa/kassa/store/sqlstore"
+)
+
+// Timeouts of the HTTP server; every one is set.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 60 * time.Second
+	writeTimeout      = 60 * time.Second
+	idleTimeout       = 120 * time.Second
+	headerBytesMax    = 64 << 10
+)
+
+type serveConfig struct {
+	store           storeFlags
+	listen          string
+	tlsCert         string
+	tlsKey          string
+	insecureHTTP    bool
+	demo            bool
+	logLevel        string
+	rateLimit       float64
+	shutdownTimeout time.Duration
+}
+
+func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	var cfg serveConfig
+	fs := newFlagSet("serve", "serve [flags]", stderr)
+	cfg.store.register(fs)
+	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:8443", "`address` to listen on (host:port; port 0 picks a free one)")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "TLS certificate `file` (PEM); without it a self-signed one is made in --data")
+	fs.StringVar(&cfg.tlsKey, "tls-key", "", "TLS private key `file` (PEM), with --tls-cert")
+	fs.BoolVar(&cfg.insecureHTTP, "insecure-http", false, "serve plain HTTP instead of TLS (only on a loopback address; for development)")
+	fs.BoolVar(&cfg.demo, "demo", false, "create a demo merchant once and print its keys and ready-to-paste curl lines")
+	fs.StringVar(&cfg.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
+	fs.Float64Var(&cfg.rateLimit, "rate-limit", 1000, "requests per second allowed per API key (burst twice that); 0 disables")
+	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a shutdown waits for in-flight requests")
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("serve takes no arguments, got %q", fs.Args())
+	}
+	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
+		return usagef("--tls-cert and --tls-key go together")
+	}
+	if cfg.insecureHTTP && !loopbackAddr(cfg.listen) {
+		return usagef("--insecure-http is refused on %s: plaintext is allowed only on a loopback address", cfg.listen)
+	}
+	logger, err := newLogger(cfg.logLevel, stderr)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, logger, stdout)
+}
+
+func newLogger(level string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdout io.Writer) error {
+	db, err := cfg.store.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	logger.Info("database ready", "backend", db.Dialect().String())
+
+	merchants := merchant.NewService(sqlstore.NewMerchants(db), nil, id.Generator{})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	api := httpapi.New(httpapi.Config{
+		Logger:    logger,
+		Merchants: merchants,
+		DB:        db,
+		Registry:  reg,
+		RateLimit: rateLimitOrOff(cfg.rateLimit),
+		Version:   Version,
+	})
+
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    headerBytesMax,
+		ErrorLog:          log.New(&slogWriter{logger}, "", 0),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	scheme := "http"
+	var certPath string
+	if !cfg.insecureHTTP {
+		scheme = "https"
+		cert, fp, path, err := loadCert(cfg, logger)
+		if err != nil {
+			return err
+		}
+		certPath = path
+		srv.TLSConfig = tlsutil.ServerConfig(cert)
+		logger.Info("tls certificate", "sha256", fp, "file", path)
+	}
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	base := scheme + "://" + ln.Addr().String()
+	if cfg.demo {
+		if err := demo(ctx, merchants, cfg, base, certPath, stdout); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	logger.Info("listening", "url", base)
+	fmt.Fprintf(stdout, "kassa: listening on %s\n", base)
+
+	errc := make(chan error, 1)
+	go func() {
+		if srv.TLSConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "") // certificates come from TLSConfig; HTTP/2 is on
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: draining in-flight requests", "timeout", cfg.shutdownTimeout.String())
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+func rateLimitOrOff(perSec float64) float64 {
+	if perSec <= 0 {
+		return -1
+	}
+	return perSec
+}
+
+func loadCert(cfg serveConfig, logger *slog.Logger) (tls.Certificate, string, string, error) {
+	if cfg.tlsCert != "" {
+		cert, err := tlsutil.Load(cfg.tlsCert, cfg.tlsKey)
+		if err != nil {
+			return cert, "", "", fmt.Errorf("load TLS certificate: %w", err)
+		}
+		return cert, tlsutil.Fingerprint(cert), cfg.tlsCert, nil
+	}
+	cert, fp, created, err := tlsutil.LoadOrCreate(cfg.store.data)
+	if err != nil {
+		return cert, "", "", fmt.Errorf("self-signed TLS certificate: %w", err)
+	}
+	if created {
+		logger.Info("generated a self-signed TLS certificate", "dir", cfg.store.data)
+	}
+	return cert, fp, filepath.Join(cfg.store.data, tlsutil.CertFile), nil
+}
+
+// slogWriter sends net/http's own error log (e.g. TLS handshake errors
+// from clients offering TLS 1.2) to the structured log.
+type slogWriter struct{ l *slog.Logger }
+
+func (w *slogWriter) Write(p []byte) (int, error) {
+	w.l.Warn("http server", "msg", strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// demoFile keeps the demo merchant's keys (0600) so every --demo start can
+// print the same ready-to-paste lines. Only the demo merchant's keys are
+// ever written to disk.
+const demoFile = "demo-keys.json"
+
+func demo(ctx context.Context, merchants *merchant.Service, cfg serveConfig, base, certPath string, stdout io.Writer) error {
+	path := filepath.Join(cfg.store.data, demoFile)
+	var keys merchant.Created
+	b, err := os.ReadFile(path)
+	if err == nil {
+		err = json.Unmarshal(b, &keys)
+		if err == nil {
+			if _, err := merchants.Get(ctx, keys.ID); kassa.ErrorKind(err) == kassa.ENotFound {
+				keys = merchant.Created{} // the file belongs to another database
+			} else if err != nil {
+				return err
+			}
+		}
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	if keys.ID == "" {
+		keys, err = merchants.Create(ctx, "Demo Merchant")
+		if err != nil {
+			return err
+		}
+		b, _ := json.MarshalIndent(keys, "", "  ")
+		if err := os.MkdirAll(cfg.store.data, 0o700); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+	}
+	tlsArg := ""
+	if certPath != "" {
+		tlsArg = "--cacert " + certPath + " "
+	}
+	fmt.Fprintf(stdout, `Demo merchant %s (%s)
+  secret key:      %s
+  publishable key: %s
+  (kept in %s; real merchants' keys are shown once and never stored)
+
+Try it:
+  curl %s-H "Authorization: Bearer %s" %s/v1/merchant
+  curl %s%s/healthz
+
+`, keys.ID, keys.Name, keys.SecretKey, keys.PublishableKey, path,
+		tlsArg, keys.SecretKey, base, tlsArg, base)
+	return nil
+}
