@@ -1,0 +1,255 @@
+// Package storetest is the storage conformance suite: every backend of
+// store/sqlstore (SQLite and PostgreSQL) must pass the same tests.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/id"
+	"github.com/kassa/kassa/merchant"
+	"github.com/kassa/kassa/store/sqlstore"
+)
+
+// Opener returns a fresh, migrated, empty database for one test.
+type Opener func(t *testing.T) *sqlstore.DB
+
+// Run runs the whole suite against a backend.
+func Run(t *testing.T, open Opener) {
+	t.Run("Migrations", func(t *testing.T) { testMigrations(t, open) })
+	t.Run("Transact", func(t *testing.T) { testTransact(t, open) })
+	t.Run("Merchants", func(t *testing.T) { testMerchants(t, open) })
+	for _, s := range suites {
+		t.Run(s.name, func(t *testing.T) { s.run(t, open) })
+	}
+}
+
+type suite struct {
+	name string
+	run  func(t *testing.T, open Opener)
+}
+
+var suites []suite
+
+// Register adds a domain's conformance tests to Run. Call it from an init
+// function in this package.
+func Register(name string, run func(t *testing.T, open Opener)) {
+	suites = append(suites, suite{name, run})
+}
+
+func testMigrations(t *testing.T, open Opener) {
+	db := open(t)
+	ctx := context.Background()
+	ms, err := sqlstore.Migrations(db.Dialect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := db.SchemaVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := ms[len(ms)-1].Version; v != want {
+		t.Errorf("schema version %d, want %d", v, want)
+	}
+	// Migrating again is a no-op, also when two run at once.
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range errs {
+		wg.Go(func() { errs[i] = db.Migrate(ctx) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Errorf("second migrate: %v", err)
+		}
+	}
+}
+
+func testTransact(t *testing.T, open Opener) {
+	db := open(t)
+	ctx := context.Background()
+	svc := merchant.NewService(sqlstore.NewMerchants(db), nil, id.Generator{})
+	m, err := svc.Create(ctx, "rollback")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An error from fn rolls everything back.
+	boom := errors.New("boom")
+	err = db.Transact(ctx, func(tx *sqlstore.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE merchants SET name = ? WHERE id = ?`, "changed", m.ID); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Transact = %v, want boom", err)
+	}
+	// A panic rolls back and is re-raised.
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("panic was swallowed")
+			}
+		}()
+		_ = db.Transact(ctx, func(tx *sqlstore.Tx) error {
+			if _, err := tx.ExecContext(ctx, `UPDATE merchants SET name = ? WHERE id = ?`, "panicked", m.ID); err != nil {
+				return err
+			}
+			panic("boom")
+		})
+	}()
+	got, err := svc.Get(ctx, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "rollback" {
+		t.Errorf("name = %q after rolled-back transactions, want %q", got.Name, "rollback")
+	}
+	// Concurrent read-modify-write transactions lose no update: on
+	// PostgreSQL with row locks, on SQLite because writers serialize.
+	var wg sync.WaitGroup
+	const n = 20
+	for range n {
+		wg.Go(func() {
+			err := db.Transact(ctx, func(tx *sqlstore.Tx) error {
+				var name string
+				q := `SELECT name FROM merchants WHERE id = ?`
+				if db.Dialect() == sqlstore.Postgres {
+					q += ` FOR UPDATE`
+				}
+				if err := tx.QueryRowContext(ctx, q, m.ID).Scan(&name); err != nil {
+					return err
+				}
+				_, err := tx.ExecContext(ctx, `UPDATE merchants SET name = ? WHERE id = ?`, name+"+", m.ID)
+				return err
+			})
+			if err != nil {
+				t.Errorf("concurrent transaction: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	got, _ = svc.Get(ctx, m.ID)
+	if want := "rollback" + strings.Repeat("+", n); got.Name != want {
+		t.Errorf("name = %q after %d concurrent increments, want %q", got.Name, n, want)
+	}
+}
+
+func testMerchants(t *testing.T, open Opener) {
+	db := open(t)
+	ctx := context.Background()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	clock := func() time.Time { return now }
+	svc := merchant.NewService(sqlstore.NewMerchants(db), clock, id.Generator{})
+
+	c, err := svc.Create(ctx, "  Acme Bets  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Name != "Acme Bets" {
+		t.Errorf("name = %q, want trimmed", c.Name)
+	}
+	for _, tt := range []struct {
+		key  string
+		kind merchant.Kind
+	}{{c.SecretKey, merchant.Secret}, {c.PublishableKey, merchant.Publishable}} {
+		p, err := svc.Authenticate(ctx, tt.key)
+		if err != nil {
+			t.Fatalf("Authenticate(%s key): %v", tt.kind, err)
+		}
+		if p.Merchant.ID != c.ID || p.Kind != tt.kind || !p.Merchant.CreatedAt.Equal(now) {
+			t.Errorf("principal = %+v, want merchant %s kind %s", p, c.ID, tt.kind)
+		}
+	}
+	// Wrong keys of every shape are refused alike.
+	for _, bad := range []string{"", "sk_", "sk_x_y", c.SecretKey + "x", c.SecretKey[:len(c.SecretKey)-1] + "a",
+		"pk" + c.SecretKey[2:], "xx" + c.SecretKey[2:], string(make([]byte, 500))} {
+		if bad == c.SecretKey {
+			continue
+		}
+		if _, err := svc.Authenticate(ctx, bad); kassa.ErrorKind(err) != kassa.EUnauthorized {
+			t.Errorf("Authenticate(%.20q) = %v, want unauthorized", bad, err)
+		}
+	}
+	// Only hashes are stored: the key string appears nowhere.
+	keys, err := svc.Keys(ctx, c.ID)
+	if err != nil || len(keys) != 2 {
+		t.Fatalf("Keys = %v, %v; want 2 keys", keys, err)
+	}
+	for _, k := range keys {
+		if string(k.Hash) == c.SecretKey || len(k.Hash) != 32 {
+			t.Errorf("key %s stored hash of length %d", k.ID, len(k.Hash))
+		}
+	}
+
+	// Rotation: the old key works through the grace period, then stops.
+	_, newKey, err := svc.RotateKey(ctx, c.ID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Authenticate(ctx, c.SecretKey); err != nil {
+		t.Errorf("old key inside grace: %v", err)
+	}
+	now = now.Add(time.Hour + time.Second)
+	if _, err := svc.Authenticate(ctx, c.SecretKey); kassa.ErrorKind(err) != kassa.EUnauthorized {
+		t.Errorf("old key after grace = %v, want unauthorized", err)
+	}
+	p, err := svc.Authenticate(ctx, newKey)
+	if err != nil {
+		t.Fatalf("new key: %v", err)
+	}
+	// Revocation is immediate, and revoking twice is a conflict.
+	if err := svc.RevokeKey(ctx, p.KeyID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Authenticate(ctx, newKey); kassa.ErrorKind(err) != kassa.EUnauthorized {
+		t.Errorf("revoked key = %v, want unauthorized", err)
+	}
+	if err := svc.RevokeKey(ctx, p.KeyID); kassa.ErrorKind(err) != kassa.EConflict {
+		t.Errorf("second revoke = %v, want conflict", err)
+	}
+	if err := svc.RevokeKey(ctx, "key_nope"); kassa.ErrorKind(err) != kassa.ENotFound {
+		t.Errorf("revoke unknown = %v, want not found", err)
+	}
+	if _, _, err := svc.RotateKey(ctx, "mer_nope", 0); kassa.ErrorKind(err) != kassa.ENotFound {
+		t.Errorf("rotate unknown merchant = %v, want not found", err)
+	}
+	if _, _, err := svc.RotateKey(ctx, c.ID, -time.Second); kassa.ErrorKind(err) != kassa.EInvalid {
+		t.Errorf("negative grace = %v, want invalid", err)
+	}
+
+	// Bad names change nothing.
+	for _, name := range []string{"", "   ", string(make([]rune, merchant.NameLengthMax+1))} {
+		if _, err := svc.Create(ctx, name); kassa.ErrorKind(err) != kassa.EInvalid {
+			t.Errorf("Create(%.10q) = %v, want invalid", name, err)
+		}
+	}
+	// Listing pages through everything, oldest first.
+	for i := range 5 {
+		now = now.Add(time.Second)
+		if _, err := svc.Create(ctx, "m"+string(rune('a'+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var all []merchant.Merchant
+	after := ""
+	for {
+		page, err := svc.List(ctx, after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, page...)
+		if len(page) < 2 {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	if len(all) != 6 || all[0].ID != c.ID || all[5].Name != "me" {
+		t.Errorf("listed %d merchants (%v), want 6 oldest first", len(all), all)
+	}
+}
