@@ -12,8 +12,8 @@ import (
 	"github.com/kassa/kassa"
 )
 
-// writeJSON answers with v as JSON.
-func writeJSON(w http.ResponseWriter, status int, v any) error {
+// WriteJSON answers with v as JSON.
+func WriteJSON(w http.ResponseWriter, status int, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode response: %w", err)
@@ -25,10 +25,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	return err
 }
 
-// decodeJSON reads the request body into v. It insists on a JSON content
+// DecodeJSON reads the request body into v. It insists on a JSON content
 // type, one object, no unknown fields, and the route's size limit; each
 // failure is its own problem.
-func decodeJSON(r *http.Request, v any) error {
+func DecodeJSON(r *http.Request, v any) error {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
 		return kassa.Errorf(kassa.EInvalid, "unsupported_media_type",

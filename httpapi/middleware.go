@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -90,7 +91,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			info.id = id.New("req")
 		}
 		if _, pattern := s.mux.Handler(r); pattern != "" {
-			info.route = pattern
+			_, info.route, _ = strings.Cut(pattern, " ") // "GET /v1/x" → "/v1/x"
 		} else {
 			info.route = "unmatched"
 		}

@@ -247,7 +247,7 @@ func PrincipalFrom(ctx context.Context) (merchant.Principal, bool) {
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
-	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // readyTimeout bounds the database check of /readyz.
@@ -260,7 +260,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 		s.log.WarnContext(ctx, "readiness check failed", "err", err)
 		return kassa.Errorf(kassa.EUnavailable, "database_unavailable", "the database does not answer")
 	}
-	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 type merchantJSON struct {
@@ -272,7 +272,7 @@ type merchantJSON struct {
 
 func (s *Server) getMerchant(w http.ResponseWriter, r *http.Request) error {
 	p, _ := PrincipalFrom(r.Context())
-	return writeJSON(w, http.StatusOK, merchantJSON{
+	return WriteJSON(w, http.StatusOK, merchantJSON{
 		ID: p.Merchant.ID, Object: "merchant", Name: p.Merchant.Name,
 		Created: p.Merchant.CreatedAt.UTC().Format(time.RFC3339),
 	})
