@@ -1,0 +1,115 @@
+package ledger
+
+import (
+	"context"
+	"iter"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Store is the storage the ledger needs. Implementations: ledger/memstore
+// (tests) and store/sqlstore (SQLite, PostgreSQL). A conformance suite for
+// implementations is in ledger/ledgertest.
+//
+// Read methods see committed data only. Records are never updated except
+// for account balances, pending states, the head and growing tiles.
+type Store interface {
+	// Update runs fn in one durable read-write transaction and commits it
+	// if fn returns nil. fn may be called again (after a rollback) when the
+	// transaction must be retried, e.g. on a serialization failure; it must
+	// not keep state from an earlier attempt.
+	Update(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+
+	// Account returns the account (Owner, ID) with its current balances,
+	// or ErrNotFound.
+	Account(ctx context.Context, owner, id string) (Account, error)
+	// Transfer returns the transfer (Owner, ID), or ErrNotFound.
+	Transfer(ctx context.Context, owner, id string) (Transfer, error)
+	// Pending returns the state of the pending transfer (Owner, ID), or
+	// ErrNotFound if there is no pending transfer with that id.
+	Pending(ctx context.Context, owner, id string) (Pending, error)
+	// AccountTransfers returns up to limit transfers of owner that debit or
+	// credit accountID, with LeafIndex > afterLeaf, in leaf order.
+	AccountTransfers(ctx context.Context, owner, accountID string, afterLeaf int64, limit int) ([]Transfer, error)
+
+	// LatestCheckpoint returns the checkpoint of the largest tree, or
+	// ErrNotFound when the log is empty.
+	LatestCheckpoint(ctx context.Context) (Checkpoint, error)
+	// Checkpoints yields every stored checkpoint by ascending size.
+	Checkpoints(ctx context.Context) iter.Seq2[Checkpoint, error]
+	// ReadTiles returns the data of the given tiles (W*32 bytes each: a
+	// prefix of the stored tile when it has grown since), or an error if a
+	// tile is missing or narrower than asked.
+	ReadTiles(ctx context.Context, tiles []tlog.Tile) ([][]byte, error)
+
+	// Leaves yields every record with LeafIndex >= from in leaf order. The
+	// yielded Record and what it points to may be reused by the next
+	// iteration. Accounts are yielded with zero balances.
+	Leaves(ctx context.Context, from int64) iter.Seq2[*Record, error]
+	// Accounts yields every account with its stored balances, in any
+	// order. The yielded Account may be reused by the next iteration.
+	Accounts(ctx context.Context) iter.Seq2[*Account, error]
+}
+
+// Tx is a store transaction used by the sequencer. All methods must be
+// called from one goroutine.
+type Tx interface {
+	// Head locks and returns the log head (zero for an empty ledger). It is
+	// called first in every transaction: once it returns, no other writer
+	// can commit until this transaction ends (SELECT ... FOR UPDATE on
+	// PostgreSQL; BEGIN IMMEDIATE on SQLite).
+	Head(ctx context.Context) (Head, error)
+	// LatestCheckpoint is Store.LatestCheckpoint inside the transaction.
+	LatestCheckpoint(ctx context.Context) (Checkpoint, error)
+	// ReadTiles is Store.ReadTiles inside the transaction.
+	ReadTiles(ctx context.Context, tiles []tlog.Tile) ([][]byte, error)
+
+	// LookupAccounts returns the accounts among keys that exist, in any order.
+	LookupAccounts(ctx context.Context, keys []Key) ([]Account, error)
+	// LookupTransfers returns the transfers among keys that exist.
+	LookupTransfers(ctx context.Context, keys []Key) ([]Transfer, error)
+	// LookupPendings returns the pending states among keys that exist.
+	LookupPendings(ctx context.Context, keys []Key) ([]Pending, error)
+	// ExpiredPendings returns up to limit pending transfers in state
+	// StatePending with 0 < ExpiresAt <= now, by ascending ExpiresAt.
+	ExpiredPendings(ctx context.Context, now time.Time, limit int) ([]Pending, error)
+	// NextExpiry returns the smallest ExpiresAt after the given time (zero:
+	// any) of a pending transfer in StatePending, and false if there is none.
+	NextExpiry(ctx context.Context, after time.Time) (time.Time, bool, error)
+
+	// Append writes a batch; it must not retain b. It returns an error wrapping ErrDuplicate when
+	// a transfer's (Owner, ID) or an account's (Owner, ID) is already
+	// stored; the transaction is then rolled back and retried.
+	Append(ctx context.Context, b *Batch) error
+}
+
+// Head is the log head: one row that every commit updates, so that writers
+// serialize on it and can tell whether anyone else committed since.
+type Head struct {
+	Size      int64  // leaves in the log
+	Timestamp int64  // Unix nanoseconds of the last leaf
+	Writer    string // token of the process that committed last
+}
+
+// Batch is what one commit writes.
+type Batch struct {
+	Head Head // the new head
+
+	// Accounts created in the batch, with their balances at the end of it.
+	NewAccounts []Account
+	// Existing accounts whose balances changed: only the four balances
+	// are to be written.
+	UpdatedAccounts []Account
+	// Transfers appended, in leaf order. Leaves of NewAccounts and
+	// Transfers interleave; together they are leaves PrevSize..Head.Size-1.
+	Transfers []Transfer
+	// Pending transfers created in the batch (with their state at its end).
+	NewPendings []Pending
+	// Existing pending transfers whose State or AmountPosted changed.
+	UpdatedPendings []Pending
+	// Tiles to store (insert, or replace with a wider version).
+	Tiles []TileData
+	// Checkpoint of the tree at Head.Size.
+	Checkpoint Checkpoint
+}
