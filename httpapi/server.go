@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/merchant"
 )
 
@@ -35,6 +36,8 @@ type Config struct {
 	Logger    *slog.Logger
 	Merchants *merchant.Service
 	DB        Pinger
+	// Ledger serves /v1/ledger/...; nil leaves those routes out.
+	Ledger *ledger.Ledger
 	// Registry receives the HTTP metrics and is served at /metrics; nil
 	// makes a fresh one.
 	Registry *prometheus.Registry
@@ -110,6 +113,9 @@ func New(cfg Config) *Server {
 	s.routes = append(s.routes, Route{Method: "GET", Pattern: "/metrics"})
 	s.Handle("GET", "/v1/openapi.json", AuthNone, s.openapi)
 	s.Handle("GET", "/v1/merchant", AuthSecret, s.getMerchant)
+	if cfg.Ledger != nil {
+		s.registerLedger()
+	}
 	s.handler = s.middleware(http.HandlerFunc(s.dispatch))
 	return s
 }
@@ -159,7 +165,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 			Detail: "no endpoint at " + r.URL.Path})
 		return
 	}
-	h.ServeHTTP(w, r)
+	s.mux.ServeHTTP(w, r) // (not h: only the mux's own dispatch sets path values)
 }
 
 // statusRecorder captures what the mux's own 404/405 handlers would write.
