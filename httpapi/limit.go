@@ -74,7 +74,7 @@ func (e rateLimitError) Seconds() int { return max(1, int(math.Ceil(e.wait.Secon
 
 func rateLimited(wait time.Duration) error {
 	return rateLimitError{
-		err: kassa.Errorf(kassa.ERateLimited, "rate_limited", "too many requests; retry after the time in Retry-After"),
-		wait:  wait,
+		err:  kassa.Errorf(kassa.ERateLimited, "rate_limited", "too many requests; retry after the time in Retry-After"),
+		wait: wait,
 	}
 }
