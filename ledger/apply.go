@@ -87,6 +87,10 @@ type batch struct {
 	transfers []Transfer
 	newIDs    map[Key]int32 // transfer id → index in transfers
 	known     map[Key]*Transfer
+	// uncertain holds ids of transfers that were not looked up and were
+	// not written (they failed, or their linked chain did): had the id
+	// existed, the result would have been an exists code instead.
+	uncertain []Key
 	touched   []*acct
 	touchedP  []*pend
 	tree      *tree
@@ -238,6 +242,15 @@ func (s *seqState) apply(ctx context.Context, l *Ledger, tx Tx, subs []*submissi
 			s.createTransfers(sub)
 		}
 	}
+	if len(b.uncertain) > 0 && !full {
+		found, err := tx.LookupTransfers(ctx, b.uncertain)
+		if err != nil {
+			return nil, fmt.Errorf("look up transfers: %w", err)
+		}
+		if len(found) > 0 {
+			return nil, fmt.Errorf("transfer %s/%s exists: %w", found[0].Owner, found[0].ID, ErrDuplicate)
+		}
+	}
 	if b.leaves == 0 {
 		return b, nil
 	}
@@ -269,6 +282,8 @@ func (b *batch) reset(s *seqState, now int64, full bool) {
 	b.touched = b.touched[:0]
 	clear(b.touchedP)
 	b.touchedP = b.touchedP[:0]
+	clear(b.uncertain)
+	b.uncertain = b.uncertain[:0]
 	b.tree = s.tree.clone()
 }
 
@@ -554,6 +569,9 @@ func (s *seqState) createTransfers(sub *submission) {
 			s.b.transfers = s.b.transfers[:markTransfers]
 			s.b.ts, s.b.size = markTS, markSize
 			for j := chainStart; j < i; j++ {
+				if sub.results[j].Code == OK && !s.b.full {
+					s.b.uncertain = append(s.b.uncertain, Key{sub.owner, sub.transfers[j].ID})
+				}
 				sub.results[j] = Result{Code: LinkedEventFailed}
 			}
 		}
@@ -571,6 +589,14 @@ func (s *seqState) createTransfer(owner string, in *Transfer) Result {
 	if r, ok := s.existing(k, in); ok {
 		return r
 	}
+	r := s.applyTransfer(owner, k, in)
+	if r.Code != OK && !s.b.full {
+		s.b.uncertain = append(s.b.uncertain, k)
+	}
+	return r
+}
+
+func (s *seqState) applyTransfer(owner string, k Key, in *Transfer) Result {
 	if in.Flags&(FlagPostPending|FlagVoidPending) != 0 {
 		return s.postOrVoid(owner, in)
 	}

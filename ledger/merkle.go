@@ -251,7 +251,8 @@ func parseCheckpointNote(msg []byte) (Checkpoint, error) {
 // ed25519VerifierKey derives the note verifier key from a note signer key
 // ("PRIVATE+KEY+name+hash+base64(0x01 || seed)").
 func ed25519VerifierKey(skey string) (string, error) {
-	parts := strings.Split(skey, "+")
+	// The base64 key may itself contain '+': cut only the first four.
+	parts := strings.SplitN(skey, "+", 5)
 	if len(parts) != 5 || parts[0] != "PRIVATE" || parts[1] != "KEY" {
 		return "", errors.New("ledger: malformed signer key")
 	}
