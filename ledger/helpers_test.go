@@ -38,6 +38,7 @@ type env struct {
 	clock *fakeClock
 	vkey  string
 	skey  string
+	tune  func(*ledger.Config) // adjusts the config of every ledger opened
 }
 
 func newKey(t testing.TB) (skey, vkey string) {
@@ -49,9 +50,12 @@ func newKey(t testing.TB) (skey, vkey string) {
 	return skey, vkey
 }
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB, tune ...func(*ledger.Config)) *env {
 	t.Helper()
 	e := &env{store: memstore.New(), clock: newClock()}
+	if len(tune) > 0 {
+		e.tune = tune[0]
+	}
 	e.skey, e.vkey = newKey(t)
 	e.l = e.open(t, e.store)
 	return e
@@ -59,7 +63,11 @@ func newEnv(t testing.TB) *env {
 
 func (e *env) open(t testing.TB, s ledger.Store) *ledger.Ledger {
 	t.Helper()
-	l, err := ledger.New(ledger.Config{Store: s, SignerKey: e.skey, Clock: e.clock.Now, ExpiryInterval: -1})
+	cfg := ledger.Config{Store: s, SignerKey: e.skey, Clock: e.clock.Now, ExpiryInterval: -1}
+	if e.tune != nil {
+		e.tune(&cfg)
+	}
+	l, err := ledger.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
