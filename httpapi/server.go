@@ -38,6 +38,10 @@ type Config struct {
 	DB        Pinger
 	// Ledger serves /v1/ledger/...; nil leaves those routes out.
 	Ledger *ledger.Ledger
+	// Idempotency remembers Idempotency-Key requests; nil ignores the header.
+	Idempotency IdempotencyStore
+	// Clock returns the current time; nil means time.Now.
+	Clock func() time.Time
 	// Registry receives the HTTP metrics and is served at /metrics; nil
 	// makes a fresh one.
 	Registry *prometheus.Registry
@@ -70,6 +74,13 @@ const (
 	AuthSecret                  // a secret key
 	AuthPublishable             // a secret or a publishable key (payer's browser)
 )
+
+func (s *Server) now() time.Time {
+	if s.cfg.Clock != nil {
+		return s.cfg.Clock()
+	}
+	return time.Now()
+}
 
 // Route is one registered endpoint.
 type Route struct {
@@ -213,7 +224,13 @@ func (s *Server) endpoint(auth Auth, bodyMax int64, h HandlerFunc) http.Handler 
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, bodyMax)
 		}
-		if err := h(w, r.WithContext(ctx)); err != nil {
+		var err error
+		if p, ok := PrincipalFrom(ctx); ok {
+			err = s.idempotent(w, r.WithContext(ctx), p.Merchant.ID, h)
+		} else {
+			err = h(w, r.WithContext(ctx))
+		}
+		if err != nil {
 			if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 				err = errAborted
 			}

@@ -59,6 +59,9 @@ func newFixture(t *testing.T, cfg httpapi.Config, extra func(*httpapi.Server)) *
 		t.Fatal(err)
 	}
 	cfg.Merchants, cfg.DB = f.svc, db
+	if cfg.Idempotency == nil {
+		cfg.Idempotency = sqlstore.NewIdempotency(db)
+	}
 	if cfg.Ledger == nil {
 		cfg.Ledger = newLedger(t)
 	}
