@@ -17,6 +17,7 @@ import (
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/merchant"
+	"github.com/kassa/kassa/webhook"
 )
 
 // Defaults and limits.
@@ -38,6 +39,8 @@ type Config struct {
 	DB        Pinger
 	// Ledger serves /v1/ledger/...; nil leaves those routes out.
 	Ledger *ledger.Ledger
+	// Webhooks serves /v1/webhook_endpoints/... and /v1/events/...; nil leaves those routes out.
+	Webhooks *webhook.Service
 	// Idempotency remembers Idempotency-Key requests; nil ignores the header.
 	Idempotency IdempotencyStore
 	// Clock returns the current time; nil means time.Now.
@@ -126,6 +129,9 @@ func New(cfg Config) *Server {
 	s.Handle("GET", "/v1/merchant", AuthSecret, s.getMerchant)
 	if cfg.Ledger != nil {
 		s.registerLedger()
+	}
+	if cfg.Webhooks != nil {
+		s.registerWebhooks()
 	}
 	s.handler = s.middleware(http.HandlerFunc(s.dispatch))
 	return s

@@ -65,6 +65,9 @@ func newFixture(t *testing.T, cfg httpapi.Config, extra func(*httpapi.Server)) *
 	if cfg.Ledger == nil {
 		cfg.Ledger = newLedger(t)
 	}
+	if cfg.Webhooks == nil {
+		cfg.Webhooks = newWebhookService(db)
+	}
 	cfg.Logger = slog.New(slog.NewJSONHandler(f.logs, nil))
 	f.srv = httpapi.New(cfg)
 	if extra != nil {
