@@ -92,7 +92,8 @@ type Config struct {
 	Jitter func(time.Duration) time.Duration
 	// Concurrency is how many attempts one worker makes at once;
 	// BatchSize how many deliveries it claims at once; PollInterval how
-	// long it waits when nothing is due; Lease how long a claim lasts.
+	// long it waits when nothing is due; Lease how long a claim lasts
+	// beyond the time the batch's attempts may take.
 	Concurrency  int
 	BatchSize    int
 	PollInterval time.Duration
@@ -316,7 +317,11 @@ func (s *Service) workerID() string {
 
 func (s *Service) runOnce(ctx context.Context, owner string) (int, error) {
 	now := s.now().UTC()
-	jobs, err := s.store.Claim(ctx, now, now.Add(s.cfg.Lease), owner, s.cfg.BatchSize)
+	// The last job of a batch may start only after the others have had
+	// their turns, so the lease covers them too: a lease that ran out
+	// before the attempt would let another worker send it as well.
+	rounds := time.Duration((s.cfg.BatchSize + s.cfg.Concurrency - 1) / s.cfg.Concurrency)
+	jobs, err := s.store.Claim(ctx, now, now.Add(s.cfg.Lease+rounds*attemptTimeout), owner, s.cfg.BatchSize)
 	if err != nil {
 		return 0, fmt.Errorf("claim deliveries: %w", err)
 	}
