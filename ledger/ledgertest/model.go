@@ -1,4 +1,4 @@
-package ledger_test
+package ledgertest
 
 import (
 	"context"
@@ -356,21 +356,21 @@ func (g *gen) transfer() ledger.Transfer {
 	return t
 }
 
-func TestModel(t *testing.T) {
+func Model(t *testing.T, open Opener) {
 	steps := 3000
 	if testing.Short() {
 		steps = 500
 	}
 	for seed := uint64(1); seed <= 3; seed++ {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { runModel(t, seed, steps) })
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { runModel(t, open, seed, steps) })
 	}
 }
 
-func runModel(t *testing.T, seed uint64, steps int) {
+func runModel(t *testing.T, open Opener, seed uint64, steps int) {
 	ctx := context.Background()
 	// Few expiries per batch, so that some timed-out transfers are still
 	// pending when a post or void arrives.
-	e := newEnv(t, func(c *ledger.Config) { c.ExpiryBatchMax = 1 })
+	e := newEnv(t, open, func(c *ledger.Config) { c.ExpiryBatchMax = 1 })
 	// A second process over the same store: calls alternate at random, so
 	// each must notice the other's commits and reload.
 	other := e.open(t, e.store)

@@ -1,4 +1,4 @@
-package ledger_test
+package ledgertest
 
 import (
 	"math"
@@ -11,7 +11,7 @@ import (
 	"github.com/kassa/kassa/money"
 )
 
-func TestAccountResultCodes(t *testing.T) {
+func AccountResultCodes(t *testing.T, open Opener) {
 	eur := money.Currency("EUR")
 	tests := []struct {
 		name string
@@ -40,7 +40,7 @@ func TestAccountResultCodes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t)
+			e := newEnv(t, open)
 			e.accounts(t, "m", ledger.Account{ID: "x", Currency: eur, Code: 7, Flags: ledger.DebitsMustNotExceedCredits, Metadata: []byte(`{"a":1}`)})
 			if got := e.accounts(t, "m", tt.in)[0].Code; got != tt.want {
 				t.Errorf("got %s, want %s", got, tt.want)
@@ -50,7 +50,7 @@ func TestAccountResultCodes(t *testing.T) {
 	}
 }
 
-func TestTransferResultCodes(t *testing.T) {
+func TransferResultCodes(t *testing.T, open Opener) {
 	const eur = money.Currency("EUR")
 	tr := func(id, dr, cr string, amount money.Amount) ledger.Transfer {
 		return ledger.Transfer{ID: id, DebitAccountID: dr, CreditAccountID: cr, Amount: amount, Currency: eur}
@@ -150,7 +150,7 @@ func TestTransferResultCodes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t)
+			e := newEnv(t, open)
 			for _, a := range []ledger.Account{
 				{ID: "a", Currency: eur}, {ID: "b", Currency: eur}, {ID: "c", Currency: eur}, {ID: "usd", Currency: "USD"},
 				{ID: "lim", Currency: eur, Flags: ledger.DebitsMustNotExceedCredits},
