@@ -194,7 +194,7 @@ var _ Ledger = (*ledger.Ledger)(nil)
 // Ledger ids (owner "", the platform).
 const (
 	// LedgerOwner is the ledger namespace of every voucher account.
-	LedgerOwner = ""
+	LedgerOwner    = ""
 	accountPrefix  = "voucher:"
 	floatPrefix    = "voucher_float:"
 	issuePrefix    = "issue:"
