@@ -90,6 +90,9 @@ func Verify(ctx context.Context, s Store, verifierKey string) (Summary, error) {
 	if v.storeErr != nil {
 		return sum, v.storeErr
 	}
+	if v.collectErr != nil {
+		return sum, v.collectErr
+	}
 	if badLeaf != nil {
 		return sum, badLeaf
 	}
@@ -119,16 +122,17 @@ type vpend struct {
 }
 
 type verifier struct {
-	s         Store
-	size      int64 // of the latest checkpoint
-	cps       []Checkpoint
-	accounts  map[Key]*vacct
-	pendings  map[Key]*vpend
-	n         int64 // leaves read
-	transfers int64
-	lastTS    int64
-	tree      *tree
-	storeErr  error
+	s          Store
+	size       int64 // of the latest checkpoint
+	cps        []Checkpoint
+	accounts   map[Key]*vacct
+	pendings   map[Key]*vpend
+	n          int64 // leaves read
+	transfers  int64
+	lastTS     int64
+	tree       *tree
+	storeErr   error // of the leaf stream
+	collectErr error // of the collector's tile reads
 }
 
 func newVerifier(s Store, size int64, cps []Checkpoint) *verifier {
@@ -241,8 +245,12 @@ func (v *verifier) collect(ctx context.Context, ordered <-chan *chunk) *VerifyEr
 				tile = nil
 				if w > 0 {
 					data, err := v.s.ReadTiles(ctx, []tlog.Tile{{H: TileHeight, L: 0, N: tn, W: int(w)}})
-					if err == nil {
+					switch {
+					case err == nil:
 						tile = data[0]
+					case !errors.Is(err, ErrNotFound):
+						v.collectErr = err
+						return nil
 					}
 				}
 			}
@@ -296,6 +304,10 @@ func (v *verifier) checkTiles(ctx context.Context, leaf int64, k Key, final bool
 			continue // compared leaf by leaf
 		}
 		data, err := v.s.ReadTiles(ctx, []tlog.Tile{t.Tile})
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			v.collectErr = err
+			return nil
+		}
 		if err != nil || !bytes.Equal(data[0], t.Data) {
 			return &VerifyError{LeafIndex: leaf, Owner: k.Owner, ID: k.ID, Reason: fmt.Sprintf("stored tile %s differs from the recomputed one", t.Tile.Path())}
 		}

@@ -1,0 +1,562 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+	"time"
+
+	"github.com/kassa/kassa/ledger"
+	"github.com/kassa/kassa/money"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Ledger implements ledger.Store on the database (tables ledger_*,
+// migration 0002_ledger.sql). Batches are written with multi-row INSERTs
+// prepared once per size within the transaction.
+type Ledger struct {
+	db *DB
+}
+
+var _ ledger.Store = (*Ledger)(nil)
+
+// NewLedger returns the ledger store of db.
+func NewLedger(db *DB) *Ledger { return &Ledger{db: db} }
+
+// Rows per multi-row statement: well below SQLite's 32766 and PostgreSQL's
+// 65535 bound parameters for the widest row (13 columns).
+const ledgerChunkRows = 500
+
+const (
+	ledgerAccountCols  = "owner, id, currency, code, flags, metadata, debits_pending, debits_posted, credits_pending, credits_posted, ts, leaf"
+	ledgerTransferCols = "leaf, owner, id, debit_account_id, credit_account_id, amount, currency, code, flags, pending_id, timeout, metadata, ts"
+	ledgerPendingCols  = "owner, id, leaf, debit_account_id, credit_account_id, currency, code, amount, amount_posted, state, expires_at"
+)
+
+// ledgerQuerier is what reads need from *sql.DB, *sql.Tx or *Tx.
+type ledgerQuerier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// rebinder rebinds queries for reads outside a transaction.
+type ledgerDBQuerier struct{ db *DB }
+
+func (q ledgerDBQuerier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return q.db.QueryContext(ctx, query, args...)
+}
+
+func ledgerBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+func ledgerTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}
+
+func ledgerNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+type ledgerScanner interface{ Scan(...any) error }
+
+func scanLedgerAccount(r ledgerScanner, a *ledger.Account) error {
+	var cur string
+	var code, flags int64
+	var dp, dpo, cp, cpo, ts int64
+	var meta []byte
+	if err := r.Scan(&a.Owner, &a.ID, &cur, &code, &flags, &meta, &dp, &dpo, &cp, &cpo, &ts, &a.LeafIndex); err != nil {
+		return err
+	}
+	a.Currency, a.Code, a.Flags, a.Metadata = money.Currency(cur), uint16(code), ledger.AccountFlags(flags), meta
+	a.DebitsPending, a.DebitsPosted, a.CreditsPending, a.CreditsPosted = money.Amount(dp), money.Amount(dpo), money.Amount(cp), money.Amount(cpo)
+	a.Timestamp = ledgerTime(ts)
+	return nil
+}
+
+func scanLedgerTransfer(r ledgerScanner, t *ledger.Transfer) error {
+	var cur string
+	var amount, code, flags, timeout, ts int64
+	var meta []byte
+	if err := r.Scan(&t.LeafIndex, &t.Owner, &t.ID, &t.DebitAccountID, &t.CreditAccountID, &amount, &cur, &code, &flags, &t.PendingID, &timeout, &meta, &ts); err != nil {
+		return err
+	}
+	t.Amount, t.Currency, t.Code, t.Flags = money.Amount(amount), money.Currency(cur), uint16(code), ledger.TransferFlags(flags)
+	t.Timeout, t.Metadata, t.Timestamp = time.Duration(timeout), meta, ledgerTime(ts)
+	return nil
+}
+
+func scanLedgerPending(r ledgerScanner, p *ledger.Pending) error {
+	var cur string
+	var code, amount, posted, state, expires int64
+	if err := r.Scan(&p.Owner, &p.ID, &p.LeafIndex, &p.DebitAccountID, &p.CreditAccountID, &cur, &code, &amount, &posted, &state, &expires); err != nil {
+		return err
+	}
+	p.Currency, p.Code, p.Amount, p.AmountPosted = money.Currency(cur), uint16(code), money.Amount(amount), money.Amount(posted)
+	p.State, p.ExpiresAt = ledger.PendingState(state), ledgerTime(expires)
+	return nil
+}
+
+func ledgerAccountArgs(args []any, a *ledger.Account) []any {
+	return append(args, a.Owner, a.ID, string(a.Currency), int64(a.Code), int64(a.Flags), ledgerBytes(a.Metadata),
+		int64(a.DebitsPending), int64(a.DebitsPosted), int64(a.CreditsPending), int64(a.CreditsPosted), ledgerNanos(a.Timestamp), a.LeafIndex)
+}
+
+func ledgerTransferArgs(args []any, t *ledger.Transfer) []any {
+	return append(args, t.LeafIndex, t.Owner, t.ID, t.DebitAccountID, t.CreditAccountID, int64(t.Amount), string(t.Currency),
+		int64(t.Code), int64(t.Flags), t.PendingID, int64(t.Timeout), ledgerBytes(t.Metadata), ledgerNanos(t.Timestamp))
+}
+
+func ledgerPendingArgs(args []any, p *ledger.Pending) []any {
+	return append(args, p.Owner, p.ID, p.LeafIndex, p.DebitAccountID, p.CreditAccountID, string(p.Currency), int64(p.Code),
+		int64(p.Amount), int64(p.AmountPosted), int64(p.State), ledgerNanos(p.ExpiresAt))
+}
+
+// ledgerValues returns "(?,?,...),(?,?,...)" for rows of cols placeholders.
+func ledgerValues(rows, cols int) string {
+	one := "(" + strings.Repeat("?,", cols-1) + "?)"
+	return strings.Repeat(one+",", rows-1) + one
+}
+
+// Update implements ledger.Store.
+func (s *Ledger) Update(ctx context.Context, fn func(ctx context.Context, tx ledger.Tx) error) error {
+	return s.db.Transact(ctx, func(tx *Tx) error {
+		lt := &ledgerTx{tx: tx, stmts: map[string]*sql.Stmt{}}
+		defer lt.close()
+		return fn(ctx, lt)
+	})
+}
+
+type ledgerTx struct {
+	tx    *Tx
+	stmts map[string]*sql.Stmt
+	args  []any
+}
+
+func (t *ledgerTx) close() {
+	for _, st := range t.stmts {
+		st.Close()
+	}
+}
+
+// exec runs query (with '?' placeholders) as a statement prepared once per
+// transaction.
+func (t *ledgerTx) exec(ctx context.Context, query string, args ...any) error {
+	st := t.stmts[query]
+	if st == nil {
+		var err error
+		if st, err = t.tx.PrepareContext(ctx, query); err != nil {
+			return err
+		}
+		t.stmts[query] = st
+	}
+	_, err := st.ExecContext(ctx, args...)
+	return err
+}
+
+// insertRows writes n rows of cols columns in multi-row statements:
+// prefix + VALUES list + suffix. row appends the i'th row's arguments.
+func (t *ledgerTx) insertRows(ctx context.Context, prefix, suffix string, cols, n int, row func(args []any, i int) []any) error {
+	for lo := 0; lo < n; lo += ledgerChunkRows {
+		hi := min(n, lo+ledgerChunkRows)
+		t.args = t.args[:0]
+		for i := lo; i < hi; i++ {
+			t.args = row(t.args, i)
+		}
+		if err := t.exec(ctx, prefix+ledgerValues(hi-lo, cols)+suffix, t.args...); err != nil {
+			return err
+		}
+	}
+	clear(t.args)
+	return nil
+}
+
+func (t *ledgerTx) Head(ctx context.Context) (ledger.Head, error) {
+	q := "SELECT size, ts, writer FROM ledger_head WHERE id = 1"
+	if t.tx.db.dialect == Postgres {
+		q += " FOR UPDATE" // SQLite: BEGIN IMMEDIATE already excludes other writers
+	}
+	var h ledger.Head
+	err := t.tx.QueryRowContext(ctx, q).Scan(&h.Size, &h.Timestamp, &h.Writer)
+	return h, err
+}
+
+func (t *ledgerTx) LatestCheckpoint(ctx context.Context) (ledger.Checkpoint, error) {
+	return ledgerLatestCheckpoint(ctx, t.tx)
+}
+
+func (t *ledgerTx) ReadTiles(ctx context.Context, tiles []tlog.Tile) ([][]byte, error) {
+	return ledgerReadTiles(ctx, t.tx, tiles)
+}
+
+// ledgerLookup runs "SELECT cols FROM table WHERE (owner, id) IN (...)" in chunks.
+func ledgerLookup[T any](ctx context.Context, q ledgerQuerier, cols, table string, keys []ledger.Key, scan func(ledgerScanner, *T) error) ([]T, error) {
+	var out []T
+	args := make([]any, 0, 2*min(len(keys), ledgerChunkRows))
+	for lo := 0; lo < len(keys); lo += ledgerChunkRows {
+		hi := min(len(keys), lo+ledgerChunkRows)
+		args = args[:0]
+		for _, k := range keys[lo:hi] {
+			args = append(args, k.Owner, k.ID)
+		}
+		rows, err := q.QueryContext(ctx, "SELECT "+cols+" FROM "+table+" WHERE (owner, id) IN (VALUES "+ledgerValues(hi-lo, 2)+")", args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var v T
+			if err := scan(rows, &v); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (t *ledgerTx) LookupAccounts(ctx context.Context, keys []ledger.Key) ([]ledger.Account, error) {
+	return ledgerLookup(ctx, t.tx, ledgerAccountCols, "ledger_accounts", keys, scanLedgerAccount)
+}
+
+func (t *ledgerTx) LookupTransfers(ctx context.Context, keys []ledger.Key) ([]ledger.Transfer, error) {
+	return ledgerLookup(ctx, t.tx, ledgerTransferCols, "ledger_transfers", keys, scanLedgerTransfer)
+}
+
+func (t *ledgerTx) LookupPendings(ctx context.Context, keys []ledger.Key) ([]ledger.Pending, error) {
+	return ledgerLookup(ctx, t.tx, ledgerPendingCols, "ledger_pending", keys, scanLedgerPending)
+}
+
+func (t *ledgerTx) ExpiredPendings(ctx context.Context, now time.Time, limit int) ([]ledger.Pending, error) {
+	rows, err := t.tx.QueryContext(ctx, "SELECT "+ledgerPendingCols+" FROM ledger_pending WHERE state = 1 AND expires_at > 0 AND expires_at <= ? ORDER BY expires_at, leaf LIMIT ?", now.UnixNano(), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []ledger.Pending
+	for rows.Next() {
+		var p ledger.Pending
+		if err := scanLedgerPending(rows, &p); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+func (t *ledgerTx) NextExpiry(ctx context.Context, after time.Time) (time.Time, bool, error) {
+	var next sql.NullInt64
+	err := t.tx.QueryRowContext(ctx, "SELECT MIN(expires_at) FROM ledger_pending WHERE state = 1 AND expires_at > 0 AND expires_at > ?", ledgerNanos(after)).Scan(&next)
+	if err != nil || !next.Valid {
+		return time.Time{}, false, err
+	}
+	return ledgerTime(next.Int64), true, nil
+}
+
+func (t *ledgerTx) Append(ctx context.Context, b *ledger.Batch) error {
+	err := t.append(ctx, b)
+	if err != nil && t.tx.db.IsUniqueViolation(err) {
+		return fmt.Errorf("%w: %v", ledger.ErrDuplicate, err)
+	}
+	return err
+}
+
+func (t *ledgerTx) append(ctx context.Context, b *ledger.Batch) error {
+	if err := t.insertRows(ctx, "INSERT INTO ledger_accounts ("+ledgerAccountCols+") VALUES ", "", 12, len(b.NewAccounts),
+		func(args []any, i int) []any { return ledgerAccountArgs(args, &b.NewAccounts[i]) }); err != nil {
+		return fmt.Errorf("insert accounts: %w", err)
+	}
+	if err := t.insertRows(ctx, "INSERT INTO ledger_accounts ("+ledgerAccountCols+") VALUES ",
+		" ON CONFLICT (owner, id) DO UPDATE SET debits_pending = excluded.debits_pending, debits_posted = excluded.debits_posted,"+
+			" credits_pending = excluded.credits_pending, credits_posted = excluded.credits_posted", 12, len(b.UpdatedAccounts),
+		func(args []any, i int) []any { return ledgerAccountArgs(args, &b.UpdatedAccounts[i]) }); err != nil {
+		return fmt.Errorf("update accounts: %w", err)
+	}
+	if err := t.insertRows(ctx, "INSERT INTO ledger_transfers ("+ledgerTransferCols+") VALUES ", "", 13, len(b.Transfers),
+		func(args []any, i int) []any { return ledgerTransferArgs(args, &b.Transfers[i]) }); err != nil {
+		return fmt.Errorf("insert transfers: %w", err)
+	}
+	if err := t.insertRows(ctx, "INSERT INTO ledger_pending ("+ledgerPendingCols+") VALUES ", "", 11, len(b.NewPendings),
+		func(args []any, i int) []any { return ledgerPendingArgs(args, &b.NewPendings[i]) }); err != nil {
+		return fmt.Errorf("insert pending: %w", err)
+	}
+	if err := t.insertRows(ctx, "INSERT INTO ledger_pending ("+ledgerPendingCols+") VALUES ",
+		" ON CONFLICT (owner, id) DO UPDATE SET state = excluded.state, amount_posted = excluded.amount_posted", 11, len(b.UpdatedPendings),
+		func(args []any, i int) []any { return ledgerPendingArgs(args, &b.UpdatedPendings[i]) }); err != nil {
+		return fmt.Errorf("update pending: %w", err)
+	}
+	if err := t.insertRows(ctx, "INSERT INTO ledger_tiles (level, n, data) VALUES ", " ON CONFLICT (level, n) DO UPDATE SET data = excluded.data", 3, len(b.Tiles),
+		func(args []any, i int) []any {
+			return append(args, int64(b.Tiles[i].Tile.L), b.Tiles[i].Tile.N, b.Tiles[i].Data)
+		}); err != nil {
+		return fmt.Errorf("write tiles: %w", err)
+	}
+	cp := b.Checkpoint
+	if err := t.exec(ctx, "INSERT INTO ledger_checkpoints (size, hash, note) VALUES (?, ?, ?)", cp.Size, cp.Hash[:], cp.Note); err != nil {
+		return fmt.Errorf("insert checkpoint: %w", err)
+	}
+	if err := t.exec(ctx, "UPDATE ledger_head SET size = ?, ts = ?, writer = ? WHERE id = 1", b.Head.Size, b.Head.Timestamp, b.Head.Writer); err != nil {
+		return fmt.Errorf("update head: %w", err)
+	}
+	return nil
+}
+
+func ledgerLatestCheckpoint(ctx context.Context, q interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}) (ledger.Checkpoint, error) {
+	var cp ledger.Checkpoint
+	var hash []byte
+	err := q.QueryRowContext(ctx, "SELECT size, hash, note FROM ledger_checkpoints ORDER BY size DESC LIMIT 1").Scan(&cp.Size, &hash, &cp.Note)
+	if errors.Is(err, sql.ErrNoRows) {
+		return cp, ledger.ErrNotFound
+	}
+	if err != nil {
+		return cp, err
+	}
+	if len(hash) != tlog.HashSize {
+		return cp, fmt.Errorf("checkpoint %d: hash of %d bytes", cp.Size, len(hash))
+	}
+	copy(cp.Hash[:], hash)
+	return cp, nil
+}
+
+func ledgerReadTiles(ctx context.Context, q ledgerQuerier, tiles []tlog.Tile) ([][]byte, error) {
+	if len(tiles) == 0 {
+		return nil, nil
+	}
+	args := make([]any, 0, 2*len(tiles))
+	for _, t := range tiles {
+		args = append(args, int64(t.L), t.N)
+	}
+	// CAST: PostgreSQL would type bare VALUES parameters as text.
+	vals := strings.Repeat("(CAST(? AS BIGINT), CAST(? AS BIGINT)),", len(tiles))
+	rows, err := q.QueryContext(ctx, "SELECT level, n, data FROM ledger_tiles WHERE (level, n) IN (VALUES "+vals[:len(vals)-1]+")", args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	got := make(map[[2]int64][]byte, len(tiles))
+	for rows.Next() {
+		var l, n int64
+		var data []byte
+		if err := rows.Scan(&l, &n, &data); err != nil {
+			return nil, err
+		}
+		got[[2]int64{l, n}] = data
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(tiles))
+	for i, t := range tiles {
+		d := got[[2]int64{int64(t.L), t.N}]
+		if len(d) < t.W*tlog.HashSize {
+			return nil, fmt.Errorf("tile %s: %w", t.Path(), ledger.ErrNotFound)
+		}
+		out[i] = d[:t.W*tlog.HashSize]
+	}
+	return out, nil
+}
+
+// Account implements ledger.Store.
+func (s *Ledger) Account(ctx context.Context, owner, id string) (ledger.Account, error) {
+	var a ledger.Account
+	err := scanLedgerAccount(s.db.QueryRowContext(ctx, "SELECT "+ledgerAccountCols+" FROM ledger_accounts WHERE owner = ? AND id = ?", owner, id), &a)
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, ledger.ErrNotFound
+	}
+	return a, err
+}
+
+// Transfer implements ledger.Store.
+func (s *Ledger) Transfer(ctx context.Context, owner, id string) (ledger.Transfer, error) {
+	var t ledger.Transfer
+	err := scanLedgerTransfer(s.db.QueryRowContext(ctx, "SELECT "+ledgerTransferCols+" FROM ledger_transfers WHERE owner = ? AND id = ?", owner, id), &t)
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, ledger.ErrNotFound
+	}
+	return t, err
+}
+
+// Pending implements ledger.Store.
+func (s *Ledger) Pending(ctx context.Context, owner, id string) (ledger.Pending, error) {
+	var p ledger.Pending
+	err := scanLedgerPending(s.db.QueryRowContext(ctx, "SELECT "+ledgerPendingCols+" FROM ledger_pending WHERE owner = ? AND id = ?", owner, id), &p)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, ledger.ErrNotFound
+	}
+	return p, err
+}
+
+// AccountTransfers implements ledger.Store.
+func (s *Ledger) AccountTransfers(ctx context.Context, owner, accountID string, afterLeaf int64, limit int) ([]ledger.Transfer, error) {
+	// Two index range scans, merged: an OR over both columns would not
+	// use the (owner, account, leaf) indexes in order.
+	q := "SELECT " + ledgerTransferCols + " FROM (SELECT " + ledgerTransferCols + " FROM ledger_transfers WHERE owner = ? AND debit_account_id = ? AND leaf > ? ORDER BY leaf LIMIT ?) d" +
+		" UNION ALL SELECT " + ledgerTransferCols + " FROM (SELECT " + ledgerTransferCols + " FROM ledger_transfers WHERE owner = ? AND credit_account_id = ? AND leaf > ? ORDER BY leaf LIMIT ?) c" +
+		" ORDER BY leaf LIMIT ?"
+	rows, err := s.db.QueryContext(ctx, q, owner, accountID, afterLeaf, limit, owner, accountID, afterLeaf, limit, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []ledger.Transfer
+	for rows.Next() {
+		var t ledger.Transfer
+		if err := scanLedgerTransfer(rows, &t); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// LatestCheckpoint implements ledger.Store.
+func (s *Ledger) LatestCheckpoint(ctx context.Context) (ledger.Checkpoint, error) {
+	return ledgerLatestCheckpoint(ctx, s.db)
+}
+
+// Checkpoints implements ledger.Store.
+func (s *Ledger) Checkpoints(ctx context.Context) iter.Seq2[ledger.Checkpoint, error] {
+	return func(yield func(ledger.Checkpoint, error) bool) {
+		rows, err := s.db.QueryContext(ctx, "SELECT size, hash, note FROM ledger_checkpoints ORDER BY size")
+		if err != nil {
+			yield(ledger.Checkpoint{}, err)
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var cp ledger.Checkpoint
+			var hash []byte
+			if err := rows.Scan(&cp.Size, &hash, &cp.Note); err != nil {
+				yield(cp, err)
+				return
+			}
+			copy(cp.Hash[:], hash)
+			if !yield(cp, nil) {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield(ledger.Checkpoint{}, err)
+		}
+	}
+}
+
+// ReadTiles implements ledger.Store.
+func (s *Ledger) ReadTiles(ctx context.Context, tiles []tlog.Tile) ([][]byte, error) {
+	return ledgerReadTiles(ctx, ledgerDBQuerier{s.db}, tiles)
+}
+
+// Leaves implements ledger.Store: it merges the accounts and the
+// transfers, each read in leaf order.
+func (s *Ledger) Leaves(ctx context.Context, from int64) iter.Seq2[*ledger.Record, error] {
+	return func(yield func(*ledger.Record, error) bool) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		arows, err := s.db.QueryContext(ctx, "SELECT "+ledgerAccountCols+" FROM ledger_accounts WHERE leaf >= ? ORDER BY leaf", from)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		defer arows.Close()
+		trows, err := s.db.QueryContext(ctx, "SELECT "+ledgerTransferCols+" FROM ledger_transfers WHERE leaf >= ? ORDER BY leaf", from)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		defer trows.Close()
+		var a ledger.Account
+		var t ledger.Transfer
+		var r ledger.Record
+		haveA, haveT := false, false
+		for {
+			if !haveA && arows != nil {
+				if arows.Next() {
+					if err := scanLedgerAccount(arows, &a); err != nil {
+						yield(nil, err)
+						return
+					}
+					a.DebitsPending, a.DebitsPosted, a.CreditsPending, a.CreditsPosted = 0, 0, 0, 0
+					haveA = true
+				} else {
+					if err := arows.Err(); err != nil {
+						yield(nil, err)
+						return
+					}
+					arows = nil
+				}
+			}
+			if !haveT && trows != nil {
+				if trows.Next() {
+					if err := scanLedgerTransfer(trows, &t); err != nil {
+						yield(nil, err)
+						return
+					}
+					haveT = true
+				} else {
+					if err := trows.Err(); err != nil {
+						yield(nil, err)
+						return
+					}
+					trows = nil
+				}
+			}
+			switch {
+			case haveA && (!haveT || a.LeafIndex < t.LeafIndex):
+				r = ledger.Record{LeafIndex: a.LeafIndex, Account: &a}
+				haveA = false
+			case haveT:
+				r = ledger.Record{LeafIndex: t.LeafIndex, Transfer: &t}
+				haveT = false
+			default:
+				return
+			}
+			if !yield(&r, nil) {
+				return
+			}
+		}
+	}
+}
+
+// Accounts implements ledger.Store.
+func (s *Ledger) Accounts(ctx context.Context) iter.Seq2[*ledger.Account, error] {
+	return func(yield func(*ledger.Account, error) bool) {
+		rows, err := s.db.QueryContext(ctx, "SELECT "+ledgerAccountCols+" FROM ledger_accounts")
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		defer rows.Close()
+		var a ledger.Account
+		for rows.Next() {
+			if err := scanLedgerAccount(rows, &a); err != nil {
+				yield(nil, err)
+				return
+			}
+			if !yield(&a, nil) {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield(nil, err)
+		}
+	}
+}
