@@ -17,6 +17,7 @@ import (
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/merchant"
+	"github.com/kassa/kassa/voucher"
 	"github.com/kassa/kassa/webhook"
 )
 
@@ -41,6 +42,8 @@ type Config struct {
 	Ledger *ledger.Ledger
 	// Webhooks serves /v1/webhook_endpoints/... and /v1/events/...; nil leaves those routes out.
 	Webhooks *webhook.Service
+	// Vouchers serves /v1/vouchers/...; nil leaves those routes out.
+	Vouchers *voucher.Service
 	// Idempotency remembers Idempotency-Key requests; nil ignores the header.
 	Idempotency IdempotencyStore
 	// Clock returns the current time; nil means time.Now.
@@ -133,6 +136,7 @@ func New(cfg Config) *Server {
 	if cfg.Webhooks != nil {
 		s.registerWebhooks()
 	}
+	s.registerVouchers()
 	s.handler = s.middleware(http.HandlerFunc(s.dispatch))
 	return s
 }

@@ -68,6 +68,9 @@ func newFixture(t *testing.T, cfg httpapi.Config, extra func(*httpapi.Server)) *
 	if cfg.Webhooks == nil {
 		cfg.Webhooks = newWebhookService(db)
 	}
+	if cfg.Vouchers == nil {
+		cfg.Vouchers = newVoucherService(t, db, cfg.Ledger, nil)
+	}
 	cfg.Logger = slog.New(slog.NewJSONHandler(f.logs, nil))
 	f.srv = httpapi.New(cfg)
 	if extra != nil {
