@@ -15,7 +15,6 @@ import (
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/ledger"
-	"github.com/kassa/kassa/ledger/memstore"
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/store/sqlstore"
@@ -34,8 +33,8 @@ func init() {
 	})
 }
 
-// voucherEnv is a voucher service over one database and a ledger over
-// memory, with a distributor and another merchant.
+// voucherEnv is a voucher service and a ledger over one database, with a
+// distributor and another merchant.
 type voucherEnv struct {
 	db     *sqlstore.DB
 	svc    *voucher.Service
@@ -64,7 +63,8 @@ func newVoucherEnv(t *testing.T, open Opener) *voucherEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.led, err = ledger.New(ledger.Config{Store: memstore.New(), SignerKey: skey}); err != nil {
+	// The ledger runs on the same database: the real SQL ledger store.
+	if e.led, err = ledger.New(ledger.Config{Store: sqlstore.NewLedger(e.db), SignerKey: skey}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.led.Close() })
