@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"net/http"
-	"time"
 
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/money"
@@ -58,21 +57,6 @@ type issueVouchersRequest struct {
 	Expires  string `json:"expires"`
 }
 
-// parseExpiry reads an RFC 3339 time, or a date meaning "valid through
-// that day (UTC)". Empty is the zero time (the default validity).
-func parseExpiry(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	if d, err := time.Parse(time.DateOnly, s); err == nil {
-		return d.AddDate(0, 0, 1), nil
-	}
-	return time.Time{}, kassa.Invalid("expires", "expires_invalid", "expires must be an RFC 3339 time or a date (YYYY-MM-DD)")
-}
-
 func (s *Server) issueVouchers(w http.ResponseWriter, r *http.Request) error {
 	// The answer holds the PINs, which must be stored nowhere: a replay of
 	// it would need the idempotency store to keep them in clear.
@@ -85,7 +69,7 @@ func (s *Server) issueVouchers(w http.ResponseWriter, r *http.Request) error {
 	if err := DecodeJSON(r, &req); err != nil {
 		return err
 	}
-	exp, err := parseExpiry(req.Expires)
+	exp, err := voucher.ParseExpiry(req.Expires)
 	if err != nil {
 		return err
 	}

@@ -129,6 +129,23 @@ type IssueRequest struct {
 	IssuedBy  string         // the distributor merchant
 }
 
+// ParseExpiry reads an expiry as the API and the CLI take it: an RFC 3339
+// time, or a date YYYY-MM-DD meaning "valid through that day" (UTC), so
+// the voucher expires at the start of the next day. Empty gives the zero
+// time (Issue's default validity). Error: kassa EInvalid expires_invalid.
+func ParseExpiry(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if d, err := time.Parse(time.DateOnly, s); err == nil {
+		return d.AddDate(0, 0, 1), nil
+	}
+	return time.Time{}, kassa.Invalid("expires", "expires_invalid", "expires must be an RFC 3339 time or a date (YYYY-MM-DD)")
+}
+
 func (s *Service) validate(req IssueRequest, now time.Time) (IssueRequest, error) {
 	if req.Count < 1 || req.Count > IssueCountMax {
 		return req, kassa.Invalid("count", "count_invalid", "count must be from 1 to %d", IssueCountMax)
@@ -409,15 +426,22 @@ func (s *Service) Refresh(ctx context.Context, serial string) (Voucher, error) {
 }
 
 func (s *Service) expire(ctx context.Context, v Voucher, now time.Time) (Voucher, error) {
-	nv, _, err := s.store.SetStatus(ctx, v.Serial, []Status{StatusActive, StatusLocked}, StatusExpired, now, s.voucherEvent(EventExpired))
+	nv, _, err := s.expireChanged(ctx, v, now)
+	return nv, err
+}
+
+// expireChanged expires v and reports whether this call changed it.
+func (s *Service) expireChanged(ctx context.Context, v Voucher, now time.Time) (Voucher, bool, error) {
+	nv, changed, err := s.store.SetStatus(ctx, v.Serial, []Status{StatusActive, StatusLocked}, StatusExpired, now, s.voucherEvent(EventExpired))
 	if err != nil {
-		return v, fmt.Errorf("voucher: expire %s: %w", v.Serial, err)
+		return v, false, fmt.Errorf("voucher: expire %s: %w", v.Serial, err)
 	}
-	return nv, nil
+	return nv, changed, nil
 }
 
 // ExpireDue marks active and locked vouchers past their expiry expired,
-// publishing voucher.expired for each, and returns how many it marked. The
+// publishing voucher.expired for each, and returns how many it marked
+// (another process sweeping at once marks the others). The
 // balance stays on the voucher's account (Invalidate returns it). Run it
 // periodically (Run does).
 func (s *Service) ExpireDue(ctx context.Context) (int, error) {
@@ -429,10 +453,13 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 			return n, fmt.Errorf("voucher: expiring vouchers: %w", err)
 		}
 		for _, v := range vs {
-			if _, err := s.expire(ctx, v, now); err != nil {
+			_, changed, err := s.expireChanged(ctx, v, now)
+			if err != nil {
 				return n, err
 			}
-			n++
+			if changed {
+				n++
+			}
 		}
 		if len(vs) < expireBatchMax {
 			break

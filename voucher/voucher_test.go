@@ -168,3 +168,21 @@ func TestLimitsDefaults(t *testing.T) {
 // reach storage.
 type nilStore struct{ Store }
 type nilLedger struct{ Ledger }
+
+func TestParseExpiry(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                          "0001-01-01T00:00:00Z",
+		"2030-12-31":                "2031-01-01T00:00:00Z",
+		"2030-06-01T12:00:00+02:00": "2030-06-01T10:00:00Z",
+	} {
+		got, err := ParseExpiry(in)
+		if err != nil || got.UTC().Format(time.RFC3339) != want {
+			t.Errorf("ParseExpiry(%q) = %v, %v; want %s", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"tomorrow", "31.12.2030", "2030-13-01"} {
+		if _, err := ParseExpiry(in); kassa.ErrorKind(err) != kassa.EInvalid {
+			t.Errorf("ParseExpiry(%q) = %v, want invalid", in, err)
+		}
+	}
+}
