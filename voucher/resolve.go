@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/kassa/kassa"
-	"github.com/kassa/kassa/webhook"
 )
 
 // Limits on failed PIN attempts (the defaults of Config.Limits).
@@ -112,8 +111,8 @@ type LockoutData struct {
 	LockedUntil string `json:"locked_until"`
 }
 
-func (s *Service) lockoutEvent(merchantID string) func(Lockout) (webhook.Event, error) {
-	return func(l Lockout) (webhook.Event, error) {
+func (s *Service) lockoutEvent(merchantID string) func(Lockout) (Event, error) {
+	return func(l Lockout) (Event, error) {
 		d := LockoutData{Scope: string(l.Key.Scope), Failures: l.Failures, LockedUntil: l.Until.UTC().Format(time.RFC3339)}
 		switch l.Key.Scope {
 		case ScopePayment:

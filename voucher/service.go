@@ -12,7 +12,6 @@ import (
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/money"
-	"github.com/kassa/kassa/webhook"
 )
 
 // Limits of issuing.
@@ -350,20 +349,18 @@ func (s *Service) Invalidate(ctx context.Context, merchantID, serial string) (Vo
 }
 
 // voucherEvent makes the event of a status change, for the distributor.
-func (s *Service) voucherEvent(typ string) func(Voucher) (webhook.Event, error) {
-	return func(v Voucher) (webhook.Event, error) {
+func (s *Service) voucherEvent(typ string) func(Voucher) (Event, error) {
+	return func(v Voucher) (Event, error) {
 		return s.newEvent(v.IssuedBy, typ, eventData(v))
 	}
 }
 
-func (s *Service) newEvent(merchantID, typ string, data any) (webhook.Event, error) {
-	ev := webhook.Event{ID: s.ids.New("evt"), MerchantID: merchantID, Type: typ, Created: s.now().UTC()}
+func (s *Service) newEvent(merchantID, typ string, data any) (Event, error) {
 	raw, err := marshal(data)
 	if err != nil {
-		return ev, err
+		return Event{}, err
 	}
-	ev.Data = raw
-	return ev, ev.Validate()
+	return Event{ID: s.ids.New("evt"), MerchantID: merchantID, Type: typ, Created: s.now().UTC(), Data: raw}, nil
 }
 
 // VoucherData is the data of voucher.* status events.

@@ -35,13 +35,13 @@ package voucher
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/money"
-	"github.com/kassa/kassa/webhook"
 )
 
 // Status is the state of a voucher.
@@ -161,7 +161,7 @@ type Store interface {
 	// one transaction. It returns the updated voucher and true, or the
 	// voucher as it is and false when its status is not among from.
 	SetStatus(ctx context.Context, serial string, from []Status, to Status, now time.Time,
-		ev func(Voucher) (webhook.Event, error)) (Voucher, bool, error)
+		ev func(Voucher) (Event, error)) (Voucher, bool, error)
 	// ExpiringVouchers returns up to limit active or locked vouchers with
 	// ExpiresAt <= now, earliest first.
 	ExpiringVouchers(ctx context.Context, now time.Time, limit int) ([]Voucher, error)
@@ -176,7 +176,7 @@ type Store interface {
 	// transaction, so that concurrent callers create one lockout and one
 	// event. It returns the lockouts it created.
 	RecordFailures(ctx context.Context, now time.Time, fs []Failure,
-		ev func(Lockout) (webhook.Event, error)) ([]Lockout, error)
+		ev func(Lockout) (Event, error)) ([]Lockout, error)
 	// PruneAttempts deletes failures recorded before before and lockouts
 	// that ended before it, and returns how many rows it deleted.
 	PruneAttempts(ctx context.Context, before time.Time) (int, error)
@@ -297,9 +297,19 @@ const (
 	EventPINAttemptsExceeded = "voucher.pin_attempts_exceeded"
 )
 
-func init() {
-	for _, t := range []string{EventLocked, EventUnlocked, EventInvalidated, EventDepleted,
-		EventReactivated, EventExpired, EventPINAttemptsExceeded} {
-		webhook.RegisterEventType(t)
-	}
+// EventTypes lists the event types above. The store that writes them
+// registers them with the webhook outbox (store/sqlstore does, in an init
+// function), which keeps this package free of the webhook machinery.
+var EventTypes = []string{EventLocked, EventUnlocked, EventInvalidated, EventDepleted,
+	EventReactivated, EventExpired, EventPINAttemptsExceeded}
+
+// Event is an event for the merchant's outbox, written by the store in the
+// transaction of the change it reports. Its fields are those of
+// webhook.Event, to which a store converts it.
+type Event struct {
+	ID         string // evt_...
+	MerchantID string
+	Type       string
+	Created    time.Time // UTC
+	Data       json.RawMessage
 }

@@ -25,6 +25,14 @@ func NewVouchers(db *DB) *Vouchers { return &Vouchers{db: db, hooks: NewWebhooks
 
 var _ voucher.Store = (*Vouchers)(nil)
 
+// The voucher events go through the webhook outbox, which accepts only
+// registered types.
+func init() {
+	for _, t := range voucher.EventTypes {
+		webhook.RegisterEventType(t)
+	}
+}
+
 // voucherInsertRowsMax bounds the rows of one multi-row INSERT (10
 // parameters each, well within both backends' limits).
 const voucherInsertRowsMax = 100
@@ -136,7 +144,7 @@ func (s *Vouchers) VoucherByPINHash(ctx context.Context, hash []byte) (voucher.V
 }
 
 func (s *Vouchers) SetStatus(ctx context.Context, serial string, from []voucher.Status, to voucher.Status, now time.Time,
-	ev func(voucher.Voucher) (webhook.Event, error)) (voucher.Voucher, bool, error) {
+	ev func(voucher.Voucher) (voucher.Event, error)) (voucher.Voucher, bool, error) {
 	var v voucher.Voucher
 	var changed bool
 	err := s.db.Transact(ctx, func(tx *Tx) error {
@@ -164,7 +172,7 @@ func (s *Vouchers) SetStatus(ctx context.Context, serial string, from []voucher.
 		if err != nil {
 			return err
 		}
-		return s.hooks.AppendEvent(ctx, tx, e)
+		return s.hooks.AppendEvent(ctx, tx, webhook.Event(e))
 	})
 	return v, changed, err
 }
@@ -218,7 +226,7 @@ func (s *Vouchers) LockedOut(ctx context.Context, keys []voucher.AttemptKey, now
 }
 
 func (s *Vouchers) RecordFailures(ctx context.Context, now time.Time, fs []voucher.Failure,
-	ev func(voucher.Lockout) (webhook.Event, error)) ([]voucher.Lockout, error) {
+	ev func(voucher.Lockout) (voucher.Event, error)) ([]voucher.Lockout, error) {
 	var created []voucher.Lockout
 	err := s.db.Transact(ctx, func(tx *Tx) error {
 		created = created[:0]
@@ -247,7 +255,7 @@ func (s *Vouchers) RecordFailures(ctx context.Context, now time.Time, fs []vouch
 			if err != nil {
 				return err
 			}
-			if err := s.hooks.AppendEvent(ctx, tx, e); err != nil {
+			if err := s.hooks.AppendEvent(ctx, tx, webhook.Event(e)); err != nil {
 				return err
 			}
 			created = append(created, l)
