@@ -70,6 +70,8 @@ func commands() []command {
 		{"serve", "run the Kassa server", runServe},
 		{"migrate", "apply database migrations and exit", runMigrate},
 		{"merchants", "create and list merchants; rotate and revoke their keys", runMerchants},
+		{"ledger", "verify the ledger offline", runLedger},
+		{"bench", "measure throughput and latency (bench ledger)", runBench},
 		{"version", "print the version", runVersion},
 	}
 }
