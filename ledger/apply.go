@@ -238,8 +238,20 @@ func (s *seqState) apply(ctx context.Context, l *Ledger, tx Tx, subs []*submissi
 			for i := range sub.accounts {
 				sub.results[i] = s.createAccount(sub.owner, &sub.accounts[i])
 			}
-		} else {
+		} else if sub.effect == nil {
 			s.createTransfers(sub)
+		} else {
+			m := s.mark()
+			s.createTransfers(sub)
+			sub.effectErr = runEffect(ctx, tx, sub)
+			if sub.effectErr != nil {
+				s.rollbackToMark(m)
+				for j, r := range sub.results {
+					if r.Code == OK && !full {
+						b.uncertain = append(b.uncertain, Key{sub.owner, sub.transfers[j].ID})
+					}
+				}
+			}
 		}
 	}
 	if len(b.uncertain) > 0 && !full {
@@ -536,20 +548,52 @@ func (s *seqState) createAccount(owner string, in *Account) Result {
 	return Result{Code: OK, LeafIndex: a.LeafIndex, Timestamp: a.Timestamp}
 }
 
+// savepointer is implemented by stores whose transactions can roll back
+// part of their work; effects then run inside a savepoint, so a failing
+// effect leaves none of its writes behind.
+type savepointer interface {
+	Savepoint(ctx context.Context, fn func() error) error
+}
+
+func runEffect(ctx context.Context, tx Tx, sub *submission) error {
+	if sp, ok := tx.(savepointer); ok {
+		return sp.Savepoint(ctx, func() error { return sub.effect(ctx, tx, sub.results) })
+	}
+	return sub.effect(ctx, tx, sub.results)
+}
+
+// batchMark is a point in the batch in progress to roll back to.
+type batchMark struct {
+	undo, order, transfers, leaves int
+	ts, size                       int64
+}
+
+func (s *seqState) mark() batchMark {
+	return batchMark{len(s.undo), len(s.b.order), len(s.b.transfers), s.b.leaves, s.b.ts, s.b.size}
+}
+
+// rollbackToMark undoes every change of the batch since m: caches,
+// leaves and timestamps.
+func (s *seqState) rollbackToMark(m batchMark) {
+	s.rollbackTo(m.undo)
+	s.b.order, s.b.leaves = s.b.order[:m.order], m.leaves
+	clear(s.b.transfers[m.transfers:])
+	s.b.transfers = s.b.transfers[:m.transfers]
+	s.b.ts, s.b.size = m.ts, m.size
+}
+
 // createTransfers applies one submission's transfers in order, rolling
 // back linked chains that fail.
 func (s *seqState) createTransfers(sub *submission) {
 	n := len(sub.transfers)
 	chainStart, chainFailed := -1, false
-	var mark, markOrder, markTransfers, markLeaves int
-	var markTS, markSize int64
+	var m batchMark
 	for i := range sub.transfers {
 		t := &sub.transfers[i]
 		linked := t.Flags&FlagLinked != 0
 		if chainStart < 0 && linked {
 			chainStart, chainFailed = i, false
-			mark, markOrder, markTransfers, markLeaves = len(s.undo), len(s.b.order), len(s.b.transfers), s.b.leaves
-			markTS, markSize = s.b.ts, s.b.size
+			m = s.mark()
 		}
 		var r Result
 		switch {
@@ -563,11 +607,7 @@ func (s *seqState) createTransfers(sub *submission) {
 		sub.results[i] = r
 		if r.Code != OK && chainStart >= 0 && !chainFailed {
 			chainFailed = true
-			s.rollbackTo(mark)
-			s.b.order, s.b.leaves = s.b.order[:markOrder], markLeaves
-			clear(s.b.transfers[markTransfers:])
-			s.b.transfers = s.b.transfers[:markTransfers]
-			s.b.ts, s.b.size = markTS, markSize
+			s.rollbackToMark(m)
 			for j := chainStart; j < i; j++ {
 				if sub.results[j].Code == OK && !s.b.full {
 					s.b.uncertain = append(s.b.uncertain, Key{sub.owner, sub.transfers[j].ID})

@@ -78,6 +78,8 @@ type submission struct {
 	accounts  []Account
 	transfers []Transfer
 	results   []Result
+	effect    Effect
+	effectErr error // set by the sequencer when effect refused
 	done      chan error
 }
 
@@ -192,6 +194,30 @@ func (l *Ledger) CreateTransfers(ctx context.Context, owner string, transfers []
 	return l.submit(ctx, &submission{owner: owner, transfers: transfers})
 }
 
+// Effect is work another module does in the same store transaction as a
+// call's transfers, e.g. a payment's state change and its event. It runs
+// in the sequencer after the call's transfers were applied (results holds
+// their outcome, which the effect may inspect) and before anything is
+// written. tx is the store's transaction; a store may offer its native
+// handle on it (store/sqlstore: LedgerSQLTx). An effect must be quick.
+// Stores that support savepoints run it inside one, so a failing effect
+// leaves none of its writes behind.
+//
+// When the effect returns an error, the call's transfers are undone, the
+// rest of the batch commits without them, and the caller gets the error.
+// The effect may run more than once (the store transaction may be
+// retried); only the last run's writes commit.
+type Effect func(ctx context.Context, tx Tx, results []Result) error
+
+// CreateTransfersWith is CreateTransfers with an effect that commits or
+// fails together with the transfers.
+func (l *Ledger) CreateTransfersWith(ctx context.Context, owner string, transfers []Transfer, effect Effect) ([]Result, error) {
+	if err := checkCall(owner, len(transfers)); err != nil {
+		return nil, err
+	}
+	return l.submit(ctx, &submission{owner: owner, transfers: transfers, effect: effect})
+}
+
 // ExpirePending makes the sequencer void timed-out pending transfers now
 // (up to Config.ExpiryBatchMax of them) and waits for the commit.
 func (l *Ledger) ExpirePending(ctx context.Context) error {
@@ -226,6 +252,9 @@ func (l *Ledger) submit(ctx context.Context, s *submission) ([]Result, error) {
 	}
 	select {
 	case err := <-s.done:
+		if err == nil {
+			err = s.effectErr
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -233,6 +262,9 @@ func (l *Ledger) submit(ctx context.Context, s *submission) ([]Result, error) {
 	case <-l.stopped:
 		select {
 		case err := <-s.done:
+			if err == nil {
+				err = s.effectErr
+			}
 			if err != nil {
 				return nil, err
 			}

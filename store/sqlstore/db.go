@@ -220,3 +220,25 @@ func (db *DB) IsUniqueViolation(err error) bool {
 	}
 	return false
 }
+
+// Savepoint runs fn inside a savepoint of tx: when fn fails, its writes
+// are rolled back and the transaction stays usable (on PostgreSQL an error
+// otherwise aborts the whole transaction).
+func (tx *Tx) Savepoint(ctx context.Context, fn func() error) error {
+	if _, err := tx.Tx.ExecContext(ctx, "SAVEPOINT kassa_sp"); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	if err := fn(); err != nil {
+		if _, rerr := tx.Tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT kassa_sp"); rerr != nil {
+			return errors.Join(err, fmt.Errorf("rollback to savepoint: %w", rerr))
+		}
+		if _, rerr := tx.Tx.ExecContext(ctx, "RELEASE SAVEPOINT kassa_sp"); rerr != nil {
+			return errors.Join(err, fmt.Errorf("release savepoint: %w", rerr))
+		}
+		return err
+	}
+	if _, err := tx.Tx.ExecContext(ctx, "RELEASE SAVEPOINT kassa_sp"); err != nil {
+		return fmt.Errorf("release savepoint: %w", err)
+	}
+	return nil
+}

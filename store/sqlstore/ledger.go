@@ -560,3 +560,20 @@ func (s *Ledger) Accounts(ctx context.Context) iter.Seq2[*ledger.Account, error]
 		}
 	}
 }
+
+
+
+// LedgerSQLTx returns the SQL transaction behind a ledger.Tx handed to a
+// ledger.Effect, or nil when the ledger does not run on this store.
+func LedgerSQLTx(tx ledger.Tx) *Tx {
+	if lt, ok := tx.(*ledgerTx); ok {
+		return lt.tx
+	}
+	return nil
+}
+
+// Savepoint lets the ledger run an effect so that its failure undoes only
+// its own writes.
+func (t *ledgerTx) Savepoint(ctx context.Context, fn func() error) error {
+	return t.tx.Savepoint(ctx, fn)
+}
