@@ -561,8 +561,6 @@ func (s *Ledger) Accounts(ctx context.Context) iter.Seq2[*ledger.Account, error]
 	}
 }
 
-
-
 // LedgerSQLTx returns the SQL transaction behind a ledger.Tx handed to a
 // ledger.Effect, or nil when the ledger does not run on this store.
 func LedgerSQLTx(tx ledger.Tx) *Tx {

@@ -69,7 +69,7 @@ func testLedgerEffects(t *testing.T, open Opener) {
 		for kind, eff := range map[string]ledger.Effect{
 			"ok": insert("ok" + itoa(i)),
 			"refuse": func(ctx context.Context, tx ledger.Tx, results []ledger.Result) error {
-				if err := insert("refused" + itoa(i))(ctx, tx, results); err != nil {
+				if err := insert("refused"+itoa(i))(ctx, tx, results); err != nil {
 					return err
 				}
 				return refuse
