@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"io"
 	"net/http"
@@ -53,8 +54,11 @@ type IdempotencyStore interface {
 	ReleaseIdempotent(ctx context.Context, merchantID, key string) error
 }
 
-func requestHash(r *http.Request, body []byte) []byte {
-	h := sha256.New()
+// requestHash fingerprints a request. It is keyed (HMAC) so that a stored
+// fingerprint of a body holding a PIN or card number cannot be reversed by
+// trying candidates.
+func (s *Server) requestHash(r *http.Request, body []byte) []byte {
+	h := hmac.New(sha256.New, s.cfg.IdempotencySecret)
 	io.WriteString(h, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery+"\n")
 	h.Write(body)
 	return h.Sum(nil)
@@ -95,7 +99,7 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, merchantID s
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	now := s.now()
-	rec := IdempotencyRecord{MerchantID: merchantID, Key: key, RequestHash: requestHash(r, body),
+	rec := IdempotencyRecord{MerchantID: merchantID, Key: key, RequestHash: s.requestHash(r, body),
 		LockedUntil: now.Add(idempotencyLease), ExpiresAt: now.Add(IdempotencyTTL)}
 	got, fresh, err := s.cfg.Idempotency.BeginIdempotent(r.Context(), rec, now)
 	if err != nil {

@@ -46,6 +46,9 @@ type Config struct {
 	Vouchers *voucher.Service
 	// Idempotency remembers Idempotency-Key requests; nil ignores the header.
 	Idempotency IdempotencyStore
+	// IdempotencySecret keys the stored request fingerprints (HMAC); every
+	// node must use the same one. Required with Idempotency.
+	IdempotencySecret []byte
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
 	// Registry receives the HTTP metrics and is served at /metrics; nil
@@ -108,6 +111,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.BodyBytesMax == 0 {
 		cfg.BodyBytesMax = BodyBytesDefault
+	}
+	if cfg.Idempotency != nil && len(cfg.IdempotencySecret) < 32 {
+		panic("httpapi: Config.IdempotencySecret must be at least 32 bytes")
 	}
 	if cfg.RateLimit == 0 {
 		cfg.RateLimit, cfg.RateBurst = rateLimitDefault, rateBurstDefault

@@ -61,6 +61,7 @@ func newFixture(t *testing.T, cfg httpapi.Config, extra func(*httpapi.Server)) *
 	cfg.Merchants, cfg.DB = f.svc, db
 	if cfg.Idempotency == nil {
 		cfg.Idempotency = sqlstore.NewIdempotency(db)
+		cfg.IdempotencySecret = []byte("test idempotency secret, 32 bytes or more")
 	}
 	if cfg.Ledger == nil {
 		cfg.Ledger = newLedger(t)

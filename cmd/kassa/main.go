@@ -71,6 +71,7 @@ func commands() []command {
 		{"migrate", "apply database migrations and exit", runMigrate},
 		{"merchants", "create and list merchants; rotate and revoke their keys", runMerchants},
 		{"ledger", "verify the ledger offline", runLedger},
+		{"vouchers", "issue prepaid vouchers; allow merchants to issue them", runVouchers},
 		{"bench", "measure throughput and latency (bench ledger)", runBench},
 		{"version", "print the version", runVersion},
 	}

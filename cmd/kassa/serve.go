@@ -16,16 +16,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/kassa/kassa"
-	"github.com/kassa/kassa/httpapi"
-	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/internal/tlsutil"
-	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/merchant"
-	"github.com/kassa/kassa/store/sqlstore"
 )
 
 // Timeouts of the HTTP server; every one is set.
@@ -38,23 +32,20 @@ const (
 )
 
 type serveConfig struct {
-	store           storeFlags
+	appConfig
 	listen          string
 	tlsCert         string
 	tlsKey          string
 	insecureHTTP    bool
 	demo            bool
 	logLevel        string
-	rateLimit       float64
 	shutdownTimeout time.Duration
-	ledgerKey       string
-	ledgerOrigin    string
 }
 
 func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	var cfg serveConfig
 	fs := newFlagSet("serve", "serve [flags]", stderr)
-	cfg.store.register(fs)
+	cfg.appConfig.register(fs)
 	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:8443", "`address` to listen on (host:port; port 0 picks a free one)")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "TLS certificate `file` (PEM); without it a self-signed one is made in --data")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "TLS private key `file` (PEM), with --tls-cert")
@@ -63,8 +54,6 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
 	fs.Float64Var(&cfg.rateLimit, "rate-limit", 1000, "requests per second allowed per API key (burst twice that); 0 disables")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a shutdown waits for in-flight requests")
-	fs.StringVar(&cfg.ledgerKey, "ledger-key", "", "checkpoint signer key `file` (note signer key); default "+ledgerKeyFile+" in --data, made on first start. Every node of a cluster needs the same one")
-	fs.StringVar(&cfg.ledgerOrigin, "ledger-origin", ledgerOriginDefault, "`name` of the ledger log, the first line of every checkpoint (used when a key is made)")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -105,35 +94,21 @@ func loopbackAddr(addr string) bool {
 }
 
 func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdout io.Writer) error {
-	db, err := cfg.store.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	logger.Info("database ready", "backend", db.Dialect().String())
-
-	merchants := merchant.NewService(sqlstore.NewMerchants(db), nil, id.Generator{})
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	led, err := openLedger(db, cfg.store.data, cfg.ledgerKey, cfg.ledgerOrigin, logger, reg)
+	a, err := newApp(ctx, cfg.appConfig, logger)
 	if err != nil {
 		return err
 	}
 	// Closed after the HTTP server has drained: every request that was
 	// answered had its transfers committed.
-	defer led.Close()
-	api := httpapi.New(httpapi.Config{
-		Logger:    logger,
-		Merchants: merchants,
-		DB:        db,
-		Ledger:    led,
-		Registry:  reg,
-		RateLimit: rateLimitOrOff(cfg.rateLimit),
-		Version:   Version,
-	})
+	defer a.close()
+	logger.Info("database ready", "backend", a.db.Dialect().String())
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	waitWork := a.runWorkers(workCtx)
+	defer waitWork()
+	defer stopWork()
 
 	srv := &http.Server{
-		Handler:           api,
+		Handler:           a.api,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -160,7 +135,7 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdout io.
 	}
 	base := scheme + "://" + ln.Addr().String()
 	if cfg.demo {
-		if err := demo(ctx, merchants, cfg, base, certPath, stdout); err != nil {
+		if err := demo(ctx, a.merchants, cfg, base, certPath, stdout); err != nil {
 			ln.Close()
 			return err
 		}
@@ -192,38 +167,6 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdout io.
 	}
 	logger.Info("stopped")
 	return nil
-}
-
-// openLedger starts the ledger's sequencer over db, with commit metrics.
-func openLedger(db *sqlstore.DB, dataDir, keyFile, origin string, logger *slog.Logger, reg prometheus.Registerer) (*ledger.Ledger, error) {
-	skey, err := ledgerKey(dataDir, keyFile, origin)
-	if err != nil {
-		return nil, err
-	}
-	batchSize := prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:    "kassa_ledger_commit_batch_size",
-		Help:    "Leaves (accounts and transfers) written per ledger commit.",
-		Buckets: prometheus.ExponentialBuckets(1, 4, 8),
-	})
-	commitTime := prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:    "kassa_ledger_commit_seconds",
-		Help:    "Time of one durable ledger commit.",
-		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
-	})
-	reg.MustRegister(batchSize, commitTime)
-	led, err := ledger.New(ledger.Config{
-		Store:     newLedgerStore(db),
-		SignerKey: skey,
-		Logger:    logger,
-		OnCommit: func(leaves int, d time.Duration) {
-			batchSize.Observe(float64(leaves))
-			commitTime.Observe(d.Seconds())
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("start ledger: %w", err)
-	}
-	return led, nil
 }
 
 func rateLimitOrOff(perSec float64) float64 {

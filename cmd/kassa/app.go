@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/kassa/kassa/httpapi"
+	"github.com/kassa/kassa/id"
+	"github.com/kassa/kassa/ledger"
+	"github.com/kassa/kassa/merchant"
+	"github.com/kassa/kassa/store/sqlstore"
+	"github.com/kassa/kassa/voucher"
+	"github.com/kassa/kassa/webhook"
+)
+
+// Secret files in the data directory (each overridable by a flag).
+const (
+	voucherPINKeyFile  = "voucher-pin.key"
+	idempotencyKeyFile = "idempotency.key"
+)
+
+// appConfig is what every command that runs Kassa's services needs.
+type appConfig struct {
+	store                storeFlags
+	ledgerKey            string
+	ledgerOrigin         string
+	voucherPINKey        string
+	idempotencyKey       string
+	allowPrivateWebhooks bool
+	rateLimit            float64
+}
+
+func (c *appConfig) register(fs *flag.FlagSet) {
+	c.store.register(fs)
+	fs.StringVar(&c.ledgerKey, "ledger-key", "", "checkpoint signer key `file` (note signer key); default "+ledgerKeyFile+" in --data, made on first start. Every node of a cluster needs the same one")
+	fs.StringVar(&c.ledgerOrigin, "ledger-origin", ledgerOriginDefault, "`name` of the ledger log, the first line of every checkpoint (used when a key is made)")
+	fs.StringVar(&c.voucherPINKey, "voucher-pin-key", "", "`file` with the HMAC key voucher PINs are stored under (base64, ≥ 32 bytes); default "+voucherPINKeyFile+" in --data, made on first start. Losing it makes every issued PIN unknown")
+	fs.StringVar(&c.idempotencyKey, "idempotency-key", "", "`file` with the HMAC key for Idempotency-Key request fingerprints; default "+idempotencyKeyFile+" in --data")
+	fs.BoolVar(&c.allowPrivateWebhooks, "allow-private-webhooks", false, "let webhook endpoints be plain http and loopback/private addresses (development and tests only)")
+}
+
+// app is Kassa's services wired over one database.
+type app struct {
+	log       *slog.Logger
+	db        *sqlstore.DB
+	reg       *prometheus.Registry
+	merchants *merchant.Service
+	ledger    *ledger.Ledger
+	webhooks  *webhook.Service
+	vouchers  *voucher.Service
+	idem      *sqlstore.Idempotency
+	api       *httpapi.Server
+}
+
+func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, err error) {
+	a = &app{log: logger, reg: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	if a.db, err = cfg.store.open(ctx); err != nil {
+		return nil, err
+	}
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.merchants = merchant.NewService(sqlstore.NewMerchants(a.db), nil, id.Generator{})
+	if a.ledger, err = openLedger(a.db, cfg.store.data, cfg.ledgerKey, cfg.ledgerOrigin, logger, a.reg); err != nil {
+		return nil, err
+	}
+	a.webhooks = webhook.New(webhook.Config{Store: sqlstore.NewWebhooks(a.db), Logger: logger,
+		AllowPrivateTargets: cfg.allowPrivateWebhooks})
+	a.reg.MustRegister(a.webhooks.Collectors()...)
+	pinKey, err := binaryKey(cfg.store.data, cfg.voucherPINKey, voucherPINKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	if a.vouchers, err = voucher.New(voucher.Config{Store: sqlstore.NewVouchers(a.db), Ledger: a.ledger,
+		PINKey: pinKey, Logger: logger}); err != nil {
+		return nil, err
+	}
+	idemKey, err := binaryKey(cfg.store.data, cfg.idempotencyKey, idempotencyKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	a.idem = sqlstore.NewIdempotency(a.db)
+	a.api = httpapi.New(httpapi.Config{
+		Logger:            logger,
+		Merchants:         a.merchants,
+		DB:                a.db,
+		Ledger:            a.ledger,
+		Webhooks:          a.webhooks,
+		Vouchers:          a.vouchers,
+		Idempotency:       a.idem,
+		IdempotencySecret: idemKey,
+		Registry:          a.reg,
+		RateLimit:         rateLimitOrOff(cfg.rateLimit),
+		Version:           Version,
+	})
+	return a, nil
+}
+
+// Intervals of the background work.
+const (
+	voucherSweepInterval     = time.Minute
+	idempotencySweepInterval = 10 * time.Minute
+)
+
+// runWorkers starts the background work (webhook delivery, voucher expiry,
+// forgetting old idempotency keys) until ctx ends; wait blocks until it
+// has stopped.
+func (a *app) runWorkers(ctx context.Context) (wait func()) {
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := a.webhooks.Run(ctx); err != nil && ctx.Err() == nil {
+			a.log.Error("webhook worker stopped", "err", err)
+		}
+	})
+	wg.Go(func() {
+		if err := a.vouchers.Run(ctx, voucherSweepInterval); err != nil && ctx.Err() == nil {
+			a.log.Error("voucher worker stopped", "err", err)
+		}
+	})
+	wg.Go(func() {
+		t := time.NewTicker(idempotencySweepInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				if _, err := a.idem.DeleteExpiredIdempotency(ctx, now); err != nil && ctx.Err() == nil {
+					a.log.Warn("forget idempotency keys", "err", err)
+				}
+			}
+		}
+	})
+	return wg.Wait
+}
+
+func (a *app) close() {
+	if a.ledger != nil {
+		a.ledger.Close()
+	}
+	if a.db != nil {
+		a.db.Close()
+	}
+}
+
+// openLedger starts the ledger's sequencer over db, with commit metrics.
+func openLedger(db *sqlstore.DB, dataDir, keyFile, origin string, logger *slog.Logger, reg prometheus.Registerer) (*ledger.Ledger, error) {
+	skey, err := ledgerKey(dataDir, keyFile, origin)
+	if err != nil {
+		return nil, err
+	}
+	batchSize := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "kassa_ledger_commit_batch_size",
+		Help:    "Leaves (accounts and transfers) written per ledger commit.",
+		Buckets: prometheus.ExponentialBuckets(1, 4, 8),
+	})
+	commitTime := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "kassa_ledger_commit_seconds",
+		Help:    "Time of one durable ledger commit.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+	})
+	reg.MustRegister(batchSize, commitTime)
+	led, err := ledger.New(ledger.Config{
+		Store:     newLedgerStore(db),
+		SignerKey: skey,
+		Logger:    logger,
+		OnCommit: func(leaves int, d time.Duration) {
+			batchSize.Observe(float64(leaves))
+			commitTime.Observe(d.Seconds())
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start ledger: %w", err)
+	}
+	return led, nil
+}
