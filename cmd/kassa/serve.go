@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/internal/tlsutil"
 	"github.com/kassa/kassa/merchant"
