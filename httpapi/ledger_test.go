@@ -13,16 +13,17 @@ import (
 
 	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/ledger"
-	"github.com/kassa/kassa/ledger/memstore"
+	"github.com/kassa/kassa/store/sqlstore"
 )
 
-func newLedger(t *testing.T) *ledger.Ledger {
+// newLedger runs a real ledger over the test's SQLite database.
+func newLedger(t *testing.T, db *sqlstore.DB) *ledger.Ledger {
 	t.Helper()
 	skey, _, err := note.GenerateKey(rand.Reader, "kassa.test/ledger")
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := ledger.New(ledger.Config{Store: memstore.New(), SignerKey: skey})
+	l, err := ledger.New(ledger.Config{Store: sqlstore.NewLedger(db), SignerKey: skey})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/merchant"
+	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/voucher"
 	"github.com/kassa/kassa/webhook"
 )
@@ -44,6 +45,9 @@ type Config struct {
 	Webhooks *webhook.Service
 	// Vouchers serves /v1/vouchers/...; nil leaves those routes out.
 	Vouchers *voucher.Service
+	// Payments serves /v1/payments, /v1/refunds and /v1/balance; nil
+	// leaves them out.
+	Payments *payment.Service
 	// Idempotency remembers Idempotency-Key requests; nil ignores the header.
 	Idempotency IdempotencyStore
 	// IdempotencySecret keys the stored request fingerprints (HMAC); every
@@ -143,6 +147,7 @@ func New(cfg Config) *Server {
 		s.registerWebhooks()
 	}
 	s.registerVouchers()
+	s.registerPayments()
 	s.handler = s.middleware(http.HandlerFunc(s.dispatch))
 	return s
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/merchant"
+	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/store/sqlstore"
 )
 
@@ -64,13 +65,16 @@ func newFixture(t *testing.T, cfg httpapi.Config, extra func(*httpapi.Server)) *
 		cfg.IdempotencySecret = []byte("test idempotency secret, 32 bytes or more")
 	}
 	if cfg.Ledger == nil {
-		cfg.Ledger = newLedger(t)
+		cfg.Ledger = newLedger(t, db)
 	}
 	if cfg.Webhooks == nil {
 		cfg.Webhooks = newWebhookService(db)
 	}
 	if cfg.Vouchers == nil {
 		cfg.Vouchers = newVoucherService(t, db, cfg.Ledger, nil)
+	}
+	if cfg.Payments == nil {
+		cfg.Payments = payment.New(payment.Config{Store: sqlstore.NewPayments(db), Ledger: cfg.Ledger, Vouchers: cfg.Vouchers})
 	}
 	cfg.Logger = slog.New(slog.NewJSONHandler(f.logs, nil))
 	f.srv = httpapi.New(cfg)

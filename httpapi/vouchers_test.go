@@ -79,7 +79,7 @@ func newVoucherFixture(t *testing.T) *voucherFixture {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	vf.vouchers = newVoucherService(t, db, newLedger(t), vf.clock.Now)
+	vf.vouchers = newVoucherService(t, db, newLedger(t, db), vf.clock.Now)
 	f.srv = httpapi.New(httpapi.Config{Merchants: f.svc, DB: db, Logger: logger, Vouchers: vf.vouchers,
 		Idempotency: sqlstore.NewIdempotency(db), IdempotencySecret: []byte("test idempotency secret, 32 bytes or more"), RateLimit: -1})
 	f.ts = httptest.NewTLSServer(f.srv)

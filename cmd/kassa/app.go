@@ -15,6 +15,7 @@ import (
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/merchant"
+	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/store/sqlstore"
 	"github.com/kassa/kassa/voucher"
 	"github.com/kassa/kassa/webhook"
@@ -55,6 +56,7 @@ type app struct {
 	ledger    *ledger.Ledger
 	webhooks  *webhook.Service
 	vouchers  *voucher.Service
+	payments  *payment.Service
 	idem      *sqlstore.Idempotency
 	api       *httpapi.Server
 }
@@ -85,6 +87,8 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		PINKey: pinKey, Logger: logger}); err != nil {
 		return nil, err
 	}
+	a.payments = payment.New(payment.Config{Store: sqlstore.NewPayments(a.db), Ledger: a.ledger,
+		Vouchers: a.vouchers, Logger: logger})
 	idemKey, err := binaryKey(cfg.store.data, cfg.idempotencyKey, idempotencyKeyFile)
 	if err != nil {
 		return nil, err
@@ -97,6 +101,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		Ledger:            a.ledger,
 		Webhooks:          a.webhooks,
 		Vouchers:          a.vouchers,
+		Payments:          a.payments,
 		Idempotency:       a.idem,
 		IdempotencySecret: idemKey,
 		Registry:          a.reg,
@@ -109,6 +114,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 // Intervals of the background work.
 const (
 	voucherSweepInterval     = time.Minute
+	paymentSweepInterval     = 10 * time.Second
 	idempotencySweepInterval = 10 * time.Minute
 )
 
@@ -125,6 +131,11 @@ func (a *app) runWorkers(ctx context.Context) (wait func()) {
 	wg.Go(func() {
 		if err := a.vouchers.Run(ctx, voucherSweepInterval); err != nil && ctx.Err() == nil {
 			a.log.Error("voucher worker stopped", "err", err)
+		}
+	})
+	wg.Go(func() {
+		if err := a.payments.Run(ctx, paymentSweepInterval); err != nil && ctx.Err() == nil {
+			a.log.Error("payment worker stopped", "err", err)
 		}
 	})
 	wg.Go(func() {

@@ -1,0 +1,245 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/money"
+	"github.com/kassa/kassa/payment"
+)
+
+func (s *Server) registerPayments() {
+	if s.cfg.Payments == nil {
+		return
+	}
+	s.Handle("POST", "/v1/payments", AuthSecret, s.createPayment)
+	s.Handle("GET", "/v1/payments", AuthSecret, s.listPayments)
+	s.Handle("GET", "/v1/payments/{id}", AuthSecret, s.getPayment)
+	s.Handle("POST", "/v1/payments/{id}/confirm", AuthPublishable, s.confirmPayment)
+	s.Handle("POST", "/v1/payments/{id}/capture", AuthSecret, s.capturePayment)
+	s.Handle("POST", "/v1/payments/{id}/cancel", AuthSecret, s.cancelPayment)
+	s.Handle("POST", "/v1/refunds", AuthSecret, s.createRefund)
+	s.Handle("GET", "/v1/refunds/{id}", AuthSecret, s.getRefund)
+	s.Handle("GET", "/v1/balance", AuthSecret, s.getBalance)
+}
+
+// PayURL is where the hosted payment page of a payment lives.
+func PayURL(r *http.Request, p payment.Payment) string {
+	scheme := "https"
+	if r.TLS == nil {
+		scheme = "http"
+	}
+	return scheme + "://" + r.Host + "/pay/" + p.ID + "?client_secret=" + url.QueryEscape(p.ClientSecret)
+}
+
+// paymentForMerchant is the payment as its merchant (secret key) sees it:
+// with the client secret and, while the payer must act, where to send them.
+func paymentForMerchant(r *http.Request, p payment.Payment) payment.PaymentJSON {
+	out := payment.Public(p)
+	out.ClientSecret = p.ClientSecret
+	if p.Status == payment.StatusRequiresAction {
+		out.NextAction = &payment.NextAction{Type: "redirect_to_url", RedirectURL: PayURL(r, p)}
+	}
+	return out
+}
+
+type createPaymentRequest struct {
+	Amount            int64           `json:"amount"`
+	Currency          string          `json:"currency"`
+	CaptureMethod     string          `json:"capture_method"`
+	MerchantReference string          `json:"merchant_reference"`
+	Description       string          `json:"description"`
+	ReturnURL         string          `json:"return_url"`
+	Metadata          json.RawMessage `json:"metadata"`
+}
+
+func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) error {
+	pr, _ := PrincipalFrom(r.Context())
+	var req createPaymentRequest
+	if err := DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	p, err := s.cfg.Payments.Create(r.Context(), pr.Merchant.ID, payment.CreateRequest{
+		Amount: money.Amount(req.Amount), Currency: req.Currency, CaptureMethod: req.CaptureMethod,
+		MerchantReference: req.MerchantReference, Description: req.Description, ReturnURL: req.ReturnURL,
+		Metadata: req.Metadata,
+	})
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusCreated, paymentForMerchant(r, p))
+}
+
+func (s *Server) getPayment(w http.ResponseWriter, r *http.Request) error {
+	pr, _ := PrincipalFrom(r.Context())
+	p, err := s.cfg.Payments.Get(r.Context(), pr.Merchant.ID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, paymentForMerchant(r, p))
+}
+
+func parseTimeParam(q url.Values, name string) (time.Time, error) {
+	v := q.Get(name)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return time.Unix(n, 0), nil
+	}
+	return time.Time{}, kassa.Invalid(name, "time_invalid", "%s must be an RFC 3339 time or unix seconds", name)
+}
+
+func (s *Server) listPayments(w http.ResponseWriter, r *http.Request) error {
+	pr, _ := PrincipalFrom(r.Context())
+	q := r.URL.Query()
+	limit := pageLimitDefault
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > payment.ListLimitMax {
+			return kassa.Invalid("limit", "limit_invalid", "limit must be an integer from 1 to %d", payment.ListLimitMax)
+		}
+		limit = n
+	}
+	f := payment.Filter{MerchantID: pr.Merchant.ID, Status: payment.Status(q.Get("status")),
+		MerchantReference: q.Get("merchant_reference"), StartingAfter: q.Get("starting_after"), Limit: limit}
+	var err error
+	if f.CreatedGTE, err = parseTimeParam(q, "created_gte"); err != nil {
+		return err
+	}
+	if f.CreatedLT, err = parseTimeParam(q, "created_lt"); err != nil {
+		return err
+	}
+	ps, more, err := s.cfg.Payments.List(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	data := make([]payment.PaymentJSON, len(ps))
+	for i, p := range ps {
+		data[i] = paymentForMerchant(r, p)
+	}
+	return WriteJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data, "has_more": more})
+}
+
+type confirmRequest struct {
+	ClientSecret  string `json:"client_secret"`
+	PaymentMethod struct {
+		Type string   `json:"type"`
+		PINs []string `json:"pins"`
+	} `json:"payment_method"`
+	ClientSignals json.RawMessage `json:"client_signals"`
+}
+
+// confirmPayment is what a payer's browser calls (publishable key and the
+// payment's client secret).
+func (s *Server) confirmPayment(w http.ResponseWriter, r *http.Request) error {
+	pr, _ := PrincipalFrom(r.Context())
+	var req confirmRequest
+	if err := DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.PaymentMethod.Type != "voucher" {
+		return kassa.Invalid("payment_method.type", "payment_method_unsupported", "payment_method.type must be voucher")
+	}
+	p, err := s.cfg.Payments.Confirm(r.Context(), pr.Merchant.ID, r.PathValue("id"), payment.ConfirmRequest{
+		ClientSecret: req.ClientSecret, PINs: req.PaymentMethod.PINs, ClientIP: clientIP(r)})
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, payment.Public(p))
+}
+
+func (s *Server) capturePayment(w http.ResponseWriter, r *http.Request) error {
+	pr, _ := PrincipalFrom(r.Context())
+	var req struct {
+		Amount *int64 `json:"amount"`
+	}
+	if r.ContentLength != 0 {
+		if err := DecodeJSON(r, &req); err != nil {
+			return err
+		}
+	}
+	var amt *money.Amount
+	if req.Amount != nil {
+		a := money.Amount(*req.Amount)
+		amt = &a
+	}
+	p, err := s.cfg.Payments.Capture(r.Context(), pr.Merchant.ID, r.PathValue("id"), amt)
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, paymentForMerchant(r, p))
+}
+
+func (s *Server) cancelPayment(w http.ResponseWriter, r *http.Request) error {
+	pr, _ := PrincipalFrom(r.Context())
+	p, err := s.cfg.Payments.Cancel(r.Context(), pr.Merchant.ID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, paymentForMerchant(r, p))
+}
+
+func (s *Server) createRefund(w http.ResponseWriter, r *http.Request) error {
+	pr, _ := PrincipalFrom(r.Context())
+	var req struct {
+		Payment string `json:"payment"`
+		Amount  *int64 `json:"amount"`
+		Reason  string `json:"reason"`
+	}
+	if err := DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.Payment == "" {
+		return kassa.Invalid("payment", "payment_required", "name the payment to refund")
+	}
+	var amt *money.Amount
+	if req.Amount != nil {
+		a := money.Amount(*req.Amount)
+		amt = &a
+	}
+	ref, _, err := s.cfg.Payments.CreateRefund(r.Context(), pr.Merchant.ID, payment.RefundRequest{Payment: req.Payment, Amount: amt, Reason: req.Reason})
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusCreated, payment.PublicRefund(ref))
+}
+
+func (s *Server) getRefund(w http.ResponseWriter, r *http.Request) error {
+	pr, _ := PrincipalFrom(r.Context())
+	ref, err := s.cfg.Payments.GetRefund(r.Context(), pr.Merchant.ID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, payment.PublicRefund(ref))
+}
+
+type amountJSON struct {
+	Amount   int64  `json:"amount"`
+	Currency string `json:"currency"`
+}
+
+func (s *Server) getBalance(w http.ResponseWriter, r *http.Request) error {
+	pr, _ := PrincipalFrom(r.Context())
+	bs, err := s.cfg.Payments.MerchantBalances(r.Context(), pr.Merchant.ID)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"object": "balance", "available": []amountJSON{}, "pending": []amountJSON{}}
+	var avail, pend []amountJSON
+	for _, b := range bs {
+		avail = append(avail, amountJSON{int64(b.Available), string(b.Currency)})
+		pend = append(pend, amountJSON{int64(b.Pending), string(b.Currency)})
+	}
+	if len(bs) > 0 {
+		out["available"], out["pending"] = avail, pend
+	}
+	return WriteJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,420 @@
+package payment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/ledger"
+	"github.com/kassa/kassa/money"
+	"github.com/kassa/kassa/voucher"
+	"github.com/kassa/kassa/webhook"
+)
+
+// ConfirmRequest is what the hosted page sends for the payer.
+type ConfirmRequest struct {
+	ClientSecret string
+	PINs         []string
+	ClientIP     string
+}
+
+// Confirm authorizes the payment on the payer's vouchers, atomically across
+// all of them, and captures it at once when its capture method is
+// automatic.
+func (s *Service) Confirm(ctx context.Context, merchantID, id string, req ConfirmRequest) (Payment, error) {
+	p, err := s.store.Payment(ctx, merchantID, id)
+	if err != nil {
+		return Payment{}, err
+	}
+	if !secretOK(p, req.ClientSecret) {
+		return Payment{}, kassa.Invalid("client_secret", "client_secret_invalid", "the client_secret does not belong to this payment")
+	}
+	if p.Status != StatusRequiresAction {
+		return Payment{}, stateError(p, "only a payment that requires action can be confirmed")
+	}
+	now := s.now().UTC()
+	if !now.Before(p.ExpiresAt) {
+		if _, err := s.expire(ctx, p); err != nil {
+			return Payment{}, err
+		}
+		return Payment{}, kassa.Errorf(kassa.EConflict, "payment_expired", "the payment expired before it was paid")
+	}
+	switch n := len(req.PINs); {
+	case n == 0:
+		return Payment{}, kassa.Invalid("pins", "pins_required", "send the PIN of at least one voucher")
+	case n > PINsMax:
+		return Payment{}, kassa.Invalid("pins", "too_many_pins", "at most %d PINs per payment, got %d", PINsMax, n)
+	}
+	vs, err := s.cfg.Vouchers.Resolve(ctx, req.PINs, voucher.AttemptContext{MerchantID: p.MerchantID, PaymentID: p.ID, ClientIP: req.ClientIP})
+	if err != nil {
+		return Payment{}, err
+	}
+	uses, err := allocate(p, vs)
+	if err != nil {
+		return Payment{}, err
+	}
+	if err := s.ensureAccount(ctx, p.MerchantID, p.Currency); err != nil {
+		return Payment{}, err
+	}
+	next := p
+	next.Version++
+	next.Updated, next.MethodType, next.Vouchers = now, "voucher", uses
+	var flags ledger.TransferFlags
+	var timeout time.Duration
+	typ := EventCaptured
+	if p.CaptureMethod == CaptureManual {
+		window, err := s.captureWindow(ctx, p.MerchantID)
+		if err != nil {
+			return Payment{}, err
+		}
+		flags, timeout, typ = ledger.FlagPending, window+ledgerTimeoutMargin, EventAuthorized
+		next.Status, next.AmountCapturable, next.ExpiresAt = StatusAuthorized, p.Amount, now.Add(window)
+	} else {
+		next.Status, next.AmountCaptured, next.ExpiresAt = StatusCaptured, p.Amount, time.Time{}
+		for i := range next.Vouchers {
+			next.Vouchers[i].Captured = next.Vouchers[i].Amount
+		}
+	}
+	ts := make([]ledger.Transfer, len(uses))
+	for i, u := range uses {
+		ts[i] = ledger.Transfer{ID: fmt.Sprintf("pay:%s:auth:%d", p.ID, u.Seq), DebitAccountID: voucherAccount(u.Serial),
+			CreditAccountID: merchantAccount(p.MerchantID, p.Currency), Amount: u.Amount, Currency: p.Currency,
+			Code: 10, Flags: flags, Timeout: timeout}
+	}
+	ev, err := s.event(next, typ, now)
+	if err != nil {
+		return Payment{}, err
+	}
+	_, err = s.led.CreateTransfersWith(ctx, "", linkChain(ts), func(ctx context.Context, tx ledger.Tx, results []ledger.Result) error {
+		if err := checkResults(ts, results); err != nil {
+			return confirmRefusal(err, uses)
+		}
+		return s.store.UpdatePaymentTx(ctx, tx, next, []webhook.Event{ev})
+	})
+	if err != nil {
+		return Payment{}, conflictError(err)
+	}
+	if next.Status == StatusCaptured {
+		s.refreshVouchers(ctx, next.Vouchers)
+	}
+	return next, nil
+}
+
+// confirmRefusal explains a ledger refusal to the payer: a voucher whose
+// balance went below what it was charged (a concurrent payment spent it).
+func confirmRefusal(err error, uses []VoucherUse) error {
+	var lr *ledgerRefusal
+	if errors.As(err, &lr) && lr.code == ledger.ExceedsCredits && lr.index < len(uses) {
+		return kassa.Invalid(fmt.Sprintf("pins[%d]", uses[lr.index].Seq), "voucher_balance_insufficient",
+			"the voucher's balance changed; it no longer covers its share")
+	}
+	if errors.As(err, &lr) && (lr.code == ledger.Exists || len(lr.code) > 7 && lr.code[:7] == "exists_") {
+		return ErrConflict
+	}
+	return err
+}
+
+// allocate takes the payment's amount from the vouchers in PIN order, each
+// up to its balance; vouchers not needed are not charged.
+func allocate(p Payment, vs []voucher.Voucher) ([]VoucherUse, error) {
+	remaining := p.Amount
+	var uses []VoucherUse
+	var total money.Amount
+	for i, v := range vs {
+		if v.Currency != p.Currency {
+			return nil, kassa.Invalid(fmt.Sprintf("pins[%d]", i), "voucher_currency_mismatch",
+				"the voucher is in %s, the payment in %s", v.Currency, p.Currency)
+		}
+		total, _ = total.Add(v.Balance)
+		take := min(v.Balance, remaining)
+		if take > 0 {
+			uses = append(uses, VoucherUse{Seq: i, Serial: v.Serial, Amount: take})
+			remaining -= take
+		}
+	}
+	if remaining > 0 {
+		return nil, kassa.Invalid("pins", "voucher_balance_insufficient",
+			"the vouchers hold %d of the %d needed; add another voucher", total, p.Amount)
+	}
+	return uses, nil
+}
+
+// Capture captures an authorized payment, fully (amount nil) or partly;
+// what is not captured is released to the vouchers.
+func (s *Service) Capture(ctx context.Context, merchantID, id string, amount *money.Amount) (Payment, error) {
+	p, err := s.store.Payment(ctx, merchantID, id)
+	if err != nil {
+		return Payment{}, err
+	}
+	if p.Status != StatusAuthorized {
+		return Payment{}, stateError(p, "only an authorized payment can be captured")
+	}
+	now := s.now().UTC()
+	if !now.Before(p.ExpiresAt) {
+		if _, err := s.expire(ctx, p); err != nil {
+			return Payment{}, err
+		}
+		return Payment{}, kassa.Errorf(kassa.EConflict, "payment_expired", "the authorization expired before it was captured")
+	}
+	amt := p.AmountCapturable
+	if amount != nil {
+		if *amount <= 0 || *amount > p.AmountCapturable {
+			return Payment{}, kassa.Invalid("amount", "amount_too_large",
+				"amount must be from 1 to the %d authorized", p.AmountCapturable)
+		}
+		amt = *amount
+	}
+	next := p
+	next.Version++
+	next.Status, next.AmountCaptured, next.AmountCapturable, next.ExpiresAt, next.Updated = StatusCaptured, amt, 0, time.Time{}, now
+	next.Vouchers = append([]VoucherUse(nil), p.Vouchers...)
+	var ts []ledger.Transfer
+	remaining := amt
+	for i, u := range next.Vouchers {
+		auth := fmt.Sprintf("pay:%s:auth:%d", p.ID, u.Seq)
+		if remaining > 0 {
+			take := min(remaining, u.Amount)
+			remaining -= take
+			next.Vouchers[i].Captured = take
+			ts = append(ts, ledger.Transfer{ID: fmt.Sprintf("pay:%s:capture:%d", p.ID, u.Seq), PendingID: auth,
+				Amount: take, Flags: ledger.FlagPostPending})
+		} else {
+			ts = append(ts, ledger.Transfer{ID: fmt.Sprintf("pay:%s:release:%d", p.ID, u.Seq), PendingID: auth,
+				Flags: ledger.FlagVoidPending})
+		}
+	}
+	ev, err := s.event(next, EventCaptured, now)
+	if err != nil {
+		return Payment{}, err
+	}
+	_, err = s.led.CreateTransfersWith(ctx, "", linkChain(ts), func(ctx context.Context, tx ledger.Tx, results []ledger.Result) error {
+		if err := checkResults(ts, results); err != nil {
+			var lr *ledgerRefusal
+			if errors.As(err, &lr) && lr.code == ledger.PendingTransferExpired {
+				return kassa.Errorf(kassa.EConflict, "payment_expired", "the authorization expired before it was captured")
+			}
+			if errors.As(err, &lr) && (lr.code == ledger.PendingTransferAlreadyPosted || lr.code == ledger.PendingTransferAlreadyVoided) {
+				return ErrConflict
+			}
+			return err
+		}
+		return s.store.UpdatePaymentTx(ctx, tx, next, []webhook.Event{ev})
+	})
+	if err != nil {
+		return Payment{}, conflictError(err)
+	}
+	s.refreshVouchers(ctx, next.Vouchers)
+	return next, nil
+}
+
+// Cancel ends a payment that was not captured; an authorization's funds go
+// back to the vouchers.
+func (s *Service) Cancel(ctx context.Context, merchantID, id string) (Payment, error) {
+	p, err := s.store.Payment(ctx, merchantID, id)
+	if err != nil {
+		return Payment{}, err
+	}
+	if p.Status != StatusRequiresAction && p.Status != StatusAuthorized {
+		return Payment{}, stateError(p, "only a payment that requires action or is authorized can be canceled")
+	}
+	next, err := s.end(ctx, p, StatusCanceled, EventCanceled)
+	return next, conflictError(err)
+}
+
+// expire ends a payment whose time ran out.
+func (s *Service) expire(ctx context.Context, p Payment) (Payment, error) {
+	return s.end(ctx, p, StatusExpired, EventExpired)
+}
+
+// end moves a requires_action or authorized payment to a final state,
+// voiding its authorization in the same transaction.
+func (s *Service) end(ctx context.Context, p Payment, status Status, typ string) (Payment, error) {
+	now := s.now().UTC()
+	next := p
+	next.Version++
+	next.Status, next.AmountCapturable, next.ExpiresAt, next.Updated = status, 0, time.Time{}, now
+	ev, err := s.event(next, typ, now)
+	if err != nil {
+		return Payment{}, err
+	}
+	if p.Status != StatusAuthorized {
+		return next, s.store.UpdatePayment(ctx, next, []webhook.Event{ev})
+	}
+	ts := make([]ledger.Transfer, len(p.Vouchers))
+	for i, u := range p.Vouchers {
+		ts[i] = ledger.Transfer{ID: fmt.Sprintf("pay:%s:release:%d", p.ID, u.Seq),
+			PendingID: fmt.Sprintf("pay:%s:auth:%d", p.ID, u.Seq), Flags: ledger.FlagVoidPending}
+	}
+	// Not linked: a pending transfer the ledger already expired is
+	// released all the same.
+	_, err = s.led.CreateTransfersWith(ctx, "", ts, func(ctx context.Context, tx ledger.Tx, results []ledger.Result) error {
+		if err := checkResults(ts, results, ledger.PendingTransferExpired); err != nil {
+			var lr *ledgerRefusal
+			if errors.As(err, &lr) && (lr.code == ledger.PendingTransferAlreadyPosted || lr.code == ledger.PendingTransferAlreadyVoided) {
+				return ErrConflict
+			}
+			return err
+		}
+		return s.store.UpdatePaymentTx(ctx, tx, next, []webhook.Event{ev})
+	})
+	if err != nil {
+		return Payment{}, err
+	}
+	s.refreshVouchers(ctx, p.Vouchers)
+	return next, nil
+}
+
+// dueBatchMax bounds one ExpireDue pass.
+const dueBatchMax = 500
+
+// ExpireDue expires payments whose time ran out: unpaid ones after
+// UnpaidTTL, authorizations after their capture window. It returns how
+// many it expired.
+func (s *Service) ExpireDue(ctx context.Context) (int, error) {
+	due, err := s.store.DuePayments(ctx, s.now().UTC(), dueBatchMax)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, p := range due {
+		if _, err := s.expire(ctx, p); err != nil {
+			if errors.Is(err, ErrConflict) {
+				continue // captured or canceled meanwhile
+			}
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// Run expires due payments every interval until ctx ends.
+func (s *Service) Run(ctx context.Context, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := s.ExpireDue(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("expire payments", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// RefundRequest asks to return captured money.
+type RefundRequest struct {
+	Payment string
+	Amount  *money.Amount // nil: everything not yet refunded
+	Reason  string
+}
+
+// CreateRefund returns captured money to the payer's vouchers: in reverse
+// PIN order, each voucher up to what it paid and was not refunded yet.
+func (s *Service) CreateRefund(ctx context.Context, merchantID string, req RefundRequest) (Refund, Payment, error) {
+	if len(req.Reason) > ReasonMax {
+		return Refund{}, Payment{}, kassa.Invalid("reason", "reason_invalid", "reason may be at most %d bytes", ReasonMax)
+	}
+	p, err := s.store.Payment(ctx, merchantID, req.Payment)
+	if kassa.ErrorKind(err) == kassa.ENotFound {
+		return Refund{}, Payment{}, kassa.Invalid("payment", "payment_not_found", "no such payment")
+	} else if err != nil {
+		return Refund{}, Payment{}, err
+	}
+	if p.Status != StatusCaptured {
+		return Refund{}, Payment{}, stateError(p, "only a captured payment can be refunded")
+	}
+	refundable := p.AmountCaptured - p.AmountRefunded
+	amt := refundable
+	if req.Amount != nil {
+		if *req.Amount <= 0 || *req.Amount > refundable {
+			return Refund{}, Payment{}, kassa.Invalid("amount", "amount_too_large",
+				"amount must be from 1 to the %d captured and not yet refunded", refundable)
+		}
+		amt = *req.Amount
+	}
+	if amt <= 0 {
+		return Refund{}, Payment{}, kassa.Errorf(kassa.EConflict, "payment_fully_refunded", "nothing is left to refund")
+	}
+	now := s.now().UTC()
+	r := Refund{ID: s.ids.New("re"), PaymentID: p.ID, MerchantID: p.MerchantID, Amount: amt, Currency: p.Currency,
+		Reason: req.Reason, Status: "succeeded", Created: now}
+	next := p
+	next.Version++
+	next.AmountRefunded += amt
+	next.Updated = now
+	next.Vouchers = append([]VoucherUse(nil), p.Vouchers...)
+	var ts []ledger.Transfer
+	remaining := amt
+	for i := len(next.Vouchers) - 1; i >= 0 && remaining > 0; i-- {
+		u := &next.Vouchers[i]
+		take := min(remaining, u.Captured-u.Refunded)
+		if take <= 0 {
+			continue
+		}
+		remaining -= take
+		u.Refunded += take
+		ts = append(ts, ledger.Transfer{ID: fmt.Sprintf("%s:%d", r.ID, u.Seq),
+			DebitAccountID: merchantAccount(p.MerchantID, p.Currency), CreditAccountID: voucherAccount(u.Serial),
+			Amount: take, Currency: p.Currency, Code: 11})
+	}
+	if remaining != 0 {
+		panic(fmt.Sprintf("payment %s: refund of %d leaves %d unallocated", p.ID, amt, remaining))
+	}
+	pev, err := s.event(next, EventRefunded, now)
+	if err != nil {
+		return Refund{}, Payment{}, err
+	}
+	rev, err := s.refundEvent(r, now)
+	if err != nil {
+		return Refund{}, Payment{}, err
+	}
+	_, err = s.led.CreateTransfersWith(ctx, "", linkChain(ts), func(ctx context.Context, tx ledger.Tx, results []ledger.Result) error {
+		if err := checkResults(ts, results); err != nil {
+			return err
+		}
+		return s.store.CreateRefundTx(ctx, tx, r, next, []webhook.Event{rev, pev})
+	})
+	if err != nil {
+		return Refund{}, Payment{}, conflictError(err)
+	}
+	s.refreshVouchers(ctx, next.Vouchers)
+	return r, next, nil
+}
+
+// GetRefund returns a merchant's refund.
+func (s *Service) GetRefund(ctx context.Context, merchantID, id string) (Refund, error) {
+	return s.store.Refund(ctx, merchantID, id)
+}
+
+// Balance of a merchant in one currency, from the ledger.
+type Balance struct {
+	Currency  money.Currency
+	Available money.Amount // captured minus refunded (and minus payouts, later)
+	Pending   money.Amount // authorized, not yet captured
+}
+
+// MerchantBalances returns the merchant's balance in every currency it
+// has payments in.
+func (s *Service) MerchantBalances(ctx context.Context, merchantID string) ([]Balance, error) {
+	currencies, err := s.store.Currencies(ctx, merchantID)
+	if err != nil {
+		return nil, err
+	}
+	var out []Balance
+	for _, cur := range currencies {
+		a, err := s.led.Account(ctx, "", merchantAccount(merchantID, cur))
+		if errors.Is(err, ledger.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		out = append(out, Balance{Currency: cur, Available: a.CreditsPosted - a.DebitsPosted,
+			Pending: a.CreditsPending - a.DebitsPending})
+	}
+	return out, nil
+}

@@ -1,0 +1,190 @@
+// Package payment is the payment lifecycle: a merchant creates a payment,
+// the payer confirms it with up to ten prepaid voucher PINs on Kassa's
+// hosted page, the merchant captures (fully or partly), cancels or
+// refunds, and every step is an event.
+//
+// # States
+//
+//	requires_action → authorized → captured
+//	requires_action → captured            (capture_method automatic)
+//	requires_action → canceled | expired  (unpaid after UnpaidTTL)
+//	authorized      → canceled | expired  (not captured within the capture window)
+//
+// Refunds hang off captured payments (amount_refunded ≤ amount_captured).
+//
+// # Ledger mapping
+//
+// Every account is in the platform's ledger namespace (owner ""):
+// voucher:<serial> (the payer's voucher, never negative) and
+// merchant:<merchant id>:<CUR> (what the merchant is owed).
+//
+//   - Authorization (manual capture): one pending transfer per voucher used,
+//     pay:<id>:auth:<n>, voucher → merchant, linked (all or nothing), with a
+//     ledger timeout a little past the capture window, so the funds come
+//     back even when no Kassa worker runs.
+//   - Automatic capture: the same transfers without the pending flag.
+//   - Capture: post the pending transfers in PIN order up to the captured
+//     amount (pay:<id>:capture:<n>, the last one partly); void the rest
+//     (pay:<id>:release:<n>).
+//   - Cancel or expiry of an authorization: void them all.
+//   - Refund re_X: merchant → vouchers, in reverse PIN order (the last
+//     voucher charged is refunded first), each up to what it paid and
+//     was not yet refunded: re_X:<n>.
+//
+// Every transition writes its ledger transfers, the payment row and its
+// event in one database transaction (a ledger.Effect): either all of it
+// commits or none.
+package payment
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/kassa/kassa/ledger"
+	"github.com/kassa/kassa/money"
+	"github.com/kassa/kassa/webhook"
+)
+
+// Status of a payment.
+type Status string
+
+const (
+	StatusRequiresAction Status = "requires_action"
+	StatusAuthorized     Status = "authorized"
+	StatusCaptured       Status = "captured"
+	StatusCanceled       Status = "canceled"
+	StatusFailed         Status = "failed"
+	StatusExpired        Status = "expired"
+)
+
+// Live reports whether a payment in this status still counts for
+// duplicate detection (a merchant reference may not be reused).
+func (s Status) Live() bool {
+	return s == StatusRequiresAction || s == StatusAuthorized || s == StatusCaptured
+}
+
+// Capture methods.
+const (
+	CaptureAutomatic = "automatic"
+	CaptureManual    = "manual"
+)
+
+// Limits and defaults.
+const (
+	// UnpaidTTL is how long a payment waits for the payer.
+	UnpaidTTL = 30 * time.Minute
+	// CaptureWindowDefault is how long an authorization may wait for a
+	// capture when the merchant set no window of its own.
+	CaptureWindowDefault = 7 * 24 * time.Hour
+	// CaptureWindowMax bounds a merchant's capture window.
+	CaptureWindowMax = 30 * 24 * time.Hour
+	// ledgerTimeoutMargin is added to the capture window for the ledger's
+	// own expiry of authorizations, so Kassa's worker normally expires the
+	// payment first and the ledger is the backstop.
+	ledgerTimeoutMargin = time.Hour
+	PINsMax             = 10
+	AmountMax           = money.Amount(1_000_000_000) // per payment, in minor units
+	DescriptionMax      = 1000
+	ReferenceMax        = 255
+	ReturnURLMax        = 2048
+	MetadataMax         = 4096
+	ReasonMax           = 500
+	ListLimitMax        = 100
+)
+
+// Payment is a merchant's request for money and its progress.
+type Payment struct {
+	ID                string
+	MerchantID        string
+	Amount            money.Amount
+	Currency          money.Currency
+	CaptureMethod     string
+	Status            Status
+	AmountCapturable  money.Amount // authorized, not yet captured
+	AmountCaptured    money.Amount
+	AmountRefunded    money.Amount
+	MerchantReference string // "" = none
+	Description       string
+	ReturnURL         string
+	Metadata          json.RawMessage
+	ClientSecret      string
+	MethodType        string // "voucher" once confirmed
+	FailureCode       string
+	ExpiresAt         time.Time // requires_action: unpaid expiry; authorized: capture deadline
+	Created           time.Time
+	Updated           time.Time
+	Version           int64
+
+	Vouchers []VoucherUse // in PIN order
+}
+
+// VoucherUse is what one voucher paid.
+type VoucherUse struct {
+	Seq      int
+	Serial   string
+	Amount   money.Amount // authorized on it
+	Captured money.Amount
+	Refunded money.Amount
+}
+
+// Refund returns captured money to the payer.
+type Refund struct {
+	ID         string
+	PaymentID  string
+	MerchantID string
+	Amount     money.Amount
+	Currency   money.Currency
+	Reason     string
+	Status     string // "succeeded"
+	Created    time.Time
+}
+
+// Filter selects payments to list.
+type Filter struct {
+	MerchantID        string
+	Status            Status
+	MerchantReference string
+	CreatedGTE        time.Time
+	CreatedLT         time.Time
+	StartingAfter     string // a payment id
+	Limit             int
+}
+
+// Store keeps payments. Methods taking a ledger.Tx write inside a ledger
+// batch's transaction (see ledger.Effect); the others run their own.
+type Store interface {
+	// CreatePayment stores a new payment and its event. A live payment
+	// of the merchant with the same reference makes it fail with
+	// *DuplicateError.
+	CreatePayment(ctx context.Context, p Payment, ev webhook.Event) error
+	// Payment returns a merchant's payment ("" merchant: any), with its
+	// vouchers; kassa ENotFound when absent.
+	Payment(ctx context.Context, merchantID, id string) (Payment, error)
+	// Payments lists newest first.
+	Payments(ctx context.Context, f Filter) ([]Payment, bool, error)
+	// UpdatePayment writes p (and its vouchers) if the stored version is
+	// still p.Version-1, with the events; otherwise ErrConflict.
+	UpdatePayment(ctx context.Context, p Payment, evs []webhook.Event) error
+	// UpdatePaymentTx is UpdatePayment inside a ledger batch.
+	UpdatePaymentTx(ctx context.Context, tx ledger.Tx, p Payment, evs []webhook.Event) error
+	// CreateRefundTx stores a refund and the payment's new state inside a
+	// ledger batch (version checked as for UpdatePayment).
+	CreateRefundTx(ctx context.Context, tx ledger.Tx, r Refund, p Payment, evs []webhook.Event) error
+	// Refund returns a merchant's refund.
+	Refund(ctx context.Context, merchantID, id string) (Refund, error)
+	// Refunds of a payment, oldest first.
+	Refunds(ctx context.Context, paymentID string) ([]Refund, error)
+	// DuePayments returns up to limit payments in requires_action or
+	// authorized whose ExpiresAt is before now.
+	DuePayments(ctx context.Context, now time.Time, limit int) ([]Payment, error)
+	// CaptureWindow returns the merchant's capture window, or 0 for the default.
+	CaptureWindow(ctx context.Context, merchantID string) (time.Duration, error)
+	// SetCaptureWindow sets it (0 = back to the default).
+	SetCaptureWindow(ctx context.Context, merchantID string, d time.Duration) error
+	// Currencies lists the currencies the merchant has payments in.
+	Currencies(ctx context.Context, merchantID string) ([]money.Currency, error)
+	// AllPayments yields every payment with its vouchers and refunds, for
+	// reconciliation.
+	AllPayments(ctx context.Context, after string, limit int) ([]Payment, error)
+}

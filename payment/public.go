@@ -1,0 +1,99 @@
+package payment
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// PaymentJSON is a payment as the API and its events show it. The
+// client secret and the next action are added by the API where they apply.
+type PaymentJSON struct {
+	ID                string          `json:"id"`
+	Object            string          `json:"object"`
+	Amount            int64           `json:"amount"`
+	Currency          string          `json:"currency"`
+	Status            string          `json:"status"`
+	CaptureMethod     string          `json:"capture_method"`
+	AmountCapturable  int64           `json:"amount_capturable"`
+	AmountCaptured    int64           `json:"amount_captured"`
+	AmountRefunded    int64           `json:"amount_refunded"`
+	MerchantReference *string         `json:"merchant_reference"`
+	Description       string          `json:"description,omitempty"`
+	ReturnURL         string          `json:"return_url,omitempty"`
+	Metadata          json.RawMessage `json:"metadata,omitempty"`
+	PaymentMethod     *MethodJSON     `json:"payment_method"`
+	FailureCode       string          `json:"failure_code,omitempty"`
+	Created           string          `json:"created"`
+	ExpiresAt         string          `json:"expires_at,omitempty"`
+	ClientSecret      string          `json:"client_secret,omitempty"`
+	NextAction        *NextAction     `json:"next_action,omitempty"`
+}
+
+// MethodJSON is how a payment was paid.
+type MethodJSON struct {
+	Type     string        `json:"type"`
+	Vouchers []VoucherJSON `json:"vouchers,omitempty"`
+}
+
+// VoucherJSON is one voucher's part of a payment.
+type VoucherJSON struct {
+	Serial   string `json:"serial"`
+	Amount   int64  `json:"amount"`
+	Captured int64  `json:"captured"`
+	Refunded int64  `json:"refunded"`
+}
+
+// NextAction tells the merchant where to send the payer.
+type NextAction struct {
+	Type        string `json:"type"`
+	RedirectURL string `json:"redirect_url"`
+}
+
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// Public returns the payment's public form (no client secret).
+func Public(p Payment) PaymentJSON {
+	out := PaymentJSON{
+		ID: p.ID, Object: "payment", Amount: int64(p.Amount), Currency: string(p.Currency), Status: string(p.Status),
+		CaptureMethod: p.CaptureMethod, AmountCapturable: int64(p.AmountCapturable),
+		AmountCaptured: int64(p.AmountCaptured), AmountRefunded: int64(p.AmountRefunded),
+		Description: p.Description, ReturnURL: p.ReturnURL, Metadata: p.Metadata, FailureCode: p.FailureCode,
+		Created: rfc3339(p.Created), ExpiresAt: rfc3339(p.ExpiresAt),
+	}
+	if p.MerchantReference != "" {
+		ref := p.MerchantReference
+		out.MerchantReference = &ref
+	}
+	if p.MethodType != "" {
+		m := &MethodJSON{Type: p.MethodType}
+		for _, u := range p.Vouchers {
+			m.Vouchers = append(m.Vouchers, VoucherJSON{Serial: u.Serial, Amount: int64(u.Amount),
+				Captured: int64(u.Captured), Refunded: int64(u.Refunded)})
+		}
+		out.PaymentMethod = m
+	}
+	return out
+}
+
+// RefundJSON is a refund as the API and its events show it.
+type RefundJSON struct {
+	ID       string `json:"id"`
+	Object   string `json:"object"`
+	Payment  string `json:"payment"`
+	Amount   int64  `json:"amount"`
+	Currency string `json:"currency"`
+	Reason   string `json:"reason,omitempty"`
+	Status   string `json:"status"`
+	Created  string `json:"created"`
+}
+
+// PublicRefund returns the refund's public form.
+func PublicRefund(r Refund) RefundJSON {
+	return RefundJSON{ID: r.ID, Object: "refund", Payment: r.PaymentID, Amount: int64(r.Amount),
+		Currency: string(r.Currency), Reason: r.Reason, Status: r.Status, Created: rfc3339(r.Created)}
+}

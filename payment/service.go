@@ -1,0 +1,318 @@
+package payment
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/id"
+	"github.com/kassa/kassa/ledger"
+	"github.com/kassa/kassa/money"
+	"github.com/kassa/kassa/voucher"
+	"github.com/kassa/kassa/webhook"
+)
+
+// Event types payments emit.
+const (
+	EventCreated           = "payment.created"
+	EventAuthorized        = "payment.authorized"
+	EventCaptured          = "payment.captured"
+	EventCanceled          = "payment.canceled"
+	EventExpired           = "payment.expired"
+	EventRefunded          = "payment.refunded"
+	EventDuplicateReversed = "payment.duplicate_reversed"
+	EventRefundCreated     = "refund.created"
+)
+
+func init() {
+	for _, t := range []string{EventCreated, EventAuthorized, EventCaptured, EventCanceled, EventExpired,
+		EventRefunded, EventDuplicateReversed, EventRefundCreated} {
+		webhook.RegisterEventType(t)
+	}
+}
+
+// ErrConflict is returned by the store when a payment changed since it was
+// read; the service turns it into a problem the caller may retry.
+var ErrConflict = errors.New("payment: changed concurrently")
+
+// DuplicateError refuses a second live payment with a merchant reference.
+type DuplicateError struct{ ExistingID string }
+
+func (e *DuplicateError) Error() string {
+	return "a live payment " + e.ExistingID + " already has this merchant_reference"
+}
+
+// Ledger is what payments need of the ledger.
+type Ledger interface {
+	CreateAccounts(ctx context.Context, owner string, accounts []ledger.Account) ([]ledger.Result, error)
+	CreateTransfersWith(ctx context.Context, owner string, transfers []ledger.Transfer, effect ledger.Effect) ([]ledger.Result, error)
+	Account(ctx context.Context, owner, id string) (ledger.Account, error)
+	Transfer(ctx context.Context, owner, id string) (ledger.Transfer, []byte, error)
+	PendingStatus(ctx context.Context, owner, id string) (ledger.Pending, error)
+}
+
+// Vouchers is what payments need of the voucher service.
+type Vouchers interface {
+	Resolve(ctx context.Context, pins []string, a voucher.AttemptContext) ([]voucher.Voucher, error)
+	Refresh(ctx context.Context, serial string) (voucher.Voucher, error)
+}
+
+// Config wires a Service.
+type Config struct {
+	Store    Store
+	Ledger   Ledger
+	Vouchers Vouchers
+	Clock    func() time.Time // nil: time.Now
+	IDs      id.Generator
+	Logger   *slog.Logger
+}
+
+// Service runs the payment lifecycle.
+type Service struct {
+	cfg   Config
+	store Store
+	led   Ledger
+	now   func() time.Time
+	ids   id.Generator
+	log   *slog.Logger
+
+	mu       sync.Mutex
+	accounts map[string]bool // merchant ledger accounts known to exist
+}
+
+// New returns a payment service.
+func New(cfg Config) *Service {
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{cfg: cfg, store: cfg.Store, led: cfg.Ledger, now: cfg.Clock, ids: cfg.IDs,
+		log: cfg.Logger, accounts: map[string]bool{}}
+}
+
+// Ledger account ids (platform namespace).
+func merchantAccount(merchantID string, cur money.Currency) string {
+	return "merchant:" + merchantID + ":" + string(cur)
+}
+
+func voucherAccount(serial string) string { return "voucher:" + serial }
+
+// CreateRequest is what a merchant sends to create a payment.
+type CreateRequest struct {
+	Amount            money.Amount
+	Currency          string
+	CaptureMethod     string
+	MerchantReference string
+	Description       string
+	ReturnURL         string
+	Metadata          json.RawMessage
+}
+
+func validateCreate(req CreateRequest) (money.Currency, error) {
+	if req.Amount <= 0 || req.Amount > AmountMax {
+		return "", kassa.Invalid("amount", "amount_invalid", "amount must be a positive integer of minor units, at most %d", AmountMax)
+	}
+	cur, err := money.ParseCurrency(req.Currency)
+	if _, known := cur.Exponent(); err != nil || !known {
+		return "", kassa.Invalid("currency", "currency_invalid", "currency must be an ISO 4217 code such as EUR")
+	}
+	switch req.CaptureMethod {
+	case CaptureAutomatic, CaptureManual:
+	default:
+		return "", kassa.Invalid("capture_method", "capture_method_invalid", "capture_method must be automatic or manual")
+	}
+	if len(req.MerchantReference) > ReferenceMax || !utf8.ValidString(req.MerchantReference) {
+		return "", kassa.Invalid("merchant_reference", "merchant_reference_invalid", "merchant_reference may be at most %d bytes of UTF-8", ReferenceMax)
+	}
+	if len(req.Description) > DescriptionMax || !utf8.ValidString(req.Description) {
+		return "", kassa.Invalid("description", "description_invalid", "description may be at most %d bytes of UTF-8", DescriptionMax)
+	}
+	if req.ReturnURL != "" {
+		u, err := url.Parse(req.ReturnURL)
+		if err != nil || len(req.ReturnURL) > ReturnURLMax || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return "", kassa.Invalid("return_url", "return_url_invalid", "return_url must be an absolute http(s) URL of at most %d bytes", ReturnURLMax)
+		}
+	}
+	if len(req.Metadata) > 0 {
+		var m map[string]any
+		if len(req.Metadata) > MetadataMax || json.Unmarshal(req.Metadata, &m) != nil {
+			return "", kassa.Invalid("metadata", "metadata_invalid", "metadata must be a JSON object of at most %d bytes", MetadataMax)
+		}
+	}
+	return cur, nil
+}
+
+// Create makes a payment waiting for the payer (requires_action).
+func (s *Service) Create(ctx context.Context, merchantID string, req CreateRequest) (Payment, error) {
+	if req.CaptureMethod == "" {
+		req.CaptureMethod = CaptureAutomatic
+	}
+	cur, err := validateCreate(req)
+	if err != nil {
+		return Payment{}, err
+	}
+	now := s.now().UTC()
+	p := Payment{
+		ID: s.ids.New("pay"), MerchantID: merchantID, Amount: req.Amount, Currency: cur,
+		CaptureMethod: req.CaptureMethod, Status: StatusRequiresAction,
+		MerchantReference: req.MerchantReference, Description: req.Description, ReturnURL: req.ReturnURL,
+		Metadata: req.Metadata, ExpiresAt: now.Add(UnpaidTTL), Created: now, Updated: now, Version: 1,
+	}
+	p.ClientSecret = p.ID + "_secret_" + s.ids.Random(20)
+	ev, err := s.event(p, EventCreated, now)
+	if err != nil {
+		return Payment{}, err
+	}
+	if err := s.store.CreatePayment(ctx, p, ev); err != nil {
+		if d, ok := errors.AsType[*DuplicateError](err); ok {
+			return Payment{}, &kassa.Error{Kind: kassa.EConflict, Code: "payment_duplicate", Param: "merchant_reference",
+				Message: d.Error() + "; cancel it first or use another reference"}
+		}
+		return Payment{}, err
+	}
+	return p, nil
+}
+
+// event builds a webhook event carrying the payment's public form.
+func (s *Service) event(p Payment, typ string, now time.Time) (webhook.Event, error) {
+	data, err := json.Marshal(Public(p))
+	if err != nil {
+		return webhook.Event{}, err
+	}
+	return webhook.Event{ID: s.ids.New("evt"), MerchantID: p.MerchantID, Type: typ, Created: now, Data: data}, nil
+}
+
+func (s *Service) refundEvent(r Refund, now time.Time) (webhook.Event, error) {
+	data, err := json.Marshal(PublicRefund(r))
+	if err != nil {
+		return webhook.Event{}, err
+	}
+	return webhook.Event{ID: s.ids.New("evt"), MerchantID: r.MerchantID, Type: EventRefundCreated, Created: now, Data: data}, nil
+}
+
+// Get returns a merchant's payment.
+func (s *Service) Get(ctx context.Context, merchantID, id string) (Payment, error) {
+	return s.store.Payment(ctx, merchantID, id)
+}
+
+// List returns a page of a merchant's payments, newest first.
+func (s *Service) List(ctx context.Context, f Filter) ([]Payment, bool, error) {
+	if f.Limit < 1 || f.Limit > ListLimitMax {
+		return nil, false, kassa.Invalid("limit", "limit_invalid", "limit must be from 1 to %d", ListLimitMax)
+	}
+	return s.store.Payments(ctx, f)
+}
+
+func stateError(p Payment, want string) error {
+	return kassa.Errorf(kassa.EConflict, "payment_unexpected_state", "the payment is %s; %s", p.Status, want)
+}
+
+func conflictError(err error) error {
+	if errors.Is(err, ErrConflict) {
+		return kassa.Errorf(kassa.EConflict, "payment_changed", "the payment changed while this request ran; fetch it and retry")
+	}
+	return err
+}
+
+// ensureAccount creates the merchant's ledger account for the currency
+// once per process (creation is idempotent).
+func (s *Service) ensureAccount(ctx context.Context, merchantID string, cur money.Currency) error {
+	acct := merchantAccount(merchantID, cur)
+	s.mu.Lock()
+	known := s.accounts[acct]
+	s.mu.Unlock()
+	if known {
+		return nil
+	}
+	res, err := s.led.CreateAccounts(ctx, "", []ledger.Account{{ID: acct, Currency: cur, Code: 2}})
+	if err != nil {
+		return fmt.Errorf("merchant ledger account: %w", err)
+	}
+	if c := res[0].Code; c != ledger.OK && c != ledger.Exists {
+		return fmt.Errorf("merchant ledger account %s: %s", acct, c)
+	}
+	s.mu.Lock()
+	s.accounts[acct] = true
+	s.mu.Unlock()
+	return nil
+}
+
+// linkChain marks every transfer but the last as linked.
+func linkChain(ts []ledger.Transfer) []ledger.Transfer {
+	for i := 0; i < len(ts)-1; i++ {
+		ts[i].Flags |= ledger.FlagLinked
+	}
+	return ts
+}
+
+// checkResults turns failed ledger results into an error; accept lets a
+// caller tolerate codes (e.g. an already expired pending transfer).
+func checkResults(ts []ledger.Transfer, results []ledger.Result, accept ...ledger.ResultCode) error {
+	for i, r := range results {
+		if r.Code == ledger.OK || r.Code == ledger.LinkedEventFailed {
+			continue
+		}
+		ok := false
+		for _, a := range accept {
+			ok = ok || r.Code == a
+		}
+		if !ok {
+			return &ledgerRefusal{id: ts[i].ID, code: r.Code, index: i}
+		}
+	}
+	for _, r := range results {
+		if r.Code == ledger.LinkedEventFailed {
+			return &ledgerRefusal{code: r.Code}
+		}
+	}
+	return nil
+}
+
+type ledgerRefusal struct {
+	id    string
+	code  ledger.ResultCode
+	index int
+}
+
+func (e *ledgerRefusal) Error() string { return fmt.Sprintf("ledger refused %s: %s", e.id, e.code) }
+
+// captureWindow is the merchant's window, or the default.
+func (s *Service) captureWindow(ctx context.Context, merchantID string) (time.Duration, error) {
+	d, err := s.store.CaptureWindow(ctx, merchantID)
+	if err != nil || d <= 0 {
+		return CaptureWindowDefault, err
+	}
+	return d, nil
+}
+
+// SetCaptureWindow sets a merchant's capture window (0: the default).
+func (s *Service) SetCaptureWindow(ctx context.Context, merchantID string, d time.Duration) error {
+	if d < 0 || d > CaptureWindowMax || (d > 0 && d < time.Minute) {
+		return kassa.Invalid("capture_window", "capture_window_invalid", "the capture window must be from 1m to %s", CaptureWindowMax)
+	}
+	return s.store.SetCaptureWindow(ctx, merchantID, d)
+}
+
+// refreshVouchers brings the vouchers' statuses in line with their
+// balances after money moved; reconciliation repairs what fails here.
+func (s *Service) refreshVouchers(ctx context.Context, uses []VoucherUse) {
+	for _, u := range uses {
+		if _, err := s.cfg.Vouchers.Refresh(context.WithoutCancel(ctx), u.Serial); err != nil {
+			s.log.Warn("refresh voucher after payment", "serial", u.Serial, "err", err)
+		}
+	}
+}
+
+func secretOK(p Payment, secret string) bool {
+	return subtle.ConstantTimeCompare([]byte(p.ClientSecret), []byte(secret)) == 1
+}

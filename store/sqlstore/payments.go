@@ -1,0 +1,366 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/ledger"
+	"github.com/kassa/kassa/money"
+	"github.com/kassa/kassa/payment"
+	"github.com/kassa/kassa/webhook"
+)
+
+// Payments implements payment.Store.
+type Payments struct {
+	db     *DB
+	events *Webhooks
+}
+
+// NewPayments returns the payment store over db.
+func NewPayments(db *DB) *Payments { return &Payments{db: db, events: NewWebhooks(db)} }
+
+var _ payment.Store = (*Payments)(nil)
+
+const paymentColumns = `id, merchant_id, amount, currency, capture_method, status, amount_capturable,
+	amount_captured, amount_refunded, merchant_reference, description, return_url, metadata, client_secret,
+	method_type, failure_code, expires_at, created_at, updated_at, version`
+
+var errPaymentNotFound = kassa.Errorf(kassa.ENotFound, "payment_not_found", "no such payment")
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+func microsOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func timeOrZero(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return fromMicros(us)
+}
+
+func scanPayment(row interface{ Scan(...any) error }) (payment.Payment, error) {
+	var p payment.Payment
+	var cur, status string
+	var ref, meta sql.NullString
+	var expires, created, updated int64
+	err := row.Scan(&p.ID, &p.MerchantID, &p.Amount, &cur, &p.CaptureMethod, &status, &p.AmountCapturable,
+		&p.AmountCaptured, &p.AmountRefunded, &ref, &p.Description, &p.ReturnURL, &meta, &p.ClientSecret,
+		&p.MethodType, &p.FailureCode, &expires, &created, &updated, &p.Version)
+	if err != nil {
+		return p, err
+	}
+	p.Currency, p.Status, p.MerchantReference = money.Currency(cur), payment.Status(status), ref.String
+	if meta.Valid {
+		p.Metadata = []byte(meta.String)
+	}
+	p.ExpiresAt, p.Created, p.Updated = timeOrZero(expires), fromMicros(created), fromMicros(updated)
+	return p, nil
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func (s *Payments) loadVouchers(ctx context.Context, q querier, p *payment.Payment) error {
+	rows, err := q.QueryContext(ctx, `SELECT seq, serial, amount, captured, refunded FROM payment_vouchers
+		WHERE payment_id = ? ORDER BY seq`, p.ID)
+	if err != nil {
+		return fmt.Errorf("select payment vouchers: %w", err)
+	}
+	defer rows.Close()
+	p.Vouchers = nil
+	for rows.Next() {
+		var u payment.VoucherUse
+		if err := rows.Scan(&u.Seq, &u.Serial, &u.Amount, &u.Captured, &u.Refunded); err != nil {
+			return err
+		}
+		p.Vouchers = append(p.Vouchers, u)
+	}
+	return rows.Err()
+}
+
+func (s *Payments) CreatePayment(ctx context.Context, p payment.Payment, ev webhook.Event) error {
+	err := s.db.Transact(ctx, func(tx *Tx) error {
+		var meta sql.NullString
+		if len(p.Metadata) > 0 {
+			meta = sql.NullString{String: string(p.Metadata), Valid: true}
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO payments (`+paymentColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			p.ID, p.MerchantID, p.Amount, string(p.Currency), p.CaptureMethod, string(p.Status), p.AmountCapturable,
+			p.AmountCaptured, p.AmountRefunded, nullString(p.MerchantReference), p.Description, p.ReturnURL, meta,
+			p.ClientSecret, p.MethodType, p.FailureCode, microsOrZero(p.ExpiresAt), micros(p.Created), micros(p.Updated), p.Version)
+		if err != nil {
+			return err
+		}
+		return s.events.AppendEvent(ctx, tx, ev)
+	})
+	if err != nil && s.db.IsUniqueViolation(err) && p.MerchantReference != "" {
+		var existing string
+		qerr := s.db.QueryRowContext(ctx, `SELECT id FROM payments WHERE merchant_id = ? AND merchant_reference = ?
+			AND status IN ('requires_action', 'authorized', 'captured')`, p.MerchantID, p.MerchantReference).Scan(&existing)
+		if qerr == nil {
+			return &payment.DuplicateError{ExistingID: existing}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("insert payment: %w", err)
+	}
+	return nil
+}
+
+func (s *Payments) Payment(ctx context.Context, merchantID, id string) (payment.Payment, error) {
+	p, err := scanPayment(s.db.QueryRowContext(ctx, `SELECT `+paymentColumns+` FROM payments
+		WHERE id = ? AND (merchant_id = ? OR ? = '')`, id, merchantID, merchantID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, errPaymentNotFound
+	} else if err != nil {
+		return p, fmt.Errorf("select payment: %w", err)
+	}
+	return p, s.loadVouchers(ctx, s.db, &p)
+}
+
+func (s *Payments) Payments(ctx context.Context, f payment.Filter) ([]payment.Payment, bool, error) {
+	var where []string
+	args := []any{}
+	add := func(cond string, a ...any) { where = append(where, cond); args = append(args, a...) }
+	add("merchant_id = ?", f.MerchantID)
+	if f.Status != "" {
+		add("status = ?", string(f.Status))
+	}
+	if f.MerchantReference != "" {
+		add("merchant_reference = ?", f.MerchantReference)
+	}
+	if !f.CreatedGTE.IsZero() {
+		add("created_at >= ?", micros(f.CreatedGTE))
+	}
+	if !f.CreatedLT.IsZero() {
+		add("created_at < ?", micros(f.CreatedLT))
+	}
+	if f.StartingAfter != "" {
+		var created int64
+		err := s.db.QueryRowContext(ctx, `SELECT created_at FROM payments WHERE id = ? AND merchant_id = ?`,
+			f.StartingAfter, f.MerchantID).Scan(&created)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, false, kassa.Invalid("starting_after", "cursor_invalid", "starting_after names no payment of yours")
+		} else if err != nil {
+			return nil, false, err
+		}
+		add("(created_at < ? OR (created_at = ? AND id < ?))", created, created, f.StartingAfter)
+	}
+	args = append(args, f.Limit+1)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+paymentColumns+` FROM payments WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY created_at DESC, id DESC LIMIT ?`, args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("select payments: %w", err)
+	}
+	ps, err := collectPayments(rows)
+	if err != nil {
+		return nil, false, err
+	}
+	more := len(ps) > f.Limit
+	if more {
+		ps = ps[:f.Limit]
+	}
+	for i := range ps {
+		if err := s.loadVouchers(ctx, s.db, &ps[i]); err != nil {
+			return nil, false, err
+		}
+	}
+	return ps, more, nil
+}
+
+func collectPayments(rows *sql.Rows) ([]payment.Payment, error) {
+	defer rows.Close()
+	var ps []payment.Payment
+	for rows.Next() {
+		p, err := scanPayment(rows)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	return ps, rows.Err()
+}
+
+// updatePayment writes p if the stored version is p.Version-1.
+func (s *Payments) updatePayment(ctx context.Context, tx *Tx, p payment.Payment, evs []webhook.Event) error {
+	res, err := tx.ExecContext(ctx, `UPDATE payments SET status = ?, amount_capturable = ?, amount_captured = ?,
+		amount_refunded = ?, method_type = ?, failure_code = ?, expires_at = ?, updated_at = ?, version = ?
+		WHERE id = ? AND version = ?`,
+		string(p.Status), p.AmountCapturable, p.AmountCaptured, p.AmountRefunded, p.MethodType, p.FailureCode,
+		microsOrZero(p.ExpiresAt), micros(p.Updated), p.Version, p.ID, p.Version-1)
+	if err != nil {
+		return fmt.Errorf("update payment: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return payment.ErrConflict
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM payment_vouchers WHERE payment_id = ?`, p.ID); err != nil {
+		return err
+	}
+	for _, u := range p.Vouchers {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO payment_vouchers (payment_id, seq, serial, amount, captured, refunded)
+			VALUES (?, ?, ?, ?, ?, ?)`, p.ID, u.Seq, u.Serial, u.Amount, u.Captured, u.Refunded); err != nil {
+			return fmt.Errorf("insert payment voucher: %w", err)
+		}
+	}
+	for _, ev := range evs {
+		if err := s.events.AppendEvent(ctx, tx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Payments) UpdatePayment(ctx context.Context, p payment.Payment, evs []webhook.Event) error {
+	return s.db.Transact(ctx, func(tx *Tx) error { return s.updatePayment(ctx, tx, p, evs) })
+}
+
+func ledgerTxOf(ltx ledger.Tx) (*Tx, error) {
+	tx := LedgerSQLTx(ltx)
+	if tx == nil {
+		return nil, errors.New("payments: the ledger does not run on the SQL store")
+	}
+	return tx, nil
+}
+
+func (s *Payments) UpdatePaymentTx(ctx context.Context, ltx ledger.Tx, p payment.Payment, evs []webhook.Event) error {
+	tx, err := ledgerTxOf(ltx)
+	if err != nil {
+		return err
+	}
+	return s.updatePayment(ctx, tx, p, evs)
+}
+
+func (s *Payments) CreateRefundTx(ctx context.Context, ltx ledger.Tx, r payment.Refund, p payment.Payment, evs []webhook.Event) error {
+	tx, err := ledgerTxOf(ltx)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO refunds (id, payment_id, merchant_id, amount, currency, reason, status, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.ID, r.PaymentID, r.MerchantID, r.Amount, string(r.Currency), r.Reason, r.Status, micros(r.Created))
+	if err != nil {
+		return fmt.Errorf("insert refund: %w", err)
+	}
+	return s.updatePayment(ctx, tx, p, evs)
+}
+
+const refundColumns = `id, payment_id, merchant_id, amount, currency, reason, status, created_at`
+
+func scanRefund(row interface{ Scan(...any) error }) (payment.Refund, error) {
+	var r payment.Refund
+	var cur string
+	var created int64
+	err := row.Scan(&r.ID, &r.PaymentID, &r.MerchantID, &r.Amount, &cur, &r.Reason, &r.Status, &created)
+	r.Currency, r.Created = money.Currency(cur), fromMicros(created)
+	return r, err
+}
+
+func (s *Payments) Refund(ctx context.Context, merchantID, id string) (payment.Refund, error) {
+	r, err := scanRefund(s.db.QueryRowContext(ctx, `SELECT `+refundColumns+` FROM refunds WHERE id = ? AND merchant_id = ?`, id, merchantID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, kassa.Errorf(kassa.ENotFound, "refund_not_found", "no such refund")
+	}
+	return r, err
+}
+
+func (s *Payments) Refunds(ctx context.Context, paymentID string) ([]payment.Refund, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+refundColumns+` FROM refunds WHERE payment_id = ? ORDER BY created_at, id`, paymentID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var rs []payment.Refund
+	for rows.Next() {
+		r, err := scanRefund(rows)
+		if err != nil {
+			return nil, err
+		}
+		rs = append(rs, r)
+	}
+	return rs, rows.Err()
+}
+
+func (s *Payments) DuePayments(ctx context.Context, now time.Time, limit int) ([]payment.Payment, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+paymentColumns+` FROM payments
+		WHERE status IN ('requires_action', 'authorized') AND expires_at > 0 AND expires_at <= ?
+		ORDER BY expires_at LIMIT ?`, micros(now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("select due payments: %w", err)
+	}
+	ps, err := collectPayments(rows)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ps {
+		if err := s.loadVouchers(ctx, s.db, &ps[i]); err != nil {
+			return nil, err
+		}
+	}
+	return ps, nil
+}
+
+func (s *Payments) CaptureWindow(ctx context.Context, merchantID string) (time.Duration, error) {
+	var secs int64
+	err := s.db.QueryRowContext(ctx, `SELECT capture_window_seconds FROM merchant_settings WHERE merchant_id = ?`, merchantID).Scan(&secs)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return time.Duration(secs) * time.Second, err
+}
+
+func (s *Payments) SetCaptureWindow(ctx context.Context, merchantID string, d time.Duration) error {
+	return s.db.Transact(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO merchant_settings (merchant_id, capture_window_seconds) VALUES (?, ?)
+			ON CONFLICT (merchant_id) DO UPDATE SET capture_window_seconds = excluded.capture_window_seconds`,
+			merchantID, int64(d/time.Second))
+		return err
+	})
+}
+
+func (s *Payments) Currencies(ctx context.Context, merchantID string) ([]money.Currency, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT currency FROM payments WHERE merchant_id = ? ORDER BY currency`, merchantID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var cs []money.Currency
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, err
+		}
+		cs = append(cs, money.Currency(c))
+	}
+	return cs, rows.Err()
+}
+
+func (s *Payments) AllPayments(ctx context.Context, after string, limit int) ([]payment.Payment, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := collectPayments(rows)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ps {
+		if err := s.loadVouchers(ctx, s.db, &ps[i]); err != nil {
+			return nil, err
+		}
+	}
+	return ps, nil
+}
