@@ -230,17 +230,17 @@ func (s *Service) expire(ctx context.Context, p Payment) (Payment, error) {
 
 // end moves a requires_action or authorized payment to a final state,
 // voiding its authorization in the same transaction.
-func (s *Service) end(ctx context.Context, p Payment, status Status, typ string) (Payment, error) {
+func (s *Service) end(ctx context.Context, p Payment, status Status, typs ...string) (Payment, error) {
 	now := s.now().UTC()
 	next := p
 	next.Version++
 	next.Status, next.AmountCapturable, next.ExpiresAt, next.Updated = status, 0, time.Time{}, now
-	ev, err := s.event(next, typ, now)
+	evs, err := s.events(next, now, typs...)
 	if err != nil {
 		return Payment{}, err
 	}
 	if p.Status != StatusAuthorized {
-		return next, s.store.UpdatePayment(ctx, next, []webhook.Event{ev})
+		return next, s.store.UpdatePayment(ctx, next, evs)
 	}
 	ts := make([]ledger.Transfer, len(p.Vouchers))
 	for i, u := range p.Vouchers {
@@ -257,13 +257,26 @@ func (s *Service) end(ctx context.Context, p Payment, status Status, typ string)
 			}
 			return err
 		}
-		return s.store.UpdatePaymentTx(ctx, tx, next, []webhook.Event{ev})
+		return s.store.UpdatePaymentTx(ctx, tx, next, evs)
 	})
 	if err != nil {
 		return Payment{}, err
 	}
 	s.refreshVouchers(ctx, p.Vouchers)
 	return next, nil
+}
+
+// events builds one event of the payment per type.
+func (s *Service) events(p Payment, now time.Time, typs ...string) ([]webhook.Event, error) {
+	evs := make([]webhook.Event, len(typs))
+	for i, typ := range typs {
+		ev, err := s.event(p, typ, now)
+		if err != nil {
+			return nil, err
+		}
+		evs[i] = ev
+	}
+	return evs, nil
 }
 
 // dueBatchMax bounds one ExpireDue pass.
@@ -316,6 +329,12 @@ type RefundRequest struct {
 // CreateRefund returns captured money to the payer's vouchers: in reverse
 // PIN order, each voucher up to what it paid and was not refunded yet.
 func (s *Service) CreateRefund(ctx context.Context, merchantID string, req RefundRequest) (Refund, Payment, error) {
+	return s.createRefund(ctx, merchantID, req)
+}
+
+// createRefund refunds and emits, in the same transaction, refund.created,
+// payment.refunded and any extra payment event types.
+func (s *Service) createRefund(ctx context.Context, merchantID string, req RefundRequest, extra ...string) (Refund, Payment, error) {
 	if len(req.Reason) > ReasonMax {
 		return Refund{}, Payment{}, kassa.Invalid("reason", "reason_invalid", "reason may be at most %d bytes", ReasonMax)
 	}
@@ -365,7 +384,7 @@ func (s *Service) CreateRefund(ctx context.Context, merchantID string, req Refun
 	if remaining != 0 {
 		panic(fmt.Sprintf("payment %s: refund of %d leaves %d unallocated", p.ID, amt, remaining))
 	}
-	pev, err := s.event(next, EventRefunded, now)
+	pevs, err := s.events(next, now, append([]string{EventRefunded}, extra...)...)
 	if err != nil {
 		return Refund{}, Payment{}, err
 	}
@@ -377,7 +396,7 @@ func (s *Service) CreateRefund(ctx context.Context, merchantID string, req Refun
 		if err := checkResults(ts, results); err != nil {
 			return err
 		}
-		return s.store.CreateRefundTx(ctx, tx, r, next, []webhook.Event{rev, pev})
+		return s.store.CreateRefundTx(ctx, tx, r, next, append([]webhook.Event{rev}, pevs...))
 	})
 	if err != nil {
 		return Refund{}, Payment{}, conflictError(err)

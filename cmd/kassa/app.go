@@ -58,7 +58,9 @@ type app struct {
 	vouchers  *voucher.Service
 	payments  *payment.Service
 	idem      *sqlstore.Idempotency
-	api       *httpapi.Server
+	// mismatches is the number of unfixed reconciliation mismatches.
+	mismatches prometheus.Gauge
+	api        *httpapi.Server
 }
 
 func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, err error) {
@@ -71,7 +73,9 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	if a.db, err = cfg.store.open(ctx); err != nil {
 		return nil, err
 	}
-	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.mismatches = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kassa_reconcile_mismatches",
+		Help: "Mismatches between payments and the ledger the last reconciliation could not fix."})
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.mismatches)
 	a.merchants = merchant.NewService(sqlstore.NewMerchants(a.db), nil, id.Generator{})
 	if a.ledger, err = openLedger(a.db, cfg.store.data, cfg.ledgerKey, cfg.ledgerOrigin, logger, a.reg); err != nil {
 		return nil, err
@@ -115,6 +119,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 const (
 	voucherSweepInterval     = time.Minute
 	paymentSweepInterval     = 10 * time.Second
+	reconcileInterval        = 10 * time.Minute
 	idempotencySweepInterval = 10 * time.Minute
 )
 
@@ -138,6 +143,7 @@ func (a *app) runWorkers(ctx context.Context) (wait func()) {
 			a.log.Error("payment worker stopped", "err", err)
 		}
 	})
+	wg.Go(func() { a.reconcileLoop(ctx) })
 	wg.Go(func() {
 		t := time.NewTicker(idempotencySweepInterval)
 		defer t.Stop()
@@ -153,6 +159,32 @@ func (a *app) runWorkers(ctx context.Context) (wait func()) {
 		}
 	})
 	return wg.Wait
+}
+
+// reconcileLoop reconciles payments with the ledger periodically,
+// reversing duplicates; what it cannot fix is logged as an error and
+// counted in kassa_reconcile_mismatches.
+func (a *app) reconcileLoop(ctx context.Context) {
+	t := time.NewTicker(reconcileInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rep, err := a.payments.Reconcile(ctx, true)
+		if err != nil {
+			if ctx.Err() == nil {
+				a.log.Warn("reconcile", "err", err)
+			}
+			continue
+		}
+		a.mismatches.Set(float64(rep.Unfixed()))
+		for _, m := range rep.Mismatches {
+			a.log.Error("reconcile mismatch", "payment", m.PaymentID, "account", m.Account, "problem", m.Problem, "fixed", m.Fixed)
+		}
+	}
 }
 
 func (a *app) close() {

@@ -72,6 +72,7 @@ func commands() []command {
 		{"merchants", "create and list merchants; rotate and revoke their keys", runMerchants},
 		{"ledger", "verify the ledger offline", runLedger},
 		{"vouchers", "issue prepaid vouchers; allow merchants to issue them", runVouchers},
+		{"reconcile", "prove payments, refunds and the ledger agree (--fix repairs duplicates)", runReconcile},
 		{"bench", "measure throughput and latency (bench ledger)", runBench},
 		{"version", "print the version", runVersion},
 	}

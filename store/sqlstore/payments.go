@@ -364,3 +364,4 @@ func (s *Payments) AllPayments(ctx context.Context, after string, limit int) ([]
 	}
 	return ps, nil
 }
+
