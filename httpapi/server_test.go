@@ -28,6 +28,7 @@ type fixture struct {
 	svc      *merchant.Service
 	merchant merchant.Created
 	logs     *syncBuffer
+	cfg      httpapi.Config // as given to httpapi.New, defaults filled in
 }
 
 type syncBuffer struct {
@@ -77,6 +78,7 @@ func newFixture(t *testing.T, cfg httpapi.Config, extra func(*httpapi.Server)) *
 		cfg.Payments = payment.New(payment.Config{Store: sqlstore.NewPayments(db), Ledger: cfg.Ledger, Vouchers: cfg.Vouchers})
 	}
 	cfg.Logger = slog.New(slog.NewJSONHandler(f.logs, nil))
+	f.cfg = cfg
 	f.srv = httpapi.New(cfg)
 	if extra != nil {
 		extra(f.srv)
