@@ -10,6 +10,7 @@ import (
 
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/merchant"
+	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/store/sqlstore"
 )
 
@@ -35,18 +36,20 @@ func runMigrate(ctx context.Context, args []string, getenv env, stdout, stderr i
 
 func runMerchants(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	subs := map[string]func(context.Context, []string, env, io.Writer, io.Writer) error{
-		"create":     merchantsCreate,
-		"list":       merchantsList,
-		"keys":       merchantsKeys,
-		"rotate-key": merchantsRotateKey,
-		"revoke-key": merchantsRevokeKey,
+		"create":         merchantsCreate,
+		"list":           merchantsList,
+		"keys":           merchantsKeys,
+		"rotate-key":     merchantsRotateKey,
+		"revoke-key":     merchantsRevokeKey,
+		"capture-window": merchantsCaptureWindow,
 	}
 	usage := "Usage: kassa merchants <create|list|keys|rotate-key|revoke-key> [flags]\n" +
 		"  create --name NAME [--json]        new merchant; prints its keys this once\n" +
 		"  list [--json]                      all merchants\n" +
 		"  keys MERCHANT_ID [--json]          a merchant's keys (ids and hints, never the keys)\n" +
 		"  rotate-key MERCHANT_ID [--grace D] new secret key; older secret keys work for D more (default 24h)\n" +
-		"  revoke-key KEY_ID                  end a key now\n"
+		"  revoke-key KEY_ID                  end a key now\n" +
+		"  capture-window MERCHANT_ID D       how long authorizations wait for capture (default 168h; 0 = default)\n"
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(stderr, usage)
 		if len(args) == 0 {
@@ -254,5 +257,38 @@ func merchantsRevokeKey(ctx context.Context, args []string, getenv env, stdout, 
 		return err
 	}
 	fmt.Fprintf(stdout, "revoked %s\n", fs.Arg(0))
+	return nil
+}
+
+func merchantsCaptureWindow(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	var sf storeFlags
+	fs := newFlagSet("merchants capture-window", "merchants capture-window MERCHANT_ID DURATION", stderr)
+	sf.register(fs)
+	if err := parseFlags(fs, interleaved(args), getenv); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		return usagef("merchants capture-window needs MERCHANT_ID and a duration such as 72h")
+	}
+	d, err := time.ParseDuration(fs.Arg(1))
+	if err != nil {
+		return usagef("duration %q: %v", fs.Arg(1), err)
+	}
+	db, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := sqlstore.NewMerchants(db).Merchant(ctx, fs.Arg(0)); err != nil {
+		return err
+	}
+	svc := payment.New(payment.Config{Store: sqlstore.NewPayments(db)})
+	if err := svc.SetCaptureWindow(ctx, fs.Arg(0), d); err != nil {
+		return err
+	}
+	if d == 0 {
+		d = payment.CaptureWindowDefault
+	}
+	fmt.Fprintf(stdout, "%s: authorizations expire %s after they are made\n", fs.Arg(0), d)
 	return nil
 }
