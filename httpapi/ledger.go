@@ -34,31 +34,33 @@ func (s *Server) registerLedger() {
 	s.Handle("GET", "/v1/ledger/verifier-key", AuthSecret, s.getVerifierKey)
 }
 
-var accountFlagNames = []struct {
+// flagName names one bit of a flag set in the API.
+type flagName[F ~uint16] struct {
 	name string
-	flag ledger.AccountFlags
-}{
+	flag F
+}
+
+var accountFlagNames = []flagName[ledger.AccountFlags]{
 	{"debits_must_not_exceed_credits", ledger.DebitsMustNotExceedCredits},
 	{"credits_must_not_exceed_debits", ledger.CreditsMustNotExceedDebits},
 }
 
-var transferFlagNames = []struct {
-	name string
-	flag ledger.TransferFlags
-}{
+var transferFlagNames = []flagName[ledger.TransferFlags]{
 	{"linked", ledger.FlagLinked},
 	{"pending", ledger.FlagPending},
 	{"post_pending", ledger.FlagPostPending},
 	{"void_pending", ledger.FlagVoidPending},
 }
 
-func parseAccountFlags(param string, names []string) (ledger.AccountFlags, error) {
-	var f ledger.AccountFlags
+// parseFlagNames turns flag names into a flag set; an unknown name is a
+// problem about param.
+func parseFlagNames[F ~uint16](param string, names []string, table []flagName[F]) (F, error) {
+	var f F
 next:
 	for _, n := range names {
-		for _, af := range accountFlagNames {
-			if af.name == n {
-				f |= af.flag
+		for _, fn := range table {
+			if fn.name == n {
+				f |= fn.flag
 				continue next
 			}
 		}
@@ -67,36 +69,12 @@ next:
 	return f, nil
 }
 
-func accountFlagList(f ledger.AccountFlags) []string {
+// flagNameList names the flags set in f, in table order.
+func flagNameList[F ~uint16](f F, table []flagName[F]) []string {
 	out := []string{}
-	for _, af := range accountFlagNames {
-		if f&af.flag != 0 {
-			out = append(out, af.name)
-		}
-	}
-	return out
-}
-
-func parseTransferFlags(param string, names []string) (ledger.TransferFlags, error) {
-	var f ledger.TransferFlags
-next:
-	for _, n := range names {
-		for _, tf := range transferFlagNames {
-			if tf.name == n {
-				f |= tf.flag
-				continue next
-			}
-		}
-		return 0, kassa.Invalid(param, "flags_invalid", "unknown flag %q", n)
-	}
-	return f, nil
-}
-
-func transferFlagList(f ledger.TransferFlags) []string {
-	out := []string{}
-	for _, tf := range transferFlagNames {
-		if f&tf.flag != 0 {
-			out = append(out, tf.name)
+	for _, fn := range table {
+		if f&fn.flag != 0 {
+			out = append(out, fn.name)
 		}
 	}
 	return out
@@ -120,7 +98,7 @@ type accountJSON struct {
 func toAccountJSON(a ledger.Account) accountJSON {
 	return accountJSON{
 		ID: a.ID, Object: "ledger_account", Currency: string(a.Currency), Code: a.Code,
-		Flags: accountFlagList(a.Flags), Metadata: a.Metadata,
+		Flags: flagNameList(a.Flags, accountFlagNames), Metadata: a.Metadata,
 		DebitsPending: int64(a.DebitsPending), DebitsPosted: int64(a.DebitsPosted),
 		CreditsPending: int64(a.CreditsPending), CreditsPosted: int64(a.CreditsPosted),
 		Created: rfc3339(a.Timestamp), LeafIndex: a.LeafIndex,
@@ -153,7 +131,7 @@ func (s *Server) createLedgerAccount(w http.ResponseWriter, r *http.Request) err
 	if req.ID == "" {
 		req.ID = id.New("acc")
 	}
-	flags, err := parseAccountFlags("flags", req.Flags)
+	flags, err := parseFlagNames("flags", req.Flags, accountFlagNames)
 	if err != nil {
 		return err
 	}
@@ -240,7 +218,7 @@ type pendingJSON struct {
 func toTransferJSON(t ledger.Transfer) transferJSON {
 	return transferJSON{
 		ID: t.ID, Object: "ledger_transfer", DebitAccountID: t.DebitAccountID, CreditAccountID: t.CreditAccountID,
-		Amount: int64(t.Amount), Currency: string(t.Currency), Code: t.Code, Flags: transferFlagList(t.Flags),
+		Amount: int64(t.Amount), Currency: string(t.Currency), Code: t.Code, Flags: flagNameList(t.Flags, transferFlagNames),
 		PendingID: t.PendingID, Timeout: int64(t.Timeout / time.Second), Metadata: t.Metadata,
 		Created: rfc3339(t.Timestamp), LeafIndex: t.LeafIndex,
 	}
@@ -287,7 +265,7 @@ func (s *Server) createLedgerTransfers(w http.ResponseWriter, r *http.Request) e
 	ts := make([]ledger.Transfer, len(req.Transfers))
 	for i, in := range req.Transfers {
 		param := fmt.Sprintf("transfers[%d]", i)
-		flags, err := parseTransferFlags(param+".flags", in.Flags)
+		flags, err := parseFlagNames(param+".flags", in.Flags, transferFlagNames)
 		if err != nil {
 			return err
 		}
