@@ -48,6 +48,8 @@ type Config struct {
 	// Payments serves /v1/payments, /v1/refunds and /v1/balance; nil
 	// leaves them out.
 	Payments *payment.Service
+	// Pages serves the hosted pages (GET and POST /pay/{id}, package web); nil leaves them out.
+	Pages http.Handler
 	// Idempotency remembers Idempotency-Key requests; nil ignores the header.
 	Idempotency IdempotencyStore
 	// IdempotencySecret keys the stored request fingerprints (HMAC); every
@@ -148,6 +150,7 @@ func New(cfg Config) *Server {
 	}
 	s.registerVouchers()
 	s.registerPayments()
+	s.registerPages()
 	s.handler = s.middleware(http.HandlerFunc(s.dispatch))
 	return s
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/store/sqlstore"
 	"github.com/kassa/kassa/voucher"
+	"github.com/kassa/kassa/web"
 	"github.com/kassa/kassa/webhook"
 )
 
@@ -106,6 +107,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		Webhooks:          a.webhooks,
 		Vouchers:          a.vouchers,
 		Payments:          a.payments,
+		Pages:             web.New(web.Config{Payments: a.payments, Merchants: a.merchants, Logger: logger}),
 		Idempotency:       a.idem,
 		IdempotencySecret: idemKey,
 		Registry:          a.reg,

@@ -1,0 +1,43 @@
+package httpapi
+
+import (
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// pagePatterns are the hosted pages Config.Pages serves.
+var pagePatterns = []string{"GET /pay/{id}", "POST /pay/{id}"}
+
+// registerPages mounts Config.Pages, the hosted pages (package web), for
+// pagePatterns. They get the server's middleware (request ids, access
+// log and metrics by route pattern, panic recovery) and the per-client-IP
+// rate limit, but not the API's problem errors: a page answers in HTML,
+// and limits its own bodies.
+func (s *Server) registerPages() {
+	if s.cfg.Pages == nil {
+		return
+	}
+	h := s.pageLimit(s.cfg.Pages)
+	for _, p := range pagePatterns {
+		s.mux.Handle(p, h)
+		method, pattern, _ := strings.Cut(p, " ")
+		s.routes = append(s.routes, Route{Method: method, Pattern: pattern, Auth: AuthNone})
+	}
+}
+
+// pageLimit applies the per-IP token bucket of unauthenticated calls.
+func (s *Server) pageLimit(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.limiter != nil {
+			if wait, ok := s.limiter.allow("ip:" + clientIP(r)); !ok {
+				w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+				w.Header().Set("Cache-Control", "no-store")
+				http.Error(w, "Too many requests. Wait a moment and reload the page.", http.StatusTooManyRequests)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,157 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/kassa/kassa/httpapi"
+	"github.com/kassa/kassa/id"
+	"github.com/kassa/kassa/ledger"
+	"github.com/kassa/kassa/merchant"
+	"github.com/kassa/kassa/money"
+	"github.com/kassa/kassa/payment"
+	"github.com/kassa/kassa/store/sqlstore"
+	"github.com/kassa/kassa/voucher"
+	"github.com/kassa/kassa/web"
+)
+
+// fixture is Kassa's API with the hosted pages over a real SQLite store,
+// on plain HTTP on loopback (a browser may post there), with a merchant
+// and a voucher distributor.
+type fixture struct {
+	ts       *httptest.Server
+	vouchers *voucher.Service
+	payments *payment.Service
+	merchant merchant.Created
+	issuer   string
+	logs     *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlstore.OpenSQLite(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	skey, _, err := note.GenerateKey(rand.Reader, "kassa.test/ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	led, err := ledger.New(ledger.Config{Store: sqlstore.NewLedger(db), SignerKey: skey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { led.Close() })
+	f := &fixture{logs: &syncBuffer{}}
+	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	merchants := merchant.NewService(sqlstore.NewMerchants(db), nil, id.Generator{})
+	if f.merchant, err = merchants.Create(ctx, "Acme Bets & Games"); err != nil {
+		t.Fatal(err)
+	}
+	issuer, err := merchants.Create(ctx, "Voucher Kiosk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.issuer = issuer.ID
+	if f.vouchers, err = voucher.New(voucher.Config{Store: sqlstore.NewVouchers(db), Ledger: led,
+		PINKey: voucher.GenerateKey(), Logger: logger}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.vouchers.AllowIssuing(ctx, f.issuer); err != nil {
+		t.Fatal(err)
+	}
+	f.payments = payment.New(payment.Config{Store: sqlstore.NewPayments(db), Ledger: led, Vouchers: f.vouchers, Logger: logger})
+	api := httpapi.New(httpapi.Config{
+		Logger: logger, Merchants: merchants, DB: db, Ledger: led, Vouchers: f.vouchers, Payments: f.payments,
+		Pages: web.New(web.Config{Payments: f.payments, Merchants: merchants, Logger: logger}),
+	})
+	f.ts = httptest.NewServer(api)
+	t.Cleanup(f.ts.Close)
+	return f
+}
+
+// issue makes vouchers of amount minor units each and returns their PINs.
+func (f *fixture) issue(t *testing.T, n int, amount money.Amount, cur money.Currency) []voucher.Issued {
+	t.Helper()
+	vs, err := f.vouchers.Issue(context.Background(), voucher.IssueRequest{Count: n, Amount: amount, Currency: cur, IssuedBy: f.issuer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vs
+}
+
+// api calls the JSON API with the merchant's secret key.
+func (f *fixture) api(t *testing.T, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, f.ts.URL+path, rd)
+	req.Header.Set("Authorization", "Bearer "+f.merchant.SecretKey)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := f.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return resp.StatusCode, out
+}
+
+// createPayment makes a payment through the API and returns it.
+func (f *fixture) createPayment(t *testing.T, body map[string]any) map[string]any {
+	t.Helper()
+	status, p := f.api(t, "POST", "/v1/payments", body)
+	if status != 201 {
+		t.Fatalf("create payment = %d %v", status, p)
+	}
+	return p
+}
+
+// redirectURL is where the API sends the payer.
+func redirectURL(t *testing.T, p map[string]any) string {
+	t.Helper()
+	na, _ := p["next_action"].(map[string]any)
+	u, _ := na["redirect_url"].(string)
+	if !strings.Contains(u, "/pay/") {
+		t.Fatalf("next_action = %v", p["next_action"])
+	}
+	return u
+}

@@ -1,0 +1,419 @@
+// Package web serves Kassa's hosted pages for payers. So far that is the
+// payment page: GET /pay/{id}?client_secret=... shows what the payer is
+// about to pay and a form for up to ten voucher PINs; POST /pay/{id}
+// confirms the payment with them and sends the payer back to the
+// merchant's return_url.
+//
+// Pages are rendered on the server from embedded templates and work
+// without JavaScript; a small embedded script only shows one PIN field at
+// a time with a button to add more. Nothing is loaded from elsewhere, and
+// every response carries a strict Content-Security-Policy with a fresh
+// nonce for the inline style and script.
+//
+// A PIN is never written back into a page, never logged and never part of
+// a URL.
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/merchant"
+	"github.com/kassa/kassa/payment"
+)
+
+// Limits of the payment form.
+const (
+	// FormBytesMax bounds a POST body: ten PINs and a client secret take
+	// well under 1 KiB.
+	FormBytesMax = 16 << 10
+	// PINInputLengthMax bounds one PIN field: 16 digits with separators.
+	PINInputLengthMax = 24
+	// clientSecretLengthMax bounds the secret taken from a form or URL.
+	clientSecretLengthMax = 128
+	// pinsVisibleMin is how many PIN fields the script shows at first.
+	pinsVisibleMin = 1
+)
+
+//go:embed pay.html pay.css pay.js
+var assets embed.FS
+
+var (
+	pageTemplates = template.Must(template.New("").ParseFS(assets, "pay.html"))
+	pageCSS       = template.CSS(mustRead("pay.css"))
+	pageJS        = template.JS(mustRead("pay.js"))
+)
+
+func mustRead(name string) string {
+	b, err := assets.ReadFile(name)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// Payments is what the pages need of the payment service.
+type Payments interface {
+	// Get returns a payment; merchant "" finds any merchant's.
+	Get(ctx context.Context, merchantID, id string) (payment.Payment, error)
+	Confirm(ctx context.Context, merchantID, id string, req payment.ConfirmRequest) (payment.Payment, error)
+}
+
+// Merchants names the merchant a payer pays.
+type Merchants interface {
+	Get(ctx context.Context, id string) (merchant.Merchant, error)
+}
+
+var (
+	_ Payments  = (*payment.Service)(nil)
+	_ Merchants = (*merchant.Service)(nil)
+)
+
+// Config wires a Handler.
+type Config struct {
+	Payments  Payments
+	Merchants Merchants
+	Logger    *slog.Logger     // nil discards
+	Clock     func() time.Time // nil: time.Now
+}
+
+// Handler serves GET and POST /pay/{id}. Mount it for exactly those two
+// patterns; it routes them itself as well, so it also works on its own.
+type Handler struct {
+	cfg Config
+	log *slog.Logger
+	now func() time.Time
+	mux *http.ServeMux
+}
+
+// New returns the pages' handler.
+func New(cfg Config) *Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	h := &Handler{cfg: cfg, log: cfg.Logger, now: cfg.Clock, mux: http.NewServeMux()}
+	h.mux.HandleFunc("GET /pay/{id}", h.showPayment)
+	h.mux.HandleFunc("POST /pay/{id}", h.confirmPayment)
+	return h
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := h.mux.Handler(r); pattern == "" {
+		h.render(w, r, http.StatusNotFound, notFoundPage())
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// page is what the templates render.
+type page struct {
+	Template string // "pay", "status" or "message"
+	Title    string
+	Nonce    string
+	CSS      template.CSS
+	JS       template.JS
+
+	Merchant    string
+	Amount      string // formatted with the currency's minor unit
+	Currency    string
+	Description string
+
+	// The payment form.
+	Action       string
+	ClientSecret string
+	Inputs       []pinInput
+	Visible      int
+	FormError    string
+
+	// Status and message pages.
+	Heading   string
+	Text      string
+	ReturnURL string // a link back to the merchant, when there is one
+
+	formAction string // an extra CSP form-action source (the return_url's origin)
+}
+
+// pinInput is one PIN field of the form. Its value is never rendered.
+type pinInput struct {
+	N     int // 1-based, for ids and labels
+	Error string
+}
+
+func notFoundPage() page {
+	return page{Template: "message", Title: "Page not found", Heading: "This payment page does not exist",
+		Text: "The link may be incomplete or mistyped. Go back to the shop and start the payment again."}
+}
+
+func messagePage(title, text string) page {
+	return page{Template: "message", Title: title, Heading: title, Text: text}
+}
+
+func internalErrorPage() page {
+	return messagePage("Something went wrong",
+		"Kassa could not handle this request. Nothing was charged by this attempt; please try again in a moment.")
+}
+
+// showPayment is GET /pay/{id}?client_secret=...
+func (h *Handler) showPayment(w http.ResponseWriter, r *http.Request) {
+	p, ok := h.lookup(w, r, r.URL.Query().Get("client_secret"))
+	if !ok {
+		return
+	}
+	if p.Status == payment.StatusRequiresAction && h.now().Before(p.ExpiresAt) {
+		pg, err := h.formPage(r.Context(), p, pinsVisibleMin, nil, "")
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		h.render(w, r, http.StatusOK, pg)
+		return
+	}
+	pg, err := h.statusPage(r.Context(), p)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, pg)
+}
+
+// lookup finds the payment of the request and checks its client secret.
+// A wrong or missing secret gets the same 404 as an unknown payment, so
+// the page tells nobody whether a payment exists.
+func (h *Handler) lookup(w http.ResponseWriter, r *http.Request, secret string) (payment.Payment, bool) {
+	id := r.PathValue("id")
+	if secret == "" || len(secret) > clientSecretLengthMax || id == "" {
+		h.render(w, r, http.StatusNotFound, notFoundPage())
+		return payment.Payment{}, false
+	}
+	p, err := h.cfg.Payments.Get(r.Context(), "", id)
+	if kassa.ErrorKind(err) == kassa.ENotFound {
+		h.render(w, r, http.StatusNotFound, notFoundPage())
+		return p, false
+	} else if err != nil {
+		h.fail(w, r, err)
+		return p, false
+	}
+	if subtle.ConstantTimeCompare([]byte(p.ClientSecret), []byte(secret)) != 1 {
+		h.render(w, r, http.StatusNotFound, notFoundPage())
+		return payment.Payment{}, false
+	}
+	return p, true
+}
+
+// formPage is the payment form: visible PIN fields shown at first (the
+// script hides the others; without it all ten show), errs by field index.
+func (h *Handler) formPage(ctx context.Context, p payment.Payment, visible int, errs map[int]string, formErr string) (page, error) {
+	pg, err := h.basePage(ctx, p)
+	if err != nil {
+		return pg, err
+	}
+	pg.Template, pg.Title = "pay", "Pay "+pg.Merchant
+	pg.Action = "/pay/" + url.PathEscape(p.ID)
+	pg.ClientSecret = p.ClientSecret
+	pg.Visible = min(max(visible, pinsVisibleMin), payment.PINsMax)
+	pg.FormError = formErr
+	pg.Inputs = make([]pinInput, payment.PINsMax)
+	for i := range pg.Inputs {
+		pg.Inputs[i] = pinInput{N: i + 1, Error: errs[i]}
+	}
+	return pg, nil
+}
+
+// basePage fills in the merchant and what is being paid.
+func (h *Handler) basePage(ctx context.Context, p payment.Payment) (page, error) {
+	m, err := h.cfg.Merchants.Get(ctx, p.MerchantID)
+	if err != nil {
+		return page{}, fmt.Errorf("merchant of payment %s: %w", p.ID, err)
+	}
+	pg := page{Merchant: m.Name, Amount: FormatAmount(p.Amount, p.Currency), Currency: string(p.Currency),
+		Description: p.Description}
+	if origin, ok := returnOrigin(p.ReturnURL); ok {
+		pg.formAction = origin
+	}
+	return pg, nil
+}
+
+// statusPage tells the payer where a payment that no longer takes PINs
+// stands.
+func (h *Handler) statusPage(ctx context.Context, p payment.Payment) (page, error) {
+	pg, err := h.basePage(ctx, p)
+	if err != nil {
+		return pg, err
+	}
+	pg.Template = "status"
+	switch p.Status {
+	case payment.StatusAuthorized, payment.StatusCaptured:
+		pg.Title, pg.Heading = "Payment received", "Paid"
+		pg.Text = "Your payment to " + pg.Merchant + " went through. You can close this page."
+		if p.AmountRefunded > 0 {
+			pg.Text = "Your payment to " + pg.Merchant + " went through; " +
+				FormatAmount(p.AmountRefunded, p.Currency) + " " + pg.Currency + " of it was refunded to your vouchers."
+		}
+	case payment.StatusCanceled:
+		pg.Title, pg.Heading = "Payment canceled", "Canceled"
+		pg.Text = pg.Merchant + " canceled this payment. Nothing was charged."
+	case payment.StatusFailed:
+		pg.Title, pg.Heading = "Payment failed", "Failed"
+		pg.Text = "This payment failed. Nothing was charged."
+	default: // expired, or requires_action past its time
+		pg.Title, pg.Heading = "Payment expired", "Expired"
+		pg.Text = "This payment was not completed in time. Nothing was charged; go back to the shop to start again."
+	}
+	if p.ReturnURL != "" {
+		pg.ReturnURL = returnURLWith(p)
+	}
+	return pg, nil
+}
+
+// fail logs an internal error and shows a generic page.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	h.log.ErrorContext(r.Context(), "payment page", "path", r.URL.Path, "err", err)
+	h.render(w, r, http.StatusInternalServerError, internalErrorPage())
+}
+
+// render writes a page with its security headers.
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pg page) {
+	pg.Nonce = newNonce()
+	pg.CSS = pageCSS
+	if pg.Template == "pay" {
+		pg.JS = pageJS
+	}
+	var b strings.Builder
+	if err := pageTemplates.ExecuteTemplate(&b, pg.Template, pg); err != nil {
+		h.log.ErrorContext(r.Context(), "render payment page", "template", pg.Template, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	hd.Set("Content-Security-Policy", contentSecurityPolicy(pg.Nonce, pg.formAction))
+	setPageHeaders(hd)
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		fmt.Fprint(w, b.String())
+	}
+}
+
+func setPageHeaders(hd http.Header) {
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+	hd.Set("Cross-Origin-Resource-Policy", "same-origin")
+}
+
+// contentSecurityPolicy allows the page's own nonce'd style and script
+// and nothing else. form-action names the return_url's origin as well:
+// Chrome applies form-action to the redirect that answers the form.
+func contentSecurityPolicy(nonce, formOrigin string) string {
+	formAction := "'self'"
+	if formOrigin != "" {
+		formAction += " " + formOrigin
+	}
+	return "default-src 'none'; style-src 'nonce-" + nonce + "'; script-src 'nonce-" + nonce +
+		"'; img-src 'none'; form-action " + formAction + "; frame-ancestors 'none'; base-uri 'none'"
+}
+
+func newNonce() string {
+	var b [18]byte
+	rand.Read(b[:])
+	return base64.StdEncoding.EncodeToString(b[:])
+}
+
+// returnOrigin is the origin of a return_url as a CSP source, when it is
+// plainly one (a scheme and a host of letters, digits, dots, dashes, a
+// port or an IPv6 literal), so nothing in it can change the policy.
+func returnOrigin(raw string) (string, bool) {
+	if raw == "" {
+		return "", false
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return "", false
+	}
+	for _, c := range u.Host {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune(".-:[]", c)) {
+			return "", false
+		}
+	}
+	return u.Scheme + "://" + u.Host, true
+}
+
+// returnURLWith is the payment's return_url with payment_id and status
+// appended to its query; what the merchant put there is kept as it is.
+func returnURLWith(p payment.Payment) string {
+	u, err := url.Parse(p.ReturnURL)
+	if err != nil {
+		return p.ReturnURL // validated at creation; not reached
+	}
+	add := url.Values{"payment_id": {p.ID}, "status": {string(p.Status)}}.Encode()
+	if u.RawQuery == "" {
+		u.RawQuery = add
+	} else {
+		u.RawQuery += "&" + add
+	}
+	return u.String()
+}
+
+// clientIP is the address the request came from. Kassa takes no
+// forwarding headers: it terminates TLS itself.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// sameOrigin reports whether a POST may come from this page: browsers
+// that send Sec-Fetch-Site must say same-origin (or none, for a request
+// the user made directly); an Origin header, when it is not "null", must
+// be ours. Under Referrer-Policy: no-referrer a browser may send
+// "Origin: null" for our own form, so null alone is not refused.
+func sameOrigin(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+	default:
+		return false
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" || origin == "null" {
+		return true
+	}
+	scheme := "https"
+	if r.TLS == nil {
+		scheme = "http"
+	}
+	return strings.EqualFold(origin, scheme+"://"+r.Host)
+}
+
+// isForm reports whether the request body is a urlencoded form.
+func isForm(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/x-www-form-urlencoded"
+}
+
+// tooLarge reports whether err is a body over its limit.
+func tooLarge(err error) bool {
+	_, ok := errors.AsType[*http.MaxBytesError](err)
+	return ok
+}
