@@ -165,7 +165,14 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	if s.b.Len() > 64<<10 {
 		return len(p), nil // enough to diagnose; drop the rest
 	}
-	return s.b.Write(p)
+	for _, line := range bytes.SplitAfter(p, []byte("\n")) {
+		// Chromium's complaints about the missing D-Bus of a container
+		// say nothing about the test.
+		if !bytes.Contains(line, []byte("dbus/")) {
+			s.b.Write(line)
+		}
+	}
+	return len(p), nil
 }
 
 func (s *syncBuffer) String() string {
