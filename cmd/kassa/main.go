@@ -86,6 +86,9 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		}
 		return nil
 	}
+	if args[0] == "bench" && len(args) > 1 && args[1] == "payments" {
+		return benchPayments(ctx, args[2:], getenv, stdout, stderr)
+	}
 	for _, c := range commands() {
 		if c.name == args[0] {
 			return c.run(ctx, args[1:], getenv, stdout, stderr)

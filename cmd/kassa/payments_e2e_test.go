@@ -189,7 +189,7 @@ func TestE2EPayments(t *testing.T) {
 
 		// Confirm with three PINs (publishable key); the third is half used.
 		c := s.call(t, "POST", "/v1/payments/"+id+"/confirm", m.PublishableKey, "", map[string]any{
-			"client_secret": p["client_secret"],
+			"client_secret":  p["client_secret"],
 			"payment_method": map[string]any{"type": "voucher", "pins": []string{vs[0].PIN, vs[1].PIN, vs[2].PIN}},
 		}, 200)
 		if c["status"] != "authorized" || num(c["amount_capturable"]) != 2500 {

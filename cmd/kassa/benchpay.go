@@ -1,0 +1,471 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kassa/kassa/internal/tlsutil"
+	"github.com/kassa/kassa/money"
+	"github.com/kassa/kassa/voucher"
+)
+
+// Settings and limits of kassa bench payments.
+const (
+	benchPayConcurrencyMax = 1024
+	benchPayDurationMax    = time.Hour
+	// benchPayAmount is what each payment takes (1.00 EUR); each voucher
+	// holds benchPayPerVoucher of them, so few vouchers cover a run.
+	benchPayAmount     = money.Amount(100)
+	benchPayPerVoucher = 50
+	// benchPayRatePlanned is more payments per second than two cores can
+	// drive over HTTPS; vouchers are issued for that many, so a run never
+	// runs out.
+	benchPayRatePlanned = 6000
+	benchPayVouchersMin = 200
+	// benchPaySamplesMax bounds the latency samples kept per worker.
+	benchPaySamplesMax = 1_000_000
+	// benchPayBaselineDuration is how long the bare handler is measured.
+	benchPayBaselineDuration = 3 * time.Second
+)
+
+type benchPayConfig struct {
+	database    string
+	concurrency int
+	duration    time.Duration
+	asJSON      bool
+	idempotency bool
+	cpuProfile  string
+}
+
+// BenchPayResult is what kassa bench payments prints. Latencies are per
+// API call (create, confirm and capture alike).
+type BenchPayResult struct {
+	Backend            string                  `json:"backend"`
+	Concurrency        int                     `json:"concurrency"`
+	DurationSeconds    float64                 `json:"duration_s"`
+	IdempotencyKeys    bool                    `json:"idempotency_keys"`
+	Payments           int64                   `json:"payments"`
+	PaymentsPerSec     float64                 `json:"payments_per_sec"`
+	Requests           int64                   `json:"requests"`
+	RequestsPerSec     float64                 `json:"requests_per_sec"`
+	BaselineRequests   int64                   `json:"baseline_requests"`
+	BaselinePerSec     float64                 `json:"baseline_requests_per_sec"`
+	BaselineSeconds    float64                 `json:"baseline_duration_s"`
+	Ratio              float64                 `json:"ratio"`
+	P50ms              float64                 `json:"p50_ms"`
+	P99ms              float64                 `json:"p99_ms"`
+	Calls              map[string]benchPayCall `json:"calls"`
+	Errors             int64                   `json:"errors"`
+	LedgerCommits      uint64                  `json:"ledger_commits"`
+	LedgerLeavesCommit float64                 `json:"ledger_leaves_per_commit"`
+	Vouchers           int                     `json:"vouchers"`
+	GoMaxProcs         int                     `json:"gomaxprocs"`
+}
+
+type benchPayCall struct {
+	P50ms float64 `json:"p50_ms"`
+	P99ms float64 `json:"p99_ms"`
+}
+
+func benchPayments(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	var cfg benchPayConfig
+	fs := newFlagSet("bench payments", "bench payments [flags]", stderr)
+	fs.StringVar(&cfg.database, "database", "", "PostgreSQL `URL` of a scratch database; empty uses a fresh SQLite in a temp directory")
+	fs.IntVar(&cfg.concurrency, "concurrency", 32, "concurrent HTTPS clients")
+	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long to start new payments")
+	fs.BoolVar(&cfg.asJSON, "json", false, "print one JSON object")
+	fs.BoolVar(&cfg.idempotency, "idempotency-keys", true, "send an Idempotency-Key with every POST, as merchants should")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the payments run to `file`")
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usagef("bench payments takes no arguments, got %q", fs.Args())
+	case cfg.concurrency < 1 || cfg.concurrency > benchPayConcurrencyMax:
+		return usagef("--concurrency must be 1..%d", benchPayConcurrencyMax)
+	case cfg.duration <= 0 || cfg.duration > benchPayDurationMax:
+		return usagef("--duration must be positive and at most %s", benchPayDurationMax)
+	}
+	res, err := runPayBench(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	if cfg.asJSON {
+		return json.NewEncoder(stdout).Encode(res)
+	}
+	fmt.Fprintf(stdout, "%s: %.0f payments/s, %.0f requests/s = %.2f × a bare handler's %.0f; p50 %.2f ms, p99 %.2f ms per call; %d errors\n",
+		res.Backend, res.PaymentsPerSec, res.RequestsPerSec, res.Ratio, res.BaselinePerSec, res.P50ms, res.P99ms, res.Errors)
+	return nil
+}
+
+// payBench is Kassa in this process behind TLS 1.3 on loopback, with a
+// merchant and vouchers to pay with.
+type payBench struct {
+	app     *app
+	dir     string
+	srv     *http.Server
+	base    string
+	tls     *tls.Config // the server's
+	roots   *x509.CertPool
+	sk, pk  string
+	pins    []string
+	backend string
+}
+
+func newPayBench(ctx context.Context, cfg benchPayConfig, stderr io.Writer) (b *payBench, err error) {
+	b = &payBench{backend: "sqlite"}
+	if cfg.database != "" {
+		b.backend = "postgres"
+	}
+	if b.dir, err = os.MkdirTemp("", "kassa-benchpay-"); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			b.close()
+		}
+	}()
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	b.app, err = newApp(ctx, appConfig{store: storeFlags{data: b.dir, database: cfg.database},
+		ledgerOrigin: "kassa.bench/payments", rateLimit: 0}, logger)
+	if err != nil {
+		return nil, err
+	}
+	m, err := b.app.merchants.Create(ctx, "Bench Shop")
+	if err != nil {
+		return nil, err
+	}
+	b.sk, b.pk = m.SecretKey, m.PublishableKey
+	if err := b.issue(ctx, m.ID, cfg.duration); err != nil {
+		return nil, err
+	}
+	cert, _, _, err := tlsutil.LoadOrCreate(b.dir)
+	if err != nil {
+		return nil, err
+	}
+	b.tls = tlsutil.ServerConfig(cert)
+	b.roots = x509.NewCertPool()
+	b.roots.AddCert(cert.Leaf)
+	b.srv, b.base, err = serveBench(b.app.api, b.tls, logger)
+	return b, err
+}
+
+// issue makes enough vouchers for a run at benchPayRatePlanned.
+func (b *payBench) issue(ctx context.Context, merchantID string, d time.Duration) error {
+	if err := b.app.vouchers.AllowIssuing(ctx, merchantID); err != nil {
+		return err
+	}
+	n := max(benchPayVouchersMin, int(d.Seconds()*benchPayRatePlanned)/benchPayPerVoucher)
+	for len(b.pins) < n {
+		vs, err := b.app.vouchers.Issue(ctx, voucher.IssueRequest{Count: min(voucher.IssueCountMax, n-len(b.pins)),
+			Amount: benchPayAmount * benchPayPerVoucher, Currency: "EUR", IssuedBy: merchantID})
+		if err != nil {
+			return fmt.Errorf("issue vouchers: %w", err)
+		}
+		for _, v := range vs {
+			b.pins = append(b.pins, v.PIN)
+		}
+	}
+	return nil
+}
+
+func (b *payBench) close() {
+	if b.srv != nil {
+		b.srv.Close()
+	}
+	if b.app != nil {
+		b.app.close()
+	}
+	os.RemoveAll(b.dir)
+}
+
+// serveBench serves h over TLS on a free loopback port with kassa serve's
+// timeouts.
+func serveBench(h http.Handler, tlsConfig *tls.Config, logger *slog.Logger) (*http.Server, string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	srv := &http.Server{Handler: h, TLSConfig: tlsConfig.Clone(),
+		ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout, WriteTimeout: writeTimeout,
+		IdleTimeout: idleTimeout, MaxHeaderBytes: headerBytesMax, ErrorLog: log.New(&slogWriter{logger}, "", 0)}
+	go srv.ServeTLS(ln, "", "")
+	return srv, "https://" + ln.Addr().String(), nil
+}
+
+// benchClient is one keep-alive HTTPS transport shared by all workers.
+func benchClient(roots *x509.CertPool, concurrency int) *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS13},
+		MaxIdleConns:        concurrency,
+		MaxIdleConnsPerHost: concurrency,
+		MaxConnsPerHost:     concurrency,
+		IdleConnTimeout:     time.Minute,
+	}}
+}
+
+func runPayBench(ctx context.Context, cfg benchPayConfig, stderr io.Writer) (BenchPayResult, error) {
+	res := BenchPayResult{Concurrency: cfg.concurrency, IdempotencyKeys: cfg.idempotency, GoMaxProcs: runtime.GOMAXPROCS(0)}
+	b, err := newPayBench(ctx, cfg, stderr)
+	if err != nil {
+		return res, err
+	}
+	defer b.close()
+	res.Backend, res.Vouchers = b.backend, len(b.pins)
+
+	baseline, err := runBaseline(ctx, b, cfg.concurrency)
+	if err != nil {
+		return res, err
+	}
+	res.BaselineRequests, res.BaselineSeconds = baseline.requests, baseline.elapsed.Seconds()
+	res.BaselinePerSec = float64(baseline.requests) / baseline.elapsed.Seconds()
+
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			return res, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return res, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	commits0, leaves0 := ledgerCommits(b)
+	run := runPayments(ctx, b, cfg, stderr)
+	commits1, leaves1 := ledgerCommits(b)
+	res.DurationSeconds = run.elapsed.Seconds()
+	res.Payments, res.Requests, res.Errors = run.payments, run.requests, run.errors
+	res.PaymentsPerSec = float64(run.payments) / run.elapsed.Seconds()
+	res.RequestsPerSec = float64(run.requests) / run.elapsed.Seconds()
+	if res.BaselinePerSec > 0 {
+		res.Ratio = res.RequestsPerSec / res.BaselinePerSec
+	}
+	var all []time.Duration
+	res.Calls = map[string]benchPayCall{}
+	for i, name := range payCallNames {
+		all = append(all, run.latencies[i]...)
+		res.Calls[name] = benchPayCall{P50ms: percentileMs(run.latencies[i], 0.50), P99ms: percentileMs(run.latencies[i], 0.99)}
+	}
+	res.P50ms, res.P99ms = percentileMs(all, 0.50), percentileMs(all, 0.99)
+	if res.LedgerCommits = commits1 - commits0; res.LedgerCommits > 0 {
+		res.LedgerLeavesCommit = (leaves1 - leaves0) / float64(res.LedgerCommits)
+	}
+	return res, nil
+}
+
+// ledgerCommits reads the ledger's commit count and leaves so far from
+// the app's metrics.
+func ledgerCommits(b *payBench) (uint64, float64) {
+	mfs, err := b.app.reg.Gather()
+	if err != nil {
+		return 0, 0
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "kassa_ledger_commit_batch_size" && len(mf.GetMetric()) == 1 {
+			h := mf.GetMetric()[0].GetHistogram()
+			return h.GetSampleCount(), h.GetSampleSum()
+		}
+	}
+	return 0, 0
+}
+
+func percentileMs(d []time.Duration, p float64) float64 {
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	return float64(d[min(len(d)-1, int(p*float64(len(d))))].Microseconds()) / 1000
+}
+
+type baselineResult struct {
+	requests int64
+	elapsed  time.Duration
+}
+
+// runBaseline measures a bare net/http JSON handler with the same TLS
+// configuration, server timeouts, client and concurrency: the ceiling the
+// payments run is compared with.
+func runBaseline(ctx context.Context, b *payBench, concurrency int) (baselineResult, error) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in map[string]any
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&in); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"id": "pay_baseline", "object": "payment", "status": "captured", "amount": in["amount"]})
+	})
+	srv, base, err := serveBench(h, b.tls, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return baselineResult{}, err
+	}
+	defer srv.Close()
+	client := benchClient(b.roots, concurrency)
+	defer client.CloseIdleConnections()
+	body := []byte(`{"amount":100,"currency":"EUR","capture_method":"manual"}`)
+	var requests atomic.Int64
+	var firstErr atomic.Value
+	deadline := time.Now().Add(benchPayBaselineDuration)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range concurrency {
+		wg.Go(func() {
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				req, _ := http.NewRequest("POST", base+"/v1/payments", bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer sk_baseline")
+				if _, err := doBench(client, req, nil); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					continue
+				}
+				requests.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil && requests.Load() == 0 {
+		return baselineResult{}, fmt.Errorf("baseline: %w", err)
+	}
+	return baselineResult{requests: requests.Load(), elapsed: time.Since(start)}, nil
+}
+
+// doBench sends req and decodes a 2xx JSON answer into out (nil: drains it).
+func doBench(client *http.Client, req *http.Request, out any) (int, error) {
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+		return resp.StatusCode, fmt.Errorf("%s %s: %s %s", req.Method, req.URL.Path, resp.Status, msg)
+	}
+	if out == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, err
+	}
+	return resp.StatusCode, json.NewDecoder(resp.Body).Decode(out)
+}
+
+var payCallNames = []string{"create", "confirm", "capture"}
+
+type payRun struct {
+	payments, requests, errors int64
+	elapsed                    time.Duration
+	latencies                  [3][]time.Duration // by payCallNames
+}
+
+// runPayments drives complete payments (create → confirm → capture) until
+// the duration is over; payments under way then finish, and the time they
+// take counts.
+func runPayments(ctx context.Context, b *payBench, cfg benchPayConfig, stderr io.Writer) payRun {
+	client := benchClient(b.roots, cfg.concurrency)
+	defer client.CloseIdleConnections()
+	var next, payments, requests, errs atomic.Int64
+	runID := strconv.FormatInt(time.Now().UnixNano(), 36)
+	workers := make([][3][]time.Duration, cfg.concurrency)
+	deadline := time.Now().Add(cfg.duration)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range cfg.concurrency {
+		wg.Go(func() {
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				n := next.Add(1) - 1
+				if n >= int64(len(b.pins))*benchPayPerVoucher {
+					return // out of vouchers (not reached at the planned rate)
+				}
+				done, err := payOnce(client, b, runID, n, b.pins[n%int64(len(b.pins))], cfg.idempotency, &workers[w])
+				requests.Add(int64(done))
+				if err != nil {
+					if errs.Add(1) == 1 {
+						fmt.Fprintf(stderr, "bench payments: first error: %v\n", err)
+					}
+					continue
+				}
+				payments.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	run := payRun{payments: payments.Load(), requests: requests.Load(), errors: errs.Load(), elapsed: time.Since(start)}
+	for _, lat := range workers {
+		for i := range lat {
+			run.latencies[i] = append(run.latencies[i], lat[i]...)
+		}
+	}
+	return run
+}
+
+// payOnce makes one payment: create (secret key), confirm with one PIN
+// (publishable key, as the payer's browser would), capture (secret key).
+// It returns how many of the calls succeeded.
+func payOnce(client *http.Client, b *payBench, runID string, n int64, pin string, idem bool, lat *[3][]time.Duration) (int, error) {
+	ref := "bench-" + runID + "-" + strconv.FormatInt(n, 10)
+	var p struct {
+		ID           string `json:"id"`
+		ClientSecret string `json:"client_secret"`
+		Status       string `json:"status"`
+	}
+	calls := []struct {
+		path, key, idemKey string
+		body               []byte
+	}{
+		{"/v1/payments", b.sk, ref + "-create",
+			[]byte(`{"amount":` + strconv.FormatInt(int64(benchPayAmount), 10) + `,"currency":"EUR","capture_method":"manual","merchant_reference":"` + ref + `"}`)},
+		{"/confirm", b.pk, ref + "-confirm", nil},
+		{"/capture", b.sk, ref + "-capture", nil},
+	}
+	for i, c := range calls {
+		path, body := c.path, c.body
+		switch i {
+		case 1:
+			path = "/v1/payments/" + p.ID + "/confirm"
+			body, _ = json.Marshal(map[string]any{"client_secret": p.ClientSecret,
+				"payment_method": map[string]any{"type": "voucher", "pins": []string{pin}}})
+		case 2:
+			path = "/v1/payments/" + p.ID + "/capture"
+		}
+		req, err := http.NewRequest("POST", b.base+path, bytes.NewReader(body))
+		if err != nil {
+			return i, err
+		}
+		req.Header.Set("Authorization", "Bearer "+c.key)
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if idem {
+			req.Header.Set("Idempotency-Key", c.idemKey)
+		}
+		t0 := time.Now()
+		if _, err := doBench(client, req, &p); err != nil {
+			return i, err
+		}
+		if len(lat[i]) < benchPaySamplesMax {
+			lat[i] = append(lat[i], time.Since(t0))
+		}
+	}
+	if p.Status != "captured" {
+		return len(calls), errors.New("payment " + p.ID + " ended " + p.Status)
+	}
+	return len(calls), nil
+}
