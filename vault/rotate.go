@@ -1,0 +1,214 @@
+package vault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/kassa/kassa"
+)
+
+// Rewrap re-wraps the data keys of up to batch records that are not under
+// the current KEK version, without touching their ciphertexts, and says
+// how many it moved. Records that do not open are logged and left alone
+// (and reported in the error); KeyStatus keeps counting them.
+func (s *Service) Rewrap(ctx context.Context, batch int) (int, error) {
+	n, _, _, err := s.rewrap(ctx, "", batch)
+	return n, err
+}
+
+// rewrap rewraps a batch of records after the id after; it returns how
+// many it moved, the last id it saw and whether the batch was full.
+func (s *Service) rewrap(ctx context.Context, after string, batch int) (n int, last string, full bool, err error) {
+	if batch <= 0 {
+		batch = RewrapBatchDefault
+	}
+	to := s.wrapper.CurrentVersion()
+	recs, err := s.store.StaleKeys(ctx, to, after, batch)
+	if err != nil {
+		return 0, after, false, fmt.Errorf("select records to rewrap: %w", err)
+	}
+	if len(recs) > 0 {
+		last = recs[len(recs)-1].ID
+	}
+	rws := make([]Rewrapped, 0, len(recs))
+	var failed int
+	for _, r := range recs {
+		rw, err := s.rewrapRecord(r, to)
+		if err != nil {
+			failed++
+			s.log.Error("vault: cannot rewrap record", "record", r.ID, "kek_version", r.KEKVersion, "err", err)
+			continue
+		}
+		rws = append(rws, rw)
+	}
+	if len(rws) > 0 {
+		if n, err = s.store.Rewrap(ctx, rws); err != nil {
+			return 0, last, false, fmt.Errorf("store rewrapped keys: %w", err)
+		}
+	}
+	if failed > 0 {
+		err = fmt.Errorf("%d records could not be rewrapped: %w", failed, ErrDecrypt)
+	}
+	return n, last, len(recs) == batch, err
+}
+
+func (s *Service) rewrapRecord(r Record, to int) (Rewrapped, error) {
+	rw := Rewrapped{ID: r.ID, From: r.KEKVersion, To: to}
+	var err error
+	if rw.PANKey, err = rewrapField(s.wrapper, r.ID, "pan", r.KEKVersion, to, r.PAN.WrappedKey); err != nil {
+		return rw, err
+	}
+	if !r.CVC.IsZero() {
+		if rw.CVCKey, err = rewrapField(s.wrapper, r.ID, "cvc", r.KEKVersion, to, r.CVC.WrappedKey); err != nil {
+			return rw, err
+		}
+	}
+	return rw, nil
+}
+
+// RewrapAll walks every record under an old KEK version once, in
+// batches (at most rewrapBatchesMax per call), and rewraps it. Records
+// that do not open are skipped and reported in the error.
+func (s *Service) RewrapAll(ctx context.Context, batch int) (int, error) {
+	total, after := 0, ""
+	var errs []error
+	for range rewrapBatchesMax {
+		n, last, full, err := s.rewrap(ctx, after, batch)
+		total += n
+		if err != nil {
+			errs = append(errs, err)
+			if !errors.Is(err, ErrDecrypt) {
+				break
+			}
+		}
+		if !full {
+			break
+		}
+		after = last
+	}
+	return total, errors.Join(errs...)
+}
+
+// KeyVersion is one KEK version's state.
+type KeyVersion struct {
+	Version int
+	Current bool
+	// Available is false for a version records use but the provider no
+	// longer holds: those records cannot be read.
+	Available bool
+	Records   int64 // records whose data keys it wraps
+}
+
+// KeyStatus lists every KEK version the provider holds or a record uses.
+func (s *Service) KeyStatus(ctx context.Context) ([]KeyVersion, error) {
+	usage, err := s.store.KeyUsage(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("count records per key version: %w", err)
+	}
+	cur := s.wrapper.CurrentVersion()
+	byVersion := map[int]*KeyVersion{}
+	if s.keys != nil {
+		for _, v := range s.keys.Versions() {
+			byVersion[v] = &KeyVersion{Version: v, Available: true}
+		}
+	} else {
+		byVersion[cur] = &KeyVersion{Version: cur, Available: true}
+	}
+	for v, n := range usage {
+		kv, ok := byVersion[v]
+		if !ok {
+			kv = &KeyVersion{Version: v}
+			byVersion[v] = kv
+		}
+		kv.Records = n
+	}
+	out := make([]KeyVersion, 0, len(byVersion))
+	for _, kv := range byVersion {
+		kv.Current = kv.Version == cur
+		out = append(out, *kv)
+	}
+	slices.SortFunc(out, func(a, b KeyVersion) int { return a.Version - b.Version })
+	return out, nil
+}
+
+// RotateKey adds a KEK version; data keys wrapped from now on use it,
+// and Rewrap moves the older ones over.
+func (s *Service) RotateKey(ctx context.Context) (int, error) {
+	if s.keys == nil {
+		return 0, ErrReadOnly
+	}
+	return s.keys.Add()
+}
+
+// RetireKey removes a KEK version from the provider. It refuses
+// (key_version_in_use) while any record is still wrapped under it, and
+// refuses the current version.
+func (s *Service) RetireKey(ctx context.Context, version int) error {
+	if s.keys == nil {
+		return ErrReadOnly
+	}
+	if _, err := s.keys.Key(version); err != nil {
+		return kassa.Errorf(kassa.ENotFound, "key_version_not_found", "there is no key-encryption key version %d", version)
+	}
+	if cur, _ := s.keys.Current(); cur == version {
+		return kassa.Errorf(kassa.EConflict, "key_version_current", "version %d is the current key-encryption key; rotate first", version)
+	}
+	usage, err := s.store.KeyUsage(ctx)
+	if err != nil {
+		return fmt.Errorf("count records per key version: %w", err)
+	}
+	if n := usage[version]; n > 0 {
+		return kassa.Errorf(kassa.EConflict, "key_version_in_use",
+			"key-encryption key version %d still protects %d records; let the rewrap finish (kassa keys status)", version, n)
+	}
+	if err := s.keys.Remove(version); err != nil {
+		return err
+	}
+	if lw, ok := s.wrapper.(*LocalWrapper); ok {
+		lw.forget(version)
+	}
+	return nil
+}
+
+// Reloader is a KeyProvider whose keys can change outside the process.
+type Reloader interface{ Reload() error }
+
+// Run does the vault's background work every interval until ctx ends:
+// picks up KEK versions added by another process, destroys expired CVCs
+// and rewraps data keys still under old KEK versions.
+func (s *Service) Run(ctx context.Context, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		s.RunOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// RunOnce is one round of Run's work.
+func (s *Service) RunOnce(ctx context.Context) {
+	if r, ok := s.keys.(Reloader); ok {
+		if err := r.Reload(); err != nil {
+			s.log.Warn("vault: reload key-encryption keys", "err", err)
+		}
+	}
+	if n, err := s.SweepCVCs(ctx); err != nil && ctx.Err() == nil {
+		s.log.Warn("vault: destroy expired CVCs", "err", err)
+	} else if n > 0 {
+		s.log.Info("vault: destroyed expired CVCs", "count", n)
+	}
+	n, err := s.RewrapAll(ctx, RewrapBatchDefault)
+	if err != nil && ctx.Err() == nil && !errors.Is(err, ErrDecrypt) {
+		s.log.Warn("vault: rewrap", "err", err)
+	}
+	if n > 0 {
+		s.log.Info("vault: rewrapped data keys", "records", n, "kek_version", s.wrapper.CurrentVersion())
+	}
+}
