@@ -76,6 +76,8 @@ type BenchPayResult struct {
 	Errors             int64                   `json:"errors"`
 	LedgerCommits      uint64                  `json:"ledger_commits"`
 	LedgerLeavesCommit float64                 `json:"ledger_leaves_per_commit"`
+	LedgerCommitMs     float64                 `json:"ledger_commit_ms_avg"`
+	LedgerBusy         float64                 `json:"ledger_busy"` // share of the run the ledger spent committing
 	Vouchers           int                     `json:"vouchers"`
 	GoMaxProcs         int                     `json:"gomaxprocs"`
 }
@@ -250,9 +252,9 @@ func runPayBench(ctx context.Context, cfg benchPayConfig, stderr io.Writer) (Ben
 		}
 		defer pprof.StopCPUProfile()
 	}
-	commits0, leaves0 := ledgerCommits(b)
+	commits0, leaves0, secs0 := ledgerCommits(b)
 	run := runPayments(ctx, b, cfg, stderr)
-	commits1, leaves1 := ledgerCommits(b)
+	commits1, leaves1, secs1 := ledgerCommits(b)
 	res.DurationSeconds = run.elapsed.Seconds()
 	res.Payments, res.Requests, res.Errors = run.payments, run.requests, run.errors
 	res.PaymentsPerSec = float64(run.payments) / run.elapsed.Seconds()
@@ -269,24 +271,32 @@ func runPayBench(ctx context.Context, cfg benchPayConfig, stderr io.Writer) (Ben
 	res.P50ms, res.P99ms = percentileMs(all, 0.50), percentileMs(all, 0.99)
 	if res.LedgerCommits = commits1 - commits0; res.LedgerCommits > 0 {
 		res.LedgerLeavesCommit = (leaves1 - leaves0) / float64(res.LedgerCommits)
+		res.LedgerCommitMs = (secs1 - secs0) * 1000 / float64(res.LedgerCommits)
+		res.LedgerBusy = (secs1 - secs0) / run.elapsed.Seconds()
 	}
 	return res, nil
 }
 
-// ledgerCommits reads the ledger's commit count and leaves so far from
-// the app's metrics.
-func ledgerCommits(b *payBench) (uint64, float64) {
+// ledgerCommits reads the ledger's commits, leaves and seconds spent
+// committing so far from the app's metrics.
+func ledgerCommits(b *payBench) (commits uint64, leaves, seconds float64) {
 	mfs, err := b.app.reg.Gather()
 	if err != nil {
-		return 0, 0
+		return 0, 0, 0
 	}
 	for _, mf := range mfs {
-		if mf.GetName() == "kassa_ledger_commit_batch_size" && len(mf.GetMetric()) == 1 {
-			h := mf.GetMetric()[0].GetHistogram()
-			return h.GetSampleCount(), h.GetSampleSum()
+		if len(mf.GetMetric()) != 1 {
+			continue
+		}
+		h := mf.GetMetric()[0].GetHistogram()
+		switch mf.GetName() {
+		case "kassa_ledger_commit_batch_size":
+			commits, leaves = h.GetSampleCount(), h.GetSampleSum()
+		case "kassa_ledger_commit_seconds":
+			seconds = h.GetSampleSum()
 		}
 	}
-	return 0, 0
+	return commits, leaves, seconds
 }
 
 func percentileMs(d []time.Duration, p float64) float64 {
