@@ -18,6 +18,7 @@ import (
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/payment"
+	"github.com/kassa/kassa/vault"
 	"github.com/kassa/kassa/voucher"
 	"github.com/kassa/kassa/webhook"
 )
@@ -50,6 +51,8 @@ type Config struct {
 	Payments *payment.Service
 	// Pages serves the hosted pages (GET and POST /pay/{id}, package web); nil leaves them out.
 	Pages http.Handler
+	// Vault serves /v1/tokens and /v1/cards; nil leaves them out.
+	Vault *vault.Service
 	// Idempotency remembers Idempotency-Key requests; nil ignores the header.
 	Idempotency IdempotencyStore
 	// IdempotencySecret keys the stored request fingerprints (HMAC); every
@@ -150,6 +153,7 @@ func New(cfg Config) *Server {
 	}
 	s.registerVouchers()
 	s.registerPayments()
+	s.registerTokens()
 	s.registerPages()
 	s.handler = s.middleware(http.HandlerFunc(s.dispatch))
 	return s

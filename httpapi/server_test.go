@@ -77,6 +77,9 @@ func newFixture(t *testing.T, cfg httpapi.Config, extra func(*httpapi.Server)) *
 	if cfg.Payments == nil {
 		cfg.Payments = payment.New(payment.Config{Store: sqlstore.NewPayments(db), Ledger: cfg.Ledger, Vouchers: cfg.Vouchers})
 	}
+	if cfg.Vault == nil {
+		cfg.Vault = newVaultService(t, db)
+	}
 	cfg.Logger = slog.New(slog.NewJSONHandler(f.logs, nil))
 	f.cfg = cfg
 	f.srv = httpapi.New(cfg)
