@@ -67,7 +67,7 @@ func TestBrowserPayWithThreeVouchers(t *testing.T) {
 	var bg string
 	b.Run(
 		chromedp.Navigate(redirectURL(t, p)),
-		chromedp.WaitVisible("#pin-1", chromedp.ByID),
+		browser.Loaded("#pin-1"),
 		// The script ran (one field shown) and the nonce'd style applied.
 		chromedp.Evaluate(`document.getElementById("pin-2").closest(".pin").hidden`, &hidden2),
 		chromedp.Evaluate(`document.getElementById("add-pin").hidden`, &hidden4),
@@ -93,7 +93,7 @@ func TestBrowserPayWithThreeVouchers(t *testing.T) {
 	var loc string
 	b.Run(
 		chromedp.Click("#submit", chromedp.ByID),
-		chromedp.WaitVisible("#thanks", chromedp.ByID),
+		browser.Loaded("#thanks"),
 		chromedp.Location(&loc),
 	)
 	if !strings.HasPrefix(loc, shop.URL+"/done?order=7&") {
@@ -138,13 +138,13 @@ func TestBrowserWrongPIN(t *testing.T) {
 	var values []string
 	b.Run(
 		chromedp.Navigate(redirectURL(t, p)),
-		chromedp.WaitVisible("#pin-1", chromedp.ByID),
+		browser.Loaded("#pin-1"),
 		chromedp.SendKeys("#pin-1", vs[0].PIN, chromedp.ByID),
 		chromedp.Click("#add-pin", chromedp.ByID),
 		chromedp.WaitVisible("#pin-2", chromedp.ByID),
 		chromedp.SendKeys("#pin-2", wrong, chromedp.ByID),
 		chromedp.Click("#submit", chromedp.ByID),
-		chromedp.WaitVisible("#pin-2-error", chromedp.ByID),
+		browser.Loaded("#pin-2-error"),
 		chromedp.Text("#pin-2-error", &errText, chromedp.ByID),
 		chromedp.Evaluate(`document.activeElement.id`, &focused),
 		chromedp.Evaluate(`document.getElementById("pin-2").getAttribute("aria-describedby")`, &describedBy),
@@ -190,7 +190,7 @@ func TestBrowserWithoutJavaScript(t *testing.T) {
 	b.Run(
 		emulation.SetScriptExecutionDisabled(true),
 		chromedp.Navigate(redirectURL(t, p)),
-		chromedp.WaitVisible("#pin-10", chromedp.ByID),
+		browser.Loaded("#pin-10"),
 	)
 	snap(b, "no-javascript")
 	var shown []bool
@@ -203,7 +203,7 @@ func TestBrowserWithoutJavaScript(t *testing.T) {
 	b.Run(
 		chromedp.SendKeys("#pin-4", vs[0].PIN, chromedp.ByID),
 		chromedp.Submit("#pin-4", chromedp.ByID),
-		chromedp.WaitVisible("#thanks", chromedp.ByID),
+		browser.Loaded("#thanks"),
 		chromedp.Location(&loc),
 	)
 	if q := shop.got(); q.Get("status") != "authorized" || q.Get("payment_id") != p["id"] {

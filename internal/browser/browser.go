@@ -11,6 +11,7 @@ package browser
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -115,6 +116,39 @@ func (b *Browser) Run(actions ...chromedp.Action) {
 		b.t.Fatalf("browser: %v", err)
 	}
 }
+
+// Loaded waits until the current document has finished loading (its
+// scripts have run) and has an element matching the CSS selector sel.
+// After a click that navigates, waiting for an element alone can return
+// while the new page is still being parsed.
+func Loaded(sel string) chromedp.Action {
+	js, _ := json.Marshal(sel)
+	expr := `document.readyState === "complete" && document.querySelector(` + string(js) + `) !== null`
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, loadTimeout)
+		defer cancel()
+		for {
+			// Evaluated anew each time: a navigation under way replaces
+			// the page's JavaScript context, which fails one evaluation.
+			var ok bool
+			err := chromedp.Evaluate(expr, &ok).Do(ctx)
+			if err == nil && ok {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("waiting for %s on a loaded page: %w (last: %v)", sel, ctx.Err(), err)
+			case <-time.After(loadPollInterval):
+			}
+		}
+	})
+}
+
+// Limits of Loaded.
+const (
+	loadTimeout      = 30 * time.Second
+	loadPollInterval = 20 * time.Millisecond
+)
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
