@@ -17,6 +17,7 @@ import (
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/store/sqlstore"
+	"github.com/kassa/kassa/vault"
 	"github.com/kassa/kassa/voucher"
 	"github.com/kassa/kassa/web"
 	"github.com/kassa/kassa/webhook"
@@ -37,6 +38,7 @@ type appConfig struct {
 	idempotencyKey       string
 	allowPrivateWebhooks bool
 	rateLimit            float64
+	vault                vaultFlags
 }
 
 func (c *appConfig) register(fs *flag.FlagSet) {
@@ -46,6 +48,7 @@ func (c *appConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.voucherPINKey, "voucher-pin-key", "", "`file` with the HMAC key voucher PINs are stored under (base64, ≥ 32 bytes); default "+voucherPINKeyFile+" in --data, made on first start. Losing it makes every issued PIN unknown")
 	fs.StringVar(&c.idempotencyKey, "idempotency-key", "", "`file` with the HMAC key for Idempotency-Key request fingerprints; default "+idempotencyKeyFile+" in --data")
 	fs.BoolVar(&c.allowPrivateWebhooks, "allow-private-webhooks", false, "let webhook endpoints be plain http and loopback/private addresses (development and tests only)")
+	c.vault.register(fs)
 }
 
 // app is Kassa's services wired over one database.
@@ -58,6 +61,7 @@ type app struct {
 	webhooks  *webhook.Service
 	vouchers  *voucher.Service
 	payments  *payment.Service
+	vault     *vault.Service
 	idem      *sqlstore.Idempotency
 	// mismatches is the number of unfixed reconciliation mismatches.
 	mismatches prometheus.Gauge
@@ -92,6 +96,9 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		PINKey: pinKey, Logger: logger}); err != nil {
 		return nil, err
 	}
+	if a.vault, err = openVault(a.db, cfg.store.data, cfg.vault, logger); err != nil {
+		return nil, err
+	}
 	a.payments = payment.New(payment.Config{Store: sqlstore.NewPayments(a.db), Ledger: a.ledger,
 		Vouchers: a.vouchers, Logger: logger})
 	idemKey, err := binaryKey(cfg.store.data, cfg.idempotencyKey, idempotencyKeyFile)
@@ -107,6 +114,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		Webhooks:          a.webhooks,
 		Vouchers:          a.vouchers,
 		Payments:          a.payments,
+		Vault:             a.vault,
 		Pages:             web.New(web.Config{Payments: a.payments, Merchants: a.merchants, Logger: logger}),
 		Idempotency:       a.idem,
 		IdempotencySecret: idemKey,
@@ -146,6 +154,11 @@ func (a *app) runWorkers(ctx context.Context) (wait func()) {
 		}
 	})
 	wg.Go(func() { a.reconcileLoop(ctx) })
+	wg.Go(func() {
+		if err := a.vault.Run(ctx, vaultWorkInterval); err != nil && ctx.Err() == nil {
+			a.log.Error("vault worker stopped", "err", err)
+		}
+	})
 	wg.Go(func() {
 		t := time.NewTicker(idempotencySweepInterval)
 		defer t.Stop()
@@ -190,6 +203,9 @@ func (a *app) reconcileLoop(ctx context.Context) {
 }
 
 func (a *app) close() {
+	if a.vault != nil {
+		a.vault.Close()
+	}
 	if a.ledger != nil {
 		a.ledger.Close()
 	}
