@@ -43,8 +43,10 @@ const (
 	FormBytesMax = 16 << 10
 	// PINInputLengthMax bounds one PIN field: 16 digits with separators.
 	PINInputLengthMax = 24
-	// clientSecretLengthMax bounds the secret taken from a form or URL.
+	// clientSecretLengthMax bounds the secret taken from a form or URL,
+	// paymentIDLengthMax the payment id from the path.
 	clientSecretLengthMax = 128
+	paymentIDLengthMax    = 64
 	// pinsVisibleMin is how many PIN fields the script shows at first.
 	pinsVisibleMin = 1
 )
@@ -199,7 +201,7 @@ func (h *Handler) showPayment(w http.ResponseWriter, r *http.Request) {
 // the page tells nobody whether a payment exists.
 func (h *Handler) lookup(w http.ResponseWriter, r *http.Request, secret string) (payment.Payment, bool) {
 	id := r.PathValue("id")
-	if secret == "" || len(secret) > clientSecretLengthMax || id == "" {
+	if secret == "" || len(secret) > clientSecretLengthMax || id == "" || len(id) > paymentIDLengthMax {
 		h.render(w, r, http.StatusNotFound, notFoundPage())
 		return payment.Payment{}, false
 	}

@@ -146,6 +146,7 @@ func TestPaymentPageNotFound(t *testing.T) {
 		base + id + "?client_secret=" + url.QueryEscape(other["client_secret"].(string)),
 		base + "pay_nope?client_secret=" + url.QueryEscape(p["client_secret"].(string)),
 		base + id + "?client_secret=" + strings.Repeat("a", 500),
+		base + strings.Repeat("x", 5000) + "?client_secret=" + url.QueryEscape(p["client_secret"].(string)),
 	} {
 		resp, body := get(t, f, u)
 		if resp.StatusCode != 404 {
