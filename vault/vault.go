@@ -280,7 +280,7 @@ func (s *Service) Tokenize(ctx context.Context, merchantID string, in CardInput)
 
 func (s *Service) seal(merchantID string, c card, now time.Time) (Record, error) {
 	rec := Record{
-		ID:         s.ids.New("tok"),
+		ID:         s.newID("tok", now),
 		MerchantID: merchantID,
 		Details: CardDetails{
 			Brand: c.brand, BIN: c.pan[:6], Last4: c.pan[len(c.pan)-4:], ExpMonth: c.expMonth, ExpYear: c.expYear,
@@ -387,6 +387,23 @@ func (s *Service) failQueued() {
 	}
 }
 
+// sortable is base32 in ASCII order, so that encoded times sort as text.
+const sortable = "234567abcdefghijklmnopqrstuvwxyz"
+
+// newID returns prefix_ + 10 characters of the time in milliseconds
+// (sorting as text) + 10 random characters (48 bits). Ids that grow with
+// time keep the store's inserts at the end of its index instead of at
+// random pages, which makes batched inserts several times cheaper.
+func (s *Service) newID(prefix string, now time.Time) string {
+	ms := uint64(now.UnixMilli())
+	var b [10]byte
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = sortable[ms&31]
+		ms >>= 5
+	}
+	return prefix + "_" + string(b[:]) + s.ids.Random(6)
+}
+
 func tokenOf(r Record) Token {
 	return Token{ID: r.ID, MerchantID: r.MerchantID, Card: r.Details, Used: !r.UsedAt.IsZero(), Created: r.Created}
 }
@@ -447,7 +464,7 @@ func (s *Service) Attach(ctx context.Context, merchantID, tokenID, customerID st
 	if customerID != "" && !validID(customerID, "cus") {
 		return Card{}, kassa.Invalid("customer", "customer_invalid", "customer must be a customer id (cus_...)")
 	}
-	cr := CardRecord{ID: s.ids.New("card"), MerchantID: merchantID, CustomerID: customerID, TokenID: tokenID,
+	cr := CardRecord{ID: s.newID("card", s.clock()), MerchantID: merchantID, CustomerID: customerID, TokenID: tokenID,
 		Created: s.clock().UTC()}
 	r, err := s.use(ctx, merchantID, tokenID, &cr)
 	if err != nil {

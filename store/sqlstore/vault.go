@@ -6,16 +6,50 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kassa/kassa/vault"
 )
 
 // Vault implements vault.Store. It sees only sealed PANs and CVCs.
-type Vault struct{ db *DB }
+//
+// Tokenization and detokenization are its hot paths: their statements are
+// prepared once per pool (parsing SQL costs more than running it), and
+// tokens are inserted in multi-row statements of a few fixed sizes.
+type Vault struct {
+	db    *DB
+	mu    sync.Mutex
+	stmts map[stmtKey]*sql.Stmt
+}
+
+type stmtKey struct {
+	write bool
+	query string
+}
 
 // NewVault returns the vault store over db.
-func NewVault(db *DB) *Vault { return &Vault{db: db} }
+func NewVault(db *DB) *Vault { return &Vault{db: db, stmts: map[stmtKey]*sql.Stmt{}} }
+
+// stmt returns query prepared on the write or the read pool.
+func (s *Vault) stmt(ctx context.Context, write bool, query string) (*sql.Stmt, error) {
+	k := stmtKey{write, query}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.stmts[k]; ok {
+		return st, nil
+	}
+	pool := s.db.read
+	if write {
+		pool = s.db.write
+	}
+	st, err := pool.PrepareContext(ctx, s.db.Rebind(query))
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	s.stmts[k] = st
+	return st, nil
+}
 
 var _ vault.Store = (*Vault)(nil)
 
@@ -23,41 +57,65 @@ const (
 	vaultTokenColumns = `id, merchant_id, brand, bin, last4, exp_month, exp_year, fingerprint, name, kek_version,
 	pan_key, pan_ct, cvc_key, cvc_ct, cvc_expires_at, used_at, created_at`
 	vaultTokenColumnCount = 17
-	// vaultInsertRowsMax bounds the rows of one multi-row INSERT (17
-	// parameters each, well within both backends' limits).
-	vaultInsertRowsMax = 250
 )
 
+// vaultInsertRows are the row counts of the prepared multi-row INSERTs,
+// largest first; the last must be 1. 128 rows × 17 parameters is within
+// both backends' limits.
+var vaultInsertRows = []int{128, 32, 8, 1}
+
 func (s *Vault) CreateTokens(ctx context.Context, rs []vault.Record) error {
+	// Prepare outside the transaction: on SQLite it holds the only write
+	// connection, which preparing on the pool would wait for.
+	inserts := make(map[int]*sql.Stmt, len(vaultInsertRows))
+	for _, size := range vaultInsertRows {
+		st, err := s.stmt(ctx, true, vaultInsertQuery(size))
+		if err != nil {
+			return err
+		}
+		inserts[size] = st
+	}
 	return s.db.Transact(ctx, func(tx *Tx) error {
-		for len(rs) > 0 {
-			n := min(len(rs), vaultInsertRowsMax)
-			if err := s.insertTokens(ctx, tx, rs[:n]); err != nil {
+		rest := rs
+		for len(rest) > 0 {
+			n := 1
+			for _, size := range vaultInsertRows {
+				if size <= len(rest) {
+					n = size
+					break
+				}
+			}
+			if err := s.insertTokens(ctx, tx, inserts[n], rest[:n]); err != nil {
 				return err
 			}
-			rs = rs[n:]
+			rest = rest[n:]
 		}
 		return nil
 	})
 }
 
-func (s *Vault) insertTokens(ctx context.Context, tx *Tx, rs []vault.Record) error {
+func vaultInsertQuery(rows int) string {
 	var q strings.Builder
-	q.Grow(64 + len(rs)*(2*vaultTokenColumnCount+4))
 	q.WriteString(`INSERT INTO vault_tokens (` + vaultTokenColumns + `) VALUES `)
 	row := "(" + placeholders(vaultTokenColumnCount) + ")"
-	args := make([]any, 0, vaultTokenColumnCount*len(rs))
-	for i, r := range rs {
+	for i := range rows {
 		if i > 0 {
 			q.WriteString(", ")
 		}
 		q.WriteString(row)
+	}
+	return q.String()
+}
+
+func (s *Vault) insertTokens(ctx context.Context, tx *Tx, st *sql.Stmt, rs []vault.Record) error {
+	args := make([]any, 0, vaultTokenColumnCount*len(rs))
+	for _, r := range rs {
 		d := r.Details
 		args = append(args, r.ID, r.MerchantID, string(d.Brand), d.BIN, d.Last4, d.ExpMonth, d.ExpYear, d.Fingerprint,
 			d.Name, r.KEKVersion, r.PAN.WrappedKey, r.PAN.Ciphertext, nullBytes(r.CVC.WrappedKey), nullBytes(r.CVC.Ciphertext),
 			micros(r.CVCExpiresAt), microsOrZero(r.UsedAt), micros(r.Created))
 	}
-	if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+	if _, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...); err != nil {
 		return fmt.Errorf("insert tokens: %w", err)
 	}
 	return nil
@@ -87,7 +145,17 @@ func scanVaultToken(row interface{ Scan(...any) error }, extra ...any) (vault.Re
 }
 
 func (s *Vault) Token(ctx context.Context, id string) (vault.Record, error) {
-	return s.token(ctx, s.db, id)
+	st, err := s.stmt(ctx, false, `SELECT `+vaultTokenColumns+` FROM vault_tokens WHERE id = ?`)
+	if err != nil {
+		return vault.Record{}, err
+	}
+	r, err := scanVaultToken(st.QueryRowContext(ctx, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, vault.ErrNotFound
+	} else if err != nil {
+		return r, fmt.Errorf("select token: %w", err)
+	}
+	return r, nil
 }
 
 func (s *Vault) token(ctx context.Context, q rowQuerier, id string) (vault.Record, error) {

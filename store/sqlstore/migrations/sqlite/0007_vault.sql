@@ -24,7 +24,6 @@ CREATE TABLE vault_tokens (
 );
 CREATE INDEX vault_tokens_kek ON vault_tokens (kek_version, id);
 CREATE INDEX vault_tokens_cvc_expiry ON vault_tokens (cvc_expires_at) WHERE cvc_ct IS NOT NULL;
-CREATE INDEX vault_tokens_fingerprint ON vault_tokens (fingerprint);
 
 -- Stored cards: a used token attached to a customer. The PAN stays in the
 -- token's row.
