@@ -85,6 +85,7 @@ type batch struct {
 	order     []leafRef
 	accounts  []*acct
 	transfers []Transfer
+	refs      [][2]int64    // per transfer: LeafIndex of its debit and credit account
 	newIDs    map[Key]int32 // transfer id → index in transfers
 	known     map[Key]*Transfer
 	// uncertain holds ids of transfers that were not looked up and were
@@ -288,6 +289,7 @@ func (b *batch) reset(s *seqState, now int64, full bool) {
 	b.accounts = b.accounts[:0]
 	clear(b.transfers)
 	b.transfers = b.transfers[:0]
+	b.refs = b.refs[:0]
 	clear(b.newIDs)
 	clear(b.known)
 	clear(b.touched)
@@ -456,8 +458,8 @@ func (s *seqState) touchPending(p *pend) {
 	s.undo = append(s.undo, undo{kind: undoPending, p: p, state: p.State, posted: p.AmountPosted})
 }
 
-// addTransfer appends a committed transfer to the batch.
-func (s *seqState) addTransfer(t *Transfer, ts int64) Result {
+// addTransfer appends a committed transfer between dr and cr to the batch.
+func (s *seqState) addTransfer(t *Transfer, dr, cr *acct, ts int64) Result {
 	b := &s.b
 	t.Timestamp = time.Unix(0, ts).UTC()
 	t.LeafIndex = b.size
@@ -468,6 +470,7 @@ func (s *seqState) addTransfer(t *Transfer, ts int64) Result {
 	s.undo = append(s.undo, undo{kind: undoNewTransfer, key: k})
 	b.order = append(b.order, leafRef{false, int32(len(b.transfers))})
 	b.transfers = append(b.transfers, *t)
+	b.refs = append(b.refs, [2]int64{dr.LeafIndex, cr.LeafIndex})
 	return Result{Code: OK, LeafIndex: t.LeafIndex, Timestamp: t.Timestamp}
 }
 
@@ -490,7 +493,7 @@ func (s *seqState) expire(p *pend) {
 		Amount: p.Amount, Currency: p.Currency, Code: p.Code,
 		Flags: FlagVoidPending, PendingID: p.ID,
 	}
-	s.addTransfer(&t, s.b.nextTimestamp())
+	s.addTransfer(&t, dr, cr, s.b.nextTimestamp())
 }
 
 func (s *seqState) createAccount(owner string, in *Account) Result {
@@ -579,6 +582,7 @@ func (s *seqState) rollbackToMark(m batchMark) {
 	s.b.order, s.b.leaves = s.b.order[:m.order], m.leaves
 	clear(s.b.transfers[m.transfers:])
 	s.b.transfers = s.b.transfers[:m.transfers]
+	s.b.refs = s.b.refs[:m.transfers]
 	s.b.ts, s.b.size = m.ts, m.size
 }
 
@@ -713,7 +717,7 @@ func (s *seqState) applyTransfer(owner string, k Key, in *Transfer) Result {
 			s.nextExpiry = expires
 		}
 	}
-	return s.addTransfer(&t, ts)
+	return s.addTransfer(&t, dr, cr, ts)
 }
 
 func add(a, b int64) (int64, bool) {
@@ -892,7 +896,7 @@ func (s *seqState) postOrVoid(owner string, in *Transfer) Result {
 	t.DebitAccountID, t.CreditAccountID = p.DebitAccountID, p.CreditAccountID
 	t.Currency, t.Code, t.Amount = p.Currency, p.Code, amount
 	t.Metadata = bytes.Clone(in.Metadata)
-	return s.addTransfer(&t, ts)
+	return s.addTransfer(&t, dr, cr, ts)
 }
 
 // checkBatch asserts the ledger's invariants over the accounts the batch
@@ -978,16 +982,25 @@ func CheckInvariants(accounts []Account) error {
 // builds what the store writes.
 func (s *seqState) seal(l *Ledger, prev Head) (*Batch, error) {
 	b := &s.b
-	out := &Batch{Transfers: b.transfers}
+	out := &Batch{Transfers: b.transfers, TransferAccounts: b.refs}
+	// Every leaf is encoded into one buffer; transfers' encodings are
+	// handed to the store as slices of it.
+	b.buf = b.buf[:0]
+	spans := make([][2]int, len(b.transfers))
 	for _, r := range b.order {
-		b.buf = b.buf[:0]
+		start := len(b.buf)
 		if r.account {
 			a := b.accounts[r.i]
 			b.buf = AppendAccountLeaf(b.buf, &a.Account)
 		} else {
 			b.buf = AppendTransferLeaf(b.buf, &b.transfers[r.i])
+			spans[r.i] = [2]int{start, len(b.buf)}
 		}
-		b.tree.append(tlog.RecordHash(b.buf))
+		b.tree.append(tlog.RecordHash(b.buf[start:]))
+	}
+	out.TransferLeaves = make([][]byte, len(b.transfers))
+	for i, sp := range spans {
+		out.TransferLeaves[i] = b.buf[sp[0]:sp[1]:sp[1]]
 	}
 	if b.tree.size != b.size {
 		panic(fmt.Sprintf("ledger: tree size %d, batch size %d", b.tree.size, b.size))

@@ -104,6 +104,13 @@ type Batch struct {
 	// Transfers appended, in leaf order. Leaves of NewAccounts and
 	// Transfers interleave; together they are leaves PrevSize..Head.Size-1.
 	Transfers []Transfer
+	// TransferAccounts holds, for each of Transfers, the LeafIndex of its
+	// debit and of its credit account: compact keys a store may index
+	// transfers by instead of (Owner, account ID).
+	TransferAccounts [][2]int64
+	// TransferLeaves holds, for each of Transfers, its leaf encoding
+	// (AppendTransferLeaf), which a store may keep as the record itself.
+	TransferLeaves [][]byte
 	// Pending transfers created in the batch (with their state at its end).
 	NewPendings []Pending
 	// Existing pending transfers whose State or AmountPosted changed.

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -63,6 +64,7 @@ type benchLedgerConfig struct {
 	asJSON      bool
 	http        bool
 	verify      bool
+	cpuProfile  string
 }
 
 // BenchLedgerResult is what kassa bench ledger prints.
@@ -99,6 +101,7 @@ func benchLedger(ctx context.Context, args []string, getenv env, stdout, stderr 
 	fs.BoolVar(&cfg.asJSON, "json", false, "print one JSON object")
 	fs.BoolVar(&cfg.http, "http", false, "drive POST /v1/ledger/transfers over HTTPS, one transfer per request")
 	fs.BoolVar(&cfg.verify, "verify", true, "run ledger verify on the result and report its speed")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured run (and verify) to `file`")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -117,6 +120,17 @@ func benchLedger(ctx context.Context, args []string, getenv env, stdout, stderr 
 		return usagef("--concurrency must be 1..%d", benchConcurrencyMax)
 	case cfg.duration <= 0 || cfg.duration > time.Hour:
 		return usagef("--duration must be positive and at most 1h")
+	}
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	res, err := runLedgerBench(ctx, cfg, stderr)
 	if err != nil {

@@ -32,7 +32,7 @@ const ledgerChunkRows = 500
 
 const (
 	ledgerAccountCols  = "owner, id, currency, code, flags, metadata, debits_pending, debits_posted, credits_pending, credits_posted, ts, leaf"
-	ledgerTransferCols = "leaf, owner, id, debit_account_id, credit_account_id, amount, currency, code, flags, pending_id, timeout, metadata, ts"
+	ledgerTransferCols = "leaf, owner, id, data"
 	ledgerPendingCols  = "owner, id, leaf, debit_account_id, credit_account_id, currency, code, amount, amount_posted, state, expires_at"
 )
 
@@ -85,15 +85,29 @@ func scanLedgerAccount(r ledgerScanner, a *ledger.Account) error {
 	return nil
 }
 
+// scanLedgerTransfer scans ledgerTransferCols and decodes the stored leaf.
 func scanLedgerTransfer(r ledgerScanner, t *ledger.Transfer) error {
-	var cur string
-	var amount, code, flags, timeout, ts int64
-	var meta []byte
-	if err := r.Scan(&t.LeafIndex, &t.Owner, &t.ID, &t.DebitAccountID, &t.CreditAccountID, &amount, &cur, &code, &flags, &t.PendingID, &timeout, &meta, &ts); err != nil {
+	var leaf int64
+	var owner, id string
+	var data []byte
+	if err := r.Scan(&leaf, &owner, &id, &data); err != nil {
 		return err
 	}
-	t.Amount, t.Currency, t.Code, t.Flags = money.Amount(amount), money.Currency(cur), uint16(code), ledger.TransferFlags(flags)
-	t.Timeout, t.Metadata, t.Timestamp = time.Duration(timeout), meta, ledgerTime(ts)
+	return decodeLedgerTransfer(leaf, owner, id, data, t)
+}
+
+// decodeLedgerTransfer decodes a stored transfer leaf and checks it
+// against the row's key columns.
+func decodeLedgerTransfer(leaf int64, owner, id string, data []byte, t *ledger.Transfer) error {
+	rec, err := ledger.DecodeLeaf(data)
+	if err != nil || rec.Transfer == nil {
+		return fmt.Errorf("ledger transfer at leaf %d: stored data is no transfer leaf: %v", leaf, err)
+	}
+	if rec.Transfer.Owner != owner || rec.Transfer.ID != id {
+		return fmt.Errorf("ledger transfer at leaf %d: key (%q, %q) differs from its data (record altered)", leaf, owner, id)
+	}
+	*t = *rec.Transfer
+	t.LeafIndex = leaf
 	return nil
 }
 
@@ -113,9 +127,9 @@ func ledgerAccountArgs(args []any, a *ledger.Account) []any {
 		int64(a.DebitsPending), int64(a.DebitsPosted), int64(a.CreditsPending), int64(a.CreditsPosted), ledgerNanos(a.Timestamp), a.LeafIndex)
 }
 
-func ledgerTransferArgs(args []any, t *ledger.Transfer) []any {
-	return append(args, t.LeafIndex, t.Owner, t.ID, t.DebitAccountID, t.CreditAccountID, int64(t.Amount), string(t.Currency),
-		int64(t.Code), int64(t.Flags), t.PendingID, int64(t.Timeout), ledgerBytes(t.Metadata), ledgerNanos(t.Timestamp))
+func ledgerTransferArgs(args []any, b *ledger.Batch, i int) []any {
+	t := &b.Transfers[i]
+	return append(args, t.LeafIndex, t.Owner, t.ID, b.TransferAccounts[i][0], b.TransferAccounts[i][1], b.TransferLeaves[i])
 }
 
 func ledgerPendingArgs(args []any, p *ledger.Pending) []any {
@@ -132,6 +146,16 @@ func ledgerValues(rows, cols int) string {
 // Update implements ledger.Store.
 func (s *Ledger) Update(ctx context.Context, fn func(ctx context.Context, tx ledger.Tx) error) error {
 	return s.db.Transact(ctx, func(tx *Tx) error {
+		if s.db.dialect == SQLite {
+			// Multi-row INSERTs keep statement journals (copies of the
+			// pages they change, to undo one statement alone); in memory
+			// rather than in temp files they cost no write syscalls. The
+			// setting is the connection's; it is set in every
+			// transaction because the pool may replace the connection.
+			if _, err := tx.ExecContext(ctx, "PRAGMA temp_store = MEMORY"); err != nil {
+				return fmt.Errorf("temp_store: %w", err)
+			}
+		}
 		lt := &ledgerTx{tx: tx, stmts: map[string]*sql.Stmt{}}
 		defer lt.close()
 		return fn(ctx, lt)
@@ -165,16 +189,34 @@ func (t *ledgerTx) exec(ctx context.Context, query string, args ...any) error {
 	return err
 }
 
+func (t *ledgerTx) insertInto(table string) string { return "INSERT INTO " + table }
+
+// updateAccounts is the start of the balance update, to be followed by a
+// VALUES list of (leaf, debits_pending, debits_posted, credits_pending,
+// credits_posted) rows.
+func (t *ledgerTx) updateAccounts() string {
+	verb := "UPDATE ledger_accounts"
+	if t.tx.db.dialect == SQLite {
+		verb = "UPDATE OR FAIL ledger_accounts"
+	}
+	return verb + " SET debits_pending = v.column2, debits_posted = v.column3, credits_pending = v.column4, credits_posted = v.column5 FROM (VALUES "
+}
+
 // insertRows writes n rows of cols columns in multi-row statements:
 // prefix + VALUES list + suffix. row appends the i'th row's arguments.
 func (t *ledgerTx) insertRows(ctx context.Context, prefix, suffix string, cols, n int, row func(args []any, i int) []any) error {
+	return t.writeRows(ctx, prefix, "("+strings.Repeat("?,", cols-1)+"?)", suffix, n, row)
+}
+
+// writeRows is insertRows with each row's placeholders given as one.
+func (t *ledgerTx) writeRows(ctx context.Context, prefix, one, suffix string, n int, row func(args []any, i int) []any) error {
 	for lo := 0; lo < n; lo += ledgerChunkRows {
 		hi := min(n, lo+ledgerChunkRows)
 		t.args = t.args[:0]
 		for i := lo; i < hi; i++ {
 			t.args = row(t.args, i)
 		}
-		if err := t.exec(ctx, prefix+ledgerValues(hi-lo, cols)+suffix, t.args...); err != nil {
+		if err := t.exec(ctx, prefix+strings.Repeat(one+",", hi-lo-1)+one+suffix, t.args...); err != nil {
 			return err
 		}
 	}
@@ -279,30 +321,41 @@ func (t *ledgerTx) Append(ctx context.Context, b *ledger.Batch) error {
 }
 
 func (t *ledgerTx) append(ctx context.Context, b *ledger.Batch) error {
-	if err := t.insertRows(ctx, "INSERT INTO ledger_accounts ("+ledgerAccountCols+") VALUES ", "", 12, len(b.NewAccounts),
+	if err := t.insertRows(ctx, t.insertInto("ledger_accounts")+" ("+ledgerAccountCols+") VALUES ", "", 12, len(b.NewAccounts),
 		func(args []any, i int) []any { return ledgerAccountArgs(args, &b.NewAccounts[i]) }); err != nil {
 		return fmt.Errorf("insert accounts: %w", err)
 	}
-	if err := t.insertRows(ctx, "INSERT INTO ledger_accounts ("+ledgerAccountCols+") VALUES ",
-		" ON CONFLICT (owner, id) DO UPDATE SET debits_pending = excluded.debits_pending, debits_posted = excluded.debits_posted,"+
-			" credits_pending = excluded.credits_pending, credits_posted = excluded.credits_posted", 12, len(b.UpdatedAccounts),
-		func(args []any, i int) []any { return ledgerAccountArgs(args, &b.UpdatedAccounts[i]) }); err != nil {
+	// Balances by the account's leaf (its primary key). On SQLite, UPDATE
+	// OR FAIL: with the default ABORT a multi-row statement keeps a
+	// statement journal (a copy of every page it changes) to undo itself
+	// alone on a failure; the ledger rolls back the whole transaction when
+	// Append fails, so FAIL is as safe and copies no page.
+	// CAST: PostgreSQL would type bare VALUES parameters as text.
+	if err := t.writeRows(ctx, t.updateAccounts(), "(CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))",
+		") AS v WHERE ledger_accounts.leaf = v.column1", len(b.UpdatedAccounts),
+		func(args []any, i int) []any {
+			a := &b.UpdatedAccounts[i]
+			return append(args, a.LeafIndex, int64(a.DebitsPending), int64(a.DebitsPosted), int64(a.CreditsPending), int64(a.CreditsPosted))
+		}); err != nil {
 		return fmt.Errorf("update accounts: %w", err)
 	}
-	if err := t.insertRows(ctx, "INSERT INTO ledger_transfers ("+ledgerTransferCols+") VALUES ", "", 13, len(b.Transfers),
-		func(args []any, i int) []any { return ledgerTransferArgs(args, &b.Transfers[i]) }); err != nil {
+	if len(b.TransferAccounts) != len(b.Transfers) || len(b.TransferLeaves) != len(b.Transfers) {
+		return fmt.Errorf("insert transfers: batch without account leaves or leaf data")
+	}
+	if err := t.insertRows(ctx, t.insertInto("ledger_transfers")+" (leaf, owner, id, debit_leaf, credit_leaf, data) VALUES ", "", 6, len(b.Transfers),
+		func(args []any, i int) []any { return ledgerTransferArgs(args, b, i) }); err != nil {
 		return fmt.Errorf("insert transfers: %w", err)
 	}
-	if err := t.insertRows(ctx, "INSERT INTO ledger_pending ("+ledgerPendingCols+") VALUES ", "", 11, len(b.NewPendings),
+	if err := t.insertRows(ctx, t.insertInto("ledger_pending")+" ("+ledgerPendingCols+") VALUES ", "", 11, len(b.NewPendings),
 		func(args []any, i int) []any { return ledgerPendingArgs(args, &b.NewPendings[i]) }); err != nil {
 		return fmt.Errorf("insert pending: %w", err)
 	}
-	if err := t.insertRows(ctx, "INSERT INTO ledger_pending ("+ledgerPendingCols+") VALUES ",
+	if err := t.insertRows(ctx, t.insertInto("ledger_pending")+" ("+ledgerPendingCols+") VALUES ",
 		" ON CONFLICT (owner, id) DO UPDATE SET state = excluded.state, amount_posted = excluded.amount_posted", 11, len(b.UpdatedPendings),
 		func(args []any, i int) []any { return ledgerPendingArgs(args, &b.UpdatedPendings[i]) }); err != nil {
 		return fmt.Errorf("update pending: %w", err)
 	}
-	if err := t.insertRows(ctx, "INSERT INTO ledger_tiles (level, n, data) VALUES ", " ON CONFLICT (level, n) DO UPDATE SET data = excluded.data", 3, len(b.Tiles),
+	if err := t.insertRows(ctx, t.insertInto("ledger_tiles")+" (level, n, data) VALUES ", " ON CONFLICT (level, n) DO UPDATE SET data = excluded.data", 3, len(b.Tiles),
 		func(args []any, i int) []any {
 			return append(args, int64(b.Tiles[i].Tile.L), b.Tiles[i].Tile.N, b.Tiles[i].Data)
 		}); err != nil {
@@ -407,12 +460,21 @@ func (s *Ledger) Pending(ctx context.Context, owner, id string) (ledger.Pending,
 
 // AccountTransfers implements ledger.Store.
 func (s *Ledger) AccountTransfers(ctx context.Context, owner, accountID string, afterLeaf int64, limit int) ([]ledger.Transfer, error) {
+	// Transfers refer to accounts by the account's leaf.
+	var acct int64
+	err := s.db.QueryRowContext(ctx, "SELECT leaf FROM ledger_accounts WHERE owner = ? AND id = ?", owner, accountID).Scan(&acct)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
 	// Two index range scans, merged: an OR over both columns would not
-	// use the (owner, account, leaf) indexes in order.
-	q := "SELECT " + ledgerTransferCols + " FROM (SELECT " + ledgerTransferCols + " FROM ledger_transfers WHERE owner = ? AND debit_account_id = ? AND leaf > ? ORDER BY leaf LIMIT ?) d" +
-		" UNION ALL SELECT " + ledgerTransferCols + " FROM (SELECT " + ledgerTransferCols + " FROM ledger_transfers WHERE owner = ? AND credit_account_id = ? AND leaf > ? ORDER BY leaf LIMIT ?) c" +
+	// use the (account, leaf) indexes in order.
+	q := "SELECT " + ledgerTransferCols + " FROM (SELECT " + ledgerTransferCols + " FROM ledger_transfers WHERE debit_leaf = ? AND leaf > ? ORDER BY leaf LIMIT ?) d" +
+		" UNION ALL SELECT " + ledgerTransferCols + " FROM (SELECT " + ledgerTransferCols + " FROM ledger_transfers WHERE credit_leaf = ? AND leaf > ? ORDER BY leaf LIMIT ?) c" +
 		" ORDER BY leaf LIMIT ?"
-	rows, err := s.db.QueryContext(ctx, q, owner, accountID, afterLeaf, limit, owner, accountID, afterLeaf, limit, limit)
+	rows, err := s.db.QueryContext(ctx, q, acct, afterLeaf, limit, acct, afterLeaf, limit, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -422,6 +484,9 @@ func (s *Ledger) AccountTransfers(ctx context.Context, owner, accountID string, 
 		var t ledger.Transfer
 		if err := scanLedgerTransfer(rows, &t); err != nil {
 			return nil, err
+		}
+		if t.Owner != owner || (t.DebitAccountID != accountID && t.CreditAccountID != accountID) {
+			return nil, fmt.Errorf("ledger transfer at leaf %d: indexed under account %s/%s but its data names others (record altered)", t.LeafIndex, owner, accountID)
 		}
 		out = append(out, t)
 	}
@@ -477,7 +542,7 @@ func (s *Ledger) Leaves(ctx context.Context, from int64) iter.Seq2[*ledger.Recor
 			return
 		}
 		defer arows.Close()
-		trows, err := s.db.QueryContext(ctx, "SELECT "+ledgerTransferCols+" FROM ledger_transfers WHERE leaf >= ? ORDER BY leaf", from)
+		trows, err := s.db.QueryContext(ctx, "SELECT leaf, owner, id, debit_leaf, credit_leaf, data FROM ledger_transfers WHERE leaf >= ? ORDER BY leaf", from)
 		if err != nil {
 			yield(nil, err)
 			return
@@ -487,6 +552,10 @@ func (s *Ledger) Leaves(ctx context.Context, from int64) iter.Seq2[*ledger.Recor
 		var t ledger.Transfer
 		var r ledger.Record
 		haveA, haveT := false, false
+		// The accounts streamed so far by leaf, to check each transfer's
+		// account leaves against the account ids in its data.
+		accts := map[int64]ledger.Key{}
+		var tRefs [2]int64
 		for {
 			if !haveA && arows != nil {
 				if arows.Next() {
@@ -494,6 +563,7 @@ func (s *Ledger) Leaves(ctx context.Context, from int64) iter.Seq2[*ledger.Recor
 						yield(nil, err)
 						return
 					}
+					accts[a.LeafIndex] = ledger.Key{Owner: a.Owner, ID: a.ID}
 					a.DebitsPending, a.DebitsPosted, a.CreditsPending, a.CreditsPosted = 0, 0, 0, 0
 					haveA = true
 				} else {
@@ -506,7 +576,7 @@ func (s *Ledger) Leaves(ctx context.Context, from int64) iter.Seq2[*ledger.Recor
 			}
 			if !haveT && trows != nil {
 				if trows.Next() {
-					if err := scanLedgerTransfer(trows, &t); err != nil {
+					if tRefs, err = scanLedgerLeaf(trows, &t); err != nil {
 						yield(nil, err)
 						return
 					}
@@ -524,6 +594,10 @@ func (s *Ledger) Leaves(ctx context.Context, from int64) iter.Seq2[*ledger.Recor
 				r = ledger.Record{LeafIndex: a.LeafIndex, Account: &a}
 				haveA = false
 			case haveT:
+				if err := checkLedgerLeafAccounts(&t, tRefs, accts, from); err != nil {
+					yield(nil, err)
+					return
+				}
 				r = ledger.Record{LeafIndex: t.LeafIndex, Transfer: &t}
 				haveT = false
 			default:
@@ -534,6 +608,31 @@ func (s *Ledger) Leaves(ctx context.Context, from int64) iter.Seq2[*ledger.Recor
 			}
 		}
 	}
+}
+
+// scanLedgerLeaf scans a transfer row of Leaves; it returns the row's
+// debit and credit account leaves.
+func scanLedgerLeaf(rows *sql.Rows, t *ledger.Transfer) (refs [2]int64, err error) {
+	var leaf int64
+	var owner, id string
+	var data []byte
+	if err := rows.Scan(&leaf, &owner, &id, &refs[0], &refs[1], &data); err != nil {
+		return refs, err
+	}
+	return refs, decodeLedgerTransfer(leaf, owner, id, data, t)
+}
+
+// checkLedgerLeafAccounts checks a transfer's account leaves (the index
+// keys) against accts, the accounts streamed before it; accounts created
+// before leaf from were not streamed and are not checked.
+func checkLedgerLeafAccounts(t *ledger.Transfer, refs [2]int64, accts map[int64]ledger.Key, from int64) error {
+	for i, id := range [2]string{t.DebitAccountID, t.CreditAccountID} {
+		k, ok := accts[refs[i]]
+		if (ok && k != ledger.Key{Owner: t.Owner, ID: id}) || (!ok && refs[i] >= from) {
+			return fmt.Errorf("ledger transfer at leaf %d: account leaf %d differs from its data (record altered)", t.LeafIndex, refs[i])
+		}
+	}
+	return nil
 }
 
 // Accounts implements ledger.Store.
