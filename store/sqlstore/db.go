@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -50,6 +51,12 @@ type DB struct {
 	read    *sql.DB
 
 	rebound sync.Map // query text → rebound query text (PostgreSQL)
+
+	comb       *combiner // SQLite: combines concurrent write transactions
+	writeStmts sync.Map  // SQLite: query → *sql.Stmt on the write pool
+	readStmts  sync.Map  // SQLite: query → *sql.Stmt on the read pool
+	stmtCount  atomic.Int64
+	stmtWanted sync.Map // SQLite: write queries to prepare between batches
 }
 
 // Dialect reports the backend.
@@ -61,6 +68,9 @@ func (db *DB) Writer() *sql.DB { return db.write }
 
 // Close closes every pool.
 func (db *DB) Close() error {
+	if db.comb != nil {
+		db.comb.close()
+	}
 	err := db.write.Close()
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
@@ -107,12 +117,20 @@ func (db *DB) Rebind(query string) string {
 
 // QueryContext runs a read query outside any transaction.
 func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return db.read.QueryContext(ctx, db.Rebind(query), args...)
+	q := db.Rebind(query)
+	if s := db.cachedStmt(ctx, db.read, q); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
+	return db.read.QueryContext(ctx, q, args...)
 }
 
 // QueryRowContext runs a read query returning at most one row.
 func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return db.read.QueryRowContext(ctx, db.Rebind(query), args...)
+	q := db.Rebind(query)
+	if s := db.cachedStmt(ctx, db.read, q); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	return db.read.QueryRowContext(ctx, q, args...)
 }
 
 // Tx is a write transaction. Its methods rebind placeholders.
@@ -125,19 +143,37 @@ type Tx struct {
 func (tx *Tx) DB() *DB { return tx.db }
 
 func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return tx.Tx.ExecContext(ctx, tx.db.Rebind(query), args...)
+	q := tx.db.Rebind(query)
+	if s := tx.db.cachedStmt(ctx, tx.db.write, q); s != nil {
+		return tx.Tx.StmtContext(ctx, s).ExecContext(ctx, args...)
+	}
+	return tx.Tx.ExecContext(ctx, q, args...)
 }
 
 func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return tx.Tx.QueryContext(ctx, tx.db.Rebind(query), args...)
+	q := tx.db.Rebind(query)
+	if s := tx.db.cachedStmt(ctx, tx.db.write, q); s != nil {
+		return tx.Tx.StmtContext(ctx, s).QueryContext(ctx, args...)
+	}
+	return tx.Tx.QueryContext(ctx, q, args...)
 }
 
 func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return tx.Tx.QueryRowContext(ctx, tx.db.Rebind(query), args...)
+	q := tx.db.Rebind(query)
+	if s := tx.db.cachedStmt(ctx, tx.db.write, q); s != nil {
+		return tx.Tx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
+	}
+	return tx.Tx.QueryRowContext(ctx, q, args...)
 }
 
+// PrepareContext returns a statement for use in the transaction (on
+// SQLite, from the statement cache when the query is in it).
 func (tx *Tx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
-	return tx.Tx.PrepareContext(ctx, tx.db.Rebind(query))
+	q := tx.db.Rebind(query)
+	if s := tx.db.cachedStmt(ctx, tx.db.write, q); s != nil {
+		return tx.Tx.StmtContext(ctx, s), nil
+	}
+	return tx.Tx.PrepareContext(ctx, q)
 }
 
 // Limits on Transact's retries of serialization failures and deadlocks.
@@ -173,6 +209,9 @@ func (db *DB) Transact(ctx context.Context, fn func(tx *Tx) error) error {
 }
 
 func (db *DB) transactOnce(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	if db.comb != nil {
+		return db.comb.transact(ctx, fn)
+	}
 	sqlTx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)

@@ -60,6 +60,7 @@ func OpenSQLite(ctx context.Context, dir string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	db.comb = newCombiner(db)
 	return db, nil
 }
 

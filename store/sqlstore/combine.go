@@ -1,0 +1,237 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// SQLite has one writer, and every commit is an fsync. Writes from many
+// goroutines are therefore combined: one goroutine takes the Transact
+// calls waiting at the moment, runs each inside a savepoint of one
+// transaction (a failing call rolls back to its savepoint and leaves the
+// others alone) and commits them together — one fsync for the lot. Calls
+// still run one after another, each seeing the ones before, exactly as if
+// they had run serially; nobody hears "committed" before the commit is
+// durable.
+
+// Limits of the write combiner.
+const (
+	combineQueueMax = 4096 // calls waiting; beyond it Transact blocks
+	combineBatchMax = 256  // calls in one transaction
+)
+
+var errCombinerClosed = errors.New("sqlstore: database closed")
+
+type combiner struct {
+	db      *DB
+	queue   chan *combineReq
+	closing chan struct{}
+	stopped chan struct{}
+}
+
+type combineReq struct {
+	ctx   context.Context
+	fn    func(tx *Tx) error
+	err   error
+	panic any
+	done  chan struct{}
+}
+
+func newCombiner(db *DB) *combiner {
+	c := &combiner{db: db, queue: make(chan *combineReq, combineQueueMax),
+		closing: make(chan struct{}), stopped: make(chan struct{})}
+	go c.loop()
+	return c
+}
+
+func (c *combiner) close() {
+	close(c.closing)
+	<-c.stopped
+}
+
+// transact runs fn in a combined transaction and waits for its outcome.
+func (c *combiner) transact(ctx context.Context, fn func(tx *Tx) error) error {
+	r := &combineReq{ctx: ctx, fn: fn, done: make(chan struct{})}
+	select {
+	case c.queue <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.closing:
+		return errCombinerClosed
+	}
+	// Wait for the outcome even when ctx ends: fn may be running, and
+	// whether it committed must not be guessed.
+	<-r.done
+	if r.panic != nil {
+		panic(r.panic)
+	}
+	return r.err
+}
+
+func (c *combiner) loop() {
+	defer close(c.stopped)
+	batch := make([]*combineReq, 0, combineBatchMax)
+	for {
+		batch = batch[:0]
+		select {
+		case r := <-c.queue:
+			batch = append(batch, r)
+		case <-c.closing:
+			c.drain()
+			return
+		}
+	fill:
+		for len(batch) < combineBatchMax {
+			select {
+			case r := <-c.queue:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		c.commit(batch)
+		for _, r := range batch {
+			close(r.done)
+		}
+		c.prepareWanted()
+	}
+}
+
+// prepareWanted prepares the statements transactions asked for, now that
+// the write connection is free.
+func (c *combiner) prepareWanted() {
+	c.db.stmtWanted.Range(func(k, _ any) bool {
+		q := k.(string)
+		c.db.stmtWanted.Delete(q)
+		if c.db.stmtCount.Load() >= stmtCacheMax {
+			return false
+		}
+		s, err := c.db.write.PrepareContext(context.Background(), q)
+		if err != nil {
+			return true // the query runs unprepared; its error shows there
+		}
+		if _, loaded := c.db.writeStmts.LoadOrStore(q, s); loaded {
+			s.Close()
+		} else {
+			c.db.stmtCount.Add(1)
+		}
+		return true
+	})
+}
+
+func (c *combiner) drain() {
+	for {
+		select {
+		case r := <-c.queue:
+			r.err = errCombinerClosed
+			close(r.done)
+		default:
+			return
+		}
+	}
+}
+
+// commit runs a batch in one transaction.
+func (c *combiner) commit(batch []*combineReq) {
+	fail := func(err error) {
+		for _, r := range batch {
+			if r.err == nil && r.panic == nil {
+				r.err = err
+			}
+		}
+	}
+	sqlTx, err := c.db.write.BeginTx(context.Background(), nil)
+	if err != nil {
+		fail(fmt.Errorf("begin: %w", err))
+		return
+	}
+	tx := &Tx{Tx: sqlTx, db: c.db}
+	ok := 0
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			continue
+		}
+		if err := c.run(tx, r); err != nil {
+			// The savepoint could not be rolled back: the transaction is
+			// in an unknown state, so none of it may commit.
+			_ = sqlTx.Rollback()
+			fail(err)
+			return
+		}
+		if r.err == nil && r.panic == nil {
+			ok++
+		}
+	}
+	if ok == 0 {
+		_ = sqlTx.Rollback()
+		return
+	}
+	if err := sqlTx.Commit(); err != nil {
+		fail(fmt.Errorf("commit: %w", err))
+	}
+}
+
+// run executes one call inside a savepoint; its error or panic is kept in
+// r. The returned error is for the savepoint machinery itself.
+func (c *combiner) run(tx *Tx, r *combineReq) error {
+	if _, err := tx.Tx.ExecContext(context.Background(), "SAVEPOINT kassa_call"); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	func() {
+		defer func() { r.panic = recover() }()
+		r.err = r.fn(tx)
+	}()
+	if r.err != nil || r.panic != nil {
+		if _, err := tx.Tx.ExecContext(context.Background(), "ROLLBACK TO SAVEPOINT kassa_call"); err != nil {
+			return fmt.Errorf("rollback to savepoint: %w", err)
+		}
+	}
+	if _, err := tx.Tx.ExecContext(context.Background(), "RELEASE SAVEPOINT kassa_call"); err != nil {
+		return fmt.Errorf("release savepoint: %w", err)
+	}
+	return nil
+}
+
+// stmtCacheMax bounds the prepared statements kept per database.
+const stmtCacheMax = 1024
+
+// cachedStmt returns a statement prepared once on the pool, or nil when
+// the query is not to be cached (PostgreSQL: pgx caches statements
+// itself; a full cache; a query that does not prepare — the caller then
+// runs it plainly and gets the error there). On SQLite every Exec would
+// otherwise parse its SQL again.
+func (db *DB) cachedStmt(ctx context.Context, pool *sql.DB, query string) *sql.Stmt {
+	if db.dialect != SQLite {
+		return nil
+	}
+	cache := &db.readStmts
+	if pool == db.write {
+		cache = &db.writeStmts
+	}
+	if s, ok := cache.Load(query); ok {
+		return s.(*sql.Stmt)
+	}
+	if db.stmtCount.Load() >= stmtCacheMax {
+		return nil
+	}
+	if pool == db.write {
+		// The one write connection is busy with the caller's own
+		// transaction: preparing on the pool now would wait for it
+		// forever. The combiner prepares the query between batches.
+		db.stmtWanted.Store(query, true)
+		return nil
+	}
+	s, err := pool.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	if prev, loaded := cache.LoadOrStore(query, s); loaded {
+		s.Close()
+		return prev.(*sql.Stmt)
+	}
+	db.stmtCount.Add(1)
+	return s
+}
