@@ -364,4 +364,3 @@ func (s *Payments) AllPayments(ctx context.Context, after string, limit int) ([]
 	}
 	return ps, nil
 }
-
