@@ -177,6 +177,12 @@ func (t *ledgerTx) close() {
 // exec runs query (with '?' placeholders) as a statement prepared once per
 // transaction.
 func (t *ledgerTx) exec(ctx context.Context, query string, args ...any) error {
+	if t.tx.db.dialect == Postgres {
+		// pgx prepares and caches statements per connection by itself;
+		// an explicit Prepare would add round trips (prepare, close).
+		_, err := t.tx.ExecContext(ctx, query, args...)
+		return err
+	}
 	st := t.stmts[query]
 	if st == nil {
 		var err error
@@ -191,25 +197,17 @@ func (t *ledgerTx) exec(ctx context.Context, query string, args ...any) error {
 
 func (t *ledgerTx) insertInto(table string) string { return "INSERT INTO " + table }
 
-// updateAccounts is the start of the balance update, to be followed by a
+// updateAccounts (SQLite) is the start of the balance update, to be followed by a
 // VALUES list of (leaf, debits_pending, debits_posted, credits_pending,
 // credits_posted) rows.
 func (t *ledgerTx) updateAccounts() string {
-	verb := "UPDATE ledger_accounts"
-	if t.tx.db.dialect == SQLite {
-		verb = "UPDATE OR FAIL ledger_accounts"
-	}
-	return verb + " SET debits_pending = v.column2, debits_posted = v.column3, credits_pending = v.column4, credits_posted = v.column5 FROM (VALUES "
+	return "UPDATE OR FAIL ledger_accounts SET debits_pending = v.column2, debits_posted = v.column3, credits_pending = v.column4, credits_posted = v.column5 FROM (VALUES "
 }
 
 // insertRows writes n rows of cols columns in multi-row statements:
 // prefix + VALUES list + suffix. row appends the i'th row's arguments.
 func (t *ledgerTx) insertRows(ctx context.Context, prefix, suffix string, cols, n int, row func(args []any, i int) []any) error {
-	return t.writeRows(ctx, prefix, "("+strings.Repeat("?,", cols-1)+"?)", suffix, n, row)
-}
-
-// writeRows is insertRows with each row's placeholders given as one.
-func (t *ledgerTx) writeRows(ctx context.Context, prefix, one, suffix string, n int, row func(args []any, i int) []any) error {
+	one := "(" + strings.Repeat("?,", cols-1) + "?)"
 	for lo := 0; lo < n; lo += ledgerChunkRows {
 		hi := min(n, lo+ledgerChunkRows)
 		t.args = t.args[:0]
@@ -325,35 +323,30 @@ func (t *ledgerTx) append(ctx context.Context, b *ledger.Batch) error {
 		func(args []any, i int) []any { return ledgerAccountArgs(args, &b.NewAccounts[i]) }); err != nil {
 		return fmt.Errorf("insert accounts: %w", err)
 	}
+	if len(b.TransferAccounts) != len(b.Transfers) || len(b.TransferLeaves) != len(b.Transfers) {
+		return fmt.Errorf("insert transfers: batch without account leaves or leaf data")
+	}
+	if t.tx.db.dialect == Postgres {
+		return t.appendPostgres(ctx, b)
+	}
 	// Balances by the account's leaf (its primary key). On SQLite, UPDATE
 	// OR FAIL: with the default ABORT a multi-row statement keeps a
 	// statement journal (a copy of every page it changes) to undo itself
 	// alone on a failure; the ledger rolls back the whole transaction when
 	// Append fails, so FAIL is as safe and copies no page.
-	// CAST: PostgreSQL would type bare VALUES parameters as text.
-	if err := t.writeRows(ctx, t.updateAccounts(), "(CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))",
-		") AS v WHERE ledger_accounts.leaf = v.column1", len(b.UpdatedAccounts),
+	if err := t.insertRows(ctx, t.updateAccounts(), ") AS v WHERE ledger_accounts.leaf = v.column1", 5, len(b.UpdatedAccounts),
 		func(args []any, i int) []any {
 			a := &b.UpdatedAccounts[i]
 			return append(args, a.LeafIndex, int64(a.DebitsPending), int64(a.DebitsPosted), int64(a.CreditsPending), int64(a.CreditsPosted))
 		}); err != nil {
 		return fmt.Errorf("update accounts: %w", err)
 	}
-	if len(b.TransferAccounts) != len(b.Transfers) || len(b.TransferLeaves) != len(b.Transfers) {
-		return fmt.Errorf("insert transfers: batch without account leaves or leaf data")
-	}
 	if err := t.insertRows(ctx, t.insertInto("ledger_transfers")+" (leaf, owner, id, debit_leaf, credit_leaf, data) VALUES ", "", 6, len(b.Transfers),
 		func(args []any, i int) []any { return ledgerTransferArgs(args, b, i) }); err != nil {
 		return fmt.Errorf("insert transfers: %w", err)
 	}
-	if err := t.insertRows(ctx, t.insertInto("ledger_pending")+" ("+ledgerPendingCols+") VALUES ", "", 11, len(b.NewPendings),
-		func(args []any, i int) []any { return ledgerPendingArgs(args, &b.NewPendings[i]) }); err != nil {
-		return fmt.Errorf("insert pending: %w", err)
-	}
-	if err := t.insertRows(ctx, t.insertInto("ledger_pending")+" ("+ledgerPendingCols+") VALUES ",
-		" ON CONFLICT (owner, id) DO UPDATE SET state = excluded.state, amount_posted = excluded.amount_posted", 11, len(b.UpdatedPendings),
-		func(args []any, i int) []any { return ledgerPendingArgs(args, &b.UpdatedPendings[i]) }); err != nil {
-		return fmt.Errorf("update pending: %w", err)
+	if err := t.writePendings(ctx, b); err != nil {
+		return err
 	}
 	if err := t.insertRows(ctx, t.insertInto("ledger_tiles")+" (level, n, data) VALUES ", " ON CONFLICT (level, n) DO UPDATE SET data = excluded.data", 3, len(b.Tiles),
 		func(args []any, i int) []any {
@@ -367,6 +360,61 @@ func (t *ledgerTx) append(ctx context.Context, b *ledger.Batch) error {
 	}
 	if err := t.exec(ctx, "UPDATE ledger_head SET size = ?, ts = ?, writer = ? WHERE id = 1", b.Head.Size, b.Head.Timestamp, b.Head.Writer); err != nil {
 		return fmt.Errorf("update head: %w", err)
+	}
+	return nil
+}
+
+func (t *ledgerTx) writePendings(ctx context.Context, b *ledger.Batch) error {
+	if err := t.insertRows(ctx, t.insertInto("ledger_pending")+" ("+ledgerPendingCols+") VALUES ", "", 11, len(b.NewPendings),
+		func(args []any, i int) []any { return ledgerPendingArgs(args, &b.NewPendings[i]) }); err != nil {
+		return fmt.Errorf("insert pending: %w", err)
+	}
+	if err := t.insertRows(ctx, t.insertInto("ledger_pending")+" ("+ledgerPendingCols+") VALUES ",
+		" ON CONFLICT (owner, id) DO UPDATE SET state = excluded.state, amount_posted = excluded.amount_posted", 11, len(b.UpdatedPendings),
+		func(args []any, i int) []any { return ledgerPendingArgs(args, &b.UpdatedPendings[i]) }); err != nil {
+		return fmt.Errorf("update pending: %w", err)
+	}
+	return nil
+}
+
+// ledgerAppendPostgres writes a batch's balances, transfers, tiles,
+// checkpoint and head in one statement (one round trip): each table's rows
+// travel as arrays, unnested by the server, so the statement text is the
+// same for every batch and stays prepared.
+const ledgerAppendPostgres = `WITH
+acc AS (UPDATE ledger_accounts a SET debits_pending = v.dp, debits_posted = v.dpo, credits_pending = v.cp, credits_posted = v.cpo
+	FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS v(leaf, dp, dpo, cp, cpo) WHERE a.leaf = v.leaf),
+tr AS (INSERT INTO ledger_transfers (leaf, owner, id, debit_leaf, credit_leaf, data)
+	SELECT * FROM unnest($6::bigint[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bytea[])),
+ti AS (INSERT INTO ledger_tiles (level, n, data) SELECT * FROM unnest($12::bigint[], $13::bigint[], $14::bytea[])
+	ON CONFLICT (level, n) DO UPDATE SET data = excluded.data),
+cp AS (INSERT INTO ledger_checkpoints (size, hash, note) VALUES ($15, $16, $17))
+UPDATE ledger_head SET size = $15, ts = $18, writer = $19 WHERE id = 1`
+
+func (t *ledgerTx) appendPostgres(ctx context.Context, b *ledger.Batch) error {
+	if err := t.writePendings(ctx, b); err != nil {
+		return err
+	}
+	na, nt, nl := len(b.UpdatedAccounts), len(b.Transfers), len(b.Tiles)
+	aLeaf, dp, dpo, cp, cpo := make([]int64, na), make([]int64, na), make([]int64, na), make([]int64, na), make([]int64, na)
+	for i := range b.UpdatedAccounts {
+		a := &b.UpdatedAccounts[i]
+		aLeaf[i], dp[i], dpo[i], cp[i], cpo[i] = a.LeafIndex, int64(a.DebitsPending), int64(a.DebitsPosted), int64(a.CreditsPending), int64(a.CreditsPosted)
+	}
+	tLeaf, owner, id, dr, cr := make([]int64, nt), make([]string, nt), make([]string, nt), make([]int64, nt), make([]int64, nt)
+	for i := range b.Transfers {
+		tr := &b.Transfers[i]
+		tLeaf[i], owner[i], id[i], dr[i], cr[i] = tr.LeafIndex, tr.Owner, tr.ID, b.TransferAccounts[i][0], b.TransferAccounts[i][1]
+	}
+	level, n, data := make([]int64, nl), make([]int64, nl), make([][]byte, nl)
+	for i, tile := range b.Tiles {
+		level[i], n[i], data[i] = int64(tile.Tile.L), tile.Tile.N, tile.Data
+	}
+	c := b.Checkpoint
+	_, err := t.tx.Tx.ExecContext(ctx, ledgerAppendPostgres, aLeaf, dp, dpo, cp, cpo, tLeaf, owner, id, dr, cr, b.TransferLeaves,
+		level, n, data, c.Size, c.Hash[:], c.Note, b.Head.Timestamp, b.Head.Writer)
+	if err != nil {
+		return fmt.Errorf("append: %w", err)
 	}
 	return nil
 }

@@ -17,7 +17,10 @@ type Merchants struct{ db *DB }
 // NewMerchants returns the merchant store over db.
 func NewMerchants(db *DB) *Merchants { return &Merchants{db: db} }
 
-var _ merchant.Store = (*Merchants)(nil)
+var (
+	_ merchant.Store            = (*Merchants)(nil)
+	_ merchant.KeyMerchantStore = (*Merchants)(nil)
+)
 
 func micros(t time.Time) int64 { return t.UnixMicro() }
 
@@ -136,6 +139,28 @@ func (s *Merchants) Key(ctx context.Context, id string) (merchant.Key, error) {
 		return k, fmt.Errorf("select key: %w", err)
 	}
 	return k, nil
+}
+
+// KeyWithMerchant returns the key with the lookup id and its merchant in
+// one query (ENotFound when the key is absent): Authenticate runs on every
+// request.
+func (s *Merchants) KeyWithMerchant(ctx context.Context, id string) (merchant.Key, merchant.Merchant, error) {
+	var k merchant.Key
+	var m merchant.Merchant
+	var kind string
+	var created, mCreated int64
+	var expires, revoked sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT k.id, k.merchant_id, k.kind, k.hash, k.hint, k.created_at, k.expires_at, k.revoked_at,
+		m.name, m.created_at FROM api_keys k JOIN merchants m ON m.id = k.merchant_id WHERE k.id = ?`, id).
+		Scan(&k.ID, &k.MerchantID, &kind, &k.Hash, &k.Hint, &created, &expires, &revoked, &m.Name, &mCreated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return k, m, errKeyNotFound
+	} else if err != nil {
+		return k, m, fmt.Errorf("select key: %w", err)
+	}
+	k.Kind, k.CreatedAt, k.ExpiresAt, k.RevokedAt = merchant.Kind(kind), fromMicros(created), fromNullMicros(expires), fromNullMicros(revoked)
+	m.ID, m.CreatedAt = k.MerchantID, fromMicros(mCreated)
+	return k, m, nil
 }
 
 func (s *Merchants) Keys(ctx context.Context, merchantID string) ([]merchant.Key, error) {
