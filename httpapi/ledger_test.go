@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -127,20 +128,12 @@ func TestLedgerAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, cp := get("/v1/ledger/checkpoint")
-	n, err := note.Open(cp, note.VerifierList(verifier))
-	if err != nil {
-		t.Fatalf("checkpoint %q: %v", cp, err)
+	size, rootHash := checkpoint(t, get, verifier)
+	// Accounts cash and w, transfers t1, t2 and t4 (t3 was refused, the
+	// repeated t1 is the same leaf): five leaves.
+	if size != 5 {
+		t.Errorf("tree size %d, want 5", size)
 	}
-	lines := strings.Split(n.Text, "\n")
-	var size int64
-	fmt.Sscan(lines[1], &size)
-	root, err := base64.StdEncoding.DecodeString(lines[2])
-	if err != nil || size != 6 { // 2 accounts + t1, t2, t4 + ... accounts w, cash, transfers t1 t2 t4 = 5? see below
-		t.Logf("checkpoint %q", n.Text)
-	}
-	var rootHash tlog.Hash
-	copy(rootHash[:], root)
 	leaf, err := base64.StdEncoding.DecodeString(t2["leaf_data"].(string))
 	if err != nil {
 		t.Fatal(err)
@@ -160,8 +153,20 @@ func TestLedgerAPI(t *testing.T) {
 	if st, b := get("/v1/ledger/transfers/t2/proof?tree_size=99999"); st != 400 {
 		t.Errorf("proof beyond the log = %d %s", st, b)
 	}
-	if st, b := get("/v1/ledger/consistency?old=1"); st != 200 {
-		t.Errorf("consistency = %d %s", st, b)
+	// The log grows; the consistency proof from the old checkpoint to the
+	// new one checks out with tlog.
+	post("/v1/ledger/transfers", `{"transfers":[{"id":"t5","debit_account_id":"cash","credit_account_id":"w","amount":7,"currency":"EUR"}]}`)
+	size2, root2 := checkpoint(t, get, verifier)
+	_, b = get(fmt.Sprintf("/v1/ledger/consistency?old=%d&new=%d", size, size2))
+	var tp tlog.TreeProof
+	for _, h := range decode(t, b)["proof"].([]any) {
+		raw, _ := base64.StdEncoding.DecodeString(h.(string))
+		var hh tlog.Hash
+		copy(hh[:], raw)
+		tp = append(tp, hh)
+	}
+	if err := tlog.CheckTree(tp, size2, root2, size, rootHash); err != nil || size2 != size+1 {
+		t.Errorf("consistency proof %d→%d does not verify: %v", size, size2, err)
 	}
 	if st, b := get("/v1/ledger/consistency?old=5&new=2"); st != 400 {
 		t.Errorf("backwards consistency = %d %s", st, b)
@@ -180,4 +185,30 @@ func TestLedgerAPI(t *testing.T) {
 	if st, p := post("/v1/ledger/transfers", many); st != 400 || p["code"] != "too_many_transfers" {
 		t.Errorf("8001 transfers = %d %v", st, p)
 	}
+}
+
+// checkpoint fetches the signed checkpoint and checks it with note, not
+// with Kassa's code; it returns the tree size and root hash.
+func checkpoint(t *testing.T, get func(string) (int, []byte), verifier note.Verifier) (int64, tlog.Hash) {
+	t.Helper()
+	_, cp := get("/v1/ledger/checkpoint")
+	n, err := note.Open(cp, note.VerifierList(verifier))
+	if err != nil {
+		t.Fatalf("checkpoint %q: %v", cp, err)
+	}
+	lines := strings.Split(n.Text, "\n")
+	if len(lines) < 3 {
+		t.Fatalf("checkpoint text %q", n.Text)
+	}
+	size, err := strconv.ParseInt(lines[1], 10, 64)
+	if err != nil {
+		t.Fatalf("checkpoint size %q: %v", lines[1], err)
+	}
+	raw, err := base64.StdEncoding.DecodeString(lines[2])
+	if err != nil || len(raw) != tlog.HashSize {
+		t.Fatalf("checkpoint root %q: %v", lines[2], err)
+	}
+	var h tlog.Hash
+	copy(h[:], raw)
+	return size, h
 }
