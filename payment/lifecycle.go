@@ -18,6 +18,13 @@ type ConfirmRequest struct {
 	ClientSecret string
 	PINs         []string
 	ClientIP     string
+	// Method is "voucher" (also when empty) or "card".
+	Method string
+	// Token (tok_...) or CardID (card_...) is the card of a card payment.
+	Token  string
+	CardID string
+	// ChallengeID continues a card payment after its 3-D Secure challenge.
+	ChallengeID string
 }
 
 // Confirm authorizes the payment on the payer's vouchers, atomically across
@@ -33,6 +40,12 @@ func (s *Service) Confirm(ctx context.Context, merchantID, id string, req Confir
 	}
 	if p.Status != StatusRequiresAction {
 		return Payment{}, stateError(p, "only a payment that requires action can be confirmed")
+	}
+	if req.Method == MethodCard || p.MethodType == MethodCard {
+		return s.confirmCard(ctx, p, req)
+	}
+	if req.Method != "" && req.Method != "voucher" {
+		return Payment{}, kassa.Invalid("payment_method.type", "payment_method_unsupported", "payment_method.type must be voucher or card")
 	}
 	now := s.now().UTC()
 	if !now.Before(p.ExpiresAt) {
@@ -171,6 +184,11 @@ func (s *Service) Capture(ctx context.Context, merchantID, id string, amount *mo
 	next.Status, next.AmountCaptured, next.AmountCapturable, next.ExpiresAt, next.Updated = StatusCaptured, amt, 0, time.Time{}, now
 	next.Vouchers = append([]VoucherUse(nil), p.Vouchers...)
 	var ts []ledger.Transfer
+	if p.MethodType == MethodCard {
+		if ts, err = s.captureCard(ctx, p, amt); err != nil {
+			return Payment{}, err
+		}
+	}
 	remaining := amt
 	for i, u := range next.Vouchers {
 		auth := fmt.Sprintf("pay:%s:auth:%d", p.ID, u.Seq)
@@ -219,12 +237,27 @@ func (s *Service) Cancel(ctx context.Context, merchantID, id string) (Payment, e
 	if p.Status != StatusRequiresAction && p.Status != StatusAuthorized {
 		return Payment{}, stateError(p, "only a payment that requires action or is authorized can be canceled")
 	}
+	if cardUnsettled(p) {
+		return Payment{}, kassa.Errorf(kassa.EConflict, "card_authorization_unknown",
+			"the card authorization's outcome is not known yet; retry once it is resolved")
+	}
+	if p.MethodType == MethodCard && p.Status == StatusAuthorized {
+		if err := s.voidCard(ctx, p); err != nil {
+			return Payment{}, err
+		}
+	}
 	next, err := s.end(ctx, p, StatusCanceled, EventCanceled)
 	return next, conflictError(err)
 }
 
-// expire ends a payment whose time ran out.
+// expire ends a payment whose time ran out; a card authorization is
+// voided at the acquirer first.
 func (s *Service) expire(ctx context.Context, p Payment) (Payment, error) {
+	if p.MethodType == MethodCard && p.Status == StatusAuthorized {
+		if err := s.voidCard(ctx, p); err != nil {
+			return Payment{}, err
+		}
+	}
 	return s.end(ctx, p, StatusExpired, EventExpired)
 }
 
@@ -246,6 +279,9 @@ func (s *Service) end(ctx context.Context, p Payment, status Status, typs ...str
 	for i, u := range p.Vouchers {
 		ts[i] = ledger.Transfer{ID: fmt.Sprintf("pay:%s:release:%d", p.ID, u.Seq),
 			PendingID: fmt.Sprintf("pay:%s:auth:%d", p.ID, u.Seq), Flags: ledger.FlagVoidPending}
+	}
+	if p.MethodType == MethodCard {
+		ts = []ledger.Transfer{{ID: fmt.Sprintf("pay:%s:release:0", p.ID), PendingID: authTransferID(p), Flags: ledger.FlagVoidPending}}
 	}
 	// Not linked: a pending transfer the ledger already expired is
 	// released all the same.
@@ -292,9 +328,16 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, p := range due {
+		if cardUnsettled(p) {
+			continue // ResolveUnknown settles it first
+		}
 		if _, err := s.expire(ctx, p); err != nil {
 			if errors.Is(err, ErrConflict) {
 				continue // captured or canceled meanwhile
+			}
+			if ke := kassa.AsError(err); ke != nil && (ke.Code == "acquirer_refused" || ke.Code == "acquirer_unavailable") {
+				s.log.Warn("expire card payment", "payment", p.ID, "err", err)
+				continue
 			}
 			return n, err
 		}
@@ -310,6 +353,9 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) error {
 	for {
 		if _, err := s.ExpireDue(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("expire payments", "err", err)
+		}
+		if _, err := s.ResolveUnknown(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("resolve card authorizations", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -380,6 +426,12 @@ func (s *Service) createRefund(ctx context.Context, merchantID string, req Refun
 		ts = append(ts, ledger.Transfer{ID: fmt.Sprintf("%s:%d", r.ID, u.Seq),
 			DebitAccountID: merchantAccount(p.MerchantID, p.Currency), CreditAccountID: voucherAccount(u.Serial),
 			Amount: take, Currency: p.Currency, Code: 11})
+	}
+	if p.MethodType == MethodCard {
+		if ts, err = s.refundCard(ctx, p, r); err != nil {
+			return Refund{}, Payment{}, err
+		}
+		remaining = 0
 	}
 	if remaining != 0 {
 		panic(fmt.Sprintf("payment %s: refund of %d leaves %d unallocated", p.ID, amt, remaining))

@@ -109,7 +109,7 @@ type Payment struct {
 	ReturnURL         string
 	Metadata          json.RawMessage
 	ClientSecret      string
-	MethodType        string // "voucher" once confirmed
+	MethodType        string // "voucher" or "card" once confirmed
 	FailureCode       string
 	ExpiresAt         time.Time // requires_action: unpaid expiry; authorized: capture deadline
 	Created           time.Time
@@ -117,7 +117,34 @@ type Payment struct {
 	Version           int64
 
 	Vouchers []VoucherUse // in PIN order
+	Card     CardUse      // MethodType "card"
 }
+
+// CardUse is the card a payment is paid with, as Kassa may keep it: the
+// vault reference and the card's public details, never the PAN.
+type CardUse struct {
+	Ref         string // the vault's tok_... or card_... the PAN is behind
+	Brand       string
+	Last4       string
+	ExpMonth    int
+	ExpYear     int
+	Fingerprint string
+	// AuthorizationID is the acquirer's id of the approved authorization.
+	AuthorizationID string
+	// AcquirerState is "" (nothing in flight), "authorizing" (an
+	// Authorize call under AttemptKey may be running), "unknown" (it timed
+	// out: only Query tells) or "challenge" (3-D Secure ChallengeID).
+	AcquirerState string
+	AttemptKey    string // idempotency key of the last Authorize call
+	ChallengeID   string
+}
+
+// Acquirer states of a card payment.
+const (
+	AcquirerAuthorizing = "authorizing"
+	AcquirerUnknown     = "unknown"
+	AcquirerChallenge   = "challenge"
+)
 
 // VoucherUse is what one voucher paid.
 type VoucherUse struct {
@@ -187,4 +214,7 @@ type Store interface {
 	// AllPayments yields every payment with its vouchers and refunds, for
 	// reconciliation.
 	AllPayments(ctx context.Context, after string, limit int) ([]Payment, error)
+	// AcquirerPending returns up to limit card payments whose acquirer
+	// outcome is not recorded yet (AcquirerState authorizing or unknown).
+	AcquirerPending(ctx context.Context, limit int) ([]Payment, error)
 }

@@ -33,6 +33,17 @@ type PaymentJSON struct {
 type MethodJSON struct {
 	Type     string        `json:"type"`
 	Vouchers []VoucherJSON `json:"vouchers,omitempty"`
+	Card     *CardJSON     `json:"card,omitempty"`
+}
+
+// CardJSON is the card of a card payment: never more than the vault's
+// token shows (no PAN, no BIN).
+type CardJSON struct {
+	Brand       string `json:"brand"`
+	Last4       string `json:"last4"`
+	ExpMonth    int    `json:"exp_month"`
+	ExpYear     int    `json:"exp_year"`
+	Fingerprint string `json:"fingerprint"`
 }
 
 // VoucherJSON is one voucher's part of a payment.
@@ -43,10 +54,12 @@ type VoucherJSON struct {
 	Refunded int64  `json:"refunded"`
 }
 
-// NextAction tells the merchant where to send the payer.
+// NextAction tells the merchant where to send the payer: redirect_to_url
+// (RedirectURL) or three_d_secure (ChallengeID, of a card payment).
 type NextAction struct {
 	Type        string `json:"type"`
-	RedirectURL string `json:"redirect_url"`
+	RedirectURL string `json:"redirect_url,omitempty"`
+	ChallengeID string `json:"challenge_id,omitempty"`
 }
 
 func rfc3339(t time.Time) string {
@@ -75,7 +88,14 @@ func Public(p Payment) PaymentJSON {
 			m.Vouchers = append(m.Vouchers, VoucherJSON{Serial: u.Serial, Amount: int64(u.Amount),
 				Captured: int64(u.Captured), Refunded: int64(u.Refunded)})
 		}
+		if p.MethodType == MethodCard {
+			m.Card = &CardJSON{Brand: p.Card.Brand, Last4: p.Card.Last4, ExpMonth: p.Card.ExpMonth,
+				ExpYear: p.Card.ExpYear, Fingerprint: p.Card.Fingerprint}
+		}
 		out.PaymentMethod = m
+	}
+	if p.Status == StatusRequiresAction && p.Card.AcquirerState == AcquirerChallenge {
+		out.NextAction = &NextAction{Type: "three_d_secure", ChallengeID: p.Card.ChallengeID}
 	}
 	return out
 }

@@ -128,6 +128,9 @@ func (s *Service) checkPayment(ctx context.Context, p Payment, rep *Report) erro
 	bad := func(format string, args ...any) {
 		rep.Mismatches = append(rep.Mismatches, Mismatch{PaymentID: p.ID, Problem: fmt.Sprintf(format, args...)})
 	}
+	if p.MethodType == MethodCard {
+		return s.checkCardPayment(ctx, p, bad)
+	}
 	var authorized, captured, refunded money.Amount
 	for _, u := range p.Vouchers {
 		authorized += u.Amount
@@ -207,6 +210,14 @@ func (s *Service) reverseDuplicate(ctx context.Context, p Payment, first string)
 	var err error
 	switch p.Status {
 	case StatusRequiresAction, StatusAuthorized:
+		if cardUnsettled(p) {
+			return nil // once resolved, the next run reverses it
+		}
+		if p.MethodType == MethodCard && p.Status == StatusAuthorized {
+			if err := s.voidCard(ctx, p); err != nil {
+				return err
+			}
+		}
 		_, err = s.end(ctx, p, StatusCanceled, EventCanceled, EventDuplicateReversed)
 	case StatusCaptured:
 		if p.AmountCaptured > p.AmountRefunded {
@@ -214,4 +225,69 @@ func (s *Service) reverseDuplicate(ctx context.Context, p Payment, first string)
 		}
 	}
 	return err
+}
+
+// checkCardPayment compares a card payment with its ledger transfers.
+func (s *Service) checkCardPayment(ctx context.Context, p Payment, bad func(string, ...any)) error {
+	auth := authTransferID(p)
+	t, _, err := s.led.Transfer(ctx, "", auth)
+	switch {
+	case errors.Is(err, ledger.ErrNotFound):
+		if p.Card.AuthorizationID != "" {
+			bad("ledger transfer %s missing", auth)
+		}
+	case err != nil:
+		return err
+	case p.Card.AuthorizationID == "":
+		bad("ledger transfer %s exists, the payment has no authorization", auth)
+	default:
+		if t.Amount != p.Amount || t.DebitAccountID != clearingAccount(p.Currency) || t.Currency != p.Currency ||
+			t.CreditAccountID != merchantAccount(p.MerchantID, p.Currency) {
+			bad("ledger transfer %s is %d %s from %s, the payment says %d by card", auth, t.Amount, t.Currency, t.DebitAccountID, p.Amount)
+		}
+		if t.Flags&ledger.FlagPending != 0 {
+			st, err := s.led.PendingStatus(ctx, "", auth)
+			if err != nil {
+				return err
+			}
+			switch p.Status {
+			case StatusAuthorized:
+				if st.State != ledger.StatePending && st.State != ledger.StateExpired {
+					bad("authorization %s is %s in the ledger", auth, st.State)
+				}
+			case StatusCaptured:
+				if st.State != ledger.StatePosted || st.AmountPosted != p.AmountCaptured {
+					bad("authorization %s is %s (%d posted), the payment captured %d", auth, st.State, st.AmountPosted, p.AmountCaptured)
+				}
+			default:
+				if st.State == ledger.StatePending || st.State == ledger.StatePosted {
+					bad("authorization %s is %s, the payment is %s", auth, st.State, p.Status)
+				}
+			}
+		} else if p.Status != StatusCaptured || p.AmountCaptured != p.Amount {
+			bad("authorization %s is posted, the payment is %s with %d captured", auth, p.Status, p.AmountCaptured)
+		}
+	}
+	refunds, err := s.store.Refunds(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	var sum money.Amount
+	for _, r := range refunds {
+		sum += r.Amount
+		t, _, err := s.led.Transfer(ctx, "", r.ID+":0")
+		if errors.Is(err, ledger.ErrNotFound) {
+			bad("refund %s missing in the ledger", r.ID)
+			continue
+		} else if err != nil {
+			return err
+		}
+		if t.Amount != r.Amount || t.CreditAccountID != clearingAccount(p.Currency) {
+			bad("refund %s moved %d to %s in the ledger, it says %d", r.ID, t.Amount, t.CreditAccountID, r.Amount)
+		}
+	}
+	if sum != p.AmountRefunded {
+		bad("refunds add up to %d, the payment says %d refunded", sum, p.AmountRefunded)
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/acquirer"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/money"
@@ -30,11 +31,12 @@ const (
 	EventRefunded          = "payment.refunded"
 	EventDuplicateReversed = "payment.duplicate_reversed"
 	EventRefundCreated     = "refund.created"
+	EventFailed            = "payment.failed"
 )
 
 func init() {
 	for _, t := range []string{EventCreated, EventAuthorized, EventCaptured, EventCanceled, EventExpired,
-		EventRefunded, EventDuplicateReversed, EventRefundCreated} {
+		EventRefunded, EventDuplicateReversed, EventRefundCreated, EventFailed} {
 		webhook.RegisterEventType(t)
 	}
 }
@@ -70,6 +72,9 @@ type Config struct {
 	Store    Store
 	Ledger   Ledger
 	Vouchers Vouchers
+	// Vault and Acquirer enable card payments (both or neither).
+	Vault    Vault
+	Acquirer acquirer.Acquirer
 	Clock    func() time.Time // nil: time.Now
 	IDs      id.Generator
 	Logger   *slog.Logger

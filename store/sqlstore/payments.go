@@ -28,7 +28,9 @@ var _ payment.Store = (*Payments)(nil)
 
 const paymentColumns = `id, merchant_id, amount, currency, capture_method, status, amount_capturable,
 	amount_captured, amount_refunded, merchant_reference, description, return_url, metadata, client_secret,
-	method_type, failure_code, expires_at, created_at, updated_at, version`
+	method_type, failure_code, expires_at, created_at, updated_at, version,
+	card_ref, card_brand, card_last4, card_exp_month, card_exp_year, card_fingerprint,
+	acquirer_auth_id, acquirer_state, acquirer_key, challenge_id`
 
 var errPaymentNotFound = kassa.Errorf(kassa.ENotFound, "payment_not_found", "no such payment")
 
@@ -55,7 +57,9 @@ func scanPayment(row interface{ Scan(...any) error }) (payment.Payment, error) {
 	var expires, created, updated int64
 	err := row.Scan(&p.ID, &p.MerchantID, &p.Amount, &cur, &p.CaptureMethod, &status, &p.AmountCapturable,
 		&p.AmountCaptured, &p.AmountRefunded, &ref, &p.Description, &p.ReturnURL, &meta, &p.ClientSecret,
-		&p.MethodType, &p.FailureCode, &expires, &created, &updated, &p.Version)
+		&p.MethodType, &p.FailureCode, &expires, &created, &updated, &p.Version,
+		&p.Card.Ref, &p.Card.Brand, &p.Card.Last4, &p.Card.ExpMonth, &p.Card.ExpYear, &p.Card.Fingerprint,
+		&p.Card.AuthorizationID, &p.Card.AcquirerState, &p.Card.AttemptKey, &p.Card.ChallengeID)
 	if err != nil {
 		return p, err
 	}
@@ -96,10 +100,12 @@ func (s *Payments) CreatePayment(ctx context.Context, p payment.Payment, ev webh
 			meta = sql.NullString{String: string(p.Metadata), Valid: true}
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO payments (`+paymentColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			p.ID, p.MerchantID, p.Amount, string(p.Currency), p.CaptureMethod, string(p.Status), p.AmountCapturable,
 			p.AmountCaptured, p.AmountRefunded, nullString(p.MerchantReference), p.Description, p.ReturnURL, meta,
-			p.ClientSecret, p.MethodType, p.FailureCode, microsOrZero(p.ExpiresAt), micros(p.Created), micros(p.Updated), p.Version)
+			p.ClientSecret, p.MethodType, p.FailureCode, microsOrZero(p.ExpiresAt), micros(p.Created), micros(p.Updated), p.Version,
+			p.Card.Ref, p.Card.Brand, p.Card.Last4, p.Card.ExpMonth, p.Card.ExpYear, p.Card.Fingerprint,
+			p.Card.AuthorizationID, p.Card.AcquirerState, p.Card.AttemptKey, p.Card.ChallengeID)
 		if err != nil {
 			return err
 		}
@@ -196,10 +202,14 @@ func collectPayments(rows *sql.Rows) ([]payment.Payment, error) {
 // updatePayment writes p if the stored version is p.Version-1.
 func (s *Payments) updatePayment(ctx context.Context, tx *Tx, p payment.Payment, evs []webhook.Event) error {
 	res, err := tx.ExecContext(ctx, `UPDATE payments SET status = ?, amount_capturable = ?, amount_captured = ?,
-		amount_refunded = ?, method_type = ?, failure_code = ?, expires_at = ?, updated_at = ?, version = ?
+		amount_refunded = ?, method_type = ?, failure_code = ?, expires_at = ?, updated_at = ?, version = ?,
+		card_ref = ?, card_brand = ?, card_last4 = ?, card_exp_month = ?, card_exp_year = ?, card_fingerprint = ?,
+		acquirer_auth_id = ?, acquirer_state = ?, acquirer_key = ?, challenge_id = ?
 		WHERE id = ? AND version = ?`,
 		string(p.Status), p.AmountCapturable, p.AmountCaptured, p.AmountRefunded, p.MethodType, p.FailureCode,
-		microsOrZero(p.ExpiresAt), micros(p.Updated), p.Version, p.ID, p.Version-1)
+		microsOrZero(p.ExpiresAt), micros(p.Updated), p.Version,
+		p.Card.Ref, p.Card.Brand, p.Card.Last4, p.Card.ExpMonth, p.Card.ExpYear, p.Card.Fingerprint,
+		p.Card.AuthorizationID, p.Card.AcquirerState, p.Card.AttemptKey, p.Card.ChallengeID, p.ID, p.Version-1)
 	if err != nil {
 		return fmt.Errorf("update payment: %w", err)
 	}
@@ -363,4 +373,13 @@ func (s *Payments) AllPayments(ctx context.Context, after string, limit int) ([]
 		}
 	}
 	return ps, nil
+}
+
+func (s *Payments) AcquirerPending(ctx context.Context, limit int) ([]payment.Payment, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+paymentColumns+` FROM payments
+		WHERE acquirer_state IN ('authorizing', 'unknown') ORDER BY updated_at LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("select card payments in flight: %w", err)
+	}
+	return collectPayments(rows)
 }

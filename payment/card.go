@@ -1,0 +1,407 @@
+package payment
+
+// Card payments.
+//
+// A card payment follows the voucher lifecycle (same states, events,
+// refunds and webhooks); the money is what the acquirer owes the
+// platform, in the ledger account card_clearing:<CUR> (platform
+// namespace, no flags):
+//
+//   - authorization (manual capture): pending transfer pay:<id>:auth:0
+//     card_clearing → merchant, with the ledger timeout of vouchers;
+//     automatic capture: the same transfer posted.
+//   - capture: pay:<id>:capture:0 posts it (partly: the rest is released).
+//   - cancel / expiry: pay:<id>:release:0 voids it.
+//   - refund re_X: re_X:0 merchant → card_clearing.
+//
+// Every acquirer call carries an idempotency key (pay_<id>:authorize,
+// pay_<id>:capture, pay_<id>:void, re_<id>:refund) and runs before the
+// ledger is written: when the acquirer refuses, nothing changes in Kassa.
+//
+// Never a double charge: before Authorize is called, the payment records
+// acquirer_state "authorizing" and the idempotency key. An Authorize that
+// times out leaves the payment in requires_action with acquirer_state
+// "unknown"; neither a retried confirm nor the worker (ResolveUnknown)
+// calls Authorize again: they Query the recorded key, and an approval is
+// completed in the ledger under the deterministic transfer id
+// pay:<id>:auth:0 with the payment's version checked, so exactly once.
+//
+// The PAN leaves the vault only for the acquirer call (Detokenize) and is
+// never stored, logged or returned; payments keep the vault reference and
+// brand, last4, expiry and fingerprint.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/acquirer"
+	"github.com/kassa/kassa/ledger"
+	"github.com/kassa/kassa/money"
+	"github.com/kassa/kassa/vault"
+	"github.com/kassa/kassa/webhook"
+)
+
+// Vault is what card payments need of the vault.
+type Vault interface {
+	UseToken(ctx context.Context, merchantID, tokenID string) (vault.Token, error)
+	Card(ctx context.Context, merchantID, cardID string) (vault.Card, error)
+	Detokenize(ctx context.Context, ref string) (pan, cvc string, err error)
+	DestroyCVC(ctx context.Context, ref string) error
+}
+
+// MethodCard is the method type of card payments.
+const MethodCard = "card"
+
+// Failure codes of card payments besides the acquirer's decline codes.
+const (
+	FailureProcessingError = "processing_error"
+)
+
+// authorizingGrace is how long an Authorize recorded as running is left
+// alone before it is treated as unknown (a crashed node): well past the
+// acquirer timeout.
+const authorizingGrace = time.Minute
+
+func clearingAccount(cur money.Currency) string { return "card_clearing:" + string(cur) }
+
+func authTransferID(p Payment) string { return fmt.Sprintf("pay:%s:auth:0", p.ID) }
+
+func (s *Service) cardsEnabled() error {
+	if s.cfg.Vault == nil || s.cfg.Acquirer == nil {
+		return kassa.Invalid("payment_method.type", "payment_method_unsupported", "card payments are not enabled on this server")
+	}
+	return nil
+}
+
+// confirmCard confirms a payment with a card token or stored card, or
+// continues one whose card authorization is under way (3-D Secure
+// challenge, unknown outcome).
+func (s *Service) confirmCard(ctx context.Context, p Payment, req ConfirmRequest) (Payment, error) {
+	if err := s.cardsEnabled(); err != nil {
+		return Payment{}, err
+	}
+	switch p.Card.AcquirerState {
+	case AcquirerAuthorizing, AcquirerUnknown:
+		return s.resolve(ctx, p, true)
+	case AcquirerChallenge:
+		if req.ChallengeID == "" || req.ChallengeID != p.Card.ChallengeID {
+			return Payment{}, kassa.Invalid("challenge_id", "challenge_id_invalid",
+				"send the challenge_id of the payment's next_action once the payer completed it")
+		}
+		next := p
+		next.Version++
+		next.Updated = s.now().UTC()
+		// The acquirer wants a new key for the authorization after the
+		// challenge; the version makes it unique per attempt.
+		next.Card.AcquirerState, next.Card.AttemptKey = AcquirerAuthorizing, p.ID+":authorize:3ds-"+strconv.FormatInt(next.Version, 10)
+		if err := s.store.UpdatePayment(ctx, next, nil); err != nil {
+			return Payment{}, conflictError(err)
+		}
+		return s.authorize(ctx, next, req.ChallengeID)
+	}
+	now := s.now().UTC()
+	if !now.Before(p.ExpiresAt) {
+		if _, err := s.expire(ctx, p); err != nil {
+			return Payment{}, err
+		}
+		return Payment{}, kassa.Errorf(kassa.EConflict, "payment_expired", "the payment expired before it was paid")
+	}
+	var ref string
+	var d vault.CardDetails
+	switch {
+	case req.Token != "" && req.CardID != "":
+		return Payment{}, kassa.Invalid("payment_method.card", "card_and_token", "send either a token or a stored card, not both")
+	case req.Token != "":
+		t, err := s.cfg.Vault.UseToken(ctx, p.MerchantID, req.Token)
+		if err != nil {
+			return Payment{}, err
+		}
+		ref, d = t.ID, t.Card
+	case req.CardID != "":
+		c, err := s.cfg.Vault.Card(ctx, p.MerchantID, req.CardID)
+		if err != nil {
+			return Payment{}, err
+		}
+		ref, d = c.ID, c.Details
+	default:
+		return Payment{}, kassa.Invalid("payment_method.token", "card_required", "send a card token (tok_...) or a stored card (card_...)")
+	}
+	next := p
+	next.Version++
+	next.Updated, next.MethodType = now, MethodCard
+	next.Card = CardUse{Ref: ref, Brand: string(d.Brand), Last4: d.Last4, ExpMonth: d.ExpMonth, ExpYear: d.ExpYear,
+		Fingerprint: d.Fingerprint, AcquirerState: AcquirerAuthorizing, AttemptKey: p.ID + ":authorize"}
+	// Recorded before the acquirer is called: a retry or the worker then
+	// queries this key instead of authorizing again.
+	if err := s.store.UpdatePayment(ctx, next, nil); err != nil {
+		return Payment{}, conflictError(err)
+	}
+	return s.authorize(ctx, next, "")
+}
+
+// authorize calls the acquirer for p (acquirer_state authorizing, stored)
+// under p.Card.AttemptKey and records the outcome.
+func (s *Service) authorize(ctx context.Context, p Payment, challengeID string) (Payment, error) {
+	pan, cvc, err := s.cfg.Vault.Detokenize(ctx, p.Card.Ref)
+	if err != nil {
+		s.log.Error("card payment: detokenize", "payment", p.ID, "err", err)
+		return s.failCard(ctx, p, FailureProcessingError)
+	}
+	res, aerr := s.cfg.Acquirer.Authorize(ctx, acquirer.AuthorizeRequest{IdempotencyKey: p.Card.AttemptKey, PAN: pan,
+		ExpMonth: p.Card.ExpMonth, ExpYear: p.Card.ExpYear, CVC: cvc, Amount: p.Amount, Currency: p.Currency,
+		Reference: p.ID, ChallengeID: challengeID})
+	// The CVC is gone after the first attempt, whatever its outcome.
+	if err := s.cfg.Vault.DestroyCVC(context.WithoutCancel(ctx), p.Card.Ref); err != nil {
+		s.log.Warn("card payment: destroy CVC", "payment", p.ID, "err", err)
+	}
+	return s.settle(context.WithoutCancel(ctx), p, res, aerr)
+}
+
+// settle records an authorization outcome on p (as stored).
+func (s *Service) settle(ctx context.Context, p Payment, res acquirer.Result, aerr error) (Payment, error) {
+	var next Payment
+	var err error
+	switch {
+	case errors.Is(aerr, acquirer.ErrTimeout):
+		if p.Card.AcquirerState == AcquirerUnknown {
+			return p, nil
+		}
+		s.log.Warn("card payment: authorization outcome unknown", "payment", p.ID, "key", p.Card.AttemptKey)
+		next = p
+		next.Version++
+		next.Updated, next.Card.AcquirerState = s.now().UTC(), AcquirerUnknown
+		err = s.store.UpdatePayment(ctx, next, nil)
+	case aerr != nil:
+		s.log.Warn("card payment: authorization failed", "payment", p.ID, "err", aerr)
+		next, err = s.failCard(ctx, p, FailureProcessingError)
+	case res.Status == acquirer.Declined:
+		next, err = s.failCard(ctx, p, res.DeclineCode)
+	case res.Status == acquirer.RequiresAction:
+		next = p
+		next.Version++
+		next.Updated = s.now().UTC()
+		next.Card.AcquirerState, next.Card.ChallengeID = AcquirerChallenge, res.ChallengeID
+		err = s.store.UpdatePayment(ctx, next, nil)
+	case res.Status == acquirer.Approved:
+		next, err = s.approveCard(ctx, p, res.AuthorizationID)
+	default:
+		err = fmt.Errorf("acquirer answered %q", res.Status)
+	}
+	if errors.Is(err, ErrConflict) {
+		// Settled meanwhile by another confirm or the worker.
+		if cur, gerr := s.store.Payment(ctx, "", p.ID); gerr == nil && cur.Card.AcquirerState != AcquirerAuthorizing {
+			return cur, nil
+		}
+	}
+	if err != nil {
+		return Payment{}, conflictError(err)
+	}
+	return next, nil
+}
+
+// failCard ends p failed with the code and payment.failed.
+func (s *Service) failCard(ctx context.Context, p Payment, failureCode string) (Payment, error) {
+	now := s.now().UTC()
+	next := p
+	next.Version++
+	next.Status, next.FailureCode, next.ExpiresAt, next.Updated = StatusFailed, failureCode, time.Time{}, now
+	next.Card.AcquirerState, next.Card.ChallengeID = "", ""
+	ev, err := s.event(next, EventFailed, now)
+	if err != nil {
+		return Payment{}, err
+	}
+	if err := s.store.UpdatePayment(ctx, next, []webhook.Event{ev}); err != nil {
+		return Payment{}, err
+	}
+	return next, nil
+}
+
+// ensureClearing creates the card clearing account of the currency.
+func (s *Service) ensureClearing(ctx context.Context, cur money.Currency) error {
+	acct := clearingAccount(cur)
+	s.mu.Lock()
+	known := s.accounts[acct]
+	s.mu.Unlock()
+	if known {
+		return nil
+	}
+	res, err := s.led.CreateAccounts(ctx, "", []ledger.Account{{ID: acct, Currency: cur, Code: 3}})
+	if err != nil {
+		return fmt.Errorf("card clearing account: %w", err)
+	}
+	if c := res[0].Code; c != ledger.OK && c != ledger.Exists {
+		return fmt.Errorf("card clearing account %s: %s", acct, c)
+	}
+	s.mu.Lock()
+	s.accounts[acct] = true
+	s.mu.Unlock()
+	return nil
+}
+
+// approveCard records an approved authorization: the ledger transfer,
+// the payment and its event in one transaction. With automatic capture it
+// captures at the acquirer first; should that fail, the payment stays
+// authorized for the merchant to capture.
+func (s *Service) approveCard(ctx context.Context, p Payment, authID string) (Payment, error) {
+	if err := s.ensureAccount(ctx, p.MerchantID, p.Currency); err != nil {
+		return Payment{}, err
+	}
+	if err := s.ensureClearing(ctx, p.Currency); err != nil {
+		return Payment{}, err
+	}
+	now := s.now().UTC()
+	next := p
+	next.Version++
+	next.Updated = now
+	next.Card.AcquirerState, next.Card.ChallengeID, next.Card.AuthorizationID = "", "", authID
+	captured := false
+	if p.CaptureMethod == CaptureAutomatic {
+		_, err := s.cfg.Acquirer.Capture(ctx, acquirer.CaptureRequest{IdempotencyKey: p.ID + ":capture", AuthorizationID: authID, Amount: p.Amount})
+		if err != nil {
+			s.log.Warn("card payment: automatic capture failed; the payment stays authorized", "payment", p.ID, "err", err)
+		}
+		captured = err == nil
+	}
+	var flags ledger.TransferFlags
+	var timeout time.Duration
+	typ := EventCaptured
+	if captured {
+		next.Status, next.AmountCaptured, next.ExpiresAt = StatusCaptured, p.Amount, time.Time{}
+	} else {
+		window, err := s.captureWindow(ctx, p.MerchantID)
+		if err != nil {
+			return Payment{}, err
+		}
+		flags, timeout, typ = ledger.FlagPending, window+ledgerTimeoutMargin, EventAuthorized
+		next.Status, next.AmountCapturable, next.ExpiresAt = StatusAuthorized, p.Amount, now.Add(window)
+	}
+	ts := []ledger.Transfer{{ID: authTransferID(p), DebitAccountID: clearingAccount(p.Currency),
+		CreditAccountID: merchantAccount(p.MerchantID, p.Currency), Amount: p.Amount, Currency: p.Currency,
+		Code: 10, Flags: flags, Timeout: timeout}}
+	ev, err := s.event(next, typ, now)
+	if err != nil {
+		return Payment{}, err
+	}
+	_, err = s.led.CreateTransfersWith(ctx, "", ts, func(ctx context.Context, tx ledger.Tx, results []ledger.Result) error {
+		if err := checkResults(ts, results); err != nil {
+			var lr *ledgerRefusal
+			if errors.As(err, &lr) && (lr.code == ledger.Exists || len(lr.code) > 7 && lr.code[:7] == "exists_") {
+				return ErrConflict
+			}
+			return err
+		}
+		return s.store.UpdatePaymentTx(ctx, tx, next, []webhook.Event{ev})
+	})
+	if err != nil {
+		return Payment{}, err
+	}
+	return next, nil
+}
+
+// resolve settles a payment whose authorization outcome is not recorded
+// by querying its idempotency key; it never authorizes again.
+func (s *Service) resolve(ctx context.Context, p Payment, fromConfirm bool) (Payment, error) {
+	if p.Card.AcquirerState == AcquirerAuthorizing && s.now().Sub(p.Updated) < authorizingGrace {
+		if fromConfirm {
+			return Payment{}, kassa.Errorf(kassa.EConflict, "payment_processing", "the card authorization is still running; retry shortly")
+		}
+		return p, nil
+	}
+	res, err := s.cfg.Acquirer.Query(ctx, p.Card.AttemptKey)
+	if errors.Is(err, acquirer.ErrNotFound) {
+		// The acquirer never received the call: nothing was charged.
+		return s.settle(ctx, p, acquirer.Result{Status: acquirer.Declined, DeclineCode: FailureProcessingError}, nil)
+	}
+	return s.settle(ctx, p, res, err)
+}
+
+// ResolveUnknown settles card payments whose authorization outcome is
+// unknown (a timeout, a crash during the call) by querying the acquirer:
+// an approval is completed in the ledger exactly once, a decline or a
+// call the acquirer never received fails the payment. It returns how many
+// it settled.
+func (s *Service) ResolveUnknown(ctx context.Context) (int, error) {
+	if s.cfg.Acquirer == nil {
+		return 0, nil
+	}
+	ps, err := s.store.AcquirerPending(ctx, dueBatchMax)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, p := range ps {
+		q, err := s.resolve(ctx, p, false)
+		if err != nil {
+			if ctx.Err() != nil {
+				return n, ctx.Err()
+			}
+			s.log.Warn("resolve card authorization", "payment", p.ID, "err", err)
+			continue
+		}
+		if q.Card.AcquirerState != AcquirerUnknown && q.Card.AcquirerState != AcquirerAuthorizing {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// acquirerError explains an acquirer's refusal of a follow-up call;
+// nothing changed in Kassa.
+func acquirerError(err error, op string) error {
+	if errors.Is(err, acquirer.ErrTimeout) {
+		return kassa.Errorf(kassa.EUnavailable, "acquirer_unavailable",
+			"the card acquirer did not answer the %s in time; nothing changed, retry", op)
+	}
+	return kassa.Errorf(kassa.EConflict, "acquirer_refused", "the card acquirer refused the %s; nothing changed", op)
+}
+
+// captureCard captures at the acquirer; the caller posts in the ledger.
+func (s *Service) captureCard(ctx context.Context, p Payment, amt money.Amount) ([]ledger.Transfer, error) {
+	if err := s.cardsEnabled(); err != nil {
+		return nil, err
+	}
+	if _, err := s.cfg.Acquirer.Capture(ctx, acquirer.CaptureRequest{IdempotencyKey: p.ID + ":capture",
+		AuthorizationID: p.Card.AuthorizationID, Amount: amt}); err != nil {
+		s.log.Warn("card payment: capture refused", "payment", p.ID, "err", err)
+		return nil, acquirerError(err, "capture")
+	}
+	return []ledger.Transfer{{ID: fmt.Sprintf("pay:%s:capture:0", p.ID), PendingID: authTransferID(p),
+		Amount: amt, Flags: ledger.FlagPostPending}}, nil
+}
+
+// voidCard releases a card authorization at the acquirer.
+func (s *Service) voidCard(ctx context.Context, p Payment) error {
+	if err := s.cardsEnabled(); err != nil {
+		return err
+	}
+	if _, err := s.cfg.Acquirer.Void(ctx, acquirer.VoidRequest{IdempotencyKey: p.ID + ":void",
+		AuthorizationID: p.Card.AuthorizationID}); err != nil {
+		s.log.Warn("card payment: void refused", "payment", p.ID, "err", err)
+		return acquirerError(err, "void")
+	}
+	return nil
+}
+
+// refundCard refunds at the acquirer; the caller moves the ledger.
+func (s *Service) refundCard(ctx context.Context, p Payment, r Refund) ([]ledger.Transfer, error) {
+	if err := s.cardsEnabled(); err != nil {
+		return nil, err
+	}
+	if _, err := s.cfg.Acquirer.Refund(ctx, acquirer.RefundRequest{IdempotencyKey: r.ID + ":refund",
+		AuthorizationID: p.Card.AuthorizationID, Amount: r.Amount}); err != nil {
+		s.log.Warn("card payment: refund refused", "payment", p.ID, "err", err)
+		return nil, acquirerError(err, "refund")
+	}
+	return []ledger.Transfer{{ID: r.ID + ":0", DebitAccountID: merchantAccount(p.MerchantID, p.Currency),
+		CreditAccountID: clearingAccount(p.Currency), Amount: r.Amount, Currency: p.Currency, Code: 11}}, nil
+}
+
+// cardUnsettled reports whether a card payment's authorization outcome is
+// not recorded yet (it must be resolved before it can end).
+func cardUnsettled(p Payment) bool {
+	return p.MethodType == MethodCard && (p.Card.AcquirerState == AcquirerAuthorizing || p.Card.AcquirerState == AcquirerUnknown)
+}
