@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/acquirer"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/internal/pgtest"
 	"github.com/kassa/kassa/ledger"
@@ -19,6 +22,7 @@ import (
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/store/sqlstore"
+	"github.com/kassa/kassa/vault"
 	"github.com/kassa/kassa/voucher"
 )
 
@@ -52,15 +56,23 @@ type env struct {
 	vouchers *voucher.Service
 	pay      *payment.Service
 	merchant string
+
+	dir   string // the SQLite data directory ("" on PostgreSQL)
+	vault *vault.Service
+	acq   *countingAcquirer
+	logs  *lockedBuffer // the payment service's and the vault's logs
 }
 
 func forEachBackend(t *testing.T, fn func(t *testing.T, e *env)) {
 	t.Run("sqlite", func(t *testing.T) {
-		db, err := sqlstore.OpenSQLite(context.Background(), t.TempDir())
+		dir := t.TempDir()
+		db, err := sqlstore.OpenSQLite(context.Background(), dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		fn(t, newEnv(t, db))
+		e := newEnv(t, db)
+		e.dir = dir
+		fn(t, e)
 	})
 	t.Run("postgres", func(t *testing.T) {
 		db, err := sqlstore.OpenPostgres(context.Background(), pgtest.URL(t))
@@ -92,7 +104,24 @@ func newEnv(t *testing.T, db *sqlstore.DB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.pay = payment.New(payment.Config{Store: sqlstore.NewPayments(db), Ledger: e.led, Vouchers: e.vouchers, Clock: e.clk.Now})
+	e.logs = &lockedBuffer{}
+	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	keys, err := vault.OpenKeyFile(filepath.Join(t.TempDir(), "vault-kek.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fpKey := make([]byte, 32)
+	rand.Read(fpKey)
+	e.vault, err = vault.New(vault.Config{Store: sqlstore.NewVault(db), Keys: keys, FingerprintKey: fpKey, Clock: e.clk.Now, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.vault.Close)
+	test := acquirer.NewTest()
+	test.SlowDelay = 300 * time.Millisecond
+	e.acq = &countingAcquirer{Test: test, authorizes: map[string]int{}}
+	e.pay = payment.New(payment.Config{Store: sqlstore.NewPayments(db), Ledger: e.led, Vouchers: e.vouchers, Clock: e.clk.Now,
+		Vault: e.vault, Acquirer: acquirer.WithTimeout(e.acq, 5*time.Second), Logger: logger})
 	m, err := merchant.NewService(sqlstore.NewMerchants(db), e.clk.Now, id.Generator{}).Create(ctx, "Shop")
 	if err != nil {
 		t.Fatal(err)
@@ -340,7 +369,9 @@ func TestDuplicateReference(t *testing.T) {
 	})
 }
 
-func contains(s, sub string) bool { return len(sub) > 0 && len(s) >= len(sub) && (s == sub || index(s, sub) >= 0) }
+func contains(s, sub string) bool {
+	return len(sub) > 0 && len(s) >= len(sub) && (s == sub || index(s, sub) >= 0)
+}
 
 func index(s, sub string) int {
 	for i := 0; i+len(sub) <= len(s); i++ {
