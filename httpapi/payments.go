@@ -41,7 +41,7 @@ func PayURL(r *http.Request, p payment.Payment) string {
 func paymentForMerchant(r *http.Request, p payment.Payment) payment.PaymentJSON {
 	out := payment.Public(p)
 	out.ClientSecret = p.ClientSecret
-	if p.Status == payment.StatusRequiresAction {
+	if p.Status == payment.StatusRequiresAction && out.NextAction == nil {
 		out.NextAction = &payment.NextAction{Type: "redirect_to_url", RedirectURL: PayURL(r, p)}
 	}
 	return out
@@ -131,9 +131,13 @@ func (s *Server) listPayments(w http.ResponseWriter, r *http.Request) error {
 type confirmRequest struct {
 	ClientSecret  string `json:"client_secret"`
 	PaymentMethod struct {
-		Type string   `json:"type"`
-		PINs []string `json:"pins"`
+		Type  string   `json:"type"`
+		PINs  []string `json:"pins"`
+		Token string   `json:"token"`
+		Card  string   `json:"card"`
 	} `json:"payment_method"`
+	// ChallengeID continues a card payment after its 3-D Secure challenge.
+	ChallengeID   string          `json:"challenge_id"`
 	ClientSignals json.RawMessage `json:"client_signals"`
 }
 
@@ -145,11 +149,19 @@ func (s *Server) confirmPayment(w http.ResponseWriter, r *http.Request) error {
 	if err := DecodeJSON(r, &req); err != nil {
 		return err
 	}
-	if req.PaymentMethod.Type != "voucher" {
-		return kassa.Invalid("payment_method.type", "payment_method_unsupported", "payment_method.type must be voucher")
+	switch req.PaymentMethod.Type {
+	case "voucher", "card":
+	case "":
+		if req.ChallengeID == "" {
+			return kassa.Invalid("payment_method.type", "payment_method_required", "payment_method.type must be voucher or card")
+		}
+	default:
+		return kassa.Invalid("payment_method.type", "payment_method_unsupported", "payment_method.type must be voucher or card")
 	}
 	p, err := s.cfg.Payments.Confirm(r.Context(), pr.Merchant.ID, r.PathValue("id"), payment.ConfirmRequest{
-		ClientSecret: req.ClientSecret, PINs: req.PaymentMethod.PINs, ClientIP: clientIP(r)})
+		ClientSecret: req.ClientSecret, PINs: req.PaymentMethod.PINs, ClientIP: clientIP(r),
+		Method: req.PaymentMethod.Type, Token: req.PaymentMethod.Token, CardID: req.PaymentMethod.Card,
+		ChallengeID: req.ChallengeID})
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/kassa/kassa/acquirer"
 	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/ledger"
@@ -100,7 +101,8 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		return nil, err
 	}
 	a.payments = payment.New(payment.Config{Store: sqlstore.NewPayments(a.db), Ledger: a.ledger,
-		Vouchers: a.vouchers, Logger: logger})
+		Vouchers: a.vouchers, Vault: a.vault, Acquirer: acquirer.WithTimeout(acquirer.NewTest(), 10*time.Second),
+		Logger: logger})
 	idemKey, err := binaryKey(cfg.store.data, cfg.idempotencyKey, idempotencyKeyFile)
 	if err != nil {
 		return nil, err
