@@ -46,6 +46,10 @@ func (h *Handler) confirmPayment(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if r.PostForm.Get("method") == "card" {
+		h.confirmCard(w, r, p)
+		return
+	}
 	fields := r.PostForm["pin"]
 	if len(fields) > payment.PINsMax {
 		h.rerender(w, r, p, http.StatusUnprocessableEntity, payment.PINsMax, nil,

@@ -9,12 +9,15 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/kassa/kassa/acquirer"
 	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/ledger"
@@ -22,6 +25,7 @@ import (
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/store/sqlstore"
+	"github.com/kassa/kassa/vault"
 	"github.com/kassa/kassa/voucher"
 	"github.com/kassa/kassa/web"
 )
@@ -90,10 +94,22 @@ func newFixture(t *testing.T) *fixture {
 	if err := f.vouchers.AllowIssuing(ctx, f.issuer); err != nil {
 		t.Fatal(err)
 	}
-	f.payments = payment.New(payment.Config{Store: sqlstore.NewPayments(db), Ledger: led, Vouchers: f.vouchers, Logger: logger})
+	keys, err := vault.OpenKeyFile(filepath.Join(t.TempDir(), "vault-kek.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fpKey := make([]byte, 32)
+	rand.Read(fpKey)
+	cards, err := vault.New(vault.Config{Store: sqlstore.NewVault(db), Keys: keys, FingerprintKey: fpKey, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cards.Close)
+	f.payments = payment.New(payment.Config{Store: sqlstore.NewPayments(db), Ledger: led, Vouchers: f.vouchers, Logger: logger,
+		Vault: cards, Acquirer: acquirer.WithTimeout(acquirer.NewTest(), 10*time.Second)})
 	api := httpapi.New(httpapi.Config{
 		Logger: logger, Merchants: merchants, DB: db, Ledger: led, Vouchers: f.vouchers, Payments: f.payments,
-		Pages: web.New(web.Config{Payments: f.payments, Merchants: merchants, Logger: logger}),
+		Pages: web.New(web.Config{Payments: f.payments, Merchants: merchants, Cards: cards, Logger: logger}),
 	})
 	f.ts = httptest.NewServer(api)
 	t.Cleanup(f.ts.Close)

@@ -55,7 +55,7 @@ const (
 var assets embed.FS
 
 var (
-	pageTemplates = template.Must(template.New("").ParseFS(assets, "pay.html"))
+	pageTemplates = template.Must(template.New("").Funcs(template.FuncMap{"cardField": newCardField}).ParseFS(assets, "pay.html"))
 	pageCSS       = template.CSS(mustRead("pay.css"))
 	pageJS        = template.JS(mustRead("pay.js"))
 )
@@ -89,8 +89,10 @@ var (
 type Config struct {
 	Payments  Payments
 	Merchants Merchants
-	Logger    *slog.Logger     // nil discards
-	Clock     func() time.Time // nil: time.Now
+	// Cards, when set, adds the card form (tokenized server-side).
+	Cards  Cards
+	Logger *slog.Logger     // nil discards
+	Clock  func() time.Time // nil: time.Now
 }
 
 // Handler serves GET and POST /pay/{id}. Mount it for exactly those two
@@ -144,6 +146,12 @@ type page struct {
 	Inputs       []pinInput
 	Visible      int
 	FormError    string
+
+	// The card form (when Config.Cards is set); its fields are never
+	// filled back in.
+	CardForm      bool
+	CardErrors    map[string]string // by field name
+	CardFormError string
 
 	// Status and message pages.
 	Heading   string
@@ -232,6 +240,7 @@ func (h *Handler) formPage(ctx context.Context, p payment.Payment, visible int, 
 	pg.ClientSecret = p.ClientSecret
 	pg.Visible = min(max(visible, pinsVisibleMin), payment.PINsMax)
 	pg.FormError = formErr
+	pg.CardForm = h.cfg.Cards != nil
 	pg.Inputs = make([]pinInput, payment.PINsMax)
 	for i := range pg.Inputs {
 		pg.Inputs[i] = pinInput{N: i + 1, Error: errs[i]}
@@ -275,6 +284,9 @@ func (h *Handler) statusPage(ctx context.Context, p payment.Payment) (page, erro
 	case payment.StatusFailed:
 		pg.Title, pg.Heading = "Payment failed", "Failed"
 		pg.Text = "This payment failed. Nothing was charged."
+		if p.MethodType == payment.MethodCard {
+			pg.Text = cardMessage(p.FailureCode) + " Nothing was charged; go back to the shop to try again."
+		}
 	default: // expired, or requires_action past its time
 		pg.Title, pg.Heading = "Payment expired", "Expired"
 		pg.Text = "This payment was not completed in time. Nothing was charged; go back to the shop to start again."

@@ -117,7 +117,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		Vouchers:          a.vouchers,
 		Payments:          a.payments,
 		Vault:             a.vault,
-		Pages:             web.New(web.Config{Payments: a.payments, Merchants: a.merchants, Logger: logger}),
+		Pages:             web.New(web.Config{Payments: a.payments, Merchants: a.merchants, Cards: a.vault, Logger: logger}),
 		Idempotency:       a.idem,
 		IdempotencySecret: idemKey,
 		Registry:          a.reg,

@@ -1,0 +1,166 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/payment"
+	"github.com/kassa/kassa/vault"
+)
+
+// Cards tokenizes the card a payer types into the hosted page.
+type Cards interface {
+	Tokenize(ctx context.Context, merchantID string, in vault.CardInput) (vault.Token, error)
+}
+
+var _ Cards = (*vault.Service)(nil)
+
+// Card field names of the form, and the vault's params they answer to.
+var cardFields = map[string]string{
+	"card.number": "card_number", "card.exp_month": "card_expiry", "card.exp_year": "card_expiry",
+	"card.cvc": "card_cvc", "card.name": "card_name",
+}
+
+// cardInputLengthMax bounds each card field of the form.
+const cardInputLengthMax = 64
+
+// cardMessages are what a payer reads for a card's decline or error.
+var cardMessages = map[string]string{
+	"generic_decline":              "Your card was declined. Try another card or ask your bank.",
+	"insufficient_funds":           "Your card was declined: insufficient funds.",
+	"stolen_card":                  "Your card was declined. Contact your bank.",
+	"expired_card":                 "Your card has expired.",
+	"incorrect_cvc":                "The security code (CVC) is not correct.",
+	"authentication_failed":        "Your bank could not confirm it was you (3-D Secure).",
+	payment.FailureProcessingError: "Your card could not be charged. Nothing was taken; try again or use another card.",
+}
+
+func cardMessage(code string) string {
+	if m, ok := cardMessages[code]; ok {
+		return m
+	}
+	return "Your card was declined."
+}
+
+// confirmCard is POST /pay/{id} with method=card. Kassa's own page takes
+// the card and tokenizes it here, server-side, in the vault, then
+// confirms the payment with the token: the card number goes from the
+// payer's browser to Kassa only — the merchant's server never sees it
+// (the hosted page has no publishable key to call POST /v1/tokens with:
+// keys are stored hashed). The number is never written back into the
+// page, the logs or an error; at most its last four digits.
+func (h *Handler) confirmCard(w http.ResponseWriter, r *http.Request, p payment.Payment) {
+	if h.cfg.Cards == nil {
+		h.render(w, r, http.StatusUnprocessableEntity, messagePage("Request refused", "This page does not take cards."))
+		return
+	}
+	get := func(name string) string { return strings.TrimSpace(r.PostForm.Get(name)) }
+	errs := map[string]string{}
+	for _, f := range []string{"card_number", "card_expiry", "card_cvc", "card_name"} {
+		if len(get(f)) > cardInputLengthMax {
+			errs[f] = "This is too long."
+		}
+	}
+	number := strings.NewReplacer(" ", "", "-", "").Replace(get("card_number"))
+	month, year, ok := parseExpiry(get("card_expiry"))
+	switch {
+	case number == "":
+		errs["card_number"] = "Enter your card number."
+	case !ok && errs["card_expiry"] == "":
+		errs["card_expiry"] = "Enter the expiry date as MM/YY."
+	}
+	if len(errs) > 0 {
+		h.rerenderCard(w, r, p, http.StatusUnprocessableEntity, errs, "")
+		return
+	}
+	tok, err := h.cfg.Cards.Tokenize(r.Context(), p.MerchantID, vault.CardInput{Number: number, ExpMonth: month,
+		ExpYear: year, CVC: get("card_cvc"), Name: get("card_name")})
+	number = ""
+	if err != nil {
+		e := kassa.AsError(err)
+		if e == nil || (e.Kind != kassa.EInvalid && e.Kind != kassa.EUnprocessable) {
+			h.fail(w, r, err)
+			return
+		}
+		field, ok := cardFields[e.Param]
+		if !ok {
+			h.rerenderCard(w, r, p, http.StatusUnprocessableEntity, nil, sentence(e.Message))
+			return
+		}
+		h.rerenderCard(w, r, p, http.StatusUnprocessableEntity, map[string]string{field: sentence(e.Message)}, "")
+		return
+	}
+	paid, err := h.cfg.Payments.Confirm(r.Context(), "", p.ID, payment.ConfirmRequest{
+		ClientSecret: p.ClientSecret, ClientIP: clientIP(r), Method: payment.MethodCard, Token: tok.ID})
+	if err != nil {
+		if e := kassa.AsError(err); e != nil && e.Kind != kassa.EInternal {
+			h.log.InfoContext(r.Context(), "payment page: card refused", "payment", p.ID, "code", e.Code)
+			h.rerenderCard(w, r, p, http.StatusUnprocessableEntity, nil, sentence(e.Message))
+			return
+		}
+		h.fail(w, r, err)
+		return
+	}
+	switch {
+	case paid.Status == payment.StatusAuthorized || paid.Status == payment.StatusCaptured:
+		h.redirectPaid(w, r, paid)
+	case paid.Status == payment.StatusFailed:
+		h.log.InfoContext(r.Context(), "payment page: card declined", "payment", p.ID, "code", paid.FailureCode)
+		pg, err := h.statusPage(r.Context(), paid)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		h.render(w, r, http.StatusPaymentRequired, pg)
+	case paid.Card.AcquirerState == payment.AcquirerChallenge:
+		h.render(w, r, http.StatusAccepted, messagePage("Confirm with your bank",
+			"Your bank asks you to confirm this payment of the card ending "+paid.Card.Last4+" (3-D Secure). Nothing was charged yet."))
+	default: // the outcome is not known yet
+		h.render(w, r, http.StatusAccepted, messagePage("Checking with your bank",
+			"We are waiting for your bank's answer for the card ending "+paid.Card.Last4+
+				". Do not pay again: this page shows the result once it is known."))
+	}
+}
+
+// parseExpiry reads MM/YY or MM/YYYY.
+func parseExpiry(s string) (month, year int, ok bool) {
+	m, y, found := strings.Cut(strings.ReplaceAll(s, " ", ""), "/")
+	if !found {
+		return 0, 0, false
+	}
+	month, err1 := strconv.Atoi(m)
+	year, err2 := strconv.Atoi(y)
+	if err1 != nil || err2 != nil || len(m) > 2 || (len(y) != 2 && len(y) != 4) {
+		return 0, 0, false
+	}
+	if len(y) == 2 {
+		year += 2000
+	}
+	return month, year, true
+}
+
+// rerenderCard shows the form again with the card's errors; no card
+// field is filled back in.
+func (h *Handler) rerenderCard(w http.ResponseWriter, r *http.Request, p payment.Payment, status int, errs map[string]string, formErr string) {
+	pg, err := h.formPage(r.Context(), p, pinsVisibleMin, nil, "")
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	pg.CardErrors, pg.CardFormError = errs, formErr
+	h.render(w, r, status, pg)
+}
+
+// cardField is one field of the card form; its value is never rendered.
+type cardField struct {
+	Name, Label, Auto, Mode string
+	Max                     int
+	Error                   string
+}
+
+func newCardField(name, label, auto, mode string, maxLen int, errMsg string) cardField {
+	return cardField{Name: name, Label: label, Auto: auto, Mode: mode, Max: maxLen, Error: errMsg}
+}
