@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kassa/kassa/acquirer"
+	"github.com/kassa/kassa/store/sqlstore"
+)
+
+// createMerchantKeys makes a merchant with the CLI and returns both keys.
+func createMerchantKeys(t *testing.T, b backend) (sk, pk string) {
+	t.Helper()
+	out, err := runKassa(t, b, "merchants", "create", "--name", "Card Shop", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct{ Secret_key, Publishable_key string }
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m.Secret_key, m.Publishable_key
+}
+
+// cardPay tokenizes number (publishable key), creates an automatic-capture
+// payment and confirms it with the token; it returns the payment.
+func cardPay(t *testing.T, s *server, sk, pk, number string) map[string]any {
+	t.Helper()
+	resp, tok := s.request(t, "POST", "/v1/tokens", pk, map[string]any{"card": map[string]any{
+		"number": number, "exp_month": 12, "exp_year": time.Now().Year() + 2, "cvc": "123", "name": "Test Payer"}})
+	if resp.StatusCode != 200 && resp.StatusCode != 201 {
+		t.Fatalf("tokenize = %d %v", resp.StatusCode, tok)
+	}
+	resp, p := s.request(t, "POST", "/v1/payments", sk, map[string]any{"amount": 1234, "currency": "EUR"})
+	mustStatus(t, resp, p, 201)
+	_, c := s.request(t, "POST", "/v1/payments/"+p["id"].(string)+"/confirm", pk, map[string]any{
+		"client_secret": p["client_secret"], "payment_method": map[string]any{"type": "card", "token": tok["id"]}})
+	return c // the payment, or a problem for the caller to judge
+}
+
+// TestE2ECards drives every test card through the real binary over TLS,
+// rotates the vault's key-encryption key while card payments run, and
+// finally scans the database files and logs for the card numbers.
+func TestE2ECards(t *testing.T) {
+	b := backends(t)[0](t)
+	sk, pk := createMerchantKeys(t, b)
+	s := startServe(t, b, "--rate-limit", "0")
+
+	outcomes := []struct {
+		number, status, failure string
+	}{
+		{acquirer.CardApproved, "captured", ""},
+		{"4000000000000002", "failed", "generic_decline"},
+		{"4000000000009995", "failed", "insufficient_funds"},
+		{"4000000000009979", "failed", "stolen_card"},
+		{"4000000000003220", "requires_action", ""},
+		{"4000000000000259", "captured", ""}, // slow, still approved
+	}
+	for _, o := range outcomes {
+		p := cardPay(t, s, sk, pk, o.number)
+		if p["status"] != o.status || (o.failure != "" && p["failure_code"] != o.failure) {
+			t.Errorf("card %s…%s: %v, want status %s failure %q", o.number[:4], o.number[12:], p, o.status, o.failure)
+		}
+		if o.status == "requires_action" {
+			na, _ := p["next_action"].(map[string]any)
+			if na == nil || na["type"] != "three_d_secure" {
+				t.Errorf("3-D Secure card: next_action %v", p["next_action"])
+			}
+		}
+	}
+
+	// The lost answer: the acquirer authorized, Kassa did not hear it. The
+	// payment waits; the worker asks the acquirer and completes it once.
+	lost := cardPay(t, s, sk, pk, "4000000000000119")
+	id, _ := lost["id"].(string)
+	if id == "" {
+		t.Fatalf("lost-answer card: %v", lost)
+	}
+	deadline := time.Now().Add(45 * time.Second)
+	var final map[string]any
+	for time.Now().Before(deadline) {
+		_, final = s.request(t, "GET", "/v1/payments/"+id, sk, nil)
+		if final["status"] == "captured" {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if final["status"] != "captured" {
+		t.Errorf("lost-answer payment after the worker: %v", final)
+	}
+
+	// Key rotation while card payments run.
+	var ok, failed atomic.Int32
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if p := cardPay(t, s, sk, pk, acquirer.CardApproved); p["status"] == "captured" {
+					ok.Add(1)
+				} else {
+					failed.Add(1)
+					t.Errorf("card payment during rotation: %v", p)
+				}
+			}
+		})
+	}
+	time.Sleep(500 * time.Millisecond)
+	if out, err := runKassa(t, b, "keys", "rotate"); err != nil {
+		t.Fatalf("keys rotate: %v %s", err, out)
+	}
+	time.Sleep(time.Second)
+	close(stop)
+	wg.Wait()
+	if ok.Load() == 0 || failed.Load() > 0 {
+		t.Errorf("during rotation: %d payments succeeded, %d failed", ok.Load(), failed.Load())
+	}
+	if err := s.stop(t, syscall.SIGTERM); err != nil {
+		t.Errorf("stop: %v", err)
+	}
+	if out, err := runKassa(t, b, "keys", "rewrap"); err != nil {
+		t.Fatalf("keys rewrap: %v %s", err, out)
+	}
+	if out, err := runKassa(t, b, "keys", "retire", "1"); err != nil {
+		t.Errorf("retiring the old key after rewrap: %v %s", err, out)
+	}
+	// Every card still decrypts: a stored card's payment works after restart.
+	s2 := startServe(t, b, "--rate-limit", "0")
+	if p := cardPay(t, s2, sk, pk, acquirer.CardApproved); p["status"] != "captured" {
+		t.Errorf("card payment after retiring the old key: %v", p)
+	}
+	if err := s2.stop(t, syscall.SIGTERM); err != nil {
+		t.Errorf("stop: %v", err)
+	}
+	if out, err := runKassa(t, b, "reconcile"); err != nil {
+		t.Errorf("reconcile: %v %s", err, out)
+	}
+	if out, err := runKassa(t, b, "ledger", "verify"); err != nil {
+		t.Errorf("ledger verify: %v %s", err, out)
+	}
+
+	// No card number anywhere: database files and both servers' logs.
+	var blob bytes.Buffer
+	for _, name := range []string{sqlstore.SQLiteFile, sqlstore.SQLiteFile + "-wal"} {
+		if data, err := os.ReadFile(filepath.Join(b.data, name)); err == nil {
+			blob.Write(data)
+		}
+	}
+	blob.WriteString(s.stdout.String() + s.stderr.String() + s2.stdout.String() + s2.stderr.String())
+	for _, o := range append(outcomes, struct{ number, status, failure string }{"4000000000000119", "", ""}) {
+		if bytes.Contains(blob.Bytes(), []byte(o.number)) {
+			t.Errorf("card number %s…%s found in the database files or logs", o.number[:4], o.number[12:])
+		}
+	}
+	if blob.Len() == 0 {
+		t.Fatal("nothing was scanned")
+	}
+}
