@@ -41,6 +41,9 @@ func OpenSQLite(ctx context.Context, dir string) (*DB, error) {
 
 	params.Set("_txlock", "deferred")
 	params.Add("_pragma", "query_only(1)")
+	// Readers map the file instead of copying pages into each
+	// connection's own cache.
+	params.Add("_pragma", "mmap_size(1073741824)")
 	read, err := sql.Open("sqlite", path+"?"+params.Encode())
 	if err != nil {
 		write.Close()
