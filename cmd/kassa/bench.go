@@ -3,19 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"runtime"
 	"runtime/pprof"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -34,7 +32,10 @@ import (
 
 func runBench(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stderr, "Usage: kassa bench ledger [flags]\n  ledger   ledger transfers: batched in process, or one per HTTPS request with --http\n")
+		fmt.Fprint(stderr, "Usage: kassa bench <ledger|payments|vault> [flags]\n"+
+			"  ledger     ledger transfers: batched in process, or one per HTTPS request with --http\n"+
+			"  payments   complete payments (create, confirm, capture) over HTTPS against a bare handler\n"+
+			"  vault      card tokenize and detokenize throughput\n")
 		if len(args) == 0 {
 			return usagef("bench needs a subcommand")
 		}
@@ -43,6 +44,10 @@ func runBench(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	switch args[0] {
 	case "ledger":
 		return benchLedger(ctx, args[1:], getenv, stdout, stderr)
+	case "payments":
+		return benchPayments(ctx, args[1:], getenv, stdout, stderr)
+	case "vault":
+		return benchVault(ctx, args[1:], getenv, stdout, stderr)
 	}
 	return usagef("unknown bench subcommand %q", args[0])
 }
@@ -355,12 +360,7 @@ func (l *latencies) add(d time.Duration) {
 func (l *latencies) percentile(p float64) float64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.d) == 0 {
-		return 0
-	}
-	slices.Sort(l.d)
-	i := min(len(l.d)-1, int(p*float64(len(l.d))))
-	return float64(l.d[i].Microseconds()) / 1000
+	return percentileMs(l.d, p)
 }
 
 // httpBench is an in-process Kassa API over TLS 1.3 on loopback.
@@ -384,19 +384,13 @@ func newHTTPBench(ctx context.Context, env *benchEnv, cfg benchLedgerConfig) (*h
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	h := &httpBench{key: m.SecretKey, merchant: m.ID}
+	if h.srv, h.base, err = serveBench(api, tlsutil.ServerConfig(cert), slog.New(slog.DiscardHandler)); err != nil {
 		return nil, err
 	}
-	h := &httpBench{base: "https://" + ln.Addr().String(), key: m.SecretKey, merchant: m.ID}
-	h.srv = &http.Server{Handler: api, TLSConfig: tlsutil.ServerConfig(cert),
-		ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout, WriteTimeout: writeTimeout, IdleTimeout: idleTimeout}
-	go h.srv.ServeTLS(ln, "", "")
-	h.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		TLSClientConfig:     &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}, // our own loopback server
-		MaxIdleConnsPerHost: cfg.concurrency,
-		MaxConnsPerHost:     cfg.concurrency,
-	}}
+	roots := x509.NewCertPool()
+	roots.AddCert(cert.Leaf)
+	h.client = benchClient(roots, cfg.concurrency)
 	return h, nil
 }
 

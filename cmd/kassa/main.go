@@ -74,7 +74,7 @@ func commands() []command {
 		{"vouchers", "issue prepaid vouchers; allow merchants to issue them", runVouchers},
 		{"keys", "rotate, inspect and retire the card vault's key-encryption keys", runKeys},
 		{"reconcile", "prove payments, refunds and the ledger agree (--fix repairs duplicates)", runReconcile},
-		{"bench", "measure throughput and latency (bench ledger)", runBench},
+		{"bench", "measure throughput and latency (bench ledger|payments|vault)", runBench},
 		{"version", "print the version", runVersion},
 	}
 }
@@ -86,12 +86,6 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 			return usagef("no command given")
 		}
 		return nil
-	}
-	if args[0] == "bench" && len(args) > 1 && args[1] == "payments" {
-		return benchPayments(ctx, args[2:], getenv, stdout, stderr)
-	}
-	if len(args) > 1 && args[0] == "bench" && args[1] == "vault" {
-		return benchVault(ctx, args[2:], getenv, stdout, stderr)
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
