@@ -13,6 +13,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -94,6 +95,28 @@ type Service struct {
 	store Store
 	now   func() time.Time
 	ids   id.Generator
+
+	// cache holds keys verified in the last AuthCacheTTL, by the SHA-256
+	// of the key string, so a busy key costs no database round trip per
+	// request.
+	cacheMu sync.Mutex
+	cache   map[[32]byte]cachedKey
+}
+
+// Authentication cache. A key verified by this process is trusted for
+// AuthCacheTTL without asking the database again; its own expiry is still
+// checked on every request. A revocation or rotation made through this
+// process takes effect at once; one made by another process (e.g. the
+// CLI, another node) within AuthCacheTTL.
+const (
+	AuthCacheTTL        = time.Second
+	authCacheEntriesMax = 10_000
+)
+
+type cachedKey struct {
+	p     Principal
+	key   Key
+	until time.Time
 }
 
 // NewService returns a service over the store; now and ids may be zero
@@ -178,11 +201,13 @@ func (s *Service) RotateKey(ctx context.Context, merchantID string, grace time.D
 	if err := s.store.RotateSecretKey(ctx, key, now.Add(grace)); err != nil {
 		return Key{}, "", fmt.Errorf("rotate key: %w", err)
 	}
+	s.forgetKeys()
 	return key, secret, nil
 }
 
 // RevokeKey ends a key now.
 func (s *Service) RevokeKey(ctx context.Context, keyID string) error {
+	defer s.forgetKeys()
 	return s.store.RevokeKey(ctx, keyID, s.now().UTC())
 }
 
@@ -202,6 +227,14 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 	if !ok {
 		return Principal{}, errBadKey
 	}
+	sum := sha256.Sum256([]byte(token))
+	now := s.now()
+	s.cacheMu.Lock()
+	c, hit := s.cache[sum]
+	s.cacheMu.Unlock()
+	if hit && now.Before(c.until) && c.key.Active(now) {
+		return c.p, nil
+	}
 	var k Key
 	var m Merchant
 	var err error
@@ -216,7 +249,6 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 	} else if err != nil {
 		return Principal{}, err
 	}
-	sum := sha256.Sum256([]byte(token))
 	if subtle.ConstantTimeCompare(sum[:], k.Hash) != 1 || k.Kind != kind || !k.Active(s.now()) {
 		return Principal{}, errBadKey
 	}
@@ -225,12 +257,25 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 			return Principal{}, err
 		}
 	}
-	return Principal{Merchant: m, KeyID: k.ID, Kind: k.Kind}, nil
+	p := Principal{Merchant: m, KeyID: k.ID, Kind: k.Kind}
+	s.cacheMu.Lock()
+	if s.cache == nil || len(s.cache) >= authCacheEntriesMax {
+		s.cache = map[[32]byte]cachedKey{}
+	}
+	s.cache[sum] = cachedKey{p: p, key: k, until: now.Add(AuthCacheTTL)}
+	s.cacheMu.Unlock()
+	return p, nil
+}
+
+// forgetKeys empties the authentication cache after a key changed.
+func (s *Service) forgetKeys() {
+	s.cacheMu.Lock()
+	s.cache = nil
+	s.cacheMu.Unlock()
 }
 
 // KeyMerchantStore is a Store that can read a key and its merchant in one
-// round trip; Authenticate uses it when the store offers it. Keys are not
-// cached: a revocation takes effect on the next request in every process.
+// round trip; Authenticate uses it when the store offers it.
 type KeyMerchantStore interface {
 	// KeyWithMerchant returns the key with the lookup id and its merchant
 	// (ENotFound when the key is absent).

@@ -223,6 +223,28 @@ func testMerchants(t *testing.T, open Opener) {
 		t.Errorf("negative grace = %v, want invalid", err)
 	}
 
+	// Another process (a second service over the same store) revokes a
+	// key: this one trusts its cache for at most merchant.AuthCacheTTL.
+	fresh, err := svc.Create(ctx, "Cache Shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cached, err := svc.Authenticate(ctx, fresh.SecretKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := merchant.NewService(sqlstore.NewMerchants(db), clock, id.Generator{})
+	if err := other.RevokeKey(ctx, cached.KeyID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Authenticate(ctx, fresh.SecretKey); kassa.ErrorKind(err) != kassa.EUnauthorized {
+		t.Errorf("the revoking process still accepts the key: %v", err)
+	}
+	now = now.Add(merchant.AuthCacheTTL)
+	if _, err := svc.Authenticate(ctx, fresh.SecretKey); kassa.ErrorKind(err) != kassa.EUnauthorized {
+		t.Errorf("another process accepts a revoked key after AuthCacheTTL: %v", err)
+	}
+
 	// Bad names change nothing.
 	for _, name := range []string{"", "   ", string(make([]rune, merchant.NameLengthMax+1))} {
 		if _, err := svc.Create(ctx, name); kassa.ErrorKind(err) != kassa.EInvalid {
@@ -249,7 +271,7 @@ func testMerchants(t *testing.T, open Opener) {
 		}
 		after = page[len(page)-1].ID
 	}
-	if len(all) != 6 || all[0].ID != c.ID || all[5].Name != "me" {
-		t.Errorf("listed %d merchants (%v), want 6 oldest first", len(all), all)
+	if len(all) != 7 || all[0].ID != c.ID || all[6].Name != "me" {
+		t.Errorf("listed %d merchants (%v), want 7 oldest first", len(all), all)
 	}
 }
