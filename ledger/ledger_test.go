@@ -9,12 +9,12 @@ import (
 
 func TestSmoke(t *testing.T) {
 	e := newEnv(t)
-	rs := e.accounts(t, "m1",
+	rs := e.Accounts(t, "m1",
 		ledger.Account{ID: "a", Currency: "EUR"},
 		ledger.Account{ID: "b", Currency: "EUR", Flags: ledger.DebitsMustNotExceedCredits},
 	)
 	t.Log(codes(rs))
-	rs = e.transfers(t, "m1",
+	rs = e.Transfers(t, "m1",
 		ledger.Transfer{ID: "t1", DebitAccountID: "a", CreditAccountID: "b", Amount: 100, Currency: "EUR"},
 		ledger.Transfer{ID: "t2", DebitAccountID: "b", CreditAccountID: "a", Amount: 101, Currency: "EUR"},
 		ledger.Transfer{ID: "t3", DebitAccountID: "b", CreditAccountID: "a", Amount: 60, Currency: "EUR", Flags: ledger.FlagPending},
@@ -22,9 +22,9 @@ func TestSmoke(t *testing.T) {
 		ledger.Transfer{ID: "t1", DebitAccountID: "a", CreditAccountID: "b", Amount: 100, Currency: "EUR"},
 	)
 	t.Log(codes(rs))
-	rs = e.transfers(t, "m1", ledger.Transfer{ID: "t1", DebitAccountID: "a", CreditAccountID: "b", Amount: 100, Currency: "EUR"})
+	rs = e.Transfers(t, "m1", ledger.Transfer{ID: "t1", DebitAccountID: "a", CreditAccountID: "b", Amount: 100, Currency: "EUR"})
 	t.Log(codes(rs))
-	a, err := e.l.Account(context.Background(), "m1", "b")
+	a, err := e.L.Account(context.Background(), "m1", "b")
 	t.Logf("%+v %v", a, err)
-	t.Logf("%+v", e.verify(t))
+	t.Logf("%+v", e.Verify(t))
 }

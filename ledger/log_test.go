@@ -9,52 +9,30 @@ import (
 	"time"
 
 	"github.com/kassa/kassa/ledger"
-	"github.com/kassa/kassa/money"
+	"github.com/kassa/kassa/ledger/ledgertest"
+	"github.com/kassa/kassa/ledger/memstore"
 )
-
-// fill creates accounts and n transfers in calls of the given size.
-func fill(t testing.TB, e *env, n, per int) {
-	t.Helper()
-	if r := e.accounts(t, "m", ledger.Account{ID: "a", Currency: "EUR"}, ledger.Account{ID: "b", Currency: "EUR"}, ledger.Account{ID: "c", Currency: "EUR"}); r[0].Code != ledger.OK {
-		t.Fatal(r)
-	}
-	for i := 0; i < n; i += per {
-		var ts []ledger.Transfer
-		for j := i; j < min(n, i+per); j++ {
-			tr := ledger.Transfer{ID: fmt.Sprintf("t%d", j), DebitAccountID: "a", CreditAccountID: "b", Amount: 1 + money.Amount(j%7), Currency: "EUR", Code: uint16(j % 3)}
-			if j%5 == 0 {
-				tr.CreditAccountID = "c"
-			}
-			ts = append(ts, tr)
-		}
-		for _, r := range e.transfers(t, "m", ts...) {
-			if r.Code != ledger.OK {
-				t.Fatal(r.Code)
-			}
-		}
-	}
-}
 
 func TestVerifyTamper(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
 		name   string
-		tamper func(e *env)
+		tamper func(s *memstore.Store)
 		leaf   int64
 	}{
-		{"amount", func(e *env) { e.store.SetTransferAmount(100, 5) }, 100},
-		{"balance", func(e *env) { e.store.SetAccountBalance("m", "b", 1) }, 1},
-		{"delete", func(e *env) { e.store.DeleteLeaf(200) }, 200},
-		{"reorder", func(e *env) { e.store.SwapLeaves(50, 60) }, 50},
-		{"delete last", func(e *env) { e.store.DeleteLeaf(602) }, 602},
+		{"amount", func(s *memstore.Store) { s.SetTransferAmount(100, 5) }, 100},
+		{"balance", func(s *memstore.Store) { s.SetAccountBalance("m", "b", 1) }, 1},
+		{"delete", func(s *memstore.Store) { s.DeleteLeaf(200) }, 200},
+		{"reorder", func(s *memstore.Store) { s.SwapLeaves(50, 60) }, 50},
+		{"delete last", func(s *memstore.Store) { s.DeleteLeaf(602) }, 602},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
-			fill(t, e, 600, 50)
-			e.verify(t)
-			tt.tamper(e)
-			_, err := ledger.Verify(ctx, e.store, e.vkey)
+			ledgertest.Fill(t, e, 600, 50)
+			e.Verify(t)
+			tt.tamper(e.Store.(*memstore.Store))
+			_, err := ledger.Verify(ctx, e.Store, e.VerifierKey)
 			var ve *ledger.VerifyError
 			if !errors.As(err, &ve) {
 				t.Fatalf("Verify = %v, want a *VerifyError", err)
@@ -67,9 +45,9 @@ func TestVerifyTamper(t *testing.T) {
 	}
 	t.Run("wrong key", func(t *testing.T) {
 		e := newEnv(t)
-		fill(t, e, 10, 10)
-		_, vkey := newKey(t)
-		if _, err := ledger.Verify(ctx, e.store, vkey); err == nil {
+		ledgertest.Fill(t, e, 10, 10)
+		other := newEnv(t)
+		if _, err := ledger.Verify(ctx, e.Store, other.VerifierKey); err == nil {
 			t.Fatal("Verify accepted a checkpoint signed by another key")
 		}
 	})

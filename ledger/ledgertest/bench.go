@@ -20,7 +20,7 @@ const benchAccounts = 10_000
 // random accounts (hot: every transfer credits one account).
 func BenchmarkCreateTransfers(b *testing.B, open Opener, callers, per int, hot bool) {
 	ctx := context.Background()
-	e := newEnv(b, open, func(c *ledger.Config) { c.Clock = time.Now })
+	e := NewEnv(b, open, func(c *ledger.Config) { c.Clock = time.Now })
 	benchSetup(b, e)
 	var next atomic.Int64
 	b.ResetTimer()
@@ -51,7 +51,7 @@ func BenchmarkCreateTransfers(b *testing.B, open Opener, callers, per int, hot b
 					}
 					ts = append(ts, ledger.Transfer{ID: fmt.Sprintf("b%d", i), DebitAccountID: fmt.Sprintf("acc%d", d), CreditAccountID: credit, Amount: 1, Currency: "EUR"})
 				}
-				rs, err := e.l.CreateTransfers(ctx, "m", ts)
+				rs, err := e.L.CreateTransfers(ctx, "m", ts)
 				if err != nil {
 					failed.Store(err)
 					return
@@ -74,13 +74,13 @@ func BenchmarkCreateTransfers(b *testing.B, open Opener, callers, per int, hot b
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "transfers/s")
 }
 
-func benchSetup(b testing.TB, e *env) {
+func benchSetup(b testing.TB, e *Env) {
 	var as []ledger.Account
 	as = append(as, ledger.Account{ID: "hot", Currency: "EUR"})
 	for i := range benchAccounts {
 		as = append(as, ledger.Account{ID: fmt.Sprintf("acc%d", i), Currency: money.Currency("EUR")})
 		if len(as) == ledger.TransfersPerCallMax || i == benchAccounts-1 {
-			for _, r := range e.accounts(b, "m", as...) {
+			for _, r := range e.Accounts(b, "m", as...) {
 				if r.Code != ledger.OK {
 					b.Fatal(r.Code)
 				}
@@ -93,7 +93,7 @@ func benchSetup(b testing.TB, e *env) {
 // BenchmarkVerify measures ledger.Verify over a log of n transfers.
 func BenchmarkVerify(b *testing.B, open Opener, n int) {
 	ctx := context.Background()
-	e := newEnv(b, open, func(c *ledger.Config) { c.Clock = time.Now })
+	e := NewEnv(b, open, func(c *ledger.Config) { c.Clock = time.Now })
 	benchSetup(b, e)
 	ts := make([]ledger.Transfer, 0, ledger.TransfersPerCallMax)
 	for i := 0; i < n; i++ {
@@ -103,7 +103,7 @@ func BenchmarkVerify(b *testing.B, open Opener, n int) {
 			ts[len(ts)-1].CreditAccountID = "hot"
 		}
 		if len(ts) == cap(ts) || i == n-1 {
-			if _, err := e.l.CreateTransfers(ctx, "m", ts); err != nil {
+			if _, err := e.L.CreateTransfers(ctx, "m", ts); err != nil {
 				b.Fatal(err)
 			}
 			ts = ts[:0]
@@ -113,7 +113,7 @@ func BenchmarkVerify(b *testing.B, open Opener, n int) {
 	start := time.Now()
 	var leaves int64
 	for range b.N {
-		sum, err := ledger.Verify(ctx, e.store, e.vkey)
+		sum, err := ledger.Verify(ctx, e.Store, e.VerifierKey)
 		if err != nil {
 			b.Fatal(err)
 		}

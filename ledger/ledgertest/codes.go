@@ -40,12 +40,12 @@ func AccountResultCodes(t *testing.T, open Opener) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, open)
-			e.accounts(t, "m", ledger.Account{ID: "x", Currency: eur, Code: 7, Flags: ledger.DebitsMustNotExceedCredits, Metadata: []byte(`{"a":1}`)})
-			if got := e.accounts(t, "m", tt.in)[0].Code; got != tt.want {
+			e := NewEnv(t, open)
+			e.Accounts(t, "m", ledger.Account{ID: "x", Currency: eur, Code: 7, Flags: ledger.DebitsMustNotExceedCredits, Metadata: []byte(`{"a":1}`)})
+			if got := e.Accounts(t, "m", tt.in)[0].Code; got != tt.want {
 				t.Errorf("got %s, want %s", got, tt.want)
 			}
-			e.verify(t)
+			e.Verify(t)
 		})
 	}
 }
@@ -150,26 +150,26 @@ func TransferResultCodes(t *testing.T, open Opener) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, open)
+			e := NewEnv(t, open)
 			for _, a := range []ledger.Account{
 				{ID: "a", Currency: eur}, {ID: "b", Currency: eur}, {ID: "c", Currency: eur}, {ID: "usd", Currency: "USD"},
 				{ID: "lim", Currency: eur, Flags: ledger.DebitsMustNotExceedCredits},
 				{ID: "climit", Currency: eur, Flags: ledger.CreditsMustNotExceedDebits},
 			} {
-				if r := e.accounts(t, "m", a); r[0].Code != ledger.OK {
+				if r := e.Accounts(t, "m", a); r[0].Code != ledger.OK {
 					t.Fatalf("account %s: %s", a.ID, r[0].Code)
 				}
 			}
 			for _, s := range tt.setup {
-				if r := e.transfers(t, "m", s); r[0].Code != ledger.OK {
+				if r := e.Transfers(t, "m", s); r[0].Code != ledger.OK {
 					t.Fatalf("setup %s: %s", s.ID, r[0].Code)
 				}
 			}
-			e.clock.Advance(tt.advance)
-			if got := codes(e.transfers(t, "m", tt.in...)); !slices.Equal(got, tt.want) {
+			e.Clock.Advance(tt.advance)
+			if got := Codes(e.Transfers(t, "m", tt.in...)); !slices.Equal(got, tt.want) {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
-			e.verify(t)
+			e.Verify(t)
 		})
 	}
 }

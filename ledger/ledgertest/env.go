@@ -11,21 +11,21 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// fakeClock is a clock tests move by hand.
-type fakeClock struct {
+// FakeClock is a clock tests move by hand.
+type FakeClock struct {
 	mu  sync.Mutex
 	now time.Time
 }
 
-func newClock() *fakeClock { return &fakeClock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)} }
+func NewClock() *FakeClock { return &FakeClock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)} }
 
-func (c *fakeClock) Now() time.Time {
+func (c *FakeClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
 }
 
-func (c *fakeClock) Advance(d time.Duration) {
+func (c *FakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
@@ -34,13 +34,15 @@ func (c *fakeClock) Advance(d time.Duration) {
 // Opener returns a new, empty store for one test; the test ends with it.
 type Opener func(t testing.TB) ledger.Store
 
-type env struct {
-	l     *ledger.Ledger
-	store ledger.Store
-	clock *fakeClock
-	vkey  string
-	skey  string
-	tune  func(*ledger.Config) // adjusts the config of every ledger opened
+// Env is a ledger under test: one store, a fake clock and a signing key.
+// The ledger package's own tests use it too.
+type Env struct {
+	L           *ledger.Ledger
+	Store       ledger.Store
+	Clock       *FakeClock
+	VerifierKey string
+	SignerKey   string
+	tune        func(*ledger.Config) // adjusts the config of every ledger opened
 }
 
 func newKey(t testing.TB) (skey, vkey string) {
@@ -52,20 +54,22 @@ func newKey(t testing.TB) (skey, vkey string) {
 	return skey, vkey
 }
 
-func newEnv(t testing.TB, open Opener, tune ...func(*ledger.Config)) *env {
+// NewEnv opens a store and a ledger over it.
+func NewEnv(t testing.TB, open Opener, tune ...func(*ledger.Config)) *Env {
 	t.Helper()
-	e := &env{store: open(t), clock: newClock()}
+	e := &Env{Store: open(t), Clock: NewClock()}
 	if len(tune) > 0 {
 		e.tune = tune[0]
 	}
-	e.skey, e.vkey = newKey(t)
-	e.l = e.open(t, e.store)
+	e.SignerKey, e.VerifierKey = newKey(t)
+	e.L = e.Open(t, e.Store)
 	return e
 }
 
-func (e *env) open(t testing.TB, s ledger.Store) *ledger.Ledger {
+// Open starts another ledger (another process, as it were) over s.
+func (e *Env) Open(t testing.TB, s ledger.Store) *ledger.Ledger {
 	t.Helper()
-	cfg := ledger.Config{Store: s, SignerKey: e.skey, Clock: e.clock.Now, ExpiryInterval: -1}
+	cfg := ledger.Config{Store: s, SignerKey: e.SignerKey, Clock: e.Clock.Now, ExpiryInterval: -1}
 	if e.tune != nil {
 		e.tune(&cfg)
 	}
@@ -77,25 +81,28 @@ func (e *env) open(t testing.TB, s ledger.Store) *ledger.Ledger {
 	return l
 }
 
-func (e *env) accounts(t testing.TB, owner string, as ...ledger.Account) []ledger.Result {
+// Accounts creates accounts and fails the test on a call error.
+func (e *Env) Accounts(t testing.TB, owner string, as ...ledger.Account) []ledger.Result {
 	t.Helper()
-	rs, err := e.l.CreateAccounts(context.Background(), owner, as)
+	rs, err := e.L.CreateAccounts(context.Background(), owner, as)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return rs
 }
 
-func (e *env) transfers(t testing.TB, owner string, ts ...ledger.Transfer) []ledger.Result {
+// Transfers applies transfers and fails the test on a call error.
+func (e *Env) Transfers(t testing.TB, owner string, ts ...ledger.Transfer) []ledger.Result {
 	t.Helper()
-	rs, err := e.l.CreateTransfers(context.Background(), owner, ts)
+	rs, err := e.L.CreateTransfers(context.Background(), owner, ts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return rs
 }
 
-func codes(rs []ledger.Result) []ledger.ResultCode {
+// Codes lists the result codes of results.
+func Codes(rs []ledger.Result) []ledger.ResultCode {
 	out := make([]ledger.ResultCode, len(rs))
 	for i, r := range rs {
 		out[i] = r.Code
@@ -103,9 +110,10 @@ func codes(rs []ledger.Result) []ledger.ResultCode {
 	return out
 }
 
-func (e *env) verify(t testing.TB) ledger.Summary {
+// Verify runs ledger.Verify over the store and fails the test on a bad record.
+func (e *Env) Verify(t testing.TB) ledger.Summary {
 	t.Helper()
-	sum, err := ledger.Verify(context.Background(), e.store, e.vkey)
+	sum, err := ledger.Verify(context.Background(), e.Store, e.VerifierKey)
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}

@@ -15,10 +15,11 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// fill creates accounts and n transfers in calls of the given size.
-func fill(t testing.TB, e *env, n, per int) {
+// Fill creates accounts a, b, c of owner "m" and n transfers between them,
+// per transfers a call.
+func Fill(t testing.TB, e *Env, n, per int) {
 	t.Helper()
-	if r := e.accounts(t, "m", ledger.Account{ID: "a", Currency: "EUR"}, ledger.Account{ID: "b", Currency: "EUR"}, ledger.Account{ID: "c", Currency: "EUR"}); r[0].Code != ledger.OK {
+	if r := e.Accounts(t, "m", ledger.Account{ID: "a", Currency: "EUR"}, ledger.Account{ID: "b", Currency: "EUR"}, ledger.Account{ID: "c", Currency: "EUR"}); r[0].Code != ledger.OK {
 		t.Fatal(r)
 	}
 	for i := 0; i < n; i += per {
@@ -30,7 +31,7 @@ func fill(t testing.TB, e *env, n, per int) {
 			}
 			ts = append(ts, tr)
 		}
-		for _, r := range e.transfers(t, "m", ts...) {
+		for _, r := range e.Transfers(t, "m", ts...) {
 			if r.Code != ledger.OK {
 				t.Fatal(r.Code)
 			}
@@ -40,31 +41,31 @@ func fill(t testing.TB, e *env, n, per int) {
 
 func Proofs(t *testing.T, open Opener) {
 	ctx := context.Background()
-	e := newEnv(t, open)
+	e := NewEnv(t, open)
 	var cps []ledger.Checkpoint
 	for round := 0; round < 6; round++ {
 		var ts []ledger.Transfer
 		if round == 0 {
-			fill(t, e, 300, 77)
+			Fill(t, e, 300, 77)
 		} else {
 			for j := 0; j < 100*round+13; j++ {
 				ts = append(ts, ledger.Transfer{ID: fmt.Sprintf("r%d-%d", round, j), DebitAccountID: "b", CreditAccountID: "a", Amount: 1, Currency: "EUR"})
 			}
-			e.transfers(t, "m", ts...)
+			e.Transfers(t, "m", ts...)
 		}
-		cp, err := e.l.LatestCheckpoint(ctx)
+		cp, err := e.L.LatestCheckpoint(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		cps = append(cps, cp)
 	}
 	// The checkpoint is a C2SP signed note, opened with note.Open.
-	v, err := note.NewVerifier(e.l.VerifierKey())
+	v, err := note.NewVerifier(e.L.VerifierKey())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.l.VerifierKey() != e.vkey {
-		t.Fatalf("VerifierKey() = %q, want %q", e.l.VerifierKey(), e.vkey)
+	if e.L.VerifierKey() != e.VerifierKey {
+		t.Fatalf("VerifierKey() = %q, want %q", e.L.VerifierKey(), e.VerifierKey)
 	}
 	for _, cp := range cps {
 		n, err := note.Open(cp.Note, note.VerifierList(v))
@@ -88,7 +89,7 @@ func Proofs(t *testing.T, open Opener) {
 	// Inclusion proofs of every transfer at every checkpoint that holds it.
 	latest := cps[len(cps)-1]
 	for i := 0; i < 300; i += 7 {
-		tr, leaf, err := e.l.Transfer(ctx, "m", fmt.Sprintf("t%d", i))
+		tr, leaf, err := e.L.Transfer(ctx, "m", fmt.Sprintf("t%d", i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,7 +101,7 @@ func Proofs(t *testing.T, open Opener) {
 			if cp.Size <= tr.LeafIndex {
 				continue
 			}
-			p, err := e.l.InclusionProof(ctx, tr.LeafIndex, cp.Size)
+			p, err := e.L.InclusionProof(ctx, tr.LeafIndex, cp.Size)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -115,7 +116,7 @@ func Proofs(t *testing.T, open Opener) {
 	// Consistency proofs between every pair of checkpoints.
 	for i, old := range cps {
 		for _, cur := range cps[i:] {
-			p, err := e.l.ConsistencyProof(ctx, old.Size, cur.Size)
+			p, err := e.L.ConsistencyProof(ctx, old.Size, cur.Size)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,20 +125,20 @@ func Proofs(t *testing.T, open Opener) {
 			}
 		}
 	}
-	if _, err := e.l.InclusionProof(ctx, latest.Size, latest.Size); !errors.Is(err, ledger.ErrInvalid) {
+	if _, err := e.L.InclusionProof(ctx, latest.Size, latest.Size); !errors.Is(err, ledger.ErrInvalid) {
 		t.Fatalf("proof of a leaf beyond the tree: %v", err)
 	}
 	// The tree the sequencer keeps in memory equals the one tlog computes
 	// from the stored tiles, and the root equals tlog.TreeHash.
 	for _, cp := range cps {
-		h, err := ledger.TreeHash(ctx, e.store, cp.Size)
+		h, err := ledger.TreeHash(ctx, e.Store, cp.Size)
 		if err != nil || h != cp.Hash {
 			t.Fatalf("TreeHash(%d) = %v, %v; want %v", cp.Size, h, err, cp.Hash)
 		}
 	}
 	// A fresh ledger over the same store reloads the tree from tiles and
 	// extends it correctly.
-	l2 := e.open(t, e.store)
+	l2 := e.Open(t, e.Store)
 	if _, err := l2.CreateTransfers(ctx, "m", []ledger.Transfer{{ID: "after", DebitAccountID: "a", CreditAccountID: "b", Amount: 1, Currency: "EUR"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -149,16 +150,16 @@ func Proofs(t *testing.T, open Opener) {
 	if err := tlog.CheckTree(p, cp.Size, cp.Hash, latest.Size, latest.Hash); err != nil {
 		t.Fatal(err)
 	}
-	e.verify(t)
+	e.Verify(t)
 }
 
 func TreeMatchesTlog(t *testing.T, open Opener) {
 	// Build the tree through the ledger leaf by leaf and compare every
 	// stored tile with the tiles tlog derives from tlog.StoredHashes.
 	ctx := context.Background()
-	e := newEnv(t, open)
-	fill(t, e, 700, 1+700/9)
-	cp, _ := e.l.LatestCheckpoint(ctx)
+	e := NewEnv(t, open)
+	Fill(t, e, 700, 1+700/9)
+	cp, _ := e.L.LatestCheckpoint(ctx)
 	var hashes []tlog.Hash // all stored hashes, computed independently
 	r := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
 		out := make([]tlog.Hash, len(idx))
@@ -168,7 +169,7 @@ func TreeMatchesTlog(t *testing.T, open Opener) {
 		return out, nil
 	})
 	n := int64(0)
-	for rec, err := range e.store.Leaves(ctx, 0) {
+	for rec, err := range e.Store.Leaves(ctx, 0) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,7 +189,7 @@ func TreeMatchesTlog(t *testing.T, open Opener) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := e.store.ReadTiles(ctx, []tlog.Tile{tile})
+		got, err := e.Store.ReadTiles(ctx, []tlog.Tile{tile})
 		if err != nil || !bytes.Equal(got[0], want) {
 			t.Fatalf("tile %s differs: %v", tile.Path(), err)
 		}
@@ -197,40 +198,40 @@ func TreeMatchesTlog(t *testing.T, open Opener) {
 
 func ExpiryAndQueries(t *testing.T, open Opener) {
 	ctx := context.Background()
-	e := newEnv(t, open)
-	e.accounts(t, "m", ledger.Account{ID: "a", Currency: "EUR"}, ledger.Account{ID: "b", Currency: "EUR"})
-	e.transfers(t, "m",
+	e := NewEnv(t, open)
+	e.Accounts(t, "m", ledger.Account{ID: "a", Currency: "EUR"}, ledger.Account{ID: "b", Currency: "EUR"})
+	e.Transfers(t, "m",
 		ledger.Transfer{ID: "p1", DebitAccountID: "a", CreditAccountID: "b", Amount: 10, Currency: "EUR", Flags: ledger.FlagPending, Timeout: time.Minute},
 		ledger.Transfer{ID: "p2", DebitAccountID: "a", CreditAccountID: "b", Amount: 20, Currency: "EUR", Flags: ledger.FlagPending},
 		ledger.Transfer{ID: "x", PendingID: "p2", Amount: 5, Flags: ledger.FlagPostPending},
 	)
-	st, err := e.l.PendingStatus(ctx, "m", "p2")
+	st, err := e.L.PendingStatus(ctx, "m", "p2")
 	if err != nil || st.State != ledger.StatePosted || st.AmountPosted != 5 || st.Amount != 20 {
 		t.Fatalf("p2: %+v %v", st, err)
 	}
-	e.clock.Advance(2 * time.Minute)
-	if st, _ := e.l.PendingStatus(ctx, "m", "p1"); st.State != ledger.StateExpired {
+	e.Clock.Advance(2 * time.Minute)
+	if st, _ := e.L.PendingStatus(ctx, "m", "p1"); st.State != ledger.StateExpired {
 		t.Fatalf("p1 after its timeout: %v", st.State)
 	}
-	if err := e.l.ExpirePending(ctx); err != nil {
+	if err := e.L.ExpirePending(ctx); err != nil {
 		t.Fatal(err)
 	}
-	void, _, err := e.l.Transfer(ctx, "m", ledger.ExpiryIDPrefix+"p1")
+	void, _, err := e.L.Transfer(ctx, "m", ledger.ExpiryIDPrefix+"p1")
 	if err != nil || void.Flags != ledger.FlagVoidPending || void.Amount != 10 || void.PendingID != "p1" {
 		t.Fatalf("expiry void: %+v %v", void, err)
 	}
-	a, _ := e.l.Account(ctx, "m", "a")
+	a, _ := e.L.Account(ctx, "m", "a")
 	if a.DebitsPending != 0 || a.DebitsPosted != 5 {
 		t.Fatalf("a after expiry: %+v", a)
 	}
-	if _, err := e.l.PendingStatus(ctx, "m", "x"); !errors.Is(err, ledger.ErrNotFound) {
+	if _, err := e.L.PendingStatus(ctx, "m", "x"); !errors.Is(err, ledger.ErrNotFound) {
 		t.Fatalf("status of a non-pending transfer: %v", err)
 	}
 	// Pagination over the account's transfers.
 	var ids []string
 	after := ""
 	for {
-		page, more, err := e.l.AccountTransfers(ctx, "m", "a", after, 2)
+		page, more, err := e.L.AccountTransfers(ctx, "m", "a", after, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -245,8 +246,8 @@ func ExpiryAndQueries(t *testing.T, open Opener) {
 	if got := strings.Join(ids, ","); got != "p1,p2,x,~expired:p1" {
 		t.Fatalf("transfers of a: %s", got)
 	}
-	if _, _, err := e.l.AccountTransfers(ctx, "m", "a", "", 101); !errors.Is(err, ledger.ErrInvalid) {
+	if _, _, err := e.L.AccountTransfers(ctx, "m", "a", "", 101); !errors.Is(err, ledger.ErrInvalid) {
 		t.Fatalf("limit 101: %v", err)
 	}
-	e.verify(t)
+	e.Verify(t)
 }

@@ -370,29 +370,29 @@ func runModel(t *testing.T, open Opener, seed uint64, steps int) {
 	ctx := context.Background()
 	// Few expiries per batch, so that some timed-out transfers are still
 	// pending when a post or void arrives.
-	e := newEnv(t, open, func(c *ledger.Config) { c.ExpiryBatchMax = 1 })
+	e := NewEnv(t, open, func(c *ledger.Config) { c.ExpiryBatchMax = 1 })
 	// A second process over the same store: calls alternate at random, so
 	// each must notice the other's commits and reload.
-	other := e.open(t, e.store)
+	other := e.Open(t, e.Store)
 	m := &model{accounts: map[string]*mAccount{}, transfers: map[string]ledger.Transfer{}, pendings: map[string]*mPending{}}
 	for _, a := range modelAccounts {
-		if r := e.accounts(t, "m", ledger.Account{ID: a.id, Currency: a.currency, Flags: a.flags}); r[0].Code != ledger.OK {
+		if r := e.Accounts(t, "m", ledger.Account{ID: a.id, Currency: a.currency, Flags: a.flags}); r[0].Code != ledger.OK {
 			t.Fatal(r[0].Code)
 		}
 		m.accounts[a.id] = &mAccount{currency: a.currency, flags: a.flags}
-		m.stamp(e.clock.Now().UnixNano())
+		m.stamp(e.Clock.Now().UnixNano())
 	}
 	g := &gen{r: rand.New(rand.NewPCG(seed, 42)), m: m}
 	hist := map[ledger.ResultCode]int{}
 	for i := 0; i < steps; {
 		switch g.r.IntN(8) {
 		case 0:
-			e.clock.Advance(time.Duration(g.r.IntN(20)) * time.Second)
+			e.Clock.Advance(time.Duration(g.r.IntN(20)) * time.Second)
 		case 1:
-			if err := e.l.ExpirePending(ctx); err != nil {
+			if err := e.L.ExpirePending(ctx); err != nil {
 				t.Fatal(err)
 			}
-			m.expire(e.clock.Now().UnixNano())
+			m.expire(e.Clock.Now().UnixNano())
 		}
 		n := 1 + g.r.IntN(6)
 		in := make([]ledger.Transfer, n)
@@ -400,7 +400,7 @@ func runModel(t *testing.T, open Opener, seed uint64, steps int) {
 			in[j] = g.transfer()
 		}
 		g.history = append(g.history, in...)
-		l := e.l
+		l := e.L
 		if g.r.IntN(4) == 0 {
 			l = other
 		}
@@ -408,36 +408,36 @@ func runModel(t *testing.T, open Opener, seed uint64, steps int) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := m.call(e.clock.Now().UnixNano(), in)
+		want := m.call(e.Clock.Now().UnixNano(), in)
 		for _, w := range want {
 			hist[w.Code]++
 		}
 		for j := range in {
 			if got[j] != want[j] {
-				t.Fatalf("seed %d step %d: transfer %d %+v:\ngot  %+v\nwant %+v\ncall codes %v / %v", seed, i, j, in[j], got[j], want[j], codes(got), codes(want))
+				t.Fatalf("seed %d step %d: transfer %d %+v:\ngot  %+v\nwant %+v\ncall codes %v / %v", seed, i, j, in[j], got[j], want[j], Codes(got), Codes(want))
 			}
 		}
 		i += n
 		checkModelBalances(t, e, m)
 	}
 	for id, p := range m.pendings {
-		s, err := e.store.Pending(ctx, "m", id)
+		s, err := e.Store.Pending(ctx, "m", id)
 		if err != nil || s.State != p.state || int64(s.AmountPosted) != p.posted {
 			t.Fatalf("pending %s: got %+v, %v; want state %v posted %d", id, s, err, p.state, p.posted)
 		}
 	}
-	sum := e.verify(t)
+	sum := e.Verify(t)
 	if sum.Leaves != m.leaves {
 		t.Fatalf("verify saw %d leaves, model has %d", sum.Leaves, m.leaves)
 	}
 	t.Logf("seed %d: %d leaves, %d transfers; results %v", seed, sum.Leaves, sum.Transfers, hist)
 }
 
-func checkModelBalances(t *testing.T, e *env, m *model) {
+func checkModelBalances(t *testing.T, e *Env, m *model) {
 	t.Helper()
 	var all []ledger.Account
 	for _, a := range modelAccounts {
-		got, err := e.l.Account(context.Background(), "m", a.id)
+		got, err := e.L.Account(context.Background(), "m", a.id)
 		if err != nil {
 			t.Fatal(err)
 		}
