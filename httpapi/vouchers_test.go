@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/kassa/kassa/internal/testclock"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,24 +22,6 @@ import (
 	"github.com/kassa/kassa/store/sqlstore"
 	"github.com/kassa/kassa/voucher"
 )
-
-// voucherClock is a clock the voucher tests move by hand.
-type voucherClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *voucherClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *voucherClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 func newVoucherService(t *testing.T, db *sqlstore.DB, led *ledger.Ledger, clock func() time.Time) *voucher.Service {
 	t.Helper()
@@ -56,7 +38,7 @@ type voucherFixture struct {
 	*fixture
 	dir      string
 	db       *sqlstore.DB
-	clock    *voucherClock
+	clock    *testclock.Clock
 	vouchers *voucher.Service
 	other    merchant.Created
 	bodies   []string // every answer but the one that issued
@@ -64,7 +46,7 @@ type voucherFixture struct {
 
 func newVoucherFixture(t *testing.T) *voucherFixture {
 	t.Helper()
-	vf := &voucherFixture{dir: t.TempDir(), clock: &voucherClock{now: time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)}}
+	vf := &voucherFixture{dir: t.TempDir(), clock: testclock.New(time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC))}
 	db, err := sqlstore.OpenSQLite(context.Background(), vf.dir)
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"github.com/kassa/kassa/internal/testclock"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -28,29 +29,11 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// clock is a fake clock tests move by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // env is the real stack over one database: ledger, vouchers, payments.
 type env struct {
 	t        *testing.T
 	db       *sqlstore.DB
-	clk      *clock
+	clk      *testclock.Clock
 	led      *ledger.Ledger
 	verifier string
 	vouchers *voucher.Service
@@ -87,7 +70,7 @@ func newEnv(t *testing.T, db *sqlstore.DB) *env {
 	t.Helper()
 	t.Cleanup(func() { db.Close() })
 	ctx := context.Background()
-	e := &env{t: t, db: db, clk: &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
+	e := &env{t: t, db: db, clk: testclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))}
 	skey, vkey, err := note.GenerateKey(rand.Reader, "kassa.test/payments")
 	if err != nil {
 		t.Fatal(err)

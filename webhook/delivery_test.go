@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"github.com/kassa/kassa/internal/testclock"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -25,7 +26,7 @@ import (
 type env struct {
 	db       *sqlstore.DB
 	svc      *webhook.Service
-	clock    *storetest.FakeClock
+	clock    *testclock.Clock
 	merchant string
 	logs     *lockedBuffer
 	registry *prometheus.Registry

@@ -3,33 +3,13 @@ package ledgertest
 import (
 	"context"
 	"crypto/rand"
-	"sync"
+	"github.com/kassa/kassa/internal/testclock"
 	"testing"
 	"time"
 
 	"github.com/kassa/kassa/ledger"
 	"golang.org/x/mod/sumdb/note"
 )
-
-// FakeClock is a clock tests move by hand.
-type FakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func NewClock() *FakeClock { return &FakeClock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *FakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *FakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // Opener returns a new, empty store for one test; the test ends with it.
 type Opener func(t testing.TB) ledger.Store
@@ -39,7 +19,7 @@ type Opener func(t testing.TB) ledger.Store
 type Env struct {
 	L           *ledger.Ledger
 	Store       ledger.Store
-	Clock       *FakeClock
+	Clock       *testclock.Clock
 	VerifierKey string
 	SignerKey   string
 	tune        func(*ledger.Config) // adjusts the config of every ledger opened
@@ -57,7 +37,7 @@ func newKey(t testing.TB) (skey, vkey string) {
 // NewEnv opens a store and a ledger over it.
 func NewEnv(t testing.TB, open Opener, tune ...func(*ledger.Config)) *Env {
 	t.Helper()
-	e := &Env{Store: open(t), Clock: NewClock()}
+	e := &Env{Store: open(t), Clock: testclock.New(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))}
 	if len(tune) > 0 {
 		e.tune = tune[0]
 	}

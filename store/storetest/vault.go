@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kassa/kassa/internal/testclock"
 	"log/slog"
 	"net/url"
 	"os"
@@ -65,7 +66,7 @@ type vaultEnv struct {
 	db      *sqlstore.DB
 	svc     *vault.Service
 	keys    *vault.FileKeyProvider
-	clock   *FakeClock
+	clock   *testclock.Clock
 	a, b    merchant.Created
 	logs    *vaultLogBuffer
 	keyPath string

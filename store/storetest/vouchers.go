@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/kassa/kassa/internal/testclock"
 	"strings"
 	"sync"
 	"testing"
@@ -40,7 +41,7 @@ type voucherEnv struct {
 	svc    *voucher.Service
 	led    *ledger.Ledger
 	hooks  *sqlstore.Webhooks
-	clock  *FakeClock
+	clock  *testclock.Clock
 	dist   merchant.Created
 	other  merchant.Created
 	pinKey []byte

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/kassa/kassa/internal/testclock"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -39,33 +40,10 @@ func init() {
 	})
 }
 
-// FakeClock is a clock tests move by hand.
-type FakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-// NewFakeClock starts at the current second, so that signatures made at
-// its time pass a verifier's freshness check until the clock is moved.
-func NewFakeClock() *FakeClock { return &FakeClock{now: time.Now().UTC().Truncate(time.Second)} }
-
-func (c *FakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *FakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func (c *FakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
+// NewFakeClock returns a test clock at the current second, so that
+// signatures made at its time pass a verifier's freshness check until the
+// clock is moved.
+func NewFakeClock() *testclock.Clock { return testclock.New(time.Now().UTC().Truncate(time.Second)) }
 
 // Receiver is a webhook consumer for tests. It answers 500 on paths under
 // /down and to bodies containing "fail":true, 200 otherwise.
@@ -111,7 +89,7 @@ type whEnv struct {
 	db       *sqlstore.DB
 	store    *sqlstore.Webhooks
 	svc      *webhook.Service
-	clock    *FakeClock
+	clock    *testclock.Clock
 	merchant string
 	other    string
 	recv     *Receiver
