@@ -22,17 +22,31 @@ type Migration struct {
 	SQL     string
 }
 
+// Migrations are written once, for SQLite, in migrations/sqlite. PostgreSQL
+// runs the same files translated by postgresSQL (BLOB → BYTEA, INTEGER →
+// BIGINT, no WITHOUT ROWID), unless migrations/postgres holds a file of
+// the same name, which is then used as it is.
+const (
+	migrationsDir        = "migrations/sqlite"
+	postgresOverridesDir = "migrations/postgres"
+	migrationExtension   = ".sql"
+)
+
+var postgresTypes = strings.NewReplacer(" BLOB", " BYTEA", " INTEGER", " BIGINT", ") WITHOUT ROWID;", ");")
+
+// postgresSQL translates a SQLite migration for PostgreSQL.
+func postgresSQL(sqlite string) string { return postgresTypes.Replace(sqlite) }
+
 // Migrations lists the dialect's migrations in version order.
 func Migrations(d Dialect) ([]Migration, error) {
-	dir := path.Join("migrations", d.String())
-	entries, err := fs.ReadDir(migrationFS, dir)
+	entries, err := fs.ReadDir(migrationFS, migrationsDir)
 	if err != nil {
 		return nil, fmt.Errorf("read migrations: %w", err)
 	}
 	var ms []Migration
 	for _, e := range entries {
 		name := e.Name()
-		if !strings.HasSuffix(name, ".sql") {
+		if !strings.HasSuffix(name, migrationExtension) {
 			continue
 		}
 		num, _, ok := strings.Cut(name, "_")
@@ -40,11 +54,11 @@ func Migrations(d Dialect) ([]Migration, error) {
 		if !ok || err != nil || v <= 0 {
 			return nil, fmt.Errorf("migration %s: name must be NNNN_name.sql", name)
 		}
-		body, err := fs.ReadFile(migrationFS, path.Join(dir, name))
+		body, err := migrationSQL(d, name)
 		if err != nil {
 			return nil, err
 		}
-		ms = append(ms, Migration{Version: v, Name: strings.TrimSuffix(name, ".sql"), SQL: string(body)})
+		ms = append(ms, Migration{Version: v, Name: strings.TrimSuffix(name, migrationExtension), SQL: body})
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
 	for i := 1; i < len(ms); i++ {
@@ -53,6 +67,22 @@ func Migrations(d Dialect) ([]Migration, error) {
 		}
 	}
 	return ms, nil
+}
+
+func migrationSQL(d Dialect, name string) (string, error) {
+	if d == Postgres {
+		if b, err := fs.ReadFile(migrationFS, path.Join(postgresOverridesDir, name)); err == nil {
+			return string(b), nil
+		}
+	}
+	b, err := fs.ReadFile(migrationFS, path.Join(migrationsDir, name))
+	if err != nil {
+		return "", err
+	}
+	if d == Postgres {
+		return postgresSQL(string(b)), nil
+	}
+	return string(b), nil
 }
 
 // Migrate applies every migration not yet applied, each in its own
