@@ -165,25 +165,34 @@ func (s *Payments) Payments(ctx context.Context, f payment.Filter) ([]payment.Pa
 		add("(created_at < ? OR (created_at = ? AND id < ?))", created, created, f.StartingAfter)
 	}
 	args = append(args, f.Limit+1)
-	rows, err := s.db.QueryContext(ctx, `SELECT `+paymentColumns+` FROM payments WHERE `+strings.Join(where, " AND ")+
+	ps, err := s.queryPayments(ctx, `SELECT `+paymentColumns+` FROM payments WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY created_at DESC, id DESC LIMIT ?`, args...)
-	if err != nil {
-		return nil, false, fmt.Errorf("select payments: %w", err)
-	}
-	ps, err := collectPayments(rows)
 	if err != nil {
 		return nil, false, err
 	}
-	more := len(ps) > f.Limit
-	if more {
-		ps = ps[:f.Limit]
+	if len(ps) > f.Limit {
+		return ps[:f.Limit], true, nil
+	}
+	return ps, false, nil
+}
+
+// queryPayments runs a query over paymentColumns and loads each payment's
+// vouchers.
+func (s *Payments) queryPayments(ctx context.Context, query string, args ...any) ([]payment.Payment, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("select payments: %w", err)
+	}
+	ps, err := collectPayments(rows)
+	if err != nil {
+		return nil, err
 	}
 	for i := range ps {
 		if err := s.loadVouchers(ctx, s.db, &ps[i]); err != nil {
-			return nil, false, err
+			return nil, err
 		}
 	}
-	return ps, more, nil
+	return ps, nil
 }
 
 func collectPayments(rows *sql.Rows) ([]payment.Payment, error) {
@@ -305,22 +314,9 @@ func (s *Payments) Refunds(ctx context.Context, paymentID string) ([]payment.Ref
 }
 
 func (s *Payments) DuePayments(ctx context.Context, now time.Time, limit int) ([]payment.Payment, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+paymentColumns+` FROM payments
+	return s.queryPayments(ctx, `SELECT `+paymentColumns+` FROM payments
 		WHERE status IN ('requires_action', 'authorized') AND expires_at > 0 AND expires_at <= ?
 		ORDER BY expires_at LIMIT ?`, micros(now), limit)
-	if err != nil {
-		return nil, fmt.Errorf("select due payments: %w", err)
-	}
-	ps, err := collectPayments(rows)
-	if err != nil {
-		return nil, err
-	}
-	for i := range ps {
-		if err := s.loadVouchers(ctx, s.db, &ps[i]); err != nil {
-			return nil, err
-		}
-	}
-	return ps, nil
 }
 
 func (s *Payments) CaptureWindow(ctx context.Context, merchantID string) (time.Duration, error) {
@@ -359,20 +355,7 @@ func (s *Payments) Currencies(ctx context.Context, merchantID string) ([]money.C
 }
 
 func (s *Payments) AllPayments(ctx context.Context, after string, limit int) ([]payment.Payment, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
-	if err != nil {
-		return nil, err
-	}
-	ps, err := collectPayments(rows)
-	if err != nil {
-		return nil, err
-	}
-	for i := range ps {
-		if err := s.loadVouchers(ctx, s.db, &ps[i]); err != nil {
-			return nil, err
-		}
-	}
-	return ps, nil
+	return s.queryPayments(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
 }
 
 func (s *Payments) AcquirerPending(ctx context.Context, limit int) ([]payment.Payment, error) {
