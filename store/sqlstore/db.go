@@ -281,3 +281,17 @@ func (tx *Tx) Savepoint(ctx context.Context, fn func() error) error {
 	}
 	return nil
 }
+
+// scanColumn reads the single column of every row and closes rows.
+func scanColumn[T any](rows *sql.Rows) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		var v T
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

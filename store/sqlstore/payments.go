@@ -342,16 +342,7 @@ func (s *Payments) Currencies(ctx context.Context, merchantID string) ([]money.C
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var cs []money.Currency
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			return nil, err
-		}
-		cs = append(cs, money.Currency(c))
-	}
-	return cs, rows.Err()
+	return scanColumn[money.Currency](rows)
 }
 
 func (s *Payments) AllPayments(ctx context.Context, after string, limit int) ([]payment.Payment, error) {

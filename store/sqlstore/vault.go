@@ -257,21 +257,13 @@ func (s *Vault) DestroyExpiredCVCs(ctx context.Context, now time.Time, limit int
 		if err != nil {
 			return fmt.Errorf("select expired CVCs: %w", err)
 		}
-		var ids []any
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		found, err := scanColumn[string](rows)
+		if err != nil || len(found) == 0 {
 			return err
 		}
-		if len(ids) == 0 {
-			return nil
+		ids := make([]any, len(found))
+		for i, id := range found {
+			ids[i] = id
 		}
 		n, err = s.destroyCVC(ctx, tx, `id IN (`+placeholders(len(ids))+`)`, ids...)
 		return err

@@ -442,17 +442,8 @@ func (s *Webhooks) Claim(ctx context.Context, now, leaseUntil time.Time, owner s
 		if err != nil {
 			return fmt.Errorf("select due deliveries: %w", err)
 		}
-		var ids []string
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		ids, err := scanColumn[string](rows)
+		if err != nil {
 			return err
 		}
 		for _, id := range ids {
