@@ -1,9 +1,9 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/kassa/kassa/internal/syncbuf"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/kassa/kassa/httpapi"
@@ -27,25 +26,8 @@ type fixture struct {
 	ts       *httptest.Server
 	svc      *merchant.Service
 	merchant merchant.Created
-	logs     *syncBuffer
+	logs     *syncbuf.Buffer
 	cfg      httpapi.Config // as given to httpapi.New, defaults filled in
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newFixture(t *testing.T, cfg httpapi.Config, extra func(*httpapi.Server)) *fixture {
@@ -55,7 +37,7 @@ func newFixture(t *testing.T, cfg httpapi.Config, extra func(*httpapi.Server)) *
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	f := &fixture{svc: merchant.NewService(sqlstore.NewMerchants(db), nil, id.Generator{}), logs: &syncBuffer{}}
+	f := &fixture{svc: merchant.NewService(sqlstore.NewMerchants(db), nil, id.Generator{}), logs: &syncbuf.Buffer{}}
 	f.merchant, err = f.svc.Create(context.Background(), "Test Shop")
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/kassa/kassa/internal/syncbuf"
 	"github.com/kassa/kassa/internal/testclock"
 	"io"
 	"log/slog"
@@ -53,7 +54,7 @@ func newVoucherFixture(t *testing.T) *voucherFixture {
 	}
 	t.Cleanup(func() { db.Close() })
 	vf.db = db
-	f := &fixture{svc: merchant.NewService(sqlstore.NewMerchants(db), nil, id.Generator{}), logs: &syncBuffer{}}
+	f := &fixture{svc: merchant.NewService(sqlstore.NewMerchants(db), nil, id.Generator{}), logs: &syncbuf.Buffer{}}
 	if f.merchant, err = f.svc.Create(context.Background(), "Card Seller"); err != nil {
 		t.Fatal(err)
 	}

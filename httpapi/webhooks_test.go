@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"fmt"
+	"github.com/kassa/kassa/internal/syncbuf"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
@@ -40,7 +41,7 @@ func newWebhookFixture(t *testing.T) *webhookFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	f := &fixture{svc: merchant.NewService(sqlstore.NewMerchants(db), nil, id.Generator{}), logs: &syncBuffer{}}
+	f := &fixture{svc: merchant.NewService(sqlstore.NewMerchants(db), nil, id.Generator{}), logs: &syncbuf.Buffer{}}
 	if f.merchant, err = f.svc.Create(context.Background(), "Hook Shop"); err != nil {
 		t.Fatal(err)
 	}

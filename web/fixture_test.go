@@ -5,13 +5,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"github.com/kassa/kassa/internal/syncbuf"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,24 +39,7 @@ type fixture struct {
 	payments *payment.Service
 	merchant merchant.Created
 	issuer   string
-	logs     *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs     *syncbuf.Buffer
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -76,7 +59,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { led.Close() })
-	f := &fixture{logs: &syncBuffer{}}
+	f := &fixture{logs: &syncbuf.Buffer{}}
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	merchants := merchant.NewService(sqlstore.NewMerchants(db), nil, id.Generator{})
 	if f.merchant, err = merchants.Create(ctx, "Acme Bets & Games"); err != nil {

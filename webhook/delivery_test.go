@@ -1,9 +1,9 @@
 package webhook_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
+	"github.com/kassa/kassa/internal/syncbuf"
 	"github.com/kassa/kassa/internal/testclock"
 	"log/slog"
 	"net/http"
@@ -28,25 +28,8 @@ type env struct {
 	svc      *webhook.Service
 	clock    *testclock.Clock
 	merchant string
-	logs     *lockedBuffer
+	logs     *syncbuf.Buffer
 	registry *prometheus.Registry
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func newEnv(t *testing.T, cfg webhook.Config) *env {
@@ -61,7 +44,7 @@ func newEnv(t *testing.T, cfg webhook.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{db: db, clock: clock, merchant: m.ID, logs: &lockedBuffer{}, registry: prometheus.NewRegistry()}
+	e := &env{db: db, clock: clock, merchant: m.ID, logs: &syncbuf.Buffer{}, registry: prometheus.NewRegistry()}
 	cfg.Store, cfg.Now = sqlstore.NewWebhooks(db), clock.Now
 	cfg.Logger = slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.svc = webhook.New(cfg)

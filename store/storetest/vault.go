@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kassa/kassa/internal/syncbuf"
 	"github.com/kassa/kassa/internal/testclock"
 	"log/slog"
 	"net/url"
@@ -68,31 +69,14 @@ type vaultEnv struct {
 	keys    *vault.FileKeyProvider
 	clock   *testclock.Clock
 	a, b    merchant.Created
-	logs    *vaultLogBuffer
+	logs    *syncbuf.Buffer
 	keyPath string
-}
-
-type vaultLogBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *vaultLogBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *vaultLogBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newVaultEnv(t *testing.T, open Opener) *vaultEnv {
 	t.Helper()
 	ctx := context.Background()
-	e := &vaultEnv{db: open(t), clock: NewFakeClock(), logs: &vaultLogBuffer{}}
+	e := &vaultEnv{db: open(t), clock: NewFakeClock(), logs: &syncbuf.Buffer{}}
 	e.clock.Set(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	ms := merchant.NewService(sqlstore.NewMerchants(e.db), nil, id.Generator{})
 	var err error
