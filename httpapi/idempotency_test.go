@@ -13,27 +13,7 @@ import (
 
 func (f *fixture) doKey(t *testing.T, path, key, idemKey, body string) (*http.Response, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", f.ts.URL+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/json")
-	if idemKey != "" {
-		req.Header.Set("Idempotency-Key", idemKey)
-	}
-	resp, err := f.ts.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var b strings.Builder
-	buf := make([]byte, 4096)
-	for {
-		n, err := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			break
-		}
-	}
-	return resp, []byte(b.String())
+	return f.do(t, "POST", path, key, "application/json", body, "Idempotency-Key", idemKey)
 }
 
 func TestIdempotencyKey(t *testing.T) {

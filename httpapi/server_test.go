@@ -73,11 +73,18 @@ func newFixture(t *testing.T, cfg httpapi.Config, extra func(*httpapi.Server)) *
 	return f
 }
 
-func (f *fixture) do(t *testing.T, method, path, key, contentType, body string) (*http.Response, []byte) {
+// do sends a request and returns the answer and its body; header holds
+// more header name, value pairs (empty values are left out).
+func (f *fixture) do(t *testing.T, method, path, key, contentType, body string, header ...string) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, f.ts.URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		if header[i+1] != "" {
+			req.Header.Set(header[i], header[i+1])
+		}
 	}
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"github.com/kassa/kassa/internal/syncbuf"
 	"github.com/kassa/kassa/internal/testclock"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -75,26 +74,11 @@ func newVoucherFixture(t *testing.T) *voucherFixture {
 // keeps the answer for the PIN scan.
 func (f *voucherFixture) call(t *testing.T, method, path, key, idem, body string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, f.ts.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+key)
+	contentType := ""
 	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+		contentType = "application/json"
 	}
-	if idem != "" {
-		req.Header.Set("Idempotency-Key", idem)
-	}
-	resp, err := f.ts.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, b := f.do(t, method, path, key, contentType, body, "Idempotency-Key", idem)
 	f.bodies = append(f.bodies, string(b))
 	return resp, b
 }
