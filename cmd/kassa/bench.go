@@ -126,17 +126,11 @@ func benchLedger(ctx context.Context, args []string, getenv env, stdout, stderr 
 	case cfg.duration <= 0 || cfg.duration > time.Hour:
 		return usagef("--duration must be positive and at most 1h")
 	}
-	if cfg.cpuProfile != "" {
-		f, err := os.Create(cfg.cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := startCPUProfile(cfg.cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	res, err := runLedgerBench(ctx, cfg, stderr)
 	if err != nil {
 		return err
@@ -432,3 +426,23 @@ func (h *httpBench) call(cfg benchLedgerConfig, transfers, refused *atomic.Int64
 }
 
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+
+// startCPUProfile profiles the process into file until stop is called
+// (nothing when file is empty).
+func startCPUProfile(file string) (stop func(), err error) {
+	if file == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}

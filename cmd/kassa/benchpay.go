@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"os"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -241,17 +240,11 @@ func runPayBench(ctx context.Context, cfg benchPayConfig, stderr io.Writer) (Ben
 	res.BaselineRequests, res.BaselineSeconds = baseline.requests, baseline.elapsed.Seconds()
 	res.BaselinePerSec = float64(baseline.requests) / baseline.elapsed.Seconds()
 
-	if cfg.cpuProfile != "" {
-		f, err := os.Create(cfg.cpuProfile)
-		if err != nil {
-			return res, err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return res, err
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := startCPUProfile(cfg.cpuProfile)
+	if err != nil {
+		return res, err
 	}
+	defer stop()
 	commits0, leaves0, secs0 := ledgerCommits(b)
 	run := runPayments(ctx, b, cfg, stderr)
 	commits1, leaves1, secs1 := ledgerCommits(b)
