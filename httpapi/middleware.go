@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -90,11 +89,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		if !validRequestID(info.id) {
 			info.id = id.New("req")
 		}
-		if _, pattern := s.mux.Handler(r); pattern != "" {
-			_, info.route, _ = strings.Cut(pattern, " ") // "GET /v1/x" → "/v1/x"
-		} else {
-			info.route = "unmatched"
-		}
+		info.route = "unmatched" // dispatch names the route it finds
 		h := w.Header()
 		h.Set("X-Request-Id", info.id)
 		h.Set("X-Content-Type-Options", "nosniff")

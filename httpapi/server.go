@@ -184,6 +184,9 @@ func (s *Server) HandleLimit(method, pattern string, auth Auth, bodyMax int64, h
 // problems instead of the mux's plain-text answers.
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 	h, pattern := s.mux.Handler(r)
+	if info := infoFrom(r.Context()); info != nil && pattern != "" {
+		_, info.route, _ = strings.Cut(pattern, " ") // "GET /v1/x" → "/v1/x"
+	}
 	if pattern == "" {
 		rec := &statusRecorder{header: http.Header{}}
 		h.ServeHTTP(rec, r)
