@@ -463,8 +463,11 @@ func (s *State) Evict(now time.Time) int {
 	seen = appendSeen(&s.devices, seen)
 	seen = appendSeen(&s.ips, seen)
 	seen = appendSeen(&s.emails, seen)
-	if excess > len(seen) {
-		excess = len(seen)
+	// Entities may have gone meanwhile (the hard bound): cut no further
+	// than there are.
+	excess = min(excess, len(seen))
+	if excess == 0 {
+		return n
 	}
 	slices.Sort(seen)
 	cut := seen[excess-1] // everything last seen at or before cut goes

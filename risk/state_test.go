@@ -329,6 +329,20 @@ func TestExtractReusesDst(t *testing.T) {
 	}
 }
 
+func TestExtractDoesNotAllocate(t *testing.T) {
+	s := NewState(StateConfig{})
+	v6 := func(ev *Event) { ev.IP = "2001:db8:1:2::1" }
+	for i := range 20 {
+		s.Replay(pay(time.Duration(i)*time.Minute, v6, outcome(OutcomeApproved)), nil)
+	}
+	dst := make([]float32, FeatureCount)
+	for _, ev := range []*Event{pay(time.Hour), pay(time.Hour, v6), pay(time.Hour, customerID(""))} {
+		if got := testing.AllocsPerRun(100, func() { s.Extract(ev, dst) }); got != 0 {
+			t.Errorf("Extract from %s allocates %v times", ev.IP, got)
+		}
+	}
+}
+
 func TestEvictIdle(t *testing.T) {
 	s := NewState(StateConfig{})
 	s.Observe(pay(0, func(ev *Event) { ev.VoucherSerial = "V1" }))
@@ -393,6 +407,24 @@ func TestEvictEntitiesMax(t *testing.T) {
 	}
 	if !has(20) || has(30) || !has(31) || !has(129) {
 		t.Errorf("after the second Evict: 20 %v, 30 %v, 31 %v, 129 %v; want true, false, true, true", has(20), has(30), has(31), has(129))
+	}
+}
+
+func TestEvictTiesAllGo(t *testing.T) {
+	s := NewState(StateConfig{EntitiesMax: 14}) // the hard bound, 17, stays out of it
+	for i := range 8 {
+		s.Observe(&Event{Time: base, Kind: KindPayment, IP: fmt.Sprintf("10.0.0.%d", i)})
+	}
+	for i := range 8 {
+		s.Observe(&Event{Time: base.Add(time.Second), Kind: KindPayment, IP: fmt.Sprintf("10.0.1.%d", i)})
+	}
+	// 2 must go; the 8 last seen in the same second as those all go,
+	// whatever the map order.
+	if got := s.Evict(base.Add(time.Minute)); got != 8 {
+		t.Errorf("Evict dropped %d, want 8", got)
+	}
+	if got := s.Len(); got != 8 {
+		t.Errorf("Len = %d, want 8", got)
 	}
 }
 
