@@ -1,0 +1,202 @@
+package risk
+
+import (
+	"math/rand/v2"
+	"os"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFeatureNames(t *testing.T) {
+	if len(FeatureNames) != FeatureCount {
+		t.Fatalf("%d names for %d features", len(FeatureNames), FeatureCount)
+	}
+	snake := regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
+	for i, name := range FeatureNames {
+		if !snake.MatchString(name) {
+			t.Errorf("feature %d: name %q is not snake_case", i, name)
+		}
+		if got, ok := FeatureIndex(name); !ok || got != i {
+			t.Errorf("FeatureIndex(%q) = %d, %v; want %d, true", name, got, ok, i)
+		}
+	}
+	if _, ok := FeatureIndex("no_such_feature"); ok {
+		t.Error("FeatureIndex found an unknown name")
+	}
+	required := []string{
+		"amount_log", "hour_of_day", "kind_deposit", "kind_withdrawal", "method_card", "method_voucher", "method_account",
+		"card_attempts_1m", "card_attempts_1h", "card_attempts_24h", "card_failures_1h", "card_failures_24h", "card_declines_24h",
+		"voucher_attempts_1m", "voucher_attempts_1h", "voucher_failures_1h", "voucher_failures_24h",
+		"customer_attempts_1h", "customer_attempts_24h", "customer_failures_24h", "customer_amount_24h", "customer_amount_7d",
+		"customer_history_count", "customer_age_days", "customer_deposits_24h", "withdrawal_to_deposits_ratio",
+		"amount_to_customer_mean", "amount_zscore", "amount_to_customer_max",
+		"device_attempts_1m", "device_attempts_1h", "device_failures_1h", "device_distinct_cards_24h",
+		"device_distinct_customers_7d", "device_distinct_vouchers_24h", "device_new_for_customer", "device_missing",
+		"ip_attempts_1m", "ip_attempts_1h", "ip_failures_1h", "ip_distinct_cards_1h", "ip_distinct_cards_24h", "ip_distinct_customers_24h",
+		"email_attempts_24h", "email_failures_24h",
+		"geo_known", "ip_country_mismatch", "country_new_for_customer", "km_since_last", "kmh_since_last",
+		"hour_unusual_for_customer",
+		"signals_missing", "time_on_page_log", "time_to_submit_log", "pointer_moves", "key_events", "paste_events",
+		"focus_changes", "webdriver", "bot_score",
+	}
+	for _, name := range required {
+		if _, ok := FeatureIndex(name); !ok {
+			t.Errorf("required feature %q is missing", name)
+		}
+	}
+}
+
+// The docs define every feature; a feature added without its row fails.
+func TestFeaturesDocumented(t *testing.T) {
+	doc, err := readDoc()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range FeatureNames {
+		if !strings.Contains(doc, "| `"+name+"` |") {
+			t.Errorf("docs/risk-features.md has no row for %s", name)
+		}
+	}
+}
+
+func readDoc() (string, error) {
+	b, err := os.ReadFile("../docs/risk-features.md")
+	return string(b), err
+}
+
+func TestDescribe(t *testing.T) {
+	if got, want := Describe("ip_distinct_cards_1h", 7), "7 different cards from this IP address in the last hour"; got != want {
+		t.Errorf("Describe = %q, want %q", got, want)
+	}
+	if got, want := Describe("card_attempts_1m", 1), "1 attempt with this card in the last minute"; got != want {
+		t.Errorf("Describe = %q, want %q", got, want)
+	}
+	if got, want := Describe("amount_log", log10p1(123_456)), "amount of 123456 (minor units)"; got != want {
+		t.Errorf("Describe = %q, want %q", got, want)
+	}
+	if got, want := Describe("no_such_feature", 1.5), "no_such_feature = 1.50"; got != want {
+		t.Errorf("Describe = %q, want %q", got, want)
+	}
+	for _, name := range FeatureNames {
+		seen := map[string]bool{}
+		for _, v := range []float32{0, 1, 7, 0.5, -2.5, 1e6} {
+			got := Describe(name, v)
+			if got == "" || strings.Contains(got, "%!") || strings.Contains(got, " = ") || strings.Contains(got, "NaN") {
+				t.Errorf("Describe(%q, %v) = %q", name, v, got)
+			}
+			seen[got] = true
+		}
+		if len(seen) < 2 {
+			t.Errorf("Describe(%q, ...) says the same for every value: %v", name, seen)
+		}
+	}
+}
+
+// warmState replays a week of attempts by 20,000 payers (about 125,000
+// entities) and returns the state, later attempts by the same payers to
+// measure with, and the state's heap bytes per entity.
+func warmState(b *testing.B) (*State, []Event, float64) { return warmStateOf(b, 20_000) }
+
+func warmStateOf(b *testing.B, payers int) (*State, []Event, float64) {
+	b.Helper()
+	const warm, probe = 200_000, 10_000
+	events := genEvents(1, warm+probe, payers)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	s := NewState(StateConfig{})
+	dst := make([]float32, FeatureCount)
+	for i := range events[:warm] {
+		s.Replay(&events[i], dst)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	perEntity := float64(after.HeapAlloc-before.HeapAlloc) / float64(s.Len())
+	runtime.KeepAlive(s)
+	return s, events[warm:], perEntity
+}
+
+func BenchmarkExtract(b *testing.B) {
+	s, probe, _ := warmState(b)
+	dst := make([]float32, FeatureCount)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		s.Extract(&probe[i%len(probe)], dst)
+	}
+	b.ReportMetric(float64(s.Len()), "entities")
+}
+
+// BenchmarkExtractHot extracts from a state of 200 payers that fits in
+// cache: the computing, without the memory latency of a large state.
+func BenchmarkExtractHot(b *testing.B) {
+	s, probe, _ := warmStateOf(b, 200)
+	dst := make([]float32, FeatureCount)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		s.Extract(&probe[i%len(probe)], dst)
+	}
+}
+
+func BenchmarkObserve(b *testing.B) {
+	s, probe, _ := warmState(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		s.Observe(&probe[i%len(probe)])
+	}
+}
+
+func BenchmarkReplay(b *testing.B) {
+	s, probe, perEntity := warmState(b)
+	dst := make([]float32, FeatureCount)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		s.Replay(&probe[i%len(probe)], dst)
+	}
+	b.ReportMetric(perEntity, "heap-B/entity")
+}
+
+// BenchmarkExtractObserveLatency times each Extract+Observe pair on its
+// own, as the request path makes them, and reports the percentiles.
+func BenchmarkExtractObserveLatency(b *testing.B) {
+	s, probe, _ := warmState(b)
+	dst := make([]float32, FeatureCount)
+	var took []time.Duration
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		ev := &probe[i%len(probe)]
+		start := time.Now()
+		s.Extract(ev, dst)
+		s.Observe(ev)
+		took = append(took, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2]), "p50-ns")
+	b.ReportMetric(float64(took[len(took)*99/100]), "p99-ns")
+	b.ReportMetric(float64(took[len(took)-1]), "max-ns")
+}
+
+// BenchmarkExtractObserveParallel scores from every core at once.
+func BenchmarkExtractObserveParallel(b *testing.B) {
+	s, probe, _ := warmState(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		dst := make([]float32, FeatureCount)
+		i := rand.IntN(len(probe))
+		for pb.Next() {
+			ev := &probe[i%len(probe)]
+			s.Extract(ev, dst)
+			s.Observe(ev)
+			i++
+		}
+	})
+}
