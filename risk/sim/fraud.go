@@ -147,16 +147,24 @@ func (g *gen) accountTakeover(r *rand.Rand) {
 	if v == nil {
 		return
 	}
-	local := r.Float64() < 0.35
 	from := countryByCode(oneOf(r, []string{"NG", "BR", "VN", "US", "TR", "GB", "ES", "PL"}))
 	for from == v.home {
 		from = countryByCode("NG")
 	}
 	d := newDevice(r, pick(r, fraudDevices), from)
 	ip, geo := residentialNet(r, from)
-	if local {
+	switch u := r.Float64(); {
+	case u < 0.2:
+		// Stolen session: an infostealer took the payer's cookies and
+		// browser profile; the attacker replays them through a proxy
+		// near the payer. Only what is done, and when, gives it away.
+		d = &device{}
+		*d = *v.devices[0]
 		ip, geo = residentialNet(r, v.home)
-		if r.Float64() < 0.5 {
+		geo.Lat, geo.Lon = jitter(r, v.lat, v.lon, 10)
+	case u < 0.45:
+		ip, geo = residentialNet(r, v.home) // a residential proxy in the payer's country
+		if r.Float64() < 0.8 {
 			d.timezone, d.language = v.home.timezone, v.home.language
 		}
 	}
@@ -244,7 +252,7 @@ func (g *gen) stolenCard(r *rand.Rand, t0 time.Time) {
 	ip, geo := fraudNet(r, from)
 	if r.Float64() < 0.3 {
 		ip, geo = residentialNet(r, countryByCode(cardHome))
-		if r.Float64() < 0.4 {
+		if r.Float64() < 0.7 {
 			d.timezone, d.language = countryByCode(cardHome).timezone, countryByCode(cardHome).language
 		}
 	}
@@ -302,7 +310,7 @@ func (g *gen) checkoutBot(r *rand.Rand, t0 time.Time) {
 			k = pick(r, []weighted[*deviceKind]{{windowsPC, 2}, {linuxPC, 1}})
 		}
 		devs = append(devs, newDevice(r, k, home))
-		mimics = append(mimics, r.Float64() < 0.15)
+		mimics = append(mimics, r.Float64() < 0.25)
 	}
 	var cards []card
 	for range 2 + r.IntN(4) {
@@ -398,9 +406,10 @@ func (g *gen) multiAccounting(r *rand.Rand, t0 time.Time) {
 	}
 }
 
-// laundering: a mule opens an account at an operator, deposits money
-// from many vouchers or cards within hours, plays little or not at all
-// and withdraws most of it to a bank account.
+// laundering: a mule opens an account at an operator (or, recruited,
+// uses their own), deposits money from many vouchers or cards within
+// hours, plays little or not at all and withdraws most of it to a bank
+// account.
 func (g *gen) laundering(r *rand.Rand, t0 time.Time) {
 	m := g.operator(r, false)
 	if m == nil {
@@ -412,6 +421,15 @@ func (g *gen) laundering(r *rand.Rand, t0 time.Time) {
 	customer, mail := "cus_"+hex64(r), email(r, home)
 	if r.Float64() < 0.5 {
 		mail = throwaway(r)
+	}
+	if mule := g.victim(r); mule != nil && r.Float64() < 0.35 {
+		// A recruited money mule: a real payer, their own account,
+		// device and line.
+		home, d = mule.home, mule.devices[0]
+		customer, mail = mule.customerID, mule.email
+		ip = mule.homeIP.String()
+		geo.Country = home.code
+		geo.Lat, geo.Lon = jitter(r, mule.lat, mule.lon, 3)
 	}
 	vouchers := r.Float64() < 0.65
 	var cards []card

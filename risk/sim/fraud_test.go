@@ -140,8 +140,9 @@ func TestLaunderingWithdrawsDeposits(t *testing.T) {
 	}
 }
 
-// TestAccountTakeover: an existing payer's account, a device that
-// customer never used, and often a journey no plane makes that fast.
+// TestAccountTakeover: an existing payer's account, mostly from a device
+// they never used (a few replay a stolen session), and often after a
+// journey no plane makes that fast.
 func TestAccountTakeover(t *testing.T) {
 	type last struct {
 		t        time.Time
@@ -149,7 +150,7 @@ func TestAccountTakeover(t *testing.T) {
 	}
 	lastSeen := map[string]last{}
 	devices := map[string]map[string]bool{}
-	var n, impossible int
+	var n, impossible, stolenSessions int
 	for _, e := range events(t) {
 		if e.FraudType == AccountTakeover {
 			n++
@@ -158,7 +159,7 @@ func TestAccountTakeover(t *testing.T) {
 				t.Fatalf("takeover %s of %s never seen before", e.ID, e.Email)
 			}
 			if devices[e.Email][e.DeviceID] {
-				t.Errorf("takeover %s from the customer's own device", e.ID)
+				stolenSessions++
 			}
 			km := distanceKM(prev.lat, prev.lon, e.Geo.Lat, e.Geo.Lon)
 			if hours := e.Time.Sub(prev.t).Hours(); km > 500 && km/max(hours, 0.01) > 900 {
@@ -180,6 +181,9 @@ func TestAccountTakeover(t *testing.T) {
 	if share := float64(impossible) / float64(n); share < 0.3 || share > 0.9 {
 		t.Errorf("takeovers after an impossible journey: %.2f, want many but not all", share)
 	}
+	if share := float64(stolenSessions) / float64(n); share > 0.3 {
+		t.Errorf("takeovers from the payer's own device (stolen sessions): %.2f, want a few", share)
+	}
 }
 
 // TestBotsAndMultiAccounts: checkout bots fill forms in under a second
@@ -197,8 +201,8 @@ func TestBotsAndMultiAccounts(t *testing.T) {
 			scripted++
 		}
 	}
-	if share := float64(scripted) / float64(bots); share < 0.5 || share == 1 {
-		t.Errorf("checkout bots submitting in under 1 s without a pointer: %.2f, want most but not all", share)
+	if share := float64(scripted) / float64(bots); share < 0.5 {
+		t.Errorf("checkout bots submitting in under 1 s without a pointer: %.2f, want most", share)
 	}
 	customers := map[string]map[string]bool{} // fingerprint → customers
 	for _, e := range ofType(evs, MultiAccounting) {

@@ -12,7 +12,7 @@ import (
 
 // Legit behaviour's parameters (docs/risk-events.md explains them).
 const (
-	tripStartDaily    = 0.004 // chance a payer at home sets off on a trip today
+	tripStartDaily    = 0.006 // chance a payer at home sets off on a trip today
 	homeIPChangeDaily = 0.02  // chance their line gets a new address today
 	newDeviceShare    = 0.004 // sessions on a device the payer never used before
 	signalsBlocked    = 0.04  // sessions whose page script sent nothing
@@ -20,6 +20,7 @@ const (
 	guestShare        = 0.15  // shop checkouts without a customer account
 	bigPurchaseShare  = 0.01  // sessions of five times the usual amount
 	withdrawShare     = 0.15  // operator sessions that cash out, when there is a balance
+	depositAgainShare = 0.25  // deposits followed by another within the hour (chasing a loss)
 	devicesMax        = 4
 )
 
@@ -113,20 +114,35 @@ func (tr *trip) abroad(t time.Time) bool {
 	return tr != nil && !t.Before(tr.arrive) && t.Before(tr.leave)
 }
 
-// session is one checkout: an attempt, and a retry if it went wrong.
+// session is one visit to a merchant: an attempt, a retry if it went
+// wrong, and at an operator sometimes more deposits (chasing a loss).
 func (g *gen) session(r *rand.Rand, p *payer, t time.Time) {
 	m := p.merchants[0]
 	if len(p.merchants) > 1 && r.Float64() < 0.45 {
 		m = p.merchants[1+r.IntN(len(p.merchants)-1)]
 	}
 	d := p.pickDevice(r)
+	e := g.attempt(r, p, m, d, t)
+	for range 3 {
+		if e.Kind != risk.KindDeposit || e.Outcome != risk.OutcomeApproved || r.Float64() >= depositAgainShare {
+			break
+		}
+		e = g.attempt(r, p, m, d, e.Time.Add(uniformDuration(r, 5*time.Minute, 40*time.Minute)))
+	}
+}
+
+// attempt is one legit attempt (and its retry).
+func (g *gen) attempt(r *rand.Rand, p *payer, m *merchant, d *device, t time.Time) *risk.Event {
 	e := &risk.Event{Time: t, MerchantID: m.id, UserAgent: d.userAgent, Email: p.email, CustomerID: p.customerID}
-	abroad := p.trip.abroad(t)
-	p.locate(r, e, d, abroad)
+	p.locate(r, e, d, p.trip.abroad(t))
 
 	cents := int64(lognormal(r, p.medianCents*m.amountScale, p.amountSigma))
 	if r.Float64() < bigPurchaseShare {
 		cents *= 5
+	}
+	first := !containsMerchant(p.used, m)
+	if first {
+		p.used = append(p.used, m)
 	}
 	chars, longest := 0, 0
 	switch {
@@ -134,11 +150,17 @@ func (g *gen) session(r *rand.Rand, p *payer, t time.Time) {
 		e.Kind, e.Method = risk.KindWithdrawal, risk.MethodAccount
 		cents = max(1000, int64(float64(p.depositCents)*lognormal(r, 0.8, 0.6))/100*100)
 		chars = charsAmount
+	case m.operator():
+		e.Kind = risk.KindDeposit
+		cents = roundDeposit(cents)
+		if first && r.Float64() < 0.5 {
+			cents = oneOf(r, []int64{1000, 2000}) // what the welcome bonus asks for
+		}
+		chars, longest = p.payWith(r, e, &cents)
 	default:
 		e.Kind = risk.KindPayment
-		if m.operator() {
-			e.Kind = risk.KindDeposit
-			cents = roundDeposit(cents)
+		if r.Float64() < 0.5 { // a price tag: 19.99, 24.95, 49.00
+			cents = max(100, cents/100*100+oneOf(r, []int64{99, 95, 0, 49})-100)
 		}
 		chars, longest = p.payWith(r, e, &cents)
 	}
@@ -150,18 +172,21 @@ func (g *gen) session(r *rand.Rand, p *payer, t time.Time) {
 		e.BillingCountry = p.home.code
 	}
 	e.Amount, e.Currency = p.money(cents)
-	p.signals(r, e, d, m, typing{chars: chars, longest: longest, paste: p.pasteShare})
+	p.signals(r, e, d, m, typing{chars: chars, longest: longest, paste: p.pasteShare, hurry: p.pace})
 	e.Outcome = legitOutcome(r, e, cents, p)
 	e.Label = risk.LabelLegit
 	g.add(e)
 	p.remember(e, cents)
-	g.retry(r, p, e, d, m, cents)
+	if retry := g.retry(r, p, e, d, m, cents); retry != nil {
+		return retry
+	}
+	return e
 }
 
 // retry: after a typo the payer tries again within two minutes; after a
 // decline some try a smaller amount or their other card a few minutes
 // later.
-func (g *gen) retry(r *rand.Rand, p *payer, first *risk.Event, d *device, m *merchant, cents int64) {
+func (g *gen) retry(r *rand.Rand, p *payer, first *risk.Event, d *device, m *merchant, cents int64) *risk.Event {
 	var after time.Duration
 	switch {
 	case first.Outcome == risk.OutcomeFailed:
@@ -170,7 +195,7 @@ func (g *gen) retry(r *rand.Rand, p *payer, first *risk.Event, d *device, m *mer
 		after = uniformDuration(r, time.Minute, 10*time.Minute)
 		cents = max(500, cents/2/100*100)
 	default:
-		return
+		return nil
 	}
 	e := *first
 	e.Time = first.Time.Add(after)
@@ -183,7 +208,7 @@ func (g *gen) retry(r *rand.Rand, p *payer, first *risk.Event, d *device, m *mer
 		chars = charsPIN
 	}
 	if e.Signals.Present {
-		p.signals(r, &e, d, m, typing{chars: chars, longest: chars, paste: p.pasteShare})
+		p.signals(r, &e, d, m, typing{chars: chars, longest: chars, paste: p.pasteShare, hurry: p.pace})
 	}
 	e.Outcome = risk.OutcomeApproved
 	if r.Float64() < 0.12 {
@@ -191,6 +216,7 @@ func (g *gen) retry(r *rand.Rand, p *payer, first *risk.Event, d *device, m *mer
 	}
 	g.add(&e)
 	p.remember(&e, cents)
+	return &e
 }
 
 // pickDevice: mostly the first device, a phone more often when away;
@@ -271,6 +297,8 @@ func (p *payer) payWith(r *rand.Rand, e *risk.Event, cents *int64) (chars, longe
 	switch {
 	case p.seen && r.Float64() < 0.5:
 		return charsCardSaved, charsCardSaved
+	case p.autofill && r.Float64() < 0.1:
+		return 0, 0 // the password manager filled even the CVC
 	case p.autofill:
 		return charsCardSaved, charsCardSaved // the browser filled the rest
 	default:

@@ -98,9 +98,11 @@ type payer struct {
 	sessionsPerDay float64
 	peakHour       float64
 	merchants      []*merchant
+	used           []*merchant // the merchants they have paid at
 	gambler        bool
 	pasteShare     float64
 	autofill       bool
+	pace           float64 // scales their times on the page
 	firstDay       int
 	lastDay        int
 
@@ -172,12 +174,12 @@ func newPayer(r *rand.Rand, home *country, days int, ms []*merchant) *payer {
 	}
 	p.voucher = newVoucher(r, voucherValues[r.IntN(len(voucherValues))])
 	p.payLocal = home.currency != "" && r.Float64() < 0.5
-	if r.Float64() < 0.03 {
+	if r.Float64() < 0.05 {
 		p.vpn = 0.3 + 0.5*r.Float64()
 	}
 	p.medianCents = math.Exp(math.Log(2500) + 0.7*r.NormFloat64())
 	p.amountSigma = 0.35 + 0.45*r.Float64()
-	p.sessionsPerDay = math.Exp(math.Log(0.8) + 0.75*r.NormFloat64())
+	p.sessionsPerDay = math.Exp(math.Log(1.0) + 0.75*r.NormFloat64())
 	p.gambler = r.Float64() < 0.35
 	if p.gambler {
 		p.sessionsPerDay *= 1.6
@@ -188,9 +190,10 @@ func newPayer(r *rand.Rand, home *country, days int, ms []*merchant) *payer {
 		p.pasteShare = 0.3 // password managers, PINs copied from e-mail
 	}
 	p.autofill = r.Float64() < 0.35
+	p.pace = lognormal(r, 1, 0.3)
 	p.merchants = favourites(r, ms, p.gambler)
 	p.firstDay, p.lastDay = 0, days
-	if r.Float64() < 0.12 {
+	if r.Float64() < 0.25 {
 		p.firstDay = r.IntN(max(days, 1)) // joined during the period
 	}
 	if r.Float64() < 0.05 {

@@ -26,8 +26,9 @@ type typing struct {
 	chars   int     // characters to type
 	longest int     // the field a paste fills (card number, PIN)
 	paste   float64 // chance they paste it
-	// hurry scales their times: 1 for an ordinary payer, below 1 for
-	// someone who has done this fifty times today.
+	// hurry scales their times: about 1 for an ordinary payer (each has
+	// their own pace), below 1 for someone who has done this fifty times
+	// today.
 	hurry float64
 }
 
@@ -44,7 +45,10 @@ func humanSignals(r *rand.Rand, d *device, t typing) risk.Signals {
 		}
 		chars = max(chars-t.longest, 0)
 	}
-	s.KeyEvents = int(math.Round(float64(chars) * (1.03 + 0.35*r.Float64()))) // corrections
+	s.KeyEvents = chars
+	if r.Float64() < 0.7 { // corrections: backspace and type again
+		s.KeyEvents = int(math.Round(float64(chars) * (1.03 + 0.35*r.Float64())))
+	}
 	perKey := lognormal(r, 260, 0.25)
 	if d.kind.touch {
 		perKey *= 1.3
