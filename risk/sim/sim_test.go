@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -14,8 +15,9 @@ import (
 )
 
 // moderate is the scale the behaviour tests run at: every pattern
-// happens, and it takes well under a second without the race detector.
-var moderate = Config{Seed: 7, Payers: 1500, Days: 10}
+// happens several times, and it takes half a second without the race
+// detector (five with it).
+var moderate = Config{Seed: 7, Payers: 2000, Days: 12}
 
 var (
 	moderateOnce   sync.Once
@@ -302,4 +304,19 @@ func TestNetworks(t *testing.T) {
 			t.Fatalf("event %s: ip %s is in %s's ranges, geo says %s", e.ID, e.IP, c, e.Geo.Country)
 		}
 	}
+}
+
+// BenchmarkWriteJSONL measures the whole pipeline, encoding included,
+// in events per second.
+func BenchmarkWriteJSONL(b *testing.B) {
+	cfg := Config{Seed: 1, Payers: 2000, Days: 7}
+	events := 0
+	for b.Loop() {
+		st, err := WriteJSONL(context.Background(), cfg, io.Discard)
+		if err != nil {
+			b.Fatal(err)
+		}
+		events += st.Events
+	}
+	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
 }
