@@ -168,13 +168,17 @@ func (g *gen) accountTakeover(r *rand.Rand) {
 			d.timezone, d.language = v.home.timezone, v.home.language
 		}
 	}
-	t := v.lastTime.Add(uniformDuration(r, 20*time.Minute, 8*time.Hour))
-	if r.Float64() < 0.6 { // the victim's night
+	// Soon after the payer's last attempt (stolen credentials are used
+	// while fresh), in the payer's night when that is near.
+	t := v.lastTime.Add(uniformDuration(r, 10*time.Minute, 3*time.Hour))
+	if r.Float64() < 0.6 {
 		night := v.lastTime.Truncate(time.Hour).Add(time.Hour)
-		for i := 0; i < 30 && localHour(night, v.home) >= 5; i++ {
+		for i := 0; i < 10 && localHour(night, v.home) >= 5; i++ {
 			night = night.Add(time.Hour)
 		}
-		t = night.Add(uniformDuration(r, 0, 4*time.Hour))
+		if localHour(night, v.home) < 5 {
+			t = night.Add(uniformDuration(r, 0, 3*time.Hour))
+		}
 	}
 	if t.Before(g.dayStart) {
 		t = g.dayStart.Add(uniformDuration(r, 0, 2*time.Hour))
