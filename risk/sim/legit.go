@@ -1,0 +1,389 @@
+package sim
+
+import (
+	"math"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/kassa/kassa/risk"
+)
+
+// Legit behaviour's parameters (docs/risk-events.md explains them).
+const (
+	tripStartDaily    = 0.006 // chance a payer at home sets off on a trip today
+	homeIPChangeDaily = 0.02  // chance their line gets a new address today
+	newDeviceShare    = 0.004 // sessions on a device the payer never used before
+	signalsBlocked    = 0.04  // sessions whose page script sent nothing
+	webdriverLegit    = 0.001 // sessions under automation (tests, assistive tools)
+	guestShare        = 0.15  // shop checkouts without a customer account
+	bigPurchaseShare  = 0.01  // sessions of five times the usual amount
+	withdrawShare     = 0.15  // operator sessions that cash out, when there is a balance
+	depositAgainShare = 0.25  // deposits followed by another within the hour (chasing a loss)
+	devicesMax        = 4
+)
+
+// legitDay is one payer's day: some sessions at their usual hours,
+// wherever they are.
+func (g *gen) legitDay(r *rand.Rand, p *payer) {
+	if g.day < p.firstDay || g.day >= p.lastDay {
+		return
+	}
+	if r.Float64() < homeIPChangeDaily {
+		p.homeIP = homeAddr(r, p.home)
+	}
+	if p.trip != nil && p.trip.back.Before(g.dayStart) {
+		p.trip = nil
+	}
+	if p.trip == nil && r.Float64() < tripStartDaily {
+		p.trip = planTrip(r, p, g.dayStart)
+	}
+	rate := p.sessionsPerDay
+	switch g.dayStart.Weekday() {
+	case time.Saturday, time.Sunday:
+		rate *= 1.25
+	case time.Friday:
+		rate *= 1.1
+	}
+	n := poisson(r, rate)
+	if n == 0 {
+		return
+	}
+	times := make([]time.Time, 0, n)
+	for range n {
+		c := p.home
+		if p.trip != nil {
+			c = p.trip.dest
+		}
+		local := sessionHour(r, p.peakHour)
+		off := time.Duration((local - float64(c.utcOffset) + 48) * float64(time.Hour))
+		t := g.dayStart.Add(off % (24 * time.Hour))
+		if p.trip.inAir(t) {
+			continue
+		}
+		times = append(times, t)
+	}
+	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	for _, t := range times {
+		g.session(r, p, t)
+	}
+}
+
+// sessionHour is a local hour of day (fractional): around the payer's
+// peak, sometimes anywhere in the waking day.
+func sessionHour(r *rand.Rand, peak float64) float64 {
+	if r.Float64() < 0.15 {
+		return 7 + 16*r.Float64()
+	}
+	return math.Mod(peak+2.2*r.NormFloat64()+48, 24)
+}
+
+// planTrip: a journey of two to ten days, by plane (about 750 km/h plus
+// an hour and a half at airports).
+func planTrip(r *rand.Rand, p *payer, dayStart time.Time) *trip {
+	dest := p.home
+	for dest == p.home {
+		dest = pick(r, travelDestinations)
+	}
+	tr := &trip{dest: dest, destCity: oneOf(r, dest.cities)}
+	flight := time.Duration((1.5 + distanceKM(p.lat, p.lon, tr.destCity.lat, tr.destCity.lon)/750) * float64(time.Hour))
+	tr.depart = dayStart.Add(uniformDuration(r, 6*time.Hour, 20*time.Hour))
+	tr.arrive = tr.depart.Add(flight)
+	tr.leave = tr.arrive.Add(uniformDuration(r, 2*24*time.Hour, 10*24*time.Hour))
+	tr.back = tr.leave.Add(flight)
+	return tr
+}
+
+var travelDestinations = []weighted[*country]{
+	{countryByCode("ES"), 20}, {countryByCode("IT"), 18}, {countryByCode("FR"), 12}, {countryByCode("GB"), 8},
+	{countryByCode("AT"), 8}, {countryByCode("DE"), 8}, {countryByCode("NL"), 5}, {countryByCode("CH"), 4},
+	{countryByCode("TR"), 8}, {countryByCode("US"), 6}, {countryByCode("CZ"), 3},
+}
+
+// inAir reports whether t is on a plane (no sessions then).
+func (tr *trip) inAir(t time.Time) bool {
+	if tr == nil {
+		return false
+	}
+	return (!t.Before(tr.depart) && t.Before(tr.arrive)) || (!t.Before(tr.leave) && t.Before(tr.back))
+}
+
+// abroad reports whether the payer is at the trip's destination at t.
+func (tr *trip) abroad(t time.Time) bool {
+	return tr != nil && !t.Before(tr.arrive) && t.Before(tr.leave)
+}
+
+// session is one visit to a merchant: an attempt, a retry if it went
+// wrong, and at an operator sometimes more deposits (chasing a loss).
+func (g *gen) session(r *rand.Rand, p *payer, t time.Time) {
+	m := p.merchants[0]
+	if len(p.merchants) > 1 && r.Float64() < 0.45 {
+		m = p.merchants[1+r.IntN(len(p.merchants)-1)]
+	}
+	d := p.pickDevice(r)
+	e := g.attempt(r, p, m, d, t)
+	for range 3 {
+		if e.Kind != risk.KindDeposit || e.Outcome != risk.OutcomeApproved || r.Float64() >= depositAgainShare {
+			break
+		}
+		e = g.attempt(r, p, m, d, e.Time.Add(uniformDuration(r, 5*time.Minute, 40*time.Minute)))
+	}
+}
+
+// attempt is one legit attempt (and its retry).
+func (g *gen) attempt(r *rand.Rand, p *payer, m *merchant, d *device, t time.Time) *risk.Event {
+	e := &risk.Event{Time: t, MerchantID: m.id, UserAgent: d.userAgent, Email: p.email, CustomerID: p.customerID}
+	p.locate(r, e, d, p.trip.abroad(t))
+
+	cents := int64(lognormal(r, p.medianCents*m.amountScale, p.amountSigma))
+	if r.Float64() < bigPurchaseShare {
+		cents *= 5
+	}
+	first := !containsMerchant(p.used, m)
+	if first {
+		p.used = append(p.used, m)
+	}
+	chars, longest := 0, 0
+	switch {
+	case m.operator() && p.depositCents > 0 && r.Float64() < withdrawShare:
+		e.Kind, e.Method = risk.KindWithdrawal, risk.MethodAccount
+		cents = max(1000, int64(float64(p.depositCents)*lognormal(r, 0.8, 0.6))/100*100)
+		chars = charsAmount
+	case m.operator():
+		e.Kind = risk.KindDeposit
+		cents = roundDeposit(cents)
+		if first && r.Float64() < 0.5 {
+			cents = oneOf(r, []int64{1000, 2000}) // what the welcome bonus asks for
+		}
+		chars, longest = p.payWith(r, e, &cents)
+	default:
+		e.Kind = risk.KindPayment
+		if r.Float64() < 0.5 { // a price tag: 19.99, 24.95, 49.00
+			cents = max(100, cents/100*100+oneOf(r, []int64{99, 95, 0, 49})-100)
+		}
+		chars, longest = p.payWith(r, e, &cents)
+	}
+	if !m.operator() && r.Float64() < guestShare {
+		e.CustomerID = ""
+		chars += charsEmail
+	}
+	if e.BillingCountry == "" {
+		e.BillingCountry = p.home.code
+	}
+	e.Amount, e.Currency = p.money(cents)
+	p.signals(r, e, d, m, typing{chars: chars, longest: longest, paste: p.pasteShare, hurry: p.pace})
+	e.Outcome = legitOutcome(r, e, cents, p)
+	e.Label = risk.LabelLegit
+	g.add(e)
+	p.remember(e, cents)
+	if retry := g.retry(r, p, e, d, m, cents); retry != nil {
+		return retry
+	}
+	return e
+}
+
+// retry: after a typo the payer tries again within two minutes; after a
+// decline some try a smaller amount or their other card a few minutes
+// later.
+func (g *gen) retry(r *rand.Rand, p *payer, first *risk.Event, d *device, m *merchant, cents int64) *risk.Event {
+	var after time.Duration
+	switch {
+	case first.Outcome == risk.OutcomeFailed:
+		after = uniformDuration(r, 20*time.Second, 2*time.Minute)
+	case first.Outcome == risk.OutcomeDeclined && r.Float64() < 0.4:
+		after = uniformDuration(r, time.Minute, 10*time.Minute)
+		cents = max(500, cents/2/100*100)
+	default:
+		return nil
+	}
+	e := *first
+	e.Time = first.Time.Add(after)
+	if first.Method == risk.MethodCard && first.Outcome == risk.OutcomeDeclined && len(p.cards) > 1 {
+		e.CardFingerprint = p.cards[1].fingerprint
+	}
+	e.Amount, e.Currency = p.money(cents)
+	chars := charsCardSaved
+	if first.Method == risk.MethodVoucher {
+		chars = charsPIN
+	}
+	if e.Signals.Present {
+		p.signals(r, &e, d, m, typing{chars: chars, longest: chars, paste: p.pasteShare, hurry: p.pace})
+	}
+	e.Outcome = risk.OutcomeApproved
+	if r.Float64() < 0.12 {
+		e.Outcome = risk.OutcomeDeclined
+	}
+	g.add(&e)
+	p.remember(&e, cents)
+	return &e
+}
+
+// pickDevice: mostly the first device, a phone more often when away;
+// now and then a new one (a new phone, a borrowed laptop), which the
+// payer keeps.
+func (p *payer) pickDevice(r *rand.Rand) *device {
+	if r.Float64() < newDeviceShare {
+		d := newDevice(r, pick(r, legitDevices), p.home)
+		if len(p.devices) >= devicesMax {
+			p.devices = p.devices[1:]
+		}
+		p.devices = append(p.devices, d)
+		return d
+	}
+	if len(p.devices) == 1 || r.Float64() < 0.6 {
+		return p.devices[0]
+	}
+	return p.devices[1+r.IntN(len(p.devices)-1)]
+}
+
+// locate sets the IP address and its geolocation: the home line, the
+// phone's mobile network, a hotel's network abroad (or roaming, which
+// shows the home country), or a VPN's data centre.
+func (p *payer) locate(r *rand.Rand, e *risk.Event, d *device, abroad bool) {
+	var addr netip.Addr
+	var c *country
+	lat, lon := p.lat, p.lon
+	switch {
+	case p.vpn > 0 && r.Float64() < p.vpn:
+		c = countryByCode(oneOf(r, hostingCountries))
+		addr = randomAddr(r, c.hosting)
+		lat, lon = c.cities[0].lat, c.cities[0].lon
+	case abroad && !(d.kind.touch && r.Float64() < 0.4):
+		c = p.trip.dest
+		addr = randomAddr(r, oneOf(r, c.residential))
+		lat, lon = p.trip.destCity.lat, p.trip.destCity.lon
+	case d.kind.touch && r.Float64() < 0.45, abroad:
+		c = p.home
+		addr = randomAddr(r, c.mobile)
+	default:
+		c = p.home
+		addr = p.homeIP
+		if r.Float64() < 0.03 { // at work, at a friend's
+			addr = homeAddr(r, c)
+			city := oneOf(r, c.cities)
+			lat, lon = city.lat, city.lon
+		}
+	}
+	e.IP = addr.String()
+	lat, lon = jitter(r, lat, lon, 3)
+	e.Geo = risk.Geo{Country: c.code, Lat: lat, Lon: lon, Known: true}
+	if abroad && d.kind.touch {
+		d.timezone = p.trip.dest.timezone // phones follow the local time
+	} else if d.kind.touch {
+		d.timezone = p.home.timezone
+	}
+}
+
+// payWith chooses card or voucher and fills the event's instrument; it
+// returns the characters typed and the longest field. A voucher pays at
+// most its value; a voucher payer whose voucher is short buys a new one.
+func (p *payer) payWith(r *rand.Rand, e *risk.Event, cents *int64) (chars, longest int) {
+	if r.Float64() < p.voucherShare {
+		e.Method = risk.MethodVoucher
+		*cents = min(*cents, voucherValues[len(voucherValues)-1])
+		if p.voucher.balance < *cents {
+			p.voucher = newVoucher(r, *cents)
+		}
+		e.VoucherSerial = p.voucher.serial
+		return charsPIN, charsPIN
+	}
+	e.Method = risk.MethodCard
+	c := p.cards[0]
+	if len(p.cards) > 1 && r.Float64() < 0.25 {
+		c = p.cards[1]
+	}
+	e.CardFingerprint, e.BillingCountry = c.fingerprint, c.country
+	switch {
+	case p.seen && r.Float64() < 0.5:
+		return charsCardSaved, charsCardSaved
+	case p.autofill && r.Float64() < 0.1:
+		return 0, 0 // the password manager filled even the CVC
+	case p.autofill:
+		return charsCardSaved, charsCardSaved // the browser filled the rest
+	default:
+		return charsCardNew, 16
+	}
+}
+
+// signals fills client_signals and device_id, or leaves both empty when
+// the page sent nothing (the merchant called the API from its server,
+// or the script was blocked).
+func (p *payer) signals(r *rand.Rand, e *risk.Event, d *device, m *merchant, t typing) {
+	if r.Float64() < m.apiOnly || r.Float64() < signalsBlocked {
+		e.DeviceID, e.Signals = "", risk.Signals{}
+		return
+	}
+	e.DeviceID = d.id
+	e.Signals = humanSignals(r, d, t)
+	if r.Float64() < webdriverLegit {
+		e.Signals.Webdriver = true
+	}
+}
+
+// legitOutcome: cards are declined now and then (more often for amounts
+// well above the payer's usual: insufficient funds), typos fail.
+func legitOutcome(r *rand.Rand, e *risk.Event, cents int64, p *payer) string {
+	u := r.Float64()
+	switch e.Method {
+	case risk.MethodCard:
+		declined := 0.025
+		if float64(cents) > 3*p.medianCents {
+			declined += 0.06
+		}
+		if u < declined {
+			return risk.OutcomeDeclined
+		}
+		if u < declined+0.02 {
+			return risk.OutcomeFailed
+		}
+	case risk.MethodVoucher:
+		if u < 0.03 {
+			return risk.OutcomeFailed // a mistyped PIN
+		}
+	case risk.MethodAccount:
+		if u < 0.03 {
+			return risk.OutcomeDeclined
+		}
+	}
+	return risk.OutcomeApproved
+}
+
+// remember updates the payer's history after an attempt.
+func (p *payer) remember(e *risk.Event, cents int64) {
+	p.seen = true
+	p.lastTime = e.Time
+	if e.Outcome != risk.OutcomeApproved {
+		return
+	}
+	switch e.Kind {
+	case risk.KindDeposit:
+		p.depositCents += cents
+	case risk.KindWithdrawal:
+		p.depositCents = max(0, p.depositCents-cents)
+	}
+	if e.Method == risk.MethodVoucher {
+		p.voucher.balance -= cents
+	}
+	p.maxCents = max(p.maxCents, cents)
+}
+
+// money converts EUR cents into what the payer pays in.
+func (p *payer) money(cents int64) (int64, string) {
+	if p.payLocal {
+		return int64(math.Round(float64(cents) * p.home.eurRate)), p.home.currency
+	}
+	return cents, "EUR"
+}
+
+// roundDeposit: people deposit round sums.
+func roundDeposit(cents int64) int64 {
+	switch {
+	case cents < 1000:
+		return 1000
+	case cents < 5000:
+		return (cents + 250) / 500 * 500
+	default:
+		return (cents + 500) / 1000 * 1000
+	}
+}

@@ -1,0 +1,143 @@
+package sim
+
+import (
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/kassa/kassa/risk"
+)
+
+// Form sizes: the characters a payer types into the hosted page.
+const (
+	charsCardNew   = 16 + 4 + 3 + 14 // number, expiry, CVC, name on card
+	charsCardSaved = 3               // CVC of a card the page remembers
+	charsPIN       = 16              // a voucher PIN
+	charsEmail     = 22              // a guest's e-mail address
+	charsAmount    = 4               // a withdrawal's amount
+)
+
+// keyboardOnly is the share of desktop sessions without a pointer
+// (keyboard navigation, screen readers).
+const keyboardOnly = 0.01
+
+// typing is what a person had to enter and how they go about it.
+type typing struct {
+	chars   int     // characters to type
+	longest int     // the field a paste fills (card number, PIN)
+	paste   float64 // chance they paste it
+	// hurry scales their times: about 1 for an ordinary payer (each has
+	// their own pace), below 1 for someone who has done this fifty times
+	// today.
+	hurry float64
+}
+
+// humanSignals is what the page measures while a person fills the form:
+// seconds of reading and typing, a pointer that wanders on a desktop,
+// none on a touch screen.
+func humanSignals(r *rand.Rand, d *device, t typing) risk.Signals {
+	s := pageSignals(d)
+	chars := t.chars
+	if r.Float64() < t.paste && t.longest > 0 {
+		s.PasteEvents = 1
+		if r.Float64() < 0.2 {
+			s.PasteEvents = 2
+		}
+		chars = max(chars-t.longest, 0)
+	}
+	s.KeyEvents = chars
+	if r.Float64() < 0.7 { // corrections: backspace and type again
+		s.KeyEvents = int(math.Round(float64(chars) * (1.03 + 0.35*r.Float64())))
+	}
+	perKey := lognormal(r, 260, 0.25)
+	if d.kind.touch {
+		perKey *= 1.3
+	}
+	hurry := t.hurry
+	if hurry == 0 {
+		hurry = 1
+	}
+	submit := (float64(s.KeyEvents)*perKey + lognormal(r, 3500, 0.6) + float64(s.PasteEvents)*1200) * hurry
+	s.TimeToSubmitMS = clampMS(submit, 900)
+	s.TimeOnPageMS = clampMS(float64(s.TimeToSubmitMS)+lognormal(r, 9000, 0.7)*hurry, 2500)
+	if !d.kind.touch && r.Float64() >= keyboardOnly {
+		secs := float64(s.TimeOnPageMS) / 1000
+		s.PointerMoves = max(3, int(lognormal(r, 40+3*secs, 0.5)))
+	}
+	s.FocusChanges = poisson(r, 0.5)
+	return s
+}
+
+// scriptSignals is what the page measures when a program fills the form:
+// no pointer, values set without key events (or exactly one per
+// character), submitted within a second. A mimicking script moves a
+// synthetic pointer and waits a little, but types without a mistake.
+func scriptSignals(r *rand.Rand, d *device, chars int, webdriver float64, mimic bool) risk.Signals {
+	s := pageSignals(d)
+	s.Webdriver = r.Float64() < webdriver
+	if mimic {
+		if !d.kind.touch {
+			s.PointerMoves = 5 + r.IntN(40)
+		}
+		s.KeyEvents = chars
+		s.TimeToSubmitMS = 1200 + r.Int64N(3500)
+		s.TimeOnPageMS = s.TimeToSubmitMS + 1000 + r.Int64N(6000)
+		s.FocusChanges = r.IntN(2)
+		return s
+	}
+	if r.IntN(2) == 0 {
+		s.KeyEvents = chars
+	}
+	s.TimeToSubmitMS = 40 + r.Int64N(860)
+	s.TimeOnPageMS = s.TimeToSubmitMS + 200 + r.Int64N(2800)
+	return s
+}
+
+// pageSignals are the browser's properties the script reads.
+func pageSignals(d *device) risk.Signals {
+	return risk.Signals{
+		Present:     true,
+		Fingerprint: d.fingerprint,
+		Timezone:    d.timezone,
+		Language:    d.language,
+		Screen:      d.screen,
+		Platform:    d.kind.platform,
+		Touch:       d.kind.touch,
+	}
+}
+
+func clampMS(ms, lo float64) int64 {
+	const hi = float64(30 * time.Minute / time.Millisecond)
+	return int64(math.Round(math.Min(math.Max(ms, lo), hi)))
+}
+
+// lognormal has the given median and log-space spread.
+func lognormal(r *rand.Rand, median, sigma float64) float64 {
+	return median * math.Exp(sigma*r.NormFloat64())
+}
+
+// poisson samples by Knuth's method, for the small means used here; it
+// is bounded so that a large mean cannot loop for long.
+func poisson(r *rand.Rand, mean float64) int {
+	if mean <= 0 {
+		return 0
+	}
+	if mean > 30 {
+		return max(0, int(math.Round(mean+math.Sqrt(mean)*r.NormFloat64())))
+	}
+	l := math.Exp(-mean)
+	k, prod := 0, r.Float64()
+	for prod > l && k < 200 {
+		k++
+		prod *= r.Float64()
+	}
+	return k
+}
+
+// uniformDuration is a duration between lo and hi.
+func uniformDuration(r *rand.Rand, lo, hi time.Duration) time.Duration {
+	if hi <= lo {
+		return lo
+	}
+	return lo + time.Duration(r.Int64N(int64(hi-lo)))
+}
