@@ -21,20 +21,30 @@ const (
 	// than skipping them; "xgboost" is this package's (Debian's
 	// python3-xgboost and python3-sklearn).
 	envRequire = "KASSA_TEST_REQUIRE"
-	pythonPath = "/usr/bin/python3"
+	// envPython overrides the Python interpreter, by default Debian's
+	// (the one python3-xgboost installs into).
+	envPython = "KASSA_TEST_PYTHON"
 )
+
+func python() string {
+	if p := os.Getenv(envPython); p != "" {
+		return p
+	}
+	return "/usr/bin/python3"
+}
 
 // needXGBoost skips t (fails it when KASSA_TEST_REQUIRE names xgboost)
 // unless Python with XGBoost and scikit-learn is installed.
 func needXGBoost(t *testing.T) {
 	t.Helper()
-	out, err := exec.Command(pythonPath, "-c", "import xgboost, sklearn; print(xgboost.__version__)").CombinedOutput()
+	out, err := exec.Command(python(), "-c", "import xgboost, sklearn; print(xgboost.__version__)").CombinedOutput()
 	if err == nil {
 		t.Logf("XGBoost %s", bytes.TrimSpace(out))
 		return
 	}
 	msg := fmt.Sprintf("%s with xgboost and sklearn not available "+
-		"(apt-get install -y --no-install-recommends python3-xgboost python3-sklearn): %v %s", pythonPath, err, out)
+		"(apt-get install -y --no-install-recommends python3-xgboost python3-sklearn, or set %s): %v %s",
+		python(), envPython, err, bytes.TrimSpace(out))
 	for _, s := range strings.Split(os.Getenv(envRequire), ",") {
 		if strings.TrimSpace(s) == "xgboost" {
 			t.Fatalf("%s; %s=%q requires it", msg, envRequire, os.Getenv(envRequire))
@@ -75,7 +85,7 @@ func TestXGBoostReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(pythonPath, script, dir).CombinedOutput(); err != nil {
+	if out, err := exec.Command(python(), script, dir).CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", script, err, out)
 	}
 
