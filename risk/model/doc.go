@@ -20,7 +20,8 @@
 // direction: every candidate split is tried with them on either side. Rows
 // and columns can be subsampled per tree with a seeded generator, positives
 // weighted by ScalePosWeight, and training can stop early on a validation
-// set. The same seed gives the same model, byte for byte.
+// set. The same data, configuration and Clock give the same model, byte
+// for byte, whatever the number of workers.
 //
 // TrainLogistic fits L2-regularized logistic regression on standardized
 // features with L-BFGS (deterministic: full batches, summed in a fixed
@@ -78,5 +79,8 @@
 // string, sizes (at most 64 MiB, 5,000 trees, 65,536 nodes per tree, depth
 // 64, 1,000 features), that every node index is in range and every node is
 // reached exactly once from the root (no cycles, no shared or orphaned
-// nodes), feature indices, and that every number is finite.
+// nodes), feature indices, and that every number is finite and within
+// bounds no real model comes near (|log-odds| ≤ 10⁶, covers ≤ 10¹⁸), so
+// that no prediction or contribution of a loaded model can overflow.
+// Errors about a file's content wrap ErrInvalid.
 package model

@@ -157,12 +157,13 @@ func (l *linearFile) compile(features int) (*linear, error) {
 	if len(l.Weights) != features || len(l.Means) != features || len(l.Scales) != features {
 		return nil, fmt.Errorf("weights, means and scales need %d values each", features)
 	}
-	if !finite(l.Intercept) {
-		return nil, fmt.Errorf("intercept is not finite")
+	if !within(l.Intercept, logOddsMax) {
+		return nil, fmt.Errorf("intercept is not within ±%g", logOddsMax)
 	}
 	for j := range features {
-		if !finite(l.Weights[j]) || !finite(l.Means[j]) || !finite(l.Scales[j]) || !(l.Scales[j] > 0) {
-			return nil, fmt.Errorf("feature %d: weight, mean and scale must be finite and the scale positive", j)
+		if !within(l.Weights[j], logOddsMax) || !within(l.Means[j], scaleMax) || !(l.Scales[j] >= scaleMin && l.Scales[j] <= scaleMax) {
+			return nil, fmt.Errorf("feature %d: want |weight| ≤ %g, |mean| ≤ %g and scale between %g and %g",
+				j, logOddsMax, scaleMax, scaleMin, scaleMax)
 		}
 	}
 	return newLinear(l.Intercept, l.Weights, l.Means, l.Scales), nil

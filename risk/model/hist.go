@@ -151,7 +151,7 @@ func (gr *grower) grow(rows, features []int32) tree {
 		stack = stack[:len(stack)-1]
 		var s split
 		if p.hist == nil || !gr.bestSplit(&p, &s) {
-			t.setLeaf(p.index, -p.g/(p.h+gr.cfg.Lambda)*gr.cfg.LearningRate, p.h)
+			t.setLeaf(p.index, gr.leafValue(&p), p.h)
 			gr.release(p.hist)
 			continue
 		}
@@ -163,6 +163,14 @@ func (gr *grower) grow(rows, features []int32) tree {
 		stack = append(stack, right, left)
 	}
 	return t
+}
+
+// leafValue is the Newton step −G/(H+λ), shrunk by the learning rate. It
+// is clamped to what model files allow, which only a tiny Lambda on rows
+// the model is sure of wrongly can reach.
+func (gr *grower) leafValue(p *pending) float64 {
+	v := -p.g / (p.h + gr.cfg.Lambda) * gr.cfg.LearningRate
+	return min(max(v, -logOddsMax), logOddsMax)
 }
 
 // splittable says whether a node could still split.

@@ -120,6 +120,9 @@ func TrainLogistic(ds *Dataset, cfg LogisticConfig) (*Model, error) {
 	iterations := minimize(obj.eval, theta, cfg.Iterations, cfg.Tolerance)
 	lin.intercept = theta[0]
 	copy(lin.weights, theta[1:])
+	if _, err := (&linearFile{lin.intercept, lin.weights, lin.means, lin.scales}).compile(len(ds.Names)); err != nil {
+		return nil, fmt.Errorf("train logistic: the fit diverged (raise l2?): %w", err)
+	}
 
 	m := &Model{Algo: AlgoLogistic, FeatureNames: clone(ds.Names), TrainedOn: ds.Rows(), linear: lin}
 	if err := m.finish(cfg, map[string]any{"iterations_run": iterations}, cfg.Valid, cfg.Threshold, cfg.Clock); err != nil {
@@ -157,7 +160,7 @@ func standardization(ds *Dataset) (means, scales []float64) {
 	}
 	for j := range scales {
 		scales[j] = math.Sqrt(scales[j] / max(counts[j], 1))
-		if !(scales[j] > 1e-12) {
+		if !(scales[j] >= scaleMin) {
 			scales[j] = 1
 		}
 	}

@@ -29,6 +29,13 @@ const (
 	versionMax     = 128 // bytes
 	paramsMax      = 64  // entries of Params
 	paramValueMax  = 256 // bytes of a string parameter
+
+	// Bounds on numbers, far beyond what training produces, so that no
+	// sum or product in prediction or contributions can overflow.
+	logOddsMax = 1e6  // |leaf value|, |base margin|, |weight|, |intercept|
+	coverMax   = 1e18 // node cover (a sum of hessians)
+	scaleMin   = 1e-12
+	scaleMax   = 1e39 // also |mean|; beyond any float32
 )
 
 // Model is a trained scorer. Its exported fields describe it; what it
@@ -162,3 +169,6 @@ func checkNames(names []string) error {
 }
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// within reports whether |f| ≤ limit (false for NaN).
+func within(f, limit float64) bool { return math.Abs(f) <= limit }

@@ -48,8 +48,8 @@ func compile(trees []tree, base float64, features int, allowOrphans bool) (*ense
 	if len(trees) > treesMax {
 		return nil, fmt.Errorf("%d trees, at most %d allowed", len(trees), treesMax)
 	}
-	if !finite(base) {
-		return nil, fmt.Errorf("base margin %v is not finite", base)
+	if !within(base, logOddsMax) {
+		return nil, fmt.Errorf("base margin %v is not within ±%g", base, logOddsMax)
 	}
 	if features < 1 || features > featuresMax {
 		return nil, fmt.Errorf("%d features, want 1 to %d", features, featuresMax)
@@ -81,8 +81,8 @@ func (e *ensemble) add(t *tree, allowOrphans bool) error {
 	seen[0] = true
 	for k := 0; k < len(order); k++ {
 		i := order[k]
-		if !finite(t.Value[i]) || !finite(float64(t.Threshold[i])) || !finite(t.Cover[i]) || t.Cover[i] < 0 {
-			return fmt.Errorf("node %d: value, threshold and cover must be finite, cover ≥ 0", i)
+		if !within(t.Value[i], logOddsMax) || !finite(float64(t.Threshold[i])) || !(t.Cover[i] >= 0 && t.Cover[i] <= coverMax) {
+			return fmt.Errorf("node %d: want |value| ≤ %g, a finite threshold and cover between 0 and %g", i, logOddsMax, coverMax)
 		}
 		l, r, f := t.Left[i], t.Right[i], t.Feature[i]
 		if l == -1 {
