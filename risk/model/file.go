@@ -64,7 +64,7 @@ func (m *Model) Save(w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("save model: %w", err)
 	}
-	if len(b) >= fileSizeMax {
+	if len(b)+1 > fileSizeMax {
 		return fmt.Errorf("save model: %d bytes, Load reads at most %d", len(b), fileSizeMax)
 	}
 	_, err = w.Write(append(b, '\n'))

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -73,7 +74,8 @@ func (b *xgbBool) UnmarshalJSON(data []byte) error {
 // the names saved in the model. The model is checked as strictly as Load
 // checks files, and the result predicts what XGBoost predicts: margin =
 // logit(base_score) + Σ leaves, a row going left when x < split_condition
-// as float32, missing values by default_left.
+// as float32, missing values by default_left. All trees are used, as
+// Booster.predict does; a best_iteration attribute is ignored.
 func LoadXGBoost(r io.Reader, featureNames []string) (*Model, error) {
 	data, err := readLimited(r)
 	if err != nil {
@@ -107,7 +109,8 @@ func parseXGBoost(data []byte, featureNames []string) (*Model, error) {
 	if t := l.Param.NumTarget; t != "" && t != "1" {
 		return nil, invalid("num_target %.20q: multi-target models are not supported", t)
 	}
-	baseScore, err := strconv.ParseFloat(l.Param.BaseScore, 64)
+	// XGBoost 3.1 writes a list of one value per target ("[5E-1]").
+	baseScore, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimPrefix(l.Param.BaseScore, "["), "]"), 64)
 	if err != nil || !(baseScore > 0 && baseScore < 1) {
 		return nil, invalid("base_score %.40q is not a probability strictly between 0 and 1", l.Param.BaseScore)
 	}

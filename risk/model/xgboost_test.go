@@ -253,6 +253,14 @@ func TestLoadXGBoostHandmade(t *testing.T) {
 	if m.Algo != AlgoXGBoost || m.Params["xgboost_version"] != "1.7.4" {
 		t.Errorf("Algo %q, Params %v", m.Algo, m.Params)
 	}
+	// XGBoost 3.1 writes the base score as a list; 0.25 is log-odds −ln 3.
+	m, err = LoadXGBoost(strings.NewReader(strings.Replace(xgbJSON, `"5E-1"`, `"[2.5E-1]"`, 1)), []string{"a", "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := m.Margin([]float32{1, 0}), float64(float32(0.6))-math.Log(3); math.Abs(got-want) > 1e-12 {
+		t.Errorf("with base score [2.5E-1]: margin %v, want %v", got, want)
+	}
 }
 
 func TestLoadXGBoostRefuses(t *testing.T) {
@@ -268,6 +276,7 @@ func TestLoadXGBoostRefuses(t *testing.T) {
 		{"booster", `"name": "gbtree"`, `"name": "dart"`, names, "booster"},
 		{"multi-class", `"num_class": "0"`, `"num_class": "3"`, names, "multi-class"},
 		{"base score", `"5E-1"`, `"1.5"`, names, "base_score"},
+		{"base scores", `"5E-1"`, `"[5E-1,5E-1]"`, names, "base_score"},
 		{"names", ``, ``, []string{"a"}, "2 features"},
 		{"no names", ``, ``, nil, "no feature names"},
 		{"categorical", `"split_type": [0, 0, 0]`, `"split_type": [1, 0, 0]`, names, "categorical"},
