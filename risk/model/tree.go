@@ -65,16 +65,25 @@ func compile(trees []tree, base float64, features int, allowOrphans bool) (*ense
 
 // add appends one tree to e; see compile.
 func (e *ensemble) add(t *tree, allowOrphans bool) error {
+	order, err := e.walk(t, allowOrphans)
+	if err != nil {
+		return err
+	}
+	e.layout(t, order)
+	return nil
+}
+
+// walk validates t breadth-first from the root and returns the indices of
+// its reachable nodes in that order, a split's two children together.
+func (e *ensemble) walk(t *tree, allowOrphans bool) ([]int32, error) {
 	n := len(t.Left)
 	if n == 0 || n > treeNodesMax {
-		return fmt.Errorf("%d nodes, want 1 to %d", n, treeNodesMax)
+		return nil, fmt.Errorf("%d nodes, want 1 to %d", n, treeNodesMax)
 	}
 	if len(t.Right) != n || len(t.Feature) != n || len(t.Threshold) != n ||
 		len(t.DefaultLeft) != n || len(t.Value) != n || len(t.Cover) != n {
-		return fmt.Errorf("node arrays differ in length")
+		return nil, fmt.Errorf("node arrays differ in length")
 	}
-	// Breadth-first from the root: order lists old indices in their new
-	// order, and a split's two children are appended together.
 	order := make([]int32, 1, n)
 	depth := make([]int32, n)
 	seen := make([]bool, n)
@@ -82,27 +91,27 @@ func (e *ensemble) add(t *tree, allowOrphans bool) error {
 	for k := 0; k < len(order); k++ {
 		i := order[k]
 		if !within(t.Value[i], logOddsMax) || !finite(float64(t.Threshold[i])) || !(t.Cover[i] >= 0 && t.Cover[i] <= coverMax) {
-			return fmt.Errorf("node %d: want |value| ≤ %g, a finite threshold and cover between 0 and %g", i, logOddsMax, coverMax)
+			return nil, fmt.Errorf("node %d: want |value| ≤ %g, a finite threshold and cover between 0 and %g", i, logOddsMax, coverMax)
 		}
 		l, r, f := t.Left[i], t.Right[i], t.Feature[i]
 		if l == -1 {
 			if r != -1 || f != -1 {
-				return fmt.Errorf("node %d: a leaf (left -1) must have right and feature -1", i)
+				return nil, fmt.Errorf("node %d: a leaf (left -1) must have right and feature -1", i)
 			}
 			continue
 		}
 		if f < 0 || int(f) >= e.features {
-			return fmt.Errorf("node %d: feature %d out of range [0, %d)", i, f, e.features)
+			return nil, fmt.Errorf("node %d: feature %d out of range [0, %d)", i, f, e.features)
 		}
 		if depth[i] >= treeDepthMax {
-			return fmt.Errorf("node %d: deeper than %d", i, treeDepthMax)
+			return nil, fmt.Errorf("node %d: deeper than %d", i, treeDepthMax)
 		}
 		for _, c := range [2]int32{l, r} {
 			if c < 0 || int(c) >= n {
-				return fmt.Errorf("node %d: child %d out of range [0, %d)", i, c, n)
+				return nil, fmt.Errorf("node %d: child %d out of range [0, %d)", i, c, n)
 			}
 			if seen[c] {
-				return fmt.Errorf("node %d: child %d is reached twice (a cycle or a shared node)", i, c)
+				return nil, fmt.Errorf("node %d: child %d is reached twice (a cycle or a shared node)", i, c)
 			}
 			seen[c] = true
 			depth[c] = depth[i] + 1
@@ -111,10 +120,16 @@ func (e *ensemble) add(t *tree, allowOrphans bool) error {
 		}
 	}
 	if len(order) != n && !allowOrphans {
-		return fmt.Errorf("%d of %d nodes are not reachable from the root", n-len(order), n)
+		return nil, fmt.Errorf("%d of %d nodes are not reachable from the root", n-len(order), n)
 	}
+	return order, nil
+}
+
+// layout appends t's nodes in the given (breadth-first) order and
+// computes the expected value of every split.
+func (e *ensemble) layout(t *tree, order []int32) {
 	base := int32(len(e.nodes))
-	newIndex := make([]int32, n)
+	newIndex := make([]int32, len(t.Left))
 	for k, i := range order {
 		newIndex[i] = base + int32(k)
 	}
@@ -130,7 +145,7 @@ func (e *ensemble) add(t *tree, allowOrphans bool) error {
 		e.value = append(e.value, t.Value[i])
 		e.cover = append(e.cover, t.Cover[i])
 	}
-	// Expected values bottom-up: children come after their parents.
+	// Bottom-up: children come after their parents.
 	for k := len(e.nodes) - 1; k >= int(base); k-- {
 		nd := &e.nodes[k]
 		if nd.feature < 0 {
@@ -145,7 +160,6 @@ func (e *ensemble) add(t *tree, allowOrphans bool) error {
 		}
 	}
 	e.roots = append(e.roots, base)
-	return nil
 }
 
 // export returns the trees in file form (breadth-first order, which
@@ -180,7 +194,8 @@ func (e *ensemble) export() []tree {
 }
 
 // next returns the child of split nd that x goes to: left when
-// x < threshold, missing values by the default direction.
+// x < threshold, missing values by the default direction. The comparison
+// becomes a flag, not a branch: which way a row goes is hard to predict.
 func (nd *node) next(x []float32) int32 {
 	v := x[nd.feature]
 	right := int32(1)
