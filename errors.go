@@ -28,6 +28,9 @@ type Error struct {
 	Code    string
 	Message string
 	Param   string
+	// Details are extra members of the problem response (e.g. the line
+	// and column of a rule's compile error); nil for most errors.
+	Details map[string]any
 }
 
 func (e *Error) Error() string {

@@ -10,6 +10,7 @@ import (
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
+	"github.com/kassa/kassa/risk"
 )
 
 func (s *Server) registerPayments() {
@@ -55,6 +56,11 @@ type createPaymentRequest struct {
 	Description       string          `json:"description"`
 	ReturnURL         string          `json:"return_url"`
 	Metadata          json.RawMessage `json:"metadata"`
+	Customer          struct {
+		ID             string `json:"id"`
+		Email          string `json:"email"`
+		BillingCountry string `json:"billing_country"`
+	} `json:"customer"`
 }
 
 func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) error {
@@ -66,7 +72,8 @@ func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.cfg.Payments.Create(r.Context(), pr.Merchant.ID, payment.CreateRequest{
 		Amount: money.Amount(req.Amount), Currency: req.Currency, CaptureMethod: req.CaptureMethod,
 		MerchantReference: req.MerchantReference, Description: req.Description, ReturnURL: req.ReturnURL,
-		Metadata: req.Metadata,
+		Metadata: req.Metadata, Customer: payment.Customer{ID: req.Customer.ID, Email: req.Customer.Email,
+			BillingCountry: req.Customer.BillingCountry},
 	})
 	if err != nil {
 		return err
@@ -137,8 +144,29 @@ type confirmRequest struct {
 		Card  string   `json:"card"`
 	} `json:"payment_method"`
 	// ChallengeID continues a card payment after its 3-D Secure challenge.
-	ChallengeID   string          `json:"challenge_id"`
-	ClientSignals json.RawMessage `json:"client_signals"`
+	ChallengeID   string        `json:"challenge_id"`
+	ClientSignals *risk.Signals `json:"client_signals"`
+}
+
+// ClientSignals reads the hosted page's client_signals (nil: none sent).
+func ClientSignals(sig *risk.Signals) (risk.Signals, error) {
+	if sig == nil {
+		return risk.Signals{}, nil
+	}
+	out := *sig
+	out.Present = true
+	if err := out.Validate(); err != nil {
+		return risk.Signals{}, kassa.Invalid("client_signals", "client_signals_invalid", "%s", err.Error())
+	}
+	return out, nil
+}
+
+// paymentForPayer is the payment as the payer's browser sees it: no risk
+// details, no customer data.
+func paymentForPayer(p payment.Payment) payment.PaymentJSON {
+	out := payment.Public(p)
+	out.Risk, out.Customer = nil, nil
+	return out
 }
 
 // confirmPayment is what a payer's browser calls (publishable key and the
@@ -158,14 +186,18 @@ func (s *Server) confirmPayment(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return kassa.Invalid("payment_method.type", "payment_method_unsupported", "payment_method.type must be voucher or card")
 	}
-	p, err := s.cfg.Payments.Confirm(r.Context(), pr.Merchant.ID, r.PathValue("id"), payment.ConfirmRequest{
-		ClientSecret: req.ClientSecret, PINs: req.PaymentMethod.PINs, ClientIP: clientIP(r),
-		Method: req.PaymentMethod.Type, Token: req.PaymentMethod.Token, CardID: req.PaymentMethod.Card,
-		ChallengeID: req.ChallengeID})
+	sig, err := ClientSignals(req.ClientSignals)
 	if err != nil {
 		return err
 	}
-	return WriteJSON(w, http.StatusOK, payment.Public(p))
+	p, err := s.cfg.Payments.Confirm(r.Context(), pr.Merchant.ID, r.PathValue("id"), payment.ConfirmRequest{
+		ClientSecret: req.ClientSecret, PINs: req.PaymentMethod.PINs, ClientIP: clientIP(r),
+		Method: req.PaymentMethod.Type, Token: req.PaymentMethod.Token, CardID: req.PaymentMethod.Card,
+		ChallengeID: req.ChallengeID, UserAgent: r.UserAgent(), Signals: sig})
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, paymentForPayer(p))
 }
 
 func (s *Server) capturePayment(w http.ResponseWriter, r *http.Request) error {

@@ -74,7 +74,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		if !ok {
 			status = http.StatusInternalServerError
 		}
-		p = Problem{Status: status, Code: e.Code, Detail: e.Message, Param: e.Param}
+		p = Problem{Status: status, Code: e.Code, Detail: e.Message, Param: e.Param, Extra: e.Details}
 		if status == http.StatusInternalServerError {
 			s.log.ErrorContext(r.Context(), "request failed", "request_id", requestID(r.Context()), "err", err)
 			p.Detail = "an internal error occurred; the request id identifies it in the server log"

@@ -18,6 +18,7 @@ import (
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/payment"
+	"github.com/kassa/kassa/risk"
 	"github.com/kassa/kassa/vault"
 	"github.com/kassa/kassa/voucher"
 	"github.com/kassa/kassa/webhook"
@@ -53,6 +54,9 @@ type Config struct {
 	Pages http.Handler
 	// Vault serves /v1/tokens and /v1/cards; nil leaves them out.
 	Vault *vault.Service
+	// Risk serves /v1/risk/... and, with Payments, /v1/reviews; nil
+	// leaves them out.
+	Risk *risk.Engine
 	// Idempotency remembers Idempotency-Key requests; nil ignores the header.
 	Idempotency IdempotencyStore
 	// IdempotencySecret keys the stored request fingerprints (HMAC); every
@@ -153,6 +157,7 @@ func New(cfg Config) *Server {
 	}
 	s.registerVouchers()
 	s.registerPayments()
+	s.registerRisk()
 	s.registerTokens()
 	s.registerPages()
 	s.handler = s.middleware(http.HandlerFunc(s.dispatch))

@@ -37,6 +37,13 @@ func newFixture(t *testing.T, cfg httpapi.Config, extra func(*httpapi.Server)) *
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	return newFixtureDB(t, db, cfg, extra)
+}
+
+// newFixtureDB is newFixture over a database the caller opened.
+func newFixtureDB(t *testing.T, db *sqlstore.DB, cfg httpapi.Config, extra func(*httpapi.Server)) *fixture {
+	t.Helper()
+	var err error
 	f := &fixture{svc: merchant.NewService(sqlstore.NewMerchants(db), nil, id.Generator{}), logs: &syncbuf.Buffer{}}
 	f.merchant, err = f.svc.Create(context.Background(), "Test Shop")
 	if err != nil {
@@ -300,7 +307,7 @@ func TestMetrics(t *testing.T) {
 // TestOpenAPIMatchesRoutes fails when a /v1 route is missing from the
 // OpenAPI document or the document lists one that does not exist.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
-	f := newFixture(t, httpapi.Config{}, nil)
+	f := newRiskFixture(t)
 	resp, body := f.do(t, "GET", "/v1/openapi.json", "", "", "")
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET /v1/openapi.json = %d", resp.StatusCode)

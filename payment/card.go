@@ -41,6 +41,7 @@ import (
 	"github.com/kassa/kassa/acquirer"
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/money"
+	"github.com/kassa/kassa/risk"
 	"github.com/kassa/kassa/vault"
 	"github.com/kassa/kassa/webhook"
 )
@@ -135,6 +136,21 @@ func (s *Service) confirmCard(ctx context.Context, p Payment, req ConfirmRequest
 	next.Updated, next.MethodType = now, MethodCard
 	next.Card = CardUse{Ref: ref, Brand: string(d.Brand), Last4: d.Last4, ExpMonth: d.ExpMonth, ExpYear: d.ExpYear,
 		Fingerprint: d.Fingerprint, AcquirerState: AcquirerAuthorizing, AttemptKey: p.ID + ":authorize"}
+	if ev, scored := s.score(ctx, p, req, risk.MethodCard, "", d.Fingerprint); scored {
+		next.Risk = riskResult(ev)
+		switch ev.Decision {
+		case risk.Block:
+			return s.block(ctx, p, next, ev)
+		case risk.Challenge:
+			next.Card.AcquirerState, next.Card.AttemptKey = "", ""
+			if err := s.store.UpdatePayment(ctx, next, nil); err != nil {
+				return Payment{}, conflictError(err)
+			}
+			return next, nil
+		case risk.Review:
+			next.Risk.Review = risk.ReviewOpen
+		}
+	}
 	// Recorded before the acquirer is called: a retry or the worker then
 	// queries this key instead of authorizing again.
 	if err := s.store.UpdatePayment(ctx, next, nil); err != nil {
@@ -180,6 +196,9 @@ func (s *Service) settle(ctx context.Context, p Payment, res acquirer.Result, ae
 		next, err = s.failCard(ctx, p, FailureProcessingError)
 	case res.Status == acquirer.Declined:
 		next, err = s.failCard(ctx, p, res.DeclineCode)
+		if err == nil {
+			s.outcome(ctx, p.MerchantID, p.Risk.EvaluationID, risk.OutcomeDeclined)
+		}
 	case res.Status == acquirer.RequiresAction:
 		next = p
 		next.Version++
@@ -188,6 +207,12 @@ func (s *Service) settle(ctx context.Context, p Payment, res acquirer.Result, ae
 		err = s.store.UpdatePayment(ctx, next, nil)
 	case res.Status == acquirer.Approved:
 		next, err = s.approveCard(ctx, p, res.AuthorizationID)
+		if err == nil {
+			s.outcome(ctx, p.MerchantID, p.Risk.EvaluationID, risk.OutcomeApproved)
+			if next.Risk.Review == risk.ReviewOpen {
+				s.openReview(ctx, next)
+			}
+		}
 	default:
 		err = fmt.Errorf("acquirer answered %q", res.Status)
 	}
@@ -259,7 +284,7 @@ func (s *Service) approveCard(ctx context.Context, p Payment, authID string) (Pa
 	next.Updated = now
 	next.Card.AcquirerState, next.Card.ChallengeID, next.Card.AuthorizationID = "", "", authID
 	captured := false
-	if p.CaptureMethod == CaptureAutomatic {
+	if p.CaptureMethod == CaptureAutomatic && p.Risk.Review != risk.ReviewOpen {
 		_, err := s.cfg.Acquirer.Capture(ctx, acquirer.CaptureRequest{IdempotencyKey: p.ID + ":capture", AuthorizationID: authID, Amount: p.Amount})
 		if err != nil {
 			s.log.Warn("card payment: automatic capture failed; the payment stays authorized", "payment", p.ID, "err", err)

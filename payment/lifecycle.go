@@ -9,6 +9,7 @@ import (
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/money"
+	"github.com/kassa/kassa/risk"
 	"github.com/kassa/kassa/voucher"
 	"github.com/kassa/kassa/webhook"
 )
@@ -25,6 +26,9 @@ type ConfirmRequest struct {
 	CardID string
 	// ChallengeID continues a card payment after its 3-D Secure challenge.
 	ChallengeID string
+	// UserAgent and Signals (the hosted page's measurements) feed risk.
+	UserAgent string
+	Signals   risk.Signals
 }
 
 // Confirm authorizes the payment on the payer's vouchers, atomically across
@@ -62,11 +66,20 @@ func (s *Service) Confirm(ctx context.Context, merchantID, id string, req Confir
 	}
 	vs, err := s.cfg.Vouchers.Resolve(ctx, req.PINs, voucher.AttemptContext{MerchantID: p.MerchantID, PaymentID: p.ID, ClientIP: req.ClientIP})
 	if err != nil {
+		s.failedAttempt(ctx, p, req, risk.MethodVoucher, "", err)
 		return Payment{}, err
 	}
 	uses, err := allocate(p, vs)
 	if err != nil {
+		s.failedAttempt(ctx, p, req, risk.MethodVoucher, vs[0].Serial, err)
 		return Payment{}, err
+	}
+	ev, scored := s.score(ctx, p, req, risk.MethodVoucher, uses[0].Serial, "")
+	switch {
+	case scored && ev.Decision == risk.Block:
+		return s.block(ctx, p, p, ev)
+	case scored && ev.Decision == risk.Challenge:
+		return s.challenge(ctx, p, ev)
 	}
 	if err := s.ensureAccount(ctx, p.MerchantID, p.Currency); err != nil {
 		return Payment{}, err
@@ -74,10 +87,17 @@ func (s *Service) Confirm(ctx context.Context, merchantID, id string, req Confir
 	next := p
 	next.Version++
 	next.Updated, next.MethodType, next.Vouchers = now, "voucher", uses
+	if scored {
+		next.Risk = riskResult(ev)
+	}
+	review := scored && ev.Decision == risk.Review
+	if review {
+		next.Risk.Review = risk.ReviewOpen
+	}
 	var flags ledger.TransferFlags
 	var timeout time.Duration
 	typ := EventCaptured
-	if p.CaptureMethod == CaptureManual {
+	if p.CaptureMethod == CaptureManual || review {
 		window, err := s.captureWindow(ctx, p.MerchantID)
 		if err != nil {
 			return Payment{}, err
@@ -96,7 +116,7 @@ func (s *Service) Confirm(ctx context.Context, merchantID, id string, req Confir
 			CreditAccountID: merchantAccount(p.MerchantID, p.Currency), Amount: u.Amount, Currency: p.Currency,
 			Code: 10, Flags: flags, Timeout: timeout}
 	}
-	ev, err := s.event(next, typ, now)
+	pe, err := s.event(next, typ, now)
 	if err != nil {
 		return Payment{}, err
 	}
@@ -104,10 +124,17 @@ func (s *Service) Confirm(ctx context.Context, merchantID, id string, req Confir
 		if err := checkResults(ts, results); err != nil {
 			return confirmRefusal(err, uses)
 		}
-		return s.store.UpdatePaymentTx(ctx, tx, next, []webhook.Event{ev})
+		return s.store.UpdatePaymentTx(ctx, tx, next, []webhook.Event{pe})
 	})
 	if err != nil {
+		if kassa.ErrorKind(err) == kassa.EInvalid {
+			s.outcome(ctx, p.MerchantID, next.Risk.EvaluationID, risk.OutcomeFailed)
+		}
 		return Payment{}, conflictError(err)
+	}
+	s.outcome(ctx, p.MerchantID, next.Risk.EvaluationID, risk.OutcomeApproved)
+	if review {
+		s.openReview(ctx, next)
 	}
 	if next.Status == StatusCaptured {
 		s.refreshVouchers(ctx, next.Vouchers)
@@ -161,6 +188,15 @@ func (s *Service) Capture(ctx context.Context, merchantID, id string, amount *mo
 	if err != nil {
 		return Payment{}, err
 	}
+	if err := inReview(p); err != nil {
+		return Payment{}, err
+	}
+	return s.capture(ctx, p, amount, "")
+}
+
+// capture captures p (as stored); review, when set, is the payment's new
+// review status.
+func (s *Service) capture(ctx context.Context, p Payment, amount *money.Amount, review string) (Payment, error) {
 	if p.Status != StatusAuthorized {
 		return Payment{}, stateError(p, "only an authorized payment can be captured")
 	}
@@ -183,7 +219,11 @@ func (s *Service) Capture(ctx context.Context, merchantID, id string, amount *mo
 	next.Version++
 	next.Status, next.AmountCaptured, next.AmountCapturable, next.ExpiresAt, next.Updated = StatusCaptured, amt, 0, time.Time{}, now
 	next.Vouchers = append([]VoucherUse(nil), p.Vouchers...)
+	if review != "" {
+		next.Risk.Review = review
+	}
 	var ts []ledger.Transfer
+	var err error
 	if p.MethodType == MethodCard {
 		if ts, err = s.captureCard(ctx, p, amt); err != nil {
 			return Payment{}, err
@@ -233,6 +273,18 @@ func (s *Service) Cancel(ctx context.Context, merchantID, id string) (Payment, e
 	p, err := s.store.Payment(ctx, merchantID, id)
 	if err != nil {
 		return Payment{}, err
+	}
+	if err := inReview(p); err != nil {
+		return Payment{}, err
+	}
+	return s.cancel(ctx, p, "")
+}
+
+// cancel cancels p (as stored); review, when set, is the payment's new
+// review status.
+func (s *Service) cancel(ctx context.Context, p Payment, review string) (Payment, error) {
+	if review != "" {
+		p.Risk.Review = review
 	}
 	if p.Status != StatusRequiresAction && p.Status != StatusAuthorized {
 		return Payment{}, stateError(p, "only a payment that requires action or is authorized can be canceled")

@@ -118,6 +118,9 @@ type Payment struct {
 
 	Vouchers []VoucherUse // in PIN order
 	Card     CardUse      // MethodType "card"
+
+	Customer Customer   // as the merchant named the payer, for risk
+	Risk     RiskResult // the last risk decision on a confirmation
 }
 
 // CardUse is the card a payment is paid with, as Kassa may keep it: the

@@ -3,6 +3,8 @@ package payment
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/kassa/kassa/risk"
 )
 
 // PaymentJSON is a payment as the API and its events show it. The
@@ -27,6 +29,28 @@ type PaymentJSON struct {
 	ExpiresAt         string          `json:"expires_at,omitempty"`
 	ClientSecret      string          `json:"client_secret,omitempty"`
 	NextAction        *NextAction     `json:"next_action,omitempty"`
+	Customer          *CustomerJSON   `json:"customer,omitempty"`
+	// Risk is the merchant's view of the risk decision; the payer's
+	// responses leave it out.
+	Risk *RiskJSON `json:"risk,omitempty"`
+}
+
+// CustomerJSON is the payer as the merchant named them.
+type CustomerJSON struct {
+	ID             string `json:"id,omitempty"`
+	Email          string `json:"email,omitempty"`
+	BillingCountry string `json:"billing_country,omitempty"`
+}
+
+// RiskJSON is a payment's risk decision.
+type RiskJSON struct {
+	Evaluation string        `json:"evaluation"`
+	Score      int           `json:"score"`
+	Level      string        `json:"level"`
+	Decision   string        `json:"decision"`
+	Factor     string        `json:"factor,omitempty"`
+	Reasons    []risk.Reason `json:"reasons"`
+	Review     string        `json:"review,omitempty"`
 }
 
 // MethodJSON is how a payment was paid.
@@ -55,11 +79,13 @@ type VoucherJSON struct {
 }
 
 // NextAction tells the merchant where to send the payer: redirect_to_url
-// (RedirectURL) or three_d_secure (ChallengeID, of a card payment).
+// (RedirectURL), three_d_secure (ChallengeID, of a card payment) or
+// risk_challenge (Factor: the payer must pass a second factor).
 type NextAction struct {
 	Type        string `json:"type"`
 	RedirectURL string `json:"redirect_url,omitempty"`
 	ChallengeID string `json:"challenge_id,omitempty"`
+	Factor      string `json:"factor,omitempty"`
 }
 
 func rfc3339(t time.Time) string {
@@ -96,6 +122,20 @@ func Public(p Payment) PaymentJSON {
 	}
 	if p.Status == StatusRequiresAction && p.Card.AcquirerState == AcquirerChallenge {
 		out.NextAction = &NextAction{Type: "three_d_secure", ChallengeID: p.Card.ChallengeID}
+	}
+	if p.Status == StatusRequiresAction && p.Risk.Decision == risk.Challenge {
+		out.NextAction = &NextAction{Type: "risk_challenge", Factor: p.Risk.Factor}
+	}
+	if c := p.Customer; c != (Customer{}) {
+		out.Customer = &CustomerJSON{ID: c.ID, Email: c.Email, BillingCountry: c.BillingCountry}
+	}
+	if r := p.Risk; r.EvaluationID != "" {
+		reasons := r.Reasons
+		if reasons == nil {
+			reasons = []risk.Reason{}
+		}
+		out.Risk = &RiskJSON{Evaluation: r.EvaluationID, Score: r.Score, Level: r.Level, Decision: r.Decision,
+			Factor: r.Factor, Reasons: reasons, Review: r.Review}
 	}
 	return out
 }

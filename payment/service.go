@@ -75,9 +75,11 @@ type Config struct {
 	// Vault and Acquirer enable card payments (both or neither).
 	Vault    Vault
 	Acquirer acquirer.Acquirer
-	Clock    func() time.Time // nil: time.Now
-	IDs      id.Generator
-	Logger   *slog.Logger
+	// Risk scores confirmations; nil: none.
+	Risk   Risk
+	Clock  func() time.Time // nil: time.Now
+	IDs    id.Generator
+	Logger *slog.Logger
 }
 
 // Service runs the payment lifecycle.
@@ -121,6 +123,7 @@ type CreateRequest struct {
 	Description       string
 	ReturnURL         string
 	Metadata          json.RawMessage
+	Customer          Customer
 }
 
 func validateCreate(req CreateRequest) (money.Currency, error) {
@@ -166,12 +169,16 @@ func (s *Service) Create(ctx context.Context, merchantID string, req CreateReque
 	if err != nil {
 		return Payment{}, err
 	}
+	if req.Customer, err = validateCustomer(req.Customer); err != nil {
+		return Payment{}, err
+	}
 	now := s.now().UTC()
 	p := Payment{
 		ID: s.ids.New("pay"), MerchantID: merchantID, Amount: req.Amount, Currency: cur,
 		CaptureMethod: req.CaptureMethod, Status: StatusRequiresAction,
 		MerchantReference: req.MerchantReference, Description: req.Description, ReturnURL: req.ReturnURL,
 		Metadata: req.Metadata, ExpiresAt: now.Add(UnpaidTTL), Created: now, Updated: now, Version: 1,
+		Customer: req.Customer, Risk: RiskResult{Score: -1},
 	}
 	p.ClientSecret = p.ID + "_secret_" + s.ids.Random(20)
 	ev, err := s.event(p, EventCreated, now)

@@ -92,8 +92,16 @@ var describers = [FeatureCount]func(float32) string{
 	FGeoKnown:              flagText("IP address located", "IP address location unknown"),
 	FIPCountryMismatch:     flagText("IP address country differs from the billing country", "IP address country matches the billing country or one is unknown"),
 	FCountryNewForCustomer: flagText("a country this customer never paid from", "not a new country for this customer"),
-	FKmSinceLast:           func(v float32) string { return number(float64(v), 0) + " km from the customer's previous location" },
+	FKmSinceLast: func(v float32) string {
+		if v == 0 {
+			return "no earlier location of this customer to compare with"
+		}
+		return number(float64(v), 0) + " km from the customer's previous location"
+	},
 	FKmhSinceLast: func(v float32) string {
+		if v == 0 {
+			return "no earlier location of this customer to compare with"
+		}
 		return number(float64(v), 0) + " km/h needed to get here from the customer's previous location"
 	},
 

@@ -176,7 +176,7 @@ func (e *Event) Validate() error {
 	if c := e.Geo.Country; c != "" && len(c) != countryLen {
 		return fmt.Errorf("geo.country %q is not a two-letter code", c)
 	}
-	if e.Geo.Lat < -90 || e.Geo.Lat > 90 || e.Geo.Lon < -180 || e.Geo.Lon > 180 {
+	if !(e.Geo.Lat >= -90 && e.Geo.Lat <= 90 && e.Geo.Lon >= -180 && e.Geo.Lon <= 180) { // NaN fails too
 		return fmt.Errorf("geo coordinates out of range")
 	}
 	return e.Signals.Validate()

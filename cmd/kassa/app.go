@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -17,6 +18,8 @@ import (
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/payment"
+	"github.com/kassa/kassa/risk"
+	"github.com/kassa/kassa/risk/geoip"
 	"github.com/kassa/kassa/store/sqlstore"
 	"github.com/kassa/kassa/vault"
 	"github.com/kassa/kassa/voucher"
@@ -40,6 +43,12 @@ type appConfig struct {
 	allowPrivateWebhooks bool
 	rateLimit            float64
 	vault                vaultFlags
+	geoIPDB              string
+	node                 string
+	// startRisk replays the risk engine's recent evaluations and runs its
+	// background work (serve and bench do; one-shot admin commands don't).
+	startRisk bool
+	noRisk    bool // no risk engine at all (a benchmark's baseline)
 }
 
 func (c *appConfig) register(fs *flag.FlagSet) {
@@ -50,6 +59,8 @@ func (c *appConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.idempotencyKey, "idempotency-key", "", "`file` with the HMAC key for Idempotency-Key request fingerprints; default "+idempotencyKeyFile+" in --data")
 	fs.BoolVar(&c.allowPrivateWebhooks, "allow-private-webhooks", false, "let webhook endpoints be plain http and loopback/private addresses (development and tests only)")
 	c.vault.register(fs)
+	fs.StringVar(&c.geoIPDB, "geoip-db", "", "MaxMind GeoIP2/GeoLite2 City or Country `file` (.mmdb) for IP geolocation in risk scoring; none: no geolocation features")
+	fs.StringVar(&c.node, "node", "", "this node's `name` in the shared risk feature log (default: the host name and process id)")
 }
 
 // app is Kassa's services wired over one database.
@@ -64,6 +75,9 @@ type app struct {
 	payments  *payment.Service
 	vault     *vault.Service
 	idem      *sqlstore.Idempotency
+	risk      *risk.Engine
+	geoip     *geoip.DB
+	stopRisk  context.CancelFunc
 	// mismatches is the number of unfixed reconciliation mismatches.
 	mismatches prometheus.Gauge
 	api        *httpapi.Server
@@ -100,9 +114,16 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	if a.vault, err = openVault(a.db, cfg.store.data, cfg.vault, logger); err != nil {
 		return nil, err
 	}
+	var scorer payment.Risk
+	if !cfg.noRisk {
+		if a.risk, err = a.openRisk(ctx, cfg); err != nil {
+			return nil, err
+		}
+		scorer = a.risk
+	}
 	a.payments = payment.New(payment.Config{Store: sqlstore.NewPayments(a.db), Ledger: a.ledger,
 		Vouchers: a.vouchers, Vault: a.vault, Acquirer: acquirer.WithTimeout(acquirer.NewTest(), 10*time.Second),
-		Logger: logger})
+		Risk: scorer, Logger: logger})
 	idemKey, err := binaryKey(cfg.store.data, cfg.idempotencyKey, idempotencyKeyFile)
 	if err != nil {
 		return nil, err
@@ -117,6 +138,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		Vouchers:          a.vouchers,
 		Payments:          a.payments,
 		Vault:             a.vault,
+		Risk:              a.risk,
 		Pages:             web.New(web.Config{Payments: a.payments, Merchants: a.merchants, Cards: a.vault, Logger: logger}),
 		Idempotency:       a.idem,
 		IdempotencySecret: idemKey,
@@ -204,7 +226,48 @@ func (a *app) reconcileLoop(ctx context.Context) {
 	}
 }
 
+// openRisk makes the risk engine and, when asked, starts it: the replay
+// of recent evaluations warms its features before the first payment.
+func (a *app) openRisk(ctx context.Context, cfg appConfig) (*risk.Engine, error) {
+	if cfg.geoIPDB != "" {
+		db, err := geoip.Open(cfg.geoIPDB)
+		if err != nil {
+			return nil, fmt.Errorf("--geoip-db: %w", err)
+		}
+		a.geoip = db
+		kind, built := db.Metadata()
+		a.log.Info("geoip database", "type", kind, "built", built.Format(time.DateOnly))
+	}
+	node := cfg.node
+	if node == "" {
+		host, _ := os.Hostname()
+		node = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	eng, err := risk.NewEngine(risk.Config{Store: sqlstore.NewRisk(a.db), Node: node, GeoIP: a.geoip,
+		Notifier: a.webhooks, DefaultModel: risk.DefaultModel, IDs: id.Generator{}, Logger: a.log})
+	if err != nil {
+		return nil, err
+	}
+	a.reg.MustRegister(eng.Collectors()...)
+	if cfg.startRisk {
+		rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		if err := eng.Start(rctx); err != nil {
+			cancel()
+			return nil, err
+		}
+		a.stopRisk = cancel
+	}
+	return eng, nil
+}
+
 func (a *app) close() {
+	if a.stopRisk != nil {
+		a.stopRisk()
+		a.risk.Close()
+	}
+	if a.geoip != nil {
+		a.geoip.Close()
+	}
 	if a.vault != nil {
 		a.vault.Close()
 	}

@@ -32,10 +32,11 @@ import (
 
 func runBench(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stderr, "Usage: kassa bench <ledger|payments|vault> [flags]\n"+
+		fmt.Fprint(stderr, "Usage: kassa bench <ledger|payments|vault|score> [flags]\n"+
 			"  ledger     ledger transfers: batched in process, or one per HTTPS request with --http\n"+
 			"  payments   complete payments (create, confirm, capture) over HTTPS against a bare handler\n"+
-			"  vault      card tokenize and detokenize throughput\n")
+			"  vault      card tokenize and detokenize throughput\n"+
+			"  score      in-process risk decisions with warm features (latency percentiles)\n")
 		if len(args) == 0 {
 			return usagef("bench needs a subcommand")
 		}
@@ -48,6 +49,8 @@ func runBench(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		return benchPayments(ctx, args[1:], getenv, stdout, stderr)
 	case "vault":
 		return benchVault(ctx, args[1:], getenv, stdout, stderr)
+	case "score":
+		return benchScore(ctx, args[1:], getenv, stdout, stderr)
 	}
 	return usagef("unknown bench subcommand %q", args[0])
 }

@@ -52,6 +52,7 @@ type benchPayConfig struct {
 	asJSON      bool
 	idempotency bool
 	cpuProfile  string
+	noRisk      bool
 }
 
 // BenchPayResult is what kassa bench payments prints. Latencies are per
@@ -61,6 +62,7 @@ type BenchPayResult struct {
 	Concurrency        int                     `json:"concurrency"`
 	DurationSeconds    float64                 `json:"duration_s"`
 	IdempotencyKeys    bool                    `json:"idempotency_keys"`
+	RiskScored         bool                    `json:"risk_scored"`
 	Payments           int64                   `json:"payments"`
 	PaymentsPerSec     float64                 `json:"payments_per_sec"`
 	Requests           int64                   `json:"requests"`
@@ -94,6 +96,7 @@ func benchPayments(ctx context.Context, args []string, getenv env, stdout, stder
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long to start new payments")
 	fs.BoolVar(&cfg.asJSON, "json", false, "print one JSON object")
 	fs.BoolVar(&cfg.idempotency, "idempotency-keys", true, "send an Idempotency-Key with every POST, as merchants should")
+	fs.BoolVar(&cfg.noRisk, "no-risk", false, "do not score payments (to measure what risk scoring costs)")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the payments run to `file`")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
@@ -147,7 +150,7 @@ func newPayBench(ctx context.Context, cfg benchPayConfig, stderr io.Writer) (b *
 	}()
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	b.app, err = newApp(ctx, appConfig{store: storeFlags{data: b.dir, database: cfg.database},
-		ledgerOrigin: "kassa.bench/payments", rateLimit: 0}, logger)
+		ledgerOrigin: "kassa.bench/payments", rateLimit: 0, startRisk: true, noRisk: cfg.noRisk}, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +228,7 @@ func benchClient(roots *x509.CertPool, concurrency int) *http.Client {
 }
 
 func runPayBench(ctx context.Context, cfg benchPayConfig, stderr io.Writer) (BenchPayResult, error) {
-	res := BenchPayResult{Concurrency: cfg.concurrency, IdempotencyKeys: cfg.idempotency, GoMaxProcs: runtime.GOMAXPROCS(0)}
+	res := BenchPayResult{Concurrency: cfg.concurrency, IdempotencyKeys: cfg.idempotency, RiskScored: !cfg.noRisk, GoMaxProcs: runtime.GOMAXPROCS(0)}
 	b, err := newPayBench(ctx, cfg, stderr)
 	if err != nil {
 		return res, err

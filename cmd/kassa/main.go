@@ -74,6 +74,9 @@ func commands() []command {
 		{"vouchers", "issue prepaid vouchers; allow merchants to issue them", runVouchers},
 		{"keys", "rotate, inspect and retire the card vault's key-encryption keys", runKeys},
 		{"reconcile", "prove payments, refunds and the ledger agree (--fix repairs duplicates)", runReconcile},
+		{"model", "train, evaluate, import and manage risk models (model train|evaluate|import-xgboost|upload|list|promote|shadow|retire|rollback)", runModel},
+		{"simulate", "write a labelled stream of simulated payment attempts, or drive a running Kassa with it", runSimulate},
+		{"risk", "export stored risk evaluations for retraining (risk export)", runRisk},
 		{"bench", "measure throughput and latency (bench ledger|payments|vault)", runBench},
 		{"version", "print the version", runVersion},
 	}

@@ -93,6 +93,7 @@ func loopbackAddr(addr string) bool {
 }
 
 func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdout io.Writer) error {
+	cfg.appConfig.startRisk = true
 	a, err := newApp(ctx, cfg.appConfig, logger)
 	if err != nil {
 		return err

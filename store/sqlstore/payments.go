@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -30,7 +31,9 @@ const paymentColumns = `id, merchant_id, amount, currency, capture_method, statu
 	amount_captured, amount_refunded, merchant_reference, description, return_url, metadata, client_secret,
 	method_type, failure_code, expires_at, created_at, updated_at, version,
 	card_ref, card_brand, card_last4, card_exp_month, card_exp_year, card_fingerprint,
-	acquirer_auth_id, acquirer_state, acquirer_key, challenge_id`
+	acquirer_auth_id, acquirer_state, acquirer_key, challenge_id,
+	customer_id, customer_email, billing_country,
+	risk_evaluation, risk_score, risk_level, risk_decision, risk_factor, risk_reasons, risk_review`
 
 var errPaymentNotFound = kassa.Errorf(kassa.ENotFound, "payment_not_found", "no such payment")
 
@@ -55,13 +58,21 @@ func scanPayment(row interface{ Scan(...any) error }) (payment.Payment, error) {
 	var cur, status string
 	var ref, meta sql.NullString
 	var expires, created, updated int64
+	var reasons string
 	err := row.Scan(&p.ID, &p.MerchantID, &p.Amount, &cur, &p.CaptureMethod, &status, &p.AmountCapturable,
 		&p.AmountCaptured, &p.AmountRefunded, &ref, &p.Description, &p.ReturnURL, &meta, &p.ClientSecret,
 		&p.MethodType, &p.FailureCode, &expires, &created, &updated, &p.Version,
 		&p.Card.Ref, &p.Card.Brand, &p.Card.Last4, &p.Card.ExpMonth, &p.Card.ExpYear, &p.Card.Fingerprint,
-		&p.Card.AuthorizationID, &p.Card.AcquirerState, &p.Card.AttemptKey, &p.Card.ChallengeID)
+		&p.Card.AuthorizationID, &p.Card.AcquirerState, &p.Card.AttemptKey, &p.Card.ChallengeID,
+		&p.Customer.ID, &p.Customer.Email, &p.Customer.BillingCountry,
+		&p.Risk.EvaluationID, &p.Risk.Score, &p.Risk.Level, &p.Risk.Decision, &p.Risk.Factor, &reasons, &p.Risk.Review)
 	if err != nil {
 		return p, err
+	}
+	if reasons != "" {
+		if err := json.Unmarshal([]byte(reasons), &p.Risk.Reasons); err != nil {
+			return p, fmt.Errorf("payment %s risk reasons: %w", p.ID, err)
+		}
 	}
 	p.Currency, p.Status, p.MerchantReference = money.Currency(cur), payment.Status(status), ref.String
 	if meta.Valid {
@@ -100,12 +111,15 @@ func (s *Payments) CreatePayment(ctx context.Context, p payment.Payment, ev webh
 			meta = sql.NullString{String: string(p.Metadata), Valid: true}
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO payments (`+paymentColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+				?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			p.ID, p.MerchantID, p.Amount, string(p.Currency), p.CaptureMethod, string(p.Status), p.AmountCapturable,
 			p.AmountCaptured, p.AmountRefunded, nullString(p.MerchantReference), p.Description, p.ReturnURL, meta,
 			p.ClientSecret, p.MethodType, p.FailureCode, microsOrZero(p.ExpiresAt), micros(p.Created), micros(p.Updated), p.Version,
 			p.Card.Ref, p.Card.Brand, p.Card.Last4, p.Card.ExpMonth, p.Card.ExpYear, p.Card.Fingerprint,
-			p.Card.AuthorizationID, p.Card.AcquirerState, p.Card.AttemptKey, p.Card.ChallengeID)
+			p.Card.AuthorizationID, p.Card.AcquirerState, p.Card.AttemptKey, p.Card.ChallengeID,
+			p.Customer.ID, p.Customer.Email, p.Customer.BillingCountry,
+			p.Risk.EvaluationID, p.Risk.Score, p.Risk.Level, p.Risk.Decision, p.Risk.Factor, riskReasons(p.Risk), p.Risk.Review)
 		if err != nil {
 			return err
 		}
@@ -213,12 +227,15 @@ func (s *Payments) updatePayment(ctx context.Context, tx *Tx, p payment.Payment,
 	res, err := tx.ExecContext(ctx, `UPDATE payments SET status = ?, amount_capturable = ?, amount_captured = ?,
 		amount_refunded = ?, method_type = ?, failure_code = ?, expires_at = ?, updated_at = ?, version = ?,
 		card_ref = ?, card_brand = ?, card_last4 = ?, card_exp_month = ?, card_exp_year = ?, card_fingerprint = ?,
-		acquirer_auth_id = ?, acquirer_state = ?, acquirer_key = ?, challenge_id = ?
+		acquirer_auth_id = ?, acquirer_state = ?, acquirer_key = ?, challenge_id = ?,
+		risk_evaluation = ?, risk_score = ?, risk_level = ?, risk_decision = ?, risk_factor = ?, risk_reasons = ?, risk_review = ?
 		WHERE id = ? AND version = ?`,
 		string(p.Status), p.AmountCapturable, p.AmountCaptured, p.AmountRefunded, p.MethodType, p.FailureCode,
 		microsOrZero(p.ExpiresAt), micros(p.Updated), p.Version,
 		p.Card.Ref, p.Card.Brand, p.Card.Last4, p.Card.ExpMonth, p.Card.ExpYear, p.Card.Fingerprint,
-		p.Card.AuthorizationID, p.Card.AcquirerState, p.Card.AttemptKey, p.Card.ChallengeID, p.ID, p.Version-1)
+		p.Card.AuthorizationID, p.Card.AcquirerState, p.Card.AttemptKey, p.Card.ChallengeID,
+		p.Risk.EvaluationID, p.Risk.Score, p.Risk.Level, p.Risk.Decision, p.Risk.Factor, riskReasons(p.Risk), p.Risk.Review,
+		p.ID, p.Version-1)
 	if err != nil {
 		return fmt.Errorf("update payment: %w", err)
 	}
@@ -242,6 +259,18 @@ func (s *Payments) updatePayment(ctx context.Context, tx *Tx, p payment.Payment,
 		}
 	}
 	return nil
+}
+
+// riskReasons is the JSON of a payment's risk reasons ("" none).
+func riskReasons(r payment.RiskResult) string {
+	if len(r.Reasons) == 0 {
+		return ""
+	}
+	b, err := json.Marshal(r.Reasons)
+	if err != nil {
+		panic(err) // plain structs of strings and numbers always marshal
+	}
+	return string(b)
 }
 
 func (s *Payments) UpdatePayment(ctx context.Context, p payment.Payment, evs []webhook.Event) error {

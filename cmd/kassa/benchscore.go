@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/kassa/kassa/id"
+	"github.com/kassa/kassa/risk"
+	"github.com/kassa/kassa/risk/sim"
+	"github.com/kassa/kassa/store/sqlstore"
+)
+
+// BenchScoreResult is what kassa bench score prints.
+type BenchScoreResult struct {
+	Decisions       int     `json:"decisions"`
+	Concurrency     int     `json:"concurrency"`
+	WarmEvents      int     `json:"warm_events"`
+	Entities        int     `json:"entities"`
+	Model           string  `json:"model"`
+	P50us           float64 `json:"p50_us"`
+	P99us           float64 `json:"p99_us"`
+	MaxUs           float64 `json:"max_us"`
+	DecisionsPerSec float64 `json:"decisions_per_sec"`
+	GoMaxProcs      int     `json:"gomaxprocs"`
+}
+
+// benchScore measures in-process risk decisions with warm features: the
+// engine as kassa serve runs it (evaluations written in the background
+// to a fresh SQLite database), fed the simulator's attempts.
+func benchScore(ctx context.Context, args []string, _ env, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench score", "bench score [--decisions N] [--concurrency N] [--warm-payers N] [--json]", stderr)
+	decisions := fs.Int("decisions", 200_000, "decisions to time")
+	concurrency := fs.Int("concurrency", runtime.GOMAXPROCS(0), "concurrent callers")
+	warmPayers := fs.Int("warm-payers", 5_000, "payers of the simulated history that warms the features (30 days)")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed run to `file`")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *decisions <= 0 || *decisions > benchLatenciesMax || *concurrency <= 0 || *concurrency > benchConcurrencyMax || *warmPayers < 0 {
+		return usagef("--decisions must be 1..%d, --concurrency 1..%d", benchLatenciesMax, benchConcurrencyMax)
+	}
+	dir, err := os.MkdirTemp("", "kassa-benchscore-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	db, err := sqlstore.OpenSQLite(ctx, dir)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	eng, err := risk.NewEngine(risk.Config{Store: sqlstore.NewRisk(db), Node: "bench", DefaultModel: risk.DefaultModel,
+		IDs: id.Generator{}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	ectx, stop := context.WithCancel(ctx)
+	if err := eng.Start(ectx); err != nil {
+		stop()
+		return err
+	}
+	defer func() { stop(); eng.Close() }()
+
+	// History warms the features; the timed attempts come after it.
+	res := BenchScoreResult{Decisions: *decisions, Concurrency: *concurrency, GoMaxProcs: runtime.GOMAXPROCS(0)}
+	var last time.Time
+	err = sim.Generate(ctx, sim.Config{Seed: 11, Payers: *warmPayers, Days: 30}, func(ev *risk.Event) error {
+		eng.Observe(ev)
+		res.WarmEvents++
+		last = ev.Time
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var timed []risk.Event
+	err = sim.Generate(ctx, sim.Config{Seed: 12, Payers: max(*warmPayers, 1000), Days: 2, Start: last}, func(ev *risk.Event) error {
+		if len(timed) < *decisions {
+			e := *ev
+			e.Outcome, e.Label, e.FraudType = "", "", ""
+			timed = append(timed, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for len(timed) < *decisions && len(timed) > 0 {
+		timed = append(timed, timed[:min(len(timed), *decisions-len(timed))]...)
+	}
+	res.Entities = eng.FeatureEntities()
+	res.Model, _ = eng.ActiveModel()
+
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	lat := make([]time.Duration, len(timed))
+	var wg sync.WaitGroup
+	var firstErr error
+	var errOnce sync.Once
+	start := time.Now()
+	for w := range *concurrency {
+		wg.Go(func() {
+			for i := w; i < len(timed); i += *concurrency {
+				t0 := time.Now()
+				_, err := eng.Evaluate(ctx, risk.Input{Event: timed[i]}, false)
+				lat[i] = time.Since(t0)
+				if err != nil {
+					errOnce.Do(func() { firstErr = err })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	stopProfile()
+	if firstErr != nil {
+		return firstErr
+	}
+	slices.Sort(lat)
+	us := func(p float64) float64 {
+		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Nanoseconds()) / 1000
+	}
+	res.P50us, res.P99us, res.MaxUs = us(0.50), us(0.99), float64(lat[len(lat)-1].Nanoseconds())/1000
+	res.DecisionsPerSec = float64(len(lat)) / elapsed.Seconds()
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(res)
+	}
+	fmt.Fprintf(stdout, "risk decisions: %d with %d callers, features warmed by %d events (%d entities), model %s\n",
+		res.Decisions, res.Concurrency, res.WarmEvents, res.Entities, res.Model)
+	fmt.Fprintf(stdout, "p50 %.1f µs  p99 %.1f µs  max %.1f µs  %.0f decisions/s\n", res.P50us, res.P99us, res.MaxUs, res.DecisionsPerSec)
+	return nil
+}

@@ -1,0 +1,257 @@
+package payment
+
+// Risk.
+//
+// Every confirmation is scored before money moves (risk.Engine.Evaluate):
+// the payment's amount and merchant, the payer's voucher or card, the
+// customer the merchant named, the IP, user agent and the hosted page's
+// client signals. The decision acts on the payment:
+//
+//   - allow: authorization goes on as without risk.
+//   - challenge: the payment stays requires_action with next_action
+//     risk_challenge and the factor (otp or passkey) the payer must pass.
+//   - review: the payment is authorized but not captured, whatever its
+//     capture method, and a review case is opened; approving captures it
+//     (automatic capture) or leaves it to the merchant, rejecting cancels
+//     it and labels it fraud.
+//   - block: the payment fails with failure_code risk_blocked.
+//
+// Failed attempts (a wrong PIN, a voucher that does not cover the amount,
+// a card decline) are scored and reported too, so velocity features and
+// automatic locks see them. The decision's summary is stored on the
+// payment in the transaction of the transition it caused; the full
+// evaluation (features, reasons) is stored by the engine.
+//
+// Scoring fails open: when the engine errs, the payment goes on and the
+// error is logged, so a risk outage does not stop payments.
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"time"
+
+	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/risk"
+	"github.com/kassa/kassa/webhook"
+)
+
+// Risk is what payments need of the risk engine.
+type Risk interface {
+	Evaluate(ctx context.Context, in risk.Input, wait bool) (risk.Evaluation, error)
+	Outcome(ctx context.Context, merchantID, evaluationID, outcome string) error
+	OpenReview(ctx context.Context, ev risk.Evaluation, paymentID string) (risk.ReviewCase, error)
+	Review(ctx context.Context, merchantID, id string) (risk.ReviewCase, error)
+	CloseReview(ctx context.Context, c risk.ReviewCase, status, note string) (risk.ReviewCase, error)
+}
+
+// RiskResult is the risk decision stored on a payment.
+type RiskResult struct {
+	EvaluationID string
+	Score        int // -1: not scored
+	Level        string
+	Decision     string
+	Factor       string
+	Reasons      []risk.Reason
+	Review       string // "" none, or the review case's status
+}
+
+// Customer is who pays, as the merchant knows them: optional, and used
+// only for risk (velocity and habits per customer and email, billing
+// country against the IP's).
+type Customer struct {
+	ID             string
+	Email          string
+	BillingCountry string
+}
+
+// Failure codes of risk decisions.
+const (
+	FailureRiskBlocked = "risk_blocked"
+	FailureReviewed    = "review_rejected"
+)
+
+// Customer field limits.
+const (
+	customerIDMax = 255
+	emailMax      = 254
+)
+
+func validateCustomer(c Customer) (Customer, error) {
+	c.Email = strings.ToLower(strings.TrimSpace(c.Email))
+	c.BillingCountry = strings.ToUpper(c.BillingCountry)
+	if len(c.ID) > customerIDMax {
+		return c, kassa.Invalid("customer.id", "customer_invalid", "customer.id may be at most %d bytes", customerIDMax)
+	}
+	if c.Email != "" && (len(c.Email) > emailMax || !strings.Contains(c.Email, "@")) {
+		return c, kassa.Invalid("customer.email", "customer_invalid", "customer.email must be an email address of at most %d bytes", emailMax)
+	}
+	if b := c.BillingCountry; b != "" && (len(b) != 2 || b[0] < 'A' || b[0] > 'Z' || b[1] < 'A' || b[1] > 'Z') {
+		return c, kassa.Invalid("customer.billing_country", "customer_invalid", "customer.billing_country must be an ISO 3166-1 alpha-2 code")
+	}
+	return c, nil
+}
+
+// deviceID names the payer's device from the hosted page's fingerprint
+// (until identity sets a device cookie): a hash, so the raw fingerprint
+// is not kept.
+func deviceID(sig risk.Signals) string {
+	if sig.Fingerprint == "" {
+		return ""
+	}
+	h := sha256.Sum256([]byte(sig.Fingerprint))
+	return "dev_" + hex.EncodeToString(h[:12])
+}
+
+// riskEvent describes a confirmation attempt for the engine.
+func (s *Service) riskEvent(p Payment, req ConfirmRequest, method, serial, fingerprint string) risk.Event {
+	return risk.Event{ID: p.ID, Time: s.now().UTC(), Kind: risk.KindPayment, MerchantID: p.MerchantID,
+		Amount: int64(p.Amount), Currency: string(p.Currency), Method: method, CardFingerprint: fingerprint,
+		VoucherSerial: serial, CustomerID: p.Customer.ID, Email: p.Customer.Email, IP: req.ClientIP,
+		UserAgent: req.UserAgent, BillingCountry: p.Customer.BillingCountry, DeviceID: deviceID(req.Signals),
+		Signals: req.Signals}
+}
+
+// score evaluates an attempt; ok is false when there is no engine or it
+// failed (then the payment goes on unscored).
+func (s *Service) score(ctx context.Context, p Payment, req ConfirmRequest, method, serial, fingerprint string) (risk.Evaluation, bool) {
+	if s.cfg.Risk == nil {
+		return risk.Evaluation{}, false
+	}
+	ev, err := s.cfg.Risk.Evaluate(ctx, risk.Input{Event: s.riskEvent(p, req, method, serial, fingerprint), Subject: p.ID}, false)
+	if err != nil {
+		s.log.Error("payment: risk evaluation failed; going on unscored", "payment", p.ID, "err", err)
+		return risk.Evaluation{}, false
+	}
+	return ev, true
+}
+
+// outcome tells the engine what became of an evaluated attempt.
+func (s *Service) outcome(ctx context.Context, merchantID, evaluationID, outcome string) {
+	if s.cfg.Risk == nil || evaluationID == "" {
+		return
+	}
+	if err := s.cfg.Risk.Outcome(context.WithoutCancel(ctx), merchantID, evaluationID, outcome); err != nil {
+		s.log.Warn("payment: risk outcome", "evaluation", evaluationID, "err", err)
+	}
+}
+
+// failedAttempt scores and reports an attempt that failed before a
+// decision mattered (wrong PIN, not enough on the voucher), so velocity
+// counts and locks see it.
+func (s *Service) failedAttempt(ctx context.Context, p Payment, req ConfirmRequest, method, serial string, cause error) {
+	if s.cfg.Risk == nil || kassa.ErrorKind(cause) != kassa.EInvalid {
+		return
+	}
+	if ev, ok := s.score(ctx, p, req, method, serial, ""); ok {
+		s.outcome(ctx, p.MerchantID, ev.ID, risk.OutcomeFailed)
+	}
+}
+
+func riskResult(ev risk.Evaluation) RiskResult {
+	return RiskResult{EvaluationID: ev.ID, Score: ev.Score, Level: ev.Level, Decision: ev.Decision,
+		Factor: ev.Factor, Reasons: ev.Reasons}
+}
+
+// block fails p (as stored; next carries what the attempt learned, such
+// as the card) because of the decision.
+func (s *Service) block(ctx context.Context, p, next Payment, ev risk.Evaluation) (Payment, error) {
+	now := s.now().UTC()
+	next.Version = p.Version + 1
+	next.Status, next.FailureCode, next.ExpiresAt, next.Updated = StatusFailed, FailureRiskBlocked, time.Time{}, now
+	next.Card.AcquirerState, next.Card.ChallengeID = "", ""
+	next.Risk = riskResult(ev)
+	e, err := s.event(next, EventFailed, now)
+	if err != nil {
+		return Payment{}, err
+	}
+	if err := s.store.UpdatePayment(ctx, next, []webhook.Event{e}); err != nil {
+		return Payment{}, conflictError(err)
+	}
+	s.outcome(ctx, p.MerchantID, ev.ID, risk.OutcomeBlocked)
+	return next, nil
+}
+
+// challenge keeps p waiting for the payer's second factor.
+func (s *Service) challenge(ctx context.Context, p Payment, ev risk.Evaluation) (Payment, error) {
+	next := p
+	next.Version++
+	next.Updated = s.now().UTC()
+	next.Risk = riskResult(ev)
+	if err := s.store.UpdatePayment(ctx, next, nil); err != nil {
+		return Payment{}, conflictError(err)
+	}
+	return next, nil
+}
+
+// openReview puts an authorized payment in the review queue.
+func (s *Service) openReview(ctx context.Context, p Payment) {
+	if s.cfg.Risk == nil {
+		return
+	}
+	ev := risk.Evaluation{ID: p.Risk.EvaluationID, MerchantID: p.MerchantID, Score: p.Risk.Score, Reasons: p.Risk.Reasons}
+	if _, err := s.cfg.Risk.OpenReview(context.WithoutCancel(ctx), ev, p.ID); err != nil {
+		s.log.Error("payment: open review case", "payment", p.ID, "err", err)
+	}
+}
+
+// ResolveReview approves or rejects a payment held for review. Approving
+// captures it when its capture method is automatic (else the merchant
+// captures it as usual); rejecting cancels it and labels it fraud.
+func (s *Service) ResolveReview(ctx context.Context, merchantID, reviewID string, approve bool, note string) (risk.ReviewCase, Payment, error) {
+	if s.cfg.Risk == nil {
+		return risk.ReviewCase{}, Payment{}, kassa.Errorf(kassa.ENotFound, "review_not_found", "no such review")
+	}
+	c, err := s.cfg.Risk.Review(ctx, merchantID, reviewID)
+	if err != nil {
+		return risk.ReviewCase{}, Payment{}, err
+	}
+	if c.Status != risk.ReviewOpen {
+		return risk.ReviewCase{}, Payment{}, kassa.Errorf(kassa.EConflict, "review_closed", "the review is %s already", c.Status)
+	}
+	p, err := s.store.Payment(ctx, merchantID, c.PaymentID)
+	if err != nil {
+		return risk.ReviewCase{}, Payment{}, err
+	}
+	status := risk.ReviewApproved
+	if !approve {
+		status = risk.ReviewRejected
+	}
+	// A payment already acted on (a retry after the case failed to close)
+	// is left as it is.
+	if p.Risk.Review == risk.ReviewOpen {
+		switch {
+		case p.Status != StatusAuthorized:
+			p.Risk.Review = status
+			p.Version++
+			p.Updated = s.now().UTC()
+			err = s.store.UpdatePayment(ctx, p, nil)
+		case approve && p.CaptureMethod == CaptureAutomatic:
+			p, err = s.capture(ctx, p, nil, status)
+		case approve:
+			p.Risk.Review = status
+			p.Version++
+			p.Updated = s.now().UTC()
+			err = s.store.UpdatePayment(ctx, p, nil)
+		default:
+			p, err = s.cancel(ctx, p, status)
+		}
+		if err != nil {
+			return risk.ReviewCase{}, Payment{}, conflictError(err)
+		}
+	}
+	c, err = s.cfg.Risk.CloseReview(ctx, c, status, note)
+	if err != nil {
+		return risk.ReviewCase{}, Payment{}, err
+	}
+	return c, p, nil
+}
+
+// inReview refuses merchant actions on a payment an analyst must decide.
+func inReview(p Payment) error {
+	if p.Risk.Review == risk.ReviewOpen {
+		return kassa.Errorf(kassa.EConflict, "payment_in_review", "the payment is held for review; approve or reject the review first")
+	}
+	return nil
+}

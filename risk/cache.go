@@ -1,0 +1,362 @@
+package risk
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// cache keeps a per-merchant value (its rules, its lists) for cacheTTL, so
+// a change made on another node shows within seconds and one made here at
+// once (invalidate).
+type cache[T any] struct {
+	mu sync.Mutex
+	m  map[string]cached[T]
+}
+
+type cached[T any] struct {
+	v  T
+	at time.Time
+}
+
+func (c *cache[T]) get(ctx context.Context, merchantID string, load func(context.Context, string) (T, error)) (T, error) {
+	now := time.Now()
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[string]cached[T]{}
+	}
+	v, ok := c.m[merchantID]
+	c.mu.Unlock()
+	if ok && now.Sub(v.at) < cacheTTL {
+		return v.v, nil
+	}
+	fresh, err := load(ctx, merchantID)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	c.mu.Lock()
+	if len(c.m) >= merchantsCachedMax {
+		clear(c.m)
+	}
+	c.m[merchantID] = cached[T]{fresh, now}
+	c.mu.Unlock()
+	return fresh, nil
+}
+
+// merchantsCachedMax bounds the caches.
+const merchantsCachedMax = 10_000
+
+func (c *cache[T]) peek(merchantID string) (T, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[merchantID]
+	return v.v, ok
+}
+
+func (c *cache[T]) invalidate(merchantID string) {
+	c.mu.Lock()
+	delete(c.m, merchantID)
+	c.mu.Unlock()
+}
+
+func (c *cache[T]) invalidateAll() {
+	c.mu.Lock()
+	clear(c.m)
+	c.mu.Unlock()
+}
+
+// listSet is a merchant's allow and block lists merged with the
+// platform's, keyed by type and value.
+type listSet struct {
+	allow map[string]ListEntry
+	block map[string]ListEntry
+}
+
+func (e *Engine) loadLists(ctx context.Context, merchantID string) (*listSet, error) {
+	entries, err := e.store.ListEntries(ctx, merchantID, "", true)
+	if err != nil {
+		return nil, err
+	}
+	ls := &listSet{allow: map[string]ListEntry{}, block: map[string]ListEntry{}}
+	for _, en := range entries {
+		k := en.Type + "\x00" + en.Value
+		if en.List == ListAllow {
+			ls.allow[k] = en
+		} else {
+			ls.block[k] = en
+		}
+	}
+	return ls, nil
+}
+
+// entries of an event, by list entry type.
+func eventEntries(ev *Event) [7][2]string {
+	return [7][2]string{
+		{EntryCardFingerprint, ev.CardFingerprint},
+		{EntryVoucherSerial, ev.VoucherSerial},
+		{EntryDevice, ev.DeviceID},
+		{EntryIP, ev.IP},
+		{EntryEmail, strings.ToLower(ev.Email)},
+		{EntryCountry, ev.Geo.Country},
+		{EntryCustomer, ev.CustomerID},
+	}
+}
+
+// match finds an unexpired entry of the list matching the event.
+func (ls *listSet) match(list string, ev *Event, now time.Time) (string, ListEntry, bool) {
+	if ls == nil {
+		return "", ListEntry{}, false
+	}
+	m := ls.block
+	if list == ListAllow {
+		m = ls.allow
+	}
+	if len(m) == 0 {
+		return "", ListEntry{}, false
+	}
+	for _, tv := range eventEntries(ev) {
+		if tv[1] == "" {
+			continue
+		}
+		if en, ok := m[tv[0]+"\x00"+tv[1]]; ok && (en.Expires.IsZero() || now.Before(en.Expires)) {
+			return tv[0], en, true
+		}
+	}
+	return "", ListEntry{}, false
+}
+
+// listed answers a rule's listed("block", "ip") style question for the
+// event: is its value of that type on the list?
+func (ls *listSet) listed(list, typ string, ev *Event, now time.Time) bool {
+	if ls == nil {
+		return false
+	}
+	m := ls.block
+	if list == ListAllow {
+		m = ls.allow
+	}
+	for _, tv := range eventEntries(ev) {
+		if tv[0] == typ && tv[1] != "" {
+			en, ok := m[typ+"\x00"+tv[1]]
+			return ok && (en.Expires.IsZero() || now.Before(en.Expires))
+		}
+	}
+	return false
+}
+
+// recentEvents remembers the events of recent evaluations (a bounded
+// ring), so an outcome can be folded into the features without a read.
+type recentEvents struct {
+	mu   sync.Mutex
+	m    map[string]*Event
+	ring []string
+	next int
+}
+
+func (r *recentEvents) init(n int) {
+	r.m = make(map[string]*Event, 1024)
+	r.ring = make([]string, n)
+}
+
+func (r *recentEvents) put(id string, ev *Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old := r.ring[r.next]; old != "" {
+		delete(r.m, old)
+	}
+	r.ring[r.next] = id
+	r.next = (r.next + 1) % len(r.ring)
+	r.m[id] = ev
+}
+
+func (r *recentEvents) get(id string) (*Event, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ev, ok := r.m[id]
+	return ev, ok
+}
+
+// writer stores evaluations in batches in the background, off the
+// payment's path. A caller that needs its evaluation stored (the
+// standalone API answers with an id the client may use at once) waits for
+// its batch.
+type writer struct {
+	store  Store
+	log    *slog.Logger
+	errs   prometheus.Counter
+	queue  chan writeReq
+	done   chan struct{}
+	closed sync.Once
+}
+
+type writeReq struct {
+	ev    Evaluation
+	flush bool
+	ack   chan error
+}
+
+func newWriter(s Store, log *slog.Logger, errs prometheus.Counter) *writer {
+	return &writer{store: s, log: log, errs: errs, queue: make(chan writeReq, writeQueueMax), done: make(chan struct{})}
+}
+
+// put queues ev; wait blocks until it is stored. A full queue pushes back
+// on the caller rather than drop an evaluation.
+func (w *writer) put(ctx context.Context, ev Evaluation, wait bool) error {
+	req := writeReq{ev: ev}
+	if wait {
+		req.ack = make(chan error, 1)
+	}
+	select {
+	case w.queue <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-w.done:
+		return w.store.InsertEvaluations(ctx, []Evaluation{ev})
+	}
+	if !wait {
+		return nil
+	}
+	select {
+	case err := <-req.ack:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// flush waits until everything queued before it is stored.
+func (w *writer) flush(ctx context.Context) error {
+	req := writeReq{flush: true, ack: make(chan error, 1)}
+	select {
+	case w.queue <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-w.done:
+		return nil
+	}
+	select {
+	case err := <-req.ack:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (w *writer) run(ctx context.Context) {
+	defer close(w.done)
+	batch := make([]writeReq, 0, writeBatchMax)
+	for {
+		var first writeReq
+		select {
+		case first = <-w.queue:
+		case <-ctx.Done():
+			w.drain(batch)
+			return
+		}
+		batch = append(batch[:0], first)
+		timer := time.NewTimer(writeLinger)
+	fill:
+		for len(batch) < writeBatchMax {
+			select {
+			case r := <-w.queue:
+				batch = append(batch, r)
+				if r.flush {
+					break fill
+				}
+			case <-timer.C:
+				break fill
+			}
+		}
+		timer.Stop()
+		w.write(context.WithoutCancel(ctx), batch)
+	}
+}
+
+// drain writes what is queued when the engine stops.
+func (w *writer) drain(batch []writeReq) {
+	for {
+		select {
+		case r := <-w.queue:
+			batch = append(batch, r)
+			if len(batch) >= writeBatchMax {
+				w.write(context.Background(), batch)
+				batch = batch[:0]
+			}
+		default:
+			w.write(context.Background(), batch)
+			return
+		}
+	}
+}
+
+func (w *writer) write(ctx context.Context, batch []writeReq) {
+	if len(batch) == 0 {
+		return
+	}
+	evs := make([]Evaluation, 0, len(batch))
+	for _, r := range batch {
+		if !r.flush {
+			evs = append(evs, r.ev)
+		}
+	}
+	var err error
+	if len(evs) > 0 {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err = w.store.InsertEvaluations(ctx, evs)
+		cancel()
+		if err != nil {
+			w.errs.Inc()
+			w.log.Error("risk: store evaluations", "n", len(evs), "err", err)
+		}
+	}
+	for _, r := range batch {
+		if r.ack != nil {
+			r.ack <- err
+		}
+	}
+}
+
+// close waits for the writer to drain after its context ended.
+func (w *writer) close() { <-w.done }
+
+// engineMetrics are the engine's Prometheus metrics.
+type engineMetrics struct {
+	decisions   *prometheus.CounterVec
+	scores      prometheus.Histogram
+	latency     prometheus.Histogram
+	locks       *prometheus.CounterVec
+	entities    prometheus.Gauge
+	writeErrors prometheus.Counter
+}
+
+func newEngineMetrics() engineMetrics {
+	return engineMetrics{
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kassa_risk_decisions_total",
+			Help: "Risk decisions by decision and level."}, []string{"decision", "level"}),
+		scores: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "kassa_risk_score",
+			Help: "Risk scores (0-100).", Buckets: prometheus.LinearBuckets(0, 10, 11)}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "kassa_risk_evaluation_seconds",
+			Help: "Time to score and decide one attempt, in process.", Buckets: prometheus.ExponentialBuckets(10e-6, 2, 12)}),
+		locks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kassa_risk_locks_total",
+			Help: "Automatic locks (block list entries) by type."}, []string{"type"}),
+		entities: prometheus.NewGauge(prometheus.GaugeOpts{Name: "kassa_risk_feature_entities",
+			Help: "Entities (cards, vouchers, devices, IPs, customers, emails) held in the feature state."}),
+		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "kassa_risk_evaluation_write_errors_total",
+			Help: "Batches of evaluations the store refused."}),
+	}
+}
+
+func (m engineMetrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.decisions, m.scores, m.latency, m.locks, m.entities, m.writeErrors}
+}
+
+func (m engineMetrics) observe(ev Evaluation, d time.Duration) {
+	m.decisions.WithLabelValues(ev.Decision, ev.Level).Inc()
+	m.scores.Observe(float64(ev.Score))
+	m.latency.Observe(d.Seconds())
+}
