@@ -41,8 +41,10 @@ func newRiskFixture(t *testing.T) *fixture {
 	vault := newVaultService(t, db)
 	pay := payment.New(payment.Config{Store: sqlstore.NewPayments(db), Ledger: led, Vouchers: vouchers, Vault: vault,
 		Acquirer: acquirer.NewTest(), Risk: eng})
+	// The test client is the "load balancer": X-Forwarded-For names payers.
+	trusted, _ := httpapi.ParseTrustedProxies("127.0.0.1, ::1")
 	return newFixtureDB(t, db, httpapi.Config{Ledger: led, Webhooks: hooks, Vouchers: vouchers, Vault: vault,
-		Payments: pay, Risk: eng}, nil)
+		Payments: pay, Risk: eng, TrustedProxies: trusted}, nil)
 }
 
 // luhn completes a card number with its check digit.
@@ -83,7 +85,8 @@ func TestCardTestingBurstThroughAPI(t *testing.T) {
 		}
 		tok := decode(t, b)["id"].(string)
 		resp, b = f.do(t, "POST", "/v1/payments/"+p["id"].(string)+"/confirm", pk, "application/json",
-			fmt.Sprintf(`{"client_secret":%q,"payment_method":{"type":"card","token":%q},"client_signals":%s}`, p["client_secret"], tok, testerSignals))
+			fmt.Sprintf(`{"client_secret":%q,"payment_method":{"type":"card","token":%q},"client_signals":%s}`, p["client_secret"], tok, testerSignals),
+			"X-Forwarded-For", "203.0.113.9")
 		if resp.StatusCode != 200 {
 			t.Fatalf("confirm %d: %d %s", i, resp.StatusCode, b)
 		}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -72,6 +73,9 @@ type Config struct {
 	// the defaults; negative disables limiting.
 	RateLimit float64
 	RateBurst int
+	// TrustedProxies are the load balancers whose X-Forwarded-For names
+	// the client; nil trusts no one (the peer's address is the client's).
+	TrustedProxies []netip.Prefix
 	// BodyBytesMax caps request bodies; zero means BodyBytesDefault.
 	BodyBytesMax int64
 	Version      string
@@ -160,7 +164,7 @@ func New(cfg Config) *Server {
 	s.registerRisk()
 	s.registerTokens()
 	s.registerPages()
-	s.handler = s.middleware(http.HandlerFunc(s.dispatch))
+	s.handler = realClient(cfg.TrustedProxies, s.middleware(http.HandlerFunc(s.dispatch)))
 	return s
 }
 

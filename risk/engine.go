@@ -53,10 +53,17 @@ type Policy struct {
 	// 24 hours lock it (a block list entry for LockFor).
 	LockFailures int
 	LockFor      time.Duration
+	// Velocity limits hold whatever the model says (card testing that
+	// slips past it): at least DeviceCardsMax different cards from one
+	// device in 24 hours blocks; at least IPCardsMax from one IP address
+	// in an hour challenges (IPs are shared: mobile carriers, offices).
+	DeviceCardsMax int
+	IPCardsMax     int
 }
 
 // DefaultPolicy is the policy of a fresh installation.
-var DefaultPolicy = Policy{ChallengeScore: 60, BlockScore: 90, PasskeyAmount: 50_000, LockFailures: 5, LockFor: 24 * time.Hour}
+var DefaultPolicy = Policy{ChallengeScore: 60, BlockScore: 90, PasskeyAmount: 50_000, LockFailures: 5, LockFor: 24 * time.Hour,
+	DeviceCardsMax: 6, IPCardsMax: 15}
 
 // Notifier publishes risk.* events to the merchant (webhook.Service).
 type Notifier interface {
@@ -303,10 +310,18 @@ func (e *Engine) Evaluate(ctx context.Context, in Input, wait bool) (Evaluation,
 	if err := ev.Validate(); err != nil {
 		return Evaluation{}, kassa.Invalid("", "risk_event_invalid", "%s", err.Error())
 	}
-	if !ev.Geo.Known && ev.Geo.Country == "" && ev.IP != "" && e.cfg.GeoIP != nil {
-		if addr, err := netip.ParseAddr(ev.IP); err == nil {
-			loc := e.cfg.GeoIP.Lookup(addr)
-			ev.Geo = Geo{Country: loc.Country, Lat: loc.Lat, Lon: loc.Lon, Known: loc.Known}
+	if addr, err := netip.ParseAddr(ev.IP); err == nil {
+		addr = addr.Unmap()
+		if !payerAddr(addr) {
+			// A proxy's or the host's own address says nothing about the
+			// payer: counted as no IP rather than one IP for everybody.
+			ev.IP = ""
+		} else {
+			ev.IP = addr.String()
+			if !ev.Geo.Known && ev.Geo.Country == "" && e.cfg.GeoIP != nil {
+				loc := e.cfg.GeoIP.Lookup(addr)
+				ev.Geo = Geo{Country: loc.Country, Lat: loc.Lat, Lon: loc.Lon, Known: loc.Known}
+			}
 		}
 	}
 	out := Evaluation{ID: e.cfg.IDs.New("rev"), MerchantID: ev.MerchantID, Subject: in.Subject, Node: e.cfg.Node,
@@ -341,6 +356,14 @@ func (e *Engine) Evaluate(ctx context.Context, in Input, wait bool) (Evaluation,
 	return out, nil
 }
 
+// payerAddr reports whether addr can be a payer's own address: not
+// loopback, private, link-local or unspecified (those are Kassa's own
+// host or a proxy in front of it).
+func payerAddr(addr netip.Addr) bool {
+	return addr.IsValid() && !addr.IsLoopback() && !addr.IsPrivate() && !addr.IsLinkLocalUnicast() &&
+		!addr.IsUnspecified() && !addr.IsMulticast()
+}
+
 func (e *Engine) level(score int) string {
 	switch {
 	case score >= 75:
@@ -370,6 +393,10 @@ func (e *Engine) decide(out *Evaluation, ev *Event, rs *ruleSet, ls *listSet, bm
 	} else if r, ok := rs.evaluate(e, out, ev, ls); ok {
 		out.Decision, out.Factor, out.RuleID = r.Action, r.Factor, r.ID
 		lead = append(lead, Reason{Code: "rule:" + r.ID, Message: fmt.Sprintf("rule %q matched: %s", r.Name, r.Expression)})
+	} else if d, feat, limit, ok := e.velocity(out.Features); ok {
+		out.Decision = d
+		lead = append(lead, Reason{Code: "feature:" + FeatureNames[feat], Feature: FeatureNames[feat], Value: float64(out.Features[feat]),
+			Message: fmt.Sprintf("%s (the limit is %d)", Describe(FeatureNames[feat], out.Features[feat]), limit)})
 	} else {
 		switch p := e.policy; {
 		case out.Score >= p.BlockScore:
@@ -384,6 +411,19 @@ func (e *Engine) decide(out *Evaluation, ev *Event, rs *ruleSet, ls *listSet, bm
 		out.Factor = e.factor(ev, out.Features)
 	}
 	out.Reasons = append(lead, bm.reasons(out.Features, contrib, reasonsMax-len(lead))...)
+}
+
+// velocity applies the policy's velocity limits to the features (the
+// counts before this attempt, so the limit-th card is the one stopped).
+func (e *Engine) velocity(x []float32) (decision string, feature, limit int, ok bool) {
+	p := e.policy
+	switch {
+	case p.DeviceCardsMax > 0 && x[FDeviceDistinctCards24h] >= float32(p.DeviceCardsMax-1):
+		return Block, FDeviceDistinctCards24h, p.DeviceCardsMax, true
+	case p.IPCardsMax > 0 && x[FIPDistinctCards1h] >= float32(p.IPCardsMax-1):
+		return Challenge, FIPDistinctCards1h, p.IPCardsMax, true
+	}
+	return "", 0, 0, false
 }
 
 // factor picks the second factor of a challenge: a passkey for large

@@ -45,6 +45,7 @@ type appConfig struct {
 	vault                vaultFlags
 	geoIPDB              string
 	node                 string
+	trustedProxies       string
 	// startRisk replays the risk engine's recent evaluations and runs its
 	// background work (serve and bench do; one-shot admin commands don't).
 	startRisk bool
@@ -60,6 +61,7 @@ func (c *appConfig) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.allowPrivateWebhooks, "allow-private-webhooks", false, "let webhook endpoints be plain http and loopback/private addresses (development and tests only)")
 	c.vault.register(fs)
 	fs.StringVar(&c.geoIPDB, "geoip-db", "", "MaxMind GeoIP2/GeoLite2 City or Country `file` (.mmdb) for IP geolocation in risk scoring; none: no geolocation features")
+	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated `addresses or CIDRs` of load balancers whose X-Forwarded-For names the client (rate limits, voucher attempt limits and risk features use the client's address)")
 	fs.StringVar(&c.node, "node", "", "this node's `name` in the shared risk feature log (default: the host name and process id)")
 }
 
@@ -128,6 +130,10 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	if err != nil {
 		return nil, err
 	}
+	trusted, err := httpapi.ParseTrustedProxies(cfg.trustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("--trusted-proxies: %w", err)
+	}
 	a.idem = sqlstore.NewIdempotency(a.db)
 	a.api = httpapi.New(httpapi.Config{
 		Logger:            logger,
@@ -144,6 +150,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		IdempotencySecret: idemKey,
 		Registry:          a.reg,
 		RateLimit:         rateLimitOrOff(cfg.rateLimit),
+		TrustedProxies:    trusted,
 		Version:           Version,
 	})
 	return a, nil
