@@ -259,13 +259,20 @@ func (w *writer) run(ctx context.Context) {
 			return
 		}
 		batch = append(batch[:0], first)
-		timer := time.NewTimer(writeLinger)
+		// Someone waiting is not kept waiting for company: what is queued
+		// already joins the batch, nothing more. Otherwise linger a little
+		// to write bigger batches.
+		linger := writeLinger
+		if first.ack != nil {
+			linger = 0
+		}
+		timer := time.NewTimer(linger)
 	fill:
 		for len(batch) < writeBatchMax {
 			select {
 			case r := <-w.queue:
 				batch = append(batch, r)
-				if r.flush {
+				if r.ack != nil {
 					break fill
 				}
 			case <-timer.C:

@@ -35,14 +35,14 @@ type BenchScoreResult struct {
 // benchScore measures in-process risk decisions with warm features: the
 // engine as kassa serve runs it (evaluations written in the background
 // to a fresh SQLite database), fed the simulator's attempts.
-func benchScore(ctx context.Context, args []string, _ env, stdout, stderr io.Writer) error {
+func benchScore(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench score", "bench score [--decisions N] [--concurrency N] [--warm-payers N] [--json]", stderr)
 	decisions := fs.Int("decisions", 200_000, "decisions to time")
 	concurrency := fs.Int("concurrency", runtime.GOMAXPROCS(0), "concurrent callers")
 	warmPayers := fs.Int("warm-payers", 5_000, "payers of the simulated history that warms the features (30 days)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed run to `file`")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, interleaved(args), getenv); err != nil {
 		return err
 	}
 	if *decisions <= 0 || *decisions > benchLatenciesMax || *concurrency <= 0 || *concurrency > benchConcurrencyMax || *warmPayers < 0 {

@@ -97,7 +97,7 @@ func positives(ds *model.Dataset) int {
 	return n
 }
 
-func runModelTrain(ctx context.Context, args []string, _ env, stdout, stderr io.Writer) error {
+func runModelTrain(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	fs := newFlagSet("model train", "model train --events FILE --out MODEL [--algo gbdt|logistic]", stderr)
 	events := fs.String("events", "", "labelled event `file` (JSONL, time order)")
 	out := fs.String("out", "", "model `file` to write")
@@ -105,7 +105,7 @@ func runModelTrain(ctx context.Context, args []string, _ env, stdout, stderr io.
 	trees := fs.Int("trees", 0, "gbdt: number of trees (0: the default)")
 	depth := fs.Int("depth", 0, "gbdt: maximum depth (0: the default)")
 	seed := fs.Uint64("seed", 1, "random seed (row sampling)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, interleaved(args), getenv); err != nil {
 		return err
 	}
 	if *events == "" || *out == "" {
@@ -188,13 +188,13 @@ type EvaluateResult struct {
 	Rows   int    `json:"rows"`
 }
 
-func runModelEvaluate(ctx context.Context, args []string, _ env, stdout, stderr io.Writer) error {
+func runModelEvaluate(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	fs := newFlagSet("model evaluate", "model evaluate --events FILE --model MODEL [--json] [--threshold P]", stderr)
 	events := fs.String("events", "", "labelled event `file` the model never saw")
 	path := fs.String("model", "", "model `file`")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	threshold := fs.Float64("threshold", 0.5, "probability at or above which an attempt counts as flagged")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, interleaved(args), getenv); err != nil {
 		return err
 	}
 	if *events == "" || *path == "" {
@@ -230,12 +230,12 @@ func runModelEvaluate(ctx context.Context, args []string, _ env, stdout, stderr 
 	return tw.Flush()
 }
 
-func runModelImportXGBoost(ctx context.Context, args []string, _ env, stdout, stderr io.Writer) error {
+func runModelImportXGBoost(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	fs := newFlagSet("model import-xgboost", "model import-xgboost --in m.json --out MODEL [--features FILE]", stderr)
 	in := fs.String("in", "", "XGBoost JSON model `file` (Booster.save_model('m.json'), objective binary:logistic)")
 	out := fs.String("out", "", "Kassa model `file` to write")
 	features := fs.String("features", "", "`file` with the model's feature names, one per line, in the order it was trained with (default: Kassa's feature list)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, interleaved(args), getenv); err != nil {
 		return err
 	}
 	if *in == "" || *out == "" {
@@ -276,11 +276,11 @@ func runModelImportXGBoost(ctx context.Context, args []string, _ env, stdout, st
 }
 
 // openRiskAdmin opens the database for registry commands.
-func openRiskAdmin(ctx context.Context, name, usage string, args []string, stderr io.Writer, nargs int) (*risk.Engine, *sqlstore.DB, []string, error) {
+func openRiskAdmin(ctx context.Context, name, usage string, args []string, getenv env, stderr io.Writer, nargs int) (*risk.Engine, *sqlstore.DB, []string, error) {
 	fs := newFlagSet(name, usage, stderr)
 	var sf storeFlags
 	sf.register(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, interleaved(args), getenv); err != nil {
 		return nil, nil, nil, err
 	}
 	if fs.NArg() != nargs {
@@ -299,8 +299,8 @@ func openRiskAdmin(ctx context.Context, name, usage string, args []string, stder
 	return eng, db, fs.Args(), nil
 }
 
-func runModelUpload(ctx context.Context, args []string, _ env, stdout, stderr io.Writer) error {
-	eng, db, rest, err := openRiskAdmin(ctx, "model upload", "model upload [--data DIR | --database URL] MODEL", args, stderr, 1)
+func runModelUpload(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	eng, db, rest, err := openRiskAdmin(ctx, "model upload", "model upload [--data DIR | --database URL] MODEL", args, getenv, stderr, 1)
 	if err != nil {
 		return err
 	}
@@ -317,8 +317,8 @@ func runModelUpload(ctx context.Context, args []string, _ env, stdout, stderr io
 	return nil
 }
 
-func runModelList(ctx context.Context, args []string, _ env, stdout, stderr io.Writer) error {
-	eng, db, _, err := openRiskAdmin(ctx, "model list", "model list [--data DIR | --database URL]", args, stderr, 0)
+func runModelList(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	eng, db, _, err := openRiskAdmin(ctx, "model list", "model list [--data DIR | --database URL]", args, getenv, stderr, 0)
 	if err != nil {
 		return err
 	}
@@ -341,8 +341,8 @@ func runModelList(ctx context.Context, args []string, _ env, stdout, stderr io.W
 
 func runModelStatus(status string) func(context.Context, []string, env, io.Writer, io.Writer) error {
 	verb := map[string]string{risk.ModelActive: "promote", risk.ModelShadow: "shadow", risk.ModelRetired: "retire"}[status]
-	return func(ctx context.Context, args []string, _ env, stdout, stderr io.Writer) error {
-		eng, db, rest, err := openRiskAdmin(ctx, "model "+verb, "model "+verb+" [--data DIR | --database URL] VERSION", args, stderr, 1)
+	return func(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+		eng, db, rest, err := openRiskAdmin(ctx, "model "+verb, "model "+verb+" [--data DIR | --database URL] VERSION", args, getenv, stderr, 1)
 		if err != nil {
 			return err
 		}
@@ -355,8 +355,8 @@ func runModelStatus(status string) func(context.Context, []string, env, io.Write
 	}
 }
 
-func runModelRollback(ctx context.Context, args []string, _ env, stdout, stderr io.Writer) error {
-	eng, db, _, err := openRiskAdmin(ctx, "model rollback", "model rollback [--data DIR | --database URL]", args, stderr, 0)
+func runModelRollback(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	eng, db, _, err := openRiskAdmin(ctx, "model rollback", "model rollback [--data DIR | --database URL]", args, getenv, stderr, 0)
 	if err != nil {
 		return err
 	}
@@ -369,7 +369,7 @@ func runModelRollback(ctx context.Context, args []string, _ env, stdout, stderr 
 	return nil
 }
 
-func runSimulate(ctx context.Context, args []string, _ env, stdout, stderr io.Writer) error {
+func runSimulate(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	fs := newFlagSet("simulate", "simulate --seed S --payers N --days D (--out FILE | --target URL --key sk_...)", stderr)
 	seed := fs.Uint64("seed", 1, "random seed: the same seed gives the same stream")
 	payers := fs.Int("payers", 1000, "legitimate payers")
@@ -380,7 +380,7 @@ func runSimulate(ctx context.Context, args []string, _ env, stdout, stderr io.Wr
 	key := fs.String("key", "", "secret key (sk_...) for --target")
 	insecure := fs.Bool("insecure", false, "with --target: accept the server's self-signed certificate")
 	concurrency := fs.Int("concurrency", 4, "with --target: concurrent requests")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, interleaved(args), getenv); err != nil {
 		return err
 	}
 	if *payers <= 0 || *payers > 10_000_000 || *days <= 0 || *days > 3650 {
@@ -436,7 +436,7 @@ func runSimulate(ctx context.Context, args []string, _ env, stdout, stderr io.Wr
 	return nil
 }
 
-func runRisk(ctx context.Context, args []string, _ env, stdout, stderr io.Writer) error {
+func runRisk(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "export" {
 		fmt.Fprint(stderr, "usage: kassa risk export [--data DIR | --database URL] [--since DURATION] --out FILE\n\n"+
 			"  export   write stored evaluations (with outcomes and labels) as a JSONL event file for kassa model train\n")
@@ -448,7 +448,7 @@ func runRisk(ctx context.Context, args []string, _ env, stdout, stderr io.Writer
 	out := fs.String("out", "", "JSONL `file` to write")
 	since := fs.Duration("since", 90*24*time.Hour, "export evaluations of this long ago until now")
 	legitAfter := fs.Duration("unlabelled-legit-after", 0, "label approved, unlabelled attempts older than this legit (e.g. 2160h: no chargeback in 90 days); 0 leaves them unlabelled")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, interleaved(args[1:]), getenv); err != nil {
 		return err
 	}
 	if *out == "" {

@@ -159,8 +159,9 @@ func newDriver(dc DriveConfig) (*driver, error) {
 // the simulator's id and time, the outcome and ground truth, and the
 // geolocation (Kassa's own GeoIP fills that).
 type evaluateRequest struct {
-	Kind            string       `json:"kind"`
-	MerchantID      string       `json:"merchant_id"`
+	Kind string `json:"kind"`
+	// MerchantID stays out of the request: the key names the merchant.
+	MerchantID      string       `json:"-"`
 	Amount          int64        `json:"amount"`
 	Currency        string       `json:"currency"`
 	Method          string       `json:"method"`

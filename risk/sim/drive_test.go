@@ -66,7 +66,7 @@ func (f *fakeKassa) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		var req evaluateRequest
 		raw, _ := json.Marshal(body)
-		if err := json.Unmarshal(raw, &req); err != nil || req.Kind == "" || req.MerchantID == "" || req.Amount <= 0 {
+		if err := json.Unmarshal(raw, &req); err != nil || req.Kind == "" || req.Amount <= 0 || strings.Contains(string(raw), "merchant_id") {
 			f.t.Errorf("evaluate request %s: %v", raw, err)
 		}
 		f.evals = append(f.evals, req)
