@@ -100,10 +100,15 @@ func (g *gen) cardTesting(r *rand.Rand, t0 time.Time) {
 		kind = pick(r, []weighted[*deviceKind]{{linuxPC, 1}, {windowsPC, 2}})
 	}
 	d := newDevice(r, kind, home)
-	api := r.Float64() < 0.25 // straight at the merchant's API, no page
+	// Straight at the merchant's API, no page: its server forwards the
+	// script's address or (as it does for its payers) none.
+	ch := hostedPage
+	if r.Float64() < 0.25 {
+		ch = channel{server: true, ip: r.Float64() < m.forwardIP}
+	}
 	mimic := r.Float64() < 0.15
 	variant := r.Float64()
-	ip, geo := fraudNet(r, home)
+	ip, geo := g.fraudNet(r, home)
 	n := 10 + r.IntN(41)
 	gap := uniformDuration(r, 4*time.Second, 40*time.Second)
 	fixed := int64(100 + 100*r.IntN(5))
@@ -121,16 +126,17 @@ func (g *gen) cardTesting(r *rand.Rand, t0 time.Time) {
 		switch {
 		case variant < 0.70:
 		case variant < 0.85:
-			ip, geo = fraudNet(r, countryByCode(oneOf(r, hostingCountries)))
+			ip, geo = g.fraudNet(r, countryByCode(oneOf(r, hostingCountries)))
 		default:
 			d = newDevice(r, kind, home)
 		}
 		e.IP, e.Geo = ip, geo
-		if api {
+		if ch.server {
 			e.UserAgent = oneOf(r, scriptUAs)
 		} else {
 			page(e, d, scriptSignals(r, d, charsCardNew, 0.5, mimic))
 		}
+		ch.apply(e)
 		e.Outcome = outcome(r, 0.17, 0.75)
 		g.add(e)
 		t = t.Add(time.Duration(r.ExpFloat64() * float64(gap)))
@@ -185,10 +191,11 @@ func (g *gen) accountTakeover(r *rand.Rand) {
 	}
 	ops, shops := v.split()
 	if len(ops) > 0 && v.depositCents > 0 && r.Float64() < 0.6 {
-		e := fraudEvent(t, oneOf(r, ops), risk.KindWithdrawal, AccountTakeover)
+		op := oneOf(r, ops)
+		e := fraudEvent(t, op, risk.KindWithdrawal, AccountTakeover)
 		e.Method = risk.MethodAccount
 		cents := max(2000, int64(float64(v.depositCents)*(0.8+0.2*r.Float64()))/100*100)
-		g.takeover(r, e, v, d, ip, geo, cents, charsAmount)
+		g.takeover(r, e, op, v, d, ip, geo, cents, charsAmount)
 		t = t.Add(uniformDuration(r, 2*time.Minute, 20*time.Minute))
 	}
 	if len(shops) == 0 {
@@ -201,12 +208,14 @@ func (g *gen) accountTakeover(r *rand.Rand) {
 		e.Method, e.CardFingerprint, e.BillingCountry = risk.MethodCard, c.fingerprint, c.country
 		top := max(v.maxCents, int64(3*v.medianCents))
 		cents := int64(float64(top)*(0.8+1.7*r.Float64())) / 100 * 100
-		g.takeover(r, e, v, d, ip, geo, cents, charsCardSaved)
+		g.takeover(r, e, m, v, d, ip, geo, cents, charsCardSaved)
 		t = t.Add(uniformDuration(r, 2*time.Minute, 20*time.Minute))
 	}
 }
 
-func (g *gen) takeover(r *rand.Rand, e *risk.Event, v *payer, d *device, ip string, geo risk.Geo, cents int64, chars int) {
+// takeover fills and adds one attempt of a takeover, through the
+// merchant's page or (its app) its server.
+func (g *gen) takeover(r *rand.Rand, e *risk.Event, m *merchant, v *payer, d *device, ip string, geo risk.Geo, cents int64, chars int) {
 	e.CustomerID, e.Email = v.customerID, v.email
 	if e.BillingCountry == "" {
 		e.BillingCountry = v.home.code
@@ -214,6 +223,7 @@ func (g *gen) takeover(r *rand.Rand, e *risk.Event, v *payer, d *device, ip stri
 	e.Amount, e.Currency = v.money(cents)
 	e.IP, e.Geo = ip, geo
 	page(e, d, humanSignals(r, d, typing{chars: chars, longest: chars, paste: 0.3, hurry: 0.6}))
+	via(r, m).apply(e)
 	e.Outcome = outcome(r, 0.8, 0.2)
 	g.add(e)
 }
@@ -253,7 +263,7 @@ func (g *gen) stolenCard(r *rand.Rand, t0 time.Time) {
 		from = countryByCode("NG")
 	}
 	d := newDevice(r, pick(r, fraudDevices), from)
-	ip, geo := fraudNet(r, from)
+	ip, geo := g.fraudNet(r, from)
 	if r.Float64() < 0.3 {
 		ip, geo = residentialNet(r, countryByCode(cardHome))
 		if r.Float64() < 0.7 {
@@ -265,9 +275,13 @@ func (g *gen) stolenCard(r *rand.Rand, t0 time.Time) {
 		m = op
 	}
 	customer, mail := "cus_"+hex64(r), throwaway(r)
-	if r.Float64() < 0.3 {
+	if r.Float64() < 0.3 { // a guest, as legit guests: mostly without an e-mail
 		customer = ""
+		if r.Float64() >= guestEmailShare {
+			mail = ""
+		}
 	}
+	ch := via(r, m) // through the merchant's app or server integration
 	small := r.Float64() < 0.2
 	c := newCard(r, cardHome)
 	t := t0
@@ -288,6 +302,7 @@ func (g *gen) stolenCard(r *rand.Rand, t0 time.Time) {
 		e.Amount = cents
 		e.CustomerID, e.Email, e.IP, e.Geo = customer, mail, ip, geo
 		page(e, d, humanSignals(r, d, typing{chars: charsCardNew + charsEmail, longest: 16, paste: 0.55, hurry: 0.7}))
+		ch.apply(e)
 		e.Outcome = outcome(r, 0.72, 0.28)
 		g.add(e)
 		if e.Outcome == risk.OutcomeDeclined && r.Float64() < 0.5 {
@@ -323,7 +338,8 @@ func (g *gen) checkoutBot(r *rand.Rand, t0 time.Time) {
 	base := fmt.Sprintf("%s%d", oneOf(r, firstNames), r.IntN(1000))
 	domain := oneOf(r, []string{"gmail.com", "outlook.com", "proton.me"})
 	rotate := r.Float64() < 0.7
-	ip, geo := fraudNet(r, home)
+	ch := via(r, m)
+	ip, geo := g.fraudNet(r, home)
 	n := 8 + r.IntN(33)
 	gap := uniformDuration(r, 30*time.Second, 2*time.Minute)
 	t := t0
@@ -334,7 +350,7 @@ func (g *gen) checkoutBot(r *rand.Rand, t0 time.Time) {
 		e.Amount, e.Currency = price, "EUR"
 		e.CustomerID, e.Email = "cus_"+hex64(r), fmt.Sprintf("%s+%d@%s", base, i+1, domain)
 		if rotate {
-			ip, geo = fraudNet(r, home)
+			ip, geo = g.fraudNet(r, home)
 		}
 		e.IP, e.Geo = ip, geo
 		d := devs[i%len(devs)]
@@ -343,6 +359,7 @@ func (g *gen) checkoutBot(r *rand.Rand, t0 time.Time) {
 		} else {
 			page(e, d, scriptSignals(r, d, charsCardNew+charsEmail, 0.35, mimics[i%len(devs)]))
 		}
+		ch.apply(e)
 		e.Outcome = outcome(r, 0.55, 0.3)
 		g.add(e)
 		t = t.Add(time.Duration(r.ExpFloat64() * float64(gap)))
@@ -362,6 +379,7 @@ func (g *gen) multiAccounting(r *rand.Rand, t0 time.Time) {
 	d := newDevice(r, pick(r, legitDevices), home)
 	clears := r.Float64() < 0.4
 	mobile := d.kind.touch && r.Float64() < 0.5
+	ch := via(r, m) // the operator's app may call Kassa from its server
 	ip, geo := residentialNet(r, home)
 	var cards []card
 	if r.Float64() < 0.5 {
@@ -380,7 +398,7 @@ func (g *gen) multiAccounting(r *rand.Rand, t0 time.Time) {
 			dev.id = "dev_" + hex64(r)
 		}
 		if mobile {
-			ip, geo = mobileNet(r, home)
+			ip, geo = g.mobileNet(r, home)
 		}
 		customer, mail := "cus_"+hex64(r), email(r, home)
 		e := fraudEvent(t, m, risk.KindDeposit, MultiAccounting)
@@ -396,6 +414,7 @@ func (g *gen) multiAccounting(r *rand.Rand, t0 time.Time) {
 		e.BillingCountry = home.code
 		e.CustomerID, e.Email, e.IP, e.Geo = customer, mail, ip, geo
 		page(e, dev, humanSignals(r, dev, typing{chars: chars, longest: 16, paste: 0.4, hurry: 0.6}))
+		ch.apply(e)
 		e.Outcome = outcome(r, 0.92, 0.03)
 		g.add(e)
 		if e.Outcome == risk.OutcomeApproved && r.Float64() < 0.3 {
@@ -404,6 +423,7 @@ func (g *gen) multiAccounting(r *rand.Rand, t0 time.Time) {
 			w.Kind, w.Method, w.CardFingerprint, w.VoucherSerial = risk.KindWithdrawal, risk.MethodAccount, "", ""
 			w.Amount = 1500 + 100*r.Int64N(46)
 			page(&w, dev, humanSignals(r, dev, typing{chars: charsAmount, hurry: 0.6}))
+			ch.apply(&w)
 			w.Outcome = outcome(r, 0.8, 0.2)
 			g.add(&w)
 		}
@@ -431,10 +451,11 @@ func (g *gen) laundering(r *rand.Rand, t0 time.Time) {
 		// device and line.
 		home, d = mule.home, mule.devices[0]
 		customer, mail = mule.customerID, mule.email
-		ip = mule.homeIP.String()
+		ip = mule.line.addr.String()
 		geo.Country = home.code
 		geo.Lat, geo.Lon = jitter(r, mule.lat, mule.lon, 3)
 	}
+	ch := via(r, m)
 	vouchers := r.Float64() < 0.65
 	var cards []card
 	for range 2 + r.IntN(4) {
@@ -463,6 +484,7 @@ func (g *gen) laundering(r *rand.Rand, t0 time.Time) {
 		}
 		e.CustomerID, e.Email, e.IP, e.Geo = customer, mail, ip, geo
 		page(e, d, humanSignals(r, d, typing{chars: chars, longest: 16, paste: 0.6, hurry: 0.7}))
+		ch.apply(e)
 		e.Outcome = outcome(r, 0.92, 0)
 		if e.Outcome == risk.OutcomeApproved {
 			total += e.Amount
@@ -484,6 +506,7 @@ func (g *gen) laundering(r *rand.Rand, t0 time.Time) {
 		e.Amount = out / int64(parts)
 		e.CustomerID, e.Email, e.IP, e.Geo = customer, mail, ip, geo
 		page(e, d, humanSignals(r, d, typing{chars: charsAmount, hurry: 0.7}))
+		ch.apply(e)
 		e.Outcome = outcome(r, 0.85, 0.15)
 		g.add(e)
 		t = t.Add(uniformDuration(r, 5*time.Minute, 40*time.Minute))
@@ -570,7 +593,7 @@ func countryWeights() []weighted[*country] {
 
 // fraudNet is where fraudsters act from: a data centre (VPS, VPN) or a
 // residential or mobile line in their country.
-func fraudNet(r *rand.Rand, c *country) (string, risk.Geo) {
+func (g *gen) fraudNet(r *rand.Rand, c *country) (string, risk.Geo) {
 	switch u := r.Float64(); {
 	case u < 0.35:
 		h := c
@@ -581,7 +604,7 @@ func fraudNet(r *rand.Rand, c *country) (string, risk.Geo) {
 		lat, lon := jitter(r, h.cities[0].lat, h.cities[0].lon, 2)
 		return a.String(), risk.Geo{Country: h.code, Lat: lat, Lon: lon, Known: true}
 	case u < 0.5:
-		return mobileNet(r, c)
+		return g.mobileNet(r, c)
 	default:
 		return residentialNet(r, c)
 	}
@@ -593,10 +616,15 @@ func residentialNet(r *rand.Rand, c *country) (string, risk.Geo) {
 	return randomAddr(r, oneOf(r, c.residential)).String(), risk.Geo{Country: c.code, Lat: lat, Lon: lon, Known: true}
 }
 
-func mobileNet(r *rand.Rand, c *country) (string, risk.Geo) {
-	city := oneOf(r, c.cities)
-	lat, lon := jitter(r, city.lat, city.lon, 5)
-	return randomAddr(r, c.mobile).String(), risk.Geo{Country: c.code, Lat: lat, Lon: lon, Known: true}
+// mobileNet is a phone on c's mobile network: like payers' phones,
+// mostly behind a carrier-grade NAT address.
+func (g *gen) mobileNet(r *rand.Rand, c *country) (string, risk.Geo) {
+	a, shared := g.mobileAddr(r, c, oneOf(r, c.cities))
+	lat, lon := a.lat, a.lon
+	if !shared {
+		lat, lon = jitter(r, a.city.lat, a.city.lon, 5)
+	}
+	return a.addr.String(), risk.Geo{Country: c.code, Lat: lat, Lon: lon, Known: true}
 }
 
 // throwaway is an address made for one fraud: random letters and digits.

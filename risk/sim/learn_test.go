@@ -106,8 +106,9 @@ func (w window) recent(key string, now time.Time, span time.Duration) []seen {
 }
 
 type history struct {
-	first, last time.Time
+	first, last time.Time // last: the last located attempt
 	lat, lon    float64
+	located     bool
 	n           int
 	maxEUR      float64
 	devices     map[string]bool
@@ -164,19 +165,27 @@ func featurize(evs []*risk.Event) ([][]float64, []bool) {
 		if key == "" {
 			key = e.Email
 		}
-		h := customers[key]
-		if h == nil {
+		h := customers[key] // nil for a new customer, and for none (a guest without an e-mail)
+		switch {
+		case key == "":
+			f = append(f, -1, -1, -1, -1, -1)
+		case h == nil:
 			f = append(f, 0, -1, -1, -1, -1)
-		} else {
-			hours := e.Time.Sub(h.last).Hours()
-			speed := distanceKM(h.lat, h.lon, e.Geo.Lat, e.Geo.Lon) / math.Max(hours, 0.05)
+		default:
+			speed := -1.0
+			if h.located && e.Geo.Known {
+				hours := e.Time.Sub(h.last).Hours()
+				speed = math.Min(distanceKM(h.lat, h.lon, e.Geo.Lat, e.Geo.Lon)/math.Max(hours, 0.05), 5000)
+			}
 			f = append(f, float64(h.n), e.Time.Sub(h.first).Hours(), b(e.DeviceID != "" && !h.devices[e.DeviceID]),
-				math.Min(speed, 5000), eur/math.Max(h.maxEUR, 1))
+				speed, eur/math.Max(h.maxEUR, 1))
 		}
 		dev := e.DeviceID
-		if dev == "" {
+		if dev == "" && e.IP != "" {
 			dev = "none:" + e.IP
 		}
+		// Windows of what is missing (no device and no address, no
+		// fingerprint, no address) are -1: unknown, not zero.
 		ds := devices.recent(dev, e.Time, time.Hour)
 		declines := 0
 		for _, d := range ds {
@@ -186,9 +195,10 @@ func featurize(evs []*risk.Event) ([][]float64, []bool) {
 		}
 		fs := fingerprints.recent(s.Fingerprint, e.Time, 24*time.Hour)
 		is := ips.recent(e.IP, e.Time, time.Hour)
-		f = append(f, float64(len(ds)), float64(distinct(ds, func(s seen) string { return s.card })), float64(declines),
-			float64(distinct(fs, func(s seen) string { return s.customer })),
-			float64(len(is)), float64(distinct(is, func(s seen) string { return s.card })))
+		f = append(f, orMissing(dev, float64(len(ds))), orMissing(dev, float64(distinct(ds, func(s seen) string { return s.card }))),
+			orMissing(dev, float64(declines)),
+			orMissing(s.Fingerprint, float64(distinct(fs, func(s seen) string { return s.customer }))),
+			orMissing(e.IP, float64(len(is))), orMissing(e.IP, float64(distinct(is, func(s seen) string { return s.card }))))
 		var depEUR float64
 		var depN int
 		if h != nil {
@@ -209,10 +219,14 @@ func featurize(evs []*risk.Event) ([][]float64, []bool) {
 		// Now what the scorer learns from this attempt.
 		if h == nil {
 			h = &history{first: e.Time, devices: map[string]bool{}}
-			customers[key] = h
+			if key != "" {
+				customers[key] = h
+			}
 		}
 		h.n++
-		h.last, h.lat, h.lon = e.Time, e.Geo.Lat, e.Geo.Lon
+		if e.Geo.Known {
+			h.last, h.lat, h.lon, h.located = e.Time, e.Geo.Lat, e.Geo.Lon, true
+		}
 		h.maxEUR = math.Max(h.maxEUR, eur)
 		h.devices[e.DeviceID] = true
 		if e.Kind == risk.KindDeposit && e.Outcome == risk.OutcomeApproved {
@@ -220,13 +234,25 @@ func featurize(evs []*risk.Event) ([][]float64, []bool) {
 			h.depositEUR = append(h.depositEUR, eur)
 		}
 		item := seen{t: e.Time, card: e.CardFingerprint + e.VoucherSerial, customer: key, declined: e.Outcome != risk.OutcomeApproved}
-		devices[dev] = append(devices[dev], item)
+		if dev != "" {
+			devices[dev] = append(devices[dev], item)
+		}
 		if s.Fingerprint != "" {
 			fingerprints[s.Fingerprint] = append(fingerprints[s.Fingerprint], item)
 		}
-		ips[e.IP] = append(ips[e.IP], item)
+		if e.IP != "" {
+			ips[e.IP] = append(ips[e.IP], item)
+		}
 	}
 	return x, y
+}
+
+// orMissing is x, or -1 when the entity it counts is missing.
+func orMissing(key string, x float64) float64 {
+	if key == "" {
+		return -1
+	}
+	return x
 }
 
 func b(v bool) float64 {

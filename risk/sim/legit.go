@@ -12,15 +12,16 @@ import (
 
 // Legit behaviour's parameters (docs/risk-events.md explains them).
 const (
-	tripStartDaily    = 0.006 // chance a payer at home sets off on a trip today
-	homeIPChangeDaily = 0.02  // chance their line gets a new address today
-	newDeviceShare    = 0.004 // sessions on a device the payer never used before
-	signalsBlocked    = 0.04  // sessions whose page script sent nothing
-	webdriverLegit    = 0.001 // sessions under automation (tests, assistive tools)
-	guestShare        = 0.15  // shop checkouts without a customer account
-	bigPurchaseShare  = 0.01  // sessions of five times the usual amount
-	withdrawShare     = 0.15  // operator sessions that cash out, when there is a balance
-	depositAgainShare = 0.25  // deposits followed by another within the hour (chasing a loss)
+	tripStartDaily    = 0.006   // chance a payer at home sets off on a trip today
+	homeIPChangeDaily = 0.02    // chance their line gets a new address today
+	newDeviceShare    = 0.004   // sessions on a device the payer never used before
+	signalsBlocked    = 0.04    // sessions whose page script sent nothing
+	webdriverLegit    = 0.001   // sessions under automation (tests, assistive tools)
+	guestShare        = 0.24    // shop checkouts without a customer account
+	guestEmailShare   = 1.0 / 3 // guests who type an e-mail address (the others give none)
+	bigPurchaseShare  = 0.01    // sessions of five times the usual amount
+	withdrawShare     = 0.15    // operator sessions that cash out, when there is a balance
+	depositAgainShare = 0.25    // deposits followed by another within the hour (chasing a loss)
 	devicesMax        = 4
 )
 
@@ -31,7 +32,7 @@ func (g *gen) legitDay(r *rand.Rand, p *payer) {
 		return
 	}
 	if r.Float64() < homeIPChangeDaily {
-		p.homeIP = homeAddr(r, p.home)
+		p.line.addr = homeAddr(r, p.home) // the household's line
 	}
 	if p.trip != nil && p.trip.back.Before(g.dayStart) {
 		p.trip = nil
@@ -114,6 +115,14 @@ func (tr *trip) abroad(t time.Time) bool {
 	return tr != nil && !t.Before(tr.arrive) && t.Before(tr.leave)
 }
 
+// visit is a session's merchant, device and the way its attempts reach
+// Kassa (the hosted page, or the merchant's server).
+type visit struct {
+	m  *merchant
+	d  *device
+	ch channel
+}
+
 // session is one visit to a merchant: an attempt, a retry if it went
 // wrong, and at an operator sometimes more deposits (chasing a loss).
 func (g *gen) session(r *rand.Rand, p *payer, t time.Time) {
@@ -121,20 +130,21 @@ func (g *gen) session(r *rand.Rand, p *payer, t time.Time) {
 	if len(p.merchants) > 1 && r.Float64() < 0.45 {
 		m = p.merchants[1+r.IntN(len(p.merchants)-1)]
 	}
-	d := p.pickDevice(r)
-	e := g.attempt(r, p, m, d, t)
+	v := visit{m: m, d: p.pickDevice(r), ch: via(r, m)}
+	e := g.attempt(r, p, v, t)
 	for range 3 {
 		if e.Kind != risk.KindDeposit || e.Outcome != risk.OutcomeApproved || r.Float64() >= depositAgainShare {
 			break
 		}
-		e = g.attempt(r, p, m, d, e.Time.Add(uniformDuration(r, 5*time.Minute, 40*time.Minute)))
+		e = g.attempt(r, p, v, e.Time.Add(uniformDuration(r, 5*time.Minute, 40*time.Minute)))
 	}
 }
 
 // attempt is one legit attempt (and its retry).
-func (g *gen) attempt(r *rand.Rand, p *payer, m *merchant, d *device, t time.Time) *risk.Event {
+func (g *gen) attempt(r *rand.Rand, p *payer, v visit, t time.Time) *risk.Event {
+	m, d := v.m, v.d
 	e := &risk.Event{Time: t, MerchantID: m.id, UserAgent: d.userAgent, Email: p.email, CustomerID: p.customerID}
-	p.locate(r, e, d, p.trip.abroad(t))
+	g.locate(r, p, e, d, t)
 
 	cents := int64(lognormal(r, p.medianCents*m.amountScale, p.amountSigma))
 	if r.Float64() < bigPurchaseShare {
@@ -166,18 +176,25 @@ func (g *gen) attempt(r *rand.Rand, p *payer, m *merchant, d *device, t time.Tim
 	}
 	if !m.operator() && r.Float64() < guestShare {
 		e.CustomerID = ""
-		chars += charsEmail
+		if r.Float64() < guestEmailShare {
+			chars += charsEmail
+		} else {
+			e.Email = "" // known by the card or voucher alone
+		}
 	}
 	if e.BillingCountry == "" {
 		e.BillingCountry = p.home.code
 	}
 	e.Amount, e.Currency = p.money(cents)
-	p.signals(r, e, d, m, typing{chars: chars, longest: longest, paste: p.pasteShare, hurry: p.pace})
+	if !v.ch.server {
+		p.signals(r, e, d, typing{chars: chars, longest: longest, paste: p.pasteShare, hurry: p.pace})
+	}
+	v.ch.apply(e)
 	e.Outcome = legitOutcome(r, e, cents, p)
 	e.Label = risk.LabelLegit
 	g.add(e)
 	p.remember(e, cents)
-	if retry := g.retry(r, p, e, d, m, cents); retry != nil {
+	if retry := g.retry(r, p, e, d, cents); retry != nil {
 		return retry
 	}
 	return e
@@ -186,7 +203,7 @@ func (g *gen) attempt(r *rand.Rand, p *payer, m *merchant, d *device, t time.Tim
 // retry: after a typo the payer tries again within two minutes; after a
 // decline some try a smaller amount or their other card a few minutes
 // later.
-func (g *gen) retry(r *rand.Rand, p *payer, first *risk.Event, d *device, m *merchant, cents int64) *risk.Event {
+func (g *gen) retry(r *rand.Rand, p *payer, first *risk.Event, d *device, cents int64) *risk.Event {
 	var after time.Duration
 	switch {
 	case first.Outcome == risk.OutcomeFailed:
@@ -208,7 +225,7 @@ func (g *gen) retry(r *rand.Rand, p *payer, first *risk.Event, d *device, m *mer
 		chars = charsPIN
 	}
 	if e.Signals.Present {
-		p.signals(r, &e, d, m, typing{chars: chars, longest: chars, paste: p.pasteShare, hurry: p.pace})
+		p.signals(r, &e, d, typing{chars: chars, longest: chars, paste: p.pasteShare, hurry: p.pace})
 	}
 	e.Outcome = risk.OutcomeApproved
 	if r.Float64() < 0.12 {
@@ -237,13 +254,18 @@ func (p *payer) pickDevice(r *rand.Rand) *device {
 	return p.devices[1+r.IntN(len(p.devices)-1)]
 }
 
-// locate sets the IP address and its geolocation: the home line, the
-// phone's mobile network, a hotel's network abroad (or roaming, which
-// shows the home country), or a VPN's data centre.
-func (p *payer) locate(r *rand.Rand, e *risk.Event, d *device, abroad bool) {
+// locate sets the IP address and its geolocation: the home line (or
+// the office's network in office hours), the phone's mobile network
+// (mostly a carrier-grade NAT address shared with many subscribers),
+// public wifi, a hotel's network abroad (or roaming, which shows the
+// home country), or a VPN's data centre. GeoIP places a shared address
+// at the same point for everyone.
+func (g *gen) locate(r *rand.Rand, p *payer, e *risk.Event, d *device, t time.Time) {
+	abroad := p.trip.abroad(t)
 	var addr netip.Addr
 	var c *country
 	lat, lon := p.lat, p.lon
+	shared := false
 	switch {
 	case p.vpn > 0 && r.Float64() < p.vpn:
 		c = countryByCode(oneOf(r, hostingCountries))
@@ -255,18 +277,32 @@ func (p *payer) locate(r *rand.Rand, e *risk.Event, d *device, abroad bool) {
 		lat, lon = p.trip.destCity.lat, p.trip.destCity.lon
 	case d.kind.touch && r.Float64() < 0.45, abroad:
 		c = p.home
-		addr = randomAddr(r, c.mobile)
+		var a sharedAddr
+		a, shared = g.mobileAddr(r, c, p.homeCity)
+		addr = a.addr
+		if shared {
+			lat, lon = a.lat, a.lon
+		}
+	case d.kind.touch && r.Float64() < publicWifiShare:
+		c = p.home
+		a := near(r, g.pools[c].shared, p.homeCity)
+		addr, lat, lon, shared = a.addr, a.lat, a.lon, true
+	case p.work != nil && atWork(t, p.home) && r.Float64() < atWorkShare:
+		c = p.home
+		addr, lat, lon, shared = p.work.addr, p.work.lat, p.work.lon, true
 	default:
 		c = p.home
-		addr = p.homeIP
-		if r.Float64() < 0.03 { // at work, at a friend's
+		addr = p.line.addr
+		if r.Float64() < 0.03 { // at a friend's
 			addr = homeAddr(r, c)
 			city := oneOf(r, c.cities)
 			lat, lon = city.lat, city.lon
 		}
 	}
 	e.IP = addr.String()
-	lat, lon = jitter(r, lat, lon, 3)
+	if !shared {
+		lat, lon = jitter(r, lat, lon, 3)
+	}
 	e.Geo = risk.Geo{Country: c.code, Lat: lat, Lon: lon, Known: true}
 	if abroad && d.kind.touch {
 		d.timezone = p.trip.dest.timezone // phones follow the local time
@@ -307,10 +343,9 @@ func (p *payer) payWith(r *rand.Rand, e *risk.Event, cents *int64) (chars, longe
 }
 
 // signals fills client_signals and device_id, or leaves both empty when
-// the page sent nothing (the merchant called the API from its server,
-// or the script was blocked).
-func (p *payer) signals(r *rand.Rand, e *risk.Event, d *device, m *merchant, t typing) {
-	if r.Float64() < m.apiOnly || r.Float64() < signalsBlocked {
+// the page's script was blocked.
+func (p *payer) signals(r *rand.Rand, e *risk.Event, d *device, t typing) {
+	if r.Float64() < signalsBlocked {
 		e.DeviceID, e.Signals = "", risk.Signals{}
 		return
 	}

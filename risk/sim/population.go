@@ -82,7 +82,10 @@ type payer struct {
 	// voucherShare is how often they pay by voucher when a merchant
 	// takes both.
 	voucherShare float64
-	homeIP       netip.Addr
+	// line is the home's internet line (shared with the household);
+	// work, when not nil, is their workplace's or campus's network.
+	line *line
+	work *sharedAddr
 	// payLocal: a payer from a non-euro country who pays in the local
 	// currency.
 	payLocal bool
@@ -122,9 +125,9 @@ type trip struct {
 	depart, arrive, leave, back time.Time
 }
 
-// newPopulation makes the payers. Some share a household device with an
-// earlier payer (families), which is legit and looks like several
-// accounts on one device.
+// newPopulation makes the payers. Some share a household device and
+// line with an earlier payer (families), which is legit and looks like
+// several accounts on one device; more share only the line.
 func newPopulation(r *rand.Rand, n, days int, ms []*merchant) []*payer {
 	homes := make([]weighted[*country], len(homeCountries))
 	for i, c := range homeCountries {
@@ -133,11 +136,19 @@ func newPopulation(r *rand.Rand, n, days int, ms []*merchant) []*payer {
 	ps := make([]*payer, n)
 	for i := range ps {
 		p := newPayer(r, pick(r, homes), days, ms)
-		if i > 0 && r.Float64() < 0.05 {
+		switch u := r.Float64(); {
+		case i == 0:
+		case u < 0.05:
 			other := ps[r.IntN(i)]
 			if other.home == p.home {
 				p.devices[0] = other.devices[0]
-				p.homeIP = other.homeIP
+				p.line = other.line
+				p.homeCity, p.lat, p.lon = other.homeCity, other.lat, other.lon
+			}
+		case u < 0.05+householdShare:
+			other := ps[r.IntN(i)]
+			if other.home == p.home {
+				p.line = other.line
 				p.homeCity, p.lat, p.lon = other.homeCity, other.lat, other.lon
 			}
 		}
@@ -154,7 +165,7 @@ func newPayer(r *rand.Rand, home *country, days int, ms []*merchant) *payer {
 	}
 	p.lat, p.lon = jitter(r, p.homeCity.lat, p.homeCity.lon, 8)
 	p.email = email(r, home)
-	p.homeIP = homeAddr(r, home)
+	p.line = &line{addr: homeAddr(r, home)}
 	for range 1 + r.IntN(3) {
 		if len(p.devices) > 0 && r.Float64() < 0.5 {
 			break // most people pay from one or two devices

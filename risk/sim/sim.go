@@ -23,6 +23,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -85,6 +86,7 @@ const (
 	streamPopulation = iota
 	streamLegit
 	streamFraud
+	streamNetworks
 )
 
 func stream(seed uint64, kind, day int) *rand.Rand {
@@ -105,6 +107,7 @@ type gen struct {
 	cfg       Config
 	merchants []*merchant
 	payers    []*payer
+	pools     map[*country]*pools
 	day       int
 	dayStart  time.Time
 	dayEnd    time.Time
@@ -126,6 +129,7 @@ func Generate(ctx context.Context, cfg Config, emit func(*risk.Event) error) err
 	}
 	g := &gen{cfg: cfg, merchants: newMerchants(cfg.Merchants)}
 	g.payers = newPopulation(stream(cfg.Seed, streamPopulation, 0), cfg.Payers, cfg.Days, g.merchants)
+	g.pools = newPools(stream(cfg.Seed, streamNetworks, 0), g.payers)
 	seq := 0
 	send := func(evs []*risk.Event) error {
 		for _, e := range evs {
@@ -164,8 +168,16 @@ func Generate(ctx context.Context, cfg Config, emit func(*risk.Event) error) err
 
 // add queues an event of the current day, after checking what the
 // generators promise: valid, and not before the day (those were sent).
+// It removes the geolocation of addresses GeoIP does not know.
 func (g *gen) add(e *risk.Event) {
 	e.Time = e.Time.UTC().Truncate(time.Millisecond)
+	if e.IP == "" {
+		if e.Geo != (risk.Geo{}) {
+			panic(fmt.Sprintf("sim: event at %s located without an address", e.Time))
+		}
+	} else if !located(netip.MustParseAddr(e.IP)) {
+		e.Geo = risk.Geo{}
+	}
 	if e.Time.Before(g.dayStart) {
 		panic(fmt.Sprintf("sim: event at %s before the day %s", e.Time, g.dayStart))
 	}

@@ -226,9 +226,13 @@ type merchant struct {
 	// amountScale multiplies a payer's typical amount: a laptop shop
 	// sells dearer things than a game-credits shop.
 	amountScale float64
-	// apiOnly is the share of attempts the merchant sends from its own
-	// server without the hosted page's script (no client_signals).
-	apiOnly float64
+	// server is the share of attempts the merchant sends from its own
+	// server (its app's backend, a server-to-server integration) rather
+	// than through the hosted page: no device_id and no client_signals.
+	// forwardIP is the share of those that carry the payer's address
+	// and user agent; the others carry none (not forwarded, or a private
+	// or proxy address, which Kassa drops).
+	server, forwardIP float64
 }
 
 func (m *merchant) operator() bool { return m.kind == operatorBetting || m.kind == operatorGaming }
@@ -244,16 +248,15 @@ func newMerchants(n int) []*merchant {
 		m := &merchant{id: fmt.Sprintf("mer_%d", i+1), kind: k}
 		switch k {
 		case shopElectronics:
-			m.amountScale = 2.2
+			m.amountScale, m.server, m.forwardIP = 2.2, 0.04, 0.5
 		case shopFashion:
-			m.amountScale = 1.3
+			m.amountScale, m.server, m.forwardIP = 1.3, 0.04, 0.5
 		case shopDigital:
-			m.amountScale = 0.45
-			m.apiOnly = 0.25
+			m.amountScale, m.server, m.forwardIP = 0.45, 0.45, 0.15
 		case operatorBetting:
-			m.amountScale = 0.9
+			m.amountScale, m.server, m.forwardIP = 0.9, 0.08, 0.5
 		case operatorGaming:
-			m.amountScale = 0.7
+			m.amountScale, m.server, m.forwardIP = 0.7, 0.25, 0.4
 		}
 		ms[i] = m
 	}
