@@ -410,7 +410,15 @@ func (e *Engine) decide(out *Evaluation, ev *Event, rs *ruleSet, ls *listSet, bm
 	if out.Decision == Challenge && out.Factor == "" {
 		out.Factor = e.factor(ev, out.Features)
 	}
-	out.Reasons = append(lead, bm.reasons(out.Features, contrib, reasonsMax-len(lead))...)
+	for _, r := range bm.reasons(out.Features, contrib, reasonsMax) {
+		if len(lead) >= reasonsMax {
+			break
+		}
+		if !slices.ContainsFunc(lead, func(l Reason) bool { return r.Feature != "" && l.Feature == r.Feature }) {
+			lead = append(lead, r)
+		}
+	}
+	out.Reasons = lead
 }
 
 // velocity applies the policy's velocity limits to the features (the
