@@ -111,6 +111,34 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
+// evaluation is the stored risk evaluation of a payment's last
+// confirmation.
+func (f *fixture) evaluation(t *testing.T, paymentID string) (payment.Payment, risk.Evaluation) {
+	t.Helper()
+	ctx := context.Background()
+	p, err := f.payments.Get(ctx, "", paymentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Risk.EvaluationID == "" {
+		t.Fatalf("payment %s (%s) was not scored", paymentID, p.Status)
+	}
+	ev, err := f.risk.Evaluation(ctx, p.MerchantID, p.Risk.EvaluationID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, ev
+}
+
+// blockSerial puts a voucher on the merchant's block list.
+func blockSerial(t *testing.T, f *fixture, serial string) {
+	t.Helper()
+	if _, err := f.risk.PutListEntry(context.Background(), risk.ListEntry{MerchantID: f.merchant.ID, List: risk.ListBlock,
+		Type: risk.EntryVoucherSerial, Value: serial, Note: "reported stolen by the kiosk"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // issue makes vouchers of amount minor units each and returns their PINs.
 func (f *fixture) issue(t *testing.T, n int, amount money.Amount, cur money.Currency) []voucher.Issued {
 	t.Helper()
