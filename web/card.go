@@ -94,7 +94,8 @@ func (h *Handler) confirmCard(w http.ResponseWriter, r *http.Request, p payment.
 		return
 	}
 	paid, err := h.cfg.Payments.Confirm(r.Context(), "", p.ID, payment.ConfirmRequest{
-		ClientSecret: p.ClientSecret, ClientIP: clientIP(r), Method: payment.MethodCard, Token: tok.ID})
+		ClientSecret: p.ClientSecret, ClientIP: clientIP(r), Method: payment.MethodCard, Token: tok.ID,
+		UserAgent: userAgent(r), Signals: h.clientSignals(r, p.ID)})
 	if err != nil {
 		if e := kassa.AsError(err); e != nil && e.Kind != kassa.EInternal {
 			h.log.InfoContext(r.Context(), "payment page: card refused", "payment", p.ID, "code", e.Code)

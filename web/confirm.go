@@ -90,7 +90,8 @@ func (h *Handler) confirmPayment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	paid, err := h.cfg.Payments.Confirm(r.Context(), "", p.ID, payment.ConfirmRequest{
-		ClientSecret: p.ClientSecret, PINs: pins, ClientIP: clientIP(r)})
+		ClientSecret: p.ClientSecret, PINs: pins, ClientIP: clientIP(r),
+		UserAgent: userAgent(r), Signals: h.clientSignals(r, p.ID)})
 	if err != nil {
 		h.confirmFailed(w, r, p, err, at, last)
 		return
