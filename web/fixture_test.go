@@ -111,6 +111,21 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
+// allowAutomatedBrowser lets the merchant's payments through from a
+// browser that says it is automated. Headless Chromium driven by chromedp
+// sets navigator.webdriver, the page reports it as it is, and the built-in
+// model challenges or blocks such a payer (bot_score near 1). Tests of
+// the page's flow rather than its risk allow it with a rule, as a merchant
+// would allow its own checkout tests; lists still apply before rules.
+func (f *fixture) allowAutomatedBrowser(t *testing.T) {
+	t.Helper()
+	name, expr, action := "our own browser tests", "webdriver > 0", risk.Allow
+	if _, err := f.risk.CreateRule(context.Background(), f.merchant.ID,
+		risk.RuleParams{Name: &name, Expression: &expr, Action: &action}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // evaluation is the stored risk evaluation of a payment's last
 // confirmation.
 func (f *fixture) evaluation(t *testing.T, paymentID string) (payment.Payment, risk.Evaluation) {

@@ -5,10 +5,12 @@
 // merchant's return_url.
 //
 // Pages are rendered on the server from embedded templates and work
-// without JavaScript; a small embedded script only shows one PIN field at
-// a time with a button to add more. Nothing is loaded from elsewhere, and
-// every response carries a strict Content-Security-Policy with a fresh
-// nonce for the inline style and script.
+// without JavaScript; a small embedded script shows one PIN field at a
+// time with a button to add more, and measures how the page was used
+// (risk.Signals, sent with the form for the fraud checks; pay.js lists
+// them). Nothing is loaded from elsewhere, and every response carries a
+// strict Content-Security-Policy with a fresh nonce for the inline style
+// and script.
 //
 // A PIN is never written back into a page, never logged and never part of
 // a URL.
