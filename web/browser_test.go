@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/kassa/kassa/internal/browser"
+	"github.com/kassa/kassa/risk"
 )
 
 // returnServer is the merchant's site the payer comes back to.
@@ -59,6 +60,7 @@ func TestBrowserPayWithThreeVouchers(t *testing.T) {
 	f := newFixture(t)
 	b := browser.New(t)
 	shop := newReturnServer(t)
+	f.allowAutomatedBrowser(t)
 	vs := f.issue(t, 3, 1000, "EUR")
 	p := f.createPayment(t, map[string]any{"amount": 2500, "currency": "EUR", "description": "Deposit to account 1001",
 		"return_url": shop.URL + "/done?order=7"})
@@ -208,5 +210,8 @@ func TestBrowserWithoutJavaScript(t *testing.T) {
 	)
 	if q := shop.got(); q.Get("status") != "authorized" || q.Get("payment_id") != p["id"] {
 		t.Errorf("landed on %s", loc)
+	}
+	if _, ev := f.evaluation(t, p["id"].(string)); ev.Event.Signals != (risk.Signals{}) {
+		t.Errorf("signals %+v without JavaScript", ev.Event.Signals)
 	}
 }

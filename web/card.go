@@ -94,7 +94,8 @@ func (h *Handler) confirmCard(w http.ResponseWriter, r *http.Request, p payment.
 		return
 	}
 	paid, err := h.cfg.Payments.Confirm(r.Context(), "", p.ID, payment.ConfirmRequest{
-		ClientSecret: p.ClientSecret, ClientIP: clientIP(r), Method: payment.MethodCard, Token: tok.ID})
+		ClientSecret: p.ClientSecret, ClientIP: clientIP(r), Method: payment.MethodCard, Token: tok.ID,
+		UserAgent: userAgent(r), Signals: h.clientSignals(r, p.ID)})
 	if err != nil {
 		if e := kassa.AsError(err); e != nil && e.Kind != kassa.EInternal {
 			h.log.InfoContext(r.Context(), "payment page: card refused", "payment", p.ID, "code", e.Code)
@@ -104,25 +105,7 @@ func (h *Handler) confirmCard(w http.ResponseWriter, r *http.Request, p payment.
 		h.fail(w, r, err)
 		return
 	}
-	switch {
-	case paid.Status == payment.StatusAuthorized || paid.Status == payment.StatusCaptured:
-		h.redirectPaid(w, r, paid)
-	case paid.Status == payment.StatusFailed:
-		h.log.InfoContext(r.Context(), "payment page: card declined", "payment", p.ID, "code", paid.FailureCode)
-		pg, err := h.statusPage(r.Context(), paid)
-		if err != nil {
-			h.fail(w, r, err)
-			return
-		}
-		h.render(w, r, http.StatusPaymentRequired, pg)
-	case paid.Card.AcquirerState == payment.AcquirerChallenge:
-		h.render(w, r, http.StatusAccepted, messagePage("Confirm with your bank",
-			"Your bank asks you to confirm this payment of the card ending "+paid.Card.Last4+" (3-D Secure). Nothing was charged yet."))
-	default: // the outcome is not known yet
-		h.render(w, r, http.StatusAccepted, messagePage("Checking with your bank",
-			"We are waiting for your bank's answer for the card ending "+paid.Card.Last4+
-				". Do not pay again: this page shows the result once it is known."))
-	}
+	h.confirmed(w, r, paid)
 }
 
 // parseExpiry reads MM/YY or MM/YYYY.

@@ -16,6 +16,7 @@ import (
 func TestBrowserPayByCard(t *testing.T) {
 	f := newFixture(t)
 	b := browser.New(t)
+	f.allowAutomatedBrowser(t)
 	shop := newReturnServer(t)
 	p := f.createPayment(t, map[string]any{"amount": 1999, "currency": "EUR", "description": "Deposit",
 		"return_url": shop.URL + "/done?order=9"})
@@ -45,6 +46,11 @@ func TestBrowserPayByCard(t *testing.T) {
 	card, _ := pm["card"].(map[string]any)
 	if got["status"] != "captured" || pm["type"] != "card" || card["last4"] != "4242" || card["brand"] != "visa" {
 		t.Errorf("payment = %v", got)
+	}
+	// The card form sent pay.js's report: the typing in its four fields.
+	if _, ev := f.evaluation(t, p["id"].(string)); !ev.Event.Signals.Present ||
+		ev.Event.Signals.KeyEvents < len("4242 4242 4242 4242"+"12/30"+"123"+"Ada Lovelace") || ev.Event.Signals.FocusChanges < 4 {
+		t.Errorf("signals of the card form %+v", ev.Event.Signals)
 	}
 
 	// A declined card: the page says why and shows no card number.

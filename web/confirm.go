@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -46,6 +47,12 @@ func (h *Handler) confirmPayment(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if challenged(p) {
+		// A second factor is due, which this page cannot ask for yet; a
+		// new attempt, scored afresh, must not get around it.
+		h.showStatus(w, r, http.StatusConflict, p)
+		return
+	}
 	if r.PostForm.Get("method") == "card" {
 		h.confirmCard(w, r, p)
 		return
@@ -83,12 +90,49 @@ func (h *Handler) confirmPayment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	paid, err := h.cfg.Payments.Confirm(r.Context(), "", p.ID, payment.ConfirmRequest{
-		ClientSecret: p.ClientSecret, PINs: pins, ClientIP: clientIP(r)})
+		ClientSecret: p.ClientSecret, PINs: pins, ClientIP: clientIP(r),
+		UserAgent: userAgent(r), Signals: h.clientSignals(r, p.ID)})
 	if err != nil {
 		h.confirmFailed(w, r, p, err, at, last)
 		return
 	}
-	h.redirectPaid(w, r, paid)
+	h.confirmed(w, r, paid)
+}
+
+// confirmed answers a confirmation the payment service took: paid goes
+// back to the merchant; a decline (the card's issuer, or Kassa's risk
+// decision) and a step still due are shown on the page.
+func (h *Handler) confirmed(w http.ResponseWriter, r *http.Request, p payment.Payment) {
+	switch {
+	case p.Status == payment.StatusAuthorized || p.Status == payment.StatusCaptured:
+		h.redirectPaid(w, r, p)
+	case p.Status == payment.StatusFailed:
+		h.log.InfoContext(r.Context(), "payment page: payment failed", "payment", p.ID, "method", p.MethodType,
+			"code", p.FailureCode)
+		h.showStatus(w, r, http.StatusPaymentRequired, p)
+	case challenged(p):
+		h.log.InfoContext(r.Context(), "payment page: second factor required", "payment", p.ID, "factor", p.Risk.Factor)
+		h.showStatus(w, r, http.StatusAccepted, p)
+	case p.Card.AcquirerState == payment.AcquirerChallenge:
+		h.render(w, r, http.StatusAccepted, messagePage("Confirm with your bank",
+			"Your bank asks you to confirm this payment of the card ending "+p.Card.Last4+" (3-D Secure). Nothing was charged yet."))
+	case p.MethodType == payment.MethodCard: // the outcome is not known yet
+		h.render(w, r, http.StatusAccepted, messagePage("Checking with your bank",
+			"We are waiting for your bank's answer for the card ending "+p.Card.Last4+
+				". Do not pay again: this page shows the result once it is known."))
+	default:
+		h.fail(w, r, fmt.Errorf("payment %s is %s after its confirmation", p.ID, p.Status))
+	}
+}
+
+// showStatus renders the status page of p.
+func (h *Handler) showStatus(w http.ResponseWriter, r *http.Request, status int, p payment.Payment) {
+	pg, err := h.statusPage(r.Context(), p)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.render(w, r, status, pg)
 }
 
 // redirectPaid sends the payer back to the merchant (303, so the browser
@@ -125,12 +169,7 @@ func (h *Handler) confirmFailed(w http.ResponseWriter, r *http.Request, p paymen
 			h.redirectPaid(w, r, fresh)
 			return
 		}
-		pg, perr := h.statusPage(r.Context(), fresh)
-		if perr != nil {
-			h.fail(w, r, perr)
-			return
-		}
-		h.render(w, r, http.StatusConflict, pg)
+		h.showStatus(w, r, http.StatusConflict, fresh)
 		return
 	}
 	status := http.StatusUnprocessableEntity

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"github.com/kassa/kassa/internal/syncbuf"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,10 +19,12 @@ import (
 	"github.com/kassa/kassa/acquirer"
 	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/id"
+	"github.com/kassa/kassa/internal/syncbuf"
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
+	"github.com/kassa/kassa/risk"
 	"github.com/kassa/kassa/store/sqlstore"
 	"github.com/kassa/kassa/vault"
 	"github.com/kassa/kassa/voucher"
@@ -32,11 +33,13 @@ import (
 
 // fixture is Kassa's API with the hosted pages over a real SQLite store,
 // on plain HTTP on loopback (a browser may post there), with a merchant
-// and a voucher distributor.
+// and a voucher distributor. Every confirmation is scored by a started
+// risk engine with the built-in model, as in production.
 type fixture struct {
 	ts       *httptest.Server
 	vouchers *voucher.Service
 	payments *payment.Service
+	risk     *risk.Engine
 	merchant merchant.Created
 	issuer   string
 	logs     *syncbuf.Buffer
@@ -88,15 +91,67 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(cards.Close)
+	if f.risk, err = risk.NewEngine(risk.Config{Store: sqlstore.NewRisk(db), Node: "test", DefaultModel: risk.DefaultModel,
+		IDs: id.Generator{}, Logger: logger}); err != nil {
+		t.Fatal(err)
+	}
+	riskCtx, cancelRisk := context.WithCancel(ctx)
+	if err := f.risk.Start(riskCtx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancelRisk(); f.risk.Close() })
 	f.payments = payment.New(payment.Config{Store: sqlstore.NewPayments(db), Ledger: led, Vouchers: f.vouchers, Logger: logger,
-		Vault: cards, Acquirer: acquirer.WithTimeout(acquirer.NewTest(), 10*time.Second)})
+		Vault: cards, Acquirer: acquirer.WithTimeout(acquirer.NewTest(), 10*time.Second), Risk: f.risk})
 	api := httpapi.New(httpapi.Config{
-		Logger: logger, Merchants: merchants, DB: db, Ledger: led, Vouchers: f.vouchers, Payments: f.payments,
+		Logger: logger, Merchants: merchants, DB: db, Ledger: led, Vouchers: f.vouchers, Payments: f.payments, Risk: f.risk,
 		Pages: web.New(web.Config{Payments: f.payments, Merchants: merchants, Cards: cards, Logger: logger}),
 	})
 	f.ts = httptest.NewServer(api)
 	t.Cleanup(f.ts.Close)
 	return f
+}
+
+// allowAutomatedBrowser lets the merchant's payments through from a
+// browser that says it is automated. Headless Chromium driven by chromedp
+// sets navigator.webdriver, the page reports it as it is, and the built-in
+// model challenges or blocks such a payer (bot_score near 1). Tests of
+// the page's flow rather than its risk allow it with a rule, as a merchant
+// would allow its own checkout tests; lists still apply before rules.
+func (f *fixture) allowAutomatedBrowser(t *testing.T) {
+	t.Helper()
+	name, expr, action := "our own browser tests", "webdriver > 0", risk.Allow
+	if _, err := f.risk.CreateRule(context.Background(), f.merchant.ID,
+		risk.RuleParams{Name: &name, Expression: &expr, Action: &action}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// evaluation is the stored risk evaluation of a payment's last
+// confirmation.
+func (f *fixture) evaluation(t *testing.T, paymentID string) (payment.Payment, risk.Evaluation) {
+	t.Helper()
+	ctx := context.Background()
+	p, err := f.payments.Get(ctx, "", paymentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Risk.EvaluationID == "" {
+		t.Fatalf("payment %s (%s) was not scored", paymentID, p.Status)
+	}
+	ev, err := f.risk.Evaluation(ctx, p.MerchantID, p.Risk.EvaluationID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, ev
+}
+
+// blockSerial puts a voucher on the merchant's block list.
+func blockSerial(t *testing.T, f *fixture, serial string) {
+	t.Helper()
+	if _, err := f.risk.PutListEntry(context.Background(), risk.ListEntry{MerchantID: f.merchant.ID, List: risk.ListBlock,
+		Type: risk.EntryVoucherSerial, Value: serial, Note: "reported stolen by the kiosk"}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // issue makes vouchers of amount minor units each and returns their PINs.

@@ -1,8 +1,43 @@
-// Shows the PIN fields one at a time, with a button for the next (the
-// page has all ten without JavaScript), and keeps the form from being
-// sent twice. Nothing else: no requests, no storage.
+// The payment page's only script. It shows the PIN fields one at a time,
+// with a button for the next (the page has all ten without JavaScript),
+// keeps the voucher form from being sent twice, and measures how the page
+// was used, for Kassa's fraud checks. No requests, no storage, nothing
+// loaded from elsewhere; the form works the same without it.
+//
+// On submit, the form's hidden field client_signals receives one JSON
+// object (the JSON names of risk.Signals; docs/risk-events.md):
+//
+//   present            true: this script ran
+//   time_on_page_ms    page load (navigation start) to submit
+//   time_to_submit_ms  first input, keydown or paste in the submitted form
+//                      to submit; 0 when nothing was typed there
+//   pointer_moves      mouse and pen pointermove plus touchmove events on
+//                      the page (mousemove where there are no pointer
+//                      events)
+//   key_events         keydown events in the submitted form's fields
+//   paste_events       paste events in the submitted form's fields
+//   focus_changes      focusin on the submitted form's fields, plus the
+//                      times the window lost focus
+//   webdriver          navigator.webdriver === true
+//   touch              navigator.maxTouchPoints > 0
+//   timezone           Intl.DateTimeFormat().resolvedOptions().timeZone
+//   language           navigator.language
+//   screen             screen.width + "x" + screen.height
+//   platform           navigator.platform
+//   fingerprint        FNV-1a 64 (16 hex digits) of the UTF-8 of these
+//                      joined by "|": userAgent, languages joined by ",",
+//                      platform, hardwareConcurrency, deviceMemory,
+//                      screen WxH, colorDepth, timezone, maxTouchPoints
+//                      (absent ones as "")
+//
+// Counts stop at countMax, durations at a day; text is cut to 64 bytes.
 (function () {
   "use strict";
+  var countMax = 10000;
+  var durationMaxMS = 24 * 60 * 60 * 1000;
+  var textBytesMax = 64;
+
+  // PIN rows and the double-submit guard of the voucher form.
   var form = document.getElementById("pay");
   if (!form) return;
   var rows = Array.prototype.slice.call(form.querySelectorAll(".pin"));
@@ -23,7 +58,146 @@
   form.addEventListener("submit", function () { submit.disabled = true; });
   // Coming back through the history re-enables the button.
   window.addEventListener("pageshow", function () { submit.disabled = false; });
-  // After a refused attempt, the field at fault takes the focus.
+  // After a refused attempt, the field at fault takes the focus (before
+  // the signals listen: the page moved it, not the payer).
   var invalid = form.querySelector("[aria-invalid=true]");
   if (invalid) invalid.focus();
+
+  // Signals: page-wide counts, and per form what happened in its fields.
+  var pointerMoves = 0;
+  var windowBlurs = 0;
+  var forms = [form, document.getElementById("pay-card")].filter(Boolean);
+  var inForm = forms.map(function () { return { first: -1, keys: 0, pastes: 0, focus: 0 }; });
+
+  function now() {
+    return window.performance && performance.now ? performance.now() : 0;
+  }
+  function bump(n) { return Math.min(n + 1, countMax); }
+  // fieldOf is what happened in the form of an event's target, when the
+  // target is one of the forms' visible fields.
+  function fieldOf(e) {
+    var t = e.target;
+    if (!t || !t.form || t.type === "hidden" || !/^(INPUT|SELECT|TEXTAREA)$/.test(t.tagName)) return null;
+    var i = forms.indexOf(t.form);
+    return i < 0 ? null : inForm[i];
+  }
+  function typed(e) {
+    var st = fieldOf(e);
+    if (st && st.first < 0) st.first = now();
+    return st;
+  }
+  document.addEventListener("input", typed, true);
+  document.addEventListener("keydown", function (e) {
+    var st = typed(e);
+    if (st) st.keys = bump(st.keys);
+  }, true);
+  document.addEventListener("paste", function (e) {
+    var st = typed(e);
+    if (st) st.pastes = bump(st.pastes);
+  }, true);
+  document.addEventListener("focusin", function (e) {
+    var st = fieldOf(e);
+    if (st) st.focus = bump(st.focus);
+  }, true);
+  window.addEventListener("blur", function (e) {
+    if (e.target === window) windowBlurs = bump(windowBlurs);
+  });
+  // One count per movement: a mouse also fires mousemove, a finger also
+  // pointermove (until the browser takes it for scrolling), so touch is
+  // counted by touchmove alone.
+  function moved() { pointerMoves = bump(pointerMoves); }
+  if (window.PointerEvent) {
+    document.addEventListener("pointermove", function (e) {
+      if (e.pointerType !== "touch") moved();
+    }, { capture: true, passive: true });
+  } else {
+    document.addEventListener("mousemove", moved, { capture: true, passive: true });
+  }
+  document.addEventListener("touchmove", moved, { capture: true, passive: true });
+
+  function utf8(s) {
+    var out = [];
+    for (var i = 0; i < s.length; i++) {
+      var c = s.charCodeAt(i);
+      if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length) {
+        var d = s.charCodeAt(i + 1);
+        if (d >= 0xdc00 && d < 0xe000) {
+          c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+          i++;
+        }
+      }
+      if (c >= 0xd800 && c < 0xe000) c = 0xfffd; // a lone surrogate
+      if (c < 0x80) out.push(c);
+      else if (c < 0x800) out.push(0xc0 | c >> 6, 0x80 | c & 63);
+      else if (c < 0x10000) out.push(0xe0 | c >> 12, 0x80 | c >> 6 & 63, 0x80 | c & 63);
+      else out.push(0xf0 | c >> 18, 0x80 | c >> 12 & 63, 0x80 | c >> 6 & 63, 0x80 | c & 63);
+    }
+    return out;
+  }
+  // fnv1a64 hashes bytes with 64-bit FNV-1a in four 16-bit limbs (no
+  // BigInt, so older browsers run it), as 16 hex digits.
+  function fnv1a64(bytes) {
+    var h0 = 0x2325, h1 = 0x8422, h2 = 0x9ce4, h3 = 0xcbf2; // 0xcbf29ce484222325
+    for (var i = 0; i < bytes.length; i++) {
+      h0 ^= bytes[i];
+      // h *= 0x100000001b3 (mod 2^64): h*0x1b3 + h<<40.
+      var r0 = h0 * 0x1b3;
+      var r1 = h1 * 0x1b3 + (r0 >>> 16);
+      var r2 = h2 * 0x1b3 + h0 * 0x100 + (r1 >>> 16);
+      var r3 = h3 * 0x1b3 + h1 * 0x100 + (r2 >>> 16);
+      h0 = r0 & 0xffff; h1 = r1 & 0xffff; h2 = r2 & 0xffff; h3 = r3 & 0xffff;
+    }
+    return [h3, h2, h1, h0].map(function (x) { return (0x10000 + x).toString(16).slice(1); }).join("");
+  }
+  // text cuts s to textBytesMax bytes of UTF-8, at a character boundary.
+  function text(s) {
+    s = s == null ? "" : String(s);
+    while (utf8(s).length > textBytesMax) s = s.slice(0, -1);
+    return s;
+  }
+  function timezone() {
+    try {
+      return Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+    } catch (e) {
+      return "";
+    }
+  }
+  function str(v) { return v == null ? "" : String(v); }
+  function ms(x) { return Math.max(0, Math.min(Math.round(x), durationMaxMS)); }
+
+  function signals(i) {
+    var nav = navigator, scr = window.screen || {};
+    var t = now(), st = inForm[i], tz = timezone();
+    var size = str(scr.width) + "x" + str(scr.height);
+    var stable = [nav.userAgent, (nav.languages || []).join(","), nav.platform, nav.hardwareConcurrency,
+      nav.deviceMemory, size, scr.colorDepth, tz, nav.maxTouchPoints].map(str).join("|");
+    return {
+      present: true,
+      time_on_page_ms: ms(t),
+      time_to_submit_ms: st.first < 0 ? 0 : ms(t - st.first),
+      pointer_moves: pointerMoves,
+      key_events: st.keys,
+      paste_events: st.pastes,
+      focus_changes: Math.min(st.focus + windowBlurs, countMax),
+      webdriver: nav.webdriver === true,
+      touch: (nav.maxTouchPoints || 0) > 0,
+      timezone: text(tz),
+      language: text(nav.language),
+      screen: text(size),
+      platform: text(nav.platform),
+      fingerprint: fnv1a64(utf8(stable))
+    };
+  }
+  forms.forEach(function (f, i) {
+    f.addEventListener("submit", function () {
+      var field = f.querySelector("input[name=client_signals]");
+      if (!field) return;
+      try {
+        field.value = JSON.stringify(signals(i));
+      } catch (e) {
+        field.value = ""; // the payment goes on without signals
+      }
+    });
+  });
+
 })();

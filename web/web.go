@@ -5,10 +5,12 @@
 // merchant's return_url.
 //
 // Pages are rendered on the server from embedded templates and work
-// without JavaScript; a small embedded script only shows one PIN field at
-// a time with a button to add more. Nothing is loaded from elsewhere, and
-// every response carries a strict Content-Security-Policy with a fresh
-// nonce for the inline style and script.
+// without JavaScript; a small embedded script shows one PIN field at a
+// time with a button to add more, and measures how the page was used
+// (risk.Signals, sent with the form for the fraud checks; pay.js lists
+// them). Nothing is loaded from elsewhere, and every response carries a
+// strict Content-Security-Policy with a fresh nonce for the inline style
+// and script.
 //
 // A PIN is never written back into a page, never logged and never part of
 // a URL.
@@ -34,6 +36,7 @@ import (
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/payment"
+	"github.com/kassa/kassa/risk"
 )
 
 // Limits of the payment form.
@@ -187,7 +190,7 @@ func (h *Handler) showPayment(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if p.Status == payment.StatusRequiresAction && h.now().Before(p.ExpiresAt) {
+	if p.Status == payment.StatusRequiresAction && h.now().Before(p.ExpiresAt) && !challenged(p) {
 		pg, err := h.formPage(r.Context(), p, pinsVisibleMin, nil, "")
 		if err != nil {
 			h.fail(w, r, err)
@@ -196,12 +199,13 @@ func (h *Handler) showPayment(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusOK, pg)
 		return
 	}
-	pg, err := h.statusPage(r.Context(), p)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.render(w, r, http.StatusOK, pg)
+	h.showStatus(w, r, http.StatusOK, p)
+}
+
+// challenged reports whether Kassa's risk decision wants the payer to
+// pass a second factor before p can go on.
+func challenged(p payment.Payment) bool {
+	return p.Status == payment.StatusRequiresAction && p.Risk.Decision == risk.Challenge
 }
 
 // lookup finds the payment of the request and checks its client secret.
@@ -270,18 +274,28 @@ func (h *Handler) statusPage(ctx context.Context, p payment.Payment) (page, erro
 		return pg, err
 	}
 	pg.Template = "status"
-	switch p.Status {
-	case payment.StatusAuthorized, payment.StatusCaptured:
+	// What the page says of a risk decision names no score, rule or
+	// reason: those would teach a fraudster what to change.
+	switch st := p.Status; {
+	case challenged(p) && h.now().Before(p.ExpiresAt):
+		pg.Title, pg.Heading = "Verification needed", "One more step needed"
+		pg.Text = "This payment needs " + factorText(p.Risk.Factor) +
+			". This page cannot do that step yet, so nothing was charged. Go back to " + pg.Merchant + " to continue."
+	case st == payment.StatusFailed && p.FailureCode == payment.FailureRiskBlocked:
+		pg.Title, pg.Heading = "Payment declined", "Declined"
+		pg.Text = "This payment was declined. Nothing was charged. Go back to " + pg.Merchant +
+			" to pay another way; if you think this is a mistake, contact " + pg.Merchant + "."
+	case st == payment.StatusAuthorized || st == payment.StatusCaptured:
 		pg.Title, pg.Heading = "Payment received", "Paid"
 		pg.Text = "Your payment to " + pg.Merchant + " went through. You can close this page."
 		if p.AmountRefunded > 0 {
 			pg.Text = "Your payment to " + pg.Merchant + " went through; " +
 				FormatAmount(p.AmountRefunded, p.Currency) + " " + pg.Currency + " of it was refunded to your vouchers."
 		}
-	case payment.StatusCanceled:
+	case st == payment.StatusCanceled:
 		pg.Title, pg.Heading = "Payment canceled", "Canceled"
 		pg.Text = pg.Merchant + " canceled this payment. Nothing was charged."
-	case payment.StatusFailed:
+	case st == payment.StatusFailed:
 		pg.Title, pg.Heading = "Payment failed", "Failed"
 		pg.Text = "This payment failed. Nothing was charged."
 		if p.MethodType == payment.MethodCard {
@@ -295,6 +309,17 @@ func (h *Handler) statusPage(ctx context.Context, p payment.Payment) (page, erro
 		pg.ReturnURL = returnURLWith(p)
 	}
 	return pg, nil
+}
+
+// factorText names the second factor a risk challenge asks for.
+func factorText(factor string) string {
+	switch factor {
+	case risk.FactorOTP:
+		return "an extra verification step, a one-time code"
+	case risk.FactorPasskey:
+		return "an extra verification step, your passkey"
+	}
+	return "an extra verification step"
 }
 
 // fail logs an internal error and shows a generic page.
