@@ -298,3 +298,37 @@ func TestReviewQueueAPI(t *testing.T) {
 		t.Errorf("payment of a customer labelled fraud = %d %v", st, c)
 	}
 }
+
+// A challenged payment waits for its challenge: confirming again is
+// refused, and an oversized User-Agent does not get a payment past
+// scoring.
+func TestChallengedPaymentCannotBeReconfirmed(t *testing.T) {
+	f := newRiskFixture(t)
+	ctx := context.Background()
+	sk, pk := f.merchant.SecretKey, f.merchant.PublishableKey
+	if err := f.cfg.Vouchers.AllowIssuing(ctx, f.merchant.ID); err != nil {
+		t.Fatal(err)
+	}
+	vs, err := f.cfg.Vouchers.Issue(ctx, voucher.IssueRequest{Count: 1, Amount: 5000, Currency: "EUR", IssuedBy: f.merchant.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(key, path, body string, header ...string) (int, map[string]any) {
+		resp, b := f.do(t, "POST", path, key, "application/json", body, header...)
+		return resp.StatusCode, decode(t, b)
+	}
+	if st, r := post(sk, "/v1/risk/rules", `{"name":"step up","expression":"amount >= 1000","action":"challenge","factor":"passkey"}`); st != 201 {
+		t.Fatalf("rule = %d %v", st, r)
+	}
+	_, p := post(sk, "/v1/payments", `{"amount":2000,"currency":"EUR"}`)
+	confirm := fmt.Sprintf(`{"client_secret":%q,"payment_method":{"type":"voucher","pins":[%q]}}`, p["client_secret"], vs[0].PIN)
+	longUA := strings.Repeat("Mozilla/5.0 ", 200)
+	st, c := post(pk, "/v1/payments/"+p["id"].(string)+"/confirm", confirm, "User-Agent", longUA)
+	na, _ := c["next_action"].(map[string]any)
+	if st != 200 || c["status"] != "requires_action" || na["type"] != "risk_challenge" || na["factor"] != "passkey" {
+		t.Fatalf("confirm = %d %v", st, c)
+	}
+	if st, prob := post(pk, "/v1/payments/"+p["id"].(string)+"/confirm", confirm); st != 409 || prob["code"] != "payment_challenge_required" {
+		t.Errorf("second confirm = %d %v", st, prob)
+	}
+}

@@ -45,6 +45,12 @@ func (s *Service) Confirm(ctx context.Context, merchantID, id string, req Confir
 	if p.Status != StatusRequiresAction {
 		return Payment{}, stateError(p, "only a payment that requires action can be confirmed")
 	}
+	if p.Risk.Decision == risk.Challenge {
+		// Confirming again would only be scored again: the payer must pass
+		// the challenge.
+		return Payment{}, kassa.Errorf(kassa.EConflict, "payment_challenge_required",
+			"the payment waits for the payer's %s challenge; it cannot be confirmed again", p.Risk.Factor)
+	}
 	if req.Method == MethodCard || p.MethodType == MethodCard {
 		return s.confirmCard(ctx, p, req)
 	}

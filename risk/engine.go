@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -304,6 +305,9 @@ func (e *Engine) Evaluate(ctx context.Context, in Input, wait bool) (Evaluation,
 	}
 	start := time.Now()
 	ev := in.Event
+	// The user agent is the client's to choose: an oversized one is cut,
+	// not a reason to skip scoring.
+	ev.UserAgent = truncateUTF8(ev.UserAgent, stringMax)
 	if ev.Time.IsZero() {
 		ev.Time = e.now().UTC()
 	}
@@ -790,4 +794,16 @@ func (e *Engine) Sync(ctx context.Context) error {
 		return err
 	}
 	return e.follow(ctx)
+}
+
+// truncateUTF8 cuts s to at most n bytes of valid UTF-8.
+func truncateUTF8(s string, n int) string {
+	s = strings.ToValidUTF8(s, "")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

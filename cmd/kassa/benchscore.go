@@ -22,6 +22,7 @@ import (
 type BenchScoreResult struct {
 	Decisions       int     `json:"decisions"`
 	Concurrency     int     `json:"concurrency"`
+	Rate            float64 `json:"offered_rate,omitempty"`
 	WarmEvents      int     `json:"warm_events"`
 	Entities        int     `json:"entities"`
 	Model           string  `json:"model"`
@@ -42,10 +43,11 @@ func benchScore(ctx context.Context, args []string, getenv env, stdout, stderr i
 	warmPayers := fs.Int("warm-payers", 5_000, "payers of the simulated history that warms the features (30 days)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed run to `file`")
+	rate := fs.Float64("rate", 0, "offered load in decisions/s, paced; latency counts from each decision's scheduled time (0: as fast as the callers go)")
 	if err := parseFlags(fs, interleaved(args), getenv); err != nil {
 		return err
 	}
-	if *decisions <= 0 || *decisions > benchLatenciesMax || *concurrency <= 0 || *concurrency > benchConcurrencyMax || *warmPayers < 0 {
+	if *decisions <= 0 || *decisions > benchLatenciesMax || *concurrency <= 0 || *concurrency > benchConcurrencyMax || *warmPayers < 0 || *rate < 0 {
 		return usagef("--decisions must be 1..%d, --concurrency 1..%d", benchLatenciesMax, benchConcurrencyMax)
 	}
 	dir, err := os.MkdirTemp("", "kassa-benchscore-")
@@ -71,7 +73,7 @@ func benchScore(ctx context.Context, args []string, getenv env, stdout, stderr i
 	defer func() { stop(); eng.Close() }()
 
 	// History warms the features; the timed attempts come after it.
-	res := BenchScoreResult{Decisions: *decisions, Concurrency: *concurrency, GoMaxProcs: runtime.GOMAXPROCS(0)}
+	res := BenchScoreResult{Decisions: *decisions, Concurrency: *concurrency, Rate: *rate, GoMaxProcs: runtime.GOMAXPROCS(0)}
 	var last time.Time
 	err = sim.Generate(ctx, sim.Config{Seed: 11, Payers: *warmPayers, Days: 30}, func(ev *risk.Event) error {
 		eng.Observe(ev)
@@ -109,10 +111,22 @@ func benchScore(ctx context.Context, args []string, getenv env, stdout, stderr i
 	var firstErr error
 	var errOnce sync.Once
 	start := time.Now()
+	var interval time.Duration
+	if *rate > 0 {
+		interval = time.Duration(float64(time.Second) / *rate)
+	}
 	for w := range *concurrency {
 		wg.Go(func() {
 			for i := w; i < len(timed); i += *concurrency {
 				t0 := time.Now()
+				if interval > 0 {
+					// Paced: decision i is due at start + i·interval; a late
+					// caller counts its lateness (no coordinated omission).
+					t0 = start.Add(time.Duration(i) * interval)
+					if d := time.Until(t0); d > 0 {
+						time.Sleep(d)
+					}
+				}
 				_, err := eng.Evaluate(ctx, risk.Input{Event: timed[i]}, false)
 				lat[i] = time.Since(t0)
 				if err != nil {
