@@ -254,6 +254,11 @@ func (e *Engine) background(ctx context.Context) {
 			if n := e.state.Evict(e.now()); n > 0 {
 				e.log.Debug("risk: evicted idle entities", "n", n)
 			}
+			if n, err := e.store.DeleteExpiredListEntries(ctx, e.now().UTC()); err != nil && ctx.Err() == nil {
+				e.log.Warn("risk: delete expired list entries", "err", err)
+			} else if n > 0 {
+				e.lists.invalidateAll()
+			}
 		}
 	}
 }

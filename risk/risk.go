@@ -197,6 +197,9 @@ type Store interface {
 	// PutListEntry inserts or replaces an entry.
 	PutListEntry(ctx context.Context, e ListEntry) error
 	DeleteListEntry(ctx context.Context, merchantID, list, typ, value string) error
+	// DeleteExpiredListEntries removes entries whose Expires is at or
+	// before now (automatic locks end this way) and says how many.
+	DeleteExpiredListEntries(ctx context.Context, now time.Time) (int, error)
 
 	// Models lists the registry, newest first; Model returns one.
 	Models(ctx context.Context) ([]ModelRecord, error)

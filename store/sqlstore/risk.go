@@ -565,6 +565,20 @@ func (s *Risk) DeleteListEntry(ctx context.Context, merchantID, list, typ, value
 		WHERE merchant_id = ? AND list = ? AND type = ? AND value = ?`, merchantID, list, typ, value)
 }
 
+// DeleteExpiredListEntries removes entries whose expiry passed.
+func (s *Risk) DeleteExpiredListEntries(ctx context.Context, now time.Time) (int, error) {
+	var n int64
+	err := s.db.Transact(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM risk_list_entries WHERE expires_at IS NOT NULL AND expires_at <= ?`, micros(now))
+		if err != nil {
+			return fmt.Errorf("delete expired list entries: %w", err)
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
 // Models
 
 const modelColumns = `version, algo, status, metrics, created_at, activated_at`

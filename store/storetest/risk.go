@@ -552,6 +552,21 @@ func testRiskLists(t *testing.T, open Opener) {
 	if got, _ := s.ListEntries(ctx, "mer_a", "", true); len(got) != 2 {
 		t.Errorf("%d entries left, want 2", len(got))
 	}
+	// Expired entries go; unexpired and unexpiring ones stay.
+	base := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	for i, exp := range []time.Time{base.Add(-time.Hour), base, base.Add(time.Hour), {}} {
+		e := risk.ListEntry{MerchantID: "mer_x", List: risk.ListBlock, Type: risk.EntryIP, Value: fmt.Sprintf("192.0.2.%d", i),
+			Created: base.Add(-2 * time.Hour), Expires: exp}
+		if err := s.PutListEntry(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := s.DeleteExpiredListEntries(ctx, base); err != nil || n != 2 {
+		t.Errorf("DeleteExpiredListEntries = %d, %v, want 2", n, err)
+	}
+	if got, _ := s.ListEntries(ctx, "mer_x", "", false); len(got) != 2 {
+		t.Errorf("%d entries of mer_x left, want 2", len(got))
+	}
 }
 
 // modelStatuses returns version → status of the registry.
