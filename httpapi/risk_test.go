@@ -332,3 +332,86 @@ func TestChallengedPaymentCannotBeReconfirmed(t *testing.T) {
 		t.Errorf("second confirm = %d %v", st, prob)
 	}
 }
+
+// Passing the challenge (identity verifies it and calls
+// CompleteChallenge) lets authorization go on with what the confirmation
+// resolved; failing it fails the payment. The outcome is recorded 3-D
+// Secure style.
+func TestChallengeOutcomes(t *testing.T) {
+	f := newRiskFixture(t)
+	ctx := context.Background()
+	sk, pk := f.merchant.SecretKey, f.merchant.PublishableKey
+	if err := f.cfg.Vouchers.AllowIssuing(ctx, f.merchant.ID); err != nil {
+		t.Fatal(err)
+	}
+	vs, err := f.cfg.Vouchers.Issue(ctx, voucher.IssueRequest{Count: 2, Amount: 5000, Currency: "EUR", IssuedBy: f.merchant.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(key, path, body string) (int, map[string]any) {
+		resp, b := f.do(t, "POST", path, key, "application/json", body)
+		return resp.StatusCode, decode(t, b)
+	}
+	if st, r := post(sk, "/v1/risk/rules", `{"name":"step up","expression":"amount >= 1000","action":"challenge","factor":"otp"}`); st != 201 {
+		t.Fatalf("rule = %d %v", st, r)
+	}
+	challenged := func(body func(secret string) string) string {
+		t.Helper()
+		_, p := post(sk, "/v1/payments", `{"amount":2000,"currency":"EUR"}`)
+		st, c := post(pk, "/v1/payments/"+p["id"].(string)+"/confirm", body(p["client_secret"].(string)))
+		if st != 200 || c["status"] != "requires_action" {
+			t.Fatalf("confirm = %d %v", st, c)
+		}
+		return p["id"].(string)
+	}
+	voucherBody := func(pin string) func(string) string {
+		return func(secret string) string {
+			return fmt.Sprintf(`{"client_secret":%q,"payment_method":{"type":"voucher","pins":[%q]}}`, secret, pin)
+		}
+	}
+	get := func(id string) map[string]any {
+		_, b := f.do(t, "GET", "/v1/payments/"+id, sk, "", "")
+		return decode(t, b)
+	}
+	passed := challenged(voucherBody(vs[0].PIN))
+	if ch := get(passed)["risk"].(map[string]any)["challenge"].(map[string]any); ch["status"] != "pending" || ch["factor"] != "otp" {
+		t.Errorf("pending challenge = %v", ch)
+	}
+	p, err := f.cfg.Payments.CompleteChallenge(ctx, passed, true)
+	if err != nil || p.Status != payment.StatusCaptured {
+		t.Fatalf("CompleteChallenge(passed) = %s, %v", p.Status, err)
+	}
+	got := get(passed)
+	ch := got["risk"].(map[string]any)["challenge"].(map[string]any)
+	if ch["status"] != "passed" || ch["trans_status"] != "Y" || ch["eci"] != "05" || got["amount_captured"] != 2000.0 {
+		t.Errorf("passed payment = %v %v", got["status"], ch)
+	}
+	if _, err := f.cfg.Payments.CompleteChallenge(ctx, passed, true); err == nil {
+		t.Error("a second CompleteChallenge succeeded")
+	}
+	failed := challenged(voucherBody(vs[1].PIN))
+	if p, err := f.cfg.Payments.CompleteChallenge(ctx, failed, false); err != nil || p.Status != payment.StatusFailed || p.FailureCode != "challenge_failed" {
+		t.Fatalf("CompleteChallenge(failed) = %s %s, %v", p.Status, p.FailureCode, err)
+	}
+	if ch := get(failed)["risk"].(map[string]any)["challenge"].(map[string]any); ch["trans_status"] != "N" {
+		t.Errorf("failed challenge = %v", ch)
+	}
+	// The voucher of the failed challenge was never charged.
+	bal, err := f.cfg.Vouchers.Refresh(ctx, vs[1].Serial)
+	if err != nil || bal.Balance != 5000 {
+		t.Errorf("voucher after a failed challenge: %d, %v", bal.Balance, err)
+	}
+	// Cards: the token of the confirmation is charged after the challenge.
+	_, tokb := f.do(t, "POST", "/v1/tokens", pk, "application/json", cardBody("4242424242424242", 12, 2030, "123"))
+	tok := decode(t, tokb)["id"].(string)
+	card := challenged(func(secret string) string {
+		return fmt.Sprintf(`{"client_secret":%q,"payment_method":{"type":"card","token":%q}}`, secret, tok)
+	})
+	if p, err := f.cfg.Payments.CompleteChallenge(ctx, card, true); err != nil || p.Status != payment.StatusCaptured {
+		t.Fatalf("card CompleteChallenge = %s %s, %v", p.Status, p.FailureCode, err)
+	}
+	evs, _, err := sqlstore.NewWebhooks(f.db).Events(ctx, f.merchant.ID, payment.EventChallengePassed, "", 10)
+	if err != nil || len(evs) != 2 {
+		t.Errorf("challenge_passed events: %d, %v", len(evs), err)
+	}
+}

@@ -28,6 +28,7 @@ type fixture struct {
 	merchant merchant.Created
 	logs     *syncbuf.Buffer
 	cfg      httpapi.Config // as given to httpapi.New, defaults filled in
+	db       *sqlstore.DB
 }
 
 func newFixture(t *testing.T, cfg httpapi.Config, extra func(*httpapi.Server)) *fixture {
@@ -44,7 +45,7 @@ func newFixture(t *testing.T, cfg httpapi.Config, extra func(*httpapi.Server)) *
 func newFixtureDB(t *testing.T, db *sqlstore.DB, cfg httpapi.Config, extra func(*httpapi.Server)) *fixture {
 	t.Helper()
 	var err error
-	f := &fixture{svc: merchant.NewService(sqlstore.NewMerchants(db), nil, id.Generator{}), logs: &syncbuf.Buffer{}}
+	f := &fixture{svc: merchant.NewService(sqlstore.NewMerchants(db), nil, id.Generator{}), logs: &syncbuf.Buffer{}, db: db}
 	f.merchant, err = f.svc.Create(context.Background(), "Test Shop")
 	if err != nil {
 		t.Fatal(err)

@@ -54,8 +54,11 @@ type Vault interface {
 	DestroyCVC(ctx context.Context, ref string) error
 }
 
-// MethodCard is the method type of card payments.
-const MethodCard = "card"
+// Method types of payments.
+const (
+	MethodCard    = "card"
+	MethodVoucher = "voucher"
+)
 
 // Failure codes of card payments besides the acquirer's decline codes.
 const (
@@ -142,11 +145,10 @@ func (s *Service) confirmCard(ctx context.Context, p Payment, req ConfirmRequest
 		case risk.Block:
 			return s.block(ctx, p, next, ev)
 		case risk.Challenge:
-			next.Card.AcquirerState, next.Card.AttemptKey = "", ""
-			if err := s.store.UpdatePayment(ctx, next, nil); err != nil {
-				return Payment{}, conflictError(err)
-			}
-			return next, nil
+			held := next
+			held.Version = p.Version
+			held.Card.AcquirerState, held.Card.AttemptKey = "", ""
+			return s.challenge(ctx, held, ev)
 		case risk.Review:
 			next.Risk.Review = risk.ReviewOpen
 		}

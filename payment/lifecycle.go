@@ -45,7 +45,7 @@ func (s *Service) Confirm(ctx context.Context, merchantID, id string, req Confir
 	if p.Status != StatusRequiresAction {
 		return Payment{}, stateError(p, "only a payment that requires action can be confirmed")
 	}
-	if p.Risk.Decision == risk.Challenge {
+	if p.Risk.Challenge == ChallengePending {
 		// Confirming again would only be scored again: the payer must pass
 		// the challenge.
 		return Payment{}, kassa.Errorf(kassa.EConflict, "payment_challenge_required",
@@ -81,22 +81,32 @@ func (s *Service) Confirm(ctx context.Context, merchantID, id string, req Confir
 		return Payment{}, err
 	}
 	ev, scored := s.score(ctx, p, req, risk.MethodVoucher, uses[0].Serial, "")
-	switch {
-	case scored && ev.Decision == risk.Block:
-		return s.block(ctx, p, p, ev)
-	case scored && ev.Decision == risk.Challenge:
-		return s.challenge(ctx, p, ev)
+	var rr RiskResult
+	if scored {
+		switch rr = riskResult(ev); ev.Decision {
+		case risk.Block:
+			return s.block(ctx, p, p, ev)
+		case risk.Challenge:
+			held := p
+			held.MethodType, held.Vouchers = MethodVoucher, uses
+			return s.challenge(ctx, held, ev)
+		}
 	}
+	return s.authorizeVouchers(ctx, p, uses, rr)
+}
+
+// authorizeVouchers authorizes p (as stored) on the allocated vouchers,
+// capturing at once with automatic capture unless the risk decision holds
+// it for review.
+func (s *Service) authorizeVouchers(ctx context.Context, p Payment, uses []VoucherUse, rr RiskResult, extra ...string) (Payment, error) {
+	now := s.now().UTC()
 	if err := s.ensureAccount(ctx, p.MerchantID, p.Currency); err != nil {
 		return Payment{}, err
 	}
 	next := p
 	next.Version++
-	next.Updated, next.MethodType, next.Vouchers = now, "voucher", uses
-	if scored {
-		next.Risk = riskResult(ev)
-	}
-	review := scored && ev.Decision == risk.Review
+	next.Updated, next.MethodType, next.Vouchers, next.Risk = now, MethodVoucher, uses, rr
+	review := rr.Decision == risk.Review
 	if review {
 		next.Risk.Review = risk.ReviewOpen
 	}
@@ -122,7 +132,7 @@ func (s *Service) Confirm(ctx context.Context, merchantID, id string, req Confir
 			CreditAccountID: merchantAccount(p.MerchantID, p.Currency), Amount: u.Amount, Currency: p.Currency,
 			Code: 10, Flags: flags, Timeout: timeout}
 	}
-	pe, err := s.event(next, typ, now)
+	evs, err := s.events(next, now, append(extra, typ)...)
 	if err != nil {
 		return Payment{}, err
 	}
@@ -130,7 +140,7 @@ func (s *Service) Confirm(ctx context.Context, merchantID, id string, req Confir
 		if err := checkResults(ts, results); err != nil {
 			return confirmRefusal(err, uses)
 		}
-		return s.store.UpdatePaymentTx(ctx, tx, next, []webhook.Event{pe})
+		return s.store.UpdatePaymentTx(ctx, tx, next, evs)
 	})
 	if err != nil {
 		if kassa.ErrorKind(err) == kassa.EInvalid {
@@ -311,6 +321,10 @@ func (s *Service) cancel(ctx context.Context, p Payment, review string) (Payment
 // expire ends a payment whose time ran out; a card authorization is
 // voided at the acquirer first.
 func (s *Service) expire(ctx context.Context, p Payment) (Payment, error) {
+	if p.Risk.Challenge == ChallengePending {
+		p.Risk.Challenge, p.Risk.TransStatus = ChallengeAbandoned, "U"
+		defer s.outcome(ctx, p.MerchantID, p.Risk.EvaluationID, risk.OutcomeFailed)
+	}
 	if p.MethodType == MethodCard && p.Status == StatusAuthorized {
 		if err := s.voidCard(ctx, p); err != nil {
 			return Payment{}, err

@@ -44,13 +44,23 @@ type CustomerJSON struct {
 
 // RiskJSON is a payment's risk decision.
 type RiskJSON struct {
-	Evaluation string        `json:"evaluation"`
-	Score      int           `json:"score"`
-	Level      string        `json:"level"`
-	Decision   string        `json:"decision"`
-	Factor     string        `json:"factor,omitempty"`
-	Reasons    []risk.Reason `json:"reasons"`
-	Review     string        `json:"review,omitempty"`
+	Evaluation string         `json:"evaluation"`
+	Score      int            `json:"score"`
+	Level      string         `json:"level"`
+	Decision   string         `json:"decision"`
+	Factor     string         `json:"factor,omitempty"`
+	Reasons    []risk.Reason  `json:"reasons"`
+	Review     string         `json:"review,omitempty"`
+	Challenge  *ChallengeJSON `json:"challenge,omitempty"`
+}
+
+// ChallengeJSON is the payer's step-up challenge and, once done, its
+// 3-D Secure style outcome.
+type ChallengeJSON struct {
+	Factor      string `json:"factor"`
+	Status      string `json:"status"`
+	TransStatus string `json:"trans_status,omitempty"`
+	ECI         string `json:"eci,omitempty"`
 }
 
 // MethodJSON is how a payment was paid.
@@ -123,7 +133,7 @@ func Public(p Payment) PaymentJSON {
 	if p.Status == StatusRequiresAction && p.Card.AcquirerState == AcquirerChallenge {
 		out.NextAction = &NextAction{Type: "three_d_secure", ChallengeID: p.Card.ChallengeID}
 	}
-	if p.Status == StatusRequiresAction && p.Risk.Decision == risk.Challenge {
+	if p.Status == StatusRequiresAction && p.Risk.Challenge == ChallengePending {
 		out.NextAction = &NextAction{Type: "risk_challenge", Factor: p.Risk.Factor}
 	}
 	if c := p.Customer; c != (Customer{}) {
@@ -136,6 +146,9 @@ func Public(p Payment) PaymentJSON {
 		}
 		out.Risk = &RiskJSON{Evaluation: r.EvaluationID, Score: r.Score, Level: r.Level, Decision: r.Decision,
 			Factor: r.Factor, Reasons: reasons, Review: r.Review}
+		if r.Challenge != "" {
+			out.Risk.Challenge = &ChallengeJSON{Factor: r.Factor, Status: r.Challenge, TransStatus: r.TransStatus, ECI: r.ECI}
+		}
 	}
 	return out
 }

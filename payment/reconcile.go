@@ -128,6 +128,11 @@ func (s *Service) checkPayment(ctx context.Context, p Payment, rep *Report) erro
 	bad := func(format string, args ...any) {
 		rep.Mismatches = append(rep.Mismatches, Mismatch{PaymentID: p.ID, Problem: fmt.Sprintf(format, args...)})
 	}
+	if p.Risk.Challenge != "" && p.Risk.Challenge != ChallengePassed {
+		// Held for a challenge that was never passed: nothing was
+		// authorized, whatever the payment resolved.
+		return nil
+	}
 	if p.MethodType == MethodCard {
 		return s.checkCardPayment(ctx, p, bad)
 	}

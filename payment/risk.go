@@ -55,6 +55,32 @@ type RiskResult struct {
 	Factor       string
 	Reasons      []risk.Reason
 	Review       string // "" none, or the review case's status
+	// Challenge is the step-up a challenge decision asked for: "" none,
+	// pending, passed, failed or abandoned; TransStatus and ECI record its
+	// outcome the way 3-D Secure does (Y authenticated, N not, U not
+	// completed; ECI 05 fully authenticated, 07 not).
+	Challenge   string
+	TransStatus string
+	ECI         string
+}
+
+// Challenge states.
+const (
+	ChallengePending   = "pending"
+	ChallengePassed    = "passed"
+	ChallengeFailed    = "failed"
+	ChallengeAbandoned = "abandoned"
+)
+
+// Event types of step-up challenges.
+const (
+	EventChallengePassed = "payment.challenge_passed"
+	EventChallengeFailed = "payment.challenge_failed"
+)
+
+func init() {
+	webhook.RegisterEventType(EventChallengePassed)
+	webhook.RegisterEventType(EventChallengeFailed)
 }
 
 // Customer is who pays, as the merchant knows them: optional, and used
@@ -68,8 +94,8 @@ type Customer struct {
 
 // Failure codes of risk decisions.
 const (
-	FailureRiskBlocked = "risk_blocked"
-	FailureReviewed    = "review_rejected"
+	FailureRiskBlocked     = "risk_blocked"
+	FailureChallengeFailed = "challenge_failed"
 )
 
 // Customer field limits.
@@ -173,16 +199,74 @@ func (s *Service) block(ctx context.Context, p, next Payment, ev risk.Evaluation
 	return next, nil
 }
 
-// challenge keeps p waiting for the payer's second factor.
+// challenge keeps p waiting for the payer's second factor, with what the
+// attempt resolved (the vouchers allocated, the card) so that passing the
+// challenge can go on without asking again.
 func (s *Service) challenge(ctx context.Context, p Payment, ev risk.Evaluation) (Payment, error) {
 	next := p
 	next.Version++
 	next.Updated = s.now().UTC()
 	next.Risk = riskResult(ev)
+	next.Risk.Challenge = ChallengePending
 	if err := s.store.UpdatePayment(ctx, next, nil); err != nil {
 		return Payment{}, conflictError(err)
 	}
 	return next, nil
+}
+
+// CompleteChallenge records the outcome of a payment's step-up challenge,
+// which the identity module verified (a passkey assertion with user
+// verification, a one-time code). Passed, authorization goes on with the
+// vouchers or card of the confirmation (its outcome reaches the risk
+// engine as usual); failed, the payment fails with challenge_failed. It
+// is called once; a second call is a conflict.
+func (s *Service) CompleteChallenge(ctx context.Context, id string, passed bool) (Payment, error) {
+	p, err := s.store.Payment(ctx, "", id)
+	if err != nil {
+		return Payment{}, err
+	}
+	if p.Status != StatusRequiresAction || p.Risk.Challenge != ChallengePending {
+		return Payment{}, kassa.Errorf(kassa.EConflict, "challenge_not_pending", "the payment has no challenge waiting")
+	}
+	now := s.now().UTC()
+	if !now.Before(p.ExpiresAt) {
+		if _, err := s.expire(ctx, p); err != nil {
+			return Payment{}, err
+		}
+		return Payment{}, kassa.Errorf(kassa.EConflict, "payment_expired", "the payment expired before the challenge was completed")
+	}
+	if !passed {
+		next := p
+		next.Version++
+		next.Status, next.FailureCode, next.ExpiresAt, next.Updated = StatusFailed, FailureChallengeFailed, time.Time{}, now
+		next.Risk.Challenge, next.Risk.TransStatus, next.Risk.ECI = ChallengeFailed, "N", "07"
+		evs, err := s.events(next, now, EventChallengeFailed, EventFailed)
+		if err != nil {
+			return Payment{}, err
+		}
+		if err := s.store.UpdatePayment(ctx, next, evs); err != nil {
+			return Payment{}, conflictError(err)
+		}
+		s.outcome(ctx, p.MerchantID, p.Risk.EvaluationID, risk.OutcomeFailed)
+		return next, nil
+	}
+	rr := p.Risk
+	rr.Challenge, rr.TransStatus, rr.ECI = ChallengePassed, "Y", "05"
+	if p.MethodType == MethodCard {
+		next := p
+		next.Version++
+		next.Updated, next.Risk = now, rr
+		next.Card.AcquirerState, next.Card.AttemptKey = AcquirerAuthorizing, p.ID+":authorize"
+		evs, err := s.events(next, now, EventChallengePassed)
+		if err != nil {
+			return Payment{}, err
+		}
+		if err := s.store.UpdatePayment(ctx, next, evs); err != nil {
+			return Payment{}, conflictError(err)
+		}
+		return s.authorize(ctx, next, "")
+	}
+	return s.authorizeVouchers(ctx, p, p.Vouchers, rr, EventChallengePassed)
 }
 
 // openReview puts an authorized payment in the review queue.

@@ -205,7 +205,7 @@ func (h *Handler) showPayment(w http.ResponseWriter, r *http.Request) {
 // challenged reports whether Kassa's risk decision wants the payer to
 // pass a second factor before p can go on.
 func challenged(p payment.Payment) bool {
-	return p.Status == payment.StatusRequiresAction && p.Risk.Decision == risk.Challenge
+	return p.Status == payment.StatusRequiresAction && p.Risk.Challenge == payment.ChallengePending
 }
 
 // lookup finds the payment of the request and checks its client secret.
