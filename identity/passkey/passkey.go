@@ -94,7 +94,7 @@ const (
 	// PurposeLogin signs the payer in.
 	PurposeLogin Purpose = "login"
 	// PurposeStepUp confirms one action, named by the subject (e.g. a
-	// payment id), that the risk engine asked a passkey for.
+	// payment id, required), that the risk engine asked a passkey for.
 	PurposeStepUp Purpose = "step_up"
 )
 

@@ -483,6 +483,9 @@ func checkBinding(p Purpose, subject string) error {
 	if p != PurposeLogin && p != PurposeStepUp {
 		return kassa.Invalid("purpose", CodePurposeInvalid, "the purpose must be %s or %s", PurposeLogin, PurposeStepUp)
 	}
+	if p == PurposeStepUp && subject == "" {
+		return kassa.Invalid("subject", CodeSubjectInvalid, "a step-up must name what it confirms (e.g. a payment id)")
+	}
 	if len(subject) > SubjectLengthMax || !utf8.ValidString(subject) || strings.ContainsFunc(subject, isControl) {
 		return kassa.Invalid("subject", CodeSubjectInvalid, "the subject must be at most %d bytes of printable text", SubjectLengthMax)
 	}

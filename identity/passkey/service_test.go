@@ -631,6 +631,8 @@ func TestBadInput(t *testing.T) {
 	wantCode(t, "unknown purpose", err, kassa.EInvalid, passkey.CodePurposeInvalid)
 	_, _, err = e.svc.BeginLogin(ctx, e.user, passkey.PurposeStepUp, strings.Repeat("p", passkey.SubjectLengthMax+1))
 	wantCode(t, "long subject", err, kassa.EInvalid, passkey.CodeSubjectInvalid)
+	_, _, err = e.svc.BeginLogin(ctx, e.user, passkey.PurposeStepUp, "")
+	wantCode(t, "step-up without a subject", err, kassa.EInvalid, passkey.CodeSubjectInvalid)
 	_, _, err = e.svc.BeginDiscoverableLogin(ctx, passkey.PurposeLogin, "a\tb")
 	wantCode(t, "subject with a tab", err, kassa.EInvalid, passkey.CodeSubjectInvalid)
 
