@@ -458,6 +458,56 @@ func checkPublicKeyOnly(t *testing.T, s *site, stored passkey.Credential, h *cdp
 	}
 }
 
+// TestBrowserBase64url checks passkey.js's conversions against Go's
+// encoding, on lengths around the padding and on the bytes that encode to
+// '-' and '_'.
+func TestBrowserBase64url(t *testing.T) {
+	s := newSite(t, false)
+	b := browser.New(t)
+	s.open(b)
+	var inputs [][]byte
+	for n := range 7 {
+		in := make([]byte, n)
+		for i := range in {
+			in[i] = byte(0xff - 3*i) // ff fc f9 ...: '_' and '-' in the output
+		}
+		inputs = append(inputs, in)
+	}
+	inputs = append(inputs, []byte{0xfb, 0xef, 0xbe}, []byte("cus_browserpayer00001"))
+	for _, in := range inputs {
+		arr, _ := json.Marshal(bytesToInts(in))
+		want := base64.RawURLEncoding.EncodeToString(in)
+		var got string
+		var back, backPadded []int
+		b.Run(
+			chromedp.Evaluate(`kassaPasskey.bufToB64url(new Uint8Array(`+string(arr)+`))`, &got),
+			chromedp.Evaluate(fmt.Sprintf(`Array.from(new Uint8Array(kassaPasskey.b64urlToBuf(%q)))`, want), &back),
+			chromedp.Evaluate(fmt.Sprintf(`Array.from(new Uint8Array(kassaPasskey.b64urlToBuf(%q)))`,
+				base64.URLEncoding.EncodeToString(in)), &backPadded),
+		)
+		if got != want {
+			t.Errorf("bufToB64url(%x) = %q, want %q", in, got, want)
+		}
+		if a, c := fmt.Sprint(back), fmt.Sprint(bytesToInts(in)); a != c || fmt.Sprint(backPadded) != c {
+			t.Errorf("b64urlToBuf(%q) = %v (padded: %v), want %v", want, back, backPadded, c)
+		}
+	}
+	// A view into a larger buffer encodes only its own bytes.
+	var view string
+	b.Run(chromedp.Evaluate(`kassaPasskey.bufToB64url(new Uint8Array([1, 2, 3, 4, 5]).subarray(1, 3))`, &view))
+	if want := base64.RawURLEncoding.EncodeToString([]byte{2, 3}); view != want {
+		t.Errorf("bufToB64url(subarray) = %q, want %q", view, want)
+	}
+}
+
+func bytesToInts(b []byte) []int {
+	out := make([]int, len(b))
+	for i, c := range b {
+		out[i] = int(c)
+	}
+	return out
+}
+
 // TestBrowserWithoutUserVerification shows what happens to an
 // authenticator that cannot verify its user, at registration and at
 // authentication: Chromium refuses it itself when the options require

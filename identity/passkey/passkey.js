@@ -139,15 +139,17 @@
     return opts;
   }
 
+  function supported() {
+    return typeof global.PublicKeyCredential === "function" && !!navigator.credentials;
+  }
+
   global.kassaPasskey = {
     // supported reports whether the browser has WebAuthn at all.
-    supported: function () {
-      return typeof global.PublicKeyCredential === "function" && !!navigator.credentials;
-    },
+    supported: supported,
     // platformAvailable resolves to whether the device itself can verify
     // the payer (fingerprint, face, device PIN).
     platformAvailable: function () {
-      if (!this.supported()) {
+      if (!supported()) {
         return Promise.resolve(false);
       }
       return global.PublicKeyCredential.isUserVerifyingPlatformAuthenticatorAvailable();
