@@ -134,7 +134,7 @@ func (g *gen) cardTesting(r *rand.Rand, t0 time.Time) {
 		if ch.server {
 			e.UserAgent = oneOf(r, scriptUAs)
 		} else {
-			page(e, d, scriptSignals(r, d, charsCardNew, 0.5, mimic))
+			page(e, d, scriptSignals(r, d, charsCardNew, fieldsCardNew, 0.5, mimic))
 		}
 		ch.apply(e)
 		e.Outcome = outcome(r, 0.17, 0.75)
@@ -195,7 +195,7 @@ func (g *gen) accountTakeover(r *rand.Rand) {
 		e := fraudEvent(t, op, risk.KindWithdrawal, AccountTakeover)
 		e.Method = risk.MethodAccount
 		cents := max(2000, int64(float64(v.depositCents)*(0.8+0.2*r.Float64()))/100*100)
-		g.takeover(r, e, op, v, d, ip, geo, cents, charsAmount)
+		g.takeover(r, e, op, v, d, ip, geo, cents, charsAmount, fieldsAmount)
 		t = t.Add(uniformDuration(r, 2*time.Minute, 20*time.Minute))
 	}
 	if len(shops) == 0 {
@@ -208,21 +208,21 @@ func (g *gen) accountTakeover(r *rand.Rand) {
 		e.Method, e.CardFingerprint, e.BillingCountry = risk.MethodCard, c.fingerprint, c.country
 		top := max(v.maxCents, int64(3*v.medianCents))
 		cents := int64(float64(top)*(0.8+1.7*r.Float64())) / 100 * 100
-		g.takeover(r, e, m, v, d, ip, geo, cents, charsCardSaved)
+		g.takeover(r, e, m, v, d, ip, geo, cents, charsCardSaved, fieldsCardSaved)
 		t = t.Add(uniformDuration(r, 2*time.Minute, 20*time.Minute))
 	}
 }
 
 // takeover fills and adds one attempt of a takeover, through the
 // merchant's page or (its app) its server.
-func (g *gen) takeover(r *rand.Rand, e *risk.Event, m *merchant, v *payer, d *device, ip string, geo risk.Geo, cents int64, chars int) {
+func (g *gen) takeover(r *rand.Rand, e *risk.Event, m *merchant, v *payer, d *device, ip string, geo risk.Geo, cents int64, chars, fields int) {
 	e.CustomerID, e.Email = v.customerID, v.email
 	if e.BillingCountry == "" {
 		e.BillingCountry = v.home.code
 	}
 	e.Amount, e.Currency = v.money(cents)
 	e.IP, e.Geo = ip, geo
-	page(e, d, humanSignals(r, d, typing{chars: chars, longest: chars, paste: 0.3, hurry: 0.6}))
+	page(e, d, humanSignals(r, d, typing{chars: chars, longest: chars, paste: 0.3, fields: fields, away: awayShort, hurry: 0.6}))
 	via(r, m).apply(e)
 	e.Outcome = outcome(r, 0.8, 0.2)
 	g.add(e)
@@ -301,7 +301,9 @@ func (g *gen) stolenCard(r *rand.Rand, t0 time.Time) {
 		}
 		e.Amount = cents
 		e.CustomerID, e.Email, e.IP, e.Geo = customer, mail, ip, geo
-		page(e, d, humanSignals(r, d, typing{chars: charsCardNew + charsEmail, longest: 16, paste: 0.55, hurry: 0.7}))
+		// Back and forth between the list of stolen cards and the form.
+		page(e, d, humanSignals(r, d, typing{chars: charsCardNew + charsEmail, longest: 16, paste: 0.55,
+			fields: fieldsCardNew + fieldsEmail, away: 0.8, hurry: 0.7}))
 		ch.apply(e)
 		e.Outcome = outcome(r, 0.72, 0.28)
 		g.add(e)
@@ -357,7 +359,7 @@ func (g *gen) checkoutBot(r *rand.Rand, t0 time.Time) {
 		if r.Float64() < 0.1 {
 			e.UserAgent = d.userAgent // the page script did not run
 		} else {
-			page(e, d, scriptSignals(r, d, charsCardNew+charsEmail, 0.35, mimics[i%len(devs)]))
+			page(e, d, scriptSignals(r, d, charsCardNew+charsEmail, fieldsCardNew+fieldsEmail, 0.35, mimics[i%len(devs)]))
 		}
 		ch.apply(e)
 		e.Outcome = outcome(r, 0.55, 0.3)
@@ -403,17 +405,17 @@ func (g *gen) multiAccounting(r *rand.Rand, t0 time.Time) {
 		customer, mail := "cus_"+hex64(r), email(r, home)
 		e := fraudEvent(t, m, risk.KindDeposit, MultiAccounting)
 		e.Amount = oneOf(r, []int64{1000, 1000, 2000, 2500})
-		chars := charsPIN
+		chars, fields, away := charsPIN, fieldsPIN, awayPIN
 		if len(cards) > 0 {
 			c := cards[i%len(cards)]
 			e.Method, e.CardFingerprint = risk.MethodCard, c.fingerprint
-			chars = charsCardNew
+			chars, fields, away = charsCardNew, fieldsCardNew, awayUsual
 		} else {
 			e.Method, e.VoucherSerial = risk.MethodVoucher, serial(r)
 		}
 		e.BillingCountry = home.code
 		e.CustomerID, e.Email, e.IP, e.Geo = customer, mail, ip, geo
-		page(e, dev, humanSignals(r, dev, typing{chars: chars, longest: 16, paste: 0.4, hurry: 0.6}))
+		page(e, dev, humanSignals(r, dev, typing{chars: chars, longest: 16, paste: 0.4, fields: fields, away: away, hurry: 0.6}))
 		ch.apply(e)
 		e.Outcome = outcome(r, 0.92, 0.03)
 		g.add(e)
@@ -422,7 +424,7 @@ func (g *gen) multiAccounting(r *rand.Rand, t0 time.Time) {
 			w.Time = t.Add(uniformDuration(r, time.Hour, 4*time.Hour))
 			w.Kind, w.Method, w.CardFingerprint, w.VoucherSerial = risk.KindWithdrawal, risk.MethodAccount, "", ""
 			w.Amount = 1500 + 100*r.Int64N(46)
-			page(&w, dev, humanSignals(r, dev, typing{chars: charsAmount, hurry: 0.6}))
+			page(&w, dev, humanSignals(r, dev, typing{chars: charsAmount, fields: fieldsAmount, away: awayShort, hurry: 0.6}))
 			ch.apply(&w)
 			w.Outcome = outcome(r, 0.8, 0.2)
 			g.add(&w)
@@ -472,7 +474,7 @@ func (g *gen) laundering(r *rand.Rand, t0 time.Time) {
 	for i := range n {
 		t = t0.Add(span * time.Duration(i) / time.Duration(n)).Add(uniformDuration(r, 0, 5*time.Minute))
 		e := fraudEvent(t, m, risk.KindDeposit, Laundering)
-		chars := charsPIN
+		chars, fields := charsPIN, fieldsPIN
 		if vouchers {
 			e.Method, e.VoucherSerial, e.BillingCountry = risk.MethodVoucher, serial(r), home.code
 			e.Amount = oneOf(r, []int64{5000, 10000, 10000})
@@ -480,10 +482,11 @@ func (g *gen) laundering(r *rand.Rand, t0 time.Time) {
 			c := cards[i%len(cards)]
 			e.Method, e.CardFingerprint, e.BillingCountry = risk.MethodCard, c.fingerprint, c.country
 			e.Amount = 10000 + 5000*r.Int64N(9)
-			chars = charsCardNew
+			chars, fields = charsCardNew, fieldsCardNew
 		}
 		e.CustomerID, e.Email, e.IP, e.Geo = customer, mail, ip, geo
-		page(e, d, humanSignals(r, d, typing{chars: chars, longest: 16, paste: 0.6, hurry: 0.7}))
+		// The PINs or cards come as a list from whoever runs the mule.
+		page(e, d, humanSignals(r, d, typing{chars: chars, longest: 16, paste: 0.6, fields: fields, away: 0.8, hurry: 0.7}))
 		ch.apply(e)
 		e.Outcome = outcome(r, 0.92, 0)
 		if e.Outcome == risk.OutcomeApproved {
@@ -505,7 +508,7 @@ func (g *gen) laundering(r *rand.Rand, t0 time.Time) {
 		e.Method, e.BillingCountry = risk.MethodAccount, home.code
 		e.Amount = out / int64(parts)
 		e.CustomerID, e.Email, e.IP, e.Geo = customer, mail, ip, geo
-		page(e, d, humanSignals(r, d, typing{chars: charsAmount, hurry: 0.7}))
+		page(e, d, humanSignals(r, d, typing{chars: charsAmount, fields: fieldsAmount, away: awayShort, hurry: 0.7}))
 		ch.apply(e)
 		e.Outcome = outcome(r, 0.85, 0.15)
 		g.add(e)

@@ -197,7 +197,8 @@ func TestAccountTakeover(t *testing.T) {
 	if n == 0 || located == 0 || withDevice == 0 {
 		t.Fatalf("%d account_takeover events, %d located, %d with a device", n, located, withDevice)
 	}
-	if share := float64(impossible) / float64(located); share < 0.3 || share > 0.9 {
+	// About 35 incidents: over seeds 1–8 the share ranges 0.25–0.53.
+	if share := float64(impossible) / float64(located); share < 0.2 || share > 0.9 {
 		t.Errorf("takeovers after an impossible journey: %.2f, want many but not all", share)
 	}
 	if share := float64(stolenSessions) / float64(withDevice); share > 0.4 {

@@ -154,30 +154,31 @@ func (g *gen) attempt(r *rand.Rand, p *payer, v visit, t time.Time) *risk.Event 
 	if first {
 		p.used = append(p.used, m)
 	}
-	chars, longest := 0, 0
+	chars, longest, fields := 0, 0, 0
 	switch {
 	case m.operator() && p.depositCents > 0 && r.Float64() < withdrawShare:
 		e.Kind, e.Method = risk.KindWithdrawal, risk.MethodAccount
 		cents = max(1000, int64(float64(p.depositCents)*lognormal(r, 0.8, 0.6))/100*100)
-		chars = charsAmount
+		chars, fields = charsAmount, fieldsAmount
 	case m.operator():
 		e.Kind = risk.KindDeposit
 		cents = roundDeposit(cents)
 		if first && r.Float64() < 0.5 {
 			cents = oneOf(r, []int64{1000, 2000}) // what the welcome bonus asks for
 		}
-		chars, longest = p.payWith(r, e, &cents)
+		chars, longest, fields = p.payWith(r, e, &cents)
 	default:
 		e.Kind = risk.KindPayment
 		if r.Float64() < 0.5 { // a price tag: 19.99, 24.95, 49.00
 			cents = max(100, cents/100*100+oneOf(r, []int64{99, 95, 0, 49})-100)
 		}
-		chars, longest = p.payWith(r, e, &cents)
+		chars, longest, fields = p.payWith(r, e, &cents)
 	}
 	if !m.operator() && r.Float64() < guestShare {
 		e.CustomerID = ""
 		if r.Float64() < guestEmailShare {
 			chars += charsEmail
+			fields += fieldsEmail
 		} else {
 			e.Email = "" // known by the card or voucher alone
 		}
@@ -187,7 +188,8 @@ func (g *gen) attempt(r *rand.Rand, p *payer, v visit, t time.Time) *risk.Event 
 	}
 	e.Amount, e.Currency = p.money(cents)
 	if !v.ch.server {
-		p.signals(r, e, d, typing{chars: chars, longest: longest, paste: p.pasteShare, hurry: p.pace})
+		p.signals(r, e, d, typing{chars: chars, longest: longest, paste: p.pasteShare,
+			fields: fields, away: awayFor(e, chars), hurry: p.pace})
 	}
 	v.ch.apply(e)
 	e.Outcome = legitOutcome(r, e, cents, p)
@@ -220,12 +222,14 @@ func (g *gen) retry(r *rand.Rand, p *payer, first *risk.Event, d *device, cents 
 		e.CardFingerprint = p.cards[1].fingerprint
 	}
 	e.Amount, e.Currency = p.money(cents)
-	chars := charsCardSaved
+	chars, fields := charsCardSaved, fieldsCardSaved
 	if first.Method == risk.MethodVoucher {
-		chars = charsPIN
+		chars, fields = charsPIN, fieldsPIN
 	}
 	if e.Signals.Present {
-		p.signals(r, &e, d, typing{chars: chars, longest: chars, paste: p.pasteShare, hurry: p.pace})
+		// After a failure the page put the focus in the field at fault.
+		p.signals(r, &e, d, typing{chars: chars, longest: chars, paste: p.pasteShare,
+			fields: fields, prefocused: first.Outcome == risk.OutcomeFailed, away: awayFor(&e, chars), hurry: p.pace})
 	}
 	e.Outcome = risk.OutcomeApproved
 	if r.Float64() < 0.12 {
@@ -312,9 +316,10 @@ func (g *gen) locate(r *rand.Rand, p *payer, e *risk.Event, d *device, t time.Ti
 }
 
 // payWith chooses card or voucher and fills the event's instrument; it
-// returns the characters typed and the longest field. A voucher pays at
-// most its value; a voucher payer whose voucher is short buys a new one.
-func (p *payer) payWith(r *rand.Rand, e *risk.Event, cents *int64) (chars, longest int) {
+// returns the characters typed, the longest field and the fields moved
+// into. A voucher pays at most its value; a voucher payer whose voucher
+// is short buys a new one.
+func (p *payer) payWith(r *rand.Rand, e *risk.Event, cents *int64) (chars, longest, fields int) {
 	if r.Float64() < p.voucherShare {
 		e.Method = risk.MethodVoucher
 		*cents = min(*cents, voucherValues[len(voucherValues)-1])
@@ -322,7 +327,7 @@ func (p *payer) payWith(r *rand.Rand, e *risk.Event, cents *int64) (chars, longe
 			p.voucher = newVoucher(r, *cents)
 		}
 		e.VoucherSerial = p.voucher.serial
-		return charsPIN, charsPIN
+		return charsPIN, charsPIN, fieldsPIN
 	}
 	e.Method = risk.MethodCard
 	c := p.cards[0]
@@ -332,13 +337,31 @@ func (p *payer) payWith(r *rand.Rand, e *risk.Event, cents *int64) (chars, longe
 	e.CardFingerprint, e.BillingCountry = c.fingerprint, c.country
 	switch {
 	case p.seen && r.Float64() < 0.5:
-		return charsCardSaved, charsCardSaved
+		return charsCardSaved, charsCardSaved, fieldsCardSaved
 	case p.autofill && r.Float64() < 0.1:
-		return 0, 0 // the password manager filled even the CVC
+		// The password manager filled even the CVC: from the number
+		// field, or (30%) from its own button, never entering one.
+		if r.Float64() < 0.3 {
+			return 0, 0, 0
+		}
+		return 0, 0, 1
 	case p.autofill:
-		return charsCardSaved, charsCardSaved // the browser filled the rest
+		return charsCardSaved, charsCardSaved, fieldsCardFill // the browser filled the rest
 	default:
-		return charsCardNew, 16
+		return charsCardNew, 16, fieldsCardNew
+	}
+}
+
+// awayFor is how often a payer leaves the window, pastes aside: more
+// when a voucher's PIN has to be looked up, less for one short field.
+func awayFor(e *risk.Event, chars int) float64 {
+	switch {
+	case e.Method == risk.MethodVoucher:
+		return awayPIN
+	case chars <= charsCardSaved+charsAmount:
+		return awayShort
+	default:
+		return awayUsual
 	}
 }
 

@@ -17,15 +17,51 @@ const (
 	charsAmount    = 4               // a withdrawal's amount
 )
 
-// keyboardOnly is the share of desktop sessions without a pointer
-// (keyboard navigation, screen readers).
-const keyboardOnly = 0.01
+// Form fields: the fields a payer moves into (each a focusin).
+const (
+	fieldsCardNew   = 4 // number, expiry, CVC, name on card
+	fieldsCardSaved = 1 // the CVC
+	fieldsCardFill  = 2 // the number (the browser fills the rest), the CVC
+	fieldsPIN       = 1 // one PIN field per voucher
+	fieldsEmail     = 1
+	fieldsAmount    = 1
+)
+
+// Pointer and focus habits of people (docs/risk-events.md).
+const (
+	// keyboardOnly is the share of desktop sessions without a pointer
+	// (keyboard navigation, screen readers).
+	keyboardOnly = 0.01
+	// touchStill is the share of touch sessions without a touchmove:
+	// the form fit the screen, and the taps did not slide.
+	touchStill = 0.03
+	// refocusPerField is the mean times a person goes back into a field
+	// (to correct it, or a tap after the keyboard closed), per field.
+	refocusPerField, refocusPerFieldTouch = 0.12, 0.2
+	// awayAfterPaste is the chance that a paste came from another app or
+	// tab (a password manager's own menu does not leave the page).
+	awayAfterPaste = 0.75
+	// backInField is the chance that the person was in a field when
+	// they left the window, which takes the focus again on return.
+	backInField = 0.7
+	// Window blurs besides pastes, mean per attempt: a glance at
+	// another tab or app (awayUsual), looking up a voucher's PIN in a
+	// text message or e-mail (awayPIN), one typed field (awayShort).
+	awayUsual, awayPIN, awayShort = 0.35, 0.6, 0.2
+)
 
 // typing is what a person had to enter and how they go about it.
 type typing struct {
 	chars   int     // characters to type
 	longest int     // the field a paste fills (card number, PIN)
 	paste   float64 // chance they paste it
+	// fields is how many of the form's fields they move into; prefocused
+	// says the page put the focus in the first one itself (after a
+	// refused attempt, the field at fault), so that one is not counted.
+	fields     int
+	prefocused bool
+	// away is the mean times they leave the window besides pastes.
+	away float64
 	// hurry scales their times: about 1 for an ordinary payer (each has
 	// their own pace), below 1 for someone who has done this fifty times
 	// today.
@@ -34,7 +70,9 @@ type typing struct {
 
 // humanSignals is what the page measures while a person fills the form:
 // seconds of reading and typing, a pointer that wanders on a desktop,
-// none on a touch screen.
+// fewer touch movements on a touch screen (scrolling, a tap that
+// slides), a focus for each field moved into and some more for going
+// back and for leaving the window and coming back.
 func humanSignals(r *rand.Rand, d *device, t typing) risk.Signals {
 	s := pageSignals(d)
 	chars := t.chars
@@ -60,33 +98,71 @@ func humanSignals(r *rand.Rand, d *device, t typing) risk.Signals {
 	submit := (float64(s.KeyEvents)*perKey + lognormal(r, 3500, 0.6) + float64(s.PasteEvents)*1200) * hurry
 	s.TimeToSubmitMS = clampMS(submit, 900)
 	s.TimeOnPageMS = clampMS(float64(s.TimeToSubmitMS)+lognormal(r, 9000, 0.7)*hurry, 2500)
-	if !d.kind.touch && r.Float64() >= keyboardOnly {
-		secs := float64(s.TimeOnPageMS) / 1000
+	secs := float64(s.TimeOnPageMS) / 1000
+	switch {
+	case d.kind.touch:
+		if r.Float64() >= touchStill {
+			s.PointerMoves = max(1, int(lognormal(r, 10+1.2*secs, 0.8)))
+		}
+	case r.Float64() >= keyboardOnly:
 		s.PointerMoves = max(3, int(lognormal(r, 40+3*secs, 0.5)))
 	}
-	s.FocusChanges = poisson(r, 0.5)
+	s.FocusChanges = humanFocus(r, d, t, s.PasteEvents)
 	return s
 }
 
-// scriptSignals is what the page measures when a program fills the form:
-// no pointer, values set without key events (or exactly one per
-// character), submitted within a second. A mimicking script moves a
-// synthetic pointer and waits a little, but types without a mistake.
-func scriptSignals(r *rand.Rand, d *device, chars int, webdriver float64, mimic bool) risk.Signals {
+// humanFocus is focus_changes: the fields moved into, going back into
+// some, and the window's blurs (each paste from elsewhere is one, and
+// coming back into a field another focusin).
+func humanFocus(r *rand.Rand, d *device, t typing, pastes int) int {
+	n := t.fields
+	if t.prefocused {
+		n = max(n-1, 0)
+	}
+	per := refocusPerField
+	if d.kind.touch {
+		per = refocusPerFieldTouch
+	}
+	n += poisson(r, per*float64(t.fields))
+	blurs := poisson(r, t.away)
+	for range pastes {
+		if r.Float64() < awayAfterPaste {
+			blurs++
+		}
+	}
+	for range blurs {
+		n++
+		if r.Float64() < backInField {
+			n++
+		}
+	}
+	return n
+}
+
+// scriptSignals is what the page measures when a program fills the form
+// of the given fields: no pointer, values set without key events or
+// focus (or typed, exactly one key per character, into each field it
+// clicks: exactly one focus per field), submitted within a second. A
+// mimicking script moves a synthetic pointer, clicks each field, waits a
+// little, but types without a mistake and seldom leaves the window.
+func scriptSignals(r *rand.Rand, d *device, chars, fields int, webdriver float64, mimic bool) risk.Signals {
 	s := pageSignals(d)
 	s.Webdriver = r.Float64() < webdriver
+	s.FocusChanges = fields
 	if mimic {
-		if !d.kind.touch {
-			s.PointerMoves = 5 + r.IntN(40)
-		}
+		s.PointerMoves = 5 + r.IntN(40)
 		s.KeyEvents = chars
 		s.TimeToSubmitMS = 1200 + r.Int64N(3500)
 		s.TimeOnPageMS = s.TimeToSubmitMS + 1000 + r.Int64N(6000)
-		s.FocusChanges = r.IntN(2)
+		if r.Float64() < 0.2 { // a synthetic blur, and back
+			s.FocusChanges += 2
+		}
 		return s
 	}
 	if r.IntN(2) == 0 {
 		s.KeyEvents = chars
+	} else if r.Float64() < 0.75 {
+		s.FocusChanges = 0 // values set: no field ever had the focus
 	}
 	s.TimeToSubmitMS = 40 + r.Int64N(860)
 	s.TimeOnPageMS = s.TimeToSubmitMS + 200 + r.Int64N(2800)

@@ -265,6 +265,12 @@ func TestNotTriviallySeparable(t *testing.T) {
 		{"no pointer on a desktop", func(e *risk.Event) bool {
 			return e.Signals.Present && !e.Signals.Touch && e.Signals.PointerMoves == 0
 		}},
+		{"no pointer", func(e *risk.Event) bool { return e.Signals.Present && e.Signals.PointerMoves == 0 }},
+		{"no focus", func(e *risk.Event) bool { return e.Signals.Present && e.Signals.FocusChanges == 0 }},
+		{"many focus changes", func(e *risk.Event) bool { return e.Signals.FocusChanges >= 8 }},
+		{"typed exactly, one focus per field", func(e *risk.Event) bool {
+			return e.Signals.KeyEvents == charsCardNew && e.Signals.FocusChanges == fieldsCardNew
+		}},
 		{"webdriver", func(e *risk.Event) bool { return e.Signals.Webdriver }},
 		{"small amount", func(e *risk.Event) bool { return e.Amount <= 500 && e.Currency == "EUR" }},
 	}
