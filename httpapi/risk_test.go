@@ -377,20 +377,20 @@ func TestChallengeOutcomes(t *testing.T) {
 	if ch := get(passed)["risk"].(map[string]any)["challenge"].(map[string]any); ch["status"] != "pending" || ch["factor"] != "otp" {
 		t.Errorf("pending challenge = %v", ch)
 	}
-	p, err := f.cfg.Payments.CompleteChallenge(ctx, passed, true)
+	p, err := f.cfg.Payments.CompleteChallenge(ctx, passed, payment.ChallengeResult{Passed: true, PayerID: "cus_payer"})
 	if err != nil || p.Status != payment.StatusCaptured {
 		t.Fatalf("CompleteChallenge(passed) = %s, %v", p.Status, err)
 	}
 	got := get(passed)
 	ch := got["risk"].(map[string]any)["challenge"].(map[string]any)
-	if ch["status"] != "passed" || ch["trans_status"] != "Y" || ch["eci"] != "05" || got["amount_captured"] != 2000.0 {
+	if ch["status"] != "passed" || ch["trans_status"] != "Y" || ch["eci"] != "05" || got["amount_captured"] != 2000.0 || got["payer"] != "cus_payer" {
 		t.Errorf("passed payment = %v %v", got["status"], ch)
 	}
-	if _, err := f.cfg.Payments.CompleteChallenge(ctx, passed, true); err == nil {
+	if _, err := f.cfg.Payments.CompleteChallenge(ctx, passed, payment.ChallengeResult{Passed: true, PayerID: "cus_payer"}); err == nil {
 		t.Error("a second CompleteChallenge succeeded")
 	}
 	failed := challenged(voucherBody(vs[1].PIN))
-	if p, err := f.cfg.Payments.CompleteChallenge(ctx, failed, false); err != nil || p.Status != payment.StatusFailed || p.FailureCode != "challenge_failed" {
+	if p, err := f.cfg.Payments.CompleteChallenge(ctx, failed, payment.ChallengeResult{}); err != nil || p.Status != payment.StatusFailed || p.FailureCode != "challenge_failed" {
 		t.Fatalf("CompleteChallenge(failed) = %s %s, %v", p.Status, p.FailureCode, err)
 	}
 	if ch := get(failed)["risk"].(map[string]any)["challenge"].(map[string]any); ch["trans_status"] != "N" {
@@ -407,7 +407,7 @@ func TestChallengeOutcomes(t *testing.T) {
 	card := challenged(func(secret string) string {
 		return fmt.Sprintf(`{"client_secret":%q,"payment_method":{"type":"card","token":%q}}`, secret, tok)
 	})
-	if p, err := f.cfg.Payments.CompleteChallenge(ctx, card, true); err != nil || p.Status != payment.StatusCaptured {
+	if p, err := f.cfg.Payments.CompleteChallenge(ctx, card, payment.ChallengeResult{Passed: true}); err != nil || p.Status != payment.StatusCaptured {
 		t.Fatalf("card CompleteChallenge = %s %s, %v", p.Status, p.FailureCode, err)
 	}
 	evs, _, err := sqlstore.NewWebhooks(f.db).Events(ctx, f.merchant.ID, payment.EventChallengePassed, "", 10)

@@ -31,6 +31,7 @@ package payment
 // brand, last4, expiry and fingerprint.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -136,7 +137,7 @@ func (s *Service) confirmCard(ctx context.Context, p Payment, req ConfirmRequest
 	}
 	next := p
 	next.Version++
-	next.Updated, next.MethodType = now, MethodCard
+	next.Updated, next.MethodType, next.PayerID = now, MethodCard, cmp.Or(req.PayerID, p.PayerID)
 	next.Card = CardUse{Ref: ref, Brand: string(d.Brand), Last4: d.Last4, ExpMonth: d.ExpMonth, ExpYear: d.ExpYear,
 		Fingerprint: d.Fingerprint, AcquirerState: AcquirerAuthorizing, AttemptKey: p.ID + ":authorize"}
 	if ev, scored := s.score(ctx, p, req, risk.MethodCard, "", d.Fingerprint); scored {

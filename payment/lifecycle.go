@@ -1,6 +1,7 @@
 package payment
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -29,6 +30,11 @@ type ConfirmRequest struct {
 	// UserAgent and Signals (the hosted page's measurements) feed risk.
 	UserAgent string
 	Signals   risk.Signals
+	// PayerID is the logged-in payer's Kassa account and DeviceID the
+	// device identity recognised it by (identity's device cookie); both
+	// optional.
+	PayerID  string
+	DeviceID string
 }
 
 // Confirm authorizes the payment on the payer's vouchers, atomically across
@@ -75,6 +81,7 @@ func (s *Service) Confirm(ctx context.Context, merchantID, id string, req Confir
 		s.failedAttempt(ctx, p, req, risk.MethodVoucher, "", err)
 		return Payment{}, err
 	}
+	p.PayerID = cmp.Or(req.PayerID, p.PayerID)
 	uses, err := allocate(p, vs)
 	if err != nil {
 		s.failedAttempt(ctx, p, req, risk.MethodVoucher, vs[0].Serial, err)

@@ -121,6 +121,9 @@ type Payment struct {
 
 	Customer Customer   // as the merchant named the payer, for risk
 	Risk     RiskResult // the last risk decision on a confirmation
+	// PayerID is the payer's Kassa account (cus_...), when they were
+	// logged in on the hosted page or passed the step-up with it.
+	PayerID string
 }
 
 // CardUse is the card a payment is paid with, as Kassa may keep it: the

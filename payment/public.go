@@ -30,6 +30,7 @@ type PaymentJSON struct {
 	ClientSecret      string          `json:"client_secret,omitempty"`
 	NextAction        *NextAction     `json:"next_action,omitempty"`
 	Customer          *CustomerJSON   `json:"customer,omitempty"`
+	Payer             string          `json:"payer,omitempty"` // the payer's Kassa account
 	// Risk is the merchant's view of the risk decision; the payer's
 	// responses leave it out.
 	Risk *RiskJSON `json:"risk,omitempty"`
@@ -136,6 +137,7 @@ func Public(p Payment) PaymentJSON {
 	if p.Status == StatusRequiresAction && p.Risk.Challenge == ChallengePending {
 		out.NextAction = &NextAction{Type: "risk_challenge", Factor: p.Risk.Factor}
 	}
+	out.Payer = p.PayerID
 	if c := p.Customer; c != (Customer{}) {
 		out.Customer = &CustomerJSON{ID: c.ID, Email: c.Email, BillingCountry: c.BillingCountry}
 	}

@@ -26,6 +26,7 @@ package payment
 // error is logged, so a risk outage does not stop payments.
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -130,13 +131,19 @@ func deviceID(sig risk.Signals) string {
 	return "dev_" + hex.EncodeToString(h[:12])
 }
 
-// riskEvent describes a confirmation attempt for the engine.
+// riskEvent describes a confirmation attempt for the engine. The payer is
+// their Kassa account when they are logged in; otherwise the merchant's
+// customer id, scoped to the merchant (two shops' "42" are two people).
 func (s *Service) riskEvent(p Payment, req ConfirmRequest, method, serial, fingerprint string) risk.Event {
+	customer := cmp.Or(req.PayerID, p.PayerID)
+	if customer == "" && p.Customer.ID != "" {
+		customer = p.MerchantID + "/" + p.Customer.ID
+	}
 	return risk.Event{ID: p.ID, Time: s.now().UTC(), Kind: risk.KindPayment, MerchantID: p.MerchantID,
 		Amount: int64(p.Amount), Currency: string(p.Currency), Method: method, CardFingerprint: fingerprint,
-		VoucherSerial: serial, CustomerID: p.Customer.ID, Email: p.Customer.Email, IP: req.ClientIP,
-		UserAgent: req.UserAgent, BillingCountry: p.Customer.BillingCountry, DeviceID: deviceID(req.Signals),
-		Signals: req.Signals}
+		VoucherSerial: serial, CustomerID: customer, Email: p.Customer.Email, IP: req.ClientIP,
+		UserAgent: req.UserAgent, BillingCountry: p.Customer.BillingCountry,
+		DeviceID: cmp.Or(req.DeviceID, deviceID(req.Signals)), Signals: req.Signals}
 }
 
 // score evaluates an attempt; ok is false when there is no engine or it
@@ -220,7 +227,16 @@ func (s *Service) challenge(ctx context.Context, p Payment, ev risk.Evaluation) 
 // vouchers or card of the confirmation (its outcome reaches the risk
 // engine as usual); failed, the payment fails with challenge_failed. It
 // is called once; a second call is a conflict.
-func (s *Service) CompleteChallenge(ctx context.Context, id string, passed bool) (Payment, error) {
+// ChallengeResult is what the step-up page reports.
+type ChallengeResult struct {
+	Passed bool
+	// PayerID is the Kassa account that passed (or failed) the challenge;
+	// it becomes the payment's payer.
+	PayerID string
+}
+
+func (s *Service) CompleteChallenge(ctx context.Context, id string, r ChallengeResult) (Payment, error) {
+	passed := r.Passed
 	p, err := s.store.Payment(ctx, "", id)
 	if err != nil {
 		return Payment{}, err
@@ -235,6 +251,7 @@ func (s *Service) CompleteChallenge(ctx context.Context, id string, passed bool)
 		}
 		return Payment{}, kassa.Errorf(kassa.EConflict, "payment_expired", "the payment expired before the challenge was completed")
 	}
+	p.PayerID = cmp.Or(r.PayerID, p.PayerID)
 	if !passed {
 		next := p
 		next.Version++
