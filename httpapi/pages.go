@@ -27,6 +27,27 @@ func (s *Server) registerPages() {
 	}
 }
 
+// RoutedHandler is a handler that says which patterns it serves (the
+// payer account pages, package web/account).
+type RoutedHandler interface {
+	http.Handler
+	Routes() []string
+}
+
+// registerAccounts mounts Config.Accounts for the patterns it names, like
+// the payment pages.
+func (s *Server) registerAccounts() {
+	if s.cfg.Accounts == nil {
+		return
+	}
+	h := s.pageLimit(s.cfg.Accounts)
+	for _, p := range s.cfg.Accounts.Routes() {
+		s.mux.Handle(p, h)
+		method, pattern, _ := strings.Cut(p, " ")
+		s.routes = append(s.routes, Route{Method: method, Pattern: pattern, Auth: AuthNone})
+	}
+}
+
 // pageLimit applies the per-IP token bucket of unauthenticated calls.
 func (s *Server) pageLimit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -53,6 +53,10 @@ type Config struct {
 	Payments *payment.Service
 	// Pages serves the hosted pages (GET and POST /pay/{id}, package web); nil leaves them out.
 	Pages http.Handler
+	// Accounts serves the payer account pages (sign-up, login, account,
+	// step-up challenge; package web/account) for the routes it names;
+	// nil leaves them out.
+	Accounts RoutedHandler
 	// Vault serves /v1/tokens and /v1/cards; nil leaves them out.
 	Vault *vault.Service
 	// Risk serves /v1/risk/... and, with Payments, /v1/reviews; nil
@@ -164,6 +168,7 @@ func New(cfg Config) *Server {
 	s.registerRisk()
 	s.registerTokens()
 	s.registerPages()
+	s.registerAccounts()
 	s.handler = realClient(cfg.TrustedProxies, s.middleware(http.HandlerFunc(s.dispatch)))
 	return s
 }
