@@ -15,6 +15,8 @@ import (
 	"github.com/kassa/kassa/acquirer"
 	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/id"
+	"github.com/kassa/kassa/identity"
+	"github.com/kassa/kassa/identity/passkey"
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/payment"
@@ -43,6 +45,8 @@ type appConfig struct {
 	allowPrivateWebhooks bool
 	rateLimit            float64
 	vault                vaultFlags
+	identity             identityFlags
+	listen               string // serve's --listen, for the default public URL
 	geoIPDB              string
 	node                 string
 	trustedProxies       string
@@ -60,6 +64,7 @@ func (c *appConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.idempotencyKey, "idempotency-key", "", "`file` with the HMAC key for Idempotency-Key request fingerprints; default "+idempotencyKeyFile+" in --data")
 	fs.BoolVar(&c.allowPrivateWebhooks, "allow-private-webhooks", false, "let webhook endpoints be plain http and loopback/private addresses (development and tests only)")
 	c.vault.register(fs)
+	c.identity.register(fs)
 	fs.StringVar(&c.geoIPDB, "geoip-db", "", "MaxMind GeoIP2/GeoLite2 City or Country `file` (.mmdb) for IP geolocation in risk scoring; none: no geolocation features")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated `addresses or CIDRs` of load balancers whose X-Forwarded-For names the client (rate limits, voucher attempt limits and risk features use the client's address)")
 	fs.StringVar(&c.node, "node", "", "this node's `name` in the shared risk feature log (default: the host name and process id)")
@@ -79,6 +84,9 @@ type app struct {
 	idem      *sqlstore.Idempotency
 	risk      *risk.Engine
 	geoip     *geoip.DB
+	identity  *identity.Service
+	passkeys  *passkey.Service
+	outbox    *identity.Outbox
 	stopRisk  context.CancelFunc
 	// mismatches is the number of unfixed reconciliation mismatches.
 	mismatches prometheus.Gauge
@@ -123,6 +131,9 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		}
 		scorer = a.risk
 	}
+	if err := a.openIdentity(cfg); err != nil {
+		return nil, err
+	}
 	a.payments = payment.New(payment.Config{Store: sqlstore.NewPayments(a.db), Ledger: a.ledger,
 		Vouchers: a.vouchers, Vault: a.vault, Acquirer: acquirer.WithTimeout(acquirer.NewTest(), 10*time.Second),
 		Risk: scorer, Logger: logger})
@@ -162,6 +173,7 @@ const (
 	paymentSweepInterval     = 10 * time.Second
 	reconcileInterval        = 10 * time.Minute
 	idempotencySweepInterval = 10 * time.Minute
+	identitySweepInterval    = 10 * time.Minute
 )
 
 // runWorkers starts the background work (webhook delivery, voucher expiry,
@@ -185,6 +197,25 @@ func (a *app) runWorkers(ctx context.Context) (wait func()) {
 		}
 	})
 	wg.Go(func() { a.reconcileLoop(ctx) })
+	wg.Go(func() {
+		if err := a.identity.Run(ctx, identitySweepInterval); err != nil && ctx.Err() == nil {
+			a.log.Error("identity worker stopped", "err", err)
+		}
+	})
+	wg.Go(func() {
+		t := time.NewTicker(identitySweepInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if _, err := a.passkeys.PruneCeremonies(ctx); err != nil && ctx.Err() == nil {
+					a.log.Warn("prune passkey ceremonies", "err", err)
+				}
+			}
+		}
+	})
 	wg.Go(func() {
 		if err := a.vault.Run(ctx, vaultWorkInterval); err != nil && ctx.Err() == nil {
 			a.log.Error("vault worker stopped", "err", err)

@@ -94,6 +94,7 @@ func loopbackAddr(addr string) bool {
 
 func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdout io.Writer) error {
 	cfg.appConfig.startRisk = true
+	cfg.appConfig.listen = cfg.listen
 	a, err := newApp(ctx, cfg.appConfig, logger)
 	if err != nil {
 		return err
