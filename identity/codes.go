@@ -3,14 +3,13 @@ package identity
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
 	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/id"
 )
 
 // Purpose is what a one-time code confirms. A code is bound to its owner
@@ -64,34 +63,7 @@ const (
 	CodeDigits   = 6
 	subjectMax   = 128
 	codeInputMax = 32
-	// drawAttemptsMax bounds rejection sampling; a draw is accepted with
-	// probability > 1/2, so reaching it means the randomness is broken.
-	drawAttemptsMax = 128
 )
-
-// randomDigits returns n (<= 18) uniformly random decimal digits read from
-// r, by rejection sampling (no modulo bias).
-func randomDigits(r io.Reader, n int) string {
-	limit := uint64(1)
-	for range n {
-		limit *= 10
-	}
-	bits := 0
-	for uint64(1)<<bits < limit {
-		bits++
-	}
-	mask := uint64(1)<<bits - 1
-	var b [8]byte
-	for range drawAttemptsMax {
-		if _, err := io.ReadFull(r, b[:]); err != nil {
-			panic("identity: reading randomness: " + err.Error())
-		}
-		if v := binary.BigEndian.Uint64(b[:]) & mask; v < limit {
-			return fmt.Sprintf("%0*d", n, v)
-		}
-	}
-	panic("identity: randomness source keeps returning out-of-range values")
-}
 
 // normalizeCode strips spaces and dashes from a code as typed and reports
 // whether CodeDigits digits are left.
@@ -159,7 +131,7 @@ func (s *Service) sendCode(ctx context.Context, owner string, purpose Purpose, s
 	if err := s.takeSend(ctx, to, now); err != nil {
 		return err
 	}
-	code := randomDigits(s.rand, CodeDigits)
+	code := id.Digits(s.rand, CodeDigits)
 	c := Code{
 		ID: s.ids.New("otp"), Owner: owner, Purpose: purpose, Subject: subject, Channel: ch, To: to,
 		Hash: s.codeHash(owner, purpose, subject, code), Created: now, ExpiresAt: now.Add(s.lim.CodeTTL),

@@ -3,9 +3,6 @@ package voucher
 import (
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/binary"
-	"fmt"
-	"io"
 	"net/netip"
 	"strings"
 )
@@ -17,42 +14,7 @@ const (
 	// pinInputLengthMax bounds what normalization looks at: a PIN with
 	// generous separators fits, anything longer is malformed at once.
 	pinInputLengthMax = 64
-	// drawAttemptsMax bounds rejection sampling; each draw is accepted with
-	// probability > 1/2, so reaching it means the randomness is broken.
-	drawAttemptsMax = 128
 )
-
-// pow10 returns 10^n for n <= 18.
-func pow10(n int) uint64 {
-	p := uint64(1)
-	for range n {
-		p *= 10
-	}
-	return p
-}
-
-// randomDigits returns n (<= 18) uniformly random decimal digits read from
-// r. It draws the smallest number of bits that covers 10^n and rejects
-// draws beyond it, so there is no modulo bias.
-func randomDigits(r io.Reader, n int) string {
-	limit := pow10(n)
-	bits := 0
-	for uint64(1)<<bits < limit {
-		bits++
-	}
-	mask := uint64(1)<<bits - 1
-	var b [8]byte
-	for range drawAttemptsMax {
-		if _, err := io.ReadFull(r, b[:]); err != nil {
-			// A broken source of randomness must never yield guessable PINs.
-			panic("voucher: reading randomness: " + err.Error())
-		}
-		if v := binary.BigEndian.Uint64(b[:]) & mask; v < limit {
-			return fmt.Sprintf("%0*d", n, v)
-		}
-	}
-	panic("voucher: randomness source keeps returning out-of-range values")
-}
 
 // NormalizePIN strips spaces and dashes from a PIN as typed and reports
 // whether what is left is PINLength decimal digits.

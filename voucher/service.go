@@ -219,11 +219,11 @@ func (s *Service) generate(req IssueRequest, now time.Time) ([]Issued, []NewVouc
 	nvs := make([]NewVoucher, req.Count)
 	for i := range out {
 		v := Voucher{
-			ID: s.ids.New("vch"), Serial: randomDigits(s.rand, SerialLength), IssuedBy: req.IssuedBy,
+			ID: s.ids.New("vch"), Serial: id.Digits(s.rand, SerialLength), IssuedBy: req.IssuedBy,
 			Amount: req.Amount, Currency: req.Currency, Status: StatusActive,
 			Created: now, ExpiresAt: req.ExpiresAt, Updated: now,
 		}
-		pin := randomDigits(s.rand, PINLength)
+		pin := id.Digits(s.rand, PINLength)
 		out[i] = Issued{Voucher: v, PIN: pin}
 		nvs[i] = NewVoucher{Voucher: v, PINHash: pinHash(s.cfg.PINKey, pin)}
 	}

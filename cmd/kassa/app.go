@@ -203,18 +203,11 @@ func (a *app) runWorkers(ctx context.Context) (wait func()) {
 		}
 	})
 	wg.Go(func() {
-		t := time.NewTicker(identitySweepInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if _, err := a.passkeys.PruneCeremonies(ctx); err != nil && ctx.Err() == nil {
-					a.log.Warn("prune passkey ceremonies", "err", err)
-				}
+		every(ctx, identitySweepInterval, func(time.Time) {
+			if _, err := a.passkeys.PruneCeremonies(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("prune passkey ceremonies", "err", err)
 			}
-		}
+		})
 	})
 	wg.Go(func() {
 		if err := a.vault.Run(ctx, vaultWorkInterval); err != nil && ctx.Err() == nil {
@@ -222,46 +215,46 @@ func (a *app) runWorkers(ctx context.Context) (wait func()) {
 		}
 	})
 	wg.Go(func() {
-		t := time.NewTicker(idempotencySweepInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case now := <-t.C:
-				if _, err := a.idem.DeleteExpiredIdempotency(ctx, now); err != nil && ctx.Err() == nil {
-					a.log.Warn("forget idempotency keys", "err", err)
-				}
+		every(ctx, idempotencySweepInterval, func(now time.Time) {
+			if _, err := a.idem.DeleteExpiredIdempotency(ctx, now); err != nil && ctx.Err() == nil {
+				a.log.Warn("forget idempotency keys", "err", err)
 			}
-		}
+		})
 	})
 	return wg.Wait
+}
+
+// every calls fn each interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func(now time.Time)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			fn(now)
+		}
+	}
 }
 
 // reconcileLoop reconciles payments with the ledger periodically,
 // reversing duplicates; what it cannot fix is logged as an error and
 // counted in kassa_reconcile_mismatches.
 func (a *app) reconcileLoop(ctx context.Context) {
-	t := time.NewTicker(reconcileInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, reconcileInterval, func(time.Time) {
 		rep, err := a.payments.Reconcile(ctx, true)
 		if err != nil {
 			if ctx.Err() == nil {
 				a.log.Warn("reconcile", "err", err)
 			}
-			continue
+			return
 		}
 		a.mismatches.Set(float64(rep.Unfixed()))
 		for _, m := range rep.Mismatches {
 			a.log.Error("reconcile mismatch", "payment", m.PaymentID, "account", m.Account, "problem", m.Problem, "fixed", m.Fixed)
 		}
-	}
+	})
 }
 
 // openRisk makes the risk engine and, when asked, starts it: the replay
