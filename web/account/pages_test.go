@@ -2,6 +2,7 @@ package account_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/kassa/kassa/identity"
+	"github.com/kassa/kassa/identity/passkey/passkeytest"
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/risk"
@@ -359,4 +361,73 @@ func csrfOf(t *testing.T, f *fixture, v *visitor, p payment.Payment) string {
 	t.Helper()
 	v.get("/challenge/" + p.ID + "?client_secret=" + url.QueryEscape(p.ClientSecret))
 	return v.csrf()
+}
+
+// TestPasskeyPages adds a passkey through the account page with a
+// software authenticator (the browser tests use Chromium's), renames it,
+// logs in from a new device with it as the second factor (refused
+// without user verification), and deletes it.
+func TestPasskeyPages(t *testing.T) {
+	f := newFixture(t)
+	res := f.signUp(t, "petra@example.com", "+4915112348888")
+	v := f.visitor(t)
+	v.setSession(res)
+	a := passkeytest.New(f.origin)
+	options := func(v *visitor, path string) (string, []byte) {
+		t.Helper()
+		if resp := v.post(path, url.Values{}); resp.StatusCode != 200 {
+			t.Fatalf("POST %s = %d %s", path, resp.StatusCode, v.body)
+		}
+		var o struct {
+			CeremonyID string          `json:"ceremony_id"`
+			Options    json.RawMessage `json:"options"`
+		}
+		if err := json.Unmarshal([]byte(v.body), &o); err != nil {
+			t.Fatal(err)
+		}
+		return o.CeremonyID, o.Options
+	}
+
+	v.get("/account")
+	tok := v.csrf()
+	ceremony, opts := options(v, "/account/passkeys/options")
+	answer, err := a.Create(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := v.post("/account/passkeys", url.Values{"csrf": {tok}, "ceremony_id": {ceremony}, "response": {string(answer)}, "name": {"Laptop"}})
+	v.wantPage("added", v.follow(resp), 200, "Your passkey was added", `value="Laptop"`)
+	creds, _ := f.passkeys.Credentials(context.Background(), res.Customer.ID)
+	if len(creds) != 1 {
+		t.Fatalf("%d passkeys", len(creds))
+	}
+	resp = v.post("/account/passkeys/"+creds[0].ID+"/rename", url.Values{"name": {"Work laptop"}})
+	v.wantPage("renamed", v.follow(resp), 200, "Your passkey was renamed", `value="Work laptop"`)
+
+	// A new device: the passkey is the first second factor offered.
+	nv := f.visitor(t)
+	nv.get("/login")
+	resp = nv.post("/login", url.Values{"email": {"petra@example.com"}, "password": {goodPassword}})
+	nv.wantPage("second factor", nv.follow(resp), 200, "Use your passkey", "Email a code")
+	if strings.Index(nv.body, `id="passkey"`) > strings.Index(nv.body, `id="otp"`) {
+		t.Error("the passkey is not offered first")
+	}
+	tok = nv.csrf()
+	a.UserVerified = false
+	ceremony, opts = options(nv, "/login/passkey-options")
+	answer, _ = a.Get(opts)
+	resp = nv.post("/login/verify", url.Values{"csrf": {tok}, "factor": {"passkey"}, "ceremony_id": {ceremony}, "response": {string(answer)}})
+	nv.wantPage("passkey without UV", resp, 422, "Your passkey was not accepted")
+	a.UserVerified = true
+	tok = nv.csrf()
+	ceremony, opts = options(nv, "/login/passkey-options")
+	answer, _ = a.Get(opts)
+	resp = nv.post("/login/verify", url.Values{"csrf": {tok}, "factor": {"passkey"}, "ceremony_id": {ceremony}, "response": {string(answer)}})
+	nv.wantPage("logged in with the passkey", nv.follow(resp), 200, "Your Kassa account", "Work laptop")
+	if nv.cookie("kassa_device") == "" {
+		t.Error("no device cookie after the second factor")
+	}
+
+	resp = v.post("/account/passkeys/"+creds[0].ID+"/delete", url.Values{"csrf": {v.csrf()}})
+	v.wantPage("deleted", v.follow(resp), 200, "Your passkey was deleted", "No passkey yet.")
 }
