@@ -169,11 +169,12 @@ func (h *Handler) resultPage(v *visit, p payment.Payment, why string) page {
 	case st == payment.StatusCanceled:
 		pg.Title, pg.Heading = "Payment canceled", "Canceled"
 		pg.Text = d.Merchant + " canceled this payment. Nothing was charged."
-	case st == payment.StatusRequiresAction && p.Risk.Challenge == "" && h.now().Before(p.ExpiresAt):
+	case st == payment.StatusRequiresAction && h.now().Before(p.ExpiresAt):
+		// Never challenged, or passed and still with the card's bank.
 		pg.Title, pg.Heading = "Nothing to confirm", "Nothing to confirm"
-		pg.Text = "This payment does not need a verification. Continue on the payment page."
-		pg.LinkURL, pg.LinkText = "/pay/"+url.PathEscape(p.ID)+"?client_secret="+url.QueryEscape(p.ClientSecret), "Go to the payment page"
-	default:
+		pg.Text = "This payment needs no verification here. Continue on the payment page."
+		pg.LinkURL, pg.LinkText = payURL(p), "Go to the payment page"
+	default: // expired, or requires_action past its time
 		pg.Title, pg.Heading = "Payment expired", "Expired"
 		pg.Text = "The payment was not confirmed in time. Nothing was charged; go back to the shop to start again."
 	}
@@ -369,19 +370,24 @@ func (h *Handler) completeChallenge(v *visit, p payment.Payment, passed bool, pa
 	}
 	h.log.InfoContext(ctx, "challenge page: challenge completed", "payment", p.ID, "passed", passed,
 		"factor", p.Risk.Factor, "status", string(res.Status))
-	if res.Status == payment.StatusAuthorized || res.Status == payment.StatusCaptured {
+	switch res.Status {
+	case payment.StatusAuthorized, payment.StatusCaptured:
 		target := web.ReturnURL(res)
 		if target == "" {
-			target = "/pay/" + url.PathEscape(res.ID) + "?client_secret=" + url.QueryEscape(res.ClientSecret)
+			target = payURL(res)
 		}
 		h.redirect(v, target)
-		return
+	case payment.StatusRequiresAction:
+		// A card payment goes on with its bank: the payment page follows it.
+		h.redirect(v, payURL(res))
+	default:
+		h.render(v, http.StatusPaymentRequired, h.resultPage(v, res, why))
 	}
-	status := http.StatusOK
-	if res.Status == payment.StatusFailed {
-		status = http.StatusPaymentRequired
-	}
-	h.render(v, status, h.resultPage(v, res, why))
+}
+
+// payURL is the payment page of p.
+func payURL(p payment.Payment) string {
+	return "/pay/" + url.PathEscape(p.ID) + "?client_secret=" + url.QueryEscape(p.ClientSecret)
 }
 
 // challengePasskeyOptions is POST /challenge/{payment_id}/passkey-options
