@@ -14,6 +14,12 @@
 //
 // A PIN is never written back into a page, never logged and never part of
 // a URL.
+//
+// The payer's account pages (sign-up, login, account, the step-up
+// challenge a risk decision sends the payer to) are package web/account.
+// They share this package's look, script and helpers (shared.go), and
+// tell the payment page who is logged in (Config.Payers), so that a
+// confirmation carries the payer's account and known device.
 package web
 
 import (
