@@ -233,6 +233,15 @@ func (h *Handler) verifySecondFactor(v *visit) {
 	proof := identity.Proof{Factor: f}
 	switch f {
 	case identity.FactorPasskey:
+		if v.input("ceremony_id") == "" {
+			// The form sent without its script: no passkey was asked for,
+			// so none was wrong.
+			if pg, ok := h.factorPage(v, next, ""); ok {
+				pg.FormError = "Using a passkey needs JavaScript. Turn it on, or choose another way below."
+				h.render(v, http.StatusUnprocessableEntity, pg)
+			}
+			return
+		}
 		data, err := json.Marshal(passkeyProof{CeremonyID: v.input("ceremony_id"),
 			Response: json.RawMessage(v.r.PostForm.Get("response"))})
 		if err != nil || len(v.r.PostForm.Get("response")) > passkey.ResponseBytesMax {

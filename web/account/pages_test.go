@@ -412,6 +412,9 @@ func TestPasskeyPages(t *testing.T) {
 	if strings.Index(nv.body, `id="passkey"`) > strings.Index(nv.body, `id="otp"`) {
 		t.Error("the passkey is not offered first")
 	}
+	// Sent without the script (no ceremony), it counts as nothing.
+	resp = nv.post("/login/verify", url.Values{"factor": {"passkey"}})
+	nv.wantPage("passkey form without JavaScript", resp, 422, "needs JavaScript")
 	tok = nv.csrf()
 	a.UserVerified = false
 	ceremony, opts = options(nv, "/login/passkey-options")
