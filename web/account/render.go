@@ -161,7 +161,7 @@ func (h *Handler) render(v *visit, status int, pg page) {
 // fieldOrder is the order of the forms' fields, for the focus.
 var fieldOrder = []string{"email", "phone", "code", "password", "given_name", "family_name", "birth_date",
 	"address_line1", "address_line2", "address_city", "address_postal_code", "address_region", "address_country",
-	"document_type", "document_country", "document_number", "name"}
+	"document_type", "document_country", "document_number", "name", "totp_code", "otp_code", "recovery_code"}
 
 // contentSecurityPolicy allows the page's own nonce'd style and script,
 // fetches to this origin (the passkey ceremonies' options), images from
