@@ -37,13 +37,27 @@ func PayURL(r *http.Request, p payment.Payment) string {
 	return scheme + "://" + r.Host + "/pay/" + p.ID + "?client_secret=" + url.QueryEscape(p.ClientSecret)
 }
 
+// ChallengeURL is where the step-up challenge page of a payment lives
+// (package web/account).
+func ChallengeURL(r *http.Request, p payment.Payment) string {
+	scheme := "https"
+	if r.TLS == nil {
+		scheme = "http"
+	}
+	return scheme + "://" + r.Host + "/challenge/" + p.ID + "?client_secret=" + url.QueryEscape(p.ClientSecret)
+}
+
 // paymentForMerchant is the payment as its merchant (secret key) sees it:
-// with the client secret and, while the payer must act, where to send them.
+// with the client secret and, while the payer must act, where to send them
+// (the payment page, or the challenge page of a risk_challenge).
 func paymentForMerchant(r *http.Request, p payment.Payment) payment.PaymentJSON {
 	out := payment.Public(p)
 	out.ClientSecret = p.ClientSecret
 	if p.Status == payment.StatusRequiresAction && out.NextAction == nil {
 		out.NextAction = &payment.NextAction{Type: "redirect_to_url", RedirectURL: PayURL(r, p)}
+	}
+	if out.NextAction != nil && out.NextAction.Type == "risk_challenge" {
+		out.NextAction.RedirectURL = ChallengeURL(r, p)
 	}
 	return out
 }

@@ -196,6 +196,9 @@ type Store interface {
 	Payment(ctx context.Context, merchantID, id string) (Payment, error)
 	// Payments lists newest first.
 	Payments(ctx context.Context, f Filter) ([]Payment, bool, error)
+	// PaymentsByPayer lists up to limit payments of any merchant whose
+	// PayerID is payerID, newest first.
+	PaymentsByPayer(ctx context.Context, payerID string, limit int) ([]Payment, error)
 	// UpdatePayment writes p (and its vouchers) if the stored version is
 	// still p.Version-1, with the events; otherwise ErrConflict.
 	UpdatePayment(ctx context.Context, p Payment, evs []webhook.Event) error

@@ -225,6 +225,19 @@ func (s *Service) List(ctx context.Context, f Filter) ([]Payment, bool, error) {
 	return s.store.Payments(ctx, f)
 }
 
+// ListByPayer returns the newest payments (up to limit, 1 to
+// ListLimitMax) a payer's Kassa account (cus_...) paid or is paying, at
+// any merchant, for the payer's own account page.
+func (s *Service) ListByPayer(ctx context.Context, payerID string, limit int) ([]Payment, error) {
+	if payerID == "" {
+		return nil, kassa.Invalid("payer", "payer_invalid", "payer is required")
+	}
+	if limit < 1 || limit > ListLimitMax {
+		return nil, kassa.Invalid("limit", "limit_invalid", "limit must be from 1 to %d", ListLimitMax)
+	}
+	return s.store.PaymentsByPayer(ctx, payerID, limit)
+}
+
 func stateError(p Payment, want string) error {
 	return kassa.Errorf(kassa.EConflict, "payment_unexpected_state", "the payment is %s; %s", p.Status, want)
 }

@@ -52,7 +52,7 @@ func cardMessage(code string) string {
 // (the hosted page has no publishable key to call POST /v1/tokens with:
 // keys are stored hashed). The number is never written back into the
 // page, the logs or an error; at most its last four digits.
-func (h *Handler) confirmCard(w http.ResponseWriter, r *http.Request, p payment.Payment) {
+func (h *Handler) confirmCard(w http.ResponseWriter, r *http.Request, p payment.Payment, payer func() Payer) {
 	if h.cfg.Cards == nil {
 		h.render(w, r, http.StatusUnprocessableEntity, messagePage("Request refused", "This page does not take cards."))
 		return
@@ -93,9 +93,10 @@ func (h *Handler) confirmCard(w http.ResponseWriter, r *http.Request, p payment.
 		h.rerenderCard(w, r, p, http.StatusUnprocessableEntity, map[string]string{field: sentence(e.Message)}, "")
 		return
 	}
+	who := payer()
 	paid, err := h.cfg.Payments.Confirm(r.Context(), "", p.ID, payment.ConfirmRequest{
 		ClientSecret: p.ClientSecret, ClientIP: clientIP(r), Method: payment.MethodCard, Token: tok.ID,
-		UserAgent: userAgent(r), Signals: h.clientSignals(r, p.ID)})
+		UserAgent: userAgent(r), Signals: h.clientSignals(r, p.ID), PayerID: who.CustomerID, DeviceID: who.DeviceID})
 	if err != nil {
 		if e := kassa.AsError(err); e != nil && e.Kind != kassa.EInternal {
 			h.log.InfoContext(r.Context(), "payment page: card refused", "payment", p.ID, "code", e.Code)

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -43,6 +44,9 @@ func (h *Handler) confirmPayment(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, status, messagePage("Request refused", "The form could not be read. Go back and try again."))
 		return
 	}
+	// Who is paying (their session and device cookies) is looked up while
+	// the payment loads, not after.
+	payer := h.recognizePayer(r)
 	p, ok := h.lookup(w, r, r.PostForm.Get("client_secret"))
 	if !ok {
 		return
@@ -54,7 +58,7 @@ func (h *Handler) confirmPayment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.PostForm.Get("method") == "card" {
-		h.confirmCard(w, r, p)
+		h.confirmCard(w, r, p, payer)
 		return
 	}
 	fields := r.PostForm["pin"]
@@ -89,14 +93,35 @@ func (h *Handler) confirmPayment(w http.ResponseWriter, r *http.Request) {
 			map[int]string{0: "Enter the 16-digit PIN of your voucher."}, "")
 		return
 	}
+	who := payer()
 	paid, err := h.cfg.Payments.Confirm(r.Context(), "", p.ID, payment.ConfirmRequest{
 		ClientSecret: p.ClientSecret, PINs: pins, ClientIP: clientIP(r),
-		UserAgent: userAgent(r), Signals: h.clientSignals(r, p.ID)})
+		UserAgent: userAgent(r), Signals: h.clientSignals(r, p.ID), PayerID: who.CustomerID, DeviceID: who.DeviceID})
 	if err != nil {
 		h.confirmFailed(w, r, p, err, at, last)
 		return
 	}
 	h.confirmed(w, r, paid)
+}
+
+// recognizePayer starts recognising the logged-in payer (Config.Payers)
+// from the request's cookies and returns the function that waits for the
+// answer. A failure is logged and leaves the payer anonymous: the payment
+// goes on without their account, as for a payer who is not logged in.
+func (h *Handler) recognizePayer(r *http.Request) func() Payer {
+	if h.cfg.Payers == nil {
+		return func() Payer { return Payer{} }
+	}
+	ch := make(chan Payer, 1) // buffered: an early return leaves no goroutine behind
+	go func() {
+		who, err := h.cfg.Payers.Payer(r.Context(), r)
+		if err != nil {
+			h.log.WarnContext(r.Context(), "payment page: recognise payer", "err", err)
+			who = Payer{}
+		}
+		ch <- who
+	}()
+	return sync.OnceValue(func() Payer { return <-ch })
 }
 
 // confirmed answers a confirmation the payment service took: paid goes

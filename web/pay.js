@@ -1,11 +1,18 @@
-// The payment page's only script. It shows the PIN fields one at a time,
-// with a button for the next (the page has all ten without JavaScript),
-// keeps the voucher form from being sent twice, and measures how the page
-// was used, for Kassa's fraud checks. No requests, no storage, nothing
-// loaded from elsewhere; the form works the same without it.
+// The hosted pages' only script, in two parts.
 //
-// On submit, the form's hidden field client_signals receives one JSON
-// object (the JSON names of risk.Signals; docs/risk-events.md):
+// The first part is the payment page's: it shows the PIN fields one at a
+// time, with a button for the next (the page has all ten without
+// JavaScript), and keeps the voucher form from being sent twice. It does
+// nothing on a page without the voucher form.
+//
+// The second part runs on every hosted page (the payment page, and the
+// account pages' login and sign-up, package web/account) and measures how
+// the page was used, for Kassa's fraud checks and device recognition. No
+// requests, no storage, nothing loaded from elsewhere; the forms work the
+// same without it.
+//
+// On submit, every form with a hidden field client_signals receives one
+// JSON object in it (the JSON names of risk.Signals; docs/risk-events.md):
 //
 //   present            true: this script ran
 //   time_on_page_ms    page load (navigation start) to submit
@@ -33,10 +40,6 @@
 // Counts stop at countMax, durations at a day; text is cut to 64 bytes.
 (function () {
   "use strict";
-  var countMax = 10000;
-  var durationMaxMS = 24 * 60 * 60 * 1000;
-  var textBytesMax = 64;
-
   // PIN rows and the double-submit guard of the voucher form.
   var form = document.getElementById("pay");
   if (!form) return;
@@ -62,11 +65,21 @@
   // the signals listen: the page moved it, not the payer).
   var invalid = form.querySelector("[aria-invalid=true]");
   if (invalid) invalid.focus();
+})();
+
+(function () {
+  "use strict";
+  var countMax = 10000;
+  var durationMaxMS = 24 * 60 * 60 * 1000;
+  var textBytesMax = 64;
 
   // Signals: page-wide counts, and per form what happened in its fields.
+  var forms = Array.prototype.filter.call(document.forms, function (f) {
+    return f.querySelector("input[name=client_signals]") !== null;
+  });
+  if (forms.length === 0) return;
   var pointerMoves = 0;
   var windowBlurs = 0;
-  var forms = [form, document.getElementById("pay-card")].filter(Boolean);
   var inForm = forms.map(function () { return { first: -1, keys: 0, pastes: 0, focus: 0 }; });
 
   function now() {

@@ -108,7 +108,8 @@ func TestRiskBlockedPage(t *testing.T) {
 }
 
 // TestRiskChallengePage: a payment that needs a second factor says so,
-// names the factor, and takes no new attempt that could get around it.
+// names the factor, points the payer to the challenge page, and takes no
+// new attempt that could get around it.
 func TestRiskChallengePage(t *testing.T) {
 	f := newFixture(t)
 	addRule(t, f, "odd amounts need a code", "amount == 4242", risk.Challenge, risk.FactorOTP)
@@ -132,7 +133,9 @@ func TestRiskChallengePage(t *testing.T) {
 				form = cardForm(secret, acquirer.CardApproved)
 			}
 			texts := []string{"This payment needs an extra verification step, " + tt.factorText + ".",
-				"This page cannot do that step yet, so nothing was charged. Go back to Acme Bets &amp; Games to continue.",
+				"Nothing was charged yet: continue to confirm it is you, or go back to Acme Bets &amp; Games.",
+				// The way on is the challenge page, with the payment's secret.
+				`<a class="button" id="next" href="/challenge/` + id + `?client_secret=` + url.QueryEscape(secret) + `">Continue to verification</a>`,
 				`href="https://shop.example/r?payment_id=` + id + `&amp;status=requires_action"`}
 
 			resp, body := post(t, f, "/pay/"+id, form, nil)

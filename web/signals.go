@@ -28,11 +28,20 @@ const (
 // machine).
 func (h *Handler) clientSignals(r *http.Request, paymentID string) risk.Signals {
 	raw := r.PostForm.Get("client_signals")
-	if raw == "" {
-		return risk.Signals{} // no JavaScript, or a form from elsewhere
+	sig, problem := parseSignals(raw)
+	if problem != "" {
+		h.log.DebugContext(r.Context(), "payment page: client_signals ignored", "payment", paymentID,
+			"problem", problem, "bytes", len(raw))
 	}
-	var sig risk.Signals
-	var problem string
+	return sig
+}
+
+// parseSignals reads a client_signals report; problem says why one was
+// dropped.
+func parseSignals(raw string) (sig risk.Signals, problem string) {
+	if raw == "" {
+		return risk.Signals{}, "" // no JavaScript, or a form from elsewhere
+	}
 	switch {
 	case len(raw) > ClientSignalsBytesMax:
 		problem = "too long"
@@ -45,11 +54,9 @@ func (h *Handler) clientSignals(r *http.Request, paymentID string) risk.Signals 
 		}
 	}
 	if problem != "" {
-		h.log.DebugContext(r.Context(), "payment page: client_signals ignored", "payment", paymentID,
-			"problem", problem, "bytes", len(raw))
-		return risk.Signals{}
+		return risk.Signals{}, problem
 	}
-	return sig
+	return sig, ""
 }
 
 // userAgent is the request's User-Agent as risk takes it: valid UTF-8 of

@@ -14,6 +14,12 @@
 //
 // A PIN is never written back into a page, never logged and never part of
 // a URL.
+//
+// The payer's account pages (sign-up, login, account, the step-up
+// challenge a risk decision sends the payer to) are package web/account.
+// They share this package's look, script and helpers (shared.go), and
+// tell the payment page who is logged in (Config.Payers), so that a
+// confirmation carries the payer's account and known device.
 package web
 
 import (
@@ -93,7 +99,11 @@ type Config struct {
 	Payments  Payments
 	Merchants Merchants
 	// Cards, when set, adds the card form (tokenized server-side).
-	Cards  Cards
+	Cards Cards
+	// Payers, when set, recognises a payer logged in to their Kassa
+	// account (package web/account): their account and device go with
+	// the confirmation, for risk and the payment's payer.
+	Payers Payers
 	Logger *slog.Logger     // nil discards
 	Clock  func() time.Time // nil: time.Now
 }
@@ -159,6 +169,8 @@ type page struct {
 	// Status and message pages.
 	Heading   string
 	Text      string
+	NextURL   string // the step the payer takes next (the challenge page), when there is one
+	NextText  string
 	ReturnURL string // a link back to the merchant, when there is one
 
 	formAction string // an extra CSP form-action source (the return_url's origin)
@@ -280,7 +292,8 @@ func (h *Handler) statusPage(ctx context.Context, p payment.Payment) (page, erro
 	case challenged(p) && h.now().Before(p.ExpiresAt):
 		pg.Title, pg.Heading = "Verification needed", "One more step needed"
 		pg.Text = "This payment needs " + factorText(p.Risk.Factor) +
-			". This page cannot do that step yet, so nothing was charged. Go back to " + pg.Merchant + " to continue."
+			". Nothing was charged yet: continue to confirm it is you, or go back to " + pg.Merchant + "."
+		pg.NextURL, pg.NextText = ChallengeURL(p), "Continue to verification"
 	case st == payment.StatusFailed && p.FailureCode == payment.FailureRiskBlocked:
 		pg.Title, pg.Heading = "Payment declined", "Declined"
 		pg.Text = "This payment was declined. Nothing was charged. Go back to " + pg.Merchant +

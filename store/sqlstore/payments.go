@@ -193,6 +193,13 @@ func (s *Payments) Payments(ctx context.Context, f payment.Filter) ([]payment.Pa
 	return ps, false, nil
 }
 
+// PaymentsByPayer lists a payer's payments across merchants. No index
+// serves payer_id yet: the query scans payments (see docs/identity.md).
+func (s *Payments) PaymentsByPayer(ctx context.Context, payerID string, limit int) ([]payment.Payment, error) {
+	return s.queryPayments(ctx, `SELECT `+paymentColumns+` FROM payments WHERE payer_id = ?
+		ORDER BY created_at DESC, id DESC LIMIT ?`, payerID, limit)
+}
+
 // queryPayments runs a query over paymentColumns and loads each payment's
 // vouchers.
 func (s *Payments) queryPayments(ctx context.Context, query string, args ...any) ([]payment.Payment, error) {

@@ -1,0 +1,333 @@
+package account
+
+import (
+	"crypto/rand"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/identity"
+	"github.com/kassa/kassa/identity/passkey"
+	"github.com/kassa/kassa/web"
+)
+
+//go:embed account.html account.css account.js
+var assets embed.FS
+
+var (
+	templates = template.Must(template.New("").Funcs(template.FuncMap{
+		"field": newField, "when": formatTime, "amount": web.FormatAmount,
+	}).ParseFS(assets, "account.html"))
+	pageCSS = web.PageCSS() + template.CSS(mustRead("account.css"))
+	// Every page runs account.js (focus, double-submit guard) and the
+	// signals half of pay.js; pages with a passkey ceremony add
+	// passkey.js before them.
+	pageJS        = template.JS(mustRead("account.js")) + "\n" + web.PageScript()
+	pagePasskeyJS = template.JS(passkey.Script) + "\n" + pageJS
+)
+
+func mustRead(name string) string {
+	b, err := assets.ReadFile(name)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// Form limits.
+const (
+	// formBytesMax bounds a form's body; passkeyFormBytesMax one that
+	// carries a passkey ceremony's response (urlencoded JSON).
+	formBytesMax        = 16 << 10
+	passkeyFormBytesMax = 4 * passkey.ResponseBytesMax
+	// inputBytesMax bounds any one field read from a form.
+	inputBytesMax = 512
+	// nextLengthMax bounds the page a flow returns to.
+	nextLengthMax = 1024
+)
+
+// page is what the templates render. Most fields serve one template.
+type page struct {
+	Template string
+	Title    string
+	Nonce    string
+	CSS      template.CSS
+	JS       template.JS
+	CSRF     string
+	Passkeys bool // the page runs a passkey ceremony: passkey.js is added
+
+	Heading   string
+	Text      string
+	FormError string
+	Notice    string            // a confirmation of what was just done
+	Errors    map[string]string // by field name
+	Values    map[string]string // by field name, to fill back in (never secrets)
+	Focus     string            // the field that takes the focus
+	Next      string            // the page the flow returns to ("" the account)
+	LinkURL   string            // the way on from a message page
+	LinkText  string
+	Dev       bool // the development outbox is on: pages point to it
+
+	// Sign-up and KYC.
+	Step, Steps int
+	StepName    string
+	SignUpEmail string
+	SignUpPhone string
+	Optional    bool
+
+	Data any // the page's own data (accountData, challengeData, ...)
+
+	formAction string // an extra CSP form-action source (a merchant's return origin)
+}
+
+// field is one labelled input; templates make it with "field".
+type field struct {
+	Name, ID, Label, Type, Auto, Mode, Hint, Value, Error string
+	Focus, Required                                       bool
+}
+
+// newField is a field of pg: its value and error come from pg. kind is
+// the input type; an empty auto turns autocomplete off.
+func newField(pg page, name, label, kind, auto, hint string, required bool) field {
+	f := field{Name: name, ID: strings.ReplaceAll(name, "_", "-"), Label: label, Type: kind, Auto: auto, Hint: hint,
+		Error: pg.Errors[name], Focus: pg.Focus == name, Required: required}
+	if f.Auto == "" {
+		f.Auto = "off"
+	}
+	switch kind {
+	case "password":
+	default:
+		f.Value = pg.Values[name]
+	}
+	if kind == "code" {
+		f.Type, f.Mode, f.Auto = "text", "numeric", "one-time-code"
+	}
+	return f
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.UTC().Format("2 Jan 2006, 15:04 UTC")
+}
+
+func messagePage(title, text, link, linkText string) page {
+	return page{Template: "message", Title: title, Heading: title, Text: text, LinkURL: link, LinkText: linkText}
+}
+
+// render writes a page with its security headers.
+func (h *Handler) render(v *visit, status int, pg page) {
+	var nonce [18]byte
+	rand.Read(nonce[:])
+	pg.Nonce = b64.EncodeToString(nonce[:])
+	pg.CSS, pg.JS, pg.CSRF, pg.Dev = pageCSS, pageJS, v.csrfToken(), h.cfg.DevOutbox
+	if pg.Passkeys {
+		pg.JS = pagePasskeyJS
+	}
+	if pg.Focus == "" {
+		for _, name := range fieldOrder {
+			if pg.Errors[name] != "" {
+				pg.Focus = name
+				break
+			}
+		}
+	}
+	var b strings.Builder
+	if err := templates.ExecuteTemplate(&b, pg.Template, pg); err != nil {
+		h.log.ErrorContext(v.r.Context(), "render account page", "template", pg.Template, "err", err)
+		http.Error(v.w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	hd := v.w.Header()
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	hd.Set("Content-Security-Policy", contentSecurityPolicy(pg.Nonce, pg.formAction))
+	web.SetPageHeaders(hd)
+	v.w.WriteHeader(status)
+	if v.r.Method != http.MethodHead {
+		fmt.Fprint(v.w, b.String())
+	}
+}
+
+// fieldOrder is the order of the forms' fields, for the focus.
+var fieldOrder = []string{"email", "phone", "code", "password", "given_name", "family_name", "birth_date",
+	"address_line1", "address_line2", "address_city", "address_postal_code", "address_region", "address_country",
+	"document_type", "document_country", "document_number", "name", "totp_code", "otp_code", "recovery_code"}
+
+// contentSecurityPolicy allows the page's own nonce'd style and script,
+// fetches to this origin (the passkey ceremonies' options), images from
+// data: URLs (the TOTP QR code) and nothing else. form-action names the
+// merchant's return origin on the challenge page: Chrome applies it to
+// the redirect that answers the form.
+func contentSecurityPolicy(nonce, formOrigin string) string {
+	formAction := "'self'"
+	if formOrigin != "" {
+		formAction += " " + formOrigin
+	}
+	return "default-src 'none'; style-src 'nonce-" + nonce + "'; script-src 'nonce-" + nonce +
+		"'; connect-src 'self'; img-src data:; form-action " + formAction +
+		"; frame-ancestors 'none'; base-uri 'none'"
+}
+
+// redirect sends the browser on with 303 (it GETs the target).
+func (h *Handler) redirect(v *visit, target string) {
+	web.SetPageHeaders(v.w.Header())
+	v.w.Header().Set("Location", target)
+	v.w.WriteHeader(http.StatusSeeOther)
+}
+
+// fail logs an internal error and shows a generic page.
+func (h *Handler) fail(v *visit, err error) {
+	h.log.ErrorContext(v.r.Context(), "account page", "path", v.r.URL.Path, "err", err)
+	h.render(v, http.StatusInternalServerError, messagePage("Something went wrong",
+		"Kassa could not handle this request. Nothing was changed by it; please try again in a moment.", "", ""))
+}
+
+// form reads a POST's form after the checks every POST passes: from this
+// origin, a urlencoded body within limit bytes, and the CSRF token. It
+// answers the request itself when one fails.
+func (h *Handler) form(v *visit, limit int64) bool {
+	refuse := func(status int, text string) bool {
+		h.render(v, status, messagePage("Request refused", text, "", ""))
+		return false
+	}
+	if !web.SameOrigin(v.r) {
+		return refuse(http.StatusForbidden, "This form can only be sent from Kassa's own pages. Open the page again and retry.")
+	}
+	if !web.IsForm(v.r) {
+		return refuse(http.StatusUnsupportedMediaType, "This page takes only its own forms.")
+	}
+	v.r.Body = http.MaxBytesReader(v.w, v.r.Body, limit)
+	if err := v.r.ParseForm(); err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return refuse(http.StatusRequestEntityTooLarge, "The form was too large to read.")
+		}
+		return refuse(http.StatusBadRequest, "The form could not be read. Go back and try again.")
+	}
+	if !v.csrfOK() {
+		h.log.InfoContext(v.r.Context(), "account page: form refused: CSRF token missing or wrong", "path", v.r.URL.Path)
+		return refuse(http.StatusForbidden, "This form has expired or did not come from this page (cookies must be on). "+
+			"Go back, reload the page and try again.")
+	}
+	return true
+}
+
+// input is a form field trimmed, "" when over inputBytesMax.
+func (v *visit) input(name string) string {
+	s := v.r.PostForm.Get(name)
+	if len(s) > inputBytesMax {
+		return ""
+	}
+	return strings.TrimSpace(s)
+}
+
+// secretInput is a password or code as typed (not trimmed), "" when
+// over inputBytesMax.
+func (v *visit) secretInput(name string) string {
+	s := v.r.PostForm.Get(name)
+	if len(s) > inputBytesMax {
+		return ""
+	}
+	return s
+}
+
+// safeNext returns s when it is a path of these pages or the payment page
+// a flow may return to, "" otherwise: never another site.
+func safeNext(s string) string {
+	if s == "" || len(s) > nextLengthMax || !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") ||
+		strings.ContainsAny(s, "\\\r\n\t") {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return ""
+	}
+	p := u.Path
+	if p == "/account" || strings.HasPrefix(p, "/account/") || strings.HasPrefix(p, "/challenge/") || strings.HasPrefix(p, "/pay/") {
+		return s
+	}
+	return ""
+}
+
+// withNext appends next to a path of these pages.
+func withNext(path, next string) string {
+	if next == "" {
+		return path
+	}
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	return path + sep + "next=" + url.QueryEscape(next)
+}
+
+// orAccount is next, or the account page.
+func orAccount(next string) string {
+	if next == "" {
+		return "/account"
+	}
+	return next
+}
+
+// retryAfter sets Retry-After from a lockout and says the wait in words.
+func retryAfter(v *visit, err error) string {
+	var lo *identity.LockedOutError
+	if !errors.As(err, &lo) {
+		return "a while"
+	}
+	s := lo.Seconds()
+	v.w.Header().Set("Retry-After", strconv.Itoa(s))
+	switch {
+	case s < 60:
+		return fmt.Sprintf("%d seconds", s)
+	case s < 120:
+		return "a minute"
+	case s < 2*3600:
+		return fmt.Sprintf("%d minutes", (s+59)/60)
+	}
+	return fmt.Sprintf("%d hours", (s+3599)/3600)
+}
+
+// statusOf is the HTTP status of a refusal by a service.
+func statusOf(err error) int {
+	switch kassa.ErrorKind(err) {
+	case kassa.ERateLimited:
+		return http.StatusTooManyRequests
+	case kassa.EConflict:
+		return http.StatusConflict
+	case kassa.EForbidden:
+		return http.StatusForbidden
+	case kassa.EUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusUnprocessableEntity
+}
+
+// sentence capitalizes a service's message and ends it with a full stop.
+func sentence(msg string) string {
+	if msg == "" {
+		return ""
+	}
+	r, n := utf8.DecodeRuneInString(msg)
+	msg = string(unicode.ToUpper(r)) + msg[n:]
+	if !strings.HasSuffix(msg, ".") {
+		msg += "."
+	}
+	return msg
+}
+
+// userFacing reports whether err is a refusal the page can explain (a
+// *kassa.Error other than internal), as opposed to a failure to log.
+func userFacing(err error) (*kassa.Error, bool) {
+	e := kassa.AsError(err)
+	return e, e != nil && e.Kind != kassa.EInternal
+}
