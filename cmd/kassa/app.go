@@ -26,6 +26,7 @@ import (
 	"github.com/kassa/kassa/vault"
 	"github.com/kassa/kassa/voucher"
 	"github.com/kassa/kassa/web"
+	"github.com/kassa/kassa/web/account"
 	"github.com/kassa/kassa/webhook"
 )
 
@@ -47,6 +48,7 @@ type appConfig struct {
 	vault                vaultFlags
 	identity             identityFlags
 	listen               string // serve's --listen, for the default public URL
+	plainHTTP            bool   // serve's --insecure-http: cookies cannot be Secure
 	geoIPDB              string
 	node                 string
 	trustedProxies       string
@@ -146,17 +148,25 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		return nil, fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	a.idem = sqlstore.NewIdempotency(a.db)
+	accounts, err := account.New(account.Config{Identity: a.identity, Passkeys: a.passkeys, Payments: a.payments,
+		Merchants: a.merchants, Outbox: a.outbox, DevOutbox: cfg.identity.devOutbox,
+		SecureCookies: !cfg.plainHTTP, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
 	a.api = httpapi.New(httpapi.Config{
-		Logger:            logger,
-		Merchants:         a.merchants,
-		DB:                a.db,
-		Ledger:            a.ledger,
-		Webhooks:          a.webhooks,
-		Vouchers:          a.vouchers,
-		Payments:          a.payments,
-		Vault:             a.vault,
-		Risk:              a.risk,
-		Pages:             web.New(web.Config{Payments: a.payments, Merchants: a.merchants, Cards: a.vault, Logger: logger}),
+		Logger:    logger,
+		Merchants: a.merchants,
+		DB:        a.db,
+		Ledger:    a.ledger,
+		Webhooks:  a.webhooks,
+		Vouchers:  a.vouchers,
+		Payments:  a.payments,
+		Vault:     a.vault,
+		Risk:      a.risk,
+		Pages: web.New(web.Config{Payments: a.payments, Merchants: a.merchants, Cards: a.vault, Payers: accounts,
+			Logger: logger}),
+		Accounts:          accounts,
 		Idempotency:       a.idem,
 		IdempotencySecret: idemKey,
 		Registry:          a.reg,

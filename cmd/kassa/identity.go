@@ -18,6 +18,7 @@ import (
 	"github.com/kassa/kassa/risk"
 	"github.com/kassa/kassa/store/sqlstore"
 	"github.com/kassa/kassa/vault"
+	"github.com/kassa/kassa/web/account"
 )
 
 // identityKeyFile keys identity's code hashes and device tokens.
@@ -77,13 +78,17 @@ func (f *identityFlags) sender(outbox *identity.Outbox) (identity.Notifier, erro
 }
 
 // publicOrigin is the origin of the hosted pages and the passkeys' RP id.
-func publicOrigin(publicURL, listen string) (origin, rpID string, err error) {
+func publicOrigin(publicURL, listen string, plainHTTP bool) (origin, rpID string, err error) {
 	if publicURL == "" {
 		_, port, err := net.SplitHostPort(listen)
 		if err != nil || port == "0" {
 			port = "8443"
 		}
-		publicURL = "https://localhost:" + port
+		scheme := "https"
+		if plainHTTP {
+			scheme = "http"
+		}
+		publicURL = scheme + "://localhost:" + port
 	}
 	u, err := url.Parse(publicURL)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
@@ -112,16 +117,17 @@ func (a *app) openIdentity(cfg appConfig) error {
 	if a.risk != nil {
 		policy = loginPolicy{a.risk}
 	}
-	if a.identity, err = identity.New(identity.Config{Store: store, Sealer: &identity.VaultSealer{Wrapper: vault.NewLocalWrapper(keys)},
-		Notifier: n, Key: key, Policy: policy, Logger: a.log}); err != nil {
-		return err
-	}
-	origin, rpID, err := publicOrigin(cfg.identity.publicURL, cfg.listen)
+	origin, rpID, err := publicOrigin(cfg.identity.publicURL, cfg.listen, cfg.plainHTTP)
 	if err != nil {
 		return err
 	}
-	a.passkeys, err = passkey.New(passkey.Config{RPID: rpID, RPDisplayName: "Kassa", Origins: []string{origin},
-		Store: sqlstore.NewPasskeys(a.db), Logger: a.log})
+	if a.passkeys, err = passkey.New(passkey.Config{RPID: rpID, RPDisplayName: "Kassa", Origins: []string{origin},
+		Store: sqlstore.NewPasskeys(a.db), Logger: a.log}); err != nil {
+		return err
+	}
+	a.identity, err = identity.New(identity.Config{Store: store, Sealer: &identity.VaultSealer{Wrapper: vault.NewLocalWrapper(keys)},
+		Notifier: n, Key: key, Policy: policy, Logger: a.log,
+		Factors: map[identity.Factor]identity.FactorVerifier{identity.FactorPasskey: account.PasskeyFactor(a.passkeys)}})
 	return err
 }
 

@@ -94,7 +94,7 @@ func loopbackAddr(addr string) bool {
 
 func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdout io.Writer) error {
 	cfg.appConfig.startRisk = true
-	cfg.appConfig.listen = cfg.listen
+	cfg.appConfig.listen, cfg.appConfig.plainHTTP = cfg.listen, cfg.insecureHTTP
 	a, err := newApp(ctx, cfg.appConfig, logger)
 	if err != nil {
 		return err
