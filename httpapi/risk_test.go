@@ -43,8 +43,9 @@ func newRiskFixture(t *testing.T) *fixture {
 		Acquirer: acquirer.NewTest(), Risk: eng})
 	// The test client is the "load balancer": X-Forwarded-For names payers.
 	trusted, _ := httpapi.ParseTrustedProxies("127.0.0.1, ::1")
+	ident, _ := newIdentityService(t, db)
 	return newFixtureDB(t, db, httpapi.Config{Ledger: led, Webhooks: hooks, Vouchers: vouchers, Vault: vault,
-		Payments: pay, Risk: eng, TrustedProxies: trusted}, nil)
+		Payments: pay, Risk: eng, Identity: ident, TrustedProxies: trusted}, nil)
 }
 
 // luhn completes a card number with its check digit.

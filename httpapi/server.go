@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/identity"
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/payment"
@@ -62,6 +63,9 @@ type Config struct {
 	// Risk serves /v1/risk/... and, with Payments, /v1/reviews; nil
 	// leaves them out.
 	Risk *risk.Engine
+	// Identity serves /v1/signups (payer sign-up as JSON); nil leaves it
+	// out.
+	Identity *identity.Service
 	// Idempotency remembers Idempotency-Key requests; nil ignores the header.
 	Idempotency IdempotencyStore
 	// IdempotencySecret keys the stored request fingerprints (HMAC); every
@@ -166,6 +170,7 @@ func New(cfg Config) *Server {
 	s.registerVouchers()
 	s.registerPayments()
 	s.registerRisk()
+	s.registerSignUps()
 	s.registerTokens()
 	s.registerPages()
 	s.registerAccounts()
