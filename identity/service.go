@@ -128,6 +128,9 @@ type Config struct {
 	// Policy decides when a login needs a second factor; nil means
 	// NewDevicePolicy.
 	Policy Policy
+	// Screen scores sign-ups before a code goes out (the risk engine);
+	// nil lets every valid sign-up on.
+	Screen SignUpScreen
 	// KYC checks identity data beyond validation and the age; nil
 	// accepts what validates.
 	KYC KYCChecker
@@ -153,6 +156,7 @@ type Service struct {
 	events   Emitter
 	policy   Policy
 	kyc      KYCChecker
+	screen   SignUpScreen
 	factors  map[Factor]FactorVerifier
 	issuer   string
 	lim      Limits
@@ -183,7 +187,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		store: cfg.Store, sealer: cfg.Sealer, notifier: cfg.Notifier, hasher: cfg.Hasher, events: cfg.Events,
-		policy: cfg.Policy, kyc: cfg.KYC, factors: cfg.Factors, issuer: cfg.Issuer, lim: cfg.Limits.withDefaults(),
+		policy: cfg.Policy, kyc: cfg.KYC, screen: cfg.Screen, factors: cfg.Factors, issuer: cfg.Issuer, lim: cfg.Limits.withDefaults(),
 		now: cfg.Clock, rand: cfg.Rand, log: cfg.Logger,
 	}
 	if s.now == nil {

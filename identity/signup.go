@@ -78,6 +78,19 @@ type SignUpRequest struct {
 // code_resend_limited (a code went to the address a moment ago) or
 // signup_limited (too many sign-ups from the client IP), EUnavailable
 // notification_failed.
+// SignUpAttempt is a sign-up to screen (Config.Screen).
+type SignUpAttempt struct {
+	Email, Phone string // normalized
+	Client       Client
+	Time         time.Time
+}
+
+// SignUpScreen decides whether a sign-up may go on (the risk engine
+// scores it); an error refuses it with signup_refused.
+type SignUpScreen interface {
+	ScreenSignUp(ctx context.Context, a SignUpAttempt) error
+}
+
 func (s *Service) SignUp(ctx context.Context, req SignUpRequest) (SignUp, error) {
 	email, err := NormalizeEmail(req.Email)
 	if err != nil {
@@ -95,6 +108,14 @@ func (s *Service) SignUp(ctx context.Context, req SignUpRequest) (SignUp, error)
 		}
 		if !ok {
 			return SignUp{}, lockedOut("signup_limited", "too many sign-ups from this network; try again later", retry, now)
+		}
+	}
+	if s.screen != nil {
+		// Screened before anything is known of the address, so a refusal
+		// says nothing about whether it has an account.
+		if err := s.screen.ScreenSignUp(ctx, SignUpAttempt{Email: email, Phone: phone, Client: req.Client, Time: now}); err != nil {
+			s.log.Info("identity: sign-up refused by screening", "err", err)
+			return SignUp{}, kassa.Errorf(kassa.EForbidden, "signup_refused", "this sign-up cannot go on; contact support if you think this is a mistake")
 		}
 	}
 	r, err := s.store.CustomerByEmail(ctx, email)

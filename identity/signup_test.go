@@ -2,6 +2,7 @@ package identity_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -306,5 +307,38 @@ func TestKYCChecker(t *testing.T) {
 	}
 	if len(e.events.of(identity.EventKYCRejected)) != 1 {
 		t.Error("no kyc_rejected event")
+	}
+}
+
+type screenFunc func(identity.SignUpAttempt) error
+
+func (f screenFunc) ScreenSignUp(_ context.Context, a identity.SignUpAttempt) error { return f(a) }
+
+// A screened-out sign-up is refused before any code goes out, with the
+// same answer for an address with an account and one without.
+func TestSignUpScreening(t *testing.T) {
+	var seen []identity.SignUpAttempt
+	e := newEnv(t, func(c *identity.Config) {
+		c.Screen = screenFunc(func(a identity.SignUpAttempt) error {
+			seen = append(seen, a)
+			if strings.HasSuffix(a.Email, "@fraud.example") {
+				return errors.New("risk: block")
+			}
+			return nil
+		})
+	})
+	_, err := e.svc.SignUp(e.ctx, identity.SignUpRequest{Email: "Mallory@Fraud.Example", Phone: "+436641234567",
+		Client: identity.Client{IP: "203.0.113.9"}})
+	if ke := kassa.AsError(err); ke == nil || ke.Code != "signup_refused" || strings.Contains(ke.Message, "risk") {
+		t.Fatalf("screened sign-up: %v", err)
+	}
+	if ms, _ := e.outbox.Messages(e.ctx, "mallory@fraud.example", 10); len(ms) != 0 {
+		t.Errorf("a refused sign-up sent %d messages", len(ms))
+	}
+	if _, err := e.svc.SignUp(e.ctx, identity.SignUpRequest{Email: "ada@example.com", Phone: "+436641234567"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 2 || seen[0].Email != "mallory@fraud.example" || seen[0].Client.IP != "203.0.113.9" {
+		t.Errorf("screened %+v", seen)
 	}
 }

@@ -114,8 +114,9 @@ func (a *app) openIdentity(cfg appConfig) error {
 		return err
 	}
 	var policy identity.Policy
+	var screen identity.SignUpScreen
 	if a.risk != nil {
-		policy = loginPolicy{a.risk}
+		policy, screen = loginPolicy{a.risk}, loginPolicy{a.risk}
 	}
 	origin, rpID, err := publicOrigin(cfg.identity.publicURL, cfg.listen, cfg.plainHTTP)
 	if err != nil {
@@ -126,14 +127,15 @@ func (a *app) openIdentity(cfg appConfig) error {
 		return err
 	}
 	a.identity, err = identity.New(identity.Config{Store: store, Sealer: &identity.VaultSealer{Wrapper: vault.NewLocalWrapper(keys)},
-		Notifier: n, Key: key, Policy: policy, Logger: a.log,
+		Notifier: n, Key: key, Policy: policy, Screen: screen, Logger: a.log,
 		Factors: map[identity.Factor]identity.FactorVerifier{identity.FactorPasskey: account.PasskeyFactor(a.passkeys)}})
 	return err
 }
 
-// loginPolicy asks the risk engine about a login with the right password:
-// a new device always needs a second factor (identity's own rule), and so
-// does any login the engine does not simply allow.
+// loginPolicy asks the risk engine about logins and sign-ups. A login
+// with the right password from a new device always needs a second factor
+// (identity's own rule), and so does any login the engine does not simply
+// allow.
 type loginPolicy struct{ eng *risk.Engine }
 
 func (p loginPolicy) SecondFactor(ctx context.Context, at identity.LoginAttempt) (bool, error) {
@@ -143,6 +145,20 @@ func (p loginPolicy) SecondFactor(ctx context.Context, at identity.LoginAttempt)
 		return true, err
 	}
 	return !at.Device.Known || ev.Decision != risk.Allow, nil
+}
+
+// ScreenSignUp scores a sign-up; only a block refuses it (the codes to
+// the address and the phone are its own proof).
+func (p loginPolicy) ScreenSignUp(ctx context.Context, at identity.SignUpAttempt) error {
+	ev, err := p.eng.Evaluate(ctx, risk.Input{Event: risk.Event{Time: at.Time, Kind: risk.KindSignup, Email: at.Email,
+		IP: at.Client.IP, UserAgent: at.Client.UserAgent}}, false)
+	if err != nil {
+		return nil // fail open, like payments: scoring must not stop sign-ups
+	}
+	if ev.Decision == risk.Block {
+		return fmt.Errorf("risk decision %s (score %d)", ev.Decision, ev.Score)
+	}
+	return nil
 }
 
 // runOutbox lists the development outbox: the one-time codes a
