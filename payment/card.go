@@ -140,7 +140,12 @@ func (s *Service) confirmCard(ctx context.Context, p Payment, req ConfirmRequest
 	next.Updated, next.MethodType, next.PayerID = now, MethodCard, cmp.Or(req.PayerID, p.PayerID)
 	next.Card = CardUse{Ref: ref, Brand: string(d.Brand), Last4: d.Last4, ExpMonth: d.ExpMonth, ExpYear: d.ExpYear,
 		Fingerprint: d.Fingerprint, AcquirerState: AcquirerAuthorizing, AttemptKey: p.ID + ":authorize"}
-	if ev, scored := s.score(ctx, p, req, risk.MethodCard, "", d.Fingerprint); scored {
+	prepared := s.prepare(ctx, p, true)
+	ev, scored := s.score(ctx, p, req, risk.MethodCard, "", d.Fingerprint)
+	if err := <-prepared; err != nil {
+		return Payment{}, err
+	}
+	if scored {
 		next.Risk = riskResult(ev)
 		switch ev.Decision {
 		case risk.Block:

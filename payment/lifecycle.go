@@ -87,7 +87,13 @@ func (s *Service) Confirm(ctx context.Context, merchantID, id string, req Confir
 		s.failedAttempt(ctx, p, req, risk.MethodVoucher, vs[0].Serial, err)
 		return Payment{}, err
 	}
+	// Scoring runs beside the rest of the preparation (the merchant's
+	// ledger account), not after it.
+	prepared := s.prepare(ctx, p, false)
 	ev, scored := s.score(ctx, p, req, risk.MethodVoucher, uses[0].Serial, "")
+	if err := <-prepared; err != nil {
+		return Payment{}, err
+	}
 	var rr RiskResult
 	if scored {
 		switch rr = riskResult(ev); ev.Decision {

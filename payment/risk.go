@@ -160,6 +160,21 @@ func (s *Service) score(ctx context.Context, p Payment, req ConfirmRequest, meth
 	return ev, true
 }
 
+// prepare makes sure the ledger accounts an authorization of p needs
+// exist (the merchant's; the card clearing account for cards), in the
+// background: the caller scores meanwhile and then waits for the result.
+func (s *Service) prepare(ctx context.Context, p Payment, card bool) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		err := s.ensureAccount(ctx, p.MerchantID, p.Currency)
+		if err == nil && card {
+			err = s.ensureClearing(ctx, p.Currency)
+		}
+		done <- err
+	}()
+	return done
+}
+
 // outcome tells the engine what became of an evaluated attempt.
 func (s *Service) outcome(ctx context.Context, merchantID, evaluationID, outcome string) {
 	if s.cfg.Risk == nil || evaluationID == "" {
