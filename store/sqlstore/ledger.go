@@ -591,6 +591,21 @@ func (s *Ledger) ReadTiles(ctx context.Context, tiles []tlog.Tile) ([][]byte, er
 // transfers, each read in leaf order, and checks every transfer's owner
 // and id columns against its data.
 func (s *Ledger) Leaves(ctx context.Context, from int64) iter.Seq2[*ledger.LeafChunk, error] {
+	if s.db.dialect == SQLite {
+		var path string
+		err := s.db.read.QueryRowContext(ctx, "SELECT file FROM pragma_database_list WHERE name = 'main'").Scan(&path)
+		if err != nil {
+			return func(yield func(*ledger.LeafChunk, error) bool) { yield(nil, fmt.Errorf("sqlite file: %w", err)) }
+		}
+		if path != "" { // not an in-memory database
+			return s.sqliteLeaves(ctx, from, path)
+		}
+	}
+	return s.sqlLeaves(ctx, from)
+}
+
+// sqlLeaves implements Leaves through database/sql.
+func (s *Ledger) sqlLeaves(ctx context.Context, from int64) iter.Seq2[*ledger.LeafChunk, error] {
 	return func(yield func(*ledger.LeafChunk, error) bool) {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
