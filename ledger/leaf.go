@@ -124,48 +124,93 @@ var errLeaf = errors.New("ledger: malformed leaf")
 
 // DecodeLeaf decodes leaf data. The LeafIndex of the result is zero.
 func DecodeLeaf(data []byte) (Record, error) {
-	d := decoder{b: data}
+	var v leafView
+	if err := v.parse(data); err != nil {
+		return Record{}, err
+	}
+	return v.record(), nil
+}
+
+// TransferLeafKeys returns the owner, id and account ids of a transfer's
+// leaf encoding without decoding the rest of it, for a store to check the
+// keys it looks the transfer up by; ok is false when data does not start
+// like a transfer leaf. The slices point into data.
+func TransferLeafKeys(data []byte) (owner, id, debitAccountID, creditAccountID []byte, ok bool) {
+	if len(data) < 2 || data[0] != LeafVersion1 || data[1] != leafTypeTransfer {
+		return nil, nil, nil, nil, false
+	}
+	d := decoder{b: data[2:]}
+	owner, id, debitAccountID, creditAccountID = d.bytes(), d.bytes(), d.bytes(), d.bytes()
+	return owner, id, debitAccountID, creditAccountID, !d.bad
+}
+
+// leafView is a decoded leaf whose strings point into the leaf data, so
+// that Verify can decode millions of leaves without allocating.
+type leafView struct {
+	typ                           byte
+	owner, id, currency, metadata []byte
+	debit, credit, pendingID      []byte // transfers only
+	code, flags                   uint16
+	amount, timeout, timestamp    int64
+}
+
+// parse decodes data into v. It rejects unknown versions and types,
+// non-shortest varints, truncated input and trailing bytes, so that only
+// the canonical encoding of a record decodes.
+func (v *leafView) parse(data []byte) error {
 	if len(data) < 2 {
-		return Record{}, errLeaf
+		return errLeaf
 	}
 	if data[0] != LeafVersion1 {
-		return Record{}, fmt.Errorf("ledger: unknown leaf version %d", data[0])
+		return fmt.Errorf("ledger: unknown leaf version %d", data[0])
 	}
-	d.b = data[2:]
-	var r Record
+	*v = leafView{typ: data[1]}
+	d := decoder{b: data[2:]}
 	switch data[1] {
 	case leafTypeAccount:
-		a := &Account{}
-		a.Owner = d.string()
-		a.ID = d.string()
-		a.Currency = money.Currency(d.string())
-		a.Code = d.uint16()
-		a.Flags = AccountFlags(d.uint16())
-		a.Timestamp = fromNanos(int64(d.uint64()))
-		a.Metadata = d.bytes()
-		r.Account = a
+		v.owner, v.id, v.currency = d.bytes(), d.bytes(), d.bytes()
+		v.code, v.flags = d.uint16(), d.uint16()
+		v.timestamp = int64(d.uint64())
+		v.metadata = d.bytes()
 	case leafTypeTransfer:
-		t := &Transfer{}
-		t.Owner = d.string()
-		t.ID = d.string()
-		t.DebitAccountID = d.string()
-		t.CreditAccountID = d.string()
-		t.Amount = money.Amount(d.uint64())
-		t.Currency = money.Currency(d.string())
-		t.Code = d.uint16()
-		t.Flags = TransferFlags(d.uint16())
-		t.PendingID = d.string()
-		t.Timeout = time.Duration(d.uint64())
-		t.Timestamp = fromNanos(int64(d.uint64()))
-		t.Metadata = d.bytes()
-		r.Transfer = t
+		v.owner, v.id, v.debit, v.credit = d.bytes(), d.bytes(), d.bytes(), d.bytes()
+		v.amount = int64(d.uint64())
+		v.currency = d.bytes()
+		v.code, v.flags = d.uint16(), d.uint16()
+		v.pendingID = d.bytes()
+		v.timeout = int64(d.uint64())
+		v.timestamp = int64(d.uint64())
+		v.metadata = d.bytes()
 	default:
-		return Record{}, fmt.Errorf("ledger: unknown leaf type %d", data[1])
+		return fmt.Errorf("ledger: unknown leaf type %d", data[1])
 	}
 	if d.bad || len(d.b) != 0 {
-		return Record{}, errLeaf
+		return errLeaf
 	}
-	return r, nil
+	return nil
+}
+
+// record copies v into a Record.
+func (v *leafView) record() Record {
+	if v.typ == leafTypeAccount {
+		return Record{Account: &Account{
+			Owner: string(v.owner), ID: string(v.id), Currency: money.Currency(v.currency),
+			Code: v.code, Flags: AccountFlags(v.flags), Timestamp: fromNanos(v.timestamp), Metadata: cloneMetadata(v.metadata),
+		}}
+	}
+	return Record{Transfer: &Transfer{
+		Owner: string(v.owner), ID: string(v.id), DebitAccountID: string(v.debit), CreditAccountID: string(v.credit),
+		Amount: money.Amount(v.amount), Currency: money.Currency(v.currency), Code: v.code, Flags: TransferFlags(v.flags),
+		PendingID: string(v.pendingID), Timeout: time.Duration(v.timeout), Timestamp: fromNanos(v.timestamp), Metadata: cloneMetadata(v.metadata),
+	}}
+}
+
+// cloneMetadata copies metadata; empty metadata decodes as nil.
+func cloneMetadata(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return append([]byte(nil), b...)
 }
 
 type decoder struct {
@@ -173,22 +218,24 @@ type decoder struct {
 	bad bool
 }
 
+// bytes returns the next string, pointing into the input.
 func (d *decoder) bytes() []byte {
-	n, k := binary.Uvarint(d.b)
+	var n uint64
+	var k int
+	if len(d.b) > 0 && d.b[0] < 0x80 {
+		n, k = uint64(d.b[0]), 1 // the common length below 128, in its only form
+	} else {
+		n, k = binary.Uvarint(d.b)
+	}
 	if k <= 0 || k != uvarintLen(n) || n > uint64(len(d.b)-k) {
 		d.bad = true
 		d.b = nil
 		return nil
 	}
-	s := d.b[k : k+int(n)]
+	s := d.b[k : k+int(n) : k+int(n)]
 	d.b = d.b[k+int(n):]
-	if n == 0 {
-		return nil
-	}
-	return append([]byte(nil), s...)
+	return s
 }
-
-func (d *decoder) string() string { return string(d.bytes()) }
 
 func (d *decoder) uint16() uint16 {
 	if len(d.b) < 2 {

@@ -87,3 +87,66 @@ func FuzzDecodeLeaf(f *testing.F) {
 		}
 	})
 }
+
+// TestVerifyChunks verifies a log longer than the chunks Verify hashes at
+// a time (and, unless -short, than a level-1 tile), with accounts created
+// between transfers and checkpoints inside tiles, then names leaves
+// tampered with at the edges of chunks and tiles.
+func TestVerifyChunks(t *testing.T) {
+	ctx := context.Background()
+	fill := func(t *testing.T, n int) *ledgertest.Env {
+		e := newEnv(t)
+		ledgertest.Fill(t, e, n/2, 997)
+		if r := e.Accounts(t, "m", ledger.Account{ID: "d", Currency: "EUR"}); r[0].Code != ledger.OK {
+			t.Fatal(r)
+		}
+		var ts []ledger.Transfer
+		for i := range n / 2 {
+			ts = append(ts, ledger.Transfer{ID: fmt.Sprintf("u%d", i), DebitAccountID: "d", CreditAccountID: "a", Amount: 1, Currency: "EUR"})
+			if len(ts) == 1001 || i == n/2-1 {
+				e.Transfers(t, "m", ts...)
+				ts = ts[:0]
+			}
+		}
+		return e
+	}
+	t.Run("large", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("fills 70,000 leaves")
+		}
+		e := fill(t, 70_000)
+		sum := e.Verify(t)
+		cp, err := e.Store.LatestCheckpoint(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.Leaves != 70_004 || sum.Root != cp.Hash || sum.Checkpoints < 70 {
+			t.Fatalf("Verify = %+v, want 70,004 leaves and root %x", sum, cp.Hash)
+		}
+	})
+	tests := []struct {
+		name   string
+		tamper func(s *memstore.Store)
+		leaf   int64
+	}{
+		{"amount, last leaf of a chunk", func(s *memstore.Store) { s.SetTransferAmount(4095, 1000) }, 4095},
+		{"amount, first leaf of a chunk", func(s *memstore.Store) { s.SetTransferAmount(4096, 1000) }, 4096},
+		{"amount, last leaf", func(s *memstore.Store) { s.SetTransferAmount(9003, 1000) }, 9003},
+		{"delete, first leaf of a tile", func(s *memstore.Store) { s.DeleteLeaf(4352) }, 4352},
+		{"reorder across chunks", func(s *memstore.Store) { s.SwapLeaves(4000, 5000) }, 4000},
+		{"account leaves", func(s *memstore.Store) { s.SetTransferAccounts(6000, 1, 0) }, 6000},
+		{"account leaves, not an account", func(s *memstore.Store) { s.SetTransferAccounts(6001, 3, 1) }, 6001},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := fill(t, 9_000)
+			tt.tamper(e.Store.(*memstore.Store))
+			_, err := ledger.Verify(ctx, e.Store, e.VerifierKey)
+			var ve *ledger.VerifyError
+			if !errors.As(err, &ve) || ve.LeafIndex != tt.leaf {
+				t.Fatalf("Verify = %v, want a *VerifyError naming leaf %d", err, tt.leaf)
+			}
+			t.Log(err)
+		})
+	}
+}

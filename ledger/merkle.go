@@ -55,10 +55,20 @@ func (t *tree) clone() *tree {
 }
 
 // append adds the record hash h as leaf t.size.
-func (t *tree) append(h tlog.Hash) {
-	t.size++
-	t.frontier = append(t.frontier, frontierNode{0, h})
-	t.addHash(0, h)
+func (t *tree) append(h tlog.Hash) { t.appendNode(0, h) }
+
+// appendNode adds h, the hash of a perfect subtree of 2^level leaves, as
+// leaves t.size.. of the tree; t.size must be a multiple of 2^level. The
+// hashes of tree levels between 0 and level are not kept in tiles, so
+// Verify appends whole tiles of leaves (level TileHeight) this way after
+// comparing their leaf hashes with the stored level-0 tile itself.
+func (t *tree) appendNode(level int, h tlog.Hash) {
+	if t.size&(1<<uint(level)-1) != 0 {
+		panic(fmt.Sprintf("ledger: subtree of level %d appended at tree size %d", level, t.size))
+	}
+	t.size += 1 << uint(level)
+	t.frontier = append(t.frontier, frontierNode{level, h})
+	t.addHash(level, h)
 	for n := len(t.frontier); n >= 2 && t.frontier[n-1].level == t.frontier[n-2].level; n-- {
 		l, r := t.frontier[n-2], t.frontier[n-1]
 		node := frontierNode{l.level + 1, tlog.NodeHash(l.hash, r.hash)}
@@ -97,6 +107,18 @@ func (t *tree) root() tlog.Hash {
 	}
 	h := t.frontier[len(t.frontier)-1].hash
 	for i := len(t.frontier) - 2; i >= 0; i-- {
+		h = tlog.NodeHash(t.frontier[i].hash, h)
+	}
+	return h
+}
+
+// rootWith returns the RFC 6962 hash of the tree extended by m > 0 more
+// leaves, fewer than the smallest subtree of the frontier holds, given
+// tail, the tree hash of those m leaves alone: the frontier folds onto it
+// as onto the frontier nodes the m leaves would add.
+func (t *tree) rootWith(tail tlog.Hash) tlog.Hash {
+	h := tail
+	for i := len(t.frontier) - 1; i >= 0; i-- {
 		h = tlog.NodeHash(t.frontier[i].hash, h)
 	}
 	return h

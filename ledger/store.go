@@ -43,10 +43,16 @@ type Store interface {
 	// tile is missing or narrower than asked.
 	ReadTiles(ctx context.Context, tiles []tlog.Tile) ([][]byte, error)
 
-	// Leaves yields every record with LeafIndex >= from in leaf order. The
-	// yielded Record and what it points to may be reused by the next
-	// iteration. Accounts are yielded with zero balances.
-	Leaves(ctx context.Context, from int64) iter.Seq2[*Record, error]
+	// Leaves yields every stored leaf with LeafIndex >= from in leaf
+	// order, in chunks of any size: each leaf as the index it is stored
+	// under, its encoding (AppendLeaf; an account's without balances)
+	// and, for a transfer, the account leaves it is stored under
+	// (Batch.TransferAccounts), which Verify checks against the account
+	// ids in its encoding. Where a store keeps a transfer's owner and id
+	// beside its encoding, Leaves checks that they agree with it and fails
+	// naming the leaf when they do not. The yielded chunk may be reused by
+	// the next iteration.
+	Leaves(ctx context.Context, from int64) iter.Seq2[*LeafChunk, error]
 	// Accounts yields every account with its stored balances, in any
 	// order. The yielded Account may be reused by the next iteration.
 	Accounts(ctx context.Context) iter.Seq2[*Account, error]
@@ -119,4 +125,55 @@ type Batch struct {
 	Tiles []TileData
 	// Checkpoint of the tree at Head.Size.
 	Checkpoint Checkpoint
+}
+
+// LeafChunk is a run of stored leaves in leaf order, as Store.Leaves
+// yields them: Verify reads the leaf encodings as they are stored, hashes
+// them and decodes them once, without a struct per record in between.
+type LeafChunk struct {
+	// Index[i] is the LeafIndex the store holds leaf i under. A store that
+	// lost or reordered records yields them as they are; Verify names the
+	// first one out of place.
+	Index []int64
+	// Data holds the leaf encodings back to back; Ends[i] is the end of
+	// leaf i's.
+	Data []byte
+	Ends []int
+	// Accounts[i] holds, when leaf i is a transfer, the leaves of the
+	// debit and credit accounts the store keeps it under.
+	Accounts [][2]int64
+}
+
+// Len returns the number of leaves in c.
+func (c *LeafChunk) Len() int { return len(c.Ends) }
+
+// Leaf returns the encoding of leaf i of c.
+func (c *LeafChunk) Leaf(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = c.Ends[i-1]
+	}
+	return c.Data[start:c.Ends[i]:c.Ends[i]]
+}
+
+// Reset empties c, keeping its buffers.
+func (c *LeafChunk) Reset() {
+	c.Index, c.Data, c.Ends, c.Accounts = c.Index[:0], c.Data[:0], c.Ends[:0], c.Accounts[:0]
+}
+
+// Append adds the leaf stored under index with the given encoding and,
+// for a transfer, account leaves.
+func (c *LeafChunk) Append(index int64, data []byte, accounts [2]int64) {
+	c.Index = append(c.Index, index)
+	c.Data = append(c.Data, data...)
+	c.Ends = append(c.Ends, len(c.Data))
+	c.Accounts = append(c.Accounts, accounts)
+}
+
+// AppendRecord adds r's leaf, encoding it.
+func (c *LeafChunk) AppendRecord(r *Record, accounts [2]int64) {
+	c.Index = append(c.Index, r.LeafIndex)
+	c.Data = AppendLeaf(c.Data, r)
+	c.Ends = append(c.Ends, len(c.Data))
+	c.Accounts = append(c.Accounts, accounts)
 }

@@ -169,16 +169,25 @@ func TreeMatchesTlog(t *testing.T, open Opener) {
 		return out, nil
 	})
 	n := int64(0)
-	for rec, err := range e.Store.Leaves(ctx, 0) {
+	for c, err := range e.Store.Leaves(ctx, 0) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		hs, err := tlog.StoredHashes(n, ledger.EncodeLeaf(rec), r)
-		if err != nil {
-			t.Fatal(err)
+		for i, index := range c.Index {
+			if index != n {
+				t.Fatalf("leaf %d stored under index %d", n, index)
+			}
+			rec, err := ledger.DecodeLeaf(c.Leaf(i))
+			if err != nil {
+				t.Fatalf("leaf %d: %v", n, err)
+			}
+			hs, err := tlog.StoredHashes(n, ledger.EncodeLeaf(&rec), r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hashes = append(hashes, hs...)
+			n++
 		}
-		hashes = append(hashes, hs...)
-		n++
 	}
 	root, err := tlog.TreeHash(n, r)
 	if err != nil || root != cp.Hash || n != cp.Size {

@@ -41,6 +41,7 @@ type leaf struct {
 	leafIndex int64
 	account   *ledger.Account
 	transfer  *ledger.Transfer
+	refs      [2]int64 // a transfer's account leaves (Batch.TransferAccounts)
 	deleted   bool
 }
 
@@ -170,6 +171,9 @@ func (t *tx) Append(ctx context.Context, b *ledger.Batch) error {
 		t.s.FailAppend = nil
 		return err
 	}
+	if len(b.TransferAccounts) != len(b.Transfers) {
+		return errors.New("memstore: batch without account leaves")
+	}
 	t.s.mu.RLock()
 	defer t.s.mu.RUnlock()
 	for i := range b.Transfers {
@@ -218,7 +222,7 @@ func (s *Store) apply(b *ledger.Batch) {
 	for i := range b.Transfers {
 		t := b.Transfers[i]
 		s.transfers[ledger.Key{Owner: t.Owner, ID: t.ID}] = t.LeafIndex
-		s.leaves[t.LeafIndex] = leaf{leafIndex: t.LeafIndex, transfer: &t}
+		s.leaves[t.LeafIndex] = leaf{leafIndex: t.LeafIndex, transfer: &t, refs: b.TransferAccounts[i]}
 		for _, id := range []string{t.DebitAccountID, t.CreditAccountID} {
 			k := ledger.Key{Owner: t.Owner, ID: id}
 			s.byAccount[k] = append(s.byAccount[k], t.LeafIndex)
@@ -327,32 +331,20 @@ func (s *Store) ReadTiles(ctx context.Context, tiles []tlog.Tile) ([][]byte, err
 }
 
 // Leaves implements ledger.Store.
-func (s *Store) Leaves(ctx context.Context, from int64) iter.Seq2[*ledger.Record, error] {
-	return func(yield func(*ledger.Record, error) bool) {
-		var r ledger.Record
-		var a ledger.Account
-		var t ledger.Transfer
-		for i := from; ; i++ {
+func (s *Store) Leaves(ctx context.Context, from int64) iter.Seq2[*ledger.LeafChunk, error] {
+	return func(yield func(*ledger.LeafChunk, error) bool) {
+		const chunkLeavesMax = 1024
+		var c ledger.LeafChunk
+		for i := from; ; {
+			c.Reset()
 			s.mu.RLock()
-			if i >= int64(len(s.leaves)) {
-				s.mu.RUnlock()
-				return
+			for ; i < int64(len(s.leaves)) && c.Len() < chunkLeavesMax; i++ {
+				if l := s.leaves[i]; !l.deleted {
+					c.AppendRecord(&ledger.Record{LeafIndex: l.leafIndex, Account: l.account, Transfer: l.transfer}, l.refs)
+				}
 			}
-			l := s.leaves[i]
 			s.mu.RUnlock()
-			if l.deleted {
-				continue
-			}
-			r = ledger.Record{LeafIndex: l.leafIndex}
-			if l.account != nil {
-				a = *l.account
-				a.DebitsPending, a.DebitsPosted, a.CreditsPending, a.CreditsPosted = 0, 0, 0, 0
-				r.Account = &a
-			} else {
-				t = *l.transfer
-				r.Transfer = &t
-			}
-			if !yield(&r, nil) {
+			if c.Len() == 0 || !yield(&c, nil) {
 				return
 			}
 		}
@@ -395,6 +387,14 @@ func (s *Store) SetAccountBalance(owner, id string, debitsPosted int64) {
 	a := *s.accounts[ledger.Key{Owner: owner, ID: id}]
 	a.DebitsPosted = money.Amount(debitsPosted)
 	s.accounts[ledger.Key{Owner: owner, ID: id}] = &a
+}
+
+// SetTransferAccounts changes the account leaves the transfer at leaf is
+// kept under (an index that disagrees with the record).
+func (s *Store) SetTransferAccounts(leaf int64, debit, credit int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.leaves[leaf].refs = [2]int64{debit, credit}
 }
 
 // DeleteLeaf removes the record at leaf.

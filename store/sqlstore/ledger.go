@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -587,9 +588,25 @@ func (s *Ledger) ReadTiles(ctx context.Context, tiles []tlog.Tile) ([][]byte, er
 }
 
 // Leaves implements ledger.Store: it merges the accounts and the
-// transfers, each read in leaf order.
-func (s *Ledger) Leaves(ctx context.Context, from int64) iter.Seq2[*ledger.Record, error] {
-	return func(yield func(*ledger.Record, error) bool) {
+// transfers, each read in leaf order, and checks every transfer's owner
+// and id columns against its data.
+func (s *Ledger) Leaves(ctx context.Context, from int64) iter.Seq2[*ledger.LeafChunk, error] {
+	if s.db.dialect == SQLite {
+		var path string
+		err := s.db.read.QueryRowContext(ctx, "SELECT file FROM pragma_database_list WHERE name = 'main'").Scan(&path)
+		if err != nil {
+			return func(yield func(*ledger.LeafChunk, error) bool) { yield(nil, fmt.Errorf("sqlite file: %w", err)) }
+		}
+		if path != "" { // not an in-memory database
+			return s.sqliteLeaves(ctx, from, path)
+		}
+	}
+	return s.sqlLeaves(ctx, from)
+}
+
+// sqlLeaves implements Leaves through database/sql.
+func (s *Ledger) sqlLeaves(ctx context.Context, from int64) iter.Seq2[*ledger.LeafChunk, error] {
+	return func(yield func(*ledger.LeafChunk, error) bool) {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		arows, err := s.db.QueryContext(ctx, "SELECT "+ledgerAccountCols+" FROM ledger_accounts WHERE leaf >= ? ORDER BY leaf", from)
@@ -605,13 +622,9 @@ func (s *Ledger) Leaves(ctx context.Context, from int64) iter.Seq2[*ledger.Recor
 		}
 		defer trows.Close()
 		var a ledger.Account
-		var t ledger.Transfer
-		var r ledger.Record
+		var t ledgerLeafRow
+		var c ledger.LeafChunk
 		haveA, haveT := false, false
-		// The accounts streamed so far by leaf, to check each transfer's
-		// account leaves against the account ids in its data.
-		accts := map[int64]ledger.Key{}
-		var tRefs [2]int64
 		for {
 			if !haveA && arows != nil {
 				if arows.Next() {
@@ -619,8 +632,6 @@ func (s *Ledger) Leaves(ctx context.Context, from int64) iter.Seq2[*ledger.Recor
 						yield(nil, err)
 						return
 					}
-					accts[a.LeafIndex] = ledger.Key{Owner: a.Owner, ID: a.ID}
-					a.DebitsPending, a.DebitsPosted, a.CreditsPending, a.CreditsPosted = 0, 0, 0, 0
 					haveA = true
 				} else {
 					if err := arows.Err(); err != nil {
@@ -632,7 +643,7 @@ func (s *Ledger) Leaves(ctx context.Context, from int64) iter.Seq2[*ledger.Recor
 			}
 			if !haveT && trows != nil {
 				if trows.Next() {
-					if tRefs, err = scanLedgerLeaf(trows, &t); err != nil {
+					if err := trows.Scan(&t.leaf, &t.owner, &t.id, &t.refs[0], &t.refs[1], &t.data); err != nil {
 						yield(nil, err)
 						return
 					}
@@ -646,47 +657,52 @@ func (s *Ledger) Leaves(ctx context.Context, from int64) iter.Seq2[*ledger.Recor
 				}
 			}
 			switch {
-			case haveA && (!haveT || a.LeafIndex < t.LeafIndex):
-				r = ledger.Record{LeafIndex: a.LeafIndex, Account: &a}
+			case !haveA && !haveT:
+				if c.Len() > 0 {
+					yield(&c, nil)
+				}
+				return
+			case haveA && (!haveT || a.LeafIndex < t.leaf):
+				c.AppendRecord(&ledger.Record{LeafIndex: a.LeafIndex, Account: &a}, [2]int64{})
 				haveA = false
-			case haveT:
-				if err := checkLedgerLeafAccounts(&t, tRefs, accts, from); err != nil {
+			default:
+				if err := checkLedgerLeaf(t.leaf, t.owner, t.id, t.data); err != nil {
 					yield(nil, err)
 					return
 				}
-				r = ledger.Record{LeafIndex: t.LeafIndex, Transfer: &t}
+				c.Append(t.leaf, t.data, t.refs)
 				haveT = false
-			default:
-				return
 			}
-			if !yield(&r, nil) {
-				return
+			if c.Len() == ledgerLeafChunkMax {
+				if !yield(&c, nil) {
+					return
+				}
+				c.Reset()
 			}
 		}
 	}
 }
 
-// scanLedgerLeaf scans a transfer row of Leaves; it returns the row's
-// debit and credit account leaves.
-func scanLedgerLeaf(rows *sql.Rows, t *ledger.Transfer) (refs [2]int64, err error) {
-	var leaf int64
-	var owner, id string
-	var data []byte
-	if err := rows.Scan(&leaf, &owner, &id, &refs[0], &refs[1], &data); err != nil {
-		return refs, err
-	}
-	return refs, decodeLedgerTransfer(leaf, owner, id, data, t)
+// Leaves per chunk that Leaves yields.
+const ledgerLeafChunkMax = 4096
+
+// ledgerLeafRow is a transfer row as Leaves reads it.
+type ledgerLeafRow struct {
+	leaf            int64
+	owner, id, data sql.RawBytes
+	refs            [2]int64 // debit_leaf, credit_leaf
 }
 
-// checkLedgerLeafAccounts checks a transfer's account leaves (the index
-// keys) against accts, the accounts streamed before it; accounts created
-// before leaf from were not streamed and are not checked.
-func checkLedgerLeafAccounts(t *ledger.Transfer, refs [2]int64, accts map[int64]ledger.Key, from int64) error {
-	for i, id := range [2]string{t.DebitAccountID, t.CreditAccountID} {
-		k, ok := accts[refs[i]]
-		if (ok && k != ledger.Key{Owner: t.Owner, ID: id}) || (!ok && refs[i] >= from) {
-			return fmt.Errorf("ledger transfer at leaf %d: account leaf %d differs from its data (record altered)", t.LeafIndex, refs[i])
-		}
+// checkLedgerLeaf checks a transfer row's key columns, the owner and id it
+// is looked up by, against its leaf data. The rest of the data, and the
+// account leaves the row is indexed under, are Verify's to check.
+func checkLedgerLeaf(leaf int64, owner, id, data []byte) error {
+	dOwner, dID, _, _, ok := ledger.TransferLeafKeys(data)
+	if !ok {
+		return fmt.Errorf("ledger transfer at leaf %d: stored data is no transfer leaf", leaf)
+	}
+	if !bytes.Equal(owner, dOwner) || !bytes.Equal(id, dID) {
+		return fmt.Errorf("ledger transfer at leaf %d: key (%q, %q) differs from its data (record altered)", leaf, owner, id)
 	}
 	return nil
 }
