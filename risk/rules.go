@@ -312,28 +312,30 @@ func (e *Engine) Backtest(ctx context.Context, merchantID, ruleID string, p Rule
 	b := rv.pool.Get().(*ruleBinding)
 	defer rv.pool.Put(b)
 	out := BacktestResult{Rule: ruleID, From: from.UTC().Format(time.RFC3339), To: to.UTC().Format(time.RFC3339)}
-	var stored []Evaluation
-	err = e.store.Evaluations(ctx, merchantID, from, to, limit, func(ev *Evaluation) error {
-		if ev.FeatureSet != e.featID {
-			out.Skipped++
-			return nil
-		}
-		stored = append(stored, *ev)
-		return nil
-	})
-	if err != nil {
-		return BacktestResult{}, err
-	}
+	// Streamed: each stored evaluation is bound and replayed as it is
+	// read, so a backtest over a million of them holds one at a time.
+	errStop := errors.New("stop")
+	var readErr error
 	samples := iter.Seq[rules.Sample](func(yield func(rules.Sample) bool) {
-		for i := range stored {
-			ev := &stored[i]
+		readErr = e.store.Evaluations(ctx, merchantID, from, to, limit, func(ev *Evaluation) error {
+			if ev.FeatureSet != e.featID {
+				out.Skipped++
+				return nil
+			}
 			rv.bind(b, &ev.Event, ev.Score, ev.Features, ls)
 			if !yield(rules.Sample{Env: b.env, Label: ev.Label, Decision: ev.Decision}) {
-				return
+				return errStop
 			}
+			return nil
+		})
+		if errors.Is(readErr, errStop) {
+			readErr = nil
 		}
 	})
 	out.BacktestResult = rules.Backtest(c, samples)
+	if readErr != nil {
+		return BacktestResult{}, readErr
+	}
 	return out, nil
 }
 
