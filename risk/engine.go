@@ -74,7 +74,7 @@ type Notifier interface {
 
 // Limits.
 const (
-	recentMax        = 200_000 // evaluations whose events are kept for their outcome
+	recentMax        = 100_000 // evaluations whose events are kept for their outcome (~50 s at 2,000/s; older ones are read back)
 	cacheTTL         = 5 * time.Second
 	writeBatchMax    = 256
 	writeQueueMax    = 16_384
