@@ -1,12 +1,7 @@
 package web_test
 
 import (
-	"net/http"
-	"net/http/httptest"
-	"net/url"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/chromedp/cdproto/emulation"
@@ -16,50 +11,13 @@ import (
 	"github.com/kassa/kassa/risk"
 )
 
-// returnServer is the merchant's site the payer comes back to.
-type returnServer struct {
-	*httptest.Server
-	mu    sync.Mutex
-	query url.Values
-}
-
-func newReturnServer(t *testing.T) *returnServer {
-	rs := &returnServer{}
-	rs.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/done" {
-			http.NotFound(w, r) // favicon.ico
-			return
-		}
-		rs.mu.Lock()
-		rs.query = r.URL.Query()
-		rs.mu.Unlock()
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Write([]byte(`<!doctype html><title>Shop</title><h1 id="thanks">Thank you</h1>`))
-	}))
-	t.Cleanup(rs.Close)
-	return rs
-}
-
-func (rs *returnServer) got() url.Values {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	return rs.query
-}
-
-// snap saves a screenshot of a step when KASSA_TEST_ARTIFACTS asks for them.
-func snap(b *browser.Browser, name string) {
-	if os.Getenv(browser.EnvArtifacts) != "" {
-		b.Screenshot(name)
-	}
-}
-
 // TestBrowserPayWithThreeVouchers pays 25.00 EUR with three 10.00 EUR
 // vouchers in Chromium (the third only half needed) and lands on the
 // shop's return_url with status=captured.
 func TestBrowserPayWithThreeVouchers(t *testing.T) {
 	f := newFixture(t)
 	b := browser.New(t)
-	shop := newReturnServer(t)
+	shop := browser.NewShop(t)
 	f.allowAutomatedBrowser(t)
 	vs := f.issue(t, 3, 1000, "EUR")
 	p := f.createPayment(t, map[string]any{"amount": 2500, "currency": "EUR", "description": "Deposit to account 1001",
@@ -81,7 +39,7 @@ func TestBrowserPayWithThreeVouchers(t *testing.T) {
 	if bg != "rgb(242, 244, 248)" {
 		t.Errorf("body background %q: the page's style did not apply", bg)
 	}
-	snap(b, "form")
+	b.Snap("form")
 	b.Run(
 		chromedp.SendKeys("#pin-1", vs[0].PIN, chromedp.ByID),
 		chromedp.Click("#add-pin", chromedp.ByID),
@@ -91,7 +49,7 @@ func TestBrowserPayWithThreeVouchers(t *testing.T) {
 		chromedp.WaitVisible("#pin-3", chromedp.ByID),
 		chromedp.SendKeys("#pin-3", vs[2].PIN, chromedp.ByID),
 	)
-	snap(b, "filled")
+	b.Snap("filled")
 	var loc string
 	b.Run(
 		chromedp.Click("#submit", chromedp.ByID),
@@ -101,7 +59,7 @@ func TestBrowserPayWithThreeVouchers(t *testing.T) {
 	if !strings.HasPrefix(loc, shop.URL+"/done?order=7&") {
 		t.Fatalf("landed on %s, want the shop's return_url", loc)
 	}
-	q := shop.got()
+	q := shop.Got()
 	if q.Get("payment_id") != p["id"] || q.Get("status") != "captured" || q.Get("order") != "7" {
 		t.Errorf("return_url query = %v", q)
 	}
@@ -153,7 +111,7 @@ func TestBrowserWrongPIN(t *testing.T) {
 		chromedp.Evaluate(`Array.from(document.querySelectorAll("input[name=pin]")).map(e => e.value)`, &values),
 		chromedp.OuterHTML("html", &html, chromedp.ByQuery),
 	)
-	snap(b, "wrong-pin")
+	b.Snap("wrong-pin")
 	if !strings.Contains(errText, "not valid") {
 		t.Errorf("error next to field 2 = %q", errText)
 	}
@@ -184,7 +142,7 @@ func TestBrowserWrongPIN(t *testing.T) {
 func TestBrowserWithoutJavaScript(t *testing.T) {
 	f := newFixture(t)
 	b := browser.New(t)
-	shop := newReturnServer(t)
+	shop := browser.NewShop(t)
 	vs := f.issue(t, 1, 1000, "EUR")
 	p := f.createPayment(t, map[string]any{"amount": 700, "currency": "EUR", "capture_method": "manual",
 		"return_url": shop.URL + "/done"})
@@ -194,7 +152,7 @@ func TestBrowserWithoutJavaScript(t *testing.T) {
 		chromedp.Navigate(redirectURL(t, p)),
 		browser.Loaded("#pin-10"),
 	)
-	snap(b, "no-javascript")
+	b.Snap("no-javascript")
 	var shown []bool
 	b.Run(chromedp.Evaluate(`Array.from(document.querySelectorAll(".pin")).map(e => e.offsetParent !== null)`, &shown))
 	for i, s := range shown {
@@ -208,7 +166,7 @@ func TestBrowserWithoutJavaScript(t *testing.T) {
 		browser.Loaded("#thanks"),
 		chromedp.Location(&loc),
 	)
-	if q := shop.got(); q.Get("status") != "authorized" || q.Get("payment_id") != p["id"] {
+	if q := shop.Got(); q.Get("status") != "authorized" || q.Get("payment_id") != p["id"] {
 		t.Errorf("landed on %s", loc)
 	}
 	if _, ev := f.evaluation(t, p["id"].(string)); ev.Event.Signals != (risk.Signals{}) {

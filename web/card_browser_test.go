@@ -17,7 +17,7 @@ func TestBrowserPayByCard(t *testing.T) {
 	f := newFixture(t)
 	b := browser.New(t)
 	f.allowAutomatedBrowser(t)
-	shop := newReturnServer(t)
+	shop := browser.NewShop(t)
 	p := f.createPayment(t, map[string]any{"amount": 1999, "currency": "EUR", "description": "Deposit",
 		"return_url": shop.URL + "/done?order=9"})
 	var loc string
@@ -29,7 +29,7 @@ func TestBrowserPayByCard(t *testing.T) {
 		chromedp.SendKeys("#card_cvc", "123", chromedp.ByID),
 		chromedp.SendKeys("#card_name", "Ada Lovelace", chromedp.ByID),
 	)
-	snap(b, "card-filled")
+	b.Snap("card-filled")
 	b.Run(
 		chromedp.Click("#submit-card", chromedp.ByID),
 		browser.Loaded("#thanks"),
@@ -38,7 +38,7 @@ func TestBrowserPayByCard(t *testing.T) {
 	if !strings.HasPrefix(loc, shop.URL+"/done?order=9&") {
 		t.Fatalf("landed on %s, want the shop's return_url", loc)
 	}
-	if q := shop.got(); q.Get("payment_id") != p["id"] || q.Get("status") != "captured" {
+	if q := shop.Got(); q.Get("payment_id") != p["id"] || q.Get("status") != "captured" {
 		t.Errorf("return_url query = %v", q)
 	}
 	_, got := f.api(t, "GET", "/v1/payments/"+p["id"].(string), nil)
@@ -67,7 +67,7 @@ func TestBrowserPayByCard(t *testing.T) {
 		chromedp.Text(".status", &text, chromedp.ByQuery),
 		chromedp.OuterHTML("html", &html, chromedp.ByQuery),
 	)
-	snap(b, "card-declined")
+	b.Snap("card-declined")
 	if !strings.Contains(text, "insufficient funds") {
 		t.Errorf("declined page says %q", text)
 	}

@@ -77,13 +77,13 @@ func TestBrowserClientSignals(t *testing.T) {
 		chromedp.Click("#pin-1", chromedp.ByID),
 		chromedp.KeyEvent(v.PIN),
 	)
-	snap(b, "signals-typed")
+	b.Snap("signals-typed")
 	b.Run(
 		chromedp.Click("#submit", chromedp.ByID),
 		// Paid, or declined: what the decision is does not matter here.
 		browser.Loaded(".status"),
 	)
-	snap(b, "signals-submitted")
+	b.Snap("signals-submitted")
 	got, ev := f.evaluation(t, p["id"].(string))
 	sig := ev.Event.Signals
 	t.Logf("headless Chromium: navigator.webdriver %v; signals %+v; decision %s (score %d), payment %s",

@@ -5,11 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,43 +24,6 @@ import (
 // the fixture on http://localhost:<port>, with the DevTools WebAuthn
 // virtual authenticator for passkeys. A failing test saves a screenshot;
 // KASSA_TEST_ARTIFACTS=dir saves one of every step too.
-
-// snap saves a screenshot of a step when KASSA_TEST_ARTIFACTS asks for them.
-func snap(b *browser.Browser, name string) {
-	if os.Getenv(browser.EnvArtifacts) != "" {
-		b.Screenshot(name)
-	}
-}
-
-// returnServer is the merchant's site the payer comes back to.
-type returnServer struct {
-	*httptest.Server
-	mu    sync.Mutex
-	query url.Values
-}
-
-func newReturnServer(t *testing.T) *returnServer {
-	rs := &returnServer{}
-	rs.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/done" {
-			http.NotFound(w, r)
-			return
-		}
-		rs.mu.Lock()
-		rs.query = r.URL.Query()
-		rs.mu.Unlock()
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Write([]byte(`<!doctype html><title>Shop</title><h1 id="thanks">Thank you</h1>`))
-	}))
-	t.Cleanup(rs.Close)
-	return rs
-}
-
-func (rs *returnServer) got() url.Values {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	return rs.query
-}
 
 // clickTo clicks the element sel and waits for the next document to
 // load with an element matching next. The current document is marked
@@ -203,7 +163,7 @@ func (f *fixture) payToChallenge(t *testing.T, b *browser.Browser, p payment.Pay
 		chromedp.SendKeys("#pin-1", pin, chromedp.ByID),
 		clickTo("#submit", "#next"),
 	)
-	snap(b, "payment-challenged")
+	b.Snap("payment-challenged")
 	if got := f.payment(t, p.ID); got.Risk.Challenge != payment.ChallengePending || got.Risk.Factor != risk.FactorPasskey {
 		t.Fatalf("payment %s: challenge %q factor %q", got.Status, got.Risk.Challenge, got.Risk.Factor)
 	}
@@ -221,7 +181,7 @@ func TestBrowserSignUpPasskeyStepUp(t *testing.T) {
 	f := newFixture(t)
 	f.addRule(t, "large payments need a passkey", "amount >= 50000", risk.Challenge, risk.FactorPasskey)
 	f.allowAutomatedBrowser(t)
-	shop := newReturnServer(t)
+	shop := browser.NewShop(t)
 	b := browser.New(t)
 	const email, phone, phoneE164 = "pia@example.com", "+43 660 7654321", "+436607654321"
 	secrets := []string{goodPassword}
@@ -239,7 +199,7 @@ func TestBrowserSignUpPasskeyStepUp(t *testing.T) {
 		chromedp.SendKeys("#email", email, chromedp.ByID),
 		chromedp.SendKeys("#phone", phone, chromedp.ByID),
 	)
-	snap(b, "signup")
+	b.Snap("signup")
 	b.Run(clickTo("#signup button", "#signup-code"))
 	keep(f.cookies(b)) // the sign-up's token
 	emailCode := f.outboxCode(t, b, email)
@@ -263,7 +223,7 @@ func TestBrowserSignUpPasskeyStepUp(t *testing.T) {
 	)
 	secrets = append(secrets, emailCode, phoneCode)
 	keep(f.cookies(b))
-	snap(b, "signup-kyc")
+	b.Snap("signup-kyc")
 	b.Run(clickTo("#skip", "#passkeys"))
 	if s := text(b, "#level"); !strings.Contains(s, "verified") {
 		t.Errorf("level on the account page: %q", s)
@@ -288,7 +248,7 @@ func TestBrowserSignUpPasskeyStepUp(t *testing.T) {
 	// A passkey, with user verification.
 	auth := addAuthenticator(t, b, true)
 	b.Run(clickTo("#add-passkey-button", ".notice"))
-	snap(b, "passkey-added")
+	b.Snap("passkey-added")
 	if s := text(b, ".notice"); !strings.Contains(s, "Your passkey was added") {
 		t.Fatalf("after adding a passkey: %q", s)
 	}
@@ -315,13 +275,13 @@ func TestBrowserSignUpPasskeyStepUp(t *testing.T) {
 		na["redirect_url"] != f.origin+"/challenge/"+p.ID+"?client_secret="+url.QueryEscape(p.ClientSecret) {
 		t.Errorf("the merchant's next_action: %v", na)
 	}
-	snap(b, "challenge")
+	b.Snap("challenge")
 	var loc string
 	b.Run(
 		clickTo("#approve-passkey", "#thanks"),
 		chromedp.Location(&loc),
 	)
-	if q := shop.got(); q.Get("payment_id") != p.ID || q.Get("status") != "captured" || q.Get("order") != "77" {
+	if q := shop.Got(); q.Get("payment_id") != p.ID || q.Get("status") != "captured" || q.Get("order") != "77" {
 		t.Errorf("landed on %s", loc)
 	}
 	api := f.apiPayment(t, p.ID)
@@ -337,7 +297,7 @@ func TestBrowserSignUpPasskeyStepUp(t *testing.T) {
 
 	// The payment is in the payer's history.
 	b.Run(chromedp.Navigate(f.origin+"/account"), browser.Loaded("#payment-"+p.ID))
-	snap(b, "history")
+	b.Snap("history")
 
 	// Without its device cookie the browser is a new device: the login's
 	// second factor is the passkey, offered first.
@@ -348,7 +308,7 @@ func TestBrowserSignUpPasskeyStepUp(t *testing.T) {
 		chromedp.SendKeys("#password", goodPassword, chromedp.ByID),
 		clickTo("#login button", "#use-passkey"),
 	)
-	snap(b, "login-second-factor")
+	b.Snap("login-second-factor")
 	b.Run(clickTo("#use-passkey", "#passkeys"))
 	cs = f.cookies(b)
 	keep(cs)
@@ -414,7 +374,7 @@ func TestBrowserPasskeyWithoutUserVerification(t *testing.T) {
 		chromedp.WaitVisible("#add-passkey [data-passkey-error]", chromedp.ByQuery),
 		chromedp.AttributeValue("#add-passkey [data-passkey-error]", "data-error", &refused, nil, chromedp.ByQuery),
 	)
-	snap(b, "enrol-no-uv")
+	b.Snap("enrol-no-uv")
 	t.Logf("Chromium, registration requiring UV on an authenticator without UV: %s %q", refused, text(b, "#add-passkey [data-passkey-error]"))
 	if refused != "NotAllowedError" || stored() != 0 {
 		t.Errorf("enrolment without UV: %q, %d passkeys stored", refused, stored())
@@ -426,7 +386,7 @@ func TestBrowserPasskeyWithoutUserVerification(t *testing.T) {
 	uv := addAuthenticator(t, b, true)
 	b.Run(cdpwebauthn.SetResponseOverrideBits(uv.id).WithIsBadUV(true))
 	b.Run(clickTo("#add-passkey-button", "#passkeys-error"))
-	snap(b, "enrol-bad-uv")
+	b.Snap("enrol-bad-uv")
 	if s := text(b, "#passkeys-error"); !strings.Contains(s, "did not verify you") || stored() != 0 {
 		t.Errorf("enrolment with the UV bit cleared: %q, %d passkeys stored", s, stored())
 	}
@@ -448,7 +408,7 @@ func TestBrowserPasskeyWithoutUserVerification(t *testing.T) {
 	b.Run(chromedp.Click("#approve-passkey", chromedp.ByID))
 	b.Run(chromedp.WaitVisible("#passkey-error", chromedp.ByID),
 		chromedp.AttributeValue("#passkey-error", "data-error", &refused, nil, chromedp.ByID))
-	snap(b, "step-up-no-uv")
+	b.Snap("step-up-no-uv")
 	t.Logf("Chromium, step-up requiring UV on an authenticator without UV: %s %q", refused, text(b, "#passkey-error"))
 	if got := f.payment(t, p.ID); refused != "NotAllowedError" || got.Risk.Challenge != payment.ChallengePending || got.AmountCaptured != 0 {
 		t.Errorf("step-up without UV: %q; payment %s, challenge %s", refused, got.Status, got.Risk.Challenge)
@@ -460,7 +420,7 @@ func TestBrowserPasskeyWithoutUserVerification(t *testing.T) {
 	uv = addAuthenticator(t, b, true)
 	b.Run(cdpwebauthn.AddCredential(uv.id, key), cdpwebauthn.SetResponseOverrideBits(uv.id).WithIsBadUV(true))
 	b.Run(chromedp.Reload(), browser.Loaded("#approve-passkey"), clickTo("#approve-passkey", ".status"))
-	snap(b, "step-up-bad-uv")
+	b.Snap("step-up-bad-uv")
 	if s := text(b, ".status"); !strings.Contains(s, "did not verify you") || !strings.Contains(s, "declined") {
 		t.Errorf("the page after a refused passkey: %q", s)
 	}
@@ -486,7 +446,7 @@ func TestBrowserNewDeviceAsksForCode(t *testing.T) {
 		chromedp.SendKeys("#password", goodPassword, chromedp.ByID),
 		clickTo("#login button", "#otp"),
 	)
-	snap(b, "second-factor")
+	b.Snap("second-factor")
 	if s := text(b, "main"); !strings.Contains(s, "This device is new to your account") || strings.Contains(s, "Passkey") {
 		t.Errorf("second-factor page: %q", s)
 	}
@@ -514,7 +474,7 @@ func TestBrowserNewDeviceAsksForCode(t *testing.T) {
 		chromedp.SendKeys("#otp-code", code, chromedp.ByID),
 		clickTo("#factor-otp button", "#passkeys"),
 	)
-	snap(b, "logged-in")
+	b.Snap("logged-in")
 	cs := f.cookies(b)
 	if cs["kassa_device"] == "" || cs["kassa_session"] == pending {
 		t.Errorf("after the second factor: device cookie %q, session rotated %v", cs["kassa_device"], cs["kassa_session"] != pending)
