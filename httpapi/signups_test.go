@@ -2,32 +2,23 @@ package httpapi_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/identity"
+	"github.com/kassa/kassa/identity/identitytest"
 	"github.com/kassa/kassa/store/sqlstore"
-	"github.com/kassa/kassa/vault"
 )
 
 // newIdentityService is payer identity over db, codes in a development
 // outbox, with a fast (test-only) password hash.
 func newIdentityService(t *testing.T, db *sqlstore.DB) (*identity.Service, *identity.Outbox) {
 	t.Helper()
-	k := make([]byte, vault.KEKLength)
-	rand.Read(k)
-	keys, err := vault.ParseKeys("1:" + base64.StdEncoding.EncodeToString(k))
-	if err != nil {
-		t.Fatal(err)
-	}
 	store := sqlstore.NewIdentity(db)
 	outbox := identity.NewOutbox(store, nil, id.Generator{})
-	svc, err := identity.New(identity.Config{Store: store, Sealer: &identity.VaultSealer{Wrapper: vault.NewLocalWrapper(keys)},
+	svc, err := identity.New(identity.Config{Store: store, Sealer: identitytest.Sealer(t),
 		Notifier: outbox, Key: identity.GenerateKey(),
 		Hasher: &identity.Argon2id{Params: identity.Argon2Params{Memory: 1024, Time: 1, Threads: 1, KeyLength: 32, SaltLength: 16}}})
 	if err != nil {
@@ -53,14 +44,7 @@ func TestSignUpAPI(t *testing.T) {
 		resp, b := f.do(t, "POST", path, pk, "application/json", body)
 		return resp.StatusCode, decode(t, b)
 	}
-	code := func(to string) string {
-		t.Helper()
-		ms, err := outbox.Messages(ctx, to, 1)
-		if err != nil || len(ms) == 0 {
-			t.Fatalf("no message to %s: %v", to, err)
-		}
-		return regexp.MustCompile(`\d{6}`).FindString(ms[0].Body)
-	}
+	code := func(to string) string { return identitytest.LastCode(t, outbox, to) }
 	if st, p := post("/v1/signups", `{"email":"nope","phone":"+436641234567"}`); st != 400 || p["param"] == nil {
 		t.Errorf("bad email = %d %v", st, p)
 	}

@@ -2,11 +2,8 @@ package identity_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"log/slog"
-	"regexp"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,10 +12,10 @@ import (
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/identity"
+	"github.com/kassa/kassa/identity/identitytest"
 	"github.com/kassa/kassa/internal/syncbuf"
 	"github.com/kassa/kassa/internal/testclock"
 	"github.com/kassa/kassa/store/sqlstore"
-	"github.com/kassa/kassa/vault"
 )
 
 // The service tests run on the real SQLite store (an external test
@@ -85,17 +82,6 @@ type env struct {
 
 var start = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-func testSealer(t *testing.T) *identity.VaultSealer {
-	t.Helper()
-	k := make([]byte, vault.KEKLength)
-	rand.Read(k)
-	keys, err := vault.ParseKeys("1:" + base64.StdEncoding.EncodeToString(k))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &identity.VaultSealer{Wrapper: vault.NewLocalWrapper(keys)}
-}
-
 // newEnv returns a service over a fresh SQLite database; change adjusts
 // the configuration first.
 func newEnv(t *testing.T, change ...func(*identity.Config)) *env {
@@ -117,7 +103,7 @@ func newEnv(t *testing.T, change ...func(*identity.Config)) *env {
 			return a
 		}}))
 	e.cfg = identity.Config{
-		Store: e.store, Sealer: testSealer(t), Notifier: e.outbox, Key: identity.GenerateKey(), Hasher: e.hasher,
+		Store: e.store, Sealer: identitytest.Sealer(t), Notifier: e.outbox, Key: identity.GenerateKey(), Hasher: e.hasher,
 		Events: e.events, Clock: e.clock.Now, Logger: logger,
 	}
 	for _, c := range change {
@@ -127,25 +113,6 @@ func newEnv(t *testing.T, change ...func(*identity.Config)) *env {
 		t.Fatal(err)
 	}
 	return e
-}
-
-var codeRE = regexp.MustCompile(`\b(\d{6})\b`)
-
-// lastCode returns the code of the newest outbox message to to.
-func (e *env) lastCode(t *testing.T, to string) string {
-	t.Helper()
-	ms, err := e.outbox.Messages(e.ctx, to, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ms) == 0 {
-		t.Fatalf("no message to %s in the outbox", to)
-	}
-	m := codeRE.FindStringSubmatch(ms[0].Body)
-	if m == nil {
-		t.Fatalf("no code in the newest message to %s: %q", to, ms[0].Body)
-	}
-	return m[1]
 }
 
 func (e *env) messages(t *testing.T, to string) []identity.OutboxMessage {
@@ -202,3 +169,8 @@ func lockedFor(t *testing.T, err error) time.Duration {
 	}
 	return le.RetryAfter
 }
+
+// lastCode returns the code of the newest outbox message to to.
+func (e *env) lastCode(t *testing.T, to string) string { return identitytest.LastCode(t, e.outbox, to) }
+
+var codeRE = identitytest.CodeRE

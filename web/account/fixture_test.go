@@ -3,7 +3,6 @@ package account_test
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"io"
 	"log/slog"
 	"net"
@@ -21,6 +20,7 @@ import (
 	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/identity"
+	"github.com/kassa/kassa/identity/identitytest"
 	"github.com/kassa/kassa/identity/passkey"
 	"github.com/kassa/kassa/internal/syncbuf"
 	"github.com/kassa/kassa/ledger"
@@ -29,7 +29,6 @@ import (
 	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/risk"
 	"github.com/kassa/kassa/store/sqlstore"
-	"github.com/kassa/kassa/vault"
 	"github.com/kassa/kassa/voucher"
 	"github.com/kassa/kassa/web"
 	"github.com/kassa/kassa/web/account"
@@ -139,7 +138,7 @@ func newFixture(t *testing.T, change ...func(*fixtureOptions)) *fixture {
 	}
 	idStore := sqlstore.NewIdentity(db)
 	f.outbox = identity.NewOutbox(idStore, nil, id.Generator{})
-	if f.identity, err = identity.New(identity.Config{Store: idStore, Sealer: testSealer(t), Notifier: f.outbox,
+	if f.identity, err = identity.New(identity.Config{Store: idStore, Sealer: identitytest.Sealer(t), Notifier: f.outbox,
 		Key: identity.GenerateKey(), Hasher: &identity.Argon2id{Params: fastArgon}, Limits: opts.limits,
 		Factors: map[identity.Factor]identity.FactorVerifier{identity.FactorPasskey: account.PasskeyFactor(f.passkeys)},
 		Logger:  logger}); err != nil {
@@ -157,17 +156,6 @@ func newFixture(t *testing.T, change ...func(*fixtureOptions)) *fixture {
 	f.ts.Start()
 	t.Cleanup(f.ts.Close)
 	return f
-}
-
-func testSealer(t *testing.T) *identity.VaultSealer {
-	t.Helper()
-	k := make([]byte, vault.KEKLength)
-	rand.Read(k)
-	keys, err := vault.ParseKeys("1:" + base64.StdEncoding.EncodeToString(k))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &identity.VaultSealer{Wrapper: vault.NewLocalWrapper(keys)}
 }
 
 // addRule gives the merchant a risk rule (factor may be ""); rules are
@@ -219,25 +207,6 @@ func (f *fixture) payment(t *testing.T, id string) payment.Payment {
 		t.Fatal(err)
 	}
 	return p
-}
-
-var codeRE = regexp.MustCompile(`\b(\d{6})\b`)
-
-// lastCode is the code of the newest outbox message to to.
-func (f *fixture) lastCode(t *testing.T, to string) string {
-	t.Helper()
-	ms, err := f.outbox.Messages(context.Background(), to, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ms) == 0 {
-		t.Fatalf("no message to %s in the outbox", to)
-	}
-	m := codeRE.FindStringSubmatch(ms[0].Body)
-	if m == nil {
-		t.Fatalf("no code in the newest message to %s: %q", to, ms[0].Body)
-	}
-	return m[1]
 }
 
 // outboxCount is how many messages went to to.
@@ -431,3 +400,10 @@ func (v *visitor) setSession(res identity.LoginResult) {
 func (v *visitor) setCookie(name, value string) {
 	v.jar.SetCookies(nil, []*http.Cookie{{Name: name, Value: value}})
 }
+
+// lastCode is the code of the newest outbox message to to.
+func (f *fixture) lastCode(t *testing.T, to string) string {
+	return identitytest.LastCode(t, f.outbox, to)
+}
+
+var codeRE = identitytest.CodeRE
