@@ -148,6 +148,15 @@ func (c *combiner) commit(batch []*combineReq) {
 		return
 	}
 	tx := &Tx{Tx: sqlTx, db: c.db}
+	if len(batch) == 1 {
+		// A call alone needs no savepoint: if it fails nothing commits,
+		// which is what rolling back to its savepoint would leave. In
+		// SQLite a savepoint copies every page the call changes into a
+		// sub-journal, which for a ledger batch of thousands of transfers
+		// is a tenth of its time.
+		c.alone(sqlTx, tx, batch[0])
+		return
+	}
 	ok := 0
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
@@ -180,10 +189,7 @@ func (c *combiner) run(tx *Tx, r *combineReq) error {
 	if _, err := tx.Tx.ExecContext(context.Background(), "SAVEPOINT kassa_call"); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}
-	func() {
-		defer func() { r.panic = recover() }()
-		r.err = r.fn(tx)
-	}()
+	c.call(tx, r)
 	if r.err != nil || r.panic != nil {
 		if _, err := tx.Tx.ExecContext(context.Background(), "ROLLBACK TO SAVEPOINT kassa_call"); err != nil {
 			return fmt.Errorf("rollback to savepoint: %w", err)
@@ -193,6 +199,29 @@ func (c *combiner) run(tx *Tx, r *combineReq) error {
 		return fmt.Errorf("release savepoint: %w", err)
 	}
 	return nil
+}
+
+// alone runs r as the whole transaction.
+func (c *combiner) alone(sqlTx *sql.Tx, tx *Tx, r *combineReq) {
+	if err := r.ctx.Err(); err != nil {
+		r.err = err
+		_ = sqlTx.Rollback()
+		return
+	}
+	c.call(tx, r)
+	if r.err != nil || r.panic != nil {
+		_ = sqlTx.Rollback()
+		return
+	}
+	if err := sqlTx.Commit(); err != nil {
+		r.err = fmt.Errorf("commit: %w", err)
+	}
+}
+
+// call runs r's function, keeping its error or panic in r.
+func (c *combiner) call(tx *Tx, r *combineReq) {
+	defer func() { r.panic = recover() }()
+	r.err = r.fn(tx)
 }
 
 // stmtCacheMax bounds the prepared statements kept per database.

@@ -57,6 +57,14 @@ type DB struct {
 	readStmts  sync.Map  // SQLite: query → *sql.Stmt on the read pool
 	stmtCount  atomic.Int64
 	stmtWanted sync.Map // SQLite: write queries to prepare between batches
+
+	dir        string       // SQLite: the data directory
+	lindexOnce sync.Once    // SQLite: opens the ledger's account index
+	lindex     *ledgerIndex // (ledger_index.go)
+	lindexErr  error
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Dialect reports the backend.
@@ -66,16 +74,22 @@ func (db *DB) Dialect() Dialect { return db.dialect }
 // connection, e.g. PostgreSQL COPY). Prefer Transact.
 func (db *DB) Writer() *sql.DB { return db.write }
 
-// Close closes every pool.
+// Close closes every pool; closing again returns the first close's error.
 func (db *DB) Close() error {
-	if db.comb != nil {
-		db.comb.close()
-	}
-	err := db.write.Close()
-	if db.read != db.write {
-		err = errors.Join(err, db.read.Close())
-	}
-	return err
+	db.closeOnce.Do(func() {
+		db.lindexOnce.Do(func() {}) // none opens after this
+		if db.lindex != nil {
+			db.lindex.close()
+		}
+		if db.comb != nil {
+			db.comb.close()
+		}
+		db.closeErr = db.write.Close()
+		if db.read != db.write {
+			db.closeErr = errors.Join(db.closeErr, db.read.Close())
+		}
+	})
+	return db.closeErr
 }
 
 // Ping checks that the database answers.

@@ -146,7 +146,7 @@ func ledgerValues(rows, cols int) string {
 
 // Update implements ledger.Store.
 func (s *Ledger) Update(ctx context.Context, fn func(ctx context.Context, tx ledger.Tx) error) error {
-	return s.db.Transact(ctx, func(tx *Tx) error {
+	err := s.db.Transact(ctx, func(tx *Tx) error {
 		if s.db.dialect == SQLite {
 			// Multi-row INSERTs keep statement journals (copies of the
 			// pages they change, to undo one statement alone); in memory
@@ -169,6 +169,14 @@ func (s *Ledger) Update(ctx context.Context, fn func(ctx context.Context, tx led
 		defer lt.close()
 		return fn(ctx, lt)
 	})
+	if err == nil && s.db.dialect == SQLite {
+		// The account index follows the ledger (ledger_index.go). If it
+		// cannot open, listings say so; the commit stands.
+		if ix, _ := s.db.ledgerIndex(); ix != nil {
+			ix.notify()
+		}
+	}
+	return err
 }
 
 type ledgerTx struct {
@@ -526,17 +534,67 @@ func (s *Ledger) AccountTransfers(ctx context.Context, owner, accountID string, 
 	if err != nil {
 		return nil, err
 	}
+	if s.db.dialect == SQLite {
+		return s.accountTransfersIndexed(ctx, owner, accountID, acct, afterLeaf, limit)
+	}
 	// Two index range scans, merged: an OR over both columns would not
 	// use the (account, leaf) indexes in order.
 	q := "SELECT " + ledgerTransferCols + " FROM (SELECT " + ledgerTransferCols + " FROM ledger_transfers WHERE debit_leaf = ? AND leaf > ? ORDER BY leaf LIMIT ?) d" +
 		" UNION ALL SELECT " + ledgerTransferCols + " FROM (SELECT " + ledgerTransferCols + " FROM ledger_transfers WHERE credit_leaf = ? AND leaf > ? ORDER BY leaf LIMIT ?) c" +
 		" ORDER BY leaf LIMIT ?"
-	rows, err := s.db.QueryContext(ctx, q, acct, afterLeaf, limit, acct, afterLeaf, limit, limit)
+	return s.accountTransferRows(ctx, owner, accountID, nil, q, acct, afterLeaf, limit, acct, afterLeaf, limit, limit)
+}
+
+// accountTransfersIndexed lists an account's transfers on SQLite: the
+// leaves below the account index's watermark from the index, the rest by
+// scanning the ledger's rows from the watermark on (ledger_index.go).
+func (s *Ledger) accountTransfersIndexed(ctx context.Context, owner, accountID string, acct, afterLeaf int64, limit int) ([]ledger.Transfer, error) {
+	ix, err := s.db.ledgerIndex()
+	if err != nil {
+		return nil, err
+	}
+	ix.notify()
+	w, leaves, err := ix.leaves(ctx, acct, afterLeaf, limit)
+	if err != nil {
+		return nil, err
+	}
+	var out []ledger.Transfer
+	for lo := 0; lo < len(leaves); lo += ledgerIndexReadRows {
+		chunk := leaves[lo:min(len(leaves), lo+ledgerIndexReadRows)]
+		args := make([]any, len(chunk))
+		for i, l := range chunk {
+			args[i] = l
+		}
+		q := "SELECT " + ledgerTransferCols + " FROM ledger_transfers WHERE leaf IN (?" + strings.Repeat(",?", len(chunk)-1) + ") ORDER BY leaf"
+		n := len(out)
+		if out, err = s.accountTransferRows(ctx, owner, accountID, out, q, args...); err != nil {
+			return nil, err
+		}
+		if got := out[n:]; len(got) != len(chunk) {
+			for i, l := range chunk {
+				if i >= len(got) || got[i].LeafIndex != l {
+					return nil, ix.corrupt(fmt.Errorf("names leaf %d of account %s/%s, which the ledger does not hold", l, owner, accountID))
+				}
+			}
+		}
+	}
+	if len(out) < limit {
+		q := "SELECT " + ledgerTransferCols + " FROM ledger_transfers WHERE leaf >= ? AND (debit_leaf = ? OR credit_leaf = ?) ORDER BY leaf LIMIT ?"
+		if out, err = s.accountTransferRows(ctx, owner, accountID, out, q, max(w, afterLeaf+1), acct, acct, limit-len(out)); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// accountTransferRows runs q and appends the transfers it returns to out,
+// checking that each names the account it was found under.
+func (s *Ledger) accountTransferRows(ctx context.Context, owner, accountID string, out []ledger.Transfer, q string, args ...any) ([]ledger.Transfer, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []ledger.Transfer
 	for rows.Next() {
 		var t ledger.Transfer
 		if err := scanLedgerTransfer(rows, &t); err != nil {

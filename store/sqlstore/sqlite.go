@@ -52,7 +52,7 @@ func OpenSQLite(ctx context.Context, dir string) (*DB, error) {
 	read.SetMaxOpenConns(8)
 	read.SetMaxIdleConns(8)
 
-	db := &DB{dialect: SQLite, write: write, read: read}
+	db := &DB{dialect: SQLite, write: write, read: read, dir: dir}
 	// The write connection must exist first: it creates the file and
 	// switches it to WAL before a read-only connection opens it.
 	if err := db.write.PingContext(ctx); err != nil {
