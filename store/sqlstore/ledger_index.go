@@ -55,7 +55,7 @@ var (
 
 const (
 	ledgerIndexVersion  = 1
-	ledgerIndexDelay    = 200 * time.Millisecond
+	ledgerIndexDelay    = time.Second
 	ledgerIndexPoll     = 5 * time.Second // notices other processes' commits
 	ledgerIndexRetry    = time.Second
 	ledgerIndexReadRows = 500 // leaves fetched from the ledger per query
