@@ -2,11 +2,13 @@ package sqlstore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"strings"
 	"time"
 
@@ -183,6 +185,7 @@ type ledgerTx struct {
 	tx    *Tx
 	stmts map[string]*sql.Stmt
 	args  []any
+	order []int32
 }
 
 func (t *ledgerTx) close() {
@@ -351,9 +354,18 @@ func (t *ledgerTx) append(ctx context.Context, b *ledger.Batch) error {
 	// statement journal (a copy of every page it changes) to undo itself
 	// alone on a failure; the ledger rolls back the whole transaction when
 	// Append fails, so FAIL is as safe and copies no page.
+	// In leaf order, each row's page is at or after the previous one's.
+	order := t.order[:0]
+	for i := range b.UpdatedAccounts {
+		order = append(order, int32(i))
+	}
+	slices.SortFunc(order, func(i, j int32) int {
+		return cmp.Compare(b.UpdatedAccounts[i].LeafIndex, b.UpdatedAccounts[j].LeafIndex)
+	})
+	t.order = order
 	if err := t.insertRows(ctx, t.updateAccounts(), ") AS v WHERE ledger_accounts.leaf = v.column1", 5, len(b.UpdatedAccounts),
 		func(args []any, i int) []any {
-			a := &b.UpdatedAccounts[i]
+			a := &b.UpdatedAccounts[order[i]]
 			return append(args, a.LeafIndex, int64(a.DebitsPending), int64(a.DebitsPosted), int64(a.CreditsPending), int64(a.CreditsPosted))
 		}); err != nil {
 		return fmt.Errorf("update accounts: %w", err)
