@@ -337,6 +337,20 @@ func openLedger(db *sqlstore.DB, dataDir, keyFile, origin string, logger *slog.L
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 	})
 	reg.MustRegister(batchSize, commitTime)
+	if db.Dialect() == sqlstore.SQLite {
+		db.SetLogger(logger)
+		status := func() sqlstore.LedgerIndexStatus { st, _ := db.LedgerIndexStatus(); return st }
+		reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "kassa_ledger_index_lag_leaves",
+				Help: "Ledger leaves not yet in the account index (SQLite; listings scan them instead).",
+			}, func() float64 { return float64(status().Lag) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "kassa_ledger_index_failures_total",
+				Help: "Failed steps of the ledger's account indexer (SQLite); each is logged.",
+			}, func() float64 { return float64(status().Failures) }),
+		)
+	}
 	led, err := ledger.New(ledger.Config{
 		Store:     newLedgerStore(db),
 		SignerKey: skey,

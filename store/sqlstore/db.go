@@ -10,6 +10,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -65,7 +66,13 @@ type DB struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	logger atomic.Pointer[slog.Logger] // background work's failures (SetLogger)
 }
+
+// SetLogger sets where the database's background work (the ledger's
+// account index on SQLite) reports failures. Default: none.
+func (db *DB) SetLogger(l *slog.Logger) { db.logger.Store(l) }
 
 // Dialect reports the backend.
 func (db *DB) Dialect() Dialect { return db.dialect }

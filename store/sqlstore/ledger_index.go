@@ -80,14 +80,16 @@ type ledgerIndex struct {
 	main        *DB
 	write, read *sql.DB
 
-	indexed atomic.Int64 // the watermark as this process last saw it
-	reset   atomic.Bool  // a reader found the index inconsistent
-	kick    chan struct{}
-	closing chan struct{}
-	stopped chan struct{}
-	start   sync.Once
-	running bool                  // set once, inside start
-	lastErr atomic.Pointer[error] // the indexer's last failure, for tests and errors
+	indexed  atomic.Int64 // the watermark as this process last saw it
+	head     atomic.Int64 // the ledger's size when the indexer last looked
+	failures atomic.Int64 // steps that failed
+	reset    atomic.Bool  // a reader found the index inconsistent
+	kick     chan struct{}
+	closing  chan struct{}
+	stopped  chan struct{}
+	start    sync.Once
+	running  bool                  // set once, inside start
+	lastErr  atomic.Pointer[error] // the indexer's last failure, for tests and errors
 }
 
 // ledgerIndex returns db's account index, opening it on first use.
@@ -226,6 +228,10 @@ func (ix *ledgerIndex) loop() {
 		}
 		if err := ix.catchUp(context.Background()); err != nil {
 			ix.lastErr.Store(&err)
+			ix.failures.Add(1)
+			if l := ix.main.logger.Load(); l != nil {
+				l.Error("ledger account index", "file", LedgerIndexFile, "err", err)
+			}
 			select {
 			case <-time.After(ledgerIndexRetry):
 			case <-ix.closing:
@@ -356,6 +362,7 @@ func (ix *ledgerIndex) readLedger(ctx context.Context, w int64) (to int64, hash 
 	if err := tx.QueryRowContext(ctx, "SELECT size FROM ledger_head WHERE id = 1").Scan(&head); err != nil {
 		return 0, nil, nil, fmt.Errorf("read head: %w", err)
 	}
+	ix.head.Store(head)
 	if head <= w {
 		return w, nil, nil, nil
 	}
@@ -438,4 +445,28 @@ func (ix *ledgerIndex) corrupt(err error) error {
 	ix.reset.Store(true)
 	ix.notify()
 	return fmt.Errorf("ledger account index (%s, rebuilding): %w", LedgerIndexFile, err)
+}
+
+// LedgerIndexStatus describes the account index of a SQLite ledger
+// (ledger_index.go), for metrics.
+type LedgerIndexStatus struct {
+	Indexed  int64 // leaves indexed
+	Lag      int64 // leaves of the ledger not indexed yet, when the indexer last looked
+	Failures int64 // indexing steps that failed since the process started
+}
+
+// LedgerIndexStatus reports the account index's progress; ok is false
+// when the database has none (PostgreSQL, or not opened yet).
+func (db *DB) LedgerIndexStatus() (st LedgerIndexStatus, ok bool) {
+	if db.dialect != SQLite {
+		return st, false
+	}
+	ix, err := db.ledgerIndex()
+	if err != nil {
+		return st, false
+	}
+	st.Indexed = ix.indexed.Load()
+	st.Lag = max(0, ix.head.Load()-st.Indexed)
+	st.Failures = ix.failures.Load()
+	return st, true
 }

@@ -321,6 +321,10 @@ func TestLedgerIndexFollows(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	st, ok := db.LedgerIndexStatus()
+	if !ok || st.Indexed != head || st.Lag != 0 || st.Failures != 0 {
+		t.Fatalf("status %+v (ok %v), want %d indexed, no lag, no failures", st, ok, head)
+	}
 }
 
 // BenchmarkLedgerAccountListing lists a page of 100 transfers of a random
