@@ -41,7 +41,9 @@ import (
 // Risk is what payments need of the risk engine.
 type Risk interface {
 	Evaluate(ctx context.Context, in risk.Input, wait bool) (risk.Evaluation, error)
-	Outcome(ctx context.Context, merchantID, evaluationID, outcome string) error
+	// RecordOutcome tells the engine what became of an evaluated attempt
+	// (risk.Engine.RecordOutcome: stored in the background).
+	RecordOutcome(ctx context.Context, merchantID, evaluationID, outcome string) error
 	OpenReview(ctx context.Context, ev risk.Evaluation, paymentID string) (risk.ReviewCase, error)
 	Review(ctx context.Context, merchantID, id string) (risk.ReviewCase, error)
 	CloseReview(ctx context.Context, c risk.ReviewCase, status, note string) (risk.ReviewCase, error)
@@ -180,7 +182,7 @@ func (s *Service) outcome(ctx context.Context, merchantID, evaluationID, outcome
 	if s.cfg.Risk == nil || evaluationID == "" {
 		return
 	}
-	if err := s.cfg.Risk.Outcome(context.WithoutCancel(ctx), merchantID, evaluationID, outcome); err != nil {
+	if err := s.cfg.Risk.RecordOutcome(context.WithoutCancel(ctx), merchantID, evaluationID, outcome); err != nil {
 		s.log.Warn("payment: risk outcome", "evaluation", evaluationID, "err", err)
 	}
 }

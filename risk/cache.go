@@ -2,6 +2,7 @@ package risk
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -152,15 +153,41 @@ func (ls *listSet) listed(list, typ string, ev *Event, now time.Time) bool {
 // recentEvents remembers the events of recent evaluations (a bounded
 // ring), so an outcome can be folded into the features without a read.
 type recentEvents struct {
-	mu   sync.Mutex
-	m    map[string]*Event
-	ring []string
-	next int
+	mu       sync.Mutex
+	m        map[string]*Event
+	outcomes map[string]string // the outcomes this process recorded
+	ring     []string
+	next     int
 }
 
 func (r *recentEvents) init(n int) {
 	r.m = make(map[string]*Event, 1024)
+	r.outcomes = make(map[string]string, 1024)
 	r.ring = make([]string, n)
+}
+
+// claimOutcome notes outcome for id unless one is noted already, which
+// it returns; ok is false when id is not remembered.
+func (r *recentEvents) claimOutcome(id, outcome string) (prev string, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.m[id]; !ok {
+		return "", false
+	}
+	if prev := r.outcomes[id]; prev != "" {
+		return prev, true
+	}
+	r.outcomes[id] = outcome
+	return "", true
+}
+
+// noteOutcome remembers an outcome recorded elsewhere (Engine.Outcome).
+func (r *recentEvents) noteOutcome(id, outcome string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.m[id]; ok {
+		r.outcomes[id] = outcome
+	}
 }
 
 func (r *recentEvents) put(id string, ev *Event) {
@@ -168,6 +195,7 @@ func (r *recentEvents) put(id string, ev *Event) {
 	defer r.mu.Unlock()
 	if old := r.ring[r.next]; old != "" {
 		delete(r.m, old)
+		delete(r.outcomes, old)
 	}
 	r.ring[r.next] = id
 	r.next = (r.next + 1) % len(r.ring)
@@ -196,6 +224,7 @@ type writer struct {
 
 type writeReq struct {
 	ev    Evaluation
+	out   *OutcomeUpdate // an outcome to record, not an evaluation
 	flush bool
 	ack   chan error
 }
@@ -226,6 +255,20 @@ func (w *writer) put(ctx context.Context, ev Evaluation, wait bool) error {
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// putOutcome queues an outcome, to be recorded after the evaluations
+// queued before it (so after its own evaluation, when that went through
+// this writer).
+func (w *writer) putOutcome(ctx context.Context, o OutcomeUpdate) error {
+	select {
+	case w.queue <- writeReq{out: &o}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-w.done:
+		return w.store.SetOutcomes(ctx, []OutcomeUpdate{o})
 	}
 }
 
@@ -306,8 +349,12 @@ func (w *writer) write(ctx context.Context, batch []writeReq) {
 		return
 	}
 	evs := make([]Evaluation, 0, len(batch))
+	var outs []OutcomeUpdate
 	for _, r := range batch {
-		if !r.flush {
+		switch {
+		case r.out != nil:
+			outs = append(outs, *r.out)
+		case !r.flush:
 			evs = append(evs, r.ev)
 		}
 	}
@@ -319,6 +366,18 @@ func (w *writer) write(ctx context.Context, batch []writeReq) {
 		if err != nil {
 			w.errs.Inc()
 			w.log.Error("risk: store evaluations", "n", len(evs), "err", err)
+		}
+	}
+	if len(outs) > 0 {
+		// After the evaluations: an outcome queued behind its evaluation
+		// finds it stored.
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		oerr := w.store.SetOutcomes(ctx, outs)
+		cancel()
+		if oerr != nil {
+			w.errs.Inc()
+			w.log.Error("risk: store outcomes", "n", len(outs), "err", oerr)
+			err = errors.Join(err, oerr)
 		}
 	}
 	for _, r := range batch {
@@ -354,7 +413,7 @@ func newEngineMetrics() engineMetrics {
 		entities: prometheus.NewGauge(prometheus.GaugeOpts{Name: "kassa_risk_feature_entities",
 			Help: "Entities (cards, vouchers, devices, IPs, customers, emails) held in the feature state."}),
 		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "kassa_risk_evaluation_write_errors_total",
-			Help: "Batches of evaluations the store refused."}),
+			Help: "Batches of evaluations or outcomes the store refused (each is logged)."}),
 	}
 }
 

@@ -487,6 +487,46 @@ func (e *Engine) Outcome(ctx context.Context, merchantID, evaluationID, outcome 
 	if err := e.store.SetOutcome(ctx, evaluationID, outcome, e.cfg.Node, e.now().UTC()); err != nil {
 		return err
 	}
+	e.recent.noteOutcome(evaluationID, outcome)
+	x := *ev
+	x.Outcome = outcome
+	e.state.ObserveOutcome(&x)
+	if outcome != OutcomeApproved {
+		return e.lockOnFailures(ctx, &x)
+	}
+	return nil
+}
+
+// RecordOutcome is Outcome without waiting for the store, for the payment
+// path: the outcome counts in the features (and locks) at once and is
+// written with the writer's next batch, after the evaluation it belongs
+// to, instead of costing the payment two commits (flushing the
+// evaluation, then the outcome). A second, different outcome for an
+// evaluation is kassa.EConflict, as with Outcome; a failure to store the
+// outcome later is logged and counted (kassa_risk_evaluation_write_errors_total). An
+// evaluation this process does not remember goes through Outcome.
+func (e *Engine) RecordOutcome(ctx context.Context, merchantID, evaluationID, outcome string) error {
+	switch outcome {
+	case OutcomeApproved, OutcomeDeclined, OutcomeFailed, OutcomeBlocked:
+	default:
+		return kassa.Invalid("outcome", "outcome_invalid", "outcome must be approved, declined, failed or blocked")
+	}
+	ev, ok := e.recent.get(evaluationID)
+	if !ok || (merchantID != "" && ev.MerchantID != merchantID) {
+		return e.Outcome(ctx, merchantID, evaluationID, outcome)
+	}
+	prev, ok := e.recent.claimOutcome(evaluationID, outcome)
+	switch {
+	case !ok: // evicted meanwhile
+		return e.Outcome(ctx, merchantID, evaluationID, outcome)
+	case prev == outcome:
+		return nil
+	case prev != "":
+		return kassa.Errorf(kassa.EConflict, "risk_outcome_recorded", "the evaluation's outcome is %s already", prev)
+	}
+	if err := e.writer.putOutcome(ctx, OutcomeUpdate{ID: evaluationID, Outcome: outcome, Node: e.cfg.Node, At: e.now().UTC()}); err != nil {
+		return err
+	}
 	x := *ev
 	x.Outcome = outcome
 	e.state.ObserveOutcome(&x)

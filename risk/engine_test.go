@@ -353,3 +353,60 @@ func TestGeolocation(t *testing.T) {
 		}
 	}
 }
+
+// RecordOutcome (the payment path's) locks as Outcome does, refuses a
+// second, different outcome, and stores the outcomes behind their
+// evaluations even when neither was written yet.
+func TestRecordOutcome(t *testing.T) {
+	e := newEngine(t, t.TempDir(), "a", nil)
+	ctx := context.Background()
+	m1, m2 := e.merchants[0], e.merchants[1]
+	var ids []string
+	for i := range risk.DefaultPolicy.LockFailures {
+		ev := legit(m1, 9, e.now.Add(time.Duration(i)*time.Second))
+		ev.Method, ev.CardFingerprint, ev.VoucherSerial = risk.MethodVoucher, "", "V777"
+		out, err := e.eng.Evaluate(ctx, risk.Input{Event: ev}, false) // not stored yet
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.eng.RecordOutcome(ctx, m1, out.ID, risk.OutcomeFailed); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, out.ID)
+	}
+	ev := legit(m2, 10, e.now.Add(time.Minute))
+	ev.Method, ev.CardFingerprint, ev.VoucherSerial = risk.MethodVoucher, "", "V777"
+	if out := e.evaluate(ev); out.Decision != risk.Block || !hasReason(out, "lock:voucher_serial") {
+		t.Errorf("after %d recorded failures: %s %v", len(ids), out.Decision, codes(out))
+	}
+	if err := e.eng.RecordOutcome(ctx, m1, ids[0], risk.OutcomeFailed); err != nil {
+		t.Errorf("the same outcome again: %v", err)
+	}
+	if err := e.eng.RecordOutcome(ctx, m1, ids[0], risk.OutcomeApproved); kassa.ErrorKind(err) != kassa.EConflict {
+		t.Errorf("changed outcome: %v", err)
+	}
+	if err := e.eng.RecordOutcome(ctx, m1, ids[0], "maybe"); kassa.ErrorKind(err) != kassa.EInvalid {
+		t.Errorf("unknown outcome: %v", err)
+	}
+	for _, id := range ids {
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			stored, err := e.store.Evaluation(ctx, m1, id)
+			if err == nil && stored.Outcome == risk.OutcomeFailed {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("evaluation %s: outcome %q, %v after 10 s", id, stored.Outcome, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// The store records what it can and names what it cannot.
+	err := e.store.SetOutcomes(ctx, []risk.OutcomeUpdate{
+		{ID: ids[1], Outcome: risk.OutcomeFailed, Node: "a", At: e.now},
+		{ID: "rev_missing", Outcome: risk.OutcomeFailed, Node: "a", At: e.now},
+		{ID: ids[2], Outcome: risk.OutcomeApproved, Node: "a", At: e.now},
+	})
+	if err == nil || !strings.Contains(err.Error(), "rev_missing") || !strings.Contains(err.Error(), ids[2]) || strings.Contains(err.Error(), ids[1]) {
+		t.Errorf("SetOutcomes error %v: want the missing and the conflicting one named, not the repeated one", err)
+	}
+}

@@ -160,6 +160,14 @@ type ReviewCase struct {
 	Closed       time.Time
 }
 
+// OutcomeUpdate is an outcome to record (Store.SetOutcomes).
+type OutcomeUpdate struct {
+	ID      string // the evaluation
+	Outcome string
+	Node    string // the node that recorded it
+	At      time.Time
+}
+
 // Store keeps the risk engine's state. Every method is safe for concurrent
 // use; kassa.ENotFound marks what is absent.
 type Store interface {
@@ -169,6 +177,11 @@ type Store interface {
 	// SetOutcome records an evaluation's outcome (once: a second, different
 	// outcome is kassa.EConflict; the same one is a no-op).
 	SetOutcome(ctx context.Context, id, outcome, node string, at time.Time) error
+	// SetOutcomes records many outcomes in one transaction, each as
+	// SetOutcome would. The ones it cannot record (the evaluation is not
+	// stored, or has another outcome) are left out and named in the
+	// returned error; the others are recorded all the same.
+	SetOutcomes(ctx context.Context, outs []OutcomeUpdate) error
 	// SetLabel labels an evaluation (a later label replaces an earlier one).
 	SetLabel(ctx context.Context, id, label, source string, at time.Time) error
 	// Evaluation returns one; merchantID "" means any merchant.

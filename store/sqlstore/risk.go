@@ -227,6 +227,45 @@ func (s *Risk) SetOutcome(ctx context.Context, id, outcome, node string, at time
 	})
 }
 
+// SetOutcomes implements risk.Store.
+func (s *Risk) SetOutcomes(ctx context.Context, outs []risk.OutcomeUpdate) error {
+	var refused []error
+	err := s.db.Transact(ctx, func(tx *Tx) error {
+		refused = refused[:0]
+		for _, o := range outs {
+			if o.Outcome == "" {
+				refused = append(refused, fmt.Errorf("evaluation %s: no outcome", o.ID))
+				continue
+			}
+			res, err := tx.ExecContext(ctx, `UPDATE risk_evaluations SET outcome = ?, outcome_node = ?, outcome_at = ?
+				WHERE id = ? AND outcome = ''`, o.Outcome, o.Node, micros(o.At), o.ID)
+			if err != nil {
+				return fmt.Errorf("set outcome: %w", err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n > 0 {
+				continue
+			}
+			var stored string
+			err = tx.QueryRowContext(ctx, `SELECT outcome FROM risk_evaluations WHERE id = ?`, o.ID).Scan(&stored)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				refused = append(refused, fmt.Errorf("evaluation %s: not stored", o.ID))
+			case err != nil:
+				return fmt.Errorf("select outcome: %w", err)
+			case stored != o.Outcome:
+				refused = append(refused, fmt.Errorf("evaluation %s: outcome is %s already, not %s", o.ID, stored, o.Outcome))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return errors.Join(refused...)
+}
+
 func (s *Risk) SetLabel(ctx context.Context, id, label, source string, at time.Time) error {
 	return s.db.Transact(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE risk_evaluations SET label = ?, label_source = ?, labeled_at = ?
