@@ -9,9 +9,10 @@ import (
 
 // SQLite has one writer, and every commit is an fsync. Writes from many
 // goroutines are therefore combined: one goroutine takes the Transact
-// calls waiting at the moment, runs each inside a savepoint of one
-// transaction (a failing call rolls back to its savepoint and leaves the
-// others alone) and commits them together — one fsync for the lot. Calls
+// calls waiting at the moment, runs them in one transaction and commits
+// them together — one fsync for the lot. A failing call leaves the others
+// alone: the batch is then run again with each call in a savepoint
+// (commit). Calls
 // still run one after another, each seeing the ones before, exactly as if
 // they had run serially; nobody hears "committed" before the commit is
 // durable.
@@ -32,11 +33,12 @@ type combiner struct {
 }
 
 type combineReq struct {
-	ctx   context.Context
-	fn    func(tx *Tx) error
-	err   error
-	panic any
-	done  chan struct{}
+	settled bool // failed in the optimistic run; not run again
+	ctx     context.Context
+	fn      func(tx *Tx) error
+	err     error
+	panic   any
+	done    chan struct{}
 }
 
 func newCombiner(db *DB) *combiner {
@@ -134,7 +136,18 @@ func (c *combiner) drain() {
 }
 
 // commit runs a batch in one transaction.
+//
+// Calls rarely fail, so the batch first runs without savepoints (in SQLite
+// a savepoint copies every page its call changes into a sub-journal, and
+// costs two statements). If a call fails, that transaction is rolled back:
+// the failed call's outcome stands (it ran after the calls before it, as
+// it would have anyway), and the others run again, each in a savepoint.
+// Transact's functions may run more than once (it retries), so running
+// them again is allowed.
 func (c *combiner) commit(batch []*combineReq) {
+	if len(batch) > 1 && !c.optimistic(batch) {
+		return
+	}
 	fail := func(err error) {
 		for _, r := range batch {
 			if r.err == nil && r.panic == nil {
@@ -159,6 +172,9 @@ func (c *combiner) commit(batch []*combineReq) {
 	}
 	ok := 0
 	for _, r := range batch {
+		if r.settled {
+			continue
+		}
 		if err := r.ctx.Err(); err != nil {
 			r.err = err
 			continue
@@ -181,6 +197,48 @@ func (c *combiner) commit(batch []*combineReq) {
 	if err := sqlTx.Commit(); err != nil {
 		fail(fmt.Errorf("commit: %w", err))
 	}
+}
+
+// optimistic runs the batch in one transaction without savepoints. It
+// reports whether the batch must run again with savepoints: a call failed
+// (it is settled; the others are reset).
+func (c *combiner) optimistic(batch []*combineReq) (again bool) {
+	sqlTx, err := c.db.write.BeginTx(context.Background(), nil)
+	if err != nil {
+		return true // the savepoint path begins again and reports it
+	}
+	tx := &Tx{Tx: sqlTx, db: c.db}
+	ok := 0
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			continue
+		}
+		c.call(tx, r)
+		if r.err != nil || r.panic != nil {
+			_ = sqlTx.Rollback()
+			r.settled = true
+			for _, o := range batch {
+				if o != r {
+					o.err, o.panic = nil, nil
+				}
+			}
+			return true
+		}
+		ok++
+	}
+	if ok == 0 {
+		_ = sqlTx.Rollback()
+		return false
+	}
+	if err := sqlTx.Commit(); err != nil {
+		for _, r := range batch {
+			if r.err == nil && r.panic == nil {
+				r.err = fmt.Errorf("commit: %w", err)
+			}
+		}
+	}
+	return false
 }
 
 // run executes one call inside a savepoint; its error or panic is kept in

@@ -5,8 +5,10 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -137,6 +139,68 @@ func testTransact(t *testing.T, open Opener) {
 	got, _ = svc.Get(ctx, m.ID)
 	if want := "rollback" + strings.Repeat("+", n); got.Name != want {
 		t.Errorf("name = %q after %d concurrent increments, want %q", got.Name, n, want)
+	}
+
+	// Concurrent calls of which some fail after writing and some panic
+	// (on SQLite they share transactions): each caller hears its own
+	// outcome, and exactly the successful calls' writes remain.
+	const merchants, calls = 3, 90
+	var ms []merchant.Created
+	for i := range merchants {
+		c, err := svc.Create(ctx, fmt.Sprintf("m%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms = append(ms, c)
+	}
+	wins := make([]atomic.Int64, merchants)
+	for i := range calls {
+		wg.Go(func() {
+			target := ms[i%merchants].ID
+			fails, panics := i%5 == 0, i%7 == 0 && i%5 != 0
+			defer func() {
+				p := recover()
+				if (p != nil) != panics {
+					t.Errorf("call %d: panic %v, want one: %v", i, p, panics)
+				}
+			}()
+			err := db.Transact(ctx, func(tx *sqlstore.Tx) error {
+				var name string
+				q := `SELECT name FROM merchants WHERE id = ?`
+				if db.Dialect() == sqlstore.Postgres {
+					q += ` FOR UPDATE`
+				}
+				if err := tx.QueryRowContext(ctx, q, target).Scan(&name); err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, `UPDATE merchants SET name = ? WHERE id = ?`, name+"+", target); err != nil {
+					return err
+				}
+				switch {
+				case fails:
+					return fmt.Errorf("call %d: %w", i, boom)
+				case panics:
+					panic(fmt.Sprintf("call %d", i))
+				}
+				return nil
+			})
+			switch {
+			case fails && !errors.Is(err, boom), !fails && err != nil:
+				t.Errorf("call %d (fails %v): %v", i, fails, err)
+			case !fails && !panics:
+				wins[i%merchants].Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	for i, c := range ms {
+		got, err := svc.Get(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("m%d", i) + strings.Repeat("+", int(wins[i].Load())); got.Name != want {
+			t.Errorf("merchant %d: name %q, want %q (%d successful calls)", i, got.Name, want, wins[i].Load())
+		}
 	}
 }
 
