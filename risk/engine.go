@@ -463,10 +463,8 @@ func feature(x []float32, name string) float32 {
 // failures lock the voucher, card or customer (a block list entry) and
 // notify the merchant.
 func (e *Engine) Outcome(ctx context.Context, merchantID, evaluationID, outcome string) error {
-	switch outcome {
-	case OutcomeApproved, OutcomeDeclined, OutcomeFailed, OutcomeBlocked:
-	default:
-		return kassa.Invalid("outcome", "outcome_invalid", "outcome must be approved, declined, failed or blocked")
+	if err := validOutcome(outcome); err != nil {
+		return err
 	}
 	ev, ok := e.recent.get(evaluationID)
 	if ok && merchantID != "" && ev.MerchantID != merchantID {
@@ -488,6 +486,20 @@ func (e *Engine) Outcome(ctx context.Context, merchantID, evaluationID, outcome 
 		return err
 	}
 	e.recent.noteOutcome(evaluationID, outcome)
+	return e.observeOutcome(ctx, ev, outcome)
+}
+
+func validOutcome(outcome string) error {
+	switch outcome {
+	case OutcomeApproved, OutcomeDeclined, OutcomeFailed, OutcomeBlocked:
+		return nil
+	}
+	return kassa.Invalid("outcome", "outcome_invalid", "outcome must be approved, declined, failed or blocked")
+}
+
+// observeOutcome folds a recorded outcome into the features; a failure
+// may lock (lockOnFailures).
+func (e *Engine) observeOutcome(ctx context.Context, ev *Event, outcome string) error {
 	x := *ev
 	x.Outcome = outcome
 	e.state.ObserveOutcome(&x)
@@ -506,10 +518,8 @@ func (e *Engine) Outcome(ctx context.Context, merchantID, evaluationID, outcome 
 // outcome later is logged and counted (kassa_risk_evaluation_write_errors_total). An
 // evaluation this process does not remember goes through Outcome.
 func (e *Engine) RecordOutcome(ctx context.Context, merchantID, evaluationID, outcome string) error {
-	switch outcome {
-	case OutcomeApproved, OutcomeDeclined, OutcomeFailed, OutcomeBlocked:
-	default:
-		return kassa.Invalid("outcome", "outcome_invalid", "outcome must be approved, declined, failed or blocked")
+	if err := validOutcome(outcome); err != nil {
+		return err
 	}
 	ev, ok := e.recent.get(evaluationID)
 	if !ok || (merchantID != "" && ev.MerchantID != merchantID) {
@@ -527,13 +537,7 @@ func (e *Engine) RecordOutcome(ctx context.Context, merchantID, evaluationID, ou
 	if err := e.writer.putOutcome(ctx, OutcomeUpdate{ID: evaluationID, Outcome: outcome, Node: e.cfg.Node, At: e.now().UTC()}); err != nil {
 		return err
 	}
-	x := *ev
-	x.Outcome = outcome
-	e.state.ObserveOutcome(&x)
-	if outcome != OutcomeApproved {
-		return e.lockOnFailures(ctx, &x)
-	}
-	return nil
+	return e.observeOutcome(ctx, ev, outcome)
 }
 
 // lockNotePrefix marks list entries the engine made itself.

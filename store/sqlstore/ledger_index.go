@@ -8,7 +8,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -105,27 +104,12 @@ func openLedgerIndex(ctx context.Context, main *DB) (*ledgerIndex, error) {
 		return nil, errors.New("ledger index: the database has no directory")
 	}
 	path := filepath.Join(main.dir, LedgerIndexFile)
-	params := url.Values{}
-	params.Add("_pragma", "busy_timeout(10000)")
-	params.Add("_pragma", "journal_mode(WAL)")
 	// Losing the last steps to a power cut costs only their redoing.
-	params.Add("_pragma", "synchronous(NORMAL)")
-	params.Add("_txlock", "immediate")
-	write, err := sql.Open("sqlite", path+"?"+params.Encode())
+	params := sqliteParams("NORMAL")
+	write, read, err := openSQLitePools(path, params, 4)
 	if err != nil {
 		return nil, fmt.Errorf("ledger index: %w", err)
 	}
-	write.SetMaxOpenConns(1)
-	write.SetConnMaxLifetime(0)
-	write.SetConnMaxIdleTime(0)
-	params.Set("_txlock", "deferred")
-	params.Add("_pragma", "query_only(1)")
-	read, err := sql.Open("sqlite", path+"?"+params.Encode())
-	if err != nil {
-		write.Close()
-		return nil, fmt.Errorf("ledger index: %w", err)
-	}
-	read.SetMaxOpenConns(4)
 	ix := &ledgerIndex{main: main, write: write, read: read, kick: make(chan struct{}, 1),
 		closing: make(chan struct{}), stopped: make(chan struct{})}
 	if err := ix.open(ctx); err != nil {

@@ -18,17 +18,9 @@ import (
 
 // indexEnv is a SQLite ledger whose account index runs only when the test
 // steps it.
-func indexEnv(t *testing.T, dir string) (*ledgertest.Env, *DB, *ledgerIndex) {
+func indexEnv(t testing.TB, dir string) (*ledgertest.Env, *DB, *ledgerIndex) {
 	t.Helper()
-	var db *DB
-	e := ledgertest.NewEnv(t, func(tb testing.TB) ledger.Store {
-		var err error
-		if db, err = OpenSQLite(context.Background(), dir); err != nil {
-			tb.Fatal(err)
-		}
-		tb.Cleanup(func() { db.Close() })
-		return NewLedger(db)
-	})
+	e, db := sqliteLedgerEnv(t, dir)
 	ix, err := db.ledgerIndex()
 	if err != nil {
 		t.Fatal(err)
@@ -299,15 +291,7 @@ func TestLedgerIndexRebuild(t *testing.T) {
 // TestLedgerIndexFollows: with the indexer goroutine running, the index
 // reaches the ledger's head on its own after commits.
 func TestLedgerIndexFollows(t *testing.T) {
-	var db *DB
-	e := ledgertest.NewEnv(t, func(tb testing.TB) ledger.Store {
-		var err error
-		if db, err = OpenSQLite(context.Background(), tb.TempDir()); err != nil {
-			tb.Fatal(err)
-		}
-		tb.Cleanup(func() { db.Close() })
-		return NewLedger(db)
-	})
+	e, db := sqliteLedgerEnv(t, t.TempDir())
 	ledgertest.Fill(t, e, 500, 97)
 	ix, err := db.ledgerIndex()
 	if err != nil {
@@ -335,20 +319,7 @@ func TestLedgerIndexFollows(t *testing.T) {
 // is the cost of a listing at the worst moment).
 func BenchmarkLedgerAccountListing(b *testing.B) {
 	ctx := context.Background()
-	var db *DB
-	e := ledgertest.NewEnv(b, func(tb testing.TB) ledger.Store {
-		var err error
-		if db, err = OpenSQLite(ctx, tb.TempDir()); err != nil {
-			tb.Fatal(err)
-		}
-		tb.Cleanup(func() { db.Close() })
-		return NewLedger(db)
-	})
-	ix, err := db.ledgerIndex()
-	if err != nil {
-		b.Fatal(err)
-	}
-	ix.start.Do(func() {})
+	e, _, ix := indexEnv(b, b.TempDir())
 	const accounts, transfers, call = 10_000, 1 << 17, 8000
 	var as []ledger.Account
 	for i := range accounts {

@@ -15,19 +15,27 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// verifyEnv is a SQLite ledger of n transfers (plus 4 accounts, "d"
-// created half way) and its database, to tamper with.
-func verifyEnv(t *testing.T, n int) (*ledgertest.Env, *DB) {
+// sqliteLedgerEnv is a ledger on a SQLite database in dir, closed when
+// the test ends.
+func sqliteLedgerEnv(t testing.TB, dir string) (*ledgertest.Env, *DB) {
 	t.Helper()
 	var db *DB
 	e := ledgertest.NewEnv(t, func(tb testing.TB) ledger.Store {
 		var err error
-		if db, err = OpenSQLite(context.Background(), tb.TempDir()); err != nil {
+		if db, err = OpenSQLite(context.Background(), dir); err != nil {
 			tb.Fatal(err)
 		}
 		tb.Cleanup(func() { db.Close() })
 		return NewLedger(db)
 	})
+	return e, db
+}
+
+// verifyEnv is a SQLite ledger of n transfers (plus 4 accounts, "d"
+// created half way) and its database, to tamper with.
+func verifyEnv(t *testing.T, n int) (*ledgertest.Env, *DB) {
+	t.Helper()
+	e, db := sqliteLedgerEnv(t, t.TempDir())
 	ledgertest.Fill(t, e, n/2, 997)
 	if r := e.Accounts(t, "m", ledger.Account{ID: "d", Currency: "EUR"}); r[0].Code != ledger.OK {
 		t.Fatal(r)

@@ -205,26 +205,41 @@ func (s *Risk) SetOutcome(ctx context.Context, id, outcome, node string, at time
 		return kassa.Invalid("outcome", "outcome_missing", "an outcome is required")
 	}
 	return s.db.Transact(ctx, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE risk_evaluations SET outcome = ?, outcome_node = ?, outcome_at = ?
-			WHERE id = ? AND outcome = ''`, outcome, node, micros(at), id)
-		if err != nil {
-			return fmt.Errorf("set outcome: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil || n > 0 {
-			return err
-		}
-		var stored string
-		err = tx.QueryRowContext(ctx, `SELECT outcome FROM risk_evaluations WHERE id = ?`, id).Scan(&stored)
+		stored, err := setOutcome(ctx, tx, risk.OutcomeUpdate{ID: id, Outcome: outcome, Node: node, At: at})
 		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return errEvaluationNotFound
 		case err != nil:
-			return fmt.Errorf("select outcome: %w", err)
+			return err
+		case stored == "":
+			return errEvaluationNotFound
 		case stored != outcome:
 			return kassa.Errorf(kassa.EConflict, "risk_outcome_recorded", "the evaluation's outcome is %s already", stored)
 		}
-		return nil // the same outcome again
+		return nil // recorded, or the same outcome again
 	})
+}
+
+// setOutcome records o unless the evaluation has an outcome already; it
+// returns the outcome stored in the end ("" when the evaluation is not).
+func setOutcome(ctx context.Context, tx *Tx, o risk.OutcomeUpdate) (string, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE risk_evaluations SET outcome = ?, outcome_node = ?, outcome_at = ?
+		WHERE id = ? AND outcome = ''`, o.Outcome, o.Node, micros(o.At), o.ID)
+	if err != nil {
+		return "", fmt.Errorf("set outcome: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return "", err
+	} else if n > 0 {
+		return o.Outcome, nil
+	}
+	var stored string
+	err = tx.QueryRowContext(ctx, `SELECT outcome FROM risk_evaluations WHERE id = ?`, o.ID).Scan(&stored)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("select outcome: %w", err)
+	}
+	return stored, nil
 }
 
 // SetOutcomes implements risk.Store.
@@ -237,23 +252,12 @@ func (s *Risk) SetOutcomes(ctx context.Context, outs []risk.OutcomeUpdate) error
 				refused = append(refused, fmt.Errorf("evaluation %s: no outcome", o.ID))
 				continue
 			}
-			res, err := tx.ExecContext(ctx, `UPDATE risk_evaluations SET outcome = ?, outcome_node = ?, outcome_at = ?
-				WHERE id = ? AND outcome = ''`, o.Outcome, o.Node, micros(o.At), o.ID)
-			if err != nil {
-				return fmt.Errorf("set outcome: %w", err)
-			}
-			if n, err := res.RowsAffected(); err != nil {
-				return err
-			} else if n > 0 {
-				continue
-			}
-			var stored string
-			err = tx.QueryRowContext(ctx, `SELECT outcome FROM risk_evaluations WHERE id = ?`, o.ID).Scan(&stored)
+			stored, err := setOutcome(ctx, tx, o)
 			switch {
-			case errors.Is(err, sql.ErrNoRows):
-				refused = append(refused, fmt.Errorf("evaluation %s: not stored", o.ID))
 			case err != nil:
-				return fmt.Errorf("select outcome: %w", err)
+				return err
+			case stored == "":
+				refused = append(refused, fmt.Errorf("evaluation %s: not stored", o.ID))
 			case stored != o.Outcome:
 				refused = append(refused, fmt.Errorf("evaluation %s: outcome is %s already, not %s", o.ID, stored, o.Outcome))
 			}

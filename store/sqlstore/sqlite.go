@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -23,34 +24,15 @@ func OpenSQLite(ctx context.Context, dir string) (*DB, error) {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
 	path := filepath.Join(dir, SQLiteFile)
-	params := url.Values{}
-	params.Add("_pragma", "busy_timeout(10000)")
-	params.Add("_pragma", "journal_mode(WAL)")
-	params.Add("_pragma", "synchronous(FULL)")
+	params := sqliteParams("FULL")
 	params.Add("_pragma", "foreign_keys(1)")
 	params.Add("_pragma", "cache_size(-65536)")
-	params.Add("_txlock", "immediate")
-	write, err := sql.Open("sqlite", path+"?"+params.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("open sqlite: %w", err)
-	}
-	write.SetMaxOpenConns(1)
-	write.SetMaxIdleConns(1)
-	write.SetConnMaxLifetime(0)
-	write.SetConnMaxIdleTime(0)
-
-	params.Set("_txlock", "deferred")
-	params.Add("_pragma", "query_only(1)")
 	// Readers map the file instead of copying pages into each
 	// connection's own cache.
-	params.Add("_pragma", "mmap_size(1073741824)")
-	read, err := sql.Open("sqlite", path+"?"+params.Encode())
+	write, read, err := openSQLitePools(path, params, 8, "mmap_size(1073741824)")
 	if err != nil {
-		write.Close()
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
-	read.SetMaxOpenConns(8)
-	read.SetMaxIdleConns(8)
 
 	db := &DB{dialect: SQLite, write: write, read: read, dir: dir}
 	// The write connection must exist first: it creates the file and
@@ -65,6 +47,43 @@ func OpenSQLite(ctx context.Context, dir string) (*DB, error) {
 	}
 	db.comb = newCombiner(db)
 	return db, nil
+}
+
+// openSQLitePools opens the file at path as one write connection, which
+// begins IMMEDIATE transactions, and a pool of up to readers read-only
+// connections, with the pragmas of params (plus readPragmas on readers).
+func openSQLitePools(path string, params url.Values, readers int, readPragmas ...string) (write, read *sql.DB, err error) {
+	params = maps.Clone(params)
+	params.Set("_txlock", "immediate")
+	if write, err = sql.Open("sqlite", path+"?"+params.Encode()); err != nil {
+		return nil, nil, err
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+	params.Set("_txlock", "deferred")
+	params.Add("_pragma", "query_only(1)")
+	for _, p := range readPragmas {
+		params.Add("_pragma", p)
+	}
+	if read, err = sql.Open("sqlite", path+"?"+params.Encode()); err != nil {
+		write.Close()
+		return nil, nil, err
+	}
+	read.SetMaxOpenConns(readers)
+	read.SetMaxIdleConns(readers)
+	return write, read, nil
+}
+
+// sqliteParams are the connection parameters every SQLite file of Kassa
+// starts from: WAL, a busy timeout, the given synchronous level.
+func sqliteParams(synchronous string) url.Values {
+	params := url.Values{}
+	params.Add("_pragma", "busy_timeout(10000)")
+	params.Add("_pragma", "journal_mode(WAL)")
+	params.Add("_pragma", "synchronous("+synchronous+")")
+	return params
 }
 
 func sqliteErrorCode(err error) int {
