@@ -126,6 +126,31 @@ func TestE2ELedgerCrash(t *testing.T) {
 		if got := int64(dst["credits_posted"].(float64)); got != existing {
 			t.Errorf("dst credits_posted %d, want the %d of the transfers that exist", got, existing)
 		}
+		// The account's listing (on SQLite from the account index, which
+		// the kill may have caught mid-step) holds exactly those.
+		var listed int64
+		seen := map[string]bool{}
+		for after := ""; ; {
+			resp, page := s2.request(t, "GET", "/v1/ledger/accounts/dst/transfers?limit=100&starting_after="+after, key, nil)
+			mustStatus(t, resp, page, 200)
+			data, _ := page["data"].([]any)
+			for _, d := range data {
+				tr := d.(map[string]any)
+				id := tr["id"].(string)
+				if seen[id] {
+					t.Fatalf("transfer %s listed twice", id)
+				}
+				seen[id] = true
+				listed += int64(tr["amount"].(float64))
+				after = id
+			}
+			if more, _ := page["has_more"].(bool); !more || len(data) == 0 {
+				break
+			}
+		}
+		if listed != existing {
+			t.Errorf("dst's listing sums to %d over %d transfers, want %d", listed, len(seen), existing)
+		}
 		if err := s2.stop(t, syscall.SIGTERM); err != nil {
 			t.Errorf("stop: %v", err)
 		}
