@@ -41,6 +41,20 @@ func (s *Idempotency) BeginIdempotent(ctx context.Context, rec httpapi.Idempoten
 }
 
 func (s *Idempotency) begin(ctx context.Context, tx *Tx, rec httpapi.IdempotencyRecord, now time.Time) (httpapi.IdempotencyRecord, bool, error) {
+	const insert = `INSERT INTO idempotency_keys
+		(merchant_id, key, request_hash, done, status, content_type, body, locked_until, expires_at)
+		VALUES (?, ?, ?, 0, 0, '', ?, ?, ?)`
+	args := []any{rec.MerchantID, rec.Key, rec.RequestHash, []byte{}, micros(rec.LockedUntil), micros(rec.ExpiresAt)}
+	// A new key (the usual case) costs one statement.
+	res, err := tx.ExecContext(ctx, insert+` ON CONFLICT (merchant_id, key) DO NOTHING`, args...)
+	if err != nil {
+		return rec, false, err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return rec, false, err
+	} else if n == 1 {
+		return rec, true, nil
+	}
 	got := httpapi.IdempotencyRecord{MerchantID: rec.MerchantID, Key: rec.Key}
 	var done int
 	var locked, expires int64
@@ -49,26 +63,25 @@ func (s *Idempotency) begin(ctx context.Context, tx *Tx, rec httpapi.Idempotency
 	if s.db.Dialect() == Postgres {
 		q += ` FOR UPDATE`
 	}
-	err := tx.QueryRowContext(ctx, q, rec.MerchantID, rec.Key).
+	err = tx.QueryRowContext(ctx, q, rec.MerchantID, rec.Key).
 		Scan(&got.RequestHash, &done, &got.Status, &got.ContentType, &got.Body, &locked, &expires)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
+		// Deleted between the two statements (PostgreSQL: by a
+		// concurrent transaction): the key is free again.
 	case err != nil:
 		return got, false, err
 	default:
 		got.Done, got.LockedUntil, got.ExpiresAt = done == 1, fromMicros(locked), fromMicros(expires)
-		live := now.Before(got.ExpiresAt) && (got.Done || now.Before(got.LockedUntil))
-		if live {
+		if live := now.Before(got.ExpiresAt) && (got.Done || now.Before(got.LockedUntil)); live {
 			return got, false, nil
 		}
+		// Expired, or abandoned in flight: the key starts over.
 		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE merchant_id = ? AND key = ?`, rec.MerchantID, rec.Key); err != nil {
 			return got, false, err
 		}
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO idempotency_keys
-		(merchant_id, key, request_hash, done, status, content_type, body, locked_until, expires_at)
-		VALUES (?, ?, ?, 0, 0, '', ?, ?, ?)`,
-		rec.MerchantID, rec.Key, rec.RequestHash, []byte{}, micros(rec.LockedUntil), micros(rec.ExpiresAt))
+	_, err = tx.ExecContext(ctx, insert, args...)
 	return rec, err == nil, err
 }
 
