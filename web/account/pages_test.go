@@ -66,6 +66,18 @@ func TestSignUpInSteps(t *testing.T) {
 	resp = v.post("/account/kyc", kyc)
 	v.wantPage("account page", v.follow(resp), 200, "Thank you: your identity is verified", "kyc_verified", email)
 
+	// The same email again: the address hears that it has an account
+	// (no code, so the visitor learns nothing), and a new code is that
+	// message again.
+	w := f.visitor(t)
+	w.get("/signup")
+	resp = w.post("/signup", url.Values{"email": {email}, "phone": {"+43 660 7654321"}})
+	w.wantPage("again: step 2", w.follow(resp), 200, "Step 2 of 5: Confirm your email")
+	resp = w.post("/signup/resend", url.Values{})
+	w.wantPage("a new code", w.follow(resp), 200, "We sent a new code.")
+	resp = w.post("/signup/verify", url.Values{"code": {"123456"}})
+	w.wantPage("a guessed code", resp, 422, "This code is wrong or has expired")
+
 	// Logged out, the account page sends to the login, which comes back.
 	v.post("/logout", url.Values{})
 	resp = v.get("/account")

@@ -143,23 +143,21 @@ func (h *Handler) showSignUpStep(v *visit) {
 	h.render(v, http.StatusOK, pg)
 }
 
-// confirmSignUp is POST /signup/verify: the code of the email or phone
-// step.
-func (h *Handler) confirmSignUp(v *visit) {
+// signUpForm reads the form of a sign-up step: where to go after, and the
+// sign-up's token. When ok is false the answer is given.
+func (h *Handler) signUpForm(v *visit) (next, tok string, ok bool) {
 	if !h.form(v, formBytesMax) {
-		return
+		return "", "", false
 	}
-	next := safeNext(v.input("next"))
-	tok, ok := h.signUpToken(v, next)
-	if !ok {
-		return
-	}
-	ctx := v.r.Context()
-	_, err := h.id.SignUpConfirm(ctx, tok, v.secretInput("code"))
-	if err == nil {
-		h.redirect(v, withNext("/signup/verify", next))
-		return
-	}
+	next = safeNext(v.input("next"))
+	tok, ok = h.signUpToken(v, next)
+	return next, tok, ok
+}
+
+// signUpStepFailed answers a sign-up step that failed with err: an expired
+// sign-up starts over, a step already done moves on, anything else the
+// payer can act on shows on the current step's page (show puts it there).
+func (h *Handler) signUpStepFailed(v *visit, tok, next string, err error, show func(pg *page, e *kassa.Error)) {
 	e, ok := userFacing(err)
 	switch {
 	case !ok:
@@ -168,94 +166,73 @@ func (h *Handler) confirmSignUp(v *visit) {
 		h.signUpGone(v, next)
 	case e.Code == identity.CodeSignUpStep:
 		h.redirect(v, withNext("/signup/verify", next))
-	case e.Code == identity.CodeEmailTaken:
-		v.setSignUp("", h.now())
-		h.render(v, http.StatusConflict, messagePage("You already have an account",
-			"This email address has a Kassa account already. Log in with it instead.", withNext("/login", next), "Log in"))
 	default:
-		su, serr := h.id.SignUpStatus(ctx, tok)
+		su, serr := h.id.SignUpStatus(v.r.Context(), tok)
 		if serr != nil {
 			h.signUpGone(v, next)
 			return
 		}
 		pg := stepPage(su, next)
-		pg.Errors["code"] = "This code is wrong or has expired. Check it, or ask for a new one."
+		show(&pg, e)
 		h.render(v, statusOf(err), pg)
 	}
 }
 
-// resendSignUp is POST /signup/resend: the current step's code again.
-func (h *Handler) resendSignUp(v *visit) {
-	if !h.form(v, formBytesMax) {
-		return
-	}
-	next := safeNext(v.input("next"))
-	tok, ok := h.signUpToken(v, next)
+// confirmSignUp is POST /signup/verify: the code of the email or phone
+// step.
+func (h *Handler) confirmSignUp(v *visit) {
+	next, tok, ok := h.signUpForm(v)
 	if !ok {
 		return
 	}
-	ctx := v.r.Context()
-	err := h.id.SignUpResend(ctx, tok)
+	_, err := h.id.SignUpConfirm(v.r.Context(), tok, v.secretInput("code"))
+	if err == nil {
+		h.redirect(v, withNext("/signup/verify", next))
+		return
+	}
+	if e, ok := userFacing(err); ok && e.Code == identity.CodeEmailTaken {
+		v.setSignUp("", h.now())
+		h.render(v, http.StatusConflict, messagePage("You already have an account",
+			"This email address has a Kassa account already. Log in with it instead.", withNext("/login", next), "Log in"))
+		return
+	}
+	h.signUpStepFailed(v, tok, next, err, func(pg *page, _ *kassa.Error) {
+		pg.Errors["code"] = "This code is wrong or has expired. Check it, or ask for a new one."
+	})
+}
+
+// resendSignUp is POST /signup/resend: the current step's code again.
+func (h *Handler) resendSignUp(v *visit) {
+	next, tok, ok := h.signUpForm(v)
+	if !ok {
+		return
+	}
+	err := h.id.SignUpResend(v.r.Context(), tok)
 	if err == nil {
 		h.redirect(v, withNext("/signup/verify?resent=1", next))
 		return
 	}
-	e, ok := userFacing(err)
-	switch {
-	case !ok:
-		h.fail(v, err)
-	case e.Kind == kassa.EUnauthorized:
-		h.signUpGone(v, next)
-	case e.Code == identity.CodeSignUpStep:
-		h.redirect(v, withNext("/signup/verify", next))
-	default:
-		su, serr := h.id.SignUpStatus(ctx, tok)
-		if serr != nil {
-			h.signUpGone(v, next)
-			return
-		}
-		pg := stepPage(su, next)
+	h.signUpStepFailed(v, tok, next, err, func(pg *page, e *kassa.Error) {
 		pg.FormError = "We could not send a new code just now. Try again in a moment."
 		if e.Kind == kassa.ERateLimited {
 			pg.FormError = "A code was sent a moment ago. You can ask for another in " + retryAfter(v, err) + "."
 		}
-		h.render(v, statusOf(err), pg)
-	}
+	})
 }
 
 // finishSignUp is POST /signup/password: the password ends the sign-up,
 // logs the payer in and makes this browser a known device; KYC follows,
 // optionally.
 func (h *Handler) finishSignUp(v *visit) {
-	if !h.form(v, formBytesMax) {
-		return
-	}
-	next := safeNext(v.input("next"))
-	tok, ok := h.signUpToken(v, next)
+	next, tok, ok := h.signUpForm(v)
 	if !ok {
 		return
 	}
-	ctx := v.r.Context()
-	res, err := h.id.SignUpPassword(ctx, tok, v.secretInput("password"), h.client(v))
+	res, err := h.id.SignUpPassword(v.r.Context(), tok, v.secretInput("password"), h.client(v))
 	if err != nil {
-		e, ok := userFacing(err)
-		switch {
-		case !ok:
-			h.fail(v, err)
-		case e.Kind == kassa.EUnauthorized:
-			h.signUpGone(v, next)
-		case e.Code == identity.CodeSignUpStep:
-			h.redirect(v, withNext("/signup/verify", next))
-		default:
-			su, serr := h.id.SignUpStatus(ctx, tok)
-			if serr != nil {
-				h.signUpGone(v, next)
-				return
-			}
-			pg := stepPage(su, next)
+		h.signUpStepFailed(v, tok, next, err, func(pg *page, e *kassa.Error) {
 			pg.Errors["password"] = sentence(e.Message)
-			h.render(v, statusOf(err), pg)
-		}
+		})
 		return
 	}
 	v.setSignUp("", h.now())
