@@ -258,6 +258,25 @@ func (h *Handler) verifySecondFactor(v *visit) {
 		h.redirect(v, orAccount(next))
 		return
 	}
+	h.factorFailed(v, next, v.input("sent"), err, func(pg *page, e *kassa.Error) {
+		switch {
+		case e.Kind == kassa.ERateLimited:
+			pg.FormError = "Too many wrong codes. For your security, try again in " + retryAfter(v, err) + "."
+		case e.Code == identity.CodeCodeInvalid && f == identity.FactorPasskey:
+			pg.FormError = "Your passkey was not accepted. Use a passkey of this account that verifies you " +
+				"(fingerprint, face or device PIN), or choose another way below."
+		case e.Code == identity.CodeCodeInvalid && codeFields[f] != "":
+			pg.Errors[codeFields[f]] = "This code is wrong or has expired."
+		default:
+			pg.FormError = sentence(e.Message)
+		}
+	})
+}
+
+// factorFailed answers a second-factor step that failed with err: an
+// expired login starts over, anything else the payer can act on shows on
+// the factor page (show puts it there; sent is the channel a code went to).
+func (h *Handler) factorFailed(v *visit, next, sent string, err error, show func(pg *page, e *kassa.Error)) {
 	e, ok := userFacing(err)
 	if !ok {
 		h.fail(v, err)
@@ -268,21 +287,11 @@ func (h *Handler) verifySecondFactor(v *visit) {
 		h.redirect(v, withNext("/login?expired=1", next))
 		return
 	}
-	pg, ok := h.factorPage(v, next, v.input("sent"))
+	pg, ok := h.factorPage(v, next, sent)
 	if !ok {
 		return
 	}
-	switch {
-	case e.Kind == kassa.ERateLimited:
-		pg.FormError = "Too many wrong codes. For your security, try again in " + retryAfter(v, err) + "."
-	case e.Code == identity.CodeCodeInvalid && f == identity.FactorPasskey:
-		pg.FormError = "Your passkey was not accepted. Use a passkey of this account that verifies you " +
-			"(fingerprint, face or device PIN), or choose another way below."
-	case e.Code == identity.CodeCodeInvalid && codeFields[f] != "":
-		pg.Errors[codeFields[f]] = "This code is wrong or has expired."
-	default:
-		pg.FormError = sentence(e.Message)
-	}
+	show(&pg, e)
 	h.render(v, statusOf(err), pg)
 }
 
@@ -298,29 +307,16 @@ func (h *Handler) sendLoginCode(v *visit) {
 		h.redirect(v, withNext("/login/verify?sent="+url.QueryEscape(ch), next))
 		return
 	}
-	e, ok := userFacing(err)
-	if !ok {
-		h.fail(v, err)
-		return
-	}
-	if e.Code == identity.CodeSessionInvalid {
-		v.setSession("")
-		h.redirect(v, withNext("/login?expired=1", next))
-		return
-	}
-	pg, ok := h.factorPage(v, next, ch)
-	if !ok {
-		return
-	}
-	switch e.Kind {
-	case kassa.ERateLimited:
-		pg.FormError = "A code was sent a moment ago; use that one, or ask again in " + retryAfter(v, err) + "."
-	case kassa.EUnavailable:
-		pg.FormError = "We could not send the code just now. Try again in a moment, or choose another way."
-	default:
-		pg.FormError = sentence(e.Message)
-	}
-	h.render(v, statusOf(err), pg)
+	h.factorFailed(v, next, ch, err, func(pg *page, e *kassa.Error) {
+		switch e.Kind {
+		case kassa.ERateLimited:
+			pg.FormError = "A code was sent a moment ago; use that one, or ask again in " + retryAfter(v, err) + "."
+		case kassa.EUnavailable:
+			pg.FormError = "We could not send the code just now. Try again in a moment, or choose another way."
+		default:
+			pg.FormError = sentence(e.Message)
+		}
+	})
 }
 
 // loginPasskeyOptions is POST /login/passkey-options (JSON): a passkey
