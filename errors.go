@@ -5,6 +5,7 @@ package kassa
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error kinds. httpapi maps each to one HTTP status.
@@ -65,4 +66,23 @@ func ErrorKind(err error) string {
 		return e.Kind
 	}
 	return EInternal
+}
+
+// LockedOutError is an ERateLimited error that says when to retry: what
+// failed too often (a login source, a voucher, a payer's IP) is locked out,
+// or a code was sent too recently. errors.As finds the *Error in it;
+// Seconds tells the client when to retry (httpapi sets Retry-After from it).
+type LockedOutError struct {
+	Err        *Error
+	Until      time.Time
+	RetryAfter time.Duration
+}
+
+func (e *LockedOutError) Error() string { return e.Err.Error() }
+func (e *LockedOutError) Unwrap() error { return e.Err }
+
+// Seconds is RetryAfter rounded up to whole seconds, at least 1.
+func (e *LockedOutError) Seconds() int {
+	s := int((e.RetryAfter + time.Second - 1) / time.Second)
+	return max(1, s)
 }

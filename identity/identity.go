@@ -189,23 +189,8 @@ var (
 )
 
 // LockedOutError is returned while a login source is locked out or must
-// wait (backoff), and when codes are sent too often. It is a kassa
-// ERateLimited error (errors.As finds the *kassa.Error); Seconds tells the
-// client when to retry.
-type LockedOutError struct {
-	Err        *kassa.Error
-	Until      time.Time
-	RetryAfter time.Duration
-}
-
-func (e *LockedOutError) Error() string { return e.Err.Error() }
-func (e *LockedOutError) Unwrap() error { return e.Err }
-
-// Seconds is RetryAfter rounded up to whole seconds, at least 1.
-func (e *LockedOutError) Seconds() int {
-	s := int((e.RetryAfter + time.Second - 1) / time.Second)
-	return max(1, s)
-}
+// wait (backoff), and when codes are sent too often (kassa.LockedOutError).
+type LockedOutError = kassa.LockedOutError
 
 func lockedOut(code, msg string, until, now time.Time) error {
 	return &LockedOutError{Err: kassa.Errorf(kassa.ERateLimited, code, "%s", msg), Until: until, RetryAfter: until.Sub(now)}

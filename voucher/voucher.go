@@ -259,23 +259,8 @@ func statusError(param string, st Status) error {
 }
 
 // LockedOutError is returned while a payment, client IP or voucher is
-// locked out after too many failed PIN attempts. It is a kassa ERateLimited
-// error (errors.As finds the *kassa.Error), and Seconds tells the client
-// when to retry (httpapi sets Retry-After from it).
-type LockedOutError struct {
-	Err        *kassa.Error
-	Until      time.Time
-	RetryAfter time.Duration
-}
-
-func (e *LockedOutError) Error() string { return e.Err.Error() }
-func (e *LockedOutError) Unwrap() error { return e.Err }
-
-// Seconds is RetryAfter rounded up to whole seconds, at least 1.
-func (e *LockedOutError) Seconds() int {
-	s := int((e.RetryAfter + time.Second - 1) / time.Second)
-	return max(1, s)
-}
+// locked out after too many failed PIN attempts (kassa.LockedOutError).
+type LockedOutError = kassa.LockedOutError
 
 func lockedOut(l Lockout, now time.Time) error {
 	return &LockedOutError{
