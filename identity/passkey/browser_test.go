@@ -248,52 +248,6 @@ func (s *site) open(b *browser.Browser) {
 	)
 }
 
-// authenticator is a virtual authenticator of the browser.
-type authenticator struct {
-	b  *browser.Browser
-	id cdpwebauthn.AuthenticatorID
-}
-
-// addAuthenticator adds a platform authenticator (ctap2, internal, with
-// resident keys) to the browser; uv says whether it can verify its user.
-func addAuthenticator(t *testing.T, b *browser.Browser, uv bool) *authenticator {
-	t.Helper()
-	a := &authenticator{b: b}
-	b.Run(chromedp.ActionFunc(func(ctx context.Context) error {
-		var err error
-		a.id, err = cdpwebauthn.AddVirtualAuthenticator(&cdpwebauthn.VirtualAuthenticatorOptions{
-			Protocol:                    cdpwebauthn.AuthenticatorProtocolCtap2,
-			Ctap2version:                cdpwebauthn.Ctap2versionCtap21,
-			Transport:                   cdpwebauthn.AuthenticatorTransportInternal,
-			HasResidentKey:              true,
-			HasUserVerification:         uv,
-			IsUserVerified:              uv,
-			AutomaticPresenceSimulation: true, // sent as false when left zero: presence would never come
-		}).Do(ctx)
-		return err
-	}))
-	return a
-}
-
-func (a *authenticator) remove() {
-	a.b.Run(cdpwebauthn.RemoveVirtualAuthenticator(a.id))
-}
-
-func (a *authenticator) credentials() []*cdpwebauthn.Credential {
-	var cs []*cdpwebauthn.Credential
-	a.b.Run(chromedp.ActionFunc(func(ctx context.Context) error {
-		var err error
-		cs, err = cdpwebauthn.GetCredentials(a.id).Do(ctx)
-		return err
-	}))
-	return cs
-}
-
-// add puts a copy of a credential (its private key) on the authenticator.
-func (a *authenticator) add(c *cdpwebauthn.Credential) {
-	a.b.Run(cdpwebauthn.AddCredential(a.id, c))
-}
-
 // wantUVRefused accepts the two ways an unverified ceremony may end:
 // Chromium refuses it itself (NotAllowedError, which is what it does when
 // the options require UV that the authenticator cannot do), or the server
@@ -337,7 +291,7 @@ func TestBrowserPasskey(t *testing.T) {
 	s := newSite(t, false)
 	b := browser.New(t)
 	s.open(b)
-	auth := addAuthenticator(t, b, true)
+	auth := b.AddAuthenticator(true)
 	ctx := context.Background()
 
 	reg := wantDone(t, "registration", run(b, "register", ""))
@@ -346,7 +300,7 @@ func TestBrowserPasskey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	held := auth.credentials()
+	held := auth.Credentials()
 	if len(held) != 1 {
 		t.Fatalf("the authenticator holds %d credentials, want 1", len(held))
 	}
@@ -368,7 +322,7 @@ func TestBrowserPasskey(t *testing.T) {
 	// Step-up for a payment.
 	used := wantDone(t, "step-up", run(b, "login", "pay_123"))
 	snap(b, "stepped-up")
-	h = auth.credentials()[0]
+	h = auth.Credentials()[0]
 	if used.ID != reg.ID || used.SignCount != uint32(h.SignCount) || used.SignCount <= stored.SignCount {
 		t.Errorf("after step-up: %+v; authenticator sign count %d, registered with %d", used, h.SignCount, stored.SignCount)
 	}
@@ -392,12 +346,12 @@ func TestBrowserPasskey(t *testing.T) {
 	}
 
 	// A clone: the same key pair with an older counter.
-	h = auth.credentials()[0]
-	auth.remove()
-	clone := addAuthenticator(t, b, true)
+	h = auth.Credentials()[0]
+	auth.Remove()
+	clone := b.AddAuthenticator(true)
 	old := *h
 	old.SignCount = int64(stored.SignCount)
-	clone.add(&old)
+	clone.Add(&old)
 	wantRefused(t, "step-up from a clone", run(b, "login", "pay_456"), passkey.CodePossiblyCloned)
 	snap(b, "clone-refused")
 	if got, _ := s.store.Credential(ctx, s.user.CustomerID, reg.ID); got.CloneSuspected.IsZero() {
@@ -520,7 +474,7 @@ func TestBrowserWithoutUserVerification(t *testing.T) {
 	ctx := context.Background()
 
 	// Registration, options requiring UV, an authenticator without UV.
-	noUV := addAuthenticator(t, b, false)
+	noUV := b.AddAuthenticator(false)
 	r := run(b, "register", "")
 	snap(b, "register-no-uv-required")
 	t.Logf("Chromium, userVerification required, authenticator without UV: %+v", r)
@@ -531,33 +485,33 @@ func TestBrowserWithoutUserVerification(t *testing.T) {
 	r = run(b, "register", "")
 	snap(b, "register-no-uv-preferred")
 	wantRefused(t, "registration without UV, UV preferred", r, passkey.CodeUserVerificationRequired)
-	if n := len(noUV.credentials()); n != 1 {
+	if n := len(noUV.Credentials()); n != 1 {
 		t.Errorf("the authenticator holds %d credentials, want the one the server refused", n)
 	}
-	noUV.remove()
+	noUV.Remove()
 	passkey.SetUserVerification(s.svc, "required")
 
 	// An authenticator that can verify, but whose response has the UV bit
 	// cleared on the way: the options required UV, the server refuses.
-	uv := addAuthenticator(t, b, true)
-	b.Run(cdpwebauthn.SetResponseOverrideBits(uv.id).WithIsBadUV(true))
+	uv := b.AddAuthenticator(true)
+	b.Run(cdpwebauthn.SetResponseOverrideBits(uv.ID).WithIsBadUV(true))
 	r = run(b, "register", "")
 	t.Logf("Chromium, userVerification required, UV bit cleared in the response: %+v", r)
 	wantRefused(t, "registration with the UV bit cleared", r, passkey.CodeUserVerificationRequired)
-	b.Run(cdpwebauthn.SetResponseOverrideBits(uv.id))
-	uv.remove()
+	b.Run(cdpwebauthn.SetResponseOverrideBits(uv.ID))
+	uv.Remove()
 	if list, _ := s.store.Credentials(ctx, s.user.CustomerID, 10); len(list) != 0 {
 		t.Fatalf("%d passkeys stored after refusals", len(list))
 	}
 
 	// Authentication: register properly, then present the same key pair
 	// from an authenticator without UV.
-	uv = addAuthenticator(t, b, true)
+	uv = b.AddAuthenticator(true)
 	reg := wantDone(t, "registration with UV", run(b, "register", ""))
-	key := uv.credentials()[0]
-	uv.remove()
-	noUV = addAuthenticator(t, b, false)
-	noUV.add(key)
+	key := uv.Credentials()[0]
+	uv.Remove()
+	noUV = b.AddAuthenticator(false)
+	noUV.Add(key)
 	r = run(b, "login", "pay_1")
 	snap(b, "login-no-uv-required")
 	t.Logf("Chromium, login with userVerification required, authenticator without UV: %+v", r)
@@ -572,19 +526,19 @@ func TestBrowserWithoutUserVerification(t *testing.T) {
 	t.Logf("Chromium, discoverable login with userVerification preferred, authenticator without UV: %+v", r)
 	wantUVRefused(t, "discoverable login without UV, UV preferred", r)
 	passkey.SetUserVerification(s.svc, "required")
-	noUV.remove()
+	noUV.Remove()
 
 	// The UV bit cleared on the way of an assertion.
-	uv = addAuthenticator(t, b, true)
-	uv.add(key)
-	b.Run(cdpwebauthn.SetResponseOverrideBits(uv.id).WithIsBadUV(true))
+	uv = b.AddAuthenticator(true)
+	uv.Add(key)
+	b.Run(cdpwebauthn.SetResponseOverrideBits(uv.ID).WithIsBadUV(true))
 	wantRefused(t, "step-up with the UV bit cleared", run(b, "login", "pay_1"), passkey.CodeUserVerificationRequired)
-	b.Run(cdpwebauthn.SetResponseOverrideBits(uv.id).WithIsBadUP(true))
+	b.Run(cdpwebauthn.SetResponseOverrideBits(uv.ID).WithIsBadUP(true))
 	wantRefused(t, "step-up with the UP bit cleared", run(b, "login", "pay_1"), passkey.CodeUserPresenceRequired)
-	b.Run(cdpwebauthn.SetResponseOverrideBits(uv.id).WithIsBogusSignature(true))
+	b.Run(cdpwebauthn.SetResponseOverrideBits(uv.ID).WithIsBogusSignature(true))
 	wantRefused(t, "step-up with a bogus signature", run(b, "login", "pay_1"), passkey.CodeVerificationFailed)
 	// And with honest bits, the same key pair steps up.
-	b.Run(cdpwebauthn.SetResponseOverrideBits(uv.id))
+	b.Run(cdpwebauthn.SetResponseOverrideBits(uv.ID))
 	if c := wantDone(t, "step-up with UV", run(b, "login", "pay_1")); c.ID != reg.ID {
 		t.Errorf("stepped up with %s, want %s", c.ID, reg.ID)
 	}
@@ -597,7 +551,7 @@ func TestBrowserWrongOrigin(t *testing.T) {
 	s := newSite(t, true, "https://pay.example")
 	b := browser.New(t)
 	s.open(b)
-	addAuthenticator(t, b, true)
+	b.AddAuthenticator(true)
 	r := run(b, "register", "")
 	snap(b, "wrong-origin")
 	wantRefused(t, "registration from an unlisted origin", r, passkey.CodeVerificationFailed)

@@ -100,42 +100,6 @@ func (f *fixture) setCookie(b *browser.Browser, name, value string) {
 	b.Run(network.SetCookie(name, value).WithURL(f.origin).WithHTTPOnly(true).WithSameSite(network.CookieSameSiteLax))
 }
 
-// authenticator is a virtual authenticator of the browser.
-type authenticator struct {
-	b  *browser.Browser
-	id cdpwebauthn.AuthenticatorID
-}
-
-// addAuthenticator adds a platform authenticator (ctap2, internal,
-// resident keys); uv says whether it can verify its user.
-func addAuthenticator(t *testing.T, b *browser.Browser, uv bool) *authenticator {
-	t.Helper()
-	a := &authenticator{b: b}
-	b.Run(chromedp.ActionFunc(func(ctx context.Context) error {
-		var err error
-		a.id, err = cdpwebauthn.AddVirtualAuthenticator(&cdpwebauthn.VirtualAuthenticatorOptions{
-			Protocol: cdpwebauthn.AuthenticatorProtocolCtap2, Ctap2version: cdpwebauthn.Ctap2versionCtap21,
-			Transport: cdpwebauthn.AuthenticatorTransportInternal, HasResidentKey: true,
-			HasUserVerification: uv, IsUserVerified: uv,
-			AutomaticPresenceSimulation: true, // sent as false when left zero
-		}).Do(ctx)
-		return err
-	}))
-	return a
-}
-
-func (a *authenticator) remove() { a.b.Run(cdpwebauthn.RemoveVirtualAuthenticator(a.id)) }
-
-func (a *authenticator) credentials() []*cdpwebauthn.Credential {
-	var cs []*cdpwebauthn.Credential
-	a.b.Run(chromedp.ActionFunc(func(ctx context.Context) error {
-		var err error
-		cs, err = cdpwebauthn.GetCredentials(a.id).Do(ctx)
-		return err
-	}))
-	return cs
-}
-
 // apiPayment is the payment as the merchant's server reads it.
 func (f *fixture) apiPayment(t *testing.T, id string) map[string]any {
 	t.Helper()
@@ -246,15 +210,15 @@ func TestBrowserSignUpPasskeyStepUp(t *testing.T) {
 	customer := sess.CustomerID
 
 	// A passkey, with user verification.
-	auth := addAuthenticator(t, b, true)
+	auth := b.AddAuthenticator(true)
 	b.Run(clickTo("#add-passkey-button", ".notice"))
 	b.Snap("passkey-added")
 	if s := text(b, ".notice"); !strings.Contains(s, "Your passkey was added") {
 		t.Fatalf("after adding a passkey: %q", s)
 	}
 	creds, err := f.passkeys.Credentials(context.Background(), customer)
-	if err != nil || len(creds) != 1 || !creds[0].UserVerified || len(auth.credentials()) != 1 {
-		t.Fatalf("stored passkeys %+v (%v); the authenticator holds %d", creds, err, len(auth.credentials()))
+	if err != nil || len(creds) != 1 || !creds[0].UserVerified || len(auth.Credentials()) != 1 {
+		t.Fatalf("stored passkeys %+v (%v); the authenticator holds %d", creds, err, len(auth.Credentials()))
 	}
 
 	// A large payment: stepped up with the passkey.
@@ -363,7 +327,7 @@ func TestBrowserPasskeyWithoutUserVerification(t *testing.T) {
 	}
 
 	// Enrolment on an authenticator without user verification.
-	noUV := addAuthenticator(t, b, false)
+	noUV := b.AddAuthenticator(false)
 	var refused string
 	b.Run(
 		chromedp.Navigate(f.origin+"/account"),
@@ -379,30 +343,30 @@ func TestBrowserPasskeyWithoutUserVerification(t *testing.T) {
 	if refused != "NotAllowedError" || stored() != 0 {
 		t.Errorf("enrolment without UV: %q, %d passkeys stored", refused, stored())
 	}
-	noUV.remove()
+	noUV.Remove()
 
 	// An authenticator that verifies, whose answer has the UV bit
 	// cleared on the way: the server refuses it.
-	uv := addAuthenticator(t, b, true)
-	b.Run(cdpwebauthn.SetResponseOverrideBits(uv.id).WithIsBadUV(true))
+	uv := b.AddAuthenticator(true)
+	b.Run(cdpwebauthn.SetResponseOverrideBits(uv.ID).WithIsBadUV(true))
 	b.Run(clickTo("#add-passkey-button", "#passkeys-error"))
 	b.Snap("enrol-bad-uv")
 	if s := text(b, "#passkeys-error"); !strings.Contains(s, "did not verify you") || stored() != 0 {
 		t.Errorf("enrolment with the UV bit cleared: %q, %d passkeys stored", s, stored())
 	}
-	b.Run(cdpwebauthn.SetResponseOverrideBits(uv.id))
+	b.Run(cdpwebauthn.SetResponseOverrideBits(uv.ID))
 	b.Run(chromedp.Navigate(f.origin+"/account"), browser.Loaded("#add-passkey-button"),
 		clickTo("#add-passkey-button", ".notice"))
 	if stored() != 1 {
 		t.Fatalf("%d passkeys stored after an honest enrolment", stored())
 	}
-	key := uv.credentials()[0]
-	uv.remove()
+	key := uv.Credentials()[0]
+	uv.Remove()
 
 	// Step-up with the same key pair on an authenticator without UV:
 	// nothing is approved, and the payment still waits.
-	noUV = addAuthenticator(t, b, false)
-	b.Run(cdpwebauthn.AddCredential(noUV.id, key))
+	noUV = b.AddAuthenticator(false)
+	b.Run(cdpwebauthn.AddCredential(noUV.ID, key))
 	p := f.createPayment(t, 50000, "")
 	f.payToChallenge(t, b, p, f.issue(t, 50000).PIN)
 	b.Run(chromedp.Click("#approve-passkey", chromedp.ByID))
@@ -413,12 +377,12 @@ func TestBrowserPasskeyWithoutUserVerification(t *testing.T) {
 	if got := f.payment(t, p.ID); refused != "NotAllowedError" || got.Risk.Challenge != payment.ChallengePending || got.AmountCaptured != 0 {
 		t.Errorf("step-up without UV: %q; payment %s, challenge %s", refused, got.Status, got.Risk.Challenge)
 	}
-	noUV.remove()
+	noUV.Remove()
 
 	// The UV bit cleared on the way of the assertion: the server refuses
 	// the passkey, and the payment fails.
-	uv = addAuthenticator(t, b, true)
-	b.Run(cdpwebauthn.AddCredential(uv.id, key), cdpwebauthn.SetResponseOverrideBits(uv.id).WithIsBadUV(true))
+	uv = b.AddAuthenticator(true)
+	b.Run(cdpwebauthn.AddCredential(uv.ID, key), cdpwebauthn.SetResponseOverrideBits(uv.ID).WithIsBadUV(true))
 	b.Run(chromedp.Reload(), browser.Loaded("#approve-passkey"), clickTo("#approve-passkey", ".status"))
 	b.Snap("step-up-bad-uv")
 	if s := text(b, ".status"); !strings.Contains(s, "did not verify you") || !strings.Contains(s, "declined") {
