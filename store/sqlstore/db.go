@@ -316,3 +316,31 @@ func scanColumn[T any](rows *sql.Rows) ([]T, error) {
 	}
 	return out, rows.Err()
 }
+
+// prune runs DELETE statements (each with its arguments) in one
+// transaction and returns how many rows they removed together.
+func (db *DB) prune(ctx context.Context, deletes []sqlStatement) (int, error) {
+	var n int64
+	err := db.Transact(ctx, func(tx *Tx) error {
+		n = 0
+		for _, d := range deletes {
+			res, err := tx.ExecContext(ctx, d.q, d.args...)
+			if err != nil {
+				return fmt.Errorf("prune: %w", err)
+			}
+			m, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			n += m
+		}
+		return nil
+	})
+	return int(n), err
+}
+
+// sqlStatement is a statement with its arguments.
+type sqlStatement struct {
+	q    string
+	args []any
+}

@@ -701,10 +701,7 @@ func (s *Identity) OutboxMessages(ctx context.Context, to string, limit int) ([]
 
 func (s *Identity) Prune(ctx context.Context, before time.Time) (int, error) {
 	b := micros(before)
-	queries := []struct {
-		q    string
-		args []any
-	}{
+	return s.db.prune(ctx, []sqlStatement{
 		{`DELETE FROM identity_signups WHERE expires_at < ?`, []any{b}},
 		{`DELETE FROM identity_codes WHERE expires_at < ?`, []any{b}},
 		{`DELETE FROM identity_sessions WHERE expires_at < ? OR idle_expires_at < ? OR (revoked_at > 0 AND revoked_at < ?)`, []any{b, b, b}},
@@ -712,22 +709,5 @@ func (s *Identity) Prune(ctx context.Context, before time.Time) (int, error) {
 		{`DELETE FROM identity_rates WHERE updated_at < ?`, []any{b}},
 		{`DELETE FROM identity_throttles WHERE updated_at < ? AND blocked_until < ?`, []any{b, b}},
 		{`DELETE FROM identity_outbox WHERE created_at < ?`, []any{b}},
-	}
-	var n int64
-	err := s.db.Transact(ctx, func(tx *Tx) error {
-		n = 0
-		for _, q := range queries {
-			res, err := tx.ExecContext(ctx, q.q, q.args...)
-			if err != nil {
-				return fmt.Errorf("prune: %w", err)
-			}
-			m, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			n += m
-		}
-		return nil
 	})
-	return int(n), err
 }

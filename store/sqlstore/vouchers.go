@@ -310,24 +310,9 @@ func (s *Vouchers) maybeLockOut(ctx context.Context, tx *Tx, k voucher.AttemptKe
 }
 
 func (s *Vouchers) PruneAttempts(ctx context.Context, before time.Time) (int, error) {
-	var n int64
-	err := s.db.Transact(ctx, func(tx *Tx) error {
-		n = 0
-		for _, q := range []string{
-			`DELETE FROM voucher_pin_failures WHERE created_at < ?`,
-			`DELETE FROM voucher_lockouts WHERE locked_until < ?`,
-		} {
-			res, err := tx.ExecContext(ctx, q, micros(before))
-			if err != nil {
-				return fmt.Errorf("prune attempts: %w", err)
-			}
-			m, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			n += m
-		}
-		return nil
+	b := micros(before)
+	return s.db.prune(ctx, []sqlStatement{
+		{`DELETE FROM voucher_pin_failures WHERE created_at < ?`, []any{b}},
+		{`DELETE FROM voucher_lockouts WHERE locked_until < ?`, []any{b}},
 	})
-	return int(n), err
 }
