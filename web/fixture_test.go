@@ -14,13 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
-
 	"github.com/kassa/kassa/acquirer"
 	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/id"
+	"github.com/kassa/kassa/internal/shoptest"
 	"github.com/kassa/kassa/internal/syncbuf"
-	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
@@ -48,38 +46,11 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlstore.OpenSQLite(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	skey, _, err := note.GenerateKey(rand.Reader, "kassa.test/ledger")
-	if err != nil {
-		t.Fatal(err)
-	}
-	led, err := ledger.New(ledger.Config{Store: sqlstore.NewLedger(db), SignerKey: skey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { led.Close() })
 	f := &fixture{logs: &syncbuf.Buffer{}}
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	merchants := merchant.NewService(sqlstore.NewMerchants(db), nil, id.Generator{})
-	if f.merchant, err = merchants.Create(ctx, "Acme Bets & Games"); err != nil {
-		t.Fatal(err)
-	}
-	issuer, err := merchants.Create(ctx, "Voucher Kiosk")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.issuer = issuer.ID
-	if f.vouchers, err = voucher.New(voucher.Config{Store: sqlstore.NewVouchers(db), Ledger: led,
-		PINKey: voucher.GenerateKey(), Logger: logger}); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.vouchers.AllowIssuing(ctx, f.issuer); err != nil {
-		t.Fatal(err)
-	}
+	shop := shoptest.New(t, logger)
+	db, led, merchants := shop.DB, shop.Ledger, shop.Merchants
+	f.merchant, f.issuer, f.vouchers = shop.Merchant, shop.Issuer, shop.Vouchers
 	keys, err := vault.OpenKeyFile(filepath.Join(t.TempDir(), "vault-kek.json"))
 	if err != nil {
 		t.Fatal(err)

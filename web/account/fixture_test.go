@@ -2,7 +2,6 @@ package account_test
 
 import (
 	"context"
-	"crypto/rand"
 	"io"
 	"log/slog"
 	"net"
@@ -15,15 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
-
 	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/identity"
 	"github.com/kassa/kassa/identity/identitytest"
 	"github.com/kassa/kassa/identity/passkey"
+	"github.com/kassa/kassa/internal/shoptest"
 	"github.com/kassa/kassa/internal/syncbuf"
-	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
@@ -77,11 +74,6 @@ func newFixture(t *testing.T, change ...func(*fixtureOptions)) *fixture {
 		c(&opts)
 	}
 	ctx := context.Background()
-	db, err := sqlstore.OpenSQLite(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	f := &fixture{logs: &syncbuf.Buffer{}}
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug,
 		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
@@ -95,31 +87,10 @@ func newFixture(t *testing.T, change ...func(*fixtureOptions)) *fixture {
 	_, port, _ := net.SplitHostPort(f.ts.Listener.Addr().String())
 	f.origin = "http://localhost:" + port
 
-	skey, _, err := note.GenerateKey(rand.Reader, "kassa.test/ledger")
-	if err != nil {
-		t.Fatal(err)
-	}
-	led, err := ledger.New(ledger.Config{Store: sqlstore.NewLedger(db), SignerKey: skey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { led.Close() })
-	merchants := merchant.NewService(sqlstore.NewMerchants(db), nil, id.Generator{})
-	if f.merchant, err = merchants.Create(ctx, "Acme Bets & Games"); err != nil {
-		t.Fatal(err)
-	}
-	kiosk, err := merchants.Create(ctx, "Voucher Kiosk")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.issuer = kiosk.ID
-	if f.vouchers, err = voucher.New(voucher.Config{Store: sqlstore.NewVouchers(db), Ledger: led,
-		PINKey: voucher.GenerateKey(), Logger: logger}); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.vouchers.AllowIssuing(ctx, f.issuer); err != nil {
-		t.Fatal(err)
-	}
+	shop := shoptest.New(t, logger)
+	db, led, merchants := shop.DB, shop.Ledger, shop.Merchants
+	f.merchant, f.issuer, f.vouchers = shop.Merchant, shop.Issuer, shop.Vouchers
+	var err error
 	if f.risk, err = risk.NewEngine(risk.Config{Store: sqlstore.NewRisk(db), Node: "test", DefaultModel: risk.DefaultModel,
 		IDs: id.Generator{}, Logger: logger}); err != nil {
 		t.Fatal(err)
