@@ -143,69 +143,22 @@ func (c *combiner) drain() {
 // the failed call's outcome stands (it ran after the calls before it, as
 // it would have anyway), and the others run again, each in a savepoint.
 // Transact's functions may run more than once (it retries), so running
-// them again is allowed.
+// them again is allowed. A call alone never needs its savepoint: when it
+// fails, nothing is left to commit.
 func (c *combiner) commit(batch []*combineReq) {
-	if len(batch) > 1 && !c.optimistic(batch) {
-		return
-	}
-	fail := func(err error) {
-		for _, r := range batch {
-			if r.err == nil && r.panic == nil {
-				r.err = err
-			}
-		}
-	}
-	sqlTx, err := c.db.write.BeginTx(context.Background(), nil)
-	if err != nil {
-		fail(fmt.Errorf("begin: %w", err))
-		return
-	}
-	tx := &Tx{Tx: sqlTx, db: c.db}
-	if len(batch) == 1 {
-		// A call alone needs no savepoint: if it fails nothing commits,
-		// which is what rolling back to its savepoint would leave. In
-		// SQLite a savepoint copies every page the call changes into a
-		// sub-journal, which for a ledger batch of thousands of transfers
-		// is a tenth of its time.
-		c.alone(sqlTx, tx, batch[0])
-		return
-	}
-	ok := 0
-	for _, r := range batch {
-		if r.settled {
-			continue
-		}
-		if err := r.ctx.Err(); err != nil {
-			r.err = err
-			continue
-		}
-		if err := c.run(tx, r); err != nil {
-			// The savepoint could not be rolled back: the transaction is
-			// in an unknown state, so none of it may commit.
-			_ = sqlTx.Rollback()
-			fail(err)
-			return
-		}
-		if r.err == nil && r.panic == nil {
-			ok++
-		}
-	}
-	if ok == 0 {
-		_ = sqlTx.Rollback()
-		return
-	}
-	if err := sqlTx.Commit(); err != nil {
-		fail(fmt.Errorf("commit: %w", err))
+	if c.optimistic(batch) {
+		c.withSavepoints(batch)
 	}
 }
 
 // optimistic runs the batch in one transaction without savepoints. It
-// reports whether the batch must run again with savepoints: a call failed
-// (it is settled; the others are reset).
+// reports whether the others must run again because a call failed (that
+// call is settled; the others are reset).
 func (c *combiner) optimistic(batch []*combineReq) (again bool) {
 	sqlTx, err := c.db.write.BeginTx(context.Background(), nil)
 	if err != nil {
-		return true // the savepoint path begins again and reports it
+		failAll(batch, fmt.Errorf("begin: %w", err))
+		return false
 	}
 	tx := &Tx{Tx: sqlTx, db: c.db}
 	ok := 0
@@ -223,22 +176,65 @@ func (c *combiner) optimistic(batch []*combineReq) (again bool) {
 					o.err, o.panic = nil, nil
 				}
 			}
-			return true
+			return len(batch) > 1
 		}
 		ok++
 	}
-	if ok == 0 {
-		_ = sqlTx.Rollback()
-		return false
+	c.finish(sqlTx, batch, ok)
+	return false
+}
+
+// withSavepoints runs the calls not settled yet, each in a savepoint of
+// one transaction, so that a failing call leaves the others alone.
+func (c *combiner) withSavepoints(batch []*combineReq) {
+	sqlTx, err := c.db.write.BeginTx(context.Background(), nil)
+	if err != nil {
+		failAll(batch, fmt.Errorf("begin: %w", err))
+		return
 	}
-	if err := sqlTx.Commit(); err != nil {
-		for _, r := range batch {
-			if r.err == nil && r.panic == nil {
-				r.err = fmt.Errorf("commit: %w", err)
-			}
+	tx := &Tx{Tx: sqlTx, db: c.db}
+	ok := 0
+	for _, r := range batch {
+		if r.settled {
+			continue
+		}
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			continue
+		}
+		if err := c.run(tx, r); err != nil {
+			// The savepoint could not be rolled back: the transaction is
+			// in an unknown state, so none of it may commit.
+			_ = sqlTx.Rollback()
+			failAll(batch, err)
+			return
+		}
+		if r.err == nil && r.panic == nil {
+			ok++
 		}
 	}
-	return false
+	c.finish(sqlTx, batch, ok)
+}
+
+// finish commits the transaction when ok calls in it succeeded, or rolls
+// it back when none did.
+func (c *combiner) finish(sqlTx *sql.Tx, batch []*combineReq, ok int) {
+	if ok == 0 {
+		_ = sqlTx.Rollback()
+		return
+	}
+	if err := sqlTx.Commit(); err != nil {
+		failAll(batch, fmt.Errorf("commit: %w", err))
+	}
+}
+
+// failAll gives err to every call of the batch without an outcome of its own.
+func failAll(batch []*combineReq, err error) {
+	for _, r := range batch {
+		if r.err == nil && r.panic == nil {
+			r.err = err
+		}
+	}
 }
 
 // run executes one call inside a savepoint; its error or panic is kept in
@@ -257,23 +253,6 @@ func (c *combiner) run(tx *Tx, r *combineReq) error {
 		return fmt.Errorf("release savepoint: %w", err)
 	}
 	return nil
-}
-
-// alone runs r as the whole transaction.
-func (c *combiner) alone(sqlTx *sql.Tx, tx *Tx, r *combineReq) {
-	if err := r.ctx.Err(); err != nil {
-		r.err = err
-		_ = sqlTx.Rollback()
-		return
-	}
-	c.call(tx, r)
-	if r.err != nil || r.panic != nil {
-		_ = sqlTx.Rollback()
-		return
-	}
-	if err := sqlTx.Commit(); err != nil {
-		r.err = fmt.Errorf("commit: %w", err)
-	}
 }
 
 // call runs r's function, keeping its error or panic in r.

@@ -87,8 +87,7 @@ type ledgerIndex struct {
 	closing  chan struct{}
 	stopped  chan struct{}
 	start    sync.Once
-	running  bool                  // set once, inside start
-	lastErr  atomic.Pointer[error] // the indexer's last failure, for tests and errors
+	running  bool // set once, inside start
 }
 
 // ledgerIndex returns db's account index, opening it on first use.
@@ -211,7 +210,6 @@ func (ix *ledgerIndex) loop() {
 			return
 		}
 		if err := ix.catchUp(context.Background()); err != nil {
-			ix.lastErr.Store(&err)
 			ix.failures.Add(1)
 			if l := ix.main.logger.Load(); l != nil {
 				l.Error("ledger account index", "file", LedgerIndexFile, "err", err)
