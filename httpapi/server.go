@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/identity"
@@ -73,8 +72,8 @@ type Config struct {
 	IdempotencySecret []byte
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
-	// Registry receives the HTTP metrics and is served at /metrics; nil
-	// makes a fresh one.
+	// Registry receives the HTTP metrics; nil makes a fresh one. The API
+	// does not serve it: MetricsHandler does, on a listener of its own.
 	Registry *prometheus.Registry
 	// RateLimit is the steady requests/s allowed per API key (and per
 	// client IP for unauthenticated calls); RateBurst the burst. Zero means
@@ -157,8 +156,6 @@ func New(cfg Config) *Server {
 	}
 	s.Handle("GET", "/healthz", AuthNone, s.healthz)
 	s.Handle("GET", "/readyz", AuthNone, s.readyz)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
-	s.routes = append(s.routes, Route{Method: "GET", Pattern: "/metrics"})
 	s.Handle("GET", "/v1/openapi.json", AuthNone, s.openapi)
 	s.Handle("GET", "/v1/merchant", AuthSecret, s.getMerchant)
 	if cfg.Ledger != nil {
@@ -207,6 +204,14 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 		_, info.route, _ = strings.Cut(pattern, " ") // "GET /v1/x" → "/v1/x"
 	}
 	if pattern == "" {
+		// Misses are limited per client IP like every unauthenticated
+		// call: answering them costs as much as answering a route.
+		if s.limiter != nil {
+			if wait, ok := s.limiter.allow("ip:" + clientIP(r)); !ok {
+				s.writeError(w, r, rateLimited(wait))
+				return
+			}
+		}
 		rec := &statusRecorder{header: http.Header{}}
 		h.ServeHTTP(rec, r)
 		if rec.status == http.StatusMethodNotAllowed {
