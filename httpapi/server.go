@@ -5,6 +5,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/cipher"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -97,6 +98,8 @@ type Server struct {
 	metrics *httpMetrics
 	limiter *limiter
 	handler http.Handler
+	// answers seals the answers the idempotency store keeps.
+	answers cipher.AEAD
 }
 
 // Auth says which callers a route admits.
@@ -153,6 +156,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.RateLimit > 0 {
 		s.limiter = newLimiter(cfg.RateLimit, cfg.RateBurst)
+	}
+	if cfg.Idempotency != nil {
+		s.answers = newAnswerAEAD(cfg.IdempotencySecret)
 	}
 	s.Handle("GET", "/healthz", AuthNone, s.healthz)
 	s.Handle("GET", "/readyz", AuthNone, s.readyz)
@@ -281,7 +287,7 @@ func (s *Server) endpoint(auth Auth, bodyMax int64, h HandlerFunc) http.Handler 
 		}
 		var err error
 		if p, ok := PrincipalFrom(ctx); ok {
-			err = s.idempotent(w, r.WithContext(ctx), p.Merchant.ID, h)
+			err = s.idempotent(w, r.WithContext(ctx), idempotencyNamespace(p), h)
 		} else {
 			err = h(w, r.WithContext(ctx))
 		}
