@@ -213,7 +213,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 		// Misses are limited per client IP like every unauthenticated
 		// call: answering them costs as much as answering a route.
 		if s.limiter != nil {
-			if wait, ok := s.limiter.allow("ip:" + clientIP(r)); !ok {
+			if wait, ok := s.limiter.allow(ipLimitKey(clientIP(r))); !ok {
 				s.writeError(w, r, rateLimited(wait))
 				return
 			}
@@ -255,7 +255,7 @@ func (r *statusRecorder) WriteHeader(status int)      { r.status = status }
 func (s *Server) endpoint(auth Auth, bodyMax int64, h HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		limitKey := "ip:" + clientIP(r)
+		limitKey := ipLimitKey(clientIP(r))
 		if auth != AuthNone {
 			p, err := s.authenticate(r, auth)
 			if err != nil {
