@@ -84,6 +84,9 @@ type Config struct {
 	// TrustedProxies are the load balancers whose X-Forwarded-For names
 	// the client; nil trusts no one (the peer's address is the client's).
 	TrustedProxies []netip.Prefix
+	// PINBudget bounds wrong voucher PINs at the balance check per API key
+	// and platform-wide; zero fields take the defaults.
+	PINBudget PINBudget
 	// BodyBytesMax caps request bodies; zero means BodyBytesDefault.
 	BodyBytesMax int64
 	Version      string
@@ -100,6 +103,8 @@ type Server struct {
 	handler http.Handler
 	// answers seals the answers the idempotency store keeps.
 	answers cipher.AEAD
+	// pins holds the wrong-PIN budgets of the voucher balance check.
+	pins *pinBudget
 }
 
 // Auth says which callers a route admits.
@@ -159,6 +164,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Idempotency != nil {
 		s.answers = newAnswerAEAD(cfg.IdempotencySecret)
+	}
+	if cfg.Vouchers != nil {
+		s.pins = newPINBudget(cfg.PINBudget, cfg.Registry)
 	}
 	s.Handle("GET", "/healthz", AuthNone, s.healthz)
 	s.Handle("GET", "/readyz", AuthNone, s.readyz)
