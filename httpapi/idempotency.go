@@ -3,13 +3,20 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
 
 	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/merchant"
 )
 
 // Idempotency of POST requests (the Idempotency-Key header): the same key
@@ -29,6 +36,9 @@ const (
 
 // IdempotencyRecord is one remembered request.
 type IdempotencyRecord struct {
+	// MerchantID is the key's namespace: the merchant's id for secret-key
+	// callers, "pk:" and the id for publishable-key callers (see
+	// idempotencyNamespace).
 	MerchantID  string
 	Key         string
 	RequestHash []byte
@@ -36,6 +46,8 @@ type IdempotencyRecord struct {
 	Done        bool
 	Status      int
 	ContentType string
+	// Body is the answer sealed (see sealAnswer); rows stored before
+	// answers were sealed hold it in clear and are replayed as they are.
 	Body        []byte
 	LockedUntil time.Time
 	ExpiresAt   time.Time
@@ -64,6 +76,77 @@ func (s *Server) requestHash(r *http.Request, body []byte) []byte {
 	return h.Sum(nil)
 }
 
+// idempotencyNamespace is where a caller's Idempotency-Keys live. A
+// payer's browser holds the publishable key, so its keys are apart from
+// the secret key's: neither replays (and so reads) the other's answers.
+// Secret-key callers keep the bare merchant id, the namespace of every
+// key stored before the split.
+func idempotencyNamespace(p merchant.Principal) string {
+	if p.Kind == merchant.Secret {
+		return p.Merchant.ID
+	}
+	return "pk:" + p.Merchant.ID
+}
+
+// Stored answers are sealed (AES-256-GCM) under a key derived from
+// Config.IdempotencySecret, bound to their namespace and key: an answer
+// may carry a bearer secret (a sign-up's session token) and rests for
+// IdempotencyTTL, so a copy of the database alone must not reveal it. The
+// key is not a vault key on purpose: the rows live a day, and retiring a
+// vault key must not wait for them. Layout: sealedAnswerMagic | nonce |
+// ciphertext+tag.
+const (
+	sealedAnswerMagic = "\x00kia1" // never the start of a clear answer (JSON or text)
+	sealedAnswerInfo  = "kassa/idempotency/answer-seal/v1"
+)
+
+// errAnswerSealed is a stored answer that does not open: tampered with,
+// moved to another key, or sealed under another IdempotencySecret.
+var errAnswerSealed = errors.New("httpapi: stored idempotent answer does not open")
+
+func newAnswerAEAD(secret []byte) cipher.AEAD {
+	key, err := hkdf.Key(sha256.New, secret, nil, sealedAnswerInfo, 32)
+	if err != nil {
+		panic(fmt.Sprintf("httpapi: derive the idempotency seal key: %v", err))
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		panic(err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		panic(err)
+	}
+	return aead
+}
+
+func answerAD(namespace, key string) []byte {
+	return []byte(namespace + "\x00" + key)
+}
+
+func (s *Server) sealAnswer(namespace, key string, body []byte) []byte {
+	nonce := make([]byte, s.answers.NonceSize(), len(sealedAnswerMagic)+s.answers.NonceSize()+len(body)+s.answers.Overhead())
+	rand.Read(nonce) // never fails (crypto/rand panics instead)
+	out := append([]byte(sealedAnswerMagic), nonce...)
+	return s.answers.Seal(out, nonce, body, answerAD(namespace, key))
+}
+
+func (s *Server) openAnswer(namespace, key string, stored []byte) ([]byte, error) {
+	sealed, ok := bytes.CutPrefix(stored, []byte(sealedAnswerMagic))
+	if !ok {
+		return stored, nil // stored in clear before answers were sealed
+	}
+	n := s.answers.NonceSize()
+	if len(sealed) < n+s.answers.Overhead() {
+		return nil, errAnswerSealed
+	}
+	body, err := s.answers.Open(nil, sealed[:n], sealed[n:], answerAD(namespace, key))
+	if err != nil {
+		return nil, errAnswerSealed
+	}
+	return body, nil
+}
+
 // bufferedWriter keeps a response so it can be stored before it is sent.
 type bufferedWriter struct {
 	header http.Header
@@ -85,7 +168,7 @@ func (b *bufferedWriter) WriteHeader(s int) {
 }
 
 // idempotent runs h under the request's Idempotency-Key, if any.
-func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, merchantID string, h HandlerFunc) error {
+func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, namespace string, h HandlerFunc) error {
 	key := r.Header.Get("Idempotency-Key")
 	if key == "" || r.Method != http.MethodPost || s.cfg.Idempotency == nil {
 		return h(w, r)
@@ -99,7 +182,7 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, merchantID s
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	now := s.now()
-	rec := IdempotencyRecord{MerchantID: merchantID, Key: key, RequestHash: s.requestHash(r, body),
+	rec := IdempotencyRecord{MerchantID: namespace, Key: key, RequestHash: s.requestHash(r, body),
 		LockedUntil: now.Add(idempotencyLease), ExpiresAt: now.Add(IdempotencyTTL)}
 	got, fresh, err := s.cfg.Idempotency.BeginIdempotent(r.Context(), rec, now)
 	if err != nil {
@@ -114,11 +197,15 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, merchantID s
 			return kassa.Errorf(kassa.EConflict, "idempotency_key_in_use",
 				"a request with this Idempotency-Key is still being processed; retry shortly")
 		}
+		body, err := s.openAnswer(namespace, key, got.Body)
+		if err != nil {
+			return err
+		}
 		w.Header().Set("Idempotent-Replayed", "true")
 		w.Header().Set("Content-Type", got.ContentType)
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(got.Status)
-		_, err := w.Write(got.Body)
+		_, err = w.Write(body)
 		return err
 	}
 	buf := &bufferedWriter{header: http.Header{}}
@@ -129,11 +216,11 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, merchantID s
 	// Server-side failures and rate limits are not remembered: a retry
 	// with the same key may succeed.
 	if buf.status >= 500 || buf.status == http.StatusTooManyRequests || buf.body.Len() > idempotencyResponseMax {
-		if err := s.cfg.Idempotency.ReleaseIdempotent(context.WithoutCancel(r.Context()), merchantID, key); err != nil {
+		if err := s.cfg.Idempotency.ReleaseIdempotent(context.WithoutCancel(r.Context()), namespace, key); err != nil {
 			s.log.ErrorContext(r.Context(), "release idempotency key", "err", err)
 		}
 	} else {
-		rec.Done, rec.Status, rec.Body = true, buf.status, buf.body.Bytes()
+		rec.Done, rec.Status, rec.Body = true, buf.status, s.sealAnswer(namespace, key, buf.body.Bytes())
 		rec.ContentType = buf.header.Get("Content-Type")
 		if err := s.cfg.Idempotency.FinishIdempotent(context.WithoutCancel(r.Context()), rec); err != nil {
 			return err

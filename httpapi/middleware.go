@@ -119,9 +119,13 @@ func (s *Server) observe(r *http.Request, info *requestInfo, rw *responseWriter,
 	if rw.status == 0 {
 		rw.status = http.StatusOK
 	}
+	// Labels come from closed sets (a registered pattern or "unmatched",
+	// a known method or "other"): a stranger's random methods and paths
+	// cannot add series.
+	method := methodLabel(r.Method)
 	status := strconv.Itoa(rw.status)
-	s.metrics.requests.WithLabelValues(info.route, r.Method, status).Inc()
-	s.metrics.duration.WithLabelValues(info.route, r.Method).Observe(elapsed.Seconds())
+	s.metrics.requests.WithLabelValues(info.route, method, status).Inc()
+	s.metrics.duration.WithLabelValues(info.route, method).Observe(elapsed.Seconds())
 	// The access log names the key by its id, never the key itself; the
 	// query string is left out since it could carry anything.
 	level := slog.LevelInfo
@@ -140,6 +144,17 @@ func (s *Server) observe(r *http.Request, info *requestInfo, rw *responseWriter,
 		slog.String("merchant", info.merchantID),
 		slog.String("key_id", info.keyID),
 	)
+}
+
+// methodLabel is the method as a metric label: one of HTTP's methods, or
+// "other" for anything a client made up.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
 }
 
 func clientIP(r *http.Request) string {

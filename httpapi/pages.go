@@ -52,7 +52,7 @@ func (s *Server) registerAccounts() {
 func (s *Server) pageLimit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.limiter != nil {
-			if wait, ok := s.limiter.allow("ip:" + clientIP(r)); !ok {
+			if wait, ok := s.limiter.allow(ipLimitKey(clientIP(r))); !ok {
 				w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
 				w.Header().Set("Cache-Control", "no-store")
 				http.Error(w, "Too many requests. Wait a moment and reload the page.", http.StatusTooManyRequests)

@@ -5,6 +5,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/cipher"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -13,7 +14,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/identity"
@@ -73,8 +73,8 @@ type Config struct {
 	IdempotencySecret []byte
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
-	// Registry receives the HTTP metrics and is served at /metrics; nil
-	// makes a fresh one.
+	// Registry receives the HTTP metrics; nil makes a fresh one. The API
+	// does not serve it: MetricsHandler does, on a listener of its own.
 	Registry *prometheus.Registry
 	// RateLimit is the steady requests/s allowed per API key (and per
 	// client IP for unauthenticated calls); RateBurst the burst. Zero means
@@ -84,6 +84,9 @@ type Config struct {
 	// TrustedProxies are the load balancers whose X-Forwarded-For names
 	// the client; nil trusts no one (the peer's address is the client's).
 	TrustedProxies []netip.Prefix
+	// PINBudget bounds wrong voucher PINs at the balance check per API key
+	// and platform-wide; zero fields take the defaults.
+	PINBudget PINBudget
 	// BodyBytesMax caps request bodies; zero means BodyBytesDefault.
 	BodyBytesMax int64
 	Version      string
@@ -98,6 +101,10 @@ type Server struct {
 	metrics *httpMetrics
 	limiter *limiter
 	handler http.Handler
+	// answers seals the answers the idempotency store keeps.
+	answers cipher.AEAD
+	// pins holds the wrong-PIN budgets of the voucher balance check.
+	pins *pinBudget
 }
 
 // Auth says which callers a route admits.
@@ -155,10 +162,14 @@ func New(cfg Config) *Server {
 	if cfg.RateLimit > 0 {
 		s.limiter = newLimiter(cfg.RateLimit, cfg.RateBurst)
 	}
+	if cfg.Idempotency != nil {
+		s.answers = newAnswerAEAD(cfg.IdempotencySecret)
+	}
+	if cfg.Vouchers != nil {
+		s.pins = newPINBudget(cfg.PINBudget, cfg.Registry)
+	}
 	s.Handle("GET", "/healthz", AuthNone, s.healthz)
 	s.Handle("GET", "/readyz", AuthNone, s.readyz)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
-	s.routes = append(s.routes, Route{Method: "GET", Pattern: "/metrics"})
 	s.Handle("GET", "/v1/openapi.json", AuthNone, s.openapi)
 	s.Handle("GET", "/v1/merchant", AuthSecret, s.getMerchant)
 	if cfg.Ledger != nil {
@@ -207,6 +218,14 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 		_, info.route, _ = strings.Cut(pattern, " ") // "GET /v1/x" → "/v1/x"
 	}
 	if pattern == "" {
+		// Misses are limited per client IP like every unauthenticated
+		// call: answering them costs as much as answering a route.
+		if s.limiter != nil {
+			if wait, ok := s.limiter.allow(ipLimitKey(clientIP(r))); !ok {
+				s.writeError(w, r, rateLimited(wait))
+				return
+			}
+		}
 		rec := &statusRecorder{header: http.Header{}}
 		h.ServeHTTP(rec, r)
 		if rec.status == http.StatusMethodNotAllowed {
@@ -244,7 +263,7 @@ func (r *statusRecorder) WriteHeader(status int)      { r.status = status }
 func (s *Server) endpoint(auth Auth, bodyMax int64, h HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		limitKey := "ip:" + clientIP(r)
+		limitKey := ipLimitKey(clientIP(r))
 		if auth != AuthNone {
 			p, err := s.authenticate(r, auth)
 			if err != nil {
@@ -276,7 +295,7 @@ func (s *Server) endpoint(auth Auth, bodyMax int64, h HandlerFunc) http.Handler 
 		}
 		var err error
 		if p, ok := PrincipalFrom(ctx); ok {
-			err = s.idempotent(w, r.WithContext(ctx), p.Merchant.ID, h)
+			err = s.idempotent(w, r.WithContext(ctx), idempotencyNamespace(p), h)
 		} else {
 			err = h(w, r.WithContext(ctx))
 		}

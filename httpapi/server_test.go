@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/merchant"
@@ -290,10 +292,13 @@ func TestPanicRecovery(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
-	f := newFixture(t, httpapi.Config{}, nil)
+	reg := prometheus.NewRegistry()
+	f := newFixture(t, httpapi.Config{Registry: reg}, nil)
 	f.do(t, "GET", "/v1/merchant", f.merchant.SecretKey, "", "")
 	f.do(t, "GET", "/v1/merchant", "", "", "")
-	_, body := f.do(t, "GET", "/metrics", "", "", "")
+	rec := httptest.NewRecorder()
+	httpapi.MetricsHandler(reg, "").ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.Bytes()
 	for _, want := range []string{
 		`kassa_http_requests_total{method="GET",route="/v1/merchant",status="200"} 1`,
 		`kassa_http_requests_total{method="GET",route="/v1/merchant",status="401"} 1`,

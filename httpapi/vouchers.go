@@ -124,14 +124,17 @@ type voucherBalanceJSON struct {
 }
 
 // voucherBalance answers a payer's balance check. Wrong PINs count against
-// the client's IP; see voucher.Limits.
+// the client's IP (see voucher.Limits) and spend the failure budgets of
+// the API key and the platform (see PINBudget).
 func (s *Server) voucherBalance(w http.ResponseWriter, r *http.Request) error {
 	p, _ := PrincipalFrom(r.Context())
 	var req voucherBalanceRequest
 	if err := DecodeJSON(r, &req); err != nil {
 		return err
 	}
-	v, err := s.cfg.Vouchers.Balance(r.Context(), req.PIN, voucher.AttemptContext{MerchantID: p.Merchant.ID, ClientIP: clientIP(r)})
+	v, err := s.checkBalance(r, p.KeyID, func() (voucher.Voucher, error) {
+		return s.cfg.Vouchers.Balance(r.Context(), req.PIN, voucher.AttemptContext{MerchantID: p.Merchant.ID, ClientIP: clientIP(r)})
+	})
 	if err != nil {
 		return err
 	}

@@ -46,6 +46,13 @@ type voucherFixture struct {
 
 func newVoucherFixture(t *testing.T) *voucherFixture {
 	t.Helper()
+	return newVoucherFixtureWith(t, nil)
+}
+
+// newVoucherFixtureWith is newVoucherFixture with changes to the server's
+// configuration.
+func newVoucherFixtureWith(t *testing.T, change func(*voucherFixture, *httpapi.Config)) *voucherFixture {
+	t.Helper()
 	vf := &voucherFixture{dir: t.TempDir(), clock: testclock.New(time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC))}
 	db, err := sqlstore.OpenSQLite(context.Background(), vf.dir)
 	if err != nil {
@@ -62,8 +69,13 @@ func newVoucherFixture(t *testing.T) *voucherFixture {
 	}
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	vf.vouchers = newVoucherService(t, db, newLedger(t, db), vf.clock.Now)
-	f.srv = httpapi.New(httpapi.Config{Merchants: f.svc, DB: db, Logger: logger, Vouchers: vf.vouchers,
-		Idempotency: sqlstore.NewIdempotency(db), IdempotencySecret: []byte("test idempotency secret, 32 bytes or more"), RateLimit: -1})
+	cfg := httpapi.Config{Merchants: f.svc, DB: db, Logger: logger, Vouchers: vf.vouchers,
+		Idempotency: sqlstore.NewIdempotency(db), IdempotencySecret: []byte("test idempotency secret, 32 bytes or more"), RateLimit: -1}
+	if change != nil {
+		change(vf, &cfg)
+	}
+	f.cfg = cfg
+	f.srv = httpapi.New(cfg)
 	f.ts = httptest.NewTLSServer(f.srv)
 	t.Cleanup(f.ts.Close)
 	vf.fixture = f

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -126,6 +128,18 @@ type CreateRequest struct {
 	Customer          Customer
 }
 
+// loopbackHost reports whether host is localhost or a loopback address:
+// the payer's browser is sent to return_url with the payment's id and
+// status, which plain http would show to anyone on the payer's network,
+// so http is only for a merchant developing on its own machine.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Zone() == "" && a.IsLoopback()
+}
+
 func validateCreate(req CreateRequest) (money.Currency, error) {
 	if req.Amount <= 0 || req.Amount > AmountMax {
 		return "", kassa.Invalid("amount", "amount_invalid", "amount must be a positive integer of minor units, at most %d", AmountMax)
@@ -149,6 +163,9 @@ func validateCreate(req CreateRequest) (money.Currency, error) {
 		u, err := url.Parse(req.ReturnURL)
 		if err != nil || len(req.ReturnURL) > ReturnURLMax || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return "", kassa.Invalid("return_url", "return_url_invalid", "return_url must be an absolute http(s) URL of at most %d bytes", ReturnURLMax)
+		}
+		if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+			return "", kassa.Invalid("return_url", "return_url_invalid", "return_url must be https; plain http is allowed only for localhost and loopback addresses")
 		}
 	}
 	if len(req.Metadata) > 0 {

@@ -36,6 +36,7 @@ var forbiddenPrefixes = []struct {
 	{netip.MustParsePrefix("172.16.0.0/12"), "a private address (RFC 1918)"},
 	{netip.MustParsePrefix("192.0.0.0/24"), "a protocol assignment address"},
 	{netip.MustParsePrefix("192.0.2.0/24"), "a documentation address"},
+	{netip.MustParsePrefix("192.88.99.0/24"), "a 6to4 relay anycast address"},
 	{netip.MustParsePrefix("192.168.0.0/16"), "a private address (RFC 1918)"},
 	{netip.MustParsePrefix("198.18.0.0/15"), "a benchmarking address"},
 	{netip.MustParsePrefix("198.51.100.0/24"), "a documentation address"},
@@ -44,6 +45,9 @@ var forbiddenPrefixes = []struct {
 	{netip.MustParsePrefix("240.0.0.0/4"), "a reserved address"},
 	{netip.MustParsePrefix("::/128"), "an unspecified address"},
 	{netip.MustParsePrefix("::1/128"), "a loopback address"},
+	// ::a.b.c.d (IPv4-compatible, deprecated) reaches a.b.c.d on some
+	// stacks, so none of it is public.
+	{netip.MustParsePrefix("::/96"), "an IPv4-compatible address"},
 	{netip.MustParsePrefix("64:ff9b::/96"), "a NAT64 address"},
 	{netip.MustParsePrefix("64:ff9b:1::/48"), "a NAT64 address"},
 	{netip.MustParsePrefix("100::/64"), "a discard address"},
@@ -51,6 +55,7 @@ var forbiddenPrefixes = []struct {
 	{netip.MustParsePrefix("2002::/16"), "a 6to4 address"},
 	{netip.MustParsePrefix("fc00::/7"), "a private address (unique local)"},
 	{netip.MustParsePrefix("fe80::/10"), "a link-local address"},
+	{netip.MustParsePrefix("fec0::/10"), "a site-local address"},
 	{netip.MustParsePrefix("ff00::/8"), "a multicast address"},
 }
 

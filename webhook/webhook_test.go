@@ -68,6 +68,13 @@ func TestForbidden(t *testing.T) {
 		{"::ffff:127.0.0.1", false}, {"::ffff:10.0.0.1", false}, {"64:ff9b::a00:1", false},
 		{"8.8.8.8", true}, {"1.1.1.1", true}, {"172.32.0.1", true}, {"100.128.0.1", true}, {"2606:4700::1111", true},
 		{"::ffff:8.8.8.8", true},
+		// IPv4-compatible IPv6 (::/96) reaches the embedded IPv4 host on
+		// some stacks; the 6to4 relay anycast and deprecated site-local
+		// ranges are not public destinations either.
+		{"::127.0.0.1", false}, {"::10.0.0.1", false}, {"::a9fe:a9fe", false},
+		{"192.88.99.1", false}, {"192.88.99.255", false},
+		{"fec0::1", false}, {"feff:ffff::1", false},
+		{"192.88.100.1", true},
 	} {
 		reason := Forbidden(netip.MustParseAddr(tt.addr))
 		if (reason == "") != tt.public {

@@ -89,19 +89,21 @@ func runKassa(t *testing.T, b backend, args ...string) (string, error) {
 
 // server is a running kassa serve.
 type server struct {
-	cmd    *exec.Cmd
-	base   string
-	client *http.Client
-	stdout *syncbuf.Buffer
-	stderr *syncbuf.Buffer
-	done   chan error
+	cmd  *exec.Cmd
+	base string
+	// metrics is the URL of /metrics on its own listener.
+	metrics string
+	client  *http.Client
+	stdout  *syncbuf.Buffer
+	stderr  *syncbuf.Buffer
+	done    chan error
 }
 
 // startServe starts kassa serve on a free loopback port and waits until it
 // listens.
 func startServe(t *testing.T, b backend, extra ...string) *server {
 	t.Helper()
-	args := append([]string{"serve", "--listen", "127.0.0.1:0"}, b.args...)
+	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"}, b.args...)
 	cmd := exec.Command(kassaBin, append(args, extra...)...)
 	s := &server{cmd: cmd, stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	pr, pw := io.Pipe()
@@ -124,6 +126,10 @@ func startServe(t *testing.T, b backend, extra ...string) *server {
 	go func() {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
+			// The metrics line comes first, the listening line last.
+			if u, ok := strings.CutPrefix(sc.Text(), "kassa: metrics on "); ok {
+				s.metrics = u
+			}
 			if u, ok := strings.CutPrefix(sc.Text(), "kassa: listening on "); ok {
 				found <- u
 			}
@@ -223,9 +229,22 @@ func TestE2EFoundation(t *testing.T) {
 		if resp.StatusCode != 200 || body["status"] != "ok" {
 			t.Errorf("readyz = %d %v", resp.StatusCode, body)
 		}
+		// Metrics are on their own listener, not on the API's.
 		resp, _ = s.request(t, "GET", "/metrics", "", nil)
-		if resp.StatusCode != 200 {
-			t.Errorf("metrics = %d", resp.StatusCode)
+		if resp.StatusCode != 404 {
+			t.Errorf("GET /metrics on the API listener = %d, want 404", resp.StatusCode)
+		}
+		if !strings.HasPrefix(s.metrics, "https://127.0.0.1:") {
+			t.Fatalf("metrics on %q, want https on loopback", s.metrics)
+		}
+		mresp, err := s.client.Get(s.metrics)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mbody, _ := io.ReadAll(mresp.Body)
+		mresp.Body.Close()
+		if mresp.StatusCode != 200 || !strings.Contains(string(mbody), `kassa_http_requests_total{method="GET",route="/v1/merchant",status="200"}`) {
+			t.Errorf("GET %s = %d\n%s", s.metrics, mresp.StatusCode, mbody)
 		}
 
 		// Rotation while the server runs: both keys work in the grace period.
@@ -356,6 +375,8 @@ func TestCLIUsage(t *testing.T) {
 		{[]string{"serve", "--listen", "0.0.0.0:0", "--insecure-http"}, 2},
 		{[]string{"serve", "--tls-cert", "x.pem"}, 2},
 		{[]string{"serve", "--bogus"}, 2},
+		{[]string{"serve", "--metrics-listen", "0.0.0.0:0"}, 2},
+		{[]string{"serve", "--metrics-listen", "off", "--metrics-token-file", "x"}, 2},
 		{[]string{"merchants", "create"}, 2},
 		{[]string{"merchants", "revoke-key", "key_nope", "--data", b.data}, 1},
 		{[]string{"version"}, 0},
@@ -388,5 +409,46 @@ func TestInsecureHTTPOnLoopback(t *testing.T) {
 	}
 	if resp, _ := s.request(t, "GET", "/healthz", "", nil); resp.StatusCode != 200 {
 		t.Errorf("healthz over http = %d", resp.StatusCode)
+	}
+}
+
+// TestE2EMetricsToken: with --metrics-token-file a scrape without the
+// bearer token gets 401 and no figures.
+func TestE2EMetricsToken(t *testing.T) {
+	b := backends(t)[0](t)
+	token := "metrics-token-0123456789abcdef"
+	file := filepath.Join(t.TempDir(), "metrics.token")
+	if err := os.WriteFile(file, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServe(t, b, "--metrics-token-file", file)
+	for _, auth := range []string{"", "Bearer nope"} {
+		req, _ := http.NewRequest("GET", s.metrics, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := s.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 401 || strings.Contains(string(body), "kassa_") {
+			t.Errorf("scrape with Authorization %q = %d %q, want 401", auth, resp.StatusCode, body)
+		}
+	}
+	req, _ := http.NewRequest("GET", s.metrics, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "kassa_reconcile_mismatches") {
+		t.Errorf("scrape with the token = %d\n%s", resp.StatusCode, body)
+	}
+	if strings.Contains(s.stdout.String()+s.stderr.String(), token) {
+		t.Error("the metrics token appears in kassa's output")
 	}
 }

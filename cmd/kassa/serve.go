@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/internal/tlsutil"
 	"github.com/kassa/kassa/merchant"
 )
@@ -39,7 +40,15 @@ type serveConfig struct {
 	demo            bool
 	logLevel        string
 	shutdownTimeout time.Duration
+	// metricsListen is where /metrics is served, apart from the API;
+	// metricsTokenFile holds the bearer token a scrape must send.
+	metricsListen    string
+	metricsTokenFile string
 }
+
+// metricsTokenLengthMin is the shortest bearer token --metrics-token-file
+// may hold.
+const metricsTokenLengthMin = 16
 
 func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	var cfg serveConfig
@@ -52,6 +61,8 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	fs.BoolVar(&cfg.demo, "demo", false, "create a demo merchant once and print its keys and ready-to-paste curl lines")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
 	fs.Float64Var(&cfg.rateLimit, "rate-limit", 1000, "requests per second allowed per API key (burst twice that); 0 disables")
+	fs.StringVar(&cfg.metricsListen, "metrics-listen", "127.0.0.1:9464", "`address` of the Prometheus /metrics listener, apart from the API (host:port; port 0 picks a free one; off: none). Beyond loopback it needs --metrics-token-file")
+	fs.StringVar(&cfg.metricsTokenFile, "metrics-token-file", "", "`file` with the bearer token a scrape of /metrics must send (Prometheus' bearer_token_file); at least 16 characters")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a shutdown waits for in-flight requests")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
@@ -65,11 +76,56 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	if cfg.insecureHTTP && !loopbackAddr(cfg.listen) {
 		return usagef("--insecure-http is refused on %s: plaintext is allowed only on a loopback address", cfg.listen)
 	}
+	if err := checkMetricsFlags(cfg); err != nil {
+		return err
+	}
 	logger, err := newLogger(cfg.logLevel, stderr)
 	if err != nil {
 		return err
 	}
 	return serve(ctx, cfg, logger, stdout)
+}
+
+// checkMetricsFlags refuses a metrics listener strangers could read:
+// beyond loopback it needs a token, and plaintext stays on loopback.
+func checkMetricsFlags(cfg serveConfig) error {
+	if metricsOff(cfg.metricsListen) {
+		if cfg.metricsTokenFile != "" {
+			return usagef("--metrics-token-file needs a --metrics-listen address")
+		}
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(cfg.metricsListen); err != nil {
+		return usagef("--metrics-listen %q: want host:port or off", cfg.metricsListen)
+	}
+	if loopbackAddr(cfg.metricsListen) {
+		return nil
+	}
+	if cfg.insecureHTTP {
+		return usagef("--metrics-listen %s with --insecure-http is refused: plaintext is allowed only on a loopback address", cfg.metricsListen)
+	}
+	if cfg.metricsTokenFile == "" {
+		return usagef("--metrics-listen %s is beyond loopback: give --metrics-token-file so strangers cannot read the metrics", cfg.metricsListen)
+	}
+	return nil
+}
+
+func metricsOff(addr string) bool { return addr == "" || addr == "off" }
+
+// metricsToken reads --metrics-token-file ("" when none is given).
+func metricsToken(file string) (string, error) {
+	if file == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("--metrics-token-file: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
+	if len(token) < metricsTokenLengthMin || strings.ContainsAny(token, " \t\r\n") {
+		return "", fmt.Errorf("--metrics-token-file %s: want one token of at least %d characters", file, metricsTokenLengthMin)
+	}
+	return token, nil
 }
 
 func newLogger(level string, w io.Writer) (*slog.Logger, error) {
@@ -108,16 +164,7 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdout io.
 	defer waitWork()
 	defer stopWork()
 
-	srv := &http.Server{
-		Handler:           a.api,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    headerBytesMax,
-		ErrorLog:          log.New(&slogWriter{logger}, "", 0),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
+	srv := newHTTPServer(ctx, a.api, logger)
 	scheme := "http"
 	var certPath string
 	if !cfg.insecureHTTP {
@@ -135,31 +182,39 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdout io.
 		return fmt.Errorf("listen: %w", err)
 	}
 	base := scheme + "://" + ln.Addr().String()
+	metrics, err := listenMetrics(ctx, cfg, a, srv.TLSConfig, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	if cfg.demo {
 		if err := demo(ctx, a.merchants, cfg, base, certPath, stdout); err != nil {
 			ln.Close()
+			metrics.close()
 			return err
 		}
 	}
+	errc := make(chan error, 2)
+	if metrics.srv != nil {
+		logger.Info("metrics listening", "url", metrics.url, "token", metrics.token)
+		fmt.Fprintf(stdout, "kassa: metrics on %s\n", metrics.url)
+		go func() { errc <- serveOn(metrics.srv, metrics.ln) }()
+	}
+	// The last line a starting server prints: scripts wait for it.
 	logger.Info("listening", "url", base)
 	fmt.Fprintf(stdout, "kassa: listening on %s\n", base)
-
-	errc := make(chan error, 1)
-	go func() {
-		if srv.TLSConfig != nil {
-			errc <- srv.ServeTLS(ln, "", "") // certificates come from TLSConfig; HTTP/2 is on
-			return
-		}
-		errc <- srv.Serve(ln)
-	}()
+	go func() { errc <- serveOn(srv, ln) }()
 	select {
 	case err := <-errc:
+		srv.Close()
+		metrics.close()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down: draining in-flight requests", "timeout", cfg.shutdownTimeout.String())
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
+	metrics.close() // scrapes need no draining
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
@@ -168,6 +223,65 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdout io.
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// newHTTPServer is an http.Server with every timeout set.
+func newHTTPServer(ctx context.Context, h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    headerBytesMax,
+		ErrorLog:          log.New(&slogWriter{logger}, "", 0),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+}
+
+// serveOn serves srv on ln, with TLS when srv has a TLS configuration.
+func serveOn(srv *http.Server, ln net.Listener) error {
+	if srv.TLSConfig != nil {
+		return srv.ServeTLS(ln, "", "") // certificates come from TLSConfig; HTTP/2 is on
+	}
+	return srv.Serve(ln)
+}
+
+// metricsListener is the /metrics listener (none when srv is nil).
+type metricsListener struct {
+	srv   *http.Server
+	ln    net.Listener
+	url   string
+	token bool // whether scrapes need the bearer token
+}
+
+func (m metricsListener) close() {
+	if m.srv != nil {
+		m.srv.Close()
+	}
+}
+
+// listenMetrics opens the /metrics listener of --metrics-listen, with the
+// API's TLS configuration (plain HTTP only with --insecure-http, and then
+// only on loopback; see checkMetricsFlags).
+func listenMetrics(ctx context.Context, cfg serveConfig, a *app, tlsConfig *tls.Config, logger *slog.Logger) (metricsListener, error) {
+	if metricsOff(cfg.metricsListen) {
+		return metricsListener{}, nil
+	}
+	token, err := metricsToken(cfg.metricsTokenFile)
+	if err != nil {
+		return metricsListener{}, err
+	}
+	ln, err := net.Listen("tcp", cfg.metricsListen)
+	if err != nil {
+		return metricsListener{}, fmt.Errorf("--metrics-listen: %w", err)
+	}
+	srv := newHTTPServer(ctx, httpapi.MetricsHandler(a.reg, token), logger)
+	scheme := "http"
+	if tlsConfig != nil {
+		srv.TLSConfig, scheme = tlsConfig.Clone(), "https"
+	}
+	return metricsListener{srv: srv, ln: ln, url: scheme + "://" + ln.Addr().String() + "/metrics", token: token != ""}, nil
 }
 
 func rateLimitOrOff(perSec float64) float64 {

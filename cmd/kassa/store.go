@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
+	"os"
 
 	"github.com/kassa/kassa/store/sqlstore"
 )
@@ -19,7 +21,38 @@ func (f *storeFlags) register(fs *flag.FlagSet) {
 }
 
 func (f *storeFlags) open(ctx context.Context) (*sqlstore.DB, error) {
+	if err := privateDir(f.data); err != nil {
+		return nil, err
+	}
 	return sqlstore.Open(ctx, sqlstore.Config{DataDir: f.data, DatabaseURL: f.database})
+}
+
+// privateDir makes dir (the data directory) if needed and forces it to
+// 0700: it holds the database, the TLS key and the secret key files, and
+// one made by hand under the usual umask (0755) would let every local
+// user read them.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("data directory %s is not a directory", dir)
+	}
+	if st.Mode()&os.ModeSticky != 0 {
+		// A shared directory such as /tmp: closing it would break
+		// everyone else's use of it.
+		return fmt.Errorf("data directory %s is a shared directory (sticky bit); give Kassa a directory of its own", dir)
+	}
+	if st.Mode().Perm() != 0o700 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("data directory %s is %#o and cannot be made 0700: %w", dir, st.Mode().Perm(), err)
+		}
+	}
+	return nil
 }
 
 func (f *storeFlags) describe() string {
