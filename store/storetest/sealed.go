@@ -1,0 +1,189 @@
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/id"
+	"github.com/kassa/kassa/identity"
+	"github.com/kassa/kassa/internal/testclock"
+	"github.com/kassa/kassa/store/sqlstore"
+	"github.com/kassa/kassa/vault"
+)
+
+func init() {
+	Register("Sealed", func(t *testing.T, open Opener) {
+		t.Run("RetireCoversIdentity", func(t *testing.T) { testSealedRetireCoversIdentity(t, open) })
+	})
+}
+
+// sealedEnv is a database with the vault and identity over one key file,
+// as kassa serve and kassa keys have them. restart makes the services
+// again from the file, as a new process would: nothing cached in memory
+// hides a key that is gone.
+type sealedEnv struct {
+	ctx     context.Context
+	db      *sqlstore.DB
+	keyFile string
+	clock   *testclock.Clock
+	keys    *vault.FileKeyProvider
+	vault   *vault.Service
+	id      *identity.Service
+	outbox  *identity.Outbox
+	idKey   []byte
+}
+
+func newSealedEnv(t *testing.T, open Opener) *sealedEnv {
+	t.Helper()
+	e := &sealedEnv{ctx: context.Background(), db: open(t), keyFile: filepath.Join(t.TempDir(), "vault-kek.json"),
+		clock: testclock.New(identityT0), idKey: identity.GenerateKey()}
+	e.restart(t)
+	return e
+}
+
+func (e *sealedEnv) restart(t *testing.T) {
+	t.Helper()
+	if e.vault != nil {
+		e.vault.Close()
+	}
+	var err error
+	if e.keys, err = vault.OpenKeyFile(e.keyFile); err != nil {
+		t.Fatal(err)
+	}
+	if e.vault, err = vault.New(vault.Config{Store: sqlstore.NewVault(e.db), Keys: e.keys,
+		FingerprintKey: bytes.Repeat([]byte("f"), 32), Clock: e.clock.Now}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.vault.Close)
+	st := sqlstore.NewIdentity(e.db)
+	sealer := &identity.VaultSealer{Wrapper: vault.NewLocalWrapper(e.keys)}
+	e.outbox = identity.NewOutbox(st, e.clock.Now, id.Generator{})
+	if e.id, err = identity.New(identity.Config{Store: st, Sealer: sealer, Notifier: e.outbox, Key: e.idKey,
+		Clock: e.clock.Now, Hasher: &identity.Argon2id{Params: identity.Argon2Params{Memory: 64, Time: 1, Threads: 1,
+			SaltLength: 16, KeyLength: 32}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// signUp makes a verified customer through the service.
+func (e *sealedEnv) signUp(t *testing.T, email, phone string) identity.LoginResult {
+	t.Helper()
+	code := func(to string) string {
+		ms, err := e.outbox.Messages(e.ctx, to, 1)
+		if err != nil || len(ms) == 0 {
+			t.Fatalf("outbox to %s: %v", to, err)
+		}
+		return regexp.MustCompile(`\b\d{6}\b`).FindString(ms[0].Body)
+	}
+	su, err := e.id.SignUp(e.ctx, identity.SignUpRequest{Email: email, Phone: phone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.id.SignUpConfirm(e.ctx, su.Token, code(email)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.id.SignUpConfirm(e.ctx, su.Token, code(phone)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.id.SignUpPassword(e.ctx, su.Token, "a long enough passphrase", identity.Client{IP: "192.0.2.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// totpCode is the authenticator's code one step later than the last one
+// (a code of a step used already is refused as a replay).
+func (e *sealedEnv) totpCode(t *testing.T, secret string) string {
+	t.Helper()
+	e.clock.Advance(identity.TOTPPeriod)
+	c, err := totp.GenerateCodeCustom(secret, e.clock.Now(), totp.ValidateOpts{Period: uint(identity.TOTPPeriod / time.Second),
+		Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// testSealedRetireCoversIdentity seals KYC fields and a TOTP secret under
+// key-encryption key version 1, rotates to 2 and retires 1 before the
+// rewrap: refused, and everything still opens after a restart. After the
+// rewrap, retiring works and everything still opens.
+func testSealedRetireCoversIdentity(t *testing.T, open Opener) {
+	e := newSealedEnv(t, open)
+	res := e.signUp(t, "sealed@example.com", "+4915100000088")
+	cus := res.Customer.ID
+	const docNumber = "QX1234567"
+	bd, _ := identity.ParseBirthDate("1980-02-03")
+	if _, err := e.id.SubmitKYC(e.ctx, cus, identity.IdentityData{GivenName: "Sea", FamilyName: "Led", BirthDate: bd,
+		Address:      identity.Address{Line1: "x 1", City: "y", PostalCode: "1000", Country: "AT"},
+		DocumentType: identity.DocumentPassport, DocumentCountry: "AT", DocumentNumber: docNumber}); err != nil {
+		t.Fatal(err)
+	}
+	enrol, err := e.id.EnrolTOTP(e.ctx, cus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.id.ConfirmTOTP(e.ctx, cus, e.totpCode(t, enrol.Secret)); err != nil {
+		t.Fatal(err)
+	}
+	stillOpens := func(when string) {
+		t.Helper()
+		got, err := e.id.Identity(e.ctx, cus)
+		if err != nil || got.DocumentNumber != docNumber || !got.BirthDate.Equal(bd) {
+			t.Errorf("%s: Identity = %+v, %v; want the document number and birth date back", when, got, err)
+		}
+		if err := e.id.VerifyTOTP(e.ctx, cus, e.totpCode(t, enrol.Secret)); err != nil {
+			t.Errorf("%s: VerifyTOTP = %v; want the authenticator to keep working", when, err)
+		}
+	}
+
+	v, err := e.vault.RotateKey(e.ctx)
+	if err != nil || v != 2 {
+		t.Fatalf("RotateKey = %d, %v", v, err)
+	}
+	err = e.vault.RetireKey(e.ctx, 1)
+	var ke *kassa.Error
+	if !errors.As(err, &ke) || ke.Code != "key_version_in_use" {
+		t.Errorf("RetireKey(1) before the rewrap = %v, want key_version_in_use", err)
+	} else if !strings.Contains(ke.Message, "version 1") || !strings.Contains(ke.Message, "kassa keys rewrap") {
+		t.Errorf("RetireKey(1) says %q; want it to name the version and the way out", ke.Message)
+	}
+	if got := e.keys.Versions(); len(got) != 2 {
+		t.Errorf("key versions after the refused retire = %v, want [1 2]", got)
+	}
+	e.restart(t)
+	stillOpens("after the refused retire")
+	st, err := e.vault.KeyStatus(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st) != 2 || st[0].Version != 1 || st[0].Records < 3 {
+		t.Errorf("KeyStatus before the rewrap = %+v; want version 1 to count the KYC fields and the TOTP secret", st)
+	}
+
+	if n, err := e.vault.RewrapAll(e.ctx, 2); err != nil || n < 3 {
+		t.Errorf("RewrapAll = %d, %v; want the 2 KYC fields and the TOTP secret (at least 3)", n, err)
+	}
+	if st, _ := e.vault.KeyStatus(e.ctx); len(st) != 2 || st[0].Records != 0 {
+		t.Errorf("KeyStatus after the rewrap = %+v; want nothing left under version 1", st)
+	}
+	if err := e.vault.RetireKey(e.ctx, 1); err != nil {
+		t.Fatalf("RetireKey(1) after the rewrap = %v", err)
+	}
+	e.restart(t)
+	if got := e.keys.Versions(); len(got) != 1 || got[0] != 2 {
+		t.Errorf("key versions after the retire = %v, want [2]", got)
+	}
+	stillOpens("after the rewrap and the retire")
+}
