@@ -35,6 +35,7 @@ var sealedColumns = []sealedColumn{
 	sealedField("customers", "document_number_sealed", "document_number"),
 	sealedField("customers", "totp_secret_sealed", "totp"),
 	sealedField("customers", "totp_pending_sealed", "totp_pending"),
+	sealedField("identity_outbox", "body_sealed", "body"),
 }
 
 // sealedRef is a value's place: its column's index in sealedColumns and

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -24,6 +25,7 @@ import (
 func init() {
 	Register("Sealed", func(t *testing.T, open Opener) {
 		t.Run("RetireCoversIdentity", func(t *testing.T) { testSealedRetireCoversIdentity(t, open) })
+		t.Run("OutboxAtRest", func(t *testing.T) { testSealedOutboxAtRest(t, open) })
 	})
 }
 
@@ -67,7 +69,7 @@ func (e *sealedEnv) restart(t *testing.T) {
 	t.Cleanup(e.vault.Close)
 	st := sqlstore.NewIdentity(e.db)
 	sealer := &identity.VaultSealer{Wrapper: vault.NewLocalWrapper(e.keys)}
-	e.outbox = identity.NewOutbox(st, e.clock.Now, id.Generator{})
+	e.outbox = identity.NewOutbox(st, sealer, e.clock.Now, id.Generator{})
 	if e.id, err = identity.New(identity.Config{Store: st, Sealer: sealer, Notifier: e.outbox, Key: e.idKey,
 		Clock: e.clock.Now, Hasher: &identity.Argon2id{Params: identity.Argon2Params{Memory: 64, Time: 1, Threads: 1,
 			SaltLength: 16, KeyLength: 32}}}); err != nil {
@@ -146,6 +148,10 @@ func testSealedRetireCoversIdentity(t *testing.T, open Opener) {
 		if err := e.id.VerifyTOTP(e.ctx, cus, e.totpCode(t, enrol.Secret)); err != nil {
 			t.Errorf("%s: VerifyTOTP = %v; want the authenticator to keep working", when, err)
 		}
+		ms, err := e.outbox.Messages(e.ctx, "sealed@example.com", 1)
+		if err != nil || len(ms) != 1 || !regexp.MustCompile(`\b\d{6}\b`).MatchString(ms[0].Body) {
+			t.Errorf("%s: the outbox's message = %+v, %v; want its code", when, ms, err)
+		}
 	}
 
 	v, err := e.vault.RotateKey(e.ctx)
@@ -186,4 +192,72 @@ func testSealedRetireCoversIdentity(t *testing.T, open Opener) {
 		t.Errorf("key versions after the retire = %v, want [2]", got)
 	}
 	stillOpens("after the rewrap and the retire")
+}
+
+// rawStored is what an attacker with a copy of the database reads: on
+// SQLite the database file and its WAL, byte for byte; on PostgreSQL the
+// rows of the tables as text (bytea as hex: compare with hexOf).
+func rawStored(t *testing.T, db *sqlstore.DB, tables ...string) []byte {
+	t.Helper()
+	ctx := context.Background()
+	var out bytes.Buffer
+	if db.Dialect() == sqlstore.SQLite {
+		var path string
+		if err := db.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&path); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{path, path + "-wal"} {
+			b, err := os.ReadFile(p)
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				t.Fatal(err)
+			}
+			out.Write(b)
+		}
+		return out.Bytes()
+	}
+	for _, table := range tables {
+		rows, err := db.QueryContext(ctx, `SELECT t::text FROM `+table+` t`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			out.WriteString(s + "\n")
+		}
+		rows.Close()
+	}
+	return out.Bytes()
+}
+
+// testSealedOutboxAtRest sends one-time codes through the development
+// outbox: they can be read through it, but neither the database file nor
+// the rows hold one in clear.
+func testSealedOutboxAtRest(t *testing.T, open Opener) {
+	e := newSealedEnv(t, open)
+	e.signUp(t, "outbox@example.com", "+4915100000099")
+	ms, err := e.outbox.Messages(e.ctx, "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var codes []string
+	for _, m := range ms {
+		if c := regexp.MustCompile(`\b\d{6}\b`).FindString(m.Body); c != "" {
+			codes = append(codes, c)
+		}
+	}
+	if len(codes) != 2 {
+		t.Fatalf("%d codes in the outbox's messages, want 2 (email and phone): %+v", len(codes), ms)
+	}
+	raw := rawStored(t, e.db, "identity_outbox")
+	for _, c := range codes {
+		if bytes.Contains(raw, []byte(c)) {
+			t.Errorf("the database holds the one-time code %s in clear", c)
+		}
+	}
+	if bytes.Contains(raw, []byte("Never share it")) || bytes.Contains(raw, []byte("will ever ask you for it")) {
+		t.Error("the database holds a message body in clear")
+	}
 }
