@@ -99,16 +99,12 @@ func publicOrigin(publicURL, listen string, plainHTTP bool) (origin, rpID string
 
 // openIdentity makes the payer account services.
 func (a *app) openIdentity(cfg appConfig) error {
-	keys, err := cfg.vault.keyProvider(cfg.store.data)
-	if err != nil {
-		return err
-	}
 	key, err := binaryKey(cfg.store.data, cfg.identity.key, identityKeyFile)
 	if err != nil {
 		return err
 	}
 	store := sqlstore.NewIdentity(a.db)
-	sealer := &identity.VaultSealer{Wrapper: vault.NewLocalWrapper(keys)}
+	sealer := &identity.VaultSealer{Wrapper: vault.NewLocalWrapper(a.keks)}
 	a.outbox = identity.NewOutbox(store, sealer, nil, id.Generator{})
 	n, err := cfg.identity.sender(a.outbox)
 	if err != nil {

@@ -62,12 +62,10 @@ func (f *vaultFlags) keyProvider(dataDir string) (vault.KeyProvider, error) {
 	return vault.OpenKeyFile(path)
 }
 
-// openVault builds the vault service over db; the caller closes it.
-func openVault(db *sqlstore.DB, dataDir string, f vaultFlags, logger *slog.Logger) (*vault.Service, error) {
-	keys, err := f.keyProvider(dataDir)
-	if err != nil {
-		return nil, err
-	}
+// openVault builds the vault service over db and keys; the caller closes
+// it. Everything else that seals with the KEKs (identity, webhooks) shares
+// keys, so that the versions the service reloads are the ones they use.
+func openVault(db *sqlstore.DB, dataDir string, keys vault.KeyProvider, f vaultFlags, logger *slog.Logger) (*vault.Service, error) {
 	fpKey, err := binaryKey(dataDir, f.fingerprintKey, vaultFingerprintKeyFile)
 	if err != nil {
 		return nil, err
@@ -127,7 +125,11 @@ func runKeys(ctx context.Context, args []string, getenv env, stdout, stderr io.W
 		return err
 	}
 	defer db.Close()
-	svc, err := openVault(db, store.data, vf, slog.New(slog.NewTextHandler(stderr, nil)))
+	keys, err := vf.keyProvider(store.data)
+	if err != nil {
+		return err
+	}
+	svc, err := openVault(db, store.data, keys, vf, slog.New(slog.NewTextHandler(stderr, nil)))
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kassa/kassa/identity"
 	"github.com/kassa/kassa/vault"
+	"github.com/kassa/kassa/webhook"
 )
 
 // sealedColumn is a column of values sealed with vault.Envelope outside
@@ -22,6 +23,9 @@ type sealedColumn struct {
 	aadColumn string
 	domain    string
 	aad       func(v string) []byte
+	// clearColumn, when set, is where an older Kassa kept the value in
+	// clear (column NULL): the rewrap seals it and empties clearColumn.
+	clearColumn string
 }
 
 // sealedField binds a column to identity.SealAAD(id, field).
@@ -36,6 +40,8 @@ var sealedColumns = []sealedColumn{
 	sealedField("customers", "totp_secret_sealed", "totp"),
 	sealedField("customers", "totp_pending_sealed", "totp_pending"),
 	sealedField("identity_outbox", "body_sealed", "body"),
+	{table: "webhook_secrets", column: "secret_sealed", aadColumn: "endpoint_id", domain: webhook.SealDomain,
+		aad: webhook.SecretAAD, clearColumn: "secret"},
 }
 
 // sealedRef is a value's place: its column's index in sealedColumns and
@@ -103,9 +109,15 @@ func (s *Vault) StaleSealed(ctx context.Context, version int, after string, limi
 		if i > first {
 			afterID = ""
 		}
-		rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT id, %[3]s, %[2]s FROM %[1]s
-			WHERE %[2]s IS NOT NULL AND substr(%[2]s, 2, 4) < ? AND id > ? ORDER BY id LIMIT ?`,
-			c.table, c.column, c.aadColumn), cur, afterID, limit-len(out))
+		// Values still in clear come along, to be sealed.
+		clearCol, stale := "NULL", "%[2]s IS NOT NULL AND substr(%[2]s, 2, 4) < ?"
+		if c.clearColumn != "" {
+			clearCol = c.clearColumn
+			stale = "((" + stale + ") OR (%[2]s IS NULL AND length(%[4]s) > 0))"
+		}
+		rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT id, %[3]s, %[2]s, %[4]s FROM %[1]s
+			WHERE `+stale+` AND id > ? ORDER BY id LIMIT ?`,
+			c.table, c.column, c.aadColumn, clearCol), cur, afterID, limit-len(out))
 		if err != nil {
 			return nil, fmt.Errorf("select stale %s.%s: %w", c.table, c.column, err)
 		}
@@ -121,11 +133,15 @@ func scanSealed(rows *sql.Rows, i int, c sealedColumn, out []vault.SealedValue) 
 	defer rows.Close()
 	for rows.Next() {
 		var id, aadValue string
-		var b []byte
-		if err := rows.Scan(&id, &aadValue, &b); err != nil {
+		var b, clear []byte
+		if err := rows.Scan(&id, &aadValue, &b, &clear); err != nil {
 			return nil, err
 		}
-		out = append(out, vault.SealedValue{Ref: sealedRef(i, id), Domain: c.domain, AAD: c.aad(aadValue), Sealed: b})
+		v := vault.SealedValue{Ref: sealedRef(i, id), Domain: c.domain, AAD: c.aad(aadValue), Sealed: b}
+		if b == nil {
+			v.Clear = clear
+		}
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }
@@ -140,8 +156,13 @@ func (s *Vault) ReplaceSealed(ctx context.Context, vs []vault.Resealed) (int, er
 				return fmt.Errorf("bad sealed value ref %q", v.Ref)
 			}
 			c := sealedColumns[i]
-			res, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET %[2]s = ? WHERE id = ? AND %[2]s = ?`, c.table, c.column),
-				v.New, id, v.Old)
+			q, args := fmt.Sprintf(`UPDATE %s SET %[2]s = ? WHERE id = ? AND %[2]s = ?`, c.table, c.column), []any{v.New, id, v.Old}
+			if c.clearColumn != "" {
+				q = fmt.Sprintf(`UPDATE %s SET %[2]s = ?, %[3]s = ? WHERE id = ? AND (%[2]s = ? OR (%[2]s IS NULL AND %[3]s = ?))`,
+					c.table, c.column, c.clearColumn)
+				args = []any{v.New, []byte{}, id, v.Old, v.Old}
+			}
+			res, err := tx.ExecContext(ctx, q, args...)
 			if err != nil {
 				return fmt.Errorf("update %s.%s: %w", c.table, c.column, err)
 			}

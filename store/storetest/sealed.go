@@ -3,6 +3,8 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -18,14 +20,17 @@ import (
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/identity"
 	"github.com/kassa/kassa/internal/testclock"
+	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/store/sqlstore"
 	"github.com/kassa/kassa/vault"
+	"github.com/kassa/kassa/webhook"
 )
 
 func init() {
 	Register("Sealed", func(t *testing.T, open Opener) {
 		t.Run("RetireCoversIdentity", func(t *testing.T) { testSealedRetireCoversIdentity(t, open) })
 		t.Run("OutboxAtRest", func(t *testing.T) { testSealedOutboxAtRest(t, open) })
+		t.Run("WebhookSecretsAtRest", func(t *testing.T) { testSealedWebhookSecretsAtRest(t, open) })
 	})
 }
 
@@ -43,6 +48,9 @@ type sealedEnv struct {
 	id      *identity.Service
 	outbox  *identity.Outbox
 	idKey   []byte
+	hooks   *webhook.Service
+	recv    *Receiver
+	shop    string // a merchant, for webhook endpoints
 }
 
 func newSealedEnv(t *testing.T, open Opener) *sealedEnv {
@@ -50,6 +58,11 @@ func newSealedEnv(t *testing.T, open Opener) *sealedEnv {
 	e := &sealedEnv{ctx: context.Background(), db: open(t), keyFile: filepath.Join(t.TempDir(), "vault-kek.json"),
 		clock: testclock.New(identityT0), idKey: identity.GenerateKey()}
 	e.restart(t)
+	m, err := merchant.NewService(sqlstore.NewMerchants(e.db), e.clock.Now, id.Generator{}).Create(e.ctx, "Sealed Shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.shop, e.recv = m.ID, NewReceiver(t)
 	return e
 }
 
@@ -67,6 +80,8 @@ func (e *sealedEnv) restart(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.vault.Close)
+	e.hooks = webhook.New(webhook.Config{Store: sqlstore.NewWebhooks(e.db), Now: e.clock.Now, AllowPrivateTargets: true,
+		Sealer: &vault.Envelope{Wrapper: vault.NewLocalWrapper(e.keys), Domain: webhook.SealDomain}})
 	st := sqlstore.NewIdentity(e.db)
 	sealer := &identity.VaultSealer{Wrapper: vault.NewLocalWrapper(e.keys)}
 	e.outbox = identity.NewOutbox(st, sealer, e.clock.Now, id.Generator{})
@@ -104,6 +119,28 @@ func (e *sealedEnv) signUp(t *testing.T, email, phone string) identity.LoginResu
 	return res
 }
 
+// deliver publishes an event to the shop's endpoints and delivers it; it
+// returns what the receiver got.
+func (e *sealedEnv) deliver(t *testing.T) Received {
+	t.Helper()
+	ev, err := e.hooks.NewEvent(e.shop, "test.created", map[string]string{"sealed": "yes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.hooks.Publish(e.ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	before := len(e.recv.Got())
+	if _, err := e.hooks.RunOnce(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := e.recv.Got()
+	if len(got) != before+1 {
+		t.Fatalf("the receiver got %d webhooks, want %d", len(got), before+1)
+	}
+	return got[len(got)-1]
+}
+
 // totpCode is the authenticator's code one step later than the last one
 // (a code of a step used already is refused as a replay).
 func (e *sealedEnv) totpCode(t *testing.T, secret string) string {
@@ -139,8 +176,15 @@ func testSealedRetireCoversIdentity(t *testing.T, open Opener) {
 	if _, err := e.id.ConfirmTOTP(e.ctx, cus, e.totpCode(t, enrol.Secret)); err != nil {
 		t.Fatal(err)
 	}
+	hook, err := e.hooks.CreateEndpoint(e.ctx, e.shop, webhook.EndpointParams{URL: e.recv.URL + "/hook", Events: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	stillOpens := func(when string) {
 		t.Helper()
+		if err := verifyWith(t, hook.Secret, e.deliver(t), false); err != nil {
+			t.Errorf("%s: the webhook's signature = %v; want it made with the endpoint's secret", when, err)
+		}
 		got, err := e.id.Identity(e.ctx, cus)
 		if err != nil || got.DocumentNumber != docNumber || !got.BirthDate.Equal(bd) {
 			t.Errorf("%s: Identity = %+v, %v; want the document number and birth date back", when, got, err)
@@ -174,12 +218,12 @@ func testSealedRetireCoversIdentity(t *testing.T, open Opener) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st) != 2 || st[0].Version != 1 || st[0].Records < 3 {
-		t.Errorf("KeyStatus before the rewrap = %+v; want version 1 to count the KYC fields and the TOTP secret", st)
+	if len(st) != 2 || st[0].Version != 1 || st[0].Records < 4 {
+		t.Errorf("KeyStatus before the rewrap = %+v; want version 1 to count the KYC fields, the TOTP and the webhook secret", st)
 	}
 
-	if n, err := e.vault.RewrapAll(e.ctx, 2); err != nil || n < 3 {
-		t.Errorf("RewrapAll = %d, %v; want the 2 KYC fields and the TOTP secret (at least 3)", n, err)
+	if n, err := e.vault.RewrapAll(e.ctx, 2); err != nil || n < 4 {
+		t.Errorf("RewrapAll = %d, %v; want the 2 KYC fields, the TOTP and the webhook secret (at least 4)", n, err)
 	}
 	if st, _ := e.vault.KeyStatus(e.ctx); len(st) != 2 || st[0].Records != 0 {
 		t.Errorf("KeyStatus after the rewrap = %+v; want nothing left under version 1", st)
@@ -259,5 +303,82 @@ func testSealedOutboxAtRest(t *testing.T, open Opener) {
 	}
 	if bytes.Contains(raw, []byte("Never share it")) || bytes.Contains(raw, []byte("will ever ask you for it")) {
 		t.Error("the database holds a message body in clear")
+	}
+}
+
+// secretKey is the key of a whsec_ secret as shown to the merchant.
+func secretKey(t *testing.T, secret string) []byte {
+	t.Helper()
+	k, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil || len(k) == 0 {
+		t.Fatalf("secret %q: %v", secret, err)
+	}
+	return k
+}
+
+// testSealedWebhookSecretsAtRest makes and rotates an endpoint's signing
+// secret: deliveries are signed with both, but neither the database file
+// nor the rows hold one in clear. A secret an older Kassa stored in clear
+// signs until the rewrap seals it, and after.
+func testSealedWebhookSecretsAtRest(t *testing.T, open Opener) {
+	e := newSealedEnv(t, open)
+	c, err := e.hooks.CreateEndpoint(e.ctx, e.shop, webhook.EndpointParams{URL: e.recv.URL + "/a", Events: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Minute)
+	r, err := e.hooks.RotateSecret(e.ctx, e.shop, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := e.deliver(t)
+	for _, s := range []string{c.Secret, r.Secret} {
+		if err := verifyWith(t, s, got, false); err != nil {
+			t.Errorf("signature with a secret of the endpoint: %v", err)
+		}
+	}
+	raw := rawStored(t, e.db, "webhook_secrets")
+	for _, s := range []string{c.Secret, r.Secret} {
+		k := secretKey(t, s)
+		if bytes.Contains(raw, k) || bytes.Contains(raw, []byte(hex.EncodeToString(k))) ||
+			bytes.Contains(raw, []byte(strings.TrimPrefix(s, "whsec_"))) {
+			t.Errorf("the database holds a webhook signing secret in clear")
+		}
+	}
+
+	// A secret stored in clear before secrets were sealed.
+	legacy := bytes.Repeat([]byte{0xa7}, 32)
+	e.clock.Advance(time.Minute)
+	if err := e.db.Transact(e.ctx, func(tx *sqlstore.Tx) error {
+		if _, err := tx.ExecContext(e.ctx, `DELETE FROM webhook_secrets WHERE endpoint_id = ?`, c.ID); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(e.ctx, `INSERT INTO webhook_secrets (id, endpoint_id, secret, created_at)
+			VALUES ('whsk_legacy', ?, ?, ?)`, c.ID, legacy, e.clock.Now().UnixMicro())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	legacySecret := "whsec_" + base64.StdEncoding.EncodeToString(legacy)
+	if err := verifyWith(t, legacySecret, e.deliver(t), false); err != nil {
+		t.Errorf("signature with a secret kept in clear, before the rewrap: %v", err)
+	}
+	if n, err := e.vault.RewrapAll(e.ctx, 10); err != nil || n != 1 {
+		t.Errorf("RewrapAll = %d, %v; want the secret kept in clear sealed", n, err)
+	}
+	var clear, sealed []byte
+	if err := e.db.QueryRowContext(e.ctx, `SELECT secret, secret_sealed FROM webhook_secrets WHERE id = 'whsk_legacy'`).
+		Scan(&clear, &sealed); err != nil {
+		t.Fatal(err)
+	}
+	if len(clear) != 0 || len(sealed) == 0 || bytes.Contains(sealed, legacy) {
+		t.Errorf("after the rewrap the row holds secret %x, secret_sealed %d bytes; want it sealed only", clear, len(sealed))
+	}
+	if st, _ := e.vault.KeyStatus(e.ctx); len(st) != 1 || st[0].Sealed < 1 {
+		t.Errorf("KeyStatus = %+v; want the sealed secret counted", st)
+	}
+	e.restart(t)
+	if err := verifyWith(t, legacySecret, e.deliver(t), false); err != nil {
+		t.Errorf("signature with the secret sealed by the rewrap: %v", err)
 	}
 }
