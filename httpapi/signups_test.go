@@ -17,7 +17,7 @@ import (
 func newIdentityService(t *testing.T, db *sqlstore.DB) (*identity.Service, *identity.Outbox) {
 	t.Helper()
 	store := sqlstore.NewIdentity(db)
-	outbox := identity.NewOutbox(store, nil, id.Generator{})
+	outbox := identity.NewOutbox(store, identitytest.Sealer(t), nil, id.Generator{})
 	svc, err := identity.New(identity.Config{Store: store, Sealer: identitytest.Sealer(t),
 		Notifier: outbox, Key: identity.GenerateKey(),
 		Hasher: &identity.Argon2id{Params: identity.Argon2Params{Memory: 1024, Time: 1, Threads: 1, KeyLength: 32, SaltLength: 16}}})

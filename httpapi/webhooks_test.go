@@ -13,6 +13,7 @@ import (
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/store/sqlstore"
+	"github.com/kassa/kassa/vault/vaulttest"
 	"github.com/kassa/kassa/webhook"
 )
 
@@ -23,7 +24,7 @@ func init() {
 
 // newWebhookService is the webhook service the shared fixture serves.
 func newWebhookService(db *sqlstore.DB) *webhook.Service {
-	return webhook.New(webhook.Config{Store: sqlstore.NewWebhooks(db)})
+	return webhook.New(webhook.Config{Store: sqlstore.NewWebhooks(db), Sealer: vaulttest.Envelope(webhook.SealDomain)})
 }
 
 // webhookFixture is a server with webhooks over one SQLite store, with a
@@ -50,7 +51,8 @@ func newWebhookFixture(t *testing.T) *webhookFixture {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	hooks := webhook.New(webhook.Config{Store: sqlstore.NewWebhooks(db), Logger: logger})
+	hooks := webhook.New(webhook.Config{Store: sqlstore.NewWebhooks(db), Sealer: vaulttest.Envelope(webhook.SealDomain),
+		Logger: logger})
 	f.srv = httpapi.New(httpapi.Config{Merchants: f.svc, DB: db, Logger: logger, Webhooks: hooks, RateLimit: -1})
 	f.ts = httptest.NewTLSServer(f.srv)
 	t.Cleanup(f.ts.Close)

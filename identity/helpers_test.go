@@ -94,7 +94,7 @@ func newEnv(t *testing.T, change ...func(*identity.Config)) *env {
 	t.Cleanup(func() { db.Close() })
 	e := &env{ctx: ctx, db: db, store: sqlstore.NewIdentity(db), clock: testclock.New(start), events: &recorder{},
 		hasher: &countingHasher{Hasher: &identity.Argon2id{Params: fastArgon}}, log: &syncbuf.Buffer{}}
-	e.outbox = identity.NewOutbox(e.store, e.clock.Now, id.Generator{})
+	e.outbox = identity.NewOutbox(e.store, identitytest.Sealer(t), e.clock.Now, id.Generator{})
 	logger := slog.New(slog.NewJSONHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug,
 		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.TimeKey {

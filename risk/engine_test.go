@@ -16,6 +16,7 @@ import (
 	"github.com/kassa/kassa/risk/geoip"
 	"github.com/kassa/kassa/risk/geoip/geoiptest"
 	"github.com/kassa/kassa/store/sqlstore"
+	"github.com/kassa/kassa/vault/vaulttest"
 	"github.com/kassa/kassa/webhook"
 )
 
@@ -43,7 +44,7 @@ func newEngine(t *testing.T, dir, node string, geo *geoip.DB) *engineEnv {
 	}
 	t.Cleanup(func() { db.Close() })
 	e := &engineEnv{t: t, dir: dir, db: db, store: sqlstore.NewRisk(db), now: time.Now().UTC()}
-	e.hooks = webhook.New(webhook.Config{Store: sqlstore.NewWebhooks(db)})
+	e.hooks = webhook.New(webhook.Config{Store: sqlstore.NewWebhooks(db), Sealer: vaulttest.Envelope(webhook.SealDomain)})
 	ms := merchant.NewService(sqlstore.NewMerchants(db), nil, id.Generator{})
 	for range 2 {
 		m, err := ms.Create(ctx, "Shop")

@@ -69,25 +69,74 @@ func (s *Service) rewrapRecord(r Record, to int) (Rewrapped, error) {
 	return rw, nil
 }
 
-// RewrapAll walks every record under an old KEK version once, in
-// batches (at most rewrapBatchesMax per call), and rewraps it. Records
-// that do not open are skipped and reported in the error.
-func (s *Service) RewrapAll(ctx context.Context, batch int) (int, error) {
-	total, after := 0, ""
-	var errs []error
-	for range rewrapBatchesMax {
-		n, last, full, err := s.rewrap(ctx, after, batch)
-		total += n
+// rewrapSealed rewraps a batch of the store's other sealed values (and
+// seals values an older Kassa kept in clear) after the Ref after; it
+// returns how many it moved, the last Ref it saw and whether the batch
+// was full.
+func (s *Service) rewrapSealed(ctx context.Context, after string, batch int) (n int, last string, full bool, err error) {
+	if batch <= 0 {
+		batch = RewrapBatchDefault
+	}
+	vs, err := s.store.StaleSealed(ctx, s.wrapper.CurrentVersion(), after, batch)
+	if err != nil {
+		return 0, after, false, fmt.Errorf("select sealed values to rewrap: %w", err)
+	}
+	if len(vs) > 0 {
+		last = vs[len(vs)-1].Ref
+	}
+	rs := make([]Resealed, 0, len(vs))
+	var failed int
+	for _, v := range vs {
+		e := Envelope{Wrapper: s.wrapper, Domain: v.Domain}
+		r := Resealed{Ref: v.Ref, Old: v.Sealed}
+		var err error
+		if v.Sealed == nil {
+			r.Old = v.Clear
+			r.New, err = e.Seal(v.Clear, v.AAD)
+		} else {
+			r.New, _, err = e.Rewrap(v.Sealed, v.AAD)
+		}
 		if err != nil {
-			errs = append(errs, err)
-			if !errors.Is(err, ErrDecrypt) {
+			failed++
+			s.log.Error("vault: cannot rewrap sealed value", "ref", v.Ref, "err", err)
+			continue
+		}
+		rs = append(rs, r)
+	}
+	if len(rs) > 0 {
+		if n, err = s.store.ReplaceSealed(ctx, rs); err != nil {
+			return 0, last, false, fmt.Errorf("store rewrapped values: %w", err)
+		}
+	}
+	if failed > 0 {
+		err = fmt.Errorf("%d sealed values could not be rewrapped: %w", failed, ErrDecrypt)
+	}
+	return n, last, len(vs) == batch, err
+}
+
+// RewrapAll walks every card record and every other sealed value under
+// an old KEK version once, in batches (at most rewrapBatchesMax per call
+// of each), and rewraps it; values an older Kassa kept in clear are
+// sealed. Values that do not open are skipped and reported in the error.
+func (s *Service) RewrapAll(ctx context.Context, batch int) (int, error) {
+	total := 0
+	var errs []error
+	for _, step := range []func(context.Context, string, int) (int, string, bool, error){s.rewrap, s.rewrapSealed} {
+		after := ""
+		for range rewrapBatchesMax {
+			n, last, full, err := step(ctx, after, batch)
+			total += n
+			if err != nil {
+				errs = append(errs, err)
+				if !errors.Is(err, ErrDecrypt) {
+					return total, errors.Join(errs...)
+				}
+			}
+			if !full {
 				break
 			}
+			after = last
 		}
-		if !full {
-			break
-		}
-		after = last
 	}
 	return total, errors.Join(errs...)
 }
@@ -99,14 +148,30 @@ type KeyVersion struct {
 	// Available is false for a version records use but the provider no
 	// longer holds: those records cannot be read.
 	Available bool
-	Records   int64 // records whose data keys it wraps
+	// Records counts everything whose data keys it wraps: card records
+	// and, of those, Sealed other sealed values (KYC fields, TOTP and
+	// webhook secrets, outbox messages).
+	Records int64
+	Sealed  int64
 }
 
-// KeyStatus lists every KEK version the provider holds or a record uses.
+// usage counts card records and other sealed values per KEK version.
+func (s *Service) usage(ctx context.Context) (records, sealed map[int]int64, err error) {
+	if records, err = s.store.KeyUsage(ctx); err != nil {
+		return nil, nil, fmt.Errorf("count records per key version: %w", err)
+	}
+	if sealed, err = s.store.SealedKeyUsage(ctx); err != nil {
+		return nil, nil, fmt.Errorf("count sealed values per key version: %w", err)
+	}
+	return records, sealed, nil
+}
+
+// KeyStatus lists every KEK version the provider holds or a record or
+// sealed value uses.
 func (s *Service) KeyStatus(ctx context.Context) ([]KeyVersion, error) {
-	usage, err := s.store.KeyUsage(ctx)
+	records, sealed, err := s.usage(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("count records per key version: %w", err)
+		return nil, err
 	}
 	cur := s.wrapper.CurrentVersion()
 	byVersion := map[int]*KeyVersion{}
@@ -117,13 +182,21 @@ func (s *Service) KeyStatus(ctx context.Context) ([]KeyVersion, error) {
 	} else {
 		byVersion[cur] = &KeyVersion{Version: cur, Available: true}
 	}
-	for v, n := range usage {
+	get := func(v int) *KeyVersion {
 		kv, ok := byVersion[v]
 		if !ok {
 			kv = &KeyVersion{Version: v}
 			byVersion[v] = kv
 		}
-		kv.Records = n
+		return kv
+	}
+	for v, n := range records {
+		get(v).Records += n
+	}
+	for v, n := range sealed {
+		kv := get(v)
+		kv.Records += n
+		kv.Sealed += n
 	}
 	out := make([]KeyVersion, 0, len(byVersion))
 	for _, kv := range byVersion {
@@ -144,8 +217,8 @@ func (s *Service) RotateKey(ctx context.Context) (int, error) {
 }
 
 // RetireKey removes a KEK version from the provider. It refuses
-// (key_version_in_use) while any record is still wrapped under it, and
-// refuses the current version.
+// (key_version_in_use) while any card record or other sealed value is
+// still wrapped under it, and refuses the current version.
 func (s *Service) RetireKey(ctx context.Context, version int) error {
 	if s.keys == nil {
 		return ErrReadOnly
@@ -156,13 +229,15 @@ func (s *Service) RetireKey(ctx context.Context, version int) error {
 	if cur, _ := s.keys.Current(); cur == version {
 		return kassa.Errorf(kassa.EConflict, "key_version_current", "version %d is the current key-encryption key; rotate first", version)
 	}
-	usage, err := s.store.KeyUsage(ctx)
+	records, sealed, err := s.usage(ctx)
 	if err != nil {
-		return fmt.Errorf("count records per key version: %w", err)
+		return err
 	}
-	if n := usage[version]; n > 0 {
+	if n, m := records[version], sealed[version]; n+m > 0 {
 		return kassa.Errorf(kassa.EConflict, "key_version_in_use",
-			"key-encryption key version %d still protects %d records; let the rewrap finish (kassa keys status)", version, n)
+			"key-encryption key version %d still protects %d card records and %d other sealed values (KYC data, "+
+				"TOTP and webhook secrets, outbox messages); nothing was removed. Run kassa keys rewrap (kassa serve "+
+				"also rewraps in the background), check kassa keys status, then retire again", version, n, m)
 	}
 	if err := s.keys.Remove(version); err != nil {
 		return err

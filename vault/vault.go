@@ -159,6 +159,37 @@ type Store interface {
 	Rewrap(ctx context.Context, rs []Rewrapped) (int, error)
 	// KeyUsage counts the records per KEK version.
 	KeyUsage(ctx context.Context) (map[int]int64, error)
+
+	// SealedKeyUsage counts the values sealed with an Envelope outside
+	// the card records per KEK version: every one in the database
+	// (identity's KYC fields and TOTP secrets, the development outbox's
+	// messages, webhook signing secrets). What it misses, RetireKey
+	// destroys.
+	SealedKeyUsage(ctx context.Context) (map[int]int64, error)
+	// StaleSealed returns up to limit of those values under a KEK version
+	// below version, or still in clear from before they were sealed,
+	// whose Ref sorts after after (the store's order), in that order.
+	StaleSealed(ctx context.Context, version int, after string, limit int) ([]SealedValue, error)
+	// ReplaceSealed stores each New where its Old is still in place
+	// (values changed meanwhile are left alone) and says how many it
+	// changed.
+	ReplaceSealed(ctx context.Context, vs []Resealed) (int, error)
+}
+
+// SealedValue is a value sealed with an Envelope outside the card
+// records, as the store finds it for the rewrap.
+type SealedValue struct {
+	Ref    string // where it is: opaque to the vault, in the store's order
+	Domain string // the Envelope's domain
+	AAD    []byte // the associated data it is sealed with
+	Sealed []byte // nil when Clear holds a value from before sealing
+	Clear  []byte // a value an older Kassa kept in clear: to be sealed
+}
+
+// Resealed is a SealedValue rewrapped, or sealed for the first time.
+type Resealed struct {
+	Ref      string
+	Old, New []byte // the stored value before and after
 }
 
 // Config configures a Service.

@@ -20,6 +20,7 @@ import (
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/store/sqlstore"
 	"github.com/kassa/kassa/store/storetest"
+	"github.com/kassa/kassa/vault/vaulttest"
 	"github.com/kassa/kassa/webhook"
 )
 
@@ -46,6 +47,9 @@ func newEnv(t *testing.T, cfg webhook.Config) *env {
 	}
 	e := &env{db: db, clock: clock, merchant: m.ID, logs: &syncbuf.Buffer{}, registry: prometheus.NewRegistry()}
 	cfg.Store, cfg.Now = sqlstore.NewWebhooks(db), clock.Now
+	if cfg.Sealer == nil {
+		cfg.Sealer = vaulttest.Envelope(webhook.SealDomain)
+	}
 	cfg.Logger = slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.svc = webhook.New(cfg)
 	e.registry.MustRegister(e.svc.Collectors()...)

@@ -79,12 +79,25 @@ func (ep Endpoint) Snapshot() json.RawMessage {
 }
 
 // Secret is a signing key of an endpoint. Kassa keeps the key itself (it
-// must compute HMACs with it); it is shown to the merchant only when made.
+// must compute HMACs with it), sealed with Config.Sealer; it is shown to
+// the merchant only when made.
+//
+// The Service hands the store a Secret with Sealed set and Key empty, and
+// the store hands back what it keeps: Sealed, or Key alone for a secret
+// an older Kassa stored in clear (the vault's rewrap seals those).
 type Secret struct {
-	Key       []byte
+	Key       []byte // in clear: only in memory
+	Sealed    []byte // Key sealed under SecretAAD(endpoint id)
 	Created   time.Time
 	ExpiresAt *time.Time // set when rotated out
 }
+
+// SealDomain is the vault Envelope domain of webhook signing secrets.
+const SealDomain = "webhook"
+
+// SecretAAD is the associated data an endpoint's secrets are sealed with:
+// a sealed secret opens only as a secret of its endpoint.
+func SecretAAD(endpointID string) []byte { return []byte(endpointID + "/secret") }
 
 // String is the secret as shown to the merchant: whsec_ + base64(key).
 // Printing a Secret with %v does not reveal it; only String does.

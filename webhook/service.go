@@ -77,9 +77,18 @@ const (
 	leaseDefault = time.Minute
 )
 
+// Sealer seals signing secrets at rest and opens them to sign; Kassa's
+// is the vault's Envelope (domain SealDomain) under its key-encryption
+// keys, so that the vault's key status, rewrap and retirement cover them.
+type Sealer interface {
+	Seal(plaintext, aad []byte) ([]byte, error)
+	Open(sealed, aad []byte) ([]byte, error)
+}
+
 // Config configures a Service.
 type Config struct {
 	Store  Store
+	Sealer Sealer           // required: no signing secret is stored in clear
 	Now    func() time.Time // nil: time.Now
 	IDs    id.Generator
 	Logger *slog.Logger // nil: discard
@@ -119,6 +128,9 @@ type metrics struct {
 
 // New returns a service.
 func New(cfg Config) *Service {
+	if cfg.Sealer == nil {
+		panic("webhook: Config.Sealer is required: signing secrets are stored sealed")
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -216,7 +228,11 @@ func (s *Service) CreateEndpoint(ctx context.Context, merchantID string, p Endpo
 		Events: p.Events, Status: StatusEnabled, Created: now,
 	}
 	secret := newSecret(s.cfg.IDs, now)
-	if err := s.store.CreateEndpoint(ctx, ep, secret, EndpointsPerMerchantMax); err != nil {
+	sealed, err := s.seal(ep.ID, secret)
+	if err != nil {
+		return Created{}, err
+	}
+	if err := s.store.CreateEndpoint(ctx, ep, sealed, EndpointsPerMerchantMax); err != nil {
 		return Created{}, err
 	}
 	return Created{Endpoint: ep, Secret: secret.String()}, nil
@@ -242,7 +258,11 @@ func (s *Service) DeleteEndpoint(ctx context.Context, merchantID, id string) err
 func (s *Service) RotateSecret(ctx context.Context, merchantID, endpointID string) (Created, error) {
 	now := s.now().UTC()
 	secret := newSecret(s.cfg.IDs, now)
-	if err := s.store.RotateSecret(ctx, merchantID, endpointID, secret, now.Add(RotationOverlap)); err != nil {
+	sealed, err := s.seal(endpointID, secret)
+	if err != nil {
+		return Created{}, err
+	}
+	if err := s.store.RotateSecret(ctx, merchantID, endpointID, sealed, now.Add(RotationOverlap)); err != nil {
 		return Created{}, err
 	}
 	ep, err := s.store.Endpoint(ctx, merchantID, endpointID)
@@ -250,6 +270,35 @@ func (s *Service) RotateSecret(ctx context.Context, merchantID, endpointID strin
 		return Created{}, err
 	}
 	return Created{Endpoint: ep, Secret: secret.String()}, nil
+}
+
+// seal returns secret as the store keeps it: sealed, its Key left out.
+func (s *Service) seal(endpointID string, secret Secret) (Secret, error) {
+	b, err := s.cfg.Sealer.Seal(secret.Key, SecretAAD(endpointID))
+	if err != nil {
+		return Secret{}, fmt.Errorf("webhook: seal signing secret: %w", err)
+	}
+	secret.Key, secret.Sealed = nil, b
+	return secret, nil
+}
+
+// openSecrets returns the secrets of a job that open, in clear (a secret
+// an older Kassa stored in clear is used as it is), and how many did not.
+func (s *Service) openSecrets(job Job) (open []Secret, failed int) {
+	for _, sec := range job.Secrets {
+		if sec.Sealed != nil {
+			k, err := s.cfg.Sealer.Open(sec.Sealed, SecretAAD(job.Endpoint.ID))
+			if err != nil {
+				failed++
+				continue
+			}
+			sec.Key, sec.Sealed = k, nil
+		}
+		if len(sec.Key) > 0 {
+			open = append(open, sec)
+		}
+	}
+	return open, failed
 }
 
 // Event returns one of the merchant's events.
@@ -407,6 +456,14 @@ func (s *Service) send(ctx context.Context, job Job, at time.Time) (status int, 
 	if len(job.Secrets) == 0 {
 		return 0, "the endpoint has no active signing secret", "network_error"
 	}
+	secrets, failed := s.openSecrets(job)
+	if failed > 0 {
+		s.log.ErrorContext(ctx, "webhook signing secrets do not open (sealed under a key-encryption key that is gone, or tampered with)",
+			"endpoint_id", job.Endpoint.ID, "count", failed)
+	}
+	if len(secrets) == 0 {
+		return 0, "the endpoint's signing secret cannot be read; rotate it", "network_error"
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, job.Endpoint.URL, bytes.NewReader(body))
 	if err != nil {
 		return 0, "invalid endpoint url", "network_error"
@@ -415,7 +472,7 @@ func (s *Service) send(ctx context.Context, job Job, at time.Time) (status int, 
 	req.Header.Set("User-Agent", userAgent)
 	req.Header.Set("webhook-id", job.Event.ID)
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(at.Unix(), 10))
-	req.Header.Set("webhook-signature", Sign(job.Secrets, job.Event.ID, at, body))
+	req.Header.Set("webhook-signature", Sign(secrets, job.Event.ID, at, body))
 	resp, err := s.client.Do(req)
 	if err != nil {
 		if _, ok := errors.AsType[errTargetForbidden](err); ok {

@@ -83,6 +83,7 @@ type app struct {
 	vouchers  *voucher.Service
 	payments  *payment.Service
 	vault     *vault.Service
+	keks      vault.KeyProvider
 	idem      *sqlstore.Idempotency
 	risk      *risk.Engine
 	geoip     *geoip.DB
@@ -112,7 +113,13 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	if a.ledger, err = openLedger(a.db, cfg.store.data, cfg.ledgerKey, cfg.ledgerOrigin, logger, a.reg); err != nil {
 		return nil, err
 	}
+	// One provider of the vault's key-encryption keys for everything that
+	// seals with them: the vault, identity, webhook signing secrets.
+	if a.keks, err = cfg.vault.keyProvider(cfg.store.data); err != nil {
+		return nil, err
+	}
 	a.webhooks = webhook.New(webhook.Config{Store: sqlstore.NewWebhooks(a.db), Logger: logger,
+		Sealer:              &vault.Envelope{Wrapper: vault.NewLocalWrapper(a.keks), Domain: webhook.SealDomain},
 		AllowPrivateTargets: cfg.allowPrivateWebhooks})
 	a.reg.MustRegister(a.webhooks.Collectors()...)
 	pinKey, err := binaryKey(cfg.store.data, cfg.voucherPINKey, voucherPINKeyFile)
@@ -123,7 +130,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		PINKey: pinKey, Logger: logger}); err != nil {
 		return nil, err
 	}
-	if a.vault, err = openVault(a.db, cfg.store.data, cfg.vault, logger); err != nil {
+	if a.vault, err = openVault(a.db, cfg.store.data, a.keks, cfg.vault, logger); err != nil {
 		return nil, err
 	}
 	var scorer payment.Risk

@@ -99,16 +99,13 @@ func publicOrigin(publicURL, listen string, plainHTTP bool) (origin, rpID string
 
 // openIdentity makes the payer account services.
 func (a *app) openIdentity(cfg appConfig) error {
-	keys, err := cfg.vault.keyProvider(cfg.store.data)
-	if err != nil {
-		return err
-	}
 	key, err := binaryKey(cfg.store.data, cfg.identity.key, identityKeyFile)
 	if err != nil {
 		return err
 	}
 	store := sqlstore.NewIdentity(a.db)
-	a.outbox = identity.NewOutbox(store, nil, id.Generator{})
+	sealer := &identity.VaultSealer{Wrapper: vault.NewLocalWrapper(a.keks)}
+	a.outbox = identity.NewOutbox(store, sealer, nil, id.Generator{})
 	n, err := cfg.identity.sender(a.outbox)
 	if err != nil {
 		return err
@@ -126,7 +123,7 @@ func (a *app) openIdentity(cfg appConfig) error {
 		Store: sqlstore.NewPasskeys(a.db), Logger: a.log}); err != nil {
 		return err
 	}
-	a.identity, err = identity.New(identity.Config{Store: store, Sealer: &identity.VaultSealer{Wrapper: vault.NewLocalWrapper(keys)},
+	a.identity, err = identity.New(identity.Config{Store: store, Sealer: sealer,
 		Notifier: n, Key: key, Policy: policy, Screen: screen, Logger: a.log,
 		Factors: map[identity.Factor]identity.FactorVerifier{identity.FactorPasskey: account.PasskeyFactor(a.passkeys)}})
 	return err
@@ -164,9 +161,11 @@ func (p loginPolicy) ScreenSignUp(ctx context.Context, at identity.SignUpAttempt
 // runOutbox lists the development outbox: the one-time codes a
 // development server "sent".
 func runOutbox(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
-	fs := newFlagSet("outbox", "outbox [--data DIR | --database URL] [--to ADDRESS] [--limit N] [--json]", stderr)
+	fs := newFlagSet("outbox", "outbox [--data DIR | --database URL] [--vault-kek-file FILE] [--to ADDRESS] [--limit N] [--json]", stderr)
 	var sf storeFlags
+	var vf vaultFlags
 	sf.register(fs)
+	vf.register(fs)
 	to := fs.String("to", "", "only messages to this email `address` or phone number")
 	limit := fs.Int("limit", 20, "at most `N` messages, newest first")
 	asJSON := fs.Bool("json", false, "print JSON lines")
@@ -176,12 +175,19 @@ func runOutbox(ctx context.Context, args []string, getenv env, stdout, stderr io
 	if *limit <= 0 || *limit > 1000 {
 		return usagef("--limit must be 1..1000")
 	}
+	// The bodies are sealed with the vault's keys: reading them needs the
+	// same key file (or KASSA_VAULT_KEKS) as the server.
+	keys, err := vf.keyProvider(sf.data)
+	if err != nil {
+		return err
+	}
 	db, err := sf.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	ms, err := identity.NewOutbox(sqlstore.NewIdentity(db), nil, id.Generator{}).Messages(ctx, *to, *limit)
+	ms, err := identity.NewOutbox(sqlstore.NewIdentity(db), &identity.VaultSealer{Wrapper: vault.NewLocalWrapper(keys)}, nil,
+		id.Generator{}).Messages(ctx, *to, *limit)
 	if err != nil {
 		return err
 	}

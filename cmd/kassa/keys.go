@@ -62,12 +62,10 @@ func (f *vaultFlags) keyProvider(dataDir string) (vault.KeyProvider, error) {
 	return vault.OpenKeyFile(path)
 }
 
-// openVault builds the vault service over db; the caller closes it.
-func openVault(db *sqlstore.DB, dataDir string, f vaultFlags, logger *slog.Logger) (*vault.Service, error) {
-	keys, err := f.keyProvider(dataDir)
-	if err != nil {
-		return nil, err
-	}
+// openVault builds the vault service over db and keys; the caller closes
+// it. Everything else that seals with the KEKs (identity, webhooks) shares
+// keys, so that the versions the service reloads are the ones they use.
+func openVault(db *sqlstore.DB, dataDir string, keys vault.KeyProvider, f vaultFlags, logger *slog.Logger) (*vault.Service, error) {
 	fpKey, err := binaryKey(dataDir, f.fingerprintKey, vaultFingerprintKeyFile)
 	if err != nil {
 		return nil, err
@@ -79,9 +77,12 @@ func runKeys(ctx context.Context, args []string, getenv env, stdout, stderr io.W
 	const usage = "Usage: kassa keys rotate|status|rewrap|retire VERSION [flags]\n" +
 		"  rotate        add a key-encryption key version; new cards are protected by it, and\n" +
 		"                serve's background rewrap moves the older ones over without downtime\n" +
-		"  status        list the versions and how many card records each still protects\n" +
-		"  rewrap        rewrap every record under an old version now (serve also does it)\n" +
-		"  retire N      remove version N from the key file; refused while any record uses it\n"
+		"  status        list the versions and how many records each still protects (card\n" +
+		"                records and other sealed values: KYC data, TOTP and webhook secrets,\n" +
+		"                outbox messages)\n" +
+		"  rewrap        rewrap every record and sealed value under an old version now (serve\n" +
+		"                also does it)\n" +
+		"  retire N      remove version N from the key file; refused while anything uses it\n"
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(stderr, usage)
 		if len(args) == 0 {
@@ -124,7 +125,11 @@ func runKeys(ctx context.Context, args []string, getenv env, stdout, stderr io.W
 		return err
 	}
 	defer db.Close()
-	svc, err := openVault(db, store.data, vf, slog.New(slog.NewTextHandler(stderr, nil)))
+	keys, err := vf.keyProvider(store.data)
+	if err != nil {
+		return err
+	}
+	svc, err := openVault(db, store.data, keys, vf, slog.New(slog.NewTextHandler(stderr, nil)))
 	if err != nil {
 		return err
 	}
@@ -161,6 +166,7 @@ type keyStatusJSON struct {
 	Current   bool  `json:"current"`
 	Available bool  `json:"available"`
 	Records   int64 `json:"records"`
+	Sealed    int64 `json:"sealed_values"`
 }
 
 func printKeyStatus(ctx context.Context, svc *vault.Service, asJSON bool, stdout io.Writer) error {
@@ -176,7 +182,7 @@ func printKeyStatus(ctx context.Context, svc *vault.Service, asJSON bool, stdout
 		return json.NewEncoder(stdout).Encode(map[string]any{"keys": out})
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "VERSION\tCURRENT\tRECORDS\tNOTE")
+	fmt.Fprintln(tw, "VERSION\tCURRENT\tRECORDS\tOF WHICH SEALED VALUES\tNOTE")
 	var missing bool
 	for _, k := range st {
 		note := ""
@@ -192,7 +198,7 @@ func printKeyStatus(ctx context.Context, svc *vault.Service, asJSON bool, stdout
 		if k.Current {
 			cur = "yes"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\n", k.Version, cur, k.Records, note)
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%s\n", k.Version, cur, k.Records, k.Sealed, note)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -662,8 +662,11 @@ func (s *Identity) RecoveryCodesLeft(ctx context.Context, customerID string) (in
 
 func (s *Identity) AppendOutbox(ctx context.Context, m identity.OutboxMessage) error {
 	return s.db.Transact(ctx, func(tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO identity_outbox (id, channel, recipient, subject, body, created_at)
-			VALUES (?, ?, ?, ?, ?, ?)`, m.ID, string(m.Channel), m.To, m.Subject, m.Body, micros(m.Created))
+		if m.Body != "" || len(m.BodySealed) == 0 {
+			return errors.New("an outbox message is stored with its body sealed, never in clear")
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO identity_outbox (id, channel, recipient, subject, body, body_sealed, created_at)
+			VALUES (?, ?, ?, ?, '', ?, ?)`, m.ID, string(m.Channel), m.To, m.Subject, m.BodySealed, micros(m.Created))
 		if err != nil {
 			return fmt.Errorf("insert outbox message: %w", err)
 		}
@@ -672,7 +675,7 @@ func (s *Identity) AppendOutbox(ctx context.Context, m identity.OutboxMessage) e
 }
 
 func (s *Identity) OutboxMessages(ctx context.Context, to string, limit int) ([]identity.OutboxMessage, error) {
-	q := `SELECT id, channel, recipient, subject, body, created_at FROM identity_outbox`
+	q := `SELECT id, channel, recipient, subject, body_sealed, created_at FROM identity_outbox`
 	args := []any{}
 	if to != "" {
 		q += ` WHERE recipient = ?`
@@ -688,7 +691,7 @@ func (s *Identity) OutboxMessages(ctx context.Context, to string, limit int) ([]
 		var m identity.OutboxMessage
 		var ch string
 		var created int64
-		if err := rows.Scan(&m.ID, &ch, &m.To, &m.Subject, &m.Body, &created); err != nil {
+		if err := rows.Scan(&m.ID, &ch, &m.To, &m.Subject, &m.BodySealed, &created); err != nil {
 			return nil, err
 		}
 		m.Channel, m.Created = identity.Channel(ch), fromMicros(created)

@@ -142,8 +142,12 @@ func (s *Webhooks) CreateEndpoint(ctx context.Context, ep webhook.Endpoint, secr
 }
 
 func (s *Webhooks) insertSecret(ctx context.Context, tx *Tx, endpointID string, secret webhook.Secret) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO webhook_secrets (id, endpoint_id, secret, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?)`, s.ids.New("whsk"), endpointID, secret.Key, micros(secret.Created), nullMicros(secret.ExpiresAt))
+	if len(secret.Key) > 0 || len(secret.Sealed) == 0 {
+		return errors.New("a webhook signing secret is stored sealed, never in clear")
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO webhook_secrets (id, endpoint_id, secret, secret_sealed, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?)`, s.ids.New("whsk"), endpointID, []byte{}, secret.Sealed, micros(secret.Created),
+		nullMicros(secret.ExpiresAt))
 	if err != nil {
 		return fmt.Errorf("insert secret: %w", err)
 	}
@@ -491,7 +495,7 @@ func (s *Webhooks) loadJob(ctx context.Context, tx *Tx, deliveryID string, now t
 	if err := json.Unmarshal([]byte(events), &ep.Events); err != nil {
 		return job, fmt.Errorf("endpoint %s events: %w", ep.ID, err)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT secret, created_at, expires_at FROM webhook_secrets
+	rows, err := tx.QueryContext(ctx, `SELECT secret, secret_sealed, created_at, expires_at FROM webhook_secrets
 		WHERE endpoint_id = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at DESC, id DESC`,
 		ep.ID, micros(now))
 	if err != nil {
@@ -502,8 +506,12 @@ func (s *Webhooks) loadJob(ctx context.Context, tx *Tx, deliveryID string, now t
 		var sec webhook.Secret
 		var created int64
 		var expires sql.NullInt64
-		if err := rows.Scan(&sec.Key, &created, &expires); err != nil {
+		var clear []byte
+		if err := rows.Scan(&clear, &sec.Sealed, &created, &expires); err != nil {
 			return job, err
+		}
+		if sec.Sealed == nil {
+			sec.Key = clear // stored in clear by an older Kassa; the vault's rewrap seals it
 		}
 		sec.Created, sec.ExpiresAt = fromMicros(created), fromNullMicros(expires)
 		job.Secrets = append(job.Secrets, sec)

@@ -114,7 +114,7 @@ func testIdentitySealedAtRest(t *testing.T, open Opener) {
 	db := open(t)
 	s := sqlstore.NewIdentity(db)
 	clock := testclock.New(identityT0)
-	outbox := identity.NewOutbox(s, clock.Now, id.Generator{})
+	outbox := identity.NewOutbox(s, identitySealer(t), clock.Now, id.Generator{})
 	svc, err := identity.New(identity.Config{Store: s, Sealer: identitySealer(t), Notifier: outbox, Key: identity.GenerateKey(),
 		Clock: clock.Now, Hasher: &identity.Argon2id{Params: identity.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLength: 16, KeyLength: 32}}})
 	if err != nil {
@@ -453,16 +453,16 @@ func testIdentityOutboxAndPrune(t *testing.T, open Opener) {
 	s := sqlstore.NewIdentity(open(t))
 	for i, to := range []string{"a@example.com", "b@example.com", "a@example.com"} {
 		m := identity.OutboxMessage{ID: id.New("msg"), Message: identity.Message{Channel: identity.ChannelEmail, To: to,
-			Subject: "s", Body: fmt.Sprint("body ", i)}, Created: identityT0.Add(time.Duration(i) * time.Hour)}
+			Subject: "s"}, BodySealed: fmt.Append(nil, "body ", i), Created: identityT0.Add(time.Duration(i) * time.Hour)}
 		if err := s.AppendOutbox(ctx, m); err != nil {
 			t.Fatal(err)
 		}
 	}
 	ms, err := s.OutboxMessages(ctx, "a@example.com", 10)
-	if err != nil || len(ms) != 2 || ms[0].Body != "body 2" || ms[0].Channel != identity.ChannelEmail {
+	if err != nil || len(ms) != 2 || string(ms[0].BodySealed) != "body 2" || ms[0].Channel != identity.ChannelEmail {
 		t.Fatalf("outbox to a = %+v, %v", ms, err)
 	}
-	if ms, _ := s.OutboxMessages(ctx, "", 2); len(ms) != 2 || ms[1].Body != "body 1" {
+	if ms, _ := s.OutboxMessages(ctx, "", 2); len(ms) != 2 || string(ms[1].BodySealed) != "body 1" {
 		t.Errorf("outbox, limit 2 = %+v", ms)
 	}
 	s.TakeRate(ctx, "k", identityT0, []identity.Rate{{Count: 1, Per: time.Minute}})
@@ -474,5 +474,10 @@ func testIdentityOutboxAndPrune(t *testing.T, open Opener) {
 	}
 	if ms, _ := s.OutboxMessages(ctx, "", 10); len(ms) != 1 {
 		t.Errorf("%d messages after pruning, want 1", len(ms))
+	}
+	clear := identity.OutboxMessage{ID: id.New("msg"), Message: identity.Message{Channel: identity.ChannelEmail, To: "c@example.com",
+		Body: "123456"}, Created: identityT0}
+	if err := s.AppendOutbox(ctx, clear); err == nil {
+		t.Error("AppendOutbox stored a message body in clear")
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/store/sqlstore"
+	"github.com/kassa/kassa/vault/vaulttest"
 	"github.com/kassa/kassa/webhook"
 )
 
@@ -111,7 +112,7 @@ func newWhEnv(t *testing.T, open Opener) *whEnv {
 	}
 	store := sqlstore.NewWebhooks(db)
 	svc := webhook.New(webhook.Config{
-		Store: store, Now: clock.Now, AllowPrivateTargets: true,
+		Store: store, Sealer: vaulttest.Envelope(webhook.SealDomain), Now: clock.Now, AllowPrivateTargets: true,
 		Jitter: func(d time.Duration) time.Duration { return d },
 	})
 	return &whEnv{db: db, store: store, svc: svc, clock: clock, merchant: m1.ID, other: m2.ID, recv: NewReceiver(t)}

@@ -108,7 +108,7 @@ func newFixture(t *testing.T, change ...func(*fixtureOptions)) *fixture {
 		t.Fatal(err)
 	}
 	idStore := sqlstore.NewIdentity(db)
-	f.outbox = identity.NewOutbox(idStore, nil, id.Generator{})
+	f.outbox = identity.NewOutbox(idStore, identitytest.Sealer(t), nil, id.Generator{})
 	if f.identity, err = identity.New(identity.Config{Store: idStore, Sealer: identitytest.Sealer(t), Notifier: f.outbox,
 		Key: identity.GenerateKey(), Hasher: &identity.Argon2id{Params: fastArgon}, Limits: opts.limits,
 		Factors: map[identity.Factor]identity.FactorVerifier{identity.FactorPasskey: account.PasskeyFactor(f.passkeys)},
