@@ -133,6 +133,12 @@ func (s *Service) checkPayment(ctx context.Context, p Payment, rep *Report) erro
 		// authorized, whatever the payment resolved.
 		return nil
 	}
+	if p.Status == StatusFailed && p.MethodType == MethodVoucher {
+		// A voucher payment fails only before its authorization (which
+		// commits with the payment's new state): a challenge passed
+		// after its voucher was locked, expired or blocked.
+		return nil
+	}
 	if p.MethodType == MethodCard {
 		return s.checkCardPayment(ctx, p, bad)
 	}
