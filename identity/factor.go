@@ -38,6 +38,20 @@ func (s *Service) VerifySecondFactor(ctx context.Context, token string, p Proof,
 	return s.passSecondFactor(ctx, r, sess, p.Factor, c, now)
 }
 
+// SecondFactorFreshMax is how long a passed second factor stays fresh:
+// changing the factors themselves (adding or removing a passkey, turning
+// the authenticator app off) needs one passed this recently, not merely a
+// session that once did (a session left open, or one of a known device
+// that logged in with a password alone, is not enough).
+const SecondFactorFreshMax = 10 * time.Minute
+
+// FreshSecondFactor reports whether the session passed a second factor
+// within SecondFactorFreshMax before now.
+func (s Session) FreshSecondFactor(now time.Time) bool {
+	return s.AAL >= AAL2 && !s.SecondFactorAt.IsZero() && !now.Before(s.SecondFactorAt) &&
+		now.Sub(s.SecondFactorAt) < SecondFactorFreshMax
+}
+
 // checkFactor dispatches a proof to its factor.
 func (s *Service) checkFactor(ctx context.Context, r Record, sess Session, p Proof) (bool, error) {
 	unavailable := kassa.Invalid("factor", CodeFactorUnavailable, "that second factor is not available for this account")

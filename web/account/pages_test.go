@@ -379,8 +379,8 @@ func csrfOf(t *testing.T, f *fixture, v *visitor, p payment.Payment) string {
 	return v.csrf()
 }
 
-// TestPasskeyPages adds a passkey through the account page with a
-// software authenticator (the browser tests use Chromium's), renames it,
+// TestPasskeyPages adds a passkey through the account page (after a
+// fresh second factor) with a software authenticator (the browser tests use Chromium's), renames it,
 // logs in from a new device with it as the second factor (refused
 // without user verification), and deletes it.
 func TestPasskeyPages(t *testing.T) {
@@ -404,6 +404,7 @@ func TestPasskeyPages(t *testing.T) {
 		return o.CeremonyID, o.Options
 	}
 
+	stepUp(t, f, v, "petra@example.com", "/account#passkeys") // adding one needs a fresh second factor
 	v.get("/account")
 	tok := v.csrf()
 	ceremony, opts := options(v, "/account/passkeys/options")
