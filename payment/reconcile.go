@@ -133,10 +133,10 @@ func (s *Service) checkPayment(ctx context.Context, p Payment, rep *Report) erro
 		// authorized, whatever the payment resolved.
 		return nil
 	}
-	if p.Status == StatusFailed && p.MethodType == MethodVoucher {
-		// A voucher payment fails only before its authorization (which
-		// commits with the payment's new state): a challenge passed
-		// after its voucher was locked, expired or blocked.
+	if p.Status == StatusFailed && p.MethodType == MethodVoucher && p.Risk.Challenge == ChallengePassed {
+		// Failed after its challenge passed: before its authorization
+		// (which commits with the payment's new state), because a voucher
+		// it held was locked, expired or blocked meanwhile (failHeld).
 		return nil
 	}
 	if p.MethodType == MethodCard {
