@@ -110,29 +110,28 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (LoginResult, err
 	if err != nil || len(req.Password) > passwordBytesMax {
 		return LoginResult{}, errLoginFailed
 	}
+	// The attempt takes its place under the lockout before the password
+	// is checked (see throttle.go): attempts sent together cannot all be
+	// checked before their failures count.
+	a, err := s.reserve(ctx, keys(ScopeAccount, email, req.Client.IP), "", now)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	defer a.end(ctx)
 	r, err := s.store.CustomerByEmail(ctx, email)
 	found := err == nil && r.PasswordHash != ""
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return LoginResult{}, fmt.Errorf("identity: customer by email: %w", err)
 	}
-	cid := ""
 	if found {
-		cid = r.ID
+		a.customerID = r.ID
 	}
-	// The attempt takes its place under the lockout before the password
-	// is checked (see throttle.go): attempts sent together cannot all be
-	// checked before their failures count.
-	a, err := s.reserve(ctx, keys(ScopeAccount, email, req.Client.IP), cid, now)
-	if err != nil {
-		return LoginResult{}, err
-	}
-	defer a.end(ctx)
 	ok, rehash, err := s.verifyPassword(ctx, r.PasswordHash, found, req.Password)
 	if err != nil {
 		return LoginResult{}, err
 	}
 	if !ok {
-		s.emit(ctx, EventLoginFailed, cid, EventData{"reason": "credentials", "email": maskEmail(email), "ip": req.Client.IP})
+		s.emit(ctx, EventLoginFailed, a.customerID, EventData{"reason": "credentials", "email": maskEmail(email), "ip": req.Client.IP})
 		a.failed(ctx)
 		return LoginResult{}, errLoginFailed
 	}
