@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/acquirer"
 	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/id"
@@ -378,16 +379,21 @@ func TestChallengeOutcomes(t *testing.T) {
 	if ch := get(passed)["risk"].(map[string]any)["challenge"].(map[string]any); ch["status"] != "pending" || ch["factor"] != "otp" {
 		t.Errorf("pending challenge = %v", ch)
 	}
-	p, err := f.cfg.Payments.CompleteChallenge(ctx, passed, payment.ChallengeResult{Passed: true, PayerID: "cus_payer"})
+	// Made without a Kassa account, the payment has no payer an account
+	// could prove: a pass from one is refused.
+	if _, err := f.cfg.Payments.CompleteChallenge(ctx, passed, payment.ChallengeResult{Passed: true, PayerID: "cus_payer"}); kassa.AsError(err) == nil || kassa.AsError(err).Code != "challenge_payer_mismatch" {
+		t.Fatalf("CompleteChallenge(passed by an account) = %v, want challenge_payer_mismatch", err)
+	}
+	p, err := f.cfg.Payments.CompleteChallenge(ctx, passed, payment.ChallengeResult{Passed: true})
 	if err != nil || p.Status != payment.StatusCaptured {
 		t.Fatalf("CompleteChallenge(passed) = %s, %v", p.Status, err)
 	}
 	got := get(passed)
 	ch := got["risk"].(map[string]any)["challenge"].(map[string]any)
-	if ch["status"] != "passed" || ch["trans_status"] != "Y" || ch["eci"] != "05" || got["amount_captured"] != 2000.0 || got["payer"] != "cus_payer" {
+	if ch["status"] != "passed" || ch["trans_status"] != "Y" || ch["eci"] != "05" || got["amount_captured"] != 2000.0 || got["payer"] != nil {
 		t.Errorf("passed payment = %v %v", got["status"], ch)
 	}
-	if _, err := f.cfg.Payments.CompleteChallenge(ctx, passed, payment.ChallengeResult{Passed: true, PayerID: "cus_payer"}); err == nil {
+	if _, err := f.cfg.Payments.CompleteChallenge(ctx, passed, payment.ChallengeResult{Passed: true}); err == nil {
 		t.Error("a second CompleteChallenge succeeded")
 	}
 	failed := challenged(voucherBody(vs[1].PIN))

@@ -219,12 +219,14 @@ func (s *Service) SendCode(ctx context.Context, customerID string, purpose Purpo
 // Limits.CodeAttempts wrong tries, not told apart). Wrong codes also count
 // against the customer's second-factor lockout.
 func (s *Service) VerifyCode(ctx context.Context, customerID string, purpose Purpose, subject, code string) error {
-	if err := s.factorLocked(ctx, customerID, ""); err != nil {
+	a, err := s.reserveFactor(ctx, customerID, "")
+	if err != nil {
 		return err
 	}
-	err := s.checkCode(ctx, customerID, purpose, subject, code)
+	defer a.end(ctx)
+	err = s.checkCode(ctx, customerID, purpose, subject, code)
 	if kassa.AsError(err) == errCodeInvalid {
-		s.factorFailed(ctx, customerID, "", "otp")
+		a.factorFailed(ctx, "", "otp")
 	}
 	return err
 }

@@ -22,20 +22,35 @@ func (s *Service) VerifySecondFactor(ctx context.Context, token string, p Proof,
 	if err != nil {
 		return LoginResult{}, err
 	}
-	if err := s.factorLocked(ctx, r.ID, c.IP); err != nil {
+	a, err := s.reserveFactor(ctx, r.ID, c.IP)
+	if err != nil {
 		return LoginResult{}, err
 	}
+	defer a.end(ctx)
 	ok, err := s.checkFactor(ctx, r, sess, p)
 	if err != nil {
 		return LoginResult{}, err
 	}
 	if !ok {
-		s.factorFailed(ctx, r.ID, c.IP, string(p.Factor))
+		a.factorFailed(ctx, c.IP, string(p.Factor))
 		return LoginResult{}, errCodeInvalid
 	}
-	now := s.now().UTC()
-	s.succeeded(ctx, ThrottleKey{ScopeFactor, r.ID}, now)
-	return s.passSecondFactor(ctx, r, sess, p.Factor, c, now)
+	a.passed(ctx)
+	return s.passSecondFactor(ctx, r, sess, p.Factor, c, s.now().UTC())
+}
+
+// SecondFactorFreshMax is how long a passed second factor stays fresh:
+// changing the factors themselves (adding or removing a passkey, turning
+// the authenticator app off) needs one passed this recently, not merely a
+// session that once did (a session left open, or one of a known device
+// that logged in with a password alone, is not enough).
+const SecondFactorFreshMax = 10 * time.Minute
+
+// FreshSecondFactor reports whether the session passed a second factor
+// within SecondFactorFreshMax before now.
+func (s Session) FreshSecondFactor(now time.Time) bool {
+	return s.AAL >= AAL2 && !s.SecondFactorAt.IsZero() && !now.Before(s.SecondFactorAt) &&
+		now.Sub(s.SecondFactorAt) < SecondFactorFreshMax
 }
 
 // checkFactor dispatches a proof to its factor.
@@ -134,17 +149,18 @@ func (s *Service) ChangePassword(ctx context.Context, token, current, next strin
 	if err != nil {
 		return LoginResult{}, err
 	}
-	ks := keys(ScopeAccount, r.Email, c.IP)
-	if err := s.blocked(ctx, ks, now); err != nil {
+	a, err := s.reserve(ctx, keys(ScopeAccount, r.Email, c.IP), r.ID, now)
+	if err != nil {
 		return LoginResult{}, err
 	}
+	defer a.end(ctx)
 	ok, _, err := s.verifyPassword(ctx, r.PasswordHash, r.PasswordHash != "", truncate(current, passwordBytesMax))
 	if err != nil {
 		return LoginResult{}, err
 	}
 	if !ok {
 		s.emit(ctx, EventLoginFailed, r.ID, EventData{"reason": "password_change", "ip": c.IP})
-		s.failed(ctx, ks, r.ID, now)
+		a.failed(ctx)
 		return LoginResult{}, errLoginFailed
 	}
 	if r, err = s.setPassword(ctx, r, next, now); err != nil {

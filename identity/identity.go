@@ -243,6 +243,12 @@ type Store interface {
 	// UpdateThrottles reads the counters of keys, lets fn change each and
 	// writes them back, in one transaction, and returns them changed.
 	UpdateThrottles(ctx context.Context, keys []ThrottleKey, fn func(Throttle) Throttle) ([]Throttle, error)
+	// ReserveThrottles reads the counters of keys (zero ones for keys never
+	// seen) and lets take decide on all of them at once: when it returns
+	// true, the counters it returns are written back, else nothing is. One
+	// transaction, which serializes concurrent calls for any of the keys
+	// (keys come in the same scope order everywhere: subject, then IP).
+	ReserveThrottles(ctx context.Context, keys []ThrottleKey, take func([]Throttle) ([]Throttle, bool)) ([]Throttle, bool, error)
 
 	// CreateSession stores a session; if the customer then has more than
 	// perCustomerMax sessions that are neither revoked nor expired at

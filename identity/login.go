@@ -110,29 +110,32 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (LoginResult, err
 	if err != nil || len(req.Password) > passwordBytesMax {
 		return LoginResult{}, errLoginFailed
 	}
-	ks := keys(ScopeAccount, email, req.Client.IP)
-	if err := s.blocked(ctx, ks, now); err != nil {
+	// The attempt takes its place under the lockout before the password
+	// is checked (see throttle.go): attempts sent together cannot all be
+	// checked before their failures count.
+	a, err := s.reserve(ctx, keys(ScopeAccount, email, req.Client.IP), "", now)
+	if err != nil {
 		return LoginResult{}, err
 	}
+	defer a.end(ctx)
 	r, err := s.store.CustomerByEmail(ctx, email)
 	found := err == nil && r.PasswordHash != ""
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return LoginResult{}, fmt.Errorf("identity: customer by email: %w", err)
+	}
+	if found {
+		a.customerID = r.ID
 	}
 	ok, rehash, err := s.verifyPassword(ctx, r.PasswordHash, found, req.Password)
 	if err != nil {
 		return LoginResult{}, err
 	}
 	if !ok {
-		cid := ""
-		if found {
-			cid = r.ID
-		}
-		s.emit(ctx, EventLoginFailed, cid, EventData{"reason": "credentials", "email": maskEmail(email), "ip": req.Client.IP})
-		s.failed(ctx, ks, cid, now)
+		s.emit(ctx, EventLoginFailed, a.customerID, EventData{"reason": "credentials", "email": maskEmail(email), "ip": req.Client.IP})
+		a.failed(ctx)
 		return LoginResult{}, errLoginFailed
 	}
-	s.succeeded(ctx, ks[0], now)
+	a.passed(ctx)
 	if rehash {
 		r = s.rehash(ctx, r, req.Password)
 	}

@@ -188,9 +188,11 @@ func (s *Service) checkTOTP(ctx context.Context, customerID, code string) (bool,
 // or no authenticator), ERateLimited login_locked; wrong codes count
 // against the customer's second-factor lockout.
 func (s *Service) VerifyTOTP(ctx context.Context, customerID, code string) error {
-	if err := s.factorLocked(ctx, customerID, ""); err != nil {
+	a, err := s.reserveFactor(ctx, customerID, "")
+	if err != nil {
 		return err
 	}
+	defer a.end(ctx)
 	ok, err := s.checkTOTP(ctx, customerID, code)
 	if kassa.ErrorKind(err) == kassa.ENotFound {
 		return errCodeInvalid
@@ -198,7 +200,7 @@ func (s *Service) VerifyTOTP(ctx context.Context, customerID, code string) error
 		return err
 	}
 	if !ok {
-		s.factorFailed(ctx, customerID, "", string(FactorTOTP))
+		a.factorFailed(ctx, "", string(FactorTOTP))
 		return errCodeInvalid
 	}
 	return nil

@@ -133,6 +133,12 @@ func (s *Service) checkPayment(ctx context.Context, p Payment, rep *Report) erro
 		// authorized, whatever the payment resolved.
 		return nil
 	}
+	if p.Status == StatusFailed && p.MethodType == MethodVoucher && p.Risk.Challenge == ChallengePassed {
+		// Failed after its challenge passed: before its authorization
+		// (which commits with the payment's new state), because a voucher
+		// it held was locked, expired or blocked meanwhile (failHeld).
+		return nil
+	}
 	if p.MethodType == MethodCard {
 		return s.checkCardPayment(ctx, p, bad)
 	}

@@ -47,6 +47,9 @@ type Risk interface {
 	OpenReview(ctx context.Context, ev risk.Evaluation, paymentID string) (risk.ReviewCase, error)
 	Review(ctx context.Context, merchantID, id string) (risk.ReviewCase, error)
 	CloseReview(ctx context.Context, c risk.ReviewCase, status, note string) (risk.ReviewCase, error)
+	// Blocked looks at the block lists (locks included) for a voucher
+	// serial or card fingerprint without scoring (risk.Engine.Blocked).
+	Blocked(ctx context.Context, merchantID, voucherSerial, cardFingerprint string) (risk.Reason, bool, error)
 }
 
 // RiskResult is the risk decision stored on a payment.
@@ -238,20 +241,24 @@ func (s *Service) challenge(ctx context.Context, p Payment, ev risk.Evaluation) 
 	return next, nil
 }
 
-// CompleteChallenge records the outcome of a payment's step-up challenge,
-// which the identity module verified (a passkey assertion with user
-// verification, a one-time code). Passed, authorization goes on with the
-// vouchers or card of the confirmation (its outcome reaches the risk
-// engine as usual); failed, the payment fails with challenge_failed. It
-// is called once; a second call is a conflict.
 // ChallengeResult is what the step-up page reports.
 type ChallengeResult struct {
 	Passed bool
-	// PayerID is the Kassa account that passed (or failed) the challenge;
-	// it becomes the payment's payer.
+	// PayerID is the Kassa account that passed (or failed) the challenge.
+	// A pass counts only from the payment's payer of record (see
+	// payerOfRecord).
 	PayerID string
 }
 
+// CompleteChallenge records the outcome of a payment's step-up challenge,
+// which the identity module verified (a passkey assertion with user
+// verification, a one-time code). Passed by the payer of record (else
+// kassa EForbidden challenge_payer_mismatch, nothing changes),
+// authorization goes on with the vouchers or card of the confirmation
+// once they were looked at again (recheckHeld: a locked, expired or
+// blocked one fails the payment); its outcome reaches the risk engine as
+// usual. Failed, the payment fails with challenge_failed. It is called
+// once; a second call is a conflict.
 func (s *Service) CompleteChallenge(ctx context.Context, id string, r ChallengeResult) (Payment, error) {
 	passed := r.Passed
 	p, err := s.store.Payment(ctx, "", id)
@@ -267,6 +274,11 @@ func (s *Service) CompleteChallenge(ctx context.Context, id string, r ChallengeR
 			return Payment{}, err
 		}
 		return Payment{}, kassa.Errorf(kassa.EConflict, "payment_expired", "the payment expired before the challenge was completed")
+	}
+	if passed {
+		if err := payerOfRecord(p, r.PayerID); err != nil {
+			return Payment{}, err
+		}
 	}
 	p.PayerID = cmp.Or(r.PayerID, p.PayerID)
 	if !passed {
@@ -286,6 +298,11 @@ func (s *Service) CompleteChallenge(ctx context.Context, id string, r ChallengeR
 	}
 	rr := p.Risk
 	rr.Challenge, rr.TransStatus, rr.ECI = ChallengePassed, "Y", "05"
+	if failure, err := s.recheckHeld(ctx, p); err != nil {
+		return Payment{}, err
+	} else if failure != "" {
+		return s.failHeld(ctx, p, rr, failure)
+	}
 	if p.MethodType == MethodCard {
 		next := p
 		next.Version++

@@ -126,6 +126,52 @@ func (s *Service) lockoutEvent(merchantID string) func(Lockout) (Event, error) {
 	}
 }
 
+// Looking up a PIN takes a moment, and many can be tried at once. Were
+// the lockout only read before the lookups and the failures recorded
+// after them, any number of guesses sent together would all be looked up
+// before the first failure counted. So a call first reserves a place per
+// PIN on its payment and client IP (Store.ReserveAttempt): it may go on
+// only while their failures and the places of calls under way stay below
+// the limits. It records its failures, then gives the places back.
+
+// attemptLease is how long a call's places last: far longer than any
+// call takes, short enough that the places of calls a crash cut off come
+// back soon.
+const attemptLease = time.Minute
+
+// attemptBusyRetry is the Retry-After of a call refused because calls
+// under way fill a limit: they end within moments.
+const attemptBusyRetry = time.Second
+
+// reserve takes places for places PINs on keys at now; end, deferred,
+// gives them back. Refused, it returns a *LockedOutError.
+func (s *Service) reserve(ctx context.Context, keys []AttemptKey, places int, now time.Time) (end func(), err error) {
+	if len(keys) == 0 {
+		return func() {}, nil
+	}
+	a := Attempt{ID: s.ids.New("vpa"), Places: places, Until: now.Add(attemptLease)}
+	for _, k := range keys {
+		a.Keys = append(a.Keys, Failure{Key: k, Limit: s.cfg.Limits.of(k.Scope)})
+	}
+	l, ok, err := s.store.ReserveAttempt(ctx, a, now)
+	if err != nil {
+		return nil, fmt.Errorf("voucher: reserve PIN attempt: %w", err)
+	}
+	if !ok {
+		if l.Until.IsZero() {
+			l.Until = now.Add(attemptBusyRetry)
+		}
+		return nil, lockedOut(l, now)
+	}
+	return func() {
+		// Also when the caller went away: the places must come back. An
+		// error is logged; the places lapse.
+		if err := s.store.EndAttempt(context.WithoutCancel(ctx), a.ID); err != nil {
+			s.log.ErrorContext(ctx, "voucher: end PIN attempt", "err", err)
+		}
+	}, nil
+}
+
 // checkLockout fails with a *LockedOutError if any key is locked out.
 func (s *Service) checkLockout(ctx context.Context, keys []AttemptKey, now time.Time) error {
 	if len(keys) == 0 {
@@ -155,7 +201,8 @@ func (s *Service) fail(ctx context.Context, a AttemptContext, now time.Time, key
 	if len(fs) == 0 {
 		return nil
 	}
-	ls, err := s.store.RecordFailures(ctx, now, fs, s.lockoutEvent(a.MerchantID))
+	// Recorded even when the caller went away meanwhile.
+	ls, err := s.store.RecordFailures(context.WithoutCancel(ctx), now, fs, s.lockoutEvent(a.MerchantID))
 	if err != nil {
 		return fmt.Errorf("voucher: record failed PIN attempts: %w", err)
 	}
@@ -175,7 +222,8 @@ func (s *Service) fail(ctx context.Context, a AttemptContext, now time.Time, key
 // are not told apart), EInvalid voucher_pin_duplicate, EUnprocessable
 // voucher_locked, voucher_depleted (also when nothing is available),
 // voucher_expired, voucher_invalidated. While the payment, the client IP
-// or a voucher is locked out after too many failures: a *LockedOutError
+// or a voucher is locked out after too many failures, or calls under way
+// fill the payment's or the IP's limit (reserve): a *LockedOutError
 // (kassa ERateLimited voucher_pin_attempts_exceeded). Every failed PIN
 // counts (see the Limits constants); the call that reaches a limit still
 // gets its own error, the next one the lockout.
@@ -188,9 +236,11 @@ func (s *Service) Resolve(ctx context.Context, pins []string, a AttemptContext) 
 	}
 	now := s.now().UTC()
 	keys := a.keys()
-	if err := s.checkLockout(ctx, keys, now); err != nil {
+	end, err := s.reserve(ctx, keys, len(pins), now)
+	if err != nil {
 		return nil, err
 	}
+	defer end()
 	var (
 		out      []Voucher
 		first    error
@@ -261,19 +311,21 @@ func cmpOr(a, b error) error {
 // Balance returns the voucher of a PIN with its balance and status, for
 // the payer's balance check; any status is answered. Errors: EInvalid
 // voucher_pin_invalid with Param "pin" (counted against the client IP),
-// *LockedOutError while the IP is locked out.
+// *LockedOutError while the IP is locked out or calls under way fill its
+// limit.
 func (s *Service) Balance(ctx context.Context, pin string, a AttemptContext) (Voucher, error) {
 	if a.MerchantID == "" {
 		return Voucher{}, errors.New("voucher: AttemptContext.MerchantID is required")
 	}
 	now := s.now().UTC()
 	keys := a.keys()
-	if err := s.checkLockout(ctx, keys, now); err != nil {
+	end, err := s.reserve(ctx, keys, 1, now)
+	if err != nil {
 		return Voucher{}, err
 	}
+	defer end()
 	norm, ok := NormalizePIN(pin)
 	var v Voucher
-	var err error
 	if ok {
 		v, err = s.store.VoucherByPINHash(ctx, pinHash(s.cfg.PINKey, norm))
 	}

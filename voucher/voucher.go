@@ -133,6 +133,16 @@ type Failure struct {
 	Limit Limit
 }
 
+// An Attempt is one Resolve or Balance call under way. Before any PIN
+// is looked at it holds Places places on each of Keys (one per PIN),
+// under the key's Limit, until it ends or Until passes (a crash).
+type Attempt struct {
+	ID     string
+	Keys   []Failure
+	Places int
+	Until  time.Time
+}
+
 // Lockout is a source locked out until Until after Failures failures.
 type Lockout struct {
 	Key      AttemptKey
@@ -177,8 +187,19 @@ type Store interface {
 	// event. It returns the lockouts it created.
 	RecordFailures(ctx context.Context, now time.Time, fs []Failure,
 		ev func(Lockout) (Event, error)) ([]Lockout, error)
-	// PruneAttempts deletes failures recorded before before and lockouts
-	// that ended before it, and returns how many rows it deleted.
+	// ReserveAttempt takes a.Places places on every key of a at now, all
+	// or none, in one transaction that serializes concurrent calls for a
+	// key. It refuses (false) when a key is locked out at now (returning
+	// the lockout that ends last) or when the key's failures within its
+	// window (since its last lockout ended) and the places of the attempts
+	// under way (Until after now) reach its Limit.Failures (returning a
+	// Lockout of that key with a zero Until).
+	ReserveAttempt(ctx context.Context, a Attempt, now time.Time) (Lockout, bool, error)
+	// EndAttempt gives the places of the attempt id back.
+	EndAttempt(ctx context.Context, id string) error
+	// PruneAttempts deletes failures recorded before before, lockouts
+	// that ended before it and attempts that lapsed before it, and returns
+	// how many rows it deleted.
 	PruneAttempts(ctx context.Context, before time.Time) (int, error)
 }
 

@@ -312,15 +312,17 @@ func (s *Identity) TakeRate(ctx context.Context, key string, now time.Time, limi
 
 // ---- throttles
 
-const throttleColumns = `scope, subject, failures, window_start, blocked_until, lockouts, locked_at, locked_until, updated_at`
+const throttleColumns = `scope, subject, failures, window_start, blocked_until, lockouts, locked_at, locked_until, reserved,
+	reserved_until, updated_at`
 
 func scanThrottle(row scanner) (identity.Throttle, error) {
 	var t identity.Throttle
 	var scope string
-	var win, blocked, lockedAt, lockedUntil, updated int64
-	err := row.Scan(&scope, &t.Key.Subject, &t.Failures, &win, &blocked, &t.Lockouts, &lockedAt, &lockedUntil, &updated)
+	var win, blocked, lockedAt, lockedUntil, reservedUntil, updated int64
+	err := row.Scan(&scope, &t.Key.Subject, &t.Failures, &win, &blocked, &t.Lockouts, &lockedAt, &lockedUntil, &t.Reserved,
+		&reservedUntil, &updated)
 	t.Key.Scope = identity.ThrottleScope(scope)
-	t.WindowStart, t.BlockedUntil = timeOrZero(win), timeOrZero(blocked)
+	t.WindowStart, t.BlockedUntil, t.ReservedUntil = timeOrZero(win), timeOrZero(blocked), timeOrZero(reservedUntil)
 	t.LockedAt, t.LockedUntil, t.Updated = timeOrZero(lockedAt), timeOrZero(lockedUntil), timeOrZero(updated)
 	return t, err
 }
@@ -351,31 +353,76 @@ func (s *Identity) Throttles(ctx context.Context, keys []identity.ThrottleKey) (
 func (s *Identity) UpdateThrottles(ctx context.Context, keys []identity.ThrottleKey, fn func(identity.Throttle) identity.Throttle) ([]identity.Throttle, error) {
 	var out []identity.Throttle
 	err := s.db.Transact(ctx, func(tx *Tx) error {
-		out = make([]identity.Throttle, len(keys))
-		for i, k := range keys {
-			_, err := tx.ExecContext(ctx, `INSERT INTO identity_throttles (`+throttleColumns+`)
-				VALUES (?, ?, 0, 0, 0, 0, 0, 0, 0) ON CONFLICT (scope, subject) DO NOTHING`, string(k.Scope), k.Subject)
-			if err != nil {
-				return fmt.Errorf("insert throttle: %w", err)
-			}
-			t, err := s.throttle(ctx, tx, k, s.forUpdate())
-			if err != nil {
-				return err
-			}
-			t = fn(t)
-			t.Key = k
-			_, err = tx.ExecContext(ctx, `UPDATE identity_throttles SET failures = ?, window_start = ?, blocked_until = ?,
-				lockouts = ?, locked_at = ?, locked_until = ?, updated_at = ? WHERE scope = ? AND subject = ?`,
-				t.Failures, microsOrZero(t.WindowStart), microsOrZero(t.BlockedUntil), t.Lockouts, microsOrZero(t.LockedAt),
-				microsOrZero(t.LockedUntil), microsOrZero(t.Updated), string(k.Scope), k.Subject)
-			if err != nil {
-				return fmt.Errorf("update throttle: %w", err)
-			}
-			out[i] = t
+		ts, err := s.lockThrottles(ctx, tx, keys)
+		if err != nil {
+			return err
 		}
-		return nil
+		for i := range ts {
+			ts[i] = fn(ts[i])
+		}
+		out, err = s.writeThrottles(ctx, tx, keys, ts)
+		return err
 	})
 	return out, err
+}
+
+func (s *Identity) ReserveThrottles(ctx context.Context, keys []identity.ThrottleKey,
+	take func([]identity.Throttle) ([]identity.Throttle, bool)) ([]identity.Throttle, bool, error) {
+	var out []identity.Throttle
+	var ok bool
+	err := s.db.Transact(ctx, func(tx *Tx) error {
+		ts, err := s.lockThrottles(ctx, tx, keys)
+		if err != nil {
+			return err
+		}
+		if ts, ok = take(ts); !ok {
+			out = ts
+			return nil
+		}
+		if len(ts) != len(keys) {
+			panic("sqlstore: ReserveThrottles: take returned another number of throttles")
+		}
+		out, err = s.writeThrottles(ctx, tx, keys, ts)
+		return err
+	})
+	return out, ok, err
+}
+
+// lockThrottles reads the throttles of keys in tx, creating the rows of
+// keys never seen, locked until tx ends (PostgreSQL: FOR UPDATE; SQLite
+// has one writer).
+func (s *Identity) lockThrottles(ctx context.Context, tx *Tx, keys []identity.ThrottleKey) ([]identity.Throttle, error) {
+	ts := make([]identity.Throttle, len(keys))
+	for i, k := range keys {
+		_, err := tx.ExecContext(ctx, `INSERT INTO identity_throttles (`+throttleColumns+`)
+			VALUES (?, ?, 0, 0, 0, 0, 0, 0, 0, 0, 0) ON CONFLICT (scope, subject) DO NOTHING`, string(k.Scope), k.Subject)
+		if err != nil {
+			return nil, fmt.Errorf("insert throttle: %w", err)
+		}
+		if ts[i], err = s.throttle(ctx, tx, k, s.forUpdate()); err != nil {
+			return nil, err
+		}
+	}
+	return ts, nil
+}
+
+// writeThrottles writes ts back as the throttles of keys.
+func (s *Identity) writeThrottles(ctx context.Context, tx *Tx, keys []identity.ThrottleKey, ts []identity.Throttle) ([]identity.Throttle, error) {
+	out := make([]identity.Throttle, len(keys))
+	for i, k := range keys {
+		t := ts[i]
+		t.Key = k
+		_, err := tx.ExecContext(ctx, `UPDATE identity_throttles SET failures = ?, window_start = ?, blocked_until = ?,
+			lockouts = ?, locked_at = ?, locked_until = ?, reserved = ?, reserved_until = ?, updated_at = ?
+			WHERE scope = ? AND subject = ?`,
+			t.Failures, microsOrZero(t.WindowStart), microsOrZero(t.BlockedUntil), t.Lockouts, microsOrZero(t.LockedAt),
+			microsOrZero(t.LockedUntil), t.Reserved, microsOrZero(t.ReservedUntil), microsOrZero(t.Updated), string(k.Scope), k.Subject)
+		if err != nil {
+			return nil, fmt.Errorf("update throttle: %w", err)
+		}
+		out[i] = t
+	}
+	return out, nil
 }
 
 // ---- sessions

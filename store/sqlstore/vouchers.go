@@ -313,6 +313,103 @@ func (s *Vouchers) PruneAttempts(ctx context.Context, before time.Time) (int, er
 	b := micros(before)
 	return s.db.prune(ctx, []sqlStatement{
 		{`DELETE FROM voucher_pin_failures WHERE created_at < ?`, []any{b}},
-		{`DELETE FROM voucher_lockouts WHERE locked_until < ?`, []any{b}},
+		// An empty row (attemptPlaces) has no locked_until; its created_at
+		// is when it was made. A lockout began before it ended.
+		{`DELETE FROM voucher_lockouts WHERE locked_until < ? AND created_at < ?`, []any{b, b}},
+		{`DELETE FROM voucher_pin_attempts WHERE expires_at < ?`, []any{b}},
 	})
+}
+
+func (s *Vouchers) ReserveAttempt(ctx context.Context, a voucher.Attempt, now time.Time) (voucher.Lockout, bool, error) {
+	var refused voucher.Lockout
+	var ok bool
+	err := s.db.Transact(ctx, func(tx *Tx) error {
+		refused, ok = voucher.Lockout{}, true
+		for _, f := range a.Keys {
+			l, free, err := s.attemptPlaces(ctx, tx, f, now)
+			if err != nil {
+				return err
+			}
+			switch {
+			case l.Until.After(now):
+				if ok || refused.Until.Before(l.Until) {
+					refused = l
+				}
+				ok = false
+			case !free && ok:
+				refused, ok = l, false
+			}
+		}
+		if !ok {
+			return nil
+		}
+		for _, f := range a.Keys {
+			_, err := tx.ExecContext(ctx, `INSERT INTO voucher_pin_attempts (attempt_id, scope, subject, places, expires_at)
+				VALUES (?, ?, ?, ?, ?)`, a.ID, string(f.Key.Scope), f.Key.Subject, a.Places, micros(a.Until))
+			if err != nil {
+				return fmt.Errorf("insert attempt: %w", err)
+			}
+		}
+		return nil
+	})
+	return refused, ok, err
+}
+
+// attemptPlaces locks the lockout row of f's key (creating an empty one:
+// no failures, locked_until 0, created_at now)
+// until tx ends and reports the lockout in force, or whether the key has
+// a place left at now: its failures since the window began (and its last
+// lockout ended) and the places of the attempts under way are below
+// f.Limit.Failures. Every reservation of a key takes the same row lock,
+// so they run one after the other on PostgreSQL too.
+func (s *Vouchers) attemptPlaces(ctx context.Context, tx *Tx, f voucher.Failure, now time.Time) (voucher.Lockout, bool, error) {
+	k := f.Key
+	_, err := tx.ExecContext(ctx, `INSERT INTO voucher_lockouts (scope, subject, failures, created_at, locked_until)
+		VALUES (?, ?, 0, ?, 0) ON CONFLICT (scope, subject) DO NOTHING`, string(k.Scope), k.Subject, micros(now))
+	if err != nil {
+		return voucher.Lockout{}, false, fmt.Errorf("insert lockout: %w", err)
+	}
+	l := voucher.Lockout{Key: k}
+	var created, until int64
+	err = tx.QueryRowContext(ctx, `SELECT failures, created_at, locked_until FROM voucher_lockouts
+		WHERE scope = ? AND subject = ?`+s.forUpdate(), string(k.Scope), k.Subject).Scan(&l.Failures, &created, &until)
+	if err != nil {
+		return l, false, fmt.Errorf("select lockout: %w", err)
+	}
+	if until > micros(now) {
+		l.Created, l.Until = fromMicros(created), fromMicros(until)
+		return l, false, nil
+	}
+	since := max(micros(now.Add(-f.Limit.Window)), until-1) // exclusive, as maybeLockOut
+	var failures, places int
+	err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM voucher_pin_failures WHERE scope = ? AND subject = ? AND created_at > ?`,
+		string(k.Scope), k.Subject, since).Scan(&failures)
+	if err != nil {
+		return l, false, fmt.Errorf("count failures: %w", err)
+	}
+	err = tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(places), 0) FROM voucher_pin_attempts
+		WHERE scope = ? AND subject = ? AND expires_at > ?`, string(k.Scope), k.Subject, micros(now)).Scan(&places)
+	if err != nil {
+		return l, false, fmt.Errorf("count attempts: %w", err)
+	}
+	l = voucher.Lockout{Key: k, Failures: failures}
+	return l, failures+places < f.Limit.Failures, nil
+}
+
+func (s *Vouchers) EndAttempt(ctx context.Context, id string) error {
+	return s.db.Transact(ctx, func(tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM voucher_pin_attempts WHERE attempt_id = ?`, id); err != nil {
+			return fmt.Errorf("delete attempt: %w", err)
+		}
+		return nil
+	})
+}
+
+// forUpdate locks the rows a SELECT reads until the transaction ends on
+// PostgreSQL; SQLite has one writer.
+func (s *Vouchers) forUpdate() string {
+	if s.db.Dialect() == Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
 }

@@ -325,6 +325,41 @@ func testIdentityThrottles(t *testing.T, open Opener) {
 	if ts[0].Failures != 20 || ts[1].Failures != 20 || !ts[1].BlockedUntil.Equal(identityT0.Add(time.Minute)) || ts[0].Key != ip {
 		t.Errorf("after 20 concurrent failures: %+v", ts)
 	}
+
+	// Reservations are all or none and serialized: 50 concurrent takes
+	// that each want a place on both keys while fewer than 5 are taken
+	// get exactly 5; a key already full refuses the other's place too.
+	other := identity.ThrottleKey{Scope: identity.ScopeAccount, Subject: "b@example.com"}
+	var took atomic.Int64
+	for range 50 {
+		wg.Go(func() {
+			got, ok, err := s.ReserveThrottles(ctx, []identity.ThrottleKey{other, ip}, func(xs []identity.Throttle) ([]identity.Throttle, bool) {
+				if xs[0].Reserved >= 5 {
+					return xs, false
+				}
+				for i := range xs {
+					xs[i].Reserved++
+					xs[i].ReservedUntil = identityT0.Add(time.Minute)
+				}
+				return xs, true
+			})
+			if err != nil {
+				t.Errorf("ReserveThrottles: %v", err)
+			}
+			if ok {
+				took.Add(1)
+				if got[1].Key != ip || got[1].Reserved < 1 {
+					t.Errorf("ReserveThrottles returned %+v", got)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	ts, _ = s.Throttles(ctx, []identity.ThrottleKey{other, ip})
+	if took.Load() != 5 || ts[0].Reserved != 5 || ts[1].Reserved != 5 || !ts[0].ReservedUntil.Equal(identityT0.Add(time.Minute)) ||
+		ts[1].Failures != 20 {
+		t.Errorf("50 concurrent reservations took %d: %+v", took.Load(), ts)
+	}
 }
 
 func testIdentitySessions(t *testing.T, open Opener) {

@@ -8,6 +8,7 @@ import (
 	"github.com/kassa/kassa/internal/testclock"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,6 +31,7 @@ func init() {
 		t.Run("Resolve", func(t *testing.T) { testVoucherResolve(t, open) })
 		t.Run("GuessLimits", func(t *testing.T) { testVoucherGuessLimits(t, open) })
 		t.Run("ConcurrentLockout", func(t *testing.T) { testVoucherConcurrentLockout(t, open) })
+		t.Run("PINRace", func(t *testing.T) { testVoucherPINRace(t, open) })
 		t.Run("Expiry", func(t *testing.T) { testVoucherExpiry(t, open) })
 	})
 }
@@ -551,6 +553,91 @@ func testVoucherConcurrentLockout(t *testing.T, open Opener) {
 	wg.Wait()
 	if evs := e.events(t, e.other.ID, voucher.EventPINAttemptsExceeded); len(evs) != 1 {
 		t.Errorf("lockout events = %d (%v), want 1", len(evs), evs)
+	}
+}
+
+// countingVouchers counts the PIN lookups of the store it wraps.
+type countingVouchers struct {
+	*sqlstore.Vouchers
+	lookups atomic.Int64
+}
+
+func (c *countingVouchers) VoucherByPINHash(ctx context.Context, hash []byte) (voucher.Voucher, error) {
+	c.lookups.Add(1)
+	return c.Vouchers.VoucherByPINHash(ctx, hash)
+}
+
+// testVoucherPINRace attacks the PIN limits with guesses sent all at
+// once: 500 wrong PINs for one payment (each from its own IP) are looked
+// up at most PaymentFailuresMax times, 500 balance checks from one IP at
+// most IPFailuresMax times; were the lockout read before the lookups and
+// the failures recorded after them, all 500 would be. The places come
+// back: the payment is locked out afterwards, and another one is not.
+func testVoucherPINRace(t *testing.T, open Opener) {
+	e := newVoucherEnv(t, open)
+	ctx := context.Background()
+	store := &countingVouchers{Vouchers: sqlstore.NewVouchers(e.db)}
+	svc, err := voucher.New(voucher.Config{Store: store, Ledger: e.led, PINKey: e.pinKey, Clock: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := e.issue(t, 1, 1000)[0]
+	const attackers = 500
+	wrong := func(i int) string {
+		pin := fmt.Sprintf("%016d", 7000000+i)
+		if pin == v.PIN {
+			pin = fmt.Sprintf("%016d", 8000000+i)
+		}
+		return pin
+	}
+	allAtOnce := func(what string, try func(i int) error) {
+		t.Helper()
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range attackers {
+			wg.Go(func() {
+				<-start
+				err := try(i)
+				if k := kassa.ErrorKind(err); k != kassa.EInvalid && k != kassa.ERateLimited {
+					t.Errorf("%s %d: %v", what, i, err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+	}
+
+	allAtOnce("Resolve", func(i int) error {
+		_, err := svc.Resolve(ctx, []string{wrong(i)}, voucher.AttemptContext{MerchantID: e.other.ID, PaymentID: "pay_race",
+			ClientIP: fmt.Sprintf("198.51.%d.%d", i/250, 1+i%250)})
+		return err
+	})
+	if n := store.lookups.Load(); n == 0 || n > voucher.PaymentFailuresMax {
+		t.Errorf("%d concurrent wrong PINs for one payment were looked up %d times, want 1 to %d", attackers, n,
+			voucher.PaymentFailuresMax)
+	}
+	_, err = svc.Resolve(ctx, []string{v.PIN}, voucher.AttemptContext{MerchantID: e.other.ID, PaymentID: "pay_race", ClientIP: "192.0.2.1"})
+	var le *voucher.LockedOutError
+	if !errors.As(err, &le) || le.RetryAfter < voucher.PaymentLockout/2 {
+		t.Errorf("the right PIN after the attack = %v, want the payment's lockout", err)
+	}
+
+	store.lookups.Store(0)
+	allAtOnce("Balance", func(i int) error {
+		_, err := svc.Balance(ctx, wrong(i), voucher.AttemptContext{MerchantID: e.other.ID, ClientIP: "203.0.113.77"})
+		return err
+	})
+	if n := store.lookups.Load(); n == 0 || n > voucher.IPFailuresMax {
+		t.Errorf("%d concurrent wrong balance checks from one IP were looked up %d times, want 1 to %d", attackers, n,
+			voucher.IPFailuresMax)
+	}
+	if got, err := svc.Resolve(ctx, []string{v.PIN}, voucher.AttemptContext{MerchantID: e.other.ID, PaymentID: "pay_ok",
+		ClientIP: "192.0.2.2"}); err != nil || len(got) != 1 {
+		t.Errorf("the right PIN for another payment = %v, %v", got, err)
+	}
+	var n int
+	if err := e.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM voucher_pin_attempts`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d attempts left under way (%v), want none", n, err)
 	}
 }
 

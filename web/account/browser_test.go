@@ -209,7 +209,18 @@ func TestBrowserSignUpPasskeyStepUp(t *testing.T) {
 	}
 	customer := sess.CustomerID
 
-	// A passkey, with user verification.
+	// A passkey, with user verification: adding one needs a fresh second
+	// factor first (a code by email), which comes back to the passkeys.
+	b.Run(clickTo("#verify-passkeys", "#send-email"), clickTo("#send-email", "#factor-otp"))
+	loginCode := f.outboxCode(t, b, email)
+	secrets = append(secrets, loginCode)
+	b.Run(
+		chromedp.Navigate(f.origin+"/login/verify?sent=email&next="+url.QueryEscape("/account#passkeys")),
+		browser.Loaded("#factor-otp"),
+		chromedp.SendKeys("#otp-code", loginCode, chromedp.ByID),
+		clickTo("#factor-otp button", "#add-passkey-button"),
+	)
+	keep(f.cookies(b))
 	auth := b.AddAuthenticator(true)
 	b.Run(clickTo("#add-passkey-button", ".notice"))
 	b.Snap("passkey-added")
@@ -312,7 +323,7 @@ func TestBrowserPasskeyWithoutUserVerification(t *testing.T) {
 	f := newFixture(t)
 	f.addRule(t, "large payments need a passkey", "amount >= 50000", risk.Challenge, risk.FactorPasskey)
 	f.allowAutomatedBrowser(t)
-	res := f.signUp(t, "uma@example.com", "+4915112346666")
+	res := f.freshFactor(t, "uma@example.com", f.signUp(t, "uma@example.com", "+4915112346666")) // adding passkeys needs it
 	b := browser.New(t)
 	ctx := context.Background()
 	b.Run(cdpwebauthn.Enable().WithEnableUI(false), chromedp.Navigate(f.origin+"/login"), browser.Loaded("#login"))

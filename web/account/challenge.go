@@ -1,9 +1,11 @@
 package account
 
 import (
+	"context"
 	"crypto/subtle"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/identity"
@@ -26,15 +28,25 @@ import (
 //
 // There is no fallback from a passkey to a code: the decision asked for
 // a passkey because the risk was high, and a code is what someone holding
-// the payer's password and their mailbox or SIM could pass. A payer
-// without a passkey is shown how to add one on the account page (which
-// returns here).
+// the payer's password and their mailbox or SIM could pass.
+//
+// The challenge proves the payer of record, so only a factor that
+// already belonged to it before the challenge began passes it: the Kassa
+// account that was the payment's payer (logged in on the payment page),
+// with a passkey it had, or a code to an email address or phone number
+// it had verified, by then. A payment made without an account has no
+// payer an account could prove: an account created or logged into inside
+// the challenge never passes it, and trying ends the challenge failed. A
+// passkey added during the challenge does not count either (adding one
+// takes only a second factor such as a code, which is what a passkey
+// challenge refuses).
 
 // Challenge page states.
 const (
 	stateLogin        = "login"         // nobody logged in
 	statePendingLogin = "pending_login" // a login that must pass its second factor first
 	stateOtherPayer   = "other_payer"   // logged in, but the payment is another account's
+	stateNoPayer      = "no_payer"      // paid without an account: no account can confirm it
 	statePasskey      = "passkey"       // approve with a passkey
 	stateNoPasskey    = "no_passkey"    // a passkey is needed and the payer has none
 	stateCode         = "code"          // approve with a one-time code
@@ -84,6 +96,31 @@ func (h *Handler) pending(p payment.Payment) bool {
 		h.now().Before(p.ExpiresAt)
 }
 
+// challengeBegan is when p's challenge began: the challenge decision is
+// the last change of a payment until the challenge ends.
+func challengeBegan(p payment.Payment) time.Time { return p.Updated }
+
+// before reports whether t (a factor's enrolment) is set and not after
+// the challenge of p began.
+func before(t time.Time, p payment.Payment) bool {
+	return !t.IsZero() && !t.After(challengeBegan(p))
+}
+
+// passkeyBefore reports whether the customer has a usable passkey
+// registered before p's challenge began.
+func (h *Handler) passkeyBefore(ctx context.Context, customerID string, p payment.Payment) (bool, error) {
+	creds, err := h.pk.Credentials(ctx, customerID)
+	if err != nil {
+		return false, err
+	}
+	for _, c := range creds {
+		if c.CloneSuspected.IsZero() && before(c.Created, p) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // wantsPasskey reports whether the decision asked for a passkey; any
 // other factor is a one-time code.
 func wantsPasskey(p payment.Payment) bool { return p.Risk.Factor == risk.FactorPasskey }
@@ -107,6 +144,10 @@ func (h *Handler) challengePage(v *visit, p payment.Payment, sent string) (pg pa
 	pg = h.challengeBase(v, p)
 	d := pg.Data.(challengeData)
 	defer func() { pg.Data = d }()
+	if p.PayerID == "" {
+		d.State = stateNoPayer
+		return pg, nil
+	}
 	sess, st, err := h.session(v)
 	if err != nil {
 		return pg, err
@@ -125,10 +166,10 @@ func (h *Handler) challengePage(v *visit, p payment.Payment, sent string) (pg pa
 	}
 	d.Email = cus.Email
 	switch {
-	case p.PayerID != "" && p.PayerID != cus.ID:
+	case p.PayerID != cus.ID:
 		d.State = stateOtherPayer
 	case wantsPasskey(p):
-		on, err := PasskeyFactor(h.pk).Enrolled(v.r.Context(), cus.ID)
+		on, err := h.passkeyBefore(v.r.Context(), cus.ID, p)
 		if err != nil {
 			return pg, err
 		}
@@ -138,7 +179,7 @@ func (h *Handler) challengePage(v *visit, p payment.Payment, sent string) (pg pa
 		}
 	default:
 		d.State = stateCode
-		d.EmailOK, d.PhoneOK = !cus.EmailVerifiedAt.IsZero(), !cus.PhoneVerifiedAt.IsZero()
+		d.EmailOK, d.PhoneOK = before(cus.EmailVerifiedAt, p), before(cus.PhoneVerifiedAt, p)
 		if (sent == string(identity.ChannelEmail) && d.EmailOK) || (sent == string(identity.ChannelSMS) && d.PhoneOK) {
 			d.Sent = sent
 			pg.Focus = "code"
@@ -237,7 +278,14 @@ func (h *Handler) answerChallenge(v *visit) {
 		h.completeChallenge(v, p, false, payer, "You canceled the payment.")
 		return
 	}
-	if st != liveSession || (p.PayerID != "" && p.PayerID != sess.CustomerID) {
+	if p.PayerID == "" {
+		// Nobody's factor can pass it (see the top of this file): the
+		// challenge ends now rather than when the payment expires.
+		h.log.InfoContext(v.r.Context(), "challenge page: answer for a payment without a payer", "payment", p.ID, "action", action)
+		h.completeChallenge(v, p, false, "", "This payment was made without a Kassa account, so it cannot be confirmed with one.")
+		return
+	}
+	if st != liveSession || p.PayerID != sess.CustomerID {
 		h.redirect(v, back)
 		return
 	}
@@ -272,7 +320,17 @@ func (h *Handler) challengeError(v *visit, p payment.Payment, status int, sent, 
 
 func (h *Handler) sendChallengeCode(v *visit, p payment.Payment, customerID string) {
 	ch := v.input("channel")
-	err := h.id.SendCode(v.r.Context(), customerID, identity.PurposeStepUp, p.ID, identity.Channel(ch))
+	cus, err := h.id.Customer(v.r.Context(), customerID)
+	if err != nil {
+		h.fail(v, err)
+		return
+	}
+	if (ch == string(identity.ChannelEmail) && !before(cus.EmailVerifiedAt, p)) || (ch == string(identity.ChannelSMS) && !before(cus.PhoneVerifiedAt, p)) {
+		// Only an address the payer had verified before the challenge.
+		h.challengeError(v, p, http.StatusUnprocessableEntity, "", "", "A code cannot go there. Choose another way.")
+		return
+	}
+	err = h.id.SendCode(v.r.Context(), customerID, identity.PurposeStepUp, p.ID, identity.Channel(ch))
 	if err == nil {
 		h.redirect(v, web.ChallengeURL(p)+"&sent="+url.QueryEscape(ch))
 		return
@@ -321,6 +379,10 @@ func (h *Handler) verifyChallengePasskey(v *visit, p payment.Payment, customerID
 	cred, err := h.pk.FinishLogin(ctx, v.input("ceremony_id"), passkey.PurposeStepUp, p.ID, []byte(resp))
 	if err == nil && cred.CustomerID != customerID {
 		err = kassa.Errorf(kassa.EUnauthorized, passkey.CodeUnknownCredential, "this passkey is not the payer's")
+	}
+	if err == nil && !before(cred.Created, p) {
+		err = kassa.Errorf(kassa.EUnauthorized, passkey.CodeUnknownCredential,
+			"this passkey was added after the payment was made; only a passkey you had before can confirm it")
 	}
 	if err == nil {
 		h.completeChallenge(v, p, true, customerID, "")
@@ -411,8 +473,12 @@ func (h *Handler) challengePasskeyOptions(v *visit) {
 		h.writeJSON(v, http.StatusConflict, jsonMessage{"This payment does not wait for a passkey. Reload the page."})
 		return
 	}
+	if p.PayerID == "" {
+		h.writeJSON(v, http.StatusConflict, jsonMessage{"This payment cannot be confirmed with a Kassa account. Reload the page."})
+		return
+	}
 	sess, ok := h.loggedIn(v)
-	if !ok || (p.PayerID != "" && p.PayerID != sess.CustomerID) {
+	if !ok || p.PayerID != sess.CustomerID {
 		h.writeJSON(v, http.StatusUnauthorized, jsonMessage{"Your login expired. Reload the page and log in again."})
 		return
 	}

@@ -70,6 +70,7 @@ func TestCSRF(t *testing.T) {
 	if resp.StatusCode != 403 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		t.Errorf("passkey options without a token = %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
+	stepUp(t, f, v, "carl@example.com", "/account") // adding a passkey needs a fresh second factor
 	v.get("/account")
 	if resp := v.post("/account/passkeys/options", url.Values{}); resp.StatusCode != 200 || !strings.Contains(v.body, `"ceremony_id"`) {
 		t.Errorf("passkey options with the token = %d %s", resp.StatusCode, v.body)

@@ -55,6 +55,7 @@ type fixture struct {
 type fixtureOptions struct {
 	secureCookies bool
 	limits        identity.Limits
+	pageClock     func() time.Time // the account pages' clock; nil: time.Now
 }
 
 // fastArgon keeps the tests quick; identity's own tests check the
@@ -116,7 +117,8 @@ func newFixture(t *testing.T, change ...func(*fixtureOptions)) *fixture {
 		t.Fatal(err)
 	}
 	if f.pages, err = account.New(account.Config{Identity: f.identity, Passkeys: f.passkeys, Payments: f.payments,
-		Merchants: merchants, Outbox: f.outbox, DevOutbox: true, SecureCookies: opts.secureCookies, Logger: logger}); err != nil {
+		Merchants: merchants, Outbox: f.outbox, DevOutbox: true, SecureCookies: opts.secureCookies, Clock: opts.pageClock,
+		Logger: logger}); err != nil {
 		t.Fatal(err)
 	}
 	f.ts.Config.Handler = httpapi.New(httpapi.Config{

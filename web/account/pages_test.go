@@ -246,18 +246,22 @@ func challenged(t *testing.T, f *fixture, v *visitor, amount money.Amount, retur
 	return got
 }
 
-// TestChallengeWithCode: a payment challenged for a one-time code sends
-// an anonymous payer to log in and back, then passes with the code sent
-// by email; the payment is captured 3-D Secure style (Y/05) and the
-// payer is the account.
+// TestChallengeWithCode: a payment its logged-in payer confirmed and
+// Kassa challenged for a one-time code sends a browser without the
+// payer's login to log in and back, then passes with the code sent by
+// email; the payment is captured 3-D Secure style (Y/05) and the payer is
+// the account.
 func TestChallengeWithCode(t *testing.T) {
 	f := newFixture(t)
 	f.addRule(t, "codes from 100.00", "amount >= 10000", risk.Challenge, risk.FactorOTP)
 	res := f.signUp(t, "otto@example.com", "+4915112341111")
-	v := f.visitor(t)
-	p := challenged(t, f, v, 12000, "https://shop.example/done?order=9")
+	payer := f.visitor(t)
+	payer.setSession(res)
+	p := challenged(t, f, payer, 12000, "https://shop.example/done?order=9")
 	page := "/challenge/" + p.ID + "?client_secret=" + url.QueryEscape(p.ClientSecret)
 
+	// The payer opens the challenge in another browser.
+	v := f.visitor(t)
 	v.wantPage("challenge, logged out", v.get(page), 200, "Log in", `href="/login?next=%2fchallenge%2f`+p.ID)
 	if strings.Contains(v.body, "score") || strings.Contains(v.body, "rule") {
 		t.Error("the challenge page names risk details")
@@ -341,7 +345,7 @@ func TestChallengeFails(t *testing.T) {
 		v.t = t
 		p := challenged(t, f, v, 60000, "")
 		v.wantPage("no passkey", v.get("/challenge/"+p.ID+"?client_secret="+url.QueryEscape(p.ClientSecret)), 200,
-			`id="no-passkey"`, `href="/account?next=%2fchallenge%2f`+p.ID)
+			`id="no-passkey"`, "A passkey added now cannot confirm it")
 		if strings.Contains(v.body, "send_code") {
 			t.Error("a payment that needs a passkey offers a code")
 		}
@@ -375,8 +379,8 @@ func csrfOf(t *testing.T, f *fixture, v *visitor, p payment.Payment) string {
 	return v.csrf()
 }
 
-// TestPasskeyPages adds a passkey through the account page with a
-// software authenticator (the browser tests use Chromium's), renames it,
+// TestPasskeyPages adds a passkey through the account page (after a
+// fresh second factor) with a software authenticator (the browser tests use Chromium's), renames it,
 // logs in from a new device with it as the second factor (refused
 // without user verification), and deletes it.
 func TestPasskeyPages(t *testing.T) {
@@ -400,6 +404,7 @@ func TestPasskeyPages(t *testing.T) {
 		return o.CeremonyID, o.Options
 	}
 
+	stepUp(t, f, v, "petra@example.com", "/account#passkeys") // adding one needs a fresh second factor
 	v.get("/account")
 	tok := v.csrf()
 	ceremony, opts := options(v, "/account/passkeys/options")

@@ -36,6 +36,9 @@ type accountData struct {
 	Passkeys     []passkey.Credential
 	RecoveryLeft int
 	Payments     []paymentRow
+	// FactorFresh: the session passed a second factor within the last
+	// minutes, so it may change the factors themselves.
+	FactorFresh bool
 }
 
 type deviceRow struct {
@@ -78,7 +81,7 @@ func (h *Handler) accountPage(ctx context.Context, sess identity.Session) (page,
 	if err != nil {
 		return page{}, err
 	}
-	d := accountData{Customer: cus, Session: sess}
+	d := accountData{Customer: cus, Session: sess, FactorFresh: sess.FreshSecondFactor(h.now().UTC())}
 	devices, err := h.id.Devices(ctx, cus.ID)
 	if err != nil {
 		return page{}, err
@@ -167,6 +170,27 @@ func (h *Handler) accountError(v *visit, sess identity.Session, section string, 
 	h.render(v, statusOf(err), pg)
 }
 
+// passkeysVerify is where a session goes to pass a fresh second factor
+// before changing its passkeys; it comes back to them.
+var passkeysVerify = withNext("/login/verify", "/account#passkeys")
+
+// freshFactor lets a change of the payer's factors (adding or removing a
+// passkey, turning the authenticator app off) go on only in a session
+// that passed a second factor within identity.SecondFactorFreshMax; any
+// other is sent to pass one (then back to back) and nothing changes.
+// The same as for a password change elsewhere: whoever holds a session
+// left open, or a password on a known device, must not be able to swap
+// the factors that guard the account and its payments.
+func (h *Handler) freshFactor(v *visit, sess identity.Session, back string) bool {
+	if sess.FreshSecondFactor(h.now().UTC()) {
+		return true
+	}
+	h.log.InfoContext(v.r.Context(), "account page: factor change needs a fresh second factor", "customer", sess.CustomerID,
+		"path", v.r.URL.Path)
+	h.redirect(v, back)
+	return false
+}
+
 // passkeyMessage says in a payer's words why a passkey was refused.
 func passkeyMessage(e *kassa.Error) string {
 	switch e.Code {
@@ -199,6 +223,10 @@ func (h *Handler) passkeyOptions(v *visit) {
 		h.writeJSON(v, http.StatusUnauthorized, jsonMessage{"Your login expired. Reload the page and log in again."})
 		return
 	}
+	if !sess.FreshSecondFactor(h.now().UTC()) {
+		h.writeJSON(v, http.StatusForbidden, jsonMessage{"Confirm it is you first: reload the page and use “Confirm it is you to add a passkey”."})
+		return
+	}
 	cus, err := h.id.Customer(v.r.Context(), sess.CustomerID)
 	if err != nil {
 		h.jsonError(v, err)
@@ -220,7 +248,7 @@ func (h *Handler) addPasskey(v *visit) {
 		return
 	}
 	sess, ok := h.requireLogin(v)
-	if !ok {
+	if !ok || !h.freshFactor(v, sess, passkeysVerify) {
 		return
 	}
 	ctx := v.r.Context()
@@ -270,7 +298,7 @@ func (h *Handler) deletePasskey(v *visit) {
 		return
 	}
 	sess, ok := h.requireLogin(v)
-	if !ok {
+	if !ok || !h.freshFactor(v, sess, passkeysVerify) {
 		return
 	}
 	if err := h.pk.Delete(v.r.Context(), sess.CustomerID, v.r.PathValue("id")); err != nil {
@@ -364,8 +392,8 @@ func (h *Handler) confirmTOTP(v *visit) {
 }
 
 // disableTOTP is POST /account/totp/disable. Only a session that passed
-// a second factor (aal2) may turn the app off; any other is sent to pass
-// one first.
+// a second factor within the last minutes may turn the app off; any other
+// is sent to pass one first.
 func (h *Handler) disableTOTP(v *visit) {
 	if !h.form(v, formBytesMax) {
 		return
@@ -374,8 +402,7 @@ func (h *Handler) disableTOTP(v *visit) {
 	if !ok {
 		return
 	}
-	if sess.AAL < identity.AAL2 {
-		h.redirect(v, withNext("/login/verify", "/account#totp"))
+	if !h.freshFactor(v, sess, withNext("/login/verify", "/account#totp")) {
 		return
 	}
 	if err := h.id.DisableTOTP(v.r.Context(), sess.CustomerID); err != nil {
