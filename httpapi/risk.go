@@ -76,8 +76,10 @@ type EvaluationJSON struct {
 }
 
 func evaluationJSON(ev risk.Evaluation, withFeatures bool) EvaluationJSON {
+	// A merchant sees the values it owns only: a payment's evaluation
+	// reads the platform's counts, which hold other merchants' payers.
 	out := EvaluationJSON{ID: ev.ID, Object: "risk.evaluation", Subject: ev.Subject, Decision: ev.Decision, Factor: ev.Factor,
-		Score: ev.Score, Level: ev.Level, Reasons: ev.Reasons, Rule: ev.RuleID, ModelVersion: ev.ModelVersion,
+		Score: ev.Score, Level: ev.Level, Reasons: risk.MerchantReasons(ev), Rule: ev.RuleID, ModelVersion: ev.ModelVersion,
 		ShadowVersion: ev.ShadowVersion, Outcome: ev.Outcome, Label: ev.Label, LabelSource: ev.LabelSource,
 		Created: ev.Created.UTC().Format(time.RFC3339Nano)}
 	if out.Reasons == nil {
@@ -87,13 +89,8 @@ func evaluationJSON(ev risk.Evaluation, withFeatures bool) EvaluationJSON {
 		sc := ev.ShadowScore
 		out.ShadowScore = &sc
 	}
-	if withFeatures && ev.FeatureSet == risk.FeatureSetID() {
-		out.Features = make(map[string]float32, len(ev.Features))
-		for i, v := range ev.Features {
-			if i < len(risk.FeatureNames) {
-				out.Features[risk.FeatureNames[i]] = v
-			}
-		}
+	if withFeatures {
+		out.Features = risk.MerchantFeatures(ev)
 	}
 	return out
 }
@@ -115,7 +112,9 @@ func (s *Server) evaluateRisk(w http.ResponseWriter, r *http.Request) error {
 		Method: req.Method, CardFingerprint: req.CardFingerprint, VoucherSerial: req.VoucherSerial, CustomerID: req.CustomerID,
 		Email: req.Email, IP: req.IP, UserAgent: req.UserAgent, BillingCountry: req.BillingCountry, DeviceID: req.DeviceID,
 		Signals: sig}
-	out, err := s.cfg.Risk.Evaluate(r.Context(), risk.Input{Event: ev}, true)
+	// Standalone: counted within this merchant only, so one merchant's
+	// made-up attempts neither raise the platform's counts nor read them.
+	out, err := s.cfg.Risk.Evaluate(r.Context(), risk.Input{Event: ev, Standalone: true}, true)
 	if err != nil {
 		return err
 	}
@@ -139,11 +138,19 @@ func (s *Server) evaluationOutcome(w http.ResponseWriter, r *http.Request) error
 	if err := DecodeJSON(r, &req); err != nil {
 		return err
 	}
+	ev, err := s.cfg.Risk.Evaluation(r.Context(), pr.Merchant.ID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if ev.Subject != "" {
+		// Kassa saw what became of its own payment: a merchant's word on
+		// it would count failures (and lock vouchers) platform-wide.
+		return kassa.Errorf(kassa.EConflict, "risk_outcome_by_payment", "the outcome of a payment's evaluation is recorded by the payment itself")
+	}
 	if err := s.cfg.Risk.Outcome(r.Context(), pr.Merchant.ID, r.PathValue("id"), req.Outcome); err != nil {
 		return err
 	}
-	ev, err := s.cfg.Risk.Evaluation(r.Context(), pr.Merchant.ID, r.PathValue("id"))
-	if err != nil {
+	if ev, err = s.cfg.Risk.Evaluation(r.Context(), pr.Merchant.ID, r.PathValue("id")); err != nil {
 		return err
 	}
 	return WriteJSON(w, http.StatusOK, evaluationJSON(ev, false))

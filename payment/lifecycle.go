@@ -84,13 +84,13 @@ func (s *Service) Confirm(ctx context.Context, merchantID, id string, req Confir
 	p.PayerID = cmp.Or(req.PayerID, p.PayerID)
 	uses, err := allocate(p, vs)
 	if err != nil {
-		s.failedAttempt(ctx, p, req, risk.MethodVoucher, vs[0].Serial, err)
+		s.failedAttempt(ctx, p, req, risk.MethodVoucher, vs[0].Serial, err, voucherSerials(vs[1:])...)
 		return Payment{}, err
 	}
 	// Scoring runs beside the rest of the preparation (the merchant's
 	// ledger account), not after it.
 	prepared := s.prepare(ctx, p, false)
-	ev, scored := s.score(ctx, p, req, risk.MethodVoucher, uses[0].Serial, "")
+	ev, scored := s.score(ctx, p, req, risk.MethodVoucher, vs[0].Serial, "", voucherSerials(vs[1:])...)
 	if err := <-prepared; err != nil {
 		return Payment{}, err
 	}

@@ -35,6 +35,7 @@ import (
 
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/risk"
+	"github.com/kassa/kassa/voucher"
 	"github.com/kassa/kassa/webhook"
 )
 
@@ -139,25 +140,27 @@ func deviceID(sig risk.Signals) string {
 // riskEvent describes a confirmation attempt for the engine. The payer is
 // their Kassa account when they are logged in; otherwise the merchant's
 // customer id, scoped to the merchant (two shops' "42" are two people).
-func (s *Service) riskEvent(p Payment, req ConfirmRequest, method, serial, fingerprint string) risk.Event {
+// serial is the first voucher the payer gave, extra the others: every
+// one is checked against lists, locks and velocity.
+func (s *Service) riskEvent(p Payment, req ConfirmRequest, method, serial, fingerprint string, extra []string) risk.Event {
 	customer := cmp.Or(req.PayerID, p.PayerID)
 	if customer == "" && p.Customer.ID != "" {
 		customer = p.MerchantID + "/" + p.Customer.ID
 	}
 	return risk.Event{ID: p.ID, Time: s.now().UTC(), Kind: risk.KindPayment, MerchantID: p.MerchantID,
 		Amount: int64(p.Amount), Currency: string(p.Currency), Method: method, CardFingerprint: fingerprint,
-		VoucherSerial: serial, CustomerID: customer, Email: p.Customer.Email, IP: req.ClientIP,
+		VoucherSerial: serial, ExtraVoucherSerials: extra, CustomerID: customer, Email: p.Customer.Email, IP: req.ClientIP,
 		UserAgent: req.UserAgent, BillingCountry: p.Customer.BillingCountry,
 		DeviceID: cmp.Or(req.DeviceID, deviceID(req.Signals)), Signals: req.Signals}
 }
 
 // score evaluates an attempt; ok is false when there is no engine or it
 // failed (then the payment goes on unscored).
-func (s *Service) score(ctx context.Context, p Payment, req ConfirmRequest, method, serial, fingerprint string) (risk.Evaluation, bool) {
+func (s *Service) score(ctx context.Context, p Payment, req ConfirmRequest, method, serial, fingerprint string, extra ...string) (risk.Evaluation, bool) {
 	if s.cfg.Risk == nil {
 		return risk.Evaluation{}, false
 	}
-	ev, err := s.cfg.Risk.Evaluate(ctx, risk.Input{Event: s.riskEvent(p, req, method, serial, fingerprint), Subject: p.ID}, false)
+	ev, err := s.cfg.Risk.Evaluate(ctx, risk.Input{Event: s.riskEvent(p, req, method, serial, fingerprint, extra), Subject: p.ID}, false)
 	if err != nil {
 		s.log.Error("payment: risk evaluation failed; going on unscored", "payment", p.ID, "err", err)
 		return risk.Evaluation{}, false
@@ -193,18 +196,32 @@ func (s *Service) outcome(ctx context.Context, merchantID, evaluationID, outcome
 // failedAttempt scores and reports an attempt that failed before a
 // decision mattered (wrong PIN, not enough on the voucher), so velocity
 // counts and locks see it.
-func (s *Service) failedAttempt(ctx context.Context, p Payment, req ConfirmRequest, method, serial string, cause error) {
+func (s *Service) failedAttempt(ctx context.Context, p Payment, req ConfirmRequest, method, serial string, cause error, extra ...string) {
 	if s.cfg.Risk == nil || kassa.ErrorKind(cause) != kassa.EInvalid {
 		return
 	}
-	if ev, ok := s.score(ctx, p, req, method, serial, ""); ok {
+	if ev, ok := s.score(ctx, p, req, method, serial, "", extra...); ok {
 		s.outcome(ctx, p.MerchantID, ev.ID, risk.OutcomeFailed)
 	}
 }
 
+// voucherSerials are the serials of vs: what risk checks besides the
+// first voucher of a payment.
+func voucherSerials(vs []voucher.Voucher) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = v.Serial
+	}
+	return out
+}
+
+// riskResult is the decision as the payment keeps it, and its merchant
+// sees it: reasons from the platform's counts (which hold other
+// merchants' payers) without their values (risk.MerchantReasons); the
+// evaluation keeps them whole for the operator.
 func riskResult(ev risk.Evaluation) RiskResult {
 	return RiskResult{EvaluationID: ev.ID, Score: ev.Score, Level: ev.Level, Decision: ev.Decision,
-		Factor: ev.Factor, Reasons: ev.Reasons}
+		Factor: ev.Factor, Reasons: risk.MerchantReasons(ev)}
 }
 
 // block fails p (as stored; next carries what the attempt learned, such

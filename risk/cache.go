@@ -108,7 +108,11 @@ func eventEntries(ev *Event) [7][2]string {
 	}
 }
 
-// match finds an unexpired entry of the list matching the event.
+// match finds an unexpired entry of the list matching the event. A
+// payment's vouchers are checked one by one: any of them on the block
+// list blocks it, but the allow list allows it for its vouchers only when
+// every one of them is on it (an allowed voucher does not carry an
+// unknown one through).
 func (ls *listSet) match(list string, ev *Event, now time.Time) (string, ListEntry, bool) {
 	if ls == nil {
 		return "", ListEntry{}, false
@@ -121,21 +125,65 @@ func (ls *listSet) match(list string, ev *Event, now time.Time) (string, ListEnt
 		return "", ListEntry{}, false
 	}
 	for _, tv := range eventEntries(ev) {
+		if tv[0] == EntryVoucherSerial {
+			if en, ok := ls.vouchersListed(list, ev, now); ok {
+				return tv[0], en, true
+			}
+			continue
+		}
 		if tv[1] == "" {
 			continue
 		}
-		if en, ok := m[tv[0]+"\x00"+tv[1]]; ok && (en.Expires.IsZero() || now.Before(en.Expires)) {
+		if en, ok := live(m, tv[0], tv[1], now); ok {
 			return tv[0], en, true
 		}
 	}
 	return "", ListEntry{}, false
 }
 
+// vouchersListed reports whether the attempt's vouchers are on the list:
+// any of them on the block list, every one of them on the allow list. It
+// returns the entry of the first voucher that decided it.
+func (ls *listSet) vouchersListed(list string, ev *Event, now time.Time) (ListEntry, bool) {
+	var first ListEntry
+	n := 0
+	for v := range ev.voucherSerials() {
+		en, ok := live(ls.block, EntryVoucherSerial, v, now)
+		if list == ListAllow {
+			en, ok = live(ls.allow, EntryVoucherSerial, v, now)
+			if !ok {
+				return ListEntry{}, false
+			}
+		} else if ok {
+			return en, true
+		}
+		if n == 0 {
+			first = en
+		}
+		n++
+	}
+	return first, list == ListAllow && n > 0
+}
+
+// live returns the unexpired entry of m for typ and value.
+func live(m map[string]ListEntry, typ, value string, now time.Time) (ListEntry, bool) {
+	en, ok := m[typ+"\x00"+value]
+	if !ok || !(en.Expires.IsZero() || now.Before(en.Expires)) {
+		return ListEntry{}, false
+	}
+	return en, true
+}
+
 // listed answers a rule's listed("block", "ip") style question for the
-// event: is its value of that type on the list?
+// event: is its value of that type on the list? For voucher_serial: any
+// voucher of the attempt on the block list, every one on the allow list.
 func (ls *listSet) listed(list, typ string, ev *Event, now time.Time) bool {
 	if ls == nil {
 		return false
+	}
+	if typ == EntryVoucherSerial {
+		_, ok := ls.vouchersListed(list, ev, now)
+		return ok
 	}
 	m := ls.block
 	if list == ListAllow {
@@ -143,8 +191,8 @@ func (ls *listSet) listed(list, typ string, ev *Event, now time.Time) bool {
 	}
 	for _, tv := range eventEntries(ev) {
 		if tv[0] == typ && tv[1] != "" {
-			en, ok := m[typ+"\x00"+tv[1]]
-			return ok && (en.Expires.IsZero() || now.Before(en.Expires))
+			_, ok := live(m, typ, tv[1], now)
+			return ok
 		}
 	}
 	return false

@@ -3,6 +3,7 @@ package risk
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 )
 
@@ -158,4 +159,70 @@ func timesText(format string) func(float32) string {
 // number formats x with at most decimals digits after the point.
 func number(x float64, decimals int) string {
 	return strconv.FormatFloat(x, 'f', decimals, 64)
+}
+
+// MerchantFeatures returns ev's feature values its merchant may see, by
+// name: all of them for a standalone evaluation (counted within the
+// merchant), else only those of the attempt itself. Shared features
+// (FeatureShared) of a payment's evaluation count other merchants'
+// payers too, and showing them would tell one merchant what an email,
+// card or IP address did at the others.
+func MerchantFeatures(ev Evaluation) map[string]float32 {
+	if ev.FeatureSet != FeatureSetID() {
+		return nil
+	}
+	out := make(map[string]float32, len(ev.Features))
+	for i, v := range ev.Features {
+		if i < len(FeatureNames) && (ev.Event.Standalone || !FeatureShared(i)) {
+			out[FeatureNames[i]] = v
+		}
+	}
+	return out
+}
+
+// MerchantReasons returns ev's reasons as its merchant may see them: a
+// reason from a shared feature of a payment's evaluation keeps its
+// feature and contribution but not its value, and says what kind of
+// activity raised the score without counting it.
+func MerchantReasons(ev Evaluation) []Reason {
+	if ev.Event.Standalone {
+		return ev.Reasons
+	}
+	var out []Reason
+	for k, r := range ev.Reasons {
+		i, ok := FeatureIndex(r.Feature)
+		if !ok || !FeatureShared(i) {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(ev.Reasons)
+		}
+		out[k].Value = 0
+		out[k].Message = describeShared(i)
+	}
+	if out == nil {
+		return ev.Reasons
+	}
+	return out
+}
+
+// describeShared says which entity's activity across Kassa a shared
+// feature measures.
+func describeShared(i int) string {
+	var what string
+	switch {
+	case i >= FCardAttempts1m && i <= FCardDistinctCustomers24h:
+		what = "this card's recent activity"
+	case i >= FVoucherAttempts1m && i <= FVoucherFailures24h:
+		what = "this voucher's recent activity"
+	case i >= FDeviceAttempts1m && i <= FDeviceNewForCustomer:
+		what = "this device's recent activity"
+	case i >= FIPAttempts1m && i <= FIPDistinctCustomers24h:
+		what = "this IP address's recent activity"
+	case i >= FEmailAttempts24h && i <= FEmailFailures24h:
+		what = "this email address's recent activity"
+	default:
+		what = "this customer's history"
+	}
+	return what + " across Kassa (" + FeatureNames[i] + "; values from other merchants are not shown)"
 }

@@ -299,6 +299,9 @@ func (e *Engine) follow(ctx context.Context) error {
 type Input struct {
 	Event   Event
 	Subject string // the payment it belongs to, "" standalone
+	// Standalone: a merchant's own attempt (/v1/risk/evaluate), counted
+	// and read within the merchant only (Event.Standalone).
+	Standalone bool
 }
 
 // Evaluate scores an attempt and decides. The attempt is counted in the
@@ -310,6 +313,7 @@ func (e *Engine) Evaluate(ctx context.Context, in Input, wait bool) (Evaluation,
 	}
 	start := time.Now()
 	ev := in.Event
+	ev.Standalone = in.Standalone
 	// The user agent is the client's to choose: an oversized one is cut,
 	// not a reason to skip scoring.
 	ev.UserAgent = truncateUTF8(ev.UserAgent, stringMax)
@@ -551,7 +555,6 @@ func (e *Engine) lockOnFailures(ctx context.Context, ev *Event) error {
 	checks := []struct {
 		feature, typ, value, merchant string
 	}{
-		{"voucher_failures_24h", EntryVoucherSerial, ev.VoucherSerial, ""},
 		{"card_failures_24h", EntryCardFingerprint, ev.CardFingerprint, ev.MerchantID},
 		{"customer_failures_24h", EntryCustomer, ev.CustomerID, ev.MerchantID},
 	}
@@ -564,13 +567,37 @@ func (e *Engine) lockOnFailures(ctx context.Context, ev *Event) error {
 			return err
 		}
 	}
+	// A voucher is nobody's: real attempts through Kassa lock it for every
+	// merchant (for LockFor); a merchant's standalone attempts, which
+	// nothing vouches for, only within that merchant.
+	owner := ""
+	if ev.Standalone {
+		owner = ev.MerchantID
+	}
+	for serial := range ev.voucherSerials() {
+		n := e.state.VoucherFailures24h(ev, serial)
+		if n < limit {
+			continue
+		}
+		note := fmt.Sprintf("%s%d failures in 24 hours", lockNotePrefix, int(n))
+		if err := e.lock(ctx, ev.MerchantID, owner, EntryVoucherSerial, serial, note, e.policy.LockFor); err != nil {
+			return err
+		}
+	}
 	return nil
 }
+
+// platformLockDefault is how long a platform-wide lock lasts when the
+// policy names no LockFor: platform locks always expire.
+const platformLockDefault = 24 * time.Hour
 
 // lock puts value on the block list of owner ("" the platform's) and tells
 // the merchant.
 func (e *Engine) lock(ctx context.Context, merchantID, owner, typ, value, note string, d time.Duration) error {
 	now := e.now().UTC()
+	if owner == "" && d <= 0 {
+		d = platformLockDefault
+	}
 	existing, ok := e.lists.peek(owner)
 	if ok {
 		if en, found := existing.block[typ+"\x00"+value]; found && (en.Expires.IsZero() || en.Expires.After(now)) {
@@ -617,7 +644,9 @@ func (e *Engine) notify(ctx context.Context, merchantID, typ string, data any) {
 
 // Label records ground truth for an evaluation (rev_...) or for every
 // evaluation of a payment (pay_...). A fraud label locks the payment
-// method, device and customer of the attempt for good.
+// method (every voucher of it), device and customer of the attempt for
+// good within the labelling merchant: a merchant's labels never lock
+// anything for the other merchants.
 func (e *Engine) Label(ctx context.Context, merchantID, subject, label, source string) ([]Evaluation, error) {
 	switch label {
 	case LabelFraud, LabelLegit:
@@ -664,16 +693,19 @@ func (e *Engine) Label(ctx context.Context, merchantID, subject, label, source s
 	if label == LabelFraud {
 		x := last.Event
 		note := lockNotePrefix + "labelled fraud (" + source + ")"
-		for _, c := range []struct{ typ, value, owner string }{
-			{EntryVoucherSerial, x.VoucherSerial, ""},
-			{EntryCardFingerprint, x.CardFingerprint, x.MerchantID},
-			{EntryCustomer, x.CustomerID, x.MerchantID},
-			{EntryDevice, x.DeviceID, x.MerchantID},
-		} {
-			if c.value == "" {
+		locks := []struct{ typ, value string }{
+			{EntryCardFingerprint, x.CardFingerprint},
+			{EntryCustomer, x.CustomerID},
+			{EntryDevice, x.DeviceID},
+		}
+		for serial := range x.voucherSerials() {
+			locks = append(locks, struct{ typ, value string }{EntryVoucherSerial, serial})
+		}
+		for _, c := range locks {
+			if c.value == "" || x.MerchantID == "" {
 				continue
 			}
-			if err := e.lock(ctx, x.MerchantID, c.owner, c.typ, c.value, note, 0); err != nil {
+			if err := e.lock(ctx, x.MerchantID, x.MerchantID, c.typ, c.value, note, 0); err != nil {
 				return nil, err
 			}
 		}

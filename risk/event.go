@@ -9,6 +9,7 @@ package risk
 
 import (
 	"fmt"
+	"iter"
 	"net/netip"
 	"time"
 	"unicode/utf8"
@@ -53,6 +54,9 @@ const (
 	amountMax    = int64(1) << 50
 	countryLen   = 2
 	fingerprintN = 128
+	// ExtraVouchersMax bounds the other vouchers of one attempt (a
+	// payment takes at most 10 PINs).
+	ExtraVouchersMax = 15
 )
 
 // Event is one attempt, as the feature code sees it. It is also one line
@@ -70,6 +74,18 @@ type Event struct {
 	// Payment method identity: at most one of these, by Method.
 	CardFingerprint string `json:"card_fingerprint,omitempty"`
 	VoucherSerial   string `json:"voucher_serial,omitempty"`
+	// ExtraVoucherSerials are the other vouchers of a multi-PIN payment
+	// (VoucherSerial is the first). Each is counted, and checked against
+	// the lists and locks, like the first; the voucher features are the
+	// highest of any of them.
+	ExtraVoucherSerials []string `json:"extra_voucher_serials,omitempty"`
+
+	// Standalone marks a merchant's own attempt scored through
+	// /v1/risk/evaluate (the money moves elsewhere; nothing Kassa saw
+	// vouches for it). It is counted, and its features are read, within
+	// MerchantID only, and it never locks anything platform-wide. The
+	// engine sets it from Input.Standalone.
+	Standalone bool `json:"standalone,omitempty"`
 
 	// Who and from where.
 	CustomerID     string `json:"customer_id,omitempty"`
@@ -94,6 +110,21 @@ type Event struct {
 	// simulator's, or kassa risk export); FraudType names the pattern.
 	Label     string `json:"label,omitempty"`
 	FraudType string `json:"fraud_type,omitempty"`
+}
+
+// voucherSerials yields the attempt's voucher serials: the first, then
+// the extra ones, skipping empty ones.
+func (e *Event) voucherSerials() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		if e.VoucherSerial != "" && !yield(e.VoucherSerial) {
+			return
+		}
+		for _, v := range e.ExtraVoucherSerials {
+			if v != "" && !yield(v) {
+				return
+			}
+		}
+	}
 }
 
 // Geo is where an IP address is, as far as the GeoIP database knows.
@@ -159,6 +190,14 @@ func (e *Event) Validate() error {
 	if len(e.ID) > idMax || len(e.MerchantID) > idMax || len(e.CustomerID) > idMax ||
 		len(e.CardFingerprint) > idMax || len(e.VoucherSerial) > idMax || len(e.DeviceID) > idMax {
 		return fmt.Errorf("an id is longer than %d bytes", idMax)
+	}
+	if len(e.ExtraVoucherSerials) > ExtraVouchersMax {
+		return fmt.Errorf("at most %d extra voucher serials", ExtraVouchersMax)
+	}
+	for _, v := range e.ExtraVoucherSerials {
+		if len(v) > idMax {
+			return fmt.Errorf("an id is longer than %d bytes", idMax)
+		}
 	}
 	for _, s := range []string{e.Email, e.UserAgent, e.FraudType, e.Currency} {
 		if len(s) > stringMax || !utf8.ValidString(s) {

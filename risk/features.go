@@ -237,7 +237,12 @@ func (s *State) extract(ev *Event, k keys, dst []float32) []float32 {
 		s.cardFeatures(k, t, f)
 	}
 	if k.voucher != 0 {
-		s.voucherFeatures(k, t, f)
+		s.voucherFeatures(k.voucher, t, f)
+	}
+	for _, serial := range ev.ExtraVoucherSerials {
+		if h := s.voucherKey(ev, serial); h != 0 {
+			s.voucherFeatures(h, t, f)
+		}
 	}
 	s.customerFeatures(ev, k, t, f)
 	if k.device == 0 {
@@ -287,16 +292,35 @@ func (s *State) cardFeatures(k keys, t int64, f []float32) {
 	f[FCardDistinctCustomers24h] = float32(c.customers.count(t - span24h.seconds()))
 }
 
-func (s *State) voucherFeatures(k keys, t int64, f []float32) {
-	sh, v := s.vouchers.get(k.voucher)
+// voucherFeatures raises the voucher features to those of voucher h
+// where they are higher: an attempt with several vouchers is as risky as
+// its riskiest.
+func (s *State) voucherFeatures(h uint64, t int64, f []float32) {
+	sh, v := s.vouchers.get(h)
 	defer sh.mu.RUnlock()
 	if v == nil {
 		return
 	}
-	f[FVoucherAttempts1m] = float32(v.att1m.sum(span1m, t))
-	f[FVoucherAttempts1h] = float32(v.att1h.sum(span1h, t))
-	f[FVoucherFailures1h] = float32(v.fail1h.sum(span1h, t))
-	f[FVoucherFailures24h] = float32(v.fail24h.sum(span24h, t))
+	f[FVoucherAttempts1m] = max(f[FVoucherAttempts1m], float32(v.att1m.sum(span1m, t)))
+	f[FVoucherAttempts1h] = max(f[FVoucherAttempts1h], float32(v.att1h.sum(span1h, t)))
+	f[FVoucherFailures1h] = max(f[FVoucherFailures1h], float32(v.fail1h.sum(span1h, t)))
+	f[FVoucherFailures24h] = max(f[FVoucherFailures24h], float32(v.fail24h.sum(span24h, t)))
+}
+
+// VoucherFailures24h is how many failed attempts one voucher serial of
+// ev (its first or an extra one) had in the 24 hours before ev.Time, in
+// ev's scope.
+func (s *State) VoucherFailures24h(ev *Event, serial string) float32 {
+	h := s.voucherKey(ev, serial)
+	if h == 0 {
+		return 0
+	}
+	sh, v := s.vouchers.get(h)
+	defer sh.mu.RUnlock()
+	if v == nil {
+		return 0
+	}
+	return float32(v.fail24h.sum(span24h, ev.Time.Unix()))
 }
 
 // customerFeatures fills the customer's counters, their amount history,
@@ -485,3 +509,18 @@ func abs64(x int64) int64 {
 	}
 	return x
 }
+
+// FeatureShared reports whether feature i is computed from the platform's
+// memory of other attempts (velocity, history), which may include other
+// merchants' payers, rather than from the attempt alone.
+func FeatureShared(i int) bool { return i >= 0 && i < FeatureCount && featureShared[i] }
+
+var featureShared = func() (s [FeatureCount]bool) {
+	for i := FCardAttempts1m; i < FSignalsMissing; i++ {
+		s[i] = true
+	}
+	for _, i := range []int{FCustomerMissing, FDeviceMissing, FIPMissing, FGeoKnown, FIPCountryMismatch} {
+		s[i] = false
+	}
+	return s
+}()

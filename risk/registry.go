@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/kassa/kassa"
@@ -184,35 +185,18 @@ func (e *Engine) PutListEntry(ctx context.Context, en ListEntry) (ListEntry, err
 	if en.List != ListAllow && en.List != ListBlock {
 		return ListEntry{}, kassa.Invalid("list", "list_invalid", "list must be allow or block")
 	}
-	en.Value = strings.TrimSpace(en.Value)
-	if en.Value == "" || len(en.Value) > listValueMax || !utf8.ValidString(en.Value) {
-		return ListEntry{}, kassa.Invalid("value", "value_invalid", "value must be 1 to %d bytes of UTF-8", listValueMax)
+	if en.MerchantID == "" && (en.List != ListBlock || en.Expires.IsZero()) {
+		// The platform's list holds locks only, and they expire.
+		return ListEntry{}, kassa.Invalid("expires_at", "lock_duration_invalid", "a platform-wide entry is a lock that expires")
 	}
 	if len(en.Note) > listNoteMax || !utf8.ValidString(en.Note) {
 		return ListEntry{}, kassa.Invalid("note", "note_invalid", "note may be at most %d bytes of UTF-8", listNoteMax)
 	}
-	switch en.Type {
-	case EntryCardFingerprint, EntryVoucherSerial, EntryDevice, EntryCustomer:
-	case EntryEmail:
-		en.Value = strings.ToLower(en.Value)
-		if !strings.Contains(en.Value, "@") {
-			return ListEntry{}, kassa.Invalid("value", "value_invalid", "an email entry must be an email address")
-		}
-	case EntryIP:
-		addr, err := netip.ParseAddr(en.Value)
-		if err != nil {
-			return ListEntry{}, kassa.Invalid("value", "value_invalid", "an ip entry must be an IP address")
-		}
-		en.Value = addr.Unmap().String()
-	case EntryCountry:
-		en.Value = strings.ToUpper(en.Value)
-		if len(en.Value) != 2 || en.Value[0] < 'A' || en.Value[0] > 'Z' || en.Value[1] < 'A' || en.Value[1] > 'Z' {
-			return ListEntry{}, kassa.Invalid("value", "value_invalid", "a country entry must be an ISO 3166-1 alpha-2 code")
-		}
-	default:
-		return ListEntry{}, kassa.Invalid("type", "type_invalid",
-			"type must be card_fingerprint, voucher_serial, device, ip, email, country or customer")
+	v, err := normalizeEntry(en.Type, en.Value)
+	if err != nil {
+		return ListEntry{}, err
 	}
+	en.Value = v
 	existing, err := e.store.ListEntries(ctx, en.MerchantID, "", false)
 	if err != nil {
 		return ListEntry{}, err
@@ -226,6 +210,39 @@ func (e *Engine) PutListEntry(ctx context.Context, en ListEntry) (ListEntry, err
 	}
 	e.lists.invalidate(en.MerchantID)
 	return en, nil
+}
+
+// normalizeEntry checks a list entry's type and puts its value in the
+// form the engine matches (lower-case email, canonical IP, upper-case
+// country).
+func normalizeEntry(typ, value string) (string, error) {
+	value = strings.TrimSpace(value)
+	if value == "" || len(value) > listValueMax || !utf8.ValidString(value) {
+		return "", kassa.Invalid("value", "value_invalid", "value must be 1 to %d bytes of UTF-8", listValueMax)
+	}
+	switch typ {
+	case EntryCardFingerprint, EntryVoucherSerial, EntryDevice, EntryCustomer:
+	case EntryEmail:
+		value = strings.ToLower(value)
+		if !strings.Contains(value, "@") {
+			return "", kassa.Invalid("value", "value_invalid", "an email entry must be an email address")
+		}
+	case EntryIP:
+		addr, err := netip.ParseAddr(value)
+		if err != nil {
+			return "", kassa.Invalid("value", "value_invalid", "an ip entry must be an IP address")
+		}
+		value = addr.Unmap().String()
+	case EntryCountry:
+		value = strings.ToUpper(value)
+		if len(value) != 2 || value[0] < 'A' || value[0] > 'Z' || value[1] < 'A' || value[1] > 'Z' {
+			return "", kassa.Invalid("value", "value_invalid", "a country entry must be an ISO 3166-1 alpha-2 code")
+		}
+	default:
+		return "", kassa.Invalid("type", "type_invalid",
+			"type must be card_fingerprint, voucher_serial, device, ip, email, country or customer")
+	}
+	return value, nil
 }
 
 // DeleteListEntry removes an entry.
@@ -248,4 +265,49 @@ func (e *Engine) Evaluation(ctx context.Context, merchantID, id string) (Evaluat
 		return Evaluation{}, err
 	}
 	return e.store.Evaluation(ctx, merchantID, id)
+}
+
+// Platform-wide locks act for every merchant. They come only from the
+// policy on real payment attempts (lockOnFailures) and from the operator
+// (LockPlatform, kassa risk locks add), and they always expire: a
+// merchant's labels, lists and standalone attempts act within that
+// merchant.
+
+// PlatformLockMax is the longest an operator's platform-wide lock lasts.
+const PlatformLockMax = 90 * 24 * time.Hour
+
+// PlatformLocks returns the platform-wide block list entries, expired
+// ones (not yet deleted) included.
+func (e *Engine) PlatformLocks(ctx context.Context) ([]ListEntry, error) {
+	return e.store.ListEntries(ctx, "", ListBlock, false)
+}
+
+// LockPlatform is the operator's lock: value goes on the platform's block
+// list for d (more than 0, at most PlatformLockMax).
+func (e *Engine) LockPlatform(ctx context.Context, typ, value, note string, d time.Duration) (ListEntry, error) {
+	if d <= 0 || d > PlatformLockMax {
+		return ListEntry{}, kassa.Invalid("for", "lock_duration_invalid", "a platform-wide lock lasts more than 0 and at most %s", PlatformLockMax)
+	}
+	en := ListEntry{List: ListBlock, Type: typ, Value: value, Note: note, Expires: e.now().UTC().Add(d)}
+	en, err := e.PutListEntry(ctx, en)
+	if err != nil {
+		return ListEntry{}, err
+	}
+	e.lists.invalidateAll()
+	return en, nil
+}
+
+// LiftPlatformLock removes a platform-wide lock (kassa.ENotFound when
+// there is none). Other nodes stop applying it within their list cache's
+// lifetime (seconds).
+func (e *Engine) LiftPlatformLock(ctx context.Context, typ, value string) error {
+	value, err := normalizeEntry(typ, value)
+	if err != nil {
+		return err
+	}
+	if err := e.store.DeleteListEntry(ctx, "", ListBlock, typ, value); err != nil {
+		return err
+	}
+	e.lists.invalidateAll()
+	return nil
 }

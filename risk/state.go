@@ -59,6 +59,10 @@ type State struct {
 	// seedEmailCustomer keys customers known only by email, apart from
 	// those with a customer id.
 	seedEmailCustomer maphash.Seed
+	// seedScoped keys the entities of standalone attempts, which count
+	// within their merchant only: apart from the platform's, whatever the
+	// values.
+	seedScoped maphash.Seed
 }
 
 // NewState returns an empty state.
@@ -72,7 +76,8 @@ func NewState(cfg StateConfig) *State {
 	if cfg.ProfileIdleMax <= 0 {
 		cfg.ProfileIdleMax = profileIdleMaxDefault
 	}
-	s := &State{cfg: cfg, hardMax: int64(cfg.EntitiesMax) + int64(cfg.EntitiesMax)/4, seedEmailCustomer: maphash.MakeSeed()}
+	s := &State{cfg: cfg, hardMax: int64(cfg.EntitiesMax) + int64(cfg.EntitiesMax)/4, seedEmailCustomer: maphash.MakeSeed(),
+		seedScoped: maphash.MakeSeed()}
 	// Each entity is dropped once idle for its longest window: after that
 	// every feature it feeds is zero anyway.
 	s.cards.init(func() *card { return new(card) }, span24h.seconds())
@@ -173,6 +178,9 @@ type keys struct {
 }
 
 func (s *State) keysOf(ev *Event) keys {
+	if ev.Standalone {
+		return s.scopedKeysOf(ev)
+	}
 	k := keys{
 		card:    hashKey(s.cards.seed, ev.CardFingerprint),
 		voucher: hashKey(s.vouchers.seed, ev.VoucherSerial),
@@ -186,6 +194,72 @@ func (s *State) keysOf(ev *Event) keys {
 		k.customer = hashKey(s.seedEmailCustomer, ev.Email)
 	}
 	return k
+}
+
+// Tags of scoped keys: one seed serves every table, so a customer id and
+// an email that spell the same stay two customers.
+const (
+	tagCard byte = iota + 1
+	tagVoucher
+	tagDevice
+	tagIP
+	tagEmail
+	tagCustomer
+	tagEmailCustomer
+)
+
+// scopedKeysOf keys a standalone attempt's entities within its merchant:
+// they neither raise nor read the platform's counts.
+func (s *State) scopedKeysOf(ev *Event) keys {
+	m := ev.MerchantID
+	k := keys{
+		card:    s.scopedKey(tagCard, m, ev.CardFingerprint),
+		voucher: s.scopedKey(tagVoucher, m, ev.VoucherSerial),
+		device:  s.scopedKey(tagDevice, m, ev.DeviceID),
+		ip:      s.scopedKey(tagIP, m, ipNetwork(ev.IP)),
+		email:   s.scopedKey(tagEmail, m, ev.Email),
+	}
+	if ev.CustomerID != "" {
+		k.customer = s.scopedKey(tagCustomer, m, ev.CustomerID)
+	} else {
+		k.customer = s.scopedKey(tagEmailCustomer, m, ev.Email)
+	}
+	return k
+}
+
+func (s *State) scopedKey(tag byte, merchantID, v string) uint64 {
+	if v == "" {
+		return 0
+	}
+	var h maphash.Hash
+	h.SetSeed(s.seedScoped)
+	h.WriteByte(tag)
+	h.WriteString(merchantID)
+	h.WriteByte(0) // merchant ids hold no NUL
+	h.WriteString(v)
+	return nonZero(h.Sum64())
+}
+
+// voucherKey keys one voucher serial of ev (its first or an extra one).
+func (s *State) voucherKey(ev *Event, serial string) uint64 {
+	if ev.Standalone {
+		return s.scopedKey(tagVoucher, ev.MerchantID, serial)
+	}
+	return hashKey(s.vouchers.seed, serial)
+}
+
+// ipNetwork is what ipKey keys an address by, as text: an IPv4 address
+// itself, an IPv6 address's /64.
+func ipNetwork(v string) string {
+	a, err := netip.ParseAddr(v)
+	if err != nil {
+		return v
+	}
+	if a = a.Unmap(); a.Is4() {
+		return a.String()
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }
 
 // hashKey hashes a key value with the table's seed: long values cost 8
@@ -236,13 +310,18 @@ func (s *State) observe(ev *Event, k keys) {
 		s.observeCard(k, t)
 	}
 	if k.voucher != 0 {
-		s.observeVoucher(k, t)
+		s.observeVoucher(k.voucher, t)
+	}
+	for _, serial := range ev.ExtraVoucherSerials {
+		if h := s.voucherKey(ev, serial); h != 0 {
+			s.observeVoucher(h, t)
+		}
 	}
 	if k.customer != 0 {
 		s.observeCustomer(ev, k, t)
 	}
 	if k.device != 0 {
-		s.observeDevice(k, t)
+		s.observeDevice(ev, k, t)
 	}
 	if k.ip != 0 {
 		s.observeIP(k, t)
@@ -266,8 +345,8 @@ func (s *State) observeCard(k keys, t int64) {
 	}
 }
 
-func (s *State) observeVoucher(k keys, t int64) {
-	sh, v := s.vouchers.lock(s, k.voucher, t)
+func (s *State) observeVoucher(h uint64, t int64) {
+	sh, v := s.vouchers.lock(s, h, t)
 	defer sh.mu.Unlock()
 	v.att1m.add(span1m, t, 1)
 	v.att1h.add(span1h, t, 1)
@@ -285,7 +364,7 @@ func (s *State) observeCustomer(ev *Event, k keys, t int64) {
 	}
 }
 
-func (s *State) observeDevice(k keys, t int64) {
+func (s *State) observeDevice(ev *Event, k keys, t int64) {
 	sh, d := s.devices.lock(s, k.device, t)
 	defer sh.mu.Unlock()
 	d.att1m.add(span1m, t, 1)
@@ -298,6 +377,11 @@ func (s *State) observeDevice(k keys, t int64) {
 	}
 	if k.voucher != 0 {
 		d.vouchers.add(k.voucher, t, s.cfg.DistinctMax)
+	}
+	for _, serial := range ev.ExtraVoucherSerials {
+		if h := s.voucherKey(ev, serial); h != 0 {
+			d.vouchers.add(h, t, s.cfg.DistinctMax)
+		}
 	}
 }
 
@@ -342,7 +426,12 @@ func (s *State) observeOutcome(ev *Event, k keys) {
 			s.outcomeCard(k, t, declined)
 		}
 		if k.voucher != 0 {
-			s.outcomeVoucher(k, t)
+			s.outcomeVoucher(k.voucher, t)
+		}
+		for _, serial := range ev.ExtraVoucherSerials {
+			if h := s.voucherKey(ev, serial); h != 0 {
+				s.outcomeVoucher(h, t)
+			}
 		}
 		if k.customer != 0 {
 			s.outcomeCustomer(k, t)
@@ -373,8 +462,8 @@ func (s *State) outcomeCard(k keys, t int64, declined bool) {
 	}
 }
 
-func (s *State) outcomeVoucher(k keys, t int64) {
-	sh, v := s.vouchers.lock(s, k.voucher, t)
+func (s *State) outcomeVoucher(h uint64, t int64) {
+	sh, v := s.vouchers.lock(s, h, t)
 	defer sh.mu.Unlock()
 	v.fail1h.add(span1h, t, 1)
 	v.fail24h.add(span24h, t, 1)

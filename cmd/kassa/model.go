@@ -437,10 +437,15 @@ func runSimulate(ctx context.Context, args []string, getenv env, stdout, stderr 
 }
 
 func runRisk(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "locks" {
+		return runRiskLocks(ctx, args[1:], getenv, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "export" {
-		fmt.Fprint(stderr, "usage: kassa risk export [--data DIR | --database URL] [--since DURATION] --out FILE\n\n"+
-			"  export   write stored evaluations (with outcomes and labels) as a JSONL event file for kassa model train\n")
-		return usagef("risk needs a command: export")
+		fmt.Fprint(stderr, "usage: kassa risk export|locks ...\n\n"+
+			"  export   write stored evaluations (with outcomes and labels) as a JSONL event file for kassa model train:\n"+
+			"           kassa risk export [--data DIR | --database URL] [--since DURATION] --out FILE\n"+
+			"  locks    list, add and lift platform-wide locks: kassa risk locks list|add|lift\n")
+		return usagef("risk needs a command: export or locks")
 	}
 	fs := newFlagSet("risk export", "risk export [--data DIR | --database URL] [--since DURATION] --out FILE", stderr)
 	var sf storeFlags

@@ -37,14 +37,15 @@ type Env struct {
 // NewEnv returns an Env for s with every variable at its zero value.
 func (s *Schema) NewEnv() *Env {
 	return &Env{
-		schema: s,
-		floats: make([]float64, s.counts[Float]),
-		ints:   make([]int, s.counts[Int]),
-		strs:   make([]string, s.counts[String]),
-		bools:  make([]bool, s.counts[Bool]),
-		preds:  make([]func(string, string) bool, s.counts[Predicate]),
-		vars:   make(map[string]any, len(s.vars)),
-		stamp:  make([]uint32, len(s.vars)),
+		schema:  s,
+		floats:  make([]float64, s.counts[Float]),
+		ints:    make([]int, s.counts[Int]),
+		strs:    make([]string, s.counts[String]),
+		bools:   make([]bool, s.counts[Bool]),
+		preds:   make([]func(string, string) bool, s.counts[Predicate]),
+		vars:    make(map[string]any, len(s.vars)),
+		stamp:   make([]uint32, len(s.vars)),
+		machine: vm.VM{MemoryBudget: MemoryBudget},
 	}
 }
 

@@ -54,6 +54,12 @@ const (
 	ExpressionNodesMax = 1024 // syntax tree nodes in an expression
 	NameMax            = 200  // bytes in a rule's name
 	RulesMax           = 200  // rules in one merchant's set (Evaluate refuses more)
+	StringLiteralMax   = 512  // bytes in one string literal
+	// MemoryBudget bounds what one evaluation of one rule may allocate in
+	// expr's accounting (array and map elements, let scopes); a rule past
+	// it fails at run time (a *RuleError), counted as not matching. The
+	// guard keeps every other value a rule makes bounded by its inputs.
+	MemoryBudget = 64 << 10
 )
 
 // Rule is one analyst rule. The exported fields are what is stored and
@@ -104,7 +110,7 @@ func (e *CompileError) Error() string {
 //
 // Beyond operators (arithmetic, comparison, and/or/not, in, contains,
 // startsWith, endsWith, matches with a constant pattern, ?:, let, array
-// and map literals), expressions may call the Predicate variables and the
+// and map literals of numbers, strings and booleans), expressions may call the Predicate variables and the
 // builtins len, abs, ceil, floor, round, int, float, string, min, max,
 // lower, upper, trim, trimPrefix, trimSuffix, hasPrefix, hasSuffix,
 // indexOf, lastIndexOf.
@@ -133,10 +139,12 @@ func Compile(s *Schema, r Rule) (*Rule, error) {
 	program, err := expr.Compile(src, opts...)
 	switch {
 	case g.err != nil:
-		// The guard ran before type checking; its refusal is the reason.
+		// The guard ran before the final type check; its refusal is the reason.
 		return nil, g.err.bind(src)
 	case err != nil:
 		return nil, exprError(src, err)
+	case g.late != nil:
+		return nil, g.late.bind(src)
 	}
 	r.schema = s
 	r.program = program
