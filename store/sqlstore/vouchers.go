@@ -1,10 +1,12 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -243,6 +245,9 @@ func (s *Vouchers) RecordFailures(ctx context.Context, now time.Time, fs []vouch
 			}
 			limits[f.Key] = f.Limit
 		}
+		// Keys are locked in one order (lockOrder), as ReserveAttempt
+		// does, so two transactions never wait for each other.
+		slices.SortFunc(order, lockOrder)
 		for _, k := range order {
 			l, ok, err := s.maybeLockOut(ctx, tx, k, limits[k], now)
 			if err != nil {
@@ -269,8 +274,18 @@ func (s *Vouchers) RecordFailures(ctx context.Context, now time.Time, fs []vouch
 // Failures before the end of its previous lockout do not count again.
 func (s *Vouchers) maybeLockOut(ctx context.Context, tx *Tx, k voucher.AttemptKey, lim voucher.Limit, now time.Time) (voucher.Lockout, bool, error) {
 	since := micros(now.Add(-lim.Window)) // exclusive
+	// The key's row is locked before its failures are counted: on
+	// PostgreSQL, transactions recording failures of one key at once
+	// would otherwise each count without the others' (not yet committed)
+	// and none would see the limit reached: no lockout, no event.
+	// Waiting for the lock, this one counts theirs once they commit.
+	_, err := tx.ExecContext(ctx, `INSERT INTO voucher_lockouts (scope, subject, failures, created_at, locked_until)
+		VALUES (?, ?, 0, ?, 0) ON CONFLICT (scope, subject) DO NOTHING`, string(k.Scope), k.Subject, micros(now))
+	if err != nil {
+		return voucher.Lockout{}, false, fmt.Errorf("insert lockout: %w", err)
+	}
 	var prevUntil int64
-	err := tx.QueryRowContext(ctx, `SELECT locked_until FROM voucher_lockouts WHERE scope = ? AND subject = ?`,
+	err = tx.QueryRowContext(ctx, `SELECT locked_until FROM voucher_lockouts WHERE scope = ? AND subject = ?`+s.forUpdate(),
 		string(k.Scope), k.Subject).Scan(&prevUntil)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -325,7 +340,9 @@ func (s *Vouchers) ReserveAttempt(ctx context.Context, a voucher.Attempt, now ti
 	var ok bool
 	err := s.db.Transact(ctx, func(tx *Tx) error {
 		refused, ok = voucher.Lockout{}, true
-		for _, f := range a.Keys {
+		keys := slices.Clone(a.Keys)
+		slices.SortFunc(keys, func(a, b voucher.Failure) int { return lockOrder(a.Key, b.Key) })
+		for _, f := range keys {
 			l, free, err := s.attemptPlaces(ctx, tx, f, now)
 			if err != nil {
 				return err
@@ -403,6 +420,11 @@ func (s *Vouchers) EndAttempt(ctx context.Context, id string) error {
 		}
 		return nil
 	})
+}
+
+// lockOrder is the order in which a transaction locks keys' lockout rows.
+func lockOrder(a, b voucher.AttemptKey) int {
+	return cmp.Or(cmp.Compare(a.Scope, b.Scope), cmp.Compare(a.Subject, b.Subject))
 }
 
 // forUpdate locks the rows a SELECT reads until the transaction ends on
