@@ -263,7 +263,11 @@ func (s *Server) createRefund(w http.ResponseWriter, r *http.Request) error {
 		a := money.Amount(*req.Amount)
 		amt = &a
 	}
-	ref, _, err := s.cfg.Payments.CreateRefund(r.Context(), pr.Merchant.ID, payment.RefundRequest{Payment: req.Payment, Amount: amt, Reason: req.Reason})
+	// The Idempotency-Key also goes to the payment service: a retry after
+	// a 5xx (which the idempotency store forgets) finds the refund the
+	// first try made, even one still pending at the acquirer.
+	ref, _, err := s.cfg.Payments.CreateRefund(r.Context(), pr.Merchant.ID, payment.RefundRequest{Payment: req.Payment,
+		Amount: amt, Reason: req.Reason, RequestKey: r.Header.Get("Idempotency-Key")})
 	if err != nil {
 		return err
 	}

@@ -165,8 +165,9 @@ func TestCardPayments(t *testing.T) {
 		}
 		ra := money.Amount(500)
 		e.acq.refuse.Store(true)
-		if _, _, err := e.pay.CreateRefund(ctx, e.merchant, payment.RefundRequest{Payment: p.ID, Amount: &ra}); code(err) != "acquirer_refused" {
-			t.Fatalf("refund refused by the acquirer: %v", err)
+		refused, _, err := e.pay.CreateRefund(ctx, e.merchant, payment.RefundRequest{Payment: p.ID, Amount: &ra})
+		if code(err) != "acquirer_refused" || refused.Status != payment.RefundFailed {
+			t.Fatalf("refund refused by the acquirer: %+v %v", refused, err)
 		}
 		e.acq.refuse.Store(false)
 		ref, p, err := e.pay.CreateRefund(ctx, e.merchant, payment.RefundRequest{Payment: p.ID, Amount: &ra})
@@ -174,7 +175,10 @@ func TestCardPayments(t *testing.T) {
 			t.Fatalf("partial refund: %+v %v", p, err)
 		}
 		r.record(p)
-		if res, err := e.acq.Query(ctx, ref.ID+":refund"); err != nil || res.Amount != 500 {
+		if ref.Status != payment.RefundSucceeded || ref.AcquirerKey != p.ID+":refund:2" {
+			t.Errorf("refund after a refused one: %+v", ref)
+		}
+		if res, err := e.acq.Query(ctx, ref.AcquirerKey); err != nil || res.Amount != 500 {
 			t.Errorf("acquirer refund: %+v %v", res, err)
 		}
 		if mb := e.merchantBalance(); mb.Available != 4000 {
