@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/risk"
@@ -207,7 +208,7 @@ func (s *Server) confirmPayment(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.cfg.Payments.Confirm(r.Context(), pr.Merchant.ID, r.PathValue("id"), payment.ConfirmRequest{
 		ClientSecret: req.ClientSecret, PINs: req.PaymentMethod.PINs, ClientIP: clientIP(r),
 		Method: req.PaymentMethod.Type, Token: req.PaymentMethod.Token, CardID: req.PaymentMethod.Card,
-		ChallengeID: req.ChallengeID, UserAgent: r.UserAgent(), Signals: sig})
+		SecretKey: pr.Kind == merchant.Secret, ChallengeID: req.ChallengeID, UserAgent: r.UserAgent(), Signals: sig})
 	if err != nil {
 		return err
 	}

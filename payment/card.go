@@ -130,7 +130,7 @@ func (s *Service) confirmCard(ctx context.Context, p Payment, req ConfirmRequest
 		}
 		ref, d = t.ID, t.Card
 	case req.CardID != "":
-		c, err := s.cfg.Vault.Card(ctx, p.MerchantID, req.CardID)
+		c, err := s.storedCard(ctx, p, req)
 		if err != nil {
 			return Payment{}, err
 		}
@@ -168,6 +168,28 @@ func (s *Service) confirmCard(ctx context.Context, p Payment, req ConfirmRequest
 		return Payment{}, conflictError(err)
 	}
 	return s.authorize(ctx, next, "")
+}
+
+// errStoredCardNotFound is the vault's answer for an unknown card: a
+// caller that may not charge a stored card learns no more than that.
+var errStoredCardNotFound = kassa.Errorf(kassa.ENotFound, "card_not_found", "no such card")
+
+// storedCard returns the stored card req names if the caller may charge
+// it: the merchant's server (secret key), or the payer of a payment bound
+// to the card's customer — the customer the merchant named when it
+// created the payment (with its secret key), or the Kassa account paying.
+// A card id alone (learned from a receipt, a log, another payer) is not
+// enough with the publishable key and a payment's client secret.
+func (s *Service) storedCard(ctx context.Context, p Payment, req ConfirmRequest) (vault.Card, error) {
+	c, err := s.cfg.Vault.Card(ctx, p.MerchantID, req.CardID)
+	if err != nil {
+		return vault.Card{}, err
+	}
+	if req.SecretKey || (c.CustomerID != "" && (c.CustomerID == p.Customer.ID || c.CustomerID == req.PayerID)) {
+		return c, nil
+	}
+	s.log.Warn("card payment: stored card of another customer refused", "payment", p.ID, "card", c.ID)
+	return vault.Card{}, errStoredCardNotFound
 }
 
 // authorize calls the acquirer for p (acquirer_state authorizing, stored)

@@ -23,8 +23,13 @@ type ConfirmRequest struct {
 	// Method is "voucher" (also when empty) or "card".
 	Method string
 	// Token (tok_...) or CardID (card_...) is the card of a card payment.
+	// A stored card needs SecretKey, or a payment or payer bound to the
+	// card's customer.
 	Token  string
 	CardID string
+	// SecretKey says the merchant's server made the request (its secret
+	// key), not a payer's browser.
+	SecretKey bool
 	// ChallengeID continues a card payment after its 3-D Secure challenge.
 	ChallengeID string
 	// UserAgent and Signals (the hosted page's measurements) feed risk.
