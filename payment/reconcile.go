@@ -225,7 +225,7 @@ func (s *Service) reverseDuplicate(ctx context.Context, p Payment, first string)
 		}
 		_, err = s.end(ctx, p, StatusCanceled, EventCanceled, EventDuplicateReversed)
 	case StatusCaptured:
-		if p.AmountCaptured > p.AmountRefunded {
+		if p.AmountCaptured > p.AmountRefunded+p.AmountRefundPending {
 			_, _, err = s.createRefund(ctx, p.MerchantID, RefundRequest{Payment: p.ID, Reason: "duplicate of " + first}, EventDuplicateReversed)
 		}
 	}
