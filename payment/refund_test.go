@@ -251,3 +251,50 @@ func TestCardRefundRefused(t *testing.T) {
 		e.check()
 	})
 }
+
+// TestCardRefundSettledOnce: a pending refund (its answer lost) is
+// settled by the worker and by the merchant's retries at the same time.
+// Its outcome is recorded once: one post, one refund.created.
+func TestCardRefundSettledOnce(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		tally := refundEnv(t, e)
+		r := &cardRun{e: e}
+		p := r.mustPay(3000, payment.CaptureAutomatic, acquirer.CardApproved, payment.StatusCaptured)
+		amt := money.Amount(1000)
+		tally.lose.Store(1)
+		req := payment.RefundRequest{Payment: p.ID, Amount: &amt, RequestKey: "order-78-refund"}
+		first, _, err := e.pay.CreateRefund(ctx, e.merchant, req)
+		if err != nil || first.Status != payment.RefundPending {
+			t.Fatalf("first try: %+v %v", first, err)
+		}
+		e.clk.Advance(2 * time.Minute)
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				if _, err := e.pay.ResolveUnknown(ctx); err != nil {
+					t.Errorf("worker: %v", err)
+				}
+			})
+			wg.Go(func() {
+				if again, _, err := e.pay.CreateRefund(ctx, e.merchant, req); err != nil || again.ID != first.ID {
+					t.Errorf("retry: %+v %v", again, err)
+				}
+			})
+		}
+		wg.Wait()
+		got, err := e.pay.GetRefund(ctx, e.merchant, first.ID)
+		if err != nil || got.Status != payment.RefundSucceeded {
+			t.Fatalf("after the race: %+v %v", got, err)
+		}
+		q, _ := e.pay.Get(ctx, e.merchant, p.ID)
+		if at := tally.total(); at != 1000 || q.AmountRefunded != 1000 || q.AmountRefundPending != 0 {
+			t.Errorf("acquirer refunded %d; Kassa %d refunded, %d pending", at, q.AmountRefunded, q.AmountRefundPending)
+		}
+		var n int
+		if err := e.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM webhook_events WHERE type = 'refund.created'`).Scan(&n); err != nil || n != 1 {
+			t.Errorf("refund.created events: %d %v, want 1", n, err)
+		}
+		e.check()
+	})
+}
