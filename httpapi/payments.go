@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/risk"
@@ -207,7 +208,7 @@ func (s *Server) confirmPayment(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.cfg.Payments.Confirm(r.Context(), pr.Merchant.ID, r.PathValue("id"), payment.ConfirmRequest{
 		ClientSecret: req.ClientSecret, PINs: req.PaymentMethod.PINs, ClientIP: clientIP(r),
 		Method: req.PaymentMethod.Type, Token: req.PaymentMethod.Token, CardID: req.PaymentMethod.Card,
-		ChallengeID: req.ChallengeID, UserAgent: r.UserAgent(), Signals: sig})
+		SecretKey: pr.Kind == merchant.Secret, ChallengeID: req.ChallengeID, UserAgent: r.UserAgent(), Signals: sig})
 	if err != nil {
 		return err
 	}
@@ -263,7 +264,11 @@ func (s *Server) createRefund(w http.ResponseWriter, r *http.Request) error {
 		a := money.Amount(*req.Amount)
 		amt = &a
 	}
-	ref, _, err := s.cfg.Payments.CreateRefund(r.Context(), pr.Merchant.ID, payment.RefundRequest{Payment: req.Payment, Amount: amt, Reason: req.Reason})
+	// The Idempotency-Key also goes to the payment service: a retry after
+	// a 5xx (which the idempotency store forgets) finds the refund the
+	// first try made, even one still pending at the acquirer.
+	ref, _, err := s.cfg.Payments.CreateRefund(r.Context(), pr.Merchant.ID, payment.RefundRequest{Payment: req.Payment,
+		Amount: amt, Reason: req.Reason, RequestKey: r.Header.Get("Idempotency-Key")})
 	if err != nil {
 		return err
 	}

@@ -12,11 +12,14 @@ package payment
 //     automatic capture: the same transfer posted.
 //   - capture: pay:<id>:capture:0 posts it (partly: the rest is released).
 //   - cancel / expiry: pay:<id>:release:0 voids it.
-//   - refund re_X: re_X:0 merchant → card_clearing.
+//   - refund re_X: re_X:0 merchant → card_clearing, pending while the
+//     acquirer is asked; re_X:post posts it, re_X:void voids it (see
+//     refund.go).
 //
 // Every acquirer call carries an idempotency key (pay_<id>:authorize,
-// pay_<id>:capture, pay_<id>:void, re_<id>:refund) and runs before the
-// ledger is written: when the acquirer refuses, nothing changes in Kassa.
+// pay_<id>:capture, pay_<id>:void, pay_<id>:refund:<n>). Capture and void
+// run before the ledger is written: when the acquirer refuses, nothing
+// changes in Kassa. A refund is recorded pending first (refund.go).
 //
 // Never a double charge: before Authorize is called, the payment records
 // acquirer_state "authorizing" and the idempotency key. An Authorize that
@@ -127,7 +130,7 @@ func (s *Service) confirmCard(ctx context.Context, p Payment, req ConfirmRequest
 		}
 		ref, d = t.ID, t.Card
 	case req.CardID != "":
-		c, err := s.cfg.Vault.Card(ctx, p.MerchantID, req.CardID)
+		c, err := s.storedCard(ctx, p, req)
 		if err != nil {
 			return Payment{}, err
 		}
@@ -165,6 +168,28 @@ func (s *Service) confirmCard(ctx context.Context, p Payment, req ConfirmRequest
 		return Payment{}, conflictError(err)
 	}
 	return s.authorize(ctx, next, "")
+}
+
+// errStoredCardNotFound is the vault's answer for an unknown card: a
+// caller that may not charge a stored card learns no more than that.
+var errStoredCardNotFound = kassa.Errorf(kassa.ENotFound, "card_not_found", "no such card")
+
+// storedCard returns the stored card req names if the caller may charge
+// it: the merchant's server (secret key), or the payer of a payment bound
+// to the card's customer — the customer the merchant named when it
+// created the payment (with its secret key), or the Kassa account paying.
+// A card id alone (learned from a receipt, a log, another payer) is not
+// enough with the publishable key and a payment's client secret.
+func (s *Service) storedCard(ctx context.Context, p Payment, req ConfirmRequest) (vault.Card, error) {
+	c, err := s.cfg.Vault.Card(ctx, p.MerchantID, req.CardID)
+	if err != nil {
+		return vault.Card{}, err
+	}
+	if req.SecretKey || (c.CustomerID != "" && (c.CustomerID == p.Customer.ID || c.CustomerID == req.PayerID)) {
+		return c, nil
+	}
+	s.log.Warn("card payment: stored card of another customer refused", "payment", p.ID, "card", c.ID)
+	return vault.Card{}, errStoredCardNotFound
 }
 
 // authorize calls the acquirer for p (acquirer_state authorizing, stored)
@@ -355,17 +380,21 @@ func (s *Service) resolve(ctx context.Context, p Payment, fromConfirm bool) (Pay
 // ResolveUnknown settles card payments whose authorization outcome is
 // unknown (a timeout, a crash during the call) by querying the acquirer:
 // an approval is completed in the ledger exactly once, a decline or a
-// call the acquirer never received fails the payment. It returns how many
-// it settled.
+// call the acquirer never received fails the payment. Pending card refunds
+// are settled first (ResolveRefunds). It returns how many payments and
+// refunds it settled.
 func (s *Service) ResolveUnknown(ctx context.Context) (int, error) {
 	if s.cfg.Acquirer == nil {
 		return 0, nil
 	}
+	n, err := s.ResolveRefunds(ctx)
+	if err != nil {
+		return n, err
+	}
 	ps, err := s.store.AcquirerPending(ctx, dueBatchMax)
 	if err != nil {
-		return 0, err
+		return n, err
 	}
-	n := 0
 	for _, p := range ps {
 		q, err := s.resolve(ctx, p, false)
 		if err != nil {
@@ -417,20 +446,6 @@ func (s *Service) voidCard(ctx context.Context, p Payment) error {
 		return acquirerError(err, "void")
 	}
 	return nil
-}
-
-// refundCard refunds at the acquirer; the caller moves the ledger.
-func (s *Service) refundCard(ctx context.Context, p Payment, r Refund) ([]ledger.Transfer, error) {
-	if err := s.cardsEnabled(); err != nil {
-		return nil, err
-	}
-	if _, err := s.cfg.Acquirer.Refund(ctx, acquirer.RefundRequest{IdempotencyKey: r.ID + ":refund",
-		AuthorizationID: p.Card.AuthorizationID, Amount: r.Amount}); err != nil {
-		s.log.Warn("card payment: refund refused", "payment", p.ID, "err", err)
-		return nil, acquirerError(err, "refund")
-	}
-	return []ledger.Transfer{{ID: r.ID + ":0", DebitAccountID: merchantAccount(p.MerchantID, p.Currency),
-		CreditAccountID: clearingAccount(p.Currency), Amount: r.Amount, Currency: p.Currency, Code: 11}}, nil
 }
 
 // cardUnsettled reports whether a card payment's authorization outcome is

@@ -165,8 +165,9 @@ func TestCardPayments(t *testing.T) {
 		}
 		ra := money.Amount(500)
 		e.acq.refuse.Store(true)
-		if _, _, err := e.pay.CreateRefund(ctx, e.merchant, payment.RefundRequest{Payment: p.ID, Amount: &ra}); code(err) != "acquirer_refused" {
-			t.Fatalf("refund refused by the acquirer: %v", err)
+		refused, _, err := e.pay.CreateRefund(ctx, e.merchant, payment.RefundRequest{Payment: p.ID, Amount: &ra})
+		if code(err) != "acquirer_refused" || refused.Status != payment.RefundFailed {
+			t.Fatalf("refund refused by the acquirer: %+v %v", refused, err)
 		}
 		e.acq.refuse.Store(false)
 		ref, p, err := e.pay.CreateRefund(ctx, e.merchant, payment.RefundRequest{Payment: p.ID, Amount: &ra})
@@ -174,7 +175,10 @@ func TestCardPayments(t *testing.T) {
 			t.Fatalf("partial refund: %+v %v", p, err)
 		}
 		r.record(p)
-		if res, err := e.acq.Query(ctx, ref.ID+":refund"); err != nil || res.Amount != 500 {
+		if ref.Status != payment.RefundSucceeded || ref.AcquirerKey != p.ID+":refund:2" {
+			t.Errorf("refund after a refused one: %+v", ref)
+		}
+		if res, err := e.acq.Query(ctx, ref.AcquirerKey); err != nil || res.Amount != 500 {
 			t.Errorf("acquirer refund: %+v %v", res, err)
 		}
 		if mb := e.merchantBalance(); mb.Available != 4000 {
@@ -211,13 +215,13 @@ func TestCardPayments(t *testing.T) {
 			t.Errorf("second use of a token: %v", err)
 		}
 
-		// A stored card.
+		// A stored card, charged by the merchant's server (secret key).
 		card, err := e.vault.Attach(ctx, e.merchant, r.tokenize(acquirer.CardApproved), "")
 		if err != nil {
 			t.Fatal(err)
 		}
 		p = e.create(1200, payment.CaptureAutomatic)
-		if p, err = e.pay.Confirm(ctx, e.merchant, p.ID, payment.ConfirmRequest{ClientSecret: p.ClientSecret, Method: "card", CardID: card.ID}); err != nil || p.Status != payment.StatusCaptured {
+		if p, err = e.pay.Confirm(ctx, e.merchant, p.ID, payment.ConfirmRequest{ClientSecret: p.ClientSecret, Method: "card", CardID: card.ID, SecretKey: true}); err != nil || p.Status != payment.StatusCaptured {
 			t.Fatalf("stored card: %+v %v", p, err)
 		}
 		r.record(p)
@@ -325,5 +329,73 @@ func TestCardPayments(t *testing.T) {
 				}
 			}
 		}
+	})
+}
+
+// TestStoredCardNeedsOwner: a payer's browser (publishable key and a
+// payment's client secret) that learned a stored card's id cannot charge
+// it; only the secret key, or a payment the merchant bound to the card's
+// customer, or the card's customer paying, can.
+func TestStoredCardNeedsOwner(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		r := &cardRun{e: e}
+		victim, err := e.vault.Attach(ctx, e.merchant, r.tokenize(acquirer.CardApproved), "cus_victim")
+		if err != nil {
+			t.Fatal(err)
+		}
+		loose, err := e.vault.Attach(ctx, e.merchant, r.tokenize(acquirer.CardApproved), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		payAs := func(customer string) payment.Payment {
+			p, err := e.pay.Create(ctx, e.merchant, payment.CreateRequest{Amount: 900, Currency: "EUR",
+				CaptureMethod: payment.CaptureAutomatic, Customer: payment.Customer{ID: customer}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		attacks := []struct {
+			name     string
+			customer string // the payment's customer, as the merchant named it
+			card     string
+			payer    string // the Kassa account paying
+		}{
+			{"no customer", "", victim.ID, ""},
+			{"another customer", "cus_attacker", victim.ID, ""},
+			{"another payer", "", victim.ID, "cus_attacker"},
+			{"card without customer", "cus_attacker", loose.ID, ""},
+		}
+		for _, tt := range attacks {
+			p := payAs(tt.customer)
+			got, err := e.pay.Confirm(ctx, e.merchant, p.ID, payment.ConfirmRequest{ClientSecret: p.ClientSecret,
+				Method: "card", CardID: tt.card, PayerID: tt.payer})
+			if code(err) != "card_not_found" {
+				t.Errorf("%s: a learned card id with the publishable key: %s %v", tt.name, got.Status, err)
+			}
+			if q, _ := e.pay.Get(ctx, e.merchant, p.ID); q.Status != payment.StatusRequiresAction || q.Version != p.Version {
+				t.Errorf("%s: after the refused card: %s v%d, was v%d", tt.name, q.Status, q.Version, p.Version)
+			}
+		}
+		allowed := []struct {
+			name     string
+			customer string
+			payer    string
+			secret   bool
+		}{
+			{"the card's customer's payment", "cus_victim", "", false},
+			{"the card's customer paying", "", "cus_victim", false},
+			{"secret key", "", "", true},
+		}
+		for _, tt := range allowed {
+			p := payAs(tt.customer)
+			p, err := e.pay.Confirm(ctx, e.merchant, p.ID, payment.ConfirmRequest{ClientSecret: p.ClientSecret,
+				Method: "card", CardID: victim.ID, PayerID: tt.payer, SecretKey: tt.secret})
+			if err != nil || p.Status != payment.StatusCaptured {
+				t.Errorf("%s: %s %v", tt.name, p.Status, err)
+			}
+		}
+		e.check()
 	})
 }

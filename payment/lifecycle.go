@@ -23,8 +23,13 @@ type ConfirmRequest struct {
 	// Method is "voucher" (also when empty) or "card".
 	Method string
 	// Token (tok_...) or CardID (card_...) is the card of a card payment.
+	// A stored card needs SecretKey, or a payment or payer bound to the
+	// card's customer.
 	Token  string
 	CardID string
+	// SecretKey says the merchant's server made the request (its secret
+	// key), not a payer's browser.
+	SecretKey bool
 	// ChallengeID continues a card payment after its 3-D Secure challenge.
 	ChallengeID string
 	// UserAgent and Signals (the hosted page's measurements) feed risk.
@@ -450,107 +455,10 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) error {
 	}
 }
 
-// RefundRequest asks to return captured money.
-type RefundRequest struct {
-	Payment string
-	Amount  *money.Amount // nil: everything not yet refunded
-	Reason  string
-}
-
-// CreateRefund returns captured money to the payer's vouchers: in reverse
-// PIN order, each voucher up to what it paid and was not refunded yet.
-func (s *Service) CreateRefund(ctx context.Context, merchantID string, req RefundRequest) (Refund, Payment, error) {
-	return s.createRefund(ctx, merchantID, req)
-}
-
-// createRefund refunds and emits, in the same transaction, refund.created,
-// payment.refunded and any extra payment event types.
-func (s *Service) createRefund(ctx context.Context, merchantID string, req RefundRequest, extra ...string) (Refund, Payment, error) {
-	if len(req.Reason) > ReasonMax {
-		return Refund{}, Payment{}, kassa.Invalid("reason", "reason_invalid", "reason may be at most %d bytes", ReasonMax)
-	}
-	p, err := s.store.Payment(ctx, merchantID, req.Payment)
-	if kassa.ErrorKind(err) == kassa.ENotFound {
-		return Refund{}, Payment{}, kassa.Invalid("payment", "payment_not_found", "no such payment")
-	} else if err != nil {
-		return Refund{}, Payment{}, err
-	}
-	if p.Status != StatusCaptured {
-		return Refund{}, Payment{}, stateError(p, "only a captured payment can be refunded")
-	}
-	refundable := p.AmountCaptured - p.AmountRefunded
-	amt := refundable
-	if req.Amount != nil {
-		if *req.Amount <= 0 || *req.Amount > refundable {
-			return Refund{}, Payment{}, kassa.Invalid("amount", "amount_too_large",
-				"amount must be from 1 to the %d captured and not yet refunded", refundable)
-		}
-		amt = *req.Amount
-	}
-	if amt <= 0 {
-		return Refund{}, Payment{}, kassa.Errorf(kassa.EConflict, "payment_fully_refunded", "nothing is left to refund")
-	}
-	now := s.now().UTC()
-	r := Refund{ID: s.ids.New("re"), PaymentID: p.ID, MerchantID: p.MerchantID, Amount: amt, Currency: p.Currency,
-		Reason: req.Reason, Status: "succeeded", Created: now}
-	next := p
-	next.Version++
-	next.AmountRefunded += amt
-	next.Updated = now
-	next.Vouchers = append([]VoucherUse(nil), p.Vouchers...)
-	var ts []ledger.Transfer
-	remaining := amt
-	for i := len(next.Vouchers) - 1; i >= 0 && remaining > 0; i-- {
-		u := &next.Vouchers[i]
-		take := min(remaining, u.Captured-u.Refunded)
-		if take <= 0 {
-			continue
-		}
-		remaining -= take
-		u.Refunded += take
-		ts = append(ts, ledger.Transfer{ID: fmt.Sprintf("%s:%d", r.ID, u.Seq),
-			DebitAccountID: merchantAccount(p.MerchantID, p.Currency), CreditAccountID: voucherAccount(u.Serial),
-			Amount: take, Currency: p.Currency, Code: 11})
-	}
-	if p.MethodType == MethodCard {
-		if ts, err = s.refundCard(ctx, p, r); err != nil {
-			return Refund{}, Payment{}, err
-		}
-		remaining = 0
-	}
-	if remaining != 0 {
-		panic(fmt.Sprintf("payment %s: refund of %d leaves %d unallocated", p.ID, amt, remaining))
-	}
-	pevs, err := s.events(next, now, append([]string{EventRefunded}, extra...)...)
-	if err != nil {
-		return Refund{}, Payment{}, err
-	}
-	rev, err := s.refundEvent(r, now)
-	if err != nil {
-		return Refund{}, Payment{}, err
-	}
-	_, err = s.led.CreateTransfersWith(ctx, "", linkChain(ts), func(ctx context.Context, tx ledger.Tx, results []ledger.Result) error {
-		if err := checkResults(ts, results); err != nil {
-			return err
-		}
-		return s.store.CreateRefundTx(ctx, tx, r, next, append([]webhook.Event{rev}, pevs...))
-	})
-	if err != nil {
-		return Refund{}, Payment{}, conflictError(err)
-	}
-	s.refreshVouchers(ctx, next.Vouchers)
-	return r, next, nil
-}
-
-// GetRefund returns a merchant's refund.
-func (s *Service) GetRefund(ctx context.Context, merchantID, id string) (Refund, error) {
-	return s.store.Refund(ctx, merchantID, id)
-}
-
 // Balance of a merchant in one currency, from the ledger.
 type Balance struct {
 	Currency  money.Currency
-	Available money.Amount // captured minus refunded (and minus payouts, later)
+	Available money.Amount // captured minus refunded and refunds in flight (and minus payouts, later)
 	Pending   money.Amount // authorized, not yet captured
 }
 
@@ -569,8 +477,10 @@ func (s *Service) MerchantBalances(ctx context.Context, merchantID string) ([]Ba
 		} else if err != nil {
 			return nil, err
 		}
-		out = append(out, Balance{Currency: cur, Available: a.CreditsPosted - a.DebitsPosted,
-			Pending: a.CreditsPending - a.DebitsPending})
+		// Pending debits are card refunds in flight: reserved, so not
+		// available.
+		out = append(out, Balance{Currency: cur, Available: a.CreditsPosted - a.DebitsPosted - a.DebitsPending,
+			Pending: a.CreditsPending})
 	}
 	return out, nil
 }

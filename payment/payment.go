@@ -95,15 +95,21 @@ const (
 
 // Payment is a merchant's request for money and its progress.
 type Payment struct {
-	ID                string
-	MerchantID        string
-	Amount            money.Amount
-	Currency          money.Currency
-	CaptureMethod     string
-	Status            Status
-	AmountCapturable  money.Amount // authorized, not yet captured
-	AmountCaptured    money.Amount
-	AmountRefunded    money.Amount
+	ID               string
+	MerchantID       string
+	Amount           money.Amount
+	Currency         money.Currency
+	CaptureMethod    string
+	Status           Status
+	AmountCapturable money.Amount // authorized, not yet captured
+	AmountCaptured   money.Amount
+	AmountRefunded   money.Amount // by refunds that succeeded
+	// AmountRefundPending is reserved by card refunds whose acquirer
+	// outcome is not recorded yet: it cannot be refunded again.
+	AmountRefundPending money.Amount
+	// RefundSeq is the sequence of the payment's last refund (1, 2, ...):
+	// a card refund's acquirer idempotency key is derived from it.
+	RefundSeq         int
 	MerchantReference string // "" = none
 	Description       string
 	ReturnURL         string
@@ -169,9 +175,28 @@ type Refund struct {
 	Amount     money.Amount
 	Currency   money.Currency
 	Reason     string
-	Status     string // "succeeded"
+	Status     string // RefundPending, RefundSucceeded or RefundFailed
 	Created    time.Time
+	// Seq is the refund's place among its payment's refunds (1, 2, ...).
+	Seq int
+	// AcquirerKey is the idempotency key of a card refund's acquirer call:
+	// <payment id>:refund:<seq>, recorded before the call.
+	AcquirerKey string
+	// FailureCode says why a failed refund failed.
+	FailureCode string
+	// RequestKey is the merchant's Idempotency-Key of the request that
+	// created the refund ("" none): a retry with it finds this refund.
+	RequestKey string
 }
+
+// Refund statuses. Voucher refunds succeed at once; a card refund is
+// pending (its amount reserved in the ledger) until the acquirer's
+// outcome is recorded.
+const (
+	RefundPending   = "pending"
+	RefundSucceeded = "succeeded"
+	RefundFailed    = "failed"
+)
 
 // Filter selects payments to list.
 type Filter struct {
@@ -207,8 +232,17 @@ type Store interface {
 	// CreateRefundTx stores a refund and the payment's new state inside a
 	// ledger batch (version checked as for UpdatePayment).
 	CreateRefundTx(ctx context.Context, tx ledger.Tx, r Refund, p Payment, evs []webhook.Event) error
+	// UpdateRefundTx records a pending refund's outcome (r with its new
+	// status) and the payment's new state inside a ledger batch; ErrConflict
+	// when the refund is no longer pending or the payment's version moved.
+	UpdateRefundTx(ctx context.Context, tx ledger.Tx, r Refund, p Payment, evs []webhook.Event) error
 	// Refund returns a merchant's refund.
 	Refund(ctx context.Context, merchantID, id string) (Refund, error)
+	// RefundByRequestKey returns the merchant's refund created under the
+	// Idempotency-Key; kassa ENotFound when none.
+	RefundByRequestKey(ctx context.Context, merchantID, key string) (Refund, error)
+	// PendingRefunds returns up to limit pending refunds, oldest first.
+	PendingRefunds(ctx context.Context, limit int) ([]Refund, error)
 	// Refunds of a payment, oldest first.
 	Refunds(ctx context.Context, paymentID string) ([]Refund, error)
 	// DuePayments returns up to limit payments in requires_action or

@@ -163,12 +163,14 @@ type RefundJSON struct {
 	Amount   int64  `json:"amount"`
 	Currency string `json:"currency"`
 	Reason   string `json:"reason,omitempty"`
-	Status   string `json:"status"`
-	Created  string `json:"created"`
+	Status   string `json:"status"` // pending, succeeded or failed
+	// FailureCode says why a failed refund failed.
+	FailureCode string `json:"failure_code,omitempty"`
+	Created     string `json:"created"`
 }
 
 // PublicRefund returns the refund's public form.
 func PublicRefund(r Refund) RefundJSON {
 	return RefundJSON{ID: r.ID, Object: "refund", Payment: r.PaymentID, Amount: int64(r.Amount),
-		Currency: string(r.Currency), Reason: r.Reason, Status: r.Status, Created: rfc3339(r.Created)}
+		Currency: string(r.Currency), Reason: r.Reason, Status: r.Status, FailureCode: r.FailureCode, Created: rfc3339(r.Created)}
 }

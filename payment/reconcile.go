@@ -65,7 +65,7 @@ func (s *Service) Reconcile(ctx context.Context, fix bool) (Report, error) {
 			if err := s.checkPayment(ctx, p, &rep); err != nil {
 				return rep, err
 			}
-			reversed := p.Status == StatusCaptured && p.AmountRefunded == p.AmountCaptured
+			reversed := p.Status == StatusCaptured && p.AmountRefunded+p.AmountRefundPending == p.AmountCaptured
 			if p.MerchantReference != "" && p.Status.Live() && !reversed {
 				k := p.MerchantID + "\x00" + p.MerchantReference
 				if first, dup := live[k]; dup {
@@ -94,7 +94,7 @@ func (s *Service) Reconcile(ctx context.Context, fix bool) (Report, error) {
 				sums[acct] = t
 			}
 			t.posted += p.AmountCaptured - p.AmountRefunded
-			t.pending += p.AmountCapturable
+			t.pending += p.AmountCapturable - p.AmountRefundPending
 		}
 		if len(ps) < reconcilePage {
 			break
@@ -231,7 +231,7 @@ func (s *Service) reverseDuplicate(ctx context.Context, p Payment, first string)
 		}
 		_, err = s.end(ctx, p, StatusCanceled, EventCanceled, EventDuplicateReversed)
 	case StatusCaptured:
-		if p.AmountCaptured > p.AmountRefunded {
+		if p.AmountCaptured > p.AmountRefunded+p.AmountRefundPending {
 			_, _, err = s.createRefund(ctx, p.MerchantID, RefundRequest{Payment: p.ID, Reason: "duplicate of " + first}, EventDuplicateReversed)
 		}
 	}
@@ -283,22 +283,53 @@ func (s *Service) checkCardPayment(ctx context.Context, p Payment, bad func(stri
 	if err != nil {
 		return err
 	}
-	var sum money.Amount
+	var sum, pending money.Amount
 	for _, r := range refunds {
-		sum += r.Amount
-		t, _, err := s.led.Transfer(ctx, "", r.ID+":0")
-		if errors.Is(err, ledger.ErrNotFound) {
-			bad("refund %s missing in the ledger", r.ID)
-			continue
-		} else if err != nil {
+		if err := s.checkCardRefund(ctx, p, r, bad); err != nil {
 			return err
 		}
-		if t.Amount != r.Amount || t.CreditAccountID != clearingAccount(p.Currency) {
-			bad("refund %s moved %d to %s in the ledger, it says %d", r.ID, t.Amount, t.CreditAccountID, r.Amount)
+		switch r.Status {
+		case RefundSucceeded:
+			sum += r.Amount
+		case RefundPending:
+			pending += r.Amount
 		}
 	}
-	if sum != p.AmountRefunded {
-		bad("refunds add up to %d, the payment says %d refunded", sum, p.AmountRefunded)
+	if sum != p.AmountRefunded || pending != p.AmountRefundPending {
+		bad("refunds add up to %d succeeded and %d pending, the payment says %d and %d", sum, pending, p.AmountRefunded, p.AmountRefundPending)
+	}
+	return nil
+}
+
+// checkCardRefund compares a card refund with its ledger transfer re_X:0:
+// posted for a refund that succeeded, pending while it is pending, voided
+// for one that failed. (Refunds made before refunds were reserved have
+// re_X:0 posted at once.)
+func (s *Service) checkCardRefund(ctx context.Context, p Payment, r Refund, bad func(string, ...any)) error {
+	t, _, err := s.led.Transfer(ctx, "", r.ID+":0")
+	if errors.Is(err, ledger.ErrNotFound) {
+		bad("refund %s missing in the ledger", r.ID)
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if t.Amount != r.Amount || t.CreditAccountID != clearingAccount(p.Currency) {
+		bad("refund %s moved %d to %s in the ledger, it says %d", r.ID, t.Amount, t.CreditAccountID, r.Amount)
+	}
+	if t.Flags&ledger.FlagPending == 0 {
+		if r.Status != RefundSucceeded {
+			bad("refund %s is posted in the ledger, it is %s", r.ID, r.Status)
+		}
+		return nil
+	}
+	st, err := s.led.PendingStatus(ctx, "", r.ID+":0")
+	if err != nil {
+		return err
+	}
+	want := map[string]ledger.PendingState{RefundPending: ledger.StatePending, RefundSucceeded: ledger.StatePosted,
+		RefundFailed: ledger.StateVoided}[r.Status]
+	if st.State != want || (want == ledger.StatePosted && st.AmountPosted != r.Amount) {
+		bad("refund %s is %s, its ledger reservation is %s (%d posted)", r.ID, r.Status, st.State, st.AmountPosted)
 	}
 	return nil
 }

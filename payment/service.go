@@ -33,12 +33,13 @@ const (
 	EventRefunded          = "payment.refunded"
 	EventDuplicateReversed = "payment.duplicate_reversed"
 	EventRefundCreated     = "refund.created"
+	EventRefundFailed      = "refund.failed" // a card refund the acquirer refused
 	EventFailed            = "payment.failed"
 )
 
 func init() {
 	for _, t := range []string{EventCreated, EventAuthorized, EventCaptured, EventCanceled, EventExpired,
-		EventRefunded, EventDuplicateReversed, EventRefundCreated, EventFailed} {
+		EventRefunded, EventDuplicateReversed, EventRefundCreated, EventRefundFailed, EventFailed} {
 		webhook.RegisterEventType(t)
 	}
 }
@@ -221,12 +222,12 @@ func (s *Service) event(p Payment, typ string, now time.Time) (webhook.Event, er
 	return webhook.Event{ID: s.ids.New("evt"), MerchantID: p.MerchantID, Type: typ, Created: now, Data: data}, nil
 }
 
-func (s *Service) refundEvent(r Refund, now time.Time) (webhook.Event, error) {
+func (s *Service) refundEvent(r Refund, typ string, now time.Time) (webhook.Event, error) {
 	data, err := json.Marshal(PublicRefund(r))
 	if err != nil {
 		return webhook.Event{}, err
 	}
-	return webhook.Event{ID: s.ids.New("evt"), MerchantID: r.MerchantID, Type: EventRefundCreated, Created: now, Data: data}, nil
+	return webhook.Event{ID: s.ids.New("evt"), MerchantID: r.MerchantID, Type: typ, Created: now, Data: data}, nil
 }
 
 // Get returns a merchant's payment.

@@ -34,7 +34,7 @@ const paymentColumns = `id, merchant_id, amount, currency, capture_method, statu
 	acquirer_auth_id, acquirer_state, acquirer_key, challenge_id,
 	customer_id, customer_email, billing_country,
 	risk_evaluation, risk_score, risk_level, risk_decision, risk_factor, risk_reasons, risk_review,
-	risk_challenge, risk_trans_status, risk_eci, payer_id`
+	risk_challenge, risk_trans_status, risk_eci, payer_id, amount_refund_pending, refund_seq`
 
 var errPaymentNotFound = kassa.Errorf(kassa.ENotFound, "payment_not_found", "no such payment")
 
@@ -67,7 +67,7 @@ func scanPayment(row interface{ Scan(...any) error }) (payment.Payment, error) {
 		&p.Card.AuthorizationID, &p.Card.AcquirerState, &p.Card.AttemptKey, &p.Card.ChallengeID,
 		&p.Customer.ID, &p.Customer.Email, &p.Customer.BillingCountry,
 		&p.Risk.EvaluationID, &p.Risk.Score, &p.Risk.Level, &p.Risk.Decision, &p.Risk.Factor, &reasons, &p.Risk.Review,
-		&p.Risk.Challenge, &p.Risk.TransStatus, &p.Risk.ECI, &p.PayerID)
+		&p.Risk.Challenge, &p.Risk.TransStatus, &p.Risk.ECI, &p.PayerID, &p.AmountRefundPending, &p.RefundSeq)
 	if err != nil {
 		return p, err
 	}
@@ -114,7 +114,7 @@ func (s *Payments) CreatePayment(ctx context.Context, p payment.Payment, ev webh
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO payments (`+paymentColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-				?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			p.ID, p.MerchantID, p.Amount, string(p.Currency), p.CaptureMethod, string(p.Status), p.AmountCapturable,
 			p.AmountCaptured, p.AmountRefunded, nullString(p.MerchantReference), p.Description, p.ReturnURL, meta,
 			p.ClientSecret, p.MethodType, p.FailureCode, microsOrZero(p.ExpiresAt), micros(p.Created), micros(p.Updated), p.Version,
@@ -122,7 +122,7 @@ func (s *Payments) CreatePayment(ctx context.Context, p payment.Payment, ev webh
 			p.Card.AuthorizationID, p.Card.AcquirerState, p.Card.AttemptKey, p.Card.ChallengeID,
 			p.Customer.ID, p.Customer.Email, p.Customer.BillingCountry,
 			p.Risk.EvaluationID, p.Risk.Score, p.Risk.Level, p.Risk.Decision, p.Risk.Factor, riskReasons(p.Risk), p.Risk.Review,
-			p.Risk.Challenge, p.Risk.TransStatus, p.Risk.ECI, p.PayerID)
+			p.Risk.Challenge, p.Risk.TransStatus, p.Risk.ECI, p.PayerID, p.AmountRefundPending, p.RefundSeq)
 		if err != nil {
 			return err
 		}
@@ -239,7 +239,8 @@ func (s *Payments) updatePayment(ctx context.Context, tx *Tx, p payment.Payment,
 		card_ref = ?, card_brand = ?, card_last4 = ?, card_exp_month = ?, card_exp_year = ?, card_fingerprint = ?,
 		acquirer_auth_id = ?, acquirer_state = ?, acquirer_key = ?, challenge_id = ?,
 		risk_evaluation = ?, risk_score = ?, risk_level = ?, risk_decision = ?, risk_factor = ?, risk_reasons = ?, risk_review = ?,
-		risk_challenge = ?, risk_trans_status = ?, risk_eci = ?, payer_id = ?
+		risk_challenge = ?, risk_trans_status = ?, risk_eci = ?, payer_id = ?,
+		amount_refund_pending = ?, refund_seq = ?
 		WHERE id = ? AND version = ?`,
 		string(p.Status), p.AmountCapturable, p.AmountCaptured, p.AmountRefunded, p.MethodType, p.FailureCode,
 		microsOrZero(p.ExpiresAt), micros(p.Updated), p.Version,
@@ -247,6 +248,7 @@ func (s *Payments) updatePayment(ctx context.Context, tx *Tx, p payment.Payment,
 		p.Card.AuthorizationID, p.Card.AcquirerState, p.Card.AttemptKey, p.Card.ChallengeID,
 		p.Risk.EvaluationID, p.Risk.Score, p.Risk.Level, p.Risk.Decision, p.Risk.Factor, riskReasons(p.Risk), p.Risk.Review,
 		p.Risk.Challenge, p.Risk.TransStatus, p.Risk.ECI, p.PayerID,
+		p.AmountRefundPending, p.RefundSeq,
 		p.ID, p.Version-1)
 	if err != nil {
 		return fmt.Errorf("update payment: %w", err)
@@ -310,37 +312,82 @@ func (s *Payments) CreateRefundTx(ctx context.Context, ltx ledger.Tx, r payment.
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO refunds (id, payment_id, merchant_id, amount, currency, reason, status, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.ID, r.PaymentID, r.MerchantID, r.Amount, string(r.Currency), r.Reason, r.Status, micros(r.Created))
+	// The payment first: its version check turns a concurrent refund
+	// into ErrConflict before the refund's sequence collides.
+	if err := s.updatePayment(ctx, tx, p, evs); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO refunds (`+refundColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.PaymentID, r.MerchantID, r.Amount, string(r.Currency), r.Reason, r.Status, micros(r.Created),
+		r.Seq, r.AcquirerKey, r.FailureCode, r.RequestKey)
 	if err != nil {
 		return fmt.Errorf("insert refund: %w", err)
+	}
+	return nil
+}
+
+func (s *Payments) UpdateRefundTx(ctx context.Context, ltx ledger.Tx, r payment.Refund, p payment.Payment, evs []webhook.Event) error {
+	tx, err := ledgerTxOf(ltx)
+	if err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE refunds SET status = ?, failure_code = ? WHERE id = ? AND status = 'pending'`,
+		r.Status, r.FailureCode, r.ID)
+	if err != nil {
+		return fmt.Errorf("update refund: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return payment.ErrConflict
 	}
 	return s.updatePayment(ctx, tx, p, evs)
 }
 
-const refundColumns = `id, payment_id, merchant_id, amount, currency, reason, status, created_at`
+const refundColumns = `id, payment_id, merchant_id, amount, currency, reason, status, created_at,
+	seq, acquirer_key, failure_code, request_key`
 
 func scanRefund(row interface{ Scan(...any) error }) (payment.Refund, error) {
 	var r payment.Refund
 	var cur string
 	var created int64
-	err := row.Scan(&r.ID, &r.PaymentID, &r.MerchantID, &r.Amount, &cur, &r.Reason, &r.Status, &created)
+	err := row.Scan(&r.ID, &r.PaymentID, &r.MerchantID, &r.Amount, &cur, &r.Reason, &r.Status, &created,
+		&r.Seq, &r.AcquirerKey, &r.FailureCode, &r.RequestKey)
 	r.Currency, r.Created = money.Currency(cur), fromMicros(created)
 	return r, err
 }
 
+var errRefundNotFound = kassa.Errorf(kassa.ENotFound, "refund_not_found", "no such refund")
+
 func (s *Payments) Refund(ctx context.Context, merchantID, id string) (payment.Refund, error) {
 	r, err := scanRefund(s.db.QueryRowContext(ctx, `SELECT `+refundColumns+` FROM refunds WHERE id = ? AND merchant_id = ?`, id, merchantID))
 	if errors.Is(err, sql.ErrNoRows) {
-		return r, kassa.Errorf(kassa.ENotFound, "refund_not_found", "no such refund")
+		return r, errRefundNotFound
 	}
 	return r, err
 }
 
+func (s *Payments) RefundByRequestKey(ctx context.Context, merchantID, key string) (payment.Refund, error) {
+	r, err := scanRefund(s.db.QueryRowContext(ctx, `SELECT `+refundColumns+` FROM refunds
+		WHERE merchant_id = ? AND request_key = ? AND request_key <> '' ORDER BY created_at DESC, id DESC LIMIT 1`, merchantID, key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, errRefundNotFound
+	}
+	return r, err
+}
+
+func (s *Payments) PendingRefunds(ctx context.Context, limit int) ([]payment.Refund, error) {
+	return s.queryRefunds(ctx, `SELECT `+refundColumns+` FROM refunds WHERE status = 'pending' ORDER BY created_at, id LIMIT ?`, limit)
+}
+
 func (s *Payments) Refunds(ctx context.Context, paymentID string) ([]payment.Refund, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+refundColumns+` FROM refunds WHERE payment_id = ? ORDER BY created_at, id`, paymentID)
+	return s.queryRefunds(ctx, `SELECT `+refundColumns+` FROM refunds WHERE payment_id = ? ORDER BY created_at, id`, paymentID)
+}
+
+func (s *Payments) queryRefunds(ctx context.Context, query string, args ...any) ([]payment.Refund, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("select refunds: %w", err)
 	}
 	defer rows.Close()
 	var rs []payment.Refund
