@@ -121,7 +121,7 @@ func testPaymentRoundTrip(t *testing.T, open Opener) {
 		AttemptKey: "k1", ChallengeID: "ch_1"}
 	p.Customer = payment.Customer{ID: "cust-9", Email: "payer@example.com", BillingCountry: "DE"}
 	p.Risk = payment.RiskResult{EvaluationID: "rev_1", Score: 73, Level: "high", Decision: "challenge", Factor: "otp",
-		Reasons: []risk.Reason{{Code: "feature:amount", Feature: "amount", Value: 1500, Contribution: 0.25, Message: "large"}},
+		Reasons:   []risk.Reason{{Code: "feature:amount", Feature: "amount", Value: 1500, Contribution: 0.25, Message: "large"}},
 		Challenge: payment.ChallengePending, TransStatus: "U", ECI: "07"}
 	p.PayerID = "cus_payer"
 	e.create(t, p)
