@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -189,7 +191,61 @@ func fuzzPOST(f *testing.F, routes []fuzzRoute) {
 		body = fx.expand(body)
 		code, header, out := fx.postFull(path, key, body, "")
 		checkAnswer(t, "POST "+r.path, code, header, out, body)
+		if get, ok := readBack[r.path]; ok && code < 300 {
+			fx.checkReadBack(t, get, out)
+		}
 	})
+}
+
+// readBack names, for the routes that create or change one object, where
+// it is read: what a POST answered must be what a GET then reads (the
+// object round-trips through the store).
+var readBack = map[string]string{
+	"/v1/payments":                   "/v1/payments/{id}",
+	"/v1/payments/{payment}/capture": "/v1/payments/{id}",
+	"/v1/payments/{payment}/cancel":  "/v1/payments/{id}",
+	"/v1/refunds":                    "/v1/refunds/{id}",
+	"/v1/ledger/accounts":            "/v1/ledger/accounts/{id}",
+	"/v1/risk/rules":                 "/v1/risk/rules/{id}",
+	"/v1/risk/rules/{rule}":          "/v1/risk/rules/{id}",
+	"/v1/webhook_endpoints":          "/v1/webhook_endpoints/{id}",
+	"/v1/tokens":                     "/v1/tokens/{id}",
+	"/v1/cards":                      "/v1/cards/{id}",
+}
+
+// createOnly are members only the answer to a create carries (secrets
+// shown once).
+var createOnly = map[string]bool{"secret": true}
+
+// checkReadBack reads the object a POST answered and compares the two.
+func (f *fuzzFixture) checkReadBack(t *testing.T, get string, answer []byte) {
+	t.Helper()
+	var posted map[string]any
+	if err := json.Unmarshal(answer, &posted); err != nil {
+		t.Fatalf("answer %s: %v", answer, err)
+	}
+	objID, _ := posted["id"].(string)
+	if objID == "" {
+		t.Fatalf("answer %s has no id", answer)
+	}
+	path := strings.Replace(get, "{id}", url.PathEscape(objID), 1)
+	req := httptest.NewRequest("GET", path, nil)
+	req.Header.Set("Authorization", "Bearer "+f.merchant.SecretKey)
+	w := httptest.NewRecorder()
+	f.srv.ServeHTTP(w, req)
+	if w.Code != http.StatusOK {
+		t.Fatalf("GET %s after the POST answered %s: %d %s", path, answer, w.Code, w.Body)
+	}
+	var read map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &read); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	for k := range createOnly {
+		delete(posted, k)
+	}
+	if !reflect.DeepEqual(posted, read) {
+		t.Fatalf("GET %s reads what the POST did not answer:\nPOST %s\n GET %s", path, answer, w.Body)
+	}
 }
 
 func FuzzPaymentsBody(f *testing.F) {
