@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -271,6 +272,10 @@ func (s *Server) endpoint(auth Auth, bodyMax int64, h HandlerFunc) http.Handler 
 				return
 			}
 		}
+		if err := checkURLText(r); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, bodyMax)
 		}
@@ -287,6 +292,24 @@ func (s *Server) endpoint(auth Auth, bodyMax int64, h HandlerFunc) http.Handler 
 			s.writeError(w, r, err)
 		}
 	})
+}
+
+// checkURLText refuses a request whose path or query, decoded, is not
+// UTF-8 text. Ids and cursors in them reach the store, and PostgreSQL
+// refuses such bytes in text (the request would end in a 500); no object
+// has such an id.
+func checkURLText(r *http.Request) error {
+	ok := utf8.ValidString(r.URL.Path)
+	for k, vs := range r.URL.Query() {
+		ok = ok && utf8.ValidString(k)
+		for _, v := range vs {
+			ok = ok && utf8.ValidString(v)
+		}
+	}
+	if !ok {
+		return kassa.Errorf(kassa.EInvalid, "url_invalid", "the URL's path and query must be UTF-8 text")
+	}
+	return nil
 }
 
 func (s *Server) authenticate(r *http.Request, auth Auth) (merchant.Principal, error) {
