@@ -178,7 +178,7 @@ func secretsIn(body string) []string {
 // gives the body.
 func fuzzPOST(f *testing.F, routes []fuzzRoute) {
 	for i, r := range routes {
-		for _, s := range append([]string{`{}`, `null`, `[]`, `{"x":1}`, ``}, r.seeds...) {
+		for _, s := range append([]string{`{}`, `null`, `[]`, `{"x":1}`, ``, `{"x\u0000":1}`}, r.seeds...) {
 			f.Add(uint8(i), s)
 		}
 	}
@@ -193,10 +193,41 @@ func fuzzPOST(f *testing.F, routes []fuzzRoute) {
 		body = fx.expand(body)
 		code, header, out := fx.postFull(path, key, body, "")
 		checkAnswer(t, "POST "+r.path, code, header, out, body)
+		if code < 300 && hasNUL(body) {
+			t.Fatalf("POST %s took a NUL character (PostgreSQL cannot store it): %d %s", r.path, code, out)
+		}
 		if get, ok := readBack[r.path]; ok && code < 300 {
 			fx.checkReadBack(t, get, out)
 		}
 	})
+}
+
+// hasNUL reports whether a JSON body holds a NUL character in a string
+// or a member name.
+func hasNUL(body string) bool {
+	var v any
+	if json.Unmarshal([]byte(body), &v) != nil {
+		return false
+	}
+	found := false
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				found = found || strings.ContainsRune(k, 0)
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		case string:
+			found = found || strings.ContainsRune(v, 0)
+		}
+	}
+	walk(v)
+	return found
 }
 
 // readBack names, for the routes that create or change one object, where
@@ -256,7 +287,7 @@ func FuzzPaymentsBody(f *testing.F) {
 			`{"amount":1500,"currency":"EUR","capture_method":"manual","merchant_reference":"o-1","description":"d",
 			"return_url":"https://shop.example/r","metadata":{"a":"b"},"customer":{"id":"c1","email":"a@b.example","billing_country":"AT"}}`,
 			`{"amount":-1,"currency":"eur"}`, `{"amount":1e400,"currency":"EUR"}`, `{"amount":9223372036854775807,"currency":"EUR"}`,
-			`{"amount":1,"currency":"EUR","metadata":"x"}`, `{"amount":1,"currency":"EUR","return_url":"javascript:alert(1)"}`,
+			`{"amount":1,"currency":"EUR","metadata":"x"}`, `{"amount":1,"currency":"EUR","description":"a\u0000b","metadata":{"k":"\\u0000"}}`, `{"amount":1,"currency":"EUR","return_url":"javascript:alert(1)"}`,
 		}},
 		{"/v1/payments/{payment}/confirm", false, []string{
 			`{"client_secret":"{secret}","payment_method":{"type":"voucher","pins":["1234-5678-9012-3456"]}}`,
@@ -292,7 +323,7 @@ func FuzzVouchersBody(f *testing.F) {
 func FuzzLedgerBody(f *testing.F) {
 	fuzzPOST(f, []fuzzRoute{
 		{"/v1/ledger/accounts", true, []string{`{"id":"a","currency":"EUR","code":1,"flags":["debits_must_not_exceed_credits"],"metadata":{"k":"v"}}`,
-			`{"id":"","currency":"EUR"}`, `{"id":"a","currency":"EUR","code":70000}`, `{"id":"a","currency":"EUR","flags":["nope"]}`}},
+			`{"id":"","currency":"EUR"}`, `{"id":"a\u0000","currency":"EUR"}`, `{"id":"a","currency":"EUR","code":70000}`, `{"id":"a","currency":"EUR","flags":["nope"]}`}},
 		{"/v1/ledger/transfers", true, []string{
 			`{"transfers":[{"id":"t1","debit_account_id":"a","credit_account_id":"b","amount":1,"currency":"EUR","flags":["pending"],"timeout":60}]}`,
 			`{"transfers":[{"id":"t2","pending_id":"t1","flags":["post_pending"]}]}`,
@@ -313,7 +344,8 @@ func FuzzRiskBody(f *testing.F) {
 		{"/v1/risk/evaluations/rev_nope/outcome", true, []string{`{"outcome":"fraud"}`}},
 		{"/v1/risk/labels", true, []string{`{"subject":"card:fp","label":"fraud","source":"analyst"}`, `{"subject":"","label":"x"}`}},
 		{"/v1/risk/rules", true, []string{`{"name":"r","expression":"score > 80 && amount > 50000","action":"block"}`,
-			`{"name":"r","expression":"let s = \"a\"; s + s + s == \"\"","action":"block"}`, `{"name":"r","expression":"(","action":"block"}`}},
+			`{"name":"r","expression":"let s = \"a\"; s + s + s == \"\"","action":"block"}`, `{"name":"r","expression":"(","action":"block"}`,
+			`{"name":"n\u0000","expression":"amount > 1","action":"review"}`}},
 		{"/v1/risk/rules/backtest", true, []string{`{"expression":"amount > 1","action":"block"}`}},
 		{"/v1/risk/rules/{rule}", true, []string{`{"name":"n","position":-1}`, `{"expression":"method == \"card\"","factor":"otp"}`}},
 		{"/v1/risk/lists", true, []string{`{"list":"block","type":"email","value":"a@b.example"}`, `{"list":"allow","type":"ip","value":"::1"}`}},
@@ -342,7 +374,8 @@ func FuzzTokensBody(f *testing.F) {
 func FuzzWebhooksBody(f *testing.F) {
 	fuzzPOST(f, []fuzzRoute{
 		{"/v1/webhook_endpoints", true, []string{`{"url":"https://a.example.com/h","events":["payment.captured"],"description":"d"}`,
-			`{"url":"https://127.0.0.1/","events":["*"]}`, `{"url":"https://[::ffff:10.0.0.1]/","events":["*"]}`, `{"url":"ftp://x","events":[]}`}},
+			`{"url":"https://127.0.0.1/","events":["*"]}`, `{"url":"https://[::ffff:10.0.0.1]/","events":["*"]}`, `{"url":"ftp://x","events":[]}`,
+			`{"url":"https://a.example.com/h","events":["*"],"description":"d\u0000"}`}},
 		{"/v1/webhook_endpoints/{endpoint}/rotate_secret", true, []string{`{"expire_current_in":3600}`, `{"expire_current_in":-1}`}},
 		{"/v1/events/evt_nope/redeliver", true, []string{`{"endpoint":"{endpoint}"}`}},
 	})

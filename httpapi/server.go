@@ -295,19 +295,20 @@ func (s *Server) endpoint(auth Auth, bodyMax int64, h HandlerFunc) http.Handler 
 }
 
 // checkURLText refuses a request whose path or query, decoded, is not
-// UTF-8 text. Ids and cursors in them reach the store, and PostgreSQL
-// refuses such bytes in text (the request would end in a 500); no object
-// has such an id.
+// UTF-8 text or holds a NUL character. Ids and cursors in them reach the
+// store, and PostgreSQL refuses such bytes in text (the request would
+// end in a 500); no object has such an id.
 func checkURLText(r *http.Request) error {
-	ok := utf8.ValidString(r.URL.Path)
+	text := func(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+	ok := text(r.URL.Path)
 	for k, vs := range r.URL.Query() {
-		ok = ok && utf8.ValidString(k)
+		ok = ok && text(k)
 		for _, v := range vs {
-			ok = ok && utf8.ValidString(v)
+			ok = ok && text(v)
 		}
 	}
 	if !ok {
-		return kassa.Errorf(kassa.EInvalid, "url_invalid", "the URL's path and query must be UTF-8 text")
+		return kassa.Errorf(kassa.EInvalid, "url_invalid", "the URL's path and query must be UTF-8 text without NUL characters")
 	}
 	return nil
 }
