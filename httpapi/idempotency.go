@@ -13,7 +13,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/merchant"
@@ -175,6 +178,12 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, namespace st
 	}
 	if len(key) > IdempotencyKeyLengthMax {
 		return kassa.Invalid("Idempotency-Key", "idempotency_key_invalid", "the Idempotency-Key may be at most %d characters", IdempotencyKeyLengthMax)
+	}
+	// A key is text: PostgreSQL refuses to store bytes that are not
+	// UTF-8 (the request would end in a 500), and control characters
+	// make a key no one can read back from a log.
+	if !utf8.ValidString(key) || strings.ContainsFunc(key, unicode.IsControl) {
+		return kassa.Invalid("Idempotency-Key", "idempotency_key_invalid", "the Idempotency-Key must be printable UTF-8 text")
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,7 +35,17 @@ func DecodeJSON(r *http.Request, v any) error {
 		return kassa.Errorf(kassa.EInvalid, "unsupported_media_type",
 			"the body must be JSON, sent with 'Content-Type: application/json'")
 	}
-	dec := json.NewDecoder(r.Body)
+	// The body is read whole (the route's limit bounds it) to look for
+	// NUL characters first: no field has a use for them, and PostgreSQL
+	// refuses them in text (the request would end in a 500).
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return jsonError(err)
+	}
+	if hasNULEscape(body) {
+		return kassa.Errorf(kassa.EInvalid, "malformed_json", "the body's strings may not contain NUL characters (\\u0000)")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
@@ -47,6 +58,26 @@ func DecodeJSON(r *http.Request, v any) error {
 		return kassa.Errorf(kassa.EInvalid, "malformed_json", "the body must hold exactly one JSON value")
 	}
 	return nil
+}
+
+// hasNULEscape reports whether JSON text holds the escape \u0000 (a raw
+// NUL byte is not valid JSON): a backslash-u-0000 preceded by an even
+// number of further backslashes.
+func hasNULEscape(b []byte) bool {
+	for {
+		i := bytes.Index(b, []byte(`\u0000`))
+		if i < 0 {
+			return false
+		}
+		n := 1
+		for j := i - 1; j >= 0 && b[j] == '\\'; j-- {
+			n++
+		}
+		if n%2 == 1 {
+			return true
+		}
+		b = b[i+1:]
+	}
 }
 
 func jsonError(err error) error {

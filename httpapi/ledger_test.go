@@ -18,7 +18,7 @@ import (
 )
 
 // newLedger runs a real ledger over the test's SQLite database.
-func newLedger(t *testing.T, db *sqlstore.DB) *ledger.Ledger {
+func newLedger(t testing.TB, db *sqlstore.DB) *ledger.Ledger {
 	t.Helper()
 	skey, _, err := note.GenerateKey(rand.Reader, "kassa.test/ledger")
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 
 // newRiskFixture is a server whose payments (vouchers and cards) are
 // scored by a started risk engine with the built-in model.
-func newRiskFixture(t *testing.T) *fixture {
+func newRiskFixture(t testing.TB) *fixture {
 	t.Helper()
 	db, err := sqlstore.OpenSQLite(context.Background(), t.TempDir())
 	if err != nil {

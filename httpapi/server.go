@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -290,6 +291,10 @@ func (s *Server) endpoint(auth Auth, bodyMax int64, h HandlerFunc) http.Handler 
 				return
 			}
 		}
+		if err := checkURLText(r); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, bodyMax)
 		}
@@ -306,6 +311,25 @@ func (s *Server) endpoint(auth Auth, bodyMax int64, h HandlerFunc) http.Handler 
 			s.writeError(w, r, err)
 		}
 	})
+}
+
+// checkURLText refuses a request whose path or query, decoded, is not
+// UTF-8 text or holds a NUL character. Ids and cursors in them reach the
+// store, and PostgreSQL refuses such bytes in text (the request would
+// end in a 500); no object has such an id.
+func checkURLText(r *http.Request) error {
+	text := func(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+	ok := text(r.URL.Path)
+	for k, vs := range r.URL.Query() {
+		ok = ok && text(k)
+		for _, v := range vs {
+			ok = ok && text(v)
+		}
+	}
+	if !ok {
+		return kassa.Errorf(kassa.EInvalid, "url_invalid", "the URL's path and query must be UTF-8 text without NUL characters")
+	}
+	return nil
 }
 
 func (s *Server) authenticate(r *http.Request, auth Auth) (merchant.Principal, error) {

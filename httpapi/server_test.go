@@ -33,7 +33,7 @@ type fixture struct {
 	db       *sqlstore.DB
 }
 
-func newFixture(t *testing.T, cfg httpapi.Config, extra func(*httpapi.Server)) *fixture {
+func newFixture(t testing.TB, cfg httpapi.Config, extra func(*httpapi.Server)) *fixture {
 	t.Helper()
 	db, err := sqlstore.OpenSQLite(context.Background(), t.TempDir())
 	if err != nil {
@@ -44,7 +44,7 @@ func newFixture(t *testing.T, cfg httpapi.Config, extra func(*httpapi.Server)) *
 }
 
 // newFixtureDB is newFixture over a database the caller opened.
-func newFixtureDB(t *testing.T, db *sqlstore.DB, cfg httpapi.Config, extra func(*httpapi.Server)) *fixture {
+func newFixtureDB(t testing.TB, db *sqlstore.DB, cfg httpapi.Config, extra func(*httpapi.Server)) *fixture {
 	t.Helper()
 	var err error
 	f := &fixture{svc: merchant.NewService(sqlstore.NewMerchants(db), nil, id.Generator{}), logs: &syncbuf.Buffer{}, db: db}

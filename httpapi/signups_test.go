@@ -14,7 +14,7 @@ import (
 
 // newIdentityService is payer identity over db, codes in a development
 // outbox, with a fast (test-only) password hash.
-func newIdentityService(t *testing.T, db *sqlstore.DB) (*identity.Service, *identity.Outbox) {
+func newIdentityService(t testing.TB, db *sqlstore.DB) (*identity.Service, *identity.Outbox) {
 	t.Helper()
 	store := sqlstore.NewIdentity(db)
 	outbox := identity.NewOutbox(store, identitytest.Sealer(t), nil, id.Generator{})

@@ -17,7 +17,7 @@ import (
 )
 
 // newVaultService is a vault over db with a fresh key file.
-func newVaultService(t *testing.T, db *sqlstore.DB) *vault.Service {
+func newVaultService(t testing.TB, db *sqlstore.DB) *vault.Service {
 	t.Helper()
 	keys, err := vault.OpenKeyFile(filepath.Join(t.TempDir(), "vault-kek.json"))
 	if err != nil {

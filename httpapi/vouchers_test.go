@@ -23,7 +23,7 @@ import (
 	"github.com/kassa/kassa/voucher"
 )
 
-func newVoucherService(t *testing.T, db *sqlstore.DB, led *ledger.Ledger, clock func() time.Time) *voucher.Service {
+func newVoucherService(t testing.TB, db *sqlstore.DB, led *ledger.Ledger, clock func() time.Time) *voucher.Service {
 	t.Helper()
 	svc, err := voucher.New(voucher.Config{Store: sqlstore.NewVouchers(db), Ledger: led, PINKey: voucher.GenerateKey(), Clock: clock})
 	if err != nil {

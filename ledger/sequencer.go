@@ -29,9 +29,11 @@ type Config struct {
 	// BatchEventsMax caps the events (accounts, transfers, expiry voids)
 	// of one commit. Default BatchEventsMaxDefault.
 	BatchEventsMax int
-	// QueueLengthMax bounds the submissions waiting for the sequencer;
-	// callers beyond it block until there is room or their context ends.
-	// Default 1024.
+	// QueueLengthMax bounds the submissions one owner may have waiting
+	// for the sequencer, and an eighth of all waiting submissions; that
+	// owner's callers beyond it block until there is room or their
+	// context ends. Batches are shared fairly among the owners waiting
+	// (see fairQueue). Default 1024.
 	QueueLengthMax int
 	// ExpiryInterval is how often the sequencer checks for timed-out
 	// pending transfers when idle (it also checks before every batch).
@@ -65,7 +67,7 @@ type Ledger struct {
 	clock    func() time.Time
 	token    string
 
-	queue   chan *submission
+	queue   *fairQueue
 	closing chan struct{}
 	stopped chan struct{}
 	once    sync.Once
@@ -138,7 +140,7 @@ func New(cfg Config) (*Ledger, error) {
 		origin:   cfg.Origin,
 		clock:    cfg.Clock,
 		token:    hex.EncodeToString(tok[:]),
-		queue:    make(chan *submission, cfg.QueueLengthMax),
+		queue:    newFairQueue(cfg.QueueLengthMax, cfg.BatchEventsMax),
 		closing:  make(chan struct{}),
 		stopped:  make(chan struct{}),
 	}
@@ -243,12 +245,8 @@ func (l *Ledger) submit(ctx context.Context, s *submission) ([]Result, error) {
 		return nil, ErrClosed
 	default:
 	}
-	select {
-	case l.queue <- s:
-	case <-l.closing:
-		return nil, ErrClosed
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := l.queue.push(ctx, s, l.closing); err != nil {
+		return nil, err
 	}
 	select {
 	case err := <-s.done:
@@ -277,8 +275,8 @@ func (l *Ledger) submit(ctx context.Context, s *submission) ([]Result, error) {
 	}
 }
 
-// run is the sequencer: it takes submissions off the queue, packs them
-// into batches of at most BatchEventsMax events and commits each batch.
+// run is the sequencer: it takes batches of at most BatchEventsMax events
+// off the queue, shared fairly among owners, and commits each.
 func (l *Ledger) run() {
 	defer close(l.stopped)
 	var tick <-chan time.Time
@@ -287,17 +285,19 @@ func (l *Ledger) run() {
 		defer t.Stop()
 		tick = t.C
 	}
-	var carry *submission
 	var subs []*submission
 	for {
-		subs = subs[:0]
-		events := 0
-		if carry != nil {
-			subs, events, carry = append(subs, carry), carry.events(), nil
-		} else {
+		select {
+		case <-l.closing:
+			l.drain()
+			return
+		default:
+		}
+		subs = l.queue.take(subs[:0], l.cfg.BatchEventsMax)
+		if len(subs) == 0 {
 			select {
-			case s := <-l.queue:
-				subs, events = append(subs, s), s.events()
+			case <-l.queue.ready:
+				continue
 			case <-tick:
 				if !l.st.expiryDue(l.clock().UnixNano()) {
 					continue
@@ -305,19 +305,6 @@ func (l *Ledger) run() {
 			case <-l.closing:
 				l.drain()
 				return
-			}
-		}
-	fill:
-		for events < l.cfg.BatchEventsMax {
-			select {
-			case s := <-l.queue:
-				if events+s.events() > l.cfg.BatchEventsMax {
-					carry = s
-					break fill
-				}
-				subs, events = append(subs, s), events+s.events()
-			default:
-				break fill
 			}
 		}
 		err := l.commit(subs)
@@ -329,13 +316,8 @@ func (l *Ledger) run() {
 }
 
 func (l *Ledger) drain() {
-	for {
-		select {
-		case s := <-l.queue:
-			s.done <- ErrClosed
-		default:
-			return
-		}
+	for _, s := range l.queue.close() {
+		s.done <- ErrClosed
 	}
 }
 

@@ -305,5 +305,12 @@ func parseKey(token string) (kind Kind, lookup string, ok bool) {
 	if !ok || len(lookup) != 16 || len(secret) == 0 {
 		return "", "", false
 	}
+	// The lookup id goes to the store: only the characters ids are made
+	// of (PostgreSQL refuses bytes that are not UTF-8 in text).
+	for i := 0; i < len(lookup); i++ {
+		if c := lookup[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return "", "", false
+		}
+	}
 	return kind, lookup, true
 }

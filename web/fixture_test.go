@@ -43,7 +43,7 @@ type fixture struct {
 	logs     *syncbuf.Buffer
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	f := &fixture{logs: &syncbuf.Buffer{}}

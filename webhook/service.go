@@ -222,7 +222,9 @@ func (s *Service) CreateEndpoint(ctx context.Context, merchantID string, p Endpo
 	if err != nil {
 		return Created{}, err
 	}
-	now := s.now().UTC()
+	// The stores keep microseconds: the answer shows the time as it will
+	// be read back.
+	now := s.now().UTC().Truncate(time.Microsecond)
 	ep := Endpoint{
 		ID: s.cfg.IDs.New("we"), MerchantID: merchantID, URL: p.URL, Description: p.Description,
 		Events: p.Events, Status: StatusEnabled, Created: now,

@@ -333,8 +333,9 @@ func checkOpenSSL(t *testing.T, base string) {
 	}
 }
 
-func TestE2EDemo(t *testing.T) {
-	b := backends(t)[0](t)
+func TestE2EDemo(t *testing.T) { forEachBackend(t, testE2EDemo) }
+
+func testE2EDemo(t *testing.T, b backend) {
 	s := startServe(t, b, "--demo")
 	var curls []string
 	for _, line := range strings.Split(s.stdout.String(), "\n") {

@@ -14,8 +14,9 @@ var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 // The payer pages run in the real binary: a sign-up's email code lands in
 // the development outbox, where kassa outbox shows it, and not in the log.
-func TestE2ESignUpCodeInOutbox(t *testing.T) {
-	be := backends(t)[0](t)
+func TestE2ESignUpCodeInOutbox(t *testing.T) { forEachBackend(t, testE2ESignUpCodeInOutbox) }
+
+func testE2ESignUpCodeInOutbox(t *testing.T, be backend) {
 	s := startServe(t, be, "--dev-outbox")
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Transport: s.client.Transport, Jar: jar, Timeout: s.client.Timeout,

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"database/sql"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -40,8 +40,9 @@ func copyDir(t *testing.T, src string) string {
 // TestE2ELedgerTamper changes the stored ledger behind kassa's back — an
 // amount, a deleted transfer, two leaves swapped, a balance — and expects
 // kassa ledger verify to fail and name the record.
-func TestE2ELedgerTamper(t *testing.T) {
-	b := backends(t)[0](t)
+func TestE2ELedgerTamper(t *testing.T) { forEachBackend(t, testE2ELedgerTamper) }
+
+func testE2ELedgerTamper(t *testing.T, b backend) {
 	key := createMerchant(t, b)
 	s := startServe(t, b)
 	for _, acct := range []string{"a", "b"} {
@@ -57,18 +58,18 @@ func TestE2ELedgerTamper(t *testing.T) {
 	if err := s.stop(t, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(kassaBin, "ledger", "verify", "--data", b.data).CombinedOutput(); err != nil {
+	if out, err := runKassa(t, b, "ledger", "verify"); err != nil {
 		t.Fatalf("clean ledger does not verify: %v\n%s", err, out)
 	}
 
 	tests := []struct {
 		name   string
-		tamper func(db *sql.DB) error
+		tamper func(ctx context.Context, tx *sqlstore.Tx) error
 		want   string // in the verify output
 	}{
-		{"amount changed", func(db *sql.DB) error {
+		{"amount changed", func(ctx context.Context, tx *sqlstore.Tx) error {
 			var data []byte
-			if err := db.QueryRow(`SELECT data FROM ledger_transfers WHERE id = 't3'`).Scan(&data); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT data FROM ledger_transfers WHERE id = 't3'`).Scan(&data); err != nil {
 				return err
 			}
 			rec, err := ledger.DecodeLeaf(data)
@@ -76,47 +77,45 @@ func TestE2ELedgerTamper(t *testing.T) {
 				return err
 			}
 			rec.Transfer.Amount++
-			_, err = db.Exec(`UPDATE ledger_transfers SET data = ? WHERE id = 't3'`, ledger.EncodeLeaf(&rec))
+			_, err = tx.ExecContext(ctx, `UPDATE ledger_transfers SET data = ? WHERE id = 't3'`, ledger.EncodeLeaf(&rec))
 			return err
 		}, `"t3"`},
-		{"transfer deleted", func(db *sql.DB) error {
-			_, err := db.Exec(`DELETE FROM ledger_transfers WHERE id = 't2'`)
+		{"transfer deleted", func(ctx context.Context, tx *sqlstore.Tx) error {
+			_, err := tx.ExecContext(ctx, `DELETE FROM ledger_transfers WHERE id = 't2'`)
 			return err
 		}, "leaf 3 "},
-		{"leaves reordered", func(db *sql.DB) error {
+		{"leaves reordered", func(ctx context.Context, tx *sqlstore.Tx) error {
 			var d2, d4 []byte
-			if err := db.QueryRow(`SELECT data FROM ledger_transfers WHERE id = 't2'`).Scan(&d2); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT data FROM ledger_transfers WHERE id = 't2'`).Scan(&d2); err != nil {
 				return err
 			}
-			if err := db.QueryRow(`SELECT data FROM ledger_transfers WHERE id = 't4'`).Scan(&d4); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT data FROM ledger_transfers WHERE id = 't4'`).Scan(&d4); err != nil {
 				return err
 			}
-			if _, err := db.Exec(`UPDATE ledger_transfers SET id = 'tmp', data = ? WHERE id = 't2'`, d4); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE ledger_transfers SET id = 'tmp', data = ? WHERE id = 't2'`, d4); err != nil {
 				return err
 			}
-			if _, err := db.Exec(`UPDATE ledger_transfers SET id = 't2', data = ? WHERE id = 't4'`, d2); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE ledger_transfers SET id = 't2', data = ? WHERE id = 't4'`, d2); err != nil {
 				return err
 			}
-			_, err := db.Exec(`UPDATE ledger_transfers SET id = 't4' WHERE id = 'tmp'`)
+			_, err := tx.ExecContext(ctx, `UPDATE ledger_transfers SET id = 't4' WHERE id = 'tmp'`)
 			return err
 		}, "leaf 3 "},
-		{"balance changed", func(db *sql.DB) error {
-			_, err := db.Exec(`UPDATE ledger_accounts SET credits_posted = credits_posted + 1 WHERE id = 'b'`)
+		{"balance changed", func(ctx context.Context, tx *sqlstore.Tx) error {
+			_, err := tx.ExecContext(ctx, `UPDATE ledger_accounts SET credits_posted = credits_posted + 1 WHERE id = 'b'`)
 			return err
 		}, `"b"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := copyDir(t, b.data)
-			db, err := sql.Open("sqlite", filepath.Join(dir, sqlstore.SQLiteFile))
+			c := b.clone(t)
+			db := openStore(t, c)
+			err := db.Transact(context.Background(), func(tx *sqlstore.Tx) error { return tt.tamper(context.Background(), tx) })
+			db.Close()
 			if err != nil {
-				t.Fatal(err)
-			}
-			if err := tt.tamper(db); err != nil {
 				t.Fatalf("tamper: %v", err)
 			}
-			db.Close()
-			cmd := exec.Command(kassaBin, "ledger", "verify", "--data", dir)
+			cmd := exec.Command(kassaBin, append([]string{"ledger", "verify"}, c.args...)...)
 			out, _ := cmd.CombinedOutput()
 			if code := cmd.ProcessState.ExitCode(); code != 3 {
 				t.Errorf("verify exited %d, want 3 (a check failed)\n%s", code, out)
