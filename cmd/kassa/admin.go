@@ -26,7 +26,7 @@ func runMigrate(ctx context.Context, args []string, getenv env, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	sf.logger = logger // the durability settings read at open
+	sf.logger = logger      // the durability settings read at open
 	db, err := sf.open(ctx) // opening applies pending migrations
 	if err != nil {
 		return err
