@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"time"
@@ -121,6 +122,12 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, merchantID s
 		_, err := w.Write(got.Body)
 		return err
 	}
+	// What the request creates gets ids derived from the key and the
+	// request: if this attempt commits and still answers 5xx (a lost
+	// connection after COMMIT), the key is released below and the retry
+	// finds those objects instead of creating them again.
+	scope := merchantID + "\x00" + key + "\x00" + hex.EncodeToString(rec.RequestHash)
+	r = r.WithContext(kassa.WithIdempotencyKey(r.Context(), scope))
 	buf := &bufferedWriter{header: http.Header{}}
 	herr := h(buf, r)
 	if herr != nil {

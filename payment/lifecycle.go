@@ -469,6 +469,12 @@ func (s *Service) createRefund(ctx context.Context, merchantID string, req Refun
 	if len(req.Reason) > ReasonMax {
 		return Refund{}, Payment{}, kassa.Invalid("reason", "reason_invalid", "reason may be at most %d bytes", ReasonMax)
 	}
+	rid, keyed := s.newID(ctx, "re")
+	if keyed {
+		if r, p, err := s.sameRefund(ctx, merchantID, rid, req); kassa.ErrorKind(err) != kassa.ENotFound {
+			return r, p, err
+		}
+	}
 	p, err := s.store.Payment(ctx, merchantID, req.Payment)
 	if kassa.ErrorKind(err) == kassa.ENotFound {
 		return Refund{}, Payment{}, kassa.Invalid("payment", "payment_not_found", "no such payment")
@@ -491,7 +497,7 @@ func (s *Service) createRefund(ctx context.Context, merchantID string, req Refun
 		return Refund{}, Payment{}, kassa.Errorf(kassa.EConflict, "payment_fully_refunded", "nothing is left to refund")
 	}
 	now := s.now().UTC()
-	r := Refund{ID: s.ids.New("re"), PaymentID: p.ID, MerchantID: p.MerchantID, Amount: amt, Currency: p.Currency,
+	r := Refund{ID: rid, PaymentID: p.ID, MerchantID: p.MerchantID, Amount: amt, Currency: p.Currency,
 		Reason: req.Reason, Status: "succeeded", Created: now}
 	next := p
 	next.Version++
@@ -540,6 +546,25 @@ func (s *Service) createRefund(ctx context.Context, merchantID string, req Refun
 	}
 	s.refreshVouchers(ctx, next.Vouchers)
 	return r, next, nil
+}
+
+// sameRefund answers a retried refund request with the refund its first
+// attempt committed (and the payment as it is now), or ENotFound when
+// there is none.
+func (s *Service) sameRefund(ctx context.Context, merchantID, id string, req RefundRequest) (Refund, Payment, error) {
+	r, err := s.store.Refund(ctx, merchantID, id)
+	if err != nil {
+		return Refund{}, Payment{}, err
+	}
+	if r.PaymentID != req.Payment || req.Amount != nil && *req.Amount != r.Amount {
+		return Refund{}, Payment{}, kassa.Errorf(kassa.EUnprocessable, "idempotency_key_reused",
+			"this Idempotency-Key created refund %s of another payment or amount; use a new key for a new request", r.ID)
+	}
+	p, err := s.store.Payment(ctx, merchantID, r.PaymentID)
+	if err != nil {
+		return Refund{}, Payment{}, err
+	}
+	return r, p, nil
 }
 
 // GetRefund returns a merchant's refund.
