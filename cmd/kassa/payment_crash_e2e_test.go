@@ -282,7 +282,7 @@ func crashReplay(t *testing.T, s *server, calls []*crashCall) {
 // payments hold or keep of it, and all the money still there.
 func crashCheckMoney(t *testing.T, s *server, sk, pk string, vs []issuedVoucher, flows map[string]*crashFlow) {
 	t.Helper()
-	held := map[string]int64{} // serial → what payments hold or keep of it
+	held := map[string]int64{}  // serial → what payments hold or keep of it
 	seen := map[string]string{} // ref → payment id
 	for after := ""; ; {
 		page := s.call(t, "GET", "/v1/payments?limit=100&starting_after="+after, sk, "", nil, 200)
