@@ -23,6 +23,7 @@ type crashCall struct {
 	acked               bool // a stored answer came back (below 500)
 	status              int
 	answer              []byte
+	at                  time.Time // when the answer came
 }
 
 // crashFlow is one payment the load drives: create, confirm with one
@@ -67,7 +68,7 @@ func (c *crashCall) post(client *http.Client, base string) (ok bool) {
 	if err != nil || resp.StatusCode >= 500 {
 		return false
 	}
-	c.acked, c.status, c.answer = true, resp.StatusCode, raw
+	c.acked, c.status, c.answer, c.at = true, resp.StatusCode, raw, time.Now()
 	return resp.StatusCode/100 == 2
 }
 
