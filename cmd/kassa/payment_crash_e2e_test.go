@@ -102,7 +102,7 @@ func TestE2EPaymentCrash(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &m); err != nil {
 			t.Fatal(err)
 		}
-		const workers, perWorker, face = 4, 2, 500_000
+		const workers, perWorker, face = 3, 2, 500_000
 		out, err = runKassa(t, b, "vouchers", "issue", "--count", strconv.Itoa(workers*perWorker),
 			"--amount", strconv.Itoa(face), "--currency", "EUR", "--json")
 		if err != nil {
@@ -149,7 +149,7 @@ func TestE2EPaymentCrash(t *testing.T) {
 					}
 				})
 			}
-			time.Sleep(time.Duration(300+rng.IntN(1200)) * time.Millisecond)
+			time.Sleep(time.Duration(200+rng.IntN(800)) * time.Millisecond)
 			s.cmd.Process.Signal(syscall.SIGKILL)
 			<-s.done
 			close(stop)
