@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kassa/kassa/internal/pgtest"
 )
@@ -17,8 +19,11 @@ func TestE2ERefusesNotDurablePostgres(t *testing.T) {
 	b := backend{"postgres", []string{"--data", t.TempDir(), "--database", url}, ""}
 	b.data = b.args[1]
 	for _, cmd := range [][]string{{"migrate"}, {"serve", "--listen", "127.0.0.1:0"}} {
-		c := exec.Command(kassaBin, append(cmd, b.args...)...)
+		// A serve that does not refuse would run until killed.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		c := exec.CommandContext(ctx, kassaBin, append(cmd, b.args...)...)
 		out, _ := c.CombinedOutput()
+		cancel()
 		if code := c.ProcessState.ExitCode(); code != 1 {
 			t.Errorf("kassa %s exited %d, want 1\n%s", cmd[0], code, out)
 		}
