@@ -9,6 +9,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -217,6 +218,12 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, namespace st
 		_, err = w.Write(body)
 		return err
 	}
+	// What the request creates gets ids derived from the key and the
+	// request: if this attempt commits and still answers 5xx (a lost
+	// connection after COMMIT), the key is released below and the retry
+	// finds those objects instead of creating them again.
+	scope := namespace + "\x00" + key + "\x00" + hex.EncodeToString(rec.RequestHash)
+	r = r.WithContext(kassa.WithIdempotencyKey(r.Context(), scope))
 	buf := &bufferedWriter{header: http.Header{}}
 	herr := h(buf, r)
 	if herr != nil {

@@ -4,6 +4,7 @@ package id
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base32"
 	"io"
 	"strings"
@@ -44,4 +45,13 @@ func New(prefix string) string { return Generator{}.New(prefix) }
 func HasPrefix(s, prefix string) bool {
 	rest, ok := strings.CutPrefix(s, prefix+"_")
 	return ok && len(rest) > 0 && len(rest) <= 64
+}
+
+// Derived returns prefix + "_" + 16 base32 characters (80 bits) of the
+// SHA-256 of prefix and scope: the same scope always gives the same id.
+// For objects a request creates under an Idempotency-Key, so that a retry
+// finds what an earlier attempt committed.
+func Derived(prefix, scope string) string {
+	h := sha256.Sum256([]byte("kassa derived id\x00" + prefix + "\x00" + scope))
+	return prefix + "_" + encoding.EncodeToString(h[:10])
 }

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -22,6 +23,7 @@ type Summary struct {
 	Accounts    int64
 	Transfers   int64
 	Checkpoints int64
+	Kept        int64 // checkpoints kept outside the store that the log matched
 	Root        tlog.Hash
 	// Posted and Pending are the per-currency sums of debits (which equal
 	// the sums of credits).
@@ -59,14 +61,25 @@ func (e *VerifyError) Error() string {
 // records would. The reading goroutine, the hashing workers and the
 // collector that applies the leaves in order run in parallel.
 //
+// Checks of the store alone cannot notice leaves removed from the end of
+// the log together with their checkpoints (or a database restored from an
+// older copy): what is left is a consistent, smaller log. kept are signed
+// checkpoint notes saved earlier outside the store (by an auditor, from
+// GET /v1/ledger/checkpoint): each must be signed by verifierKey, no
+// larger than the log, and its root must equal the log's root at its size.
+//
 // Memory grows with the number of accounts and pending transfers, not with
 // the number of transfers.
-func Verify(ctx context.Context, s Store, verifierKey string) (Summary, error) {
+func Verify(ctx context.Context, s Store, verifierKey string, kept ...[]byte) (Summary, error) {
 	sum := Summary{Posted: map[money.Currency]int64{}, Pending: map[money.Currency]int64{}}
 	latest, err := s.LatestCheckpoint(ctx)
 	empty := errors.Is(err, ErrNotFound)
 	if err != nil && !empty {
 		return sum, err
+	}
+	keptCPs, verr := openKept(kept, verifierKey, latest.Size)
+	if verr != nil {
+		return sum, verr
 	}
 	if !empty {
 		signed, err := OpenCheckpoint(latest.Note, verifierKey)
@@ -92,6 +105,9 @@ func Verify(ctx context.Context, s Store, verifierKey string) (Summary, error) {
 	if !sort.SliceIsSorted(cps, func(i, j int) bool { return cps[i].Size < cps[j].Size }) {
 		return sum, &VerifyError{LeafIndex: -1, Reason: "checkpoints are not in size order"}
 	}
+	// The kept checkpoints' roots are compared like the stored ones'.
+	cps = append(cps, keptCPs...)
+	slices.SortStableFunc(cps, func(a, b Checkpoint) int { return cmp.Compare(a.Size, b.Size) })
 
 	v := newVerifier(s, latest.Size, cps)
 	badLeaf := v.run(ctx)
@@ -109,10 +125,33 @@ func Verify(ctx context.Context, s Store, verifierKey string) (Summary, error) {
 		return sum, &VerifyError{LeafIndex: v.n, Reason: fmt.Sprintf("log has %d leaves, latest checkpoint %d", v.n, latest.Size)}
 	}
 	sum.Root = v.root
+	sum.Kept = int64(len(keptCPs))
 	if err := v.checkAccounts(ctx, &sum); err != nil {
 		return sum, err
 	}
 	return sum, nil
+}
+
+// openKept checks the signatures of the kept checkpoint notes and that
+// none is larger than the log's latest checkpoint (size). Kept checkpoints
+// of the empty tree say nothing and are dropped.
+func openKept(kept [][]byte, verifierKey string, size int64) ([]Checkpoint, *VerifyError) {
+	var cps []Checkpoint
+	for i, msg := range kept {
+		cp, err := OpenCheckpoint(msg, verifierKey)
+		if err != nil {
+			return nil, &VerifyError{LeafIndex: -1, Reason: fmt.Sprintf("kept checkpoint %d: %v", i+1, err)}
+		}
+		if cp.Size > size {
+			return nil, &VerifyError{LeafIndex: -1, Reason: fmt.Sprintf(
+				"the log has %d leaves, but kept checkpoint %d (signed) has %d: leaves were removed from the end of the log, or the database was restored from an older copy",
+				size, i+1, cp.Size)}
+		}
+		if cp.Size > 0 {
+			cps = append(cps, Checkpoint{Size: cp.Size, Hash: cp.Hash})
+		}
+	}
+	return cps, nil
 }
 
 // vacct is an account as Verify derives it. The fields a transfer reads

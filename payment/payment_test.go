@@ -47,13 +47,17 @@ type env struct {
 }
 
 func forEachBackend(t *testing.T, fn func(t *testing.T, e *env)) {
+	forEachBackendWrapped(t, storeWrap{}, fn)
+}
+
+func forEachBackendWrapped(t *testing.T, wrap storeWrap, fn func(t *testing.T, e *env)) {
 	t.Run("sqlite", func(t *testing.T) {
 		dir := t.TempDir()
 		db, err := sqlstore.OpenSQLite(context.Background(), dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		e := newEnv(t, db)
+		e := newEnv(t, db, wrap)
 		e.dir = dir
 		fn(t, e)
 	})
@@ -62,12 +66,28 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, e *env)) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fn(t, newEnv(t, db))
+		fn(t, newEnv(t, db, wrap))
 	})
 }
 
-func newEnv(t *testing.T, db *sqlstore.DB) *env {
+// storeWrap wraps the stores an env runs on (e.g. to inject faults).
+type storeWrap struct {
+	ledger   func(ledger.Store) ledger.Store
+	payments func(payment.Store) payment.Store
+}
+
+func newEnv(t *testing.T, db *sqlstore.DB, wrap ...storeWrap) *env {
 	t.Helper()
+	var lstore ledger.Store = sqlstore.NewLedger(db)
+	var pstore payment.Store = sqlstore.NewPayments(db)
+	for _, w := range wrap {
+		if w.ledger != nil {
+			lstore = w.ledger(lstore)
+		}
+		if w.payments != nil {
+			pstore = w.payments(pstore)
+		}
+	}
 	t.Cleanup(func() { db.Close() })
 	ctx := context.Background()
 	e := &env{t: t, db: db, clk: testclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))}
@@ -76,7 +96,7 @@ func newEnv(t *testing.T, db *sqlstore.DB) *env {
 		t.Fatal(err)
 	}
 	e.verifier = vkey
-	e.led, err = ledger.New(ledger.Config{Store: sqlstore.NewLedger(db), SignerKey: skey, Clock: e.clk.Now, ExpiryInterval: -1})
+	e.led, err = ledger.New(ledger.Config{Store: lstore, SignerKey: skey, Clock: e.clk.Now, ExpiryInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +123,7 @@ func newEnv(t *testing.T, db *sqlstore.DB) *env {
 	test := acquirer.NewTest()
 	test.SlowDelay = 300 * time.Millisecond
 	e.acq = &countingAcquirer{Test: test, authorizes: map[string]int{}}
-	e.pay = payment.New(payment.Config{Store: sqlstore.NewPayments(db), Ledger: e.led, Vouchers: e.vouchers, Clock: e.clk.Now,
+	e.pay = payment.New(payment.Config{Store: pstore, Ledger: e.led, Vouchers: e.vouchers, Clock: e.clk.Now,
 		Vault: e.vault, Acquirer: acquirer.WithTimeout(e.acq, 5*time.Second), Logger: logger})
 	m, err := merchant.NewService(sqlstore.NewMerchants(db), e.clk.Now, id.Generator{}).Create(ctx, "Shop")
 	if err != nil {

@@ -120,6 +120,20 @@ func (s *Service) refundOnce(ctx context.Context, merchantID string, req RefundR
 			return Refund{}, Payment{}, err
 		}
 	}
+	// Under an Idempotency-Key the refund's id is derived from the key
+	// and the request (newID): a retry whose first attempt committed but
+	// answered an error finds that refund, even where the key was not
+	// stored on it.
+	rid, keyed := s.newID(ctx, "re")
+	if keyed {
+		r, err := s.store.Refund(ctx, merchantID, rid)
+		switch {
+		case err == nil:
+			return s.replayRefund(ctx, r, req)
+		case kassa.ErrorKind(err) != kassa.ENotFound:
+			return Refund{}, Payment{}, err
+		}
+	}
 	p, err := s.store.Payment(ctx, merchantID, req.Payment)
 	if kassa.ErrorKind(err) == kassa.ENotFound {
 		return Refund{}, Payment{}, kassa.Invalid("payment", "payment_not_found", "no such payment")
@@ -142,7 +156,7 @@ func (s *Service) refundOnce(ctx context.Context, merchantID string, req RefundR
 		return Refund{}, Payment{}, kassa.Errorf(kassa.EConflict, "payment_fully_refunded", "nothing is left to refund")
 	}
 	now := s.now().UTC()
-	r := Refund{ID: s.ids.New("re"), PaymentID: p.ID, MerchantID: p.MerchantID, Amount: amt, Currency: p.Currency,
+	r := Refund{ID: rid, PaymentID: p.ID, MerchantID: p.MerchantID, Amount: amt, Currency: p.Currency,
 		Reason: req.Reason, Status: RefundSucceeded, Created: now, Seq: p.RefundSeq + 1, RequestKey: req.RequestKey}
 	next := p
 	next.Version++

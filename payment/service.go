@@ -190,9 +190,17 @@ func (s *Service) Create(ctx context.Context, merchantID string, req CreateReque
 	if req.Customer, err = validateCustomer(req.Customer); err != nil {
 		return Payment{}, err
 	}
+	pid, keyed := s.newID(ctx, "pay")
+	if keyed {
+		if p, err := s.store.Payment(ctx, merchantID, pid); err == nil {
+			return sameCreate(p, req, cur)
+		} else if kassa.ErrorKind(err) != kassa.ENotFound {
+			return Payment{}, err
+		}
+	}
 	now := s.now().UTC()
 	p := Payment{
-		ID: s.ids.New("pay"), MerchantID: merchantID, Amount: req.Amount, Currency: cur,
+		ID: pid, MerchantID: merchantID, Amount: req.Amount, Currency: cur,
 		CaptureMethod: req.CaptureMethod, Status: StatusRequiresAction,
 		MerchantReference: req.MerchantReference, Description: req.Description, ReturnURL: req.ReturnURL,
 		Metadata: req.Metadata, ExpiresAt: now.Add(UnpaidTTL), Created: now, Updated: now, Version: 1,
@@ -209,6 +217,28 @@ func (s *Service) Create(ctx context.Context, merchantID string, req CreateReque
 				Message: d.Error() + "; cancel it first or use another reference"}
 		}
 		return Payment{}, err
+	}
+	return p, nil
+}
+
+// newID returns the id of an object a request creates: random, or, when
+// the request runs under an Idempotency-Key (kassa.IdempotencyKey),
+// derived from it (keyed), so that a retry of a request whose first
+// attempt committed but answered an error finds that object instead of
+// creating another.
+func (s *Service) newID(ctx context.Context, prefix string) (string, bool) {
+	if scope := kassa.IdempotencyKey(ctx); scope != "" {
+		return id.Derived(prefix, scope), true
+	}
+	return s.ids.New(prefix), false
+}
+
+// sameCreate answers a retried create with the payment its first attempt
+// committed.
+func sameCreate(p Payment, req CreateRequest, cur money.Currency) (Payment, error) {
+	if p.Amount != req.Amount || p.Currency != cur {
+		return Payment{}, kassa.Errorf(kassa.EUnprocessable, "idempotency_key_reused",
+			"this Idempotency-Key created payment %s with another amount; use a new key for a new request", p.ID)
 	}
 	return p, nil
 }

@@ -18,9 +18,15 @@ func runMigrate(ctx context.Context, args []string, getenv env, stdout, stderr i
 	var sf storeFlags
 	fs := newFlagSet("migrate", "migrate [--data DIR | --database URL]", stderr)
 	sf.register(fs)
+	logLevel := fs.String("log-level", "info", "log `level` of the JSON log on stderr: debug, info, warn, error")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
+	logger, err := newLogger(*logLevel, stderr)
+	if err != nil {
+		return err
+	}
+	sf.logger = logger      // the durability settings read at open
 	db, err := sf.open(ctx) // opening applies pending migrations
 	if err != nil {
 		return err

@@ -98,11 +98,13 @@ type app struct {
 
 func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, err error) {
 	a = &app{log: logger, reg: prometheus.NewRegistry()}
+	built := a // a is nil once an error is returned
 	defer func() {
 		if err != nil {
-			a.close()
+			built.close()
 		}
 	}()
+	cfg.store.logger = logger
 	if a.db, err = cfg.store.open(ctx); err != nil {
 		return nil, err
 	}

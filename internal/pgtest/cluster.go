@@ -40,6 +40,7 @@ type cluster struct {
 	base   string
 	port   int
 	cmd    *exec.Cmd
+	extra  []string      // more "name=value" server settings, after the defaults
 	exited chan struct{} // closed when postgres has exited
 	err    error         // postgres's exit status; read after exited is closed
 }
@@ -55,8 +56,9 @@ func (c *cluster) url(database string) string {
 	return u.String()
 }
 
-// startCluster runs initdb in a new directory and starts postgres on it.
-func startCluster() (*cluster, error) {
+// startCluster runs initdb in a new directory and starts postgres on it,
+// with the server settings ("name=value") of extra over the defaults.
+func startCluster(extra ...string) (*cluster, error) {
 	bin := os.Getenv(EnvBinDir)
 	if bin == "" {
 		bin = BinDir
@@ -76,7 +78,7 @@ func startCluster() (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &cluster{base: base}
+	c := &cluster{base: base, extra: extra}
 	if err := c.init(bin, cred); err != nil {
 		os.RemoveAll(base)
 		return nil, err
@@ -133,9 +135,9 @@ func (c *cluster) start(bin string, cred *syscall.Credential) error {
 
 	c.port = port
 	c.exited = make(chan struct{})
-	c.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", filepath.Join(c.base, "data"),
+	args := []string{"-D", filepath.Join(c.base, "data"),
 		"-c", "listen_addresses=127.0.0.1",
-		"-c", "port="+strconv.Itoa(port),
+		"-c", "port=" + strconv.Itoa(port),
 		"-c", "unix_socket_directories=",
 		"-c", "fsync=on",
 		"-c", "synchronous_commit=on",
@@ -146,7 +148,11 @@ func (c *cluster) start(bin string, cred *syscall.Credential) error {
 		"-c", "timezone=UTC",
 		"-c", "log_min_messages=warning",
 		"-c", "logging_collector=off",
-	)
+	}
+	for _, setting := range c.extra {
+		args = append(args, "-c", setting) // a later -c wins
+	}
+	c.cmd = exec.Command(filepath.Join(bin, "postgres"), args...)
 	c.cmd.Dir = c.base
 	c.cmd.Stdout = logFile
 	c.cmd.Stderr = logFile

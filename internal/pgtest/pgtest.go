@@ -119,6 +119,29 @@ func URL(t testing.TB) string {
 	return withDatabase(admin, name)
 }
 
+// PrivateURL starts a cluster of its own for t, with the server settings
+// ("name=value", e.g. "fsync=off") of settings over the shared cluster's,
+// and returns a postgres:// URL to its maintenance database. The cluster
+// is stopped and removed when the test ends. It costs an initdb (about a
+// second): use it only for settings a database cannot have on its own.
+// KASSA_TEST_DATABASE_URL does not apply: the settings need a server.
+func PrivateURL(t testing.TB, settings ...string) string {
+	t.Helper()
+	c, err := startCluster(settings...)
+	if errors.Is(err, errNoBinaries) {
+		unavailable(t, err)
+	}
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.stop(); err != nil {
+			t.Errorf("pgtest: stopping the private cluster: %v", err)
+		}
+	})
+	return c.url("postgres")
+}
+
 // adminURL returns the URL of the maintenance database "postgres" on the
 // server that tests use, starting the throwaway cluster on first use.
 func adminURL() (string, error) {

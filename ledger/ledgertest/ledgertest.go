@@ -14,4 +14,5 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Proofs", func(t *testing.T) { Proofs(t, open) })
 	t.Run("TreeMatchesTlog", func(t *testing.T) { TreeMatchesTlog(t, open) })
 	t.Run("ExpiryAndQueries", func(t *testing.T) { ExpiryAndQueries(t, open) })
+	t.Run("AmbiguousCommit", func(t *testing.T) { AmbiguousCommit(t, open) })
 }

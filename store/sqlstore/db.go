@@ -59,6 +59,8 @@ type DB struct {
 	stmtCount  atomic.Int64
 	stmtWanted sync.Map // SQLite: write queries to prepare between batches
 
+	durability []Setting // as read at open
+
 	dir        string       // SQLite: the data directory
 	lindexOnce sync.Once    // SQLite: opens the ledger's account index
 	lindex     *ledgerIndex // (ledger_index.go)

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"modernc.org/sqlite"
 )
@@ -20,6 +21,11 @@ const SQLiteFile = "kassa.db"
 // applies pending migrations. Commits are durable: WAL with
 // synchronous=FULL fsyncs the log on every commit.
 func OpenSQLite(ctx context.Context, dir string) (*DB, error) {
+	return openSQLite(ctx, Config{DataDir: dir})
+}
+
+func openSQLite(ctx context.Context, cfg Config) (*DB, error) {
+	dir := cfg.DataDir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
@@ -40,6 +46,13 @@ func OpenSQLite(ctx context.Context, dir string) (*DB, error) {
 	if err := db.write.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	if db.durability, err = sqliteDurability(ctx, db.write); err == nil {
+		err = checkDurability(cfg, SQLite, db.durability)
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
 	}
 	if err := db.Migrate(ctx); err != nil {
 		db.Close()
@@ -84,6 +97,31 @@ func sqliteParams(synchronous string) url.Values {
 	params.Add("_pragma", "journal_mode(WAL)")
 	params.Add("_pragma", "synchronous("+synchronous+")")
 	return params
+}
+
+// sqliteDurability reads back the journal mode and synchronous level the
+// connection parameters asked for: a driver that ignored them would
+// otherwise go unnoticed.
+func sqliteDurability(ctx context.Context, pool *sql.DB) ([]Setting, error) {
+	var mode string
+	var sync int
+	if err := pool.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return nil, fmt.Errorf("read journal_mode: %w", err)
+	}
+	if err := pool.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
+		return nil, fmt.Errorf("read synchronous: %w", err)
+	}
+	levels := []string{"OFF", "NORMAL", "FULL", "EXTRA"}
+	level := strconv.Itoa(sync)
+	if sync >= 0 && sync < len(levels) {
+		level = levels[sync]
+	}
+	return []Setting{
+		{Name: "journal_mode", Value: mode, Safe: mode == "wal"},
+		// In WAL mode NORMAL syncs only at checkpoints: a power cut loses
+		// the commits since the last one.
+		{Name: "synchronous", Value: level, Safe: sync >= 2},
+	}, nil
 }
 
 func sqliteErrorCode(err error) int {
