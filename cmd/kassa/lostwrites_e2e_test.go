@@ -33,19 +33,9 @@ func TestE2ELostWrites(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 16))
-	out, err := runKassa(t, b, "merchants", "create", "--name", "Lost Writes Shop", "--json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m struct {
-		SecretKey      string `json:"secret_key"`
-		PublishableKey string `json:"publishable_key"`
-	}
-	if err := json.Unmarshal([]byte(out), &m); err != nil {
-		t.Fatal(err)
-	}
+	sk, pk := createMerchantKeys(t, b)
 	const payWorkers, ledgerWorkers, face = 3, 2, 500_000
-	out, err = runKassa(t, b, "vouchers", "issue", "--count", strconv.Itoa(payWorkers), "--amount", strconv.Itoa(face),
+	out, err := runKassa(t, b, "vouchers", "issue", "--count", strconv.Itoa(payWorkers), "--amount", strconv.Itoa(face),
 		"--currency", "EUR", "--json")
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +51,7 @@ func TestE2ELostWrites(t *testing.T) {
 
 	s := startServe(t, b, "--rate-limit", "0")
 	for _, acct := range []string{"src", "dst"} {
-		s.call(t, "POST", "/v1/ledger/accounts", m.SecretKey, "", map[string]any{"id": acct, "currency": "EUR"}, 201)
+		s.call(t, "POST", "/v1/ledger/accounts", sk, "", map[string]any{"id": acct, "currency": "EUR"}, 201)
 	}
 	load := &crashLoad{flows: map[string]*crashFlow{}}
 	var mu sync.Mutex
@@ -83,7 +73,7 @@ func TestE2ELostWrites(t *testing.T) {
 				load.mu.Lock()
 				load.flows[f.ref] = f
 				load.mu.Unlock()
-				if !crashFlowRun(s, load, f, vs[w], m.SecretKey, m.PublishableKey) {
+				if !crashFlowRun(s, load, f, vs[w], sk, pk) {
 					return
 				}
 			}
@@ -106,7 +96,7 @@ func TestE2ELostWrites(t *testing.T) {
 				}
 				raw, _ := json.Marshal(map[string]any{"transfers": ts})
 				req, _ := http.NewRequest("POST", s.base+"/v1/ledger/transfers", bytes.NewReader(raw))
-				req.Header.Set("Authorization", "Bearer "+m.SecretKey)
+				req.Header.Set("Authorization", "Bearer "+sk)
 				req.Header.Set("Content-Type", "application/json")
 				resp, err := s.client.Do(req)
 				if err != nil {
@@ -163,7 +153,7 @@ func TestE2ELostWrites(t *testing.T) {
 	s = startServe(t, b, "--rate-limit", "0")
 	var lost []string
 	for id, amount := range acked {
-		resp, body := s.request(t, "GET", "/v1/ledger/transfers/"+id, m.SecretKey, nil)
+		resp, body := s.request(t, "GET", "/v1/ledger/transfers/"+id, sk, nil)
 		if resp.StatusCode != 200 || num(body["amount"]) != amount {
 			if len(lost) < 5 {
 				t.Errorf("transfer %s, answered ok %v before the cut, = %d %v", id, cutAt.Sub(ackedAt[id]), resp.StatusCode, body)
@@ -174,9 +164,9 @@ func TestE2ELostWrites(t *testing.T) {
 	if len(lost) > 0 {
 		t.Errorf("%d of the %d transfers answered ok before the cut are gone or changed", len(lost), len(acked))
 	}
-	lostWritesCheckPayments(t, s, m.SecretKey, before)
+	lostWritesCheckPayments(t, s, sk, before)
 	crashReplay(t, s, before)
-	crashCheckMoney(t, s, m.SecretKey, m.PublishableKey, vs, load.flows)
+	crashCheckMoney(t, s, sk, pk, vs, load.flows)
 	if err := s.stop(t, syscall.SIGTERM); err != nil {
 		t.Errorf("stop: %v", err)
 	}

@@ -91,19 +91,9 @@ func TestE2EPaymentCrash(t *testing.T) {
 		seed := uint64(time.Now().UnixNano())
 		t.Logf("seed %d", seed)
 		rng := rand.New(rand.NewPCG(seed, 12))
-		out, err := runKassa(t, b, "merchants", "create", "--name", "Crash Shop", "--json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m struct {
-			SecretKey      string `json:"secret_key"`
-			PublishableKey string `json:"publishable_key"`
-		}
-		if err := json.Unmarshal([]byte(out), &m); err != nil {
-			t.Fatal(err)
-		}
+		sk, pk := createMerchantKeys(t, b)
 		const workers, perWorker, face = 3, 2, 500_000
-		out, err = runKassa(t, b, "vouchers", "issue", "--count", strconv.Itoa(workers*perWorker),
+		out, err := runKassa(t, b, "vouchers", "issue", "--count", strconv.Itoa(workers*perWorker),
 			"--amount", strconv.Itoa(face), "--currency", "EUR", "--json")
 		if err != nil {
 			t.Fatal(err)
@@ -124,7 +114,7 @@ func TestE2EPaymentCrash(t *testing.T) {
 			if cycle > 0 {
 				pending, retried = crashRetry(t, s, pending, retried)
 				crashReplay(t, s, load.calls)
-				crashCheckMoney(t, s, m.SecretKey, m.PublishableKey, vs, load.flows)
+				crashCheckMoney(t, s, sk, pk, vs, load.flows)
 			}
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
@@ -143,7 +133,7 @@ func TestE2EPaymentCrash(t *testing.T) {
 						load.mu.Lock()
 						load.flows[f.ref] = f
 						load.mu.Unlock()
-						if !crashFlowRun(s, load, f, v, m.SecretKey, m.PublishableKey) {
+						if !crashFlowRun(s, load, f, v, sk, pk) {
 							return // the server died (or refused; then the next cycle goes on)
 						}
 					}
@@ -168,7 +158,7 @@ func TestE2EPaymentCrash(t *testing.T) {
 		s := startServe(t, b, "--rate-limit", "0")
 		pending, retried = crashRetry(t, s, pending, retried)
 		crashReplay(t, s, load.calls)
-		crashCheckMoney(t, s, m.SecretKey, m.PublishableKey, vs, load.flows)
+		crashCheckMoney(t, s, sk, pk, vs, load.flows)
 		if err := s.stop(t, syscall.SIGTERM); err != nil {
 			t.Errorf("stop: %v", err)
 		}

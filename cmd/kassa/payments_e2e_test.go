@@ -128,18 +128,8 @@ func num(v any) int64 {
 // verifies offline.
 func TestE2EPayments(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
-		out, err := runKassa(t, b, "merchants", "create", "--name", "Pay Shop", "--json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m struct {
-			SecretKey      string `json:"secret_key"`
-			PublishableKey string `json:"publishable_key"`
-		}
-		if err := json.Unmarshal([]byte(out), &m); err != nil {
-			t.Fatal(err)
-		}
-		out, err = runKassa(t, b, "vouchers", "issue", "--count", "3", "--amount", "1000", "--currency", "EUR", "--json")
+		sk, pk := createMerchantKeys(t, b)
+		out, err := runKassa(t, b, "vouchers", "issue", "--count", "3", "--amount", "1000", "--currency", "EUR", "--json")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,16 +148,16 @@ func TestE2EPayments(t *testing.T) {
 		hooks := newHookReceiver(t)
 		hooks.trustIn(t)
 		s := startServe(t, b, "--allow-private-webhooks", "--rate-limit", "0")
-		ep := s.call(t, "POST", "/v1/webhook_endpoints", m.SecretKey, "", map[string]any{
+		ep := s.call(t, "POST", "/v1/webhook_endpoints", sk, "", map[string]any{
 			"url": hooks.URL + "/kassa", "events": []string{"payment.captured"}}, 201)
 		secret, _ := ep["secret"].(string)
 
 		// Create (manual capture) and look at the hosted page over TLS.
-		p := s.call(t, "POST", "/v1/payments", m.SecretKey, "order-1", map[string]any{
+		p := s.call(t, "POST", "/v1/payments", sk, "order-1", map[string]any{
 			"amount": 2500, "currency": "EUR", "capture_method": "manual", "merchant_reference": "order-1",
 			"return_url": "https://shop.example/paid"}, 201)
 		id := p["id"].(string)
-		if replay := s.call(t, "POST", "/v1/payments", m.SecretKey, "order-1", map[string]any{
+		if replay := s.call(t, "POST", "/v1/payments", sk, "order-1", map[string]any{
 			"amount": 2500, "currency": "EUR", "capture_method": "manual", "merchant_reference": "order-1",
 			"return_url": "https://shop.example/paid"}, 201); replay["id"] != id {
 			t.Errorf("idempotent replay made payment %v, want %s", replay["id"], id)
@@ -188,7 +178,7 @@ func TestE2EPayments(t *testing.T) {
 		}
 
 		// Confirm with three PINs (publishable key); the third is half used.
-		c := s.call(t, "POST", "/v1/payments/"+id+"/confirm", m.PublishableKey, "", map[string]any{
+		c := s.call(t, "POST", "/v1/payments/"+id+"/confirm", pk, "", map[string]any{
 			"client_secret":  p["client_secret"],
 			"payment_method": map[string]any{"type": "voucher", "pins": []string{vs[0].PIN, vs[1].PIN, vs[2].PIN}},
 		}, 200)
@@ -196,17 +186,17 @@ func TestE2EPayments(t *testing.T) {
 			t.Fatalf("confirmed: %v", c)
 		}
 		// Capture 20.00 of 25.00: the third voucher gets its 5.00 back.
-		c = s.call(t, "POST", "/v1/payments/"+id+"/capture", m.SecretKey, "cap-1", map[string]any{"amount": 2000}, 200)
+		c = s.call(t, "POST", "/v1/payments/"+id+"/capture", sk, "cap-1", map[string]any{"amount": 2000}, 200)
 		if c["status"] != "captured" || num(c["amount_captured"]) != 2000 || num(c["amount_capturable"]) != 0 {
 			t.Fatalf("captured: %v", c)
 		}
 		// Refund 12.00: the last voucher charged comes first.
-		r := s.call(t, "POST", "/v1/refunds", m.SecretKey, "ref-1", map[string]any{"payment": id, "amount": 1200, "reason": "partial return"}, 201)
+		r := s.call(t, "POST", "/v1/refunds", sk, "ref-1", map[string]any{"payment": id, "amount": 1200, "reason": "partial return"}, 201)
 		if r["status"] != "succeeded" || num(r["amount"]) != 1200 {
 			t.Fatalf("refund: %v", r)
 		}
 
-		got := s.call(t, "GET", "/v1/payments/"+id, m.SecretKey, "", nil, 200)
+		got := s.call(t, "GET", "/v1/payments/"+id, sk, "", nil, 200)
 		if num(got["amount"]) != 2500 || num(got["amount_captured"]) != 2000 || num(got["amount_refunded"]) != 1200 {
 			t.Errorf("payment amounts: %v", got)
 		}
@@ -218,7 +208,7 @@ func TestE2EPayments(t *testing.T) {
 		balances := map[string]int64{}
 		var vouchersTotal int64
 		for i, v := range vs {
-			vb := s.call(t, "POST", "/v1/vouchers/balance", m.PublishableKey, "", map[string]any{"pin": v.PIN}, 200)
+			vb := s.call(t, "POST", "/v1/vouchers/balance", pk, "", map[string]any{"pin": v.PIN}, 200)
 			balances[v.Serial] = num(vb["balance"])
 			vouchersTotal += num(vb["balance"])
 			u := uses[i].(map[string]any)
@@ -231,7 +221,7 @@ func TestE2EPayments(t *testing.T) {
 				t.Errorf("voucher %s balance %d, want %d", v.Serial, num(vb["balance"]), want)
 			}
 		}
-		bal := s.call(t, "GET", "/v1/balance", m.SecretKey, "", nil, 200)
+		bal := s.call(t, "GET", "/v1/balance", sk, "", nil, 200)
 		avail, pend := bal["available"].([]any), bal["pending"].([]any)
 		if len(avail) != 1 || num(avail[0].(map[string]any)["amount"]) != 800 || len(pend) != 1 || num(pend[0].(map[string]any)["amount"]) != 0 {
 			t.Errorf("balance %v, want 800 EUR available, 0 pending", bal)
