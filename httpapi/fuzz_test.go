@@ -17,7 +17,6 @@ import (
 	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/payment"
-	"github.com/kassa/kassa/risk"
 	"github.com/kassa/kassa/store/sqlstore"
 )
 
@@ -51,16 +50,7 @@ func newFuzzFixture(tb testing.TB) *fuzzFixture {
 	}
 	tb.Cleanup(func() { db.Close() })
 	hooks := newWebhookService(db)
-	eng, err := risk.NewEngine(risk.Config{Store: sqlstore.NewRisk(db), Node: "fuzz", Notifier: hooks,
-		DefaultModel: risk.DefaultModel, IDs: id.Generator{}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := eng.Start(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { cancel(); eng.Close() })
+	eng := startRiskEngine(tb, db, hooks)
 	led := newLedger(tb, db)
 	vouchers := newVoucherService(tb, db, led, nil)
 	vault := newVaultService(tb, db)

@@ -15,7 +15,25 @@ import (
 	"github.com/kassa/kassa/risk"
 	"github.com/kassa/kassa/store/sqlstore"
 	"github.com/kassa/kassa/voucher"
+	"github.com/kassa/kassa/webhook"
 )
+
+// startRiskEngine starts a risk engine with the built-in model on db,
+// closed when the test ends.
+func startRiskEngine(tb testing.TB, db *sqlstore.DB, hooks *webhook.Service) *risk.Engine {
+	tb.Helper()
+	eng, err := risk.NewEngine(risk.Config{Store: sqlstore.NewRisk(db), Node: "test", Notifier: hooks,
+		DefaultModel: risk.DefaultModel, IDs: id.Generator{}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := eng.Start(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { cancel(); eng.Close() })
+	return eng
+}
 
 // newRiskFixture is a server whose payments (vouchers and cards) are
 // scored by a started risk engine with the built-in model.
@@ -27,16 +45,7 @@ func newRiskFixture(t testing.TB) *fixture {
 	}
 	t.Cleanup(func() { db.Close() })
 	hooks := newWebhookService(db)
-	eng, err := risk.NewEngine(risk.Config{Store: sqlstore.NewRisk(db), Node: "test", Notifier: hooks,
-		DefaultModel: risk.DefaultModel, IDs: id.Generator{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := eng.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); eng.Close() })
+	eng := startRiskEngine(t, db, hooks)
 	led := newLedger(t, db)
 	vouchers := newVoucherService(t, db, led, nil)
 	vault := newVaultService(t, db)
