@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kassa/kassa"
@@ -29,33 +30,33 @@ func (s *Server) registerPayments() {
 	s.Handle("GET", "/v1/balance", AuthSecret, s.getBalance)
 }
 
-// PayURL is where the hosted payment page of a payment lives.
-func PayURL(r *http.Request, p payment.Payment) string {
+// pagesBase is the origin of the hosted pages: Config.PublicURL.
+func (s *Server) pagesBase(r *http.Request) string {
+	if s.cfg.PublicURL != "" {
+		return strings.TrimSuffix(s.cfg.PublicURL, "/")
+	}
 	scheme := "https"
 	if r.TLS == nil {
 		scheme = "http"
 	}
-	return scheme + "://" + r.Host + "/pay/" + p.ID + "?client_secret=" + url.QueryEscape(p.ClientSecret)
+	return scheme + "://" + r.Host
+}
+
+// PayURL is where the hosted payment page of a payment lives.
+func (s *Server) PayURL(r *http.Request, p payment.Payment) string {
+	return s.pagesBase(r) + "/pay/" + url.PathEscape(p.ID) + "?client_secret=" + url.QueryEscape(p.ClientSecret)
 }
 
 // ChallengeURL is where the step-up challenge page of a payment lives
 // (package web/account).
-func ChallengeURL(r *http.Request, p payment.Payment) string {
-	scheme := "https"
-	if r.TLS == nil {
-		scheme = "http"
-	}
-	return scheme + "://" + r.Host + "/challenge/" + p.ID + "?client_secret=" + url.QueryEscape(p.ClientSecret)
+func (s *Server) ChallengeURL(r *http.Request, p payment.Payment) string {
+	return s.pagesBase(r) + "/challenge/" + url.PathEscape(p.ID) + "?client_secret=" + url.QueryEscape(p.ClientSecret)
 }
 
 // IssuerURL is where the issuer page of a card payment's 3-D Secure
 // challenge lives (the test acquirer's, package web).
-func IssuerURL(r *http.Request, p payment.Payment) string {
-	scheme := "https"
-	if r.TLS == nil {
-		scheme = "http"
-	}
-	return scheme + "://" + r.Host + "/3ds/" + url.PathEscape(p.Card.ChallengeID)
+func (s *Server) IssuerURL(r *http.Request, p payment.Payment) string {
+	return s.pagesBase(r) + "/3ds/" + url.PathEscape(p.Card.ChallengeID)
 }
 
 // paymentForMerchant is the payment as its merchant (secret key) sees it:
@@ -65,10 +66,10 @@ func (s *Server) paymentForMerchant(r *http.Request, p payment.Payment) payment.
 	out := payment.Public(p)
 	out.ClientSecret = p.ClientSecret
 	if p.Status == payment.StatusRequiresAction && out.NextAction == nil {
-		out.NextAction = &payment.NextAction{Type: "redirect_to_url", RedirectURL: PayURL(r, p)}
+		out.NextAction = &payment.NextAction{Type: "redirect_to_url", RedirectURL: s.PayURL(r, p)}
 	}
 	if out.NextAction != nil && out.NextAction.Type == "risk_challenge" {
-		out.NextAction.RedirectURL = ChallengeURL(r, p)
+		out.NextAction.RedirectURL = s.ChallengeURL(r, p)
 	}
 	s.issuerLink(r, &out, p)
 	return out
@@ -79,7 +80,7 @@ func (s *Server) paymentForMerchant(r *http.Request, p payment.Payment) payment.
 // the payer's browser alike.
 func (s *Server) issuerLink(r *http.Request, out *payment.PaymentJSON, p payment.Payment) {
 	if out.NextAction != nil && out.NextAction.Type == "three_d_secure" && s.cfg.Pages != nil {
-		out.NextAction.RedirectURL = IssuerURL(r, p)
+		out.NextAction.RedirectURL = s.IssuerURL(r, p)
 	}
 }
 

@@ -94,13 +94,17 @@ type app struct {
 	// mismatches is the number of unfixed reconciliation mismatches.
 	mismatches prometheus.Gauge
 	api        *httpapi.Server
+	// pagesOrigin is where payers reach the hosted pages (--public-url).
+	pagesOrigin string
 }
 
 func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, err error) {
 	a = &app{log: logger, reg: prometheus.NewRegistry()}
+	// opened, not a: "return nil, err" sets a to nil before this runs.
+	opened := a
 	defer func() {
 		if err != nil {
-			a.close()
+			opened.close()
 		}
 	}()
 	if a.db, err = cfg.store.open(ctx); err != nil {
@@ -174,6 +178,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		Payments:  a.payments,
 		Vault:     a.vault,
 		Risk:      a.risk,
+		PublicURL: a.pagesOrigin,
 		Pages: web.New(web.Config{Payments: a.payments, Merchants: a.merchants, Cards: a.vault, Payers: accounts, Issuer: acq,
 			Logger: logger}),
 		Accounts:          accounts,
