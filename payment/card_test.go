@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/kassa/kassa/acquirer"
 	"github.com/kassa/kassa/ledger"
@@ -413,5 +414,26 @@ func TestStoredCardNeedsOwner(t *testing.T) {
 			}
 		}
 		e.check()
+	})
+}
+
+// TestThreeDSAbandoned: a payment whose payer never answered the issuer
+// expires with trans_status U, as an abandoned risk step-up does.
+func TestThreeDSAbandoned(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		r := &cardRun{e: e}
+		p := r.mustPay(900, payment.CaptureAutomatic, acquirer.CardThreeDS, payment.StatusRequiresAction)
+		e.clk.Advance(payment.UnpaidTTL + time.Second)
+		if _, err := e.pay.ExpireDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+		p, err := e.pay.Get(ctx, e.merchant, p.ID)
+		if err != nil || p.Status != payment.StatusExpired {
+			t.Fatalf("after expiry: %+v %v", p, err)
+		}
+		if tds := payment.Public(p).PaymentMethod.Card.ThreeDSecure; tds == nil || tds.TransStatus != "U" || tds.ECI != "" {
+			t.Errorf("three_d_secure of an abandoned challenge: %+v", tds)
+		}
 	})
 }
