@@ -172,6 +172,7 @@ type page struct {
 	// filled back in.
 	CardForm      bool
 	CardErrors    map[string]string // by field name
+	CardValues    map[string]string // the expiry and name typed, by field name
 	CardFormError string
 
 	// Status and message pages.
