@@ -124,9 +124,26 @@ type Result struct {
 	AuthorizationID string // the acquirer's id of the authorization
 	DeclineCode     string
 	ChallengeID     string // with RequiresAction
-	Amount          money.Amount
-	Currency        money.Currency
-	Created         time.Time
+	// TransStatus and ECI are the 3-D Secure outcome of an authorization
+	// that followed a challenge: Y and 05 (authenticated), N and 07 (not);
+	// empty when no challenge was involved.
+	TransStatus string
+	ECI         string
+	Amount      money.Amount
+	Currency    money.Currency
+	Created     time.Time
+}
+
+// ChallengeInfo is what an issuer's challenge page shows the cardholder:
+// the payment (its Reference), the amount and the card's last four digits.
+type ChallengeInfo struct {
+	ID        string
+	Reference string
+	Amount    money.Amount
+	Currency  money.Currency
+	Last4     string
+	// Completed says the cardholder already answered it.
+	Completed bool
 }
 
 // TimeoutDefault is the time WithTimeout gives a call that has no

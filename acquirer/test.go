@@ -23,7 +23,8 @@ import (
 //	4000000000009995  declined: insufficient_funds
 //	4000000000009979  declined: stolen_card
 //	4000000000003220  requires_action: a 3-D Secure challenge (ChallengeID).
-//	                  Complete it with Test.CompleteChallenge, then
+//	                  Complete it with Test.CompleteChallenge (the issuer
+//	                  page of package web does, for the payer), then
 //	                  Authorize again with a new idempotency key and the
 //	                  ChallengeID: approved, or declined
 //	                  authentication_failed when the challenge failed.
@@ -84,6 +85,7 @@ type testAuth struct {
 
 type testChallenge struct {
 	hash      [32]byte // of the card and amount it was issued for
+	info      ChallengeInfo
 	completed bool
 	succeeded bool
 }
@@ -202,8 +204,12 @@ func (t *Test) decide(req AuthorizeRequest) Result {
 	case CardThreeDS:
 		ch := t.hash("challenge", req.PAN, strconv.FormatInt(int64(req.Amount), 10), string(req.Currency))
 		if req.ChallengeID == "" {
+			if len(t.challenges) >= testCallsMax {
+				return decline(GenericDecline)
+			}
 			res.Status, res.ChallengeID = RequiresAction, t.ids.New("3ds")
-			t.challenges[res.ChallengeID] = &testChallenge{hash: ch}
+			t.challenges[res.ChallengeID] = &testChallenge{hash: ch, info: ChallengeInfo{ID: res.ChallengeID,
+				Reference: req.Reference, Amount: req.Amount, Currency: req.Currency, Last4: req.PAN[max(0, len(req.PAN)-4):]}}
 			return res
 		}
 		c, ok := t.challenges[req.ChallengeID]
@@ -214,9 +220,11 @@ func (t *Test) decide(req AuthorizeRequest) Result {
 			res.Status, res.ChallengeID = RequiresAction, req.ChallengeID
 			return res
 		case !c.succeeded:
+			res.TransStatus, res.ECI = "N", "07"
 			return decline(AuthenticationFailed)
 		}
 		delete(t.challenges, req.ChallengeID) // a challenge authenticates one authorization
+		res.TransStatus, res.ECI = "Y", "05"
 	}
 	res.Status, res.AuthorizationID = Approved, t.ids.New("auth")
 	t.auths[res.AuthorizationID] = &testAuth{amount: req.Amount, currency: req.Currency}
@@ -224,15 +232,31 @@ func (t *Test) decide(req AuthorizeRequest) Result {
 }
 
 // CompleteChallenge plays the payer's part of a 3-D Secure challenge:
-// passed or failed. It reports false for an unknown challenge.
+// passed or failed. It reports false for an unknown challenge, or one
+// the payer answered already (an answer is final, as at an issuer).
 func (t *Test) CompleteChallenge(challengeID string, passed bool) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	c, ok := t.challenges[challengeID]
-	if ok {
-		c.completed, c.succeeded = true, passed
+	if !ok || c.completed {
+		return false
 	}
-	return ok
+	c.completed, c.succeeded = true, passed
+	return true
+}
+
+// Challenge returns what the issuer's challenge page shows of a
+// challenge not yet used by an authorization; false when there is none.
+func (t *Test) Challenge(challengeID string) (ChallengeInfo, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c, ok := t.challenges[challengeID]
+	if !ok {
+		return ChallengeInfo{}, false
+	}
+	info := c.info
+	info.Completed = c.completed
+	return info, true
 }
 
 // follow-up runs a capture, void or refund under its idempotency key.

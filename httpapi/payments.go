@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kassa/kassa"
@@ -29,38 +30,58 @@ func (s *Server) registerPayments() {
 	s.Handle("GET", "/v1/balance", AuthSecret, s.getBalance)
 }
 
-// PayURL is where the hosted payment page of a payment lives.
-func PayURL(r *http.Request, p payment.Payment) string {
+// pagesBase is the origin of the hosted pages: Config.PublicURL.
+func (s *Server) pagesBase(r *http.Request) string {
+	if s.cfg.PublicURL != "" {
+		return strings.TrimSuffix(s.cfg.PublicURL, "/")
+	}
 	scheme := "https"
 	if r.TLS == nil {
 		scheme = "http"
 	}
-	return scheme + "://" + r.Host + "/pay/" + p.ID + "?client_secret=" + url.QueryEscape(p.ClientSecret)
+	return scheme + "://" + r.Host
+}
+
+// PayURL is where the hosted payment page of a payment lives.
+func (s *Server) PayURL(r *http.Request, p payment.Payment) string {
+	return s.pagesBase(r) + "/pay/" + url.PathEscape(p.ID) + "?client_secret=" + url.QueryEscape(p.ClientSecret)
 }
 
 // ChallengeURL is where the step-up challenge page of a payment lives
 // (package web/account).
-func ChallengeURL(r *http.Request, p payment.Payment) string {
-	scheme := "https"
-	if r.TLS == nil {
-		scheme = "http"
-	}
-	return scheme + "://" + r.Host + "/challenge/" + p.ID + "?client_secret=" + url.QueryEscape(p.ClientSecret)
+func (s *Server) ChallengeURL(r *http.Request, p payment.Payment) string {
+	return s.pagesBase(r) + "/challenge/" + url.PathEscape(p.ID) + "?client_secret=" + url.QueryEscape(p.ClientSecret)
+}
+
+// IssuerURL is where the issuer page of a card payment's 3-D Secure
+// challenge lives (the test acquirer's, package web).
+func (s *Server) IssuerURL(r *http.Request, p payment.Payment) string {
+	return s.pagesBase(r) + "/3ds/" + url.PathEscape(p.Card.ChallengeID)
 }
 
 // paymentForMerchant is the payment as its merchant (secret key) sees it:
 // with the client secret and, while the payer must act, where to send them
 // (the payment page, or the challenge page of a risk_challenge).
-func paymentForMerchant(r *http.Request, p payment.Payment) payment.PaymentJSON {
+func (s *Server) paymentForMerchant(r *http.Request, p payment.Payment) payment.PaymentJSON {
 	out := payment.Public(p)
 	out.ClientSecret = p.ClientSecret
 	if p.Status == payment.StatusRequiresAction && out.NextAction == nil {
-		out.NextAction = &payment.NextAction{Type: "redirect_to_url", RedirectURL: PayURL(r, p)}
+		out.NextAction = &payment.NextAction{Type: "redirect_to_url", RedirectURL: s.PayURL(r, p)}
 	}
 	if out.NextAction != nil && out.NextAction.Type == "risk_challenge" {
-		out.NextAction.RedirectURL = ChallengeURL(r, p)
+		out.NextAction.RedirectURL = s.ChallengeURL(r, p)
 	}
+	s.issuerLink(r, &out, p)
 	return out
+}
+
+// issuerLink adds the issuer page (the test acquirer's, among the hosted
+// pages) to a three_d_secure next_action, for the merchant's server and
+// the payer's browser alike.
+func (s *Server) issuerLink(r *http.Request, out *payment.PaymentJSON, p payment.Payment) {
+	if out.NextAction != nil && out.NextAction.Type == "three_d_secure" && s.cfg.Pages != nil {
+		out.NextAction.RedirectURL = s.IssuerURL(r, p)
+	}
 }
 
 type createPaymentRequest struct {
@@ -93,7 +114,7 @@ func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return WriteJSON(w, http.StatusCreated, paymentForMerchant(r, p))
+	return WriteJSON(w, http.StatusCreated, s.paymentForMerchant(r, p))
 }
 
 func (s *Server) getPayment(w http.ResponseWriter, r *http.Request) error {
@@ -102,7 +123,7 @@ func (s *Server) getPayment(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return WriteJSON(w, http.StatusOK, paymentForMerchant(r, p))
+	return WriteJSON(w, http.StatusOK, s.paymentForMerchant(r, p))
 }
 
 func parseTimeParam(q url.Values, name string) (time.Time, error) {
@@ -145,7 +166,7 @@ func (s *Server) listPayments(w http.ResponseWriter, r *http.Request) error {
 	}
 	data := make([]payment.PaymentJSON, len(ps))
 	for i, p := range ps {
-		data[i] = paymentForMerchant(r, p)
+		data[i] = s.paymentForMerchant(r, p)
 	}
 	return WriteJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data, "has_more": more})
 }
@@ -212,7 +233,9 @@ func (s *Server) confirmPayment(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return WriteJSON(w, http.StatusOK, paymentForPayer(p))
+	out := paymentForPayer(p)
+	s.issuerLink(r, &out, p)
+	return WriteJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) capturePayment(w http.ResponseWriter, r *http.Request) error {
@@ -234,7 +257,7 @@ func (s *Server) capturePayment(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return WriteJSON(w, http.StatusOK, paymentForMerchant(r, p))
+	return WriteJSON(w, http.StatusOK, s.paymentForMerchant(r, p))
 }
 
 func (s *Server) cancelPayment(w http.ResponseWriter, r *http.Request) error {
@@ -243,7 +266,7 @@ func (s *Server) cancelPayment(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return WriteJSON(w, http.StatusOK, paymentForMerchant(r, p))
+	return WriteJSON(w, http.StatusOK, s.paymentForMerchant(r, p))
 }
 
 func (s *Server) createRefund(w http.ResponseWriter, r *http.Request) error {

@@ -434,6 +434,6 @@ func (s *Server) resolveReview(w http.ResponseWriter, r *http.Request, approve b
 	out := struct {
 		risk.ReviewJSON
 		PaymentObject payment.PaymentJSON `json:"payment_object"`
-	}{risk.PublicReview(c), paymentForMerchant(r, p)}
+	}{risk.PublicReview(c), s.paymentForMerchant(r, p)}
 	return WriteJSON(w, http.StatusOK, out)
 }

@@ -55,6 +55,13 @@ type Config struct {
 	Payments *payment.Service
 	// Pages serves the hosted pages (GET and POST /pay/{id}, package web); nil leaves them out.
 	Pages http.Handler
+	// PublicURL is the origin payers reach the hosted pages at
+	// (https://pay.example, kassa serve's --public-url). The links the
+	// API hands out (next_action.redirect_url: the payment, challenge and
+	// issuer pages) are built on it, never on a request's Host header,
+	// which whoever sends the request chooses. Empty: the request's own
+	// scheme and Host, for tests of this package; kassa serve always sets it.
+	PublicURL string
 	// Accounts serves the payer account pages (sign-up, login, account,
 	// step-up challenge; package web/account) for the routes it names;
 	// nil leaves them out.

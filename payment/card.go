@@ -214,6 +214,10 @@ func (s *Service) authorize(ctx context.Context, p Payment, challengeID string) 
 func (s *Service) settle(ctx context.Context, p Payment, res acquirer.Result, aerr error) (Payment, error) {
 	var next Payment
 	var err error
+	if aerr == nil && res.TransStatus != "" {
+		// Recorded with the outcome's own transition below.
+		p.Card.TransStatus, p.Card.ECI = res.TransStatus, res.ECI
+	}
 	switch {
 	case errors.Is(aerr, acquirer.ErrTimeout):
 		if p.Card.AcquirerState == AcquirerUnknown {
@@ -267,7 +271,7 @@ func (s *Service) failCard(ctx context.Context, p Payment, failureCode string) (
 	next := p
 	next.Version++
 	next.Status, next.FailureCode, next.ExpiresAt, next.Updated = StatusFailed, failureCode, time.Time{}, now
-	next.Card.AcquirerState, next.Card.ChallengeID = "", ""
+	next.Card.AcquirerState = ""
 	ev, err := s.event(next, EventFailed, now)
 	if err != nil {
 		return Payment{}, err
@@ -315,7 +319,7 @@ func (s *Service) approveCard(ctx context.Context, p Payment, authID string) (Pa
 	next := p
 	next.Version++
 	next.Updated = now
-	next.Card.AcquirerState, next.Card.ChallengeID, next.Card.AuthorizationID = "", "", authID
+	next.Card.AcquirerState, next.Card.AuthorizationID = "", authID
 	captured := false
 	if p.CaptureMethod == CaptureAutomatic && p.Risk.Review != risk.ReviewOpen {
 		_, err := s.cfg.Acquirer.Capture(ctx, acquirer.CaptureRequest{IdempotencyKey: p.ID + ":capture", AuthorizationID: authID, Amount: p.Amount})

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/kassa/kassa/acquirer"
 	"github.com/kassa/kassa/ledger"
@@ -242,12 +243,28 @@ func TestCardPayments(t *testing.T) {
 			t.Fatalf("after the challenge: %+v %v", p, err)
 		}
 		r.record(p)
+		// Recorded as for the risk step-up, and a second confirm naming the
+		// challenge (the merchant's, after the payer's return went on with
+		// it) answers with the payment as it stands.
+		if tds := payment.Public(p).PaymentMethod.Card.ThreeDSecure; tds == nil || tds.TransStatus != "Y" || tds.ECI != "05" {
+			t.Errorf("three_d_secure after a passed challenge: %+v", tds)
+		}
+		if again, err := e.pay.Confirm(ctx, e.merchant, p.ID, payment.ConfirmRequest{ClientSecret: p.ClientSecret, ChallengeID: na.ChallengeID}); err != nil ||
+			again.Status != payment.StatusCaptured || again.Version != p.Version {
+			t.Errorf("the merchant's confirm after the payer's return: %+v %v", again, err)
+		}
+		if _, err := e.pay.Confirm(ctx, e.merchant, p.ID, payment.ConfirmRequest{ClientSecret: p.ClientSecret, ChallengeID: "3ds_other"}); code(err) != "payment_unexpected_state" {
+			t.Errorf("confirm of a captured payment with another challenge: %v", err)
+		}
 		// A failed challenge fails the payment.
 		p = r.mustPay(4100, payment.CaptureAutomatic, acquirer.CardThreeDS, payment.StatusRequiresAction)
 		e.acq.CompleteChallenge(p.Card.ChallengeID, false)
 		if p, err = e.pay.Confirm(ctx, e.merchant, p.ID, payment.ConfirmRequest{ClientSecret: p.ClientSecret, ChallengeID: p.Card.ChallengeID}); err != nil ||
 			p.Status != payment.StatusFailed || p.FailureCode != acquirer.AuthenticationFailed {
 			t.Fatalf("failed challenge: %+v %v", p, err)
+		}
+		if p.Card.TransStatus != "N" || p.Card.ECI != "07" {
+			t.Errorf("failed challenge recorded %q %q, want N 07", p.Card.TransStatus, p.Card.ECI)
 		}
 
 		// Timeout: the outcome is unknown; the worker completes it exactly once.
@@ -397,5 +414,26 @@ func TestStoredCardNeedsOwner(t *testing.T) {
 			}
 		}
 		e.check()
+	})
+}
+
+// TestThreeDSAbandoned: a payment whose payer never answered the issuer
+// expires with trans_status U, as an abandoned risk step-up does.
+func TestThreeDSAbandoned(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		r := &cardRun{e: e}
+		p := r.mustPay(900, payment.CaptureAutomatic, acquirer.CardThreeDS, payment.StatusRequiresAction)
+		e.clk.Advance(payment.UnpaidTTL + time.Second)
+		if _, err := e.pay.ExpireDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+		p, err := e.pay.Get(ctx, e.merchant, p.ID)
+		if err != nil || p.Status != payment.StatusExpired {
+			t.Fatalf("after expiry: %+v %v", p, err)
+		}
+		if tds := payment.Public(p).PaymentMethod.Card.ThreeDSecure; tds == nil || tds.TransStatus != "U" || tds.ECI != "" {
+			t.Errorf("three_d_secure of an abandoned challenge: %+v", tds)
+		}
 	})
 }

@@ -54,6 +54,11 @@ func (s *Service) Confirm(ctx context.Context, merchantID, id string, req Confir
 		return Payment{}, kassa.Invalid("client_secret", "client_secret_invalid", "the client_secret does not belong to this payment")
 	}
 	if p.Status != StatusRequiresAction {
+		if req.ChallengeID != "" && req.ChallengeID == p.Card.ChallengeID && p.Card.TransStatus != "" {
+			// The payer's return from the issuer's page went on with this
+			// challenge already: the merchant's confirm gets its outcome.
+			return p, nil
+		}
 		return Payment{}, stateError(p, "only a payment that requires action can be confirmed")
 	}
 	if p.Risk.Challenge == ChallengePending {
@@ -342,6 +347,9 @@ func (s *Service) expire(ctx context.Context, p Payment) (Payment, error) {
 	if p.Risk.Challenge == ChallengePending {
 		p.Risk.Challenge, p.Risk.TransStatus = ChallengeAbandoned, "U"
 		defer s.outcome(ctx, p.MerchantID, p.Risk.EvaluationID, risk.OutcomeFailed)
+	}
+	if p.Status == StatusRequiresAction && p.Card.AcquirerState == AcquirerChallenge {
+		p.Card.TransStatus = "U" // the payer never answered the issuer
 	}
 	if p.MethodType == MethodCard && p.Status == StatusAuthorized {
 		if err := s.voidCard(ctx, p); err != nil {

@@ -148,7 +148,15 @@ type CardUse struct {
 	// out: only Query tells) or "challenge" (3-D Secure ChallengeID).
 	AcquirerState string
 	AttemptKey    string // idempotency key of the last Authorize call
-	ChallengeID   string
+	// ChallengeID is the 3-D Secure challenge of the authorization; it is
+	// kept after the outcome, so that a merchant's confirm naming it
+	// answers with the payment as it stands.
+	ChallengeID string
+	// TransStatus and ECI are the challenge's outcome, recorded as for
+	// the risk step-up (RiskResult): Y and 05 authenticated, N and 07
+	// not, U not completed; "" when the issuer asked for no challenge.
+	TransStatus string
+	ECI         string
 }
 
 // Acquirer states of a card payment.

@@ -79,6 +79,16 @@ type CardJSON struct {
 	ExpMonth    int    `json:"exp_month"`
 	ExpYear     int    `json:"exp_year"`
 	Fingerprint string `json:"fingerprint"`
+	// ThreeDSecure is the outcome of the issuer's challenge, when it
+	// asked for one.
+	ThreeDSecure *ThreeDSecureJSON `json:"three_d_secure,omitempty"`
+}
+
+// ThreeDSecureJSON is a 3-D Secure challenge's outcome, in the fields of
+// the risk step-up's (ChallengeJSON).
+type ThreeDSecureJSON struct {
+	TransStatus string `json:"trans_status"`
+	ECI         string `json:"eci,omitempty"`
 }
 
 // VoucherJSON is one voucher's part of a payment.
@@ -128,6 +138,9 @@ func Public(p Payment) PaymentJSON {
 		if p.MethodType == MethodCard {
 			m.Card = &CardJSON{Brand: p.Card.Brand, Last4: p.Card.Last4, ExpMonth: p.Card.ExpMonth,
 				ExpYear: p.Card.ExpYear, Fingerprint: p.Card.Fingerprint}
+			if p.Card.TransStatus != "" {
+				m.Card.ThreeDSecure = &ThreeDSecureJSON{TransStatus: p.Card.TransStatus, ECI: p.Card.ECI}
+			}
 		}
 		out.PaymentMethod = m
 	}

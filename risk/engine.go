@@ -161,7 +161,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		if err != nil {
 			return nil, fmt.Errorf("risk: default model: %w", err)
 		}
-		e.models.Store(&modelSet{active: newBoundModel(m, "default")})
+		e.models.Store(&modelSet{active: newBoundModel(m, "default"), builtin: true})
 	} else {
 		e.models.Store(&modelSet{})
 	}
@@ -183,13 +183,18 @@ func (e *Engine) Collectors() []prometheus.Collector { return e.metrics.collecto
 // background work (writing evaluations, following other nodes, evicting,
 // refreshing models) runs until ctx ends, and Close drains it.
 func (e *Engine) Start(ctx context.Context) error {
-	if err := e.refreshModels(ctx); err != nil {
+	changed, err := e.loadModels(ctx)
+	if err != nil {
 		return err
+	}
+	if !changed {
+		// The models NewEngine loaded; a change was logged already.
+		e.logModels()
 	}
 	now := e.now().UTC()
 	n := 0
 	recent := now.Add(-2 * tailOverlap)
-	err := e.store.Evaluations(ctx, "", now.Add(-e.cfg.ReplayWindow), now.Add(time.Hour), e.cfg.ReplayMax, func(ev *Evaluation) error {
+	err = e.store.Evaluations(ctx, "", now.Add(-e.cfg.ReplayWindow), now.Add(time.Hour), e.cfg.ReplayMax, func(ev *Evaluation) error {
 		e.apply(ev, true, true)
 		// The first follow looks back over these: they are applied.
 		if !ev.Created.Before(recent) {
@@ -722,6 +727,9 @@ var ErrNoModel = errors.New("risk: no such model")
 type modelSet struct {
 	active *boundModel
 	shadow *boundModel
+	// builtin says active is Config.DefaultModel, not the registry's:
+	// its version is the file's own, no registry version to compare.
+	builtin bool
 }
 
 func (ms *modelSet) activeVersion() string {

@@ -18,11 +18,23 @@ import (
 const ModelBodyMax = 64 << 20
 
 // refreshModels loads the registry's active and shadow models when they
-// changed (another node or an operator promoted one).
+// changed (another node or an operator promoted one), and logs the change.
 func (e *Engine) refreshModels(ctx context.Context) error {
+	_, err := e.loadModels(ctx)
+	return err
+}
+
+// logModels logs the models in use.
+func (e *Engine) logModels() {
+	active, shadow := e.ActiveModel()
+	e.log.Info("risk: models loaded", "active", active, "shadow", shadow)
+}
+
+// loadModels is refreshModels, reporting whether anything changed.
+func (e *Engine) loadModels(ctx context.Context) (bool, error) {
 	recs, err := e.store.Models(ctx)
 	if err != nil {
-		return fmt.Errorf("risk: models: %w", err)
+		return false, fmt.Errorf("risk: models: %w", err)
 	}
 	var activeV, shadowV string
 	for _, r := range recs {
@@ -34,22 +46,24 @@ func (e *Engine) refreshModels(ctx context.Context) error {
 		}
 	}
 	cur := e.models.Load()
-	next := &modelSet{active: cur.active, shadow: cur.shadow}
+	next := &modelSet{active: cur.active, shadow: cur.shadow, builtin: cur.builtin}
 	changed := false
-	if activeV != "" && (cur.active == nil || cur.active.version != activeV) {
+	if activeV != "" && (cur.active == nil || cur.builtin || cur.active.version != activeV) {
 		bm, err := e.loadModel(ctx, activeV)
 		if err != nil {
-			return err
+			return false, err
 		}
-		next.active, changed = bm, true
+		next.active, next.builtin, changed = bm, false, true
 	}
-	if activeV == "" && cur.active != nil && cur.active.version != "default" && len(e.cfg.DefaultModel) > 0 {
-		// The registry has no active model any more: back to the built-in one.
+	if activeV == "" && cur.active != nil && !cur.builtin && len(e.cfg.DefaultModel) > 0 {
+		// The registry has no active model any more: back to the built-in
+		// one. (Its version is the file's own, not "default": comparing
+		// versions reloaded and logged it at every refresh.)
 		m, err := model.Load(bytes.NewReader(e.cfg.DefaultModel))
 		if err != nil {
-			return err
+			return false, err
 		}
-		next.active, changed = newBoundModel(m, "default"), true
+		next.active, next.builtin, changed = newBoundModel(m, "default"), true, true
 	}
 	switch {
 	case shadowV == "" && cur.shadow != nil:
@@ -57,15 +71,15 @@ func (e *Engine) refreshModels(ctx context.Context) error {
 	case shadowV != "" && (cur.shadow == nil || cur.shadow.version != shadowV):
 		bm, err := e.loadModel(ctx, shadowV)
 		if err != nil {
-			return err
+			return false, err
 		}
 		next.shadow, changed = bm, true
 	}
 	if changed {
 		e.models.Store(next)
-		e.log.Info("risk: models loaded", "active", next.activeVersion(), "shadow", shadowV)
+		e.logModels()
 	}
-	return nil
+	return changed, nil
 }
 
 func (e *Engine) loadModel(ctx context.Context, version string) (*boundModel, error) {

@@ -172,3 +172,42 @@ func (c *card) validateExpiry(now time.Time) error {
 	}
 	return nil
 }
+
+// cardFieldsMax bounds CheckCard's passes: one per field of a card.
+const cardFieldsMax = 4
+
+// CheckCard reports every field of in that Tokenize would refuse, not
+// only the first: one kassa EInvalid error per bad field (param
+// card.number, card.exp_month or card.exp_year, card.cvc, card.name), in
+// that order; none when Tokenize would take it. Like Tokenize's errors,
+// they never quote the number or the CVC. A form shows them all at once.
+func CheckCard(in CardInput, now time.Time) []error {
+	var errs []error
+	for range cardFieldsMax {
+		_, err := validate(in, now)
+		if err == nil {
+			break
+		}
+		errs = append(errs, err)
+		// Replace the field at fault with a good value and look again.
+		switch e := kassa.AsError(err); {
+		case e == nil:
+			return errs
+		case e.Param == "card.number":
+			in.Number = "4242424242424242"
+			if len(in.CVC) == 4 {
+				in.Number = "378282246310005" // an Amex test number: its CVC has 4 digits
+			}
+		case strings.HasPrefix(e.Param, "card.exp_"):
+			in.ExpMonth, in.ExpYear = int(now.Month()), now.Year()
+		case e.Param == "card.cvc":
+			in.CVC = "123"
+			if BrandOf(strings.ReplaceAll(in.Number, " ", "")) == Amex {
+				in.CVC = "1234"
+			}
+		default:
+			in.Name = ""
+		}
+	}
+	return errs
+}

@@ -77,3 +77,35 @@ func TestBrandRanges(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckCardReportsEveryField(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	params := func(errs []error) string {
+		var out []string
+		for _, err := range errs {
+			out = append(out, kassa.AsError(err).Param)
+		}
+		return strings.Join(out, ",")
+	}
+	tests := []struct {
+		in   CardInput
+		want string
+	}{
+		{CardInput{Number: "4242424242424242", ExpMonth: 12, ExpYear: 2030, CVC: "123", Name: "Ada"}, ""},
+		{CardInput{Number: "4242424242424241", ExpMonth: 13, ExpYear: 2030, CVC: "12", Name: "Ada"}, "card.number,card.exp_month,card.cvc"},
+		{CardInput{Number: "", ExpMonth: 1, ExpYear: 2020, CVC: "123", Name: "A\x01"}, "card.number,card.exp_year,card.name"},
+		{CardInput{Number: "3782 822463 10005", ExpMonth: 12, ExpYear: 2030, CVC: "123"}, "card.cvc"},
+		{CardInput{Number: "4242", ExpMonth: 12, ExpYear: 2030, CVC: "1234"}, "card.number"},
+	}
+	for _, tt := range tests {
+		errs := CheckCard(tt.in, now)
+		if got := params(errs); got != tt.want {
+			t.Errorf("CheckCard(%+v) = %s, want %s", tt.in, got, tt.want)
+		}
+		for _, err := range errs {
+			if tt.in.Number != "" && strings.Contains(err.Error(), tt.in.Number) {
+				t.Errorf("%v quotes the number", err)
+			}
+		}
+	}
+}

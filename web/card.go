@@ -64,21 +64,37 @@ func (h *Handler) confirmCard(w http.ResponseWriter, r *http.Request, p payment.
 			errs[f] = "This is too long."
 		}
 	}
+	// What the payer typed, but the card number and the CVC, goes back
+	// into the form with its errors.
+	kept := map[string]string{}
+	for _, f := range []string{"card_expiry", "card_name"} {
+		if v := get(f); len(v) <= cardInputLengthMax {
+			kept[f] = v
+		}
+	}
 	number := strings.NewReplacer(" ", "", "-", "").Replace(get("card_number"))
 	month, year, ok := parseExpiry(get("card_expiry"))
-	switch {
-	case number == "":
+	if number == "" && errs["card_number"] == "" {
 		errs["card_number"] = "Enter your card number."
-	case !ok && errs["card_expiry"] == "":
+	}
+	if !ok && errs["card_expiry"] == "" {
 		errs["card_expiry"] = "Enter the expiry date as MM/YY."
 	}
+	in := vault.CardInput{Number: number, ExpMonth: month, ExpYear: year, CVC: get("card_cvc"), Name: get("card_name")}
+	// Every field's mistake at once, not only the first the vault meets.
+	for _, err := range vault.CheckCard(in, h.now()) {
+		if e := kassa.AsError(err); e != nil {
+			if field, ok := cardFields[e.Param]; ok && errs[field] == "" {
+				errs[field] = sentence(e.Message)
+			}
+		}
+	}
 	if len(errs) > 0 {
-		h.rerenderCard(w, r, p, http.StatusUnprocessableEntity, errs, "")
+		h.rerenderCard(w, r, p, http.StatusUnprocessableEntity, errs, "", kept)
 		return
 	}
-	tok, err := h.cfg.Cards.Tokenize(r.Context(), p.MerchantID, vault.CardInput{Number: number, ExpMonth: month,
-		ExpYear: year, CVC: get("card_cvc"), Name: get("card_name")})
-	number = ""
+	tok, err := h.cfg.Cards.Tokenize(r.Context(), p.MerchantID, in)
+	number, in = "", vault.CardInput{}
 	if err != nil {
 		e := kassa.AsError(err)
 		if e == nil || (e.Kind != kassa.EInvalid && e.Kind != kassa.EUnprocessable) {
@@ -87,10 +103,10 @@ func (h *Handler) confirmCard(w http.ResponseWriter, r *http.Request, p payment.
 		}
 		field, ok := cardFields[e.Param]
 		if !ok {
-			h.rerenderCard(w, r, p, http.StatusUnprocessableEntity, nil, sentence(e.Message))
+			h.rerenderCard(w, r, p, http.StatusUnprocessableEntity, nil, sentence(e.Message), kept)
 			return
 		}
-		h.rerenderCard(w, r, p, http.StatusUnprocessableEntity, map[string]string{field: sentence(e.Message)}, "")
+		h.rerenderCard(w, r, p, http.StatusUnprocessableEntity, map[string]string{field: sentence(e.Message)}, "", kept)
 		return
 	}
 	who := payer()
@@ -100,7 +116,7 @@ func (h *Handler) confirmCard(w http.ResponseWriter, r *http.Request, p payment.
 	if err != nil {
 		if e := kassa.AsError(err); e != nil && e.Kind != kassa.EInternal {
 			h.log.InfoContext(r.Context(), "payment page: card refused", "payment", p.ID, "code", e.Code)
-			h.rerenderCard(w, r, p, http.StatusUnprocessableEntity, nil, sentence(e.Message))
+			h.rerenderCard(w, r, p, http.StatusUnprocessableEntity, nil, sentence(e.Message), kept)
 			return
 		}
 		h.fail(w, r, err)
@@ -126,25 +142,31 @@ func parseExpiry(s string) (month, year int, ok bool) {
 	return month, year, true
 }
 
-// rerenderCard shows the form again with the card's errors; no card
-// field is filled back in.
-func (h *Handler) rerenderCard(w http.ResponseWriter, r *http.Request, p payment.Payment, status int, errs map[string]string, formErr string) {
+// rerenderCard shows the form again with the card's errors and the
+// fields kept (expiry and name): the card number and the CVC are never
+// filled back in.
+func (h *Handler) rerenderCard(w http.ResponseWriter, r *http.Request, p payment.Payment, status int, errs map[string]string, formErr string, kept map[string]string) {
 	pg, err := h.formPage(r.Context(), p, pinsVisibleMin, nil, "")
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	pg.CardErrors, pg.CardFormError = errs, formErr
+	pg.CardErrors, pg.CardFormError, pg.CardValues = errs, formErr, kept
 	h.render(w, r, status, pg)
 }
 
-// cardField is one field of the card form; its value is never rendered.
+// cardField is one field of the card form. Value is what the payer typed
+// into the expiry or name field; the number and the CVC never have one.
 type cardField struct {
 	Name, Label, Auto, Mode string
 	Max                     int
 	Error                   string
+	Value                   string
 }
 
-func newCardField(name, label, auto, mode string, maxLen int, errMsg string) cardField {
-	return cardField{Name: name, Label: label, Auto: auto, Mode: mode, Max: maxLen, Error: errMsg}
+func newCardField(name, label, auto, mode string, maxLen int, errMsg, value string) cardField {
+	if name == "card_number" || name == "card_cvc" {
+		value = ""
+	}
+	return cardField{Name: name, Label: label, Auto: auto, Mode: mode, Max: maxLen, Error: errMsg, Value: value}
 }

@@ -51,9 +51,10 @@ func (h *Handler) confirmPayment(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if challenged(p) {
-		// A second factor is due, which this page cannot ask for yet; a
-		// new attempt, scored afresh, must not get around it.
+	if challenged(p) || bankChallenged(p) {
+		// A second factor is due (Kassa's, or the card issuer's), which
+		// this form does not ask for; a new attempt, scored afresh, must
+		// not get around it.
 		h.showStatus(w, r, http.StatusConflict, p)
 		return
 	}
@@ -138,9 +139,9 @@ func (h *Handler) confirmed(w http.ResponseWriter, r *http.Request, p payment.Pa
 	case challenged(p):
 		h.log.InfoContext(r.Context(), "payment page: second factor required", "payment", p.ID, "factor", p.Risk.Factor)
 		h.showStatus(w, r, http.StatusAccepted, p)
-	case p.Card.AcquirerState == payment.AcquirerChallenge:
-		h.render(w, r, http.StatusAccepted, messagePage("Confirm with your bank",
-			"Your bank asks you to confirm this payment of the card ending "+p.Card.Last4+" (3-D Secure). Nothing was charged yet."))
+	case bankChallenged(p):
+		h.log.InfoContext(r.Context(), "payment page: 3-D Secure required", "payment", p.ID)
+		h.showStatus(w, r, http.StatusAccepted, p)
 	case p.MethodType == payment.MethodCard: // the outcome is not known yet
 		h.render(w, r, http.StatusAccepted, messagePage("Checking with your bank",
 			"We are waiting for your bank's answer for the card ending "+p.Card.Last4+

@@ -71,11 +71,12 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cancelRisk(); f.risk.Close() })
+	acq := acquirer.NewTest()
 	f.payments = payment.New(payment.Config{Store: sqlstore.NewPayments(db), Ledger: led, Vouchers: f.vouchers, Logger: logger,
-		Vault: cards, Acquirer: acquirer.WithTimeout(acquirer.NewTest(), 10*time.Second), Risk: f.risk})
+		Vault: cards, Acquirer: acquirer.WithTimeout(acq, 10*time.Second), Risk: f.risk})
 	api := httpapi.New(httpapi.Config{
-		Logger: logger, Merchants: merchants, DB: db, Ledger: led, Vouchers: f.vouchers, Payments: f.payments, Risk: f.risk,
-		Pages: web.New(web.Config{Payments: f.payments, Merchants: merchants, Cards: cards, Logger: logger}),
+		Logger: logger, Merchants: merchants, DB: db, Ledger: led, Vouchers: f.vouchers, Payments: f.payments, Risk: f.risk, Vault: cards,
+		Pages: web.New(web.Config{Payments: f.payments, Merchants: merchants, Cards: cards, Issuer: acq, Logger: logger}),
 	})
 	f.ts = httptest.NewServer(api)
 	t.Cleanup(f.ts.Close)

@@ -61,9 +61,11 @@
   form.addEventListener("submit", function () { submit.disabled = true; });
   // Coming back through the history re-enables the button.
   window.addEventListener("pageshow", function () { submit.disabled = false; });
-  // After a refused attempt, the field at fault takes the focus (before
-  // the signals listen: the page moved it, not the payer).
-  var invalid = form.querySelector("[aria-invalid=true]");
+  // After a refused attempt, the first field at fault takes the focus,
+  // on the voucher or the card form (before the signals listen: the page
+  // moved it, not the payer).
+  var invalid = form.querySelector("[aria-invalid=true]") ||
+    document.querySelector("#pay-card [aria-invalid=true]");
   if (invalid) invalid.focus();
 })();
 

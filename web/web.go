@@ -2,7 +2,8 @@
 // payment page: GET /pay/{id}?client_secret=... shows what the payer is
 // about to pay and a form for up to ten voucher PINs; POST /pay/{id}
 // confirms the payment with them and sends the payer back to the
-// merchant's return_url.
+// merchant's return_url. With the built-in test acquirer it also serves
+// its issuer's 3-D Secure page, /3ds/{challenge_id} (issuer.go).
 //
 // Pages are rendered on the server from embedded templates and work
 // without JavaScript; a small embedded script shows one PIN field at a
@@ -104,12 +105,16 @@ type Config struct {
 	// account (package web/account): their account and device go with
 	// the confirmation, for risk and the payment's payer.
 	Payers Payers
+	// Issuer, when set, serves the test acquirer's 3-D Secure page
+	// (/3ds/{challenge_id}, issuer.go) the payment page sends a payer to.
+	Issuer Issuer
 	Logger *slog.Logger     // nil discards
 	Clock  func() time.Time // nil: time.Now
 }
 
-// Handler serves GET and POST /pay/{id}. Mount it for exactly those two
-// patterns; it routes them itself as well, so it also works on its own.
+// Handler serves GET and POST /pay/{id} and the issuer page's GET and
+// POST /3ds/{id}. Mount it for exactly those patterns; it routes them
+// itself as well, so it also works on its own.
 type Handler struct {
 	cfg Config
 	log *slog.Logger
@@ -128,6 +133,8 @@ func New(cfg Config) *Handler {
 	h := &Handler{cfg: cfg, log: cfg.Logger, now: cfg.Clock, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /pay/{id}", h.showPayment)
 	h.mux.HandleFunc("POST /pay/{id}", h.confirmPayment)
+	h.mux.HandleFunc("GET /3ds/{id}", h.showIssuer)
+	h.mux.HandleFunc("POST /3ds/{id}", h.answerIssuer)
 	return h
 }
 
@@ -142,7 +149,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // page is what the templates render.
 type page struct {
-	Template string // "pay", "status" or "message"
+	Template string // "pay", "status", "issuer" or "message"
 	Title    string
 	Nonce    string
 	CSS      template.CSS
@@ -152,6 +159,7 @@ type page struct {
 	Amount      string // formatted with the currency's minor unit
 	Currency    string
 	Description string
+	Card        string // the issuer page's masked card
 
 	// The payment form.
 	Action       string
@@ -164,6 +172,7 @@ type page struct {
 	// filled back in.
 	CardForm      bool
 	CardErrors    map[string]string // by field name
+	CardValues    map[string]string // the expiry and name typed, by field name
 	CardFormError string
 
 	// Status and message pages.
@@ -202,7 +211,7 @@ func (h *Handler) showPayment(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if p.Status == payment.StatusRequiresAction && h.now().Before(p.ExpiresAt) && !challenged(p) {
+	if p.Status == payment.StatusRequiresAction && h.now().Before(p.ExpiresAt) && !challenged(p) && !bankChallenged(p) {
 		pg, err := h.formPage(r.Context(), p, pinsVisibleMin, nil, "")
 		if err != nil {
 			h.fail(w, r, err)
@@ -294,6 +303,13 @@ func (h *Handler) statusPage(ctx context.Context, p payment.Payment) (page, erro
 		pg.Text = "This payment needs " + factorText(p.Risk.Factor) +
 			". Nothing was charged yet: continue to confirm it is you, or go back to " + pg.Merchant + "."
 		pg.NextURL, pg.NextText = ChallengeURL(p), "Continue to verification"
+	case bankChallenged(p) && h.now().Before(p.ExpiresAt):
+		pg.Title, pg.Heading = "Confirm with your bank", "Confirm with your bank"
+		pg.Text = "Your bank asks you to confirm this payment with the card ending " + p.Card.Last4 +
+			" (3-D Secure). Nothing was charged yet."
+		if h.cfg.Issuer != nil {
+			pg.NextURL, pg.NextText = IssuerURL(p), "Continue to your bank"
+		}
 	case st == payment.StatusFailed && p.FailureCode == payment.FailureRiskBlocked:
 		pg.Title, pg.Heading = "Payment declined", "Declined"
 		pg.Text = "This payment was declined. Nothing was charged. Go back to " + pg.Merchant +

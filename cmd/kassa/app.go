@@ -94,6 +94,8 @@ type app struct {
 	// mismatches is the number of unfixed reconciliation mismatches.
 	mismatches prometheus.Gauge
 	api        *httpapi.Server
+	// pagesOrigin is where payers reach the hosted pages (--public-url).
+	pagesOrigin string
 }
 
 func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, err error) {
@@ -145,8 +147,11 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	if err := a.openIdentity(cfg); err != nil {
 		return nil, err
 	}
+	// The built-in test acquirer; its issuer page (3-D Secure) is one of
+	// the hosted pages.
+	acq := acquirer.NewTest()
 	a.payments = payment.New(payment.Config{Store: sqlstore.NewPayments(a.db), Ledger: a.ledger,
-		Vouchers: a.vouchers, Vault: a.vault, Acquirer: acquirer.WithTimeout(acquirer.NewTest(), 10*time.Second),
+		Vouchers: a.vouchers, Vault: a.vault, Acquirer: acquirer.WithTimeout(acq, 10*time.Second),
 		Risk: scorer, Logger: logger})
 	idemKey, err := binaryKey(cfg.store.data, cfg.idempotencyKey, idempotencyKeyFile)
 	if err != nil {
@@ -173,7 +178,8 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		Payments:  a.payments,
 		Vault:     a.vault,
 		Risk:      a.risk,
-		Pages: web.New(web.Config{Payments: a.payments, Merchants: a.merchants, Cards: a.vault, Payers: accounts,
+		PublicURL: a.pagesOrigin,
+		Pages: web.New(web.Config{Payments: a.payments, Merchants: a.merchants, Cards: a.vault, Payers: accounts, Issuer: acq,
 			Logger: logger}),
 		Accounts:          accounts,
 		Idempotency:       a.idem,

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -43,6 +45,37 @@ func cardPay(t *testing.T, s *server, sk, pk, number string) map[string]any {
 	return c // the payment, or a problem for the caller to judge
 }
 
+// threeDSApprove approves a 3-D Secure challenge on the test acquirer's
+// issuer page the server serves (next_action's redirect_url), then
+// confirms as the merchant with the challenge_id: the payment is
+// captured, with trans_status Y and ECI 05.
+func threeDSApprove(t *testing.T, s *server, sk string, p map[string]any) {
+	t.Helper()
+	na, _ := p["next_action"].(map[string]any)
+	issuer, _ := na["redirect_url"].(string)
+	if !strings.Contains(issuer, "/3ds/") {
+		t.Fatalf("3-D Secure card: next_action %v has no issuer page", na)
+	}
+	// On the default --public-url, https://localhost:<port>; asked at the
+	// address the test reaches.
+	_, path, _ := strings.Cut(strings.TrimPrefix(issuer, "https://"), "/")
+	resp, err := s.client.PostForm(s.base+"/"+path, url.Values{"decision": {"approve"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	id, _ := p["id"].(string)
+	_, full := s.request(t, "GET", "/v1/payments/"+id, sk, nil)
+	resp, got := s.request(t, "POST", "/v1/payments/"+id+"/confirm", sk, map[string]any{
+		"client_secret": full["client_secret"], "challenge_id": na["challenge_id"]})
+	pm, _ := got["payment_method"].(map[string]any)
+	card, _ := pm["card"].(map[string]any)
+	tds, _ := card["three_d_secure"].(map[string]any)
+	if resp.StatusCode != 200 || got["status"] != "captured" || tds["trans_status"] != "Y" || tds["eci"] != "05" {
+		t.Errorf("3-D Secure card after Approve: %d %v", resp.StatusCode, got)
+	}
+}
+
 // TestE2ECards drives every test card through the real binary over TLS,
 // rotates the vault's key-encryption key while card payments run, and
 // finally scans the database files and logs for the card numbers.
@@ -72,6 +105,7 @@ func testE2ECards(t *testing.T, b backend) {
 			if na == nil || na["type"] != "three_d_secure" {
 				t.Errorf("3-D Secure card: next_action %v", p["next_action"])
 			}
+			threeDSApprove(t, s, sk, p)
 		}
 	}
 

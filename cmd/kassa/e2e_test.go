@@ -346,6 +346,13 @@ func testE2EDemo(t *testing.T, b backend) {
 	if len(curls) == 0 {
 		t.Fatalf("--demo printed no curl lines:\n%s", s.stdout)
 	}
+	// The pages' base URL (the default --public-url), and a line that
+	// creates a payment, whose answer links its page there.
+	pages := strings.Replace(s.base, "127.0.0.1", "localhost", 1)
+	if !strings.Contains(s.stdout.String(), "Hosted pages (payment, 3-D Secure, account): "+pages+"\n") ||
+		!strings.Contains(strings.Join(curls, "\n"), "/v1/payments") {
+		t.Errorf("--demo printed no pages URL or payment line:\n%s", s.stdout)
+	}
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl is not installed; the printed lines were not run")
 	}
@@ -353,7 +360,8 @@ func testE2EDemo(t *testing.T, b backend) {
 		out, err := exec.Command("bash", "-c", line+" --fail --silent --show-error").CombinedOutput()
 		if err != nil {
 			t.Errorf("%s: %v\n%s", line, err, out)
-		} else if !strings.Contains(string(out), `"id":"mer_`) && !strings.Contains(string(out), `"status":"ok"`) {
+		} else if !strings.Contains(string(out), `"id":"mer_`) && !strings.Contains(string(out), `"status":"ok"`) &&
+			!strings.Contains(string(out), `"redirect_url":"`+pages+`/pay/pay_`) {
 			t.Errorf("%s printed %s", line, out)
 		}
 	}

@@ -94,6 +94,10 @@ func publicOrigin(publicURL, listen string, plainHTTP bool) (origin, rpID string
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return "", "", usagef("--public-url must be an absolute https URL such as https://pay.example")
 	}
+	if net.ParseIP(u.Hostname()) != nil {
+		// A passkey's relying party is a domain; go-webauthn refuses an IP.
+		return "", "", usagef("--public-url %s: passkeys need a domain name (such as https://pay.example, or https://localhost:8443 on this machine), not an IP address", publicURL)
+	}
 	return u.Scheme + "://" + u.Host, u.Hostname(), nil
 }
 
@@ -119,6 +123,7 @@ func (a *app) openIdentity(cfg appConfig) error {
 	if err != nil {
 		return err
 	}
+	a.pagesOrigin = origin
 	if a.passkeys, err = passkey.New(passkey.Config{RPID: rpID, RPDisplayName: "Kassa", Origins: []string{origin},
 		Store: sqlstore.NewPasskeys(a.db), Logger: a.log}); err != nil {
 		return err

@@ -163,7 +163,8 @@ func TestE2EPayments(t *testing.T) {
 			t.Errorf("idempotent replay made payment %v, want %s", replay["id"], id)
 		}
 		redirect := p["next_action"].(map[string]any)["redirect_url"].(string)
-		if !strings.HasPrefix(redirect, s.base+"/pay/"+id+"?client_secret=") {
+		// On the default --public-url: https://localhost:<port>.
+		if !strings.HasPrefix(redirect, strings.Replace(s.base, "127.0.0.1", "localhost", 1)+"/pay/"+id+"?client_secret=") {
 			t.Errorf("redirect_url %s", redirect)
 		}
 		resp, err := s.client.Get(redirect)

@@ -150,7 +150,16 @@ func loopbackAddr(addr string) bool {
 
 func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdout io.Writer) error {
 	cfg.appConfig.startRisk = true
-	cfg.appConfig.listen, cfg.appConfig.plainHTTP = cfg.listen, cfg.insecureHTTP
+	// Listening first gives the pages' default --public-url the port in
+	// use (--listen 127.0.0.1:0). The deferred Close covers the early
+	// returns; after serving, the listener is closed already and a second
+	// Close is harmless.
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	cfg.appConfig.listen, cfg.appConfig.plainHTTP = ln.Addr().String(), cfg.insecureHTTP
 	a, err := newApp(ctx, cfg.appConfig, logger)
 	if err != nil {
 		return err
@@ -177,10 +186,6 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdout io.
 		srv.TLSConfig = tlsutil.ServerConfig(cert)
 		logger.Info("tls certificate", "sha256", fp, "file", path)
 	}
-	ln, err := net.Listen("tcp", cfg.listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
 	base := scheme + "://" + ln.Addr().String()
 	metrics, err := listenMetrics(ctx, cfg, a, srv.TLSConfig, logger)
 	if err != nil {
@@ -188,7 +193,7 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdout io.
 		return err
 	}
 	if cfg.demo {
-		if err := demo(ctx, a.merchants, cfg, base, certPath, stdout); err != nil {
+		if err := demo(ctx, a.merchants, cfg, base, a.pagesOrigin, certPath, stdout); err != nil {
 			ln.Close()
 			metrics.close()
 			return err
@@ -323,7 +328,7 @@ func (w *slogWriter) Write(p []byte) (int, error) {
 // ever written to disk.
 const demoFile = "demo-keys.json"
 
-func demo(ctx context.Context, merchants *merchant.Service, cfg serveConfig, base, certPath string, stdout io.Writer) error {
+func demo(ctx context.Context, merchants *merchant.Service, cfg serveConfig, base, pages, certPath string, stdout io.Writer) error {
 	path := filepath.Join(cfg.store.data, demoFile)
 	var keys merchant.Created
 	b, err := os.ReadFile(path)
@@ -362,11 +367,16 @@ func demo(ctx context.Context, merchants *merchant.Service, cfg serveConfig, bas
   publishable key: %s
   (kept in %s; real merchants' keys are shown once and never stored)
 
+Hosted pages (payment, 3-D Secure, account): %s
+
 Try it:
   curl %s-H "Authorization: Bearer %s" %s/v1/merchant
   curl %s%s/healthz
 
-`, keys.ID, keys.Name, keys.SecretKey, keys.PublishableKey, path,
-		tlsArg, keys.SecretKey, base, tlsArg, base)
+Create a payment, then open its page: the link is next_action.redirect_url in the answer.
+  curl %s-H "Authorization: Bearer %s" -H "Content-Type: application/json" -d '{"amount":2500,"currency":"EUR","description":"Demo deposit"}' %s/v1/payments
+
+`, keys.ID, keys.Name, keys.SecretKey, keys.PublishableKey, path, pages,
+		tlsArg, keys.SecretKey, base, tlsArg, base, tlsArg, keys.SecretKey, base)
 	return nil
 }
