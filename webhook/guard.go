@@ -51,6 +51,10 @@ var forbiddenPrefixes = []struct {
 	{netip.MustParsePrefix("64:ff9b::/96"), "a NAT64 address"},
 	{netip.MustParsePrefix("64:ff9b:1::/48"), "a NAT64 address"},
 	{netip.MustParsePrefix("100::/64"), "a discard address"},
+	// IETF protocol assignments: Teredo (2001::/32) tunnels to an
+	// embedded IPv4 address; ORCHID, benchmarking and the rest are no
+	// webhook's home either.
+	{netip.MustParsePrefix("2001::/23"), "an IETF protocol assignment address"},
 	{netip.MustParsePrefix("2001:db8::/32"), "a documentation address"},
 	{netip.MustParsePrefix("2002::/16"), "a 6to4 address"},
 	{netip.MustParsePrefix("fc00::/7"), "a private address (unique local)"},

@@ -75,6 +75,11 @@ func TestForbidden(t *testing.T) {
 		{"192.88.99.1", false}, {"192.88.99.255", false},
 		{"fec0::1", false}, {"feff:ffff::1", false},
 		{"192.88.100.1", true},
+		// 2001::/23 is IETF protocol assignments: Teredo (2001::/32,
+		// which embeds an IPv4 server and client), ORCHID, benchmarking;
+		// 2001:200::/23 onwards is ordinary global unicast.
+		{"2001::a9fe:a9fe", false}, {"2001:0:4136:e378:8000:63bf:3fff:fdd2", false}, {"2001:2::1", false},
+		{"2001:20::1", false}, {"2001:1ff:ffff::1", false}, {"2001:200::1", true}, {"2001:4860:4860::8888", true},
 	} {
 		reason := Forbidden(netip.MustParseAddr(tt.addr))
 		if (reason == "") != tt.public {
