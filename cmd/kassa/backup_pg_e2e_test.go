@@ -125,7 +125,6 @@ func pgRestore(t *testing.T, cred *syscall.Credential, base, dir string, conf ..
 // alone (the archive lost) it extends the earlier one and fails against
 // the later one: older than what an auditor kept, and it says so.
 func TestE2EBackupRestorePostgres(t *testing.T) {
-	cred := pgUser(t)
 	work, err := os.MkdirTemp("", "kassa-pgbackup-")
 	if err != nil {
 		t.Fatal(err)
@@ -135,12 +134,16 @@ func TestE2EBackupRestorePostgres(t *testing.T) {
 	if err := os.Mkdir(archive, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	// First the cluster (skipped loudly without PostgreSQL; it makes
+	// the server user), then the directories become that user's. Until
+	// then a segment's archiving fails and is retried.
+	url := pgtest.PrivateURL(t, "wal_level=replica", "archive_mode=on",
+		"archive_command=test ! -f "+archive+"/%f && cp %p "+archive+"/%f")
+	cred := pgUser(t)
 	if cred != nil {
 		os.Chown(work, int(cred.Uid), int(cred.Gid))
 		os.Chown(archive, int(cred.Uid), int(cred.Gid))
 	}
-	url := pgtest.PrivateURL(t, "wal_level=replica", "archive_mode=on",
-		"archive_command=test ! -f "+archive+"/%f && cp %p "+archive+"/%f")
 	data := t.TempDir()
 	b := backend{"postgres", []string{"--data", data, "--database", url}, data}
 
