@@ -37,7 +37,8 @@ type backupFile struct {
 func runBackup(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	var sf storeFlags
 	fs := newFlagSet("backup", "backup --out DIR [--data DIR] [key file flags]", stderr)
-	sf.register(fs)
+	fs.StringVar(&sf.data, "data", "./kassa-data", "data `directory` to back up (the embedded SQLite database and the key files)")
+	fs.StringVar(&sf.database, "database", "", "PostgreSQL `URL`: refused, PostgreSQL is backed up with its own tools (docs/operations.md)")
 	out := fs.String("out", "", "`directory` to write the backup into: made 0700, or an existing empty one")
 	files := []*backupFile{
 		{name: ledgerKeyFile, flag: "ledger-key"},
