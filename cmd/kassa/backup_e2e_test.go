@@ -187,6 +187,14 @@ func TestE2EBackupRestore(t *testing.T) {
 			t.Errorf("the backup holds %s: a consistent copy is one file", bad)
 		}
 	}
+	// SHA256SUMS checks the files with the standard tool.
+	if _, err := exec.LookPath("sha256sum"); err == nil {
+		cmd := exec.Command("sha256sum", "--strict", "-c", backupSumsFile)
+		cmd.Dir = backupDir
+		if msg, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(msg), sqlstore.SQLiteFile+": OK") {
+			t.Errorf("sha256sum -c %s in the backup: %v\n%s", backupSumsFile, err, msg)
+		}
+	}
 	// An existing directory that is not empty is refused.
 	cmd = exec.Command(kassaBin, "backup", "--out", backupDir, "--data", b.data)
 	if msg, _ := cmd.CombinedOutput(); cmd.ProcessState.ExitCode() == 0 || !strings.Contains(string(msg), "not empty") {
