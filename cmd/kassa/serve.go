@@ -175,6 +175,9 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdout io.
 		}
 		certPath = path
 		srv.TLSConfig = tlsutil.ServerConfig(cert)
+		if err := registerCertExpiry(a.reg, cert); err != nil {
+			return err
+		}
 		logger.Info("tls certificate", "sha256", fp, "file", path)
 	}
 	ln, err := net.Listen("tcp", cfg.listen)
