@@ -184,7 +184,8 @@ func (e *Engine) Collectors() []prometheus.Collector {
 			func() float64 { return float64(len(e.writer.queue)) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kassa_risk_writer_queue_capacity",
 			Help: "Capacity of the risk writer's queue."},
-			func() float64 { return float64(cap(e.writer.queue)) }))
+			func() float64 { return float64(cap(e.writer.queue)) }),
+		newReviewBacklogCollector(e))
 }
 
 // Start warms the features by replaying recent evaluations from the store

@@ -98,3 +98,32 @@ func TestWriterQueueGauge(t *testing.T) {
 		t.Errorf("kassa_risk_writer_queue_length = %v after a waited write, want 0", got)
 	}
 }
+
+// The review backlog gauges count the open cases of every merchant and
+// fall when a case is closed.
+func TestReviewBacklogGauges(t *testing.T) {
+	e := newEngine(t, t.TempDir(), "n1", nil)
+	ctx := context.Background()
+	if got := gaugeValue(t, e.eng, "kassa_risk_reviews_open"); got != 0 {
+		t.Errorf("kassa_risk_reviews_open = %v with no cases, want 0", got)
+	}
+	ev := e.evaluate(legit(e.merchants[0], 1, e.now))
+	c, err := e.eng.OpenReview(ctx, ev, "pay_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := gaugeValue(t, e.eng, "kassa_risk_reviews_open"); got != 1 {
+		t.Errorf("kassa_risk_reviews_open = %v with one open case, want 1", got)
+	}
+	if got := gaugeValue(t, e.eng, "kassa_risk_oldest_open_review_age_seconds"); got < 0 {
+		t.Errorf("kassa_risk_oldest_open_review_age_seconds = %v, want >= 0", got)
+	}
+	// Closed in the store (the engine's CloseReview also labels the
+	// payment's evaluations, which this attempt without a payment lacks).
+	if err := e.store.CloseReview(ctx, c.ID, risk.ReviewApproved, "", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if got := gaugeValue(t, e.eng, "kassa_risk_reviews_open"); got != 0 {
+		t.Errorf("kassa_risk_reviews_open = %v after closing the case, want 0", got)
+	}
+}
