@@ -158,6 +158,13 @@ func (q *fairQueue) close() []*submission {
 	return out
 }
 
+// waiting returns the number of submissions waiting, of every owner.
+func (q *fairQueue) waiting() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.total
+}
+
 // queued returns the number of submissions of owner waiting.
 func (q *fairQueue) queued(owner string) int {
 	q.mu.Lock()

@@ -165,6 +165,11 @@ func (l *Ledger) VerifierKey() string { return l.verifier }
 // Origin returns the checkpoint origin line.
 func (l *Ledger) Origin() string { return l.origin }
 
+// Waiting returns the number of calls queued behind the batch in
+// progress. Calls that keep waiting while no batch commits mean a stalled
+// commit (kassa_ledger_queued_submissions).
+func (l *Ledger) Waiting() int { return l.queue.waiting() }
+
 // Close stops the sequencer after the batch in progress; queued calls get
 // ErrClosed.
 func (l *Ledger) Close() error {

@@ -175,8 +175,18 @@ func FeatureSetID() string {
 	return "fs-" + hex.EncodeToString(h[:6])
 }
 
-// Collectors returns the engine's Prometheus metrics.
-func (e *Engine) Collectors() []prometheus.Collector { return e.metrics.collectors() }
+// Collectors returns the engine's Prometheus metrics, with the backlog of
+// its writer: a queue near its capacity pushes back on payments.
+func (e *Engine) Collectors() []prometheus.Collector {
+	return append(e.metrics.collectors(),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kassa_risk_writer_queue_length",
+			Help: "Evaluations and outcomes queued for the risk writer; at capacity, scoring waits for the store."},
+			func() float64 { return float64(len(e.writer.queue)) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kassa_risk_writer_queue_capacity",
+			Help: "Capacity of the risk writer's queue."},
+			func() float64 { return float64(cap(e.writer.queue)) }),
+		newReviewBacklogCollector(e))
+}
 
 // Start warms the features by replaying recent evaluations from the store
 // and loads the registry's models. It returns once that is done; the

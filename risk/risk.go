@@ -232,4 +232,8 @@ type Store interface {
 	// CloseReview sets an open case's status; kassa.EConflict when it is
 	// not open any more.
 	CloseReview(ctx context.Context, id, status, note string, at time.Time) error
+	// ReviewBacklog counts the open cases of every merchant, at most limit
+	// of them, and returns when the oldest of those was opened (zero when
+	// none).
+	ReviewBacklog(ctx context.Context, limit int) (open int, oldest time.Time, err error)
 }

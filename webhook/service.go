@@ -62,6 +62,10 @@ type Store interface {
 	// and disable published, in the same transaction, if no delivery to it
 	// succeeded since a.FirstAttempt.
 	Finish(ctx context.Context, owner string, a Attempt, disable *Event) (disabled bool, err error)
+	// Backlog counts the pending deliveries to enabled endpoints due at
+	// now, at most limit of them, and returns when the oldest of those
+	// fell due (zero when none).
+	Backlog(ctx context.Context, now time.Time, limit int) (due int, oldest time.Time, err error)
 }
 
 // ErrLeaseLost reports an attempt recorded after its lease ended and
@@ -179,7 +183,8 @@ func New(cfg Config) *Service {
 
 // Collectors returns the service's Prometheus metrics for registration.
 func (s *Service) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{s.metrics.attempts, s.metrics.deliveries, s.metrics.disabled, s.metrics.lag}
+	return []prometheus.Collector{s.metrics.attempts, s.metrics.deliveries, s.metrics.disabled, s.metrics.lag,
+		newBacklogCollector(s)}
 }
 
 // NewEvent makes an event of a registered type for a merchant, with a

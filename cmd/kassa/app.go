@@ -93,7 +93,9 @@ type app struct {
 	stopRisk  context.CancelFunc
 	// mismatches is the number of unfixed reconciliation mismatches.
 	mismatches prometheus.Gauge
-	api        *httpapi.Server
+	// pingFailures counts database checks that failed (pingDatabase).
+	pingFailures prometheus.Counter
+	api          *httpapi.Server
 	// pagesOrigin is where payers reach the hosted pages (--public-url).
 	pagesOrigin string
 }
@@ -112,7 +114,11 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	}
 	a.mismatches = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kassa_reconcile_mismatches",
 		Help: "Mismatches between payments and the ledger the last reconciliation could not fix."})
-	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.mismatches)
+	a.pingFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "kassa_database_ping_failures_total",
+		Help: "Checks of the database (every 15 s on each node) that failed; each is logged."})
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		a.mismatches, a.pingFailures)
+	registerDataDirSpace(a.reg, cfg.store.data)
 	a.merchants = merchant.NewService(sqlstore.NewMerchants(a.db), nil, id.Generator{})
 	if a.ledger, err = openLedger(a.db, cfg.store.data, cfg.ledgerKey, cfg.ledgerOrigin, logger, a.reg); err != nil {
 		return nil, err
@@ -222,6 +228,7 @@ func (a *app) runWorkers(ctx context.Context) (wait func()) {
 		}
 	})
 	wg.Go(func() { a.reconcileLoop(ctx) })
+	wg.Go(func() { every(ctx, databasePingInterval, func(time.Time) { a.pingDatabase(ctx) }) })
 	wg.Go(func() {
 		if err := a.identity.Run(ctx, identitySweepInterval); err != nil && ctx.Err() == nil {
 			a.log.Error("identity worker stopped", "err", err)
@@ -351,7 +358,13 @@ func openLedger(db *sqlstore.DB, dataDir, keyFile, origin string, logger *slog.L
 		Help:    "Time of one durable ledger commit.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 	})
-	reg.MustRegister(batchSize, commitTime)
+	// Each commit signs a checkpoint: its time tells how fresh the
+	// published tree head is, and whether commits still happen.
+	checkpointTime := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "kassa_ledger_checkpoint_timestamp_seconds",
+		Help: "Unix time this node last committed to the ledger and signed a checkpoint (0 before its first commit).",
+	})
+	reg.MustRegister(batchSize, commitTime, checkpointTime)
 	if db.Dialect() == sqlstore.SQLite {
 		db.SetLogger(logger)
 		status := func() sqlstore.LedgerIndexStatus { st, _ := db.LedgerIndexStatus(); return st }
@@ -373,10 +386,15 @@ func openLedger(db *sqlstore.DB, dataDir, keyFile, origin string, logger *slog.L
 		OnCommit: func(leaves int, d time.Duration) {
 			batchSize.Observe(float64(leaves))
 			commitTime.Observe(d.Seconds())
+			checkpointTime.Set(float64(time.Now().UnixNano()) / 1e9)
 		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start ledger: %w", err)
 	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "kassa_ledger_queued_submissions",
+		Help: "Ledger calls waiting behind the commit in progress; waiting calls and no new checkpoint mean a stalled commit.",
+	}, func() float64 { return float64(led.Waiting()) }))
 	return led, nil
 }

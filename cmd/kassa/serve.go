@@ -184,6 +184,9 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdout io.
 		}
 		certPath = path
 		srv.TLSConfig = tlsutil.ServerConfig(cert)
+		if err := registerCertExpiry(a.reg, cert); err != nil {
+			return err
+		}
 		logger.Info("tls certificate", "sha256", fp, "file", path)
 	}
 	base := scheme + "://" + ln.Addr().String()

@@ -815,6 +815,23 @@ func (s *Risk) review(ctx context.Context, query string, args ...any) (risk.Revi
 
 // Reviews pages through a merchant's cases oldest first; startingAfter
 // must name one of them.
+// ReviewBacklog counts the open cases of every merchant (at most limit,
+// oldest first).
+func (s *Risk) ReviewBacklog(ctx context.Context, limit int) (int, time.Time, error) {
+	var n int
+	var oldest sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT count(*), min(created_at) FROM (
+			SELECT created_at FROM risk_reviews WHERE status = 'open' ORDER BY created_at LIMIT ?) open_cases`,
+		limit).Scan(&n, &oldest)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("count open reviews: %w", err)
+	}
+	if !oldest.Valid {
+		return n, time.Time{}, nil
+	}
+	return n, fromMicros(oldest.Int64), nil
+}
+
 func (s *Risk) Reviews(ctx context.Context, merchantID, status, startingAfter string, limit int) ([]risk.ReviewCase, bool, error) {
 	q := `SELECT ` + reviewColumns + ` FROM risk_reviews WHERE merchant_id = ?`
 	args := []any{merchantID}

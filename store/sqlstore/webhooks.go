@@ -431,6 +431,25 @@ func (s *Webhooks) Deliveries(ctx context.Context, merchantID, endpointID, after
 	return ds, false, nil
 }
 
+// Backlog counts the due deliveries to enabled endpoints (at most limit,
+// oldest first, through the webhook_deliveries_due index).
+func (s *Webhooks) Backlog(ctx context.Context, now time.Time, limit int) (int, time.Time, error) {
+	var n int
+	var oldest sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT count(*), min(next_attempt_at) FROM (
+			SELECT d.next_attempt_at FROM webhook_deliveries d
+			JOIN webhook_endpoints e ON e.id = d.endpoint_id
+			WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND e.status = 'enabled'
+			ORDER BY d.next_attempt_at LIMIT ?) due`, micros(now), limit).Scan(&n, &oldest)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("count due deliveries: %w", err)
+	}
+	if !oldest.Valid {
+		return n, time.Time{}, nil
+	}
+	return n, fromMicros(oldest.Int64), nil
+}
+
 // Claim leases due deliveries with conditional updates: a row is leased
 // only if its lease is still free or over when the update runs, so two
 // workers never both win it (no advisory locks, no LISTEN/NOTIFY).

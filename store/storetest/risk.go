@@ -27,6 +27,7 @@ func init() {
 		t.Run("Lists", func(t *testing.T) { testRiskLists(t, open) })
 		t.Run("Models", func(t *testing.T) { testRiskModels(t, open) })
 		t.Run("Reviews", func(t *testing.T) { testRiskReviews(t, open) })
+		t.Run("ReviewBacklog", func(t *testing.T) { testRiskReviewBacklog(t, open) })
 	})
 }
 
@@ -758,5 +759,35 @@ func testRiskReviews(t *testing.T, open Opener) {
 	approved, _, _ := s.Reviews(ctx, "mer_a", risk.ReviewApproved, "", 10)
 	if len(approved) != 1 || !reflect.DeepEqual(approved[0], want) {
 		t.Errorf("Reviews(approved) = %+v, want the closed case", approved)
+	}
+}
+
+// testRiskReviewBacklog: ReviewBacklog counts the open cases of every
+// merchant (up to its limit) and names the oldest one's creation.
+func testRiskReviewBacklog(t *testing.T, open Opener) {
+	s := newRiskStore(t, open)
+	ctx := context.Background()
+	if n, oldest, err := s.ReviewBacklog(ctx, 10); err != nil || n != 0 || !oldest.IsZero() {
+		t.Fatalf("ReviewBacklog with no cases = %d, %v, %v; want 0, zero time", n, oldest, err)
+	}
+	for i, merchantID := range []string{"mer_a", "mer_b", "mer_a"} {
+		c := risk.ReviewCase{ID: fmt.Sprintf("rvw_%d", i), MerchantID: merchantID, PaymentID: fmt.Sprintf("pay_%d", i),
+			EvaluationID: fmt.Sprintf("rev_%d", i), Status: risk.ReviewOpen, Reason: "score 80",
+			Created: riskT0.Add(time.Duration(i) * time.Second)}
+		if err := s.CreateReview(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, oldest, err := s.ReviewBacklog(ctx, 10); err != nil || n != 3 || !oldest.Equal(riskT0) {
+		t.Errorf("ReviewBacklog = %d, %v, %v; want 3, %v", n, oldest, err, riskT0)
+	}
+	if n, _, err := s.ReviewBacklog(ctx, 2); err != nil || n != 2 {
+		t.Errorf("ReviewBacklog with limit 2 = %d, %v; want 2", n, err)
+	}
+	if err := s.CloseReview(ctx, "rvw_0", risk.ReviewRejected, "", riskT0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n, oldest, err := s.ReviewBacklog(ctx, 10); err != nil || n != 2 || !oldest.Equal(riskT0.Add(time.Second)) {
+		t.Errorf("ReviewBacklog after closing the oldest = %d, %v, %v; want 2, %v", n, oldest, err, riskT0.Add(time.Second))
 	}
 }

@@ -38,6 +38,7 @@ func init() {
 		t.Run("Redeliver", func(t *testing.T) { testRedeliver(t, open) })
 		t.Run("LeaseTakeover", func(t *testing.T) { testLeaseTakeover(t, open) })
 		t.Run("ConcurrentClaim", func(t *testing.T) { testConcurrentClaim(t, open) })
+		t.Run("Backlog", func(t *testing.T) { testWebhookBacklog(t, open) })
 	})
 }
 
@@ -667,5 +668,37 @@ func testConcurrentClaim(t *testing.T, open Opener) {
 	}
 	if len(seen) != n {
 		t.Errorf("claimed %d distinct deliveries, want %d", len(seen), n)
+	}
+}
+
+// testWebhookBacklog: Backlog counts the due deliveries (up to its limit)
+// and names the oldest due time; delivered ones leave it.
+func testWebhookBacklog(t *testing.T, open Opener) {
+	e := newWhEnv(t, open)
+	ctx := context.Background()
+	start := e.clock.Now()
+	if n, oldest, err := e.store.Backlog(ctx, start, 10); err != nil || n != 0 || !oldest.IsZero() {
+		t.Fatalf("Backlog with nothing published = %d, %v, %v; want 0, zero time", n, oldest, err)
+	}
+	e.endpoint(t, e.merchant, "/b", "*")
+	for i := range 3 {
+		e.publish(t, e.merchant, "test.created", map[string]int{"n": i})
+		e.clock.Advance(time.Second)
+	}
+	now := e.clock.Now()
+	if n, oldest, err := e.store.Backlog(ctx, now, 10); err != nil || n != 3 || !oldest.Equal(start) {
+		t.Errorf("Backlog = %d, %v, %v; want 3, %v", n, oldest, err, start)
+	}
+	if n, _, err := e.store.Backlog(ctx, now, 2); err != nil || n != 2 {
+		t.Errorf("Backlog with limit 2 = %d, %v; want 2", n, err)
+	}
+	if n, _, err := e.store.Backlog(ctx, start.Add(-time.Second), 10); err != nil || n != 0 {
+		t.Errorf("Backlog before the events fell due = %d, %v; want 0", n, err)
+	}
+	if n := e.runOnce(t); n != 3 {
+		t.Fatalf("delivered %d, want 3", n)
+	}
+	if n, oldest, err := e.store.Backlog(ctx, e.clock.Now(), 10); err != nil || n != 0 || !oldest.IsZero() {
+		t.Errorf("Backlog after delivery = %d, %v, %v; want 0, zero time", n, oldest, err)
 	}
 }
