@@ -122,3 +122,23 @@ func TestHealthCheckRoute(t *testing.T) {
 		t.Error("haproxy.cfg does not add X-Forwarded-For (option forwardfor)")
 	}
 }
+
+// TestBackendTLS: the proxy verifies the nodes' certificates and speaks
+// TLS 1.3 to them (TestProxyToNode passes with verification off too, so
+// this is checked here).
+func TestBackendTLS(t *testing.T) {
+	cfg, err := os.ReadFile("haproxy.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ssl-default-server-options ssl-min-ver TLSv1.3", "ssl verify required ca-file "} {
+		if !strings.Contains(string(cfg), want) {
+			t.Errorf("haproxy.cfg lacks %q", want)
+		}
+	}
+	for _, m := range regexp.MustCompile(`(?m)^\s*server \S+ .*$`).FindAllString(string(cfg), -1) {
+		if !strings.Contains(m, "verifyhost ") {
+			t.Errorf("%q: no verifyhost", strings.TrimSpace(m))
+		}
+	}
+}
