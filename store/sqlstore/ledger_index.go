@@ -103,6 +103,9 @@ func openLedgerIndex(ctx context.Context, main *DB) (*ledgerIndex, error) {
 		return nil, errors.New("ledger index: the database has no directory")
 	}
 	path := filepath.Join(main.dir, LedgerIndexFile)
+	if err := privateFiles(path); err != nil {
+		return nil, fmt.Errorf("ledger index: %w", err)
+	}
 	// Losing the last steps to a power cut costs only their redoing.
 	params := sqliteParams("NORMAL")
 	write, read, err := openSQLitePools(path, params, 4)

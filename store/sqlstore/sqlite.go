@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"net/url"
 	"os"
@@ -30,6 +31,9 @@ func openSQLite(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
 	path := filepath.Join(dir, SQLiteFile)
+	if err := privateFiles(path); err != nil {
+		return nil, err
+	}
 	params := sqliteParams("FULL")
 	params.Add("_pragma", "foreign_keys(1)")
 	params.Add("_pragma", "cache_size(-65536)")
@@ -130,4 +134,31 @@ func sqliteErrorCode(err error) int {
 		return e.Code()
 	}
 	return 0
+}
+
+// privateFiles makes the SQLite database at path 0600 before it is
+// opened: created empty (an empty file is an empty database) when absent,
+// its mode narrowed when an older Kassa or an operator left it readable by
+// others. SQLite gives the WAL and shared-memory files it makes the
+// database file's mode; ones already there are narrowed too.
+func privateFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		st, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		} else if err != nil {
+			return fmt.Errorf("sqlite file: %w", err)
+		}
+		if st.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, st.Mode().Perm()&0o700); err != nil {
+				return fmt.Errorf("sqlite file %s is %#o and cannot be made private: %w", p, st.Mode().Perm(), err)
+			}
+		}
+	}
+	return nil
 }
