@@ -328,11 +328,16 @@ func refusedError(r Refund) error {
 // its reservation, with the refund, the payment and their events in one
 // transaction. A refund settled meanwhile is returned as it stands.
 func (s *Service) recordRefund(ctx context.Context, r Refund, status, failure string) (Refund, Payment, error) {
-	cur, err := s.store.Refund(ctx, r.MerchantID, r.ID)
+	// The payment is read before the refund: a settlement committed
+	// between the two reads then shows in the refund (returned as it
+	// stands), never only in the payment (whose pending amount would
+	// no longer hold this refund's). A settlement after both reads makes
+	// the write below a version conflict, and the caller reads again.
+	p, err := s.store.Payment(ctx, r.MerchantID, r.PaymentID)
 	if err != nil {
 		return Refund{}, Payment{}, err
 	}
-	p, err := s.store.Payment(ctx, r.MerchantID, r.PaymentID)
+	cur, err := s.store.Refund(ctx, r.MerchantID, r.ID)
 	if err != nil {
 		return Refund{}, Payment{}, err
 	}
@@ -359,7 +364,11 @@ func (s *Service) recordRefund(ctx context.Context, r Refund, status, failure st
 		return Refund{}, Payment{}, err
 	}
 	if next.AmountRefundPending < 0 {
-		panic(fmt.Sprintf("payment %s: refund %s of %d settles more than the %d pending", p.ID, r.ID, r.Amount, p.AmountRefundPending))
+		// Reads that do not agree (the invariant holds in every stored
+		// version): read again.
+		s.log.Error("card refund: settles more than the payment holds pending; reading again", "payment", p.ID,
+			"refund", r.ID, "amount", r.Amount, "pending", p.AmountRefundPending)
+		return Refund{}, Payment{}, ErrConflict
 	}
 	ts := []ledger.Transfer{t}
 	_, err = s.led.CreateTransfersWith(ctx, "", ts, func(ctx context.Context, tx ledger.Tx, results []ledger.Result) error {
