@@ -19,12 +19,15 @@ import (
 type heldStore struct {
 	*memstore.Store
 	hold    atomic.Bool
+	held    atomic.Int32 // Update calls currently waiting on release
 	release chan struct{}
 }
 
 func (s *heldStore) Update(ctx context.Context, fn func(context.Context, ledger.Tx) error) error {
 	if s.hold.Load() {
+		s.held.Add(1)
 		<-s.release
+		s.held.Add(-1)
 	}
 	return s.Store.Update(ctx, fn)
 }

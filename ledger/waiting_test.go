@@ -23,16 +23,24 @@ func TestWaitingCountsQueuedCalls(t *testing.T) {
 	}
 	store.hold.Store(true)
 	var calls sync.WaitGroup
-	for i := range 3 {
+	call := func(id string) {
 		calls.Go(func() {
-			id := string(rune('a' + i))
 			if _, err := e.L.CreateTransfers(context.Background(), "merA", []ledger.Transfer{
 				{ID: id, DebitAccountID: "src", CreditAccountID: "dst", Amount: 1, Currency: "EUR"}}); err != nil {
 				t.Error(err)
 			}
 		})
 	}
-	// One call may be in the held batch; the others wait behind it.
+	// The first call's batch is held inside the store; only then are the
+	// next two sent, so they cannot join that batch and must queue behind
+	// it. (Sent together, the sequencer may batch two of the three and
+	// Waiting never reaches 2: the hang CI saw.)
+	call("a")
+	for store.held.Load() == 0 {
+		runtime.Gosched()
+	}
+	call("b")
+	call("c")
 	for e.L.Waiting() < 2 {
 		runtime.Gosched()
 	}
