@@ -85,7 +85,7 @@ type submission struct {
 	// values is the caller's context without its cancellation: the
 	// effect sees its values (a lease fence the store checks, say).
 	values context.Context
-	done      chan error
+	done   chan error
 }
 
 func (s *submission) events() int { return len(s.accounts) + len(s.transfers) }
