@@ -31,6 +31,9 @@ type Job struct {
 	// Interval between runs while the lease is held; the first run comes
 	// as soon as the lease is taken.
 	Interval time.Duration
+	// Delay makes the first run come one Interval after the lease is
+	// taken (for rounds too heavy to run at every start).
+	Delay bool
 	// Run does one round of the job. Its context carries the lease's
 	// Fence (stores check it at write time) and ends when the lease is
 	// lost or the Runner stops.
@@ -219,9 +222,14 @@ func (r *Runner) hold(ctx context.Context, j Job, epoch int64, renewed time.Time
 	}
 }
 
-// loop runs j at once and then every Interval until ctx ends.
+// loop runs j at once (after one Interval with Delay) and then every
+// Interval until ctx ends.
 func (r *Runner) loop(ctx context.Context, j Job) {
-	t := time.NewTimer(0)
+	first := time.Duration(0)
+	if j.Delay {
+		first = j.Interval
+	}
+	t := time.NewTimer(first)
 	defer t.Stop()
 	for {
 		select {
