@@ -38,6 +38,10 @@ type Job struct {
 	// Fence (stores check it at write time) and ends when the lease is
 	// lost or the Runner stops.
 	Run func(ctx context.Context) error
+	// Stopped, when set, is called after the job stopped on this node
+	// because its lease was lost or given back: e.g. to clear a gauge
+	// only the holder keeps up to date.
+	Stopped func()
 }
 
 // Config of a Runner.
@@ -79,11 +83,11 @@ func NewRunner(cfg Config) (*Runner, error) {
 	}
 	return &Runner{cfg: cfg, log: cfg.Logger,
 		held: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kassa_job_lease_held",
-			Help: "1 while this node holds the lease of the background job (so runs it), else 0."}, []string{"job"}),
+			Help: "1 while this node holds the lease of the background job (so runs it), else 0."}, []string{"name"}),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kassa_job_runs_total",
-			Help: "Rounds of leased background jobs this node ran, by job and result (ok, error)."}, []string{"job", "result"}),
+			Help: "Rounds of leased background jobs this node ran, by job and result (ok, error)."}, []string{"name", "result"}),
 		takes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kassa_job_lease_acquired_total",
-			Help: "Leases of background jobs this node took (not renewals)."}, []string{"job"}),
+			Help: "Leases of background jobs this node took (not renewals)."}, []string{"name"}),
 	}, nil
 }
 
@@ -187,6 +191,9 @@ func (r *Runner) hold(ctx context.Context, j Job, epoch int64, renewed time.Time
 	defer func() {
 		stop()
 		<-done
+		if j.Stopped != nil {
+			j.Stopped()
+		}
 	}()
 	tick := time.NewTicker(r.cfg.TTL / 3)
 	defer tick.Stop()

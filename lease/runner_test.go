@@ -36,6 +36,7 @@ func TestRunnerOneAtATimeAndHandOver(t *testing.T) {
 	var overlap atomic.Bool
 	runs := map[string]*atomic.Int64{"a": {}, "b": {}}
 	var fences sync.Map
+	stopped := map[string]*atomic.Int32{"a": {}, "b": {}}
 	newRunner := func(holder string) *lease.Runner {
 		r, err := lease.NewRunner(lease.Config{Store: sqlstore.NewLeases(db), Holder: holder, TTL: 300 * time.Millisecond,
 			Logger: slog.New(slog.DiscardHandler)})
@@ -54,7 +55,7 @@ func TestRunnerOneAtATimeAndHandOver(t *testing.T) {
 			fences.Store(f, true)
 			runs[holder].Add(1)
 			return nil
-		}})
+		}, Stopped: func() { stopped[holder].Add(1) }})
 		return r
 	}
 	actx, stopA := context.WithCancel(context.Background())
@@ -73,6 +74,9 @@ func TestRunnerOneAtATimeAndHandOver(t *testing.T) {
 	stopA()
 	<-aDone
 	ranA := runs["a"].Load()
+	if n := stopped["a"].Load(); n != 1 {
+		t.Errorf("a's Stopped ran %d times after its stop, want 1", n)
+	}
 	waitFor(t, "b to take the job over", func() bool { return runs["b"].Load() > 0 })
 	stopB()
 	<-bDone

@@ -97,7 +97,11 @@ func (a *app) registerJobs() {
 		_, err2 := a.vouchers.PruneAttempts(ctx)
 		return errors.Join(err, err2)
 	}})
-	a.jobs.Add(lease.Job{Name: jobReconcile, Interval: reconcileInterval, Delay: true, Run: a.reconcile})
+	// kassa_reconcile_mismatches is the holder's: a node that no longer
+	// reconciles shows 0, so a mismatch is not reported forever by a node
+	// that stopped looking (the new holder reports it at its first run).
+	a.jobs.Add(lease.Job{Name: jobReconcile, Interval: reconcileInterval, Delay: true, Run: a.reconcile,
+		Stopped: func() { a.mismatches.Set(0) }})
 	a.jobs.Add(lease.Job{Name: jobIdempotencyForget, Interval: idempotencySweepInterval, Delay: true, Run: func(ctx context.Context) error {
 		_, err := a.idem.DeleteExpiredIdempotency(ctx, time.Now())
 		return err

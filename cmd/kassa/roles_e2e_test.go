@@ -31,7 +31,7 @@ func (s *server) leasesHeld(t *testing.T) map[string]bool {
 	held := map[string]bool{}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), `kassa_job_lease_held{job="`)
+		rest, ok := strings.CutPrefix(sc.Text(), `kassa_job_lease_held{name="`)
 		if !ok {
 			continue
 		}
