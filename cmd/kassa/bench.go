@@ -99,10 +99,10 @@ type BenchLedgerResult struct {
 	// Acknowledged counts the transfers answered ok over HTTP whose ids
 	// were looked up in the database after the run; Missing those not
 	// found there (always 0, or the run fails).
-	Acknowledged int64 `json:"acknowledged,omitempty"`
-	Missing      int64 `json:"missing"`
-	VerifyPerSec    float64 `json:"verify_leaves_per_sec,omitempty"`
-	GoMaxProcs      int     `json:"gomaxprocs"`
+	Acknowledged int64   `json:"acknowledged,omitempty"`
+	Missing      int64   `json:"missing"`
+	VerifyPerSec float64 `json:"verify_leaves_per_sec,omitempty"`
+	GoMaxProcs   int     `json:"gomaxprocs"`
 }
 
 func benchLedger(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
