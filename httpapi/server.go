@@ -95,6 +95,10 @@ type Config struct {
 	// PINBudget bounds wrong voucher PINs at the balance check per API key
 	// and platform-wide; zero fields take the defaults.
 	PINBudget PINBudget
+	// NoAPI leaves every /v1 route out: a node without the api role
+	// (kassa serve --roles) answers them 404 route_not_found. /healthz and
+	// /readyz stay.
+	NoAPI bool
 	// BodyBytesMax caps request bodies; zero means BodyBytesDefault.
 	BodyBytesMax int64
 	Version      string
@@ -178,12 +182,23 @@ func New(cfg Config) *Server {
 	}
 	s.Handle("GET", "/healthz", AuthNone, s.healthz)
 	s.Handle("GET", "/readyz", AuthNone, s.readyz)
+	if !cfg.NoAPI {
+		s.registerAPI()
+	}
+	s.registerPages()
+	s.registerAccounts()
+	s.handler = realClient(cfg.TrustedProxies, s.middleware(http.HandlerFunc(s.dispatch)))
+	return s
+}
+
+// registerAPI registers the /v1 routes.
+func (s *Server) registerAPI() {
 	s.Handle("GET", "/v1/openapi.json", AuthNone, s.openapi)
 	s.Handle("GET", "/v1/merchant", AuthSecret, s.getMerchant)
-	if cfg.Ledger != nil {
+	if s.cfg.Ledger != nil {
 		s.registerLedger()
 	}
-	if cfg.Webhooks != nil {
+	if s.cfg.Webhooks != nil {
 		s.registerWebhooks()
 	}
 	s.registerVouchers()
@@ -191,10 +206,6 @@ func New(cfg Config) *Server {
 	s.registerRisk()
 	s.registerSignUps()
 	s.registerTokens()
-	s.registerPages()
-	s.registerAccounts()
-	s.handler = realClient(cfg.TrustedProxies, s.middleware(http.HandlerFunc(s.dispatch)))
-	return s
 }
 
 // ServeHTTP implements http.Handler.

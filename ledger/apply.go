@@ -559,10 +559,27 @@ type savepointer interface {
 }
 
 func runEffect(ctx context.Context, tx Tx, sub *submission) error {
+	if sub.values != nil {
+		ctx = callerValues{ctx, sub.values}
+	}
 	if sp, ok := tx.(savepointer); ok {
 		return sp.Savepoint(ctx, func() error { return sub.effect(ctx, tx, sub.results) })
 	}
 	return sub.effect(ctx, tx, sub.results)
+}
+
+// callerValues is the sequencer's context (its deadline and cancellation)
+// with the values of the caller's context first.
+type callerValues struct {
+	context.Context
+	values context.Context
+}
+
+func (c callerValues) Value(key any) any {
+	if v := c.values.Value(key); v != nil {
+		return v
+	}
+	return c.Context.Value(key)
 }
 
 // batchMark is a point in the batch in progress to roll back to.

@@ -82,7 +82,10 @@ type submission struct {
 	results   []Result
 	effect    Effect
 	effectErr error // set by the sequencer when effect refused
-	done      chan error
+	// values is the caller's context without its cancellation: the
+	// effect sees its values (a lease fence the store checks, say).
+	values context.Context
+	done   chan error
 }
 
 func (s *submission) events() int { return len(s.accounts) + len(s.transfers) }
@@ -245,6 +248,9 @@ func checkCall(owner string, n int) error {
 func (l *Ledger) submit(ctx context.Context, s *submission) ([]Result, error) {
 	s.done = make(chan error, 1)
 	s.results = make([]Result, s.events())
+	if s.effect != nil {
+		s.values = context.WithoutCancel(ctx)
+	}
 	select {
 	case <-l.closing:
 		return nil, ErrClosed

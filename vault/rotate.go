@@ -267,13 +267,26 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) error {
 	}
 }
 
-// RunOnce is one round of Run's work.
+// RunOnce is one round of Run's work: ReloadKeys, then Maintain.
 func (s *Service) RunOnce(ctx context.Context) {
+	s.ReloadKeys()
+	s.Maintain(ctx)
+}
+
+// ReloadKeys picks up KEK versions added by another process. Every node
+// does it: each seals and opens with the keys.
+func (s *Service) ReloadKeys() {
 	if r, ok := s.keys.(Reloader); ok {
 		if err := r.Reload(); err != nil {
 			s.log.Warn("vault: reload key-encryption keys", "err", err)
 		}
 	}
+}
+
+// Maintain destroys expired CVCs and rewraps data keys still under old
+// KEK versions: work on the shared database that one node at a time
+// does (kassa serve runs it under a lease).
+func (s *Service) Maintain(ctx context.Context) {
 	if n, err := s.SweepCVCs(ctx); err != nil && ctx.Err() == nil {
 		s.log.Warn("vault: destroy expired CVCs", "err", err)
 	} else if n > 0 {

@@ -5,7 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"os"
+	"net/http"
 	"sync"
 	"time"
 
@@ -17,6 +17,7 @@ import (
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/identity"
 	"github.com/kassa/kassa/identity/passkey"
+	"github.com/kassa/kassa/lease"
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/payment"
@@ -56,6 +57,8 @@ type appConfig struct {
 	// background work (serve and bench do; one-shot admin commands don't).
 	startRisk bool
 	noRisk    bool // no risk engine at all (a benchmark's baseline)
+	// roles is serve's --roles; nil means all of them.
+	roles *roleSet
 }
 
 func (c *appConfig) register(fs *flag.FlagSet) {
@@ -98,10 +101,17 @@ type app struct {
 	api          *httpapi.Server
 	// pagesOrigin is where payers reach the hosted pages (--public-url).
 	pagesOrigin string
+	// roles says what this node serves and runs (--roles).
+	roles roleSet
+	// jobs runs the background jobs under leases (the worker role).
+	jobs *lease.Runner
 }
 
 func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, err error) {
-	a = &app{log: logger, reg: prometheus.NewRegistry()}
+	a = &app{log: logger, reg: prometheus.NewRegistry(), roles: allRoles}
+	if cfg.roles != nil {
+		a.roles = *cfg.roles
+	}
 	built := a // a is nil once an error is returned
 	defer func() {
 		if err != nil {
@@ -174,20 +184,26 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	if err != nil {
 		return nil, err
 	}
+	pages := http.Handler(web.New(web.Config{Payments: a.payments, Merchants: a.merchants, Cards: a.vault, Payers: accounts, Issuer: acq,
+		Logger: logger}))
+	var payers httpapi.RoutedHandler = accounts
+	if !a.roles.pages {
+		pages, payers = nil, nil
+	}
 	a.api = httpapi.New(httpapi.Config{
-		Logger:    logger,
-		Merchants: a.merchants,
-		DB:        a.db,
-		Ledger:    a.ledger,
-		Webhooks:  a.webhooks,
-		Vouchers:  a.vouchers,
-		Payments:  a.payments,
-		Vault:     a.vault,
-		Risk:      a.risk,
-		PublicURL: a.pagesOrigin,
-		Pages: web.New(web.Config{Payments: a.payments, Merchants: a.merchants, Cards: a.vault, Payers: accounts, Issuer: acq,
-			Logger: logger}),
-		Accounts:          accounts,
+		Logger:            logger,
+		Merchants:         a.merchants,
+		DB:                a.db,
+		Ledger:            a.ledger,
+		Webhooks:          a.webhooks,
+		Vouchers:          a.vouchers,
+		Payments:          a.payments,
+		Vault:             a.vault,
+		Risk:              a.risk,
+		PublicURL:         a.pagesOrigin,
+		NoAPI:             !a.roles.api,
+		Pages:             pages,
+		Accounts:          payers,
 		Idempotency:       a.idem,
 		IdempotencySecret: idemKey,
 		Registry:          a.reg,
@@ -195,6 +211,11 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		TrustedProxies:    trusted,
 		Version:           Version,
 	})
+	if a.jobs, err = lease.NewRunner(lease.Config{Store: sqlstore.NewLeases(a.db), Holder: nodeName(cfg), Logger: logger}); err != nil {
+		return nil, err
+	}
+	a.reg.MustRegister(a.jobs.Collectors()...)
+	a.registerJobs()
 	return a, nil
 }
 
@@ -207,52 +228,24 @@ const (
 	identitySweepInterval    = 10 * time.Minute
 )
 
-// runWorkers starts the background work (webhook delivery, voucher expiry,
-// forgetting old idempotency keys) until ctx ends; wait blocks until it
-// has stopped.
+// runWorkers starts the background work until ctx ends; wait blocks
+// until it has stopped. Every node checks its database and reloads the
+// vault's keys; a worker node also delivers webhooks (each delivery under
+// its own lease) and competes for the leases of the jobs registerJobs
+// added, running those it holds.
 func (a *app) runWorkers(ctx context.Context) (wait func()) {
 	var wg sync.WaitGroup
+	wg.Go(func() { every(ctx, databasePingInterval, func(time.Time) { a.pingDatabase(ctx) }) })
+	wg.Go(func() { every(ctx, vaultWorkInterval, func(time.Time) { a.vault.ReloadKeys() }) })
+	if !a.roles.worker {
+		return wg.Wait
+	}
 	wg.Go(func() {
 		if err := a.webhooks.Run(ctx); err != nil && ctx.Err() == nil {
 			a.log.Error("webhook worker stopped", "err", err)
 		}
 	})
-	wg.Go(func() {
-		if err := a.vouchers.Run(ctx, voucherSweepInterval); err != nil && ctx.Err() == nil {
-			a.log.Error("voucher worker stopped", "err", err)
-		}
-	})
-	wg.Go(func() {
-		if err := a.payments.Run(ctx, paymentSweepInterval); err != nil && ctx.Err() == nil {
-			a.log.Error("payment worker stopped", "err", err)
-		}
-	})
-	wg.Go(func() { a.reconcileLoop(ctx) })
-	wg.Go(func() { every(ctx, databasePingInterval, func(time.Time) { a.pingDatabase(ctx) }) })
-	wg.Go(func() {
-		if err := a.identity.Run(ctx, identitySweepInterval); err != nil && ctx.Err() == nil {
-			a.log.Error("identity worker stopped", "err", err)
-		}
-	})
-	wg.Go(func() {
-		every(ctx, identitySweepInterval, func(time.Time) {
-			if _, err := a.passkeys.PruneCeremonies(ctx); err != nil && ctx.Err() == nil {
-				a.log.Warn("prune passkey ceremonies", "err", err)
-			}
-		})
-	})
-	wg.Go(func() {
-		if err := a.vault.Run(ctx, vaultWorkInterval); err != nil && ctx.Err() == nil {
-			a.log.Error("vault worker stopped", "err", err)
-		}
-	})
-	wg.Go(func() {
-		every(ctx, idempotencySweepInterval, func(now time.Time) {
-			if _, err := a.idem.DeleteExpiredIdempotency(ctx, now); err != nil && ctx.Err() == nil {
-				a.log.Warn("forget idempotency keys", "err", err)
-			}
-		})
-	})
+	wg.Go(func() { a.jobs.Run(ctx) })
 	return wg.Wait
 }
 
@@ -270,23 +263,19 @@ func every(ctx context.Context, interval time.Duration, fn func(now time.Time)) 
 	}
 }
 
-// reconcileLoop reconciles payments with the ledger periodically,
-// reversing duplicates; what it cannot fix is logged as an error and
-// counted in kassa_reconcile_mismatches.
-func (a *app) reconcileLoop(ctx context.Context) {
-	every(ctx, reconcileInterval, func(time.Time) {
-		rep, err := a.payments.Reconcile(ctx, true)
-		if err != nil {
-			if ctx.Err() == nil {
-				a.log.Warn("reconcile", "err", err)
-			}
-			return
-		}
-		a.mismatches.Set(float64(rep.Unfixed()))
-		for _, m := range rep.Mismatches {
-			a.log.Error("reconcile mismatch", "payment", m.PaymentID, "account", m.Account, "problem", m.Problem, "fixed", m.Fixed)
-		}
-	})
+// reconcile reconciles payments with the ledger, reversing duplicates;
+// what it cannot fix is logged as an error and counted in
+// kassa_reconcile_mismatches.
+func (a *app) reconcile(ctx context.Context) error {
+	rep, err := a.payments.Reconcile(ctx, true)
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	a.mismatches.Set(float64(rep.Unfixed()))
+	for _, m := range rep.Mismatches {
+		a.log.Error("reconcile mismatch", "payment", m.PaymentID, "account", m.Account, "problem", m.Problem, "fixed", m.Fixed)
+	}
+	return nil
 }
 
 // openRisk makes the risk engine and, when asked, starts it: the replay
@@ -301,11 +290,7 @@ func (a *app) openRisk(ctx context.Context, cfg appConfig) (*risk.Engine, error)
 		kind, built := db.Metadata()
 		a.log.Info("geoip database", "type", kind, "built", built.Format(time.DateOnly))
 	}
-	node := cfg.node
-	if node == "" {
-		host, _ := os.Hostname()
-		node = fmt.Sprintf("%s-%d", host, os.Getpid())
-	}
+	node := nodeName(cfg)
 	eng, err := risk.NewEngine(risk.Config{Store: sqlstore.NewRisk(a.db), Node: node, GeoIP: a.geoip,
 		Notifier: a.webhooks, DefaultModel: risk.DefaultModel, IDs: id.Generator{}, Logger: a.log})
 	if err != nil {

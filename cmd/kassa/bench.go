@@ -60,6 +60,7 @@ const (
 	benchAccountsMax    = 10_000_000
 	benchConcurrencyMax = 1024
 	benchLatenciesMax   = 10_000_000 // samples kept for percentiles
+	benchNodesMax       = 16
 )
 
 type benchLedgerConfig struct {
@@ -73,6 +74,7 @@ type benchLedgerConfig struct {
 	http        bool
 	verify      bool
 	cpuProfile  string
+	nodes       int
 }
 
 // BenchLedgerResult is what kassa bench ledger prints.
@@ -83,6 +85,7 @@ type BenchLedgerResult struct {
 	Hot             bool    `json:"hot"`
 	Batch           int     `json:"batch"`
 	Concurrency     int     `json:"concurrency"`
+	Nodes           int     `json:"nodes"`
 	DurationSeconds float64 `json:"duration_s"`
 	Transfers       int64   `json:"transfers"`
 	TransfersPerSec float64 `json:"transfers_per_sec"`
@@ -93,8 +96,13 @@ type BenchLedgerResult struct {
 	Errors          int64   `json:"errors"`
 	Refused         int64   `json:"refused"`
 	VerifyLeaves    int64   `json:"verify_leaves,omitempty"`
-	VerifyPerSec    float64 `json:"verify_leaves_per_sec,omitempty"`
-	GoMaxProcs      int     `json:"gomaxprocs"`
+	// Acknowledged counts the transfers answered ok over HTTP whose ids
+	// were looked up in the database after the run; Missing those not
+	// found there (always 0, or the run fails).
+	Acknowledged int64   `json:"acknowledged,omitempty"`
+	Missing      int64   `json:"missing"`
+	VerifyPerSec float64 `json:"verify_leaves_per_sec,omitempty"`
+	GoMaxProcs   int     `json:"gomaxprocs"`
 }
 
 func benchLedger(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
@@ -110,6 +118,7 @@ func benchLedger(ctx context.Context, args []string, getenv env, stdout, stderr 
 	fs.BoolVar(&cfg.http, "http", false, "drive POST /v1/ledger/transfers over HTTPS, one transfer per request")
 	fs.BoolVar(&cfg.verify, "verify", true, "run ledger verify on the result and report its speed")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured run (and verify) to `file`")
+	fs.IntVar(&cfg.nodes, "nodes", 1, "Kassa nodes sharing the --database, each with its own pool, ledger sequencer and HTTPS listener (in this process); the clients are spread over them and the total is reported. More than 1 needs --http and PostgreSQL")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -128,6 +137,10 @@ func benchLedger(ctx context.Context, args []string, getenv env, stdout, stderr 
 		return usagef("--concurrency must be 1..%d", benchConcurrencyMax)
 	case cfg.duration <= 0 || cfg.duration > time.Hour:
 		return usagef("--duration must be positive and at most 1h")
+	case cfg.nodes < 1 || cfg.nodes > benchNodesMax:
+		return usagef("--nodes must be 1..%d", benchNodesMax)
+	case cfg.nodes > 1 && (!cfg.http || cfg.database == ""):
+		return usagef("--nodes %d needs --http and a PostgreSQL --database (SQLite serves one node)", cfg.nodes)
 	}
 	stop, err := startCPUProfile(cfg.cpuProfile)
 	if err != nil {
@@ -141,8 +154,8 @@ func benchLedger(ctx context.Context, args []string, getenv env, stdout, stderr 
 	if cfg.asJSON {
 		return json.NewEncoder(stdout).Encode(res)
 	}
-	fmt.Fprintf(stdout, "%s %s: %.0f transfers/s (%d in %.1fs), p50 %.2f ms, p99 %.2f ms per call, %.0f leaves per commit, %d errors, %d refused",
-		res.Backend, res.Mode, res.TransfersPerSec, res.Transfers, res.DurationSeconds, res.P50ms, res.P99ms, res.BatchSizeAvg, res.Errors, res.Refused)
+	fmt.Fprintf(stdout, "%s %s, %d node(s): %.0f transfers/s (%d in %.1fs), p50 %.2f ms, p99 %.2f ms per call, %.0f leaves per commit, %d errors, %d refused",
+		res.Backend, res.Mode, res.Nodes, res.TransfersPerSec, res.Transfers, res.DurationSeconds, res.P50ms, res.P99ms, res.BatchSizeAvg, res.Errors, res.Refused)
 	if res.VerifyLeaves > 0 {
 		fmt.Fprintf(stdout, "; verify %.0f leaves/s", res.VerifyPerSec)
 	}
@@ -152,15 +165,29 @@ func benchLedger(ctx context.Context, args []string, getenv env, stdout, stderr 
 
 // benchEnv is a fresh store and a ledger over it.
 type benchEnv struct {
-	db      *sqlstore.DB
-	led     *ledger.Ledger
-	verify  string
+	db     *sqlstore.DB
+	led    *ledger.Ledger
+	skey   string
+	verify string
+	// nodes are further ledgers on the same database (--nodes), each
+	// with its own pool and sequencer, as separate processes would be.
+	nodes   []benchNode
 	dir     string
 	commits atomic.Int64
 	leaves  atomic.Int64
 }
 
+// benchNode is one more Kassa node on the bench's database.
+type benchNode struct {
+	db  *sqlstore.DB
+	led *ledger.Ledger
+}
+
 func (e *benchEnv) close() {
+	for _, n := range e.nodes {
+		n.led.Close()
+		n.db.Close()
+	}
 	if e.led != nil {
 		e.led.Close()
 	}
@@ -189,19 +216,40 @@ func newBenchEnv(ctx context.Context, database string) (*benchEnv, error) {
 		e.close()
 		return nil, err
 	}
-	e.led, err = ledger.New(ledger.Config{
-		Store: newLedgerStore(e.db), SignerKey: skey,
+	e.skey = skey
+	if e.led, err = e.newLedger(e.db); err != nil {
+		e.close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *benchEnv) newLedger(db *sqlstore.DB) (*ledger.Ledger, error) {
+	return ledger.New(ledger.Config{
+		Store: newLedgerStore(db), SignerKey: e.skey,
 		Logger: slog.New(slog.DiscardHandler),
 		OnCommit: func(leaves int, d time.Duration) {
 			e.commits.Add(1)
 			e.leaves.Add(int64(leaves))
 		},
 	})
-	if err != nil {
-		e.close()
-		return nil, err
+}
+
+// addNodes opens n more nodes on database.
+func (e *benchEnv) addNodes(ctx context.Context, database string, n int) error {
+	for range n {
+		db, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: e.dir, DatabaseURL: database})
+		if err != nil {
+			return err
+		}
+		led, err := e.newLedger(db)
+		if err != nil {
+			db.Close()
+			return err
+		}
+		e.nodes = append(e.nodes, benchNode{db: db, led: led})
 	}
-	return e, nil
+	return nil
 }
 
 // createAccounts makes n accounts of owner, ids "a0".."a{n-1}"; the
@@ -241,7 +289,7 @@ func pair(r *rand.Rand, accounts int, hot bool) (debit, credit int) {
 
 func runLedgerBench(ctx context.Context, cfg benchLedgerConfig, stderr io.Writer) (BenchLedgerResult, error) {
 	res := BenchLedgerResult{Backend: "sqlite", Mode: "batched", Accounts: cfg.accounts, Hot: cfg.hot,
-		Batch: cfg.batch, Concurrency: cfg.concurrency, GoMaxProcs: runtimeProcs()}
+		Batch: cfg.batch, Concurrency: cfg.concurrency, Nodes: cfg.nodes, GoMaxProcs: runtimeProcs()}
 	if cfg.database != "" {
 		res.Backend = "postgres"
 	}
@@ -258,8 +306,9 @@ func runLedgerBench(ctx context.Context, cfg benchLedgerConfig, stderr io.Writer
 	var lat latencies
 	var transfers, errs, refused atomic.Int64
 	var call func(ctx context.Context, worker int, seq *int, r *rand.Rand) error
+	var h *httpBench
 	if cfg.http {
-		h, err := newHTTPBench(ctx, env, cfg)
+		h, err = newHTTPBench(ctx, env, cfg)
 		if err != nil {
 			return res, err
 		}
@@ -327,7 +376,20 @@ func runLedgerBench(ctx context.Context, cfg benchLedgerConfig, stderr io.Writer
 	if res.Commits = env.commits.Load() - c0; res.Commits > 0 {
 		res.BatchSizeAvg = float64(env.leaves.Load()-l0) / float64(res.Commits)
 	}
+	if h != nil {
+		// Every acknowledged transfer must be in the database, whichever
+		// node answered it.
+		if res.Acknowledged, res.Missing, err = missingTransfers(ctx, env.db, owner, h.acked); err != nil {
+			return res, err
+		}
+		if res.Missing > 0 {
+			return res, fmt.Errorf("%d of %d acknowledged transfers are not in the ledger", res.Missing, res.Acknowledged)
+		}
+	}
 	if cfg.verify {
+		for _, n := range env.nodes {
+			n.led.Close()
+		}
 		env.led.Close()
 		t0 := time.Now()
 		sum, err := ledger.Verify(ctx, newLedgerStore(env.db), env.verify)
@@ -338,6 +400,33 @@ func runLedgerBench(ctx context.Context, cfg benchLedgerConfig, stderr io.Writer
 		res.VerifyPerSec = float64(sum.Leaves) / time.Since(t0).Seconds()
 	}
 	return res, nil
+}
+
+// missingTransfers counts the ids of owner's transfers not in the
+// database.
+func missingTransfers(ctx context.Context, db *sqlstore.DB, owner string, ids []string) (checked, missing int64, err error) {
+	rows, err := db.QueryContext(ctx, `SELECT id FROM ledger_transfers WHERE owner = ?`, owner)
+	if err != nil {
+		return 0, 0, fmt.Errorf("list transfers: %w", err)
+	}
+	defer rows.Close()
+	stored := make(map[string]struct{}, len(ids))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return 0, 0, err
+		}
+		stored[id] = struct{}{}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, 0, err
+	}
+	for _, id := range ids {
+		if _, ok := stored[id]; !ok {
+			missing++
+		}
+	}
+	return int64(len(ids)), missing, nil
 }
 
 // latencies collects call durations for percentiles.
@@ -362,8 +451,10 @@ func (l *latencies) percentile(p float64) float64 {
 
 // httpBench is an in-process Kassa API over TLS 1.3 on loopback.
 type httpBench struct {
-	srv      *http.Server
-	base     string
+	mu       sync.Mutex
+	acked    []string // ids of transfers answered ok, up to benchLatenciesMax
+	srvs     []*http.Server
+	bases    []string
 	key      string
 	merchant string
 	client   *http.Client
@@ -375,15 +466,24 @@ func newHTTPBench(ctx context.Context, env *benchEnv, cfg benchLedgerConfig) (*h
 	if err != nil {
 		return nil, err
 	}
-	api := httpapi.New(httpapi.Config{Merchants: merchants, DB: env.db, Ledger: env.led,
-		Registry: prometheus.NewRegistry(), RateLimit: -1})
 	cert, _, _, err := tlsutil.LoadOrCreate(env.dir)
 	if err != nil {
 		return nil, err
 	}
-	h := &httpBench{key: m.SecretKey, merchant: m.ID}
-	if h.srv, h.base, err = serveBench(api, tlsutil.ServerConfig(cert), slog.New(slog.DiscardHandler)); err != nil {
+	if err := env.addNodes(ctx, cfg.database, cfg.nodes-1); err != nil {
 		return nil, err
+	}
+	h := &httpBench{key: m.SecretKey, merchant: m.ID}
+	nodes := append([]benchNode{{db: env.db, led: env.led}}, env.nodes...)
+	for _, n := range nodes {
+		api := httpapi.New(httpapi.Config{Merchants: merchant.NewService(sqlstore.NewMerchants(n.db), nil, id.Generator{}),
+			DB: n.db, Ledger: n.led, Registry: prometheus.NewRegistry(), RateLimit: -1})
+		srv, base, err := serveBench(api, tlsutil.ServerConfig(cert), slog.New(slog.DiscardHandler))
+		if err != nil {
+			h.close()
+			return nil, err
+		}
+		h.srvs, h.bases = append(h.srvs, srv), append(h.bases, base)
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(cert.Leaf)
@@ -391,7 +491,11 @@ func newHTTPBench(ctx context.Context, env *benchEnv, cfg benchLedgerConfig) (*h
 	return h, nil
 }
 
-func (h *httpBench) close() { h.srv.Close() }
+func (h *httpBench) close() {
+	for _, srv := range h.srvs {
+		srv.Close()
+	}
+}
 
 func (h *httpBench) call(cfg benchLedgerConfig, transfers, refused *atomic.Int64) func(context.Context, int, *int, *rand.Rand) error {
 	return func(ctx context.Context, worker int, seq *int, r *rand.Rand) error {
@@ -399,7 +503,10 @@ func (h *httpBench) call(cfg benchLedgerConfig, transfers, refused *atomic.Int64
 		*seq++
 		body := fmt.Sprintf(`{"transfers":[{"id":"w%d-%d","debit_account_id":"a%d","credit_account_id":"a%d","amount":%d,"currency":"EUR","code":1}]}`,
 			worker, *seq, d, c, 1+r.IntN(10_000))
-		req, err := http.NewRequestWithContext(ctx, "POST", h.base+"/v1/ledger/transfers", bytes.NewReader([]byte(body)))
+		// Client w talks to node w mod N, as a proxy spreading
+		// connections would.
+		base := h.bases[worker%len(h.bases)]
+		req, err := http.NewRequestWithContext(ctx, "POST", base+"/v1/ledger/transfers", bytes.NewReader([]byte(body)))
 		if err != nil {
 			return err
 		}
@@ -421,6 +528,11 @@ func (h *httpBench) call(cfg benchLedgerConfig, transfers, refused *atomic.Int64
 		}
 		if out.Results[0].Result == "ok" {
 			transfers.Add(1)
+			h.mu.Lock()
+			if len(h.acked) < benchLatenciesMax {
+				h.acked = append(h.acked, fmt.Sprintf("w%d-%d", worker, *seq))
+			}
+			h.mu.Unlock()
 		} else {
 			refused.Add(1)
 		}

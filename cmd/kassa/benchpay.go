@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/kassa/kassa/internal/tlsutil"
+	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/voucher"
 )
@@ -53,12 +54,14 @@ type benchPayConfig struct {
 	idempotency bool
 	cpuProfile  string
 	noRisk      bool
+	nodes       int
 }
 
 // BenchPayResult is what kassa bench payments prints. Latencies are per
 // API call (create, confirm and capture alike).
 type BenchPayResult struct {
 	Backend            string                  `json:"backend"`
+	Nodes              int                     `json:"nodes"`
 	Concurrency        int                     `json:"concurrency"`
 	DurationSeconds    float64                 `json:"duration_s"`
 	IdempotencyKeys    bool                    `json:"idempotency_keys"`
@@ -81,6 +84,11 @@ type BenchPayResult struct {
 	LedgerBusy         float64                 `json:"ledger_busy"` // share of the run the ledger spent committing
 	Vouchers           int                     `json:"vouchers"`
 	GoMaxProcs         int                     `json:"gomaxprocs"`
+	// Captured is how many of the run's payments the database holds as
+	// captured (at least Payments, or the run fails); VerifyLeaves the
+	// ledger leaves ledger verify checked after the run.
+	Captured     int64 `json:"captured"`
+	VerifyLeaves int64 `json:"verify_leaves"`
 }
 
 type benchPayCall struct {
@@ -98,6 +106,7 @@ func benchPayments(ctx context.Context, args []string, getenv env, stdout, stder
 	fs.BoolVar(&cfg.idempotency, "idempotency-keys", true, "send an Idempotency-Key with every POST, as merchants should")
 	fs.BoolVar(&cfg.noRisk, "no-risk", false, "do not score payments (to measure what risk scoring costs)")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the payments run to `file`")
+	fs.IntVar(&cfg.nodes, "nodes", 1, "Kassa nodes sharing the --database (each a full Kassa with its own pool, ledger sequencer, risk engine and HTTPS listener, in this process); the clients are spread over them and the total is reported. More than 1 needs PostgreSQL")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -108,6 +117,10 @@ func benchPayments(ctx context.Context, args []string, getenv env, stdout, stder
 		return usagef("--concurrency must be 1..%d", benchPayConcurrencyMax)
 	case cfg.duration <= 0 || cfg.duration > benchPayDurationMax:
 		return usagef("--duration must be positive and at most %s", benchPayDurationMax)
+	case cfg.nodes < 1 || cfg.nodes > benchNodesMax:
+		return usagef("--nodes must be 1..%d", benchNodesMax)
+	case cfg.nodes > 1 && cfg.database == "":
+		return usagef("--nodes %d needs a PostgreSQL --database (SQLite serves one node)", cfg.nodes)
 	}
 	res, err := runPayBench(ctx, cfg, stderr)
 	if err != nil {
@@ -116,18 +129,22 @@ func benchPayments(ctx context.Context, args []string, getenv env, stdout, stder
 	if cfg.asJSON {
 		return json.NewEncoder(stdout).Encode(res)
 	}
-	fmt.Fprintf(stdout, "%s: %.0f payments/s, %.0f requests/s = %.2f × a bare handler's %.0f; p50 %.2f ms, p99 %.2f ms per call; %d errors\n",
-		res.Backend, res.PaymentsPerSec, res.RequestsPerSec, res.Ratio, res.BaselinePerSec, res.P50ms, res.P99ms, res.Errors)
+	fmt.Fprintf(stdout, "%s, %d node(s): %.0f payments/s, %.0f requests/s = %.2f × a bare handler's %.0f; p50 %.2f ms, p99 %.2f ms per call; %d errors\n",
+		res.Backend, res.Nodes, res.PaymentsPerSec, res.RequestsPerSec, res.Ratio, res.BaselinePerSec, res.P50ms, res.P99ms, res.Errors)
 	return nil
 }
 
 // payBench is Kassa in this process behind TLS 1.3 on loopback, with a
 // merchant and vouchers to pay with.
 type payBench struct {
-	app     *app
-	dir     string
-	srv     *http.Server
-	base    string
+	app  *app
+	dir  string
+	srv  *http.Server
+	base string
+	// nodes are further Kassa nodes on the same database (--nodes).
+	nodes   []*app
+	srvs    []*http.Server
+	bases   []string    // every node's, the first node's first
 	tls     *tls.Config // the server's
 	roots   *x509.CertPool
 	sk, pk  string
@@ -170,7 +187,26 @@ func newPayBench(ctx context.Context, cfg benchPayConfig, stderr io.Writer) (b *
 	b.roots = x509.NewCertPool()
 	b.roots.AddCert(cert.Leaf)
 	b.srv, b.base, err = serveBench(b.app.api, b.tls, logger)
-	return b, err
+	if err != nil {
+		return b, err
+	}
+	b.bases = []string{b.base}
+	for range cfg.nodes - 1 {
+		// The same data directory: the same key files, as every node of
+		// a cluster must have.
+		a, err := newApp(ctx, appConfig{store: storeFlags{data: b.dir, database: cfg.database},
+			ledgerOrigin: "kassa.bench/payments", rateLimit: 0, startRisk: true, noRisk: cfg.noRisk}, logger)
+		if err != nil {
+			return b, err
+		}
+		b.nodes = append(b.nodes, a)
+		srv, base, err := serveBench(a.api, b.tls, logger)
+		if err != nil {
+			return b, err
+		}
+		b.srvs, b.bases = append(b.srvs, srv), append(b.bases, base)
+	}
+	return b, nil
 }
 
 // issue makes enough vouchers for a run at benchPayRatePlanned.
@@ -193,6 +229,12 @@ func (b *payBench) issue(ctx context.Context, merchantID string, d time.Duration
 }
 
 func (b *payBench) close() {
+	for _, srv := range b.srvs {
+		srv.Close()
+	}
+	for _, a := range b.nodes {
+		a.close()
+	}
 	if b.srv != nil {
 		b.srv.Close()
 	}
@@ -228,13 +270,14 @@ func benchClient(roots *x509.CertPool, concurrency int) *http.Client {
 }
 
 func runPayBench(ctx context.Context, cfg benchPayConfig, stderr io.Writer) (BenchPayResult, error) {
-	res := BenchPayResult{Concurrency: cfg.concurrency, IdempotencyKeys: cfg.idempotency, RiskScored: !cfg.noRisk, GoMaxProcs: runtime.GOMAXPROCS(0)}
+	res := BenchPayResult{Nodes: cfg.nodes, Concurrency: cfg.concurrency, IdempotencyKeys: cfg.idempotency, RiskScored: !cfg.noRisk, GoMaxProcs: runtime.GOMAXPROCS(0)}
 	b, err := newPayBench(ctx, cfg, stderr)
 	if err != nil {
 		return res, err
 	}
 	defer b.close()
 	res.Backend, res.Vouchers = b.backend, len(b.pins)
+	runID := strconv.FormatInt(time.Now().UnixNano(), 36)
 
 	baseline, err := runBaseline(ctx, b, cfg.concurrency)
 	if err != nil {
@@ -249,7 +292,7 @@ func runPayBench(ctx context.Context, cfg benchPayConfig, stderr io.Writer) (Ben
 	}
 	defer stop()
 	commits0, leaves0, secs0 := ledgerCommits(b)
-	run := runPayments(ctx, b, cfg, stderr)
+	run := runPayments(ctx, b, cfg, runID, stderr)
 	commits1, leaves1, secs1 := ledgerCommits(b)
 	res.DurationSeconds = run.elapsed.Seconds()
 	res.Payments, res.Requests, res.Errors = run.payments, run.requests, run.errors
@@ -270,13 +313,52 @@ func runPayBench(ctx context.Context, cfg benchPayConfig, stderr io.Writer) (Ben
 		res.LedgerCommitMs = (secs1 - secs0) * 1000 / float64(res.LedgerCommits)
 		res.LedgerBusy = (secs1 - secs0) / run.elapsed.Seconds()
 	}
+	if err := b.check(ctx, runID, &res); err != nil {
+		return res, err
+	}
 	return res, nil
+}
+
+// check proves the run's answers against the database: every payment
+// answered captured is captured there (whichever node answered), and the
+// ledger verifies.
+func (b *payBench) check(ctx context.Context, runID string, res *BenchPayResult) error {
+	err := b.app.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM payments WHERE status = 'captured' AND merchant_reference LIKE ?`,
+		"bench-"+runID+"-%").Scan(&res.Captured)
+	if err != nil {
+		return fmt.Errorf("count captured payments: %w", err)
+	}
+	if res.Captured < res.Payments {
+		return fmt.Errorf("%d payments were answered captured but %d are captured in the database", res.Payments, res.Captured)
+	}
+	skey, err := ledgerKey(b.dir, "", "kassa.bench/payments")
+	if err != nil {
+		return err
+	}
+	vkey, err := ledger.VerifierKeyFor(skey)
+	if err != nil {
+		return err
+	}
+	sum, err := ledger.Verify(ctx, newLedgerStore(b.app.db), vkey)
+	if err != nil {
+		return fmt.Errorf("ledger verify after the run: %w", err)
+	}
+	res.VerifyLeaves = sum.Leaves
+	return nil
 }
 
 // ledgerCommits reads the ledger's commits, leaves and seconds spent
 // committing so far from the app's metrics.
 func ledgerCommits(b *payBench) (commits uint64, leaves, seconds float64) {
-	mfs, err := b.app.reg.Gather()
+	for _, a := range append([]*app{b.app}, b.nodes...) {
+		c, l, s := appLedgerCommits(a)
+		commits, leaves, seconds = commits+c, leaves+l, seconds+s
+	}
+	return commits, leaves, seconds
+}
+
+func appLedgerCommits(a *app) (commits uint64, leaves, seconds float64) {
+	mfs, err := a.reg.Gather()
 	if err != nil {
 		return 0, 0, 0
 	}
@@ -384,11 +466,10 @@ type payRun struct {
 // runPayments drives complete payments (create → confirm → capture) until
 // the duration is over; payments under way then finish, and the time they
 // take counts.
-func runPayments(ctx context.Context, b *payBench, cfg benchPayConfig, stderr io.Writer) payRun {
+func runPayments(ctx context.Context, b *payBench, cfg benchPayConfig, runID string, stderr io.Writer) payRun {
 	client := benchClient(b.roots, cfg.concurrency)
 	defer client.CloseIdleConnections()
 	var next, payments, requests, errs atomic.Int64
-	runID := strconv.FormatInt(time.Now().UnixNano(), 36)
 	workers := make([][3][]time.Duration, cfg.concurrency)
 	deadline := time.Now().Add(cfg.duration)
 	start := time.Now()
@@ -400,7 +481,10 @@ func runPayments(ctx context.Context, b *payBench, cfg benchPayConfig, stderr io
 				if n >= int64(len(b.pins))*benchPayPerVoucher {
 					return // out of vouchers (not reached at the planned rate)
 				}
-				done, err := payOnce(client, b, runID, n, b.pins[n%int64(len(b.pins))], cfg.idempotency, &workers[w])
+				// Client w talks to node w mod N (its calls stay on one
+				// node, as a proxy's kept-alive connection would).
+				base := b.bases[w%len(b.bases)]
+				done, err := payOnce(client, b, base, runID, n, b.pins[n%int64(len(b.pins))], cfg.idempotency, &workers[w])
 				requests.Add(int64(done))
 				if err != nil {
 					if errs.Add(1) == 1 {
@@ -425,7 +509,7 @@ func runPayments(ctx context.Context, b *payBench, cfg benchPayConfig, stderr io
 // payOnce makes one payment: create (secret key), confirm with one PIN
 // (publishable key, as the payer's browser would), capture (secret key).
 // It returns how many of the calls succeeded.
-func payOnce(client *http.Client, b *payBench, runID string, n int64, pin string, idem bool, lat *[3][]time.Duration) (int, error) {
+func payOnce(client *http.Client, b *payBench, base, runID string, n int64, pin string, idem bool, lat *[3][]time.Duration) (int, error) {
 	ref := "bench-" + runID + "-" + strconv.FormatInt(n, 10)
 	var p struct {
 		ID           string `json:"id"`
@@ -451,7 +535,7 @@ func payOnce(client *http.Client, b *payBench, runID string, n int64, pin string
 		case 2:
 			path = "/v1/payments/" + p.ID + "/capture"
 		}
-		req, err := http.NewRequest("POST", b.base+path, bytes.NewReader(body))
+		req, err := http.NewRequest("POST", base+path, bytes.NewReader(body))
 		if err != nil {
 			return i, err
 		}

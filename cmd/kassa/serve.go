@@ -44,6 +44,7 @@ type serveConfig struct {
 	// metricsTokenFile holds the bearer token a scrape must send.
 	metricsListen    string
 	metricsTokenFile string
+	roles            string
 }
 
 // metricsTokenLengthMin is the shortest bearer token --metrics-token-file
@@ -63,6 +64,7 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	fs.Float64Var(&cfg.rateLimit, "rate-limit", 1000, "requests per second allowed per API key (burst twice that); 0 disables")
 	fs.StringVar(&cfg.metricsListen, "metrics-listen", "127.0.0.1:9464", "`address` of the Prometheus /metrics listener, apart from the API (host:port; port 0 picks a free one; off: none). Beyond loopback it needs --metrics-token-file")
 	fs.StringVar(&cfg.metricsTokenFile, "metrics-token-file", "", "`file` with the bearer token a scrape of /metrics must send (Prometheus' bearer_token_file); at least 16 characters")
+	fs.StringVar(&cfg.roles, "roles", rolesDefault, "what this node does, comma-separated: api (the /v1 API), pages (the hosted pages), worker (background jobs, one node at a time each, under leases in the database). /healthz, /readyz and /metrics are on every node")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a shutdown waits for in-flight requests")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
@@ -79,6 +81,11 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	if err := checkMetricsFlags(cfg); err != nil {
 		return err
 	}
+	roles, err := parseRoles(cfg.roles)
+	if err != nil {
+		return err
+	}
+	cfg.appConfig.roles = &roles
 	logger, err := newLogger(cfg.logLevel, stderr)
 	if err != nil {
 		return err
@@ -167,7 +174,7 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdout io.
 	// Closed after the HTTP server has drained: every request that was
 	// answered had its transfers committed.
 	defer a.close()
-	logger.Info("database ready", "backend", a.db.Dialect().String())
+	logger.Info("database ready", "backend", a.db.Dialect().String(), "roles", a.roles.String())
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	waitWork := a.runWorkers(workCtx)
 	defer waitWork()

@@ -210,8 +210,12 @@ const (
 // serialization failure or deadlock (PostgreSQL 40001/40P01, SQLite
 // BUSY) rolls back and runs fn again, at most transactAttemptsMax times with
 // jittered exponential backoff, so fn must not have effects outside tx. A
-// panic in fn rolls back and is re-raised.
+// panic in fn rolls back and is re-raised. When ctx carries a lease fence
+// (a leased background job's writes, package lease), fn runs only while
+// that lease is still held at its epoch, checked in the same transaction;
+// otherwise Transact fails with lease.ErrLost.
 func (db *DB) Transact(ctx context.Context, fn func(tx *Tx) error) error {
+	fn = db.fenced(ctx, fn)
 	backoff := transactBackoffMin
 	for attempt := 1; ; attempt++ {
 		err := db.transactOnce(ctx, fn)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kassa/kassa/lease"
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/money"
 	"golang.org/x/mod/sumdb/tlog"
@@ -813,6 +814,20 @@ func LedgerSQLTx(tx ledger.Tx) *Tx {
 
 // Savepoint lets the ledger run an effect so that its failure undoes only
 // its own writes.
+//
+// An effect submitted under a lease fence (a leased job's payment expiry,
+// say) runs only while that lease is still held, checked in the batch's
+// transaction: a failed check undoes the call's transfers and fails it
+// with lease.ErrLost, and the rest of the batch commits.
 func (t *ledgerTx) Savepoint(ctx context.Context, fn func() error) error {
+	if f, ok := lease.FenceFrom(ctx); ok {
+		inner := fn
+		fn = func() error {
+			if err := t.tx.db.checkFence(ctx, t.tx, f); err != nil {
+				return err
+			}
+			return inner()
+		}
+	}
 	return t.tx.Savepoint(ctx, fn)
 }
