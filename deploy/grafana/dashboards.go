@@ -218,7 +218,7 @@ func infrastructure() Dashboard {
 			{Title: "Scrape up", Unit: "short", Queries: []Query{{Expr: m("up"), Legend: "{{instance}}"}}},
 			{Title: "Database checks failed", Unit: "short", Description: "Each node checks every 15 s that its database answers and takes writes (KassaDatabaseUnreachable).",
 				Queries: []Query{{Expr: "sum by (instance) (increase(" + m("kassa_database_ping_failures_total") + "[$__rate_interval]))", Legend: "{{instance}}"}}},
-			{Title: "Database failover errors", Unit: "short", Description: "Transactions and checks that found the PostgreSQL server gone, shutting down or read-only; they grow during a failover.",
+			{Title: "Database failover errors", Unit: "short", Description: "Transactions and checks that found the PostgreSQL server gone, shutting down or read-only; they grow during a failover (KassaDatabaseFailover).",
 				Queries: []Query{{Expr: "sum by (instance) (increase(" + m("kassa_database_failover_errors_total") + "[$__rate_interval]))", Legend: "{{instance}}"}}},
 			{Title: "Data directory free", Unit: "percentunit", Description: "KassaDataDirSpaceLow below 10%.",
 				Queries: []Query{{Expr: m("kassa_data_dir_free_bytes") + " / " + m("kassa_data_dir_size_bytes"), Legend: "{{instance}}"}}},
