@@ -133,9 +133,9 @@ func TestE2EDashboards(t *testing.T) {
 		vs = append(vs, v)
 	}
 	s := startServe(t, b, "--rate-limit", "0")
-	// An endpoint no delivery reaches (no network here): attempts fail
+	// An endpoint no delivery reaches (.invalid never resolves, RFC 6761): attempts fail
 	// and retry, so the webhook panels have data.
-	s.call(t, "POST", "/v1/webhook_endpoints", sk, "", map[string]any{"url": "https://hooks.example.com/kassa", "events": []string{"*"}}, 201)
+	s.call(t, "POST", "/v1/webhook_endpoints", sk, "", map[string]any{"url": "https://hooks.kassa.invalid/kassa", "events": []string{"*"}}, 201)
 	for _, acct := range []string{"src", "dst"} {
 		resp, body := s.request(t, "POST", "/v1/ledger/accounts", sk, map[string]any{"id": acct, "currency": "EUR"})
 		mustStatus(t, resp, body, 201)
