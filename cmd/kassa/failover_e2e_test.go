@@ -684,6 +684,25 @@ func TestE2EFailoverDrill(t *testing.T) {
 	if got := num(dst["credits_posted"]); got != sum {
 		t.Errorf("dst credits_posted %d, want %d, the sum of the %d transfers", got, sum, len(led.acked))
 	}
+	// Restore redundancy as the runbook says: the old primary's keeper
+	// starts again, rewinds and follows the new primary, which is
+	// synchronous again; Kassa writes through the pair.
+	rejoin := time.Now()
+	c.run(old, "run", "--pgdata", filepath.Join(c.base, old))
+	c.waitFor(old+" a secondary again", 120*time.Second, func() bool {
+		st := c.states()
+		return st[old] == "secondary/secondary" && st[next] == "primary/primary"
+	})
+	c.waitFor("a synchronous standby again", 30*time.Second, func() bool {
+		n, _ := c.query(c.ports[next], "appdb", "SELECT count(*)::text FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')")
+		return n == "1"
+	})
+	t.Logf("TIMING old primary's keeper restarted -> %s secondary, %s primary with it as synchronous standby: %v",
+		old, next, time.Since(rejoin).Round(time.Millisecond))
+	ts := []map[string]any{{"id": "ha-after-rejoin", "debit_account_id": "src", "credit_account_id": "dst", "amount": int64(5), "currency": "EUR"}}
+	if !led.postTransfers(s, sk, ts) {
+		t.Errorf("a transfer after the old primary rejoined was not acknowledged: %v", led.statuses)
+	}
 	if got := scrapeValue(t, s, "kassa_database_failover_errors_total"); got <= 0 {
 		t.Errorf("kassa_database_failover_errors_total = %v after a failover, want > 0", got)
 	} else {
