@@ -415,8 +415,9 @@ func (l *drillLedger) postTransfers(s *server, key string, ts []map[string]any) 
 // while no writable database is reachable and 200 after; every
 // acknowledged payment step and transfer is there; every request whose
 // outcome was unknown is settled by sending it again with its
-// Idempotency-Key (or transfer ids); kassa ledger verify and kassa
-// reconcile pass.
+// Idempotency-Key (or transfer ids); the old primary rejoins as the new
+// one's synchronous standby and Kassa writes through the whole pair again;
+// kassa ledger verify and kassa reconcile pass.
 func TestE2EFailoverDrill(t *testing.T) {
 	autoctl := needAutoctl(t)
 	if testing.Short() {
