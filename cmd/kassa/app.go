@@ -128,6 +128,10 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		Help: "Checks of the database (every 15 s on each node) that failed; each is logged."})
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		a.mismatches, a.pingFailures)
+	db := a.db
+	a.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kassa_database_failover_errors_total",
+		Help: "Transactions and database checks that found the PostgreSQL server gone, shutting down or read-only (a failover); each drops the pool's older connections."},
+		func() float64 { return float64(db.FailoverErrors()) }))
 	registerDataDirSpace(a.reg, cfg.store.data)
 	a.merchants = merchant.NewService(sqlstore.NewMerchants(a.db), nil, id.Generator{})
 	if a.ledger, err = openLedger(a.db, cfg.store.data, cfg.ledgerKey, cfg.ledgerOrigin, logger, a.reg); err != nil {

@@ -61,6 +61,8 @@ type DB struct {
 
 	durability []Setting // as read at open
 
+	failoverEpoch atomic.Uint64 // PostgreSQL: bumped when the server failed over (postgres.go)
+
 	dir        string       // SQLite: the data directory
 	lindexOnce sync.Once    // SQLite: opens the ledger's account index
 	lindex     *ledgerIndex // (ledger_index.go)
@@ -101,8 +103,12 @@ func (db *DB) Close() error {
 	return db.closeErr
 }
 
-// Ping checks that the database answers.
+// Ping checks that the database answers; on PostgreSQL, that it takes
+// writes too (ErrReadOnly when the server is a standby).
 func (db *DB) Ping(ctx context.Context) error {
+	if db.dialect == Postgres {
+		return db.pingPostgres(ctx)
+	}
 	var one int
 	return db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
@@ -206,33 +212,81 @@ const (
 	transactBackoffMax  = 200 * time.Millisecond
 )
 
+// Limits on Transact's waits for a PostgreSQL primary. A failover under
+// pg_auto_failover with short health checks takes about 10 s (measured in
+// docs/operations.md); a transaction that failed before its COMMIT for
+// want of a primary runs again until one takes it, for at most
+// transactFailoverWaitMax, well within the HTTP server's write timeout.
+const (
+	transactFailoverWaitMax    = 20 * time.Second
+	transactFailoverBackoffMin = 50 * time.Millisecond
+	transactFailoverBackoffMax = time.Second
+)
+
+// commitError marks an error of COMMIT itself: the transaction may have
+// committed (the connection broke after the server took the COMMIT), so
+// it is never run again.
+type commitError struct{ err error }
+
+func (e *commitError) Error() string { return "commit: " + e.err.Error() }
+func (e *commitError) Unwrap() error { return e.err }
+
 // Transact runs fn in one write transaction and commits it. A
 // serialization failure or deadlock (PostgreSQL 40001/40P01, SQLite
 // BUSY) rolls back and runs fn again, at most transactAttemptsMax times with
-// jittered exponential backoff, so fn must not have effects outside tx. A
-// panic in fn rolls back and is re-raised. When ctx carries a lease fence
-// (a leased background job's writes, package lease), fn runs only while
-// that lease is still held at its epoch, checked in the same transaction;
-// otherwise Transact fails with lease.ErrLost.
+// jittered exponential backoff, so fn must not have effects outside tx. On
+// PostgreSQL, a transaction that failed before its COMMIT because the
+// server is gone, shutting down or read-only (a failover: SQLSTATE 25006,
+// 57P01, class 08, a broken connection) runs again on a new connection
+// for up to transactFailoverWaitMax; an error of the COMMIT itself leaves
+// the outcome unknown and is returned. A panic in fn rolls back and is
+// re-raised. When ctx carries a lease fence (a leased background job's
+// writes, package lease), fn runs only while that lease is still held at
+// its epoch, checked in the same transaction; otherwise Transact fails
+// with lease.ErrLost.
 func (db *DB) Transact(ctx context.Context, fn func(tx *Tx) error) error {
 	fn = db.fenced(ctx, fn)
 	backoff := transactBackoffMin
+	failoverBackoff := transactFailoverBackoffMin
+	var failoverSince time.Time
 	for attempt := 1; ; attempt++ {
 		err := db.transactOnce(ctx, fn)
-		if err == nil || !db.retryable(err) || attempt == transactAttemptsMax {
-			if err != nil && db.retryable(err) {
+		var sleep time.Duration
+		switch {
+		case err == nil:
+			return nil
+		case db.retryable(err):
+			if attempt >= transactAttemptsMax {
 				return fmt.Errorf("transaction gave up after %d attempts: %w", attempt, err)
 			}
+			sleep = backoff/2 + rand.N(backoff/2+1)
+			backoff = min(2*backoff, transactBackoffMax)
+		case db.failedOver(err):
+			db.noteFailover()
+			if failoverSince.IsZero() {
+				failoverSince = time.Now()
+			}
+			if time.Since(failoverSince) >= transactFailoverWaitMax {
+				return fmt.Errorf("no writable database for %v: %w", transactFailoverWaitMax, err)
+			}
+			sleep = failoverBackoff/2 + rand.N(failoverBackoff/2+1)
+			failoverBackoff = min(2*failoverBackoff, transactFailoverBackoffMax)
+		default:
 			return err
 		}
-		sleep := backoff/2 + rand.N(backoff/2+1)
 		select {
 		case <-ctx.Done():
 			return errors.Join(ctx.Err(), err)
 		case <-time.After(sleep):
 		}
-		backoff = min(2*backoff, transactBackoffMax)
 	}
+}
+
+// failedOver reports whether err is a PostgreSQL failover error (see
+// postgresFailoverError) from before COMMIT.
+func (db *DB) failedOver(err error) bool {
+	var ce *commitError
+	return db.dialect == Postgres && !errors.As(err, &ce) && postgresFailoverError(err)
 }
 
 func (db *DB) transactOnce(ctx context.Context, fn func(tx *Tx) error) (err error) {
@@ -257,7 +311,7 @@ func (db *DB) transactOnce(ctx context.Context, fn func(tx *Tx) error) (err erro
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return &commitError{err}
 	}
 	return nil
 }
