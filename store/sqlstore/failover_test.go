@@ -323,8 +323,10 @@ func TestPostgresSerializationAndDeadlockRetried(t *testing.T) {
 		if err1 != nil || err2 != nil {
 			t.Fatalf("deadlocked transactions: %v, %v", err1, err2)
 		}
-		if attempts["x"]+attempts["y"] != 3 {
-			t.Errorf("attempts %v, want one of them run twice", attempts)
+		// One of them lost the deadlock and ran again; on a loaded machine
+		// a retry may meet the other still committing and run once more.
+		if attempts["x"]+attempts["y"] < 3 {
+			t.Errorf("attempts %v, want one of them run again", attempts)
 		}
 		if value(1) != before1+2 || value(2) != before2+2 {
 			t.Errorf("counters %d, %d; want %d, %d", value(1), value(2), before1+2, before2+2)
