@@ -559,6 +559,9 @@ type savepointer interface {
 }
 
 func runEffect(ctx context.Context, tx Tx, sub *submission) error {
+	if sub.values != nil {
+		ctx = valuesOf{Context: ctx, values: sub.values}
+	}
 	if sp, ok := tx.(savepointer); ok {
 		return sp.Savepoint(ctx, func() error { return sub.effect(ctx, tx, sub.results) })
 	}
@@ -1039,4 +1042,19 @@ func (a *acct) withBalances() Account {
 	x.DebitsPending, x.DebitsPosted = money.Amount(a.bal[dPending]), money.Amount(a.bal[dPosted])
 	x.CreditsPending, x.CreditsPosted = money.Amount(a.bal[cPending]), money.Amount(a.bal[cPosted])
 	return x
+}
+
+// valuesOf is the sequencer's context (its deadline and cancellation)
+// with the values of a submitter's: a request's ending must not cancel a
+// batch that others share, but its effect may need to know the request.
+type valuesOf struct {
+	context.Context
+	values context.Context
+}
+
+func (c valuesOf) Value(key any) any {
+	if v := c.values.Value(key); v != nil {
+		return v
+	}
+	return c.Context.Value(key)
 }

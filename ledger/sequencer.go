@@ -82,7 +82,10 @@ type submission struct {
 	results   []Result
 	effect    Effect
 	effectErr error // set by the sequencer when effect refused
-	done      chan error
+	// values is the submitter's context: the effect sees its values (the
+	// request it serves), not its cancellation.
+	values context.Context
+	done   chan error
 }
 
 func (s *submission) events() int { return len(s.accounts) + len(s.transfers) }
@@ -213,7 +216,9 @@ func (l *Ledger) CreateTransfers(ctx context.Context, owner string, transfers []
 // When the effect returns an error, the call's transfers are undone, the
 // rest of the batch commits without them, and the caller gets the error.
 // The effect may run more than once (the store transaction may be
-// retried); only the last run's writes commit.
+// retried); only the last run's writes commit. Its context is the
+// sequencer's, carrying the values of the caller's (the request the
+// effect belongs to, such as its pending idempotent answer).
 type Effect func(ctx context.Context, tx Tx, results []Result) error
 
 // CreateTransfersWith is CreateTransfers with an effect that commits or
@@ -222,7 +227,7 @@ func (l *Ledger) CreateTransfersWith(ctx context.Context, owner string, transfer
 	if err := checkCall(owner, len(transfers)); err != nil {
 		return nil, err
 	}
-	return l.submit(ctx, &submission{owner: owner, transfers: transfers, effect: effect})
+	return l.submit(ctx, &submission{owner: owner, transfers: transfers, effect: effect, values: ctx})
 }
 
 // ExpirePending makes the sequencer void timed-out pending transfers now

@@ -70,7 +70,14 @@ type DB struct {
 	closeErr  error
 
 	logger atomic.Pointer[slog.Logger] // background work's failures (SetLogger)
+
+	commits atomic.Uint64 // Transact calls that committed (Commits)
 }
+
+// Commits returns how many Transact calls have committed so far: each a
+// durable commit its caller waited for (on SQLite the write combiner may
+// share one fsync among several calls, but each still waits for one).
+func (db *DB) Commits() uint64 { return db.commits.Load() }
 
 // SetLogger sets where the database's background work (the ledger's
 // account index on SQLite) reports failures. Default: none.
@@ -215,7 +222,11 @@ func (db *DB) Transact(ctx context.Context, fn func(tx *Tx) error) error {
 	backoff := transactBackoffMin
 	for attempt := 1; ; attempt++ {
 		err := db.transactOnce(ctx, fn)
-		if err == nil || !db.retryable(err) || attempt == transactAttemptsMax {
+		if err == nil {
+			db.commits.Add(1)
+			return nil
+		}
+		if !db.retryable(err) || attempt == transactAttemptsMax {
 			if err != nil && db.retryable(err) {
 				return fmt.Errorf("transaction gave up after %d attempts: %w", attempt, err)
 			}
