@@ -298,6 +298,9 @@ func setOutcome(ctx context.Context, tx *Tx, o risk.OutcomeUpdate) (string, erro
 
 // SetOutcomes implements risk.Store.
 func (s *Risk) SetOutcomes(ctx context.Context, outs []risk.OutcomeUpdate) error {
+	if s.db.Dialect() == Postgres && distinctOutcomes(outs) {
+		return s.setOutcomesPostgres(ctx, outs)
+	}
 	var refused []error
 	err := s.db.Transact(ctx, func(tx *Tx) error {
 		refused = refused[:0]
@@ -317,6 +320,65 @@ func (s *Risk) SetOutcomes(ctx context.Context, outs []risk.OutcomeUpdate) error
 			}
 		}
 		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return errors.Join(refused...)
+}
+
+// distinctOutcomes reports whether outs name each evaluation once, with
+// an outcome: what one statement can record.
+func distinctOutcomes(outs []risk.OutcomeUpdate) bool {
+	seen := make(map[string]bool, len(outs))
+	for _, o := range outs {
+		if seen[o.ID] || o.Outcome == "" {
+			return false
+		}
+		seen[o.ID] = true
+	}
+	return true
+}
+
+// setOutcomesPostgres records outs in one statement (one round trip): the
+// outcomes travel as arrays; each row says whether it was recorded, and
+// else the outcome stored before (the statement's snapshot) or none.
+func (s *Risk) setOutcomesPostgres(ctx context.Context, outs []risk.OutcomeUpdate) error {
+	n := len(outs)
+	ids, outcomes, nodes, at := make([]string, n), make([]string, n), make([]string, n), make([]int64, n)
+	for i, o := range outs {
+		ids[i], outcomes[i], nodes[i], at[i] = o.ID, o.Outcome, o.Node, micros(o.At)
+	}
+	var refused []error
+	err := s.db.Transact(ctx, func(tx *Tx) error {
+		refused = refused[:0]
+		rows, err := tx.Tx.QueryContext(ctx, `WITH
+v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS v(id, outcome, node, at, ord)),
+up AS (UPDATE risk_evaluations e SET outcome = v.outcome, outcome_node = v.node, outcome_at = v.at
+	FROM v WHERE e.id = v.id AND e.outcome = '' RETURNING e.id)
+SELECT v.ord, up.id IS NOT NULL, COALESCE(e.outcome, ''), e.id IS NOT NULL
+FROM v LEFT JOIN up ON up.id = v.id LEFT JOIN risk_evaluations e ON e.id = v.id`, ids, outcomes, nodes, at)
+		if err != nil {
+			return fmt.Errorf("set outcomes: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var ord int64
+			var updated, exists bool
+			var stored string
+			if err := rows.Scan(&ord, &updated, &stored, &exists); err != nil {
+				return err
+			}
+			o := outs[ord-1]
+			switch {
+			case updated || stored == o.Outcome:
+			case !exists:
+				refused = append(refused, fmt.Errorf("evaluation %s: not stored", o.ID))
+			default:
+				refused = append(refused, fmt.Errorf("evaluation %s: outcome is %s already, not %s", o.ID, stored, o.Outcome))
+			}
+		}
+		return rows.Err()
 	})
 	if err != nil {
 		return err
