@@ -10,65 +10,43 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/idempotency"
 	"github.com/kassa/kassa/merchant"
+	"github.com/kassa/kassa/payment"
 )
 
 // Idempotency of POST requests (the Idempotency-Key header): the same key
 // with the same request replays the first answer; with another request it
-// is refused; while the first is still running, a second gets 409.
+// is refused; while the first is still running on this node, a second
+// gets 409. Nothing is stored while a request runs: its answer is stored
+// by the transaction that makes its effect durable (package idempotency),
+// or, for a request whose handler renders no answer into it, right after
+// the handler. Across nodes, two requests with one key both run and the
+// second to commit loses on the key's primary key.
 const (
 	IdempotencyKeyLengthMax = 255
 	// IdempotencyTTL is how long a key is remembered.
 	IdempotencyTTL = 24 * time.Hour
-	// idempotencyLease is how long an in-flight key blocks others; a
-	// process that died mid-request frees its keys after it.
-	idempotencyLease = time.Minute
 	// idempotencyResponseMax bounds a stored response; larger ones are not
-	// stored (the key is released instead).
+	// stored.
 	idempotencyResponseMax = 1 << 20
+	// idempotencyInFlightMax bounds the keys this node tracks as running
+	// (one per request in progress); past it a request with a key waits
+	// for nothing and is refused as busy.
+	idempotencyInFlightMax = 100_000
 )
-
-// IdempotencyRecord is one remembered request.
-type IdempotencyRecord struct {
-	// MerchantID is the key's namespace: the merchant's id for secret-key
-	// callers, "pk:" and the id for publishable-key callers (see
-	// idempotencyNamespace).
-	MerchantID  string
-	Key         string
-	RequestHash []byte
-	// Done is false while the first request runs.
-	Done        bool
-	Status      int
-	ContentType string
-	// Body is the answer sealed (see sealAnswer); rows stored before
-	// answers were sealed hold it in clear and are replayed as they are.
-	Body        []byte
-	LockedUntil time.Time
-	ExpiresAt   time.Time
-}
-
-// IdempotencyStore remembers idempotency keys.
-type IdempotencyStore interface {
-	// BeginIdempotent inserts rec as in flight and returns (rec, true), or
-	// returns the stored record and false when the key exists (and is not
-	// expired). An in-flight record whose lease has passed is taken over:
-	// it is replaced by rec and true is returned.
-	BeginIdempotent(ctx context.Context, rec IdempotencyRecord, now time.Time) (IdempotencyRecord, bool, error)
-	// FinishIdempotent stores the response of an in-flight record.
-	FinishIdempotent(ctx context.Context, rec IdempotencyRecord) error
-	// ReleaseIdempotent forgets an in-flight record so the key can be retried.
-	ReleaseIdempotent(ctx context.Context, merchantID, key string) error
-}
 
 // requestHash fingerprints a request. It is keyed (HMAC) so that a stored
 // fingerprint of a body holding a PIN or card number cannot be reversed by
@@ -171,6 +149,35 @@ func (b *bufferedWriter) WriteHeader(s int) {
 	}
 }
 
+// inFlight is the Idempotency-Keys of requests running on this node.
+type inFlight struct {
+	mu   sync.Mutex
+	keys map[string]struct{}
+}
+
+// take marks key running; false when it runs already (or too many do).
+func (f *inFlight) take(key string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.keys == nil {
+		f.keys = map[string]struct{}{}
+	}
+	if _, ok := f.keys[key]; ok || len(f.keys) >= idempotencyInFlightMax {
+		return false
+	}
+	f.keys[key] = struct{}{}
+	return true
+}
+
+func (f *inFlight) drop(key string) {
+	f.mu.Lock()
+	delete(f.keys, key)
+	f.mu.Unlock()
+}
+
+var errKeyInUse = kassa.Errorf(kassa.EConflict, "idempotency_key_in_use",
+	"a request with this Idempotency-Key is still being processed; retry shortly")
+
 // idempotent runs h under the request's Idempotency-Key, if any.
 func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, namespace string, h HandlerFunc) error {
 	key := r.Header.Get("Idempotency-Key")
@@ -192,63 +199,154 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, namespace st
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	now := s.now()
-	rec := IdempotencyRecord{MerchantID: namespace, Key: key, RequestHash: s.requestHash(r, body),
-		LockedUntil: now.Add(idempotencyLease), ExpiresAt: now.Add(IdempotencyTTL)}
-	got, fresh, err := s.cfg.Idempotency.BeginIdempotent(r.Context(), rec, now)
-	if err != nil {
-		return err
-	}
-	if !fresh {
-		switch {
-		case !bytes.Equal(got.RequestHash, rec.RequestHash):
-			return kassa.Errorf(kassa.EUnprocessable, "idempotency_key_reused",
-				"this Idempotency-Key was used with another request; use a new key for a new request")
-		case !got.Done:
-			return kassa.Errorf(kassa.EConflict, "idempotency_key_in_use",
-				"a request with this Idempotency-Key is still being processed; retry shortly")
-		}
-		body, err := s.openAnswer(namespace, key, got.Body)
+	rec := idempotency.Record{MerchantID: namespace, Key: key, RequestHash: s.requestHash(r, body),
+		LockedUntil: now, ExpiresAt: now.Add(IdempotencyTTL)}
+	running := namespace + "\x00" + key
+	if !s.inFlight.take(running) {
+		// Running here, or finished a moment ago: a stored answer is
+		// replayed, else the key is in use.
+		got, found, err := s.cfg.Idempotency.LookupIdempotent(r.Context(), namespace, key, now)
 		if err != nil {
 			return err
 		}
-		w.Header().Set("Idempotent-Replayed", "true")
-		w.Header().Set("Content-Type", got.ContentType)
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(got.Status)
-		_, err = w.Write(body)
+		if found {
+			return s.replay(w, got, rec)
+		}
+		return errKeyInUse
+	}
+	defer s.inFlight.drop(running)
+	got, found, err := s.cfg.Idempotency.LookupIdempotent(r.Context(), namespace, key, now)
+	if err != nil {
 		return err
+	}
+	if found {
+		return s.replay(w, got, rec)
 	}
 	// What the request creates gets ids derived from the key and the
 	// request: if this attempt commits and still answers 5xx (a lost
-	// connection after COMMIT), the key is released below and the retry
-	// finds those objects instead of creating them again.
+	// connection after COMMIT), the retry finds those objects instead of
+	// creating them again.
 	scope := namespace + "\x00" + key + "\x00" + hex.EncodeToString(rec.RequestHash)
-	r = r.WithContext(kassa.WithIdempotencyKey(r.Context(), scope))
+	pend := idempotency.NewPending(rec, now, func(b []byte) []byte { return s.sealAnswer(namespace, key, b) })
+	r = r.WithContext(idempotency.WithPending(kassa.WithIdempotencyKey(r.Context(), scope), pend))
 	buf := &bufferedWriter{header: http.Header{}}
 	herr := h(buf, r)
+	if errors.Is(herr, idempotency.ErrKeyTaken) {
+		// Another request with the key (on another node) committed
+		// first, and this one's transaction lost on the key: the
+		// winner's answer is the key's.
+		got, found, err := s.cfg.Idempotency.LookupIdempotent(r.Context(), namespace, key, now)
+		if err != nil {
+			return err
+		}
+		if found {
+			return s.replay(w, got, rec)
+		}
+		return errKeyInUse
+	}
 	if herr != nil {
 		s.writeError(buf, r, herr)
 	}
+	if buf.status == 0 {
+		buf.status = http.StatusOK
+	}
 	// Server-side failures and rate limits are not remembered: a retry
 	// with the same key may succeed.
-	if buf.status >= 500 || buf.status == http.StatusTooManyRequests || buf.body.Len() > idempotencyResponseMax {
-		if err := s.cfg.Idempotency.ReleaseIdempotent(context.WithoutCancel(r.Context()), namespace, key); err != nil {
-			s.log.ErrorContext(r.Context(), "release idempotency key", "err", err)
-		}
-	} else {
-		rec.Done, rec.Status, rec.Body = true, buf.status, s.sealAnswer(namespace, key, buf.body.Bytes())
-		rec.ContentType = buf.header.Get("Content-Type")
-		if err := s.cfg.Idempotency.FinishIdempotent(context.WithoutCancel(r.Context()), rec); err != nil {
-			return err
+	if buf.status < 500 && buf.status != http.StatusTooManyRequests && buf.body.Len() <= idempotencyResponseMax {
+		if err := s.remember(context.WithoutCancel(r.Context()), pend, rec, buf, now); err != nil {
+			if !errors.Is(err, idempotency.ErrKeyTaken) {
+				return err
+			}
+			// Another node's request with this key stored its answer
+			// first: that one is the key's answer.
+			got, found, err := s.cfg.Idempotency.LookupIdempotent(r.Context(), namespace, key, now)
+			if err != nil {
+				return err
+			}
+			if found {
+				return s.replay(w, got, rec)
+			}
+			return errKeyInUse
 		}
 	}
 	for k, v := range buf.header {
 		w.Header()[k] = v
 	}
-	if buf.status == 0 {
-		buf.status = http.StatusOK
-	}
 	w.WriteHeader(buf.status)
 	_, err = w.Write(buf.body.Bytes())
 	return err
+}
+
+// remember makes sure the key's stored answer is buf. Usually the domain
+// transaction stored it already (the answer it rendered is buf, and the
+// stored record says so); else it is stored now, or replaces the one a
+// transaction of this request stored before the handler changed it.
+func (s *Server) remember(ctx context.Context, pend *idempotency.Pending, rec idempotency.Record, buf *bufferedWriter, now time.Time) error {
+	status, answer, answered := pend.Answered()
+	if answered && status == buf.status && bytes.Equal(answer, buf.body.Bytes()) {
+		// Whether the transaction that stored it committed is what the
+		// store says: a read, not a commit.
+		got, found, err := s.cfg.Idempotency.LookupIdempotent(ctx, rec.MerchantID, rec.Key, now)
+		if err != nil {
+			return err
+		}
+		if found && got.Done && bytes.Equal(got.RequestHash, rec.RequestHash) {
+			if stored, err := s.openAnswer(rec.MerchantID, rec.Key, got.Body); err == nil && bytes.Equal(stored, answer) {
+				return nil
+			}
+		}
+	}
+	rec.Done, rec.Status, rec.Body = true, buf.status, s.sealAnswer(rec.MerchantID, rec.Key, buf.body.Bytes())
+	rec.ContentType = buf.header.Get("Content-Type")
+	err := s.cfg.Idempotency.InsertIdempotent(ctx, rec, now)
+	if errors.Is(err, idempotency.ErrKeyTaken) && answered {
+		// A transaction of this request stored an answer that the
+		// handler then changed: the handler's is the answer.
+		return s.cfg.Idempotency.ReplaceIdempotent(ctx, rec)
+	}
+	return err
+}
+
+// replay answers with a stored record, or refuses: another request's key,
+// or one still running (a row an older Kassa stored in flight).
+func (s *Server) replay(w http.ResponseWriter, got, rec idempotency.Record) error {
+	switch {
+	case !bytes.Equal(got.RequestHash, rec.RequestHash):
+		return kassa.Errorf(kassa.EUnprocessable, "idempotency_key_reused",
+			"this Idempotency-Key was used with another request; use a new key for a new request")
+	case !got.Done:
+		return errKeyInUse
+	}
+	body, err := s.openAnswer(rec.MerchantID, rec.Key, got.Body)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Idempotent-Replayed", "true")
+	w.Header().Set("Content-Type", got.ContentType)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(got.Status)
+	_, err = w.Write(body)
+	return err
+}
+
+// renderPayment says how the handler renders the payment it gets, so that
+// the domain transaction (the payment insert, the ledger effect) stores
+// the request's answer with its effect: one durable commit. It must render
+// exactly what the handler then writes with WriteJSON.
+func renderPayment(r *http.Request, status int, view func(payment.Payment) any) {
+	pend := idempotency.PendingFrom(r.Context())
+	if pend == nil {
+		return
+	}
+	pend.SetRender(func(v any) (int, string, []byte, error) {
+		p, ok := v.(payment.Payment)
+		if !ok {
+			return 0, "", nil, nil // not this handler's result: nothing to store
+		}
+		b, err := json.Marshal(view(p))
+		if err != nil {
+			return 0, "", nil, fmt.Errorf("encode response: %w", err)
+		}
+		return status, "application/json", append(b, '\n'), nil
+	})
 }

@@ -105,6 +105,7 @@ func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) error {
 	if err := DecodeJSON(r, &req); err != nil {
 		return err
 	}
+	renderPayment(r, http.StatusCreated, func(p payment.Payment) any { return s.paymentForMerchant(r, p) })
 	p, err := s.cfg.Payments.Create(r.Context(), pr.Merchant.ID, payment.CreateRequest{
 		Amount: money.Amount(req.Amount), Currency: req.Currency, CaptureMethod: req.CaptureMethod,
 		MerchantReference: req.MerchantReference, Description: req.Description, ReturnURL: req.ReturnURL,
@@ -226,6 +227,11 @@ func (s *Server) confirmPayment(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	renderPayment(r, http.StatusOK, func(p payment.Payment) any {
+		out := paymentForPayer(p)
+		s.issuerLink(r, &out, p)
+		return out
+	})
 	p, err := s.cfg.Payments.Confirm(r.Context(), pr.Merchant.ID, r.PathValue("id"), payment.ConfirmRequest{
 		ClientSecret: req.ClientSecret, PINs: req.PaymentMethod.PINs, ClientIP: clientIP(r),
 		Method: req.PaymentMethod.Type, Token: req.PaymentMethod.Token, CardID: req.PaymentMethod.Card,
@@ -253,6 +259,7 @@ func (s *Server) capturePayment(w http.ResponseWriter, r *http.Request) error {
 		a := money.Amount(*req.Amount)
 		amt = &a
 	}
+	renderPayment(r, http.StatusOK, func(p payment.Payment) any { return s.paymentForMerchant(r, p) })
 	p, err := s.cfg.Payments.Capture(r.Context(), pr.Merchant.ID, r.PathValue("id"), amt)
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/idempotency"
 	"github.com/kassa/kassa/identity"
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/merchant"
@@ -75,7 +76,7 @@ type Config struct {
 	// out.
 	Identity *identity.Service
 	// Idempotency remembers Idempotency-Key requests; nil ignores the header.
-	Idempotency IdempotencyStore
+	Idempotency idempotency.Store
 	// IdempotencySecret keys the stored request fingerprints (HMAC); every
 	// node must use the same one. Required with Idempotency.
 	IdempotencySecret []byte
@@ -117,6 +118,8 @@ type Server struct {
 	answers cipher.AEAD
 	// pins holds the wrong-PIN budgets of the voucher balance check.
 	pins *pinBudget
+	// inFlight is the Idempotency-Keys of requests running here.
+	inFlight inFlight
 }
 
 // Auth says which callers a route admits.

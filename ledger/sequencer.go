@@ -216,7 +216,9 @@ func (l *Ledger) CreateTransfers(ctx context.Context, owner string, transfers []
 // When the effect returns an error, the call's transfers are undone, the
 // rest of the batch commits without them, and the caller gets the error.
 // The effect may run more than once (the store transaction may be
-// retried); only the last run's writes commit.
+// retried); only the last run's writes commit. Its context is the
+// sequencer's, carrying the values of the caller's (the request the
+// effect belongs to, such as its pending idempotent answer).
 type Effect func(ctx context.Context, tx Tx, results []Result) error
 
 // CreateTransfersWith is CreateTransfers with an effect that commits or

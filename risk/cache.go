@@ -341,13 +341,31 @@ func (w *writer) flush(ctx context.Context) error {
 func (w *writer) run(ctx context.Context) {
 	defer close(w.done)
 	batch := make([]writeReq, 0, writeBatchMax)
+	var held heldEvaluations
 	for {
+		// Wake up when the oldest held evaluation's hold ends, so that
+		// it is written without its outcome if none came.
+		var due <-chan time.Time
+		var holdTimer *time.Timer
+		if d, ok := held.nextDue(); ok {
+			holdTimer = time.NewTimer(time.Until(d))
+			due = holdTimer.C
+		}
 		var first writeReq
 		select {
 		case first = <-w.queue:
+		case <-due:
+			w.write(context.WithoutCancel(ctx), batch[:0], &held)
+			continue
 		case <-ctx.Done():
-			w.drain(batch)
+			if holdTimer != nil {
+				holdTimer.Stop()
+			}
+			w.drain(batch, &held)
 			return
+		}
+		if holdTimer != nil {
+			holdTimer.Stop()
 		}
 		batch = append(batch[:0], first)
 		// Someone waiting is not kept waiting for company: what is queued
@@ -371,41 +389,55 @@ func (w *writer) run(ctx context.Context) {
 			}
 		}
 		timer.Stop()
-		w.write(context.WithoutCancel(ctx), batch)
+		w.write(context.WithoutCancel(ctx), batch, &held)
 	}
 }
 
-// drain writes what is queued when the engine stops.
-func (w *writer) drain(batch []writeReq) {
+// drain writes what is queued, and every evaluation held, when the engine
+// stops.
+func (w *writer) drain(batch []writeReq, held *heldEvaluations) {
+	batch = batch[:0]
 	for {
 		select {
 		case r := <-w.queue:
 			batch = append(batch, r)
 			if len(batch) >= writeBatchMax {
-				w.write(context.Background(), batch)
+				w.write(context.Background(), batch, held)
 				batch = batch[:0]
 			}
 		default:
-			w.write(context.Background(), batch)
+			w.write(context.Background(), append(batch, writeReq{flush: true}), held)
 			return
 		}
 	}
 }
 
-func (w *writer) write(ctx context.Context, batch []writeReq) {
-	if len(batch) == 0 {
-		return
-	}
+// write stores a batch. An evaluation nobody waits for is held (up to
+// writeHold) for its outcome, so that it is written once, with it, instead
+// of inserted and then updated; an outcome whose evaluation is held is
+// folded into it. Written now: evaluations someone waits for, held ones
+// whose outcome came or whose hold ended (all of them at a flush), and
+// the outcomes of evaluations written before.
+func (w *writer) write(ctx context.Context, batch []writeReq, held *heldEvaluations) {
+	now := time.Now()
 	evs := make([]Evaluation, 0, len(batch))
 	var outs []OutcomeUpdate
+	flush := false
 	for _, r := range batch {
 		switch {
 		case r.out != nil:
-			outs = append(outs, *r.out)
-		case !r.flush:
+			if !held.fold(*r.out) {
+				outs = append(outs, *r.out)
+			}
+		case r.flush:
+			flush = true
+		case r.ack != nil:
 			evs = append(evs, r.ev)
+		default:
+			held.add(r.ev, now.Add(writeHold))
 		}
 	}
+	evs = held.take(evs, now, flush)
 	var err error
 	if len(evs) > 0 {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -433,6 +465,66 @@ func (w *writer) write(ctx context.Context, batch []writeReq) {
 			r.ack <- err
 		}
 	}
+}
+
+// heldEvaluations are evaluations waiting for their outcome, oldest
+// first; at most writeHeldMax of them.
+type heldEvaluations struct {
+	list []heldEvaluation
+	byID map[string]int // index in list
+}
+
+type heldEvaluation struct {
+	ev    Evaluation
+	due   time.Time
+	ready bool // its outcome came
+}
+
+func (h *heldEvaluations) add(ev Evaluation, due time.Time) {
+	if h.byID == nil {
+		h.byID = map[string]int{}
+	}
+	h.byID[ev.ID] = len(h.list)
+	h.list = append(h.list, heldEvaluation{ev: ev, due: due})
+}
+
+// fold records o in its held evaluation; false when it is not held.
+func (h *heldEvaluations) fold(o OutcomeUpdate) bool {
+	i, ok := h.byID[o.ID]
+	if !ok || h.list[i].ev.Outcome != "" {
+		return false // not held, or an outcome already: the store judges the second
+	}
+	ev := &h.list[i].ev
+	ev.Outcome, ev.OutcomeNode, ev.OutcomeAt = o.Outcome, o.Node, o.At
+	h.list[i].ready = true
+	return true
+}
+
+// take appends to evs the held evaluations to write now (all with flush)
+// and keeps the rest.
+func (h *heldEvaluations) take(evs []Evaluation, now time.Time, flush bool) []Evaluation {
+	over := len(h.list) - writeHeldMax
+	kept := h.list[:0]
+	for i, e := range h.list {
+		if flush || e.ready || !now.Before(e.due) || i < over {
+			evs = append(evs, e.ev)
+			delete(h.byID, e.ev.ID)
+			continue
+		}
+		h.byID[e.ev.ID] = len(kept)
+		kept = append(kept, e)
+	}
+	clear(h.list[len(kept):])
+	h.list = kept
+	return evs
+}
+
+// nextDue returns when the oldest held evaluation's hold ends.
+func (h *heldEvaluations) nextDue() (time.Time, bool) {
+	if len(h.list) == 0 {
+		return time.Time{}, false
+	}
+	return h.list[0].due, true
 }
 
 // close waits for the writer to drain after its context ended.

@@ -74,11 +74,16 @@ type Notifier interface {
 
 // Limits.
 const (
-	recentMax        = 100_000 // evaluations whose events are kept for their outcome (~50 s at 2,000/s; older ones are read back)
-	cacheTTL         = 5 * time.Second
-	writeBatchMax    = 256
-	writeQueueMax    = 16_384
-	writeLinger      = 10 * time.Millisecond
+	recentMax     = 100_000 // evaluations whose events are kept for their outcome (~50 s at 2,000/s; older ones are read back)
+	cacheTTL      = 5 * time.Second
+	writeBatchMax = 256
+	writeQueueMax = 16_384
+	writeLinger   = 10 * time.Millisecond
+	// writeHold is how long the writer holds an evaluation for its
+	// outcome, to write both in one row at once; writeHeldMax bounds
+	// the evaluations held (~2 s at 2,000 payments/s).
+	writeHold        = time.Second
+	writeHeldMax     = 4096
 	reasonsMax       = 5
 	tailInterval     = time.Second
 	tailOverlap      = 10 * time.Second

@@ -276,6 +276,11 @@ type BacktestResult struct {
 // over the merchant's evaluations in [from, to), whether or not it is
 // enabled, against the features, score and lists of today.
 func (e *Engine) Backtest(ctx context.Context, merchantID, ruleID string, p RuleParams, from, to time.Time, limit int) (BacktestResult, error) {
+	// What this node scored is stored before it is replayed (the writer
+	// holds evaluations up to writeHold for their outcomes).
+	if err := e.writer.flush(ctx); err != nil {
+		return BacktestResult{}, err
+	}
 	var r Rule
 	if ruleID != "" {
 		var err error

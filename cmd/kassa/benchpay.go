@@ -11,9 +11,13 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"maps"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -21,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kassa/kassa/acquirer"
 	"github.com/kassa/kassa/internal/tlsutil"
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/money"
@@ -42,48 +47,76 @@ const (
 	benchPayVouchersMin = 200
 	// benchPaySamplesMax bounds the latency samples kept per worker.
 	benchPaySamplesMax = 1_000_000
-	// benchPayBaselineDuration is how long the bare handler is measured.
-	benchPayBaselineDuration = 3 * time.Second
+	// benchPayBaselineDuration is how long the bare handler is measured,
+	// before the payments and again after them.
+	benchPayBaselineDuration = 10 * time.Second
+	// benchPayRateLimit is the bench merchant's limit: kassa serve's
+	// limiter runs as it does in production, with --rate-limit raised for
+	// this one busy merchant (serve's default is 1,000/s per API key),
+	// as an operator would raise it for a merchant with such peaks.
+	benchPayRateLimit = 20_000
+	benchPayPayersMax = 1_000_000
+	// benchPayProxy is where the bench's requests come from: it plays
+	// the load balancer in front of Kassa (--trusted-proxies), passing
+	// each payer's address in X-Forwarded-For.
+	benchPayProxy = "127.0.0.1/32"
 )
 
 type benchPayConfig struct {
-	database    string
-	concurrency int
-	duration    time.Duration
-	asJSON      bool
-	idempotency bool
-	cpuProfile  string
-	noRisk      bool
-	nodes       int
+	database         string
+	concurrency      int
+	duration         time.Duration
+	baselineDuration time.Duration
+	asJSON           bool
+	idempotency      bool
+	cpuProfile       string
+	noRisk           bool
+	rateLimit        float64
+	cardShare        float64
+	payers           int
+	logFile          string
+	nodes            int
 }
 
 // BenchPayResult is what kassa bench payments prints. Latencies are per
-// API call (create, confirm and capture alike).
+// API call (create, tokenize, confirm and capture alike).
 type BenchPayResult struct {
-	Backend            string                  `json:"backend"`
-	Nodes              int                     `json:"nodes"`
-	Concurrency        int                     `json:"concurrency"`
-	DurationSeconds    float64                 `json:"duration_s"`
-	IdempotencyKeys    bool                    `json:"idempotency_keys"`
-	RiskScored         bool                    `json:"risk_scored"`
-	Payments           int64                   `json:"payments"`
-	PaymentsPerSec     float64                 `json:"payments_per_sec"`
-	Requests           int64                   `json:"requests"`
-	RequestsPerSec     float64                 `json:"requests_per_sec"`
-	BaselineRequests   int64                   `json:"baseline_requests"`
-	BaselinePerSec     float64                 `json:"baseline_requests_per_sec"`
-	BaselineSeconds    float64                 `json:"baseline_duration_s"`
-	Ratio              float64                 `json:"ratio"`
-	P50ms              float64                 `json:"p50_ms"`
-	P99ms              float64                 `json:"p99_ms"`
-	Calls              map[string]benchPayCall `json:"calls"`
-	Errors             int64                   `json:"errors"`
-	LedgerCommits      uint64                  `json:"ledger_commits"`
-	LedgerLeavesCommit float64                 `json:"ledger_leaves_per_commit"`
-	LedgerCommitMs     float64                 `json:"ledger_commit_ms_avg"`
-	LedgerBusy         float64                 `json:"ledger_busy"` // share of the run the ledger spent committing
-	Vouchers           int                     `json:"vouchers"`
-	GoMaxProcs         int                     `json:"gomaxprocs"`
+	Backend         string  `json:"backend"`
+	Nodes           int     `json:"nodes"`
+	Concurrency     int     `json:"concurrency"`
+	DurationSeconds float64 `json:"duration_s"`
+	IdempotencyKeys bool    `json:"idempotency_keys"`
+	RiskScored      bool    `json:"risk_scored"`
+	Payments        int64   `json:"payments"`
+	PaymentsPerSec  float64 `json:"payments_per_sec"`
+	Requests        int64   `json:"requests"`
+	RequestsPerSec  float64 `json:"requests_per_sec"`
+	RateLimit       float64 `json:"rate_limit_per_key"`
+	CardShare       float64 `json:"card_share"`
+	Payers          int     `json:"payers"`
+	CardPayments    int64   `json:"card_payments"`
+	VoucherPayments int64   `json:"voucher_payments"`
+	// The bare handler is measured before and after the payments; the
+	// ratio is to the mean of the two.
+	BaselineBeforePerSec float64                 `json:"baseline_before_requests_per_sec"`
+	BaselineAfterPerSec  float64                 `json:"baseline_after_requests_per_sec"`
+	BaselinePerSec       float64                 `json:"baseline_requests_per_sec"`
+	BaselineSeconds      float64                 `json:"baseline_duration_s"` // of each of the two
+	Ratio                float64                 `json:"ratio"`
+	P50ms                float64                 `json:"p50_ms"`
+	P99ms                float64                 `json:"p99_ms"`
+	Calls                map[string]benchPayCall `json:"calls"`
+	Errors               int64                   `json:"errors"`
+	// Outcomes counts how payments ended (captured, or a risk decision
+	// such as failed or requires_action); only transport errors and
+	// unexpected answers are Errors.
+	Outcomes           map[string]int64 `json:"outcomes"`
+	LedgerCommits      uint64           `json:"ledger_commits"`
+	LedgerLeavesCommit float64          `json:"ledger_leaves_per_commit"`
+	LedgerCommitMs     float64          `json:"ledger_commit_ms_avg"`
+	LedgerBusy         float64          `json:"ledger_busy"` // share of the run the ledger spent committing
+	Vouchers           int              `json:"vouchers"`
+	GoMaxProcs         int              `json:"gomaxprocs"`
 	// Captured is how many of the run's payments the database holds as
 	// captured (at least Payments, or the run fails); VerifyLeaves the
 	// ledger leaves ledger verify checked after the run.
@@ -107,6 +140,11 @@ func benchPayments(ctx context.Context, args []string, getenv env, stdout, stder
 	fs.BoolVar(&cfg.noRisk, "no-risk", false, "do not score payments (to measure what risk scoring costs)")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the payments run to `file`")
 	fs.IntVar(&cfg.nodes, "nodes", 1, "Kassa nodes sharing the --database (each a full Kassa with its own pool, ledger sequencer, risk engine and HTTPS listener, in this process); the clients are spread over them and the total is reported. More than 1 needs PostgreSQL")
+	fs.DurationVar(&cfg.baselineDuration, "baseline-duration", benchPayBaselineDuration, "how long the bare handler is measured, before the payments and again after them")
+	fs.Float64Var(&cfg.rateLimit, "rate-limit", benchPayRateLimit, "requests per second allowed per API key, as kassa serve's --rate-limit (the bench merchant's raised limit; 0 disables, which is not what serve runs)")
+	fs.Float64Var(&cfg.cardShare, "cards", 0.25, "share of payments made by card (tokenized in the payer's browser); the rest by voucher")
+	fs.IntVar(&cfg.payers, "payers", 5000, "distinct payers (customer, device, address) the payments come from")
+	fs.StringVar(&cfg.logFile, "log", "", "`file` for the server's info logs, as kassa serve writes them (default: in the temporary directory, removed with it)")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -117,6 +155,12 @@ func benchPayments(ctx context.Context, args []string, getenv env, stdout, stder
 		return usagef("--concurrency must be 1..%d", benchPayConcurrencyMax)
 	case cfg.duration <= 0 || cfg.duration > benchPayDurationMax:
 		return usagef("--duration must be positive and at most %s", benchPayDurationMax)
+	case cfg.baselineDuration <= 0 || cfg.baselineDuration > benchPayDurationMax:
+		return usagef("--baseline-duration must be positive and at most %s", benchPayDurationMax)
+	case cfg.rateLimit < 0, cfg.cardShare < 0 || cfg.cardShare > 1:
+		return usagef("--rate-limit must not be negative, --cards must be 0..1")
+	case cfg.payers < 1 || cfg.payers > benchPayPayersMax:
+		return usagef("--payers must be 1..%d", benchPayPayersMax)
 	case cfg.nodes < 1 || cfg.nodes > benchNodesMax:
 		return usagef("--nodes must be 1..%d", benchNodesMax)
 	case cfg.nodes > 1 && cfg.database == "":
@@ -129,30 +173,35 @@ func benchPayments(ctx context.Context, args []string, getenv env, stdout, stder
 	if cfg.asJSON {
 		return json.NewEncoder(stdout).Encode(res)
 	}
-	fmt.Fprintf(stdout, "%s, %d node(s): %.0f payments/s, %.0f requests/s = %.2f × a bare handler's %.0f; p50 %.2f ms, p99 %.2f ms per call; %d errors\n",
-		res.Backend, res.Nodes, res.PaymentsPerSec, res.RequestsPerSec, res.Ratio, res.BaselinePerSec, res.P50ms, res.P99ms, res.Errors)
+	fmt.Fprintf(stdout, "%s, %d node(s): %.0f payments/s (%d card, %d voucher), %.0f requests/s = %.3f × a bare handler's %.0f (%.0f before, %.0f after); p50 %.2f ms, p99 %.2f ms per call; outcomes %v; %d errors\n",
+		res.Backend, res.Nodes, res.PaymentsPerSec, res.CardPayments, res.VoucherPayments, res.RequestsPerSec, res.Ratio, res.BaselinePerSec,
+		res.BaselineBeforePerSec, res.BaselineAfterPerSec, res.P50ms, res.P99ms, res.Outcomes, res.Errors)
 	return nil
 }
 
-// payBench is Kassa in this process behind TLS 1.3 on loopback, with a
-// merchant and vouchers to pay with.
+// payBench is Kassa in this process behind TLS 1.3 on loopback, as kassa
+// serve runs it (info logs, rate limits, a trusted proxy, the background
+// workers), with a merchant, vouchers and payers to pay with.
 type payBench struct {
 	app  *app
 	dir  string
 	srv  *http.Server
 	base string
 	// nodes are further Kassa nodes on the same database (--nodes).
-	nodes   []*app
-	srvs    []*http.Server
-	bases   []string    // every node's, the first node's first
-	tls     *tls.Config // the server's
-	roots   *x509.CertPool
-	sk, pk  string
-	pins    []string
-	backend string
+	nodes       []*app
+	srvs        []*http.Server
+	bases       []string    // every node's, the first node's first
+	tls         *tls.Config // the server's
+	roots       *x509.CertPool
+	sk, pk      string
+	pins        []string
+	payers      []benchPayer
+	backend     string
+	logFile     *os.File
+	stopWorkers func()
 }
 
-func newPayBench(ctx context.Context, cfg benchPayConfig, stderr io.Writer) (b *payBench, err error) {
+func newPayBench(ctx context.Context, cfg benchPayConfig) (b *payBench, err error) {
 	b = &payBench{backend: "sqlite"}
 	if cfg.database != "" {
 		b.backend = "postgres"
@@ -165,12 +214,25 @@ func newPayBench(ctx context.Context, cfg benchPayConfig, stderr io.Writer) (b *
 			b.close()
 		}
 	}()
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	logPath := cfg.logFile
+	if logPath == "" {
+		logPath = filepath.Join(b.dir, "serve.log")
+	}
+	if b.logFile, err = os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err != nil {
+		return nil, err
+	}
+	// kassa serve's default: JSON at info, one line per request, written
+	// as it happens.
+	logger := slog.New(slog.NewJSONHandler(b.logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	b.app, err = newApp(ctx, appConfig{store: storeFlags{data: b.dir, database: cfg.database},
-		ledgerOrigin: "kassa.bench/payments", rateLimit: 0, startRisk: true, noRisk: cfg.noRisk}, logger)
+		ledgerOrigin: "kassa.bench/payments", rateLimit: cfg.rateLimit, trustedProxies: benchPayProxy,
+		startRisk: true, noRisk: cfg.noRisk}, logger)
 	if err != nil {
 		return nil, err
 	}
+	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	wait := b.app.runWorkers(wctx)
+	b.stopWorkers = func() { stop(); wait() }
 	m, err := b.app.merchants.Create(ctx, "Bench Shop")
 	if err != nil {
 		return nil, err
@@ -179,6 +241,7 @@ func newPayBench(ctx context.Context, cfg benchPayConfig, stderr io.Writer) (b *
 	if err := b.issue(ctx, m.ID, cfg.duration); err != nil {
 		return nil, err
 	}
+	b.payers = benchPayers(cfg.payers)
 	cert, _, _, err := tlsutil.LoadOrCreate(b.dir)
 	if err != nil {
 		return nil, err
@@ -195,7 +258,8 @@ func newPayBench(ctx context.Context, cfg benchPayConfig, stderr io.Writer) (b *
 		// The same data directory: the same key files, as every node of
 		// a cluster must have.
 		a, err := newApp(ctx, appConfig{store: storeFlags{data: b.dir, database: cfg.database},
-			ledgerOrigin: "kassa.bench/payments", rateLimit: 0, startRisk: true, noRisk: cfg.noRisk}, logger)
+			ledgerOrigin: "kassa.bench/payments", rateLimit: cfg.rateLimit, trustedProxies: benchPayProxy,
+			startRisk: true, noRisk: cfg.noRisk}, logger)
 		if err != nil {
 			return b, err
 		}
@@ -238,8 +302,14 @@ func (b *payBench) close() {
 	if b.srv != nil {
 		b.srv.Close()
 	}
+	if b.stopWorkers != nil {
+		b.stopWorkers()
+	}
 	if b.app != nil {
 		b.app.close()
+	}
+	if b.logFile != nil {
+		b.logFile.Close()
 	}
 	os.RemoveAll(b.dir)
 }
@@ -270,8 +340,9 @@ func benchClient(roots *x509.CertPool, concurrency int) *http.Client {
 }
 
 func runPayBench(ctx context.Context, cfg benchPayConfig, stderr io.Writer) (BenchPayResult, error) {
-	res := BenchPayResult{Nodes: cfg.nodes, Concurrency: cfg.concurrency, IdempotencyKeys: cfg.idempotency, RiskScored: !cfg.noRisk, GoMaxProcs: runtime.GOMAXPROCS(0)}
-	b, err := newPayBench(ctx, cfg, stderr)
+	res := BenchPayResult{Nodes: cfg.nodes, Concurrency: cfg.concurrency, IdempotencyKeys: cfg.idempotency, RiskScored: !cfg.noRisk,
+		RateLimit: cfg.rateLimit, CardShare: cfg.cardShare, Payers: cfg.payers, GoMaxProcs: runtime.GOMAXPROCS(0)}
+	b, err := newPayBench(ctx, cfg)
 	if err != nil {
 		return res, err
 	}
@@ -279,23 +350,29 @@ func runPayBench(ctx context.Context, cfg benchPayConfig, stderr io.Writer) (Ben
 	res.Backend, res.Vouchers = b.backend, len(b.pins)
 	runID := strconv.FormatInt(time.Now().UnixNano(), 36)
 
-	baseline, err := runBaseline(ctx, b, cfg.concurrency)
+	before, err := runBaseline(ctx, b, cfg.concurrency, cfg.baselineDuration)
 	if err != nil {
 		return res, err
 	}
-	res.BaselineRequests, res.BaselineSeconds = baseline.requests, baseline.elapsed.Seconds()
-	res.BaselinePerSec = float64(baseline.requests) / baseline.elapsed.Seconds()
-
 	stop, err := startCPUProfile(cfg.cpuProfile)
 	if err != nil {
 		return res, err
 	}
-	defer stop()
 	commits0, leaves0, secs0 := ledgerCommits(b)
 	run := runPayments(ctx, b, cfg, runID, stderr)
 	commits1, leaves1, secs1 := ledgerCommits(b)
+	stop()
+	after, err := runBaseline(ctx, b, cfg.concurrency, cfg.baselineDuration)
+	if err != nil {
+		return res, err
+	}
+	res.BaselineBeforePerSec, res.BaselineAfterPerSec = before.perSec(), after.perSec()
+	res.BaselinePerSec = (res.BaselineBeforePerSec + res.BaselineAfterPerSec) / 2
+	res.BaselineSeconds = cfg.baselineDuration.Seconds()
+
 	res.DurationSeconds = run.elapsed.Seconds()
 	res.Payments, res.Requests, res.Errors = run.payments, run.requests, run.errors
+	res.CardPayments, res.VoucherPayments, res.Outcomes = run.cards, run.payments-run.cards, run.outcomes
 	res.PaymentsPerSec = float64(run.payments) / run.elapsed.Seconds()
 	res.RequestsPerSec = float64(run.requests) / run.elapsed.Seconds()
 	if res.BaselinePerSec > 0 {
@@ -348,7 +425,7 @@ func (b *payBench) check(ctx context.Context, runID string, res *BenchPayResult)
 }
 
 // ledgerCommits reads the ledger's commits, leaves and seconds spent
-// committing so far from the app's metrics.
+// committing so far from every node's metrics.
 func ledgerCommits(b *payBench) (commits uint64, leaves, seconds float64) {
 	for _, a := range append([]*app{b.app}, b.nodes...) {
 		c, l, s := appLedgerCommits(a)
@@ -390,10 +467,12 @@ type baselineResult struct {
 	elapsed  time.Duration
 }
 
+func (r baselineResult) perSec() float64 { return float64(r.requests) / r.elapsed.Seconds() }
+
 // runBaseline measures a bare net/http JSON handler with the same TLS
 // configuration, server timeouts, client and concurrency: the ceiling the
 // payments run is compared with.
-func runBaseline(ctx context.Context, b *payBench, concurrency int) (baselineResult, error) {
+func runBaseline(ctx context.Context, b *payBench, concurrency int, d time.Duration) (baselineResult, error) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in map[string]any
 		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&in); err != nil {
@@ -413,7 +492,7 @@ func runBaseline(ctx context.Context, b *payBench, concurrency int) (baselineRes
 	body := []byte(`{"amount":100,"currency":"EUR","capture_method":"manual"}`)
 	var requests atomic.Int64
 	var firstErr atomic.Value
-	deadline := time.Now().Add(benchPayBaselineDuration)
+	deadline := time.Now().Add(d)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range concurrency {
@@ -455,36 +534,80 @@ func doBench(client *http.Client, req *http.Request, out any) (int, error) {
 	return resp.StatusCode, json.NewDecoder(resp.Body).Decode(out)
 }
 
-var payCallNames = []string{"create", "confirm", "capture"}
+var payCallNames = []string{"create", "tokenize", "confirm", "capture"}
 
 type payRun struct {
-	payments, requests, errors int64
-	elapsed                    time.Duration
-	latencies                  [3][]time.Duration // by payCallNames
+	payments, cards, requests, errors int64
+	outcomes                          map[string]int64
+	elapsed                           time.Duration
+	latencies                         [4][]time.Duration // by payCallNames
 }
 
-// runPayments drives complete payments (create → confirm → capture) until
-// the duration is over; payments under way then finish, and the time they
-// take counts.
+// benchPayer is one payer of the population: the same customer comes
+// back with the same device, browser and address, as payers do.
+type benchPayer struct {
+	customer, email, country string
+	ip, userAgent            string
+	signals                  map[string]any // client_signals less the per-visit timings
+}
+
+// benchPayers makes n payers, the same ones for the same n. Addresses are
+// from 198.18.0.0/15, the range set aside for benchmarks (RFC 2544).
+func benchPayers(n int) []benchPayer {
+	rng := rand.New(rand.NewPCG(15, uint64(n)))
+	countries := []string{"AT", "DE", "CH", "IT", "NL", "FR"}
+	zones := []string{"Europe/Vienna", "Europe/Berlin", "Europe/Zurich", "Europe/Rome", "Europe/Amsterdam", "Europe/Paris"}
+	langs := []string{"de-AT", "de-DE", "de-CH", "it-IT", "nl-NL", "fr-FR"}
+	agents := []struct{ ua, platform, screen string }{
+		{"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", "Win32", "1920x1080"},
+		{"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15", "MacIntel", "1440x900"},
+		{"Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1", "iPhone", "390x844"},
+		{"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36", "Linux armv8l", "412x915"},
+	}
+	payers := make([]benchPayer, n)
+	for i := range payers {
+		c := rng.IntN(len(countries))
+		a := agents[rng.IntN(len(agents))]
+		payers[i] = benchPayer{
+			customer:  "cust-" + strconv.Itoa(i),
+			email:     "payer" + strconv.Itoa(i) + "@example.net",
+			country:   countries[c],
+			ip:        netip.AddrFrom4([4]byte{198, 18 + byte(i>>16&1), byte(i >> 8), byte(i)}).String(),
+			userAgent: a.ua,
+			signals: map[string]any{"fingerprint": fmt.Sprintf("%016x", rng.Uint64()), "timezone": zones[c],
+				"language": langs[c], "screen": a.screen, "platform": a.platform, "touch": a.platform == "iPhone" || a.platform == "Linux armv8l"},
+		}
+	}
+	return payers
+}
+
+// runPayments drives complete payments (create → [tokenize →] confirm →
+// capture) until the duration is over; payments under way then finish,
+// and the time they take counts.
 func runPayments(ctx context.Context, b *payBench, cfg benchPayConfig, runID string, stderr io.Writer) payRun {
 	client := benchClient(b.roots, cfg.concurrency)
 	defer client.CloseIdleConnections()
-	var next, payments, requests, errs atomic.Int64
-	workers := make([][3][]time.Duration, cfg.concurrency)
+	var next, payments, cards, requests, errs atomic.Int64
+	var mu sync.Mutex
+	outcomes := map[string]int64{}
+	workers := make([][4][]time.Duration, cfg.concurrency)
 	deadline := time.Now().Add(cfg.duration)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := range cfg.concurrency {
 		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 16))
 			for time.Now().Before(deadline) && ctx.Err() == nil {
 				n := next.Add(1) - 1
 				if n >= int64(len(b.pins))*benchPayPerVoucher {
 					return // out of vouchers (not reached at the planned rate)
 				}
+				pay := benchPayment{runID: runID, n: n, payer: &b.payers[rng.IntN(len(b.payers))],
+					card: rng.Float64() < cfg.cardShare, pin: b.pins[n%int64(len(b.pins))], idem: cfg.idempotency}
 				// Client w talks to node w mod N (its calls stay on one
 				// node, as a proxy's kept-alive connection would).
-				base := b.bases[w%len(b.bases)]
-				done, err := payOnce(client, b, base, runID, n, b.pins[n%int64(len(b.pins))], cfg.idempotency, &workers[w])
+				pay.base = b.bases[w%len(b.bases)]
+				done, status, err := pay.run(client, b, rng, &workers[w])
 				requests.Add(int64(done))
 				if err != nil {
 					if errs.Add(1) == 1 {
@@ -492,12 +615,21 @@ func runPayments(ctx context.Context, b *payBench, cfg benchPayConfig, runID str
 					}
 					continue
 				}
-				payments.Add(1)
+				mu.Lock()
+				outcomes[status]++
+				mu.Unlock()
+				if status == "captured" {
+					payments.Add(1)
+					if pay.card {
+						cards.Add(1)
+					}
+				}
 			}
 		})
 	}
 	wg.Wait()
-	run := payRun{payments: payments.Load(), requests: requests.Load(), errors: errs.Load(), elapsed: time.Since(start)}
+	run := payRun{payments: payments.Load(), cards: cards.Load(), requests: requests.Load(), errors: errs.Load(),
+		outcomes: outcomes, elapsed: time.Since(start)}
 	for _, lat := range workers {
 		for i := range lat {
 			run.latencies[i] = append(run.latencies[i], lat[i]...)
@@ -506,56 +638,99 @@ func runPayments(ctx context.Context, b *payBench, cfg benchPayConfig, runID str
 	return run
 }
 
-// payOnce makes one payment: create (secret key), confirm with one PIN
-// (publishable key, as the payer's browser would), capture (secret key).
-// It returns how many of the calls succeeded.
-func payOnce(client *http.Client, b *payBench, base, runID string, n int64, pin string, idem bool, lat *[3][]time.Duration) (int, error) {
-	ref := "bench-" + runID + "-" + strconv.FormatInt(n, 10)
+// benchPayment is one payment of the run.
+type benchPayment struct {
+	base  string // the node's URL
+	runID string
+	n     int64
+	payer *benchPayer
+	card  bool
+	pin   string
+	idem  bool
+}
+
+// run makes the payment as a shop and its payer would: the shop's server
+// creates it (secret key, with the customer); the payer's browser, through
+// the load balancer, tokenizes a card (publishable key) and confirms with
+// the card or a voucher PIN and the hosted page's client signals; the
+// shop captures. It returns how many calls succeeded and the payment's
+// final status: captured, or what the risk decision made of it (failed,
+// requires_action), which is an outcome, not an error.
+func (pay benchPayment) run(client *http.Client, b *payBench, rng *rand.Rand, lat *[4][]time.Duration) (int, string, error) {
+	ref := "bench-" + pay.runID + "-" + strconv.FormatInt(pay.n, 10)
 	var p struct {
 		ID           string `json:"id"`
 		ClientSecret string `json:"client_secret"`
 		Status       string `json:"status"`
 	}
-	calls := []struct {
-		path, key, idemKey string
-		body               []byte
-	}{
-		{"/v1/payments", b.sk, ref + "-create",
-			[]byte(`{"amount":` + strconv.FormatInt(int64(benchPayAmount), 10) + `,"currency":"EUR","capture_method":"manual","merchant_reference":"` + ref + `"}`)},
-		{"/confirm", b.pk, ref + "-confirm", nil},
-		{"/capture", b.sk, ref + "-capture", nil},
+	create, _ := json.Marshal(map[string]any{"amount": int64(benchPayAmount), "currency": "EUR", "capture_method": "manual",
+		"merchant_reference": ref, "description": "Order " + ref,
+		"customer": map[string]any{"id": pay.payer.customer, "email": pay.payer.email, "billing_country": pay.payer.country}})
+	done := 0
+	if err := pay.call(client, b, "/v1/payments", b.sk, ref+"-create", create, false, &p, &lat[0]); err != nil {
+		return done, "", err
 	}
-	for i, c := range calls {
-		path, body := c.path, c.body
-		switch i {
-		case 1:
-			path = "/v1/payments/" + p.ID + "/confirm"
-			body, _ = json.Marshal(map[string]any{"client_secret": p.ClientSecret,
-				"payment_method": map[string]any{"type": "voucher", "pins": []string{pin}}})
-		case 2:
-			path = "/v1/payments/" + p.ID + "/capture"
+	done++
+	method := map[string]any{"type": "voucher", "pins": []string{pay.pin}}
+	if pay.card {
+		var tok struct {
+			ID string `json:"id"`
 		}
-		req, err := http.NewRequest("POST", base+path, bytes.NewReader(body))
-		if err != nil {
-			return i, err
+		body, _ := json.Marshal(map[string]any{"card": map[string]any{"number": acquirer.CardApproved, "exp_month": 12,
+			"exp_year": time.Now().Year() + 2, "cvc": "123", "name": "Payer " + pay.payer.customer}})
+		if err := pay.call(client, b, "/v1/tokens", b.pk, "", body, true, &tok, &lat[1]); err != nil {
+			return done, "", err
 		}
-		req.Header.Set("Authorization", "Bearer "+c.key)
-		if body != nil {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		if idem {
-			req.Header.Set("Idempotency-Key", c.idemKey)
-		}
-		t0 := time.Now()
-		if _, err := doBench(client, req, &p); err != nil {
-			return i, err
-		}
-		if len(lat[i]) < benchPaySamplesMax {
-			lat[i] = append(lat[i], time.Since(t0))
-		}
+		done++
+		method = map[string]any{"type": "card", "token": tok.ID}
 	}
+	signals := maps.Clone(pay.payer.signals)
+	signals["time_on_page_ms"] = 6000 + rng.Int64N(60000)
+	signals["time_to_submit_ms"] = 2000 + rng.Int64N(20000)
+	signals["pointer_moves"], signals["key_events"], signals["focus_changes"] = 10+rng.IntN(200), 4+rng.IntN(40), 1+rng.IntN(6)
+	confirm, _ := json.Marshal(map[string]any{"client_secret": p.ClientSecret, "payment_method": method, "client_signals": signals})
+	if err := pay.call(client, b, "/v1/payments/"+p.ID+"/confirm", b.pk, ref+"-confirm", confirm, true, &p, &lat[2]); err != nil {
+		return done, "", err
+	}
+	done++
+	if p.Status != "authorized" {
+		return done, p.Status, nil
+	}
+	if err := pay.call(client, b, "/v1/payments/"+p.ID+"/capture", b.sk, ref+"-capture", nil, false, &p, &lat[3]); err != nil {
+		return done, "", err
+	}
+	done++
 	if p.Status != "captured" {
-		return len(calls), errors.New("payment " + p.ID + " ended " + p.Status)
+		return done, "", errors.New("payment " + p.ID + " captured as " + p.Status)
 	}
-	return len(calls), nil
+	return done, p.Status, nil
+}
+
+// call POSTs body to path and decodes the answer into out. Calls from the
+// payer's browser carry its address (X-Forwarded-For, as the load balancer
+// adds it) and its User-Agent.
+func (pay benchPayment) call(client *http.Client, b *payBench, path, key, idemKey string, body []byte, fromPayer bool, out any, lat *[]time.Duration) error {
+	req, err := http.NewRequest("POST", pay.base+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if pay.idem && idemKey != "" {
+		req.Header.Set("Idempotency-Key", idemKey)
+	}
+	if fromPayer {
+		req.Header.Set("X-Forwarded-For", pay.payer.ip)
+		req.Header.Set("User-Agent", pay.payer.userAgent)
+	}
+	t0 := time.Now()
+	if _, err := doBench(client, req, out); err != nil {
+		return err
+	}
+	if len(*lat) < benchPaySamplesMax {
+		*lat = append(*lat, time.Since(t0))
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -47,8 +48,8 @@ func benchScore(ctx context.Context, args []string, getenv env, stdout, stderr i
 	if err := parseFlags(fs, interleaved(args), getenv); err != nil {
 		return err
 	}
-	if *decisions <= 0 || *decisions > benchLatenciesMax || *concurrency <= 0 || *concurrency > benchConcurrencyMax || *warmPayers < 0 || *rate < 0 {
-		return usagef("--decisions must be 1..%d, --concurrency 1..%d", benchLatenciesMax, benchConcurrencyMax)
+	if *decisions <= 0 || *decisions > benchLatenciesMax || *concurrency <= 0 || *concurrency > benchConcurrencyMax || *warmPayers < 1 || *rate < 0 {
+		return usagef("--decisions must be 1..%d, --concurrency 1..%d, --warm-payers at least 1", benchLatenciesMax, benchConcurrencyMax)
 	}
 	dir, err := os.MkdirTemp("", "kassa-benchscore-")
 	if err != nil {
@@ -72,32 +73,13 @@ func benchScore(ctx context.Context, args []string, getenv env, stdout, stderr i
 	}
 	defer func() { stop(); eng.Close() }()
 
-	// History warms the features; the timed attempts come after it.
+	// One simulated population: its first benchScoreWarmDays warm the
+	// features, and the attempts the same payers make after them are
+	// timed, each once.
 	res := BenchScoreResult{Decisions: *decisions, Concurrency: *concurrency, Rate: *rate, GoMaxProcs: runtime.GOMAXPROCS(0)}
-	var last time.Time
-	err = sim.Generate(ctx, sim.Config{Seed: 11, Payers: *warmPayers, Days: 30}, func(ev *risk.Event) error {
-		eng.Observe(ev)
-		res.WarmEvents++
-		last = ev.Time
-		return nil
-	})
+	timed, err := scoreWarm(ctx, eng, *warmPayers, *decisions, &res)
 	if err != nil {
 		return err
-	}
-	var timed []risk.Event
-	err = sim.Generate(ctx, sim.Config{Seed: 12, Payers: max(*warmPayers, 1000), Days: 2, Start: last}, func(ev *risk.Event) error {
-		if len(timed) < *decisions {
-			e := *ev
-			e.Outcome, e.Label, e.FraudType = "", "", ""
-			timed = append(timed, e)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for len(timed) < *decisions && len(timed) > 0 {
-		timed = append(timed, timed[:min(len(timed), *decisions-len(timed))]...)
 	}
 	res.Entities = eng.FeatureEntities()
 	res.Model, _ = eng.ActiveModel()
@@ -158,3 +140,56 @@ func benchScore(ctx context.Context, args []string, getenv env, stdout, stderr i
 	fmt.Fprintf(stdout, "p50 %.1f µs  p99 %.1f µs  max %.1f µs  %.0f decisions/s\n", res.P50us, res.P99us, res.MaxUs, res.DecisionsPerSec)
 	return nil
 }
+
+// benchScoreWarmDays is the history that warms the features.
+const benchScoreWarmDays = 30
+
+// errScoreEnough stops the simulation once the timed attempts are made.
+var errScoreEnough = errors.New("enough attempts")
+
+// scoreWarm simulates payers for benchScoreWarmDays and then for as many
+// days more as it takes them to make decisions attempts: the first part
+// warms eng's features, the rest (outcomes and labels removed) is
+// returned to be timed. A first pass counts the attempts a day, so that
+// the second simulates days enough; no attempt is timed twice.
+func scoreWarm(ctx context.Context, eng *risk.Engine, payers, decisions int, res *BenchScoreResult) ([]risk.Event, error) {
+	perDay := 0
+	err := sim.Generate(ctx, sim.Config{Seed: 11, Payers: payers, Days: benchScoreWarmDays}, func(*risk.Event) error {
+		perDay++
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	perDay = max(1, perDay/benchScoreWarmDays)
+	extra := decisions/perDay + decisions/(4*perDay) + 2 // a quarter to spare
+	if benchScoreWarmDays+extra > benchScoreDaysMax {
+		return nil, usagef("%d payers make about %d attempts a day: too few for %d decisions; give more --warm-payers", payers, perDay, decisions)
+	}
+	cfg := sim.Config{Seed: 11, Payers: payers, Days: benchScoreWarmDays + extra}
+	cutoff := sim.DefaultStart.Add(benchScoreWarmDays * 24 * time.Hour)
+	timed := make([]risk.Event, 0, decisions)
+	err = sim.Generate(ctx, cfg, func(ev *risk.Event) error {
+		if ev.Time.Before(cutoff) {
+			eng.Observe(ev)
+			res.WarmEvents++
+			return nil
+		}
+		e := *ev
+		e.Outcome, e.Label, e.FraudType = "", "", ""
+		if timed = append(timed, e); len(timed) == decisions {
+			return errScoreEnough
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errScoreEnough) {
+		return nil, err
+	}
+	if len(timed) < decisions {
+		return nil, fmt.Errorf("the simulation made %d attempts after the warm-up, fewer than --decisions %d; give more --warm-payers", len(timed), decisions)
+	}
+	return timed, nil
+}
+
+// benchScoreDaysMax bounds the simulated days (sim's own limit is 3,660).
+const benchScoreDaysMax = 3660

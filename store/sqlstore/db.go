@@ -72,7 +72,14 @@ type DB struct {
 	closeErr  error
 
 	logger atomic.Pointer[slog.Logger] // background work's failures (SetLogger)
+
+	commits atomic.Uint64 // Transact calls that committed (Commits)
 }
+
+// Commits returns how many Transact calls have committed so far: each a
+// durable commit its caller waited for (on SQLite the write combiner may
+// share one fsync among several calls, but each still waits for one).
+func (db *DB) Commits() uint64 { return db.commits.Load() }
 
 // SetLogger sets where the database's background work (the ledger's
 // account index on SQLite) reports failures. Default: none.
@@ -254,6 +261,7 @@ func (db *DB) Transact(ctx context.Context, fn func(tx *Tx) error) error {
 		var sleep time.Duration
 		switch {
 		case err == nil:
+			db.commits.Add(1)
 			return nil
 		case db.retryable(err):
 			if attempt >= transactAttemptsMax {

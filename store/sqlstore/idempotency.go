@@ -7,96 +7,89 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/kassa/kassa/httpapi"
+	"github.com/kassa/kassa/idempotency"
 )
 
-// Idempotency implements httpapi.IdempotencyStore.
+// Idempotency implements idempotency.Store.
 type Idempotency struct{ db *DB }
 
 // NewIdempotency returns the idempotency-key store over db.
 func NewIdempotency(db *DB) *Idempotency { return &Idempotency{db: db} }
 
-var _ httpapi.IdempotencyStore = (*Idempotency)(nil)
+var _ idempotency.Store = (*Idempotency)(nil)
 
-func (s *Idempotency) BeginIdempotent(ctx context.Context, rec httpapi.IdempotencyRecord, now time.Time) (httpapi.IdempotencyRecord, bool, error) {
-	var got httpapi.IdempotencyRecord
-	var fresh bool
-	err := s.db.Transact(ctx, func(tx *Tx) error {
-		var err error
-		got, fresh, err = s.begin(ctx, tx, rec, now)
-		return err
-	})
-	if s.db.IsUniqueViolation(err) {
-		// A concurrent request inserted the key first: it is in flight.
-		err = s.db.Transact(ctx, func(tx *Tx) error {
-			var err error
-			got, fresh, err = s.begin(ctx, tx, rec, now)
-			return err
-		})
+func (s *Idempotency) LookupIdempotent(ctx context.Context, merchantID, key string, now time.Time) (idempotency.Record, bool, error) {
+	got := idempotency.Record{MerchantID: merchantID, Key: key}
+	var done int
+	var locked, expires int64
+	err := s.db.QueryRowContext(ctx, `SELECT request_hash, done, status, content_type, body, locked_until, expires_at
+		FROM idempotency_keys WHERE merchant_id = ? AND key = ?`, merchantID, key).
+		Scan(&got.RequestHash, &done, &got.Status, &got.ContentType, &got.Body, &locked, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return got, false, nil
 	}
 	if err != nil {
 		return got, false, fmt.Errorf("idempotency key: %w", err)
 	}
-	return got, fresh, nil
+	got.Done, got.LockedUntil, got.ExpiresAt = done == 1, fromMicros(locked), fromMicros(expires)
+	return got, got.Live(now), nil
 }
 
-func (s *Idempotency) begin(ctx context.Context, tx *Tx, rec httpapi.IdempotencyRecord, now time.Time) (httpapi.IdempotencyRecord, bool, error) {
-	const insert = `INSERT INTO idempotency_keys
+func (s *Idempotency) InsertIdempotent(ctx context.Context, rec idempotency.Record, now time.Time) error {
+	err := s.db.Transact(ctx, func(tx *Tx) error { return insertIdempotent(ctx, tx, rec, now) })
+	if err != nil && !errors.Is(err, idempotency.ErrKeyTaken) {
+		return fmt.Errorf("idempotency key: %w", err)
+	}
+	return err
+}
+
+// insertIdempotent stores rec in tx: a new key, or one whose record is no
+// longer live (expired, or an older Kassa's abandoned in-flight row). A
+// live record is not touched and the answer is idempotency.ErrKeyTaken,
+// an error of Go, not of SQL: the transaction goes on, and only the call
+// that wrote rec fails.
+func insertIdempotent(ctx context.Context, tx *Tx, rec idempotency.Record, now time.Time) error {
+	res, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys
 		(merchant_id, key, request_hash, done, status, content_type, body, locked_until, expires_at)
-		VALUES (?, ?, ?, 0, 0, '', ?, ?, ?)`
-	args := []any{rec.MerchantID, rec.Key, rec.RequestHash, []byte{}, micros(rec.LockedUntil), micros(rec.ExpiresAt)}
-	// A new key (the usual case) costs one statement.
-	res, err := tx.ExecContext(ctx, insert+` ON CONFLICT (merchant_id, key) DO NOTHING`, args...)
+		VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?)
+		ON CONFLICT (merchant_id, key) DO UPDATE SET request_hash = excluded.request_hash, done = 1,
+			status = excluded.status, content_type = excluded.content_type, body = excluded.body,
+			locked_until = excluded.locked_until, expires_at = excluded.expires_at
+		WHERE idempotency_keys.expires_at <= ? OR (idempotency_keys.done = 0 AND idempotency_keys.locked_until <= ?)`,
+		rec.MerchantID, rec.Key, rec.RequestHash, rec.Status, rec.ContentType, rec.Body,
+		micros(rec.LockedUntil), micros(rec.ExpiresAt), micros(now), micros(now))
 	if err != nil {
-		return rec, false, err
+		return err
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return rec, false, err
-	} else if n == 1 {
-		return rec, true, nil
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
 	}
-	got := httpapi.IdempotencyRecord{MerchantID: rec.MerchantID, Key: rec.Key}
-	var done int
-	var locked, expires int64
-	q := `SELECT request_hash, done, status, content_type, body, locked_until, expires_at
-		FROM idempotency_keys WHERE merchant_id = ? AND key = ?`
-	if s.db.Dialect() == Postgres {
-		q += ` FOR UPDATE`
+	if n == 0 {
+		return idempotency.ErrKeyTaken
 	}
-	err = tx.QueryRowContext(ctx, q, rec.MerchantID, rec.Key).
-		Scan(&got.RequestHash, &done, &got.Status, &got.ContentType, &got.Body, &locked, &expires)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		// Deleted between the two statements (PostgreSQL: by a
-		// concurrent transaction): the key is free again.
-	case err != nil:
-		return got, false, err
-	default:
-		got.Done, got.LockedUntil, got.ExpiresAt = done == 1, fromMicros(locked), fromMicros(expires)
-		if live := now.Before(got.ExpiresAt) && (got.Done || now.Before(got.LockedUntil)); live {
-			return got, false, nil
-		}
-		// Expired, or abandoned in flight: the key starts over.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE merchant_id = ? AND key = ?`, rec.MerchantID, rec.Key); err != nil {
-			return got, false, err
-		}
-	}
-	_, err = tx.ExecContext(ctx, insert, args...)
-	return rec, err == nil, err
+	return nil
 }
 
-func (s *Idempotency) FinishIdempotent(ctx context.Context, rec httpapi.IdempotencyRecord) error {
+// storePending writes the answer of the request ctx serves (if its
+// handler renders result) in tx, the request's domain transaction.
+func storePending(ctx context.Context, tx *Tx, result any) error {
+	pend := idempotency.PendingFrom(ctx)
+	if pend == nil {
+		return nil
+	}
+	rec, now, ok, err := pend.Answer(result)
+	if err != nil || !ok {
+		return err
+	}
+	return insertIdempotent(ctx, tx, rec, now)
+}
+
+func (s *Idempotency) ReplaceIdempotent(ctx context.Context, rec idempotency.Record) error {
 	return s.db.Transact(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE idempotency_keys SET done = 1, status = ?, content_type = ?, body = ?
 			WHERE merchant_id = ? AND key = ? AND request_hash = ?`,
 			rec.Status, rec.ContentType, rec.Body, rec.MerchantID, rec.Key, rec.RequestHash)
-		return err
-	})
-}
-
-func (s *Idempotency) ReleaseIdempotent(ctx context.Context, merchantID, key string) error {
-	return s.db.Transact(ctx, func(tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE merchant_id = ? AND key = ? AND done = 0`, merchantID, key)
 		return err
 	})
 }

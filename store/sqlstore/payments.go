@@ -110,6 +110,11 @@ func (s *Payments) loadVouchers(ctx context.Context, q querier, p *payment.Payme
 
 func (s *Payments) CreatePayment(ctx context.Context, p payment.Payment, ev webhook.Event) error {
 	err := s.db.Transact(ctx, func(tx *Tx) error {
+		// The request's answer first: a key another request stored
+		// already fails this one before its payment is written.
+		if err := storePending(ctx, tx, p); err != nil {
+			return err
+		}
 		var meta sql.NullString
 		if len(p.Metadata) > 0 {
 			meta = sql.NullString{String: string(p.Metadata), Valid: true}
@@ -302,12 +307,18 @@ func ledgerTxOf(ltx ledger.Tx) (*Tx, error) {
 	return tx, nil
 }
 
+// UpdatePaymentTx also stores the answer of the request ctx serves, when
+// its handler renders the payment (package idempotency): the ledger effect
+// of a confirm or capture is its one durable commit.
 func (s *Payments) UpdatePaymentTx(ctx context.Context, ltx ledger.Tx, p payment.Payment, evs []webhook.Event) error {
 	tx, err := ledgerTxOf(ltx)
 	if err != nil {
 		return err
 	}
-	return s.updatePayment(ctx, tx, p, evs)
+	if err := s.updatePayment(ctx, tx, p, evs); err != nil {
+		return err
+	}
+	return storePending(ctx, tx, p)
 }
 
 func (s *Payments) CreateRefundTx(ctx context.Context, ltx ledger.Tx, r payment.Refund, p payment.Payment, evs []webhook.Event) error {

@@ -166,6 +166,9 @@ var evaluationInserts = func() map[int]string {
 // several transactions; when one fails the ones before stay written,
 // which is harmless since the writer's retry skips the ids already stored.
 func (s *Risk) InsertEvaluations(ctx context.Context, evs []risk.Evaluation) error {
+	if s.db.Dialect() == Postgres {
+		return s.insertEvaluationsPostgres(ctx, evs)
+	}
 	args := make([]any, 0, evaluationColumnCount*min(len(evs), evaluationsTxRowsMax))
 	for lo := 0; lo < len(evs); lo += evaluationsTxRowsMax {
 		part := evs[lo:min(len(evs), lo+evaluationsTxRowsMax)]
@@ -198,6 +201,57 @@ func (s *Risk) InsertEvaluations(ctx context.Context, evs []risk.Evaluation) err
 		}
 	}
 	return nil
+}
+
+// insertEvaluationsPostgres writes a batch of evaluations in one statement
+// (one round trip): each column travels as an array the server unnests,
+// so the statement text is the same for every batch and stays prepared.
+func (s *Risk) insertEvaluationsPostgres(ctx context.Context, evs []risk.Evaluation) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	n := len(evs)
+	var (
+		ids, merchants, subjects, nodes, levels, decisions, factors, ruleIDs = make([]string, n), make([]string, n),
+			make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		reasons, models, shadows, featureSets, events, outcomes, outcomeNodes, labels, labelSources = make([]string, n),
+			make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n),
+			make([]string, n), make([]string, n)
+		created, scores, shadowScores = make([]int64, n), make([]int64, n), make([]int64, n)
+		outcomeAt, labeledAt          = make([]*int64, n), make([]*int64, n)
+		features                      = make([][]byte, n)
+	)
+	for i := range evs {
+		ev := &evs[i]
+		args, err := appendEvaluation(nil, ev)
+		if err != nil {
+			return err
+		}
+		ids[i], merchants[i], subjects[i], nodes[i] = ev.ID, ev.MerchantID, ev.Subject, ev.Node
+		created[i], scores[i], levels[i], decisions[i] = micros(ev.Created), int64(ev.Score), ev.Level, ev.Decision
+		factors[i], ruleIDs[i], reasons[i], models[i] = ev.Factor, ev.RuleID, args[10].(string), ev.ModelVersion
+		shadows[i], shadowScores[i], featureSets[i], features[i] = ev.ShadowVersion, int64(ev.ShadowScore), ev.FeatureSet, args[15].([]byte)
+		events[i], outcomes[i], outcomeNodes[i], labels[i], labelSources[i] = args[16].(string), ev.Outcome, ev.OutcomeNode, ev.Label, ev.LabelSource
+		if !ev.OutcomeAt.IsZero() {
+			outcomeAt[i] = new(micros(ev.OutcomeAt))
+		}
+		if !ev.LabeledAt.IsZero() {
+			labeledAt[i] = new(micros(ev.LabeledAt))
+		}
+	}
+	return s.db.Transact(ctx, func(tx *Tx) error {
+		_, err := tx.Tx.ExecContext(ctx, `INSERT INTO risk_evaluations (`+evaluationColumns+`)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[],
+				$8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::text[],
+				$16::bytea[], $17::text[], $18::text[], $19::text[], $20::bigint[], $21::text[], $22::text[], $23::bigint[])
+			ON CONFLICT (id) DO NOTHING`,
+			ids, merchants, subjects, nodes, created, scores, levels, decisions, factors, ruleIDs, reasons, models,
+			shadows, shadowScores, featureSets, features, events, outcomes, outcomeNodes, outcomeAt, labels, labelSources, labeledAt)
+		if err != nil {
+			return fmt.Errorf("insert evaluations: %w", err)
+		}
+		return nil
+	})
 }
 
 func (s *Risk) SetOutcome(ctx context.Context, id, outcome, node string, at time.Time) error {
@@ -244,6 +298,9 @@ func setOutcome(ctx context.Context, tx *Tx, o risk.OutcomeUpdate) (string, erro
 
 // SetOutcomes implements risk.Store.
 func (s *Risk) SetOutcomes(ctx context.Context, outs []risk.OutcomeUpdate) error {
+	if s.db.Dialect() == Postgres && distinctOutcomes(outs) {
+		return s.setOutcomesPostgres(ctx, outs)
+	}
 	var refused []error
 	err := s.db.Transact(ctx, func(tx *Tx) error {
 		refused = refused[:0]
@@ -263,6 +320,65 @@ func (s *Risk) SetOutcomes(ctx context.Context, outs []risk.OutcomeUpdate) error
 			}
 		}
 		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return errors.Join(refused...)
+}
+
+// distinctOutcomes reports whether outs name each evaluation once, with
+// an outcome: what one statement can record.
+func distinctOutcomes(outs []risk.OutcomeUpdate) bool {
+	seen := make(map[string]bool, len(outs))
+	for _, o := range outs {
+		if seen[o.ID] || o.Outcome == "" {
+			return false
+		}
+		seen[o.ID] = true
+	}
+	return true
+}
+
+// setOutcomesPostgres records outs in one statement (one round trip): the
+// outcomes travel as arrays; each row says whether it was recorded, and
+// else the outcome stored before (the statement's snapshot) or none.
+func (s *Risk) setOutcomesPostgres(ctx context.Context, outs []risk.OutcomeUpdate) error {
+	n := len(outs)
+	ids, outcomes, nodes, at := make([]string, n), make([]string, n), make([]string, n), make([]int64, n)
+	for i, o := range outs {
+		ids[i], outcomes[i], nodes[i], at[i] = o.ID, o.Outcome, o.Node, micros(o.At)
+	}
+	var refused []error
+	err := s.db.Transact(ctx, func(tx *Tx) error {
+		refused = refused[:0]
+		rows, err := tx.Tx.QueryContext(ctx, `WITH
+v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS v(id, outcome, node, at, ord)),
+up AS (UPDATE risk_evaluations e SET outcome = v.outcome, outcome_node = v.node, outcome_at = v.at
+	FROM v WHERE e.id = v.id AND e.outcome = '' RETURNING e.id)
+SELECT v.ord, up.id IS NOT NULL, COALESCE(e.outcome, ''), e.id IS NOT NULL
+FROM v LEFT JOIN up ON up.id = v.id LEFT JOIN risk_evaluations e ON e.id = v.id`, ids, outcomes, nodes, at)
+		if err != nil {
+			return fmt.Errorf("set outcomes: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var ord int64
+			var updated, exists bool
+			var stored string
+			if err := rows.Scan(&ord, &updated, &stored, &exists); err != nil {
+				return err
+			}
+			o := outs[ord-1]
+			switch {
+			case updated || stored == o.Outcome:
+			case !exists:
+				refused = append(refused, fmt.Errorf("evaluation %s: not stored", o.ID))
+			default:
+				refused = append(refused, fmt.Errorf("evaluation %s: outcome is %s already, not %s", o.ID, stored, o.Outcome))
+			}
+		}
+		return rows.Err()
 	})
 	if err != nil {
 		return err

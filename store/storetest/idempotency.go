@@ -3,12 +3,13 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/kassa/kassa/httpapi"
+	"github.com/kassa/kassa/idempotency"
 	"github.com/kassa/kassa/store/sqlstore"
 )
 
@@ -19,62 +20,87 @@ func testIdempotency(t *testing.T, open Opener) {
 	s := sqlstore.NewIdempotency(db)
 	ctx := context.Background()
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	rec := httpapi.IdempotencyRecord{MerchantID: "mer_a", Key: "k", RequestHash: []byte("h1"),
-		LockedUntil: now.Add(time.Minute), ExpiresAt: now.Add(24 * time.Hour)}
+	rec := idempotency.Record{MerchantID: "mer_a", Key: "k", RequestHash: []byte("h1"), Done: true,
+		Status: 201, ContentType: "application/json", Body: []byte(`{"id":"x"}`),
+		LockedUntil: now, ExpiresAt: now.Add(24 * time.Hour)}
 
-	// Concurrent first requests: exactly one wins.
-	var fresh atomic.Int32
+	if _, found, err := s.LookupIdempotent(ctx, "mer_a", "k", now); found || err != nil {
+		t.Fatalf("lookup of a new key = %v, %v", found, err)
+	}
+	// Concurrent answers for one key (two nodes): exactly one is stored,
+	// the others lose on the key.
+	var won, lost atomic.Int32
 	var wg sync.WaitGroup
-	for range 8 {
+	for i := range 8 {
 		wg.Go(func() {
-			_, ok, err := s.BeginIdempotent(ctx, rec, now)
-			if err != nil {
-				t.Errorf("BeginIdempotent: %v", err)
-			}
-			if ok {
-				fresh.Add(1)
+			r := rec
+			r.Body = []byte{byte('0' + i)}
+			switch err := s.InsertIdempotent(ctx, r, now); {
+			case err == nil:
+				won.Add(1)
+			case errors.Is(err, idempotency.ErrKeyTaken):
+				lost.Add(1)
+			default:
+				t.Errorf("InsertIdempotent: %v", err)
 			}
 		})
 	}
 	wg.Wait()
-	if fresh.Load() != 1 {
-		t.Fatalf("%d concurrent begins won, want 1", fresh.Load())
+	if won.Load() != 1 || lost.Load() != 7 {
+		t.Fatalf("%d concurrent inserts won, %d lost; want 1 and 7", won.Load(), lost.Load())
 	}
-	done := rec
-	done.Done, done.Status, done.ContentType, done.Body = true, 201, "application/json", []byte(`{"id":"x"}`)
-	if err := s.FinishIdempotent(ctx, done); err != nil {
+	got, found, err := s.LookupIdempotent(ctx, "mer_a", "k", now.Add(time.Hour))
+	if err != nil || !found || !got.Done || got.Status != 201 || len(got.Body) != 1 || !bytes.Equal(got.RequestHash, rec.RequestHash) {
+		t.Errorf("lookup = %+v, %v, %v", got, found, err)
+	}
+	// Replace overwrites the answer of the same request only.
+	re := rec
+	re.Status, re.Body = 200, []byte(`{"id":"y"}`)
+	if err := s.ReplaceIdempotent(ctx, re); err != nil {
 		t.Fatal(err)
 	}
-	got, ok, err := s.BeginIdempotent(ctx, rec, now.Add(time.Hour))
-	if err != nil || ok || !got.Done || got.Status != 201 || !bytes.Equal(got.Body, done.Body) || !bytes.Equal(got.RequestHash, rec.RequestHash) {
-		t.Errorf("replay lookup = %+v, %v, %v", got, ok, err)
+	other := re
+	other.RequestHash, other.Body = []byte("h2"), []byte(`{"id":"z"}`)
+	if err := s.ReplaceIdempotent(ctx, other); err != nil {
+		t.Fatal(err)
 	}
-	// After 24 hours the key is forgotten.
-	if _, ok, _ := s.BeginIdempotent(ctx, rec, now.Add(25*time.Hour)); !ok {
-		t.Error("an expired key was not reusable")
+	if got, _, _ := s.LookupIdempotent(ctx, "mer_a", "k", now); got.Status != 200 || string(got.Body) != `{"id":"y"}` {
+		t.Errorf("after replace: %d %s", got.Status, got.Body)
 	}
-	// An in-flight key whose lease passed (its process died) is taken over.
+	// After 24 hours the key is forgotten, and may be stored again.
+	if _, found, _ := s.LookupIdempotent(ctx, "mer_a", "k", now.Add(25*time.Hour)); found {
+		t.Error("an expired key was found")
+	}
+	later := rec
+	later.ExpiresAt = now.Add(49 * time.Hour)
+	if err := s.InsertIdempotent(ctx, later, now.Add(25*time.Hour)); err != nil {
+		t.Errorf("an expired key was not reusable: %v", err)
+	}
+	// A row an older Kassa stored in flight holds its key for its lease,
+	// and is taken over after it.
+	err = db.Transact(ctx, func(tx *sqlstore.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys
+			(merchant_id, key, request_hash, done, status, content_type, body, locked_until, expires_at)
+			VALUES ('mer_a', 'k2', ?, 0, 0, '', ?, ?, ?)`, []byte("h1"), []byte{},
+			now.Add(time.Minute).UnixMicro(), now.Add(24*time.Hour).UnixMicro())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	rec2 := rec
 	rec2.Key = "k2"
-	if _, ok, _ := s.BeginIdempotent(ctx, rec2, now); !ok {
-		t.Fatal("k2 not fresh")
+	if got, found, _ := s.LookupIdempotent(ctx, "mer_a", "k2", now.Add(30*time.Second)); !found || got.Done {
+		t.Errorf("an old in-flight row inside its lease: found %v done %v", found, got.Done)
 	}
-	if _, ok, _ := s.BeginIdempotent(ctx, rec2, now.Add(30*time.Second)); ok {
-		t.Error("an in-flight key was taken over inside its lease")
+	if err := s.InsertIdempotent(ctx, rec2, now.Add(30*time.Second)); !errors.Is(err, idempotency.ErrKeyTaken) {
+		t.Errorf("insert over an old in-flight row inside its lease = %v", err)
 	}
-	rec2.LockedUntil = now.Add(3 * time.Minute)
-	if _, ok, _ := s.BeginIdempotent(ctx, rec2, now.Add(2*time.Minute)); !ok {
-		t.Error("a stale in-flight key was not taken over")
-	}
-	// Release frees an in-flight key, never a finished one.
-	if err := s.ReleaseIdempotent(ctx, "mer_a", "k2"); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok, _ := s.BeginIdempotent(ctx, rec2, now.Add(2*time.Minute)); !ok {
-		t.Error("a released key was not reusable")
+	if err := s.InsertIdempotent(ctx, rec2, now.Add(2*time.Minute)); err != nil {
+		t.Errorf("a stale in-flight row was not taken over: %v", err)
 	}
 	n, err := s.DeleteExpiredIdempotency(ctx, now.Add(48*time.Hour))
-	if err != nil || n == 0 {
-		t.Errorf("DeleteExpiredIdempotency = %d, %v", n, err)
+	if err != nil || n != 1 {
+		t.Errorf("DeleteExpiredIdempotency = %d, %v; want 1 (k2)", n, err)
 	}
 }

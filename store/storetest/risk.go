@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ func init() {
 	Register("Risk", func(t *testing.T, open Opener) {
 		t.Run("EvaluationRoundTrip", func(t *testing.T) { testRiskEvaluationRoundTrip(t, open) })
 		t.Run("OutcomeAndLabel", func(t *testing.T) { testRiskOutcomeAndLabel(t, open) })
+		t.Run("SetOutcomes", func(t *testing.T) { testRiskSetOutcomes(t, open) })
 		t.Run("EvaluationsStream", func(t *testing.T) { testRiskEvaluationsStream(t, open) })
 		t.Run("Changes", func(t *testing.T) { testRiskChanges(t, open) })
 		t.Run("ChangesPaging", func(t *testing.T) { testRiskChangesPaging(t, open) })
@@ -207,6 +209,52 @@ func testRiskOutcomeAndLabel(t *testing.T, open Opener) {
 	ev, _ = s.Evaluation(ctx, "", "rev_1")
 	if ev.Label != risk.LabelFraud || ev.LabelSource != risk.SourceChargeback || !ev.LabeledAt.Equal(at.Add(time.Hour)) {
 		t.Errorf("label = %q from %q at %v, want the second one", ev.Label, ev.LabelSource, ev.LabeledAt)
+	}
+}
+
+// testRiskSetOutcomes: a batch of outcomes records what it can and names
+// what it cannot (an unknown evaluation, another outcome stored before);
+// the same outcome again is no refusal. With a repeated id in the batch,
+// the first outcome stands.
+func testRiskSetOutcomes(t *testing.T, open Opener) {
+	s := newRiskStore(t, open)
+	ctx := context.Background()
+	insertEvaluations(t, s, riskEvaluation("rev_1", "mer_a", "n", riskT0), riskEvaluation("rev_2", "mer_a", "n", riskT0),
+		riskEvaluation("rev_3", "mer_a", "n", riskT0), riskEvaluation("rev_4", "mer_a", "n", riskT0))
+	at := riskT0.Add(time.Second)
+	if err := s.SetOutcome(ctx, "rev_2", risk.OutcomeDeclined, "n", at); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetOutcome(ctx, "rev_3", risk.OutcomeApproved, "n", at); err != nil {
+		t.Fatal(err)
+	}
+	err := s.SetOutcomes(ctx, []risk.OutcomeUpdate{
+		{ID: "rev_1", Outcome: risk.OutcomeApproved, Node: "b", At: at},
+		{ID: "rev_2", Outcome: risk.OutcomeApproved, Node: "b", At: at},
+		{ID: "rev_3", Outcome: risk.OutcomeApproved, Node: "b", At: at},
+		{ID: "rev_missing", Outcome: risk.OutcomeApproved, Node: "b", At: at},
+	})
+	if err == nil || !strings.Contains(err.Error(), "rev_missing") || !strings.Contains(err.Error(), "rev_2") ||
+		strings.Contains(err.Error(), "rev_1") || strings.Contains(err.Error(), "rev_3") {
+		t.Errorf("SetOutcomes = %v, want rev_missing and rev_2 named, nothing else", err)
+	}
+	for id, want := range map[string]string{"rev_1": risk.OutcomeApproved, "rev_2": risk.OutcomeDeclined, "rev_3": risk.OutcomeApproved} {
+		if ev, err := s.Evaluation(ctx, "", id); err != nil || ev.Outcome != want {
+			t.Errorf("%s outcome %q, %v; want %s", id, ev.Outcome, err, want)
+		}
+	}
+	if ev, _ := s.Evaluation(ctx, "", "rev_1"); ev.OutcomeNode != "b" || !ev.OutcomeAt.Equal(at) {
+		t.Errorf("rev_1 recorded by %q at %v", ev.OutcomeNode, ev.OutcomeAt)
+	}
+	err = s.SetOutcomes(ctx, []risk.OutcomeUpdate{
+		{ID: "rev_4", Outcome: risk.OutcomeFailed, Node: "b", At: at},
+		{ID: "rev_4", Outcome: risk.OutcomeApproved, Node: "b", At: at},
+	})
+	if err == nil || !strings.Contains(err.Error(), "rev_4") {
+		t.Errorf("two outcomes for rev_4 = %v, want the second refused", err)
+	}
+	if ev, _ := s.Evaluation(ctx, "", "rev_4"); ev.Outcome != risk.OutcomeFailed {
+		t.Errorf("rev_4 outcome %q, want the first (failed)", ev.Outcome)
 	}
 }
 
