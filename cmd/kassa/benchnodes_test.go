@@ -33,7 +33,8 @@ func TestBenchLedgerNodes(t *testing.T) {
 // ledger verifies.
 func TestBenchPaymentsNodes(t *testing.T) {
 	res, err := runPayBench(context.Background(), benchPayConfig{database: pgtest.URL(t), concurrency: 4,
-		duration: 2 * time.Second, idempotency: true, nodes: 2}, io.Discard)
+		duration: 2 * time.Second, baselineDuration: time.Second, idempotency: true, nodes: 2,
+		rateLimit: benchPayRateLimit, cardShare: 0.25, payers: 100}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
