@@ -91,6 +91,7 @@ type createPaymentRequest struct {
 	MerchantReference string          `json:"merchant_reference"`
 	Description       string          `json:"description"`
 	ReturnURL         string          `json:"return_url"`
+	Locale            string          `json:"locale"`
 	Metadata          json.RawMessage `json:"metadata"`
 	Customer          struct {
 		ID             string `json:"id"`
@@ -108,7 +109,7 @@ func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.cfg.Payments.Create(r.Context(), pr.Merchant.ID, payment.CreateRequest{
 		Amount: money.Amount(req.Amount), Currency: req.Currency, CaptureMethod: req.CaptureMethod,
 		MerchantReference: req.MerchantReference, Description: req.Description, ReturnURL: req.ReturnURL,
-		Metadata: req.Metadata, Customer: payment.Customer{ID: req.Customer.ID, Email: req.Customer.Email,
+		Locale: req.Locale, Metadata: req.Metadata, Customer: payment.Customer{ID: req.Customer.ID, Email: req.Customer.Email,
 			BillingCountry: req.Customer.BillingCountry},
 	})
 	if err != nil {

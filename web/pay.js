@@ -38,6 +38,24 @@
 //                      (absent ones as "")
 //
 // Counts stop at countMax, durations at a day; text is cut to 64 bytes.
+//
+// A third, small part writes every <time class="local"> (the page
+// renders it in UTC) in the payer's own time zone and the page's
+// language, with the zone's short name.
+(function () {
+  "use strict";
+  if (typeof Intl !== "object" || !Intl.DateTimeFormat) return;
+  var lang = document.documentElement.lang || "en";
+  Array.prototype.forEach.call(document.querySelectorAll("time.local[datetime]"), function (el) {
+    var d = new Date(el.getAttribute("datetime"));
+    if (isNaN(d.getTime())) return;
+    try {
+      el.textContent = new Intl.DateTimeFormat(lang, {
+        day: "numeric", month: "long", year: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short"
+      }).format(d);
+    } catch (e) { /* keep the UTC text */ }
+  });
+})();
 (function () {
   "use strict";
   // PIN rows and the double-submit guard of the voucher form.

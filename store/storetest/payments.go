@@ -113,6 +113,7 @@ func testPaymentRoundTrip(t *testing.T, open Opener) {
 	p := newPayment(e.a.ID, e.base.Add(123456*time.Microsecond))
 	p.MerchantReference = "order-1"
 	p.ReturnURL = "https://shop.example/done?x=1"
+	p.Locale = "de-AT"
 	p.Metadata = json.RawMessage(`{"cart":"c-1","n":2}`)
 	p.Description = "Ünïcode ✓ order"
 	p.MethodType = "card"
