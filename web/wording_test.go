@@ -400,3 +400,46 @@ func TestPayerMessageFallback(t *testing.T) {
 		}
 	}
 }
+
+// TestPaymentLocale: the locale a merchant names on the payment chooses
+// the page's language and how it writes money, before the browser's
+// Accept-Language; without one the browser's language counts.
+func TestPaymentLocale(t *testing.T) {
+	f := newFixture(t)
+	for _, tt := range []struct {
+		locale, accept, want, lang string
+	}{
+		{"de-AT", "en-IE,en;q=0.9", "25,00\u00a0€", "de"},
+		{"en-IE", "de-AT,de;q=0.9", "€25.00", "en"},
+		{"", "de-AT,de;q=0.9", "25,00\u00a0€", "de"},
+		{"", "en-IE", "€25.00", "en"},
+		{"fr-FR", "de", "25,00\u00a0€", "de"},
+		{"", "", "€25.00", "en"},
+	} {
+		body := map[string]any{"amount": 2500, "currency": "EUR"}
+		if tt.locale != "" {
+			body["locale"] = tt.locale
+		}
+		p := f.createPayment(t, body)
+		if p["locale"] != nil && p["locale"] != tt.locale {
+			t.Errorf("locale %q came back as %v", tt.locale, p["locale"])
+		}
+		req, _ := http.NewRequest("GET", redirectURL(t, p), nil)
+		if tt.accept != "" {
+			req.Header.Set("Accept-Language", tt.accept)
+		}
+		resp, err := noRedirect(f).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), `<span class="value">`+tt.want+`</span>`) || !strings.Contains(string(b), `<html lang="`+tt.lang+`">`) {
+			t.Errorf("locale %q, Accept-Language %q: page is not %s with %q:\n%s", tt.locale, tt.accept, tt.lang, tt.want, pageText(string(b)))
+		}
+	}
+	status, got := f.api(t, "POST", "/v1/payments", map[string]any{"amount": 100, "currency": "EUR", "locale": "de_AT<x>"})
+	if status != 400 || got["code"] != "locale_invalid" {
+		t.Errorf("a malformed locale = %d %v, want 400 locale_invalid", status, got)
+	}
+}
