@@ -381,8 +381,10 @@ func (h *Handler) verifyChallengePasskey(v *visit, p payment.Payment, customerID
 		err = kassa.Errorf(kassa.EUnauthorized, passkey.CodeUnknownCredential, "this passkey is not the payer's")
 	}
 	if err == nil && !before(cred.Created, p) {
-		err = kassa.Errorf(kassa.EUnauthorized, passkey.CodeUnknownCredential,
-			"this passkey was added after the payment was made; only a passkey you had before can confirm it")
+		h.log.InfoContext(ctx, "challenge page: passkey added after the payment", "payment", p.ID)
+		h.completeChallenge(v, p, false, customerID,
+			"This passkey was added after the payment was made; only a passkey you had before can confirm it.")
+		return
 	}
 	if err == nil {
 		h.completeChallenge(v, p, true, customerID, "")
@@ -424,7 +426,7 @@ func (h *Handler) completeChallenge(v *visit, p payment.Payment, passed bool, pa
 			return
 		}
 		if h.pending(fresh) {
-			h.challengeError(v, fresh, statusOf(err), "", "", "The payment could not be completed: "+sentence(e.Message))
+			h.challengeError(v, fresh, statusOf(err), "", "", "The payment could not be completed. "+payerText(e))
 			return
 		}
 		h.render(v, http.StatusConflict, h.resultPage(v, fresh, ""))

@@ -268,7 +268,7 @@ func (h *Handler) verifySecondFactor(v *visit) {
 		case e.Code == identity.CodeCodeInvalid && codeFields[f] != "":
 			pg.Errors[codeFields[f]] = "This code is wrong or has expired."
 		default:
-			pg.FormError = sentence(e.Message)
+			pg.FormError = payerText(e)
 		}
 	})
 }
@@ -314,7 +314,7 @@ func (h *Handler) sendLoginCode(v *visit) {
 		case kassa.EUnavailable:
 			pg.FormError = "We could not send the code just now. Try again in a moment, or choose another way."
 		default:
-			pg.FormError = sentence(e.Message)
+			pg.FormError = payerText(e)
 		}
 	})
 }
@@ -403,7 +403,7 @@ func (h *Handler) jsonError(v *visit, err error) {
 		h.writeJSON(v, http.StatusUnauthorized, jsonMessage{"Your login expired. Reload the page and log in again."})
 		return
 	}
-	h.writeJSON(v, statusOf(err), jsonMessage{sentence(e.Message)})
+	h.writeJSON(v, statusOf(err), jsonMessage{payerText(e)})
 }
 
 func (h *Handler) writeJSON(v *visit, status int, body any) {
