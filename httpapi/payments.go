@@ -97,6 +97,7 @@ type createPaymentRequest struct {
 		ID             string `json:"id"`
 		Email          string `json:"email"`
 		BillingCountry string `json:"billing_country"`
+		Phone          string `json:"phone"`
 	} `json:"customer"`
 }
 
@@ -110,7 +111,7 @@ func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) error {
 		Amount: money.Amount(req.Amount), Currency: req.Currency, CaptureMethod: req.CaptureMethod,
 		MerchantReference: req.MerchantReference, Description: req.Description, ReturnURL: req.ReturnURL,
 		Locale: req.Locale, Metadata: req.Metadata, Customer: payment.Customer{ID: req.Customer.ID, Email: req.Customer.Email,
-			BillingCountry: req.Customer.BillingCountry},
+			BillingCountry: req.Customer.BillingCountry, Phone: req.Customer.Phone},
 	})
 	if err != nil {
 		return err

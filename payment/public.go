@@ -42,6 +42,7 @@ type CustomerJSON struct {
 	ID             string `json:"id,omitempty"`
 	Email          string `json:"email,omitempty"`
 	BillingCountry string `json:"billing_country,omitempty"`
+	Phone          string `json:"phone,omitempty"`
 }
 
 // RiskJSON is a payment's risk decision.
@@ -153,7 +154,7 @@ func Public(p Payment) PaymentJSON {
 	}
 	out.Payer = p.PayerID
 	if c := p.Customer; c != (Customer{}) {
-		out.Customer = &CustomerJSON{ID: c.ID, Email: c.Email, BillingCountry: c.BillingCountry}
+		out.Customer = &CustomerJSON{ID: c.ID, Email: c.Email, BillingCountry: c.BillingCountry, Phone: c.Phone}
 	}
 	if r := p.Risk; r.EvaluationID != "" {
 		reasons := r.Reasons

@@ -62,6 +62,11 @@ type challengeData struct {
 	Email                      string // who is logged in
 	EmailOK, PhoneOK           bool   // where a code can go
 	Sent                       string // the channel a code just went to
+	// Customer is set when the code goes to the customer the merchant
+	// named on the payment (no Kassa account): EmailTo and PhoneTo are
+	// those destinations, masked.
+	Customer         bool
+	EmailTo, PhoneTo string
 }
 
 // lookupPayment finds the payment of the page and checks its client
@@ -146,6 +151,20 @@ func (h *Handler) challengePage(v *visit, p payment.Payment, sent string) (pg pa
 	defer func() { pg.Data = d }()
 	if p.PayerID == "" {
 		d.State = stateNoPayer
+		if customerCode(p) {
+			d.State, d.Customer = stateCode, true
+			d.EmailOK, d.PhoneOK = p.Customer.Email != "", p.Customer.Phone != ""
+			if d.EmailOK {
+				d.EmailTo = identity.MaskEmail(p.Customer.Email)
+			}
+			if d.PhoneOK {
+				d.PhoneTo = identity.MaskPhone(p.Customer.Phone)
+			}
+			if (sent == string(identity.ChannelEmail) && d.EmailOK) || (sent == string(identity.ChannelSMS) && d.PhoneOK) {
+				d.Sent = sent
+				pg.Focus = "code"
+			}
+		}
 		return pg, nil
 	}
 	sess, st, err := h.session(v)
@@ -276,6 +295,18 @@ func (h *Handler) answerChallenge(v *visit) {
 			payer = sess.CustomerID
 		}
 		h.completeChallenge(v, p, false, payer, "You canceled the payment.")
+		return
+	}
+	if p.PayerID == "" && customerCode(p) {
+		switch action {
+		case "send_code":
+			h.sendPayerCode(v, p)
+		case "verify_code":
+			h.verifyPayerCode(v, p)
+		default:
+			h.render(v, http.StatusConflict, messagePage("Request refused",
+				"This payment needs another kind of confirmation. Go back to the verification page.", back, "Back"))
+		}
 		return
 	}
 	if p.PayerID == "" {
