@@ -45,3 +45,31 @@ func TestLocale(t *testing.T) {
 		}
 	}
 }
+
+// TestCustomerPhone: customer.phone is a mobile number in E.164 form
+// (spaces and dashes dropped), where a step-up code can go.
+func TestCustomerPhone(t *testing.T) {
+	for _, tt := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"", "", true},
+		{"+436601234567", "+436601234567", true},
+		{" +43 660-123 4567 ", "+436601234567", true},
+		{"436601234567", "", false},
+		{"+0436601234567", "", false},
+		{"+4366012", "", false},
+		{"+4366012345678901", "", false},
+		{"+43660123456x", "", false},
+		{"+43660\n1234567", "", false},
+	} {
+		got, err := validateCustomer(Customer{Phone: tt.in})
+		if tt.ok && (err != nil || got.Phone != tt.want) {
+			t.Errorf("phone %q = %q, %v; want %q", tt.in, got.Phone, err, tt.want)
+		}
+		var kerr *kassa.Error
+		if !tt.ok && (!errors.As(err, &kerr) || kerr.Code != "customer_invalid" || kerr.Param != "customer.phone") {
+			t.Errorf("phone %q = %v, want customer_invalid", tt.in, err)
+		}
+	}
+}

@@ -1,8 +1,10 @@
 package account
 
 import (
+	"crypto/subtle"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/identity"
@@ -87,4 +89,29 @@ func (h *Handler) verifyPayerCode(v *visit, p payment.Payment) {
 		h.challengeError(v, p, http.StatusUnprocessableEntity, v.input("sent"), "code",
 			"This code is wrong or has expired. Check it, or ask for a new one.")
 	}
+}
+
+// paying is the payment a flow returns to, as the payer sees it.
+type paying struct{ Merchant, Amount string }
+
+// payingFor is the payment of a flow's next page when that is a step-up
+// challenge (/challenge/{id}?client_secret=...) whose secret matches; nil
+// otherwise, and for anything that fails: the banner is a courtesy.
+func (h *Handler) payingFor(v *visit, next string) *paying {
+	id, ok := strings.CutPrefix(next, "/challenge/")
+	if !ok {
+		return nil
+	}
+	id, query, _ := strings.Cut(id, "?")
+	q, err := url.ParseQuery(query)
+	secret := q.Get("client_secret")
+	if err != nil || id == "" || len(id) > 64 || secret == "" || len(secret) > 128 {
+		return nil
+	}
+	p, err := h.pay.Get(v.r.Context(), "", id)
+	if err != nil || subtle.ConstantTimeCompare([]byte(p.ClientSecret), []byte(secret)) != 1 {
+		return nil
+	}
+	return &paying{Merchant: h.merchantName(v.r.Context(), map[string]string{}, p.MerchantID),
+		Amount: web.FormatMoney(p.Amount, p.Currency, web.RequestLang(v.r, p.Locale))}
 }

@@ -116,3 +116,27 @@ func wrongCode(code string, i int) string {
 	b[5] = '0' + (b[5]-'0'+byte(i%9)+1)%10
 	return string(b)
 }
+
+// TestPayingStaysInView: login and sign-up on the way to a step-up show
+// the merchant and the amount being confirmed; with a wrong client
+// secret they show nothing of the payment.
+func TestPayingStaysInView(t *testing.T) {
+	f := newFixture(t)
+	f.addRule(t, "codes from 100.00", "amount >= 10000", risk.Challenge, risk.FactorOTP)
+	res := f.signUp(t, "otto@example.com", "+4915112341111")
+	payer := f.visitor(t)
+	payer.setSession(res)
+	p := challenged(t, f, payer, 12000, "")
+	page := "/challenge/" + p.ID + "?client_secret=" + url.QueryEscape(p.ClientSecret)
+	v := f.visitor(t)
+	for _, path := range []string{"/login", "/signup"} {
+		v.wantPage(path, v.get(path+"?next="+url.QueryEscape(page)), 200, `id="paying"`, "€120.00", "Acme Bets &amp; Games")
+		v.get(path + "?next=" + url.QueryEscape("/challenge/"+p.ID+"?client_secret=wrong"))
+		if strings.Contains(v.body, `id="paying"`) || strings.Contains(v.body, "120.00") {
+			t.Errorf("%s with a wrong secret shows the payment", path)
+		}
+	}
+	// Through the sign-up's steps.
+	resp := v.post("/signup", url.Values{"email": {"new.payer@example.com"}, "phone": {"+4915112342222"}, "next": {page}})
+	v.wantPage("sign-up code step", v.follow(resp), 200, `id="paying"`, "€120.00")
+}

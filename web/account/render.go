@@ -85,6 +85,10 @@ type page struct {
 
 	Data any // the page's own data (accountData, challengeData, ...)
 
+	// Paying is the payment a login or sign-up on the way to a step-up
+	// is for, so that merchant and amount stay in view.
+	Paying *paying
+
 	formAction string // an extra CSP form-action source (a merchant's return origin)
 }
 
@@ -130,6 +134,9 @@ func (h *Handler) render(v *visit, status int, pg page) {
 	rand.Read(nonce[:])
 	pg.Nonce = b64.EncodeToString(nonce[:])
 	pg.CSS, pg.JS, pg.CSRF, pg.Dev = pageCSS, pageJS, v.csrfToken(), h.cfg.DevOutbox
+	if pg.Paying == nil && pg.Template != "challenge" && pg.Template != "challenge_result" {
+		pg.Paying = h.payingFor(v, pg.Next)
+	}
 	if pg.Passkeys {
 		pg.JS = pagePasskeyJS
 	}
