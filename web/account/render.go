@@ -25,6 +25,7 @@ var assets embed.FS
 var (
 	templates = template.Must(template.New("").Funcs(template.FuncMap{
 		"field": newField, "when": formatTime, "amount": web.FormatAmount,
+		"deviceName": deviceName, "strength": sessionStrength, "levelWord": func(l identity.Level) string { return levelWords[l] },
 	}).ParseFS(assets, "account.html"))
 	pageCSS = web.PageCSS() + template.CSS(mustRead("account.css"))
 	// Every page runs account.js (focus, double-submit guard) and the

@@ -111,7 +111,7 @@ func (h *Handler) accountPage(ctx context.Context, sess identity.Session) (page,
 	names := map[string]string{}
 	for _, p := range ps {
 		d.Payments = append(d.Payments, paymentRow{ID: p.ID, Merchant: h.merchantName(ctx, names, p.MerchantID),
-			Amount: formatAmount(p), Currency: string(p.Currency), Status: string(p.Status),
+			Amount: formatAmount(p), Currency: string(p.Currency), Status: statusWord(p),
 			Description: p.Description, Created: p.Created})
 	}
 	return page{Template: "account", Title: "Your account", Passkeys: true, Data: d, Text: levelText[cus.Level],
