@@ -150,6 +150,9 @@ type factorData struct {
 	Sent                         string // the channel a code just went to
 	SentLabel                    string // the code field's label, naming where it went
 	StepUp                       bool   // a logged-in payer confirming it is them, not a login
+	// KnownDevice: the login is from a device the account knows, so the
+	// factor was asked for another reason (the login's risk), not novelty.
+	KnownDevice bool
 }
 
 // factorPage is the second-factor page of the browser's session.
@@ -168,7 +171,7 @@ func (h *Handler) factorPage(v *visit, next, sent string) (page, bool) {
 		h.fail(v, err)
 		return page{}, false
 	}
-	d := factorData{Email: ch.Email, Phone: ch.Phone, StepUp: st == liveSession}
+	d := factorData{Email: ch.Email, Phone: ch.Phone, StepUp: st == liveSession, KnownDevice: ch.KnownDevice}
 	for _, f := range ch.Factors {
 		switch f {
 		case identity.FactorPasskey:

@@ -140,3 +140,30 @@ func TestPayingStaysInView(t *testing.T) {
 	resp := v.post("/signup", url.Values{"email": {"new.payer@example.com"}, "phone": {"+4915112342222"}, "next": {page}})
 	v.wantPage("sign-up code step", v.follow(resp), 200, `id="paying"`, "€120.00")
 }
+
+// alwaysPolicy asks every login for a second factor, as a risk-based
+// policy may on a known device.
+type alwaysPolicy struct{}
+
+func (alwaysPolicy) SecondFactor(context.Context, identity.LoginAttempt) (bool, error) {
+	return true, nil
+}
+
+// TestFactorPageSaysWhy: the second-factor page of a login says the
+// device is new only when it is; on a known device it names no reason.
+func TestFactorPageSaysWhy(t *testing.T) {
+	f := newFixture(t, func(o *fixtureOptions) { o.policy = alwaysPolicy{} })
+	res := f.signUp(t, "otto@example.com", "+4915112341111")
+	known := f.visitor(t)
+	known.setCookie("kassa_device", res.DeviceToken)
+	known.get("/login")
+	resp := known.post("/login", url.Values{"email": {"otto@example.com"}, "password": {goodPassword}})
+	known.wantPage("known device", known.follow(resp), 200, `id="login-risk"`)
+	if strings.Contains(known.body, "This device is new") {
+		t.Error("a known device is called new")
+	}
+	fresh := f.visitor(t)
+	fresh.get("/login")
+	resp = fresh.post("/login", url.Values{"email": {"otto@example.com"}, "password": {goodPassword}})
+	fresh.wantPage("new device", fresh.follow(resp), 200, "This device is new to your account")
+}
