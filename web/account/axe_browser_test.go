@@ -65,6 +65,13 @@ func TestBrowserAccountAccessibility(t *testing.T) {
 			clickTo("#login button", "#login"))
 		check("login-error", width)
 
+		b.Run(chromedp.Navigate(f.origin+"/login/forgot"), browser.Loaded("#recover-email"))
+		check("recover", width)
+		b.Run(chromedp.SendKeys("#email", email, chromedp.ByID), clickTo("#recover-email button", "#recover-code"))
+		check("recover-code", width)
+		b.Run(chromedp.SendKeys("#code", f.lastCode(t, email), chromedp.ByID), clickTo("#recover-code button", "#recover-factor"))
+		check("recover-factor", width)
+
 		// A payment stepped up with a code, before the payer logs in.
 		p := f.createPayment(t, 60000, "https://shop.example/r")
 		pin := f.issue(t, 60000).PIN

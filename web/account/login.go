@@ -101,6 +101,8 @@ func (h *Handler) showLogin(v *visit) {
 		pg.Notice = "You are logged out."
 	case q.Get("expired") != "":
 		pg.Notice = "Your login expired. Log in again."
+	case q.Get("reset") != "":
+		pg.Notice = "Your password was changed and every login ended. Log in with the new password."
 	}
 	h.render(v, http.StatusOK, pg)
 }
