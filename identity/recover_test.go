@@ -2,6 +2,7 @@ package identity_test
 
 import (
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -160,5 +161,36 @@ func TestRecoveryWithRecoveryCode(t *testing.T) {
 	}
 	if left, _ := e.svc.RecoveryCodesLeft(e.ctx, res.Customer.ID); left != identity.RecoveryCodeCount-1 {
 		t.Errorf("%d recovery codes left, want %d", left, identity.RecoveryCodeCount-1)
+	}
+}
+
+// TestRecoveryGuessesAtOnce: wrong email codes sent together are checked
+// no more often than the lockout allows one after the other.
+func TestRecoveryGuessesAtOnce(t *testing.T) {
+	e := newEnv(t)
+	e.signUp(t, "race@example.com", "+4915100000950")
+	rec, err := e.svc.StartRecovery(e.ctx, "race@example.com", client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := e.lastCode(t, "race@example.com")
+	var wg sync.WaitGroup
+	errs := make([]error, 40)
+	for i := range errs {
+		wg.Go(func() { _, errs[i] = e.svc.RecoveryEmailCode(e.ctx, rec.Token, wrong(code), client) })
+	}
+	wg.Wait()
+	checked := 0
+	for _, err := range errs {
+		switch kassa.ErrorKind(err) {
+		case kassa.EInvalid:
+			checked++
+		case kassa.ERateLimited:
+		default:
+			t.Fatalf("wrong code at once: %v", err)
+		}
+	}
+	if checked > identity.DefaultLimits.Account.Failures {
+		t.Errorf("%d wrong codes checked at once, want at most %d", checked, identity.DefaultLimits.Account.Failures)
 	}
 }
