@@ -91,11 +91,13 @@ type createPaymentRequest struct {
 	MerchantReference string          `json:"merchant_reference"`
 	Description       string          `json:"description"`
 	ReturnURL         string          `json:"return_url"`
+	Locale            string          `json:"locale"`
 	Metadata          json.RawMessage `json:"metadata"`
 	Customer          struct {
 		ID             string `json:"id"`
 		Email          string `json:"email"`
 		BillingCountry string `json:"billing_country"`
+		Phone          string `json:"phone"`
 	} `json:"customer"`
 }
 
@@ -109,8 +111,8 @@ func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.cfg.Payments.Create(r.Context(), pr.Merchant.ID, payment.CreateRequest{
 		Amount: money.Amount(req.Amount), Currency: req.Currency, CaptureMethod: req.CaptureMethod,
 		MerchantReference: req.MerchantReference, Description: req.Description, ReturnURL: req.ReturnURL,
-		Metadata: req.Metadata, Customer: payment.Customer{ID: req.Customer.ID, Email: req.Customer.Email,
-			BillingCountry: req.Customer.BillingCountry},
+		Locale: req.Locale, Metadata: req.Metadata, Customer: payment.Customer{ID: req.Customer.ID, Email: req.Customer.Email,
+			BillingCountry: req.Customer.BillingCountry, Phone: req.Customer.Phone},
 	})
 	if err != nil {
 		return err

@@ -87,8 +87,14 @@ func (s *Service) codeHash(owner string, purpose Purpose, subject, code string) 
 	return keyed(s.codeKey, owner, string(purpose), subject, code)
 }
 
-// codeMessage writes the message carrying a code.
-func (s *Service) codeMessage(purpose Purpose, subject string, ch Channel, to, code string) Message {
+// codeMessage writes the message carrying a code. approves is what a
+// step-up code approves in the payer's words ("43.21 € to Demo
+// Merchant"); the message leads with it (dynamic linking) and never names
+// the subject, which is an id.
+func (s *Service) codeMessage(purpose Purpose, approves string, ch Channel, to, code string) Message {
+	if purpose == PurposeStepUp && approves != "" {
+		return s.stepUpMessage(approves, ch, to, code)
+	}
 	mins := int(s.lim.CodeTTL / time.Minute)
 	var what string
 	switch purpose {
@@ -99,7 +105,7 @@ func (s *Service) codeMessage(purpose Purpose, subject string, ch Channel, to, c
 	case PurposeLogin:
 		what = "log in"
 	default:
-		what = "approve " + subject
+		what = "approve a payment"
 	}
 	m := Message{Channel: ch, To: to}
 	if ch == ChannelSMS {
@@ -112,9 +118,32 @@ func (s *Service) codeMessage(purpose Purpose, subject string, ch Channel, to, c
 	return m
 }
 
+// stepUpMessage is a step-up code's message: what it approves first, so
+// that the payer sees what they confirm before they type it.
+func (s *Service) stepUpMessage(approves string, ch Channel, to, code string) Message {
+	mins := int(s.lim.CodeTTL / time.Minute)
+	m := Message{Channel: ch, To: to}
+	if ch == ChannelSMS {
+		m.Body = fmt.Sprintf("%s approves %s. %s code, valid %d min. Never share it.", code, approves, s.issuer, mins)
+		return m
+	}
+	m.Subject = fmt.Sprintf("Your %s code to approve %s", s.issuer, approves)
+	m.Body = fmt.Sprintf("%s approves %s.\n\nEnter it on the payment page to confirm this payment. It is valid for %d minutes. "+
+		"Nobody from %s will ever ask you for it. If you are not paying this right now, ignore this message and share the code with nobody.\n",
+		code, approves, mins, s.issuer)
+	return m
+}
+
 // takeSend counts one message to a destination against Limits.Sends.
-func (s *Service) takeSend(ctx context.Context, to string, now time.Time) error {
-	ok, retry, err := s.store.TakeRate(ctx, "send:"+to, now, s.lim.Sends)
+// Step-up codes are counted apart from the others: a sign-up or login
+// code just sent to an address must not hold up the code that approves
+// a payment a moment later.
+func (s *Service) takeSend(ctx context.Context, purpose Purpose, to string, now time.Time) error {
+	key := "send:" + to
+	if purpose == PurposeStepUp {
+		key = "send:" + string(PurposeStepUp) + ":" + to
+	}
+	ok, retry, err := s.store.TakeRate(ctx, key, now, s.lim.Sends)
 	if err != nil {
 		return fmt.Errorf("identity: send rate: %w", err)
 	}
@@ -127,8 +156,14 @@ func (s *Service) takeSend(ctx context.Context, to string, now time.Time) error 
 // sendCode makes a code for owner, purpose and subject, stores its hash
 // (ending the previous code of owner and purpose) and sends it to to.
 func (s *Service) sendCode(ctx context.Context, owner string, purpose Purpose, subject string, ch Channel, to string) error {
+	return s.sendCodeApproving(ctx, owner, purpose, subject, "", ch, to)
+}
+
+// sendCodeApproving is sendCode with the words of what a step-up code
+// approves for its message.
+func (s *Service) sendCodeApproving(ctx context.Context, owner string, purpose Purpose, subject, approves string, ch Channel, to string) error {
 	now := s.now().UTC()
-	if err := s.takeSend(ctx, to, now); err != nil {
+	if err := s.takeSend(ctx, purpose, to, now); err != nil {
 		return err
 	}
 	code := id.Digits(s.rand, CodeDigits)
@@ -139,7 +174,7 @@ func (s *Service) sendCode(ctx context.Context, owner string, purpose Purpose, s
 	if err := s.store.CreateCode(ctx, c); err != nil {
 		return fmt.Errorf("identity: store code: %w", err)
 	}
-	return s.send(ctx, s.codeMessage(purpose, subject, ch, to, code), string(purpose))
+	return s.send(ctx, s.codeMessage(purpose, approves, ch, to, code), string(purpose))
 }
 
 // send hands a message to the notifier, logging what was sent but never

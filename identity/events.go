@@ -18,7 +18,7 @@ const (
 	EventDeviceAdded        = "identity.device_added"         // a new device passed login
 	EventDeviceRevoked      = "identity.device_revoked"       //
 	EventSessionRevoked     = "identity.session_revoked"      // by the customer (one, or all others)
-	EventPasswordChanged    = "identity.password_changed"     //
+	EventPasswordChanged    = "identity.password_changed"     // also by an account recovery (data: "recovery")
 	EventTOTPEnabled        = "identity.totp_enabled"         //
 	EventTOTPDisabled       = "identity.totp_disabled"        //
 	EventRecoveryCodeUsed   = "identity.recovery_code_used"   //

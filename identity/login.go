@@ -256,6 +256,9 @@ type Challenge struct {
 	Channels  []Channel // where FactorOTP codes can go
 	Email     string    // masked
 	Phone     string    // masked, "" when not confirmed
+	// KnownDevice: the session runs on a device the account knows, so a
+	// factor was asked for another reason than a new device (Policy).
+	KnownDevice bool
 }
 
 // LoginChallenge tells the second-factor page of a session (pending, or
@@ -270,7 +273,7 @@ func (s *Service) LoginChallenge(ctx context.Context, token string) (Challenge, 
 	if err != nil {
 		return Challenge{}, err
 	}
-	c := Challenge{SessionID: sess.ID, Factors: fs, Email: maskEmail(r.Email)}
+	c := Challenge{SessionID: sess.ID, Factors: fs, Email: maskEmail(r.Email), KnownDevice: sess.DeviceID != ""}
 	if !r.EmailVerifiedAt.IsZero() {
 		c.Channels = append(c.Channels, ChannelEmail)
 	}

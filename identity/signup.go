@@ -147,7 +147,7 @@ func (s *Service) sendSignUpEmail(ctx context.Context, rec SignUpRecord) error {
 	if !rec.Existing {
 		return s.sendCode(ctx, rec.ID, PurposeConfirmEmail, rec.Email, ChannelEmail, rec.Email)
 	}
-	if err := s.takeSend(ctx, rec.Email, s.now().UTC()); err != nil {
+	if err := s.takeSend(ctx, PurposeConfirmEmail, rec.Email, s.now().UTC()); err != nil {
 		return err
 	}
 	return s.send(ctx, Message{

@@ -187,3 +187,11 @@ func maskPhone(p string) string {
 	}
 	return p[:3] + strings.Repeat("*", len(p)-5) + p[len(p)-2:]
 }
+
+// MaskEmail shows an address as j***@example.com, MaskPhone a number as
+// +49*******78: enough for a payer to recognise their own, too little to
+// learn someone else's.
+func MaskEmail(e string) string { return maskEmail(e) }
+
+// MaskPhone: see MaskEmail.
+func MaskPhone(p string) string { return maskPhone(p) }

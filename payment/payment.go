@@ -88,6 +88,7 @@ const (
 	DescriptionMax      = 1000
 	ReferenceMax        = 255
 	ReturnURLMax        = 2048
+	LocaleMax           = 35 // a BCP 47 tag such as de-AT
 	MetadataMax         = 4096
 	ReasonMax           = 500
 	ListLimitMax        = 100
@@ -121,6 +122,7 @@ type Payment struct {
 	Created           time.Time
 	Updated           time.Time
 	Version           int64
+	Locale            string // the payer's language as the merchant named it (BCP 47, "de-AT"); "" for none
 
 	Vouchers []VoucherUse // in PIN order
 	Card     CardUse      // MethodType "card"

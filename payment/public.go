@@ -22,6 +22,7 @@ type PaymentJSON struct {
 	MerchantReference *string         `json:"merchant_reference"`
 	Description       string          `json:"description,omitempty"`
 	ReturnURL         string          `json:"return_url,omitempty"`
+	Locale            string          `json:"locale,omitempty"`
 	Metadata          json.RawMessage `json:"metadata,omitempty"`
 	PaymentMethod     *MethodJSON     `json:"payment_method"`
 	FailureCode       string          `json:"failure_code,omitempty"`
@@ -41,6 +42,7 @@ type CustomerJSON struct {
 	ID             string `json:"id,omitempty"`
 	Email          string `json:"email,omitempty"`
 	BillingCountry string `json:"billing_country,omitempty"`
+	Phone          string `json:"phone,omitempty"`
 }
 
 // RiskJSON is a payment's risk decision.
@@ -122,7 +124,7 @@ func Public(p Payment) PaymentJSON {
 		ID: p.ID, Object: "payment", Amount: int64(p.Amount), Currency: string(p.Currency), Status: string(p.Status),
 		CaptureMethod: p.CaptureMethod, AmountCapturable: int64(p.AmountCapturable),
 		AmountCaptured: int64(p.AmountCaptured), AmountRefunded: int64(p.AmountRefunded),
-		Description: p.Description, ReturnURL: p.ReturnURL, Metadata: p.Metadata, FailureCode: p.FailureCode,
+		Description: p.Description, ReturnURL: p.ReturnURL, Locale: p.Locale, Metadata: p.Metadata, FailureCode: p.FailureCode,
 		Created: rfc3339(p.Created), ExpiresAt: rfc3339(p.ExpiresAt),
 	}
 	if p.MerchantReference != "" {
@@ -152,7 +154,7 @@ func Public(p Payment) PaymentJSON {
 	}
 	out.Payer = p.PayerID
 	if c := p.Customer; c != (Customer{}) {
-		out.Customer = &CustomerJSON{ID: c.ID, Email: c.Email, BillingCountry: c.BillingCountry}
+		out.Customer = &CustomerJSON{ID: c.ID, Email: c.Email, BillingCountry: c.BillingCountry, Phone: c.Phone}
 	}
 	if r := p.Risk; r.EvaluationID != "" {
 		reasons := r.Reasons

@@ -97,6 +97,10 @@ type Customer struct {
 	ID             string
 	Email          string
 	BillingCountry string
+	// Phone is the payer's mobile number (E.164, "+436601234567"): with
+	// Email, where the step-up's one-time code can go when the payer has
+	// no Kassa account.
+	Phone string
 }
 
 // Failure codes of risk decisions.
@@ -107,8 +111,10 @@ const (
 
 // Customer field limits.
 const (
-	customerIDMax = 255
-	emailMax      = 254
+	customerIDMax  = 255
+	emailMax       = 254
+	phoneDigitsMin = 8
+	phoneDigitsMax = 15
 )
 
 func validateCustomer(c Customer) (Customer, error) {
@@ -120,10 +126,27 @@ func validateCustomer(c Customer) (Customer, error) {
 	if c.Email != "" && (len(c.Email) > emailMax || !strings.Contains(c.Email, "@")) {
 		return c, kassa.Invalid("customer.email", "customer_invalid", "customer.email must be an email address of at most %d bytes", emailMax)
 	}
+	if c.Phone = strings.NewReplacer(" ", "", "-", "").Replace(strings.TrimSpace(c.Phone)); c.Phone != "" && !e164(c.Phone) {
+		return c, kassa.Invalid("customer.phone", "customer_invalid", "customer.phone must be a mobile number in E.164 form such as +436601234567")
+	}
 	if b := c.BillingCountry; b != "" && (len(b) != 2 || b[0] < 'A' || b[0] > 'Z' || b[1] < 'A' || b[1] > 'Z') {
 		return c, kassa.Invalid("customer.billing_country", "customer_invalid", "customer.billing_country must be an ISO 3166-1 alpha-2 code")
 	}
 	return c, nil
+}
+
+// e164 reports whether s is "+" and 8 to 15 digits, the first not 0.
+func e164(s string) bool {
+	d, ok := strings.CutPrefix(s, "+")
+	if !ok || len(d) < phoneDigitsMin || len(d) > phoneDigitsMax || d[0] == '0' {
+		return false
+	}
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // deviceID names the payer's device from the hosted page's fingerprint

@@ -125,6 +125,7 @@ type CreateRequest struct {
 	MerchantReference string
 	Description       string
 	ReturnURL         string
+	Locale            string // BCP 47; "" for none
 	Metadata          json.RawMessage
 	Customer          Customer
 }
@@ -169,6 +170,9 @@ func validateCreate(req CreateRequest) (money.Currency, error) {
 			return "", kassa.Invalid("return_url", "return_url_invalid", "return_url must be https; plain http is allowed only for localhost and loopback addresses")
 		}
 	}
+	if req.Locale != "" && !validLocale(req.Locale) {
+		return "", kassa.Invalid("locale", "locale_invalid", "locale must be a BCP 47 language tag such as de-AT of at most %d bytes", LocaleMax)
+	}
 	if len(req.Metadata) > 0 {
 		var m map[string]any
 		if len(req.Metadata) > MetadataMax || json.Unmarshal(req.Metadata, &m) != nil {
@@ -176,6 +180,28 @@ func validateCreate(req CreateRequest) (money.Currency, error) {
 		}
 	}
 	return cur, nil
+}
+
+// validLocale reports whether s is shaped as a BCP 47 tag: a language of
+// two or three letters, then subtags of one to eight letters or digits,
+// joined by hyphens. The hosted pages choose their language from it;
+// which languages they have is theirs to know.
+func validLocale(s string) bool {
+	if len(s) > LocaleMax {
+		return false
+	}
+	for i, sub := range strings.Split(s, "-") {
+		if len(sub) < 1 || len(sub) > 8 || (i == 0 && (len(sub) < 2 || len(sub) > 3)) {
+			return false
+		}
+		for _, c := range sub {
+			letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+			if !letter && (i == 0 || c < '0' || c > '9') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Create makes a payment waiting for the payer (requires_action).
@@ -203,7 +229,7 @@ func (s *Service) Create(ctx context.Context, merchantID string, req CreateReque
 		ID: pid, MerchantID: merchantID, Amount: req.Amount, Currency: cur,
 		CaptureMethod: req.CaptureMethod, Status: StatusRequiresAction,
 		MerchantReference: req.MerchantReference, Description: req.Description, ReturnURL: req.ReturnURL,
-		Metadata: req.Metadata, ExpiresAt: now.Add(UnpaidTTL), Created: now, Updated: now, Version: 1,
+		Locale: req.Locale, Metadata: req.Metadata, ExpiresAt: now.Add(UnpaidTTL), Created: now, Updated: now, Version: 1,
 		Customer: req.Customer, Risk: RiskResult{Score: -1},
 	}
 	p.ClientSecret = p.ID + "_secret_" + s.ids.Random(20)

@@ -27,22 +27,47 @@ var cardFields = map[string]string{
 // cardInputLengthMax bounds each card field of the form.
 const cardInputLengthMax = 64
 
-// cardMessages are what a payer reads for a card's decline or error.
+// cardMessages name the catalogue's text a payer reads for a card's
+// decline, by the payment's failure code.
 var cardMessages = map[string]string{
-	"generic_decline":              "Your card was declined. Try another card or ask your bank.",
-	"insufficient_funds":           "Your card was declined: insufficient funds.",
-	"stolen_card":                  "Your card was declined. Contact your bank.",
-	"expired_card":                 "Your card has expired.",
-	"incorrect_cvc":                "The security code (CVC) is not correct.",
-	"authentication_failed":        "Your bank could not confirm it was you (3-D Secure).",
-	payment.FailureProcessingError: "Your card could not be charged. Nothing was taken; try again or use another card.",
+	"generic_decline":              "decline.generic",
+	"insufficient_funds":           "decline.funds",
+	"stolen_card":                  "decline.stolen",
+	"expired_card":                 "decline.expired",
+	"incorrect_cvc":                "decline.cvc",
+	"authentication_failed":        "decline.auth",
+	payment.FailureProcessingError: "decline.process",
 }
 
-func cardMessage(code string) string {
-	if m, ok := cardMessages[code]; ok {
-		return m
+func cardMessage(l Lang, code string) string {
+	if key, ok := cardMessages[code]; ok {
+		return l.T(key)
 	}
-	return "Your card was declined."
+	return l.T("decline.fallback")
+}
+
+// cardErrors name the catalogue's text a payer reads for a card the vault
+// or the payment refused, by the error's code; a code not here gets
+// "card.other", never the API's text.
+var cardErrors = map[string]string{
+	"card_number_required":   "card.num_missing",
+	"card_number_invalid":    "card.num_bad",
+	"card_number_incorrect":  "card.num_bad",
+	"card_brand_unsupported": "card.brand",
+	"card_cvc_invalid":       "card.cvc_bad",
+	"card_name_invalid":      "card.name_bad",
+	"card_exp_month_invalid": "card.exp_bad",
+	"card_exp_year_invalid":  "card.exp_far",
+	"card_expired":           "card.exp_past",
+	"payment_processing":     "card.processing",
+	"payment_changed":        "card.other",
+}
+
+func cardError(l Lang, e *kassa.Error) string {
+	if key, ok := cardErrors[e.Code]; ok {
+		return l.T(key)
+	}
+	return l.T("card.other")
 }
 
 // confirmCard is POST /pay/{id} with method=card. Kassa's own page takes
@@ -54,14 +79,15 @@ func cardMessage(code string) string {
 // page, the logs or an error; at most its last four digits.
 func (h *Handler) confirmCard(w http.ResponseWriter, r *http.Request, p payment.Payment, payer func() Payer) {
 	if h.cfg.Cards == nil {
-		h.render(w, r, http.StatusUnprocessableEntity, messagePage("Request refused", "This page does not take cards."))
+		h.render(w, r, http.StatusUnprocessableEntity, messagePage(RequestLang(r, ""), "refused.title", "refused.cards"))
 		return
 	}
+	l := h.lang(r, p)
 	get := func(name string) string { return strings.TrimSpace(r.PostForm.Get(name)) }
 	errs := map[string]string{}
 	for _, f := range []string{"card_number", "card_expiry", "card_cvc", "card_name"} {
 		if len(get(f)) > cardInputLengthMax {
-			errs[f] = "This is too long."
+			errs[f] = l.T("card.too_long")
 		}
 	}
 	// What the payer typed, but the card number and the CVC, goes back
@@ -75,17 +101,17 @@ func (h *Handler) confirmCard(w http.ResponseWriter, r *http.Request, p payment.
 	number := strings.NewReplacer(" ", "", "-", "").Replace(get("card_number"))
 	month, year, ok := parseExpiry(get("card_expiry"))
 	if number == "" && errs["card_number"] == "" {
-		errs["card_number"] = "Enter your card number."
+		errs["card_number"] = l.T("card.num_missing")
 	}
 	if !ok && errs["card_expiry"] == "" {
-		errs["card_expiry"] = "Enter the expiry date as MM/YY."
+		errs["card_expiry"] = l.T("card.exp_bad")
 	}
 	in := vault.CardInput{Number: number, ExpMonth: month, ExpYear: year, CVC: get("card_cvc"), Name: get("card_name")}
 	// Every field's mistake at once, not only the first the vault meets.
 	for _, err := range vault.CheckCard(in, h.now()) {
 		if e := kassa.AsError(err); e != nil {
 			if field, ok := cardFields[e.Param]; ok && errs[field] == "" {
-				errs[field] = sentence(e.Message)
+				errs[field] = cardError(l, e)
 			}
 		}
 	}
@@ -103,10 +129,10 @@ func (h *Handler) confirmCard(w http.ResponseWriter, r *http.Request, p payment.
 		}
 		field, ok := cardFields[e.Param]
 		if !ok {
-			h.rerenderCard(w, r, p, http.StatusUnprocessableEntity, nil, sentence(e.Message), kept)
+			h.rerenderCard(w, r, p, http.StatusUnprocessableEntity, nil, cardError(l, e), kept)
 			return
 		}
-		h.rerenderCard(w, r, p, http.StatusUnprocessableEntity, map[string]string{field: sentence(e.Message)}, "", kept)
+		h.rerenderCard(w, r, p, http.StatusUnprocessableEntity, map[string]string{field: cardError(l, e)}, "", kept)
 		return
 	}
 	who := payer()
@@ -116,7 +142,7 @@ func (h *Handler) confirmCard(w http.ResponseWriter, r *http.Request, p payment.
 	if err != nil {
 		if e := kassa.AsError(err); e != nil && e.Kind != kassa.EInternal {
 			h.log.InfoContext(r.Context(), "payment page: card refused", "payment", p.ID, "code", e.Code)
-			h.rerenderCard(w, r, p, http.StatusUnprocessableEntity, nil, sentence(e.Message), kept)
+			h.rerenderCard(w, r, p, http.StatusUnprocessableEntity, nil, cardError(l, e), kept)
 			return
 		}
 		h.fail(w, r, err)
@@ -146,7 +172,7 @@ func parseExpiry(s string) (month, year int, ok bool) {
 // fields kept (expiry and name): the card number and the CVC are never
 // filled back in.
 func (h *Handler) rerenderCard(w http.ResponseWriter, r *http.Request, p payment.Payment, status int, errs map[string]string, formErr string, kept map[string]string) {
-	pg, err := h.formPage(r.Context(), p, pinsVisibleMin, nil, "")
+	pg, err := h.formPage(r, p, pinsVisibleMin, nil, "")
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/payment"
@@ -26,13 +24,11 @@ import (
 // this origin as well.
 func (h *Handler) confirmPayment(w http.ResponseWriter, r *http.Request) {
 	if !sameOrigin(r) {
-		h.render(w, r, http.StatusForbidden, messagePage("Request refused",
-			"This form can only be sent from Kassa's own payment page. Open the payment link from the shop again."))
+		h.render(w, r, http.StatusForbidden, messagePage(RequestLang(r, ""), "refused.title", "refused.origin"))
 		return
 	}
 	if !isForm(r) {
-		h.render(w, r, http.StatusUnsupportedMediaType, messagePage("Request refused",
-			"This page takes only its own form."))
+		h.render(w, r, http.StatusUnsupportedMediaType, messagePage(RequestLang(r, ""), "refused.title", "refused.form"))
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, FormBytesMax)
@@ -41,7 +37,7 @@ func (h *Handler) confirmPayment(w http.ResponseWriter, r *http.Request) {
 		if tooLarge(err) {
 			status = http.StatusRequestEntityTooLarge
 		}
-		h.render(w, r, status, messagePage("Request refused", "The form could not be read. Go back and try again."))
+		h.render(w, r, status, messagePage(RequestLang(r, ""), "refused.title", "refused.read"))
 		return
 	}
 	// Who is paying (their session and device cookies) is looked up while
@@ -62,10 +58,10 @@ func (h *Handler) confirmPayment(w http.ResponseWriter, r *http.Request) {
 		h.confirmCard(w, r, p, payer)
 		return
 	}
+	l := h.lang(r, p)
 	fields := r.PostForm["pin"]
 	if len(fields) > payment.PINsMax {
-		h.rerender(w, r, p, http.StatusUnprocessableEntity, payment.PINsMax, nil,
-			"At most "+strconv.Itoa(payment.PINsMax)+" vouchers can pay one payment.")
+		h.rerender(w, r, p, http.StatusUnprocessableEntity, payment.PINsMax, nil, l.T("pin.max", payment.PINsMax))
 		return
 	}
 	// Empty fields are skipped; at maps each PIN sent to its field.
@@ -80,7 +76,7 @@ func (h *Handler) confirmPayment(w http.ResponseWriter, r *http.Request) {
 		}
 		last = i
 		if len(f) > PINInputLengthMax {
-			errs[i] = "A voucher PIN has 16 digits; this is too long."
+			errs[i] = l.T("pin.long")
 			continue
 		}
 		pins, at = append(pins, f), append(at, i)
@@ -91,7 +87,7 @@ func (h *Handler) confirmPayment(w http.ResponseWriter, r *http.Request) {
 		return
 	case len(pins) == 0:
 		h.rerender(w, r, p, http.StatusUnprocessableEntity, 1,
-			map[int]string{0: "Enter the 16-digit PIN of your voucher."}, "")
+			map[int]string{0: l.T("pin.required")}, "")
 		return
 	}
 	who := payer()
@@ -143,9 +139,10 @@ func (h *Handler) confirmed(w http.ResponseWriter, r *http.Request, p payment.Pa
 		h.log.InfoContext(r.Context(), "payment page: 3-D Secure required", "payment", p.ID)
 		h.showStatus(w, r, http.StatusAccepted, p)
 	case p.MethodType == payment.MethodCard: // the outcome is not known yet
-		h.render(w, r, http.StatusAccepted, messagePage("Checking with your bank",
-			"We are waiting for your bank's answer for the card ending "+p.Card.Last4+
-				". Do not pay again: this page shows the result once it is known."))
+		l := h.lang(r, p)
+		pg := messagePage(l, "waiting.title", "waiting.title")
+		pg.Text = l.T("waiting.text", p.Card.Last4)
+		h.render(w, r, http.StatusAccepted, pg)
 	default:
 		h.fail(w, r, fmt.Errorf("payment %s is %s after its confirmation", p.ID, p.Status))
 	}
@@ -153,7 +150,7 @@ func (h *Handler) confirmed(w http.ResponseWriter, r *http.Request, p payment.Pa
 
 // showStatus renders the status page of p.
 func (h *Handler) showStatus(w http.ResponseWriter, r *http.Request, status int, p payment.Payment) {
-	pg, err := h.statusPage(r.Context(), p)
+	pg, err := h.statusPage(r, p)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -212,7 +209,7 @@ func (h *Handler) confirmFailed(w http.ResponseWriter, r *http.Request, p paymen
 		h.fail(w, r, err)
 		return
 	}
-	msg := payerMessage(e)
+	msg := payerMessage(h.lang(r, p), e)
 	if k, ok := pinIndex(e.Param); ok && k < len(at) {
 		h.rerender(w, r, p, status, max(last, at[k])+1, map[int]string{at[k]: msg}, "")
 		return
@@ -223,7 +220,7 @@ func (h *Handler) confirmFailed(w http.ResponseWriter, r *http.Request, p paymen
 
 // rerender shows the form again with errors, every field empty.
 func (h *Handler) rerender(w http.ResponseWriter, r *http.Request, p payment.Payment, status, visible int, errs map[int]string, formErr string) {
-	pg, err := h.formPage(r.Context(), p, visible, errs, formErr)
+	pg, err := h.formPage(r, p, visible, errs, formErr)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -245,41 +242,37 @@ func pinIndex(param string) (int, bool) {
 	return k, err == nil && k >= 0
 }
 
-// payerMessages say in a payer's words what the API's codes tell a
-// developer.
+// payerMessages name, by the API's error code, the catalogue's text that
+// says in a payer's words what the code tells a developer. A code not
+// here gets "pin.other": no API text ever reaches the page.
 var payerMessages = map[string]string{
-	voucher.CodePINInvalid:          "This PIN is not valid. Check the 16 digits on your voucher.",
-	voucher.CodePINDuplicate:        "You entered this PIN twice.",
-	voucher.CodeLocked:              "This voucher is locked. Ask the shop that sold it.",
-	voucher.CodeDepleted:            "This voucher has no balance left.",
-	voucher.CodeExpired:             "This voucher has expired.",
-	voucher.CodeInvalidated:         "This voucher is no longer valid.",
-	voucher.CodePINAttemptsExceeded: "Too many PINs were wrong. For your security, paying is blocked for a while; try again later or start a new payment at the shop.",
-	"voucher_balance_insufficient":  "Your vouchers do not cover the amount. Add another voucher.",
-	"pins_required":                 "Enter the PIN of at least one voucher.",
-	"too_many_pins":                 "At most 10 vouchers can pay one payment.",
-	"payment_changed":               "The payment changed while you were paying. Please enter your PINs again.",
+	voucher.CodePINInvalid:          "pin.invalid",
+	voucher.CodePINDuplicate:        "pin.duplicate",
+	voucher.CodeLocked:              "pin.locked",
+	voucher.CodeDepleted:            "pin.depleted",
+	voucher.CodeExpired:             "pin.expired",
+	voucher.CodeInvalidated:         "pin.invalidated",
+	voucher.CodeNotFound:            "pin.invalid",
+	voucher.CodePINAttemptsExceeded: "pin.attempts",
+	"voucher_balance_insufficient":  "pin.short",
+	"voucher_currency_mismatch":     "pin.currency",
+	"pins_required":                 "pin.required",
+	"pins_invalid":                  "pin.required",
+	"too_many_pins":                 "pin.max",
+	"payment_changed":               "pin.retry",
+	"payment_processing":            "pin.busy",
 }
 
-func payerMessage(e *kassa.Error) string {
+// payerMessage is what the payer reads for e, in l.
+func payerMessage(l Lang, e *kassa.Error) string {
 	if e.Code == "voucher_balance_insufficient" && strings.HasPrefix(e.Param, "pins[") {
-		return "This voucher's balance changed meanwhile. Enter your PINs again, or add another voucher."
+		return l.T("pin.changed")
 	}
-	if m, ok := payerMessages[e.Code]; ok {
-		return m
+	switch key, ok := payerMessages[e.Code]; {
+	case key == "pin.max":
+		return l.T(key, payment.PINsMax)
+	case ok:
+		return l.T(key)
 	}
-	return sentence(e.Message)
-}
-
-// sentence capitalizes msg and ends it with a full stop.
-func sentence(msg string) string {
-	if msg == "" {
-		return "These PINs could not pay. Check them and try again."
-	}
-	r, n := utf8.DecodeRuneInString(msg)
-	msg = string(unicode.ToUpper(r)) + msg[n:]
-	if !strings.HasSuffix(msg, ".") {
-		msg += "."
-	}
-	return msg
+	return l.T("pin.other")
 }

@@ -45,27 +45,24 @@ func bankChallenged(p payment.Payment) bool {
 // challengeIDLengthMax bounds the challenge id taken from the path.
 const challengeIDLengthMax = 64
 
-func issuerGonePage() page {
-	return messagePage("Confirmation ended",
-		"This confirmation with your bank is no longer open. Go back to the shop and start the payment again if it was not paid.")
-}
+func issuerGonePage(l Lang) page { return messagePage(l, "issuer.gone", "issuer.gonetext") }
 
 // issuerChallenge finds the challenge of the request and its payment; it
 // answers the request itself when there is none.
 func (h *Handler) issuerChallenge(w http.ResponseWriter, r *http.Request) (acquirer.ChallengeInfo, payment.Payment, bool) {
 	cid := r.PathValue("id")
 	if h.cfg.Issuer == nil || cid == "" || len(cid) > challengeIDLengthMax {
-		h.render(w, r, http.StatusNotFound, notFoundPage())
+		h.render(w, r, http.StatusNotFound, notFoundPage(RequestLang(r, "")))
 		return acquirer.ChallengeInfo{}, payment.Payment{}, false
 	}
 	info, ok := h.cfg.Issuer.Challenge(cid)
 	if !ok || info.Reference == "" {
-		h.render(w, r, http.StatusNotFound, issuerGonePage())
+		h.render(w, r, http.StatusNotFound, issuerGonePage(RequestLang(r, "")))
 		return info, payment.Payment{}, false
 	}
 	p, err := h.cfg.Payments.Get(r.Context(), "", info.Reference)
 	if kassa.ErrorKind(err) == kassa.ENotFound {
-		h.render(w, r, http.StatusNotFound, issuerGonePage())
+		h.render(w, r, http.StatusNotFound, issuerGonePage(RequestLang(r, "")))
 		return info, p, false
 	} else if err != nil {
 		h.fail(w, r, err)
@@ -86,14 +83,14 @@ func (h *Handler) showIssuer(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	pg, err := h.basePage(r.Context(), p)
+	pg, err := h.basePage(r, p)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	pg.Template, pg.Title = "issuer", "Confirm your payment"
+	pg.Template, pg.Title = "issuer", pg.T("issuer.title")
 	pg.Action = "/3ds/" + url.PathEscape(info.ID)
-	pg.Amount, pg.Currency = FormatAmount(info.Amount, info.Currency), string(info.Currency)
+	pg.Amount, pg.Currency = FormatMoney(info.Amount, info.Currency, pg.Lang), string(info.Currency)
 	pg.Card = "•••• " + info.Last4
 	h.render(w, r, http.StatusOK, pg)
 }
@@ -102,17 +99,16 @@ func (h *Handler) showIssuer(w http.ResponseWriter, r *http.Request) {
 // payment.
 func (h *Handler) answerIssuer(w http.ResponseWriter, r *http.Request) {
 	if !sameOrigin(r) {
-		h.render(w, r, http.StatusForbidden, messagePage("Request refused",
-			"This form can only be sent from the bank's own confirmation page."))
+		h.render(w, r, http.StatusForbidden, messagePage(RequestLang(r, ""), "refused.title", "refused.bank"))
 		return
 	}
 	if !isForm(r) {
-		h.render(w, r, http.StatusUnsupportedMediaType, messagePage("Request refused", "This page takes only its own form."))
+		h.render(w, r, http.StatusUnsupportedMediaType, messagePage(RequestLang(r, ""), "refused.title", "refused.form"))
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, FormBytesMax)
 	if err := r.ParseForm(); err != nil {
-		h.render(w, r, http.StatusBadRequest, messagePage("Request refused", "The form could not be read. Go back and try again."))
+		h.render(w, r, http.StatusBadRequest, messagePage(RequestLang(r, ""), "refused.title", "refused.read"))
 		return
 	}
 	var passed bool
@@ -121,7 +117,7 @@ func (h *Handler) answerIssuer(w http.ResponseWriter, r *http.Request) {
 		passed = true
 	case "decline":
 	default:
-		h.render(w, r, http.StatusUnprocessableEntity, messagePage("Request refused", "Choose Approve or Decline."))
+		h.render(w, r, http.StatusUnprocessableEntity, messagePage(RequestLang(r, ""), "refused.title", "refused.choose"))
 		return
 	}
 	info, p, ok := h.issuerChallenge(w, r)

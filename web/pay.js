@@ -38,6 +38,43 @@
 //                      (absent ones as "")
 //
 // Counts stop at countMax, durations at a day; text is cut to 64 bytes.
+//
+// A fourth part names the card's network (Visa, Mastercard, American
+// Express) under the card number as it is typed.
+//
+// A third, small part writes every <time class="local"> (the page
+// renders it in UTC) in the payer's own time zone and the page's
+// language, with the zone's short name.
+(function () {
+  "use strict";
+  var number = document.getElementById("card_number");
+  var out = document.getElementById("card-brand");
+  if (!number || !out) return;
+  function brand(d) {
+    if (/^4/.test(d)) return "Visa";
+    if (/^(5[1-5]|2(2[2-9]|[3-6][0-9]|7[01]|720))/.test(d)) return "Mastercard";
+    if (/^3[47]/.test(d)) return "American Express";
+    return "";
+  }
+  number.addEventListener("input", function () {
+    var b = brand(number.value.replace(/[^0-9]/g, ""));
+    if (out.textContent !== b) out.textContent = b;
+  });
+})();
+(function () {
+  "use strict";
+  if (typeof Intl !== "object" || !Intl.DateTimeFormat) return;
+  var lang = document.documentElement.lang || "en";
+  Array.prototype.forEach.call(document.querySelectorAll("time.local[datetime]"), function (el) {
+    var d = new Date(el.getAttribute("datetime"));
+    if (isNaN(d.getTime())) return;
+    try {
+      el.textContent = new Intl.DateTimeFormat(lang, {
+        day: "numeric", month: "long", year: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short"
+      }).format(d);
+    } catch (e) { /* keep the UTC text */ }
+  });
+})();
 (function () {
   "use strict";
   // PIN rows and the double-submit guard of the voucher form.

@@ -59,7 +59,7 @@ func TestBrowserPayByCardThreeDS(t *testing.T) {
 				chromedp.Text("main", &issuer, chromedp.ByQuery),
 			)
 			b.Snap(fmt.Sprintf("3ds-issuer-%d", width))
-			for _, want := range []string{f.merchant.Name, "43.21", "EUR", "•••• 3220"} {
+			for _, want := range []string{f.merchant.Name, "€43.21", "•••• 3220"} {
 				if !strings.Contains(issuer, want) {
 					t.Errorf("%d px: issuer page lacks %q: %q", width, want, issuer)
 				}

@@ -141,7 +141,7 @@ func New(cfg Config) *Handler {
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, pattern := h.mux.Handler(r); pattern == "" {
-		h.render(w, r, http.StatusNotFound, notFoundPage())
+		h.render(w, r, http.StatusNotFound, notFoundPage(RequestLang(r, "")))
 		return
 	}
 	h.mux.ServeHTTP(w, r)
@@ -150,14 +150,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // page is what the templates render.
 type page struct {
 	Template string // "pay", "status", "issuer" or "message"
+	Lang     Lang   // the payer's language; render fills in the request's when ""
 	Title    string
 	Nonce    string
 	CSS      template.CSS
 	JS       template.JS
 
-	Merchant    string
-	Amount      string // formatted with the currency's minor unit
-	Currency    string
+	Merchant string
+	Amount   string // formatted for Lang with the currency's sign: "€25.00", "25,00 €"
+	Currency string
+	// Until is when an open payment expires, in UTC; pay.js writes it in
+	// the payer's own time zone from UntilISO.
+	Until       string
+	UntilISO    string
 	Description string
 	Card        string // the issuer page's masked card
 
@@ -191,19 +196,33 @@ type pinInput struct {
 	Error string
 }
 
-func notFoundPage() page {
-	return page{Template: "message", Title: "Page not found", Heading: "This payment page does not exist",
-		Text: "The link may be incomplete or mistyped. Go back to the shop and start the payment again."}
+// T is the catalogue's text of key in the page's language.
+func (pg page) T(key string, args ...any) string { return pg.Lang.T(key, args...) }
+
+// UntilHTML is the sentence naming when the payment expires, the time in
+// a <time> element pay.js rewrites in the payer's time zone.
+func (pg page) UntilHTML() template.HTML {
+	const mark = "\x01" // kept by HTMLEscapeString, in no text
+	when := `<time id="until-time" class="local" datetime="` + template.HTMLEscapeString(pg.UntilISO) + `">` +
+		template.HTMLEscapeString(pg.Until) + `</time>`
+	return template.HTML(strings.Replace(template.HTMLEscapeString(pg.T("pay.until", mark)), mark, when, 1))
 }
 
-func messagePage(title, text string) page {
-	return page{Template: "message", Title: title, Heading: title, Text: text}
+func notFoundPage(l Lang) page {
+	return page{Template: "message", Lang: l, Title: l.T("notfound.title"), Heading: l.T("notfound.head"),
+		Text: l.T("notfound.text")}
 }
 
-func internalErrorPage() page {
-	return messagePage("Something went wrong",
-		"Kassa could not handle this request. Nothing was charged by this attempt; please try again in a moment.")
+// messagePage is a page of one message: the catalogue's titleKey and
+// textKey in l.
+func messagePage(l Lang, titleKey, textKey string) page {
+	return page{Template: "message", Lang: l, Title: l.T(titleKey), Heading: l.T(titleKey), Text: l.T(textKey)}
 }
+
+func internalErrorPage(l Lang) page { return messagePage(l, "internal.title", "internal.text") }
+
+// lang is the language of the pages of p for the payer of r.
+func (h *Handler) lang(r *http.Request, p payment.Payment) Lang { return RequestLang(r, p.Locale) }
 
 // showPayment is GET /pay/{id}?client_secret=...
 func (h *Handler) showPayment(w http.ResponseWriter, r *http.Request) {
@@ -212,7 +231,7 @@ func (h *Handler) showPayment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p.Status == payment.StatusRequiresAction && h.now().Before(p.ExpiresAt) && !challenged(p) && !bankChallenged(p) {
-		pg, err := h.formPage(r.Context(), p, pinsVisibleMin, nil, "")
+		pg, err := h.formPage(r, p, pinsVisibleMin, nil, "")
 		if err != nil {
 			h.fail(w, r, err)
 			return
@@ -235,19 +254,19 @@ func challenged(p payment.Payment) bool {
 func (h *Handler) lookup(w http.ResponseWriter, r *http.Request, secret string) (payment.Payment, bool) {
 	id := r.PathValue("id")
 	if secret == "" || len(secret) > clientSecretLengthMax || id == "" || len(id) > paymentIDLengthMax {
-		h.render(w, r, http.StatusNotFound, notFoundPage())
+		h.render(w, r, http.StatusNotFound, notFoundPage(RequestLang(r, "")))
 		return payment.Payment{}, false
 	}
 	p, err := h.cfg.Payments.Get(r.Context(), "", id)
 	if kassa.ErrorKind(err) == kassa.ENotFound {
-		h.render(w, r, http.StatusNotFound, notFoundPage())
+		h.render(w, r, http.StatusNotFound, notFoundPage(RequestLang(r, "")))
 		return p, false
 	} else if err != nil {
 		h.fail(w, r, err)
 		return p, false
 	}
 	if subtle.ConstantTimeCompare([]byte(p.ClientSecret), []byte(secret)) != 1 {
-		h.render(w, r, http.StatusNotFound, notFoundPage())
+		h.render(w, r, http.StatusNotFound, notFoundPage(RequestLang(r, "")))
 		return payment.Payment{}, false
 	}
 	return p, true
@@ -255,31 +274,39 @@ func (h *Handler) lookup(w http.ResponseWriter, r *http.Request, secret string) 
 
 // formPage is the payment form: visible PIN fields shown at first (the
 // script hides the others; without it all ten show), errs by field index.
-func (h *Handler) formPage(ctx context.Context, p payment.Payment, visible int, errs map[int]string, formErr string) (page, error) {
-	pg, err := h.basePage(ctx, p)
+func (h *Handler) formPage(r *http.Request, p payment.Payment, visible int, errs map[int]string, formErr string) (page, error) {
+	pg, err := h.basePage(r, p)
 	if err != nil {
 		return pg, err
 	}
-	pg.Template, pg.Title = "pay", "Pay "+pg.Merchant
+	pg.Template, pg.Title = "pay", pg.T("pay.title", pg.Merchant)
 	pg.Action = "/pay/" + url.PathEscape(p.ID)
 	pg.ClientSecret = p.ClientSecret
 	pg.Visible = min(max(visible, pinsVisibleMin), payment.PINsMax)
 	pg.FormError = formErr
 	pg.CardForm = h.cfg.Cards != nil
+	pg.Until, pg.UntilISO = FormatTime(p.ExpiresAt, pg.Lang), p.ExpiresAt.UTC().Format(time.RFC3339)
 	pg.Inputs = make([]pinInput, payment.PINsMax)
 	for i := range pg.Inputs {
 		pg.Inputs[i] = pinInput{N: i + 1, Error: errs[i]}
 	}
+	if p.ReturnURL != "" {
+		// The way back to the shop without paying: the payment stays as
+		// it is (the shop learns it is still requires_action).
+		pg.ReturnURL = returnURLWith(p)
+	}
 	return pg, nil
 }
 
-// basePage fills in the merchant and what is being paid.
-func (h *Handler) basePage(ctx context.Context, p payment.Payment) (page, error) {
-	m, err := h.cfg.Merchants.Get(ctx, p.MerchantID)
+// basePage fills in the merchant and what is being paid, in the payer's
+// language.
+func (h *Handler) basePage(r *http.Request, p payment.Payment) (page, error) {
+	m, err := h.cfg.Merchants.Get(r.Context(), p.MerchantID)
 	if err != nil {
 		return page{}, fmt.Errorf("merchant of payment %s: %w", p.ID, err)
 	}
-	pg := page{Merchant: m.Name, Amount: FormatAmount(p.Amount, p.Currency), Currency: string(p.Currency),
+	l := h.lang(r, p)
+	pg := page{Lang: l, Merchant: m.Name, Amount: FormatMoney(p.Amount, p.Currency, l), Currency: string(p.Currency),
 		Description: p.Description}
 	if origin, ok := returnOrigin(p.ReturnURL); ok {
 		pg.formAction = origin
@@ -289,50 +316,42 @@ func (h *Handler) basePage(ctx context.Context, p payment.Payment) (page, error)
 
 // statusPage tells the payer where a payment that no longer takes PINs
 // stands.
-func (h *Handler) statusPage(ctx context.Context, p payment.Payment) (page, error) {
-	pg, err := h.basePage(ctx, p)
+func (h *Handler) statusPage(r *http.Request, p payment.Payment) (page, error) {
+	pg, err := h.basePage(r, p)
 	if err != nil {
 		return pg, err
 	}
 	pg.Template = "status"
+	set := func(titleKey, headKey, text string) {
+		pg.Title, pg.Heading, pg.Text = pg.T(titleKey), pg.T(headKey), text
+	}
 	// What the page says of a risk decision names no score, rule or
 	// reason: those would teach a fraudster what to change.
 	switch st := p.Status; {
 	case challenged(p) && h.now().Before(p.ExpiresAt):
-		pg.Title, pg.Heading = "Verification needed", "One more step needed"
-		pg.Text = "This payment needs " + factorText(p.Risk.Factor) +
-			". Nothing was charged yet: continue to confirm it is you, or go back to " + pg.Merchant + "."
-		pg.NextURL, pg.NextText = ChallengeURL(p), "Continue to verification"
+		set("step.title", "step.head", pg.T("step.text", pg.T(factorKey(p.Risk.Factor)), pg.Merchant))
+		pg.NextURL, pg.NextText = ChallengeURL(p), pg.T("status.next")
 	case bankChallenged(p) && h.now().Before(p.ExpiresAt):
-		pg.Title, pg.Heading = "Confirm with your bank", "Confirm with your bank"
-		pg.Text = "Your bank asks you to confirm this payment with the card ending " + p.Card.Last4 +
-			" (3-D Secure). Nothing was charged yet."
+		set("bank.title", "bank.title", pg.T("bank.text", p.Card.Last4))
 		if h.cfg.Issuer != nil {
-			pg.NextURL, pg.NextText = IssuerURL(p), "Continue to your bank"
+			pg.NextURL, pg.NextText = IssuerURL(p), pg.T("status.bank")
 		}
 	case st == payment.StatusFailed && p.FailureCode == payment.FailureRiskBlocked:
-		pg.Title, pg.Heading = "Payment declined", "Declined"
-		pg.Text = "This payment was declined. Nothing was charged. Go back to " + pg.Merchant +
-			" to pay another way; if you think this is a mistake, contact " + pg.Merchant + "."
+		set("declined.title", "declined.head", pg.T("declined.text", pg.Merchant))
 	case st == payment.StatusAuthorized || st == payment.StatusCaptured:
-		pg.Title, pg.Heading = "Payment received", "Paid"
-		pg.Text = "Your payment to " + pg.Merchant + " went through. You can close this page."
+		set("paid.title", "paid.head", pg.T("paid.text", pg.Merchant))
 		if p.AmountRefunded > 0 {
-			pg.Text = "Your payment to " + pg.Merchant + " went through; " +
-				FormatAmount(p.AmountRefunded, p.Currency) + " " + pg.Currency + " of it was refunded to your vouchers."
+			pg.Text = pg.T("paid.refunded", pg.Merchant, FormatMoney(p.AmountRefunded, p.Currency, pg.Lang))
 		}
 	case st == payment.StatusCanceled:
-		pg.Title, pg.Heading = "Payment canceled", "Canceled"
-		pg.Text = pg.Merchant + " canceled this payment. Nothing was charged."
+		set("canceled.title", "canceled.head", pg.T("canceled.text", pg.Merchant))
 	case st == payment.StatusFailed:
-		pg.Title, pg.Heading = "Payment failed", "Failed"
-		pg.Text = "This payment failed. Nothing was charged."
+		set("failed.title", "failed.head", pg.T("failed.text"))
 		if p.MethodType == payment.MethodCard {
-			pg.Text = cardMessage(p.FailureCode) + " Nothing was charged; go back to the shop to try again."
+			pg.Text = pg.T("failed.card", cardMessage(pg.Lang, p.FailureCode))
 		}
 	default: // expired, or requires_action past its time
-		pg.Title, pg.Heading = "Payment expired", "Expired"
-		pg.Text = "This payment was not completed in time. Nothing was charged; go back to the shop to start again."
+		set("expired.title", "expired.head", pg.T("expired.text"))
 	}
 	if p.ReturnURL != "" {
 		pg.ReturnURL = returnURLWith(p)
@@ -340,26 +359,30 @@ func (h *Handler) statusPage(ctx context.Context, p payment.Payment) (page, erro
 	return pg, nil
 }
 
-// factorText names the second factor a risk challenge asks for.
-func factorText(factor string) string {
+// factorKey is the catalogue's name of the second factor a risk challenge
+// asks for.
+func factorKey(factor string) string {
 	switch factor {
 	case risk.FactorOTP:
-		return "an extra verification step, a one-time code"
+		return "step.otp"
 	case risk.FactorPasskey:
-		return "an extra verification step, your passkey"
+		return "step.passkey"
 	}
-	return "an extra verification step"
+	return "step.any"
 }
 
 // fail logs an internal error and shows a generic page.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	h.log.ErrorContext(r.Context(), "payment page", "path", r.URL.Path, "err", err)
-	h.render(w, r, http.StatusInternalServerError, internalErrorPage())
+	h.render(w, r, http.StatusInternalServerError, internalErrorPage(RequestLang(r, "")))
 }
 
 // render writes a page with its security headers.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pg page) {
 	pg.Nonce = newNonce()
+	if pg.Lang == "" {
+		pg.Lang = RequestLang(r, "")
+	}
 	pg.CSS = pageCSS
 	if pg.Template == "pay" {
 		pg.JS = pageJS

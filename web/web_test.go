@@ -90,7 +90,7 @@ func TestPaymentPage(t *testing.T) {
 		t.Fatalf("GET page = %d\n%s", resp.StatusCode, body)
 	}
 	for _, want := range []string{
-		"Acme Bets &amp; Games", "1,234.56", "EUR", "Deposit &lt;b&gt;#42&lt;/b&gt;",
+		"Acme Bets &amp; Games", "€1,234.56", "Deposit &lt;b&gt;#42&lt;/b&gt;",
 		`name="client_secret" value="` + p["client_secret"].(string) + `"`,
 		`<label for="pin-1">Voucher PIN 1</label>`, `<label for="pin-10">Voucher PIN 10</label>`,
 		`inputmode="numeric"`, `autocomplete="off"`, `maxlength="24"`, `method="post" action="/pay/` + p["id"].(string) + `"`,
@@ -328,7 +328,7 @@ func TestPaymentPageStates(t *testing.T) {
 		t.Fatalf("cancel = %d %v", status, got)
 	}
 	resp, body := get(t, f, redirectURL(t, p))
-	if resp.StatusCode != 200 || !strings.Contains(body, "<h1>Canceled</h1>") || !strings.Contains(body, ">500<") {
+	if resp.StatusCode != 200 || !strings.Contains(body, "<h1>Canceled</h1>") || !strings.Contains(body, ">¥500<") {
 		t.Errorf("canceled page = %d:\n%s", resp.StatusCode, body)
 	}
 	if strings.Contains(body, "<script") {

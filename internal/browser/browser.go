@@ -100,9 +100,12 @@ func New(t testing.TB) *Browser {
 	return b
 }
 
-func required() bool {
+func required() bool { return requires("chromium") }
+
+// requires reports whether KASSA_TEST_REQUIRE names what.
+func requires(what string) bool {
 	for _, s := range strings.Split(os.Getenv(EnvRequire), ",") {
-		if strings.TrimSpace(s) == "chromium" {
+		if strings.TrimSpace(s) == what {
 			return true
 		}
 	}

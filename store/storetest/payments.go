@@ -113,13 +113,14 @@ func testPaymentRoundTrip(t *testing.T, open Opener) {
 	p := newPayment(e.a.ID, e.base.Add(123456*time.Microsecond))
 	p.MerchantReference = "order-1"
 	p.ReturnURL = "https://shop.example/done?x=1"
+	p.Locale = "de-AT"
 	p.Metadata = json.RawMessage(`{"cart":"c-1","n":2}`)
 	p.Description = "Ünïcode ✓ order"
 	p.MethodType = "card"
 	p.Card = payment.CardUse{Ref: "card_x", Brand: "visa", Last4: "4242", ExpMonth: 12, ExpYear: 2030,
 		Fingerprint: "fp", AuthorizationID: "auth_1", AcquirerState: payment.AcquirerChallenge,
 		AttemptKey: "k1", ChallengeID: "ch_1"}
-	p.Customer = payment.Customer{ID: "cust-9", Email: "payer@example.com", BillingCountry: "DE"}
+	p.Customer = payment.Customer{ID: "cust-9", Email: "payer@example.com", BillingCountry: "DE", Phone: "+436601234567"}
 	p.Risk = payment.RiskResult{EvaluationID: "rev_1", Score: 73, Level: "high", Decision: "challenge", Factor: "otp",
 		Reasons:   []risk.Reason{{Code: "feature:amount", Feature: "amount", Value: 1500, Contribution: 0.25, Message: "large"}},
 		Challenge: payment.ChallengePending, TransStatus: "U", ECI: "07"}

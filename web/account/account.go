@@ -128,6 +128,8 @@ func (h *Handler) register() {
 
 	handle("GET /login", h.showLogin)
 	handle("POST /login", h.login)
+	handle("GET /login/forgot", h.showRecover)
+	handle("POST /login/forgot", h.answerRecover)
 	handle("GET /login/verify", h.showSecondFactor)
 	handle("POST /login/verify", h.verifySecondFactor)
 	handle("POST /login/send-code", h.sendLoginCode)

@@ -62,6 +62,11 @@ type challengeData struct {
 	Email                      string // who is logged in
 	EmailOK, PhoneOK           bool   // where a code can go
 	Sent                       string // the channel a code just went to
+	// Customer is set when the code goes to the customer the merchant
+	// named on the payment (no Kassa account): EmailTo and PhoneTo are
+	// those destinations, masked.
+	Customer         bool
+	EmailTo, PhoneTo string
 }
 
 // lookupPayment finds the payment of the page and checks its client
@@ -146,6 +151,20 @@ func (h *Handler) challengePage(v *visit, p payment.Payment, sent string) (pg pa
 	defer func() { pg.Data = d }()
 	if p.PayerID == "" {
 		d.State = stateNoPayer
+		if customerCode(p) {
+			d.State, d.Customer = stateCode, true
+			d.EmailOK, d.PhoneOK = p.Customer.Email != "", p.Customer.Phone != ""
+			if d.EmailOK {
+				d.EmailTo = identity.MaskEmail(p.Customer.Email)
+			}
+			if d.PhoneOK {
+				d.PhoneTo = identity.MaskPhone(p.Customer.Phone)
+			}
+			if (sent == string(identity.ChannelEmail) && d.EmailOK) || (sent == string(identity.ChannelSMS) && d.PhoneOK) {
+				d.Sent = sent
+				pg.Focus = "code"
+			}
+		}
 		return pg, nil
 	}
 	sess, st, err := h.session(v)
@@ -278,6 +297,18 @@ func (h *Handler) answerChallenge(v *visit) {
 		h.completeChallenge(v, p, false, payer, "You canceled the payment.")
 		return
 	}
+	if p.PayerID == "" && customerCode(p) {
+		switch action {
+		case "send_code":
+			h.sendPayerCode(v, p)
+		case "verify_code":
+			h.verifyPayerCode(v, p)
+		default:
+			h.render(v, http.StatusConflict, messagePage("Request refused",
+				"This payment needs another kind of confirmation. Go back to the verification page.", back, "Back"))
+		}
+		return
+	}
 	if p.PayerID == "" {
 		// Nobody's factor can pass it (see the top of this file): the
 		// challenge ends now rather than when the payment expires.
@@ -381,8 +412,10 @@ func (h *Handler) verifyChallengePasskey(v *visit, p payment.Payment, customerID
 		err = kassa.Errorf(kassa.EUnauthorized, passkey.CodeUnknownCredential, "this passkey is not the payer's")
 	}
 	if err == nil && !before(cred.Created, p) {
-		err = kassa.Errorf(kassa.EUnauthorized, passkey.CodeUnknownCredential,
-			"this passkey was added after the payment was made; only a passkey you had before can confirm it")
+		h.log.InfoContext(ctx, "challenge page: passkey added after the payment", "payment", p.ID)
+		h.completeChallenge(v, p, false, customerID,
+			"This passkey was added after the payment was made; only a passkey you had before can confirm it.")
+		return
 	}
 	if err == nil {
 		h.completeChallenge(v, p, true, customerID, "")
@@ -424,7 +457,7 @@ func (h *Handler) completeChallenge(v *visit, p payment.Payment, passed bool, pa
 			return
 		}
 		if h.pending(fresh) {
-			h.challengeError(v, fresh, statusOf(err), "", "", "The payment could not be completed: "+sentence(e.Message))
+			h.challengeError(v, fresh, statusOf(err), "", "", "The payment could not be completed. "+payerText(e))
 			return
 		}
 		h.render(v, http.StatusConflict, h.resultPage(v, fresh, ""))

@@ -101,6 +101,8 @@ func (h *Handler) showLogin(v *visit) {
 		pg.Notice = "You are logged out."
 	case q.Get("expired") != "":
 		pg.Notice = "Your login expired. Log in again."
+	case q.Get("reset") != "":
+		pg.Notice = "Your password was changed and every login ended. Log in with the new password."
 	}
 	h.render(v, http.StatusOK, pg)
 }
@@ -150,6 +152,9 @@ type factorData struct {
 	Sent                         string // the channel a code just went to
 	SentLabel                    string // the code field's label, naming where it went
 	StepUp                       bool   // a logged-in payer confirming it is them, not a login
+	// KnownDevice: the login is from a device the account knows, so the
+	// factor was asked for another reason (the login's risk), not novelty.
+	KnownDevice bool
 }
 
 // factorPage is the second-factor page of the browser's session.
@@ -168,7 +173,7 @@ func (h *Handler) factorPage(v *visit, next, sent string) (page, bool) {
 		h.fail(v, err)
 		return page{}, false
 	}
-	d := factorData{Email: ch.Email, Phone: ch.Phone, StepUp: st == liveSession}
+	d := factorData{Email: ch.Email, Phone: ch.Phone, StepUp: st == liveSession, KnownDevice: ch.KnownDevice}
 	for _, f := range ch.Factors {
 		switch f {
 		case identity.FactorPasskey:
@@ -268,7 +273,7 @@ func (h *Handler) verifySecondFactor(v *visit) {
 		case e.Code == identity.CodeCodeInvalid && codeFields[f] != "":
 			pg.Errors[codeFields[f]] = "This code is wrong or has expired."
 		default:
-			pg.FormError = sentence(e.Message)
+			pg.FormError = payerText(e)
 		}
 	})
 }
@@ -314,7 +319,7 @@ func (h *Handler) sendLoginCode(v *visit) {
 		case kassa.EUnavailable:
 			pg.FormError = "We could not send the code just now. Try again in a moment, or choose another way."
 		default:
-			pg.FormError = sentence(e.Message)
+			pg.FormError = payerText(e)
 		}
 	})
 }
@@ -403,7 +408,7 @@ func (h *Handler) jsonError(v *visit, err error) {
 		h.writeJSON(v, http.StatusUnauthorized, jsonMessage{"Your login expired. Reload the page and log in again."})
 		return
 	}
-	h.writeJSON(v, statusOf(err), jsonMessage{sentence(e.Message)})
+	h.writeJSON(v, statusOf(err), jsonMessage{payerText(e)})
 }
 
 func (h *Handler) writeJSON(v *visit, status int, body any) {

@@ -64,7 +64,7 @@ func TestSignUpInSteps(t *testing.T) {
 	}
 	kyc.Set("birth_date", "1990-12-10")
 	resp = v.post("/account/kyc", kyc)
-	v.wantPage("account page", v.follow(resp), 200, "Thank you: your identity is verified", "kyc_verified", email)
+	v.wantPage("account page", v.follow(resp), 200, "Thank you: your identity is verified", "Identity verified", email)
 
 	// The same email again: the address hears that it has an account
 	// (no code, so the visitor learns nothing), and a new code is that
@@ -217,7 +217,7 @@ func TestCheckoutKnowsThePayer(t *testing.T) {
 		t.Errorf("risk event device %q customer %q, want identity's %q and %q", ev.Event.DeviceID, ev.Event.CustomerID,
 			res.Device.DeviceID, res.Customer.ID)
 	}
-	v.wantPage("history", v.get("/account"), 200, `id="payment-`+p.ID+`"`, "7.00 EUR", "Acme Bets &amp; Games", "captured")
+	v.wantPage("history", v.get("/account"), 200, `id="payment-`+p.ID+`"`, "7.00 EUR", "Acme Bets &amp; Games", "<td>Paid</td>")
 
 	// A payer who is not logged in pays anonymously, as before.
 	anon := f.visitor(t)

@@ -11,12 +11,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/identity"
 	"github.com/kassa/kassa/identity/passkey"
+	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/web"
 )
 
@@ -26,6 +25,7 @@ var assets embed.FS
 var (
 	templates = template.Must(template.New("").Funcs(template.FuncMap{
 		"field": newField, "when": formatTime, "amount": web.FormatAmount,
+		"deviceName": deviceName, "strength": sessionStrength, "levelWord": func(l identity.Level) string { return levelWords[l] },
 	}).ParseFS(assets, "account.html"))
 	pageCSS = web.PageCSS() + template.CSS(mustRead("account.css"))
 	// Every page runs account.js (focus, double-submit guard) and the
@@ -86,6 +86,10 @@ type page struct {
 
 	Data any // the page's own data (accountData, challengeData, ...)
 
+	// Paying is the payment a login or sign-up on the way to a step-up
+	// is for, so that merchant and amount stay in view.
+	Paying *paying
+
 	formAction string // an extra CSP form-action source (a merchant's return origin)
 }
 
@@ -131,6 +135,9 @@ func (h *Handler) render(v *visit, status int, pg page) {
 	rand.Read(nonce[:])
 	pg.Nonce = b64.EncodeToString(nonce[:])
 	pg.CSS, pg.JS, pg.CSRF, pg.Dev = pageCSS, pageJS, v.csrfToken(), h.cfg.DevOutbox
+	if pg.Paying == nil && pg.Template != "challenge" && pg.Template != "challenge_result" {
+		pg.Paying = h.payingFor(v, pg.Next)
+	}
 	if pg.Passkeys {
 		pg.JS = pagePasskeyJS
 	}
@@ -312,17 +319,67 @@ func statusOf(err error) int {
 	return http.StatusUnprocessableEntity
 }
 
-// sentence capitalizes a service's message and ends it with a full stop.
-func sentence(msg string) string {
-	if msg == "" {
-		return ""
+// payerTexts say in a payer's words what the identity, passkey and
+// payment services' error codes tell a developer. A page shows these, or
+// payerTextOther, never a service's own message (which names fields and
+// states as the API does).
+var payerTexts = map[string]string{
+	identity.CodeLoginFailed:             "The email address or the password is wrong.",
+	identity.CodeLoginLocked:             "Too many attempts. For your security, try again later.",
+	identity.CodeCodeInvalid:             "This code is wrong or has expired.",
+	identity.CodeResendLimited:           "A code was sent a moment ago; use that one, or ask again in a little while.",
+	identity.CodeSessionInvalid:          "Your login expired. Log in again.",
+	identity.CodeSecondFactorRequired:    "Confirm your login with your second factor first.",
+	identity.CodeFactorUnavailable:       "This way of confirming is not set up for your account. Choose another.",
+	identity.CodeSignUpInvalid:           "This sign-up has expired. Start again.",
+	identity.CodeSignUpStep:              "This step of the sign-up is done already. Continue with the next.",
+	identity.CodeEmailTaken:              "An account with this email address exists already. Log in instead.",
+	identity.CodeLevelTooLow:             "Your account cannot do this yet. Verify your identity first.",
+	identity.CodeKYCRejected:             "We could not verify your identity with these details. Check them and try again.",
+	identity.CodeNotifyFailed:            "We could not send the message just now. Try again in a moment.",
+	"password_invalid":                   "Enter your password as plain text.",
+	"password_too_short":                 "Choose a longer password: at least " + strconv.Itoa(identity.PasswordLengthMin) + " characters.",
+	"password_too_long":                  "Choose a shorter password: at most " + strconv.Itoa(identity.PasswordLengthMax) + " characters.",
+	"password_common":                    "This password is too common. Choose another one.",
+	"password_personal":                  "This password is too close to your email address. Choose another one.",
+	"email_invalid":                      "Enter an email address like name@example.com.",
+	"phone_invalid":                      "Enter your mobile number with its country code, like +43 660 1234567.",
+	"birth_date_invalid":                 "Enter your date of birth as it is in your document.",
+	identity.CodeUnderage:                "You need to be 18 or older to verify your identity.",
+	"address.country_invalid":            "Choose the country of your address.",
+	"document_type_invalid":              "Choose the kind of document: passport, ID card or driving licence.",
+	"document_country_invalid":           "Choose the country that issued your document.",
+	"document_number_invalid":            "Enter the document number as it is printed, letters, digits and dashes only.",
+	passkey.CodeUserVerificationRequired: "Your authenticator did not verify you (fingerprint, face or device PIN). Use a passkey that can.",
+	passkey.CodeUserPresenceRequired:     "Your authenticator did not confirm you were there. Try again.",
+	passkey.CodeAlreadyRegistered:        "This passkey is added already.",
+	passkey.CodeCeremonyExpired:          "That took too long or was already used. Try again.",
+	passkey.CodeCeremonyUnknown:          "That took too long or was already used. Try again.",
+	passkey.CodeCeremonyMismatch:         "That did not match this page. Try again.",
+	passkey.CodeResponseInvalid:          "Your authenticator's answer could not be read. Try again.",
+	passkey.CodeVerificationFailed:       "Your passkey was not accepted. Try again or use another passkey.",
+	passkey.CodeUnknownCredential:        "This passkey is not one of this account's.",
+	passkey.CodePossiblyCloned:           "This passkey may have been copied, so it is blocked. Use another one.",
+	passkey.CodeLimitReached:             "You have as many passkeys as an account can have. Remove one first.",
+	passkey.CodeNoPasskeys:               "This account has no passkey yet.",
+	passkey.CodeNameInvalid:              "Give the passkey a name of up to 64 letters.",
+	"payment_expired":                    "The payment was not completed in time.",
+	"payment_unexpected_state":           "The payment changed meanwhile.",
+	"payment_changed":                    "The payment changed meanwhile.",
+	"challenge_not_pending":              "This payment has nothing left to confirm.",
+	payment.CodeChallengePayerMismatch:   "This payment belongs to another account.",
+}
+
+// payerTextOther is what a payer reads for a code payerTexts lacks.
+const payerTextOther = "That did not work. Check what you entered and try again."
+
+// payerText is what a payer reads for e; a field's own words come from
+// the page when it has them.
+func payerText(e *kassa.Error) string {
+	if t, ok := payerTexts[e.Code]; ok {
+		return t
 	}
-	r, n := utf8.DecodeRuneInString(msg)
-	msg = string(unicode.ToUpper(r)) + msg[n:]
-	if !strings.HasSuffix(msg, ".") {
-		msg += "."
-	}
-	return msg
+	return payerTextOther
 }
 
 // userFacing reports whether err is a refusal the page can explain (a

@@ -111,7 +111,7 @@ func (h *Handler) accountPage(ctx context.Context, sess identity.Session) (page,
 	names := map[string]string{}
 	for _, p := range ps {
 		d.Payments = append(d.Payments, paymentRow{ID: p.ID, Merchant: h.merchantName(ctx, names, p.MerchantID),
-			Amount: formatAmount(p), Currency: string(p.Currency), Status: string(p.Status),
+			Amount: formatAmount(p), Currency: string(p.Currency), Status: statusWord(p),
 			Description: p.Description, Created: p.Created})
 	}
 	return page{Template: "account", Title: "Your account", Passkeys: true, Data: d, Text: levelText[cus.Level],
@@ -192,19 +192,7 @@ func (h *Handler) freshFactor(v *visit, sess identity.Session, back string) bool
 }
 
 // passkeyMessage says in a payer's words why a passkey was refused.
-func passkeyMessage(e *kassa.Error) string {
-	switch e.Code {
-	case passkey.CodeUserVerificationRequired:
-		return "Your authenticator did not verify you (fingerprint, face or device PIN). Use a passkey that can."
-	case passkey.CodeUserPresenceRequired:
-		return "Your authenticator did not confirm you were there. Try again."
-	case passkey.CodeAlreadyRegistered:
-		return "This passkey is added already."
-	case passkey.CodeCeremonyExpired, passkey.CodeCeremonyUnknown:
-		return "That took too long or was already used. Try again."
-	}
-	return sentence(e.Message)
-}
+func passkeyMessage(e *kassa.Error) string { return payerText(e) }
 
 // passkeyUser is the customer as their authenticator shows them.
 func passkeyUser(c identity.Customer) passkey.User {

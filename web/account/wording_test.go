@@ -1,0 +1,40 @@
+package account
+
+import (
+	"regexp"
+	"testing"
+
+	"github.com/kassa/kassa"
+)
+
+// TestPayerTexts: what the account pages show for a service's refusal is
+// written for payers: no error code, field name, id or API message, for
+// every code the pages know and for one they do not.
+func TestPayerTexts(t *testing.T) {
+	api := regexp.MustCompile(`\b[a-z0-9]+_[a-z0-9_]+\b|(?i)\b(param|null|requires.action|captured|must be|no such|session|token|ceremony|credential|aal[12])\b`)
+	for code, text := range payerTexts {
+		if m := api.FindString(text); m != "" || text == "" {
+			t.Errorf("%s: %q shows %q", code, text, m)
+		}
+	}
+	e := kassa.Errorf(kassa.EConflict, "something_new", "the payment is captured; only a payment that requires action can be confirmed")
+	if got := payerText(e); got != payerTextOther {
+		t.Errorf("an unknown code shows %q", got)
+	}
+}
+
+func TestDeviceName(t *testing.T) {
+	for _, tt := range []struct{ ua, want string }{
+		{"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", "Chrome on Linux"},
+		{"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0", "Edge on Windows"},
+		{"Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", "Safari on iPhone"},
+		{"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36", "Chrome on Android"},
+		{"Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:132.0) Gecko/20100101 Firefox/132.0", "Firefox on macOS"},
+		{"curl/8.5.0", "A browser"},
+		{"", "A browser"},
+	} {
+		if got := deviceName(tt.ua); got != tt.want {
+			t.Errorf("deviceName(%q) = %q, want %q", tt.ua, got, tt.want)
+		}
+	}
+}

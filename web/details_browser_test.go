@@ -1,0 +1,58 @@
+package web_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+
+	"github.com/kassa/kassa/internal/browser"
+)
+
+// TestBrowserCardFormDetails: the card form names the card's network as
+// the number is typed, has expiry and CVC side by side and the name in
+// the text font, and the page's h1 is larger than its h2; at a phone's and
+// a desktop's width, in English and German, with a way back to the shop.
+func TestBrowserCardFormDetails(t *testing.T) {
+	f := newFixture(t)
+	b := browser.New(t)
+	for _, width := range []int64{375, 1280} {
+		p := f.createPayment(t, map[string]any{"amount": 2500, "currency": "EUR", "return_url": "https://shop.example/r"})
+		var visa, amex, nameFont string
+		var expTop, cvcTop, h1, h2 float64
+		var back bool
+		b.Run(
+			emulation.SetDeviceMetricsOverride(width, 900, 1, width < 500),
+			chromedp.Navigate(redirectURL(t, p)),
+			browser.Loaded("#card_number"),
+			chromedp.SendKeys("#card_number", "4242 42", chromedp.ByID),
+			chromedp.Text("#card-brand", &visa, chromedp.ByID),
+			chromedp.Evaluate(`document.getElementById("card_number").value = ""`, nil),
+			chromedp.SendKeys("#card_number", "3782 8224", chromedp.ByID),
+			chromedp.Text("#card-brand", &amex, chromedp.ByID),
+			chromedp.Evaluate(`document.getElementById("card_expiry").getBoundingClientRect().top`, &expTop),
+			chromedp.Evaluate(`document.getElementById("card_cvc").getBoundingClientRect().top`, &cvcTop),
+			chromedp.Evaluate(`getComputedStyle(document.getElementById("card_name")).fontFamily`, &nameFont),
+			chromedp.Evaluate(`parseFloat(getComputedStyle(document.querySelector("h1")).fontSize)`, &h1),
+			chromedp.Evaluate(`parseFloat(getComputedStyle(document.querySelector("h2")).fontSize)`, &h2),
+			chromedp.Evaluate(`!!document.querySelector("a#back[href^='https://shop.example/r']")`, &back),
+		)
+		b.Snap("card-details")
+		if visa != "Visa" || amex != "American Express" {
+			t.Errorf("%d px: brand shown %q and %q, want Visa and American Express", width, visa, amex)
+		}
+		if expTop != cvcTop {
+			t.Errorf("%d px: expiry at %v, CVC at %v: not side by side", width, expTop, cvcTop)
+		}
+		if strings.Contains(nameFont, "monospace") {
+			t.Errorf("%d px: the name field is in %s", width, nameFont)
+		}
+		if h1 <= h2 {
+			t.Errorf("%d px: h1 %vpx, h2 %vpx", width, h1, h2)
+		}
+		if !back {
+			t.Errorf("%d px: no way back to the shop", width)
+		}
+	}
+}
