@@ -109,14 +109,14 @@ func (s *Service) Create(ctx context.Context, merchantID string, req CreateReque
 		Customer: req.Customer, MerchantReference: req.MerchantReference, Metadata: req.Metadata,
 		CreatedBy: req.CreatedBy, RequestKey: req.RequestKey, Created: now, Updated: now, Version: 1}
 	p.Destination.IBAN = NormalizeIBAN(p.Destination.IBAN)
-	if c.failed() == nil {
+	// Balance and limits need a valid amount and currency; they run even
+	// when other checks failed, so validate_only answers every failure.
+	if p.Amount > 0 && p.Amount <= AmountMax && cur != "" {
 		if err := s.checkFunds(ctx, c, p, now); err != nil {
 			return Payout{}, err
 		}
 	}
-	if c.failed() == nil {
-		s.checkPolicy(c, p)
-	}
+	s.checkPolicy(c, p)
 	p.Checks = c.checks
 	if req.ValidateOnly {
 		return p, nil
@@ -442,4 +442,41 @@ func (s *Service) events(p Payout, now time.Time, types ...string) ([]webhook.Ev
 		evs[i] = webhook.Event{ID: s.ids.New("evt"), MerchantID: p.MerchantID, Type: t, Created: now, Data: data}
 	}
 	return evs, nil
+}
+
+// Limit is one limit with what it has used.
+type Limit struct {
+	Limit     money.Amount `json:"limit"`
+	Used      money.Amount `json:"used"`
+	Remaining money.Amount `json:"remaining"`
+}
+
+// LimitsView is what a payer may still be paid out today and this month,
+// and what the merchant may pay out today, in one currency.
+type LimitsView struct {
+	Object      string         `json:"object"`
+	Customer    string         `json:"customer"`
+	Currency    money.Currency `json:"currency"`
+	PayerDay    Limit          `json:"payer_day"`
+	PayerMonth  Limit          `json:"payer_month"`
+	MerchantDay Limit          `json:"merchant_day"`
+}
+
+// Limits reports the limits of a merchant's payer in cur as they stand.
+func (s *Service) Limits(ctx context.Context, merchantID, customerID, currency string) (LimitsView, error) {
+	if customerID == "" || len(customerID) > CustomerIDMax {
+		return LimitsView{}, kassa.Invalid("customer", "customer_required", "customer is required (at most %d bytes)", CustomerIDMax)
+	}
+	cur, err := money.ParseCurrency(currency)
+	if _, known := cur.Exponent(); err != nil || !known {
+		return LimitsView{}, kassa.Invalid("currency", "currency_invalid", "currency must be an ISO 4217 code such as EUR")
+	}
+	t, err := s.store.PayoutTotals(ctx, s.totalsQuery(Payout{MerchantID: merchantID, Customer: Customer{ID: customerID}, Currency: cur}, s.now().UTC()))
+	if err != nil {
+		return LimitsView{}, err
+	}
+	l := s.cfg.Limits
+	mk := func(limit, used money.Amount) Limit { return Limit{limit, used, max(limit-used, 0)} }
+	return LimitsView{Object: "payout_limits", Customer: customerID, Currency: cur, PayerDay: mk(l.PayerDay, t.PayerDay),
+		PayerMonth: mk(l.PayerMonth, t.PayerMonth), MerchantDay: mk(l.MerchantDay, t.MerchantDay)}, nil
 }
