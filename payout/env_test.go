@@ -177,12 +177,15 @@ func (e *env) check() {
 	if _, err := ledger.Verify(ctx, sqlstore.NewLedger(e.db), e.verifier); err != nil {
 		e.t.Errorf("ledger verify: %v", err)
 	}
-	sums, err := e.store.OpenPayoutSums(ctx)
+	if _, ms, err := e.svc.Reconcile(ctx); err != nil || len(ms) > 0 {
+		e.t.Errorf("payout reconcile: %v %+v", err, ms)
+	}
+	sums, err := e.store.PayoutSums(ctx)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	m := e.merchantAccount()
-	if got, want := m.DebitsPending, sums["merchant:"+e.merchant+":EUR"]; got != want {
+	if got, want := m.DebitsPending, sums["merchant:"+e.merchant+":EUR"].Open; got != want {
 		e.t.Errorf("merchant pending debits %d, open payouts %d", got, want)
 	}
 	if avail := m.CreditsPosted - m.DebitsPosted - m.DebitsPending; avail < 0 {

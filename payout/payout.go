@@ -181,6 +181,11 @@ type TotalsQuery struct {
 	DayStart, MonthStart   time.Time
 }
 
+// Sums are a merchant account's open and paid payouts.
+type Sums struct {
+	Open, Paid money.Amount
+}
+
 // ErrConflict is returned by the store when a payout changed since it was
 // read.
 var ErrConflict = errors.New("payout: changed concurrently")
@@ -206,9 +211,13 @@ type Store interface {
 	// other: effects run one at a time).
 	PayoutTotalsTx(ctx context.Context, tx ledger.Tx, q TotalsQuery) (Totals, error)
 	PayoutTotals(ctx context.Context, q TotalsQuery) (Totals, error)
-	// OpenPayoutSums returns, per merchant ledger account, the sum of open
-	// payouts (for reconciliation: reserved = sum of open payouts).
-	OpenPayoutSums(ctx context.Context) (map[string]money.Amount, error)
+	// PayoutSums returns, per merchant ledger account
+	// (merchant:<id>:<CUR>), the sums of open and of paid payouts (for
+	// reconciliation: reserved = sum of open payouts).
+	PayoutSums(ctx context.Context) (map[string]Sums, error)
+	// AllPayouts returns up to limit payouts of every merchant by id,
+	// after the id after ("" from the first).
+	AllPayouts(ctx context.Context, after string, limit int) ([]Payout, error)
 }
 
 // Ledger is what payouts need of the ledger.
@@ -217,6 +226,8 @@ type Ledger interface {
 	CreateTransfersWith(ctx context.Context, owner string, transfers []ledger.Transfer, effect ledger.Effect) ([]ledger.Result, error)
 	Account(ctx context.Context, owner, id string) (ledger.Account, error)
 	AccountTransfers(ctx context.Context, owner, accountID, startingAfter string, limit int) ([]ledger.Transfer, bool, error)
+	Transfer(ctx context.Context, owner, id string) (ledger.Transfer, []byte, error)
+	PendingStatus(ctx context.Context, owner, id string) (ledger.Pending, error)
 }
 
 // Limits is the amount (minor units of each currency) that may be paid out

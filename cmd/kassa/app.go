@@ -20,6 +20,7 @@ import (
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/payment"
+	"github.com/kassa/kassa/payout"
 	"github.com/kassa/kassa/risk"
 	"github.com/kassa/kassa/risk/geoip"
 	"github.com/kassa/kassa/store/sqlstore"
@@ -52,6 +53,7 @@ type appConfig struct {
 	geoIPDB              string
 	node                 string
 	trustedProxies       string
+	payouts              payoutFlags
 	// startRisk replays the risk engine's recent evaluations and runs its
 	// background work (serve and bench do; one-shot admin commands don't).
 	startRisk bool
@@ -69,6 +71,7 @@ func (c *appConfig) register(fs *flag.FlagSet) {
 	c.identity.register(fs)
 	fs.StringVar(&c.geoIPDB, "geoip-db", "", "MaxMind GeoIP2/GeoLite2 City or Country `file` (.mmdb) for IP geolocation in risk scoring; none: no geolocation features")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated `addresses or CIDRs` of load balancers whose X-Forwarded-For names the client (rate limits, voucher attempt limits and risk features use the client's address)")
+	c.payouts.register(fs)
 	fs.StringVar(&c.node, "node", "", "this node's `name` in the shared risk feature log (default: the host name and process id)")
 }
 
@@ -82,6 +85,7 @@ type app struct {
 	webhooks  *webhook.Service
 	vouchers  *voucher.Service
 	payments  *payment.Service
+	payouts   *payout.Service
 	vault     *vault.Service
 	keks      vault.KeyProvider
 	idem      *sqlstore.Idempotency
@@ -156,9 +160,10 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	// The built-in test acquirer; its issuer page (3-D Secure) is one of
 	// the hosted pages.
 	acq := acquirer.NewTest()
+	a.openPayouts(cfg.payouts)
 	a.payments = payment.New(payment.Config{Store: sqlstore.NewPayments(a.db), Ledger: a.ledger,
 		Vouchers: a.vouchers, Vault: a.vault, Acquirer: acquirer.WithTimeout(acq, 10*time.Second),
-		Risk: scorer, Logger: logger})
+		Risk: scorer, Logger: logger, Movements: a.payoutMovements})
 	idemKey, err := binaryKey(cfg.store.data, cfg.idempotencyKey, idempotencyKeyFile)
 	if err != nil {
 		return nil, err
@@ -182,6 +187,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		Webhooks:  a.webhooks,
 		Vouchers:  a.vouchers,
 		Payments:  a.payments,
+		Payouts:   a.payouts,
 		Vault:     a.vault,
 		Risk:      a.risk,
 		PublicURL: a.pagesOrigin,
@@ -228,6 +234,7 @@ func (a *app) runWorkers(ctx context.Context) (wait func()) {
 		}
 	})
 	wg.Go(func() { a.reconcileLoop(ctx) })
+	wg.Go(func() { a.runPayouts(ctx) })
 	wg.Go(func() { every(ctx, databasePingInterval, func(time.Time) { a.pingDatabase(ctx) }) })
 	wg.Go(func() {
 		if err := a.identity.Run(ctx, identitySweepInterval); err != nil && ctx.Err() == nil {
@@ -276,6 +283,9 @@ func every(ctx context.Context, interval time.Duration, fn func(now time.Time)) 
 func (a *app) reconcileLoop(ctx context.Context) {
 	every(ctx, reconcileInterval, func(time.Time) {
 		rep, err := a.payments.Reconcile(ctx, true)
+		if err == nil {
+			err = a.reconcilePayouts(ctx, &rep)
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				a.log.Warn("reconcile", "err", err)

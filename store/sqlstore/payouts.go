@@ -239,22 +239,29 @@ func (s *Payouts) PayoutTotals(ctx context.Context, q payout.TotalsQuery) (payou
 	return t, err
 }
 
-// OpenPayoutSums sums open payouts per merchant ledger account.
-func (s *Payouts) OpenPayoutSums(ctx context.Context) (map[string]money.Amount, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT merchant_id, currency, CAST(SUM(amount) AS BIGINT) FROM payouts
-		WHERE status IN ('pending', 'requires_review', 'in_transit') GROUP BY merchant_id, currency`)
+// PayoutSums sums open and paid payouts per merchant ledger account.
+func (s *Payouts) PayoutSums(ctx context.Context) (map[string]payout.Sums, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT merchant_id, currency,
+		CAST(COALESCE(SUM(CASE WHEN status = 'paid' THEN 0 ELSE amount END), 0) AS BIGINT),
+		CAST(COALESCE(SUM(CASE WHEN status = 'paid' THEN amount ELSE 0 END), 0) AS BIGINT)
+		FROM payouts WHERE status IN ('pending', 'requires_review', 'in_transit', 'paid') GROUP BY merchant_id, currency`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[string]money.Amount{}
+	out := map[string]payout.Sums{}
 	for rows.Next() {
 		var m, cur string
-		var sum money.Amount
-		if err := rows.Scan(&m, &cur, &sum); err != nil {
+		var sums payout.Sums
+		if err := rows.Scan(&m, &cur, &sums.Open, &sums.Paid); err != nil {
 			return nil, err
 		}
-		out["merchant:"+m+":"+cur] = sum
+		out["merchant:"+m+":"+cur] = sums
 	}
 	return out, rows.Err()
+}
+
+// AllPayouts pages through every payout by id.
+func (s *Payouts) AllPayouts(ctx context.Context, after string, limit int) ([]payout.Payout, error) {
+	return s.query(ctx, `SELECT `+payoutColumns+` FROM payouts WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
 }

@@ -218,8 +218,8 @@ func testPayoutTotals(t *testing.T, open Opener) {
 	if err != nil || got != want {
 		t.Errorf("totals %+v %v, want %+v", got, err, want)
 	}
-	sums, err := e.store.OpenPayoutSums(ctx)
-	if err != nil || sums["merchant:"+e.a.ID+":EUR"] != 100+1600+3200 {
+	sums, err := e.store.PayoutSums(ctx)
+	if want := (payout.Sums{Open: 100 + 1600 + 3200, Paid: 200 + 800}); err != nil || sums["merchant:"+e.a.ID+":EUR"] != want {
 		t.Errorf("open sums %v %v", sums, err)
 	}
 }

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kassa/kassa/acquirer"
+	"github.com/kassa/kassa/payout"
+)
+
+// TestE2EPayouts: a casino takes deposits by card and by vouchers, pays
+// winnings to a player's wallet and to bank accounts (one paid, one
+// returned after it was paid), over TLS on both backends; reconcile and
+// ledger verify are clean after each phase.
+func TestE2EPayouts(t *testing.T) { forEachBackend(t, testE2EPayouts) }
+
+func testE2EPayouts(t *testing.T, b backend) {
+	sk, pk := createMerchantKeys(t, b)
+	out, err := runKassa(t, b, "vouchers", "issue", "--count", "3", "--amount", "1000", "--currency", "EUR", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pins []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var v issuedVoucher
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatal(err)
+		}
+		pins = append(pins, v.PIN)
+	}
+	clean := func(phase string) {
+		t.Helper()
+		if out, err := runKassa(t, b, "reconcile"); err != nil || !strings.Contains(out, " 0 mismatches") {
+			t.Errorf("%s: reconcile: %v %s", phase, err, out)
+		}
+		if out, err := runKassa(t, b, "ledger", "verify"); err != nil {
+			t.Errorf("%s: ledger verify: %v %s", phase, err, out)
+		}
+	}
+	flags := []string{"--rate-limit", "0", "--test-bank-settle-delay", "1s", "--test-bank-return-delay", "1s"}
+	s := startServe(t, b, flags...)
+
+	// Deposits: 12.34 by card, 25.00 by three vouchers.
+	if p := cardPay(t, s, sk, pk, acquirer.CardApproved); p["status"] != "captured" {
+		t.Fatalf("card deposit: %v", p)
+	}
+	p := s.call(t, "POST", "/v1/payments", sk, "", map[string]any{"amount": 2500, "currency": "EUR"}, 201)
+	if c := s.call(t, "POST", "/v1/payments/"+p["id"].(string)+"/confirm", pk, "", map[string]any{
+		"client_secret": p["client_secret"], "payment_method": map[string]any{"type": "voucher", "pins": pins}}, 200); c["status"] != "captured" {
+		t.Fatalf("voucher deposit: %v", c)
+	}
+	player := map[string]any{"id": "cus_player1", "email": "jane@example.com", "first_name": "Jane", "last_name": "Doe",
+		"date_of_birth": "1990-05-17"}
+
+	// Winnings to the player's wallet: paid at once.
+	w := s.call(t, "POST", "/v1/payouts", sk, "win-1", map[string]any{"amount": 1000, "currency": "EUR",
+		"customer": player, "destination": map[string]any{"type": "wallet"}}, 201)
+	if w["status"] != "paid" {
+		t.Errorf("wallet payout: %v", w)
+	}
+	// A bad IBAN and more than the balance: problems, nothing reserved.
+	bad := s.call(t, "POST", "/v1/payouts", sk, "", map[string]any{"amount": 100, "currency": "EUR", "customer": player,
+		"destination": map[string]any{"type": "bank_account", "iban": "DE89370400440532013001", "account_holder": "Jane Doe"}}, 400)
+	if bad["code"] != "iban_checksum_invalid" || bad["param"] != "destination.iban" {
+		t.Errorf("bad IBAN: %v", bad)
+	}
+	big := s.call(t, "POST", "/v1/payouts", sk, "", map[string]any{"amount": 999_999, "currency": "EUR", "customer": player,
+		"destination": map[string]any{"type": "wallet"}}, 422)
+	if big["code"] != "balance_insufficient" {
+		t.Errorf("above balance: %v", big)
+	}
+	// Withdrawals to test IBANs: one paid, one returned after it was paid.
+	bank := func(iban string, amount int) string {
+		po := s.call(t, "POST", "/v1/payouts", sk, "", map[string]any{"amount": amount, "currency": "EUR", "customer": player,
+			"destination": map[string]any{"type": "bank_account", "iban": iban, "account_holder": "DOE, Jane"}}, 201)
+		return po["id"].(string)
+	}
+	paid := bank(payout.IBANCheckDigits("DE", "100100100000000000"), 500)
+	returned := bank(payout.IBANCheckDigits("DE", "100100100000000003"), 700)
+	waitPayout := func(id, status string) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		var got map[string]any
+		for time.Now().Before(deadline) {
+			if got = s.call(t, "GET", "/v1/payouts/"+id, sk, "", nil, 200); got["status"] == status {
+				return
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		t.Fatalf("payout %s did not become %s: %v", id, status, got)
+	}
+	waitPayout(paid, "paid")
+	waitPayout(returned, "returned")
+	if got := s.call(t, "GET", "/v1/payouts/"+returned, sk, "", nil, 200); got["failure_code"] != "MD07" {
+		t.Errorf("returned payout: %v", got)
+	}
+	list := s.call(t, "GET", "/v1/payouts?customer=cus_player1&limit=10", sk, "", nil, 200)
+	if data, _ := list["data"].([]any); len(data) != 3 {
+		t.Errorf("list: %v", list)
+	}
+	// The balance: 37.34 deposited, 10.00 to the wallet, 5.00 to the bank
+	// (the 7.00 came back).
+	bal := s.call(t, "GET", "/v1/balance", sk, "", nil, 200)
+	if !strings.Contains(mustJSON(t, bal), `"available":[{"amount":2234,"currency":"EUR"}]`) {
+		t.Errorf("balance after payouts: %v", bal)
+	}
+	if err := s.stop(t, syscall.SIGTERM); err != nil {
+		t.Errorf("stop: %v", err)
+	}
+	clean("after payouts")
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
