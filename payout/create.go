@@ -51,6 +51,7 @@ const (
 	CheckBalance     = "balance"
 	CheckLimits      = "limits"
 	CheckPolicy      = "policy"
+	CheckClosedLoop  = "closed_loop"
 )
 
 // checker collects check outcomes.
@@ -91,6 +92,10 @@ func CheckError(checks []Check) *kassa.Error {
 	switch first.Check {
 	case CheckBalance, CheckLimits, CheckPolicy:
 		kind = kassa.EUnprocessable
+	case CheckClosedLoop:
+		if first.Code == "amount_exceeds_deposit" {
+			kind = kassa.EUnprocessable
+		}
 	}
 	return &kassa.Error{Kind: kind, Code: first.Code, Param: first.Param, Message: first.Detail,
 		Details: map[string]any{"checks": checks}}
@@ -109,10 +114,18 @@ func (s *Service) Create(ctx context.Context, merchantID string, req CreateReque
 		Customer: req.Customer, MerchantReference: req.MerchantReference, Metadata: req.Metadata,
 		CreatedBy: req.CreatedBy, RequestKey: req.RequestKey, Created: now, Updated: now, Version: 1}
 	p.Destination.IBAN = NormalizeIBAN(p.Destination.IBAN)
+	p.Rail = s.railName(p.Destination.Type)
+	var dep *Deposit
+	if p.Destination.Type == DestCard || p.Destination.Type == DestOriginalMethod {
+		var err error
+		if dep, err = s.checkClosedLoop(ctx, c, &p); err != nil {
+			return Payout{}, err
+		}
+	}
 	// Balance and limits need a valid amount and currency; they run even
 	// when other checks failed, so validate_only answers every failure.
 	if p.Amount > 0 && p.Amount <= AmountMax && cur != "" {
-		if err := s.checkFunds(ctx, c, p, now); err != nil {
+		if err := s.checkFunds(ctx, c, p, dep, now); err != nil {
 			return Payout{}, err
 		}
 	}
@@ -140,14 +153,13 @@ func (s *Service) Create(ctx context.Context, merchantID string, req CreateReque
 			p.Status = StatusRequiresReview
 		}
 	}
-	p.Rail = s.railName(p.Destination.Type)
 	if p.Destination.Type == DestBankAccount {
 		p.ArrivalEstimate = now.Add(24 * time.Hour)
 	} else {
 		p.ArrivalEstimate = now
 	}
-	p, err := s.reserve(ctx, p, now)
-	if err != nil || p.Destination.Type != DestWallet || p.Status != StatusPending {
+	p, err := s.reserve(ctx, p, now, dep)
+	if err != nil || p.Rail != RailWallet || p.Status != StatusPending {
 		return p, err
 	}
 	// A wallet payout stays in Kassa's ledger: pay it now. Should that
@@ -181,7 +193,7 @@ func (s *Service) newID(merchantID, key string) string {
 
 func (s *Service) railName(dest string) string {
 	if dest == DestWallet {
-		return "wallet"
+		return RailWallet
 	}
 	if r := s.cfg.Rails[dest]; r != nil {
 		return r.Name()
@@ -282,8 +294,15 @@ func (s *Service) checkDestination(c *checker, req CreateRequest, cur money.Curr
 		}
 		c.pass(CheckName)
 	case DestOriginalMethod, DestCard:
-		c.fail(CheckDestination, "destination.type", "destination_unsupported",
-			"destination type %q is not enabled on this server yet", d.Type)
+		switch {
+		case s.cfg.Deposits == nil:
+			c.fail(CheckDestination, "destination.type", "destination_unsupported",
+				"destination type %q is not enabled on this server", d.Type)
+		case d.Payment == "":
+			c.fail(CheckDestination, "destination.payment", "payment_required",
+				"a %s payout names the deposit it pays back to: destination.payment (pay_...)", d.Type)
+		}
+		// checkClosedLoop checks the rest.
 	default:
 		c.fail(CheckDestination, "destination.type", "destination_type_invalid",
 			"destination.type must be one of original_method, wallet, card, bank_account")
@@ -292,7 +311,7 @@ func (s *Service) checkDestination(c *checker, req CreateRequest, cur money.Curr
 
 // checkFunds checks the merchant's available balance and the limits as
 // they are now (the reserve checks both again inside its transaction).
-func (s *Service) checkFunds(ctx context.Context, c *checker, p Payout, now time.Time) error {
+func (s *Service) checkFunds(ctx context.Context, c *checker, p Payout, dep *Deposit, now time.Time) error {
 	a, err := s.led.Account(ctx, "", merchantAccount(p.MerchantID, p.Currency))
 	if err != nil && !errors.Is(err, ledger.ErrNotFound) {
 		return err
@@ -307,6 +326,9 @@ func (s *Service) checkFunds(ctx context.Context, c *checker, p Payout, now time
 		return err
 	}
 	s.checkLimits(c, p, t)
+	if dep != nil {
+		checkDeposit(c, p, *dep, t.Payment)
+	}
 	return nil
 }
 
@@ -319,7 +341,66 @@ func available(a ledger.Account) money.Amount {
 func (s *Service) totalsQuery(p Payout, now time.Time) TotalsQuery {
 	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	return TotalsQuery{MerchantID: p.MerchantID, CustomerID: p.Customer.ID, Currency: p.Currency,
-		DayStart: day, MonthStart: day.AddDate(0, 0, 1-day.Day())}
+		DayStart: day, MonthStart: day.AddDate(0, 0, 1-day.Day()), Payment: p.Destination.Payment}
+}
+
+// checkClosedLoop checks a payout back to a deposit (destination card or
+// original_method with destination.payment): the payment is the
+// merchant's, in the payout's currency, by the payer, and for card by a
+// card. It picks the rail: a card deposit is paid back to the card; a
+// voucher deposit (vouchers cannot be refilled) to the payer's wallet.
+// The deposit's net amount bounds the payout (checkDeposit).
+func (s *Service) checkClosedLoop(ctx context.Context, c *checker, p *Payout) (*Deposit, error) {
+	d := p.Destination
+	if s.cfg.Deposits == nil || d.Payment == "" {
+		return nil, nil // checkDestination failed it
+	}
+	dep, err := s.cfg.Deposits.Deposit(ctx, p.MerchantID, d.Payment)
+	if kassa.ErrorKind(err) == kassa.ENotFound {
+		c.fail(CheckClosedLoop, "destination.payment", "payment_not_found", "destination.payment names no payment of yours")
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	switch {
+	case dep.Method != MethodCard && dep.Method != MethodVoucher:
+		c.fail(CheckClosedLoop, "destination.payment", "payment_not_captured", "destination.payment was not paid")
+		return nil, nil
+	case d.Type == DestCard && dep.Method != MethodCard:
+		c.fail(CheckClosedLoop, "destination.payment", "payment_not_card", "destination.payment was not paid by card")
+		return nil, nil
+	case p.Currency != "" && dep.Currency != p.Currency:
+		c.fail(CheckCurrency, "currency", "currency_mismatch", "the deposit was in %s, the payout is in %s", dep.Currency, p.Currency)
+		return nil, nil
+	case dep.PayerID != "" && id.HasPrefix(p.Customer.ID, "cus") && dep.PayerID != p.Customer.ID:
+		c.fail(CheckClosedLoop, "customer.id", "customer_mismatch", "the deposit was made by another Kassa account")
+		return nil, nil
+	}
+	if dep.Method == MethodCard {
+		p.Rail = s.railName(DestCard)
+		if p.Rail == "" {
+			c.fail(CheckDestination, "destination.type", "destination_unsupported", "card payouts are not enabled on this server")
+			return nil, nil
+		}
+	} else {
+		if !id.HasPrefix(p.Customer.ID, "cus") || (dep.PayerID != "" && dep.PayerID != p.Customer.ID) {
+			c.fail(CheckClosedLoop, "customer.id", "wallet_requires_kassa_account",
+				"a voucher deposit is paid back to the payer's wallet: customer.id must be the payer's cus_ account")
+			return nil, nil
+		}
+		p.Rail = RailWallet
+	}
+	c.pass(CheckClosedLoop)
+	return &dep, nil
+}
+
+// checkDeposit bounds a payout back to a deposit by what is left of it:
+// its net amount less what payouts already paid back to it.
+func checkDeposit(c *checker, p Payout, dep Deposit, paidBack money.Amount) {
+	if left := dep.Net - paidBack; p.Amount > left {
+		c.fail(CheckClosedLoop, "amount", "amount_exceeds_deposit",
+			"at most %d can go back to this deposit (%d net, %d paid back); pay winnings beyond it to the wallet or a bank account", max(left, 0), dep.Net, paidBack)
+	}
 }
 
 // checkLimits checks t plus p against the limits.
@@ -350,7 +431,7 @@ func (s *Service) checkPolicy(c *checker, p Payout) {
 // reserve writes the payout with its reserve: the pending transfer from
 // the merchant's balance to payout clearing, refused inside the ledger's
 // transaction when the balance or a limit would not allow it.
-func (s *Service) reserve(ctx context.Context, p Payout, now time.Time) (Payout, error) {
+func (s *Service) reserve(ctx context.Context, p Payout, now time.Time, dep *Deposit) (Payout, error) {
 	if err := s.ensureAccount(ctx, merchantAccount(p.MerchantID, p.Currency), p.Currency, 2, 0); err != nil {
 		return Payout{}, err
 	}
@@ -384,6 +465,9 @@ func (s *Service) reserve(ctx context.Context, p Payout, now time.Time) (Payout,
 			return err
 		}
 		s.checkLimits(c, p, t)
+		if dep != nil {
+			checkDeposit(c, p, *dep, t.Payment)
+		}
 		if refused = CheckError(c.checks); refused != nil {
 			return refused
 		}

@@ -196,3 +196,5 @@ func (e *env) check() {
 		e.t.Errorf("clearing pending credits %d, merchant pending debits %d", c.CreditsPending, m.DebitsPending)
 	}
 }
+
+func moneyAmount(n int64) money.Amount { return money.Amount(n) }

@@ -171,6 +171,8 @@ type Filter struct {
 // Totals are the sums limits are checked against.
 type Totals struct {
 	PayerDay, PayerMonth, MerchantDay money.Amount
+	// Payment is what payouts paid back to TotalsQuery.Payment, ever.
+	Payment money.Amount
 }
 
 // TotalsQuery names the payer, merchant, currency and the starts of the
@@ -179,6 +181,7 @@ type TotalsQuery struct {
 	MerchantID, CustomerID string
 	Currency               money.Currency
 	DayStart, MonthStart   time.Time
+	Payment                string // "" none
 }
 
 // Sums are a merchant account's open and paid payouts.
@@ -250,8 +253,11 @@ type Config struct {
 	Ledger Ledger
 	// Rails carry payouts by destination type (DestBankAccount: a SEPA
 	// rail). Wallet payouts need none: they stay in Kassa's ledger.
-	Rails  map[string]Rail
-	Limits Limits
+	Rails map[string]Rail
+	// Deposits finds the payments a card or original_method payout pays
+	// back to; nil: those destinations are not enabled.
+	Deposits Deposits
+	Limits   Limits
 	// ReviewAbove holds payouts of more than this for review (0: never).
 	ReviewAbove money.Amount
 	Clock       func() time.Time // nil: time.Now
@@ -268,9 +274,14 @@ type Service struct {
 	ids   id.Generator
 	log   *slog.Logger
 
+	rails map[string]Rail // by Rail.Name
+
 	mu       sync.Mutex
 	accounts map[string]bool // ledger accounts known to exist
 }
+
+// RailWallet is the name on payouts paid inside Kassa, to a wallet.
+const RailWallet = "wallet"
 
 // New returns a payout service.
 func New(cfg Config) *Service {
@@ -289,8 +300,12 @@ func New(cfg Config) *Service {
 	if cfg.Limits.MerchantDay <= 0 {
 		cfg.Limits.MerchantDay = MerchantDayDefault
 	}
+	rails := map[string]Rail{}
+	for _, r := range cfg.Rails {
+		rails[r.Name()] = r
+	}
 	return &Service{cfg: cfg, store: cfg.Store, led: cfg.Ledger, now: cfg.Clock, ids: cfg.IDs,
-		log: cfg.Logger, accounts: map[string]bool{}}
+		log: cfg.Logger, accounts: map[string]bool{}, rails: rails}
 }
 
 // Ledger account ids (platform namespace). merchantAccount is the one the

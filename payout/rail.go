@@ -31,6 +31,8 @@ type Instruction struct {
 	Currency      money.Currency
 	IBAN          string
 	AccountHolder string
+	// AuthorizationID is the card authorization a card payout credits.
+	AuthorizationID string
 }
 
 // RailState is where a transfer is on its rail.

@@ -78,7 +78,7 @@ func (s *Service) checkPayout(ctx context.Context, p Payout) (string, error) {
 		}
 		return "", nil
 	}
-	if p.Status == StatusPaid && p.Destination.Type == DestWallet {
+	if p.Status == StatusPaid && p.Rail == RailWallet {
 		return check(p.ID+":wallet", clearingAccount(p.Currency), WalletAccount(p.Customer.ID, p.Currency))
 	}
 	if p.Status == StatusReturned {

@@ -177,13 +177,13 @@ const ReturnWindow = 14 * 24 * time.Hour
 
 // step moves one payout along; ok reports whether it changed.
 func (s *Service) step(ctx context.Context, p Payout) (bool, error) {
-	if p.Destination.Type == DestWallet {
+	if p.Rail == RailWallet {
 		if p.Status != StatusPending {
 			return false, nil
 		}
 		return true, s.payWallet(ctx, p)
 	}
-	rail := s.cfg.Rails[p.Destination.Type]
+	rail := s.rails[p.Rail]
 	if rail == nil {
 		return false, nil
 	}
@@ -235,13 +235,21 @@ func (s *Service) send(ctx context.Context, rail Rail, p Payout) (bool, error) {
 	if p.RailAttempts >= RailAttemptsMax {
 		return false, nil
 	}
+	in := Instruction{Key: p.ID, Amount: p.Amount, Currency: p.Currency,
+		IBAN: p.Destination.IBAN, AccountHolder: p.Destination.AccountHolder}
+	if p.Destination.Payment != "" && s.cfg.Deposits != nil {
+		d, err := s.cfg.Deposits.Deposit(ctx, p.MerchantID, p.Destination.Payment)
+		if err != nil {
+			return false, err
+		}
+		in.AuthorizationID = d.AuthorizationID
+	}
 	next := s.next(p)
 	next.RailAttempts++
 	if err := s.store.UpdatePayout(ctx, next, nil); err != nil {
 		return false, err
 	}
-	st, err := rail.Submit(ctx, Instruction{Key: p.ID, Amount: p.Amount, Currency: p.Currency,
-		IBAN: p.Destination.IBAN, AccountHolder: p.Destination.AccountHolder})
+	st, err := rail.Submit(ctx, in)
 	var refused *RailError
 	switch {
 	case errors.As(err, &refused):

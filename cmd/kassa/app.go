@@ -160,7 +160,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	// The built-in test acquirer; its issuer page (3-D Secure) is one of
 	// the hosted pages.
 	acq := acquirer.NewTest()
-	a.openPayouts(cfg.payouts)
+	a.openPayouts(cfg.payouts, acquirer.WithTimeout(acq, 10*time.Second))
 	a.payments = payment.New(payment.Config{Store: sqlstore.NewPayments(a.db), Ledger: a.ledger,
 		Vouchers: a.vouchers, Vault: a.vault, Acquirer: acquirer.WithTimeout(acq, 10*time.Second),
 		Risk: scorer, Logger: logger, Movements: a.payoutMovements})

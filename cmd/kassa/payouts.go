@@ -5,6 +5,8 @@ import (
 	"flag"
 	"time"
 
+	"github.com/kassa/kassa/acquirer"
+
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/payout"
@@ -30,13 +32,15 @@ func (f *payoutFlags) register(fs *flag.FlagSet) {
 const payoutInterval = 2 * time.Second
 
 // openPayouts makes the payout engine with the SEPA test bank as the
-// bank_account rail. The test bank keeps its transfers in memory: it is
+// bank_account rail and the test acquirer's original credits as the card
+// rail. The test bank keeps its transfers in memory: it is
 // for test integrations, like the test acquirer.
-func (a *app) openPayouts(f payoutFlags) {
+func (a *app) openPayouts(f payoutFlags, acq acquirer.Acquirer) {
 	bank := payout.NewTestBank(nil)
 	bank.SettleDelay, bank.ReturnDelay = f.bankSettle, f.bankReturn
 	a.payouts = payout.New(payout.Config{Store: sqlstore.NewPayouts(a.db), Ledger: a.ledger, Logger: a.log,
-		Rails: map[string]payout.Rail{payout.DestBankAccount: bank},
+		Rails:    map[string]payout.Rail{payout.DestBankAccount: bank, payout.DestCard: payout.CardRail{Acquirer: acq}},
+		Deposits: deposits{a},
 		Limits: payout.Limits{PayerDay: money.Amount(f.payerDay), PayerMonth: money.Amount(f.payerMonth),
 			MerchantDay: money.Amount(f.merchantDay)},
 		ReviewAbove: money.Amount(f.reviewAbove)})
@@ -73,4 +77,22 @@ func (a *app) reconcilePayouts(ctx context.Context, rep *payment.Report) error {
 		rep.Mismatches = append(rep.Mismatches, payment.Mismatch{Account: "payout " + m.Payout, Problem: m.Problem})
 	}
 	return err
+}
+
+// deposits finds payments for the closed loop of payouts.
+type deposits struct{ a *app }
+
+// Deposit is a merchant's captured payment as a deposit: what is left of
+// it after refunds, its method and card authorization.
+func (d deposits) Deposit(ctx context.Context, merchantID, paymentID string) (payout.Deposit, error) {
+	p, err := d.a.payments.Get(ctx, merchantID, paymentID)
+	if err != nil {
+		return payout.Deposit{}, err
+	}
+	dep := payout.Deposit{PaymentID: p.ID, Currency: p.Currency, PayerID: p.PayerID,
+		Net: p.AmountCaptured - p.AmountRefunded - p.AmountRefundPending, AuthorizationID: p.Card.AuthorizationID}
+	if p.Status == payment.StatusCaptured {
+		dep.Method = p.MethodType
+	}
+	return dep, nil
 }

@@ -44,8 +44,9 @@ func testE2EPayouts(t *testing.T, b backend) {
 	s := startServe(t, b, flags...)
 
 	// Deposits: 12.34 by card, 25.00 by three vouchers.
-	if p := cardPay(t, s, sk, pk, acquirer.CardApproved); p["status"] != "captured" {
-		t.Fatalf("card deposit: %v", p)
+	cardDeposit := cardPay(t, s, sk, pk, acquirer.CardApproved)
+	if cardDeposit["status"] != "captured" {
+		t.Fatalf("card deposit: %v", cardDeposit)
 	}
 	p := s.call(t, "POST", "/v1/payments", sk, "", map[string]any{"amount": 2500, "currency": "EUR"}, 201)
 	if c := s.call(t, "POST", "/v1/payments/"+p["id"].(string)+"/confirm", pk, "", map[string]any{
@@ -60,6 +61,29 @@ func testE2EPayouts(t *testing.T, b backend) {
 		"customer": player, "destination": map[string]any{"type": "wallet"}}, 201)
 	if w["status"] != "paid" {
 		t.Errorf("wallet payout: %v", w)
+	}
+	// Back to the deposits (original_method): the card gets its 12.34
+	// back through the acquirer; the vouchers' share goes to the wallet.
+	back := s.call(t, "POST", "/v1/payouts", sk, "", map[string]any{"amount": 1234, "currency": "EUR", "customer": player,
+		"destination": map[string]any{"type": "original_method", "payment": cardDeposit["id"]}}, 201)
+	if back["rail"] != "card" {
+		t.Errorf("card deposit paid back by %v", back)
+	}
+	more := s.call(t, "POST", "/v1/payouts", sk, "", map[string]any{"amount": 1, "currency": "EUR", "customer": player,
+		"destination": map[string]any{"type": "card", "payment": cardDeposit["id"]}}, 422)
+	if more["code"] != "amount_exceeds_deposit" || more["param"] != "amount" {
+		t.Errorf("beyond the card deposit: %v", more)
+	}
+	vback := s.call(t, "POST", "/v1/payouts", sk, "", map[string]any{"amount": 800, "currency": "EUR", "customer": player,
+		"destination": map[string]any{"type": "original_method", "payment": p["id"]}}, 201)
+	if vback["status"] != "paid" || vback["rail"] != "wallet" {
+		t.Errorf("voucher deposit paid back: %v", vback)
+	}
+	// Another merchant's deposit: not found, nothing reserved.
+	osk, _ := createMerchantKeys(t, b)
+	if o := s.call(t, "POST", "/v1/payouts", osk, "", map[string]any{"amount": 1, "currency": "EUR", "customer": player,
+		"destination": map[string]any{"type": "original_method", "payment": p["id"]}}, 400); o["code"] != "payment_not_found" || o["param"] != "destination.payment" {
+		t.Errorf("another merchant's deposit: %v", o)
 	}
 	// A bad IBAN and more than the balance: problems, nothing reserved.
 	bad := s.call(t, "POST", "/v1/payouts", sk, "", map[string]any{"amount": 100, "currency": "EUR", "customer": player,
@@ -78,8 +102,8 @@ func testE2EPayouts(t *testing.T, b backend) {
 			"destination": map[string]any{"type": "bank_account", "iban": iban, "account_holder": "DOE, Jane"}}, 201)
 		return po["id"].(string)
 	}
-	paid := bank(payout.IBANCheckDigits("DE", "100100100000000000"), 500)
-	returned := bank(payout.IBANCheckDigits("DE", "100100100000000003"), 700)
+	paid := bank(payout.IBANCheckDigits("DE", "100100100000000000"), 100)
+	returned := bank(payout.IBANCheckDigits("DE", "100100100000000003"), 100)
 	waitPayout := func(id, status string) {
 		t.Helper()
 		deadline := time.Now().Add(60 * time.Second)
@@ -92,19 +116,21 @@ func testE2EPayouts(t *testing.T, b backend) {
 		}
 		t.Fatalf("payout %s did not become %s: %v", id, status, got)
 	}
+	waitPayout(back["id"].(string), "paid")
 	waitPayout(paid, "paid")
 	waitPayout(returned, "returned")
 	if got := s.call(t, "GET", "/v1/payouts/"+returned, sk, "", nil, 200); got["failure_code"] != "MD07" {
 		t.Errorf("returned payout: %v", got)
 	}
 	list := s.call(t, "GET", "/v1/payouts?customer=cus_player1&limit=10", sk, "", nil, 200)
-	if data, _ := list["data"].([]any); len(data) != 3 {
+	if data, _ := list["data"].([]any); len(data) != 5 {
 		t.Errorf("list: %v", list)
 	}
-	// The balance: 37.34 deposited, 10.00 to the wallet, 5.00 to the bank
-	// (the 7.00 came back).
+	// The balance: 37.34 deposited; 10.00 winnings and 8.00 of the
+	// vouchers' to the wallet, 12.34 to the card, 1.00 to the bank (the
+	// other 1.00 came back).
 	bal := s.call(t, "GET", "/v1/balance", sk, "", nil, 200)
-	if !strings.Contains(mustJSON(t, bal), `"available":[{"amount":2234,"currency":"EUR"}]`) {
+	if !strings.Contains(mustJSON(t, bal), `"available":[{"amount":600,"currency":"EUR"}]`) {
 		t.Errorf("balance after payouts: %v", bal)
 	}
 	if err := s.stop(t, syscall.SIGTERM); err != nil {

@@ -221,22 +221,35 @@ func totalsArgs(q payout.TotalsQuery) []any {
 	return []any{q.CustomerID, micros(q.DayStart), q.CustomerID, micros(q.DayStart), q.MerchantID, string(q.Currency), since}
 }
 
+// paidBackQuery sums what payouts paid (or are paying) back to a deposit.
+const paidBackQuery = `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM payouts
+	WHERE merchant_id = ? AND destination_payment = ? AND status IN ('pending', 'requires_review', 'in_transit', 'paid')`
+
+func payoutTotals(ctx context.Context, q rowQuerier, tq payout.TotalsQuery) (payout.Totals, error) {
+	var t payout.Totals
+	if err := q.QueryRowContext(ctx, payoutTotalsQuery, totalsArgs(tq)...).Scan(&t.PayerDay, &t.PayerMonth, &t.MerchantDay); err != nil {
+		return t, err
+	}
+	if tq.Payment != "" {
+		if err := q.QueryRowContext(ctx, paidBackQuery, tq.MerchantID, tq.Payment).Scan(&t.Payment); err != nil {
+			return t, err
+		}
+	}
+	return t, nil
+}
+
 // PayoutTotalsTx sums payouts for limits inside the ledger's transaction.
 func (s *Payouts) PayoutTotalsTx(ctx context.Context, ltx ledger.Tx, q payout.TotalsQuery) (payout.Totals, error) {
 	tx, err := ledgerTxOf(ltx)
 	if err != nil {
 		return payout.Totals{}, err
 	}
-	var t payout.Totals
-	err = tx.QueryRowContext(ctx, payoutTotalsQuery, totalsArgs(q)...).Scan(&t.PayerDay, &t.PayerMonth, &t.MerchantDay)
-	return t, err
+	return payoutTotals(ctx, tx, q)
 }
 
 // PayoutTotals sums payouts for limits.
 func (s *Payouts) PayoutTotals(ctx context.Context, q payout.TotalsQuery) (payout.Totals, error) {
-	var t payout.Totals
-	err := s.db.QueryRowContext(ctx, payoutTotalsQuery, totalsArgs(q)...).Scan(&t.PayerDay, &t.PayerMonth, &t.MerchantDay)
-	return t, err
+	return payoutTotals(ctx, s.db, q)
 }
 
 // PayoutSums sums open and paid payouts per merchant ledger account.

@@ -218,8 +218,28 @@ func testPayoutTotals(t *testing.T, open Opener) {
 	if err != nil || got != want {
 		t.Errorf("totals %+v %v, want %+v", got, err, want)
 	}
+	// Paid back to a deposit, ever: open and paid count, canceled not.
+	for i, st := range []payout.Status{payout.StatusPaid, payout.StatusInTransit, payout.StatusFailed} {
+		po := newPayout(e.a.ID, day.AddDate(0, -3, 0))
+		po.Customer.ID, po.Amount, po.Status, po.Destination = "p3", money.Amount(10<<i), st, payout.Destination{Type: payout.DestCard, Payment: "pay_1"}
+		e.create(t, po)
+	}
+	q.Payment = "pay_1"
+	if got, err := e.store.PayoutTotals(ctx, q); err != nil || got.Payment != 30 {
+		t.Errorf("paid back to pay_1: %d %v, want 30", got.Payment, err)
+	}
+	if _, err := e.led.CreateTransfersWith(ctx, "", []ledger.Transfer{{ID: "tot", DebitAccountID: "a", CreditAccountID: "b", Amount: 1, Currency: "EUR"}},
+		func(ctx context.Context, tx ledger.Tx, _ []ledger.Result) error {
+			got, err := e.store.PayoutTotalsTx(ctx, tx, q)
+			if err == nil && got.Payment != 30 {
+				err = errors.New("wrong sum in the transaction")
+			}
+			return err
+		}); err != nil {
+		t.Errorf("PayoutTotalsTx: %v", err)
+	}
 	sums, err := e.store.PayoutSums(ctx)
-	if want := (payout.Sums{Open: 100 + 1600 + 3200, Paid: 200 + 800}); err != nil || sums["merchant:"+e.a.ID+":EUR"] != want {
+	if want := (payout.Sums{Open: 100 + 1600 + 3200 + 20, Paid: 200 + 800 + 10}); err != nil || sums["merchant:"+e.a.ID+":EUR"] != want {
 		t.Errorf("open sums %v %v", sums, err)
 	}
 }
