@@ -38,7 +38,7 @@ func newClosedLoopEnv(t *testing.T) (*env, *acquirer.Test, deposits) {
 		e.merchant + "/pay_voucher": {PaymentID: "pay_voucher", Method: payout.MethodVoucher, Currency: "EUR", Net: 2_000, PayerID: "cus_jane"},
 		"mer_other/pay_theirs":      {PaymentID: "pay_theirs", Method: payout.MethodCard, Currency: "EUR", Net: 9_000},
 	}
-	e.svc = payout.New(payout.Config{Store: e.store, Ledger: e.led, Clock: e.clk.Now, Deposits: deps,
+	e.svc = payout.New(payout.Config{Store: e.store, Ledger: e.led, Clock: e.clk.Now, Deposits: deps, KYC: testKYC,
 		Rails: map[string]payout.Rail{payout.DestBankAccount: e.bank, payout.DestCard: payout.CardRail{Acquirer: acq}}})
 	return e, acq, deps
 }

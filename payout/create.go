@@ -122,6 +122,11 @@ func (s *Service) Create(ctx context.Context, merchantID string, req CreateReque
 			return Payout{}, err
 		}
 	}
+	if p.Rail == RailWallet && id.HasPrefix(p.Customer.ID, "cus") {
+		if err := s.checkKYC(ctx, c, p.Customer); err != nil {
+			return Payout{}, err
+		}
+	}
 	// Balance and limits need a valid amount and currency; they run even
 	// when other checks failed, so validate_only answers every failure.
 	if p.Amount > 0 && p.Amount <= AmountMax && cur != "" {

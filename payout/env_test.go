@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/internal/pgtest"
 	"github.com/kassa/kassa/internal/testclock"
@@ -89,7 +90,7 @@ func newEnv(t *testing.T, db *sqlstore.DB, o options) *env {
 		e.store = o.wrap(e.store)
 	}
 	e.bank = payout.NewTestBank(e.clk.Now)
-	e.svc = payout.New(payout.Config{Store: e.store, Ledger: e.led, Clock: e.clk.Now,
+	e.svc = payout.New(payout.Config{Store: e.store, Ledger: e.led, Clock: e.clk.Now, KYC: testKYC,
 		Rails: map[string]payout.Rail{payout.DestBankAccount: e.bank}, Limits: o.limits, ReviewAbove: o.reviewAbove})
 	m, err := merchant.NewService(sqlstore.NewMerchants(db), e.clk.Now, id.Generator{}).Create(ctx, "Casino")
 	if err != nil {
@@ -198,3 +199,20 @@ func (e *env) check() {
 }
 
 func moneyAmount(n int64) money.Amount { return money.Amount(n) }
+
+// kycTable is identity's answers for Kassa accounts: the e2e test
+// (cmd/kassa) signs a payer up and verifies them with the real service.
+type kycTable map[string]payout.Identity
+
+func (k kycTable) Identity(_ context.Context, customerID string) (payout.Identity, error) {
+	idn, ok := k[customerID]
+	if !ok {
+		return payout.Identity{}, kassa.Errorf(kassa.ENotFound, "customer_not_found", "no such customer")
+	}
+	return idn, nil
+}
+
+var jane1990 = payout.Identity{Email: "jane@example.com", GivenName: "Jane", FamilyName: "Doe", DateOfBirth: "1990-05-17", Verified: true}
+
+var testKYC = kycTable{"cus_jane": jane1990, "cus_w": jane1990,
+	"cus_new": {Email: "new@example.com", GivenName: "Jane", FamilyName: "Doe", DateOfBirth: "1990-05-17"}}

@@ -257,7 +257,10 @@ type Config struct {
 	// Deposits finds the payments a card or original_method payout pays
 	// back to; nil: those destinations are not enabled.
 	Deposits Deposits
-	Limits   Limits
+	// KYC gives the identity a payer's Kassa account was verified with;
+	// wallet payouts must match it. nil: wallet payouts are refused.
+	KYC    KYC
+	Limits Limits
 	// ReviewAbove holds payouts of more than this for review (0: never).
 	ReviewAbove money.Amount
 	Clock       func() time.Time // nil: time.Now

@@ -509,3 +509,43 @@ func TestCancel(t *testing.T) {
 		t.Errorf("the bank received %d transfers, want 1", n)
 	}
 }
+
+// TestWalletKYC: a wallet payout goes only to a verified Kassa account
+// whose identity is the customer the merchant names.
+func TestWalletKYC(t *testing.T) {
+	e := newSQLiteEnv(t, options{})
+	e.fund(10_000)
+	ctx := context.Background()
+	tests := []struct {
+		name        string
+		change      func(c *payout.Customer)
+		code, param string
+	}{
+		{"unknown account", func(c *payout.Customer) { c.ID = "cus_nobody" }, "customer_not_found", "customer.id"},
+		{"not verified", func(c *payout.Customer) { c.ID = "cus_new"; c.Email = "new@example.com" }, "kyc_required", "customer.id"},
+		{"another name", func(c *payout.Customer) { c.FirstName = "John" }, "kyc_mismatch", "customer.first_name"},
+		{"another birth date", func(c *payout.Customer) { c.DateOfBirth = "1990-05-18" }, "kyc_mismatch", "customer.date_of_birth"},
+		{"another email", func(c *payout.Customer) { c.Email = "mallory@example.com" }, "kyc_mismatch", "customer.email"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := bankReq(100, "")
+			req.Customer.ID = "cus_jane"
+			req.Destination = payout.Destination{Type: payout.DestWallet}
+			tt.change(&req.Customer)
+			_, err := e.svc.Create(ctx, e.merchant, req)
+			if ke := kassa.AsError(err); ke == nil || ke.Code != tt.code || ke.Param != tt.param {
+				t.Errorf("got %v, want %s (%s)", err, tt.code, tt.param)
+			}
+		})
+	}
+	req := bankReq(100, "")
+	req.Customer.ID, req.Customer.FirstName, req.Customer.LastName = "cus_jane", "JANE", "doe"
+	req.Destination = payout.Destination{Type: payout.DestWallet}
+	if p, err := e.svc.Create(ctx, e.merchant, req); err != nil || p.Status != payout.StatusPaid {
+		t.Errorf("matching identity: %v %+v", err, p)
+	}
+	if m := e.merchantAccount(); m.DebitsPosted != 100 || m.DebitsPending != 0 {
+		t.Errorf("refused wallet payouts moved money: %+v", m)
+	}
+}

@@ -104,7 +104,7 @@ func runStateMachine(t *testing.T, seed uint64) {
 	e := newEnv(t, db, options{reviewAbove: 40_000, limits: payout.Limits{PayerDay: 10_000_000, PayerMonth: 10_000_000},
 		wrap: func(s payout.Store) payout.Store { return crashStore{s, f} }})
 	bank := e.bank
-	e.svc = payout.New(payout.Config{Store: e.store, Ledger: e.led, Clock: e.clk.Now, ReviewAbove: 40_000,
+	e.svc = payout.New(payout.Config{Store: e.store, Ledger: e.led, Clock: e.clk.Now, ReviewAbove: 40_000, KYC: testKYC,
 		Limits: payout.Limits{PayerDay: 10_000_000, PayerMonth: 10_000_000},
 		Rails:  map[string]payout.Rail{payout.DestBankAccount: lossyRail{bank, f}}})
 	e.fund(500_000)

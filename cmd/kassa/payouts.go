@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kassa/kassa/acquirer"
+	"github.com/kassa/kassa/identity"
 
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
@@ -41,6 +42,7 @@ func (a *app) openPayouts(f payoutFlags, acq acquirer.Acquirer) {
 	a.payouts = payout.New(payout.Config{Store: sqlstore.NewPayouts(a.db), Ledger: a.ledger, Logger: a.log,
 		Rails:    map[string]payout.Rail{payout.DestBankAccount: bank, payout.DestCard: payout.CardRail{Acquirer: acq}},
 		Deposits: deposits{a},
+		KYC:      kycSource{a},
 		Limits: payout.Limits{PayerDay: money.Amount(f.payerDay), PayerMonth: money.Amount(f.payerMonth),
 			MerchantDay: money.Amount(f.merchantDay)},
 		ReviewAbove: money.Amount(f.reviewAbove)})
@@ -95,4 +97,26 @@ func (d deposits) Deposit(ctx context.Context, merchantID, paymentID string) (pa
 		dep.Method = p.MethodType
 	}
 	return dep, nil
+}
+
+// kycSource gives payouts the verified identity of a payer's Kassa account.
+type kycSource struct{ a *app }
+
+// Identity is the account's address and KYC data; Verified once its
+// level is kyc_verified.
+func (k kycSource) Identity(ctx context.Context, customerID string) (payout.Identity, error) {
+	c, err := k.a.identity.Customer(ctx, customerID)
+	if err != nil {
+		return payout.Identity{}, err
+	}
+	idn := payout.Identity{Email: c.Email, GivenName: c.GivenName, FamilyName: c.FamilyName,
+		Verified: c.Level == identity.LevelKYCVerified}
+	if idn.Verified {
+		d, err := k.a.identity.Identity(ctx, customerID)
+		if err != nil {
+			return payout.Identity{}, err
+		}
+		idn.DateOfBirth = d.BirthDate.Format(time.DateOnly)
+	}
+	return idn, nil
 }

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kassa/kassa/acquirer"
+	"github.com/kassa/kassa/identity"
+	"github.com/kassa/kassa/identity/identitytest"
 	"github.com/kassa/kassa/payout"
 )
 
@@ -40,6 +45,7 @@ func testE2EPayouts(t *testing.T, b backend) {
 			t.Errorf("%s: ledger verify: %v %s", phase, err, out)
 		}
 	}
+	payer := kycCustomer(t, b, "jane@example.com", "+436641234567", "Jane", "Doe", time.Date(1990, 5, 17, 0, 0, 0, 0, time.UTC))
 	flags := []string{"--rate-limit", "0", "--test-bank-settle-delay", "1s", "--test-bank-return-delay", "1s"}
 	s := startServe(t, b, flags...)
 
@@ -53,7 +59,7 @@ func testE2EPayouts(t *testing.T, b backend) {
 		"client_secret": p["client_secret"], "payment_method": map[string]any{"type": "voucher", "pins": pins}}, 200); c["status"] != "captured" {
 		t.Fatalf("voucher deposit: %v", c)
 	}
-	player := map[string]any{"id": "cus_player1", "email": "jane@example.com", "first_name": "Jane", "last_name": "Doe",
+	player := map[string]any{"id": payer, "email": "jane@example.com", "first_name": "Jane", "last_name": "Doe",
 		"date_of_birth": "1990-05-17"}
 
 	// Winnings to the player's wallet: paid at once.
@@ -84,6 +90,12 @@ func testE2EPayouts(t *testing.T, b backend) {
 	if o := s.call(t, "POST", "/v1/payouts", osk, "", map[string]any{"amount": 1, "currency": "EUR", "customer": player,
 		"destination": map[string]any{"type": "original_method", "payment": p["id"]}}, 400); o["code"] != "payment_not_found" || o["param"] != "destination.payment" {
 		t.Errorf("another merchant's deposit: %v", o)
+	}
+	// Another person's data for the payer's wallet: refused by KYC.
+	mallory := map[string]any{"id": payer, "first_name": "Mallory", "last_name": "Doe", "date_of_birth": "1990-05-17"}
+	if k := s.call(t, "POST", "/v1/payouts", sk, "", map[string]any{"amount": 100, "currency": "EUR", "customer": mallory,
+		"destination": map[string]any{"type": "wallet"}}, 400); k["code"] != "kyc_mismatch" {
+		t.Errorf("wallet payout with another name: %v", k)
 	}
 	// A bad IBAN and more than the balance: problems, nothing reserved.
 	bad := s.call(t, "POST", "/v1/payouts", sk, "", map[string]any{"amount": 100, "currency": "EUR", "customer": player,
@@ -122,7 +134,7 @@ func testE2EPayouts(t *testing.T, b backend) {
 	if got := s.call(t, "GET", "/v1/payouts/"+returned, sk, "", nil, 200); got["failure_code"] != "MD07" {
 		t.Errorf("returned payout: %v", got)
 	}
-	list := s.call(t, "GET", "/v1/payouts?customer=cus_player1&limit=10", sk, "", nil, 200)
+	list := s.call(t, "GET", "/v1/payouts?customer="+payer+"&limit=10", sk, "", nil, 200)
 	if data, _ := list["data"].([]any); len(data) != 5 {
 		t.Errorf("list: %v", list)
 	}
@@ -146,4 +158,44 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// kycCustomer signs a payer up with the real identity service over b's
+// database (codes from the development outbox) and verifies their
+// identity; it returns the Kassa account's id.
+func kycCustomer(t *testing.T, b backend, email, phone, given, family string, born time.Time) string {
+	t.Helper()
+	ctx := context.Background()
+	var cfg appConfig
+	fs := newFlagSet("test", "", io.Discard)
+	cfg.register(fs)
+	if err := parseFlags(fs, b.args, func(string) string { return "" }); err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close()
+	client := identity.Client{IP: "192.0.2.7", UserAgent: "e2e"}
+	su, err := a.identity.SignUp(ctx, identity.SignUpRequest{Email: email, Phone: phone, Client: client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range []string{email, phone} {
+		if _, err := a.identity.SignUpConfirm(ctx, su.Token, identitytest.LastCode(t, a.outbox, to)); err != nil {
+			t.Fatalf("confirm %s: %v", to, err)
+		}
+	}
+	res, err := a.identity.SignUpPassword(ctx, su.Token, "correct horse battery staple 42", client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := a.identity.SubmitKYC(ctx, res.Customer.ID, identity.IdentityData{GivenName: given, FamilyName: family, BirthDate: born,
+		Address:      identity.Address{Line1: "Hauptstr. 1", City: "Wien", PostalCode: "1010", Country: "AT"},
+		DocumentType: identity.DocumentPassport, DocumentCountry: "AT", DocumentNumber: "P1234567"})
+	if err != nil || c.Level != identity.LevelKYCVerified {
+		t.Fatalf("KYC: %+v %v", c, err)
+	}
+	return c.ID
 }
