@@ -90,7 +90,7 @@ func CheckError(checks []Check) *kassa.Error {
 	}
 	kind := kassa.EInvalid
 	switch first.Check {
-	case CheckBalance, CheckLimits, CheckPolicy:
+	case CheckBalance, CheckLimits, CheckPolicy, CheckRisk:
 		kind = kassa.EUnprocessable
 	case CheckClosedLoop:
 		if first.Code == "amount_exceeds_deposit" {
@@ -135,6 +135,9 @@ func (s *Service) Create(ctx context.Context, merchantID string, req CreateReque
 		}
 	}
 	s.checkPolicy(c, p)
+	if err := s.checkDestinationHistory(ctx, c, p); err != nil {
+		return Payout{}, err
+	}
 	p.Checks = c.checks
 	if req.ValidateOnly {
 		return p, nil
@@ -143,6 +146,13 @@ func (s *Service) Create(ctx context.Context, merchantID string, req CreateReque
 		return Payout{}, err
 	}
 	p.ID = s.newID(merchantID, req.RequestKey)
+	// Scored only when every other check passed and it is no dry run:
+	// an evaluation counts the attempt in the payer's features.
+	s.checkRisk(ctx, c, p)
+	p.Checks = c.checks
+	if err := CheckError(p.Checks); err != nil {
+		return Payout{}, err
+	}
 	if req.RequestKey != "" {
 		prev, err := s.store.Payout(ctx, merchantID, p.ID)
 		switch {

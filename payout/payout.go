@@ -218,6 +218,8 @@ type Store interface {
 	// (merchant:<id>:<CUR>), the sums of open and of paid payouts (for
 	// reconciliation: reserved = sum of open payouts).
 	PayoutSums(ctx context.Context) (map[string]Sums, error)
+	// DestinationStats looks at a merchant's earlier payouts to iban.
+	DestinationStats(ctx context.Context, merchantID, customerID, iban string) (DestinationStats, error)
 	// AllPayouts returns up to limit payouts of every merchant by id,
 	// after the id after ("" from the first).
 	AllPayouts(ctx context.Context, after string, limit int) ([]Payout, error)
@@ -259,7 +261,9 @@ type Config struct {
 	Deposits Deposits
 	// KYC gives the identity a payer's Kassa account was verified with;
 	// wallet payouts must match it. nil: wallet payouts are refused.
-	KYC    KYC
+	KYC KYC
+	// Risk scores every payout; nil: none.
+	Risk   Risk
 	Limits Limits
 	// ReviewAbove holds payouts of more than this for review (0: never).
 	ReviewAbove money.Amount

@@ -3,6 +3,7 @@ package payout_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/payout"
+	"github.com/kassa/kassa/risk"
 	"github.com/kassa/kassa/store/sqlstore"
 )
 
@@ -182,15 +184,17 @@ func TestBankPayouts(t *testing.T) {
 	forEachBackend(t, options{}, func(t *testing.T, e *env) {
 		e.fund(100_000)
 		ctx := context.Background()
-		paid, err := e.svc.Create(ctx, e.merchant, bankReq(10_000, ibanPaid))
+		// One payer per account: a payer paid to several accounts is held
+		// for review (TestDestinationHistory).
+		paid, err := e.svc.Create(ctx, e.merchant, bankReqFor("p-paid", 10_000, ibanPaid))
 		if err != nil {
 			t.Fatal(err)
 		}
-		closed, err := e.svc.Create(ctx, e.merchant, bankReq(20_000, ibanClosed))
+		closed, err := e.svc.Create(ctx, e.merchant, bankReqFor("p-closed", 20_000, ibanClosed))
 		if err != nil {
 			t.Fatal(err)
 		}
-		returned, err := e.svc.Create(ctx, e.merchant, bankReq(30_000, ibanReturned))
+		returned, err := e.svc.Create(ctx, e.merchant, bankReqFor("p-returned", 30_000, ibanReturned))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -264,11 +268,11 @@ func TestLostAnswersResolvedByQuery(t *testing.T) {
 	e := newSQLiteEnv(t, options{})
 	e.fund(10_000)
 	ctx := context.Background()
-	a, err := e.svc.Create(ctx, e.merchant, bankReq(1_000, ibanLostAns))
+	a, err := e.svc.Create(ctx, e.merchant, bankReqFor("p-a", 1_000, ibanLostAns))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := e.svc.Create(ctx, e.merchant, bankReq(2_000, ibanLostReq))
+	b, err := e.svc.Create(ctx, e.merchant, bankReqFor("p-b", 2_000, ibanLostReq))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -547,5 +551,94 @@ func TestWalletKYC(t *testing.T) {
 	}
 	if m := e.merchantAccount(); m.DebitsPosted != 100 || m.DebitsPending != 0 {
 		t.Errorf("refused wallet payouts moved money: %+v", m)
+	}
+}
+
+// TestDestinationHistory holds for review a payout to a changed bank
+// account and to one that several payers were paid to.
+func TestDestinationHistory(t *testing.T) {
+	e := newSQLiteEnv(t, options{})
+	e.fund(100_000)
+	ctx := context.Background()
+	status := func(customer, iban string) payout.Status {
+		t.Helper()
+		p, err := e.svc.Create(ctx, e.merchant, bankReqFor(customer, 100, iban))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Status
+	}
+	other := payout.IBANCheckDigits("DE", "100100100000000006")
+	if st := status("p1", ibanPaid); st != payout.StatusPending {
+		t.Errorf("first payout: %s", st)
+	}
+	if st := status("p1", ibanPaid); st != payout.StatusPending {
+		t.Errorf("same account again: %s", st)
+	}
+	if st := status("p1", other); st != payout.StatusRequiresReview {
+		t.Errorf("changed account: %s, want requires_review", st)
+	}
+	// Two other payers to p1's account: the third is held.
+	if st := status("p2", ibanPaid); st != payout.StatusPending {
+		t.Errorf("second payer: %s", st)
+	}
+	if st := status("p3", ibanPaid); st != payout.StatusRequiresReview {
+		t.Errorf("third payer to one account: %s, want requires_review", st)
+	}
+	e.check()
+}
+
+func bankReqFor(customer string, amount int64, iban string) payout.CreateRequest {
+	r := bankReq(moneyAmount(amount), iban)
+	r.Customer.ID = customer
+	return r
+}
+
+// decider answers every evaluation with one decision: the engine's
+// answers, which the e2e test (cmd/kassa) gets from the real engine.
+type decider struct {
+	decision string
+	err      error
+}
+
+func (d decider) Evaluate(_ context.Context, in risk.Input, _ bool) (risk.Evaluation, error) {
+	if in.Event.Kind != risk.KindWithdrawal || in.Event.CustomerID == "" || in.Event.Amount <= 0 {
+		return risk.Evaluation{}, errors.New("not a withdrawal of a payer")
+	}
+	return risk.Evaluation{Score: 50, Decision: d.decision, Reasons: []risk.Reason{{Code: "feature:withdrawal_to_deposits_ratio"}}}, d.err
+}
+
+// TestRiskDecisions: block refuses a payout, review and challenge and an
+// engine that fails hold it, allow lets it go.
+func TestRiskDecisions(t *testing.T) {
+	tests := []struct {
+		d    decider
+		want payout.Status
+		code string
+	}{
+		{decider{decision: risk.Allow}, payout.StatusPending, ""},
+		{decider{decision: risk.Review}, payout.StatusRequiresReview, ""},
+		{decider{decision: risk.Challenge}, payout.StatusRequiresReview, ""},
+		{decider{err: errors.New("engine down")}, payout.StatusRequiresReview, ""},
+		{decider{decision: risk.Block}, "", "risk_blocked"},
+	}
+	for _, tt := range tests {
+		e := newSQLiteEnv(t, options{})
+		e.fund(10_000)
+		e.svc = payout.New(payout.Config{Store: e.store, Ledger: e.led, Clock: e.clk.Now, Risk: tt.d,
+			Rails: map[string]payout.Rail{payout.DestBankAccount: e.bank}})
+		p, err := e.svc.Create(context.Background(), e.merchant, bankReq(100, ibanPaid))
+		if tt.code != "" {
+			if ke := kassa.AsError(err); ke == nil || ke.Code != tt.code || ke.Kind != kassa.EUnprocessable {
+				t.Errorf("%+v: %v, want %s", tt.d, err, tt.code)
+			}
+			if m := e.merchantAccount(); m.DebitsPending != 0 {
+				t.Errorf("a blocked payout reserved %d", m.DebitsPending)
+			}
+			continue
+		}
+		if err != nil || p.Status != tt.want {
+			t.Errorf("%+v: %v %s, want %s", tt.d, err, p.Status, tt.want)
+		}
 	}
 }

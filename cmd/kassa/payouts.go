@@ -39,7 +39,11 @@ const payoutInterval = 2 * time.Second
 func (a *app) openPayouts(f payoutFlags, acq acquirer.Acquirer) {
 	bank := payout.NewTestBank(nil)
 	bank.SettleDelay, bank.ReturnDelay = f.bankSettle, f.bankReturn
-	a.payouts = payout.New(payout.Config{Store: sqlstore.NewPayouts(a.db), Ledger: a.ledger, Logger: a.log,
+	var scorer payout.Risk
+	if a.risk != nil { // nil: kassa bench's baseline without risk
+		scorer = a.risk
+	}
+	a.payouts = payout.New(payout.Config{Store: sqlstore.NewPayouts(a.db), Ledger: a.ledger, Logger: a.log, Risk: scorer,
 		Rails:    map[string]payout.Rail{payout.DestBankAccount: bank, payout.DestCard: payout.CardRail{Acquirer: acq}},
 		Deposits: deposits{a},
 		KYC:      kycSource{a},

@@ -278,3 +278,17 @@ func (s *Payouts) PayoutSums(ctx context.Context) (map[string]payout.Sums, error
 func (s *Payouts) AllPayouts(ctx context.Context, after string, limit int) ([]payout.Payout, error) {
 	return s.query(ctx, `SELECT `+payoutColumns+` FROM payouts WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
 }
+
+// DestinationStats looks at a merchant's earlier payouts to an IBAN.
+func (s *Payouts) DestinationStats(ctx context.Context, merchantID, customerID, iban string) (payout.DestinationStats, error) {
+	var st payout.DestinationStats
+	var used int
+	err := s.db.QueryRowContext(ctx, `SELECT
+		COUNT(CASE WHEN customer_id = ? AND iban = ? THEN 1 END),
+		COUNT(DISTINCT CASE WHEN customer_id = ? AND iban <> ? THEN iban END),
+		COUNT(DISTINCT CASE WHEN customer_id <> ? AND iban = ? THEN customer_id END)
+		FROM payouts WHERE merchant_id = ? AND destination_type = 'bank_account' AND (customer_id = ? OR iban = ?)`,
+		customerID, iban, customerID, iban, customerID, iban, merchantID, customerID, iban).Scan(&used, &st.CustomerOthers, &st.OtherCustomers)
+	st.CustomerUsed = used > 0
+	return st, err
+}

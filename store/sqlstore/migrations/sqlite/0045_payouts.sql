@@ -39,6 +39,8 @@ CREATE TABLE payouts (
 -- merchant sum by creation time.
 CREATE INDEX payouts_merchant ON payouts (merchant_id, created_at, id);
 CREATE INDEX payouts_customer ON payouts (merchant_id, customer_id, created_at);
+-- Earlier payouts to a bank account (risk: changed and shared destinations).
+CREATE INDEX payouts_iban ON payouts (merchant_id, iban) WHERE iban <> '';
 -- What was paid back to a deposit (the closed loop).
 CREATE INDEX payouts_payment ON payouts (merchant_id, destination_payment) WHERE destination_payment <> '';
 -- The worker's look-up of payouts with a step to take.
