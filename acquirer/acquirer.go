@@ -32,6 +32,11 @@ type Acquirer interface {
 	Void(ctx context.Context, req VoidRequest) (Result, error)
 	// Refund returns captured money.
 	Refund(ctx context.Context, req RefundRequest) (Result, error)
+	// Payout credits money to the card of an earlier authorization (an
+	// original credit, as card schemes call a refund-to-card that is not
+	// tied to a capture): a merchant paying winnings back to the card
+	// that deposited. The amount may exceed what was captured.
+	Payout(ctx context.Context, req PayoutRequest) (Result, error)
 	// Query returns the outcome of an earlier call by its idempotency
 	// key, or ErrNotFound when the acquirer never received it.
 	Query(ctx context.Context, idempotencyKey string) (Result, error)
@@ -78,6 +83,7 @@ const (
 	OpCapture   Operation = "capture"
 	OpVoid      Operation = "void"
 	OpRefund    Operation = "refund"
+	OpPayout    Operation = "payout"
 )
 
 // AuthorizeRequest asks for an authorization. It carries the PAN and CVC,
@@ -115,6 +121,14 @@ type RefundRequest struct {
 	IdempotencyKey  string
 	AuthorizationID string
 	Amount          money.Amount
+}
+
+// PayoutRequest credits the card of an authorization.
+type PayoutRequest struct {
+	IdempotencyKey  string
+	AuthorizationID string
+	Amount          money.Amount
+	Currency        money.Currency
 }
 
 // Result is an acquirer's answer.
@@ -189,6 +203,10 @@ func (t timeoutAcquirer) Void(ctx context.Context, req VoidRequest) (Result, err
 
 func (t timeoutAcquirer) Refund(ctx context.Context, req RefundRequest) (Result, error) {
 	return call(t, ctx, req, t.a.Refund)
+}
+
+func (t timeoutAcquirer) Payout(ctx context.Context, req PayoutRequest) (Result, error) {
+	return call(t, ctx, req, t.a.Payout)
 }
 
 func (t timeoutAcquirer) Query(ctx context.Context, key string) (Result, error) {

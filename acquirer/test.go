@@ -79,6 +79,7 @@ type testCall struct {
 
 type testAuth struct {
 	amount, captured, refunded money.Amount
+	paidOut                    money.Amount // original credits (payouts)
 	currency                   money.Currency
 	voided                     bool
 }
@@ -317,6 +318,25 @@ func (t *Test) Refund(ctx context.Context, req RefundRequest) (Result, error) {
 			return fmt.Errorf("%w: refund 1 to %d", ErrInvalid, a.captured-a.refunded)
 		}
 		a.refunded += req.Amount
+		return nil
+	})
+}
+
+// PayoutAmountMax is the most the test acquirer credits to a card in
+// one payout.
+const PayoutAmountMax money.Amount = 1_000_000_00
+
+// Payout implements Acquirer: an original credit to the card of an
+// authorization, in its currency, up to PayoutAmountMax per call.
+func (t *Test) Payout(ctx context.Context, req PayoutRequest) (Result, error) {
+	return t.followUp(ctx, OpPayout, req.IdempotencyKey, req.AuthorizationID, req.Amount, func(a *testAuth) error {
+		switch {
+		case req.Amount <= 0 || req.Amount > PayoutAmountMax:
+			return fmt.Errorf("%w: payout 1 to %d", ErrInvalid, PayoutAmountMax)
+		case req.Currency != a.currency:
+			return fmt.Errorf("%w: the card was authorized in %s, not %s", ErrInvalid, a.currency, req.Currency)
+		}
+		a.paidOut += req.Amount
 		return nil
 	})
 }

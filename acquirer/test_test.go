@@ -198,3 +198,41 @@ func TestTimeoutThenQuery(t *testing.T) {
 		t.Errorf("a call that never arrived is found: %v", err)
 	}
 }
+
+// TestPayout: an original credit to the card of an authorization, once
+// per idempotency key, in the card's currency, found by Query.
+func TestPayout(t *testing.T) {
+	a := acquirer.NewTest()
+	ctx := context.Background()
+	auth, err := a.Authorize(ctx, authReq("k-auth", acquirer.CardApproved))
+	if err != nil || auth.Status != acquirer.Approved {
+		t.Fatalf("authorize: %v %v", auth, err)
+	}
+	req := acquirer.PayoutRequest{IdempotencyKey: "po_1", AuthorizationID: auth.AuthorizationID, Amount: 9000, Currency: "EUR"}
+	res, err := a.Payout(ctx, req)
+	if err != nil || res.Status != acquirer.Approved || res.Operation != acquirer.OpPayout || res.Amount != 9000 {
+		t.Fatalf("payout (more than captured: winnings): %v %v", res, err)
+	}
+	if again, err := a.Payout(ctx, req); err != nil || again != res {
+		t.Errorf("replay: %v %v", again, err)
+	}
+	if q, err := a.Query(ctx, "po_1"); err != nil || q != res {
+		t.Errorf("query: %v %v", q, err)
+	}
+	other := req
+	other.Amount = 1
+	if _, err := a.Payout(ctx, other); !errors.Is(err, acquirer.ErrIdempotencyMismatch) {
+		t.Errorf("another amount under the key: %v", err)
+	}
+	for _, bad := range []acquirer.PayoutRequest{
+		{IdempotencyKey: "po_2", AuthorizationID: auth.AuthorizationID, Amount: 100, Currency: "GBP"},
+		{IdempotencyKey: "po_3", AuthorizationID: auth.AuthorizationID, Amount: 0, Currency: "EUR"},
+	} {
+		if _, err := a.Payout(ctx, bad); !errors.Is(err, acquirer.ErrInvalid) {
+			t.Errorf("payout %+v: %v, want ErrInvalid", bad, err)
+		}
+	}
+	if _, err := a.Payout(ctx, acquirer.PayoutRequest{IdempotencyKey: "po_4", AuthorizationID: "auth_x", Amount: 1, Currency: "EUR"}); !errors.Is(err, acquirer.ErrNotFound) {
+		t.Errorf("unknown authorization: %v", err)
+	}
+}

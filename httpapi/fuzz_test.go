@@ -430,3 +430,19 @@ func itoa64(n int64) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+func FuzzPayoutsBody(f *testing.F) {
+	fuzzPOST(f, []fuzzRoute{
+		{"/v1/payouts", true, []string{
+			`{"amount":1500,"currency":"EUR","customer":{"id":"p1","email":"j@example.com","first_name":"Jane","last_name":"Doe","date_of_birth":"1990-05-17"},
+			"destination":{"type":"bank_account","iban":"DE63100100100000000000","account_holder":"Jane Doe"},"merchant_reference":"w-1","metadata":{"g":"p"}}`,
+			`{"amount":1,"currency":"EUR","validate_only":true,"customer":{"id":"cus_x","first_name":"J","last_name":"D","date_of_birth":"2999-01-01"},"destination":{"type":"wallet"}}`,
+			`{"amount":1,"currency":"EUR","customer":{"id":"p","first_name":"J","last_name":"D","date_of_birth":"1990-02-30"},"destination":{"type":"original_method","payment":"{payment}"}}`,
+			`{"amount":-1,"currency":"eur","customer":{},"destination":{"type":"bank_account","iban":"DE89 3704 0044 0532 0130 01"}}`,
+			`{"amount":1e400,"currency":"EUR","customer":{"id":"` + strings.Repeat("x", 100) + `"},"destination":{"type":"card","card":"card_x"}}`,
+			`{"amount":1,"currency":"EUR","metadata":"x","customer":null,"destination":null}`,
+		}},
+		{"/v1/payouts/po_nope/cancel", true, []string{`{}`}},
+		{"/v1/payouts/po_nope/approve", true, nil},
+	})
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/payment"
+	"github.com/kassa/kassa/payout"
 	"github.com/kassa/kassa/risk"
 	"github.com/kassa/kassa/vault"
 	"github.com/kassa/kassa/voucher"
@@ -54,6 +55,8 @@ type Config struct {
 	// Payments serves /v1/payments, /v1/refunds and /v1/balance; nil
 	// leaves them out.
 	Payments *payment.Service
+	// Payouts serves /v1/payouts/...; nil leaves those routes out.
+	Payouts *payout.Service
 	// Pages serves the hosted pages (GET and POST /pay/{id}, package web); nil leaves them out.
 	Pages http.Handler
 	// PublicURL is the origin payers reach the hosted pages at
@@ -206,6 +209,7 @@ func (s *Server) registerAPI() {
 	}
 	s.registerVouchers()
 	s.registerPayments()
+	s.registerPayouts()
 	s.registerRisk()
 	s.registerSignUps()
 	s.registerTokens()

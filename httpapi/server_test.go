@@ -19,6 +19,7 @@ import (
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/payment"
+	"github.com/kassa/kassa/payout"
 	"github.com/kassa/kassa/store/sqlstore"
 )
 
@@ -71,6 +72,10 @@ func newFixtureDB(t testing.TB, db *sqlstore.DB, cfg httpapi.Config, extra func(
 	}
 	if cfg.Vault == nil {
 		cfg.Vault = newVaultService(t, db)
+	}
+	if cfg.Payouts == nil {
+		cfg.Payouts = payout.New(payout.Config{Store: sqlstore.NewPayouts(db), Ledger: cfg.Ledger,
+			Rails: map[string]payout.Rail{payout.DestBankAccount: payout.NewTestBank(nil)}})
 	}
 	cfg.Logger = slog.New(slog.NewJSONHandler(f.logs, nil))
 	f.cfg = cfg

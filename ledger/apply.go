@@ -244,7 +244,7 @@ func (s *seqState) apply(ctx context.Context, l *Ledger, tx Tx, subs []*submissi
 		} else {
 			m := s.mark()
 			s.createTransfers(sub)
-			sub.effectErr = runEffect(ctx, tx, sub)
+			sub.effectErr = runEffect(context.WithValue(ctx, effectStateKey{}, s), tx, sub)
 			if sub.effectErr != nil {
 				s.rollbackToMark(m)
 				for j, r := range sub.results {
@@ -556,6 +556,30 @@ func (s *seqState) createAccount(owner string, in *Account) Result {
 // effect leaves none of its writes behind.
 type savepointer interface {
 	Savepoint(ctx context.Context, fn func() error) error
+}
+
+// effectStateKey carries the sequencer's state into an effect's context,
+// for EffectAccount.
+type effectStateKey struct{}
+
+// EffectAccount returns, inside an Effect, the account (owner, id) with
+// the balances the batch in progress has given it so far: the stored
+// balances plus every transfer applied before the effect, its own call's
+// included. An effect uses it to refuse a call on a balance bound the
+// account's flags do not express (e.g. a payout that would overdraw a
+// merchant's balance); effects run one at a time, so the check cannot
+// race. ok is false outside an effect or when the batch has not loaded
+// the account (it loads every account its transfers touch).
+func EffectAccount(ctx context.Context, owner, id string) (a Account, ok bool) {
+	s, _ := ctx.Value(effectStateKey{}).(*seqState)
+	if s == nil {
+		return Account{}, false
+	}
+	x := s.accounts[Key{owner, id}]
+	if x == nil {
+		return Account{}, false
+	}
+	return x.withBalances(), true
 }
 
 func runEffect(ctx context.Context, tx Tx, sub *submission) error {

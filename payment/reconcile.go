@@ -34,6 +34,18 @@ func (r Report) Unfixed() int {
 	return n
 }
 
+// Movement is what another module (payouts) books on a merchant account:
+// its net effect on the account's posted and pending balances (credits
+// less debits).
+type Movement struct {
+	Posted, Pending money.Amount
+}
+
+// Movements reports, per merchant ledger account, what modules other than
+// payments booked on it, so that reconciliation can prove the account
+// holds exactly what payments and those modules say.
+type Movements func(ctx context.Context) (map[string]Movement, error)
+
 // reconcilePage is how many payments one store call returns.
 const reconcilePage = 500
 
@@ -100,6 +112,21 @@ func (s *Service) Reconcile(ctx context.Context, fix bool) (Report, error) {
 			break
 		}
 		after = ps[len(ps)-1].ID
+	}
+	if s.cfg.Movements != nil {
+		mv, err := s.cfg.Movements(ctx)
+		if err != nil {
+			return rep, err
+		}
+		for acct, m := range mv {
+			t := sums[acct]
+			if t == nil {
+				t = &totals{}
+				sums[acct] = t
+			}
+			t.posted += m.Posted
+			t.pending += m.Pending
+		}
 	}
 	for acct, t := range sums {
 		a, err := s.led.Account(ctx, "", acct)

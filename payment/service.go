@@ -83,6 +83,9 @@ type Config struct {
 	Clock  func() time.Time // nil: time.Now
 	IDs    id.Generator
 	Logger *slog.Logger
+	// Movements adds what other modules (payouts) book on merchant
+	// accounts to reconciliation; nil: none.
+	Movements Movements
 }
 
 // Service runs the payment lifecycle.

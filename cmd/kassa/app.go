@@ -21,6 +21,7 @@ import (
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/payment"
+	"github.com/kassa/kassa/payout"
 	"github.com/kassa/kassa/risk"
 	"github.com/kassa/kassa/risk/geoip"
 	"github.com/kassa/kassa/store/sqlstore"
@@ -53,6 +54,7 @@ type appConfig struct {
 	geoIPDB              string
 	node                 string
 	trustedProxies       string
+	payouts              payoutFlags
 	// startRisk replays the risk engine's recent evaluations and runs its
 	// background work (serve and bench do; one-shot admin commands don't).
 	startRisk bool
@@ -72,6 +74,7 @@ func (c *appConfig) register(fs *flag.FlagSet) {
 	c.identity.register(fs)
 	fs.StringVar(&c.geoIPDB, "geoip-db", "", "MaxMind GeoIP2/GeoLite2 City or Country `file` (.mmdb) for IP geolocation in risk scoring; none: no geolocation features")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated `addresses or CIDRs` of load balancers whose X-Forwarded-For names the client (rate limits, voucher attempt limits and risk features use the client's address)")
+	c.payouts.register(fs)
 	fs.StringVar(&c.node, "node", "", "this node's `name` in the shared risk feature log (default: the host name and process id)")
 }
 
@@ -85,6 +88,7 @@ type app struct {
 	webhooks  *webhook.Service
 	vouchers  *voucher.Service
 	payments  *payment.Service
+	payouts   *payout.Service
 	vault     *vault.Service
 	keks      vault.KeyProvider
 	idem      *sqlstore.Idempotency
@@ -170,9 +174,10 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	// The built-in test acquirer; its issuer page (3-D Secure) is one of
 	// the hosted pages.
 	acq := acquirer.NewTest()
+	a.openPayouts(cfg.payouts, acquirer.WithTimeout(acq, 10*time.Second))
 	a.payments = payment.New(payment.Config{Store: sqlstore.NewPayments(a.db), Ledger: a.ledger,
 		Vouchers: a.vouchers, Vault: a.vault, Acquirer: acquirer.WithTimeout(acq, 10*time.Second),
-		Risk: scorer, Logger: logger})
+		Risk: scorer, Logger: logger, Movements: a.payoutMovements})
 	idemKey, err := binaryKey(cfg.store.data, cfg.idempotencyKey, idempotencyKeyFile)
 	if err != nil {
 		return nil, err
@@ -202,6 +207,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		Webhooks:          a.webhooks,
 		Vouchers:          a.vouchers,
 		Payments:          a.payments,
+		Payouts:           a.payouts,
 		Vault:             a.vault,
 		Risk:              a.risk,
 		PublicURL:         a.pagesOrigin,
@@ -272,6 +278,9 @@ func every(ctx context.Context, interval time.Duration, fn func(now time.Time)) 
 // kassa_reconcile_mismatches.
 func (a *app) reconcile(ctx context.Context) error {
 	rep, err := a.payments.Reconcile(ctx, true)
+	if err == nil {
+		err = a.reconcilePayouts(ctx, &rep)
+	}
 	if err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}

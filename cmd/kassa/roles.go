@@ -77,10 +77,11 @@ const (
 	jobIdentityPrune     = "identity.prune"
 	jobPasskeysPrune     = "passkeys.prune"
 	jobVaultMaintain     = "vault.maintain"
+	jobPayouts           = "payouts"
 )
 
 // registerJobs adds the background jobs one node at a time runs (the
-// worker role). Later jobs (payouts, settlements) are added here too.
+// worker role). Later jobs (settlements, say) are added here too.
 // Webhook delivery is not among them: it claims each delivery with a
 // lease of its own, so every worker node delivers, none twice.
 func (a *app) registerJobs() {
@@ -112,6 +113,12 @@ func (a *app) registerJobs() {
 	}})
 	a.jobs.Add(lease.Job{Name: jobPasskeysPrune, Interval: identitySweepInterval, Delay: true, Run: func(ctx context.Context) error {
 		_, err := a.passkeys.PruneCeremonies(ctx)
+		return err
+	}})
+	// One node drives payouts through the rails: the test rails keep
+	// their transfers in the memory of the process that sent them.
+	a.jobs.Add(lease.Job{Name: jobPayouts, Interval: payoutInterval, Run: func(ctx context.Context) error {
+		_, err := a.payouts.Process(ctx)
 		return err
 	}})
 	a.jobs.Add(lease.Job{Name: jobVaultMaintain, Interval: vaultWorkInterval, Run: func(ctx context.Context) error {

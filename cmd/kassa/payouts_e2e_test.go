@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kassa/kassa/acquirer"
+	"github.com/kassa/kassa/identity"
+	"github.com/kassa/kassa/identity/identitytest"
+	"github.com/kassa/kassa/payout"
+)
+
+// TestE2EPayouts: a casino takes deposits by card and by vouchers, pays
+// winnings to a player's wallet and to bank accounts (one paid, one
+// returned after it was paid), over TLS on both backends; reconcile and
+// ledger verify are clean after each phase.
+func TestE2EPayouts(t *testing.T) { forEachBackend(t, testE2EPayouts) }
+
+func testE2EPayouts(t *testing.T, b backend) {
+	sk, pk := createMerchantKeys(t, b)
+	out, err := runKassa(t, b, "vouchers", "issue", "--count", "3", "--amount", "1000", "--currency", "EUR", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pins []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var v issuedVoucher
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatal(err)
+		}
+		pins = append(pins, v.PIN)
+	}
+	clean := func(phase string) {
+		t.Helper()
+		if out, err := runKassa(t, b, "reconcile"); err != nil || !strings.Contains(out, " 0 mismatches") {
+			t.Errorf("%s: reconcile: %v %s", phase, err, out)
+		}
+		if out, err := runKassa(t, b, "ledger", "verify"); err != nil {
+			t.Errorf("%s: ledger verify: %v %s", phase, err, out)
+		}
+	}
+	payer := kycCustomer(t, b, "jane@example.com", "+436641234567", "Jane", "Doe", time.Date(1990, 5, 17, 0, 0, 0, 0, time.UTC))
+	flags := []string{"--rate-limit", "0", "--test-bank-settle-delay", "1s", "--test-bank-return-delay", "1s"}
+	s := startServe(t, b, flags...)
+
+	// Deposits: 12.34 by card, 25.00 by three vouchers.
+	cardDeposit := cardPay(t, s, sk, pk, acquirer.CardApproved)
+	if cardDeposit["status"] != "captured" {
+		t.Fatalf("card deposit: %v", cardDeposit)
+	}
+	p := s.call(t, "POST", "/v1/payments", sk, "", map[string]any{"amount": 2500, "currency": "EUR"}, 201)
+	if c := s.call(t, "POST", "/v1/payments/"+p["id"].(string)+"/confirm", pk, "", map[string]any{
+		"client_secret": p["client_secret"], "payment_method": map[string]any{"type": "voucher", "pins": pins}}, 200); c["status"] != "captured" {
+		t.Fatalf("voucher deposit: %v", c)
+	}
+	player := map[string]any{"id": payer, "email": "jane@example.com", "first_name": "Jane", "last_name": "Doe",
+		"date_of_birth": "1990-05-17"}
+
+	waitPayout := func(id, status string) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		var got map[string]any
+		for time.Now().Before(deadline) {
+			if got = s.call(t, "GET", "/v1/payouts/"+id, sk, "", nil, 200); got["status"] == status {
+				return
+			}
+			// The risk engine may hold a withdrawal for review (deposit
+			// then withdraw with little play): the merchant, with one
+			// key, approves it itself.
+			if got["status"] == "requires_review" {
+				s.call(t, "POST", "/v1/payouts/"+id+"/approve", sk, "", nil, 200)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		t.Fatalf("payout %s did not become %s: %v", id, status, got)
+	}
+	// Winnings to the player's wallet: paid at once.
+	w := s.call(t, "POST", "/v1/payouts", sk, "win-1", map[string]any{"amount": 1000, "currency": "EUR",
+		"customer": player, "destination": map[string]any{"type": "wallet"}}, 201)
+	if w["rail"] != "wallet" {
+		t.Errorf("wallet payout: %v", w)
+	}
+	waitPayout(w["id"].(string), "paid")
+	// Back to the deposits (original_method): the card gets its 12.34
+	// back through the acquirer; the vouchers' share goes to the wallet.
+	back := s.call(t, "POST", "/v1/payouts", sk, "", map[string]any{"amount": 1234, "currency": "EUR", "customer": player,
+		"destination": map[string]any{"type": "original_method", "payment": cardDeposit["id"]}}, 201)
+	if back["rail"] != "card" {
+		t.Errorf("card deposit paid back by %v", back)
+	}
+	more := s.call(t, "POST", "/v1/payouts", sk, "", map[string]any{"amount": 1, "currency": "EUR", "customer": player,
+		"destination": map[string]any{"type": "card", "payment": cardDeposit["id"]}}, 422)
+	if more["code"] != "amount_exceeds_deposit" || more["param"] != "amount" {
+		t.Errorf("beyond the card deposit: %v", more)
+	}
+	vback := s.call(t, "POST", "/v1/payouts", sk, "", map[string]any{"amount": 800, "currency": "EUR", "customer": player,
+		"destination": map[string]any{"type": "original_method", "payment": p["id"]}}, 201)
+	if vback["rail"] != "wallet" {
+		t.Errorf("voucher deposit paid back: %v", vback)
+	}
+	waitPayout(vback["id"].(string), "paid")
+	// Another merchant's deposit: not found, nothing reserved.
+	osk, _ := createMerchantKeys(t, b)
+	if o := s.call(t, "POST", "/v1/payouts", osk, "", map[string]any{"amount": 1, "currency": "EUR", "customer": player,
+		"destination": map[string]any{"type": "original_method", "payment": p["id"]}}, 400); o["code"] != "payment_not_found" || o["param"] != "destination.payment" {
+		t.Errorf("another merchant's deposit: %v", o)
+	}
+	// Another person's data for the payer's wallet: refused by KYC.
+	mallory := map[string]any{"id": payer, "first_name": "Mallory", "last_name": "Doe", "date_of_birth": "1990-05-17"}
+	if k := s.call(t, "POST", "/v1/payouts", sk, "", map[string]any{"amount": 100, "currency": "EUR", "customer": mallory,
+		"destination": map[string]any{"type": "wallet"}}, 400); k["code"] != "kyc_mismatch" {
+		t.Errorf("wallet payout with another name: %v", k)
+	}
+	// A bad IBAN and more than the balance: problems, nothing reserved.
+	bad := s.call(t, "POST", "/v1/payouts", sk, "", map[string]any{"amount": 100, "currency": "EUR", "customer": player,
+		"destination": map[string]any{"type": "bank_account", "iban": "DE89370400440532013001", "account_holder": "Jane Doe"}}, 400)
+	if bad["code"] != "iban_checksum_invalid" || bad["param"] != "destination.iban" {
+		t.Errorf("bad IBAN: %v", bad)
+	}
+	big := s.call(t, "POST", "/v1/payouts", sk, "", map[string]any{"amount": 999_999, "currency": "EUR", "customer": player,
+		"destination": map[string]any{"type": "wallet"}}, 422)
+	if big["code"] != "balance_insufficient" {
+		t.Errorf("above balance: %v", big)
+	}
+	// Withdrawals to test IBANs: one paid, one returned after it was paid.
+	bank := func(iban string, amount int) string {
+		po := s.call(t, "POST", "/v1/payouts", sk, "", map[string]any{"amount": amount, "currency": "EUR", "customer": player,
+			"destination": map[string]any{"type": "bank_account", "iban": iban, "account_holder": "DOE, Jane"}}, 201)
+		return po["id"].(string)
+	}
+	paid := bank(payout.IBANCheckDigits("DE", "100100100000000000"), 100)
+	returned := bank(payout.IBANCheckDigits("DE", "100100100000000003"), 100)
+	waitPayout(back["id"].(string), "paid")
+	waitPayout(paid, "paid")
+	waitPayout(returned, "returned")
+	if got := s.call(t, "GET", "/v1/payouts/"+returned, sk, "", nil, 200); got["failure_code"] != "MD07" {
+		t.Errorf("returned payout: %v", got)
+	}
+	list := s.call(t, "GET", "/v1/payouts?customer="+payer+"&limit=10", sk, "", nil, 200)
+	if data, _ := list["data"].([]any); len(data) != 5 {
+		t.Errorf("list: %v", list)
+	}
+	// The balance: 37.34 deposited; 10.00 winnings and 8.00 of the
+	// vouchers' to the wallet, 12.34 to the card, 1.00 to the bank (the
+	// other 1.00 came back).
+	bal := s.call(t, "GET", "/v1/balance", sk, "", nil, 200)
+	if !strings.Contains(mustJSON(t, bal), `"available":[{"amount":600,"currency":"EUR"}]`) {
+		t.Errorf("balance after payouts: %v", bal)
+	}
+	if err := s.stop(t, syscall.SIGTERM); err != nil {
+		t.Errorf("stop: %v", err)
+	}
+	clean("after payouts")
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// kycCustomer signs a payer up with the real identity service over b's
+// database (codes from the development outbox) and verifies their
+// identity; it returns the Kassa account's id.
+func kycCustomer(t *testing.T, b backend, email, phone, given, family string, born time.Time) string {
+	t.Helper()
+	ctx := context.Background()
+	var cfg appConfig
+	fs := newFlagSet("test", "", io.Discard)
+	cfg.register(fs)
+	if err := parseFlags(fs, b.args, func(string) string { return "" }); err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close()
+	client := identity.Client{IP: "192.0.2.7", UserAgent: "e2e"}
+	su, err := a.identity.SignUp(ctx, identity.SignUpRequest{Email: email, Phone: phone, Client: client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range []string{email, phone} {
+		if _, err := a.identity.SignUpConfirm(ctx, su.Token, identitytest.LastCode(t, a.outbox, to)); err != nil {
+			t.Fatalf("confirm %s: %v", to, err)
+		}
+	}
+	res, err := a.identity.SignUpPassword(ctx, su.Token, "correct horse battery staple 42", client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := a.identity.SubmitKYC(ctx, res.Customer.ID, identity.IdentityData{GivenName: given, FamilyName: family, BirthDate: born,
+		Address:      identity.Address{Line1: "Hauptstr. 1", City: "Wien", PostalCode: "1010", Country: "AT"},
+		DocumentType: identity.DocumentPassport, DocumentCountry: "AT", DocumentNumber: "P1234567"})
+	if err != nil || c.Level != identity.LevelKYCVerified {
+		t.Fatalf("KYC: %+v %v", c, err)
+	}
+	return c.ID
+}

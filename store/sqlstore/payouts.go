@@ -1,0 +1,294 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/ledger"
+	"github.com/kassa/kassa/money"
+	"github.com/kassa/kassa/payout"
+	"github.com/kassa/kassa/webhook"
+)
+
+// Payouts implements payout.Store.
+type Payouts struct {
+	db     *DB
+	events *Webhooks
+}
+
+// NewPayouts returns the payout store over db.
+func NewPayouts(db *DB) *Payouts { return &Payouts{db: db, events: NewWebhooks(db)} }
+
+var _ payout.Store = (*Payouts)(nil)
+
+const payoutColumns = `id, merchant_id, amount, currency, status, destination_type, destination_payment,
+	destination_card, iban, account_holder, customer_id, customer_email, customer_first_name, customer_last_name,
+	checks, failure_code, failure_message, merchant_reference, metadata, created_by, reviewed_by, request_key,
+	rail, rail_attempts, created_at, updated_at, arrival_estimate, paid_at, version`
+
+var errPayoutNotFound = kassa.Errorf(kassa.ENotFound, "payout_not_found", "no such payout")
+
+func scanPayout(row interface{ Scan(...any) error }) (payout.Payout, error) {
+	var p payout.Payout
+	var cur, status, checks, metadata string
+	var created, updated, arrival, paid int64
+	err := row.Scan(&p.ID, &p.MerchantID, &p.Amount, &cur, &status, &p.Destination.Type, &p.Destination.Payment,
+		&p.Destination.Card, &p.Destination.IBAN, &p.Destination.AccountHolder, &p.Customer.ID, &p.Customer.Email,
+		&p.Customer.FirstName, &p.Customer.LastName, &checks, &p.FailureCode, &p.FailureMessage,
+		&p.MerchantReference, &metadata, &p.CreatedBy, &p.ReviewedBy, &p.RequestKey, &p.Rail, &p.RailAttempts,
+		&created, &updated, &arrival, &paid, &p.Version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return payout.Payout{}, errPayoutNotFound
+	} else if err != nil {
+		return payout.Payout{}, err
+	}
+	p.Currency, p.Status = money.Currency(cur), payout.Status(status)
+	if metadata != "" {
+		p.Metadata = json.RawMessage(metadata)
+	}
+	if checks != "" {
+		if err := json.Unmarshal([]byte(checks), &p.Checks); err != nil {
+			return payout.Payout{}, fmt.Errorf("payout %s checks: %w", p.ID, err)
+		}
+	}
+	p.Created, p.Updated = fromMicros(created), fromMicros(updated)
+	p.ArrivalEstimate, p.PaidAt = timeOrZero(arrival), timeOrZero(paid)
+	return p, nil
+}
+
+func checksJSON(cs []payout.Check) (string, error) {
+	if len(cs) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(cs)
+	return string(b), err
+}
+
+// CreatePayoutTx inserts a payout and its events in the ledger's transaction.
+func (s *Payouts) CreatePayoutTx(ctx context.Context, ltx ledger.Tx, p payout.Payout, evs []webhook.Event) error {
+	tx, err := ledgerTxOf(ltx)
+	if err != nil {
+		return err
+	}
+	checks, err := checksJSON(p.Checks)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO payouts (`+payoutColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+		?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.ID, p.MerchantID, p.Amount, string(p.Currency), string(p.Status), p.Destination.Type, p.Destination.Payment,
+		p.Destination.Card, p.Destination.IBAN, p.Destination.AccountHolder, p.Customer.ID, p.Customer.Email,
+		p.Customer.FirstName, p.Customer.LastName, checks, p.FailureCode, p.FailureMessage,
+		p.MerchantReference, string(p.Metadata), p.CreatedBy, p.ReviewedBy, p.RequestKey, p.Rail, p.RailAttempts,
+		micros(p.Created), micros(p.Updated), microsOrZero(p.ArrivalEstimate), microsOrZero(p.PaidAt), p.Version)
+	if err != nil {
+		return fmt.Errorf("insert payout: %w", err)
+	}
+	return s.appendEvents(ctx, tx, evs)
+}
+
+func (s *Payouts) appendEvents(ctx context.Context, tx *Tx, evs []webhook.Event) error {
+	for _, ev := range evs {
+		if err := s.events.AppendEvent(ctx, tx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// update writes the fields a transition changes, if the payout is still at
+// version p.Version-1.
+func (s *Payouts) update(ctx context.Context, tx *Tx, p payout.Payout, evs []webhook.Event) error {
+	res, err := tx.ExecContext(ctx, `UPDATE payouts SET status = ?, failure_code = ?, failure_message = ?,
+		reviewed_by = ?, rail_attempts = ?, updated_at = ?, arrival_estimate = ?, paid_at = ?, version = ?
+		WHERE id = ? AND version = ?`,
+		string(p.Status), p.FailureCode, p.FailureMessage, p.ReviewedBy, p.RailAttempts, micros(p.Updated),
+		microsOrZero(p.ArrivalEstimate), microsOrZero(p.PaidAt), p.Version, p.ID, p.Version-1)
+	if err != nil {
+		return fmt.Errorf("update payout: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return payout.ErrConflict
+	}
+	return s.appendEvents(ctx, tx, evs)
+}
+
+// UpdatePayoutTx updates a payout in the ledger's transaction.
+func (s *Payouts) UpdatePayoutTx(ctx context.Context, ltx ledger.Tx, p payout.Payout, evs []webhook.Event) error {
+	tx, err := ledgerTxOf(ltx)
+	if err != nil {
+		return err
+	}
+	return s.update(ctx, tx, p, evs)
+}
+
+// UpdatePayout updates a payout in a transaction of its own.
+func (s *Payouts) UpdatePayout(ctx context.Context, p payout.Payout, evs []webhook.Event) error {
+	return s.db.Transact(ctx, func(tx *Tx) error { return s.update(ctx, tx, p, evs) })
+}
+
+// Payout returns a payout of merchantID ("" any merchant).
+func (s *Payouts) Payout(ctx context.Context, merchantID, id string) (payout.Payout, error) {
+	q := `SELECT ` + payoutColumns + ` FROM payouts WHERE id = ?`
+	args := []any{id}
+	if merchantID != "" {
+		q += ` AND merchant_id = ?`
+		args = append(args, merchantID)
+	}
+	return scanPayout(s.db.QueryRowContext(ctx, q, args...))
+}
+
+// Payouts returns a page of a merchant's payouts, newest first.
+func (s *Payouts) Payouts(ctx context.Context, f payout.Filter) ([]payout.Payout, bool, error) {
+	where := []string{"merchant_id = ?"}
+	args := []any{f.MerchantID}
+	if f.Status != "" {
+		where, args = append(where, "status = ?"), append(args, string(f.Status))
+	}
+	if f.Customer != "" {
+		where, args = append(where, "customer_id = ?"), append(args, f.Customer)
+	}
+	if f.StartingAfter != "" {
+		var created int64
+		err := s.db.QueryRowContext(ctx, `SELECT created_at FROM payouts WHERE id = ? AND merchant_id = ?`,
+			f.StartingAfter, f.MerchantID).Scan(&created)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, false, kassa.Invalid("starting_after", "cursor_invalid", "starting_after names no payout of yours")
+		} else if err != nil {
+			return nil, false, err
+		}
+		where = append(where, "(created_at < ? OR (created_at = ? AND id < ?))")
+		args = append(args, created, created, f.StartingAfter)
+	}
+	args = append(args, f.Limit+1)
+	ps, err := s.query(ctx, `SELECT `+payoutColumns+` FROM payouts WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY created_at DESC, id DESC LIMIT ?`, args...)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(ps) > f.Limit {
+		return ps[:f.Limit], true, nil
+	}
+	return ps, false, nil
+}
+
+func (s *Payouts) query(ctx context.Context, q string, args ...any) ([]payout.Payout, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []payout.Payout
+	for rows.Next() {
+		p, err := scanPayout(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// DuePayouts returns the payouts the worker has a step for.
+func (s *Payouts) DuePayouts(ctx context.Context, paidSince time.Time, limit int) ([]payout.Payout, error) {
+	ps, err := s.query(ctx, `SELECT `+payoutColumns+` FROM payouts WHERE status IN ('pending', 'in_transit')
+		ORDER BY updated_at, id LIMIT ?`, limit)
+	if err != nil || len(ps) >= limit {
+		return ps, err
+	}
+	paid, err := s.query(ctx, `SELECT `+payoutColumns+` FROM payouts WHERE status = 'paid' AND rail <> 'wallet'
+		AND paid_at >= ? ORDER BY updated_at, id LIMIT ?`, micros(paidSince), limit-len(ps))
+	return append(ps, paid...), err
+}
+
+const payoutTotalsQuery = `SELECT
+	CAST(COALESCE(SUM(CASE WHEN customer_id = ? AND created_at >= ? THEN amount ELSE 0 END), 0) AS BIGINT),
+	CAST(COALESCE(SUM(CASE WHEN customer_id = ? THEN amount ELSE 0 END), 0) AS BIGINT),
+	CAST(COALESCE(SUM(CASE WHEN created_at >= ? THEN amount ELSE 0 END), 0) AS BIGINT)
+	FROM payouts WHERE merchant_id = ? AND currency = ? AND created_at >= ?
+	AND status IN ('pending', 'requires_review', 'in_transit', 'paid')`
+
+func totalsArgs(q payout.TotalsQuery) []any {
+	since := min(micros(q.DayStart), micros(q.MonthStart))
+	return []any{q.CustomerID, micros(q.DayStart), q.CustomerID, micros(q.DayStart), q.MerchantID, string(q.Currency), since}
+}
+
+// paidBackQuery sums what payouts paid (or are paying) back to a deposit.
+const paidBackQuery = `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM payouts
+	WHERE merchant_id = ? AND destination_payment = ? AND status IN ('pending', 'requires_review', 'in_transit', 'paid')`
+
+func payoutTotals(ctx context.Context, q rowQuerier, tq payout.TotalsQuery) (payout.Totals, error) {
+	var t payout.Totals
+	if err := q.QueryRowContext(ctx, payoutTotalsQuery, totalsArgs(tq)...).Scan(&t.PayerDay, &t.PayerMonth, &t.MerchantDay); err != nil {
+		return t, err
+	}
+	if tq.Payment != "" {
+		if err := q.QueryRowContext(ctx, paidBackQuery, tq.MerchantID, tq.Payment).Scan(&t.Payment); err != nil {
+			return t, err
+		}
+	}
+	return t, nil
+}
+
+// PayoutTotalsTx sums payouts for limits inside the ledger's transaction.
+func (s *Payouts) PayoutTotalsTx(ctx context.Context, ltx ledger.Tx, q payout.TotalsQuery) (payout.Totals, error) {
+	tx, err := ledgerTxOf(ltx)
+	if err != nil {
+		return payout.Totals{}, err
+	}
+	return payoutTotals(ctx, tx, q)
+}
+
+// PayoutTotals sums payouts for limits.
+func (s *Payouts) PayoutTotals(ctx context.Context, q payout.TotalsQuery) (payout.Totals, error) {
+	return payoutTotals(ctx, s.db, q)
+}
+
+// PayoutSums sums open and paid payouts per merchant ledger account.
+func (s *Payouts) PayoutSums(ctx context.Context) (map[string]payout.Sums, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT merchant_id, currency,
+		CAST(COALESCE(SUM(CASE WHEN status = 'paid' THEN 0 ELSE amount END), 0) AS BIGINT),
+		CAST(COALESCE(SUM(CASE WHEN status = 'paid' THEN amount ELSE 0 END), 0) AS BIGINT)
+		FROM payouts WHERE status IN ('pending', 'requires_review', 'in_transit', 'paid') GROUP BY merchant_id, currency`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]payout.Sums{}
+	for rows.Next() {
+		var m, cur string
+		var sums payout.Sums
+		if err := rows.Scan(&m, &cur, &sums.Open, &sums.Paid); err != nil {
+			return nil, err
+		}
+		out["merchant:"+m+":"+cur] = sums
+	}
+	return out, rows.Err()
+}
+
+// AllPayouts pages through every payout by id.
+func (s *Payouts) AllPayouts(ctx context.Context, after string, limit int) ([]payout.Payout, error) {
+	return s.query(ctx, `SELECT `+payoutColumns+` FROM payouts WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
+}
+
+// DestinationStats looks at a merchant's earlier payouts to an IBAN.
+func (s *Payouts) DestinationStats(ctx context.Context, merchantID, customerID, iban string) (payout.DestinationStats, error) {
+	var st payout.DestinationStats
+	var used int
+	err := s.db.QueryRowContext(ctx, `SELECT
+		COUNT(CASE WHEN customer_id = ? AND iban = ? THEN 1 END),
+		COUNT(DISTINCT CASE WHEN customer_id = ? AND iban <> ? THEN iban END),
+		COUNT(DISTINCT CASE WHEN customer_id <> ? AND iban = ? THEN customer_id END)
+		FROM payouts WHERE merchant_id = ? AND destination_type = 'bank_account' AND (customer_id = ? OR iban = ?)`,
+		customerID, iban, customerID, iban, customerID, iban, merchantID, customerID, iban).Scan(&used, &st.CustomerOthers, &st.OtherCustomers)
+	st.CustomerUsed = used > 0
+	return st, err
+}
