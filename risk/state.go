@@ -143,18 +143,18 @@ type customer struct {
 // deposits, withdrawals) taught: amounts, devices, countries, hours; and
 // where the customer last was.
 type profile struct {
-	approved  int64   // approved money movements
+	approved int64 // approved money movements
 	// devices, cards and ipRanges (IPv4 /24, IPv6 /48) are those of
 	// approved attempts, each with when it was first approved.
 	cards, ipRanges distinct
-	mean, m2  float64 // Welford's running mean and sum of squared deviations of their amounts
-	amountMax int64
-	hours     [24]uint16 // approved per hour of day (UTC), stopping at 65,535
-	devices   distinct
-	countries distinct // ISO codes packed into the hash field
-	located   bool     // lat, lon and locAt are set
-	locAt     int64    // Unix seconds of the newest located attempt
-	lat, lon  float64
+	mean, m2        float64 // Welford's running mean and sum of squared deviations of their amounts
+	amountMax       int64
+	hours           [24]uint16 // approved per hour of day (UTC), stopping at 65,535
+	devices         distinct
+	countries       distinct // ISO codes packed into the hash field
+	located         bool     // lat, lon and locAt are set
+	locAt           int64    // Unix seconds of the newest located attempt
+	lat, lon        float64
 }
 
 type device struct {

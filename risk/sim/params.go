@@ -40,12 +40,12 @@ type world struct {
 	// Bots: the share that mimic people (pointer, typing, seconds); the
 	// most jitter a mimic adds to its intervals (as a coefficient of
 	// variation); how long a mimic takes to submit (ms).
-	mimic          float64
-	botJitter      float64
+	mimic     float64
+	botJitter float64
 	// stealth is the share of mimics that hide navigator.webdriver and
 	// move the pointer as much as a person would (the classic ones do
 	// neither: their pointer moves a few dozen times).
-	stealth float64
+	stealth        float64
 	mimicSubmitLo  float64
 	mimicSubmitSpn float64
 
