@@ -119,9 +119,41 @@ var describers = [FeatureCount]func(float32) string{
 	FFocusChanges:    countText("focus change", "focus changes", "on the payment page"),
 	FWebdriver:       flagText("the browser is automated (webdriver)", "the browser is not flagged as automated"),
 	FBotScore:        func(v float32) string { return "bot likelihood " + number(100*float64(v), 0) + "%" },
+
+	FKeyIntervalCV:          regularityText("key presses"),
+	FPointerIntervalCV:      regularityText("pointer movements"),
+	FKeyIntervalLog:         func(v float32) string { return "typing about " + number(math.Pow(10, float64(v))-1, 0) + " ms per key" },
+	FCardDistinctDevices24h: countText("device", "different devices", "used this card in the last 24 hours"),
+	FCardDistinctIPs24h:     countText("IP address", "different IP addresses", "used this card in the last 24 hours"),
+	FDeviceDistinctIPs24h:   countText("IP address", "different IP addresses", "used by this device in the last 24 hours"),
+	FDeviceKnownDays:        knownText("device"),
+	FCardNewForCustomer:     flagText("a card this customer never paid with", "not a new card for this customer"),
+	FCardKnownDays:          knownText("card"),
+	FIPRangeNewForCustomer:  flagText("an address range this customer never paid from", "not a new address range for this customer"),
 }
 
 // countText describes a count: "1 card from ...", "7 different cards from ...".
+// regularityText describes a coefficient of variation of intervals.
+func regularityText(what string) func(float32) string {
+	return func(v float32) string {
+		if v != v {
+			return "timing of " + what + " not measured"
+		}
+		return "timing of " + what + " varies by " + number(100*float64(v), 0) + "% (people vary more than machines)"
+	}
+}
+
+// knownText describes how long ago a device or card was first approved
+// for the customer.
+func knownText(what string) func(float32) string {
+	return func(v float32) string {
+		if v == 0 {
+			return "a " + what + " never approved for this customer before"
+		}
+		return "this customer's " + what + " since " + number(float64(v), 1) + " days"
+	}
+}
+
 func countText(one, many, rest string) func(float32) string {
 	return func(v float32) string {
 		if v == 1 {
@@ -173,6 +205,9 @@ func MerchantFeatures(ev Evaluation) map[string]float32 {
 	}
 	out := make(map[string]float32, len(ev.Features))
 	for i, v := range ev.Features {
+		if v != v { // not measured (NaN has no JSON)
+			continue
+		}
 		if i < len(FeatureNames) && (ev.Event.Standalone || !FeatureShared(i)) {
 			out[FeatureNames[i]] = v
 		}
@@ -211,11 +246,11 @@ func MerchantReasons(ev Evaluation) []Reason {
 func describeShared(i int) string {
 	var what string
 	switch {
-	case i >= FCardAttempts1m && i <= FCardDistinctCustomers24h:
+	case i >= FCardAttempts1m && i <= FCardDistinctCustomers24h, i == FCardDistinctDevices24h, i == FCardDistinctIPs24h:
 		what = "this card's recent activity"
 	case i >= FVoucherAttempts1m && i <= FVoucherFailures24h:
 		what = "this voucher's recent activity"
-	case i >= FDeviceAttempts1m && i <= FDeviceNewForCustomer:
+	case i >= FDeviceAttempts1m && i <= FDeviceNewForCustomer, i == FDeviceDistinctIPs24h:
 		what = "this device's recent activity"
 	case i >= FIPAttempts1m && i <= FIPDistinctCustomers24h:
 		what = "this IP address's recent activity"

@@ -835,7 +835,7 @@ func (bm *boundModel) reasons(x []float32, contrib []float64, n int) []Reason {
 	}
 	top := make([]fc, 0, n+1)
 	for i, c := range contrib {
-		if c <= 0.05 { // a nudge, not a reason
+		if c <= 0.05 || x[i] != x[i] { // a nudge, not a reason; or a value not measured
 			continue
 		}
 		top = append(top, fc{i, c})

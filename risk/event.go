@@ -54,6 +54,9 @@ const (
 	amountMax    = int64(1) << 50
 	countryLen   = 2
 	fingerprintN = 128
+	// intervalCVMax bounds a reported coefficient of variation (of n
+	// intervals it is at most √(n−1)).
+	intervalCVMax = 100
 	// ExtraVouchersMax bounds the other vouchers of one attempt (a
 	// payment takes at most 10 PINs).
 	ExtraVouchersMax = 15
@@ -156,6 +159,15 @@ type Signals struct {
 	Screen         string `json:"screen,omitempty"` // e.g. 1920x1080
 	Platform       string `json:"platform,omitempty"`
 	Touch          bool   `json:"touch,omitempty"`
+	// Timing regularity, measured by the page script once it has seen
+	// at least 6 of the events (0: not measured): the coefficient of
+	// variation (standard deviation / mean) of the intervals between key
+	// presses and between pointer moves, and the median interval between
+	// key presses. People type and move in bursts and pauses; a timer,
+	// even one with jitter, is regular.
+	KeyIntervalCV     float64 `json:"key_interval_cv,omitempty"`
+	PointerIntervalCV float64 `json:"pointer_interval_cv,omitempty"`
+	KeyIntervalMS     int64   `json:"key_interval_ms,omitempty"`
 }
 
 // Validate checks an event read from a file or built from a request: the
@@ -224,7 +236,12 @@ func (e *Event) Validate() error {
 // Validate checks the browser's signals (they come from the payer's
 // machine, so anything is possible).
 func (s *Signals) Validate() error {
-	for _, d := range []int64{s.TimeOnPageMS, s.TimeToSubmitMS} {
+	for _, c := range []float64{s.KeyIntervalCV, s.PointerIntervalCV} {
+		if !(c >= 0 && c <= intervalCVMax) { // NaN fails too
+			return fmt.Errorf("client_signals interval coefficients of variation must be between 0 and %d", intervalCVMax)
+		}
+	}
+	for _, d := range []int64{s.TimeOnPageMS, s.TimeToSubmitMS, s.KeyIntervalMS} {
 		if d < 0 || d > durationMax {
 			return fmt.Errorf("client_signals durations must be between 0 and %d ms", durationMax)
 		}

@@ -84,6 +84,19 @@ const (
 	FWebdriver
 	FBotScore
 
+	// Features that carry over (docs/risk-features.md says why each
+	// should hold beyond the data it was learned from).
+	FKeyIntervalCV
+	FPointerIntervalCV
+	FKeyIntervalLog
+	FCardDistinctDevices24h
+	FCardDistinctIPs24h
+	FDeviceDistinctIPs24h
+	FDeviceKnownDays
+	FCardNewForCustomer
+	FCardKnownDays
+	FIPRangeNewForCustomer
+
 	// FeatureCount is the length of a feature vector.
 	FeatureCount
 )
@@ -164,7 +177,39 @@ var featureNames = [FeatureCount]string{
 	FFocusChanges:    "focus_changes",
 	FWebdriver:       "webdriver",
 	FBotScore:        "bot_score",
+
+	FKeyIntervalCV:          "key_interval_cv",
+	FPointerIntervalCV:      "pointer_interval_cv",
+	FKeyIntervalLog:         "key_interval_log",
+	FCardDistinctDevices24h: "card_distinct_devices_24h",
+	FCardDistinctIPs24h:     "card_distinct_ips_24h",
+	FDeviceDistinctIPs24h:   "device_distinct_ips_24h",
+	FDeviceKnownDays:        "device_known_days",
+	FCardNewForCustomer:     "card_new_for_customer",
+	FCardKnownDays:          "card_known_days",
+	FIPRangeNewForCustomer:  "ip_range_new_for_customer",
 }
+
+// demoted are features computed (rules and reasons may use them) but left
+// out of the models Kassa trains: they separated fraud only in the
+// simulator they were first fitted on. hour_of_day is UTC, whose meaning
+// depends on where the payers live (hour_unusual_for_customer carries what
+// is real in it); bot_score is a hand-made sum of the simulator's own
+// script signs, with a cut at 1.5 s that humans cross and patient bots
+// avoid.
+var demoted = map[int]bool{FHourOfDay: true, FBotScore: true}
+
+// ModelFeatureNames are the features kassa model train fits on: every
+// feature but the demoted ones, in FeatureNames order.
+var ModelFeatureNames = func() []string {
+	var ns []string
+	for i, n := range featureNames {
+		if !demoted[i] {
+			ns = append(ns, n)
+		}
+	}
+	return ns
+}()
 
 // FeatureNames names the features of a vector, in order. A model records
 // it with its weights; a model trained on other names must not be served.
@@ -203,6 +248,7 @@ const (
 	secondsPerDay         = 24 * 60 * 60
 	secondsPerHour        = 60 * 60
 	zscoreStdMeanFraction = 0.05
+	knownDaysMax          = 365
 )
 
 // Extract writes ev's features, given everything observed before, into
@@ -290,6 +336,8 @@ func (s *State) cardFeatures(k keys, t int64, f []float32) {
 	f[FCardFailures24h] = float32(c.fail24h.sum(span24h, t))
 	f[FCardDeclines24h] = float32(c.dec24h.sum(span24h, t))
 	f[FCardDistinctCustomers24h] = float32(c.customers.count(t - span24h.seconds()))
+	f[FCardDistinctDevices24h] = float32(c.devices.count(t - span24h.seconds()))
+	f[FCardDistinctIPs24h] = float32(c.ips.count(t - span24h.seconds()))
 }
 
 // voucherFeatures raises the voucher features to those of voucher h
@@ -368,6 +416,13 @@ func (p *profile) features(ev *Event, k keys, t int64, f []float32) {
 		f[FAmountToCustomerMax] = ratioCapped(amount, float64(p.amountMax), amountRatioMax)
 		f[FDeviceNewForCustomer] = flag(k.device != 0 && !p.devices.has(k.device))
 		f[FCountryNewForCustomer] = flag(ev.Geo.Country != "" && !p.countries.has(countryKey(ev.Geo.Country)))
+		// Novelty that outlives the first approval: how long ago the
+		// device and the card were first approved for this customer (0
+		// when never), and whether the address range is new to them.
+		f[FDeviceKnownDays] = knownDays(&p.devices, k.device, t)
+		f[FCardKnownDays] = knownDays(&p.cards, k.card, t)
+		f[FCardNewForCustomer] = flag(k.card != 0 && !p.cards.has(k.card))
+		f[FIPRangeNewForCustomer] = flag(k.ipRange != 0 && !p.ipRanges.has(k.ipRange))
 	}
 	if p.approved >= zscoreApprovedMin {
 		// A floor on the deviation keeps a customer who always pays the
@@ -393,6 +448,19 @@ func (p *profile) features(ev *Event, k keys, t int64, f []float32) {
 	}
 }
 
+// knownDays is how many days ago h was first approved in set d (0 when
+// never, or for no h), at most knownDaysMax.
+func knownDays(d *distinct, h uint64, t int64) float32 {
+	if h == 0 {
+		return 0
+	}
+	first, ok := d.since(h)
+	if !ok {
+		return 0
+	}
+	return float32(min(float64(max(t-first, 0))/secondsPerDay, knownDaysMax))
+}
+
 func (s *State) deviceFeatures(k keys, t int64, f []float32) {
 	sh, d := s.devices.get(k.device)
 	defer sh.mu.RUnlock()
@@ -405,6 +473,7 @@ func (s *State) deviceFeatures(k keys, t int64, f []float32) {
 	f[FDeviceDistinctCards24h] = float32(d.cards.count(t - span24h.seconds()))
 	f[FDeviceDistinctCustomers7d] = float32(d.customers.count(t - span7d.seconds()))
 	f[FDeviceDistinctVouchers24h] = float32(d.vouchers.count(t - span24h.seconds()))
+	f[FDeviceDistinctIPs24h] = float32(d.ips.count(t - span24h.seconds()))
 }
 
 func (s *State) ipFeatures(k keys, t int64, f []float32) {
@@ -434,9 +503,22 @@ func (s *State) emailFeatures(k keys, t int64, f []float32) {
 // signalFeatures turns the page's measurements into features; without
 // signals all are 0 but signals_missing.
 func signalFeatures(sg *Signals, f []float32) {
+	nan := float32(math.NaN())
+	f[FKeyIntervalCV], f[FPointerIntervalCV], f[FKeyIntervalLog] = nan, nan, nan
 	if !sg.Present {
 		f[FSignalsMissing] = 1
 		return
+	}
+	// Timing regularity is missing (NaN), not 0, when the page did not
+	// measure it: 0 would be a perfectly regular machine.
+	if sg.KeyIntervalCV > 0 {
+		f[FKeyIntervalCV] = float32(sg.KeyIntervalCV)
+	}
+	if sg.PointerIntervalCV > 0 {
+		f[FPointerIntervalCV] = float32(sg.PointerIntervalCV)
+	}
+	if sg.KeyIntervalMS > 0 {
+		f[FKeyIntervalLog] = log10p1(float64(sg.KeyIntervalMS))
 	}
 	f[FTimeOnPageLog] = log10p1(float64(max(sg.TimeOnPageMS, 0)))
 	f[FTimeToSubmitLog] = log10p1(float64(max(sg.TimeToSubmitMS, 0)))
@@ -521,6 +603,9 @@ var featureShared = func() (s [FeatureCount]bool) {
 	}
 	for _, i := range []int{FCustomerMissing, FDeviceMissing, FIPMissing, FGeoKnown, FIPCountryMismatch} {
 		s[i] = false
+	}
+	for i := FCardDistinctDevices24h; i <= FIPRangeNewForCustomer; i++ {
+		s[i] = true
 	}
 	return s
 }()

@@ -1,6 +1,8 @@
 package risk
 
 import (
+	"encoding/json"
+	"math"
 	"math/rand/v2"
 	"os"
 	"regexp"
@@ -199,4 +201,75 @@ func BenchmarkExtractObserveParallel(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// Timing regularity is missing (NaN) when the page did not measure it,
+// measured otherwise; a missing value never reaches JSON (a merchant's
+// view of the features leaves it out).
+func TestTimingFeaturesMissingOrMeasured(t *testing.T) {
+	s := NewState(StateConfig{})
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	bare := &Event{Time: at, Kind: KindPayment, MerchantID: "mer_1", Amount: 100, Currency: "EUR", Standalone: true}
+	f := s.Extract(bare, nil)
+	for _, i := range []int{FKeyIntervalCV, FPointerIntervalCV, FKeyIntervalLog} {
+		if !math.IsNaN(float64(f[i])) {
+			t.Errorf("%s = %v without signals, want NaN (missing)", FeatureNames[i], f[i])
+		}
+	}
+	out := MerchantFeatures(Evaluation{FeatureSet: FeatureSetID(), Features: f, Event: *bare})
+	if _, err := json.Marshal(out); err != nil {
+		t.Fatalf("merchant features do not encode: %v", err)
+	}
+	if _, ok := out["key_interval_cv"]; ok {
+		t.Error("a missing key_interval_cv is shown to the merchant")
+	}
+	typed := *bare
+	typed.Signals = Signals{Present: true, KeyEvents: 20, KeyIntervalCV: 0.42, KeyIntervalMS: 180, PointerMoves: 50, PointerIntervalCV: 0.9}
+	f = s.Extract(&typed, nil)
+	if f[FKeyIntervalCV] != float32(0.42) || f[FPointerIntervalCV] != float32(0.9) || math.Abs(float64(f[FKeyIntervalLog])-math.Log10(181)) > 1e-6 {
+		t.Errorf("measured timing: cv %v, pointer cv %v, log interval %v", f[FKeyIntervalCV], f[FPointerIntervalCV], f[FKeyIntervalLog])
+	}
+	for _, bad := range []float64{-0.1, 101, math.NaN()} {
+		sg := Signals{KeyIntervalCV: bad}
+		if sg.Validate() == nil {
+			t.Errorf("key_interval_cv %v accepted", bad)
+		}
+	}
+}
+
+// Novelty outlives the first approval (a takeover's second payment from
+// the attacker's device is still hours-old to the payer), and rotation
+// of addresses behind one device or card shows even when every address
+// is fresh.
+func TestNoveltyLastsAndRotationShows(t *testing.T) {
+	s := NewState(StateConfig{})
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	ev := func(at time.Duration, device, card, ip string) *Event {
+		return &Event{Time: t0.Add(at), Kind: KindPayment, MerchantID: "mer_1", Amount: 2500, Currency: "EUR",
+			Method: MethodCard, CardFingerprint: card, CustomerID: "cus_1", DeviceID: device, IP: ip, Outcome: OutcomeApproved}
+	}
+	x := make([]float32, FeatureCount)
+	s.Replay(ev(0, "dev_home", "fp_own", "79.192.1.10"), x)
+	s.Replay(ev(48*time.Hour, "dev_home", "fp_own", "79.192.1.77"), x)
+	if x[FDeviceKnownDays] != 2 || x[FCardKnownDays] != 2 || x[FIPRangeNewForCustomer] != 0 {
+		t.Errorf("the payer's own device two days on: device_known_days %v, card_known_days %v, ip_range_new %v",
+			x[FDeviceKnownDays], x[FCardKnownDays], x[FIPRangeNewForCustomer])
+	}
+	s.Replay(ev(49*time.Hour, "dev_attacker", "fp_own", "91.64.9.9"), x) // approved: now "known"
+	s.Replay(ev(50*time.Hour, "dev_attacker", "fp_stolen", "91.64.9.9"), x)
+	if x[FDeviceNewForCustomer] != 0 || x[FDeviceKnownDays] > 0.05 || x[FCardNewForCustomer] != 1 || x[FIPRangeNewForCustomer] != 0 {
+		t.Errorf("the attacker's device an hour after its first approval: new %v, known %v days, card new %v, range new %v",
+			x[FDeviceNewForCustomer], x[FDeviceKnownDays], x[FCardNewForCustomer], x[FIPRangeNewForCustomer])
+	}
+	s.Replay(ev(51*time.Hour, "dev_attacker", "fp_stolen", "93.44.1.1"), x)
+	if x[FIPRangeNewForCustomer] != 1 {
+		t.Errorf("a range never approved: ip_range_new_for_customer %v", x[FIPRangeNewForCustomer])
+	}
+	for i := range 5 {
+		s.Replay(ev(52*time.Hour+time.Duration(i)*time.Minute, "dev_tester", "fp_batch", "203.0.113."+string(rune('1'+i))), x)
+	}
+	if x[FDeviceDistinctIPs24h] != 4 || x[FCardDistinctIPs24h] != 4 || x[FCardDistinctDevices24h] != 1 {
+		t.Errorf("fifth attempt through rotating proxies: device_distinct_ips %v, card_distinct_ips %v, card_distinct_devices %v",
+			x[FDeviceDistinctIPs24h], x[FCardDistinctIPs24h], x[FCardDistinctDevices24h])
+	}
 }

@@ -120,6 +120,7 @@ type card struct {
 	att1h, fail1h           count1h
 	att24h, fail24h, dec24h count24h
 	customers               distinct // 24 h
+	devices, ips            distinct // 24 h
 }
 
 type voucher struct {
@@ -142,15 +143,18 @@ type customer struct {
 // deposits, withdrawals) taught: amounts, devices, countries, hours; and
 // where the customer last was.
 type profile struct {
-	approved  int64   // approved money movements
-	mean, m2  float64 // Welford's running mean and sum of squared deviations of their amounts
-	amountMax int64
-	hours     [24]uint16 // approved per hour of day (UTC), stopping at 65,535
-	devices   distinct
-	countries distinct // ISO codes packed into the hash field
-	located   bool     // lat, lon and locAt are set
-	locAt     int64    // Unix seconds of the newest located attempt
-	lat, lon  float64
+	approved int64 // approved money movements
+	// devices, cards and ipRanges (IPv4 /24, IPv6 /48) are those of
+	// approved attempts, each with when it was first approved.
+	cards, ipRanges distinct
+	mean, m2        float64 // Welford's running mean and sum of squared deviations of their amounts
+	amountMax       int64
+	hours           [24]uint16 // approved per hour of day (UTC), stopping at 65,535
+	devices         distinct
+	countries       distinct // ISO codes packed into the hash field
+	located         bool     // lat, lon and locAt are set
+	locAt           int64    // Unix seconds of the newest located attempt
+	lat, lon        float64
 }
 
 type device struct {
@@ -158,6 +162,7 @@ type device struct {
 	att1m                      count1m
 	att1h, fail1h              count1h
 	cards, customers, vouchers distinct // 24 h, 7 d, 24 h
+	ips                        distinct // 24 h
 }
 
 type ip struct {
@@ -175,6 +180,9 @@ type email struct {
 // keys are the hashed entity keys of one event; 0 is "no such entity".
 type keys struct {
 	card, voucher, customer, device, ip, email uint64
+	// ipRange keys the address's /24 (IPv6: /48) within a customer's
+	// profile only.
+	ipRange uint64
 }
 
 func (s *State) keysOf(ev *Event) keys {
@@ -187,6 +195,7 @@ func (s *State) keysOf(ev *Event) keys {
 		device:  hashKey(s.devices.seed, ev.DeviceID),
 		ip:      ipKey(s.ips.seed, ev.IP),
 		email:   hashKey(s.emails.seed, ev.Email),
+		ipRange: ipRangeKey(s.ips.seed, ev.IP),
 	}
 	if ev.CustomerID != "" {
 		k.customer = hashKey(s.customers.seed, ev.CustomerID)
@@ -218,6 +227,7 @@ func (s *State) scopedKeysOf(ev *Event) keys {
 		device:  s.scopedKey(tagDevice, m, ev.DeviceID),
 		ip:      s.scopedKey(tagIP, m, ipNetwork(ev.IP)),
 		email:   s.scopedKey(tagEmail, m, ev.Email),
+		ipRange: ipRangeKey(s.ips.seed, ev.IP),
 	}
 	if ev.CustomerID != "" {
 		k.customer = s.scopedKey(tagCustomer, m, ev.CustomerID)
@@ -292,6 +302,26 @@ func ipKey(seed maphash.Seed, v string) uint64 {
 	return nonZero(maphash.Bytes(seed, b[:8]))
 }
 
+// ipRangeKey keys an address's /24 (IPv6: /48): a household's or an
+// office's line changes its address within its provider's range far more
+// often than it leaves it.
+func ipRangeKey(seed maphash.Seed, v string) uint64 {
+	a, err := netip.ParseAddr(v)
+	if err != nil {
+		return 0
+	}
+	var k [7]byte
+	if a = a.Unmap(); a.Is4() {
+		b := a.As4()
+		k[0], k[1], k[2], k[3] = 4, b[0], b[1], b[2]
+		return nonZero(maphash.Bytes(seed, k[:4]))
+	}
+	b := a.As16()
+	k[0] = 6
+	copy(k[1:], b[:6])
+	return nonZero(maphash.Bytes(seed, k[:]))
+}
+
 func nonZero(h uint64) uint64 {
 	if h == 0 {
 		return 1
@@ -343,6 +373,12 @@ func (s *State) observeCard(k keys, t int64) {
 	if k.customer != 0 {
 		c.customers.add(k.customer, t, s.cfg.DistinctMax)
 	}
+	if k.device != 0 {
+		c.devices.add(k.device, t, s.cfg.DistinctMax)
+	}
+	if k.ip != 0 {
+		c.ips.add(k.ip, t, s.cfg.DistinctMax)
+	}
 }
 
 func (s *State) observeVoucher(h uint64, t int64) {
@@ -377,6 +413,9 @@ func (s *State) observeDevice(ev *Event, k keys, t int64) {
 	}
 	if k.voucher != 0 {
 		d.vouchers.add(k.voucher, t, s.cfg.DistinctMax)
+	}
+	if k.ip != 0 {
+		d.ips.add(k.ip, t, s.cfg.DistinctMax)
 	}
 	for _, serial := range ev.ExtraVoucherSerials {
 		if h := s.voucherKey(ev, serial); h != 0 {
@@ -515,7 +554,13 @@ func (s *State) outcomeApproved(ev *Event, k keys, t int64) {
 		*h++
 	}
 	if k.device != 0 {
-		p.devices.add(k.device, t, s.cfg.DistinctMax)
+		p.devices.addFirst(k.device, t, s.cfg.DistinctMax)
+	}
+	if k.card != 0 {
+		p.cards.addFirst(k.card, t, s.cfg.DistinctMax)
+	}
+	if k.ipRange != 0 {
+		p.ipRanges.addFirst(k.ipRange, t, s.cfg.DistinctMax)
 	}
 	if c := ev.Geo.Country; c != "" {
 		p.countries.add(countryKey(c), t, s.cfg.DistinctMax)

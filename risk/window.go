@@ -172,6 +172,30 @@ func (d *distinct) add(h uint64, t int64, limit int) {
 	}
 }
 
+// addFirst records h at second t unless it is a member already: the set
+// keeps when each member was first seen (replays out of order keep the
+// earliest), and drops the earliest when full.
+func (d *distinct) addFirst(h uint64, t int64, limit int) {
+	for i := range d.e {
+		if d.e[i].h == h {
+			d.e[i].t = min(d.e[i].t, t)
+			return
+		}
+	}
+	d.add(h, t, limit)
+}
+
+// since is when member h was recorded (see add and addFirst), and whether
+// it is a member.
+func (d *distinct) since(h uint64) (int64, bool) {
+	for i := range d.e {
+		if d.e[i].h == h {
+			return d.e[i].t, true
+		}
+	}
+	return 0, false
+}
+
 // count is how many members were last seen after second since.
 func (d *distinct) count(since int64) int {
 	n := 0

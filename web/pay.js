@@ -25,6 +25,13 @@
 //   paste_events       paste events in the submitted form's fields
 //   focus_changes      focusin on the submitted form's fields, plus the
 //                      times the window lost focus
+//   key_interval_cv    coefficient of variation (standard deviation / mean)
+//                      of the intervals between keydowns in the form's
+//                      fields, 3 decimals, at least 0.001; absent with
+//                      fewer than 6 keydowns
+//   key_interval_ms    the median of those intervals
+//   pointer_interval_cv the same for the intervals between pointer moves
+//                      on the page; absent with fewer than 6 moves
 //   webdriver          navigator.webdriver === true
 //   touch              navigator.maxTouchPoints > 0
 //   timezone           Intl.DateTimeFormat().resolvedOptions().timeZone
@@ -119,7 +126,35 @@
   if (forms.length === 0) return;
   var pointerMoves = 0;
   var windowBlurs = 0;
-  var inForm = forms.map(function () { return { first: -1, keys: 0, pastes: 0, focus: 0 }; });
+  var inForm = forms.map(function () { return { first: -1, keys: 0, pastes: 0, focus: 0, keyGaps: gaps() }; });
+  var pointerGaps = gaps();
+  // gaps measures the intervals between events: their running mean and
+  // variance (Welford), and the first intervalsKept of them for a median.
+  // A person's intervals vary (bursts and pauses); a timer's do not.
+  var intervalsKept = 256, intervalsMin = 5;
+  function gaps() { return { last: -1, n: 0, mean: 0, m2: 0, kept: [] }; }
+  function tick(g) {
+    var t = now();
+    if (g.last >= 0) {
+      var x = t - g.last, d = x - g.mean;
+      g.n++;
+      g.mean += d / g.n;
+      g.m2 += d * (x - g.mean);
+      if (g.kept.length < intervalsKept) g.kept.push(x);
+    }
+    g.last = t;
+  }
+  // cv is undefined (left out of the JSON) below intervalsMin intervals.
+  function cv(g) {
+    if (g.n < intervalsMin || g.mean <= 0) return undefined;
+    var c = Math.sqrt(g.m2 / (g.n - 1)) / g.mean;
+    return Math.min(Math.max(Math.round(c * 1000) / 1000, 0.001), 100);
+  }
+  function median(g) {
+    if (g.n < intervalsMin) return undefined;
+    var k = g.kept.slice().sort(function (a, b) { return a - b; });
+    return ms(k[k.length >> 1]);
+  }
 
   function now() {
     return window.performance && performance.now ? performance.now() : 0;
@@ -141,7 +176,10 @@
   document.addEventListener("input", typed, true);
   document.addEventListener("keydown", function (e) {
     var st = typed(e);
-    if (st) st.keys = bump(st.keys);
+    if (st) {
+      st.keys = bump(st.keys);
+      tick(st.keyGaps);
+    }
   }, true);
   document.addEventListener("paste", function (e) {
     var st = typed(e);
@@ -157,7 +195,10 @@
   // One count per movement: a mouse also fires mousemove, a finger also
   // pointermove (until the browser takes it for scrolling), so touch is
   // counted by touchmove alone.
-  function moved() { pointerMoves = bump(pointerMoves); }
+  function moved() {
+    pointerMoves = bump(pointerMoves);
+    tick(pointerGaps);
+  }
   if (window.PointerEvent) {
     document.addEventListener("pointermove", function (e) {
       if (e.pointerType !== "touch") moved();
@@ -231,6 +272,9 @@
       key_events: st.keys,
       paste_events: st.pastes,
       focus_changes: Math.min(st.focus + windowBlurs, countMax),
+      key_interval_cv: cv(st.keyGaps),
+      key_interval_ms: median(st.keyGaps),
+      pointer_interval_cv: cv(pointerGaps),
       webdriver: nav.webdriver === true,
       touch: (nav.maxTouchPoints || 0) > 0,
       timezone: text(tz),

@@ -97,6 +97,16 @@ func TestBrowserClientSignals(t *testing.T) {
 	if sig.KeyEvents < len(v.PIN) {
 		t.Errorf("key_events %d after typing %d digits", sig.KeyEvents, len(v.PIN))
 	}
+	// Timing regularity, measured once there are 6 events: chromedp's
+	// keys and moves are a machine's, but how regular they come is the
+	// browser's business; the script must measure them, within range.
+	if sig.KeyIntervalCV <= 0 || sig.KeyIntervalCV > 100 || sig.PointerIntervalCV <= 0 || sig.PointerIntervalCV > 100 {
+		t.Errorf("key_interval_cv %v, pointer_interval_cv %v after %d keys and %d moves: not measured",
+			sig.KeyIntervalCV, sig.PointerIntervalCV, len(v.PIN), moves)
+	}
+	if sig.KeyIntervalMS < 0 || sig.KeyIntervalMS > sig.TimeToSubmitMS {
+		t.Errorf("key_interval_ms %d, time_to_submit_ms %d", sig.KeyIntervalMS, sig.TimeToSubmitMS)
+	}
 	if sig.TimeOnPageMS <= 0 || sig.TimeToSubmitMS <= 0 || sig.TimeToSubmitMS > sig.TimeOnPageMS {
 		t.Errorf("time_on_page_ms %d, time_to_submit_ms %d", sig.TimeOnPageMS, sig.TimeToSubmitMS)
 	}

@@ -2,14 +2,19 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -33,8 +38,8 @@ func runModel(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		"rollback":       runModelRollback,
 	}
 	usage := "usage: kassa model <command> [flags]\n\n" +
-		"  train --events FILE --out MODEL [--algo gbdt|logistic]   train a model on a labelled event file\n" +
-		"  evaluate --events FILE --model MODEL [--json]            metrics on events the model never saw\n" +
+		"  train --events FILE[,FILE...] --out MODEL [--algo gbdt|logistic]   train a model on labelled event files\n" +
+		"  evaluate --events FILE [--model MODEL] [--json] [--scores FILE.csv]  metrics on events the model never saw (default: the built-in model)\n" +
 		"  import-xgboost --in m.json --out MODEL [--features FILE] convert an XGBoost JSON model\n" +
 		"  upload MODEL            add a model file to the registry (a candidate)\n" +
 		"  list                    the registry\n" +
@@ -56,33 +61,26 @@ func runModel(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	return fn(ctx, args[1:], getenv, stdout, stderr)
 }
 
-// featurizeFile reads a labelled event file into a dataset.
-func featurizeFile(path string) (*model.Dataset, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	ds := &model.Dataset{Names: append([]string(nil), risk.FeatureNames...)}
-	unlabelled := 0
-	err = risk.Featurize(bufio.NewReaderSize(f, 1<<20), risk.StateConfig{}, func(ev *risk.Event, x []float32) error {
-		switch ev.Label {
-		case risk.LabelFraud:
-			ds.Y = append(ds.Y, 1)
-		case risk.LabelLegit:
-			ds.Y = append(ds.Y, 0)
-		default:
-			unlabelled++
-			return nil
+// readTrainingSet reads labelled event files into one dataset of the
+// features Kassa trains on. Each file is replayed with its own feature
+// state: files are separate worlds or exports, not one stream.
+func readTrainingSet(paths []string) (*model.Dataset, error) {
+	ds := &model.Dataset{Names: append([]string(nil), risk.ModelFeatureNames...)}
+	for _, path := range paths {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
 		}
-		ds.X = append(ds.X, x...)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if ds.Rows() == 0 {
-		return nil, fmt.Errorf("%s: no labelled events (label fraud or legit)", path)
+		part, _, err := risk.ReadLabelled(bufio.NewReaderSize(f, 1<<20), ds.Names)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if part.Rows() == 0 {
+			return nil, fmt.Errorf("%s: no labelled events (label fraud or legit)", path)
+		}
+		ds.X = append(ds.X, part.X...)
+		ds.Y = append(ds.Y, part.Y...)
 	}
 	return ds, nil
 }
@@ -98,12 +96,19 @@ func positives(ds *model.Dataset) int {
 }
 
 func runModelTrain(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
-	fs := newFlagSet("model train", "model train --events FILE --out MODEL [--algo gbdt|logistic]", stderr)
-	events := fs.String("events", "", "labelled event `file` (JSONL, time order)")
+	fs := newFlagSet("model train", "model train --events FILE[,FILE...] --out MODEL [--algo gbdt|logistic]", stderr)
+	events := fs.String("events", "", "labelled event `files` (JSONL, time order), comma-separated; each is replayed on its own")
 	out := fs.String("out", "", "model `file` to write")
 	algo := fs.String("algo", "gbdt", "gbdt (gradient-boosted trees) or logistic (the baseline)")
-	trees := fs.Int("trees", 0, "gbdt: number of trees (0: the default)")
-	depth := fs.Int("depth", 0, "gbdt: maximum depth (0: the default)")
+	cfg := risk.TrainDefaults
+	fs.IntVar(&cfg.Trees, "trees", cfg.Trees, "gbdt: number of trees")
+	fs.IntVar(&cfg.MaxDepth, "depth", cfg.MaxDepth, "gbdt: maximum depth")
+	fs.Float64Var(&cfg.LearningRate, "learning-rate", cfg.LearningRate, "gbdt: shrinkage of every tree")
+	fs.Float64Var(&cfg.MinChildWeight, "min-child-weight", cfg.MinChildWeight, "gbdt: least hessian in a leaf")
+	fs.Float64Var(&cfg.Lambda, "lambda", cfg.Lambda, "gbdt: L2 penalty on leaf values")
+	fs.Float64Var(&cfg.Subsample, "subsample", cfg.Subsample, "gbdt: share of rows each tree sees")
+	fs.Float64Var(&cfg.ColSample, "colsample", cfg.ColSample, "gbdt: share of features each tree may split on")
+	monotone := fs.Bool("monotone", true, "gbdt: constrain the direction of failure counts, distinct counts and familiarity (docs/risk-features.md)")
 	seed := fs.Uint64("seed", 1, "random seed (row sampling)")
 	if err := parseFlags(fs, interleaved(args), getenv); err != nil {
 		return err
@@ -112,7 +117,7 @@ func runModelTrain(ctx context.Context, args []string, getenv env, stdout, stder
 		return usagef("model train needs --events and --out")
 	}
 	start := time.Now()
-	ds, err := featurizeFile(*events)
+	ds, err := readTrainingSet(strings.Split(*events, ","))
 	if err != nil {
 		return err
 	}
@@ -121,12 +126,9 @@ func runModelTrain(ctx context.Context, args []string, getenv env, stdout, stder
 	var m *model.Model
 	switch *algo {
 	case "gbdt":
-		cfg := model.GBDTConfig{Seed: *seed}
-		if *trees > 0 {
-			cfg.Trees = *trees
-		}
-		if *depth > 0 {
-			cfg.MaxDepth = *depth
+		cfg.Seed = *seed
+		if !*monotone {
+			cfg.Monotone = nil
 		}
 		m, err = model.TrainGBDT(ds, cfg)
 	case "logistic":
@@ -181,52 +183,125 @@ func readModel(path string) (*model.Model, error) {
 
 // EvaluateResult is what kassa model evaluate prints.
 type EvaluateResult struct {
-	model.Metrics
+	risk.Assessment
 	Model  string `json:"model"`
 	Algo   string `json:"algo"`
 	Events string `json:"events"`
 	Rows   int    `json:"rows"`
 }
 
+// scoreFile featurizes a labelled event file and scores every labelled
+// attempt with m, as the engine would have in time order.
+func scoreFile(path string, m *model.Model) ([]risk.Scored, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	ds, rows, err := risk.ReadLabelled(bufio.NewReaderSize(f, 1<<20), risk.FeatureNames)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("%s: no labelled events (label fraud or legit)", path)
+	}
+	bm := risk.BindModel(m)
+	for i := range rows {
+		rows[i].Score = bm.Probability(ds.Row(i))
+	}
+	return rows, nil
+}
+
 func runModelEvaluate(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
-	fs := newFlagSet("model evaluate", "model evaluate --events FILE --model MODEL [--json] [--threshold P]", stderr)
+	fs := newFlagSet("model evaluate", "model evaluate --events FILE [--model MODEL] [--json] [--threshold P] [--scores FILE.csv]", stderr)
 	events := fs.String("events", "", "labelled event `file` the model never saw")
-	path := fs.String("model", "", "model `file`")
+	path := fs.String("model", "", "model `file` (default: the built-in model)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
-	threshold := fs.Float64("threshold", 0.5, "probability at or above which an attempt counts as flagged")
+	threshold := fs.Float64("threshold", 0.5, "probability at or above which an attempt counts as flagged (precision_at_threshold, recall_at_threshold)")
+	scoresOut := fs.String("scores", "", "write every labelled attempt's score to this CSV `file` (id,label,fraud_type,score,segments)")
 	if err := parseFlags(fs, interleaved(args), getenv); err != nil {
 		return err
 	}
-	if *events == "" || *path == "" {
-		return usagef("model evaluate needs --events and --model")
+	if *events == "" {
+		return usagef("model evaluate needs --events")
 	}
 	if *threshold <= 0 || *threshold >= 1 {
 		return usagef("--threshold must be between 0 and 1")
 	}
-	m, err := readModel(*path)
+	var m *model.Model
+	var err error
+	if *path == "" {
+		m, err = model.Load(bytes.NewReader(risk.DefaultModel))
+	} else {
+		m, err = readModel(*path)
+	}
 	if err != nil {
 		return err
 	}
-	ds, err := featurizeFile(*events)
+	rows, err := scoreFile(*events, m)
 	if err != nil {
 		return err
 	}
-	bm := risk.BindModel(m)
-	scores := make([]float64, ds.Rows())
-	labels := make([]bool, ds.Rows())
-	for i := range scores {
-		scores[i] = bm.Probability(ds.Row(i))
-		labels[i] = ds.Y[i] > 0
+	if *scoresOut != "" {
+		if err := writeScores(*scoresOut, rows); err != nil {
+			return err
+		}
 	}
-	res := EvaluateResult{Metrics: model.Evaluate(scores, labels, *threshold), Model: m.Version, Algo: m.Algo,
-		Events: *events, Rows: ds.Rows()}
+	res := EvaluateResult{Assessment: risk.Assess(rows, *threshold), Model: m.Version, Algo: m.Algo,
+		Events: *events, Rows: len(rows)}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(res)
 	}
+	return printAssessment(stdout, res)
+}
+
+// writeScores writes one CSV row per scored attempt.
+func writeScores(path string, rows []risk.Scored) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	w := csv.NewWriter(bw)
+	_ = w.Write([]string{"id", "label", "fraud_type", "score", "segments"})
+	for _, r := range rows {
+		label := risk.LabelLegit
+		if r.Fraud {
+			label = risk.LabelFraud
+		}
+		_ = w.Write([]string{r.ID, label, r.FraudType, strconv.FormatFloat(r.Score, 'g', 6, 64), strings.Join(r.Segments, ";")})
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func printAssessment(stdout io.Writer, res EvaluateResult) error {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "model\t%s (%s)\nevents\t%s: %d (%d fraud)\nauprc\t%.4f\nroc_auc\t%.4f\nrecall_at_1pct_fpr\t%.4f\nprecision_at_threshold\t%.4f (threshold %.2f)\nrecall_at_threshold\t%.4f\n",
-		res.Model, res.Algo, res.Events, res.Rows, res.Positives, res.AUPRC, res.ROCAUC, res.RecallAt1PctFPR,
-		res.PrecisionAtThreshold, res.Threshold, res.RecallAtThreshold)
+	fmt.Fprintf(tw, "model\t%s (%s)\nevents\t%s: %d (%d fraud)\nauprc\t%.4f\nroc_auc\t%.4f\nrecall_at_1pct_fpr\t%.4f (threshold %.4f)\nprecision_at_threshold\t%.4f (threshold %.2f)\nrecall_at_threshold\t%.4f\nbrier\t%.5f\n",
+		res.Model, res.Algo, res.Events, res.Rows, res.Positives, res.AUPRC, res.ROCAUC, res.RecallAt1PctFPR, res.ThresholdAt1PctFPR,
+		res.PrecisionAtThreshold, res.Threshold, res.RecallAtThreshold, res.Brier)
+	fmt.Fprintf(tw, "\nrecall at 1%% FPR by fraud type\tcount\tcaught\trecall\n")
+	for _, k := range slices.Sorted(maps.Keys(res.FraudTypes)) {
+		r := res.FraudTypes[k]
+		fmt.Fprintf(tw, "  %s\t%d\t%d\t%.3f\n", k, r.Count, r.Flagged, r.Rate)
+	}
+	fmt.Fprintf(tw, "\nFPR at 1%% FPR by legit segment\tcount\tflagged\tfpr\n")
+	for _, k := range append([]string{"all_legit"}, risk.Segments...) {
+		r := res.Segments[k]
+		fmt.Fprintf(tw, "  %s\t%d\t%d\t%.4f\n", k, r.Count, r.Flagged, r.Rate)
+	}
+	fmt.Fprintf(tw, "\nreliability: score\tcount\tmean score\tfraud rate\n")
+	for _, b := range res.Reliability {
+		fmt.Fprintf(tw, "  [%.1f, %.1f)\t%d\t%.4f\t%.4f\n", b.Lo, b.Hi, b.Count, b.MeanScore, b.FraudRate)
+	}
 	return tw.Flush()
 }
 
@@ -370,8 +445,10 @@ func runModelRollback(ctx context.Context, args []string, getenv env, stdout, st
 }
 
 func runSimulate(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
-	fs := newFlagSet("simulate", "simulate --seed S --payers N --days D (--out FILE | --target URL --key sk_...)", stderr)
+	fs := newFlagSet("simulate", "simulate [--world N] --seed S --payers N --days D (--out FILE | --target URL --key sk_...)", stderr)
 	seed := fs.Uint64("seed", 1, "random seed: the same seed gives the same stream")
+	worldN := fs.Int("world", 0, "independent world: 0 the classic simulator, 1 and up each with its own fraud mix, behaviour, adaptive fraud, look-alikes and label noise")
+	fraudRate := fs.Float64("fraud-rate", 0, "share of fraudulent attempts (0: the world's own)")
 	payers := fs.Int("payers", 1000, "legitimate payers")
 	days := fs.Int("days", 7, "days of activity")
 	startAt := fs.String("start", "", "first day, YYYY-MM-DD (default 2026-01-01); a later start makes data held out by time")
@@ -386,7 +463,13 @@ func runSimulate(ctx context.Context, args []string, getenv env, stdout, stderr 
 	if *payers <= 0 || *payers > 10_000_000 || *days <= 0 || *days > 3650 {
 		return usagef("--payers must be 1..10000000 and --days 1..3650")
 	}
-	cfg := sim.Config{Seed: *seed, Payers: *payers, Days: *days}
+	if *worldN < 0 || *worldN > sim.WorldsMax {
+		return usagef("--world must be 0..%d", sim.WorldsMax)
+	}
+	if *fraudRate < 0 || *fraudRate > 0.5 {
+		return usagef("--fraud-rate must be between 0 and 0.5")
+	}
+	cfg := sim.Config{Seed: *seed, Payers: *payers, Days: *days, World: *worldN, FraudRate: *fraudRate}
 	if *startAt != "" {
 		t, err := time.Parse(time.DateOnly, *startAt)
 		if err != nil {

@@ -64,6 +64,40 @@ func TestE2EModelWorkflow(t *testing.T) {
 		t.Logf("%s: auprc %.3f roc_auc %.3f", filepath.Base(m), res["auprc"], res["roc_auc"])
 	}
 
+	// Another world, judged by the built-in model (no --model), with
+	// per-pattern and per-segment numbers, calibration and a score file.
+	world := filepath.Join(dir, "world2.jsonl")
+	runPlain(t, "simulate", "--world", "2", "--seed", "5", "--payers", "300", "--days", "4", "--fraud-rate", "0.02", "--out", world)
+	scores := filepath.Join(dir, "scores.csv")
+	out, _ := runPlain(t, "model", "evaluate", "--events", world, "--json", "--scores", scores)
+	var res struct {
+		Model       string
+		Rows        int
+		Positives   int
+		Brier       *float64
+		Reliability []map[string]float64
+		Types       map[string]map[string]float64 `json:"recall_by_fraud_type"`
+		Segments    map[string]map[string]float64 `json:"fpr_by_segment"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("evaluate --json printed %q", out)
+	}
+	if res.Model == "" || res.Positives == 0 || res.Brier == nil || len(res.Reliability) != 10 || len(res.Types) == 0 ||
+		res.Segments["all_legit"]["count"] == 0 {
+		t.Errorf("evaluate of the built-in model on world 2: %s", out)
+	}
+	csvBody, err := os.ReadFile(scores)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(string(csvBody)), "\n"); lines[0] != "id,label,fraud_type,score,segments" || len(lines) != res.Rows+1 {
+		t.Errorf("scores.csv: %d lines for %d rows, header %q", len(lines), res.Rows, lines[0])
+	}
+	if text, _ := runPlain(t, "model", "evaluate", "--events", world); !strings.Contains(text, "recall at 1% FPR by fraud type") ||
+		!strings.Contains(text, "first_time_customer") || !strings.Contains(text, "reliability") {
+		t.Errorf("evaluate's report:\n%s", text)
+	}
+
 	forEachBackend(t, func(t *testing.T, be backend) {
 		if _, err := runKassa(t, be, "model", "rollback"); err == nil {
 			t.Error("rollback with no previous model succeeded")

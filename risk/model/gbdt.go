@@ -25,6 +25,12 @@ type GBDTConfig struct {
 	ScalePosWeight float64 `json:"scale_pos_weight"`  // multiplies the weight of positive rows; default 1
 	Bins           int     `json:"bins"`              // value bins per feature, 2 to 255; default 255
 	Seed           uint64  `json:"seed"`              // for subsampling
+	// Monotone constrains the score per feature (in the dataset's
+	// order): +1 it never falls as the feature rises, −1 it never rises,
+	// 0 (or a shorter slice) no constraint.
+	// The model's params record them as "monotone_constraints", the
+	// constrained features' positions and signs ("+9,+10,-70").
+	Monotone []int8 `json:"-"`
 
 	// EarlyStoppingRounds stops training once the log loss on Valid has
 	// not improved for that many rounds, and keeps the trees up to the
@@ -94,6 +100,11 @@ func (c *GBDTConfig) resolve() error {
 	case c.Workers < 1:
 		return fmt.Errorf("workers %d must be positive", c.Workers)
 	}
+	for i, m := range c.Monotone {
+		if m < -1 || m > 1 {
+			return fmt.Errorf("monotone constraint %d of feature %d must be -1, 0 or 1", m, i)
+		}
+	}
 	return nil
 }
 
@@ -106,6 +117,9 @@ func TrainGBDT(ds *Dataset, cfg GBDTConfig) (*Model, error) {
 	if err := checkTrainingData(ds, cfg.Valid); err != nil {
 		return nil, fmt.Errorf("train gbdt: %w", err)
 	}
+	if len(cfg.Monotone) > len(ds.Names) {
+		return nil, fmt.Errorf("train gbdt: %d monotone constraints for %d features", len(cfg.Monotone), len(ds.Names))
+	}
 	b := newBoosting(ds, &cfg)
 	trees := b.run()
 	e, err := compile(trees, b.base, len(ds.Names), false)
@@ -113,7 +127,11 @@ func TrainGBDT(ds *Dataset, cfg GBDTConfig) (*Model, error) {
 		panic(fmt.Sprintf("model: trained trees do not compile: %v", err))
 	}
 	m := &Model{Algo: AlgoGBDT, FeatureNames: clone(ds.Names), TrainedOn: ds.Rows(), trees: e}
-	if err := m.finish(cfg, map[string]any{"trees_kept": len(trees)}, cfg.Valid, cfg.Threshold, cfg.Clock); err != nil {
+	extra := map[string]any{"trees_kept": len(trees)}
+	if mono := monotoneParam(cfg.Monotone); mono != "" {
+		extra["monotone_constraints"] = mono
+	}
+	if err := m.finish(cfg, extra, cfg.Valid, cfg.Threshold, cfg.Clock); err != nil {
 		return nil, fmt.Errorf("train gbdt: %w", err)
 	}
 	return m, nil
@@ -269,4 +287,25 @@ func parallelFor(n, grain, workers int, fn func(lo, hi int)) {
 		wg.Go(func() { fn(w*n/workers, (w+1)*n/workers) })
 	}
 	wg.Wait()
+}
+
+// monotoneParam writes constraints as "+i" and "-i" for the constrained
+// features' positions, comma-separated.
+func monotoneParam(c []int8) string {
+	var b []byte
+	for i, m := range c {
+		if m == 0 {
+			continue
+		}
+		if len(b) > 0 {
+			b = append(b, ',')
+		}
+		if m > 0 {
+			b = append(b, '+')
+		} else {
+			b = append(b, '-')
+		}
+		b = fmt.Appendf(b, "%d", i)
+	}
+	return string(b)
 }

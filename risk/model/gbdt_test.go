@@ -3,6 +3,7 @@ package model
 import (
 	"bytes"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -181,5 +182,62 @@ func TestCutPointsSplitExactly(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A monotone constraint holds on data whose trend it contradicts in
+// places: the label rises with x0 overall but dips in the middle, and a
+// constrained model's score never falls as x0 rises, whatever the other
+// features; the unconstrained model follows the dip.
+func TestGBDTMonotoneConstraint(t *testing.T) {
+	const rows, features = 20_000, 3
+	ds := &Dataset{Names: []string{"x0", "x1", "x2"}}
+	r := rand.New(rand.NewPCG(5, 1))
+	for range rows {
+		x := [features]float32{float32(r.Float64()), float32(r.Float64()), float32(r.Float64())}
+		p := 0.1 + 0.7*float64(x[0])
+		if x[0] > 0.4 && x[0] < 0.6 {
+			p = 0.05 // the dip
+		}
+		y := float32(0)
+		if r.Float64() < p {
+			y = 1
+		}
+		ds.X = append(ds.X, x[:]...)
+		ds.Y = append(ds.Y, y)
+	}
+	dips := func(m *Model) int {
+		n := 0
+		for _, other := range [][2]float32{{0.1, 0.1}, {0.5, 0.9}, {0.9, 0.3}} {
+			prev := math.Inf(-1)
+			for i := range 101 {
+				p := m.Predict([]float32{float32(i) / 100, other[0], other[1]})
+				if p < prev-1e-12 {
+					n++
+				}
+				prev = p
+			}
+		}
+		return n
+	}
+	free, err := TrainGBDT(ds, GBDTConfig{Trees: 60, MaxDepth: 4, Seed: 1, Clock: fixedClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mono, err := TrainGBDT(ds, GBDTConfig{Trees: 60, MaxDepth: 4, Seed: 1, Clock: fixedClock, Monotone: []int8{1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := dips(free); n == 0 {
+		t.Errorf("the unconstrained model never falls along x0: the test data has no dip to resist")
+	}
+	if n := dips(mono); n != 0 {
+		t.Errorf("the constrained model falls %d times as x0 rises", n)
+	}
+	if _, err := TrainGBDT(ds, GBDTConfig{Trees: 1, Monotone: []int8{2}}); err == nil {
+		t.Errorf("a constraint of 2 was accepted")
+	}
+	if _, err := TrainGBDT(ds, GBDTConfig{Trees: 1, Monotone: []int8{1, 0, 0, 1}}); err == nil {
+		t.Errorf("4 constraints for 3 features were accepted")
 	}
 }

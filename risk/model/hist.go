@@ -115,6 +115,9 @@ type pending struct {
 	g, h, n float64
 	depth   int
 	hist    histogram // nil when the node cannot split
+	// lower and upper bound the node's leaf weight (before shrinkage):
+	// what monotone constraints on the splits above it allow.
+	lower, upper float64
 }
 
 // split is a node's best split: bins ≤ bin go left.
@@ -135,7 +138,7 @@ const gainMin = 1e-6
 func (gr *grower) grow(rows, features []int32) tree {
 	gr.rows, gr.features = rows, features
 	var t tree
-	root := pending{index: t.addNode(), hi: len(rows)}
+	root := pending{index: t.addNode(), hi: len(rows), lower: math.Inf(-1), upper: math.Inf(1)}
 	for _, r := range rows {
 		root.g += gr.grad[r].g
 		root.h += gr.grad[r].h
@@ -156,8 +159,19 @@ func (gr *grower) grow(rows, features []int32) tree {
 			continue
 		}
 		mid := gr.partition(p.lo, p.hi, &s)
-		left := pending{lo: p.lo, hi: mid, g: s.gl, h: s.hl, n: s.nl, depth: p.depth + 1}
-		right := pending{lo: mid, hi: p.hi, g: p.g - s.gl, h: p.h - s.hl, n: p.n - s.nl, depth: p.depth + 1}
+		left := pending{lo: p.lo, hi: mid, g: s.gl, h: s.hl, n: s.nl, depth: p.depth + 1, lower: p.lower, upper: p.upper}
+		right := pending{lo: mid, hi: p.hi, g: p.g - s.gl, h: p.h - s.hl, n: p.n - s.nl, depth: p.depth + 1, lower: p.lower, upper: p.upper}
+		// Under a monotone constraint every leaf left of the split stays
+		// on its side of the midpoint of the two children's weights, and
+		// every leaf right of it on the other (XGBoost's way).
+		if c := gr.monotone(s.feature); c != 0 {
+			mid := (gr.weight(&left, left.g, left.h) + gr.weight(&right, right.g, right.h)) / 2
+			if c > 0 {
+				left.upper, right.lower = mid, mid
+			} else {
+				left.lower, right.upper = mid, mid
+			}
+		}
 		left.index, right.index = t.setSplit(p.index, s.feature, gr.threshold(&s), s.defaultLeft, p.h)
 		gr.childHistograms(&p, &left, &right)
 		stack = append(stack, right, left)
@@ -169,8 +183,22 @@ func (gr *grower) grow(rows, features []int32) tree {
 // is clamped to what model files allow, which only a tiny Lambda on rows
 // the model is sure of wrongly can reach.
 func (gr *grower) leafValue(p *pending) float64 {
-	v := -p.g / (p.h + gr.cfg.Lambda) * gr.cfg.LearningRate
+	v := gr.weight(p, p.g, p.h) * gr.cfg.LearningRate
 	return min(max(v, -logOddsMax), logOddsMax)
+}
+
+// weight is the Newton step −G/(H+λ) within p's bounds, unshrunk.
+func (gr *grower) weight(p *pending, g, h float64) float64 {
+	return min(max(-g/(h+gr.cfg.Lambda), p.lower), p.upper)
+}
+
+// monotone is the constraint on feature f: +1 the score may only rise
+// with it, −1 only fall, 0 none.
+func (gr *grower) monotone(f int32) int8 {
+	if int(f) < len(gr.cfg.Monotone) {
+		return gr.cfg.Monotone[f]
+	}
+	return 0
 }
 
 // splittable says whether a node could still split.
@@ -275,6 +303,14 @@ func (gr *grower) bestSplit(p *pending, best *split) bool {
 			return
 		}
 		gain := gl*gl/(hl+lambda) + gr_*gr_/(hr+lambda) - parentScore
+		if c := gr.monotone(f); c != 0 && gain > best.gain {
+			// Missing values go with whichever side; the constraint is on
+			// the values' order, so the children's weights must be too.
+			wl, wr := gr.weight(p, gl, hl), gr.weight(p, gr_, hr)
+			if (c > 0 && wl > wr) || (c < 0 && wl < wr) {
+				return
+			}
+		}
 		if gain > best.gain {
 			if !hasMissing {
 				// No training row of this node was missing the feature:

@@ -49,8 +49,12 @@ func FraudTypes() []string {
 func (g *gen) fraudDay(r *rand.Rand, legit int) {
 	rate := g.cfg.FraudRate
 	target := float64(legit) * rate / (1 - rate)
+	var sum float64
 	for i, ft := range fraudTypes {
-		g.owed[i] += target * ft.share
+		sum += ft.share * g.w.share[i]
+	}
+	for i, ft := range fraudTypes {
+		g.owed[i] += target * ft.share * g.w.share[i] / sum
 		for range 10_000 { // a bound; incidents make at least one event
 			if g.owed[i] <= ft.size/2 {
 				break
@@ -106,8 +110,16 @@ func (g *gen) cardTesting(r *rand.Rand, t0 time.Time) {
 	if r.Float64() < 0.25 {
 		ch = channel{server: true, ip: r.Float64() < m.forwardIP}
 	}
-	mimic := r.Float64() < 0.15
+	mimic := r.Float64() < g.w.mimicShare(0.15)
 	variant := r.Float64()
+	// An adaptive tester (not in the classic world) rents residential
+	// proxies, a fresh address for every card, and a script that moves
+	// and types like a person; half also rotate device ids.
+	rotate := g.w != classic && r.Float64() < g.w.ctRotate
+	rotateDevice := rotate && r.Float64() < 0.5
+	if rotate {
+		mimic = true
+	}
 	ip, geo := g.fraudNet(r, home)
 	n := 10 + r.IntN(41)
 	gap := uniformDuration(r, 4*time.Second, 40*time.Second)
@@ -124,6 +136,15 @@ func (g *gen) cardTesting(r *rand.Rand, t0 time.Time) {
 		}
 		e.Email = email
 		switch {
+		case rotate:
+			ip, geo = residentialNet(r, pick(r, countryWeights()))
+			if rotateDevice {
+				d = newDevice(r, kind, home)
+				e.Email = "" // a guest checkout, nothing to tie the cards together
+				if r.Float64() < 0.3 {
+					e.Email = throwaway(r)
+				}
+			}
 		case variant < 0.70:
 		case variant < 0.85:
 			ip, geo = g.fraudNet(r, countryByCode(oneOf(r, hostingCountries)))
@@ -134,7 +155,7 @@ func (g *gen) cardTesting(r *rand.Rand, t0 time.Time) {
 		if ch.server {
 			e.UserAgent = oneOf(r, scriptUAs)
 		} else {
-			page(e, d, scriptSignals(r, d, charsCardNew, fieldsCardNew, 0.5, mimic))
+			page(e, d, g.w.scriptSignals(r, d, charsCardNew, fieldsCardNew, 0.5, mimic))
 		}
 		ch.apply(e)
 		e.Outcome = outcome(r, 0.17, 0.75)
@@ -174,10 +195,23 @@ func (g *gen) accountTakeover(r *rand.Rand) {
 			d.timezone, d.language = v.home.timezone, v.home.language
 		}
 	}
+	hurry := 0.6
+	slow := false
+	if g.w != classic && r.Float64() < g.w.atoInCountry {
+		// In the payer's country, on a residential line there, the
+		// browser set to the payer's time zone and language.
+		ip, geo = residentialNet(r, v.home)
+		d.timezone, d.language = v.home.timezone, v.home.language
+		slow = r.Float64() < g.w.atoSlow
+	}
 	// Soon after the payer's last attempt (stolen credentials are used
-	// while fresh), in the payer's night when that is near.
+	// while fresh), in the payer's night when that is near; a slow
+	// takeover waits days and comes at the payer's own hours, unhurried.
 	t := v.lastTime.Add(uniformDuration(r, 10*time.Minute, 3*time.Hour))
-	if r.Float64() < 0.6 {
+	if slow {
+		t = v.lastTime.Add(uniformDuration(r, 24*time.Hour, 4*24*time.Hour))
+		hurry = 1
+	} else if r.Float64() < 0.6 {
 		night := v.lastTime.Truncate(time.Hour).Add(time.Hour)
 		for i := 0; i < 10 && localHour(night, v.home) >= 5; i++ {
 			night = night.Add(time.Hour)
@@ -195,7 +229,7 @@ func (g *gen) accountTakeover(r *rand.Rand) {
 		e := fraudEvent(t, op, risk.KindWithdrawal, AccountTakeover)
 		e.Method = risk.MethodAccount
 		cents := max(2000, int64(float64(v.depositCents)*(0.8+0.2*r.Float64()))/100*100)
-		g.takeover(r, e, op, v, d, ip, geo, cents, charsAmount, fieldsAmount)
+		g.takeover(r, e, op, v, d, ip, geo, cents, charsAmount, fieldsAmount, hurry)
 		t = t.Add(uniformDuration(r, 2*time.Minute, 20*time.Minute))
 	}
 	if len(shops) == 0 {
@@ -208,21 +242,24 @@ func (g *gen) accountTakeover(r *rand.Rand) {
 		e.Method, e.CardFingerprint, e.BillingCountry = risk.MethodCard, c.fingerprint, c.country
 		top := max(v.maxCents, int64(3*v.medianCents))
 		cents := int64(float64(top)*(0.8+1.7*r.Float64())) / 100 * 100
-		g.takeover(r, e, m, v, d, ip, geo, cents, charsCardSaved, fieldsCardSaved)
+		if slow { // no more than the payer spends, so nobody notices soon
+			cents = max(500, int64(v.medianCents*(0.7+1.3*r.Float64()))/100*100)
+		}
+		g.takeover(r, e, m, v, d, ip, geo, cents, charsCardSaved, fieldsCardSaved, hurry)
 		t = t.Add(uniformDuration(r, 2*time.Minute, 20*time.Minute))
 	}
 }
 
 // takeover fills and adds one attempt of a takeover, through the
 // merchant's page or (its app) its server.
-func (g *gen) takeover(r *rand.Rand, e *risk.Event, m *merchant, v *payer, d *device, ip string, geo risk.Geo, cents int64, chars, fields int) {
+func (g *gen) takeover(r *rand.Rand, e *risk.Event, m *merchant, v *payer, d *device, ip string, geo risk.Geo, cents int64, chars, fields int, hurry float64) {
 	e.CustomerID, e.Email = v.customerID, v.email
 	if e.BillingCountry == "" {
 		e.BillingCountry = v.home.code
 	}
 	e.Amount, e.Currency = v.money(cents)
 	e.IP, e.Geo = ip, geo
-	page(e, d, humanSignals(r, d, typing{chars: chars, longest: chars, paste: 0.3, fields: fields, away: awayShort, hurry: 0.6}))
+	page(e, d, g.w.humanSignals(r, d, typing{chars: chars, longest: chars, paste: 0.3, fields: fields, away: awayShort, hurry: hurry}))
 	via(r, m).apply(e)
 	e.Outcome = outcome(r, 0.8, 0.2)
 	g.add(e)
@@ -232,7 +269,7 @@ func (g *gen) takeover(r *rand.Rand, e *risk.Event, m *merchant, v *payer, d *de
 func (g *gen) victim(r *rand.Rand) *payer {
 	for range 50 {
 		p := oneOf(r, g.payers)
-		if p.seen && len(p.cards) > 0 && !p.lastTime.Before(g.dayStart.Add(-18*time.Hour)) {
+		if p.account && len(p.cards) > 0 && !p.lastTime.Before(g.dayStart.Add(-18*time.Hour)) {
 			return p
 		}
 	}
@@ -283,6 +320,15 @@ func (g *gen) stolenCard(r *rand.Rand, t0 time.Time) {
 	}
 	ch := via(r, m) // through the merchant's app or server integration
 	small := r.Float64() < 0.2
+	// A careful fraudster types every digit, slowly, like a customer.
+	hurry, paste := 0.7, 0.55
+	if g.w != classic && r.Float64() < g.w.stolenSlow {
+		hurry, paste, small = 1+0.6*r.Float64(), 0.1, r.Float64() < 0.5
+		if r.Float64() < 0.5 {
+			ip, geo = residentialNet(r, countryByCode(cardHome))
+			d.timezone, d.language = countryByCode(cardHome).timezone, countryByCode(cardHome).language
+		}
+	}
 	c := newCard(r, cardHome)
 	t := t0
 	for range 1 + r.IntN(3) {
@@ -302,8 +348,8 @@ func (g *gen) stolenCard(r *rand.Rand, t0 time.Time) {
 		e.Amount = cents
 		e.CustomerID, e.Email, e.IP, e.Geo = customer, mail, ip, geo
 		// Back and forth between the list of stolen cards and the form.
-		page(e, d, humanSignals(r, d, typing{chars: charsCardNew + charsEmail, longest: 16, paste: 0.55,
-			fields: fieldsCardNew + fieldsEmail, away: 0.8, hurry: 0.7}))
+		page(e, d, g.w.humanSignals(r, d, typing{chars: charsCardNew + charsEmail, longest: 16, paste: paste,
+			fields: fieldsCardNew + fieldsEmail, away: 0.8, hurry: hurry}))
 		ch.apply(e)
 		e.Outcome = outcome(r, 0.72, 0.28)
 		g.add(e)
@@ -331,7 +377,7 @@ func (g *gen) checkoutBot(r *rand.Rand, t0 time.Time) {
 			k = pick(r, []weighted[*deviceKind]{{windowsPC, 2}, {linuxPC, 1}})
 		}
 		devs = append(devs, newDevice(r, k, home))
-		mimics = append(mimics, r.Float64() < 0.25)
+		mimics = append(mimics, r.Float64() < g.w.mimicShare(0.25))
 	}
 	var cards []card
 	for range 2 + r.IntN(4) {
@@ -356,10 +402,14 @@ func (g *gen) checkoutBot(r *rand.Rand, t0 time.Time) {
 		}
 		e.IP, e.Geo = ip, geo
 		d := devs[i%len(devs)]
+		if g.w != classic && mimics[i%len(devs)] && r.Float64() < g.w.stealth {
+			// An anti-detect browser: a fresh profile for every order.
+			d = newDevice(r, d.kind, home)
+		}
 		if r.Float64() < 0.1 {
 			e.UserAgent = d.userAgent // the page script did not run
 		} else {
-			page(e, d, scriptSignals(r, d, charsCardNew+charsEmail, fieldsCardNew+fieldsEmail, 0.35, mimics[i%len(devs)]))
+			page(e, d, g.w.scriptSignals(r, d, charsCardNew+charsEmail, fieldsCardNew+fieldsEmail, 0.35, mimics[i%len(devs)]))
 		}
 		ch.apply(e)
 		e.Outcome = outcome(r, 0.55, 0.3)
@@ -381,6 +431,12 @@ func (g *gen) multiAccounting(r *rand.Rand, t0 time.Time) {
 	d := newDevice(r, pick(r, legitDevices), home)
 	clears := r.Float64() < 0.4
 	mobile := d.kind.touch && r.Float64() < 0.5
+	// An adaptive ring opens each account from a fresh address (another
+	// line, a phone's hotspot, a proxy) and a cleared browser.
+	fresh := g.w != classic && r.Float64() < g.w.maFreshIP
+	if fresh {
+		clears = true
+	}
 	ch := via(r, m) // the operator's app may call Kassa from its server
 	ip, geo := residentialNet(r, home)
 	var cards []card
@@ -399,7 +455,12 @@ func (g *gen) multiAccounting(r *rand.Rand, t0 time.Time) {
 			*dev = *d
 			dev.id = "dev_" + hex64(r)
 		}
-		if mobile {
+		switch {
+		case fresh && r.Float64() < 0.5:
+			ip, geo = g.mobileNet(r, home)
+		case fresh:
+			ip, geo = residentialNet(r, home)
+		case mobile:
 			ip, geo = g.mobileNet(r, home)
 		}
 		customer, mail := "cus_"+hex64(r), email(r, home)
@@ -415,7 +476,7 @@ func (g *gen) multiAccounting(r *rand.Rand, t0 time.Time) {
 		}
 		e.BillingCountry = home.code
 		e.CustomerID, e.Email, e.IP, e.Geo = customer, mail, ip, geo
-		page(e, dev, humanSignals(r, dev, typing{chars: chars, longest: 16, paste: 0.4, fields: fields, away: away, hurry: 0.6}))
+		page(e, dev, g.w.humanSignals(r, dev, typing{chars: chars, longest: 16, paste: 0.4, fields: fields, away: away, hurry: 0.6}))
 		ch.apply(e)
 		e.Outcome = outcome(r, 0.92, 0.03)
 		g.add(e)
@@ -424,7 +485,7 @@ func (g *gen) multiAccounting(r *rand.Rand, t0 time.Time) {
 			w.Time = t.Add(uniformDuration(r, time.Hour, 4*time.Hour))
 			w.Kind, w.Method, w.CardFingerprint, w.VoucherSerial = risk.KindWithdrawal, risk.MethodAccount, "", ""
 			w.Amount = 1500 + 100*r.Int64N(46)
-			page(&w, dev, humanSignals(r, dev, typing{chars: charsAmount, fields: fieldsAmount, away: awayShort, hurry: 0.6}))
+			page(&w, dev, g.w.humanSignals(r, dev, typing{chars: charsAmount, fields: fieldsAmount, away: awayShort, hurry: 0.6}))
 			ch.apply(&w)
 			w.Outcome = outcome(r, 0.8, 0.2)
 			g.add(&w)
@@ -486,7 +547,7 @@ func (g *gen) laundering(r *rand.Rand, t0 time.Time) {
 		}
 		e.CustomerID, e.Email, e.IP, e.Geo = customer, mail, ip, geo
 		// The PINs or cards come as a list from whoever runs the mule.
-		page(e, d, humanSignals(r, d, typing{chars: chars, longest: 16, paste: 0.6, fields: fields, away: 0.8, hurry: 0.7}))
+		page(e, d, g.w.humanSignals(r, d, typing{chars: chars, longest: 16, paste: 0.6, fields: fields, away: 0.8, hurry: 0.7}))
 		ch.apply(e)
 		e.Outcome = outcome(r, 0.92, 0)
 		if e.Outcome == risk.OutcomeApproved {
@@ -508,7 +569,7 @@ func (g *gen) laundering(r *rand.Rand, t0 time.Time) {
 		e.Method, e.BillingCountry = risk.MethodAccount, home.code
 		e.Amount = out / int64(parts)
 		e.CustomerID, e.Email, e.IP, e.Geo = customer, mail, ip, geo
-		page(e, d, humanSignals(r, d, typing{chars: charsAmount, fields: fieldsAmount, away: awayShort, hurry: 0.7}))
+		page(e, d, g.w.humanSignals(r, d, typing{chars: charsAmount, fields: fieldsAmount, away: awayShort, hurry: 0.7}))
 		ch.apply(e)
 		e.Outcome = outcome(r, 0.85, 0.15)
 		g.add(e)

@@ -37,7 +37,7 @@ func (g *gen) legitDay(r *rand.Rand, p *payer) {
 	if p.trip != nil && p.trip.back.Before(g.dayStart) {
 		p.trip = nil
 	}
-	if p.trip == nil && r.Float64() < tripStartDaily {
+	if p.trip == nil && r.Float64() < tripStartDaily*g.w.travel {
 		p.trip = planTrip(r, p, g.dayStart)
 	}
 	rate := p.sessionsPerDay
@@ -130,7 +130,7 @@ func (g *gen) session(r *rand.Rand, p *payer, t time.Time) {
 	if len(p.merchants) > 1 && r.Float64() < 0.45 {
 		m = p.merchants[1+r.IntN(len(p.merchants)-1)]
 	}
-	v := visit{m: m, d: p.pickDevice(r), ch: via(r, m)}
+	v := visit{m: m, d: p.pickDevice(r, g.w.newDevice), ch: via(r, m)}
 	e := g.attempt(r, p, v, t)
 	for range 3 {
 		if e.Kind != risk.KindDeposit || e.Outcome != risk.OutcomeApproved || r.Float64() >= depositAgainShare {
@@ -188,7 +188,7 @@ func (g *gen) attempt(r *rand.Rand, p *payer, v visit, t time.Time) *risk.Event 
 	}
 	e.Amount, e.Currency = p.money(cents)
 	if !v.ch.server {
-		p.signals(r, e, d, typing{chars: chars, longest: longest, paste: p.pasteShare,
+		p.signals(r, g.w, e, d, typing{chars: chars, longest: longest, paste: p.pasteShare,
 			fields: fields, away: awayFor(e, chars), hurry: p.pace})
 	}
 	v.ch.apply(e)
@@ -228,7 +228,7 @@ func (g *gen) retry(r *rand.Rand, p *payer, first *risk.Event, d *device, cents 
 	}
 	if e.Signals.Present {
 		// After a failure the page put the focus in the field at fault.
-		p.signals(r, &e, d, typing{chars: chars, longest: chars, paste: p.pasteShare,
+		p.signals(r, g.w, &e, d, typing{chars: chars, longest: chars, paste: p.pasteShare,
 			fields: fields, prefocused: first.Outcome == risk.OutcomeFailed, away: awayFor(&e, chars), hurry: p.pace})
 	}
 	e.Outcome = risk.OutcomeApproved
@@ -243,8 +243,8 @@ func (g *gen) retry(r *rand.Rand, p *payer, first *risk.Event, d *device, cents 
 // pickDevice: mostly the first device, a phone more often when away;
 // now and then a new one (a new phone, a borrowed laptop), which the
 // payer keeps.
-func (p *payer) pickDevice(r *rand.Rand) *device {
-	if r.Float64() < newDeviceShare {
+func (p *payer) pickDevice(r *rand.Rand, newShare float64) *device {
+	if r.Float64() < newShare {
 		d := newDevice(r, pick(r, legitDevices), p.home)
 		if len(p.devices) >= devicesMax {
 			p.devices = p.devices[1:]
@@ -367,13 +367,13 @@ func awayFor(e *risk.Event, chars int) float64 {
 
 // signals fills client_signals and device_id, or leaves both empty when
 // the page's script was blocked.
-func (p *payer) signals(r *rand.Rand, e *risk.Event, d *device, t typing) {
+func (p *payer) signals(r *rand.Rand, w *world, e *risk.Event, d *device, t typing) {
 	if r.Float64() < signalsBlocked {
 		e.DeviceID, e.Signals = "", risk.Signals{}
 		return
 	}
 	e.DeviceID = d.id
-	e.Signals = humanSignals(r, d, t)
+	e.Signals = w.humanSignals(r, d, t)
 	if r.Float64() < webdriverLegit {
 		e.Signals.Webdriver = true
 	}
@@ -410,6 +410,7 @@ func legitOutcome(r *rand.Rand, e *risk.Event, cents int64, p *payer) string {
 // remember updates the payer's history after an attempt.
 func (p *payer) remember(e *risk.Event, cents int64) {
 	p.seen = true
+	p.account = p.account || e.CustomerID != ""
 	p.lastTime = e.Time
 	if e.Outcome != risk.OutcomeApproved {
 		return

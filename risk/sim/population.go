@@ -111,6 +111,7 @@ type payer struct {
 
 	// History.
 	seen         bool
+	account      bool // has attempted as their account (not only as a guest)
 	lastTime     time.Time
 	maxCents     int64
 	depositCents int64 // deposited at operators and not withdrawn yet

@@ -74,6 +74,12 @@ type typing struct {
 // slides), a focus for each field moved into and some more for going
 // back and for leaving the window and coming back.
 func humanSignals(r *rand.Rand, d *device, t typing) risk.Signals {
+	return classic.humanSignals(r, d, t)
+}
+
+// humanSignals is humanSignals in world w: its people's pace, the floor
+// of their time to submit, and the irregularity of their intervals.
+func (w *world) humanSignals(r *rand.Rand, d *device, t typing) risk.Signals {
 	s := pageSignals(d)
 	chars := t.chars
 	if r.Float64() < t.paste && t.longest > 0 {
@@ -87,7 +93,7 @@ func humanSignals(r *rand.Rand, d *device, t typing) risk.Signals {
 	if r.Float64() < 0.7 { // corrections: backspace and type again
 		s.KeyEvents = int(math.Round(float64(chars) * (1.03 + 0.35*r.Float64())))
 	}
-	perKey := lognormal(r, 260, 0.25)
+	perKey := lognormal(r, w.perKeyMS, 0.25)
 	if d.kind.touch {
 		perKey *= 1.3
 	}
@@ -95,8 +101,8 @@ func humanSignals(r *rand.Rand, d *device, t typing) risk.Signals {
 	if hurry == 0 {
 		hurry = 1
 	}
-	submit := (float64(s.KeyEvents)*perKey + lognormal(r, 3500, 0.6) + float64(s.PasteEvents)*1200) * hurry
-	s.TimeToSubmitMS = clampMS(submit, 900)
+	submit := (float64(s.KeyEvents)*perKey + lognormal(r, w.readMS, 0.6) + float64(s.PasteEvents)*1200) * hurry
+	s.TimeToSubmitMS = clampMS(submit, w.humanFloorMS)
 	s.TimeOnPageMS = clampMS(float64(s.TimeToSubmitMS)+lognormal(r, 9000, 0.7)*hurry, 2500)
 	secs := float64(s.TimeOnPageMS) / 1000
 	switch {
@@ -108,8 +114,21 @@ func humanSignals(r *rand.Rand, d *device, t typing) risk.Signals {
 		s.PointerMoves = max(3, int(lognormal(r, 40+3*secs, 0.5)))
 	}
 	s.FocusChanges = humanFocus(r, d, t, s.PasteEvents)
+	// People type in bursts and pauses, and move a pointer in flicks:
+	// their intervals vary, some people's less than others'.
+	if s.KeyEvents >= intervalsMin {
+		s.KeyIntervalCV = cv(lognormal(r, w.humanKeyCV, 0.35))
+		s.KeyIntervalMS = int64(math.Round(perKey * lognormal(r, 0.75, 0.15)))
+	}
+	if s.PointerMoves >= intervalsMin {
+		s.PointerIntervalCV = cv(lognormal(r, w.humanPointerCV, 0.3))
+	}
 	return s
 }
+
+// intervalsMin is the fewest events whose intervals the page script
+// measures (web/pay.js).
+const intervalsMin = 6
 
 // humanFocus is focus_changes: the fields moved into, going back into
 // some, and the window's blurs (each paste from elsewhere is one, and
@@ -146,14 +165,31 @@ func humanFocus(r *rand.Rand, d *device, t typing, pastes int) int {
 // mimicking script moves a synthetic pointer, clicks each field, waits a
 // little, but types without a mistake and seldom leaves the window.
 func scriptSignals(r *rand.Rand, d *device, chars, fields int, webdriver float64, mimic bool) risk.Signals {
+	return classic.scriptSignals(r, d, chars, fields, webdriver, mimic)
+}
+
+// scriptSignals is scriptSignals in world w: how long its mimics take,
+// and how much jitter they add to their timers.
+func (w *world) scriptSignals(r *rand.Rand, d *device, chars, fields int, webdriver float64, mimic bool) risk.Signals {
 	s := pageSignals(d)
 	s.Webdriver = r.Float64() < webdriver
 	s.FocusChanges = fields
 	if mimic {
 		s.PointerMoves = 5 + r.IntN(40)
+		if r.Float64() < w.stealth {
+			s.Webdriver = false
+			s.PointerMoves = max(3, int(lognormal(r, 60, 0.5)))
+			s.FocusChanges += poisson(r, 0.3*float64(fields))
+		}
 		s.KeyEvents = chars
-		s.TimeToSubmitMS = 1200 + r.Int64N(3500)
+		s.TimeToSubmitMS = int64(w.mimicSubmitLo + w.mimicSubmitSpn*r.Float64())
 		s.TimeOnPageMS = s.TimeToSubmitMS + 1000 + r.Int64N(6000)
+		// A timer with jitter: intervals vary, but less than a person's.
+		s.KeyIntervalCV = cv(0.02 + (w.botJitter-0.02)*r.Float64())
+		s.KeyIntervalMS = int64(float64(s.TimeToSubmitMS) / float64(chars+2))
+		if s.PointerMoves >= intervalsMin {
+			s.PointerIntervalCV = cv(0.02 + w.botJitter*r.Float64())
+		}
 		if r.Float64() < 0.2 { // a synthetic blur, and back
 			s.FocusChanges += 2
 		}
@@ -161,6 +197,8 @@ func scriptSignals(r *rand.Rand, d *device, chars, fields int, webdriver float64
 	}
 	if r.IntN(2) == 0 {
 		s.KeyEvents = chars
+		s.KeyIntervalCV = cv(0.02 * r.Float64()) // one key per timer tick
+		s.KeyIntervalMS = 1 + r.Int64N(20)
 	} else if r.Float64() < 0.75 {
 		s.FocusChanges = 0 // values set: no field ever had the focus
 	}

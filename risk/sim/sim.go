@@ -41,8 +41,15 @@ type Config struct {
 	// a betting and a gaming operator in turn.
 	Merchants int
 	// FraudRate is the share of all attempts that are fraudulent
-	// (roughly; default 0.02).
+	// (roughly; default 0.02 in world 0, the world's own rate of 0.1–1%
+	// in the others).
 	FraudRate float64
+	// World selects an independent world (see docs/risk.md): 0 is the
+	// classic simulator; every other world draws its own parameters —
+	// fraud mix, page behaviour, adaptive fraud, benign look-alikes, label
+	// noise — from its number, so a model can be judged on a world it was
+	// never trained or tuned on.
+	World int
 }
 
 // Limits on a Config.
@@ -64,8 +71,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Merchants == 0 {
 		c.Merchants = 5
 	}
+	if c.World < 0 || c.World > WorldsMax {
+		return c, fmt.Errorf("sim: world %d must be between 0 and %d", c.World, WorldsMax)
+	}
 	if c.FraudRate == 0 {
-		c.FraudRate = 0.02
+		c.FraudRate = newWorld(c.World).fraudRate
 	}
 	switch {
 	case c.Payers < 1 || c.Payers > payersMax:
@@ -87,10 +97,21 @@ const (
 	streamLegit
 	streamFraud
 	streamNetworks
+	streamWorld
+	streamNoise
 )
 
 func stream(seed uint64, kind, day int) *rand.Rand {
 	return rand.New(rand.NewPCG(seed, splitmix(uint64(kind)<<32|uint64(day))))
+}
+
+// worldStream is stream for world n: world 0's streams are the classic
+// ones; another world's are apart from them and from each other's.
+func worldStream(seed uint64, n, kind, day int) *rand.Rand {
+	if n == 0 {
+		return stream(seed, kind, day)
+	}
+	return rand.New(rand.NewPCG(seed^splitmix(uint64(n)), splitmix(uint64(kind)<<32|uint64(day))))
 }
 
 // splitmix scrambles a small number into a well-spread one (SplitMix64's
@@ -105,6 +126,8 @@ func splitmix(x uint64) uint64 {
 // gen is one simulation's state.
 type gen struct {
 	cfg       Config
+	w         *world
+	noise     *rand.Rand // the day's label noise
 	merchants []*merchant
 	payers    []*payer
 	pools     map[*country]*pools
@@ -127,9 +150,11 @@ func Generate(ctx context.Context, cfg Config, emit func(*risk.Event) error) err
 	if err != nil {
 		return err
 	}
-	g := &gen{cfg: cfg, merchants: newMerchants(cfg.Merchants)}
-	g.payers = newPopulation(stream(cfg.Seed, streamPopulation, 0), cfg.Payers, cfg.Days, g.merchants)
-	g.pools = newPools(stream(cfg.Seed, streamNetworks, 0), g.payers)
+	g := &gen{cfg: cfg, w: newWorld(cfg.World), merchants: newMerchants(cfg.Merchants)}
+	st := func(kind, day int) *rand.Rand { return worldStream(cfg.Seed, cfg.World, kind, day) }
+	g.payers = newPopulation(st(streamPopulation, 0), cfg.Payers, cfg.Days, g.merchants)
+	g.w.adapt(st(streamWorld, 0), g.payers)
+	g.pools = newPools(st(streamNetworks, 0), g.payers)
 	seq := 0
 	send := func(evs []*risk.Event) error {
 		for _, e := range evs {
@@ -149,11 +174,12 @@ func Generate(ctx context.Context, cfg Config, emit func(*risk.Event) error) err
 		g.dayStart = cfg.Start.Add(time.Duration(day) * 24 * time.Hour)
 		g.dayEnd = g.dayStart.Add(24 * time.Hour)
 		carried := len(g.buf)
-		legit := stream(cfg.Seed, streamLegit, day)
+		g.noise = st(streamNoise, day)
+		legit := st(streamLegit, day)
 		for _, p := range g.payers {
 			g.legitDay(legit, p)
 		}
-		g.fraudDay(stream(cfg.Seed, streamFraud, day), len(g.buf)-carried)
+		g.fraudDay(st(streamFraud, day), len(g.buf)-carried)
 		// Stable: events at the same millisecond keep the order they
 		// were made in, which is itself deterministic.
 		slices.SortStableFunc(g.buf, func(a, b *risk.Event) int { return a.Time.Compare(b.Time) })
@@ -184,5 +210,6 @@ func (g *gen) add(e *risk.Event) {
 	if err := e.Validate(); err != nil {
 		panic("sim: invalid event: " + err.Error())
 	}
+	g.w.noise(g.noise, e)
 	g.buf = append(g.buf, e)
 }
