@@ -91,6 +91,7 @@ const (
 	MetadataMax         = 4096
 	ReasonMax           = 500
 	ListLimitMax        = 100
+	MethodRefMax        = 255
 )
 
 // Payment is a merchant's request for money and its progress.
@@ -124,6 +125,10 @@ type Payment struct {
 
 	Vouchers []VoucherUse // in PIN order
 	Card     CardUse      // MethodType "card"
+	// MethodRef is the instrument another method keeps on the payment,
+	// in its own format (a wallet account, an instalment plan), at most
+	// MethodRefMax bytes.
+	MethodRef string
 
 	Customer Customer   // as the merchant named the payer, for risk
 	Risk     RiskResult // the last risk decision on a confirmation

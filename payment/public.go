@@ -130,22 +130,11 @@ func Public(p Payment) PaymentJSON {
 		out.MerchantReference = &ref
 	}
 	if p.MethodType != "" {
-		m := &MethodJSON{Type: p.MethodType}
-		for _, u := range p.Vouchers {
-			m.Vouchers = append(m.Vouchers, VoucherJSON{Serial: u.Serial, Amount: int64(u.Amount),
-				Captured: int64(u.Captured), Refunded: int64(u.Refunded)})
+		if m, ok := LookupMethod(p.MethodType); ok {
+			out.PaymentMethod, out.NextAction = m.Describe(p)
+		} else {
+			out.PaymentMethod = &MethodJSON{Type: p.MethodType}
 		}
-		if p.MethodType == MethodCard {
-			m.Card = &CardJSON{Brand: p.Card.Brand, Last4: p.Card.Last4, ExpMonth: p.Card.ExpMonth,
-				ExpYear: p.Card.ExpYear, Fingerprint: p.Card.Fingerprint}
-			if p.Card.TransStatus != "" {
-				m.Card.ThreeDSecure = &ThreeDSecureJSON{TransStatus: p.Card.TransStatus, ECI: p.Card.ECI}
-			}
-		}
-		out.PaymentMethod = m
-	}
-	if p.Status == StatusRequiresAction && p.Card.AcquirerState == AcquirerChallenge {
-		out.NextAction = &NextAction{Type: "three_d_secure", ChallengeID: p.Card.ChallengeID}
 	}
 	if p.Status == StatusRequiresAction && p.Risk.Challenge == ChallengePending {
 		out.NextAction = &NextAction{Type: "risk_challenge", Factor: p.Risk.Factor}

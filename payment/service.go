@@ -115,7 +115,12 @@ func merchantAccount(merchantID string, cur money.Currency) string {
 	return "merchant:" + merchantID + ":" + string(cur)
 }
 
-func voucherAccount(serial string) string { return "voucher:" + serial }
+// MerchantAccount is the platform ledger account (owner "") of what the
+// merchant is owed in cur: the account a method's authorization credits
+// and its refunds debit.
+func MerchantAccount(merchantID string, cur money.Currency) string {
+	return merchantAccount(merchantID, cur)
+}
 
 // CreateRequest is what a merchant sends to create a payment.
 type CreateRequest struct {
@@ -374,16 +379,6 @@ func (s *Service) SetCaptureWindow(ctx context.Context, merchantID string, d tim
 		return kassa.Invalid("capture_window", "capture_window_invalid", "the capture window must be from 1m to %s", CaptureWindowMax)
 	}
 	return s.store.SetCaptureWindow(ctx, merchantID, d)
-}
-
-// refreshVouchers brings the vouchers' statuses in line with their
-// balances after money moved; reconciliation repairs what fails here.
-func (s *Service) refreshVouchers(ctx context.Context, uses []VoucherUse) {
-	for _, u := range uses {
-		if _, err := s.cfg.Vouchers.Refresh(context.WithoutCancel(ctx), u.Serial); err != nil {
-			s.log.Warn("refresh voucher after payment", "serial", u.Serial, "err", err)
-		}
-	}
 }
 
 func secretOK(p Payment, secret string) bool {

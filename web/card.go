@@ -45,6 +45,21 @@ func cardMessage(code string) string {
 	return "Your card was declined."
 }
 
+func init() {
+	methodPages[payment.MethodCard] = methodPage{confirm: (*Handler).confirmCard, waiting: cardWaitingPage,
+		failed: func(p payment.Payment) string {
+			return cardMessage(p.FailureCode) + " Nothing was charged; go back to the shop to try again."
+		}}
+}
+
+// cardWaitingPage is the page of a card payment whose authorization's
+// outcome is not known yet.
+func cardWaitingPage(p payment.Payment) page {
+	return messagePage("Checking with your bank",
+		"We are waiting for your bank's answer for the card ending "+p.Card.Last4+
+			". Do not pay again: this page shows the result once it is known.")
+}
+
 // confirmCard is POST /pay/{id} with method=card. Kassa's own page takes
 // the card and tokenizes it here, server-side, in the vault, then
 // confirms the payment with the token: the card number goes from the

@@ -58,10 +58,36 @@ func (h *Handler) confirmPayment(w http.ResponseWriter, r *http.Request) {
 		h.showStatus(w, r, http.StatusConflict, p)
 		return
 	}
-	if r.PostForm.Get("method") == "card" {
-		h.confirmCard(w, r, p, payer)
-		return
+	mp, ok := methodPages[r.PostForm.Get("method")]
+	if !ok {
+		mp = methodPages[payment.MethodVoucher] // the form without a method is the voucher form
 	}
+	mp.confirm(h, w, r, p, payer)
+}
+
+// methodPage is a payment method's part of the hosted payment page: its
+// form's handler and what the page says of a payment paid with it. Each
+// method registers its own (methodPages), beside its form fragment in
+// pay.html.
+type methodPage struct {
+	// confirm handles POST /pay/{id} with the form's method field.
+	confirm func(h *Handler, w http.ResponseWriter, r *http.Request, p payment.Payment, payer func() Payer)
+	// waiting, when set, is the page of a payment whose outcome the
+	// method's outside party has not told yet.
+	waiting func(p payment.Payment) page
+	// failed, when set, is what the status page says of a failed payment.
+	failed func(p payment.Payment) string
+}
+
+// methodPages are the methods' page parts by payment method name.
+var methodPages = map[string]methodPage{}
+
+func init() {
+	methodPages[payment.MethodVoucher] = methodPage{confirm: (*Handler).confirmVouchers}
+}
+
+// confirmVouchers is POST /pay/{id} with the voucher form.
+func (h *Handler) confirmVouchers(w http.ResponseWriter, r *http.Request, p payment.Payment, payer func() Payer) {
 	fields := r.PostForm["pin"]
 	if len(fields) > payment.PINsMax {
 		h.rerender(w, r, p, http.StatusUnprocessableEntity, payment.PINsMax, nil,
@@ -142,10 +168,8 @@ func (h *Handler) confirmed(w http.ResponseWriter, r *http.Request, p payment.Pa
 	case bankChallenged(p):
 		h.log.InfoContext(r.Context(), "payment page: 3-D Secure required", "payment", p.ID)
 		h.showStatus(w, r, http.StatusAccepted, p)
-	case p.MethodType == payment.MethodCard: // the outcome is not known yet
-		h.render(w, r, http.StatusAccepted, messagePage("Checking with your bank",
-			"We are waiting for your bank's answer for the card ending "+p.Card.Last4+
-				". Do not pay again: this page shows the result once it is known."))
+	case methodPages[p.MethodType].waiting != nil: // the outcome is not known yet
+		h.render(w, r, http.StatusAccepted, methodPages[p.MethodType].waiting(p))
 	default:
 		h.fail(w, r, fmt.Errorf("payment %s is %s after its confirmation", p.ID, p.Status))
 	}

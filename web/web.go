@@ -327,8 +327,8 @@ func (h *Handler) statusPage(ctx context.Context, p payment.Payment) (page, erro
 	case st == payment.StatusFailed:
 		pg.Title, pg.Heading = "Payment failed", "Failed"
 		pg.Text = "This payment failed. Nothing was charged."
-		if p.MethodType == payment.MethodCard {
-			pg.Text = cardMessage(p.FailureCode) + " Nothing was charged; go back to the shop to try again."
+		if f := methodPages[p.MethodType].failed; f != nil {
+			pg.Text = f(p)
 		}
 	default: // expired, or requires_action past its time
 		pg.Title, pg.Heading = "Payment expired", "Expired"
