@@ -144,7 +144,13 @@ func (cardMethod) Recheck(ctx context.Context, s *Service, p Payment) (string, R
 // idempotency key before the acquirer is called: a retry or the worker
 // then queries this key instead of authorizing again.
 func (cardMethod) Authorize(ctx context.Context, s *Service, p Payment, next *Payment, hold bool) (Authorization, error) {
-	next.Card.AcquirerState, next.Card.AttemptKey = AcquirerAuthorizing, p.ID+":authorize"
+	// Each try has its own key: the acquirer must see a new card as a
+	// new authorization, not as a replay of the declined one.
+	key := p.ID + ":authorize"
+	if next.Attempts > 1 {
+		key += ":" + strconv.Itoa(next.Attempts)
+	}
+	next.Card.AcquirerState, next.Card.AttemptKey = AcquirerAuthorizing, key
 	return Authorization{Call: func(ctx context.Context, recorded Payment) (Payment, error) {
 		return s.authorizeCard(ctx, recorded, "")
 	}}, nil
@@ -300,9 +306,9 @@ func (s *Service) settle(ctx context.Context, p Payment, res acquirer.Result, ae
 		err = s.store.UpdatePayment(ctx, next, nil)
 	case aerr != nil:
 		s.log.Warn("card payment: authorization failed", "payment", p.ID, "err", aerr)
-		next, err = s.failCard(ctx, p, FailureProcessingError)
+		next, err = s.cardDeclined(ctx, p, FailureProcessingError)
 	case res.Status == acquirer.Declined:
-		next, err = s.failCard(ctx, p, res.DeclineCode)
+		next, err = s.cardDeclined(ctx, p, res.DeclineCode)
 		if err == nil {
 			s.outcome(ctx, p.MerchantID, p.Risk.EvaluationID, risk.OutcomeDeclined)
 		}
@@ -331,6 +337,26 @@ func (s *Service) settle(ctx context.Context, p Payment, res acquirer.Result, ae
 	}
 	if err != nil {
 		return Payment{}, conflictError(err)
+	}
+	return next, nil
+}
+
+// cardDeclined records a declined try: the payment stays requires_action
+// with the decline as its failure code, for the payer to try another
+// card or method, until its try reaches Config.AttemptsMax (counted when
+// the try was recorded), which fails it. A failed 3-D Secure
+// authentication fails it at once: the issuer could not tell the
+// cardholder from someone else.
+func (s *Service) cardDeclined(ctx context.Context, p Payment, code string) (Payment, error) {
+	if s.cfg.AttemptsMax == 0 || p.Attempts >= s.cfg.AttemptsMax || code == acquirer.AuthenticationFailed {
+		return s.failCard(ctx, p, code)
+	}
+	next := p
+	next.Version++
+	next.Updated, next.FailureCode = s.now().UTC(), code
+	next.Card.AcquirerState = ""
+	if err := s.store.UpdatePayment(ctx, next, nil); err != nil {
+		return Payment{}, err
 	}
 	return next, nil
 }

@@ -84,10 +84,17 @@ func (s *Service) Confirm(ctx context.Context, merchantID, id string, req Confir
 	in, err := m.Resolve(ctx, s, p, req)
 	if err != nil {
 		s.failedAttempt(ctx, p, req, in.Risk, err)
+		if in.Decline && s.cfg.AttemptsMax > 0 {
+			return s.declined(ctx, p, m, err)
+		}
 		return Payment{}, err
 	}
+	// A new try: the instrument of an earlier, declined one goes (the
+	// payer may switch methods between tries), and so does its failure.
 	next := p
 	next.MethodType, next.PayerID = m.Name(), cmp.Or(req.PayerID, p.PayerID)
+	next.Vouchers, next.Card, next.MethodRef, next.FailureCode = nil, CardUse{}, "", ""
+	next.Attempts = p.Attempts + 1
 	in.Use(&next)
 	if len(next.MethodRef) > MethodRefMax {
 		return Payment{}, fmt.Errorf("payment method %s: a method_ref of %d bytes", m.Name(), len(next.MethodRef))
@@ -114,6 +121,36 @@ func (s *Service) Confirm(ctx context.Context, merchantID, id string, req Confir
 		}
 	}
 	return s.authorize(ctx, p, next, m, rr)
+}
+
+// declined records a declined try of p with m whose error is cause (a
+// kassa.Error; its code becomes the failure code): the payment stays
+// requires_action for another try, and cause is returned, until the try
+// that reaches Config.AttemptsMax, which fails it (payment.failed) and
+// returns the failed payment. The update checks the payment's version,
+// so concurrent tries never count less than they were.
+func (s *Service) declined(ctx context.Context, p Payment, m Method, cause error) (Payment, error) {
+	now := s.now().UTC()
+	next := p
+	next.Version++
+	next.Updated, next.MethodType, next.Attempts = now, m.Name(), p.Attempts+1
+	next.Vouchers, next.Card, next.MethodRef = nil, CardUse{}, ""
+	next.FailureCode = kassa.AsError(cause).Code
+	if next.Attempts < s.cfg.AttemptsMax {
+		if err := s.store.UpdatePayment(ctx, next, nil); err != nil {
+			return Payment{}, conflictError(err)
+		}
+		return Payment{}, cause
+	}
+	next.Status, next.ExpiresAt = StatusFailed, time.Time{}
+	ev, err := s.event(next, EventFailed, now)
+	if err != nil {
+		return Payment{}, err
+	}
+	if err := s.store.UpdatePayment(ctx, next, []webhook.Event{ev}); err != nil {
+		return Payment{}, conflictError(err)
+	}
+	return next, nil
 }
 
 // authorize authorizes p (as stored) with the instrument on next through

@@ -98,6 +98,10 @@ type Instrument struct {
 	// instrument on record (a card token is spent by its one attempt;
 	// voucher PINs are not kept unless money moved).
 	KeptOnFailure bool
+	// Decline, with Resolve's error, says the instrument was read but
+	// does not pay (vouchers that do not cover the amount): a try that
+	// counts towards Config.AttemptsMax, as an acquirer's decline does.
+	Decline bool
 }
 
 // RiskView is what the risk engine sees of an instrument (risk.Event).

@@ -92,6 +92,9 @@ const (
 	ReasonMax           = 500
 	ListLimitMax        = 100
 	MethodRefMax        = 255
+	// AttemptsMaxDefault is the attempts a payment takes in kassa serve
+	// (Config.AttemptsMax): the third decline fails it.
+	AttemptsMaxDefault = 3
 )
 
 // Payment is a merchant's request for money and its progress.
@@ -125,6 +128,10 @@ type Payment struct {
 
 	Vouchers []VoucherUse // in PIN order
 	Card     CardUse      // MethodType "card"
+	// Attempts counts the payer's tries of an instrument on the payment
+	// (each scored): declines, vouchers that did not cover the amount, and
+	// the try that paid. See Config.AttemptsMax.
+	Attempts int
 	// MethodRef is the instrument another method keeps on the payment,
 	// in its own format (a wallet account, an instalment plan), at most
 	// MethodRefMax bytes.

@@ -10,15 +10,17 @@ import (
 // PaymentJSON is a payment as the API and its events show it. The
 // client secret and the next action are added by the API where they apply.
 type PaymentJSON struct {
-	ID                string          `json:"id"`
-	Object            string          `json:"object"`
-	Amount            int64           `json:"amount"`
-	Currency          string          `json:"currency"`
-	Status            string          `json:"status"`
-	CaptureMethod     string          `json:"capture_method"`
-	AmountCapturable  int64           `json:"amount_capturable"`
-	AmountCaptured    int64           `json:"amount_captured"`
-	AmountRefunded    int64           `json:"amount_refunded"`
+	ID               string `json:"id"`
+	Object           string `json:"object"`
+	Amount           int64  `json:"amount"`
+	Currency         string `json:"currency"`
+	Status           string `json:"status"`
+	CaptureMethod    string `json:"capture_method"`
+	AmountCapturable int64  `json:"amount_capturable"`
+	AmountCaptured   int64  `json:"amount_captured"`
+	AmountRefunded   int64  `json:"amount_refunded"`
+	// Attempts counts the payer's tries (declines and the one that paid).
+	Attempts          int             `json:"attempts"`
 	MerchantReference *string         `json:"merchant_reference"`
 	Description       string          `json:"description,omitempty"`
 	ReturnURL         string          `json:"return_url,omitempty"`
@@ -121,7 +123,7 @@ func Public(p Payment) PaymentJSON {
 	out := PaymentJSON{
 		ID: p.ID, Object: "payment", Amount: int64(p.Amount), Currency: string(p.Currency), Status: string(p.Status),
 		CaptureMethod: p.CaptureMethod, AmountCapturable: int64(p.AmountCapturable),
-		AmountCaptured: int64(p.AmountCaptured), AmountRefunded: int64(p.AmountRefunded),
+		AmountCaptured: int64(p.AmountCaptured), AmountRefunded: int64(p.AmountRefunded), Attempts: p.Attempts,
 		Description: p.Description, ReturnURL: p.ReturnURL, Metadata: p.Metadata, FailureCode: p.FailureCode,
 		Created: rfc3339(p.Created), ExpiresAt: rfc3339(p.ExpiresAt),
 	}

@@ -79,10 +79,17 @@ type Config struct {
 	Vault    Vault
 	Acquirer acquirer.Acquirer
 	// Risk scores confirmations; nil: none.
-	Risk   Risk
-	Clock  func() time.Time // nil: time.Now
-	IDs    id.Generator
-	Logger *slog.Logger
+	Risk Risk
+	// AttemptsMax is how many tries of an instrument a payment takes: a
+	// decline (a card's, vouchers that do not cover the amount) before
+	// the last leaves it requires_action for the payer to try again,
+	// with another card or method; the AttemptsMax-th decline fails it.
+	// 0 keeps the single try: a card decline fails the payment at once,
+	// and vouchers that do not cover it are refused without counting.
+	AttemptsMax int
+	Clock       func() time.Time // nil: time.Now
+	IDs         id.Generator
+	Logger      *slog.Logger
 }
 
 // Service runs the payment lifecycle.

@@ -32,6 +32,10 @@ import (
 
 func init() { RegisterMethod(voucherMethod{}) }
 
+// codeVouchersShort refuses vouchers that together do not cover the
+// amount: a declined try.
+const codeVouchersShort = "voucher_balance_insufficient"
+
 type voucherMethod struct{}
 
 var (
@@ -63,7 +67,7 @@ func (voucherMethod) Resolve(ctx context.Context, s *Service, p Payment, req Con
 	view := RiskView{Method: risk.MethodVoucher, VoucherSerial: vs[0].Serial, ExtraVoucherSerials: voucherSerials(vs[1:])}
 	uses, err := allocate(p, vs)
 	if err != nil {
-		return Instrument{Risk: view}, err
+		return Instrument{Risk: view, Decline: kassa.AsError(err).Code == codeVouchersShort}, err
 	}
 	return Instrument{Risk: view, Use: func(p *Payment) { p.Vouchers = uses }}, nil
 }
@@ -87,7 +91,7 @@ func allocate(p Payment, vs []voucher.Voucher) ([]VoucherUse, error) {
 		}
 	}
 	if remaining > 0 {
-		return nil, kassa.Invalid("pins", "voucher_balance_insufficient",
+		return nil, kassa.Invalid("pins", codeVouchersShort,
 			"the vouchers hold %d of the %d needed; add another voucher", total, p.Amount)
 	}
 	return uses, nil

@@ -49,6 +49,9 @@ func init() {
 	methodPages[payment.MethodCard] = methodPage{confirm: (*Handler).confirmCard, waiting: cardWaitingPage,
 		failed: func(p payment.Payment) string {
 			return cardMessage(p.FailureCode) + " Nothing was charged; go back to the shop to try again."
+		},
+		declined: func(pg *page, p payment.Payment) {
+			pg.CardFormError = cardMessage(p.FailureCode) + " Nothing was charged. Try another card, or pay with vouchers."
 		}}
 }
 
@@ -137,6 +140,14 @@ func (h *Handler) confirmCard(w http.ResponseWriter, r *http.Request, p payment.
 		h.fail(w, r, err)
 		return
 	}
+	if declinedOpen(paid) {
+		// Another try is open: the form again, the decline above it, the
+		// expiry and name as typed.
+		h.log.InfoContext(r.Context(), "payment page: card declined", "payment", p.ID, "code", paid.FailureCode,
+			"attempts", paid.Attempts)
+		h.rerenderCard(w, r, paid, http.StatusPaymentRequired, nil, "", kept)
+		return
+	}
 	h.confirmed(w, r, paid)
 }
 
@@ -166,7 +177,10 @@ func (h *Handler) rerenderCard(w http.ResponseWriter, r *http.Request, p payment
 		h.fail(w, r, err)
 		return
 	}
-	pg.CardErrors, pg.CardFormError, pg.CardValues = errs, formErr, kept
+	if formErr != "" || len(errs) > 0 {
+		pg.CardFormError = formErr // this try's errors, not the last decline's
+	}
+	pg.CardErrors, pg.CardValues = errs, kept
 	h.render(w, r, status, pg)
 }
 

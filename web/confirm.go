@@ -77,13 +77,19 @@ type methodPage struct {
 	waiting func(p payment.Payment) page
 	// failed, when set, is what the status page says of a failed payment.
 	failed func(p payment.Payment) string
+	// declined shows above the method's form why the payment's last try
+	// was declined (it stays open for another try).
+	declined func(pg *page, p payment.Payment)
 }
 
 // methodPages are the methods' page parts by payment method name.
 var methodPages = map[string]methodPage{}
 
 func init() {
-	methodPages[payment.MethodVoucher] = methodPage{confirm: (*Handler).confirmVouchers}
+	methodPages[payment.MethodVoucher] = methodPage{confirm: (*Handler).confirmVouchers,
+		declined: func(pg *page, p payment.Payment) {
+			pg.FormError = payerMessage(&kassa.Error{Code: p.FailureCode})
+		}}
 }
 
 // confirmVouchers is POST /pay/{id} with the voucher form.
@@ -158,6 +164,10 @@ func (h *Handler) confirmed(w http.ResponseWriter, r *http.Request, p payment.Pa
 	switch {
 	case p.Status == payment.StatusAuthorized || p.Status == payment.StatusCaptured:
 		h.redirectPaid(w, r, p)
+	case declinedOpen(p):
+		h.log.InfoContext(r.Context(), "payment page: try declined", "payment", p.ID, "method", p.MethodType,
+			"code", p.FailureCode, "attempts", p.Attempts)
+		h.rerender(w, r, p, http.StatusPaymentRequired, pinsVisibleMin, nil, "")
 	case p.Status == payment.StatusFailed:
 		h.log.InfoContext(r.Context(), "payment page: payment failed", "payment", p.ID, "method", p.MethodType,
 			"code", p.FailureCode)
@@ -173,6 +183,12 @@ func (h *Handler) confirmed(w http.ResponseWriter, r *http.Request, p payment.Pa
 	default:
 		h.fail(w, r, fmt.Errorf("payment %s is %s after its confirmation", p.ID, p.Status))
 	}
+}
+
+// declinedOpen reports whether p's last try was declined and p waits
+// for another.
+func declinedOpen(p payment.Payment) bool {
+	return p.Status == payment.StatusRequiresAction && p.FailureCode != "" && !challenged(p) && !bankChallenged(p)
 }
 
 // showStatus renders the status page of p.
@@ -279,9 +295,10 @@ var payerMessages = map[string]string{
 	voucher.CodeExpired:             "This voucher has expired.",
 	voucher.CodeInvalidated:         "This voucher is no longer valid.",
 	voucher.CodePINAttemptsExceeded: "Too many PINs were wrong. For your security, paying is blocked for a while; try again later or start a new payment at the shop.",
-	"voucher_balance_insufficient":  "Your vouchers do not cover the amount. Add another voucher.",
+	"voucher_balance_insufficient":  "Your vouchers do not cover the amount. Add another voucher, or pay by card.",
 	"pins_required":                 "Enter the PIN of at least one voucher.",
 	"too_many_pins":                 "At most 10 vouchers can pay one payment.",
+	"voucher_currency_mismatch":     "This voucher is in another currency than the payment.",
 	"payment_changed":               "The payment changed while you were paying. Please enter your PINs again.",
 }
 

@@ -270,6 +270,12 @@ func (h *Handler) formPage(ctx context.Context, p payment.Payment, visible int, 
 	for i := range pg.Inputs {
 		pg.Inputs[i] = pinInput{N: i + 1, Error: errs[i]}
 	}
+	if declinedOpen(p) && formErr == "" && len(errs) == 0 {
+		// The last try was declined: say why above its method's form.
+		if d := methodPages[p.MethodType].declined; d != nil {
+			d(&pg, p)
+		}
+	}
 	return pg, nil
 }
 
