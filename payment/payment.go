@@ -1,7 +1,9 @@
 // Package payment is the payment lifecycle: a merchant creates a payment,
-// the payer confirms it with up to ten prepaid voucher PINs on Kassa's
+// the payer confirms it with a payment method (up to ten prepaid voucher
+// PINs, a card, any Method registered by name: method.go) on Kassa's
 // hosted page, the merchant captures (fully or partly), cancels or
-// refunds, and every step is an event.
+// refunds, and every step is an event. A declined try leaves the payment
+// open for another, up to Config.AttemptsMax.
 //
 // # States
 //
@@ -12,7 +14,7 @@
 //
 // Refunds hang off captured payments (amount_refunded ≤ amount_captured).
 //
-// # Ledger mapping
+// # Ledger mapping (vouchers; cards in card.go)
 //
 // Every account is in the platform's ledger namespace (owner ""):
 // voucher:<serial> (the payer's voucher, never negative) and
