@@ -210,6 +210,12 @@ func (cardMethod) InFlight(p Payment) bool {
 
 func (cardMethod) Unsettled(p Payment) bool { return cardUnsettled(p) }
 
+// Answered: the merchant's confirm naming the challenge the payer's
+// return from the issuer's page went on with.
+func (cardMethod) Answered(p Payment, req ConfirmRequest) bool {
+	return req.ChallengeID != "" && req.ChallengeID == p.Card.ChallengeID && p.Card.TransStatus != ""
+}
+
 // Abandon: the payer never answered the issuer.
 func (cardMethod) Abandon(p *Payment) {
 	if p.Status == StatusRequiresAction && p.Card.AcquirerState == AcquirerChallenge {

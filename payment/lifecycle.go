@@ -54,9 +54,10 @@ func (s *Service) Confirm(ctx context.Context, merchantID, id string, req Confir
 		return Payment{}, kassa.Invalid("client_secret", "client_secret_invalid", "the client_secret does not belong to this payment")
 	}
 	if p.Status != StatusRequiresAction {
-		if req.ChallengeID != "" && req.ChallengeID == p.Card.ChallengeID && p.Card.TransStatus != "" {
-			// The payer's return from the issuer's page went on with this
-			// challenge already: the merchant's confirm gets its outcome.
+		if answered(p, req) {
+			// The payer's return from the outside party (the issuer's
+			// page) went on with it already: the merchant's confirm
+			// naming it gets the outcome.
 			return p, nil
 		}
 		return Payment{}, stateError(p, "only a payment that requires action can be confirmed")

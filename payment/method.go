@@ -150,6 +150,11 @@ type outsideMethod interface {
 	// Abandon records on p, which expires, that the payer never finished
 	// the outside party's step.
 	Abandon(p *Payment)
+	// Answered reports whether req, a confirmation of p that no longer
+	// requires action, names the outside party's step p already went on
+	// with (a merchant's confirm with the 3-D Secure challenge_id after
+	// the payer's return): it is answered with p as it stands.
+	Answered(p Payment, req ConfirmRequest) bool
 }
 
 // moneyMover is implemented by methods that update their instruments
@@ -259,6 +264,16 @@ func inFlight(p Payment) (outsideMethod, bool) {
 	}
 	o, ok := m.(outsideMethod)
 	return o, ok && o.InFlight(p)
+}
+
+// answered: see outsideMethod.Answered.
+func answered(p Payment, req ConfirmRequest) bool {
+	m, ok := LookupMethod(p.MethodType)
+	if !ok {
+		return false
+	}
+	o, ok := m.(outsideMethod)
+	return ok && o.Answered(p, req)
 }
 
 // unsettled reports whether p's authorization outcome is not recorded
