@@ -202,12 +202,22 @@ func LookupMethod(name string) (Method, bool) {
 	return m, ok
 }
 
-// MethodNames lists the registered methods, first registered first
-// (voucher, card, ...).
+// MethodNames lists the registered methods: the default (voucher) first,
+// then the others as they were registered (files initialize in name
+// order: card, ...).
 func MethodNames() []string {
 	registry.RLock()
 	defer registry.RUnlock()
-	return append([]string(nil), registry.order...)
+	out := make([]string, 0, len(registry.order))
+	if _, ok := registry.byName[defaultMethod]; ok {
+		out = append(out, defaultMethod)
+	}
+	for _, n := range registry.order {
+		if n != defaultMethod {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // MethodList is the registered methods' names for a message: "voucher
