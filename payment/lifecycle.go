@@ -115,7 +115,7 @@ func (s *Service) Confirm(ctx context.Context, merchantID, id string, req Confir
 			if in.KeptOnFailure {
 				failed = next
 			}
-			failed.PayerID = next.PayerID
+			failed.PayerID, failed.Attempts = next.PayerID, next.Attempts
 			return s.block(ctx, p, failed, ev)
 		case risk.Challenge:
 			return s.challenge(ctx, next, ev)
