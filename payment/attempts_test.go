@@ -193,6 +193,8 @@ func TestCardTestingThroughRetries(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("%d cards fired at once: %d reached the acquirer; the next try from the address sees ip_failures_1h %v (built-in model score %d)",
+			cards, e.acq.calls(p.ID), ev.Features[risk.FIPFailures1h], ev.Score)
 		if f := ev.Features[risk.FIPFailures1h]; f < payment.AttemptsMaxDefault {
 			t.Errorf("ip_failures_1h = %v after %d declines from the address", f, payment.AttemptsMaxDefault)
 		}
