@@ -216,14 +216,13 @@ func (s *Server) confirmPayment(w http.ResponseWriter, r *http.Request) error {
 	if err := DecodeJSON(r, &req); err != nil {
 		return err
 	}
-	switch req.PaymentMethod.Type {
-	case "voucher", "card":
-	case "":
-		if req.ChallengeID == "" {
-			return kassa.Invalid("payment_method.type", "payment_method_required", "payment_method.type must be voucher or card")
+	if _, known := payment.LookupMethod(req.PaymentMethod.Type); !known {
+		switch {
+		case req.PaymentMethod.Type != "":
+			return kassa.Invalid("payment_method.type", "payment_method_unsupported", "payment_method.type must be %s", payment.MethodList())
+		case req.ChallengeID == "":
+			return kassa.Invalid("payment_method.type", "payment_method_required", "payment_method.type must be %s", payment.MethodList())
 		}
-	default:
-		return kassa.Invalid("payment_method.type", "payment_method_unsupported", "payment_method.type must be voucher or card")
 	}
 	sig, err := ClientSignals(req.ClientSignals)
 	if err != nil {

@@ -34,7 +34,6 @@ package payment
 // brand, last4, expiry and fingerprint.
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -85,10 +84,149 @@ func (s *Service) cardsEnabled() error {
 	return nil
 }
 
-// confirmCard confirms a payment with a card token or stored card, or
-// continues one whose card authorization is under way (3-D Secure
-// challenge, unknown outcome).
-func (s *Service) confirmCard(ctx context.Context, p Payment, req ConfirmRequest) (Payment, error) {
+func init() { RegisterMethod(cardMethod{}) }
+
+// cardMethod is the card method; its steps are the Service's card
+// functions below.
+type cardMethod struct{}
+
+var (
+	_ Method        = cardMethod{}
+	_ outsideMethod = cardMethod{}
+)
+
+func (cardMethod) Name() string { return MethodCard }
+
+func (cardMethod) Enabled(s *Service) error { return s.cardsEnabled() }
+
+func (cardMethod) Accounts(cur money.Currency) []ledger.Account {
+	return []ledger.Account{{ID: clearingAccount(cur), Currency: cur, Code: 3}}
+}
+
+// Resolve reads the card token or stored card of a confirmation. A card
+// token is single use: a payment that fails keeps the card it tried.
+func (cardMethod) Resolve(ctx context.Context, s *Service, p Payment, req ConfirmRequest) (Instrument, error) {
+	var ref string
+	var d vault.CardDetails
+	switch {
+	case req.Token != "" && req.CardID != "":
+		return Instrument{}, kassa.Invalid("payment_method.card", "card_and_token", "send either a token or a stored card, not both")
+	case req.Token != "":
+		t, err := s.cfg.Vault.UseToken(ctx, p.MerchantID, req.Token)
+		if err != nil {
+			return Instrument{}, err
+		}
+		ref, d = t.ID, t.Card
+	case req.CardID != "":
+		c, err := s.storedCard(ctx, p, req)
+		if err != nil {
+			return Instrument{}, err
+		}
+		ref, d = c.ID, c.Details
+	default:
+		return Instrument{}, kassa.Invalid("payment_method.token", "card_required", "send a card token (tok_...) or a stored card (card_...)")
+	}
+	use := CardUse{Ref: ref, Brand: string(d.Brand), Last4: d.Last4, ExpMonth: d.ExpMonth, ExpYear: d.ExpYear,
+		Fingerprint: d.Fingerprint}
+	return Instrument{Risk: RiskView{Method: risk.MethodCard, CardFingerprint: d.Fingerprint},
+		Use: func(p *Payment) { p.Card = use }, KeptOnFailure: true}, nil
+}
+
+// Recheck: the card may have expired while its payer was challenged.
+func (cardMethod) Recheck(ctx context.Context, s *Service, p Payment) (string, RiskView, error) {
+	if cardExpired(p.Card, s.now().UTC()) {
+		return acquirer.ExpiredCard, RiskView{}, nil
+	}
+	return "", RiskView{Method: risk.MethodCard, CardFingerprint: p.Card.Fingerprint}, nil
+}
+
+// Authorize records acquirer_state authorizing with the attempt's
+// idempotency key before the acquirer is called: a retry or the worker
+// then queries this key instead of authorizing again.
+func (cardMethod) Authorize(ctx context.Context, s *Service, p Payment, next *Payment, hold bool) (Authorization, error) {
+	// Each try has its own key: the acquirer must see a new card as a
+	// new authorization, not as a replay of the declined one.
+	key := p.ID + ":authorize"
+	if next.Attempts > 1 {
+		key += ":" + strconv.Itoa(next.Attempts)
+	}
+	next.Card.AcquirerState, next.Card.AttemptKey = AcquirerAuthorizing, key
+	return Authorization{Call: func(ctx context.Context, recorded Payment) (Payment, error) {
+		return s.authorizeCard(ctx, recorded, "")
+	}}, nil
+}
+
+func (cardMethod) Capture(ctx context.Context, s *Service, p Payment, amount money.Amount, next *Payment) ([]ledger.Transfer, error) {
+	return s.captureCard(ctx, p, amount)
+}
+
+func (cardMethod) Void(ctx context.Context, s *Service, p Payment) ([]ledger.Transfer, error) {
+	if err := s.voidCard(ctx, p); err != nil {
+		return nil, err
+	}
+	return []ledger.Transfer{{ID: fmt.Sprintf("pay:%s:release:0", p.ID), PendingID: authTransferID(p), Flags: ledger.FlagVoidPending}}, nil
+}
+
+// Refund reserves a card refund: pending (merchant → card_clearing)
+// until the acquirer's outcome is recorded (refund.go).
+func (cardMethod) Refund(ctx context.Context, s *Service, r *Refund, p Payment, next *Payment) ([]ledger.Transfer, error) {
+	if err := s.cardsEnabled(); err != nil {
+		return nil, err
+	}
+	if err := s.ensureClearing(ctx, p.Currency); err != nil {
+		return nil, err
+	}
+	r.Status, r.AcquirerKey = RefundPending, fmt.Sprintf("%s:refund:%d", p.ID, r.Seq)
+	return []ledger.Transfer{{ID: refundTransferID(*r), DebitAccountID: merchantAccount(p.MerchantID, p.Currency),
+		CreditAccountID: clearingAccount(p.Currency), Amount: r.Amount, Currency: p.Currency, Code: 11, Flags: ledger.FlagPending}}, nil
+}
+
+// Payout to the card (refund-to-card, original credit) comes with the
+// payouts engine.
+func (cardMethod) Payout(context.Context, *Service, Payment, money.Amount) error {
+	return ErrPayoutUnsupported
+}
+
+func (cardMethod) Check(ctx context.Context, s *Service, p Payment, bad func(string, ...any)) error {
+	return s.checkCardPayment(ctx, p, bad)
+}
+
+func (cardMethod) Describe(p Payment) (*MethodJSON, *NextAction) {
+	m := &MethodJSON{Type: MethodCard, Card: &CardJSON{Brand: p.Card.Brand, Last4: p.Card.Last4, ExpMonth: p.Card.ExpMonth,
+		ExpYear: p.Card.ExpYear, Fingerprint: p.Card.Fingerprint}}
+	if p.Card.TransStatus != "" {
+		m.Card.ThreeDSecure = &ThreeDSecureJSON{TransStatus: p.Card.TransStatus, ECI: p.Card.ECI}
+	}
+	var na *NextAction
+	if p.Status == StatusRequiresAction && p.Card.AcquirerState == AcquirerChallenge {
+		na = &NextAction{Type: "three_d_secure", ChallengeID: p.Card.ChallengeID}
+	}
+	return m, na
+}
+
+func (cardMethod) InFlight(p Payment) bool {
+	return p.MethodType == MethodCard && p.Card.AcquirerState != ""
+}
+
+func (cardMethod) Unsettled(p Payment) bool { return cardUnsettled(p) }
+
+// Answered: the merchant's confirm naming the challenge the payer's
+// return from the issuer's page went on with.
+func (cardMethod) Answered(p Payment, req ConfirmRequest) bool {
+	return req.ChallengeID != "" && req.ChallengeID == p.Card.ChallengeID && p.Card.TransStatus != ""
+}
+
+// Abandon: the payer never answered the issuer.
+func (cardMethod) Abandon(p *Payment) {
+	if p.Status == StatusRequiresAction && p.Card.AcquirerState == AcquirerChallenge {
+		p.Card.TransStatus = "U"
+	}
+}
+
+// Continue goes on with a card authorization under way: an outcome not
+// recorded yet is resolved by querying (never authorizing again); a 3-D
+// Secure challenge goes on once the payer completed it.
+func (cardMethod) Continue(ctx context.Context, s *Service, p Payment, req ConfirmRequest) (Payment, error) {
 	if err := s.cardsEnabled(); err != nil {
 		return Payment{}, err
 	}
@@ -109,65 +247,9 @@ func (s *Service) confirmCard(ctx context.Context, p Payment, req ConfirmRequest
 		if err := s.store.UpdatePayment(ctx, next, nil); err != nil {
 			return Payment{}, conflictError(err)
 		}
-		return s.authorize(ctx, next, req.ChallengeID)
+		return s.authorizeCard(ctx, next, req.ChallengeID)
 	}
-	now := s.now().UTC()
-	if !now.Before(p.ExpiresAt) {
-		if _, err := s.expire(ctx, p); err != nil {
-			return Payment{}, err
-		}
-		return Payment{}, kassa.Errorf(kassa.EConflict, "payment_expired", "the payment expired before it was paid")
-	}
-	var ref string
-	var d vault.CardDetails
-	switch {
-	case req.Token != "" && req.CardID != "":
-		return Payment{}, kassa.Invalid("payment_method.card", "card_and_token", "send either a token or a stored card, not both")
-	case req.Token != "":
-		t, err := s.cfg.Vault.UseToken(ctx, p.MerchantID, req.Token)
-		if err != nil {
-			return Payment{}, err
-		}
-		ref, d = t.ID, t.Card
-	case req.CardID != "":
-		c, err := s.storedCard(ctx, p, req)
-		if err != nil {
-			return Payment{}, err
-		}
-		ref, d = c.ID, c.Details
-	default:
-		return Payment{}, kassa.Invalid("payment_method.token", "card_required", "send a card token (tok_...) or a stored card (card_...)")
-	}
-	next := p
-	next.Version++
-	next.Updated, next.MethodType, next.PayerID = now, MethodCard, cmp.Or(req.PayerID, p.PayerID)
-	next.Card = CardUse{Ref: ref, Brand: string(d.Brand), Last4: d.Last4, ExpMonth: d.ExpMonth, ExpYear: d.ExpYear,
-		Fingerprint: d.Fingerprint, AcquirerState: AcquirerAuthorizing, AttemptKey: p.ID + ":authorize"}
-	prepared := s.prepare(ctx, p, true)
-	ev, scored := s.score(ctx, p, req, risk.MethodCard, "", d.Fingerprint)
-	if err := <-prepared; err != nil {
-		return Payment{}, err
-	}
-	if scored {
-		next.Risk = riskResult(ev)
-		switch ev.Decision {
-		case risk.Block:
-			return s.block(ctx, p, next, ev)
-		case risk.Challenge:
-			held := next
-			held.Version = p.Version
-			held.Card.AcquirerState, held.Card.AttemptKey = "", ""
-			return s.challenge(ctx, held, ev)
-		case risk.Review:
-			next.Risk.Review = risk.ReviewOpen
-		}
-	}
-	// Recorded before the acquirer is called: a retry or the worker then
-	// queries this key instead of authorizing again.
-	if err := s.store.UpdatePayment(ctx, next, nil); err != nil {
-		return Payment{}, conflictError(err)
-	}
-	return s.authorize(ctx, next, "")
+	return Payment{}, fmt.Errorf("payment %s: card acquirer state %q", p.ID, p.Card.AcquirerState)
 }
 
 // errStoredCardNotFound is the vault's answer for an unknown card: a
@@ -192,9 +274,9 @@ func (s *Service) storedCard(ctx context.Context, p Payment, req ConfirmRequest)
 	return vault.Card{}, errStoredCardNotFound
 }
 
-// authorize calls the acquirer for p (acquirer_state authorizing, stored)
+// authorizeCard calls the acquirer for p (acquirer_state authorizing, stored)
 // under p.Card.AttemptKey and records the outcome.
-func (s *Service) authorize(ctx context.Context, p Payment, challengeID string) (Payment, error) {
+func (s *Service) authorizeCard(ctx context.Context, p Payment, challengeID string) (Payment, error) {
 	pan, cvc, err := s.cfg.Vault.Detokenize(ctx, p.Card.Ref)
 	if err != nil {
 		s.log.Error("card payment: detokenize", "payment", p.ID, "err", err)
@@ -230,9 +312,9 @@ func (s *Service) settle(ctx context.Context, p Payment, res acquirer.Result, ae
 		err = s.store.UpdatePayment(ctx, next, nil)
 	case aerr != nil:
 		s.log.Warn("card payment: authorization failed", "payment", p.ID, "err", aerr)
-		next, err = s.failCard(ctx, p, FailureProcessingError)
+		next, err = s.cardDeclined(ctx, p, FailureProcessingError)
 	case res.Status == acquirer.Declined:
-		next, err = s.failCard(ctx, p, res.DeclineCode)
+		next, err = s.cardDeclined(ctx, p, res.DeclineCode)
 		if err == nil {
 			s.outcome(ctx, p.MerchantID, p.Risk.EvaluationID, risk.OutcomeDeclined)
 		}
@@ -265,6 +347,26 @@ func (s *Service) settle(ctx context.Context, p Payment, res acquirer.Result, ae
 	return next, nil
 }
 
+// cardDeclined records a declined try: the payment stays requires_action
+// with the decline as its failure code, for the payer to try another
+// card or method, until its try reaches Config.AttemptsMax (counted when
+// the try was recorded), which fails it. A failed 3-D Secure
+// authentication fails it at once: the issuer could not tell the
+// cardholder from someone else.
+func (s *Service) cardDeclined(ctx context.Context, p Payment, code string) (Payment, error) {
+	if s.cfg.AttemptsMax == 0 || p.Attempts >= s.cfg.AttemptsMax || code == acquirer.AuthenticationFailed {
+		return s.failCard(ctx, p, code)
+	}
+	next := p
+	next.Version++
+	next.Updated, next.FailureCode = s.now().UTC(), code
+	next.Card.AcquirerState = ""
+	if err := s.store.UpdatePayment(ctx, next, nil); err != nil {
+		return Payment{}, err
+	}
+	return next, nil
+}
+
 // failCard ends p failed with the code and payment.failed.
 func (s *Service) failCard(ctx context.Context, p Payment, failureCode string) (Payment, error) {
 	now := s.now().UTC()
@@ -284,22 +386,27 @@ func (s *Service) failCard(ctx context.Context, p Payment, failureCode string) (
 
 // ensureClearing creates the card clearing account of the currency.
 func (s *Service) ensureClearing(ctx context.Context, cur money.Currency) error {
-	acct := clearingAccount(cur)
+	return s.ensurePlatformAccount(ctx, cardMethod{}.Accounts(cur)[0])
+}
+
+// ensurePlatformAccount creates a platform ledger account a method books
+// against, once per process (creation is idempotent).
+func (s *Service) ensurePlatformAccount(ctx context.Context, a ledger.Account) error {
 	s.mu.Lock()
-	known := s.accounts[acct]
+	known := s.accounts[a.ID]
 	s.mu.Unlock()
 	if known {
 		return nil
 	}
-	res, err := s.led.CreateAccounts(ctx, "", []ledger.Account{{ID: acct, Currency: cur, Code: 3}})
+	res, err := s.led.CreateAccounts(ctx, "", []ledger.Account{a})
 	if err != nil {
-		return fmt.Errorf("card clearing account: %w", err)
+		return fmt.Errorf("ledger account %s: %w", a.ID, err)
 	}
 	if c := res[0].Code; c != ledger.OK && c != ledger.Exists {
-		return fmt.Errorf("card clearing account %s: %s", acct, c)
+		return fmt.Errorf("ledger account %s: %s", a.ID, c)
 	}
 	s.mu.Lock()
-	s.accounts[acct] = true
+	s.accounts[a.ID] = true
 	s.mu.Unlock()
 	return nil
 }
@@ -456,4 +563,109 @@ func (s *Service) voidCard(ctx context.Context, p Payment) error {
 // not recorded yet (it must be resolved before it can end).
 func cardUnsettled(p Payment) bool {
 	return p.MethodType == MethodCard && (p.Card.AcquirerState == AcquirerAuthorizing || p.Card.AcquirerState == AcquirerUnknown)
+}
+
+// checkCardPayment compares a card payment with its ledger transfers.
+func (s *Service) checkCardPayment(ctx context.Context, p Payment, bad func(string, ...any)) error {
+	auth := authTransferID(p)
+	t, _, err := s.led.Transfer(ctx, "", auth)
+	switch {
+	case errors.Is(err, ledger.ErrNotFound):
+		if p.Card.AuthorizationID != "" {
+			bad("ledger transfer %s missing", auth)
+		}
+	case err != nil:
+		return err
+	case p.Card.AuthorizationID == "":
+		bad("ledger transfer %s exists, the payment has no authorization", auth)
+	default:
+		if t.Amount != p.Amount || t.DebitAccountID != clearingAccount(p.Currency) || t.Currency != p.Currency ||
+			t.CreditAccountID != merchantAccount(p.MerchantID, p.Currency) {
+			bad("ledger transfer %s is %d %s from %s, the payment says %d by card", auth, t.Amount, t.Currency, t.DebitAccountID, p.Amount)
+		}
+		if t.Flags&ledger.FlagPending != 0 {
+			st, err := s.led.PendingStatus(ctx, "", auth)
+			if err != nil {
+				return err
+			}
+			switch p.Status {
+			case StatusAuthorized:
+				if st.State != ledger.StatePending && st.State != ledger.StateExpired {
+					bad("authorization %s is %s in the ledger", auth, st.State)
+				}
+			case StatusCaptured:
+				if st.State != ledger.StatePosted || st.AmountPosted != p.AmountCaptured {
+					bad("authorization %s is %s (%d posted), the payment captured %d", auth, st.State, st.AmountPosted, p.AmountCaptured)
+				}
+			default:
+				if st.State == ledger.StatePending || st.State == ledger.StatePosted {
+					bad("authorization %s is %s, the payment is %s", auth, st.State, p.Status)
+				}
+			}
+		} else if p.Status != StatusCaptured || p.AmountCaptured != p.Amount {
+			bad("authorization %s is posted, the payment is %s with %d captured", auth, p.Status, p.AmountCaptured)
+		}
+	}
+	refunds, err := s.store.Refunds(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	var sum, pending money.Amount
+	for _, r := range refunds {
+		if err := s.checkCardRefund(ctx, p, r, bad); err != nil {
+			return err
+		}
+		switch r.Status {
+		case RefundSucceeded:
+			sum += r.Amount
+		case RefundPending:
+			pending += r.Amount
+		}
+	}
+	if sum != p.AmountRefunded || pending != p.AmountRefundPending {
+		bad("refunds add up to %d succeeded and %d pending, the payment says %d and %d", sum, pending, p.AmountRefunded, p.AmountRefundPending)
+	}
+	return nil
+}
+
+// checkCardRefund compares a card refund with its ledger transfer re_X:0:
+// posted for a refund that succeeded, pending while it is pending, voided
+// for one that failed. (Refunds made before refunds were reserved have
+// re_X:0 posted at once.)
+func (s *Service) checkCardRefund(ctx context.Context, p Payment, r Refund, bad func(string, ...any)) error {
+	t, _, err := s.led.Transfer(ctx, "", r.ID+":0")
+	if errors.Is(err, ledger.ErrNotFound) {
+		bad("refund %s missing in the ledger", r.ID)
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if t.Amount != r.Amount || t.CreditAccountID != clearingAccount(p.Currency) {
+		bad("refund %s moved %d to %s in the ledger, it says %d", r.ID, t.Amount, t.CreditAccountID, r.Amount)
+	}
+	if t.Flags&ledger.FlagPending == 0 {
+		if r.Status != RefundSucceeded {
+			bad("refund %s is posted in the ledger, it is %s", r.ID, r.Status)
+		}
+		return nil
+	}
+	st, err := s.led.PendingStatus(ctx, "", r.ID+":0")
+	if err != nil {
+		return err
+	}
+	want := map[string]ledger.PendingState{RefundPending: ledger.StatePending, RefundSucceeded: ledger.StatePosted,
+		RefundFailed: ledger.StateVoided}[r.Status]
+	if st.State != want || (want == ledger.StatePosted && st.AmountPosted != r.Amount) {
+		bad("refund %s is %s, its ledger reservation is %s (%d posted)", r.ID, r.Status, st.State, st.AmountPosted)
+	}
+	return nil
+}
+
+// cardExpired reports whether a card is past its expiry at now: it is
+// valid through the last day of its expiry month (UTC).
+func cardExpired(c CardUse, now time.Time) bool {
+	if c.ExpYear == 0 || c.ExpMonth < 1 || c.ExpMonth > 12 {
+		return false // not known here; the acquirer decides
+	}
+	return !now.Before(time.Date(c.ExpYear, time.Month(c.ExpMonth)+1, 1, 0, 0, 0, 0, time.UTC))
 }

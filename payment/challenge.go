@@ -5,9 +5,7 @@ import (
 	"time"
 
 	"github.com/kassa/kassa"
-	"github.com/kassa/kassa/acquirer"
 	"github.com/kassa/kassa/risk"
-	"github.com/kassa/kassa/voucher"
 )
 
 // A step-up challenge proves the payer of record, not whoever holds the
@@ -37,40 +35,21 @@ func payerOfRecord(p Payment, payerID string) error {
 	return nil
 }
 
-// recheckHeld looks again at the vouchers or card p held while its payer
-// was challenged. It returns the failure code that stops the payment, or
-// "" when everything may still pay.
+// recheckHeld looks again at the instrument p held while its payer was
+// challenged (its method's Recheck, then the block lists). It returns
+// the failure code that stops the payment, or "" when it may still pay.
 func (s *Service) recheckHeld(ctx context.Context, p Payment) (string, error) {
-	now := s.now().UTC()
-	var serials []string
-	fingerprint := ""
-	if p.MethodType == MethodCard {
-		if cardExpired(p.Card, now) {
-			return acquirer.ExpiredCard, nil
-		}
-		fingerprint = p.Card.Fingerprint
-	} else {
-		for _, u := range p.Vouchers {
-			v, err := s.cfg.Vouchers.Refresh(ctx, u.Serial)
-			if err != nil {
-				return "", err
-			}
-			if code, bad := voucherFailures[v.Status]; bad {
-				return code, nil
-			}
-			serials = append(serials, u.Serial)
-		}
+	failure, view, err := methodOf(p).Recheck(ctx, s, p)
+	if err != nil || failure != "" {
+		return failure, err
 	}
 	if s.cfg.Risk == nil {
 		return "", nil
 	}
-	// One look per voucher; a card payment has none, and its fingerprint
-	// is looked at once.
-	if len(serials) == 0 {
-		serials = []string{""}
-	}
-	for _, serial := range serials {
-		_, blocked, err := s.cfg.Risk.Blocked(ctx, p.MerchantID, serial, fingerprint)
+	// One look per voucher; a payment with none (a card) is looked at
+	// once, by its fingerprint.
+	for _, serial := range append([]string{view.VoucherSerial}, view.ExtraVoucherSerials...) {
+		_, blocked, err := s.cfg.Risk.Blocked(ctx, p.MerchantID, serial, view.CardFingerprint)
 		if err != nil {
 			return "", err
 		}
@@ -81,23 +60,6 @@ func (s *Service) recheckHeld(ctx context.Context, p Payment) (string, error) {
 	return "", nil
 }
 
-// voucherFailures are the failure codes of vouchers that can no longer pay.
-var voucherFailures = map[voucher.Status]string{
-	voucher.StatusLocked:      voucher.CodeLocked,
-	voucher.StatusExpired:     voucher.CodeExpired,
-	voucher.StatusInvalidated: voucher.CodeInvalidated,
-	voucher.StatusDepleted:    voucher.CodeDepleted,
-}
-
-// cardExpired reports whether a card is past its expiry at now: it is
-// valid through the last day of its expiry month (UTC).
-func cardExpired(c CardUse, now time.Time) bool {
-	if c.ExpYear == 0 || c.ExpMonth < 1 || c.ExpMonth > 12 {
-		return false // not known here; the acquirer decides
-	}
-	return !now.Before(time.Date(c.ExpYear, time.Month(c.ExpMonth)+1, 1, 0, 0, 0, 0, time.UTC))
-}
-
 // failHeld fails p, whose challenge passed (rr), because what it held
 // can no longer pay (failure).
 func (s *Service) failHeld(ctx context.Context, p Payment, rr RiskResult, failure string) (Payment, error) {
@@ -105,7 +67,6 @@ func (s *Service) failHeld(ctx context.Context, p Payment, rr RiskResult, failur
 	next := p
 	next.Version++
 	next.Status, next.FailureCode, next.ExpiresAt, next.Updated, next.Risk = StatusFailed, failure, time.Time{}, now, rr
-	next.Card.AcquirerState, next.Card.AttemptKey = "", ""
 	evs, err := s.events(next, now, EventChallengePassed, EventFailed)
 	if err != nil {
 		return Payment{}, err

@@ -11,7 +11,6 @@ import (
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/risk"
-	"github.com/kassa/kassa/voucher"
 	"github.com/kassa/kassa/webhook"
 )
 
@@ -20,7 +19,8 @@ type ConfirmRequest struct {
 	ClientSecret string
 	PINs         []string
 	ClientIP     string
-	// Method is "voucher" (also when empty) or "card".
+	// Method is the payment_method.type: a registered Method's name
+	// ("voucher", also when empty, or "card").
 	Method string
 	// Token (tok_...) or CardID (card_...) is the card of a card payment.
 	// A stored card needs SecretKey, or a payment or payer bound to the
@@ -42,9 +42,9 @@ type ConfirmRequest struct {
 	DeviceID string
 }
 
-// Confirm authorizes the payment on the payer's vouchers, atomically across
-// all of them, and captures it at once when its capture method is
-// automatic.
+// Confirm authorizes the payment with the payer's instrument (vouchers,
+// atomically across all of them; a card; any registered Method), and
+// captures it at once when its capture method is automatic.
 func (s *Service) Confirm(ctx context.Context, merchantID, id string, req ConfirmRequest) (Payment, error) {
 	p, err := s.store.Payment(ctx, merchantID, id)
 	if err != nil {
@@ -54,9 +54,10 @@ func (s *Service) Confirm(ctx context.Context, merchantID, id string, req Confir
 		return Payment{}, kassa.Invalid("client_secret", "client_secret_invalid", "the client_secret does not belong to this payment")
 	}
 	if p.Status != StatusRequiresAction {
-		if req.ChallengeID != "" && req.ChallengeID == p.Card.ChallengeID && p.Card.TransStatus != "" {
-			// The payer's return from the issuer's page went on with this
-			// challenge already: the merchant's confirm gets its outcome.
+		if answered(p, req) {
+			// The payer's return from the outside party (the issuer's
+			// page) went on with it already: the merchant's confirm
+			// naming it gets the outcome.
 			return p, nil
 		}
 		return Payment{}, stateError(p, "only a payment that requires action can be confirmed")
@@ -67,11 +68,12 @@ func (s *Service) Confirm(ctx context.Context, merchantID, id string, req Confir
 		return Payment{}, kassa.Errorf(kassa.EConflict, "payment_challenge_required",
 			"the payment waits for the payer's %s challenge; it cannot be confirmed again", p.Risk.Factor)
 	}
-	if req.Method == MethodCard || p.MethodType == MethodCard {
-		return s.confirmCard(ctx, p, req)
+	if o, ok := inFlight(p); ok {
+		return o.Continue(ctx, s, p, req)
 	}
-	if req.Method != "" && req.Method != "voucher" {
-		return Payment{}, kassa.Invalid("payment_method.type", "payment_method_unsupported", "payment_method.type must be voucher or card")
+	m, err := s.method(req.Method)
+	if err != nil {
+		return Payment{}, err
 	}
 	now := s.now().UTC()
 	if !now.Before(p.ExpiresAt) {
@@ -80,88 +82,139 @@ func (s *Service) Confirm(ctx context.Context, merchantID, id string, req Confir
 		}
 		return Payment{}, kassa.Errorf(kassa.EConflict, "payment_expired", "the payment expired before it was paid")
 	}
-	switch n := len(req.PINs); {
-	case n == 0:
-		return Payment{}, kassa.Invalid("pins", "pins_required", "send the PIN of at least one voucher")
-	case n > PINsMax:
-		return Payment{}, kassa.Invalid("pins", "too_many_pins", "at most %d PINs per payment, got %d", PINsMax, n)
-	}
-	vs, err := s.cfg.Vouchers.Resolve(ctx, req.PINs, voucher.AttemptContext{MerchantID: p.MerchantID, PaymentID: p.ID, ClientIP: req.ClientIP})
+	in, err := m.Resolve(ctx, s, p, req)
 	if err != nil {
-		s.failedAttempt(ctx, p, req, risk.MethodVoucher, "", err)
+		s.failedAttempt(ctx, p, req, in.Risk, err)
+		if in.Decline && s.cfg.AttemptsMax > 0 {
+			return s.declined(ctx, p, m, err)
+		}
 		return Payment{}, err
 	}
-	p.PayerID = cmp.Or(req.PayerID, p.PayerID)
-	uses, err := allocate(p, vs)
-	if err != nil {
-		s.failedAttempt(ctx, p, req, risk.MethodVoucher, vs[0].Serial, err, voucherSerials(vs[1:])...)
-		return Payment{}, err
+	// A new try: the instrument of an earlier, declined one goes (the
+	// payer may switch methods between tries), and so does its failure.
+	next := p
+	next.MethodType, next.PayerID = m.Name(), cmp.Or(req.PayerID, p.PayerID)
+	next.Vouchers, next.Card, next.MethodRef, next.FailureCode = nil, CardUse{}, "", ""
+	next.Attempts = p.Attempts + 1
+	in.Use(&next)
+	if len(next.MethodRef) > MethodRefMax {
+		return Payment{}, fmt.Errorf("payment method %s: a method_ref of %d bytes", m.Name(), len(next.MethodRef))
 	}
-	// Scoring runs beside the rest of the preparation (the merchant's
-	// ledger account), not after it.
-	prepared := s.prepare(ctx, p, false)
-	ev, scored := s.score(ctx, p, req, risk.MethodVoucher, vs[0].Serial, "", voucherSerials(vs[1:])...)
+	// Scoring runs beside the rest of the preparation (the ledger
+	// accounts), not after it.
+	prepared := s.prepare(ctx, p, m)
+	ev, scored := s.score(ctx, next, req, in.Risk)
 	if err := <-prepared; err != nil {
 		return Payment{}, err
 	}
-	var rr RiskResult
+	rr := p.Risk
 	if scored {
 		switch rr = riskResult(ev); ev.Decision {
 		case risk.Block:
-			return s.block(ctx, p, p, ev)
+			failed := p
+			if in.KeptOnFailure {
+				failed = next
+			}
+			failed.PayerID, failed.Attempts = next.PayerID, next.Attempts
+			return s.block(ctx, p, failed, ev)
 		case risk.Challenge:
-			held := p
-			held.MethodType, held.Vouchers = MethodVoucher, uses
-			return s.challenge(ctx, held, ev)
+			return s.challenge(ctx, next, ev)
 		}
 	}
-	return s.authorizeVouchers(ctx, p, uses, rr)
+	return s.authorize(ctx, p, next, m, rr)
 }
 
-// authorizeVouchers authorizes p (as stored) on the allocated vouchers,
-// capturing at once with automatic capture unless the risk decision holds
-// it for review.
-func (s *Service) authorizeVouchers(ctx context.Context, p Payment, uses []VoucherUse, rr RiskResult, extra ...string) (Payment, error) {
+// declined records a declined try of p with m whose error is cause (a
+// kassa.Error; its code becomes the failure code): the payment stays
+// requires_action for another try, and cause is returned, until the try
+// that reaches Config.AttemptsMax, which fails it (payment.failed) and
+// returns the failed payment. The update checks the payment's version,
+// so concurrent tries never count less than they were.
+func (s *Service) declined(ctx context.Context, p Payment, m Method, cause error) (Payment, error) {
 	now := s.now().UTC()
-	if err := s.ensureAccount(ctx, p.MerchantID, p.Currency); err != nil {
-		return Payment{}, err
-	}
 	next := p
 	next.Version++
-	next.Updated, next.MethodType, next.Vouchers, next.Risk = now, MethodVoucher, uses, rr
+	next.Updated, next.MethodType, next.Attempts = now, m.Name(), p.Attempts+1
+	next.Vouchers, next.Card, next.MethodRef = nil, CardUse{}, ""
+	next.FailureCode = kassa.AsError(cause).Code
+	if next.Attempts < s.cfg.AttemptsMax {
+		if err := s.store.UpdatePayment(ctx, next, nil); err != nil {
+			return Payment{}, conflictError(err)
+		}
+		return Payment{}, cause
+	}
+	next.Status, next.ExpiresAt = StatusFailed, time.Time{}
+	ev, err := s.event(next, EventFailed, now)
+	if err != nil {
+		return Payment{}, err
+	}
+	if err := s.store.UpdatePayment(ctx, next, []webhook.Event{ev}); err != nil {
+		return Payment{}, conflictError(err)
+	}
+	return next, nil
+}
+
+// authorize authorizes p (as stored) with the instrument on next through
+// its method m: an approval the method books synchronously commits with
+// the payment's new state and event (captured at once with automatic
+// capture unless the risk decision holds it for review); one at an
+// outside party is recorded first and completed by the method. extra are
+// event types emitted with the transition.
+func (s *Service) authorize(ctx context.Context, p, next Payment, m Method, rr RiskResult, extra ...string) (Payment, error) {
+	now := s.now().UTC()
+	next.Version = p.Version + 1
+	next.Updated, next.Risk = now, rr
 	review := rr.Decision == risk.Review
 	if review {
 		next.Risk.Review = risk.ReviewOpen
 	}
-	var flags ledger.TransferFlags
-	var timeout time.Duration
+	hold := p.CaptureMethod == CaptureManual || review
+	a, err := m.Authorize(ctx, s, p, &next, hold)
+	if err != nil {
+		return Payment{}, err
+	}
+	if a.Call != nil {
+		evs, err := s.events(next, now, extra...)
+		if err != nil {
+			return Payment{}, err
+		}
+		if err := s.store.UpdatePayment(ctx, next, evs); err != nil {
+			return Payment{}, conflictError(err)
+		}
+		return a.Call(ctx, next)
+	}
+	return s.book(ctx, p, next, m, a.Transfers, hold, extra)
+}
+
+// book commits a synchronous authorization: its transfers (pending when
+// hold), the payment and its events in one transaction.
+func (s *Service) book(ctx context.Context, p, next Payment, m Method, ts []ledger.Transfer, hold bool, extra []string) (Payment, error) {
+	now := next.Updated
+	if err := s.ensureAccount(ctx, p.MerchantID, p.Currency); err != nil {
+		return Payment{}, err
+	}
 	typ := EventCaptured
-	if p.CaptureMethod == CaptureManual || review {
+	if hold {
 		window, err := s.captureWindow(ctx, p.MerchantID)
 		if err != nil {
 			return Payment{}, err
 		}
-		flags, timeout, typ = ledger.FlagPending, window+ledgerTimeoutMargin, EventAuthorized
+		for i := range ts {
+			ts[i].Flags |= ledger.FlagPending
+			ts[i].Timeout = window + ledgerTimeoutMargin
+		}
+		typ = EventAuthorized
 		next.Status, next.AmountCapturable, next.ExpiresAt = StatusAuthorized, p.Amount, now.Add(window)
 	} else {
 		next.Status, next.AmountCaptured, next.ExpiresAt = StatusCaptured, p.Amount, time.Time{}
-		for i := range next.Vouchers {
-			next.Vouchers[i].Captured = next.Vouchers[i].Amount
-		}
-	}
-	ts := make([]ledger.Transfer, len(uses))
-	for i, u := range uses {
-		ts[i] = ledger.Transfer{ID: fmt.Sprintf("pay:%s:auth:%d", p.ID, u.Seq), DebitAccountID: voucherAccount(u.Serial),
-			CreditAccountID: merchantAccount(p.MerchantID, p.Currency), Amount: u.Amount, Currency: p.Currency,
-			Code: 10, Flags: flags, Timeout: timeout}
 	}
 	evs, err := s.events(next, now, append(extra, typ)...)
 	if err != nil {
 		return Payment{}, err
 	}
-	_, err = s.led.CreateTransfersWith(ctx, "", linkChain(ts), func(ctx context.Context, tx ledger.Tx, results []ledger.Result) error {
+	_, err = s.led.CreateTransfersWith(ctx, "", ts, func(ctx context.Context, tx ledger.Tx, results []ledger.Result) error {
 		if err := checkResults(ts, results); err != nil {
-			return confirmRefusal(err, uses)
+			return confirmRefusal(err, m, next)
 		}
 		return s.store.UpdatePaymentTx(ctx, tx, next, evs)
 	})
@@ -172,52 +225,27 @@ func (s *Service) authorizeVouchers(ctx context.Context, p Payment, uses []Vouch
 		return Payment{}, conflictError(err)
 	}
 	s.outcome(ctx, p.MerchantID, next.Risk.EvaluationID, risk.OutcomeApproved)
-	if review {
+	if next.Risk.Review == risk.ReviewOpen {
 		s.openReview(ctx, next)
 	}
 	if next.Status == StatusCaptured {
-		s.refreshVouchers(ctx, next.Vouchers)
+		s.moved(ctx, next)
 	}
 	return next, nil
 }
 
-// confirmRefusal explains a ledger refusal to the payer: a voucher whose
-// balance went below what it was charged (a concurrent payment spent it).
-func confirmRefusal(err error, uses []VoucherUse) error {
-	var lr *ledgerRefusal
-	if errors.As(err, &lr) && lr.code == ledger.ExceedsCredits && lr.index < len(uses) {
-		return kassa.Invalid(fmt.Sprintf("pins[%d]", uses[lr.index].Seq), "voucher_balance_insufficient",
-			"the voucher's balance changed; it no longer covers its share")
+// confirmRefusal explains a ledger refusal of an authorization: in the
+// payer's words when the method can (a voucher a concurrent payment
+// spent), a conflict when the transfers exist already.
+func confirmRefusal(err error, m Method, next Payment) error {
+	if e, ok := m.(refusalExplainer); ok {
+		err = e.explainRefusal(err, next)
 	}
+	var lr *ledgerRefusal
 	if errors.As(err, &lr) && (lr.code == ledger.Exists || len(lr.code) > 7 && lr.code[:7] == "exists_") {
 		return ErrConflict
 	}
 	return err
-}
-
-// allocate takes the payment's amount from the vouchers in PIN order, each
-// up to its balance; vouchers not needed are not charged.
-func allocate(p Payment, vs []voucher.Voucher) ([]VoucherUse, error) {
-	remaining := p.Amount
-	var uses []VoucherUse
-	var total money.Amount
-	for i, v := range vs {
-		if v.Currency != p.Currency {
-			return nil, kassa.Invalid(fmt.Sprintf("pins[%d]", i), "voucher_currency_mismatch",
-				"the voucher is in %s, the payment in %s", v.Currency, p.Currency)
-		}
-		total, _ = total.Add(v.Balance)
-		take := min(v.Balance, remaining)
-		if take > 0 {
-			uses = append(uses, VoucherUse{Seq: i, Serial: v.Serial, Amount: take})
-			remaining -= take
-		}
-	}
-	if remaining > 0 {
-		return nil, kassa.Invalid("pins", "voucher_balance_insufficient",
-			"the vouchers hold %d of the %d needed; add another voucher", total, p.Amount)
-	}
-	return uses, nil
 }
 
 // Capture captures an authorized payment, fully (amount nil) or partly;
@@ -257,36 +285,18 @@ func (s *Service) capture(ctx context.Context, p Payment, amount *money.Amount, 
 	next := p
 	next.Version++
 	next.Status, next.AmountCaptured, next.AmountCapturable, next.ExpiresAt, next.Updated = StatusCaptured, amt, 0, time.Time{}, now
-	next.Vouchers = append([]VoucherUse(nil), p.Vouchers...)
 	if review != "" {
 		next.Risk.Review = review
 	}
-	var ts []ledger.Transfer
-	var err error
-	if p.MethodType == MethodCard {
-		if ts, err = s.captureCard(ctx, p, amt); err != nil {
-			return Payment{}, err
-		}
-	}
-	remaining := amt
-	for i, u := range next.Vouchers {
-		auth := fmt.Sprintf("pay:%s:auth:%d", p.ID, u.Seq)
-		if remaining > 0 {
-			take := min(remaining, u.Amount)
-			remaining -= take
-			next.Vouchers[i].Captured = take
-			ts = append(ts, ledger.Transfer{ID: fmt.Sprintf("pay:%s:capture:%d", p.ID, u.Seq), PendingID: auth,
-				Amount: take, Flags: ledger.FlagPostPending})
-		} else {
-			ts = append(ts, ledger.Transfer{ID: fmt.Sprintf("pay:%s:release:%d", p.ID, u.Seq), PendingID: auth,
-				Flags: ledger.FlagVoidPending})
-		}
+	ts, err := methodOf(p).Capture(ctx, s, p, amt, &next)
+	if err != nil {
+		return Payment{}, err
 	}
 	ev, err := s.event(next, EventCaptured, now)
 	if err != nil {
 		return Payment{}, err
 	}
-	_, err = s.led.CreateTransfersWith(ctx, "", linkChain(ts), func(ctx context.Context, tx ledger.Tx, results []ledger.Result) error {
+	_, err = s.led.CreateTransfersWith(ctx, "", ts, func(ctx context.Context, tx ledger.Tx, results []ledger.Result) error {
 		if err := checkResults(ts, results); err != nil {
 			var lr *ledgerRefusal
 			if errors.As(err, &lr) && lr.code == ledger.PendingTransferExpired {
@@ -302,7 +312,7 @@ func (s *Service) capture(ctx context.Context, p Payment, amount *money.Amount, 
 	if err != nil {
 		return Payment{}, conflictError(err)
 	}
-	s.refreshVouchers(ctx, next.Vouchers)
+	s.moved(ctx, next)
 	return next, nil
 }
 
@@ -328,14 +338,9 @@ func (s *Service) cancel(ctx context.Context, p Payment, review string) (Payment
 	if p.Status != StatusRequiresAction && p.Status != StatusAuthorized {
 		return Payment{}, stateError(p, "only a payment that requires action or is authorized can be canceled")
 	}
-	if cardUnsettled(p) {
+	if unsettled(p) {
 		return Payment{}, kassa.Errorf(kassa.EConflict, "card_authorization_unknown",
 			"the card authorization's outcome is not known yet; retry once it is resolved")
-	}
-	if p.MethodType == MethodCard && p.Status == StatusAuthorized {
-		if err := s.voidCard(ctx, p); err != nil {
-			return Payment{}, err
-		}
 	}
 	next, err := s.end(ctx, p, StatusCanceled, EventCanceled)
 	return next, conflictError(err)
@@ -348,19 +353,15 @@ func (s *Service) expire(ctx context.Context, p Payment) (Payment, error) {
 		p.Risk.Challenge, p.Risk.TransStatus = ChallengeAbandoned, "U"
 		defer s.outcome(ctx, p.MerchantID, p.Risk.EvaluationID, risk.OutcomeFailed)
 	}
-	if p.Status == StatusRequiresAction && p.Card.AcquirerState == AcquirerChallenge {
-		p.Card.TransStatus = "U" // the payer never answered the issuer
-	}
-	if p.MethodType == MethodCard && p.Status == StatusAuthorized {
-		if err := s.voidCard(ctx, p); err != nil {
-			return Payment{}, err
-		}
+	if o, ok := inFlight(p); ok {
+		o.Abandon(&p)
 	}
 	return s.end(ctx, p, StatusExpired, EventExpired)
 }
 
 // end moves a requires_action or authorized payment to a final state,
-// voiding its authorization in the same transaction.
+// voiding its authorization (at its method's outside party first, then
+// in the ledger in the same transaction as the payment).
 func (s *Service) end(ctx context.Context, p Payment, status Status, typs ...string) (Payment, error) {
 	now := s.now().UTC()
 	next := p
@@ -373,13 +374,9 @@ func (s *Service) end(ctx context.Context, p Payment, status Status, typs ...str
 	if p.Status != StatusAuthorized {
 		return next, s.store.UpdatePayment(ctx, next, evs)
 	}
-	ts := make([]ledger.Transfer, len(p.Vouchers))
-	for i, u := range p.Vouchers {
-		ts[i] = ledger.Transfer{ID: fmt.Sprintf("pay:%s:release:%d", p.ID, u.Seq),
-			PendingID: fmt.Sprintf("pay:%s:auth:%d", p.ID, u.Seq), Flags: ledger.FlagVoidPending}
-	}
-	if p.MethodType == MethodCard {
-		ts = []ledger.Transfer{{ID: fmt.Sprintf("pay:%s:release:0", p.ID), PendingID: authTransferID(p), Flags: ledger.FlagVoidPending}}
+	ts, err := methodOf(p).Void(ctx, s, p)
+	if err != nil {
+		return Payment{}, err
 	}
 	// Not linked: a pending transfer the ledger already expired is
 	// released all the same.
@@ -396,7 +393,7 @@ func (s *Service) end(ctx context.Context, p Payment, status Status, typs ...str
 	if err != nil {
 		return Payment{}, err
 	}
-	s.refreshVouchers(ctx, p.Vouchers)
+	s.moved(ctx, p)
 	return next, nil
 }
 
@@ -426,7 +423,7 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, p := range due {
-		if cardUnsettled(p) {
+		if unsettled(p) {
 			continue // ResolveUnknown settles it first
 		}
 		if _, err := s.expire(ctx, p); err != nil {

@@ -1,7 +1,9 @@
 // Package payment is the payment lifecycle: a merchant creates a payment,
-// the payer confirms it with up to ten prepaid voucher PINs on Kassa's
+// the payer confirms it with a payment method (up to ten prepaid voucher
+// PINs, a card, any Method registered by name: method.go) on Kassa's
 // hosted page, the merchant captures (fully or partly), cancels or
-// refunds, and every step is an event.
+// refunds, and every step is an event. A declined try leaves the payment
+// open for another, up to Config.AttemptsMax.
 //
 // # States
 //
@@ -12,7 +14,7 @@
 //
 // Refunds hang off captured payments (amount_refunded ≤ amount_captured).
 //
-// # Ledger mapping
+// # Ledger mapping (vouchers; cards in card.go)
 //
 // Every account is in the platform's ledger namespace (owner ""):
 // voucher:<serial> (the payer's voucher, never negative) and
@@ -92,6 +94,10 @@ const (
 	MetadataMax         = 4096
 	ReasonMax           = 500
 	ListLimitMax        = 100
+	MethodRefMax        = 255
+	// AttemptsMaxDefault is the attempts a payment takes in kassa serve
+	// (Config.AttemptsMax): the third decline fails it.
+	AttemptsMaxDefault = 3
 )
 
 // Payment is a merchant's request for money and its progress.
@@ -126,6 +132,14 @@ type Payment struct {
 
 	Vouchers []VoucherUse // in PIN order
 	Card     CardUse      // MethodType "card"
+	// Attempts counts the payer's tries of an instrument on the payment
+	// (each scored): declines, vouchers that did not cover the amount, and
+	// the try that paid. See Config.AttemptsMax.
+	Attempts int
+	// MethodRef is the instrument another method keeps on the payment,
+	// in its own format (a wallet account, an instalment plan), at most
+	// MethodRefMax bytes.
+	MethodRef string
 
 	Customer Customer   // as the merchant named the payer, for risk
 	Risk     RiskResult // the last risk decision on a confirmation

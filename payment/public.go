@@ -10,15 +10,17 @@ import (
 // PaymentJSON is a payment as the API and its events show it. The
 // client secret and the next action are added by the API where they apply.
 type PaymentJSON struct {
-	ID                string          `json:"id"`
-	Object            string          `json:"object"`
-	Amount            int64           `json:"amount"`
-	Currency          string          `json:"currency"`
-	Status            string          `json:"status"`
-	CaptureMethod     string          `json:"capture_method"`
-	AmountCapturable  int64           `json:"amount_capturable"`
-	AmountCaptured    int64           `json:"amount_captured"`
-	AmountRefunded    int64           `json:"amount_refunded"`
+	ID               string `json:"id"`
+	Object           string `json:"object"`
+	Amount           int64  `json:"amount"`
+	Currency         string `json:"currency"`
+	Status           string `json:"status"`
+	CaptureMethod    string `json:"capture_method"`
+	AmountCapturable int64  `json:"amount_capturable"`
+	AmountCaptured   int64  `json:"amount_captured"`
+	AmountRefunded   int64  `json:"amount_refunded"`
+	// Attempts counts the payer's tries (declines and the one that paid).
+	Attempts          int             `json:"attempts"`
 	MerchantReference *string         `json:"merchant_reference"`
 	Description       string          `json:"description,omitempty"`
 	ReturnURL         string          `json:"return_url,omitempty"`
@@ -123,7 +125,7 @@ func Public(p Payment) PaymentJSON {
 	out := PaymentJSON{
 		ID: p.ID, Object: "payment", Amount: int64(p.Amount), Currency: string(p.Currency), Status: string(p.Status),
 		CaptureMethod: p.CaptureMethod, AmountCapturable: int64(p.AmountCapturable),
-		AmountCaptured: int64(p.AmountCaptured), AmountRefunded: int64(p.AmountRefunded),
+		AmountCaptured: int64(p.AmountCaptured), AmountRefunded: int64(p.AmountRefunded), Attempts: p.Attempts,
 		Description: p.Description, ReturnURL: p.ReturnURL, Locale: p.Locale, Metadata: p.Metadata, FailureCode: p.FailureCode,
 		Created: rfc3339(p.Created), ExpiresAt: rfc3339(p.ExpiresAt),
 	}
@@ -132,22 +134,11 @@ func Public(p Payment) PaymentJSON {
 		out.MerchantReference = &ref
 	}
 	if p.MethodType != "" {
-		m := &MethodJSON{Type: p.MethodType}
-		for _, u := range p.Vouchers {
-			m.Vouchers = append(m.Vouchers, VoucherJSON{Serial: u.Serial, Amount: int64(u.Amount),
-				Captured: int64(u.Captured), Refunded: int64(u.Refunded)})
+		if m, ok := LookupMethod(p.MethodType); ok {
+			out.PaymentMethod, out.NextAction = m.Describe(p)
+		} else {
+			out.PaymentMethod = &MethodJSON{Type: p.MethodType}
 		}
-		if p.MethodType == MethodCard {
-			m.Card = &CardJSON{Brand: p.Card.Brand, Last4: p.Card.Last4, ExpMonth: p.Card.ExpMonth,
-				ExpYear: p.Card.ExpYear, Fingerprint: p.Card.Fingerprint}
-			if p.Card.TransStatus != "" {
-				m.Card.ThreeDSecure = &ThreeDSecureJSON{TransStatus: p.Card.TransStatus, ECI: p.Card.ECI}
-			}
-		}
-		out.PaymentMethod = m
-	}
-	if p.Status == StatusRequiresAction && p.Card.AcquirerState == AcquirerChallenge {
-		out.NextAction = &NextAction{Type: "three_d_secure", ChallengeID: p.Card.ChallengeID}
 	}
 	if p.Status == StatusRequiresAction && p.Risk.Challenge == ChallengePending {
 		out.NextAction = &NextAction{Type: "risk_challenge", Factor: p.Risk.Factor}

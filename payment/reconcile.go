@@ -97,7 +97,7 @@ func (s *Service) Reconcile(ctx context.Context, fix bool) (Report, error) {
 				}
 			}
 			if fix {
-				s.refreshVouchers(ctx, p.Vouchers)
+				s.moved(ctx, p)
 			}
 			acct := merchantAccount(p.MerchantID, p.Currency)
 			t := sums[acct]
@@ -160,85 +160,16 @@ func (s *Service) checkPayment(ctx context.Context, p Payment, rep *Report) erro
 		// authorized, whatever the payment resolved.
 		return nil
 	}
-	if p.Status == StatusFailed && p.MethodType == MethodVoucher && p.Risk.Challenge == ChallengePassed {
+	if p.Status == StatusFailed && p.Risk.Challenge == ChallengePassed && p.AmountCaptured == 0 && p.AmountRefunded == 0 {
 		// Failed after its challenge passed: before its authorization
-		// (which commits with the payment's new state), because a voucher
-		// it held was locked, expired or blocked meanwhile (failHeld).
+		// (which commits with the payment's new state), because what it
+		// held was locked, expired or blocked meanwhile (failHeld).
 		return nil
 	}
-	if p.MethodType == MethodCard {
-		return s.checkCardPayment(ctx, p, bad)
+	if p.MethodType == "" {
+		return nil // never confirmed: nothing booked
 	}
-	var authorized, captured, refunded money.Amount
-	for _, u := range p.Vouchers {
-		authorized += u.Amount
-		captured += u.Captured
-		refunded += u.Refunded
-		auth := fmt.Sprintf("pay:%s:auth:%d", p.ID, u.Seq)
-		t, _, err := s.led.Transfer(ctx, "", auth)
-		if errors.Is(err, ledger.ErrNotFound) {
-			bad("ledger transfer %s missing", auth)
-			continue
-		} else if err != nil {
-			return err
-		}
-		if t.Amount != u.Amount || t.DebitAccountID != voucherAccount(u.Serial) || t.Currency != p.Currency {
-			bad("ledger transfer %s is %d %s from %s, the payment says %d from voucher %s",
-				auth, t.Amount, t.Currency, t.DebitAccountID, u.Amount, u.Serial)
-		}
-		if t.Flags&ledger.FlagPending == 0 {
-			continue
-		}
-		st, err := s.led.PendingStatus(ctx, "", auth)
-		if err != nil {
-			return err
-		}
-		switch p.Status {
-		case StatusAuthorized:
-			if st.State != ledger.StatePending && st.State != ledger.StateExpired {
-				bad("authorization %s is %s in the ledger", auth, st.State)
-			}
-		case StatusCaptured:
-			if (u.Captured > 0 && (st.State != ledger.StatePosted || st.AmountPosted != u.Captured)) ||
-				(u.Captured == 0 && st.State == ledger.StatePosted) {
-				bad("authorization %s is %s (%d posted), the payment captured %d", auth, st.State, st.AmountPosted, u.Captured)
-			}
-		default:
-			if st.State == ledger.StatePending || st.State == ledger.StatePosted {
-				bad("authorization %s is %s, the payment is %s", auth, st.State, p.Status)
-			}
-		}
-	}
-	if len(p.Vouchers) > 0 && authorized != p.Amount {
-		bad("vouchers were charged %d of the %d", authorized, p.Amount)
-	}
-	if captured != p.AmountCaptured || refunded != p.AmountRefunded {
-		bad("vouchers say %d captured and %d refunded, the payment %d and %d", captured, refunded, p.AmountCaptured, p.AmountRefunded)
-	}
-	refunds, err := s.store.Refunds(ctx, p.ID)
-	if err != nil {
-		return err
-	}
-	var sum money.Amount
-	for _, r := range refunds {
-		sum += r.Amount
-		var moved money.Amount
-		for _, u := range p.Vouchers {
-			t, _, err := s.led.Transfer(ctx, "", fmt.Sprintf("%s:%d", r.ID, u.Seq))
-			if err == nil {
-				moved += t.Amount
-			} else if !errors.Is(err, ledger.ErrNotFound) {
-				return err
-			}
-		}
-		if moved != r.Amount {
-			bad("refund %s moved %d in the ledger, it says %d", r.ID, moved, r.Amount)
-		}
-	}
-	if sum != p.AmountRefunded {
-		bad("refunds add up to %d, the payment says %d refunded", sum, p.AmountRefunded)
-	}
-	return nil
+	return methodOf(p).Check(ctx, s, p, bad)
 }
 
 // reverseDuplicate undoes a duplicate payment — cancels it while not
@@ -248,13 +179,8 @@ func (s *Service) reverseDuplicate(ctx context.Context, p Payment, first string)
 	var err error
 	switch p.Status {
 	case StatusRequiresAction, StatusAuthorized:
-		if cardUnsettled(p) {
+		if unsettled(p) {
 			return nil // once resolved, the next run reverses it
-		}
-		if p.MethodType == MethodCard && p.Status == StatusAuthorized {
-			if err := s.voidCard(ctx, p); err != nil {
-				return err
-			}
 		}
 		_, err = s.end(ctx, p, StatusCanceled, EventCanceled, EventDuplicateReversed)
 	case StatusCaptured:
@@ -263,100 +189,4 @@ func (s *Service) reverseDuplicate(ctx context.Context, p Payment, first string)
 		}
 	}
 	return err
-}
-
-// checkCardPayment compares a card payment with its ledger transfers.
-func (s *Service) checkCardPayment(ctx context.Context, p Payment, bad func(string, ...any)) error {
-	auth := authTransferID(p)
-	t, _, err := s.led.Transfer(ctx, "", auth)
-	switch {
-	case errors.Is(err, ledger.ErrNotFound):
-		if p.Card.AuthorizationID != "" {
-			bad("ledger transfer %s missing", auth)
-		}
-	case err != nil:
-		return err
-	case p.Card.AuthorizationID == "":
-		bad("ledger transfer %s exists, the payment has no authorization", auth)
-	default:
-		if t.Amount != p.Amount || t.DebitAccountID != clearingAccount(p.Currency) || t.Currency != p.Currency ||
-			t.CreditAccountID != merchantAccount(p.MerchantID, p.Currency) {
-			bad("ledger transfer %s is %d %s from %s, the payment says %d by card", auth, t.Amount, t.Currency, t.DebitAccountID, p.Amount)
-		}
-		if t.Flags&ledger.FlagPending != 0 {
-			st, err := s.led.PendingStatus(ctx, "", auth)
-			if err != nil {
-				return err
-			}
-			switch p.Status {
-			case StatusAuthorized:
-				if st.State != ledger.StatePending && st.State != ledger.StateExpired {
-					bad("authorization %s is %s in the ledger", auth, st.State)
-				}
-			case StatusCaptured:
-				if st.State != ledger.StatePosted || st.AmountPosted != p.AmountCaptured {
-					bad("authorization %s is %s (%d posted), the payment captured %d", auth, st.State, st.AmountPosted, p.AmountCaptured)
-				}
-			default:
-				if st.State == ledger.StatePending || st.State == ledger.StatePosted {
-					bad("authorization %s is %s, the payment is %s", auth, st.State, p.Status)
-				}
-			}
-		} else if p.Status != StatusCaptured || p.AmountCaptured != p.Amount {
-			bad("authorization %s is posted, the payment is %s with %d captured", auth, p.Status, p.AmountCaptured)
-		}
-	}
-	refunds, err := s.store.Refunds(ctx, p.ID)
-	if err != nil {
-		return err
-	}
-	var sum, pending money.Amount
-	for _, r := range refunds {
-		if err := s.checkCardRefund(ctx, p, r, bad); err != nil {
-			return err
-		}
-		switch r.Status {
-		case RefundSucceeded:
-			sum += r.Amount
-		case RefundPending:
-			pending += r.Amount
-		}
-	}
-	if sum != p.AmountRefunded || pending != p.AmountRefundPending {
-		bad("refunds add up to %d succeeded and %d pending, the payment says %d and %d", sum, pending, p.AmountRefunded, p.AmountRefundPending)
-	}
-	return nil
-}
-
-// checkCardRefund compares a card refund with its ledger transfer re_X:0:
-// posted for a refund that succeeded, pending while it is pending, voided
-// for one that failed. (Refunds made before refunds were reserved have
-// re_X:0 posted at once.)
-func (s *Service) checkCardRefund(ctx context.Context, p Payment, r Refund, bad func(string, ...any)) error {
-	t, _, err := s.led.Transfer(ctx, "", r.ID+":0")
-	if errors.Is(err, ledger.ErrNotFound) {
-		bad("refund %s missing in the ledger", r.ID)
-		return nil
-	} else if err != nil {
-		return err
-	}
-	if t.Amount != r.Amount || t.CreditAccountID != clearingAccount(p.Currency) {
-		bad("refund %s moved %d to %s in the ledger, it says %d", r.ID, t.Amount, t.CreditAccountID, r.Amount)
-	}
-	if t.Flags&ledger.FlagPending == 0 {
-		if r.Status != RefundSucceeded {
-			bad("refund %s is posted in the ledger, it is %s", r.ID, r.Status)
-		}
-		return nil
-	}
-	st, err := s.led.PendingStatus(ctx, "", r.ID+":0")
-	if err != nil {
-		return err
-	}
-	want := map[string]ledger.PendingState{RefundPending: ledger.StatePending, RefundSucceeded: ledger.StatePosted,
-		RefundFailed: ledger.StateVoided}[r.Status]
-	if st.State != want || (want == ledger.StatePosted && st.AmountPosted != r.Amount) {
-		bad("refund %s is %s, its ledger reservation is %s (%d posted)", r.ID, r.Status, st.State, st.AmountPosted)
-	}
-	return nil
 }

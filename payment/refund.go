@@ -33,7 +33,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -162,10 +161,7 @@ func (s *Service) refundOnce(ctx context.Context, merchantID string, req RefundR
 	next.Version++
 	next.RefundSeq = r.Seq
 	next.Updated = now
-	if p.MethodType == MethodCard {
-		return s.reserveCardRefund(ctx, r, p, next, extra)
-	}
-	return s.refundVouchers(ctx, r, p, next, extra)
+	return s.bookRefund(ctx, r, p, next, extra)
 }
 
 // replayRefund answers a request repeated under the Idempotency-Key of
@@ -179,32 +175,28 @@ func (s *Service) replayRefund(ctx context.Context, r Refund, req RefundRequest)
 	return r, p, err
 }
 
-// refundVouchers refunds a voucher payment in the ledger.
-func (s *Service) refundVouchers(ctx context.Context, r Refund, p, next Payment, extra []string) (Refund, Payment, error) {
-	next.AmountRefunded += r.Amount
-	next.Vouchers = append([]VoucherUse(nil), p.Vouchers...)
-	var ts []ledger.Transfer
-	remaining := r.Amount
-	for i := len(next.Vouchers) - 1; i >= 0 && remaining > 0; i-- {
-		u := &next.Vouchers[i]
-		take := min(remaining, u.Captured-u.Refunded)
-		if take <= 0 {
-			continue
-		}
-		remaining -= take
-		u.Refunded += take
-		ts = append(ts, ledger.Transfer{ID: fmt.Sprintf("%s:%d", r.ID, u.Seq),
-			DebitAccountID: merchantAccount(p.MerchantID, p.Currency), CreditAccountID: voucherAccount(u.Serial),
-			Amount: take, Currency: p.Currency, Code: 11})
-	}
-	if remaining != 0 {
-		panic(fmt.Sprintf("payment %s: refund of %d leaves %d unallocated", p.ID, r.Amount, remaining))
-	}
-	evs, err := s.refundEvents(r, next, EventRefundCreated, append([]string{EventRefunded}, extra...))
+// bookRefund makes refund r of p with p's method: a refund its method
+// books at once succeeds with refund.created and payment.refunded; one
+// its method sends to an outside party is stored pending, its amount
+// reserved in the ledger and on the payment, before that party hears of
+// it (createRefund then sends it).
+func (s *Service) bookRefund(ctx context.Context, r Refund, p, next Payment, extra []string) (Refund, Payment, error) {
+	ts, err := methodOf(p).Refund(ctx, s, &r, p, &next)
 	if err != nil {
 		return Refund{}, Payment{}, err
 	}
-	_, err = s.led.CreateTransfersWith(ctx, "", linkChain(ts), func(ctx context.Context, tx ledger.Tx, results []ledger.Result) error {
+	var evs []webhook.Event
+	if r.Status == RefundPending {
+		next.AmountRefundPending += r.Amount
+		evs, err = s.refundEvents(r, next, "", extra)
+	} else {
+		next.AmountRefunded += r.Amount
+		evs, err = s.refundEvents(r, next, EventRefundCreated, append([]string{EventRefunded}, extra...))
+	}
+	if err != nil {
+		return Refund{}, Payment{}, err
+	}
+	_, err = s.led.CreateTransfersWith(ctx, "", ts, func(ctx context.Context, tx ledger.Tx, results []ledger.Result) error {
 		if err := checkResults(ts, results); err != nil {
 			return err
 		}
@@ -213,7 +205,9 @@ func (s *Service) refundVouchers(ctx context.Context, r Refund, p, next Payment,
 	if err != nil {
 		return Refund{}, Payment{}, err
 	}
-	s.refreshVouchers(ctx, next.Vouchers)
+	if r.Status != RefundPending {
+		s.moved(ctx, next)
+	}
 	return r, next, nil
 }
 
@@ -233,35 +227,6 @@ func (s *Service) refundEvents(r Refund, p Payment, refType string, payTypes []s
 }
 
 func refundTransferID(r Refund) string { return r.ID + ":0" }
-
-// reserveCardRefund stores a card refund pending, its amount reserved in
-// the ledger and on the payment, before the acquirer hears of it.
-func (s *Service) reserveCardRefund(ctx context.Context, r Refund, p, next Payment, extra []string) (Refund, Payment, error) {
-	if err := s.cardsEnabled(); err != nil {
-		return Refund{}, Payment{}, err
-	}
-	if err := s.ensureClearing(ctx, p.Currency); err != nil {
-		return Refund{}, Payment{}, err
-	}
-	r.Status, r.AcquirerKey = RefundPending, fmt.Sprintf("%s:refund:%d", p.ID, r.Seq)
-	next.AmountRefundPending += r.Amount
-	ts := []ledger.Transfer{{ID: refundTransferID(r), DebitAccountID: merchantAccount(p.MerchantID, p.Currency),
-		CreditAccountID: clearingAccount(p.Currency), Amount: r.Amount, Currency: p.Currency, Code: 11, Flags: ledger.FlagPending}}
-	evs, err := s.refundEvents(r, next, "", extra)
-	if err != nil {
-		return Refund{}, Payment{}, err
-	}
-	_, err = s.led.CreateTransfersWith(ctx, "", ts, func(ctx context.Context, tx ledger.Tx, results []ledger.Result) error {
-		if err := checkResults(ts, results); err != nil {
-			return err
-		}
-		return s.store.CreateRefundTx(ctx, tx, r, next, evs)
-	})
-	if err != nil {
-		return Refund{}, Payment{}, err
-	}
-	return r, next, nil
-}
 
 // sendRefund calls the acquirer for the pending card refund r of p and
 // records the outcome; an unknown outcome leaves it pending for the

@@ -35,7 +35,6 @@ import (
 
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/risk"
-	"github.com/kassa/kassa/voucher"
 	"github.com/kassa/kassa/webhook"
 )
 
@@ -165,25 +164,25 @@ func deviceID(sig risk.Signals) string {
 // customer id, scoped to the merchant (two shops' "42" are two people).
 // serial is the first voucher the payer gave, extra the others: every
 // one is checked against lists, locks and velocity.
-func (s *Service) riskEvent(p Payment, req ConfirmRequest, method, serial, fingerprint string, extra []string) risk.Event {
+func (s *Service) riskEvent(p Payment, req ConfirmRequest, view RiskView) risk.Event {
 	customer := cmp.Or(req.PayerID, p.PayerID)
 	if customer == "" && p.Customer.ID != "" {
 		customer = p.MerchantID + "/" + p.Customer.ID
 	}
 	return risk.Event{ID: p.ID, Time: s.now().UTC(), Kind: risk.KindPayment, MerchantID: p.MerchantID,
-		Amount: int64(p.Amount), Currency: string(p.Currency), Method: method, CardFingerprint: fingerprint,
-		VoucherSerial: serial, ExtraVoucherSerials: extra, CustomerID: customer, Email: p.Customer.Email, IP: req.ClientIP,
+		Amount: int64(p.Amount), Currency: string(p.Currency), Method: view.Method, CardFingerprint: view.CardFingerprint,
+		VoucherSerial: view.VoucherSerial, ExtraVoucherSerials: view.ExtraVoucherSerials, CustomerID: customer, Email: p.Customer.Email, IP: req.ClientIP,
 		UserAgent: req.UserAgent, BillingCountry: p.Customer.BillingCountry,
 		DeviceID: cmp.Or(req.DeviceID, deviceID(req.Signals)), Signals: req.Signals}
 }
 
 // score evaluates an attempt; ok is false when there is no engine or it
 // failed (then the payment goes on unscored).
-func (s *Service) score(ctx context.Context, p Payment, req ConfirmRequest, method, serial, fingerprint string, extra ...string) (risk.Evaluation, bool) {
+func (s *Service) score(ctx context.Context, p Payment, req ConfirmRequest, view RiskView) (risk.Evaluation, bool) {
 	if s.cfg.Risk == nil {
 		return risk.Evaluation{}, false
 	}
-	ev, err := s.cfg.Risk.Evaluate(ctx, risk.Input{Event: s.riskEvent(p, req, method, serial, fingerprint, extra), Subject: p.ID}, false)
+	ev, err := s.cfg.Risk.Evaluate(ctx, risk.Input{Event: s.riskEvent(p, req, view), Subject: p.ID}, false)
 	if err != nil {
 		s.log.Error("payment: risk evaluation failed; going on unscored", "payment", p.ID, "err", err)
 		return risk.Evaluation{}, false
@@ -191,15 +190,18 @@ func (s *Service) score(ctx context.Context, p Payment, req ConfirmRequest, meth
 	return ev, true
 }
 
-// prepare makes sure the ledger accounts an authorization of p needs
-// exist (the merchant's; the card clearing account for cards), in the
-// background: the caller scores meanwhile and then waits for the result.
-func (s *Service) prepare(ctx context.Context, p Payment, card bool) <-chan error {
+// prepare makes sure the ledger accounts an authorization of p with m
+// needs exist (the merchant's; the method's, such as the card clearing
+// account), in the background: the caller scores meanwhile and then
+// waits for the result.
+func (s *Service) prepare(ctx context.Context, p Payment, m Method) <-chan error {
 	done := make(chan error, 1)
 	go func() {
 		err := s.ensureAccount(ctx, p.MerchantID, p.Currency)
-		if err == nil && card {
-			err = s.ensureClearing(ctx, p.Currency)
+		for _, a := range m.Accounts(p.Currency) {
+			if err == nil {
+				err = s.ensurePlatformAccount(ctx, a)
+			}
 		}
 		done <- err
 	}()
@@ -218,24 +220,15 @@ func (s *Service) outcome(ctx context.Context, merchantID, evaluationID, outcome
 
 // failedAttempt scores and reports an attempt that failed before a
 // decision mattered (wrong PIN, not enough on the voucher), so velocity
-// counts and locks see it.
-func (s *Service) failedAttempt(ctx context.Context, p Payment, req ConfirmRequest, method, serial string, cause error, extra ...string) {
-	if s.cfg.Risk == nil || kassa.ErrorKind(cause) != kassa.EInvalid {
+// counts and locks see it; view is what the attempt got to (nothing
+// worth scoring when its Method is "").
+func (s *Service) failedAttempt(ctx context.Context, p Payment, req ConfirmRequest, view RiskView, cause error) {
+	if s.cfg.Risk == nil || view.Method == "" || kassa.ErrorKind(cause) != kassa.EInvalid {
 		return
 	}
-	if ev, ok := s.score(ctx, p, req, method, serial, "", extra...); ok {
+	if ev, ok := s.score(ctx, p, req, view); ok {
 		s.outcome(ctx, p.MerchantID, ev.ID, risk.OutcomeFailed)
 	}
-}
-
-// voucherSerials are the serials of vs: what risk checks besides the
-// first voucher of a payment.
-func voucherSerials(vs []voucher.Voucher) []string {
-	out := make([]string, len(vs))
-	for i, v := range vs {
-		out[i] = v.Serial
-	}
-	return out
 }
 
 // riskResult is the decision as the payment keeps it, and its merchant
@@ -253,7 +246,6 @@ func (s *Service) block(ctx context.Context, p, next Payment, ev risk.Evaluation
 	now := s.now().UTC()
 	next.Version = p.Version + 1
 	next.Status, next.FailureCode, next.ExpiresAt, next.Updated = StatusFailed, FailureRiskBlocked, time.Time{}, now
-	next.Card.AcquirerState, next.Card.ChallengeID = "", ""
 	next.Risk = riskResult(ev)
 	e, err := s.event(next, EventFailed, now)
 	if err != nil {
@@ -343,21 +335,7 @@ func (s *Service) CompleteChallenge(ctx context.Context, id string, r ChallengeR
 	} else if failure != "" {
 		return s.failHeld(ctx, p, rr, failure)
 	}
-	if p.MethodType == MethodCard {
-		next := p
-		next.Version++
-		next.Updated, next.Risk = now, rr
-		next.Card.AcquirerState, next.Card.AttemptKey = AcquirerAuthorizing, p.ID+":authorize"
-		evs, err := s.events(next, now, EventChallengePassed)
-		if err != nil {
-			return Payment{}, err
-		}
-		if err := s.store.UpdatePayment(ctx, next, evs); err != nil {
-			return Payment{}, conflictError(err)
-		}
-		return s.authorize(ctx, next, "")
-	}
-	return s.authorizeVouchers(ctx, p, p.Vouchers, rr, EventChallengePassed)
+	return s.authorize(ctx, p, p, methodOf(p), rr, EventChallengePassed)
 }
 
 // openReview puts an authorized payment in the review queue.

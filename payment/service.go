@@ -79,10 +79,17 @@ type Config struct {
 	Vault    Vault
 	Acquirer acquirer.Acquirer
 	// Risk scores confirmations; nil: none.
-	Risk   Risk
-	Clock  func() time.Time // nil: time.Now
-	IDs    id.Generator
-	Logger *slog.Logger
+	Risk Risk
+	// AttemptsMax is how many tries of an instrument a payment takes: a
+	// decline (a card's, vouchers that do not cover the amount) before
+	// the last leaves it requires_action for the payer to try again,
+	// with another card or method; the AttemptsMax-th decline fails it.
+	// 0 keeps the single try: a card decline fails the payment at once,
+	// and vouchers that do not cover it are refused without counting.
+	AttemptsMax int
+	Clock       func() time.Time // nil: time.Now
+	IDs         id.Generator
+	Logger      *slog.Logger
 	// Movements adds what other modules (payouts) book on merchant
 	// accounts to reconciliation; nil: none.
 	Movements Movements
@@ -118,7 +125,12 @@ func merchantAccount(merchantID string, cur money.Currency) string {
 	return "merchant:" + merchantID + ":" + string(cur)
 }
 
-func voucherAccount(serial string) string { return "voucher:" + serial }
+// MerchantAccount is the platform ledger account (owner "") of what the
+// merchant is owed in cur: the account a method's authorization credits
+// and its refunds debit.
+func MerchantAccount(merchantID string, cur money.Currency) string {
+	return merchantAccount(merchantID, cur)
+}
 
 // CreateRequest is what a merchant sends to create a payment.
 type CreateRequest struct {
@@ -403,16 +415,6 @@ func (s *Service) SetCaptureWindow(ctx context.Context, merchantID string, d tim
 		return kassa.Invalid("capture_window", "capture_window_invalid", "the capture window must be from 1m to %s", CaptureWindowMax)
 	}
 	return s.store.SetCaptureWindow(ctx, merchantID, d)
-}
-
-// refreshVouchers brings the vouchers' statuses in line with their
-// balances after money moved; reconciliation repairs what fails here.
-func (s *Service) refreshVouchers(ctx context.Context, uses []VoucherUse) {
-	for _, u := range uses {
-		if _, err := s.cfg.Vouchers.Refresh(context.WithoutCancel(ctx), u.Serial); err != nil {
-			s.log.Warn("refresh voucher after payment", "serial", u.Serial, "err", err)
-		}
-	}
 }
 
 func secretOK(p Payment, secret string) bool {

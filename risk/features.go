@@ -308,6 +308,16 @@ func (s *State) extract(ev *Event, k keys, dst []float32) []float32 {
 	return f
 }
 
+// methodFeatures are the one-hot features of the method classes an
+// event's Method names. A payment method tells risk which class it is
+// (payment.RiskView.Method): a new payment method maps onto a class the
+// models know, so they need no retraining to score it.
+var methodFeatures = map[string]int{
+	MethodCard:    FMethodCard,
+	MethodVoucher: FMethodVoucher,
+	MethodAccount: FMethodAccount,
+}
+
 func attemptFeatures(ev *Event, f []float32) {
 	f[FAmountLog] = log10p1(float64(max(ev.Amount, 0)))
 	f[FHourOfDay] = float32(ev.Time.UTC().Hour())
@@ -315,9 +325,10 @@ func attemptFeatures(ev *Event, f []float32) {
 	f[FKindWithdrawal] = flag(ev.Kind == KindWithdrawal)
 	f[FKindSignup] = flag(ev.Kind == KindSignup)
 	f[FKindLogin] = flag(ev.Kind == KindLogin)
-	f[FMethodCard] = flag(ev.Method == MethodCard)
-	f[FMethodVoucher] = flag(ev.Method == MethodVoucher)
-	f[FMethodAccount] = flag(ev.Method == MethodAccount)
+	f[FMethodCard], f[FMethodVoucher], f[FMethodAccount] = 0, 0, 0
+	if fi, ok := methodFeatures[ev.Method]; ok {
+		f[fi] = 1
+	}
 	g := ev.Geo
 	f[FGeoKnown] = flag(g.Known && validLatLon(g.Lat, g.Lon))
 	f[FIPCountryMismatch] = flag(g.Country != "" && ev.BillingCountry != "" && g.Country != ev.BillingCountry)

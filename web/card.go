@@ -70,6 +70,24 @@ func cardError(l Lang, e *kassa.Error) string {
 	return l.T("card.other")
 }
 
+func init() {
+	methodPages[payment.MethodCard] = methodPage{confirm: (*Handler).confirmCard, waiting: cardWaitingPage,
+		failed: func(l Lang, p payment.Payment) string {
+			return l.T("failed.card", cardMessage(l, p.FailureCode))
+		},
+		declined: func(l Lang, pg *page, p payment.Payment) {
+			pg.CardFormError = l.T("card.declined_retry", cardMessage(l, p.FailureCode))
+		}}
+}
+
+// cardWaitingPage is the page of a card payment whose authorization's
+// outcome is not known yet.
+func cardWaitingPage(l Lang, p payment.Payment) page {
+	pg := messagePage(l, "waiting.title", "waiting.title")
+	pg.Text = l.T("waiting.text", p.Card.Last4)
+	return pg
+}
+
 // confirmCard is POST /pay/{id} with method=card. Kassa's own page takes
 // the card and tokenizes it here, server-side, in the vault, then
 // confirms the payment with the token: the card number goes from the
@@ -148,6 +166,14 @@ func (h *Handler) confirmCard(w http.ResponseWriter, r *http.Request, p payment.
 		h.fail(w, r, err)
 		return
 	}
+	if declinedOpen(paid) {
+		// Another try is open: the form again, the decline above it, the
+		// expiry and name as typed.
+		h.log.InfoContext(r.Context(), "payment page: card declined", "payment", p.ID, "code", paid.FailureCode,
+			"attempts", paid.Attempts)
+		h.rerenderCard(w, r, paid, http.StatusPaymentRequired, nil, "", kept)
+		return
+	}
 	h.confirmed(w, r, paid)
 }
 
@@ -177,7 +203,10 @@ func (h *Handler) rerenderCard(w http.ResponseWriter, r *http.Request, p payment
 		h.fail(w, r, err)
 		return
 	}
-	pg.CardErrors, pg.CardFormError, pg.CardValues = errs, formErr, kept
+	if formErr != "" || len(errs) > 0 {
+		pg.CardFormError = formErr // this try's errors, not the last decline's
+	}
+	pg.CardErrors, pg.CardValues = errs, kept
 	h.render(w, r, status, pg)
 }
 

@@ -54,10 +54,43 @@ func (h *Handler) confirmPayment(w http.ResponseWriter, r *http.Request) {
 		h.showStatus(w, r, http.StatusConflict, p)
 		return
 	}
-	if r.PostForm.Get("method") == "card" {
-		h.confirmCard(w, r, p, payer)
-		return
+	mp, ok := methodPages[r.PostForm.Get("method")]
+	if !ok {
+		mp = methodPages[payment.MethodVoucher] // the form without a method is the voucher form
 	}
+	mp.confirm(h, w, r, p, payer)
+}
+
+// methodPage is a payment method's part of the hosted payment page: its
+// form's handler and what the page says of a payment paid with it. Each
+// method registers its own (methodPages), beside its form fragment in
+// pay.html.
+type methodPage struct {
+	// confirm handles POST /pay/{id} with the form's method field.
+	confirm func(h *Handler, w http.ResponseWriter, r *http.Request, p payment.Payment, payer func() Payer)
+	// waiting, when set, is the page (in l) of a payment whose outcome
+	// the method's outside party has not told yet.
+	waiting func(l Lang, p payment.Payment) page
+	// failed, when set, is what the status page says (in l) of a failed
+	// payment.
+	failed func(l Lang, p payment.Payment) string
+	// declined shows above the method's form why the payment's last try
+	// was declined (it stays open for another try).
+	declined func(l Lang, pg *page, p payment.Payment)
+}
+
+// methodPages are the methods' page parts by payment method name.
+var methodPages = map[string]methodPage{}
+
+func init() {
+	methodPages[payment.MethodVoucher] = methodPage{confirm: (*Handler).confirmVouchers,
+		declined: func(l Lang, pg *page, p payment.Payment) {
+			pg.FormError = payerMessage(l, &kassa.Error{Code: p.FailureCode})
+		}}
+}
+
+// confirmVouchers is POST /pay/{id} with the voucher form.
+func (h *Handler) confirmVouchers(w http.ResponseWriter, r *http.Request, p payment.Payment, payer func() Payer) {
 	l := h.lang(r, p)
 	fields := r.PostForm["pin"]
 	if len(fields) > payment.PINsMax {
@@ -128,6 +161,10 @@ func (h *Handler) confirmed(w http.ResponseWriter, r *http.Request, p payment.Pa
 	switch {
 	case p.Status == payment.StatusAuthorized || p.Status == payment.StatusCaptured:
 		h.redirectPaid(w, r, p)
+	case declinedOpen(p):
+		h.log.InfoContext(r.Context(), "payment page: try declined", "payment", p.ID, "method", p.MethodType,
+			"code", p.FailureCode, "attempts", p.Attempts)
+		h.rerender(w, r, p, http.StatusPaymentRequired, pinsVisibleMin, nil, "")
 	case p.Status == payment.StatusFailed:
 		h.log.InfoContext(r.Context(), "payment page: payment failed", "payment", p.ID, "method", p.MethodType,
 			"code", p.FailureCode)
@@ -138,14 +175,17 @@ func (h *Handler) confirmed(w http.ResponseWriter, r *http.Request, p payment.Pa
 	case bankChallenged(p):
 		h.log.InfoContext(r.Context(), "payment page: 3-D Secure required", "payment", p.ID)
 		h.showStatus(w, r, http.StatusAccepted, p)
-	case p.MethodType == payment.MethodCard: // the outcome is not known yet
-		l := h.lang(r, p)
-		pg := messagePage(l, "waiting.title", "waiting.title")
-		pg.Text = l.T("waiting.text", p.Card.Last4)
-		h.render(w, r, http.StatusAccepted, pg)
+	case methodPages[p.MethodType].waiting != nil: // the outcome is not known yet
+		h.render(w, r, http.StatusAccepted, methodPages[p.MethodType].waiting(h.lang(r, p), p))
 	default:
 		h.fail(w, r, fmt.Errorf("payment %s is %s after its confirmation", p.ID, p.Status))
 	}
+}
+
+// declinedOpen reports whether p's last try was declined and p waits
+// for another.
+func declinedOpen(p payment.Payment) bool {
+	return p.Status == payment.StatusRequiresAction && p.FailureCode != "" && !challenged(p) && !bankChallenged(p)
 }
 
 // showStatus renders the status page of p.

@@ -110,6 +110,8 @@
   // moved it, not the payer).
   var invalid = form.querySelector("[aria-invalid=true]") ||
     document.querySelector("#pay-card [aria-invalid=true]");
+  // A declined card: the number of the next card to try.
+  if (!invalid && document.getElementById("card-form-error")) invalid = document.getElementById("card_number");
   if (invalid) invalid.focus();
 })();
 

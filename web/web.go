@@ -295,6 +295,12 @@ func (h *Handler) formPage(r *http.Request, p payment.Payment, visible int, errs
 		// it is (the shop learns it is still requires_action).
 		pg.ReturnURL = returnURLWith(p)
 	}
+	if declinedOpen(p) && formErr == "" && len(errs) == 0 {
+		// The last try was declined: say why above its method's form.
+		if d := methodPages[p.MethodType].declined; d != nil {
+			d(pg.Lang, &pg, p)
+		}
+	}
 	return pg, nil
 }
 
@@ -347,8 +353,8 @@ func (h *Handler) statusPage(r *http.Request, p payment.Payment) (page, error) {
 		set("canceled.title", "canceled.head", pg.T("canceled.text", pg.Merchant))
 	case st == payment.StatusFailed:
 		set("failed.title", "failed.head", pg.T("failed.text"))
-		if p.MethodType == payment.MethodCard {
-			pg.Text = pg.T("failed.card", cardMessage(pg.Lang, p.FailureCode))
+		if f := methodPages[p.MethodType].failed; f != nil {
+			pg.Text = f(pg.Lang, p)
 		}
 	default: // expired, or requires_action past its time
 		set("expired.title", "expired.head", pg.T("expired.text"))

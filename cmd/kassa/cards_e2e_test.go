@@ -45,6 +45,55 @@ func cardPay(t *testing.T, s *server, sk, pk, number string) map[string]any {
 	return c // the payment, or a problem for the caller to judge
 }
 
+// cardTry confirms payment p with a new token of the card number.
+func cardTry(t *testing.T, s *server, pk string, p map[string]any, number string) map[string]any {
+	t.Helper()
+	resp, tok := s.request(t, "POST", "/v1/tokens", pk, map[string]any{"card": map[string]any{
+		"number": number, "exp_month": 12, "exp_year": time.Now().Year() + 2, "cvc": "123", "name": "Test Payer"}})
+	if resp.StatusCode != 200 && resp.StatusCode != 201 {
+		t.Fatalf("tokenize = %d %v", resp.StatusCode, tok)
+	}
+	_, c := s.request(t, "POST", "/v1/payments/"+p["id"].(string)+"/confirm", pk, map[string]any{
+		"client_secret": p["client_secret"], "payment_method": map[string]any{"type": "card", "token": tok["id"]}})
+	return c
+}
+
+// TestE2ECardRetries: kassa serve keeps a declined payment open for
+// another card; the third decline fails it, and a card after two
+// declines pays it.
+func TestE2ECardRetries(t *testing.T) { forEachBackend(t, testE2ECardRetries) }
+
+func testE2ECardRetries(t *testing.T, b backend) {
+	sk, pk := createMerchantKeys(t, b)
+	s := startServe(t, b, "--rate-limit", "0")
+	create := func() map[string]any {
+		resp, p := s.request(t, "POST", "/v1/payments", sk, map[string]any{"amount": 1234, "currency": "EUR"})
+		mustStatus(t, resp, p, 201)
+		return p
+	}
+	p := create()
+	for i, number := range []string{"4000000000000002", "4000000000009995", acquirer.CardApproved} {
+		c := cardTry(t, s, pk, p, number)
+		want := "requires_action"
+		if i == 2 {
+			want = "captured"
+		}
+		if c["status"] != want || c["attempts"] != float64(i+1) {
+			t.Errorf("try %d: %v, want %s after %d attempts", i+1, c, want, i+1)
+		}
+	}
+	p = create()
+	for i := range 3 {
+		c := cardTry(t, s, pk, p, "4000000000000002")
+		if want := map[bool]string{true: "failed", false: "requires_action"}[i == 2]; c["status"] != want || c["failure_code"] != "generic_decline" {
+			t.Errorf("decline %d: %v, want %s", i+1, c, want)
+		}
+	}
+	if c := cardTry(t, s, pk, p, acquirer.CardApproved); c["code"] != "payment_unexpected_state" {
+		t.Errorf("a try after the last decline: %v", c)
+	}
+}
+
 // threeDSApprove approves a 3-D Secure challenge on the test acquirer's
 // issuer page the server serves (next_action's redirect_url), then
 // confirms as the merchant with the challenge_id: the payment is
@@ -89,9 +138,11 @@ func testE2ECards(t *testing.T, b backend) {
 		number, status, failure string
 	}{
 		{acquirer.CardApproved, "captured", ""},
-		{"4000000000000002", "failed", "generic_decline"},
-		{"4000000000009995", "failed", "insufficient_funds"},
-		{"4000000000009979", "failed", "stolen_card"},
+		// A decline leaves the payment open for another try (the third
+		// fails it: TestE2ECardRetries).
+		{"4000000000000002", "requires_action", "generic_decline"},
+		{"4000000000009995", "requires_action", "insufficient_funds"},
+		{"4000000000009979", "requires_action", "stolen_card"},
 		{"4000000000003220", "requires_action", ""},
 		{"4000000000000259", "captured", ""}, // slow, still approved
 	}
@@ -100,7 +151,7 @@ func testE2ECards(t *testing.T, b backend) {
 		if p["status"] != o.status || (o.failure != "" && p["failure_code"] != o.failure) {
 			t.Errorf("card %s…%s: %v, want status %s failure %q", o.number[:4], o.number[12:], p, o.status, o.failure)
 		}
-		if o.status == "requires_action" {
+		if o.status == "requires_action" && o.failure == "" {
 			na, _ := p["next_action"].(map[string]any)
 			if na == nil || na["type"] != "three_d_secure" {
 				t.Errorf("3-D Secure card: next_action %v", p["next_action"])

@@ -35,7 +35,7 @@ const paymentColumns = `id, merchant_id, amount, currency, capture_method, statu
 	customer_id, customer_email, billing_country,
 	risk_evaluation, risk_score, risk_level, risk_decision, risk_factor, risk_reasons, risk_review,
 	risk_challenge, risk_trans_status, risk_eci, payer_id, amount_refund_pending, refund_seq,
-	card_trans_status, card_eci, locale, customer_phone`
+	card_trans_status, card_eci, locale, customer_phone, method_ref, attempts`
 
 var errPaymentNotFound = kassa.Errorf(kassa.ENotFound, "payment_not_found", "no such payment")
 
@@ -69,7 +69,7 @@ func scanPayment(row interface{ Scan(...any) error }) (payment.Payment, error) {
 		&p.Customer.ID, &p.Customer.Email, &p.Customer.BillingCountry,
 		&p.Risk.EvaluationID, &p.Risk.Score, &p.Risk.Level, &p.Risk.Decision, &p.Risk.Factor, &reasons, &p.Risk.Review,
 		&p.Risk.Challenge, &p.Risk.TransStatus, &p.Risk.ECI, &p.PayerID, &p.AmountRefundPending, &p.RefundSeq,
-		&p.Card.TransStatus, &p.Card.ECI, &p.Locale, &p.Customer.Phone)
+		&p.Card.TransStatus, &p.Card.ECI, &p.Locale, &p.Customer.Phone, &p.MethodRef, &p.Attempts)
 	if err != nil {
 		return p, err
 	}
@@ -121,7 +121,7 @@ func (s *Payments) CreatePayment(ctx context.Context, p payment.Payment, ev webh
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO payments (`+paymentColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-				?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			p.ID, p.MerchantID, p.Amount, string(p.Currency), p.CaptureMethod, string(p.Status), p.AmountCapturable,
 			p.AmountCaptured, p.AmountRefunded, nullString(p.MerchantReference), p.Description, p.ReturnURL, meta,
 			p.ClientSecret, p.MethodType, p.FailureCode, microsOrZero(p.ExpiresAt), micros(p.Created), micros(p.Updated), p.Version,
@@ -130,7 +130,7 @@ func (s *Payments) CreatePayment(ctx context.Context, p payment.Payment, ev webh
 			p.Customer.ID, p.Customer.Email, p.Customer.BillingCountry,
 			p.Risk.EvaluationID, p.Risk.Score, p.Risk.Level, p.Risk.Decision, p.Risk.Factor, riskReasons(p.Risk), p.Risk.Review,
 			p.Risk.Challenge, p.Risk.TransStatus, p.Risk.ECI, p.PayerID, p.AmountRefundPending, p.RefundSeq,
-			p.Card.TransStatus, p.Card.ECI, p.Locale, p.Customer.Phone)
+			p.Card.TransStatus, p.Card.ECI, p.Locale, p.Customer.Phone, p.MethodRef, p.Attempts)
 		if err != nil {
 			return err
 		}
@@ -248,7 +248,7 @@ func (s *Payments) updatePayment(ctx context.Context, tx *Tx, p payment.Payment,
 		acquirer_auth_id = ?, acquirer_state = ?, acquirer_key = ?, challenge_id = ?,
 		risk_evaluation = ?, risk_score = ?, risk_level = ?, risk_decision = ?, risk_factor = ?, risk_reasons = ?, risk_review = ?,
 		risk_challenge = ?, risk_trans_status = ?, risk_eci = ?, payer_id = ?,
-		amount_refund_pending = ?, refund_seq = ?, card_trans_status = ?, card_eci = ?
+		amount_refund_pending = ?, refund_seq = ?, card_trans_status = ?, card_eci = ?, method_ref = ?, attempts = ?
 		WHERE id = ? AND version = ?`,
 		string(p.Status), p.AmountCapturable, p.AmountCaptured, p.AmountRefunded, p.MethodType, p.FailureCode,
 		microsOrZero(p.ExpiresAt), micros(p.Updated), p.Version,
@@ -256,7 +256,7 @@ func (s *Payments) updatePayment(ctx context.Context, tx *Tx, p payment.Payment,
 		p.Card.AuthorizationID, p.Card.AcquirerState, p.Card.AttemptKey, p.Card.ChallengeID,
 		p.Risk.EvaluationID, p.Risk.Score, p.Risk.Level, p.Risk.Decision, p.Risk.Factor, riskReasons(p.Risk), p.Risk.Review,
 		p.Risk.Challenge, p.Risk.TransStatus, p.Risk.ECI, p.PayerID,
-		p.AmountRefundPending, p.RefundSeq, p.Card.TransStatus, p.Card.ECI,
+		p.AmountRefundPending, p.RefundSeq, p.Card.TransStatus, p.Card.ECI, p.MethodRef, p.Attempts,
 		p.ID, p.Version-1)
 	if err != nil {
 		return fmt.Errorf("update payment: %w", err)
