@@ -178,6 +178,19 @@ func (f *inFlight) drop(key string) {
 var errKeyInUse = kassa.Errorf(kassa.EConflict, "idempotency_key_in_use",
 	"a request with this Idempotency-Key is still being processed; retry shortly")
 
+// replayStored answers with the key's stored answer, or errKeyInUse when
+// the key has none yet (its request still runs, here or on another node).
+func (s *Server) replayStored(w http.ResponseWriter, r *http.Request, namespace, key string, now time.Time, rec idempotency.Record) error {
+	got, found, err := s.cfg.Idempotency.LookupIdempotent(r.Context(), namespace, key, now)
+	if err != nil {
+		return err
+	}
+	if found {
+		return s.replay(w, got, rec)
+	}
+	return errKeyInUse
+}
+
 // idempotent runs h under the request's Idempotency-Key, if any.
 func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, namespace string, h HandlerFunc) error {
 	key := r.Header.Get("Idempotency-Key")
@@ -205,14 +218,7 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, namespace st
 	if !s.inFlight.take(running) {
 		// Running here, or finished a moment ago: a stored answer is
 		// replayed, else the key is in use.
-		got, found, err := s.cfg.Idempotency.LookupIdempotent(r.Context(), namespace, key, now)
-		if err != nil {
-			return err
-		}
-		if found {
-			return s.replay(w, got, rec)
-		}
-		return errKeyInUse
+		return s.replayStored(w, r, namespace, key, now, rec)
 	}
 	defer s.inFlight.drop(running)
 	got, found, err := s.cfg.Idempotency.LookupIdempotent(r.Context(), namespace, key, now)
@@ -235,14 +241,7 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, namespace st
 		// Another request with the key (on another node) committed
 		// first, and this one's transaction lost on the key: the
 		// winner's answer is the key's.
-		got, found, err := s.cfg.Idempotency.LookupIdempotent(r.Context(), namespace, key, now)
-		if err != nil {
-			return err
-		}
-		if found {
-			return s.replay(w, got, rec)
-		}
-		return errKeyInUse
+		return s.replayStored(w, r, namespace, key, now, rec)
 	}
 	if herr != nil {
 		s.writeError(buf, r, herr)
@@ -259,14 +258,7 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, namespace st
 			}
 			// Another node's request with this key stored its answer
 			// first: that one is the key's answer.
-			got, found, err := s.cfg.Idempotency.LookupIdempotent(r.Context(), namespace, key, now)
-			if err != nil {
-				return err
-			}
-			if found {
-				return s.replay(w, got, rec)
-			}
-			return errKeyInUse
+			return s.replayStored(w, r, namespace, key, now, rec)
 		}
 	}
 	for k, v := range buf.header {

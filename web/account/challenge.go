@@ -366,6 +366,13 @@ func (h *Handler) sendChallengeCode(v *visit, p payment.Payment, customerID stri
 		h.redirect(v, web.ChallengeURL(p)+"&sent="+url.QueryEscape(ch))
 		return
 	}
+	h.codeNotSent(v, p, ch, err, "A code cannot go there. Choose another way.")
+}
+
+// codeNotSent answers a step-up code that could not be sent on channel
+// ch: in the payer's words (invalid: what to say when the address does
+// not take codes), or a failure page for an error not meant for payers.
+func (h *Handler) codeNotSent(v *visit, p payment.Payment, ch string, err error, invalid string) {
 	e, ok := userFacing(err)
 	if !ok {
 		h.fail(v, err)
@@ -376,8 +383,9 @@ func (h *Handler) sendChallengeCode(v *visit, p payment.Payment, customerID stri
 	case kassa.ERateLimited:
 		msg = "A code was sent a moment ago; use that one, or ask again in " + retryAfter(v, err) + "."
 	case kassa.EInvalid:
-		msg = "A code cannot go there. Choose another way."
+		msg = invalid
 	}
+	h.log.InfoContext(v.r.Context(), "challenge page: code not sent", "payment", p.ID, "code", e.Code)
 	h.challengeError(v, p, statusOf(err), ch, "", msg)
 }
 

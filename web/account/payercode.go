@@ -55,22 +55,9 @@ func (h *Handler) sendPayerCode(v *visit, p payment.Payment) {
 		h.redirect(v, web.ChallengeURL(p)+"&sent="+url.QueryEscape(string(ch)))
 		return
 	}
-	e, ok := userFacing(err)
-	if !ok {
-		h.fail(v, err)
-		return
-	}
-	msg := "We could not send the code just now. Try again in a moment."
-	switch e.Kind {
-	case kassa.ERateLimited:
-		msg = "A code was sent a moment ago; use that one, or ask again in " + retryAfter(v, err) + "."
-	case kassa.EInvalid:
-		// The shop's address does not take codes (not a valid address or
-		// mobile number): the payer cannot fix that here.
-		msg = "A code cannot go there. Choose another way, or cancel and pay another way."
-	}
-	h.log.InfoContext(v.r.Context(), "challenge page: payer code not sent", "payment", p.ID, "code", e.Code)
-	h.challengeError(v, p, statusOf(err), string(ch), "", msg)
+	// An invalid address is the shop's (not a valid address or mobile
+	// number): the payer cannot fix that here.
+	h.codeNotSent(v, p, string(ch), err, "A code cannot go there. Choose another way, or cancel and pay another way.")
 }
 
 func (h *Handler) verifyPayerCode(v *visit, p payment.Payment) {
