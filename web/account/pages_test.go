@@ -217,7 +217,7 @@ func TestCheckoutKnowsThePayer(t *testing.T) {
 		t.Errorf("risk event device %q customer %q, want identity's %q and %q", ev.Event.DeviceID, ev.Event.CustomerID,
 			res.Device.DeviceID, res.Customer.ID)
 	}
-	v.wantPage("history", v.get("/account"), 200, `id="payment-`+p.ID+`"`, "7.00 EUR", "Acme Bets &amp; Games", "<td>Paid</td>")
+	v.wantPage("history", v.get("/account"), 200, `id="payment-`+p.ID+`"`, "€7.00", "Acme Bets &amp; Games", "<td>Paid</td>")
 
 	// A payer who is not logged in pays anonymously, as before.
 	anon := f.visitor(t)

@@ -79,7 +79,10 @@ func (h *Handler) verifyPayerCode(v *visit, p payment.Payment) {
 }
 
 // paying is the payment a flow returns to, as the payer sees it.
-type paying struct{ Merchant, Amount string }
+type paying struct {
+	Merchant, Amount string
+	locale           string // the payment's, for the pages' language
+}
 
 // payingFor is the payment of a flow's next page when that is a step-up
 // challenge (/challenge/{id}?client_secret=...) whose secret matches; nil
@@ -100,5 +103,5 @@ func (h *Handler) payingFor(v *visit, next string) *paying {
 		return nil
 	}
 	return &paying{Merchant: h.merchantName(v.r.Context(), map[string]string{}, p.MerchantID),
-		Amount: web.FormatMoney(p.Amount, p.Currency, web.RequestLang(v.r, p.Locale))}
+		Amount: web.FormatMoney(p.Amount, p.Currency, web.RequestLang(v.r, p.Locale)), locale: p.Locale}
 }

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/identity"
@@ -24,8 +23,8 @@ var assets embed.FS
 
 var (
 	templates = template.Must(template.New("").Funcs(template.FuncMap{
-		"field": newField, "when": formatTime, "amount": web.FormatAmount,
-		"deviceName": deviceName, "strength": sessionStrength, "levelWord": func(l identity.Level) string { return levelWords[l] },
+		"field": newField, "amount": web.FormatAmount,
+		"strength": sessionStrength, "levelKey": func(l identity.Level) string { return levelWords[l] },
 	}).ParseFS(assets, "account.html"))
 	pageCSS = web.PageCSS() + template.CSS(mustRead("account.css"))
 	// Every page runs account.js (focus, double-submit guard) and the
@@ -58,6 +57,7 @@ const (
 // page is what the templates render. Most fields serve one template.
 type page struct {
 	Template string
+	Lang     web.Lang // the language of the page's texts (texts.go)
 	Title    string
 	Nonce    string
 	CSS      template.CSS
@@ -118,13 +118,6 @@ func newField(pg page, name, label, kind, auto, hint string, required bool) fiel
 	return f
 }
 
-func formatTime(t time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	return t.UTC().Format("2 Jan 2006, 15:04 UTC")
-}
-
 func messagePage(title, text, link, linkText string) page {
 	return page{Template: "message", Title: title, Heading: title, Text: text, LinkURL: link, LinkText: linkText}
 }
@@ -135,6 +128,7 @@ func (h *Handler) render(v *visit, status int, pg page) {
 	rand.Read(nonce[:])
 	pg.Nonce = b64.EncodeToString(nonce[:])
 	pg.CSS, pg.JS, pg.CSRF, pg.Dev = pageCSS, pageJS, v.csrfToken(), h.cfg.DevOutbox
+	pg.Lang = v.lang()
 	if pg.Paying == nil && pg.Template != "challenge" && pg.Template != "challenge_result" {
 		pg.Paying = h.payingFor(v, pg.Next)
 	}
@@ -289,19 +283,19 @@ func orAccount(next string) string {
 func retryAfter(v *visit, err error) string {
 	var lo *identity.LockedOutError
 	if !errors.As(err, &lo) {
-		return "a while"
+		return v.t("wait.while")
 	}
 	s := lo.Seconds()
 	v.w.Header().Set("Retry-After", strconv.Itoa(s))
 	switch {
 	case s < 60:
-		return fmt.Sprintf("%d seconds", s)
+		return v.t("wait.seconds", s)
 	case s < 120:
-		return "a minute"
+		return v.t("wait.minute")
 	case s < 2*3600:
-		return fmt.Sprintf("%d minutes", (s+59)/60)
+		return v.t("wait.minutes", (s+59)/60)
 	}
-	return fmt.Sprintf("%d hours", (s+3599)/3600)
+	return v.t("wait.hours", (s+3599)/3600)
 }
 
 // statusOf is the HTTP status of a refusal by a service.
