@@ -437,11 +437,11 @@ func (h *Handler) verifyChallengePasskey(v *visit, p payment.Payment, customerID
 		// The passkey answered and was refused: no user verification, a
 		// bad signature, a cloned or unknown passkey.
 		h.log.InfoContext(ctx, "challenge page: passkey refused", "payment", p.ID, "code", e.Code)
-		h.completeChallenge(v, p, false, customerID, passkeyMessage(e))
+		h.completeChallenge(v, p, false, customerID, passkeyMessage(v, e))
 	default:
 		// Nothing was proved either way (an expired or replayed ceremony,
 		// a malformed answer): the payer may try again.
-		h.challengeError(v, p, statusOf(err), "", "", passkeyMessage(e))
+		h.challengeError(v, p, statusOf(err), "", "", passkeyMessage(v, e))
 	}
 }
 
@@ -465,7 +465,7 @@ func (h *Handler) completeChallenge(v *visit, p payment.Payment, passed bool, pa
 			return
 		}
 		if h.pending(fresh) {
-			h.challengeError(v, fresh, statusOf(err), "", "", "The payment could not be completed. "+payerText(e))
+			h.challengeError(v, fresh, statusOf(err), "", "", "The payment could not be completed. "+v.payerText(e))
 			return
 		}
 		h.render(v, http.StatusConflict, h.resultPage(v, fresh, ""))

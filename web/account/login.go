@@ -272,7 +272,7 @@ func (h *Handler) verifySecondFactor(v *visit) {
 		case e.Code == identity.CodeCodeInvalid && codeFields[f] != "":
 			pg.Errors[codeFields[f]] = v.t("factor.wrongcode")
 		default:
-			pg.FormError = payerText(e)
+			pg.FormError = v.payerText(e)
 		}
 	})
 }
@@ -318,7 +318,7 @@ func (h *Handler) sendLoginCode(v *visit) {
 		case kassa.EUnavailable:
 			pg.FormError = v.t("factor.notsent")
 		default:
-			pg.FormError = payerText(e)
+			pg.FormError = v.payerText(e)
 		}
 	})
 }
@@ -407,7 +407,7 @@ func (h *Handler) jsonError(v *visit, err error) {
 		h.writeJSON(v, http.StatusUnauthorized, jsonMessage{"Your login expired. Reload the page and log in again."})
 		return
 	}
-	h.writeJSON(v, statusOf(err), jsonMessage{payerText(e)})
+	h.writeJSON(v, statusOf(err), jsonMessage{v.payerText(e)})
 }
 
 func (h *Handler) writeJSON(v *visit, status int, body any) {

@@ -118,7 +118,7 @@ func (h *Handler) recoverStart(v *visit) {
 		case e.Kind == kassa.ERateLimited:
 			pg.FormError = "Too many attempts from here. Try again in " + retryAfter(v, err) + "."
 		default:
-			pg.FormError = payerText(e)
+			pg.FormError = v.payerText(e)
 		}
 		h.render(v, statusOf(err), pg)
 		return
@@ -164,7 +164,7 @@ func (h *Handler) recoverFailed(v *visit, d recoverData, err error, field string
 		return
 	}
 	pg := recoverPage(d)
-	msg := payerText(e)
+	msg := v.payerText(e)
 	switch {
 	case e.Kind == kassa.ERateLimited && e.Code != identity.CodeResendLimited:
 		msg = "Too many wrong codes. For your security, try again in " + retryAfter(v, err) + "."

@@ -367,9 +367,24 @@ var payerTexts = map[string]string{
 // payerTextOther is what a payer reads for a code payerTexts lacks.
 const payerTextOther = "That did not work. Check what you entered and try again."
 
-// payerText is what a payer reads for e; a field's own words come from
-// the page when it has them.
-func payerText(e *kassa.Error) string {
+// payerText is what a payer reads for e in English; a field's own words
+// come from the page when it has them.
+func payerText(e *kassa.Error) string { return payerTextIn(web.LangEN, e) }
+
+// payerText is what the visit's payer reads for e, in their language.
+func (v *visit) payerText(e *kassa.Error) string { return payerTextIn(v.lang(), e) }
+
+// payerTextIn is what a payer of language l reads for e: payerTexts, or
+// payerTextsDE in German.
+func payerTextIn(l web.Lang, e *kassa.Error) string {
+	if l == web.LangDE {
+		if t, ok := payerTextsDE[e.Code]; ok {
+			return t
+		}
+		if _, ok := payerTexts[e.Code]; !ok {
+			return payerTextOtherDE
+		}
+	}
 	if t, ok := payerTexts[e.Code]; ok {
 		return t
 	}

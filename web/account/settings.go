@@ -156,7 +156,7 @@ func (h *Handler) accountError(v *visit, sess identity.Session, section string, 
 		return
 	}
 	pg.Next = safeNext(v.input("next"))
-	pg.Errors[section] = passkeyMessage(e)
+	pg.Errors[section] = passkeyMessage(v, e)
 	h.render(v, statusOf(err), pg)
 }
 
@@ -182,7 +182,7 @@ func (h *Handler) freshFactor(v *visit, sess identity.Session, back string) bool
 }
 
 // passkeyMessage says in a payer's words why a passkey was refused.
-func passkeyMessage(e *kassa.Error) string { return payerText(e) }
+func passkeyMessage(v *visit, e *kassa.Error) string { return v.payerText(e) }
 
 // passkeyUser is the customer as their authenticator shows them.
 func passkeyUser(c identity.Customer) passkey.User {

@@ -77,7 +77,7 @@ func (h *Handler) startSignUp(v *visit) {
 		case e.Kind == kassa.EUnavailable:
 			pg.FormError = "We could not send the code just now. Try again in a moment."
 		default:
-			pg.FormError = payerText(e)
+			pg.FormError = v.payerText(e)
 		}
 		h.render(v, statusOf(err), pg)
 		return
@@ -231,7 +231,7 @@ func (h *Handler) finishSignUp(v *visit) {
 	res, err := h.id.SignUpPassword(v.r.Context(), tok, v.secretInput("password"), h.client(v))
 	if err != nil {
 		h.signUpStepFailed(v, tok, next, err, func(pg *page, e *kassa.Error) {
-			pg.Errors["password"] = payerText(e)
+			pg.Errors["password"] = v.payerText(e)
 		})
 		return
 	}
@@ -317,9 +317,9 @@ func (h *Handler) submitKYC(v *visit) {
 		case e.Code == identity.CodeUnderage:
 			pg.Errors["birth_date"] = "You must be at least 18 years old to verify your identity."
 		case name != "" && slices.Contains(kycFields, name):
-			pg.Errors[name] = payerText(e)
+			pg.Errors[name] = v.payerText(e)
 		default:
-			pg.FormError = payerText(e)
+			pg.FormError = v.payerText(e)
 		}
 		h.render(v, statusOf(err), pg)
 		return

@@ -2,8 +2,12 @@ package account
 
 import (
 	"html/template"
+	"strconv"
 	"time"
 
+	"github.com/kassa/kassa/identity"
+	"github.com/kassa/kassa/identity/passkey"
+	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/web"
 )
 
@@ -12,7 +16,8 @@ import (
 // languages). Every key exists in every language
 // (TestAccountTextsComplete). Pages not yet moved here (sign-up, identity
 // verification, recovery, the step-up challenge, the development outbox)
-// and the refusals of payerTexts are still English only.
+// are still English only. The services' refusals are payerTexts and
+// payerTextsDE.
 var texts = web.Texts{
 	web.LangEN: {
 		"brand":            "Your Kassa account",
@@ -307,3 +312,55 @@ func (v *visit) lang() web.Lang {
 
 // t is the text of key in the visit's language.
 func (v *visit) t(key string, args ...any) string { return texts.T(v.lang(), key, args...) }
+
+// payerTextsDE are payerTexts in German; TestPayerTexts keeps both maps
+// to the same codes.
+var payerTextsDE = map[string]string{
+	identity.CodeLoginFailed:             "Die E-Mail-Adresse oder das Passwort ist falsch.",
+	identity.CodeLoginLocked:             "Zu viele Versuche. Zu Ihrer Sicherheit versuchen Sie es später noch einmal.",
+	identity.CodeCodeInvalid:             "Dieser Code ist falsch oder abgelaufen.",
+	identity.CodeResendLimited:           "Eben wurde ein Code gesendet; verwenden Sie diesen oder fragen Sie in einer Weile erneut.",
+	identity.CodeSessionInvalid:          "Ihre Anmeldung ist abgelaufen. Melden Sie sich erneut an.",
+	identity.CodeSecondFactorRequired:    "Bestätigen Sie Ihre Anmeldung zuerst mit Ihrem zweiten Faktor.",
+	identity.CodeFactorUnavailable:       "Diese Art der Bestätigung ist für Ihr Konto nicht eingerichtet. Wählen Sie eine andere.",
+	identity.CodeSignUpInvalid:           "Diese Registrierung ist abgelaufen. Beginnen Sie neu.",
+	identity.CodeSignUpStep:              "Dieser Schritt der Registrierung ist schon erledigt. Machen Sie mit dem nächsten weiter.",
+	identity.CodeEmailTaken:              "Es gibt schon ein Konto mit dieser E-Mail-Adresse. Melden Sie sich stattdessen an.",
+	identity.CodeLevelTooLow:             "Ihr Konto kann das noch nicht. Bestätigen Sie zuerst Ihre Identität.",
+	identity.CodeKYCRejected:             "Mit diesen Angaben konnten wir Ihre Identität nicht bestätigen. Prüfen Sie sie und versuchen Sie es erneut.",
+	identity.CodeNotifyFailed:            "Wir konnten die Nachricht gerade nicht senden. Versuchen Sie es gleich noch einmal.",
+	"password_invalid":                   "Geben Sie Ihr Passwort als einfachen Text ein.",
+	"password_too_short":                 "Wählen Sie ein längeres Passwort: mindestens " + strconv.Itoa(identity.PasswordLengthMin) + " Zeichen.",
+	"password_too_long":                  "Wählen Sie ein kürzeres Passwort: höchstens " + strconv.Itoa(identity.PasswordLengthMax) + " Zeichen.",
+	"password_common":                    "Dieses Passwort ist zu verbreitet. Wählen Sie ein anderes.",
+	"password_personal":                  "Dieses Passwort ist Ihrer E-Mail-Adresse zu ähnlich. Wählen Sie ein anderes.",
+	"email_invalid":                      "Geben Sie eine E-Mail-Adresse wie name@example.com ein.",
+	"phone_invalid":                      "Geben Sie Ihre Mobilnummer mit Ländervorwahl ein, etwa +43 660 1234567.",
+	"birth_date_invalid":                 "Geben Sie Ihr Geburtsdatum so ein, wie es in Ihrem Ausweis steht.",
+	identity.CodeUnderage:                "Um Ihre Identität zu bestätigen, müssen Sie mindestens 18 Jahre alt sein.",
+	"address.country_invalid":            "Wählen Sie das Land Ihrer Adresse.",
+	"document_type_invalid":              "Wählen Sie die Art des Ausweises: Reisepass, Personalausweis oder Führerschein.",
+	"document_country_invalid":           "Wählen Sie das Land, das Ihren Ausweis ausgestellt hat.",
+	"document_number_invalid":            "Geben Sie die Ausweisnummer so ein, wie sie aufgedruckt ist: nur Buchstaben, Ziffern und Bindestriche.",
+	passkey.CodeUserVerificationRequired: "Ihr Authenticator hat Sie nicht bestätigt (Fingerabdruck, Gesicht oder Geräte-PIN). Verwenden Sie einen Passkey, der das kann.",
+	passkey.CodeUserPresenceRequired:     "Ihr Authenticator hat nicht bestätigt, dass Sie da waren. Versuchen Sie es erneut.",
+	passkey.CodeAlreadyRegistered:        "Dieser Passkey ist schon hinzugefügt.",
+	passkey.CodeCeremonyExpired:          "Das hat zu lange gedauert oder wurde schon verwendet. Versuchen Sie es erneut.",
+	passkey.CodeCeremonyUnknown:          "Das hat zu lange gedauert oder wurde schon verwendet. Versuchen Sie es erneut.",
+	passkey.CodeCeremonyMismatch:         "Das passte nicht zu dieser Seite. Versuchen Sie es erneut.",
+	passkey.CodeResponseInvalid:          "Die Antwort Ihres Authenticators konnte nicht gelesen werden. Versuchen Sie es erneut.",
+	passkey.CodeVerificationFailed:       "Ihr Passkey wurde nicht angenommen. Versuchen Sie es erneut oder verwenden Sie einen anderen Passkey.",
+	passkey.CodeUnknownCredential:        "Dieser Passkey gehört nicht zu diesem Konto.",
+	passkey.CodePossiblyCloned:           "Dieser Passkey wurde möglicherweise kopiert und ist daher gesperrt. Verwenden Sie einen anderen.",
+	passkey.CodeLimitReached:             "Sie haben so viele Passkeys, wie ein Konto haben kann. Entfernen Sie zuerst einen.",
+	passkey.CodeNoPasskeys:               "Dieses Konto hat noch keinen Passkey.",
+	passkey.CodeNameInvalid:              "Geben Sie dem Passkey einen Namen mit bis zu 64 Zeichen.",
+	"payment_expired":                    "Die Zahlung wurde nicht rechtzeitig abgeschlossen.",
+	"payment_unexpected_state":           "Die Zahlung hat sich inzwischen geändert.",
+	"payment_changed":                    "Die Zahlung hat sich inzwischen geändert.",
+	"challenge_not_pending":              "Bei dieser Zahlung ist nichts mehr zu bestätigen.",
+	payment.CodeChallengePayerMismatch:   "Diese Zahlung gehört zu einem anderen Konto.",
+}
+
+// payerTextOtherDE is payerTextOther in German.
+const payerTextOtherDE = "Das hat nicht geklappt. Prüfen Sie Ihre Eingaben und versuchen Sie es erneut."
