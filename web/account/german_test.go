@@ -22,14 +22,14 @@ var (
 // merchant's name).
 func germanText(body string) string {
 	s := tagRE.ReplaceAllString(scriptRE.ReplaceAllString(body, ""), " ")
-	for _, v := range []string{"otto@example.com", "+4915112341111", "Acme Bets &amp; Games", "Kassa"} {
+	for _, v := range []string{"otto@example.com", "neu@example.com", "name@example.com", "+4915112341111", "Acme Bets &amp; Games", "Kassa"} {
 		s = strings.ReplaceAll(s, v, "")
 	}
 	return s
 }
 
 // TestAccountPagesGerman: a payer whose browser asks for German gets the
-// login, second-factor and account pages in German, with no English
+// login, second-factor, account and sign-up pages in German, with no English
 // sentence left; a payment's locale wins over the browser's language on
 // the pages of its step-up.
 func TestAccountPagesGerman(t *testing.T) {
@@ -74,6 +74,21 @@ func TestAccountPagesGerman(t *testing.T) {
 	if !regexp.MustCompile(`Angemeldet <time class="local" datetime="[0-9T:Z-]+">\d{1,2}\. (Januar|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember) 20\d\d, \d\d:\d\d UTC</time>`).MatchString(v.body) {
 		t.Errorf("session time not in German:\n%s", v.shown())
 	}
+
+	// The sign-up's first steps.
+	v = f.visitor(t)
+	v.acceptLanguage = "de"
+	v.wantPage("sign-up", v.get("/signup"), 200, "Ihr Kassa-Konto erstellen", "Schritt 1 von 5: E-Mail-Adresse und Telefon", "Mobilnummer")
+	german("sign-up")
+	v.wantPage("sign-up error", v.post("/signup", url.Values{"email": {"nope"}, "phone": {"+4915112349999"}}), 422,
+		"Geben Sie eine E-Mail-Adresse wie name@example.com ein.")
+	german("sign-up error")
+	resp = v.post("/signup", url.Values{"email": {"neu@example.com"}, "phone": {"+4915112349999"}})
+	v.wantPage("sign-up code", v.follow(resp), 200, "Schritt 2 von 5: E-Mail-Adresse bestätigen", "Neuen Code senden")
+	german("sign-up code")
+	v.wantPage("sign-up wrong code", v.post("/signup/verify", url.Values{"code": {"000000"}}), 422,
+		"Dieser Code ist falsch oder abgelaufen.")
+	german("sign-up wrong code")
 
 	// A merchant's locale wins over an English browser on the step-up's
 	// way through login; a wrong secret shows nothing of the payment and
