@@ -380,17 +380,17 @@ func (h *Handler) jsonForm(v *visit) bool {
 		return false
 	}
 	if !web.SameOrigin(v.r) {
-		return refuse(http.StatusForbidden, "This request can only come from Kassa's own pages.")
+		return refuse(http.StatusForbidden, v.t("json.origin"))
 	}
 	if !web.IsForm(v.r) {
-		return refuse(http.StatusUnsupportedMediaType, "Send a form.")
+		return refuse(http.StatusUnsupportedMediaType, v.t("json.form"))
 	}
 	v.r.Body = http.MaxBytesReader(v.w, v.r.Body, formBytesMax)
 	if err := v.r.ParseForm(); err != nil {
-		return refuse(http.StatusBadRequest, "The form could not be read.")
+		return refuse(http.StatusBadRequest, v.t("json.read"))
 	}
 	if !v.csrfOK() {
-		return refuse(http.StatusForbidden, "This page has expired. Reload it and try again.")
+		return refuse(http.StatusForbidden, v.t("json.csrf"))
 	}
 	return true
 }
@@ -400,11 +400,11 @@ func (h *Handler) jsonError(v *visit, err error) {
 	e, ok := userFacing(err)
 	if !ok {
 		h.log.ErrorContext(v.r.Context(), "account page", "path", v.r.URL.Path, "err", err)
-		h.writeJSON(v, http.StatusInternalServerError, jsonMessage{"Something went wrong. Try again in a moment."})
+		h.writeJSON(v, http.StatusInternalServerError, jsonMessage{v.t("json.internal")})
 		return
 	}
 	if e.Code == identity.CodeSessionInvalid {
-		h.writeJSON(v, http.StatusUnauthorized, jsonMessage{"Your login expired. Reload the page and log in again."})
+		h.writeJSON(v, http.StatusUnauthorized, jsonMessage{v.t("json.expired")})
 		return
 	}
 	h.writeJSON(v, statusOf(err), jsonMessage{v.payerText(e)})

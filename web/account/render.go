@@ -189,8 +189,7 @@ func (h *Handler) redirect(v *visit, target string) {
 // fail logs an internal error and shows a generic page.
 func (h *Handler) fail(v *visit, err error) {
 	h.log.ErrorContext(v.r.Context(), "account page", "path", v.r.URL.Path, "err", err)
-	h.render(v, http.StatusInternalServerError, messagePage("Something went wrong",
-		"Kassa could not handle this request. Nothing was changed by it; please try again in a moment.", "", ""))
+	h.render(v, http.StatusInternalServerError, messagePage(v.t("internal.title"), v.t("internal.text"), "", ""))
 }
 
 // form reads a POST's form after the checks every POST passes: from this
@@ -198,26 +197,25 @@ func (h *Handler) fail(v *visit, err error) {
 // answers the request itself when one fails.
 func (h *Handler) form(v *visit, limit int64) bool {
 	refuse := func(status int, text string) bool {
-		h.render(v, status, messagePage("Request refused", text, "", ""))
+		h.render(v, status, messagePage(v.t("refused.title"), v.t(text), "", ""))
 		return false
 	}
 	if !web.SameOrigin(v.r) {
-		return refuse(http.StatusForbidden, "This form can only be sent from Kassa's own pages. Open the page again and retry.")
+		return refuse(http.StatusForbidden, "refused.origin")
 	}
 	if !web.IsForm(v.r) {
-		return refuse(http.StatusUnsupportedMediaType, "This page takes only its own forms.")
+		return refuse(http.StatusUnsupportedMediaType, "refused.form")
 	}
 	v.r.Body = http.MaxBytesReader(v.w, v.r.Body, limit)
 	if err := v.r.ParseForm(); err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return refuse(http.StatusRequestEntityTooLarge, "The form was too large to read.")
+			return refuse(http.StatusRequestEntityTooLarge, "refused.large")
 		}
-		return refuse(http.StatusBadRequest, "The form could not be read. Go back and try again.")
+		return refuse(http.StatusBadRequest, "refused.read")
 	}
 	if !v.csrfOK() {
 		h.log.InfoContext(v.r.Context(), "account page: form refused: CSRF token missing or wrong", "path", v.r.URL.Path)
-		return refuse(http.StatusForbidden, "This form has expired or did not come from this page (cookies must be on). "+
-			"Go back, reload the page and try again.")
+		return refuse(http.StatusForbidden, "refused.csrf")
 	}
 	return true
 }

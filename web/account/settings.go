@@ -198,11 +198,11 @@ func (h *Handler) passkeyOptions(v *visit) {
 	}
 	sess, ok := h.loggedIn(v)
 	if !ok {
-		h.writeJSON(v, http.StatusUnauthorized, jsonMessage{"Your login expired. Reload the page and log in again."})
+		h.writeJSON(v, http.StatusUnauthorized, jsonMessage{v.t("json.expired")})
 		return
 	}
 	if !sess.FreshSecondFactor(h.now().UTC()) {
-		h.writeJSON(v, http.StatusForbidden, jsonMessage{"Confirm it is you first: reload the page and use “Confirm it is you to add a passkey”."})
+		h.writeJSON(v, http.StatusForbidden, jsonMessage{v.t("json.verify")})
 		return
 	}
 	cus, err := h.id.Customer(v.r.Context(), sess.CustomerID)
@@ -340,7 +340,7 @@ func (h *Handler) confirmTOTP(v *visit) {
 	}
 	codes, err := h.id.ConfirmTOTP(v.r.Context(), sess.CustomerID, v.secretInput("totp_code"))
 	if err == nil {
-		h.render(v, http.StatusOK, page{Template: "recovery", Title: "Save your recovery codes", Data: totpData{Codes: codes}})
+		h.render(v, http.StatusOK, page{Template: "recovery", Title: v.t("recovery.head"), Data: totpData{Codes: codes}})
 		return
 	}
 	e, ok := userFacing(err)
@@ -365,7 +365,7 @@ func (h *Handler) confirmTOTP(v *visit) {
 		return
 	}
 	pg := totpPage(key.URL(), b.Bytes(), key.Secret())
-	pg.Errors["totp_code"] = "This code is wrong or has expired. Enter the code your app shows now."
+	pg.Errors["totp_code"] = v.t("totp.wrongcode")
 	h.render(v, http.StatusUnprocessableEntity, pg)
 }
 
