@@ -29,9 +29,9 @@ func germanText(body string) string {
 }
 
 // TestAccountPagesGerman: a payer whose browser asks for German gets the
-// login, second-factor, account and sign-up pages in German, with no English
-// sentence left; a payment's locale wins over the browser's language on
-// the pages of its step-up.
+// login, second-factor, account, sign-up and password-recovery pages in
+// German, with no English sentence left; a payment's locale wins over the
+// browser's language on the pages of its step-up.
 func TestAccountPagesGerman(t *testing.T) {
 	f := newFixture(t, func(o *fixtureOptions) { o.policy = alwaysPolicy{} })
 	f.signUp(t, "otto@example.com", "+4915112341111")
@@ -89,6 +89,13 @@ func TestAccountPagesGerman(t *testing.T) {
 	v.wantPage("sign-up wrong code", v.post("/signup/verify", url.Values{"code": {"000000"}}), 422,
 		"Dieser Code ist falsch oder abgelaufen.")
 	german("sign-up wrong code")
+
+	// Setting a new password after a forgotten one.
+	v.wantPage("recover", v.get("/login/forgot"), 200, "Neues Passwort festlegen", "Code senden")
+	german("recover")
+	v.wantPage("recover code", v.post("/login/forgot", url.Values{"action": {"start"}, "email": {"otto@example.com"}}), 200,
+		"zu einem Kassa-Konto gehört", "Code aus der E-Mail")
+	german("recover code")
 
 	// A merchant's locale wins over an English browser on the step-up's
 	// way through login; a wrong secret shows nothing of the payment and
