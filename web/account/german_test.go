@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/kassa/kassa/payment"
+	"github.com/kassa/kassa/risk"
 )
 
 var (
@@ -28,6 +29,18 @@ func germanText(body string) string {
 	return s
 }
 
+// wantGerman fails t unless v's last page is German, with no English word
+// of englishRE.
+func wantGerman(t *testing.T, v *visitor, what string) {
+	t.Helper()
+	if !strings.Contains(v.body, `<html lang="de">`) {
+		t.Errorf("%s: not marked German", what)
+	}
+	if m := englishRE.FindAllString(germanText(v.body), -1); m != nil {
+		t.Errorf("%s shows English: %q\n%s", what, m, germanText(v.body))
+	}
+}
+
 // TestAccountPagesGerman: a payer whose browser asks for German gets the
 // login, second-factor, account, sign-up and password-recovery pages in
 // German, with no English sentence left; a payment's locale wins over the
@@ -37,15 +50,7 @@ func TestAccountPagesGerman(t *testing.T) {
 	f.signUp(t, "otto@example.com", "+4915112341111")
 	v := f.visitor(t)
 	v.acceptLanguage = "de-AT,de;q=0.9,en;q=0.5"
-	german := func(what string) {
-		t.Helper()
-		if !strings.Contains(v.body, `<html lang="de">`) {
-			t.Errorf("%s: not marked German", what)
-		}
-		if m := englishRE.FindAllString(germanText(v.body), -1); m != nil {
-			t.Errorf("%s shows English: %q\n%s", what, m, germanText(v.body))
-		}
-	}
+	german := func(what string) { t.Helper(); wantGerman(t, v, what) }
 
 	v.wantPage("login", v.get("/login"), 200, "Bei Kassa anmelden", "Passwort vergessen?", "E-Mail-Adresse")
 	german("login")
@@ -112,4 +117,36 @@ func TestAccountPagesGerman(t *testing.T) {
 		`<html lang="de">`, "Bei Kassa anmelden", "120,00\u00a0€", "Sie zahlen")
 	en.wantPage("login with a wrong secret", en.get("/login?next="+url.QueryEscape("/challenge/"+p.ID+"?client_secret=wrong")), 200,
 		`<html lang="en">`, "Log in to Kassa")
+}
+
+// TestChallengeGerman: the step-up challenge page, its refusals and its
+// outcome speak German to a German browser, before and after login.
+func TestChallengeGerman(t *testing.T) {
+	f := newFixture(t)
+	f.addRule(t, "codes from 100.00", "amount >= 10000", risk.Challenge, risk.FactorOTP)
+	res := f.signUp(t, "otto@example.com", "+4915112341111")
+	payer := f.visitor(t)
+	payer.setSession(res)
+	p := challenged(t, f, payer, 12000, "https://shop.example/done")
+	page := "/challenge/" + p.ID + "?client_secret=" + url.QueryEscape(p.ClientSecret)
+
+	v := f.visitor(t)
+	v.acceptLanguage = "de-DE"
+	v.wantPage("challenge, logged out", v.get(page), 200, "Bestätigen Sie Ihre Zahlung", "Zu Ihrer Sicherheit", "Noch kein Konto?")
+	wantGerman(t, v, "challenge, logged out")
+	v.wantPage("unknown challenge", v.get("/challenge/"+p.ID+"?client_secret=wrong"), 404, "Diese Bestätigungsseite gibt es nicht.")
+	wantGerman(t, v, "unknown challenge")
+
+	v.setSession(res)
+	v.wantPage("challenge", v.get(page), 200, "Bestätigen Sie diese Zahlung mit einem Einmalcode.", "Code per E-Mail senden")
+	wantGerman(t, v, "challenge")
+	resp := v.post("/challenge/"+p.ID, url.Values{"client_secret": {p.ClientSecret}, "action": {"send_code"}, "channel": {"email"}})
+	v.wantPage("code sent", v.follow(resp), 200, "Wir haben Ihnen einen Code gesendet", "Zahlung bestätigen")
+	wantGerman(t, v, "code sent")
+	resp = v.post("/challenge/"+p.ID, url.Values{"client_secret": {p.ClientSecret}, "action": {"verify_code"}, "sent": {"email"}, "code": {"000000"}})
+	v.wantPage("wrong code", resp, 422, "Dieser Code ist falsch oder abgelaufen.")
+	wantGerman(t, v, "wrong code")
+	v.post("/challenge/"+p.ID, url.Values{"client_secret": {p.ClientSecret}, "action": {"cancel"}})
+	v.wantPage("canceled", v.get(page), 200, "Nicht bestätigt", "Zurück zu")
+	wantGerman(t, v, "canceled")
 }

@@ -57,7 +57,7 @@ func (h *Handler) sendPayerCode(v *visit, p payment.Payment) {
 	}
 	// An invalid address is the shop's (not a valid address or mobile
 	// number): the payer cannot fix that here.
-	h.codeNotSent(v, p, string(ch), err, "A code cannot go there. Choose another way, or cancel and pay another way.")
+	h.codeNotSent(v, p, string(ch), err, v.t("ch.nowherecustomer"))
 }
 
 func (h *Handler) verifyPayerCode(v *visit, p payment.Payment) {
@@ -71,10 +71,10 @@ func (h *Handler) verifyPayerCode(v *visit, p payment.Payment) {
 	case !ok:
 		h.fail(v, err)
 	case e.Kind == kassa.ERateLimited:
-		h.completeChallenge(v, p, false, "", "Too many wrong codes were entered.")
+		h.completeChallenge(v, p, false, "", v.t("ch.toomany"))
 	default:
 		h.challengeError(v, p, http.StatusUnprocessableEntity, v.input("sent"), "code",
-			"This code is wrong or has expired. Check it, or ask for a new one.")
+			v.t("signup.wrongcode"))
 	}
 }
 
