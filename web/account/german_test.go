@@ -23,7 +23,8 @@ var (
 // merchant's name).
 func germanText(body string) string {
 	s := tagRE.ReplaceAllString(scriptRE.ReplaceAllString(body, ""), " ")
-	for _, v := range []string{"otto@example.com", "neu@example.com", "name@example.com", "+4915112341111", "Acme Bets &amp; Games", "Kassa"} {
+	for _, v := range []string{"otto@example.com", "neu@example.com", "name@example.com", "+4915112341111", "Acme Bets &amp; Games",
+		"Otto", "Kassa"} {
 		s = strings.ReplaceAll(s, v, "")
 	}
 	return s
@@ -42,8 +43,8 @@ func wantGerman(t *testing.T, v *visitor, what string) {
 }
 
 // TestAccountPagesGerman: a payer whose browser asks for German gets the
-// login, second-factor, account, sign-up and password-recovery pages in
-// German, with no English sentence left; a payment's locale wins over the
+// login, second-factor, account, identity, authenticator-app, sign-up and
+// password-recovery pages in German, with no English sentence left; a payment's locale wins over the
 // browser's language on the pages of its step-up.
 func TestAccountPagesGerman(t *testing.T) {
 	f := newFixture(t, func(o *fixtureOptions) { o.policy = alwaysPolicy{} })
@@ -79,6 +80,15 @@ func TestAccountPagesGerman(t *testing.T) {
 	if !regexp.MustCompile(`Angemeldet <time class="local" datetime="[0-9T:Z-]+">\d{1,2}\. (Januar|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember) 20\d\d, \d\d:\d\d UTC</time>`).MatchString(v.body) {
 		t.Errorf("session time not in German:\n%s", v.shown())
 	}
+
+	// Identity verification and the authenticator app's set-up.
+	v.wantPage("identity", v.get("/account/kyc"), 200, "Identität bestätigen", "Reisepass", "Postleitzahl")
+	german("identity")
+	v.wantPage("identity error", v.post("/account/kyc", url.Values{"given_name": {"Otto"}}), 422, "Geben Sie Ihr Geburtsdatum ein.")
+	german("identity error")
+	resp = v.post("/account/totp", url.Values{})
+	v.wantPage("authenticator app", resp, 200, "Authenticator-App einrichten", "Einschalten")
+	german("authenticator app")
 
 	// The sign-up's first steps.
 	v = f.visitor(t)

@@ -267,8 +267,7 @@ func (h *Handler) verifySecondFactor(v *visit) {
 		case e.Kind == kassa.ERateLimited:
 			pg.FormError = v.t("factor.toomany", retryAfter(v, err))
 		case e.Code == identity.CodeCodeInvalid && f == identity.FactorPasskey:
-			pg.FormError = "Your passkey was not accepted. Use a passkey of this account that verifies you " +
-				"(fingerprint, face or device PIN), or choose another way below."
+			pg.FormError = v.t("factor.passkeybad")
 		case e.Code == identity.CodeCodeInvalid && codeFields[f] != "":
 			pg.Errors[codeFields[f]] = v.t("factor.wrongcode")
 		default:
@@ -337,7 +336,7 @@ func (h *Handler) loginPasskeyOptions(v *visit) {
 		return
 	}
 	if !slices.Contains(ch.Factors, identity.FactorPasskey) {
-		h.writeJSON(v, http.StatusUnprocessableEntity, jsonMessage{"This account has no passkey. Choose another way."})
+		h.writeJSON(v, http.StatusUnprocessableEntity, jsonMessage{v.t("json.nopasskey")})
 		return
 	}
 	opts, ceremony, err := h.pk.BeginDiscoverableLogin(v.r.Context(), passkey.PurposeLogin, ch.SessionID)

@@ -311,12 +311,12 @@ func (h *Handler) enrolTOTP(v *visit) {
 		h.accountError(v, sess, "totp", err)
 		return
 	}
-	pg := totpPage(en.URI, en.QRPNG, en.Secret)
+	pg := totpPage(v, en.URI, en.QRPNG, en.Secret)
 	pg.Focus = "totp_code"
 	h.render(v, http.StatusOK, pg)
 }
 
-func totpPage(uri string, qr []byte, secret string) page {
+func totpPage(v *visit, uri string, qr []byte, secret string) page {
 	var grouped []string
 	for s := secret; s != ""; {
 		n := min(4, len(s))
@@ -324,7 +324,7 @@ func totpPage(uri string, qr []byte, secret string) page {
 	}
 	d := totpData{QR: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(qr)),
 		URI: template.URL(uri), URIRaw: uri, Secret: strings.Join(grouped, " ")}
-	return page{Template: "totp", Title: "Set up an authenticator app", Data: d,
+	return page{Template: "totp", Title: v.t("acct.appsetup"), Data: d,
 		Errors: map[string]string{}, Values: map[string]string{}}
 }
 
@@ -364,7 +364,7 @@ func (h *Handler) confirmTOTP(v *visit) {
 		h.fail(v, kerr)
 		return
 	}
-	pg := totpPage(key.URL(), b.Bytes(), key.Secret())
+	pg := totpPage(v, key.URL(), b.Bytes(), key.Secret())
 	pg.Errors["totp_code"] = v.t("totp.wrongcode")
 	h.render(v, http.StatusUnprocessableEntity, pg)
 }

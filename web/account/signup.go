@@ -244,11 +244,11 @@ func (h *Handler) finishSignUp(v *visit) {
 }
 
 // kycPage is the identity data form.
-func kycPage(next string, signUp bool) page {
-	pg := page{Template: "kyc", Title: "Verify your identity", Next: next, Optional: signUp,
+func kycPage(v *visit, next string, signUp bool) page {
+	pg := page{Template: "kyc", Title: v.t("acct.verify"), Next: next, Optional: signUp,
 		Errors: map[string]string{}, Values: map[string]string{}}
 	if signUp {
-		pg.Step, pg.Steps, pg.StepName = signUpSteps, signUpSteps, "Verify your identity (optional)"
+		pg.Step, pg.Steps, pg.StepName = signUpSteps, signUpSteps, v.t("kyc.step")
 	}
 	return pg
 }
@@ -266,9 +266,9 @@ func (h *Handler) showKYC(v *visit) {
 		h.fail(v, err)
 		return
 	}
-	pg := kycPage(next, q.Get("signup") != "")
+	pg := kycPage(v, next, q.Get("signup") != "")
 	if cus.Level.AtLeast(identity.LevelKYCVerified) {
-		pg.Notice = "Your identity is verified. Sending the form again replaces what you gave."
+		pg.Notice = v.t("kyc.again")
 	}
 	pg.Values["given_name"], pg.Values["family_name"] = cus.GivenName, cus.FamilyName
 	h.render(v, http.StatusOK, pg)
@@ -289,7 +289,7 @@ func (h *Handler) submitKYC(v *visit) {
 	if !ok {
 		return
 	}
-	pg := kycPage(next, v.input("signup") != "")
+	pg := kycPage(v, next, v.input("signup") != "")
 	for _, f := range kycFields {
 		if f != "document_number" { // not written back into the page
 			pg.Values[f] = v.input(f)
@@ -297,7 +297,7 @@ func (h *Handler) submitKYC(v *visit) {
 	}
 	birth, err := identity.ParseBirthDate(v.input("birth_date"))
 	if err != nil {
-		pg.Errors["birth_date"] = "Enter your date of birth."
+		pg.Errors["birth_date"] = v.t("kyc.birth")
 		h.render(v, http.StatusUnprocessableEntity, pg)
 		return
 	}
@@ -316,7 +316,7 @@ func (h *Handler) submitKYC(v *visit) {
 		name := strings.ReplaceAll(e.Param, ".", "_")
 		switch {
 		case e.Code == identity.CodeUnderage:
-			pg.Errors["birth_date"] = "You must be at least 18 years old to verify your identity."
+			pg.Errors["birth_date"] = v.t("kyc.underage")
 		case name != "" && slices.Contains(kycFields, name):
 			pg.Errors[name] = v.payerText(e)
 		default:
