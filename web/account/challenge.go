@@ -136,7 +136,7 @@ func wantsPasskey(p payment.Payment) bool { return p.Risk.Factor == risk.FactorP
 func (h *Handler) challengeBase(v *visit, p payment.Payment) page {
 	d := challengeData{PaymentID: p.ID, ClientSecret: p.ClientSecret, URL: web.ChallengeURL(p),
 		Merchant: h.merchantName(v.r.Context(), map[string]string{}, p.MerchantID),
-		Amount:   web.FormatAmount(p.Amount, p.Currency), Currency: string(p.Currency), Description: p.Description}
+		Amount:   amountIn(v.lang(), p), Currency: string(p.Currency), Description: p.Description}
 	pg := page{Template: "challenge", Title: v.t("ch.title"), Data: d,
 		Errors: map[string]string{}, Values: map[string]string{}}
 	if origin, ok := web.ReturnOrigin(p.ReturnURL); ok {
