@@ -77,9 +77,21 @@ func RequestLang(r *http.Request, locale string) Lang {
 // English, then to the key itself (TestCatalogueComplete keeps both from
 // happening).
 func (l Lang) T(key string, args ...any) string {
-	s, ok := catalogue[l][key]
+	return Texts(catalogue).T(l, key, args...)
+}
+
+// Texts is a catalogue of payer-visible texts by language and key: the
+// payment pages' (catalogue.go), and the account pages' (package
+// web/account). Both are looked up the same way, in the same languages.
+type Texts map[Lang]map[string]string
+
+// T is the text of key in l, with args filled in as fmt.Sprintf does. A
+// key c does not have in l falls back to English, then to the key itself
+// (each catalogue's completeness test keeps both from happening).
+func (c Texts) T(l Lang, key string, args ...any) string {
+	s, ok := c[l][key]
 	if !ok {
-		if s, ok = catalogue[LangEN][key]; !ok {
+		if s, ok = c[LangEN][key]; !ok {
 			return key
 		}
 	}

@@ -167,8 +167,7 @@ func (h *Handler) Routes() []string { return slices.Clone(h.routes) }
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, pattern := h.mux.Handler(r); pattern == "" {
 		v := h.newVisit(w, r)
-		h.render(v, http.StatusNotFound, messagePage("Page not found",
-			"This page does not exist. Check the address, or go to your account.", "/account", "Your account"))
+		h.render(v, http.StatusNotFound, messagePage(v.t("notfound.title"), v.t("notfound.text"), "/account", v.t("acct.title")))
 		return
 	}
 	h.mux.ServeHTTP(w, r)

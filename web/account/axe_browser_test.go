@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/kassa/kassa/internal/browser"
@@ -92,5 +93,34 @@ func TestBrowserAccountAccessibility(t *testing.T) {
 		name := fmt.Sprintf("login-factor-%d", width)
 		b2.Axe(name)
 		b2.Snap(name)
+	}
+	// The same pages in German: login (also with an error), the second
+	// factor with a code sent, and the account page.
+	const emailDE = "axe-de@example.com"
+	f.signUp(t, emailDE, "+4915112348889")
+	for _, width := range []int64{375, 1280} {
+		b3 := browser.New(t)
+		check := func(what string) {
+			t.Helper()
+			name := fmt.Sprintf("de-%s-%d", what, width)
+			var lang string
+			if b3.Run(chromedp.Evaluate(`document.documentElement.lang`, &lang)); lang != "de" {
+				t.Errorf("%s: page language %q, want de", name, lang)
+			}
+			b3.Axe(name)
+			b3.Snap(name)
+		}
+		b3.Run(network.Enable(), network.SetExtraHTTPHeaders(network.Headers{"Accept-Language": "de-AT,de;q=0.9"}),
+			emulation.SetDeviceMetricsOverride(width, 900, 1, width < 500),
+			chromedp.Navigate(f.origin+"/login"), browser.Loaded("#login"))
+		check("login")
+		b3.Run(chromedp.SendKeys("#email", emailDE, chromedp.ByID), chromedp.SendKeys("#password", "wrong password!", chromedp.ByID),
+			clickTo("#login button", "#login"))
+		check("login-error")
+		b3.Run(chromedp.SendKeys("#password", goodPassword, chromedp.ByID), clickTo("#login button", "#otp"),
+			clickTo("#send-email", "#factor-otp"))
+		check("login-factor")
+		b3.Run(chromedp.SendKeys("#otp-code", f.lastCode(t, emailDE), chromedp.ByID), clickTo("#factor-otp button", "#passkeys"))
+		check("account")
 	}
 }

@@ -75,8 +75,7 @@ type challengeData struct {
 func (h *Handler) lookupPayment(v *visit, secret string) (payment.Payment, bool) {
 	id := v.r.PathValue("payment_id")
 	notFound := func() (payment.Payment, bool) {
-		h.render(v, http.StatusNotFound, messagePage("Page not found",
-			"This verification page does not exist. The link may be incomplete; go back to the shop and start again.", "", ""))
+		h.render(v, http.StatusNotFound, messagePage(v.t("notfound.title"), v.t("ch.notfound"), "", ""))
 		return payment.Payment{}, false
 	}
 	if secret == "" || len(secret) > 128 || id == "" || len(id) > 64 {
@@ -92,6 +91,9 @@ func (h *Handler) lookupPayment(v *visit, secret string) (payment.Payment, bool)
 	if subtle.ConstantTimeCompare([]byte(p.ClientSecret), []byte(secret)) != 1 {
 		return notFound()
 	}
+	// The page speaks the language the merchant named on the payment,
+	// else the browser's.
+	v.language, v.langSet = web.RequestLang(v.r, p.Locale), true
 	return p, true
 }
 
@@ -134,8 +136,8 @@ func wantsPasskey(p payment.Payment) bool { return p.Risk.Factor == risk.FactorP
 func (h *Handler) challengeBase(v *visit, p payment.Payment) page {
 	d := challengeData{PaymentID: p.ID, ClientSecret: p.ClientSecret, URL: web.ChallengeURL(p),
 		Merchant: h.merchantName(v.r.Context(), map[string]string{}, p.MerchantID),
-		Amount:   web.FormatAmount(p.Amount, p.Currency), Currency: string(p.Currency), Description: p.Description}
-	pg := page{Template: "challenge", Title: "Confirm your payment", Data: d,
+		Amount:   amountIn(v.lang(), p), Currency: string(p.Currency), Description: p.Description}
+	pg := page{Template: "challenge", Title: v.t("ch.title"), Data: d,
 		Errors: map[string]string{}, Values: map[string]string{}}
 	if origin, ok := web.ReturnOrigin(p.ReturnURL); ok {
 		pg.formAction = origin
@@ -215,31 +217,31 @@ func (h *Handler) resultPage(v *visit, p payment.Payment, why string) page {
 	d := pg.Data.(challengeData)
 	switch st := p.Status; {
 	case st == payment.StatusAuthorized || st == payment.StatusCaptured:
-		pg.Title, pg.Heading = "Payment approved", "Approved"
-		pg.Text = "Your payment to " + d.Merchant + " went through."
+		pg.Title, pg.Heading = v.t("ch.approved.title"), v.t("ch.approved.head")
+		pg.Text = v.t("ch.approved.text", d.Merchant)
 	case st == payment.StatusFailed && p.FailureCode == payment.FailureChallengeFailed:
-		pg.Title, pg.Heading = "Payment not approved", "Not approved"
-		pg.Text = "The payment was not confirmed, so it was declined. Nothing was charged."
+		pg.Title, pg.Heading = v.t("ch.notapproved.title"), v.t("ch.notapproved.head")
+		pg.Text = v.t("ch.notapproved.text")
 		if why != "" {
-			pg.Text = why + " The payment was declined; nothing was charged."
+			pg.Text = v.t("ch.notapproved.why", why)
 		}
 	case st == payment.StatusFailed:
-		pg.Title, pg.Heading = "Payment failed", "Failed"
-		pg.Text = "This payment failed. Nothing was charged."
+		pg.Title, pg.Heading = v.t("ch.failed.title"), v.t("ch.failed.head")
+		pg.Text = v.t("ch.failed.text")
 	case st == payment.StatusCanceled:
-		pg.Title, pg.Heading = "Payment canceled", "Canceled"
-		pg.Text = d.Merchant + " canceled this payment. Nothing was charged."
+		pg.Title, pg.Heading = v.t("ch.canceled.title"), v.t("ch.canceled.head")
+		pg.Text = v.t("ch.canceled.text", d.Merchant)
 	case st == payment.StatusRequiresAction && h.now().Before(p.ExpiresAt):
 		// Never challenged, or passed and still with the card's bank.
-		pg.Title, pg.Heading = "Nothing to confirm", "Nothing to confirm"
-		pg.Text = "This payment needs no verification here. Continue on the payment page."
-		pg.LinkURL, pg.LinkText = payURL(p), "Go to the payment page"
+		pg.Title, pg.Heading = v.t("ch.nothing.title"), v.t("ch.nothing.title")
+		pg.Text = v.t("ch.nothing.text")
+		pg.LinkURL, pg.LinkText = payURL(p), v.t("ch.nothing.link")
 	default: // expired, or requires_action past its time
-		pg.Title, pg.Heading = "Payment expired", "Expired"
-		pg.Text = "The payment was not confirmed in time. Nothing was charged; go back to the shop to start again."
+		pg.Title, pg.Heading = v.t("ch.expired.title"), v.t("ch.expired.head")
+		pg.Text = v.t("ch.expired.text")
 	}
 	if ret := web.ReturnURL(p); ret != "" && pg.LinkURL == "" {
-		pg.LinkURL, pg.LinkText = ret, "Back to "+d.Merchant
+		pg.LinkURL, pg.LinkText = ret, v.t("ch.back", d.Merchant)
 	}
 	return pg
 }
@@ -261,7 +263,7 @@ func (h *Handler) showChallenge(v *visit) {
 		return
 	}
 	if pg.Data.(challengeData).Sent != "" {
-		pg.Notice = "We sent you a code. It is valid for 10 minutes."
+		pg.Notice = v.t("factor.sent")
 	}
 	h.render(v, http.StatusOK, pg)
 }
@@ -294,7 +296,7 @@ func (h *Handler) answerChallenge(v *visit) {
 		if st == liveSession {
 			payer = sess.CustomerID
 		}
-		h.completeChallenge(v, p, false, payer, "You canceled the payment.")
+		h.completeChallenge(v, p, false, payer, v.t("ch.youcanceled"))
 		return
 	}
 	if p.PayerID == "" && customerCode(p) {
@@ -304,8 +306,7 @@ func (h *Handler) answerChallenge(v *visit) {
 		case "verify_code":
 			h.verifyPayerCode(v, p)
 		default:
-			h.render(v, http.StatusConflict, messagePage("Request refused",
-				"This payment needs another kind of confirmation. Go back to the verification page.", back, "Back"))
+			h.render(v, http.StatusConflict, messagePage(v.t("refused.title"), v.t("ch.otherkind"), back, v.t("ch.backshort")))
 		}
 		return
 	}
@@ -313,7 +314,7 @@ func (h *Handler) answerChallenge(v *visit) {
 		// Nobody's factor can pass it (see the top of this file): the
 		// challenge ends now rather than when the payment expires.
 		h.log.InfoContext(v.r.Context(), "challenge page: answer for a payment without a payer", "payment", p.ID, "action", action)
-		h.completeChallenge(v, p, false, "", "This payment was made without a Kassa account, so it cannot be confirmed with one.")
+		h.completeChallenge(v, p, false, "", v.t("ch.noaccount"))
 		return
 	}
 	if st != liveSession || p.PayerID != sess.CustomerID {
@@ -329,8 +330,7 @@ func (h *Handler) answerChallenge(v *visit) {
 		h.verifyChallengePasskey(v, p, sess.CustomerID)
 	default:
 		// Another factor than the one asked for is no way around it.
-		h.render(v, http.StatusConflict, messagePage("Request refused",
-			"This payment needs another kind of confirmation. Go back to the verification page.", back, "Back"))
+		h.render(v, http.StatusConflict, messagePage(v.t("refused.title"), v.t("ch.otherkind"), back, v.t("ch.backshort")))
 	}
 }
 
@@ -366,7 +366,7 @@ func (h *Handler) sendChallengeCode(v *visit, p payment.Payment, customerID stri
 		h.redirect(v, web.ChallengeURL(p)+"&sent="+url.QueryEscape(ch))
 		return
 	}
-	h.codeNotSent(v, p, ch, err, "A code cannot go there. Choose another way.")
+	h.codeNotSent(v, p, ch, err, v.t("ch.nowhere"))
 }
 
 // codeNotSent answers a step-up code that could not be sent on channel
@@ -378,10 +378,10 @@ func (h *Handler) codeNotSent(v *visit, p payment.Payment, ch string, err error,
 		h.fail(v, err)
 		return
 	}
-	msg := "We could not send the code just now. Try again in a moment."
+	msg := v.t("signup.notsent")
 	switch e.Kind {
 	case kassa.ERateLimited:
-		msg = "A code was sent a moment ago; use that one, or ask again in " + retryAfter(v, err) + "."
+		msg = v.t("factor.resend", retryAfter(v, err))
 	case kassa.EInvalid:
 		msg = invalid
 	}
@@ -402,10 +402,10 @@ func (h *Handler) verifyChallengeCode(v *visit, p payment.Payment, customerID st
 	case e.Kind == kassa.ERateLimited:
 		// Locked out of second factors (identity: too many wrong codes
 		// in a row): this payment cannot be confirmed any more.
-		h.completeChallenge(v, p, false, customerID, "Too many wrong codes were entered.")
+		h.completeChallenge(v, p, false, customerID, v.t("ch.toomany"))
 	default:
 		h.challengeError(v, p, http.StatusUnprocessableEntity, v.input("sent"), "code",
-			"This code is wrong or has expired. Check it, or ask for a new one.")
+			v.t("signup.wrongcode"))
 	}
 }
 
@@ -422,7 +422,7 @@ func (h *Handler) verifyChallengePasskey(v *visit, p payment.Payment, customerID
 	if err == nil && !before(cred.Created, p) {
 		h.log.InfoContext(ctx, "challenge page: passkey added after the payment", "payment", p.ID)
 		h.completeChallenge(v, p, false, customerID,
-			"This passkey was added after the payment was made; only a passkey you had before can confirm it.")
+			v.t("ch.passkeylate"))
 		return
 	}
 	if err == nil {
@@ -437,11 +437,11 @@ func (h *Handler) verifyChallengePasskey(v *visit, p payment.Payment, customerID
 		// The passkey answered and was refused: no user verification, a
 		// bad signature, a cloned or unknown passkey.
 		h.log.InfoContext(ctx, "challenge page: passkey refused", "payment", p.ID, "code", e.Code)
-		h.completeChallenge(v, p, false, customerID, passkeyMessage(e))
+		h.completeChallenge(v, p, false, customerID, passkeyMessage(v, e))
 	default:
 		// Nothing was proved either way (an expired or replayed ceremony,
 		// a malformed answer): the payer may try again.
-		h.challengeError(v, p, statusOf(err), "", "", passkeyMessage(e))
+		h.challengeError(v, p, statusOf(err), "", "", passkeyMessage(v, e))
 	}
 }
 
@@ -465,7 +465,7 @@ func (h *Handler) completeChallenge(v *visit, p payment.Payment, passed bool, pa
 			return
 		}
 		if h.pending(fresh) {
-			h.challengeError(v, fresh, statusOf(err), "", "", "The payment could not be completed. "+payerText(e))
+			h.challengeError(v, fresh, statusOf(err), "", "", v.t("ch.notcompleted", v.payerText(e)))
 			return
 		}
 		h.render(v, http.StatusConflict, h.resultPage(v, fresh, ""))
@@ -507,20 +507,20 @@ func (h *Handler) challengePasskeyOptions(v *visit) {
 			h.jsonError(v, err)
 			return
 		}
-		h.writeJSON(v, http.StatusNotFound, jsonMessage{"No such payment."})
+		h.writeJSON(v, http.StatusNotFound, jsonMessage{v.t("ch.json.nopayment")})
 		return
 	}
 	if !h.pending(p) || !wantsPasskey(p) {
-		h.writeJSON(v, http.StatusConflict, jsonMessage{"This payment does not wait for a passkey. Reload the page."})
+		h.writeJSON(v, http.StatusConflict, jsonMessage{v.t("ch.json.nopasskey")})
 		return
 	}
 	if p.PayerID == "" {
-		h.writeJSON(v, http.StatusConflict, jsonMessage{"This payment cannot be confirmed with a Kassa account. Reload the page."})
+		h.writeJSON(v, http.StatusConflict, jsonMessage{v.t("ch.json.noaccount")})
 		return
 	}
 	sess, ok := h.loggedIn(v)
 	if !ok || p.PayerID != sess.CustomerID {
-		h.writeJSON(v, http.StatusUnauthorized, jsonMessage{"Your login expired. Reload the page and log in again."})
+		h.writeJSON(v, http.StatusUnauthorized, jsonMessage{v.t("json.expired")})
 		return
 	}
 	cus, err := h.id.Customer(ctx, sess.CustomerID)

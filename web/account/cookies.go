@@ -1,6 +1,8 @@
 package account
 
 import (
+	"github.com/kassa/kassa/web"
+
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -64,6 +66,9 @@ type visit struct {
 	// session is the session token the browser holds after this
 	// response: the cookie it sent, or what this response sets.
 	session string
+	// language is the payer's language once langSet (texts.go).
+	language web.Lang
+	langSet  bool
 }
 
 func (h *Handler) newVisit(w http.ResponseWriter, r *http.Request) *visit {

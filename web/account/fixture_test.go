@@ -229,6 +229,8 @@ type visitor struct {
 	jar        *plainJar
 	body       string   // the last page
 	setCookies []string // every Set-Cookie header received
+	// acceptLanguage is sent with every request when set.
+	acceptLanguage string
 }
 
 func (f *fixture) visitor(t *testing.T) *visitor {
@@ -270,6 +272,9 @@ func (j *plainJar) Cookies(*url.URL) []*http.Cookie {
 
 func (v *visitor) do(req *http.Request) *http.Response {
 	v.t.Helper()
+	if v.acceptLanguage != "" {
+		req.Header.Set("Accept-Language", v.acceptLanguage)
+	}
 	resp, err := v.c.Do(req)
 	if err != nil {
 		v.t.Fatal(err)

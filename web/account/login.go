@@ -83,8 +83,8 @@ func (h *Handler) logOutQuietly(v *visit) {
 	}
 }
 
-func loginPage(next string) page {
-	return page{Template: "login", Title: "Log in", Next: next, Errors: map[string]string{}, Values: map[string]string{}}
+func loginPage(v *visit, next string) page {
+	return page{Template: "login", Title: v.t("login.title"), Next: next, Errors: map[string]string{}, Values: map[string]string{}}
 }
 
 // showLogin is GET /login.
@@ -95,14 +95,14 @@ func (h *Handler) showLogin(v *visit) {
 		h.redirect(v, orAccount(next))
 		return
 	}
-	pg := loginPage(next)
+	pg := loginPage(v, next)
 	switch {
 	case q.Get("out") != "":
-		pg.Notice = "You are logged out."
+		pg.Notice = v.t("login.out")
 	case q.Get("expired") != "":
-		pg.Notice = "Your login expired. Log in again."
+		pg.Notice = v.t("login.expired")
 	case q.Get("reset") != "":
-		pg.Notice = "Your password was changed and every login ended. Log in with the new password."
+		pg.Notice = v.t("login.reset")
 	}
 	h.render(v, http.StatusOK, pg)
 }
@@ -115,7 +115,7 @@ func (h *Handler) login(v *visit) {
 		return
 	}
 	next := safeNext(v.input("next"))
-	pg := loginPage(next)
+	pg := loginPage(v, next)
 	pg.Values["email"] = v.input("email")
 	res, err := h.id.Login(v.r.Context(), identity.LoginRequest{Email: pg.Values["email"],
 		Password: v.secretInput("password"), Client: h.client(v)})
@@ -126,10 +126,9 @@ func (h *Handler) login(v *visit) {
 			h.fail(v, err)
 			return
 		case e.Kind == kassa.ERateLimited:
-			pg.FormError = "Too many failed attempts. For your security, logging in with this email address " +
-				"from here is paused; try again in " + retryAfter(v, err) + "."
+			pg.FormError = v.t("login.paused", retryAfter(v, err))
 		default:
-			pg.FormError = "The email address or password is wrong."
+			pg.FormError = v.t("login.wrong")
 			pg.Focus = "password"
 		}
 		h.render(v, statusOf(err), pg)
@@ -188,11 +187,11 @@ func (h *Handler) factorPage(v *visit, next, sent string) (page, bool) {
 	}
 	switch {
 	case sent == string(identity.ChannelEmail):
-		d.Sent, d.SentLabel = sent, "Code sent to "+d.Email
+		d.Sent, d.SentLabel = sent, v.t("factor.sentemail", d.Email)
 	case sent == string(identity.ChannelSMS) && d.Phone != "":
-		d.Sent, d.SentLabel = sent, "Code sent by SMS to "+d.Phone
+		d.Sent, d.SentLabel = sent, v.t("factor.sentsms", d.Phone)
 	}
-	pg := page{Template: "factor", Title: "Confirm it is you", Next: next, Passkeys: d.Passkey, Data: d,
+	pg := page{Template: "factor", Title: v.t("factor.title"), Next: next, Passkeys: d.Passkey, Data: d,
 		Errors: map[string]string{}, Values: map[string]string{}}
 	return pg, true
 }
@@ -211,7 +210,7 @@ func (h *Handler) showSecondFactor(v *visit) {
 		return
 	}
 	if d := pg.Data.(factorData); d.Sent != "" {
-		pg.Notice = "We sent you a code. It is valid for 10 minutes."
+		pg.Notice = v.t("factor.sent")
 		pg.Focus = "otp_code"
 	}
 	h.render(v, http.StatusOK, pg)
@@ -242,7 +241,7 @@ func (h *Handler) verifySecondFactor(v *visit) {
 			// The form sent without its script: no passkey was asked for,
 			// so none was wrong.
 			if pg, ok := h.factorPage(v, next, ""); ok {
-				pg.FormError = "Using a passkey needs JavaScript. Turn it on, or choose another way below."
+				pg.FormError = v.t("factor.jsneeded")
 				h.render(v, http.StatusUnprocessableEntity, pg)
 			}
 			return
@@ -266,14 +265,13 @@ func (h *Handler) verifySecondFactor(v *visit) {
 	h.factorFailed(v, next, v.input("sent"), err, func(pg *page, e *kassa.Error) {
 		switch {
 		case e.Kind == kassa.ERateLimited:
-			pg.FormError = "Too many wrong codes. For your security, try again in " + retryAfter(v, err) + "."
+			pg.FormError = v.t("factor.toomany", retryAfter(v, err))
 		case e.Code == identity.CodeCodeInvalid && f == identity.FactorPasskey:
-			pg.FormError = "Your passkey was not accepted. Use a passkey of this account that verifies you " +
-				"(fingerprint, face or device PIN), or choose another way below."
+			pg.FormError = v.t("factor.passkeybad")
 		case e.Code == identity.CodeCodeInvalid && codeFields[f] != "":
-			pg.Errors[codeFields[f]] = "This code is wrong or has expired."
+			pg.Errors[codeFields[f]] = v.t("factor.wrongcode")
 		default:
-			pg.FormError = payerText(e)
+			pg.FormError = v.payerText(e)
 		}
 	})
 }
@@ -315,11 +313,11 @@ func (h *Handler) sendLoginCode(v *visit) {
 	h.factorFailed(v, next, ch, err, func(pg *page, e *kassa.Error) {
 		switch e.Kind {
 		case kassa.ERateLimited:
-			pg.FormError = "A code was sent a moment ago; use that one, or ask again in " + retryAfter(v, err) + "."
+			pg.FormError = v.t("factor.resend", retryAfter(v, err))
 		case kassa.EUnavailable:
-			pg.FormError = "We could not send the code just now. Try again in a moment, or choose another way."
+			pg.FormError = v.t("factor.notsent")
 		default:
-			pg.FormError = payerText(e)
+			pg.FormError = v.payerText(e)
 		}
 	})
 }
@@ -338,7 +336,7 @@ func (h *Handler) loginPasskeyOptions(v *visit) {
 		return
 	}
 	if !slices.Contains(ch.Factors, identity.FactorPasskey) {
-		h.writeJSON(v, http.StatusUnprocessableEntity, jsonMessage{"This account has no passkey. Choose another way."})
+		h.writeJSON(v, http.StatusUnprocessableEntity, jsonMessage{v.t("json.nopasskey")})
 		return
 	}
 	opts, ceremony, err := h.pk.BeginDiscoverableLogin(v.r.Context(), passkey.PurposeLogin, ch.SessionID)
@@ -381,17 +379,17 @@ func (h *Handler) jsonForm(v *visit) bool {
 		return false
 	}
 	if !web.SameOrigin(v.r) {
-		return refuse(http.StatusForbidden, "This request can only come from Kassa's own pages.")
+		return refuse(http.StatusForbidden, v.t("json.origin"))
 	}
 	if !web.IsForm(v.r) {
-		return refuse(http.StatusUnsupportedMediaType, "Send a form.")
+		return refuse(http.StatusUnsupportedMediaType, v.t("json.form"))
 	}
 	v.r.Body = http.MaxBytesReader(v.w, v.r.Body, formBytesMax)
 	if err := v.r.ParseForm(); err != nil {
-		return refuse(http.StatusBadRequest, "The form could not be read.")
+		return refuse(http.StatusBadRequest, v.t("json.read"))
 	}
 	if !v.csrfOK() {
-		return refuse(http.StatusForbidden, "This page has expired. Reload it and try again.")
+		return refuse(http.StatusForbidden, v.t("json.csrf"))
 	}
 	return true
 }
@@ -401,14 +399,14 @@ func (h *Handler) jsonError(v *visit, err error) {
 	e, ok := userFacing(err)
 	if !ok {
 		h.log.ErrorContext(v.r.Context(), "account page", "path", v.r.URL.Path, "err", err)
-		h.writeJSON(v, http.StatusInternalServerError, jsonMessage{"Something went wrong. Try again in a moment."})
+		h.writeJSON(v, http.StatusInternalServerError, jsonMessage{v.t("json.internal")})
 		return
 	}
 	if e.Code == identity.CodeSessionInvalid {
-		h.writeJSON(v, http.StatusUnauthorized, jsonMessage{"Your login expired. Reload the page and log in again."})
+		h.writeJSON(v, http.StatusUnauthorized, jsonMessage{v.t("json.expired")})
 		return
 	}
-	h.writeJSON(v, statusOf(err), jsonMessage{payerText(e)})
+	h.writeJSON(v, statusOf(err), jsonMessage{v.payerText(e)})
 }
 
 func (h *Handler) writeJSON(v *visit, status int, body any) {

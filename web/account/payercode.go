@@ -57,7 +57,7 @@ func (h *Handler) sendPayerCode(v *visit, p payment.Payment) {
 	}
 	// An invalid address is the shop's (not a valid address or mobile
 	// number): the payer cannot fix that here.
-	h.codeNotSent(v, p, string(ch), err, "A code cannot go there. Choose another way, or cancel and pay another way.")
+	h.codeNotSent(v, p, string(ch), err, v.t("ch.nowherecustomer"))
 }
 
 func (h *Handler) verifyPayerCode(v *visit, p payment.Payment) {
@@ -71,15 +71,18 @@ func (h *Handler) verifyPayerCode(v *visit, p payment.Payment) {
 	case !ok:
 		h.fail(v, err)
 	case e.Kind == kassa.ERateLimited:
-		h.completeChallenge(v, p, false, "", "Too many wrong codes were entered.")
+		h.completeChallenge(v, p, false, "", v.t("ch.toomany"))
 	default:
 		h.challengeError(v, p, http.StatusUnprocessableEntity, v.input("sent"), "code",
-			"This code is wrong or has expired. Check it, or ask for a new one.")
+			v.t("signup.wrongcode"))
 	}
 }
 
 // paying is the payment a flow returns to, as the payer sees it.
-type paying struct{ Merchant, Amount string }
+type paying struct {
+	Merchant, Amount string
+	locale           string // the payment's, for the pages' language
+}
 
 // payingFor is the payment of a flow's next page when that is a step-up
 // challenge (/challenge/{id}?client_secret=...) whose secret matches; nil
@@ -100,5 +103,5 @@ func (h *Handler) payingFor(v *visit, next string) *paying {
 		return nil
 	}
 	return &paying{Merchant: h.merchantName(v.r.Context(), map[string]string{}, p.MerchantID),
-		Amount: web.FormatMoney(p.Amount, p.Currency, web.RequestLang(v.r, p.Locale))}
+		Amount: web.FormatMoney(p.Amount, p.Currency, web.RequestLang(v.r, p.Locale)), locale: p.Locale}
 }

@@ -41,13 +41,13 @@ type recoverData struct {
 // tokenMax bounds the recovery token taken from a form.
 const recoveryTokenMax = 1024
 
-func recoverPage(d recoverData) page {
-	return page{Template: "recover", Title: "Set a new password", Data: d, Errors: map[string]string{}, Values: map[string]string{}}
+func recoverPage(v *visit, d recoverData) page {
+	return page{Template: "recover", Title: v.t("recover.head"), Data: d, Errors: map[string]string{}, Values: map[string]string{}}
 }
 
 // showRecover is GET /login/forgot.
 func (h *Handler) showRecover(v *visit) {
-	h.render(v, http.StatusOK, recoverPage(recoverData{Step: recoverStepEmail}))
+	h.render(v, http.StatusOK, recoverPage(v, recoverData{Step: recoverStepEmail}))
 }
 
 // answerRecover is POST /login/forgot.
@@ -73,8 +73,8 @@ func (h *Handler) answerRecover(v *visit) {
 		err := h.id.SendRecoverySMS(v.r.Context(), tok)
 		if err == nil {
 			d.Sent = true
-			pg := recoverPage(d)
-			pg.Notice, pg.Focus = "We sent a code by SMS to "+d.Phone+".", "otp_code"
+			pg := recoverPage(v, d)
+			pg.Notice, pg.Focus = v.t("recover.smssent", d.Phone), "otp_code"
 			h.render(v, http.StatusOK, pg)
 			return
 		}
@@ -97,7 +97,7 @@ func (h *Handler) answerRecover(v *visit) {
 		}
 		h.recoverFailed(v, d, err, "password")
 	default:
-		h.render(v, http.StatusUnprocessableEntity, recoverPage(recoverData{Step: recoverStepEmail}))
+		h.render(v, http.StatusUnprocessableEntity, recoverPage(v, recoverData{Step: recoverStepEmail}))
 	}
 }
 
@@ -106,7 +106,7 @@ func (h *Handler) recoverStart(v *visit) {
 	email := v.input("email")
 	res, err := h.id.StartRecovery(v.r.Context(), email, h.client(v))
 	if err != nil {
-		pg := recoverPage(d)
+		pg := recoverPage(v, d)
 		pg.Values["email"] = email
 		e, ok := userFacing(err)
 		switch {
@@ -114,17 +114,17 @@ func (h *Handler) recoverStart(v *visit) {
 			h.fail(v, err)
 			return
 		case e.Param == "email":
-			pg.Errors["email"] = "Enter an email address like name@example.com."
+			pg.Errors["email"] = v.t("signup.email_bad")
 		case e.Kind == kassa.ERateLimited:
-			pg.FormError = "Too many attempts from here. Try again in " + retryAfter(v, err) + "."
+			pg.FormError = v.t("recover.toomany", retryAfter(v, err))
 		default:
-			pg.FormError = payerText(e)
+			pg.FormError = v.payerText(e)
 		}
 		h.render(v, statusOf(err), pg)
 		return
 	}
 	d.Step, d.Token, d.Email = recoverStepCode, res.Token, email
-	pg := recoverPage(d)
+	pg := recoverPage(v, d)
 	pg.Focus = "code"
 	h.render(v, http.StatusOK, pg)
 }
@@ -143,7 +143,7 @@ func (h *Handler) recoverNext(v *visit, d recoverData, res identity.Recovery, er
 		next.RecoveryCode = slices.Contains(res.Factors, identity.FactorRecoveryCode)
 		next.SMS, next.Phone = slices.Contains(res.Factors, identity.FactorOTP), res.Phone
 	}
-	pg := recoverPage(next)
+	pg := recoverPage(v, next)
 	if next.Step == recoverStepPassword {
 		pg.Focus = "password"
 	}
@@ -158,18 +158,18 @@ func (h *Handler) recoverFailed(v *visit, d recoverData, err error, field string
 		return
 	}
 	if e.Code == identity.CodeRecoveryInvalid {
-		pg := recoverPage(recoverData{Step: recoverStepEmail})
-		pg.FormError = "This password reset has expired or was used already. Start again."
+		pg := recoverPage(v, recoverData{Step: recoverStepEmail})
+		pg.FormError = v.t("recover.gone")
 		h.render(v, http.StatusUnauthorized, pg)
 		return
 	}
-	pg := recoverPage(d)
-	msg := payerText(e)
+	pg := recoverPage(v, d)
+	msg := v.payerText(e)
 	switch {
 	case e.Kind == kassa.ERateLimited && e.Code != identity.CodeResendLimited:
-		msg = "Too many wrong codes. For your security, try again in " + retryAfter(v, err) + "."
+		msg = v.t("factor.toomany", retryAfter(v, err))
 	case e.Code == identity.CodeCodeInvalid:
-		msg = "This code is wrong or has expired."
+		msg = v.t("factor.wrongcode")
 	}
 	if field != "" && e.Kind != kassa.ERateLimited {
 		pg.Errors[field] = msg

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/identity"
@@ -24,8 +23,8 @@ var assets embed.FS
 
 var (
 	templates = template.Must(template.New("").Funcs(template.FuncMap{
-		"field": newField, "when": formatTime, "amount": web.FormatAmount,
-		"deviceName": deviceName, "strength": sessionStrength, "levelWord": func(l identity.Level) string { return levelWords[l] },
+		"field": newField, "amount": web.FormatAmount,
+		"strength": sessionStrength, "levelKey": func(l identity.Level) string { return levelWords[l] },
 	}).ParseFS(assets, "account.html"))
 	pageCSS = web.PageCSS() + template.CSS(mustRead("account.css"))
 	// Every page runs account.js (focus, double-submit guard) and the
@@ -58,6 +57,7 @@ const (
 // page is what the templates render. Most fields serve one template.
 type page struct {
 	Template string
+	Lang     web.Lang // the language of the page's texts (texts.go)
 	Title    string
 	Nonce    string
 	CSS      template.CSS
@@ -118,13 +118,6 @@ func newField(pg page, name, label, kind, auto, hint string, required bool) fiel
 	return f
 }
 
-func formatTime(t time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	return t.UTC().Format("2 Jan 2006, 15:04 UTC")
-}
-
 func messagePage(title, text, link, linkText string) page {
 	return page{Template: "message", Title: title, Heading: title, Text: text, LinkURL: link, LinkText: linkText}
 }
@@ -135,6 +128,7 @@ func (h *Handler) render(v *visit, status int, pg page) {
 	rand.Read(nonce[:])
 	pg.Nonce = b64.EncodeToString(nonce[:])
 	pg.CSS, pg.JS, pg.CSRF, pg.Dev = pageCSS, pageJS, v.csrfToken(), h.cfg.DevOutbox
+	pg.Lang = v.lang()
 	if pg.Paying == nil && pg.Template != "challenge" && pg.Template != "challenge_result" {
 		pg.Paying = h.payingFor(v, pg.Next)
 	}
@@ -195,8 +189,7 @@ func (h *Handler) redirect(v *visit, target string) {
 // fail logs an internal error and shows a generic page.
 func (h *Handler) fail(v *visit, err error) {
 	h.log.ErrorContext(v.r.Context(), "account page", "path", v.r.URL.Path, "err", err)
-	h.render(v, http.StatusInternalServerError, messagePage("Something went wrong",
-		"Kassa could not handle this request. Nothing was changed by it; please try again in a moment.", "", ""))
+	h.render(v, http.StatusInternalServerError, messagePage(v.t("internal.title"), v.t("internal.text"), "", ""))
 }
 
 // form reads a POST's form after the checks every POST passes: from this
@@ -204,26 +197,25 @@ func (h *Handler) fail(v *visit, err error) {
 // answers the request itself when one fails.
 func (h *Handler) form(v *visit, limit int64) bool {
 	refuse := func(status int, text string) bool {
-		h.render(v, status, messagePage("Request refused", text, "", ""))
+		h.render(v, status, messagePage(v.t("refused.title"), v.t(text), "", ""))
 		return false
 	}
 	if !web.SameOrigin(v.r) {
-		return refuse(http.StatusForbidden, "This form can only be sent from Kassa's own pages. Open the page again and retry.")
+		return refuse(http.StatusForbidden, "refused.origin")
 	}
 	if !web.IsForm(v.r) {
-		return refuse(http.StatusUnsupportedMediaType, "This page takes only its own forms.")
+		return refuse(http.StatusUnsupportedMediaType, "refused.form")
 	}
 	v.r.Body = http.MaxBytesReader(v.w, v.r.Body, limit)
 	if err := v.r.ParseForm(); err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return refuse(http.StatusRequestEntityTooLarge, "The form was too large to read.")
+			return refuse(http.StatusRequestEntityTooLarge, "refused.large")
 		}
-		return refuse(http.StatusBadRequest, "The form could not be read. Go back and try again.")
+		return refuse(http.StatusBadRequest, "refused.read")
 	}
 	if !v.csrfOK() {
 		h.log.InfoContext(v.r.Context(), "account page: form refused: CSRF token missing or wrong", "path", v.r.URL.Path)
-		return refuse(http.StatusForbidden, "This form has expired or did not come from this page (cookies must be on). "+
-			"Go back, reload the page and try again.")
+		return refuse(http.StatusForbidden, "refused.csrf")
 	}
 	return true
 }
@@ -289,19 +281,19 @@ func orAccount(next string) string {
 func retryAfter(v *visit, err error) string {
 	var lo *identity.LockedOutError
 	if !errors.As(err, &lo) {
-		return "a while"
+		return v.t("wait.while")
 	}
 	s := lo.Seconds()
 	v.w.Header().Set("Retry-After", strconv.Itoa(s))
 	switch {
 	case s < 60:
-		return fmt.Sprintf("%d seconds", s)
+		return v.t("wait.seconds", s)
 	case s < 120:
-		return "a minute"
+		return v.t("wait.minute")
 	case s < 2*3600:
-		return fmt.Sprintf("%d minutes", (s+59)/60)
+		return v.t("wait.minutes", (s+59)/60)
 	}
-	return fmt.Sprintf("%d hours", (s+3599)/3600)
+	return v.t("wait.hours", (s+3599)/3600)
 }
 
 // statusOf is the HTTP status of a refusal by a service.
@@ -373,9 +365,24 @@ var payerTexts = map[string]string{
 // payerTextOther is what a payer reads for a code payerTexts lacks.
 const payerTextOther = "That did not work. Check what you entered and try again."
 
-// payerText is what a payer reads for e; a field's own words come from
-// the page when it has them.
-func payerText(e *kassa.Error) string {
+// payerText is what a payer reads for e in English; a field's own words
+// come from the page when it has them.
+func payerText(e *kassa.Error) string { return payerTextIn(web.LangEN, e) }
+
+// payerText is what the visit's payer reads for e, in their language.
+func (v *visit) payerText(e *kassa.Error) string { return payerTextIn(v.lang(), e) }
+
+// payerTextIn is what a payer of language l reads for e: payerTexts, or
+// payerTextsDE in German.
+func payerTextIn(l web.Lang, e *kassa.Error) string {
+	if l == web.LangDE {
+		if t, ok := payerTextsDE[e.Code]; ok {
+			return t
+		}
+		if _, ok := payerTexts[e.Code]; !ok {
+			return payerTextOtherDE
+		}
+	}
 	if t, ok := payerTexts[e.Code]; ok {
 		return t
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/identity"
 	"github.com/kassa/kassa/identity/passkey"
-	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/web"
 )
 
@@ -56,27 +55,16 @@ type paymentRow struct {
 	Created                                             time.Time
 }
 
-// notices confirm what a redirect back to the account page did.
-var notices = map[string]string{
-	"passkey_added":    "Your passkey was added.",
-	"passkey_renamed":  "Your passkey was renamed.",
-	"passkey_deleted":  "Your passkey was deleted. Your device keeps it, but it no longer opens this account.",
-	"device_revoked":   "The device was removed; it must pass a second factor to log in again.",
-	"session_revoked":  "The session was ended.",
-	"sessions_revoked": "You were logged out everywhere else.",
-	"totp_disabled":    "Your authenticator app was turned off and its recovery codes deleted.",
-	"kyc":              "Thank you: your identity is verified.",
-}
-
-// levelText explains a customer's level.
-var levelText = map[identity.Level]string{
-	identity.LevelUnverified:  "Not verified: finish signing up (email, phone and password).",
-	identity.LevelVerified:    "Verified: your email and phone are confirmed and you have a password.",
-	identity.LevelKYCVerified: "Identity verified: you gave your identity data (KYC).",
+// notices confirm what a redirect back to the account page did: the
+// done parameters it knows (their texts are "done."+name).
+var notices = map[string]bool{
+	"passkey_added": true, "passkey_renamed": true, "passkey_deleted": true, "device_revoked": true,
+	"session_revoked": true, "sessions_revoked": true, "totp_disabled": true, "kyc": true,
 }
 
 // accountPage builds the account page of a session.
-func (h *Handler) accountPage(ctx context.Context, sess identity.Session) (page, error) {
+func (h *Handler) accountPage(v *visit, sess identity.Session) (page, error) {
+	ctx, l := v.r.Context(), v.lang()
 	cus, err := h.id.Customer(ctx, sess.CustomerID)
 	if err != nil {
 		return page{}, err
@@ -111,10 +99,10 @@ func (h *Handler) accountPage(ctx context.Context, sess identity.Session) (page,
 	names := map[string]string{}
 	for _, p := range ps {
 		d.Payments = append(d.Payments, paymentRow{ID: p.ID, Merchant: h.merchantName(ctx, names, p.MerchantID),
-			Amount: formatAmount(p), Currency: string(p.Currency), Status: statusWord(p),
+			Amount: web.FormatMoney(p.Amount, p.Currency, l), Currency: string(p.Currency), Status: texts.T(l, statusWord(p)),
 			Description: p.Description, Created: p.Created})
 	}
-	return page{Template: "account", Title: "Your account", Passkeys: true, Data: d, Text: levelText[cus.Level],
+	return page{Template: "account", Title: texts.T(l, "acct.title"), Passkeys: true, Data: d, Text: texts.T(l, levelText[cus.Level]),
 		Errors: map[string]string{}, Values: map[string]string{}}, nil
 }
 
@@ -142,12 +130,14 @@ func (h *Handler) showAccount(v *visit) {
 	if !ok {
 		return
 	}
-	pg, err := h.accountPage(v.r.Context(), sess)
+	pg, err := h.accountPage(v, sess)
 	if err != nil {
 		h.fail(v, err)
 		return
 	}
-	pg.Notice = notices[v.r.URL.Query().Get("done")]
+	if done := v.r.URL.Query().Get("done"); notices[done] {
+		pg.Notice = v.t("done." + done)
+	}
 	pg.Next = safeNext(v.r.URL.Query().Get("next"))
 	h.render(v, http.StatusOK, pg)
 }
@@ -160,13 +150,13 @@ func (h *Handler) accountError(v *visit, sess identity.Session, section string, 
 		h.fail(v, err)
 		return
 	}
-	pg, perr := h.accountPage(v.r.Context(), sess)
+	pg, perr := h.accountPage(v, sess)
 	if perr != nil {
 		h.fail(v, perr)
 		return
 	}
 	pg.Next = safeNext(v.input("next"))
-	pg.Errors[section] = passkeyMessage(e)
+	pg.Errors[section] = passkeyMessage(v, e)
 	h.render(v, statusOf(err), pg)
 }
 
@@ -192,7 +182,7 @@ func (h *Handler) freshFactor(v *visit, sess identity.Session, back string) bool
 }
 
 // passkeyMessage says in a payer's words why a passkey was refused.
-func passkeyMessage(e *kassa.Error) string { return payerText(e) }
+func passkeyMessage(v *visit, e *kassa.Error) string { return v.payerText(e) }
 
 // passkeyUser is the customer as their authenticator shows them.
 func passkeyUser(c identity.Customer) passkey.User {
@@ -208,11 +198,11 @@ func (h *Handler) passkeyOptions(v *visit) {
 	}
 	sess, ok := h.loggedIn(v)
 	if !ok {
-		h.writeJSON(v, http.StatusUnauthorized, jsonMessage{"Your login expired. Reload the page and log in again."})
+		h.writeJSON(v, http.StatusUnauthorized, jsonMessage{v.t("json.expired")})
 		return
 	}
 	if !sess.FreshSecondFactor(h.now().UTC()) {
-		h.writeJSON(v, http.StatusForbidden, jsonMessage{"Confirm it is you first: reload the page and use “Confirm it is you to add a passkey”."})
+		h.writeJSON(v, http.StatusForbidden, jsonMessage{v.t("json.verify")})
 		return
 	}
 	cus, err := h.id.Customer(v.r.Context(), sess.CustomerID)
@@ -321,12 +311,12 @@ func (h *Handler) enrolTOTP(v *visit) {
 		h.accountError(v, sess, "totp", err)
 		return
 	}
-	pg := totpPage(en.URI, en.QRPNG, en.Secret)
+	pg := totpPage(v, en.URI, en.QRPNG, en.Secret)
 	pg.Focus = "totp_code"
 	h.render(v, http.StatusOK, pg)
 }
 
-func totpPage(uri string, qr []byte, secret string) page {
+func totpPage(v *visit, uri string, qr []byte, secret string) page {
 	var grouped []string
 	for s := secret; s != ""; {
 		n := min(4, len(s))
@@ -334,7 +324,7 @@ func totpPage(uri string, qr []byte, secret string) page {
 	}
 	d := totpData{QR: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(qr)),
 		URI: template.URL(uri), URIRaw: uri, Secret: strings.Join(grouped, " ")}
-	return page{Template: "totp", Title: "Set up an authenticator app", Data: d,
+	return page{Template: "totp", Title: v.t("acct.appsetup"), Data: d,
 		Errors: map[string]string{}, Values: map[string]string{}}
 }
 
@@ -350,7 +340,7 @@ func (h *Handler) confirmTOTP(v *visit) {
 	}
 	codes, err := h.id.ConfirmTOTP(v.r.Context(), sess.CustomerID, v.secretInput("totp_code"))
 	if err == nil {
-		h.render(v, http.StatusOK, page{Template: "recovery", Title: "Save your recovery codes", Data: totpData{Codes: codes}})
+		h.render(v, http.StatusOK, page{Template: "recovery", Title: v.t("recovery.head"), Data: totpData{Codes: codes}})
 		return
 	}
 	e, ok := userFacing(err)
@@ -374,8 +364,8 @@ func (h *Handler) confirmTOTP(v *visit) {
 		h.fail(v, kerr)
 		return
 	}
-	pg := totpPage(key.URL(), b.Bytes(), key.Secret())
-	pg.Errors["totp_code"] = "This code is wrong or has expired. Enter the code your app shows now."
+	pg := totpPage(v, key.URL(), b.Bytes(), key.Secret())
+	pg.Errors["totp_code"] = v.t("totp.wrongcode")
 	h.render(v, http.StatusUnprocessableEntity, pg)
 }
 
@@ -468,5 +458,3 @@ func codeOf(err error) string {
 	}
 	return "internal"
 }
-
-func formatAmount(p payment.Payment) string { return web.FormatAmount(p.Amount, p.Currency) }

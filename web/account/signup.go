@@ -17,14 +17,15 @@ import (
 
 const signUpSteps = 5
 
-// signUpStepNames number identity's steps for the page.
+// signUpStepNames number identity's steps for the page and name them
+// (keys of texts).
 var signUpStepNames = map[identity.SignUpStep]struct {
 	n    int
 	name string
 }{
-	identity.StepEmail:    {2, "Confirm your email"},
-	identity.StepPhone:    {3, "Confirm your phone"},
-	identity.StepPassword: {4, "Choose a password"},
+	identity.StepEmail:    {2, "signup.step.email"},
+	identity.StepPhone:    {3, "signup.step.phone"},
+	identity.StepPassword: {4, "signup.step.password"},
 }
 
 // client is what identity learns of the browser: its address, user agent,
@@ -35,9 +36,9 @@ func (h *Handler) client(v *visit) identity.Client {
 		DeviceToken: cookieValue(v.r, h.names.device), Fingerprint: sig.Fingerprint}
 }
 
-func signUpPage(next string) page {
-	return page{Template: "signup", Title: "Create your Kassa account", Step: 1, Steps: signUpSteps,
-		StepName: "Your email and phone", Next: next, Errors: map[string]string{}, Values: map[string]string{}}
+func signUpPage(v *visit, next string) page {
+	return page{Template: "signup", Title: v.t("signup.title"), Step: 1, Steps: signUpSteps,
+		StepName: v.t("signup.step.contact"), Next: next, Errors: map[string]string{}, Values: map[string]string{}}
 }
 
 // showSignUp is GET /signup.
@@ -47,7 +48,7 @@ func (h *Handler) showSignUp(v *visit) {
 		h.redirect(v, orAccount(next))
 		return
 	}
-	h.render(v, http.StatusOK, signUpPage(next))
+	h.render(v, http.StatusOK, signUpPage(v, next))
 }
 
 // startSignUp is POST /signup: identity sends the address its code (or,
@@ -57,7 +58,7 @@ func (h *Handler) startSignUp(v *visit) {
 		return
 	}
 	next := safeNext(v.input("next"))
-	pg := signUpPage(next)
+	pg := signUpPage(v, next)
 	pg.Values["email"], pg.Values["phone"] = v.input("email"), v.input("phone")
 	su, err := h.id.SignUp(v.r.Context(), identity.SignUpRequest{Email: pg.Values["email"], Phone: pg.Values["phone"],
 		Client: h.client(v)})
@@ -69,15 +70,15 @@ func (h *Handler) startSignUp(v *visit) {
 		}
 		switch {
 		case e.Param == "email":
-			pg.Errors["email"] = "Enter an email address like name@example.com."
+			pg.Errors["email"] = v.t("signup.email_bad")
 		case e.Param == "phone":
-			pg.Errors["phone"] = "Enter your mobile number with its country code, like +43 660 1234567."
+			pg.Errors["phone"] = v.t("signup.phone_bad")
 		case e.Kind == kassa.ERateLimited:
-			pg.FormError = "Too many sign-ups or codes at once. Try again in " + retryAfter(v, err) + "."
+			pg.FormError = v.t("signup.toomany", retryAfter(v, err))
 		case e.Kind == kassa.EUnavailable:
-			pg.FormError = "We could not send the code just now. Try again in a moment."
+			pg.FormError = v.t("signup.notsent")
 		default:
-			pg.FormError = payerText(e)
+			pg.FormError = v.payerText(e)
 		}
 		h.render(v, statusOf(err), pg)
 		return
@@ -99,15 +100,15 @@ func (h *Handler) signUpToken(v *visit, next string) (string, bool) {
 // signUpGone answers for a sign-up identity no longer knows.
 func (h *Handler) signUpGone(v *visit, next string) {
 	v.setSignUp("", h.now())
-	pg := signUpPage(next)
-	pg.FormError = "Your sign-up expired or was already finished. Start again, or log in if you set a password."
+	pg := signUpPage(v, next)
+	pg.FormError = v.t("signup.gone")
 	h.render(v, http.StatusUnauthorized, pg)
 }
 
 // stepPage is the page of a sign-up's current step.
-func stepPage(su identity.SignUp, next string) page {
+func stepPage(v *visit, su identity.SignUp, next string) page {
 	st := signUpStepNames[su.Step]
-	pg := page{Template: "signup_code", Title: st.name, Step: st.n, Steps: signUpSteps, StepName: st.name,
+	pg := page{Template: "signup_code", Title: v.t(st.name), Step: st.n, Steps: signUpSteps, StepName: v.t(st.name),
 		SignUpEmail: su.Email, SignUpPhone: su.Phone, Next: next, Errors: map[string]string{}, Values: map[string]string{}}
 	if su.Step == identity.StepPassword {
 		pg.Template = "signup_password"
@@ -136,9 +137,9 @@ func (h *Handler) showSignUpStep(v *visit) {
 		h.redirect(v, orAccount(next))
 		return
 	}
-	pg := stepPage(su, next)
+	pg := stepPage(v, su, next)
 	if q.Get("resent") != "" {
-		pg.Notice = "We sent a new code."
+		pg.Notice = v.t("signup.resent")
 	}
 	h.render(v, http.StatusOK, pg)
 }
@@ -172,7 +173,7 @@ func (h *Handler) signUpStepFailed(v *visit, tok, next string, err error, show f
 			h.signUpGone(v, next)
 			return
 		}
-		pg := stepPage(su, next)
+		pg := stepPage(v, su, next)
 		show(&pg, e)
 		h.render(v, statusOf(err), pg)
 	}
@@ -192,12 +193,12 @@ func (h *Handler) confirmSignUp(v *visit) {
 	}
 	if e, ok := userFacing(err); ok && e.Code == identity.CodeEmailTaken {
 		v.setSignUp("", h.now())
-		h.render(v, http.StatusConflict, messagePage("You already have an account",
-			"This email address has a Kassa account already. Log in with it instead.", withNext("/login", next), "Log in"))
+		h.render(v, http.StatusConflict, messagePage(v.t("signup.taken.title"), v.t("signup.taken.text"),
+			withNext("/login", next), v.t("login.submit")))
 		return
 	}
 	h.signUpStepFailed(v, tok, next, err, func(pg *page, _ *kassa.Error) {
-		pg.Errors["code"] = "This code is wrong or has expired. Check it, or ask for a new one."
+		pg.Errors["code"] = v.t("signup.wrongcode")
 	})
 }
 
@@ -213,7 +214,7 @@ func (h *Handler) resendSignUp(v *visit) {
 		return
 	}
 	h.signUpStepFailed(v, tok, next, err, func(pg *page, e *kassa.Error) {
-		pg.FormError = "We could not send a new code just now. Try again in a moment."
+		pg.FormError = v.t("signup.notresent")
 		if e.Kind == kassa.ERateLimited {
 			pg.FormError = "A code was sent a moment ago. You can ask for another in " + retryAfter(v, err) + "."
 		}
@@ -231,7 +232,7 @@ func (h *Handler) finishSignUp(v *visit) {
 	res, err := h.id.SignUpPassword(v.r.Context(), tok, v.secretInput("password"), h.client(v))
 	if err != nil {
 		h.signUpStepFailed(v, tok, next, err, func(pg *page, e *kassa.Error) {
-			pg.Errors["password"] = payerText(e)
+			pg.Errors["password"] = v.payerText(e)
 		})
 		return
 	}
@@ -243,11 +244,11 @@ func (h *Handler) finishSignUp(v *visit) {
 }
 
 // kycPage is the identity data form.
-func kycPage(next string, signUp bool) page {
-	pg := page{Template: "kyc", Title: "Verify your identity", Next: next, Optional: signUp,
+func kycPage(v *visit, next string, signUp bool) page {
+	pg := page{Template: "kyc", Title: v.t("acct.verify"), Next: next, Optional: signUp,
 		Errors: map[string]string{}, Values: map[string]string{}}
 	if signUp {
-		pg.Step, pg.Steps, pg.StepName = signUpSteps, signUpSteps, "Verify your identity (optional)"
+		pg.Step, pg.Steps, pg.StepName = signUpSteps, signUpSteps, v.t("kyc.step")
 	}
 	return pg
 }
@@ -265,9 +266,9 @@ func (h *Handler) showKYC(v *visit) {
 		h.fail(v, err)
 		return
 	}
-	pg := kycPage(next, q.Get("signup") != "")
+	pg := kycPage(v, next, q.Get("signup") != "")
 	if cus.Level.AtLeast(identity.LevelKYCVerified) {
-		pg.Notice = "Your identity is verified. Sending the form again replaces what you gave."
+		pg.Notice = v.t("kyc.again")
 	}
 	pg.Values["given_name"], pg.Values["family_name"] = cus.GivenName, cus.FamilyName
 	h.render(v, http.StatusOK, pg)
@@ -288,7 +289,7 @@ func (h *Handler) submitKYC(v *visit) {
 	if !ok {
 		return
 	}
-	pg := kycPage(next, v.input("signup") != "")
+	pg := kycPage(v, next, v.input("signup") != "")
 	for _, f := range kycFields {
 		if f != "document_number" { // not written back into the page
 			pg.Values[f] = v.input(f)
@@ -296,7 +297,7 @@ func (h *Handler) submitKYC(v *visit) {
 	}
 	birth, err := identity.ParseBirthDate(v.input("birth_date"))
 	if err != nil {
-		pg.Errors["birth_date"] = "Enter your date of birth."
+		pg.Errors["birth_date"] = v.t("kyc.birth")
 		h.render(v, http.StatusUnprocessableEntity, pg)
 		return
 	}
@@ -315,11 +316,11 @@ func (h *Handler) submitKYC(v *visit) {
 		name := strings.ReplaceAll(e.Param, ".", "_")
 		switch {
 		case e.Code == identity.CodeUnderage:
-			pg.Errors["birth_date"] = "You must be at least 18 years old to verify your identity."
+			pg.Errors["birth_date"] = v.t("kyc.underage")
 		case name != "" && slices.Contains(kycFields, name):
-			pg.Errors[name] = payerText(e)
+			pg.Errors[name] = v.payerText(e)
 		default:
-			pg.FormError = payerText(e)
+			pg.FormError = v.payerText(e)
 		}
 		h.render(v, statusOf(err), pg)
 		return

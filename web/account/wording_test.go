@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/identity"
+	"github.com/kassa/kassa/web"
 )
 
 // TestPayerTexts: what the account pages show for a service's refusal is
@@ -12,14 +14,33 @@ import (
 // every code the pages know and for one they do not.
 func TestPayerTexts(t *testing.T) {
 	api := regexp.MustCompile(`\b[a-z0-9]+_[a-z0-9_]+\b|(?i)\b(param|null|requires.action|captured|must be|no such|session|token|ceremony|credential|aal[12])\b`)
-	for code, text := range payerTexts {
-		if m := api.FindString(text); m != "" || text == "" {
-			t.Errorf("%s: %q shows %q", code, text, m)
+	for _, m := range []map[string]string{payerTexts, payerTextsDE} {
+		for code, text := range m {
+			if m := api.FindString(text); m != "" || text == "" {
+				t.Errorf("%s: %q shows %q", code, text, m)
+			}
+		}
+	}
+	for code := range payerTexts {
+		if _, ok := payerTextsDE[code]; !ok {
+			t.Errorf("%s has no German text", code)
+		}
+	}
+	for code := range payerTextsDE {
+		if _, ok := payerTexts[code]; !ok {
+			t.Errorf("%s has a German text but no English one", code)
 		}
 	}
 	e := kassa.Errorf(kassa.EConflict, "something_new", "the payment is captured; only a payment that requires action can be confirmed")
 	if got := payerText(e); got != payerTextOther {
 		t.Errorf("an unknown code shows %q", got)
+	}
+	if got := payerTextIn(web.LangDE, e); got != payerTextOtherDE {
+		t.Errorf("an unknown code shows %q in German", got)
+	}
+	e = kassa.Errorf(kassa.EInvalid, identity.CodeCodeInvalid, "code invalid")
+	if got := payerTextIn(web.LangDE, e); got != "Dieser Code ist falsch oder abgelaufen." {
+		t.Errorf("a wrong code shows %q in German", got)
 	}
 }
 

@@ -5,54 +5,69 @@ import (
 
 	"github.com/kassa/kassa/identity"
 	"github.com/kassa/kassa/payment"
+	"github.com/kassa/kassa/web"
 )
 
 // Words of the account page for what the services keep as codes.
 
 // statusWords name a payment's state as its payer knows it ("Paid", not
-// "captured").
+// "captured"): keys of texts.
 var statusWords = map[payment.Status]string{
-	payment.StatusRequiresAction: "Not finished",
-	payment.StatusAuthorized:     "Paid",
-	payment.StatusCaptured:       "Paid",
-	payment.StatusCanceled:       "Canceled",
-	payment.StatusFailed:         "Not paid",
-	payment.StatusExpired:        "Expired",
+	payment.StatusRequiresAction: "status.open",
+	payment.StatusAuthorized:     "status.paid",
+	payment.StatusCaptured:       "status.paid",
+	payment.StatusCanceled:       "status.canceled",
+	payment.StatusFailed:         "status.notpaid",
+	payment.StatusExpired:        "status.expired",
 }
 
+// statusWord is the key of texts that names p's state.
 func statusWord(p payment.Payment) string {
 	if p.AmountRefunded > 0 && (p.Status == payment.StatusCaptured || p.Status == payment.StatusAuthorized) {
 		if p.AmountRefunded >= p.AmountCaptured {
-			return "Refunded"
+			return "status.refunded"
 		}
-		return "Partly refunded"
+		return "status.partrefund"
 	}
 	if w, ok := statusWords[p.Status]; ok {
 		return w
 	}
-	return "In progress"
+	return "status.other"
 }
 
-// levelWords name a customer's level on its badge.
-var levelWords = map[identity.Level]string{
-	identity.LevelUnverified:  "Not verified",
-	identity.LevelVerified:    "Verified",
-	identity.LevelKYCVerified: "Identity verified",
-}
+// levelWords name a customer's level on its badge (keys of texts);
+// levelText explains it.
+var (
+	levelWords = map[identity.Level]string{
+		identity.LevelUnverified:  "level.unverified",
+		identity.LevelVerified:    "level.verified",
+		identity.LevelKYCVerified: "level.kyc",
+	}
+	levelText = map[identity.Level]string{
+		identity.LevelUnverified:  "leveltext.unverified",
+		identity.LevelVerified:    "leveltext.verified",
+		identity.LevelKYCVerified: "leveltext.kyc",
+	}
+)
 
-// sessionStrength says how a session logged in, without "aal1/aal2".
+// sessionStrength says how a session logged in, without "aal1/aal2" (a
+// key of texts).
 func sessionStrength(s identity.Session) string {
 	if s.AAL >= identity.AAL2 {
-		return "with a second factor"
+		return "strength.second"
 	}
-	return "with a password"
+	return "strength.password"
 }
 
-// deviceName says which browser on which system a User-Agent is, as a
-// payer recognises it ("Chrome on Linux"); "A browser" when it tells
-// nothing known. The order matters: Edge and Opera also say Chrome,
-// Chrome also says Safari, Android also says Linux.
-func deviceName(ua string) string {
+// deviceName is deviceNameIn English.
+func deviceName(ua string) string { return deviceNameIn(web.LangEN, ua) }
+
+// deviceNameIn says which browser on which system a User-Agent is, as a
+// payer of language l recognises it ("Chrome on Linux", "Chrome auf
+// Linux"); "A browser" when it tells nothing known. The order matters:
+// Edge and Opera also say Chrome, Chrome also says Safari, Android also
+// says Linux.
+func deviceNameIn(l web.Lang, ua string) string {
 	browser := ""
 	for _, b := range []struct{ token, name string }{
 		{"Edg/", "Edge"}, {"OPR/", "Opera"}, {"Firefox/", "Firefox"}, {"FxiOS/", "Firefox"},
@@ -75,11 +90,11 @@ func deviceName(ua string) string {
 	}
 	switch {
 	case browser != "" && system != "":
-		return browser + " on " + system
+		return texts.T(l, "device.on", browser, system)
 	case browser != "":
 		return browser
 	case system != "":
-		return "A browser on " + system
+		return texts.T(l, "device.browseron", system)
 	}
-	return "A browser"
+	return texts.T(l, "device.browser")
 }
