@@ -21,6 +21,7 @@ import (
 	"github.com/kassa/kassa/identity/passkey"
 	"github.com/kassa/kassa/internal/shoptest"
 	"github.com/kassa/kassa/internal/syncbuf"
+	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
@@ -46,6 +47,7 @@ type fixture struct {
 	vouchers *voucher.Service
 	risk     *risk.Engine
 	pages    *account.Handler
+	led      *ledger.Ledger
 	merchant merchant.Created
 	issuer   string
 	logs     *syncbuf.Buffer
@@ -91,7 +93,7 @@ func newFixture(t *testing.T, change ...func(*fixtureOptions)) *fixture {
 
 	shop := shoptest.New(t, logger)
 	db, led, merchants := shop.DB, shop.Ledger, shop.Merchants
-	f.merchant, f.issuer, f.vouchers = shop.Merchant, shop.Issuer, shop.Vouchers
+	f.merchant, f.issuer, f.vouchers, f.led = shop.Merchant, shop.Issuer, shop.Vouchers, led
 	var err error
 	if f.risk, err = risk.NewEngine(risk.Config{Store: sqlstore.NewRisk(db), Node: "test", DefaultModel: risk.DefaultModel,
 		IDs: id.Generator{}, Logger: logger}); err != nil {
@@ -124,7 +126,7 @@ func newFixture(t *testing.T, change ...func(*fixtureOptions)) *fixture {
 	}
 	f.ts.Config.Handler = httpapi.New(httpapi.Config{
 		Logger: logger, Merchants: merchants, DB: db, Ledger: led, Vouchers: f.vouchers, Payments: f.payments, Risk: f.risk,
-		Pages:    web.New(web.Config{Payments: f.payments, Merchants: merchants, Payers: f.pages, Logger: logger}),
+		Pages:    web.New(web.Config{Payments: f.payments, Merchants: merchants, Payers: f.pages, Wallets: f.payments, Logger: logger}),
 		Accounts: f.pages,
 	})
 	f.ts.Start()
