@@ -25,6 +25,7 @@ import (
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
+	"github.com/kassa/kassa/payout"
 	"github.com/kassa/kassa/risk"
 	"github.com/kassa/kassa/store/sqlstore"
 	"github.com/kassa/kassa/voucher"
@@ -121,7 +122,8 @@ func newFixture(t *testing.T, change ...func(*fixtureOptions)) *fixture {
 	}
 	if f.pages, err = account.New(account.Config{Identity: f.identity, Passkeys: f.passkeys, Payments: f.payments,
 		Merchants: merchants, Outbox: f.outbox, DevOutbox: true, SecureCookies: opts.secureCookies, Clock: opts.pageClock,
-		Logger: logger}); err != nil {
+		Wallets: payout.New(payout.Config{Store: sqlstore.NewPayouts(db), Ledger: led, Logger: logger}),
+		Logger:  logger}); err != nil {
 		t.Fatal(err)
 	}
 	f.ts.Config.Handler = httpapi.New(httpapi.Config{

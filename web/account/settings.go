@@ -36,6 +36,7 @@ type accountData struct {
 	Passkeys     []passkey.Credential
 	RecoveryLeft int
 	Payments     []paymentRow
+	Wallets      []walletView
 	// FactorFresh: the session passed a second factor within the last
 	// minutes, so it may change the factors themselves.
 	FactorFresh bool
@@ -113,6 +114,9 @@ func (h *Handler) accountPage(ctx context.Context, sess identity.Session) (page,
 		d.Payments = append(d.Payments, paymentRow{ID: p.ID, Merchant: h.merchantName(ctx, names, p.MerchantID),
 			Amount: formatAmount(p), Currency: string(p.Currency), Status: statusWord(p),
 			Description: p.Description, Created: p.Created})
+	}
+	if d.Wallets, err = h.wallets(ctx, cus.ID, ps); err != nil {
+		return page{}, err
 	}
 	return page{Template: "account", Title: "Your account", Passkeys: true, Data: d, Text: levelText[cus.Level],
 		Errors: map[string]string{}, Values: map[string]string{}}, nil

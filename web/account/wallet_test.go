@@ -95,6 +95,45 @@ func TestPayWithWallet(t *testing.T) {
 		t.Fatalf("alice's wallet after paying 20.00: %d, %v", avail, err)
 	}
 
+	// The account page shows the balance and the movement; a refund
+	// comes back onto it.
+	a.wantPage("account page", a.get("/account"), 200, `id="wallet-EUR"`, "30.00 EUR</strong> available",
+		"Payment "+p.ID, "-20.00 EUR")
+	if _, _, err := f.payments.CreateRefund(context.Background(), f.merchant.ID, payment.RefundRequest{Payment: p.ID}); err != nil {
+		t.Fatal(err)
+	}
+	a.wantPage("account page after the refund", a.get("/account"), 200, "50.00 EUR</strong> available", "Refund re_", "&#43;20.00 EUR")
+	// A held payment captured in part, another canceled: one row each,
+	// with what it took.
+	ctx := context.Background()
+	for _, capture := range []money.Amount{600, 0} {
+		h, err := f.payments.Create(ctx, f.merchant.ID, payment.CreateRequest{Amount: 1000, Currency: "EUR", CaptureMethod: payment.CaptureManual})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.payments.Confirm(ctx, f.merchant.ID, h.ID, payment.ConfirmRequest{ClientSecret: h.ClientSecret,
+			Method: payment.MethodKassaBalance, PayerID: alice.Session.CustomerID}); err != nil {
+			t.Fatal(err)
+		}
+		if capture > 0 {
+			_, err = f.payments.Capture(ctx, f.merchant.ID, h.ID, &capture)
+		} else {
+			_, err = f.payments.Cancel(ctx, f.merchant.ID, h.ID)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.wantPage("account page after held payments", a.get("/account"), 200, "44.00 EUR</strong> available", "-6.00 EUR",
+		"(released)</td><td class=\"num\">0.00 EUR")
+	if n := strings.Count(a.body, "<tr><td>"); n != 5 {
+		t.Errorf("%d wallet rows, want 5 (credit, payment, refund, captured, released)", n)
+	}
+	b.get("/account")
+	if strings.Contains(b.body, `id="wallet-EUR"`) {
+		t.Errorf("bob, with no wallet, is shown one:\n%s", b.shown())
+	}
+
 	// A payment in another currency: no form for a EUR balance.
 	usd, err := f.payments.Create(context.Background(), f.merchant.ID, payment.CreateRequest{Amount: 100, Currency: "USD"})
 	if err != nil {
