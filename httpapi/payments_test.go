@@ -45,6 +45,10 @@ func TestPaymentsAPI(t *testing.T) {
 		{pk, "/v1/payments/" + id + "/confirm", fmt.Sprintf(`{"client_secret":%q,"payment_method":{"type":"voucher","pins":[%s]}}`, secret, strings.TrimSuffix(strings.Repeat(`"1",`, 11), ",")), "too_many_pins"},
 		{pk, "/v1/payments/" + id + "/confirm", fmt.Sprintf(`{"client_secret":%q,"payment_method":{"type":"card","pins":["1"]}}`, secret), "payment_method_unsupported"},
 		{pk, "/v1/payments/" + id + "/confirm", `{"client_secret":"x","payment_method":{"type":"voucher","pins":["1"]}}`, "client_secret_invalid"},
+		// The wallet is spent only by a payer logged in on the hosted page:
+		// no key, publishable or secret, pays from one.
+		{pk, "/v1/payments/" + id + "/confirm", fmt.Sprintf(`{"client_secret":%q,"payment_method":{"type":"kassa_balance"}}`, secret), "kassa_account_required"},
+		{sk, "/v1/payments/" + id + "/confirm", fmt.Sprintf(`{"client_secret":%q,"payment_method":{"type":"kassa_balance"}}`, secret), "kassa_account_required"},
 		{sk, "/v1/payments/" + id + "/capture", `{}`, "payment_unexpected_state"},
 	} {
 		if st, prob := post(tt.key, tt.path, tt.body); prob["code"] != tt.code {

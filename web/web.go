@@ -105,6 +105,9 @@ type Config struct {
 	// account (package web/account): their account and device go with
 	// the confirmation, for risk and the payment's payer.
 	Payers Payers
+	// Wallets, when set with Payers, offers a logged-in payer with a
+	// balance in the payment's currency to pay from it (wallet.go).
+	Wallets Wallets
 	// Issuer, when set, serves the test acquirer's 3-D Secure page
 	// (/3ds/{challenge_id}, issuer.go) the payment page sends a payer to.
 	Issuer Issuer
@@ -179,6 +182,11 @@ type page struct {
 	CardErrors    map[string]string // by field name
 	CardValues    map[string]string // the expiry and name typed, by field name
 	CardFormError string
+
+	// The wallet form (wallet.go): a logged-in payer's balance.
+	WalletForm      bool
+	WalletBalance   string
+	WalletFormError string
 
 	// Status and message pages.
 	Heading   string
@@ -285,6 +293,7 @@ func (h *Handler) formPage(r *http.Request, p payment.Payment, visible int, errs
 	pg.Visible = min(max(visible, pinsVisibleMin), payment.PINsMax)
 	pg.FormError = formErr
 	pg.CardForm = h.cfg.Cards != nil
+	h.walletForm(r, p, &pg)
 	pg.Until, pg.UntilISO = FormatTime(p.ExpiresAt, pg.Lang), p.ExpiresAt.UTC().Format(time.RFC3339)
 	pg.Inputs = make([]pinInput, payment.PINsMax)
 	for i := range pg.Inputs {

@@ -188,12 +188,12 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	}
 	a.idem = sqlstore.NewIdempotency(a.db)
 	accounts, err := account.New(account.Config{Identity: a.identity, Passkeys: a.passkeys, Payments: a.payments,
-		Merchants: a.merchants, Outbox: a.outbox, DevOutbox: cfg.identity.devOutbox,
+		Merchants: a.merchants, Outbox: a.outbox, DevOutbox: cfg.identity.devOutbox, Wallets: a.payouts,
 		SecureCookies: !cfg.plainHTTP, Logger: logger})
 	if err != nil {
 		return nil, err
 	}
-	pages := http.Handler(web.New(web.Config{Payments: a.payments, Merchants: a.merchants, Cards: a.vault, Payers: accounts, Issuer: acq,
+	pages := http.Handler(web.New(web.Config{Payments: a.payments, Merchants: a.merchants, Cards: a.vault, Payers: accounts, Wallets: a.payments, Issuer: acq,
 		Logger: logger}))
 	var payers httpapi.RoutedHandler = accounts
 	if !a.roles.pages {

@@ -45,6 +45,7 @@ import (
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/identity"
 	"github.com/kassa/kassa/identity/passkey"
+	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/web"
 )
@@ -71,6 +72,11 @@ type Config struct {
 	SecureCookies bool
 	Logger        *slog.Logger     // nil discards
 	Clock         func() time.Time // nil: time.Now
+	// Wallets, when set, shows the payer's Kassa balance and its latest
+	// movements on the account page (wallet.go), in WalletCurrencies
+	// (nil: EUR) and the currencies of the payer's payments.
+	Wallets          Wallets
+	WalletCurrencies []money.Currency
 }
 
 // Handler serves the account pages for the patterns Routes lists. It

@@ -21,9 +21,11 @@ import (
 	"github.com/kassa/kassa/identity/passkey"
 	"github.com/kassa/kassa/internal/shoptest"
 	"github.com/kassa/kassa/internal/syncbuf"
+	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
+	"github.com/kassa/kassa/payout"
 	"github.com/kassa/kassa/risk"
 	"github.com/kassa/kassa/store/sqlstore"
 	"github.com/kassa/kassa/voucher"
@@ -46,6 +48,7 @@ type fixture struct {
 	vouchers *voucher.Service
 	risk     *risk.Engine
 	pages    *account.Handler
+	led      *ledger.Ledger
 	merchant merchant.Created
 	issuer   string
 	logs     *syncbuf.Buffer
@@ -91,7 +94,7 @@ func newFixture(t *testing.T, change ...func(*fixtureOptions)) *fixture {
 
 	shop := shoptest.New(t, logger)
 	db, led, merchants := shop.DB, shop.Ledger, shop.Merchants
-	f.merchant, f.issuer, f.vouchers = shop.Merchant, shop.Issuer, shop.Vouchers
+	f.merchant, f.issuer, f.vouchers, f.led = shop.Merchant, shop.Issuer, shop.Vouchers, led
 	var err error
 	if f.risk, err = risk.NewEngine(risk.Config{Store: sqlstore.NewRisk(db), Node: "test", DefaultModel: risk.DefaultModel,
 		IDs: id.Generator{}, Logger: logger}); err != nil {
@@ -119,12 +122,13 @@ func newFixture(t *testing.T, change ...func(*fixtureOptions)) *fixture {
 	}
 	if f.pages, err = account.New(account.Config{Identity: f.identity, Passkeys: f.passkeys, Payments: f.payments,
 		Merchants: merchants, Outbox: f.outbox, DevOutbox: true, SecureCookies: opts.secureCookies, Clock: opts.pageClock,
-		Logger: logger}); err != nil {
+		Wallets: payout.New(payout.Config{Store: sqlstore.NewPayouts(db), Ledger: led, Logger: logger}),
+		Logger:  logger}); err != nil {
 		t.Fatal(err)
 	}
 	f.ts.Config.Handler = httpapi.New(httpapi.Config{
 		Logger: logger, Merchants: merchants, DB: db, Ledger: led, Vouchers: f.vouchers, Payments: f.payments, Risk: f.risk,
-		Pages:    web.New(web.Config{Payments: f.payments, Merchants: merchants, Payers: f.pages, Logger: logger}),
+		Pages:    web.New(web.Config{Payments: f.payments, Merchants: merchants, Payers: f.pages, Wallets: f.payments, Logger: logger}),
 		Accounts: f.pages,
 	})
 	f.ts.Start()

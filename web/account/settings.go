@@ -35,6 +35,7 @@ type accountData struct {
 	Passkeys     []passkey.Credential
 	RecoveryLeft int
 	Payments     []paymentRow
+	Wallets      []walletView
 	// FactorFresh: the session passed a second factor within the last
 	// minutes, so it may change the factors themselves.
 	FactorFresh bool
@@ -101,6 +102,9 @@ func (h *Handler) accountPage(v *visit, sess identity.Session) (page, error) {
 		d.Payments = append(d.Payments, paymentRow{ID: p.ID, Merchant: h.merchantName(ctx, names, p.MerchantID),
 			Amount: web.FormatMoney(p.Amount, p.Currency, l), Currency: string(p.Currency), Status: texts.T(l, statusWord(p)),
 			Description: p.Description, Created: p.Created})
+	}
+	if d.Wallets, err = h.wallets(ctx, cus.ID, ps); err != nil {
+		return page{}, err
 	}
 	return page{Template: "account", Title: texts.T(l, "acct.title"), Passkeys: true, Data: d, Text: texts.T(l, levelText[cus.Level]),
 		Errors: map[string]string{}, Values: map[string]string{}}, nil
