@@ -133,6 +133,7 @@ func New(cfg Config) *Handler {
 	h := &Handler{cfg: cfg, log: cfg.Logger, now: cfg.Clock, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /pay/{id}", h.showPayment)
 	h.mux.HandleFunc("POST /pay/{id}", h.confirmPayment)
+	h.mux.HandleFunc("POST /pay/{id}/pin", h.checkPIN)
 	h.mux.HandleFunc("GET /3ds/{id}", h.showIssuer)
 	h.mux.HandleFunc("POST /3ds/{id}", h.answerIssuer)
 	return h
@@ -426,7 +427,7 @@ func contentSecurityPolicy(nonce, formOrigin string) string {
 	if formOrigin != "" {
 		formAction += " " + formOrigin
 	}
-	return "default-src 'none'; style-src 'nonce-" + nonce + "'; script-src 'nonce-" + nonce +
+	return "default-src 'none'; connect-src 'self'; style-src 'nonce-" + nonce + "'; script-src 'nonce-" + nonce +
 		"'; img-src 'none'; form-action " + formAction + "; frame-ancestors 'none'; base-uri 'none'"
 }
 
