@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/ledger"
@@ -356,4 +357,11 @@ func (s *Service) CheckVoucherPIN(ctx context.Context, id, clientSecret, pin, cl
 	}
 	covers := min(v.Balance, p.Amount)
 	return VoucherCheck{Balance: v.Balance, Currency: v.Currency, Covers: covers, Remaining: p.Amount - covers}, nil
+}
+
+// VoucherTriesLeft is how many more wrong PINs the payment p (and the
+// client IP) take before paying with vouchers is locked out, and when a
+// lockout in force ends (zero when none is).
+func (s *Service) VoucherTriesLeft(ctx context.Context, p Payment, clientIP string) (int, time.Time, error) {
+	return s.cfg.Vouchers.TriesLeft(ctx, voucher.AttemptContext{MerchantID: p.MerchantID, PaymentID: p.ID, ClientIP: clientIP})
 }

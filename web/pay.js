@@ -130,11 +130,43 @@
   // check spends the guess limits as the form does, so a PIN is checked
   // once, not again until it changes.
   var checked = {};
+  // refused holds, by field, a PIN the check found wrong: sent with the
+  // form it would be refused again and count a second time against the
+  // limits, so the page shows the error without sending it.
+  var refused = {};
+  function refusedField() {
+    var inputs = form.querySelectorAll("input[name=pin]");
+    for (var i = 0; i < inputs.length; i++) {
+      var r = refused[inputs[i].id];
+      if (r && r.digits === inputs[i].value.replace(/[^0-9]/g, "")) return { input: inputs[i], text: r.text };
+    }
+    return null;
+  }
+  function showRefused(f) {
+    var row = f.input.closest(".pin");
+    var id = f.input.id + "-error";
+    var p = document.getElementById(id);
+    if (!p) {
+      p = document.createElement("p");
+      p.className = "error";
+      p.id = id;
+      p.setAttribute("role", "alert");
+      f.input.insertAdjacentElement("afterend", p);
+    }
+    p.textContent = f.text;
+    row.classList.add("invalid");
+    f.input.setAttribute("aria-invalid", "true");
+    f.input.setAttribute("aria-describedby", id + " pin-hint");
+    var check = document.getElementById(f.input.id + "-check");
+    if (check) check.textContent = "";
+    f.input.focus();
+  }
   form.addEventListener("input", function (e) {
     var t = e.target;
     if (!t || t.name !== "pin" || !window.fetch) return;
     var out = document.getElementById(t.id + "-check");
     if (!out) return;
+    if (t.value !== "") out.classList.add("reserve");
     var digits = t.value.replace(/[^0-9]/g, "");
     if (digits.length !== 16 || /[^0-9 -]/.test(t.value)) {
       out.textContent = "";
@@ -143,18 +175,26 @@
     }
     if (checked[t.id] === digits) return;
     checked[t.id] = digits;
+    var res422 = false;
     var body = new URLSearchParams();
     body.set("client_secret", secret());
     body.set("pin", digits);
-    fetch(form.action + "/pin", { method: "POST", body: body, credentials: "same-origin", redirect: "error" })
-      .then(function (res) { return res.json(); })
+    var done = fetch(form.action + "/pin", { method: "POST", body: body, credentials: "same-origin", redirect: "error" })
+      .then(function (res) { res422 = res.status === 422; return res.json(); })
       .then(function (c) {
         if (checked[t.id] !== digits) return; // typed on meanwhile
+        if (c && c.locked) {
+          reload(); // the page says until when, and offers the card form
+          return;
+        }
         out.textContent = c && typeof c.text === "string" ? c.text : "";
-        out.className = "hint pin-check" + (c && c.ok ? " ok" : " bad");
+        out.className = "hint pin-check reserve" + (c && c.ok ? " ok" : " bad");
+        if (c && !c.ok && res422) refused[t.id] = { digits: digits, text: out.textContent };
       })
       .catch(function () { out.textContent = ""; });
+    inflight.push(done);
   });
+  var inflight = []; // the checks under way: a submit waits for them
 
   // Sending: the script posts the form itself, so that after an error
   // the PINs stay in their (masked) fields; the server never writes a
@@ -171,8 +211,22 @@
     if (sending) return;
     sending = true;
     submit.disabled = true;
-    // After the other submit listeners (the signals) filled the form in.
-    setTimeout(send, 0);
+    // After the other submit listeners (the signals) filled the form in,
+    // and the checks under way answered.
+    setTimeout(function () {
+      var wait = inflight;
+      inflight = [];
+      Promise.all(wait).then(function () {
+        var known = refusedField();
+        if (known) {
+          showRefused(known);
+          sending = false;
+          submit.disabled = false;
+          return;
+        }
+        send();
+      });
+    }, 0);
   });
   function send() {
     var body = new URLSearchParams(new FormData(form));
@@ -216,6 +270,7 @@
       if (i < pins.length) input.value = pins[i];
     });
     checked = {};
+    refused = {};
     show();
     sending = false;
     focusFault();

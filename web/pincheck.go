@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/payment"
@@ -32,6 +33,9 @@ const pinCheckBytesMax = 1 << 10
 type pinCheck struct {
 	OK   bool   `json:"ok"`
 	Text string `json:"text"`
+	// Locked says paying with vouchers is locked out now: the page loads
+	// again to say until when and offer the card form.
+	Locked bool `json:"locked,omitempty"`
 }
 
 // checkPIN is POST /pay/{id}/pin: the payment page's script checks one
@@ -97,7 +101,19 @@ func (h *Handler) checkPIN(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusNotFound
 		}
 		h.log.InfoContext(r.Context(), "payment page: PIN check refused", "payment", p.ID, "code", e.Code)
-		h.answerCheck(w, status, pinCheck{Text: payerMessage(l, e)})
+		c := pinCheck{Text: payerMessage(l, e)}
+		if lo, ok := errors.AsType[*voucher.LockedOutError](err); ok && lo.Until.Sub(h.now()) > time.Minute {
+			c.Text, c.Locked = l.T("pin.locked_until", FormatTime(lo.Until, l)), true
+		} else if t, ok := h.cfg.Payments.(pinTrier); ok && status == http.StatusUnprocessableEntity {
+			switch left, until, err := t.VoucherTriesLeft(r.Context(), p, clientIP(r)); {
+			case err != nil:
+			case !until.IsZero():
+				c.Text, c.Locked = l.T("pin.locked_until", FormatTime(until, l)), true
+			case left == 1:
+				c.Text += " " + l.T("pin.last_try")
+			}
+		}
+		h.answerCheck(w, status, c)
 		return
 	}
 	text := l.T("pin.covers_all", FormatMoney(c.Covers, c.Currency, l))
@@ -132,4 +148,37 @@ func (h *Handler) answerCheck(w http.ResponseWriter, status int, c pinCheck) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(c)
+}
+
+// pinTrier is what the voucher form's warning needs of the payment
+// service (payment.Service has it).
+type pinTrier interface {
+	VoucherTriesLeft(ctx context.Context, p payment.Payment, clientIP string) (int, time.Time, error)
+}
+
+var _ pinTrier = (*payment.Service)(nil)
+
+// pinTries fills in the voucher form's warning: one wrong PIN before the
+// payment or the payer's address is locked out, or until when it is (the
+// card form is offered).
+// A failure to read it is logged and leaves the form without it.
+func (h *Handler) pinTries(r *http.Request, p payment.Payment, pg *page) {
+	t, ok := h.cfg.Payments.(pinTrier)
+	if !ok {
+		return
+	}
+	left, until, err := t.VoucherTriesLeft(r.Context(), p, clientIP(r))
+	if err != nil {
+		h.log.WarnContext(r.Context(), "payment page: PIN tries left", "payment", p.ID, "err", err)
+		return
+	}
+	switch {
+	case !until.IsZero():
+		pg.PINLocked = pg.T("pin.locked_until", FormatTime(until, pg.Lang))
+		if pg.CardForm {
+			pg.PINLocked += " " + pg.T("pin.card_instead")
+		}
+	case left == 1:
+		pg.PINWarning = pg.T("pin.last_try")
+	}
 }

@@ -37,12 +37,12 @@ func TestBrowserPINCheck(t *testing.T) {
 			chromedp.Navigate(redirectURL(t, p)),
 			browser.Loaded("#pin-1"),
 			chromedp.SendKeys("#pin-1", vs[0].PIN, chromedp.ByID),
-			chromedp.WaitVisible("#pin-1-check", chromedp.ByID),
+			browser.Loaded("#pin-1-check:not(:empty)"),
 			chromedp.Text("#pin-1-check", &covers, chromedp.ByID),
 			chromedp.Click("#add-pin", chromedp.ByID),
 			chromedp.WaitVisible("#pin-2", chromedp.ByID),
 			chromedp.SendKeys("#pin-2", wrong, chromedp.ByID),
-			chromedp.WaitVisible("#pin-2-check", chromedp.ByID),
+			browser.Loaded("#pin-2-check:not(:empty)"),
 			chromedp.Text("#pin-2-check", &wrongText, chromedp.ByID),
 			chromedp.Evaluate(`document.getElementById("pin-1").type`, &pinType),
 		)
@@ -75,6 +75,46 @@ func TestBrowserPINCheck(t *testing.T) {
 		}
 		if strings.Contains(f.logs.String(), vs[0].PIN) {
 			t.Errorf("a PIN is in the log")
+		}
+	}
+}
+
+// TestBrowserPINLockout: one wrong PIN before the lockout the page warns;
+// locked out, it says until when and links to the card form, at a
+// phone's and a desktop's width.
+func TestBrowserPINLockout(t *testing.T) {
+	f := newFixture(t)
+	b := browser.New(t)
+	for _, width := range []int64{375, 1280} {
+		p := f.createPayment(t, map[string]any{"amount": 2500, "currency": "EUR"})
+		id, secret := p["id"].(string), p["client_secret"].(string)
+		for i := range 4 {
+			checkPIN(t, f, id, secret, "7777 0000 0000 000"+string(rune('0'+i)), nil)
+		}
+		var warning, locked string
+		var cardShown bool
+		b.Run(
+			emulation.SetDeviceMetricsOverride(width, 900, 1, width < 500),
+			chromedp.Navigate(redirectURL(t, p)),
+			browser.Loaded("#pin-warning"),
+			chromedp.Text("#pin-warning", &warning, chromedp.ByID),
+			// The fifth wrong PIN, checked as it is typed, locks the
+			// payment's vouchers out: the page loads again and says so.
+			chromedp.SendKeys("#pin-1", "7777 0000 0000 0009", chromedp.ByID),
+			browser.Loaded("#pin-locked"),
+			chromedp.Text("#pin-locked", &locked, chromedp.ByID),
+			chromedp.Click("#to-card", chromedp.ByID),
+			chromedp.Evaluate(`(function(){var r=document.getElementById("pay-card").getBoundingClientRect();return r.top < innerHeight && r.bottom > 0})()`, &cardShown),
+		)
+		b.Snap("pin-lockout")
+		if !strings.Contains(warning, "one more wrong PIN") {
+			t.Errorf("%d px: warning %q", width, warning)
+		}
+		if !strings.Contains(locked, "blocked until") || !strings.Contains(locked, "pay by card") {
+			t.Errorf("%d px: lockout says %q", width, locked)
+		}
+		if !cardShown {
+			t.Errorf("%d px: the card form is not in view after its link", width)
 		}
 	}
 }

@@ -133,3 +133,48 @@ func TestCheckPINConcurrentGuesses(t *testing.T) {
 		t.Errorf("%d of %d concurrent wrong PINs were looked up, limit %d", looked, n, voucher.PaymentFailuresMax)
 	}
 }
+
+// TestPINLockoutWarning: one wrong PIN before the payment is locked out,
+// the check and the page warn; locked out, the page says until when and
+// offers the card form, and the check says until when too.
+func TestPINLockoutWarning(t *testing.T) {
+	f := newFixture(t)
+	p := f.createPayment(t, map[string]any{"amount": 2500, "currency": "EUR"})
+	id, secret := p["id"].(string), p["client_secret"].(string)
+	page := func() string {
+		t.Helper()
+		_, body := get(t, f, redirectURLOf(f, p))
+		return body
+	}
+	if strings.Contains(page(), `id="pin-warning"`) {
+		t.Error("a fresh payment's page warns of a lockout")
+	}
+	var text string
+	for i := range voucher.PaymentFailuresMax - 1 {
+		_, text, _ = checkPIN(t, f, id, secret, fmt.Sprintf("7777 0000 0000 %04d", i), nil)
+	}
+	if !strings.Contains(text, "one more wrong PIN blocks") {
+		t.Errorf("the check one wrong PIN before the lockout says %q", text)
+	}
+	if body := page(); !strings.Contains(body, `<p class="warn" id="pin-warning" role="status">Check your PINs carefully: one more wrong PIN`) {
+		t.Errorf("the page one wrong PIN before the lockout does not warn:\n%s", body)
+	}
+	resp, body := post(t, f, "/pay/"+id, payForm(secret, "7777 0000 0000 9999"), nil)
+	if resp.StatusCode != 422 {
+		t.Fatalf("the last wrong PIN = %d", resp.StatusCode)
+	}
+	if !strings.Contains(body, `id="pin-locked" role="alert">Too many PINs were wrong. For your security, paying with vouchers is blocked until `) ||
+		!strings.Contains(body, `You can pay by card below instead. <a href="#pay-card" id="to-card">`) || !strings.Contains(body, `id="pay-card"`) {
+		t.Errorf("the locked-out page does not say until when or offer the card:\n%s", body)
+	}
+	if strings.Contains(body, `id="pin-warning"`) {
+		t.Error("the locked-out page still warns")
+	}
+	resp, body = post(t, f, "/pay/"+id, payForm(secret, "7777 0000 0000 9998"), map[string]string{"Accept-Language": "de-AT"})
+	if resp.StatusCode != 429 || !strings.Contains(body, "ist das Bezahlen mit Gutscheinen bis ") {
+		t.Errorf("the form while locked out = %d:\n%s", resp.StatusCode, body)
+	}
+	if status, text, _ := checkPIN(t, f, id, secret, "7777 0000 0000 9997", nil); status != 429 || !strings.Contains(text, "blocked until") {
+		t.Errorf("the check while locked out = %d %q", status, text)
+	}
+}

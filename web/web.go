@@ -173,6 +173,10 @@ type page struct {
 	Inputs       []pinInput
 	Visible      int
 	FormError    string
+	// PINWarning says one more wrong PIN locks vouchers out; PINLocked
+	// says until when they are (and CardForm offers the card instead).
+	PINWarning string
+	PINLocked  string
 
 	// The card form (when Config.Cards is set); its fields are never
 	// filled back in.
@@ -296,6 +300,7 @@ func (h *Handler) formPage(r *http.Request, p payment.Payment, visible int, errs
 		// it is (the shop learns it is still requires_action).
 		pg.ReturnURL = returnURLWith(p)
 	}
+	h.pinTries(r, p, &pg)
 	if declinedOpen(p) && formErr == "" && len(errs) == 0 {
 		// The last try was declined: say why above its method's form.
 		if d := methodPages[p.MethodType].declined; d != nil {
