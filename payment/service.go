@@ -68,6 +68,8 @@ type Ledger interface {
 type Vouchers interface {
 	Resolve(ctx context.Context, pins []string, a voucher.AttemptContext) ([]voucher.Voucher, error)
 	Refresh(ctx context.Context, serial string) (voucher.Voucher, error)
+	// TriesLeft is what is left of a's PIN guess limits (the page's warning).
+	TriesLeft(ctx context.Context, a voucher.AttemptContext) (int, time.Time, error)
 }
 
 // Config wires a Service.

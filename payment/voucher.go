@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/ledger"
@@ -304,4 +305,63 @@ func (voucherMethod) Check(ctx context.Context, s *Service, p Payment, bad func(
 		bad("refunds add up to %d, the payment says %d refunded", sum, p.AmountRefunded)
 	}
 	return nil
+}
+
+// VoucherCheck is what one PIN, checked as the payer enters it, would
+// pay of an open payment: Covers of the voucher's Balance, Remaining still
+// to pay with it alone.
+type VoucherCheck struct {
+	Balance   money.Amount
+	Currency  money.Currency
+	Covers    money.Amount
+	Remaining money.Amount
+}
+
+// CheckVoucherPIN checks one PIN for the payment page, as it is entered.
+// It spends the same guess limits as a confirmation with that PIN: the
+// voucher service's Resolve counts a wrong PIN against the payment and
+// the client IP, and a voucher that cannot pay against its serial too,
+// and refuses while any of them is locked out. So guessing PINs through
+// the check is no cheaper than through Confirm. Errors: those of Confirm
+// for the payment's state and client secret, and Resolve's for the PIN
+// (Param "pins[0]"); voucher_currency_mismatch for a voucher in another
+// currency.
+func (s *Service) CheckVoucherPIN(ctx context.Context, id, clientSecret, pin, clientIP string) (VoucherCheck, error) {
+	p, err := s.store.Payment(ctx, "", id)
+	if err != nil {
+		return VoucherCheck{}, err
+	}
+	if !secretOK(p, clientSecret) {
+		return VoucherCheck{}, kassa.Invalid("client_secret", "client_secret_invalid", "the client_secret does not belong to this payment")
+	}
+	switch {
+	case p.Status != StatusRequiresAction:
+		return VoucherCheck{}, stateError(p, "only a payment that requires action takes vouchers")
+	case p.Risk.Challenge == ChallengePending:
+		return VoucherCheck{}, kassa.Errorf(kassa.EConflict, "payment_challenge_required",
+			"the payment waits for the payer's %s challenge", p.Risk.Factor)
+	case !s.now().UTC().Before(p.ExpiresAt):
+		return VoucherCheck{}, kassa.Errorf(kassa.EConflict, "payment_expired", "the payment expired before it was paid")
+	}
+	if _, ok := inFlight(p); ok {
+		return VoucherCheck{}, stateError(p, "a try is under way")
+	}
+	vs, err := s.cfg.Vouchers.Resolve(ctx, []string{pin}, voucher.AttemptContext{MerchantID: p.MerchantID, PaymentID: p.ID, ClientIP: clientIP})
+	if err != nil {
+		return VoucherCheck{}, err
+	}
+	v := vs[0]
+	if v.Currency != p.Currency {
+		return VoucherCheck{}, kassa.Invalid("pins[0]", "voucher_currency_mismatch",
+			"the voucher is in %s, the payment in %s", v.Currency, p.Currency)
+	}
+	covers := min(v.Balance, p.Amount)
+	return VoucherCheck{Balance: v.Balance, Currency: v.Currency, Covers: covers, Remaining: p.Amount - covers}, nil
+}
+
+// VoucherTriesLeft is how many more wrong PINs the payment p (and the
+// client IP) take before paying with vouchers is locked out, and when a
+// lockout in force ends (zero when none is).
+func (s *Service) VoucherTriesLeft(ctx context.Context, p Payment, clientIP string) (int, time.Time, error) {
+	return s.cfg.Vouchers.TriesLeft(ctx, voucher.AttemptContext{MerchantID: p.MerchantID, PaymentID: p.ID, ClientIP: clientIP})
 }

@@ -351,3 +351,30 @@ func (s *Service) PruneAttempts(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// TriesLeft is how many more failed PINs a's payment and client IP take
+// before one of them is locked out (the fewest of theirs), for the payment
+// page's warning; locked, when not zero, is when the lockout in force ends
+// (the one that ends last).
+func (s *Service) TriesLeft(ctx context.Context, a AttemptContext) (left int, locked time.Time, err error) {
+	now := s.now().UTC()
+	left = -1
+	for _, k := range a.keys() {
+		lim := s.cfg.Limits.of(k.Scope)
+		l, err := s.store.FailuresOf(ctx, Failure{Key: k, Limit: lim}, now)
+		if err != nil {
+			return 0, time.Time{}, fmt.Errorf("voucher: failures: %w", err)
+		}
+		if l.Until.After(now) {
+			if l.Until.After(locked) {
+				locked = l.Until
+			}
+			left = 0
+			continue
+		}
+		if n := max(lim.Failures-l.Failures, 0); left < 0 || n < left {
+			left = n
+		}
+	}
+	return max(left, 0), locked, nil
+}

@@ -195,6 +195,9 @@ type Store interface {
 	// under way (Until after now) reach its Limit.Failures (returning a
 	// Lockout of that key with a zero Until).
 	ReserveAttempt(ctx context.Context, a Attempt, now time.Time) (Lockout, bool, error)
+	// FailuresOf returns f's key's failures within its window (since its
+	// last lockout ended) at now, or the lockout in force (Until after now).
+	FailuresOf(ctx context.Context, f Failure, now time.Time) (Lockout, error)
 	// EndAttempt gives the places of the attempt id back.
 	EndAttempt(ctx context.Context, id string) error
 	// PruneAttempts deletes failures recorded before before, lockouts

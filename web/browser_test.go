@@ -87,7 +87,8 @@ func TestBrowserPayWithThreeVouchers(t *testing.T) {
 }
 
 // TestBrowserWrongPIN shows a wrong PIN's error next to its field, with
-// every field empty again and no PIN anywhere in the page.
+// the PINs typed still in their masked fields (the script keeps them; the
+// server writes none into the page) and no PIN anywhere in the page's HTML.
 func TestBrowserWrongPIN(t *testing.T) {
 	f := newFixture(t)
 	b := browser.New(t)
@@ -122,8 +123,15 @@ func TestBrowserWrongPIN(t *testing.T) {
 		t.Errorf("%d PIN fields", len(values))
 	}
 	for i, v := range values {
-		if v != "" {
-			t.Errorf("field %d holds %q after the error", i+1, v)
+		want := ""
+		switch i {
+		case 0:
+			want = vs[0].PIN
+		case 1:
+			want = wrong
+		}
+		if v != want {
+			t.Errorf("field %d holds %q after the error, want %q", i+1, v, want)
 		}
 	}
 	for _, pin := range []string{vs[0].PIN, wrong} {

@@ -198,6 +198,10 @@ func (h *Handler) showStatus(w http.ResponseWriter, r *http.Request, status int,
 	h.render(w, r, status, pg)
 }
 
+// pageFetchHeader marks a form pay.js sent itself (fetch), rather than
+// the browser.
+const pageFetchHeader = "Kassa-Page-Fetch"
+
 // redirectPaid sends the payer back to the merchant (303, so the browser
 // GETs it), or, without a return_url, to the page's own "paid" state.
 func (h *Handler) redirectPaid(w http.ResponseWriter, r *http.Request, p payment.Payment) {
@@ -206,6 +210,14 @@ func (h *Handler) redirectPaid(w http.ResponseWriter, r *http.Request, p payment
 		target = returnURLWith(p)
 	}
 	setPageHeaders(w.Header())
+	if r.Header.Get(pageFetchHeader) == "1" {
+		// pay.js sent the form itself (so the PINs stay in their fields
+		// after an error) and cannot read a redirect's Location: it is
+		// told where to go.
+		w.Header().Set(pageFetchHeader+"-Location", target)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	w.Header().Set("Location", target)
 	w.WriteHeader(http.StatusSeeOther)
 }

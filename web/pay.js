@@ -2,8 +2,11 @@
 //
 // The first part is the payment page's: it shows the PIN fields one at a
 // time, with a button for the next (the page has all ten without
-// JavaScript), and keeps the voucher form from being sent twice. It does
-// nothing on a page without the voucher form.
+// JavaScript), keeps the voucher form from being sent twice, checks each
+// PIN as its 16 digits are complete (POST /pay/{id}/pin: what the voucher
+// covers), and sends the form itself so that after an error the PINs stay
+// in their masked fields. It does nothing on a page without the voucher
+// form.
 //
 // The second part runs on every hosted page (the payment page, and the
 // account pages' login and sign-up, package web/account) and measures how
@@ -84,35 +87,194 @@
 })();
 (function () {
   "use strict";
-  // PIN rows and the double-submit guard of the voucher form.
+  // PIN rows, the double-submit guard, the PIN check and the sending of
+  // the voucher form.
   var form = document.getElementById("pay");
   if (!form) return;
-  var rows = Array.prototype.slice.call(form.querySelectorAll(".pin"));
   var add = document.getElementById("add-pin");
   var submit = document.getElementById("submit");
-  var visible = Math.max(1, Math.min(rows.length, parseInt(form.getAttribute("data-visible"), 10) || 1));
+  var visible = 1;
+  function rows() { return Array.prototype.slice.call(form.querySelectorAll(".pin")); }
   function show() {
-    rows.forEach(function (row, i) { row.hidden = i >= visible; });
-    add.hidden = visible >= rows.length;
+    var rs = rows();
+    visible = Math.max(1, Math.min(rs.length, parseInt(form.getAttribute("data-visible"), 10) || 1));
+    rs.forEach(function (row, i) { row.hidden = i >= visible; });
+    add.hidden = visible >= rs.length;
   }
   show();
-  add.addEventListener("click", function () {
-    if (visible >= rows.length) return;
-    visible++;
+  function addOne() {
+    var rs = rows();
+    if (visible >= rs.length) return;
+    form.setAttribute("data-visible", String(visible + 1));
     show();
-    rows[visible - 1].querySelector("input").focus();
-  });
-  form.addEventListener("submit", function () { submit.disabled = true; });
+    rs[visible - 1].querySelector("input").focus();
+  }
+  add.addEventListener("click", addOne);
   // Coming back through the history re-enables the button.
   window.addEventListener("pageshow", function () { submit.disabled = false; });
   // After a refused attempt, the first field at fault takes the focus,
   // on the voucher or the card form (before the signals listen: the page
   // moved it, not the payer).
-  var invalid = form.querySelector("[aria-invalid=true]") ||
-    document.querySelector("#pay-card [aria-invalid=true]");
-  // A declined card: the number of the next card to try.
-  if (!invalid && document.getElementById("card-form-error")) invalid = document.getElementById("card_number");
-  if (invalid) invalid.focus();
+  function focusFault() {
+    var invalid = form.querySelector("[aria-invalid=true]") ||
+      document.querySelector("#pay-card [aria-invalid=true]");
+    // A declined card: the number of the next card to try.
+    if (!invalid && document.getElementById("card-form-error")) invalid = document.getElementById("card_number");
+    if (invalid) invalid.focus();
+  }
+  focusFault();
+  function secret() { return form.querySelector("input[name=client_secret]").value; }
+
+  // The PIN check: a PIN's 16 digits complete, the page asks what its
+  // voucher covers (POST {action}/pin) and says it under the field. A
+  // check spends the guess limits as the form does, so a PIN is checked
+  // once, not again until it changes.
+  var checked = {};
+  // refused holds, by field, a PIN the check found wrong: sent with the
+  // form it would be refused again and count a second time against the
+  // limits, so the page shows the error without sending it.
+  var refused = {};
+  function refusedField() {
+    var inputs = form.querySelectorAll("input[name=pin]");
+    for (var i = 0; i < inputs.length; i++) {
+      var r = refused[inputs[i].id];
+      if (r && r.digits === inputs[i].value.replace(/[^0-9]/g, "")) return { input: inputs[i], text: r.text };
+    }
+    return null;
+  }
+  function showRefused(f) {
+    var row = f.input.closest(".pin");
+    var id = f.input.id + "-error";
+    var p = document.getElementById(id);
+    if (!p) {
+      p = document.createElement("p");
+      p.className = "error";
+      p.id = id;
+      p.setAttribute("role", "alert");
+      f.input.insertAdjacentElement("afterend", p);
+    }
+    p.textContent = f.text;
+    row.classList.add("invalid");
+    f.input.setAttribute("aria-invalid", "true");
+    f.input.setAttribute("aria-describedby", id + " pin-hint");
+    var check = document.getElementById(f.input.id + "-check");
+    if (check) check.textContent = "";
+    f.input.focus();
+  }
+  form.addEventListener("input", function (e) {
+    var t = e.target;
+    if (!t || t.name !== "pin" || !window.fetch) return;
+    var out = document.getElementById(t.id + "-check");
+    if (!out) return;
+    if (t.value !== "") out.classList.add("reserve");
+    var digits = t.value.replace(/[^0-9]/g, "");
+    if (digits.length !== 16 || /[^0-9 -]/.test(t.value)) {
+      out.textContent = "";
+      checked[t.id] = "";
+      return;
+    }
+    if (checked[t.id] === digits) return;
+    checked[t.id] = digits;
+    var res422 = false;
+    var body = new URLSearchParams();
+    body.set("client_secret", secret());
+    body.set("pin", digits);
+    var done = fetch(form.action + "/pin", { method: "POST", body: body, credentials: "same-origin", redirect: "error" })
+      .then(function (res) { res422 = res.status === 422; return res.json(); })
+      .then(function (c) {
+        if (checked[t.id] !== digits) return; // typed on meanwhile
+        if (c && c.locked) {
+          reload(); // the page says until when, and offers the card form
+          return;
+        }
+        out.textContent = c && typeof c.text === "string" ? c.text : "";
+        out.className = "hint pin-check reserve" + (c && c.ok ? " ok" : " bad");
+        if (c && !c.ok && res422) refused[t.id] = { digits: digits, text: out.textContent };
+      })
+      .catch(function () { out.textContent = ""; });
+    inflight.push(done);
+  });
+  var inflight = []; // the checks under way: a submit waits for them
+
+  // Sending: the script posts the form itself, so that after an error
+  // the PINs stay in their (masked) fields; the server never writes a
+  // PIN back into a page. Without fetch the browser posts it.
+  var sending = false;
+  form.addEventListener("submit", function (e) {
+    // A user agent beyond printable ASCII (an override) reaches the server
+    // mangled from fetch, not from a form post: the browser posts it then.
+    if (!window.fetch || !window.DOMParser || !window.URLSearchParams || /[^\x20-\x7e]/.test(navigator.userAgent)) {
+      submit.disabled = true;
+      return;
+    }
+    e.preventDefault();
+    if (sending) return;
+    sending = true;
+    submit.disabled = true;
+    // After the other submit listeners (the signals) filled the form in,
+    // and the checks under way answered.
+    setTimeout(function () {
+      var wait = inflight;
+      inflight = [];
+      Promise.all(wait).then(function () {
+        var known = refusedField();
+        if (known) {
+          showRefused(known);
+          sending = false;
+          submit.disabled = false;
+          return;
+        }
+        send();
+      });
+    }, 0);
+  });
+  function send() {
+    var body = new URLSearchParams(new FormData(form));
+    var pins = Array.prototype.map.call(form.querySelectorAll("input[name=pin]"), function (i) { return i.value; });
+    fetch(form.action, {
+      method: "POST", body: body, credentials: "same-origin", redirect: "manual",
+      headers: { "Kassa-Page-Fetch": "1" }
+    }).then(function (res) {
+      var to = res.headers.get("Kassa-Page-Fetch-Location");
+      if (to) {
+        window.location.assign(to);
+        return null;
+      }
+      if (res.type === "opaqueredirect") {
+        reload();
+        return null;
+      }
+      return res.text().then(function (html) { answer(html, pins); });
+    }).catch(reload);
+  }
+  // reload shows where the payment stands.
+  function reload() {
+    window.location.replace(form.action + "?client_secret=" + encodeURIComponent(secret()));
+  }
+  // answer shows the page the form was answered with: the form again,
+  // with its errors and the PINs the payer typed; any other page (a
+  // status, a step-up) by loading it.
+  function answer(html, pins) {
+    var doc = new DOMParser().parseFromString(html, "text/html");
+    var next = doc.getElementById("pay");
+    if (!next) {
+      reload();
+      return;
+    }
+    form.setAttribute("data-visible", next.getAttribute("data-visible") || "1");
+    form.replaceChildren.apply(form, Array.prototype.map.call(next.childNodes, function (n) { return document.importNode(n, true); }));
+    add = document.getElementById("add-pin");
+    submit = document.getElementById("submit");
+    add.addEventListener("click", addOne);
+    Array.prototype.forEach.call(form.querySelectorAll("input[name=pin]"), function (input, i) {
+      if (i < pins.length) input.value = pins[i];
+    });
+    checked = {};
+    refused = {};
+    show();
+    sending = false;
+    focusFault();
+  }
 })();
 
 (function () {

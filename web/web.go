@@ -136,6 +136,7 @@ func New(cfg Config) *Handler {
 	h := &Handler{cfg: cfg, log: cfg.Logger, now: cfg.Clock, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /pay/{id}", h.showPayment)
 	h.mux.HandleFunc("POST /pay/{id}", h.confirmPayment)
+	h.mux.HandleFunc("POST /pay/{id}/pin", h.checkPIN)
 	h.mux.HandleFunc("GET /3ds/{id}", h.showIssuer)
 	h.mux.HandleFunc("POST /3ds/{id}", h.answerIssuer)
 	return h
@@ -175,6 +176,10 @@ type page struct {
 	Inputs       []pinInput
 	Visible      int
 	FormError    string
+	// PINWarning says one more wrong PIN locks vouchers out; PINLocked
+	// says until when they are (and CardForm offers the card instead).
+	PINWarning string
+	PINLocked  string
 
 	// The card form (when Config.Cards is set); its fields are never
 	// filled back in.
@@ -304,6 +309,7 @@ func (h *Handler) formPage(r *http.Request, p payment.Payment, visible int, errs
 		// it is (the shop learns it is still requires_action).
 		pg.ReturnURL = returnURLWith(p)
 	}
+	h.pinTries(r, p, &pg)
 	if declinedOpen(p) && formErr == "" && len(errs) == 0 {
 		// The last try was declined: say why above its method's form.
 		if d := methodPages[p.MethodType].declined; d != nil {
@@ -435,7 +441,7 @@ func contentSecurityPolicy(nonce, formOrigin string) string {
 	if formOrigin != "" {
 		formAction += " " + formOrigin
 	}
-	return "default-src 'none'; style-src 'nonce-" + nonce + "'; script-src 'nonce-" + nonce +
+	return "default-src 'none'; connect-src 'self'; style-src 'nonce-" + nonce + "'; script-src 'nonce-" + nonce +
 		"'; img-src 'none'; form-action " + formAction + "; frame-ancestors 'none'; base-uri 'none'"
 }
 

@@ -413,6 +413,16 @@ func (s *Vouchers) attemptPlaces(ctx context.Context, tx *Tx, f voucher.Failure,
 	return l, failures+places < f.Limit.Failures, nil
 }
 
+func (s *Vouchers) FailuresOf(ctx context.Context, f voucher.Failure, now time.Time) (voucher.Lockout, error) {
+	var l voucher.Lockout
+	err := s.db.Transact(ctx, func(tx *Tx) error {
+		var err error
+		l, _, err = s.attemptPlaces(ctx, tx, f, now)
+		return err
+	})
+	return l, err
+}
+
 func (s *Vouchers) EndAttempt(ctx context.Context, id string) error {
 	return s.db.Transact(ctx, func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM voucher_pin_attempts WHERE attempt_id = ?`, id); err != nil {
