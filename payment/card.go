@@ -566,6 +566,31 @@ func cardUnsettled(p Payment) bool {
 }
 
 // checkCardPayment compares a card payment with its ledger transfers.
+// checkHold compares the pending authorization transfer auth with p's
+// status: held while authorized, posted for what was captured, neither
+// otherwise. Card and wallet payments share it.
+func (s *Service) checkHold(ctx context.Context, p Payment, auth string, bad func(string, ...any)) error {
+	st, err := s.led.PendingStatus(ctx, "", auth)
+	if err != nil {
+		return err
+	}
+	switch p.Status {
+	case StatusAuthorized:
+		if st.State != ledger.StatePending && st.State != ledger.StateExpired {
+			bad("authorization %s is %s in the ledger", auth, st.State)
+		}
+	case StatusCaptured:
+		if st.State != ledger.StatePosted || st.AmountPosted != p.AmountCaptured {
+			bad("authorization %s is %s (%d posted), the payment captured %d", auth, st.State, st.AmountPosted, p.AmountCaptured)
+		}
+	default:
+		if st.State == ledger.StatePending || st.State == ledger.StatePosted {
+			bad("authorization %s is %s, the payment is %s", auth, st.State, p.Status)
+		}
+	}
+	return nil
+}
+
 func (s *Service) checkCardPayment(ctx context.Context, p Payment, bad func(string, ...any)) error {
 	auth := authTransferID(p)
 	t, _, err := s.led.Transfer(ctx, "", auth)
@@ -584,23 +609,8 @@ func (s *Service) checkCardPayment(ctx context.Context, p Payment, bad func(stri
 			bad("ledger transfer %s is %d %s from %s, the payment says %d by card", auth, t.Amount, t.Currency, t.DebitAccountID, p.Amount)
 		}
 		if t.Flags&ledger.FlagPending != 0 {
-			st, err := s.led.PendingStatus(ctx, "", auth)
-			if err != nil {
+			if err := s.checkHold(ctx, p, auth, bad); err != nil {
 				return err
-			}
-			switch p.Status {
-			case StatusAuthorized:
-				if st.State != ledger.StatePending && st.State != ledger.StateExpired {
-					bad("authorization %s is %s in the ledger", auth, st.State)
-				}
-			case StatusCaptured:
-				if st.State != ledger.StatePosted || st.AmountPosted != p.AmountCaptured {
-					bad("authorization %s is %s (%d posted), the payment captured %d", auth, st.State, st.AmountPosted, p.AmountCaptured)
-				}
-			default:
-				if st.State == ledger.StatePending || st.State == ledger.StatePosted {
-					bad("authorization %s is %s, the payment is %s", auth, st.State, p.Status)
-				}
 			}
 		} else if p.Status != StatusCaptured || p.AmountCaptured != p.Amount {
 			bad("authorization %s is posted, the payment is %s with %d captured", auth, p.Status, p.AmountCaptured)

@@ -175,23 +175,8 @@ func (walletMethod) Check(ctx context.Context, s *Service, p Payment, bad func(s
 			auth, t.Amount, t.Currency, t.DebitAccountID, t.CreditAccountID, p.Amount, walletAccount(p))
 	}
 	if t.Flags&ledger.FlagPending != 0 {
-		st, err := s.led.PendingStatus(ctx, "", auth)
-		if err != nil {
+		if err := s.checkHold(ctx, p, auth, bad); err != nil {
 			return err
-		}
-		switch p.Status {
-		case StatusAuthorized:
-			if st.State != ledger.StatePending && st.State != ledger.StateExpired {
-				bad("authorization %s is %s in the ledger", auth, st.State)
-			}
-		case StatusCaptured:
-			if st.State != ledger.StatePosted || st.AmountPosted != p.AmountCaptured {
-				bad("authorization %s is %s (%d posted), the payment captured %d", auth, st.State, st.AmountPosted, p.AmountCaptured)
-			}
-		default:
-			if st.State == ledger.StatePending || st.State == ledger.StatePosted {
-				bad("authorization %s is %s, the payment is %s", auth, st.State, p.Status)
-			}
 		}
 	} else if p.AmountCaptured != t.Amount {
 		bad("ledger transfer %s posted %d, the payment captured %d", auth, t.Amount, p.AmountCaptured)
