@@ -48,9 +48,51 @@ const (
 
 // Merchant is a business taking payments through Kassa.
 type Merchant struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Category is what the merchant sells (one of Categories); rules that
+	// depend on the business, such as "no credit for gambling", read it.
+	Category Category `json:"category"`
+	// Country is the ISO 3166-1 alpha-2 country of the merchant's licence
+	// ("" until set): the jurisdiction whose rules apply to its payers.
+	Country   string    `json:"country"`
 	CreatedAt time.Time `json:"created"`
+}
+
+// Category is the kind of business a merchant runs.
+type Category string
+
+// The categories. Gambling covers betting, casinos, lotteries and
+// poker for money; Gaming is games without stakes (in-game purchases).
+const (
+	CategoryGeneral      Category = "general"
+	CategoryGambling     Category = "gambling"
+	CategoryGaming       Category = "gaming"
+	CategoryRetail       Category = "retail"
+	CategoryDigitalGoods Category = "digital_goods"
+	CategoryTravel       Category = "travel"
+)
+
+// Categories lists every category, for validation and usage texts.
+var Categories = []Category{CategoryGeneral, CategoryGambling, CategoryGaming, CategoryRetail, CategoryDigitalGoods, CategoryTravel}
+
+// Valid reports whether c is one of Categories.
+func (c Category) Valid() bool {
+	for _, k := range Categories {
+		if c == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Gambling reports whether the merchant takes stakes for money.
+func (m Merchant) Gambling() bool { return m.Category == CategoryGambling }
+
+// Profile is what SetProfile changes; a nil field stays as it is.
+type Profile struct {
+	Category *Category
+	Country  *string
 }
 
 // Key is a stored API key. The key string itself is never stored.
@@ -76,6 +118,9 @@ type Store interface {
 	CreateMerchant(ctx context.Context, m Merchant, keys []Key) error
 	// Merchant returns kassa ENotFound when absent.
 	Merchant(ctx context.Context, id string) (Merchant, error)
+	// SetProfile stores the merchant's category and licence country
+	// (ENotFound when the merchant is absent).
+	SetProfile(ctx context.Context, id string, category Category, country string) error
 	// Merchants lists merchants oldest first, at most limit after the cursor id.
 	Merchants(ctx context.Context, after string, limit int) ([]Merchant, error)
 	// Key returns the key with the lookup id (ENotFound when absent).
@@ -145,7 +190,7 @@ func (s *Service) Create(ctx context.Context, name string) (Created, error) {
 		return Created{}, kassa.Invalid("name", "name_invalid", "the name must be valid UTF-8 of at most %d characters", NameLengthMax)
 	}
 	now := s.now().UTC()
-	m := Merchant{ID: s.ids.New("mer"), Name: name, CreatedAt: now}
+	m := Merchant{ID: s.ids.New("mer"), Name: name, Category: CategoryGeneral, CreatedAt: now}
 	sk, skStr := s.newKey(m.ID, Secret, now)
 	pk, pkStr := s.newKey(m.ID, Publishable, now)
 	if err := s.store.CreateMerchant(ctx, m, []Key{sk, pk}); err != nil {
@@ -177,6 +222,38 @@ func (s *Service) Get(ctx context.Context, id string) (Merchant, error) {
 // List returns merchants oldest first, a page at a time.
 func (s *Service) List(ctx context.Context, after string, limit int) ([]Merchant, error) {
 	return s.store.Merchants(ctx, after, limit)
+}
+
+// SetProfile changes a merchant's category and licence country and returns
+// the merchant as stored. The country is an ISO 3166-1 alpha-2 code
+// (upper or lower case) or "" to clear it.
+func (s *Service) SetProfile(ctx context.Context, id string, p Profile) (Merchant, error) {
+	m, err := s.store.Merchant(ctx, id)
+	if err != nil {
+		return Merchant{}, err
+	}
+	if p.Category != nil {
+		if !p.Category.Valid() {
+			return Merchant{}, kassa.Invalid("category", "category_invalid", "the category must be one of %v", Categories)
+		}
+		m.Category = *p.Category
+	}
+	if p.Country != nil {
+		c := strings.ToUpper(strings.TrimSpace(*p.Country))
+		if c != "" && !isCountryCode(c) {
+			return Merchant{}, kassa.Invalid("country", "country_invalid", "the country must be a two-letter ISO 3166-1 code such as DE")
+		}
+		m.Country = c
+	}
+	if err := s.store.SetProfile(ctx, id, m.Category, m.Country); err != nil {
+		return Merchant{}, fmt.Errorf("set merchant profile: %w", err)
+	}
+	s.forgetKeys()
+	return m, nil
+}
+
+func isCountryCode(c string) bool {
+	return len(c) == 2 && c[0] >= 'A' && c[0] <= 'Z' && c[1] >= 'A' && c[1] <= 'Z'
 }
 
 // Keys lists a merchant's keys (hashes and hints only).

@@ -48,14 +48,18 @@ func runMerchants(ctx context.Context, args []string, getenv env, stdout, stderr
 		"rotate-key":     merchantsRotateKey,
 		"revoke-key":     merchantsRevokeKey,
 		"capture-window": merchantsCaptureWindow,
+		"profile":        merchantsProfile,
 	}
-	usage := "Usage: kassa merchants <create|list|keys|rotate-key|revoke-key> [flags]\n" +
-		"  create --name NAME [--json]        new merchant; prints its keys this once\n" +
+	usage := "Usage: kassa merchants <create|list|keys|rotate-key|revoke-key|capture-window|profile> [flags]\n" +
+		"  create --name NAME [--category C] [--country CC] [--json]\n" +
+		"                                     new merchant; prints its keys this once\n" +
 		"  list [--json]                      all merchants\n" +
 		"  keys MERCHANT_ID [--json]          a merchant's keys (ids and hints, never the keys)\n" +
 		"  rotate-key MERCHANT_ID [--grace D] new secret key; older secret keys work for D more (default 24h)\n" +
 		"  revoke-key KEY_ID                  end a key now\n" +
-		"  capture-window MERCHANT_ID D       how long authorizations wait for capture (default 168h; 0 = default)\n"
+		"  capture-window MERCHANT_ID D       how long authorizations wait for capture (default 168h; 0 = default)\n" +
+		"  profile MERCHANT_ID [--category C] [--country CC] [--json]\n" +
+		"                                     what the merchant sells and its licence country\n"
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(stderr, usage)
 		if len(args) == 0 {
@@ -95,9 +99,11 @@ func interleaved(args []string) []string {
 
 func merchantsCreate(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	var sf storeFlags
-	fs := newFlagSet("merchants create", "merchants create --name NAME [--json]", stderr)
+	fs := newFlagSet("merchants create", "merchants create --name NAME [--category C] [--country CC] [--json]", stderr)
 	sf.register(fs)
 	name := fs.String("name", "", "the merchant's `name`")
+	category := fs.String("category", "", fmt.Sprintf("what the merchant sells, one of %v (default general)", merchant.Categories))
+	country := fs.String("country", "", "the ISO 3166-1 alpha-2 `country` of the merchant's licence, e.g. DE")
 	asJSON := fs.Bool("json", false, `print {"id","name","secret_key","publishable_key"} as JSON`)
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
@@ -110,13 +116,29 @@ func merchantsCreate(ctx context.Context, args []string, getenv env, stdout, std
 		return err
 	}
 	defer done()
+	if *category != "" && !merchant.Category(*category).Valid() {
+		return usagef("--category must be one of %v", merchant.Categories)
+	}
 	c, err := svc.Create(ctx, *name)
 	if err != nil {
 		return err
 	}
+	if *category != "" || *country != "" {
+		p := merchant.Profile{Country: country}
+		if *category != "" {
+			cat := merchant.Category(*category)
+			p.Category = &cat
+		}
+		m, err := svc.SetProfile(ctx, c.ID, p)
+		if err != nil {
+			return fmt.Errorf("merchant %s was created, but its profile was not set: %w", c.ID, err)
+		}
+		c.Merchant = m
+	}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(map[string]string{
-			"id": c.ID, "name": c.Name, "secret_key": c.SecretKey, "publishable_key": c.PublishableKey,
+			"id": c.ID, "name": c.Name, "category": string(c.Category), "country": c.Country,
+			"secret_key": c.SecretKey, "publishable_key": c.PublishableKey,
 		})
 	}
 	fmt.Fprintf(stdout, "merchant %s (%s)\nsecret key:      %s\npublishable key: %s\nThe keys are shown this once; Kassa keeps only their hashes.\n",
@@ -142,7 +164,7 @@ func merchantsList(ctx context.Context, args []string, getenv env, stdout, stder
 	defer done()
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	if !*asJSON {
-		fmt.Fprintln(tw, "ID\tNAME\tCREATED")
+		fmt.Fprintln(tw, "ID\tNAME\tCATEGORY\tCOUNTRY\tCREATED")
 	}
 	after := ""
 	for {
@@ -157,7 +179,7 @@ func merchantsList(ctx context.Context, args []string, getenv env, stdout, stder
 				}
 				continue
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", m.ID, m.Name, m.CreatedAt.Format(time.RFC3339))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.ID, m.Name, m.Category, orDash(m.Country), m.CreatedAt.Format(time.RFC3339))
 		}
 		if len(page) < listPageSize {
 			break
@@ -296,5 +318,56 @@ func merchantsCaptureWindow(ctx context.Context, args []string, getenv env, stdo
 		d = payment.CaptureWindowDefault
 	}
 	fmt.Fprintf(stdout, "%s: authorizations expire %s after they are made\n", fs.Arg(0), d)
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func merchantsProfile(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	var sf storeFlags
+	fs := newFlagSet("merchants profile", "merchants profile MERCHANT_ID [--category C] [--country CC] [--json]", stderr)
+	sf.register(fs)
+	category := fs.String("category", "", fmt.Sprintf("what the merchant sells, one of %v", merchant.Categories))
+	country := fs.String("country", "", "the ISO 3166-1 alpha-2 `country` of the merchant's licence (\"-\" clears it)")
+	asJSON := fs.Bool("json", false, "print the merchant as JSON")
+	if err := parseFlags(fs, interleaved(args), getenv); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("merchants profile needs MERCHANT_ID")
+	}
+	if *category != "" && !merchant.Category(*category).Valid() {
+		return usagef("--category must be one of %v", merchant.Categories)
+	}
+	svc, done, err := openMerchants(ctx, &sf)
+	if err != nil {
+		return err
+	}
+	defer done()
+	var p merchant.Profile
+	if *category != "" {
+		cat := merchant.Category(*category)
+		p.Category = &cat
+	}
+	switch *country {
+	case "":
+	case "-":
+		p.Country = new(string)
+	default:
+		p.Country = country
+	}
+	m, err := svc.SetProfile(ctx, fs.Arg(0), p)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(m)
+	}
+	fmt.Fprintf(stdout, "%s (%s): category %s, licence country %s\n", m.ID, m.Name, m.Category, orDash(m.Country))
 	return nil
 }

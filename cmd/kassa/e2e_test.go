@@ -408,6 +408,26 @@ func TestCLIUsage(t *testing.T) {
 	if out, err := runKassa(t, b, "merchants", "list"); err != nil || !strings.Contains(out, "EnvShop") {
 		t.Errorf("KASSA_DATA was ignored: %q %v", out, err)
 	}
+
+	// A merchant's category and licence country: set at create, changed by
+	// profile, refused with a plain message when bad.
+	out, err := runKassa(t, b, "merchants", "create", "--name", "Bets", "--category", "gambling", "--country", "de", "--json")
+	var m struct{ ID, Category, Country string }
+	if err != nil || json.Unmarshal([]byte(out), &m) != nil || m.Category != "gambling" || m.Country != "DE" {
+		t.Fatalf("create with profile: %q %v", out, err)
+	}
+	if out, err := runKassa(t, b, "merchants", "profile", m.ID, "--country", "AT", "--json"); err != nil || !strings.Contains(out, `"country":"AT"`) || !strings.Contains(out, `"category":"gambling"`) {
+		t.Errorf("profile --country AT: %q %v", out, err)
+	}
+	for _, args := range [][]string{{"--category", "casino"}, {"--country", "Austria"}} {
+		out, err := runKassa(t, b, append([]string{"merchants", "profile", m.ID}, args...)...)
+		if err == nil || strings.Contains(out, "panic") {
+			t.Errorf("profile %v = %q, want a plain error", args, out)
+		}
+	}
+	if out, err := runKassa(t, b, "merchants", "list"); err != nil || !strings.Contains(out, "gambling") || !strings.Contains(out, "AT") {
+		t.Errorf("list does not show the profile: %q %v", out, err)
+	}
 }
 
 func TestInsecureHTTPOnLoopback(t *testing.T) {

@@ -43,8 +43,8 @@ func fromNullMicros(n sql.NullInt64) *time.Time {
 
 func (s *Merchants) CreateMerchant(ctx context.Context, m merchant.Merchant, keys []merchant.Key) error {
 	return s.db.Transact(ctx, func(tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO merchants (id, name, created_at) VALUES (?, ?, ?)`,
-			m.ID, m.Name, micros(m.CreatedAt))
+		_, err := tx.ExecContext(ctx, `INSERT INTO merchants (id, name, category, country, created_at) VALUES (?, ?, ?, ?, ?)`,
+			m.ID, m.Name, string(categoryOrGeneral(m.Category)), m.Country, micros(m.CreatedAt))
 		if err != nil {
 			return fmt.Errorf("insert merchant: %w", err)
 		}
@@ -71,11 +71,35 @@ func insertKey(ctx context.Context, tx *Tx, k merchant.Key) error {
 
 var errMerchantNotFound = kassa.Errorf(kassa.ENotFound, "merchant_not_found", "no such merchant")
 
+func categoryOrGeneral(c merchant.Category) merchant.Category {
+	if c == "" {
+		return merchant.CategoryGeneral
+	}
+	return c
+}
+
+func (s *Merchants) SetProfile(ctx context.Context, id string, category merchant.Category, country string) error {
+	return s.db.Transact(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE merchants SET category = ?, country = ? WHERE id = ?`, string(category), country, id)
+		if err != nil {
+			return fmt.Errorf("update merchant: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return errMerchantNotFound
+		}
+		return nil
+	})
+}
+
 func (s *Merchants) Merchant(ctx context.Context, id string) (merchant.Merchant, error) {
 	var m merchant.Merchant
 	var created int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, name, created_at FROM merchants WHERE id = ?`, id).
-		Scan(&m.ID, &m.Name, &created)
+	var category string
+	err := s.db.QueryRowContext(ctx, `SELECT id, name, category, country, created_at FROM merchants WHERE id = ?`, id).
+		Scan(&m.ID, &m.Name, &category, &m.Country, &created)
+	m.Category = merchant.Category(category)
 	if errors.Is(err, sql.ErrNoRows) {
 		return m, errMerchantNotFound
 	} else if err != nil {
@@ -86,10 +110,10 @@ func (s *Merchants) Merchant(ctx context.Context, id string) (merchant.Merchant,
 }
 
 func (s *Merchants) Merchants(ctx context.Context, after string, limit int) ([]merchant.Merchant, error) {
-	q := `SELECT id, name, created_at FROM merchants ORDER BY created_at, id LIMIT ?`
+	q := `SELECT id, name, category, country, created_at FROM merchants ORDER BY created_at, id LIMIT ?`
 	args := []any{limit}
 	if after != "" {
-		q = `SELECT m.id, m.name, m.created_at FROM merchants m, merchants a
+		q = `SELECT m.id, m.name, m.category, m.country, m.created_at FROM merchants m, merchants a
 			WHERE a.id = ? AND (m.created_at > a.created_at OR (m.created_at = a.created_at AND m.id > a.id))
 			ORDER BY m.created_at, m.id LIMIT ?`
 		args = []any{after, limit}
@@ -103,9 +127,11 @@ func (s *Merchants) Merchants(ctx context.Context, after string, limit int) ([]m
 	for rows.Next() {
 		var m merchant.Merchant
 		var created int64
-		if err := rows.Scan(&m.ID, &m.Name, &created); err != nil {
+		var category string
+		if err := rows.Scan(&m.ID, &m.Name, &category, &m.Country, &created); err != nil {
 			return nil, err
 		}
+		m.Category = merchant.Category(category)
 		m.CreatedAt = fromMicros(created)
 		ms = append(ms, m)
 	}
@@ -147,19 +173,19 @@ func (s *Merchants) Key(ctx context.Context, id string) (merchant.Key, error) {
 func (s *Merchants) KeyWithMerchant(ctx context.Context, id string) (merchant.Key, merchant.Merchant, error) {
 	var k merchant.Key
 	var m merchant.Merchant
-	var kind string
+	var kind, category string
 	var created, mCreated int64
 	var expires, revoked sql.NullInt64
 	err := s.db.QueryRowContext(ctx, `SELECT k.id, k.merchant_id, k.kind, k.hash, k.hint, k.created_at, k.expires_at, k.revoked_at,
-		m.name, m.created_at FROM api_keys k JOIN merchants m ON m.id = k.merchant_id WHERE k.id = ?`, id).
-		Scan(&k.ID, &k.MerchantID, &kind, &k.Hash, &k.Hint, &created, &expires, &revoked, &m.Name, &mCreated)
+		m.name, m.category, m.country, m.created_at FROM api_keys k JOIN merchants m ON m.id = k.merchant_id WHERE k.id = ?`, id).
+		Scan(&k.ID, &k.MerchantID, &kind, &k.Hash, &k.Hint, &created, &expires, &revoked, &m.Name, &category, &m.Country, &mCreated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return k, m, errKeyNotFound
 	} else if err != nil {
 		return k, m, fmt.Errorf("select key: %w", err)
 	}
 	k.Kind, k.CreatedAt, k.ExpiresAt, k.RevokedAt = merchant.Kind(kind), fromMicros(created), fromNullMicros(expires), fromNullMicros(revoked)
-	m.ID, m.CreatedAt = k.MerchantID, fromMicros(mCreated)
+	m.ID, m.CreatedAt, m.Category = k.MerchantID, fromMicros(mCreated), merchant.Category(category)
 	return k, m, nil
 }
 

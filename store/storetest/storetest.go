@@ -26,6 +26,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Migrations", func(t *testing.T) { testMigrations(t, open) })
 	t.Run("Transact", func(t *testing.T) { testTransact(t, open) })
 	t.Run("Merchants", func(t *testing.T) { testMerchants(t, open) })
+	t.Run("MerchantProfile", func(t *testing.T) { testMerchantProfile(t, open) })
 	for _, s := range suites {
 		t.Run(s.name, func(t *testing.T) { s.run(t, open) })
 	}
@@ -337,5 +338,58 @@ func testMerchants(t *testing.T, open Opener) {
 	}
 	if len(all) != 7 || all[0].ID != c.ID || all[6].Name != "me" {
 		t.Errorf("listed %d merchants (%v), want 7 oldest first", len(all), all)
+	}
+}
+
+func testMerchantProfile(t *testing.T, open Opener) {
+	db := open(t)
+	ctx := context.Background()
+	svc := merchant.NewService(sqlstore.NewMerchants(db), nil, id.Generator{})
+	c, err := svc.Create(ctx, "Profile Bets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Category != merchant.CategoryGeneral || c.Country != "" {
+		t.Errorf("new merchant = %q/%q, want general and no country", c.Category, c.Country)
+	}
+	gambling, de := merchant.CategoryGambling, "de"
+	m, err := svc.SetProfile(ctx, c.ID, merchant.Profile{Category: &gambling, Country: &de})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Gambling() || m.Country != "DE" {
+		t.Errorf("SetProfile = %+v, want gambling in DE", m)
+	}
+	// Read back three ways: by id, in the list, and through a key.
+	got, err := svc.Get(ctx, c.ID)
+	if err != nil || got.Category != gambling || got.Country != "DE" {
+		t.Errorf("Get = %+v, %v", got, err)
+	}
+	list, err := svc.List(ctx, "", 10)
+	if err != nil || len(list) != 1 || list[0].Category != gambling || list[0].Country != "DE" {
+		t.Errorf("List = %+v, %v", list, err)
+	}
+	p, err := svc.Authenticate(ctx, c.SecretKey)
+	if err != nil || !p.Merchant.Gambling() || p.Merchant.Country != "DE" {
+		t.Errorf("Authenticate = %+v, %v", p.Merchant, err)
+	}
+	// Bad input changes nothing.
+	bad, xx := merchant.Category("casino"), "Deutschland"
+	for _, pr := range []merchant.Profile{{Category: &bad}, {Country: &xx}} {
+		if _, err := svc.SetProfile(ctx, c.ID, pr); kassa.ErrorKind(err) != kassa.EInvalid {
+			t.Errorf("SetProfile(%+v) = %v, want invalid", pr, err)
+		}
+	}
+	if _, err := svc.SetProfile(ctx, "mer_nope", merchant.Profile{Category: &gambling}); kassa.ErrorKind(err) != kassa.ENotFound {
+		t.Errorf("SetProfile unknown = %v, want not found", err)
+	}
+	got, _ = svc.Get(ctx, c.ID)
+	if got.Category != gambling || got.Country != "DE" {
+		t.Errorf("after bad input = %+v, want unchanged", got)
+	}
+	// A nil field stays; an empty country clears.
+	none := ""
+	if m, err = svc.SetProfile(ctx, c.ID, merchant.Profile{Country: &none}); err != nil || m.Category != gambling || m.Country != "" {
+		t.Errorf("clear country = %+v, %v", m, err)
 	}
 }
