@@ -327,7 +327,7 @@ func (s *Service) checkDestination(c *checker, req CreateRequest, cur money.Curr
 // checkFunds checks the merchant's available balance and the limits as
 // they are now (the reserve checks both again inside its transaction).
 func (s *Service) checkFunds(ctx context.Context, c *checker, p Payout, dep *Deposit, now time.Time) error {
-	a, err := s.led.Account(ctx, "", merchantAccount(p.MerchantID, p.Currency))
+	a, err := s.led.Account(ctx, "", sourceAccount(p))
 	if err != nil && !errors.Is(err, ledger.ErrNotFound) {
 		return err
 	}
@@ -426,7 +426,9 @@ func (s *Service) checkLimits(c *checker, p Payout, t Totals) {
 		c.fail(CheckLimits, "amount", "limit_exceeded", "the payer's daily payout limit of %d %s would be passed (%d paid out today)", l.PayerDay, p.Currency, t.PayerDay)
 	case t.PayerMonth+p.Amount > l.PayerMonth:
 		c.fail(CheckLimits, "amount", "limit_exceeded", "the payer's monthly payout limit of %d %s would be passed (%d paid out this month)", l.PayerMonth, p.Currency, t.PayerMonth)
-	case t.MerchantDay+p.Amount > l.MerchantDay:
+	case t.MerchantDay+p.Amount > l.MerchantDay && !IsWithdrawal(p):
+		// Withdrawals belong to the platform's merchant: its daily limit
+		// would be one counter every payer shares (and one could exhaust).
 		c.fail(CheckLimits, "amount", "limit_exceeded", "the merchant's daily payout limit of %d %s would be passed (%d paid out today)", l.MerchantDay, p.Currency, t.MerchantDay)
 	default:
 		c.pass(CheckLimits)
@@ -447,7 +449,11 @@ func (s *Service) checkPolicy(c *checker, p Payout) {
 // the merchant's balance to payout clearing, refused inside the ledger's
 // transaction when the balance or a limit would not allow it.
 func (s *Service) reserve(ctx context.Context, p Payout, now time.Time, dep *Deposit) (Payout, error) {
-	if err := s.ensureAccount(ctx, merchantAccount(p.MerchantID, p.Currency), p.Currency, 2, 0); err != nil {
+	if IsWithdrawal(p) {
+		if err := s.ensureAccount(ctx, sourceAccount(p), p.Currency, 5, ledger.DebitsMustNotExceedCredits); err != nil {
+			return Payout{}, err
+		}
+	} else if err := s.ensureAccount(ctx, merchantAccount(p.MerchantID, p.Currency), p.Currency, 2, 0); err != nil {
 		return Payout{}, err
 	}
 	if err := s.ensureAccount(ctx, clearingAccount(p.Currency), p.Currency, 4, 0); err != nil {
@@ -461,17 +467,23 @@ func (s *Service) reserve(ctx context.Context, p Payout, now time.Time, dep *Dep
 	if err != nil {
 		return Payout{}, err
 	}
-	ts := []ledger.Transfer{{ID: reserveID(p), DebitAccountID: merchantAccount(p.MerchantID, p.Currency),
+	ts := []ledger.Transfer{{ID: reserveID(p), DebitAccountID: sourceAccount(p),
 		CreditAccountID: clearingAccount(p.Currency), Amount: p.Amount, Currency: p.Currency, Code: 40, Flags: ledger.FlagPending}}
 	var refused *kassa.Error
 	_, err = s.led.CreateTransfersWith(ctx, "", ts, func(ctx context.Context, tx ledger.Tx, results []ledger.Result) error {
 		refused = nil
+		c := &checker{}
+		if len(results) == 1 && results[0].Code == ledger.ExceedsCredits {
+			// A wallet (never negative) that does not cover a withdrawal.
+			c.fail(CheckBalance, "amount", "balance_insufficient", "amount is more than the balance of the wallet in %s", p.Currency)
+			refused = CheckError(c.checks)
+			return refused
+		}
 		if err := checkResults(ts, results); err != nil {
 			return err
 		}
-		c := &checker{}
-		if a, ok := ledger.EffectAccount(ctx, "", merchantAccount(p.MerchantID, p.Currency)); !ok {
-			return fmt.Errorf("payout %s: the ledger batch does not hold the merchant's account", p.ID)
+		if a, ok := ledger.EffectAccount(ctx, "", sourceAccount(p)); !ok {
+			return fmt.Errorf("payout %s: the ledger batch does not hold the account it debits", p.ID)
 		} else if avail := available(a); avail < 0 {
 			c.fail(CheckBalance, "amount", "balance_insufficient", "amount is more than the %d available in %s", avail+p.Amount, p.Currency)
 		}

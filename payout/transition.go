@@ -291,7 +291,7 @@ func (s *Service) apply(ctx context.Context, p Payout, st RailStatus) (bool, err
 		}
 		next.Status, next.FailureCode, next.FailureMessage = StatusReturned, st.Reason, st.Message
 		ts = append(ts, ledger.Transfer{ID: p.ID + ":return", DebitAccountID: clearingAccount(p.Currency),
-			CreditAccountID: merchantAccount(p.MerchantID, p.Currency), Amount: p.Amount, Currency: p.Currency, Code: 42})
+			CreditAccountID: sourceAccount(p), Amount: p.Amount, Currency: p.Currency, Code: 42})
 		events = append(events, EventReturned)
 	default:
 		return false, nil // nothing new
