@@ -38,6 +38,34 @@ type CreateRequest struct {
 	Metadata          json.RawMessage
 	CreatedBy         string // the API key making the request
 	RequestKey        string // the Idempotency-Key, "" none
+	// Client is where the payer asked for the payout from, as the
+	// merchant saw it (optional): risk only, not stored.
+	Client Client
+}
+
+// Client is the payer's device and address for risk (risk.KindPayout).
+type Client struct {
+	IP        string `json:"ip,omitempty"`
+	DeviceID  string `json:"device_id,omitempty"`
+	UserAgent string `json:"user_agent,omitempty"`
+}
+
+// Limits of Client.
+const (
+	ClientDeviceIDMax  = 128
+	ClientUserAgentMax = 512
+)
+
+// checkClient checks the optional client fields.
+func checkClient(c *checker, cl Client) {
+	switch {
+	case cl.IP != "" && !validIP(cl.IP):
+		c.fail(CheckCustomer, "client.ip", "client_invalid", "client.ip must be an IPv4 or IPv6 address")
+	case len(cl.DeviceID) > ClientDeviceIDMax:
+		c.fail(CheckCustomer, "client.device_id", "client_invalid", "client.device_id may be at most %d bytes", ClientDeviceIDMax)
+	case len(cl.UserAgent) > ClientUserAgentMax:
+		c.fail(CheckCustomer, "client.user_agent", "client_invalid", "client.user_agent may be at most %d bytes", ClientUserAgentMax)
+	}
 }
 
 // Check names.
@@ -107,6 +135,9 @@ func CheckError(checks []Check) *kassa.Error {
 // be (no id, nothing reserved) with every check's outcome; a failing check
 // is then reported in Checks, not as an error.
 func (s *Service) Create(ctx context.Context, merchantID string, req CreateRequest) (Payout, error) {
+	if s.isSplit(req.Destination) {
+		return s.createSplit(ctx, merchantID, req)
+	}
 	now := s.now().UTC()
 	c := &checker{}
 	cur := s.checkRequest(c, req, now)
@@ -148,7 +179,7 @@ func (s *Service) Create(ctx context.Context, merchantID string, req CreateReque
 	p.ID = s.newID(merchantID, req.RequestKey)
 	// Scored only when every other check passed and it is no dry run:
 	// an evaluation counts the attempt in the payer's features.
-	s.checkRisk(ctx, c, p)
+	s.checkRisk(ctx, c, p, req.Client)
 	p.Checks = c.checks
 	if err := CheckError(p.Checks); err != nil {
 		return Payout{}, err
@@ -244,6 +275,7 @@ func (s *Service) checkRequest(c *checker, req CreateRequest, now time.Time) mon
 	default:
 		c.pass(CheckCustomer)
 	}
+	checkClient(c, req.Client)
 	s.checkAge(c, cu.DateOfBirth, now)
 	s.checkDestination(c, req, cur)
 	return cur
@@ -313,7 +345,7 @@ func (s *Service) checkDestination(c *checker, req CreateRequest, cur money.Curr
 		case s.cfg.Deposits == nil:
 			c.fail(CheckDestination, "destination.type", "destination_unsupported",
 				"destination type %q is not enabled on this server", d.Type)
-		case d.Payment == "":
+		case d.Payment == "" && !s.isSplit(d):
 			c.fail(CheckDestination, "destination.payment", "payment_required",
 				"a %s payout names the deposit it pays back to: destination.payment (pay_...)", d.Type)
 		}
@@ -378,7 +410,7 @@ func (s *Service) checkClosedLoop(ctx context.Context, c *checker, p *Payout) (*
 		return nil, err
 	}
 	switch {
-	case dep.Method != MethodCard && dep.Method != MethodVoucher:
+	case dep.Method != MethodCard && dep.Method != MethodVoucher && dep.Method != MethodKassaBalance:
 		c.fail(CheckClosedLoop, "destination.payment", "payment_not_captured", "destination.payment was not paid")
 		return nil, nil
 	case d.Type == DestCard && dep.Method != MethodCard:
@@ -400,7 +432,7 @@ func (s *Service) checkClosedLoop(ctx context.Context, c *checker, p *Payout) (*
 	} else {
 		if !id.HasPrefix(p.Customer.ID, "cus") || (dep.PayerID != "" && dep.PayerID != p.Customer.ID) {
 			c.fail(CheckClosedLoop, "customer.id", "wallet_requires_kassa_account",
-				"a voucher deposit is paid back to the payer's wallet: customer.id must be the payer's cus_ account")
+				"a voucher or kassa_balance deposit is paid back to the payer's wallet: customer.id must be the payer's cus_ account")
 			return nil, nil
 		}
 		p.Rail = RailWallet

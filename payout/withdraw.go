@@ -54,6 +54,7 @@ type WithdrawRequest struct {
 	// verified name), or DestCard with Payment, a card top-up of theirs.
 	Destination Destination
 	RequestKey  string // an idempotency key of the form, "" none
+	Client      Client // the payer's browser, for risk
 }
 
 // Codes of withdrawals.
@@ -95,7 +96,7 @@ func (s *Service) Withdraw(ctx context.Context, req WithdrawRequest) (Payout, er
 	return s.Create(ctx, WalletMerchant, CreateRequest{Amount: req.Amount, Currency: req.Currency,
 		Customer: Customer{ID: req.CustomerID, Email: idn.Email, FirstName: idn.GivenName, LastName: idn.FamilyName,
 			DateOfBirth: idn.DateOfBirth},
-		Destination: d, CreatedBy: req.CustomerID, RequestKey: key,
+		Destination: d, CreatedBy: req.CustomerID, RequestKey: key, Client: req.Client,
 		MerchantReference: fmt.Sprintf("withdrawal by %s", req.CustomerID)})
 }
 

@@ -41,6 +41,9 @@ type Withdrawals interface {
 
 var _ Withdrawals = (*payout.Service)(nil)
 
+// truncate cuts s to at most n bytes.
+func truncate(s string, n int) string { return s[:min(len(s), n)] }
+
 // ibanInputMax bounds an IBAN filled back into the form.
 const ibanInputMax = 64
 
@@ -223,7 +226,8 @@ func (h *Handler) withdraw(v *visit) {
 		return
 	}
 	req := payout.WithdrawRequest{CustomerID: sess.CustomerID, Amount: amt, Currency: string(cur),
-		RequestKey: v.input("form_id")}
+		RequestKey: v.input("form_id"), Client: payout.Client{IP: web.ClientIP(v.r), DeviceID: sess.DeviceID,
+			UserAgent: truncate(web.UserAgent(v.r), payout.ClientUserAgentMax)}}
 	if to := v.input("to"); to == "bank" {
 		req.Destination = payout.Destination{Type: payout.DestBankAccount, IBAN: v.input("iban")}
 	} else if pay, isCard := strings.CutPrefix(to, "card:"); isCard {
