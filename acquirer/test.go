@@ -53,6 +53,17 @@ const SlowDelayDefault = 2 * time.Second
 // testCallsMax bounds the calls the test acquirer remembers.
 const testCallsMax = 1_000_000
 
+// How long the test acquirer keeps what a later call may need, once it
+// is at Test.RecordsMax: a call's outcome (its idempotency key, for
+// replays and Query) for TestCallKeep, an authorization that is not
+// settled (captured money may still be refunded or paid out to its card)
+// for TestAuthKeep. Settled authorizations (voided, or refunded in full)
+// and older records are forgotten, oldest first.
+const (
+	TestCallKeep = 24 * time.Hour
+	TestAuthKeep = 180 * 24 * time.Hour
+)
+
 // Test is the built-in test acquirer. It keeps its state in memory, like
 // a remote acquirer's own database: idempotency keys and their outcomes
 // (so Query works after a timeout), authorizations with their captured
@@ -63,11 +74,17 @@ type Test struct {
 	SlowDelay time.Duration
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
+	// RecordsMax bounds the calls and the authorizations it remembers
+	// (each); 0 means 1,000,000. At the bound it forgets the oldest it
+	// may (TestCallKeep, TestAuthKeep), else refuses new calls.
+	RecordsMax int
 
 	mu         sync.Mutex
 	key        []byte
 	calls      map[string]testCall
+	callOrder  []string // keys of calls, oldest first
 	auths      map[string]*testAuth
+	authOrder  []string // ids of auths, oldest first
 	challenges map[string]*testChallenge
 	ids        id.Generator
 }
@@ -82,6 +99,82 @@ type testAuth struct {
 	paidOut                    money.Amount // original credits (payouts)
 	currency                   money.Currency
 	voided                     bool
+	created                    time.Time
+}
+
+// settled reports whether nothing more can happen to a: voided, or all
+// it captured refunded.
+func (a *testAuth) settled() bool {
+	return a.voided || (a.captured > 0 && a.refunded >= a.captured)
+}
+
+func (t *Test) recordsMax() int {
+	if t.RecordsMax > 0 {
+		return t.RecordsMax
+	}
+	return testCallsMax
+}
+
+// record remembers a call's outcome under key; t.mu is held and begin
+// made room.
+func (t *Test) record(key string, c testCall) {
+	if _, ok := t.calls[key]; !ok {
+		t.callOrder = append(t.callOrder, key)
+	}
+	t.calls[key] = c
+}
+
+// roomForCall forgets the oldest calls older than TestCallKeep while the
+// acquirer is at RecordsMax; it reports whether there is room.
+func (t *Test) roomForCall() bool {
+	cut := t.now().Add(-TestCallKeep)
+	n := 0
+	for len(t.calls) >= t.recordsMax() && n < len(t.callOrder) {
+		k := t.callOrder[n]
+		c, ok := t.calls[k]
+		if ok && !c.result.Created.Before(cut) {
+			break // oldest first: the rest is younger
+		}
+		delete(t.calls, k)
+		n++
+	}
+	t.callOrder = compact(t.callOrder, n)
+	return len(t.calls) < t.recordsMax()
+}
+
+// roomForAuth forgets the oldest settled authorizations, and those older
+// than TestAuthKeep, while the acquirer is at RecordsMax; it reports
+// whether there is room.
+func (t *Test) roomForAuth() bool {
+	if len(t.auths) < t.recordsMax() {
+		return true
+	}
+	cut := t.now().Add(-TestAuthKeep)
+	kept := t.authOrder[:0]
+	for i, id := range t.authOrder {
+		if len(t.auths) < t.recordsMax() {
+			kept = append(kept, t.authOrder[i:]...)
+			break
+		}
+		if a := t.auths[id]; a == nil || a.settled() || a.created.Before(cut) {
+			delete(t.auths, id)
+			continue
+		}
+		kept = append(kept, id)
+	}
+	clear(t.authOrder[len(kept):])
+	t.authOrder = kept
+	return len(t.auths) < t.recordsMax()
+}
+
+// compact drops the first n of s, reusing its array once half is unused.
+func compact(s []string, n int) []string {
+	clear(s[:n])
+	s = s[n:]
+	if cap(s) > 64 && len(s) < cap(s)/2 {
+		s = append([]string(nil), s...)
+	}
+	return s
 }
 
 type testChallenge struct {
@@ -132,8 +225,8 @@ func (t *Test) begin(ctx context.Context, key string, h [32]byte) (Result, bool,
 	}
 	c, ok := t.calls[key]
 	if !ok {
-		if len(t.calls) >= testCallsMax {
-			return Result{}, false, fmt.Errorf("%w: the test acquirer remembers at most %d calls", ErrInvalid, testCallsMax)
+		if !t.roomForCall() {
+			return Result{}, false, fmt.Errorf("%w: the test acquirer remembers at most %d calls of the last %s", ErrInvalid, t.recordsMax(), TestCallKeep)
 		}
 		return Result{}, false, nil
 	}
@@ -158,7 +251,7 @@ func (t *Test) Authorize(ctx context.Context, req AuthorizeRequest) (Result, err
 		return Result{}, fmt.Errorf("%w: a card number and a positive amount are required", ErrInvalid)
 	}
 	res = t.decide(req)
-	t.calls[req.IdempotencyKey] = testCall{hash: h, result: res}
+	t.record(req.IdempotencyKey, testCall{hash: h, result: res})
 	t.mu.Unlock()
 
 	switch req.PAN {
@@ -227,8 +320,12 @@ func (t *Test) decide(req AuthorizeRequest) Result {
 		delete(t.challenges, req.ChallengeID) // a challenge authenticates one authorization
 		res.TransStatus, res.ECI = "Y", "05"
 	}
+	if !t.roomForAuth() {
+		return decline(GenericDecline)
+	}
 	res.Status, res.AuthorizationID = Approved, t.ids.New("auth")
-	t.auths[res.AuthorizationID] = &testAuth{amount: req.Amount, currency: req.Currency}
+	t.auths[res.AuthorizationID] = &testAuth{amount: req.Amount, currency: req.Currency, created: now}
+	t.authOrder = append(t.authOrder, res.AuthorizationID)
 	return res
 }
 
@@ -278,7 +375,7 @@ func (t *Test) followUp(ctx context.Context, op Operation, key, authID string, a
 		return Result{}, err
 	}
 	res = Result{Operation: op, Status: Approved, AuthorizationID: authID, Amount: amount, Currency: a.currency, Created: t.now()}
-	t.calls[key] = testCall{hash: h, result: res}
+	t.record(key, testCall{hash: h, result: res})
 	return res, nil
 }
 

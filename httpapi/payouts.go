@@ -34,6 +34,9 @@ type createPayoutRequest struct {
 	ValidateOnly      bool               `json:"validate_only"`
 	MerchantReference string             `json:"merchant_reference"`
 	Metadata          json.RawMessage    `json:"metadata"`
+	// Client is the payer's IP, device and browser as the merchant saw
+	// them (optional; risk kind payout).
+	Client payout.Client `json:"client"`
 }
 
 func (s *Server) createPayout(w http.ResponseWriter, r *http.Request) error {
@@ -54,7 +57,7 @@ func (s *Server) createPayout(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.cfg.Payouts.Create(r.Context(), pr.Merchant.ID, payout.CreateRequest{Amount: money.Amount(*req.Amount),
 		Currency: req.Currency, Customer: req.Customer, Destination: req.Destination, ValidateOnly: req.ValidateOnly,
 		MerchantReference: req.MerchantReference, Metadata: req.Metadata, CreatedBy: pr.KeyID,
-		RequestKey: r.Header.Get("Idempotency-Key")})
+		RequestKey: r.Header.Get("Idempotency-Key"), Client: req.Client})
 	if err != nil {
 		return err
 	}

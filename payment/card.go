@@ -177,7 +177,7 @@ func (cardMethod) Refund(ctx context.Context, s *Service, r *Refund, p Payment, 
 		return nil, err
 	}
 	r.Status, r.AcquirerKey = RefundPending, fmt.Sprintf("%s:refund:%d", p.ID, r.Seq)
-	return []ledger.Transfer{{ID: refundTransferID(*r), DebitAccountID: merchantAccount(p.MerchantID, p.Currency),
+	return []ledger.Transfer{{ID: refundTransferID(*r), DebitAccountID: creditAccount(p),
 		CreditAccountID: clearingAccount(p.Currency), Amount: r.Amount, Currency: p.Currency, Code: 11, Flags: ledger.FlagPending}}, nil
 }
 
@@ -416,7 +416,7 @@ func (s *Service) ensurePlatformAccount(ctx context.Context, a ledger.Account) e
 // captures at the acquirer first; should that fail, the payment stays
 // authorized for the merchant to capture.
 func (s *Service) approveCard(ctx context.Context, p Payment, authID string) (Payment, error) {
-	if err := s.ensureAccount(ctx, p.MerchantID, p.Currency); err != nil {
+	if err := s.ensureCredit(ctx, p); err != nil {
 		return Payment{}, err
 	}
 	if err := s.ensureClearing(ctx, p.Currency); err != nil {
@@ -449,7 +449,7 @@ func (s *Service) approveCard(ctx context.Context, p Payment, authID string) (Pa
 		next.Status, next.AmountCapturable, next.ExpiresAt = StatusAuthorized, p.Amount, now.Add(window)
 	}
 	ts := []ledger.Transfer{{ID: authTransferID(p), DebitAccountID: clearingAccount(p.Currency),
-		CreditAccountID: merchantAccount(p.MerchantID, p.Currency), Amount: p.Amount, Currency: p.Currency,
+		CreditAccountID: creditAccount(p), Amount: p.Amount, Currency: p.Currency,
 		Code: 10, Flags: flags, Timeout: timeout}}
 	ev, err := s.event(next, typ, now)
 	if err != nil {
@@ -605,7 +605,7 @@ func (s *Service) checkCardPayment(ctx context.Context, p Payment, bad func(stri
 		bad("ledger transfer %s exists, the payment has no authorization", auth)
 	default:
 		if t.Amount != p.Amount || t.DebitAccountID != clearingAccount(p.Currency) || t.Currency != p.Currency ||
-			t.CreditAccountID != merchantAccount(p.MerchantID, p.Currency) {
+			t.CreditAccountID != creditAccount(p) {
 			bad("ledger transfer %s is %d %s from %s, the payment says %d by card", auth, t.Amount, t.Currency, t.DebitAccountID, p.Amount)
 		}
 		if t.Flags&ledger.FlagPending != 0 {

@@ -75,6 +75,9 @@ func (s *Service) Confirm(ctx context.Context, merchantID, id string, req Confir
 	if err != nil {
 		return Payment{}, err
 	}
+	if err := topUpGuard(p, req, m); err != nil {
+		return Payment{}, err
+	}
 	now := s.now().UTC()
 	if !now.Before(p.ExpiresAt) {
 		if _, err := s.expire(ctx, p); err != nil {
@@ -190,7 +193,7 @@ func (s *Service) authorize(ctx context.Context, p, next Payment, m Method, rr R
 // hold), the payment and its events in one transaction.
 func (s *Service) book(ctx context.Context, p, next Payment, m Method, ts []ledger.Transfer, hold bool, extra []string) (Payment, error) {
 	now := next.Updated
-	if err := s.ensureAccount(ctx, p.MerchantID, p.Currency); err != nil {
+	if err := s.ensureCredit(ctx, p); err != nil {
 		return Payment{}, err
 	}
 	typ := EventCaptured

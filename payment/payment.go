@@ -227,10 +227,13 @@ type Filter struct {
 	MerchantID        string
 	Status            Status
 	MerchantReference string
-	CreatedGTE        time.Time
-	CreatedLT         time.Time
-	StartingAfter     string // a payment id
-	Limit             int
+	// Customer selects the payments of a payer: the merchant's customer
+	// id or the payer's Kassa account (cus_...).
+	Customer      string
+	CreatedGTE    time.Time
+	CreatedLT     time.Time
+	StartingAfter string // a payment id
+	Limit         int
 }
 
 // Store keeps payments. Methods taking a ledger.Tx write inside a ledger

@@ -99,6 +99,11 @@ func (s *Service) Reconcile(ctx context.Context, fix bool) (Report, error) {
 			if fix {
 				s.moved(ctx, p)
 			}
+			if IsTopUp(p) {
+				// Its wallet moves with payouts and wallet payments too:
+				// Method.Check proves each of its transfers instead.
+				continue
+			}
 			acct := merchantAccount(p.MerchantID, p.Currency)
 			t := sums[acct]
 			if t == nil {

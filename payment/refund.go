@@ -203,7 +203,7 @@ func (s *Service) bookRefund(ctx context.Context, r Refund, p, next Payment, ext
 		return s.store.CreateRefundTx(ctx, tx, r, next, evs)
 	})
 	if err != nil {
-		return Refund{}, Payment{}, err
+		return Refund{}, Payment{}, topUpRefusal(err, p)
 	}
 	if r.Status != RefundPending {
 		s.moved(ctx, next)

@@ -197,7 +197,7 @@ func (s *Service) score(ctx context.Context, p Payment, req ConfirmRequest, view
 func (s *Service) prepare(ctx context.Context, p Payment, m Method) <-chan error {
 	done := make(chan error, 1)
 	go func() {
-		err := s.ensureAccount(ctx, p.MerchantID, p.Currency)
+		err := s.ensureCredit(ctx, p)
 		for _, a := range m.Accounts(p.Currency) {
 			if err == nil {
 				err = s.ensurePlatformAccount(ctx, a)

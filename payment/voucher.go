@@ -139,7 +139,7 @@ func (voucherMethod) Authorize(ctx context.Context, s *Service, p Payment, next 
 	ts := make([]ledger.Transfer, len(next.Vouchers))
 	for i, u := range next.Vouchers {
 		ts[i] = ledger.Transfer{ID: fmt.Sprintf("pay:%s:auth:%d", p.ID, u.Seq), DebitAccountID: voucherAccount(u.Serial),
-			CreditAccountID: merchantAccount(p.MerchantID, p.Currency), Amount: u.Amount, Currency: p.Currency, Code: 10}
+			CreditAccountID: creditAccount(p), Amount: u.Amount, Currency: p.Currency, Code: 10}
 		if !hold {
 			next.Vouchers[i].Captured = u.Amount
 		}
@@ -200,7 +200,7 @@ func (voucherMethod) Refund(ctx context.Context, s *Service, r *Refund, p Paymen
 		remaining -= take
 		u.Refunded += take
 		ts = append(ts, ledger.Transfer{ID: fmt.Sprintf("%s:%d", r.ID, u.Seq),
-			DebitAccountID: merchantAccount(p.MerchantID, p.Currency), CreditAccountID: voucherAccount(u.Serial),
+			DebitAccountID: creditAccount(p), CreditAccountID: voucherAccount(u.Serial),
 			Amount: take, Currency: p.Currency, Code: 11})
 	}
 	if remaining != 0 {

@@ -116,7 +116,7 @@ func (walletMethod) Authorize(ctx context.Context, s *Service, p Payment, next *
 			"this payment belongs to another Kassa account")
 	}
 	return Authorization{Transfers: []ledger.Transfer{{ID: walletAuthID(p), DebitAccountID: walletAccount(*next),
-		CreditAccountID: merchantAccount(p.MerchantID, p.Currency), Amount: next.Amount, Currency: p.Currency, Code: 10}}}, nil
+		CreditAccountID: creditAccount(p), Amount: next.Amount, Currency: p.Currency, Code: 10}}}, nil
 }
 
 // explainRefusal: a concurrent payment spent the balance first.
@@ -139,7 +139,7 @@ func (walletMethod) Void(ctx context.Context, s *Service, p Payment) ([]ledger.T
 }
 
 func (walletMethod) Refund(ctx context.Context, s *Service, r *Refund, p Payment, next *Payment) ([]ledger.Transfer, error) {
-	return []ledger.Transfer{{ID: r.ID + ":0", DebitAccountID: merchantAccount(p.MerchantID, p.Currency),
+	return []ledger.Transfer{{ID: r.ID + ":0", DebitAccountID: creditAccount(p),
 		CreditAccountID: walletAccount(p), Amount: r.Amount, Currency: p.Currency, Code: 11}}, nil
 }
 
@@ -170,7 +170,7 @@ func (walletMethod) Check(ctx context.Context, s *Service, p Payment, bad func(s
 		return err
 	}
 	if t.Amount != p.Amount || t.DebitAccountID != walletAccount(p) || t.Currency != p.Currency ||
-		t.CreditAccountID != merchantAccount(p.MerchantID, p.Currency) {
+		t.CreditAccountID != creditAccount(p) {
 		bad("ledger transfer %s is %d %s from %s to %s, the payment says %d from %s",
 			auth, t.Amount, t.Currency, t.DebitAccountID, t.CreditAccountID, p.Amount, walletAccount(p))
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/kassa/kassa/acquirer"
 	"github.com/kassa/kassa/money"
@@ -19,6 +20,7 @@ type Deposit struct {
 	Net             money.Amount // captured less refunded and refunds pending
 	AuthorizationID string       // card: the acquirer's authorization
 	PayerID         string       // the payer's Kassa account (cus_...), "" none
+	Created         time.Time    // when the payment was made
 }
 
 // Deposits finds a merchant's payment for the closed loop. It returns an

@@ -2,6 +2,8 @@ package payout_test
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -20,6 +22,19 @@ func (d deposits) Deposit(_ context.Context, merchantID, paymentID string) (payo
 		return payout.Deposit{}, kassa.Errorf(kassa.ENotFound, "payment_not_found", "no such payment")
 	}
 	return dep, nil
+}
+
+// PayerDeposits lists the table's deposits of merchantID paid by
+// customerID (its Kassa account), newest (highest id) first.
+func (d deposits) PayerDeposits(_ context.Context, merchantID, customerID string, limit int) ([]payout.Deposit, error) {
+	var out []payout.Deposit
+	for k, dep := range d {
+		if strings.HasPrefix(k, merchantID+"/") && dep.PayerID == customerID {
+			out = append(out, dep)
+		}
+	}
+	slices.SortFunc(out, func(a, b payout.Deposit) int { return strings.Compare(b.PaymentID, a.PaymentID) })
+	return out[:min(limit, len(out))], nil
 }
 
 // newClosedLoopEnv has a card deposit (authorized at the real test

@@ -38,6 +38,34 @@ type CreateRequest struct {
 	Metadata          json.RawMessage
 	CreatedBy         string // the API key making the request
 	RequestKey        string // the Idempotency-Key, "" none
+	// Client is where the payer asked for the payout from, as the
+	// merchant saw it (optional): risk only, not stored.
+	Client Client
+}
+
+// Client is the payer's device and address for risk (risk.KindPayout).
+type Client struct {
+	IP        string `json:"ip,omitempty"`
+	DeviceID  string `json:"device_id,omitempty"`
+	UserAgent string `json:"user_agent,omitempty"`
+}
+
+// Limits of Client.
+const (
+	ClientDeviceIDMax  = 128
+	ClientUserAgentMax = 512
+)
+
+// checkClient checks the optional client fields.
+func checkClient(c *checker, cl Client) {
+	switch {
+	case cl.IP != "" && !validIP(cl.IP):
+		c.fail(CheckCustomer, "client.ip", "client_invalid", "client.ip must be an IPv4 or IPv6 address")
+	case len(cl.DeviceID) > ClientDeviceIDMax:
+		c.fail(CheckCustomer, "client.device_id", "client_invalid", "client.device_id may be at most %d bytes", ClientDeviceIDMax)
+	case len(cl.UserAgent) > ClientUserAgentMax:
+		c.fail(CheckCustomer, "client.user_agent", "client_invalid", "client.user_agent may be at most %d bytes", ClientUserAgentMax)
+	}
 }
 
 // Check names.
@@ -107,6 +135,9 @@ func CheckError(checks []Check) *kassa.Error {
 // be (no id, nothing reserved) with every check's outcome; a failing check
 // is then reported in Checks, not as an error.
 func (s *Service) Create(ctx context.Context, merchantID string, req CreateRequest) (Payout, error) {
+	if s.isSplit(req.Destination) {
+		return s.createSplit(ctx, merchantID, req)
+	}
 	now := s.now().UTC()
 	c := &checker{}
 	cur := s.checkRequest(c, req, now)
@@ -148,7 +179,7 @@ func (s *Service) Create(ctx context.Context, merchantID string, req CreateReque
 	p.ID = s.newID(merchantID, req.RequestKey)
 	// Scored only when every other check passed and it is no dry run:
 	// an evaluation counts the attempt in the payer's features.
-	s.checkRisk(ctx, c, p)
+	s.checkRisk(ctx, c, p, req.Client)
 	p.Checks = c.checks
 	if err := CheckError(p.Checks); err != nil {
 		return Payout{}, err
@@ -244,6 +275,7 @@ func (s *Service) checkRequest(c *checker, req CreateRequest, now time.Time) mon
 	default:
 		c.pass(CheckCustomer)
 	}
+	checkClient(c, req.Client)
 	s.checkAge(c, cu.DateOfBirth, now)
 	s.checkDestination(c, req, cur)
 	return cur
@@ -313,7 +345,7 @@ func (s *Service) checkDestination(c *checker, req CreateRequest, cur money.Curr
 		case s.cfg.Deposits == nil:
 			c.fail(CheckDestination, "destination.type", "destination_unsupported",
 				"destination type %q is not enabled on this server", d.Type)
-		case d.Payment == "":
+		case d.Payment == "" && !s.isSplit(d):
 			c.fail(CheckDestination, "destination.payment", "payment_required",
 				"a %s payout names the deposit it pays back to: destination.payment (pay_...)", d.Type)
 		}
@@ -327,7 +359,7 @@ func (s *Service) checkDestination(c *checker, req CreateRequest, cur money.Curr
 // checkFunds checks the merchant's available balance and the limits as
 // they are now (the reserve checks both again inside its transaction).
 func (s *Service) checkFunds(ctx context.Context, c *checker, p Payout, dep *Deposit, now time.Time) error {
-	a, err := s.led.Account(ctx, "", merchantAccount(p.MerchantID, p.Currency))
+	a, err := s.led.Account(ctx, "", sourceAccount(p))
 	if err != nil && !errors.Is(err, ledger.ErrNotFound) {
 		return err
 	}
@@ -378,7 +410,7 @@ func (s *Service) checkClosedLoop(ctx context.Context, c *checker, p *Payout) (*
 		return nil, err
 	}
 	switch {
-	case dep.Method != MethodCard && dep.Method != MethodVoucher:
+	case dep.Method != MethodCard && dep.Method != MethodVoucher && dep.Method != MethodKassaBalance:
 		c.fail(CheckClosedLoop, "destination.payment", "payment_not_captured", "destination.payment was not paid")
 		return nil, nil
 	case d.Type == DestCard && dep.Method != MethodCard:
@@ -400,7 +432,7 @@ func (s *Service) checkClosedLoop(ctx context.Context, c *checker, p *Payout) (*
 	} else {
 		if !id.HasPrefix(p.Customer.ID, "cus") || (dep.PayerID != "" && dep.PayerID != p.Customer.ID) {
 			c.fail(CheckClosedLoop, "customer.id", "wallet_requires_kassa_account",
-				"a voucher deposit is paid back to the payer's wallet: customer.id must be the payer's cus_ account")
+				"a voucher or kassa_balance deposit is paid back to the payer's wallet: customer.id must be the payer's cus_ account")
 			return nil, nil
 		}
 		p.Rail = RailWallet
@@ -426,7 +458,9 @@ func (s *Service) checkLimits(c *checker, p Payout, t Totals) {
 		c.fail(CheckLimits, "amount", "limit_exceeded", "the payer's daily payout limit of %d %s would be passed (%d paid out today)", l.PayerDay, p.Currency, t.PayerDay)
 	case t.PayerMonth+p.Amount > l.PayerMonth:
 		c.fail(CheckLimits, "amount", "limit_exceeded", "the payer's monthly payout limit of %d %s would be passed (%d paid out this month)", l.PayerMonth, p.Currency, t.PayerMonth)
-	case t.MerchantDay+p.Amount > l.MerchantDay:
+	case t.MerchantDay+p.Amount > l.MerchantDay && !IsWithdrawal(p):
+		// Withdrawals belong to the platform's merchant: its daily limit
+		// would be one counter every payer shares (and one could exhaust).
 		c.fail(CheckLimits, "amount", "limit_exceeded", "the merchant's daily payout limit of %d %s would be passed (%d paid out today)", l.MerchantDay, p.Currency, t.MerchantDay)
 	default:
 		c.pass(CheckLimits)
@@ -447,7 +481,11 @@ func (s *Service) checkPolicy(c *checker, p Payout) {
 // the merchant's balance to payout clearing, refused inside the ledger's
 // transaction when the balance or a limit would not allow it.
 func (s *Service) reserve(ctx context.Context, p Payout, now time.Time, dep *Deposit) (Payout, error) {
-	if err := s.ensureAccount(ctx, merchantAccount(p.MerchantID, p.Currency), p.Currency, 2, 0); err != nil {
+	if IsWithdrawal(p) {
+		if err := s.ensureAccount(ctx, sourceAccount(p), p.Currency, 5, ledger.DebitsMustNotExceedCredits); err != nil {
+			return Payout{}, err
+		}
+	} else if err := s.ensureAccount(ctx, merchantAccount(p.MerchantID, p.Currency), p.Currency, 2, 0); err != nil {
 		return Payout{}, err
 	}
 	if err := s.ensureAccount(ctx, clearingAccount(p.Currency), p.Currency, 4, 0); err != nil {
@@ -461,17 +499,23 @@ func (s *Service) reserve(ctx context.Context, p Payout, now time.Time, dep *Dep
 	if err != nil {
 		return Payout{}, err
 	}
-	ts := []ledger.Transfer{{ID: reserveID(p), DebitAccountID: merchantAccount(p.MerchantID, p.Currency),
+	ts := []ledger.Transfer{{ID: reserveID(p), DebitAccountID: sourceAccount(p),
 		CreditAccountID: clearingAccount(p.Currency), Amount: p.Amount, Currency: p.Currency, Code: 40, Flags: ledger.FlagPending}}
 	var refused *kassa.Error
 	_, err = s.led.CreateTransfersWith(ctx, "", ts, func(ctx context.Context, tx ledger.Tx, results []ledger.Result) error {
 		refused = nil
+		c := &checker{}
+		if len(results) == 1 && results[0].Code == ledger.ExceedsCredits {
+			// A wallet (never negative) that does not cover a withdrawal.
+			c.fail(CheckBalance, "amount", "balance_insufficient", "amount is more than the balance of the wallet in %s", p.Currency)
+			refused = CheckError(c.checks)
+			return refused
+		}
 		if err := checkResults(ts, results); err != nil {
 			return err
 		}
-		c := &checker{}
-		if a, ok := ledger.EffectAccount(ctx, "", merchantAccount(p.MerchantID, p.Currency)); !ok {
-			return fmt.Errorf("payout %s: the ledger batch does not hold the merchant's account", p.ID)
+		if a, ok := ledger.EffectAccount(ctx, "", sourceAccount(p)); !ok {
+			return fmt.Errorf("payout %s: the ledger batch does not hold the account it debits", p.ID)
 		} else if avail := available(a); avail < 0 {
 			c.fail(CheckBalance, "amount", "balance_insufficient", "amount is more than the %d available in %s", avail+p.Amount, p.Currency)
 		}

@@ -1,6 +1,7 @@
 package payout
 
 import (
+	"net/netip"
 	"strings"
 	"unicode"
 
@@ -114,4 +115,10 @@ func NamesMatch(holder, first, last string) bool {
 		}
 	}
 	return true
+}
+
+// validIP reports whether s is an IP address.
+func validIP(s string) bool {
+	_, err := netip.ParseAddr(s)
+	return err == nil
 }

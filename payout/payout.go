@@ -157,6 +157,12 @@ type Payout struct {
 	ArrivalEstimate   time.Time
 	PaidAt            time.Time
 	Version           int64
+	// SplitOf is the first leg of the split payout this one is a leg of
+	// (split.go); "" for a payout of its own.
+	SplitOf string
+	// Legs are the legs of a split payout, on the answer of the request
+	// that made it (not stored).
+	Legs []Payout
 }
 
 // Filter selects a page of a merchant's payouts, newest first.

@@ -602,8 +602,8 @@ type decider struct {
 }
 
 func (d decider) Evaluate(_ context.Context, in risk.Input, _ bool) (risk.Evaluation, error) {
-	if in.Event.Kind != risk.KindWithdrawal || in.Event.CustomerID == "" || in.Event.Amount <= 0 {
-		return risk.Evaluation{}, errors.New("not a withdrawal of a payer")
+	if in.Event.Kind != risk.KindPayout || in.Event.CustomerID == "" || in.Event.Amount <= 0 {
+		return risk.Evaluation{}, errors.New("not a payout to a payer")
 	}
 	return risk.Evaluation{Score: 50, Decision: d.decision, Reasons: []risk.Reason{{Code: "feature:withdrawal_to_deposits_ratio"}}}, d.err
 }

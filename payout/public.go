@@ -24,6 +24,8 @@ type PublicPayout struct {
 	Created           time.Time       `json:"created"`
 	ArrivalEstimate   *time.Time      `json:"arrival_estimate"`
 	Rail              string          `json:"rail,omitempty"`
+	SplitOf           string          `json:"split_of,omitempty"`
+	Legs              []PublicPayout  `json:"legs,omitempty"`
 }
 
 // PublicCustomer is the customer without the date of birth (personal
@@ -40,7 +42,10 @@ func Public(p Payout) PublicPayout {
 	out := PublicPayout{ID: p.ID, Object: "payout", Status: p.Status, Amount: p.Amount, Currency: p.Currency,
 		Customer:    PublicCustomer{ID: p.Customer.ID, Email: p.Customer.Email, FirstName: p.Customer.FirstName, LastName: p.Customer.LastName},
 		Destination: p.Destination, Checks: p.Checks, MerchantReference: p.MerchantReference,
-		Metadata: p.Metadata, Created: p.Created.UTC(), Rail: p.Rail}
+		Metadata: p.Metadata, Created: p.Created.UTC(), Rail: p.Rail, SplitOf: p.SplitOf}
+	for _, l := range p.Legs {
+		out.Legs = append(out.Legs, Public(l))
+	}
 	if out.Checks == nil {
 		out.Checks = []Check{}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/kassa/kassa/ledger"
 )
@@ -20,7 +21,13 @@ const reconcilePage = 500
 // Sums returns, per merchant ledger account, the open and paid payouts:
 // reconciliation of merchant accounts counts them beside payments.
 func (s *Service) Sums(ctx context.Context) (map[string]Sums, error) {
-	return s.store.PayoutSums(ctx)
+	sums, err := s.store.PayoutSums(ctx)
+	for acct := range sums {
+		if strings.HasPrefix(acct, merchantAccount(WalletMerchant, "")) {
+			delete(sums, acct) // withdrawals: from wallets, not a merchant account
+		}
+	}
+	return sums, err
 }
 
 // Reconcile proves every payout agrees with its ledger transfers: the
@@ -56,7 +63,7 @@ func (s *Service) checkPayout(ctx context.Context, p Payout) (string, error) {
 	} else if err != nil {
 		return "", err
 	}
-	if st.Amount != p.Amount || st.DebitAccountID != merchantAccount(p.MerchantID, p.Currency) ||
+	if st.Amount != p.Amount || st.DebitAccountID != sourceAccount(p) ||
 		st.CreditAccountID != clearingAccount(p.Currency) {
 		return fmt.Sprintf("its reserve is %d from %s to %s, the payout says %d", st.Amount, st.DebitAccountID, st.CreditAccountID, p.Amount), nil
 	}
@@ -82,7 +89,7 @@ func (s *Service) checkPayout(ctx context.Context, p Payout) (string, error) {
 		return check(p.ID+":wallet", clearingAccount(p.Currency), WalletAccount(p.Customer.ID, p.Currency))
 	}
 	if p.Status == StatusReturned {
-		return check(p.ID+":return", clearingAccount(p.Currency), merchantAccount(p.MerchantID, p.Currency))
+		return check(p.ID+":return", clearingAccount(p.Currency), sourceAccount(p))
 	}
 	return "", nil
 }

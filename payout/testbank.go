@@ -27,16 +27,33 @@ import (
 //
 // A Submit repeated under a key returns the transfer it made, whatever the
 // instruction says: the key is the idempotency key.
+//
+// It keeps at most TransfersMax transfers in memory. At the limit, a new
+// transfer first evicts the oldest ones whose outcome is final (failed,
+// returned, or paid and past its return window, ReturnDelay after
+// settling, when its IBAN returns); when none is final yet, Submit
+// answers ErrTestBankFull, an unknown outcome the worker tries again
+// later. A settled transfer the bank forgot is answered ErrNotReceived
+// by Query; the worker treats a paid payout so as nothing new.
 type TestBank struct {
-	SettleDelay time.Duration // default 24h
-	ReturnDelay time.Duration // default 72h
-	Clock       func() time.Time
+	SettleDelay  time.Duration // default 24h
+	ReturnDelay  time.Duration // default 72h
+	TransfersMax int           // default TestBankTransfersMax
+	Clock        func() time.Time
 
 	mu        sync.Mutex
 	transfers map[string]*bankTransfer
+	order     []string        // keys of transfers, oldest first
 	lost      map[string]bool // keys whose one lost answer was used
 	submits   map[string]int  // Submit calls per key, for tests
 }
+
+// TestBankTransfersMax is the default bound of the test bank's memory.
+const TestBankTransfersMax = 100_000
+
+// ErrTestBankFull is Submit's answer while the test bank holds
+// TransfersMax transfers none of which is final.
+var ErrTestBankFull = errors.New("testbank: too many unsettled transfers; try again later")
 
 type bankTransfer struct {
 	in       Instruction
@@ -49,7 +66,7 @@ func NewTestBank(clock func() time.Time) *TestBank {
 	if clock == nil {
 		clock = time.Now
 	}
-	return &TestBank{SettleDelay: 24 * time.Hour, ReturnDelay: 72 * time.Hour, Clock: clock,
+	return &TestBank{SettleDelay: 24 * time.Hour, ReturnDelay: 72 * time.Hour, TransfersMax: TestBankTransfersMax, Clock: clock,
 		transfers: map[string]*bankTransfer{}, lost: map[string]bool{}, submits: map[string]int{}}
 }
 
@@ -82,6 +99,10 @@ func (b *TestBank) Submit(ctx context.Context, in Instruction) (RailStatus, erro
 	if in.Amount <= 0 || in.Amount > 99_999_999_999 {
 		return RailStatus{}, &RailError{Code: "AM02", Message: "amount not allowed"}
 	}
+	if !b.evict() {
+		delete(b.submits, in.Key)
+		return RailStatus{}, ErrTestBankFull
+	}
 	outcome := in.IBAN[len(in.IBAN)-1]
 	if outcome == '5' && !b.lost[in.Key] {
 		b.lost[in.Key] = true
@@ -89,6 +110,7 @@ func (b *TestBank) Submit(ctx context.Context, in Instruction) (RailStatus, erro
 	}
 	t := &bankTransfer{in: in, received: b.Clock()}
 	b.transfers[in.Key] = t
+	b.order = append(b.order, in.Key)
 	if outcome == '4' && !b.lost[in.Key] {
 		b.lost[in.Key] = true
 		return RailStatus{}, ErrTestBankTimeout
@@ -126,6 +148,58 @@ func (b *TestBank) Received() (n int, total money.Amount) {
 		total += t.in.Amount
 	}
 	return n, total
+}
+
+// evict makes room for one more transfer: it forgets the oldest final
+// transfers while the bank is at TransfersMax. It reports whether there
+// is room. b.mu is held.
+func (b *TestBank) evict() bool {
+	limit := b.TransfersMax
+	if limit <= 0 {
+		limit = TestBankTransfersMax
+	}
+	// Keys with a submission but no transfer (refused, or lost before
+	// the bank) are bounded with the transfers.
+	for len(b.submits) > 2*limit {
+		for k := range b.submits {
+			if b.transfers[k] == nil {
+				delete(b.submits, k)
+				delete(b.lost, k)
+				break
+			}
+		}
+	}
+	if len(b.transfers) < limit {
+		return true
+	}
+	kept := b.order[:0]
+	for i, k := range b.order {
+		if len(b.transfers) < limit {
+			kept = append(kept, b.order[i:]...)
+			break
+		}
+		if b.final(b.transfers[k]) {
+			delete(b.transfers, k)
+			delete(b.lost, k)
+			delete(b.submits, k)
+			continue
+		}
+		kept = append(kept, k)
+	}
+	clear(b.order[len(kept):])
+	b.order = kept
+	return len(b.transfers) < limit
+}
+
+// final reports whether t's outcome can no longer change.
+func (b *TestBank) final(t *bankTransfer) bool {
+	switch st := b.status(t); st.State {
+	case RailFailed, RailReturned:
+		return true
+	case RailPaid:
+		return t.in.IBAN[len(t.in.IBAN)-1] != '3'
+	}
+	return false
 }
 
 func (b *TestBank) status(t *bankTransfer) RailStatus {

@@ -60,11 +60,19 @@ type Policy struct {
 	// in an hour challenges (IPs are shared: mobile carriers, offices).
 	DeviceCardsMax int
 	IPCardsMax     int
+	// Payouts (KindPayout) from a device that at least
+	// PayoutDevicePayeesMax payers used within 7 days, or from an IP at
+	// least PayoutIPPayeesMax payers used within 24 hours (payouts to many
+	// people from one place), and payouts from a device new to a payer
+	// with a history (PayoutNewDevice), wait for review.
+	PayoutDevicePayeesMax int
+	PayoutIPPayeesMax     int
+	PayoutNewDevice       bool
 }
 
 // DefaultPolicy is the policy of a fresh installation.
 var DefaultPolicy = Policy{ChallengeScore: 60, BlockScore: 90, PasskeyAmount: 50_000, LockFailures: 5, LockFor: 24 * time.Hour,
-	DeviceCardsMax: 6, IPCardsMax: 15}
+	DeviceCardsMax: 6, IPCardsMax: 15, PayoutDevicePayeesMax: 3, PayoutIPPayeesMax: 5, PayoutNewDevice: true}
 
 // Notifier publishes risk.* events to the merchant (webhook.Service).
 type Notifier interface {
@@ -426,7 +434,7 @@ func (e *Engine) decide(out *Evaluation, ev *Event, rs *ruleSet, ls *listSet, bm
 	} else if r, ok := rs.evaluate(e, out, ev, ls); ok {
 		out.Decision, out.Factor, out.RuleID = r.Action, r.Factor, r.ID
 		lead = append(lead, Reason{Code: "rule:" + r.ID, Message: fmt.Sprintf("rule %q matched: %s", r.Name, r.Expression)})
-	} else if d, feat, limit, ok := e.velocity(out.Features); ok {
+	} else if d, feat, limit, ok := e.velocity(ev, out.Features); ok {
 		out.Decision = d
 		lead = append(lead, Reason{Code: "feature:" + FeatureNames[feat], Feature: FeatureNames[feat], Value: float64(out.Features[feat]),
 			Message: fmt.Sprintf("%s (the limit is %d)", Describe(FeatureNames[feat], out.Features[feat]), limit)})
@@ -456,8 +464,18 @@ func (e *Engine) decide(out *Evaluation, ev *Event, rs *ruleSet, ls *listSet, bm
 
 // velocity applies the policy's velocity limits to the features (the
 // counts before this attempt, so the limit-th card is the one stopped).
-func (e *Engine) velocity(x []float32) (decision string, feature, limit int, ok bool) {
+func (e *Engine) velocity(ev *Event, x []float32) (decision string, feature, limit int, ok bool) {
 	p := e.policy
+	if ev.Kind == KindPayout {
+		switch {
+		case p.PayoutDevicePayeesMax > 0 && ev.DeviceID != "" && x[FDeviceDistinctCustomers7d] >= float32(p.PayoutDevicePayeesMax-1):
+			return Review, FDeviceDistinctCustomers7d, p.PayoutDevicePayeesMax, true
+		case p.PayoutIPPayeesMax > 0 && ev.IP != "" && x[FIPDistinctCustomers24h] >= float32(p.PayoutIPPayeesMax-1):
+			return Review, FIPDistinctCustomers24h, p.PayoutIPPayeesMax, true
+		case p.PayoutNewDevice && ev.DeviceID != "" && x[FCustomerHistoryCount] > 0 && x[FDeviceNewForCustomer] > 0:
+			return Review, FDeviceNewForCustomer, 1, true
+		}
+	}
 	switch {
 	case p.DeviceCardsMax > 0 && x[FDeviceDistinctCards24h] >= float32(p.DeviceCardsMax-1):
 		return Block, FDeviceDistinctCards24h, p.DeviceCardsMax, true

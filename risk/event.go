@@ -20,8 +20,13 @@ const (
 	KindPayment    = "payment"    // a merchant's payment (shop checkout)
 	KindDeposit    = "deposit"    // money into a payer's balance at an operator
 	KindWithdrawal = "withdrawal" // money out of it
-	KindSignup     = "signup"
-	KindLogin      = "login"
+	// KindPayout is a payout of Kassa's payout engine (a merchant paying
+	// a payer, a payer withdrawing from their wallet). The model scores it
+	// as a withdrawal (the kind it was trained on); the policy adds the
+	// payout limits of Policy (payees per device and IP, a new device).
+	KindPayout = "payout"
+	KindSignup = "signup"
+	KindLogin  = "login"
 )
 
 // Payment methods.
@@ -174,9 +179,9 @@ type Signals struct {
 // sizes and values the feature code relies on.
 func (e *Event) Validate() error {
 	switch e.Kind {
-	case KindPayment, KindDeposit, KindWithdrawal, KindSignup, KindLogin:
+	case KindPayment, KindDeposit, KindWithdrawal, KindPayout, KindSignup, KindLogin:
 	default:
-		return fmt.Errorf("kind %q is not one of payment, deposit, withdrawal, signup, login", e.Kind)
+		return fmt.Errorf("kind %q is not one of payment, deposit, withdrawal, payout, signup, login", e.Kind)
 	}
 	switch e.Method {
 	case MethodVoucher, MethodCard, MethodAccount, "":

@@ -322,7 +322,7 @@ func attemptFeatures(ev *Event, f []float32) {
 	f[FAmountLog] = log10p1(float64(max(ev.Amount, 0)))
 	f[FHourOfDay] = float32(ev.Time.UTC().Hour())
 	f[FKindDeposit] = flag(ev.Kind == KindDeposit)
-	f[FKindWithdrawal] = flag(ev.Kind == KindWithdrawal)
+	f[FKindWithdrawal] = flag(ev.Kind == KindWithdrawal || ev.Kind == KindPayout)
 	f[FKindSignup] = flag(ev.Kind == KindSignup)
 	f[FKindLogin] = flag(ev.Kind == KindLogin)
 	f[FMethodCard], f[FMethodVoucher], f[FMethodAccount] = 0, 0, 0
@@ -393,7 +393,7 @@ func (s *State) customerFeatures(ev *Event, k keys, t int64, f []float32) {
 	} else {
 		deposits = s.readCustomer(ev, k, t, f)
 	}
-	if ev.Kind == KindWithdrawal {
+	if ev.Kind == KindWithdrawal || ev.Kind == KindPayout {
 		f[FWithdrawalToDepositsRatio] = ratioCapped(float64(max(ev.Amount, 0)), deposits, withdrawalRatioMax)
 	}
 }

@@ -488,7 +488,7 @@ func (s *State) observeOutcome(ev *Event, k keys) {
 }
 
 func isMoney(kind string) bool {
-	return kind == KindPayment || kind == KindDeposit || kind == KindWithdrawal
+	return kind == KindPayment || kind == KindDeposit || kind == KindWithdrawal || kind == KindPayout
 }
 
 func (s *State) outcomeCard(k keys, t int64, declined bool) {

@@ -103,6 +103,25 @@ func (d deposits) Deposit(ctx context.Context, merchantID, paymentID string) (pa
 	return dep, nil
 }
 
+// PayerDeposits lists a payer's captured payments at a merchant, newest
+// first, as deposits (split payouts, payout.DepositLister).
+func (d deposits) PayerDeposits(ctx context.Context, merchantID, customerID string, limit int) ([]payout.Deposit, error) {
+	ps, _, err := d.a.payments.List(ctx, payment.Filter{MerchantID: merchantID, Customer: customerID,
+		Status: payment.StatusCaptured, Limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]payout.Deposit, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, payout.Deposit{PaymentID: p.ID, Method: p.MethodType, Currency: p.Currency, PayerID: p.PayerID,
+			Net: p.AmountCaptured - p.AmountRefunded - p.AmountRefundPending, AuthorizationID: p.Card.AuthorizationID,
+			Created: p.Created})
+	}
+	return out, nil
+}
+
+var _ payout.DepositLister = deposits{}
+
 // kycSource gives payouts the verified identity of a payer's Kassa account.
 type kycSource struct{ a *app }
 

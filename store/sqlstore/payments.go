@@ -172,6 +172,9 @@ func (s *Payments) Payments(ctx context.Context, f payment.Filter) ([]payment.Pa
 	if f.MerchantReference != "" {
 		add("merchant_reference = ?", f.MerchantReference)
 	}
+	if f.Customer != "" {
+		add("(customer_id = ? OR payer_id = ?)", f.Customer, f.Customer)
+	}
 	if !f.CreatedGTE.IsZero() {
 		add("created_at >= ?", micros(f.CreatedGTE))
 	}

@@ -30,7 +30,7 @@ var _ payout.Store = (*Payouts)(nil)
 const payoutColumns = `id, merchant_id, amount, currency, status, destination_type, destination_payment,
 	destination_card, iban, account_holder, customer_id, customer_email, customer_first_name, customer_last_name,
 	checks, failure_code, failure_message, merchant_reference, metadata, created_by, reviewed_by, request_key,
-	rail, rail_attempts, created_at, updated_at, arrival_estimate, paid_at, version`
+	rail, rail_attempts, created_at, updated_at, arrival_estimate, paid_at, version, split_of`
 
 var errPayoutNotFound = kassa.Errorf(kassa.ENotFound, "payout_not_found", "no such payout")
 
@@ -42,7 +42,7 @@ func scanPayout(row interface{ Scan(...any) error }) (payout.Payout, error) {
 		&p.Destination.Card, &p.Destination.IBAN, &p.Destination.AccountHolder, &p.Customer.ID, &p.Customer.Email,
 		&p.Customer.FirstName, &p.Customer.LastName, &checks, &p.FailureCode, &p.FailureMessage,
 		&p.MerchantReference, &metadata, &p.CreatedBy, &p.ReviewedBy, &p.RequestKey, &p.Rail, &p.RailAttempts,
-		&created, &updated, &arrival, &paid, &p.Version)
+		&created, &updated, &arrival, &paid, &p.Version, &p.SplitOf)
 	if errors.Is(err, sql.ErrNoRows) {
 		return payout.Payout{}, errPayoutNotFound
 	} else if err != nil {
@@ -81,12 +81,12 @@ func (s *Payouts) CreatePayoutTx(ctx context.Context, ltx ledger.Tx, p payout.Pa
 		return err
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO payouts (`+payoutColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-		?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.ID, p.MerchantID, p.Amount, string(p.Currency), string(p.Status), p.Destination.Type, p.Destination.Payment,
 		p.Destination.Card, p.Destination.IBAN, p.Destination.AccountHolder, p.Customer.ID, p.Customer.Email,
 		p.Customer.FirstName, p.Customer.LastName, checks, p.FailureCode, p.FailureMessage,
 		p.MerchantReference, string(p.Metadata), p.CreatedBy, p.ReviewedBy, p.RequestKey, p.Rail, p.RailAttempts,
-		micros(p.Created), micros(p.Updated), microsOrZero(p.ArrivalEstimate), microsOrZero(p.PaidAt), p.Version)
+		micros(p.Created), micros(p.Updated), microsOrZero(p.ArrivalEstimate), microsOrZero(p.PaidAt), p.Version, p.SplitOf)
 	if err != nil {
 		return fmt.Errorf("insert payout: %w", err)
 	}

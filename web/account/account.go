@@ -77,6 +77,13 @@ type Config struct {
 	// (nil: EUR) and the currencies of the payer's payments.
 	Wallets          Wallets
 	WalletCurrencies []money.Currency
+	// Withdrawals, when set with Wallets, lets the payer withdraw from
+	// the wallet (money.go); top-ups need only Wallets.
+	Withdrawals Withdrawals
+	// PublicURL is the origin the pages are served at (https://pay.example),
+	// for the way back from a top-up's payment page; "" derives it from
+	// the request.
+	PublicURL string
 }
 
 // Handler serves the account pages for the patterns Routes lists. It
@@ -155,6 +162,10 @@ func (h *Handler) register() {
 	handle("POST /account/totp", h.enrolTOTP)
 	handle("POST /account/totp/confirm", h.confirmTOTP)
 	handle("POST /account/totp/disable", h.disableTOTP)
+	if h.cfg.Wallets != nil {
+		handle("POST /account/topup", h.topUp)
+		handle("POST /account/withdraw", h.withdraw)
+	}
 
 	handle("GET /challenge/{payment_id}", h.showChallenge)
 	handle("POST /challenge/{payment_id}", h.answerChallenge)

@@ -48,6 +48,8 @@ type fixture struct {
 	vouchers *voucher.Service
 	risk     *risk.Engine
 	pages    *account.Handler
+	payouts  *payout.Service // wallets and withdrawals, over the SEPA test bank
+	bank     *payout.TestBank
 	led      *ledger.Ledger
 	merchant merchant.Created
 	issuer   string
@@ -120,10 +122,12 @@ func newFixture(t *testing.T, change ...func(*fixtureOptions)) *fixture {
 		Logger:  logger}); err != nil {
 		t.Fatal(err)
 	}
+	f.bank = payout.NewTestBank(nil)
+	f.payouts = payout.New(payout.Config{Store: sqlstore.NewPayouts(db), Ledger: led, Logger: logger, KYC: kycOf{f.identity},
+		Rails: map[string]payout.Rail{payout.DestBankAccount: f.bank}})
 	if f.pages, err = account.New(account.Config{Identity: f.identity, Passkeys: f.passkeys, Payments: f.payments,
 		Merchants: merchants, Outbox: f.outbox, DevOutbox: true, SecureCookies: opts.secureCookies, Clock: opts.pageClock,
-		Wallets: payout.New(payout.Config{Store: sqlstore.NewPayouts(db), Ledger: led, Logger: logger}),
-		Logger:  logger}); err != nil {
+		Wallets: f.payouts, Withdrawals: f.payouts, Logger: logger}); err != nil {
 		t.Fatal(err)
 	}
 	f.ts.Config.Handler = httpapi.New(httpapi.Config{

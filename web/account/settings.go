@@ -36,6 +36,7 @@ type accountData struct {
 	RecoveryLeft int
 	Payments     []paymentRow
 	Wallets      []walletView
+	Money        *moneyData // top-up and withdrawal forms (money.go); nil without a wallet
 	// FactorFresh: the session passed a second factor within the last
 	// minutes, so it may change the factors themselves.
 	FactorFresh bool
@@ -60,7 +61,7 @@ type paymentRow struct {
 // done parameters it knows (their texts are "done."+name).
 var notices = map[string]bool{
 	"passkey_added": true, "passkey_renamed": true, "passkey_deleted": true, "device_revoked": true,
-	"session_revoked": true, "sessions_revoked": true, "totp_disabled": true, "kyc": true,
+	"session_revoked": true, "sessions_revoked": true, "totp_disabled": true, "kyc": true, "withdrawal": true,
 }
 
 // accountPage builds the account page of a session.
@@ -104,6 +105,9 @@ func (h *Handler) accountPage(v *visit, sess identity.Session) (page, error) {
 			Description: p.Description, Created: p.Created})
 	}
 	if d.Wallets, err = h.wallets(ctx, cus.ID, ps); err != nil {
+		return page{}, err
+	}
+	if d.Money, err = h.moneyForms(ctx, l, cus, ps); err != nil {
 		return page{}, err
 	}
 	return page{Template: "account", Title: texts.T(l, "acct.title"), Passkeys: true, Data: d, Text: texts.T(l, levelText[cus.Level]),
