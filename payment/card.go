@@ -451,6 +451,14 @@ func (s *Service) approveCard(ctx context.Context, p Payment, authID string) (Pa
 	ts := []ledger.Transfer{{ID: authTransferID(p), DebitAccountID: clearingAccount(p.Currency),
 		CreditAccountID: creditAccount(p), Amount: p.Amount, Currency: p.Currency,
 		Code: 10, Flags: flags, Timeout: timeout}}
+	var charge *Charge
+	if captured {
+		extra, c, err := s.charge(ctx, next, p.Amount, now)
+		if err != nil {
+			return Payment{}, err
+		}
+		ts, charge = append(ts, extra...), c
+	}
 	ev, err := s.event(next, typ, now)
 	if err != nil {
 		return Payment{}, err
@@ -461,6 +469,9 @@ func (s *Service) approveCard(ctx context.Context, p Payment, authID string) (Pa
 			if errors.As(err, &lr) && (lr.code == ledger.Exists || len(lr.code) > 7 && lr.code[:7] == "exists_") {
 				return ErrConflict
 			}
+			return err
+		}
+		if err := s.recordCharge(ctx, tx, charge); err != nil {
 			return err
 		}
 		return s.store.UpdatePaymentTx(ctx, tx, next, []webhook.Event{ev})

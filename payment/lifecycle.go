@@ -211,6 +211,14 @@ func (s *Service) book(ctx context.Context, p, next Payment, m Method, ts []ledg
 	} else {
 		next.Status, next.AmountCaptured, next.ExpiresAt = StatusCaptured, p.Amount, time.Time{}
 	}
+	var charge *Charge
+	if next.Status == StatusCaptured {
+		extra, c, err := s.charge(ctx, next, next.AmountCaptured, now)
+		if err != nil {
+			return Payment{}, err
+		}
+		ts, charge = append(ts, extra...), c
+	}
 	evs, err := s.events(next, now, append(extra, typ)...)
 	if err != nil {
 		return Payment{}, err
@@ -218,6 +226,9 @@ func (s *Service) book(ctx context.Context, p, next Payment, m Method, ts []ledg
 	_, err = s.led.CreateTransfersWith(ctx, "", ts, func(ctx context.Context, tx ledger.Tx, results []ledger.Result) error {
 		if err := checkResults(ts, results); err != nil {
 			return confirmRefusal(err, m, next)
+		}
+		if err := s.recordCharge(ctx, tx, charge); err != nil {
+			return err
 		}
 		return s.store.UpdatePaymentTx(ctx, tx, next, evs)
 	})
@@ -295,6 +306,11 @@ func (s *Service) capture(ctx context.Context, p Payment, amount *money.Amount, 
 	if err != nil {
 		return Payment{}, err
 	}
+	extra, charge, err := s.charge(ctx, next, amt, now)
+	if err != nil {
+		return Payment{}, err
+	}
+	ts = append(ts, extra...)
 	ev, err := s.event(next, EventCaptured, now)
 	if err != nil {
 		return Payment{}, err
@@ -308,6 +324,9 @@ func (s *Service) capture(ctx context.Context, p Payment, amount *money.Amount, 
 			if errors.As(err, &lr) && (lr.code == ledger.PendingTransferAlreadyPosted || lr.code == ledger.PendingTransferAlreadyVoided) {
 				return ErrConflict
 			}
+			return err
+		}
+		if err := s.recordCharge(ctx, tx, charge); err != nil {
 			return err
 		}
 		return s.store.UpdatePaymentTx(ctx, tx, next, []webhook.Event{ev})

@@ -95,6 +95,9 @@ type Config struct {
 	// Movements adds what other modules (payouts) book on merchant
 	// accounts to reconciliation; nil: none.
 	Movements Movements
+	// Pricing books fees and availability holds at capture (fees.go);
+	// nil: none.
+	Pricing Pricing
 }
 
 // Service runs the payment lifecycle.

@@ -576,13 +576,17 @@ func (s *Service) ensureAccount(ctx context.Context, acct string, cur money.Curr
 
 // events builds the payout's events of the given types.
 func (s *Service) events(p Payout, now time.Time, types ...string) ([]webhook.Event, error) {
-	data, err := json.Marshal(Public(p))
+	var view any = Public(p)
+	if p.IsSettlement() {
+		view = Settlement(p)
+	}
+	data, err := json.Marshal(view)
 	if err != nil {
 		return nil, err
 	}
 	evs := make([]webhook.Event, len(types))
 	for i, t := range types {
-		evs[i] = webhook.Event{ID: s.ids.New("evt"), MerchantID: p.MerchantID, Type: t, Created: now, Data: data}
+		evs[i] = webhook.Event{ID: s.ids.New("evt"), MerchantID: p.MerchantID, Type: eventType(p, t), Created: now, Data: data}
 	}
 	return evs, nil
 }

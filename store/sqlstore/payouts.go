@@ -148,7 +148,8 @@ func (s *Payouts) Payout(ctx context.Context, merchantID, id string) (payout.Pay
 
 // Payouts returns a page of a merchant's payouts, newest first.
 func (s *Payouts) Payouts(ctx context.Context, f payout.Filter) ([]payout.Payout, bool, error) {
-	where := []string{"merchant_id = ?"}
+	// Settlements (stl_) are payouts too but listed as /v1/settlements.
+	where := []string{"merchant_id = ?", settlementExcluded}
 	args := []any{f.MerchantID}
 	if f.Status != "" {
 		where, args = append(where, "status = ?"), append(args, string(f.Status))
@@ -214,7 +215,11 @@ const payoutTotalsQuery = `SELECT
 	CAST(COALESCE(SUM(CASE WHEN customer_id = ? THEN amount ELSE 0 END), 0) AS BIGINT),
 	CAST(COALESCE(SUM(CASE WHEN created_at >= ? THEN amount ELSE 0 END), 0) AS BIGINT)
 	FROM payouts WHERE merchant_id = ? AND currency = ? AND created_at >= ?
-	AND status IN ('pending', 'requires_review', 'in_transit', 'paid')`
+	AND status IN ('pending', 'requires_review', 'in_transit', 'paid') AND ` + settlementExcluded
+
+// settlementExcluded leaves settlements (stl_, the merchant's own money to
+// its own bank) out of payout lists and limits.
+const settlementExcluded = `substr(id, 1, 4) <> 'stl_'`
 
 func totalsArgs(q payout.TotalsQuery) []any {
 	since := min(micros(q.DayStart), micros(q.MonthStart))
