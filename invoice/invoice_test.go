@@ -34,13 +34,13 @@ func TestTotalsPerLineHalfUp(t *testing.T) {
 		rate invoice.TaxRate
 		want money.Amount
 	}{
-		{50, 1000, 5},       // 5.0
-		{5, 1000, 1},        // 0.5 → 1 (half up)
-		{15, 1000, 2},       // 1.5 → 2
-		{25, 1000, 3},       // 2.5 → 3 (half up, not half even)
-		{24, 1000, 2},       // 2.4
-		{1, 4999, 0},        // 0.4999
-		{1, 5000, 1},        // 0.5
+		{50, 1000, 5}, // 5.0
+		{5, 1000, 1},  // 0.5 → 1 (half up)
+		{15, 1000, 2}, // 1.5 → 2
+		{25, 1000, 3}, // 2.5 → 3 (half up, not half even)
+		{24, 1000, 2}, // 2.4
+		{1, 4999, 0},  // 0.4999
+		{1, 5000, 1},  // 0.5
 		{1_000_000_000, 10000, 1_000_000_000},
 		{999, 0, 0},
 	}
@@ -139,11 +139,14 @@ func TestOtherMerchant(t *testing.T) {
 		"void":          func() error { _, err := e.svc.Void(ctx, e.other, inv.ID); return err },
 		"uncollectible": func() error { _, err := e.svc.MarkUncollectible(ctx, e.other, inv.ID); return err },
 		"update":        func() error { _, err := e.svc.Update(ctx, e.other, inv.ID, params()); return err },
-		"credit":        func() error { _, err := e.svc.CreateCreditNote(ctx, e.other, inv.ID, invoice.CreditNoteParams{}); return err },
-		"pdf":           func() error { _, err := e.svc.PDF(ctx, e.other, inv.ID, new(strings.Builder)); return err },
-		"no merchant":   func() error { _, err := e.svc.Get(ctx, "", inv.ID); return err },
-		"page no key":   func() error { _, err := e.svc.Page(ctx, inv.ID, ""); return err },
-		"page bad key":  func() error { _, err := e.svc.Page(ctx, inv.ID, inv.PageKey[:len(inv.PageKey)-1]+"a"); return err },
+		"credit": func() error {
+			_, err := e.svc.CreateCreditNote(ctx, e.other, inv.ID, invoice.CreditNoteParams{})
+			return err
+		},
+		"pdf":          func() error { _, err := e.svc.PDF(ctx, e.other, inv.ID, new(strings.Builder)); return err },
+		"no merchant":  func() error { _, err := e.svc.Get(ctx, "", inv.ID); return err },
+		"page no key":  func() error { _, err := e.svc.Page(ctx, inv.ID, ""); return err },
+		"page bad key": func() error { _, err := e.svc.Page(ctx, inv.ID, inv.PageKey[:len(inv.PageKey)-1]+"a"); return err },
 	}
 	for name, call := range calls {
 		if err := call(); kassa.ErrorKind(err) != kassa.ENotFound {
