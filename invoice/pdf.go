@@ -47,6 +47,16 @@ func (s *Service) PDF(ctx context.Context, merchantID, id string, w io.Writer) (
 	return inv, doc.write(w)
 }
 
+// PagePDF writes the PDF of the invoice the hosted page shows (the
+// page's key opens it).
+func (s *Service) PagePDF(ctx context.Context, id, key string, w io.Writer) (Invoice, error) {
+	inv, err := s.Page(ctx, id, key)
+	if err != nil {
+		return Invoice{}, err
+	}
+	return s.PDF(ctx, inv.MerchantID, inv.ID, w)
+}
+
 type pdfDoc struct {
 	inv    Invoice
 	seller string
