@@ -48,6 +48,12 @@ func (s *Service) CreateCreditNote(ctx context.Context, merchantID, invoiceID st
 	if err := text("reason", p.Reason, ReasonMax, false, true); err != nil {
 		return CreditNote{}, err
 	}
+	if cns, err := s.store.CreditNotes(ctx, merchantID, inv.ID); err != nil {
+		return CreditNote{}, err
+	} else if len(cns) >= creditNotesMax {
+		return CreditNote{}, kassa.Errorf(kassa.EConflict, "credit_notes_limit",
+			"invoice %s has %d credit notes, the most it may have", inv.ID, creditNotesMax)
+	}
 	cn := CreditNote{MerchantID: merchantID, InvoiceID: inv.ID, Reason: p.Reason, Refund: p.Refund}
 	if p.Lines == nil {
 		if inv.AmountCredited > 0 {

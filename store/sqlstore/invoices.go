@@ -321,8 +321,9 @@ func (s *Invoices) SetCreditNoteRefund(ctx context.Context, cn invoice.CreditNot
 	})
 }
 
-// CreditNotes lists an invoice's credit notes, oldest first (at most
-// a hundred more than any invoice may have).
+// CreditNotes lists an invoice's credit notes, oldest first (the
+// service keeps an invoice's to at most a hundred; the query's bound is
+// above it).
 func (s *Invoices) CreditNotes(ctx context.Context, merchantID, invoiceID string) ([]invoice.CreditNote, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+creditNoteColumns+` FROM credit_notes
 		WHERE merchant_id = ? AND invoice_id = ? ORDER BY created_at, id LIMIT 1000`, merchantID, invoiceID)
