@@ -48,9 +48,18 @@ func (s *Service) CreateCreditNote(ctx context.Context, merchantID, invoiceID st
 	if err := text("reason", p.Reason, ReasonMax, false, true); err != nil {
 		return CreditNote{}, err
 	}
-	if cns, err := s.store.CreditNotes(ctx, merchantID, inv.ID); err != nil {
+	cns, err := s.store.CreditNotes(ctx, merchantID, inv.ID)
+	if err != nil {
 		return CreditNote{}, err
-	} else if len(cns) >= creditNotesMax {
+	}
+	cnID, keyed := s.newID(ctx, "cn")
+	for _, cn := range cns {
+		if keyed && cn.ID == cnID {
+			// A retry of a request whose first attempt committed.
+			return cn, nil
+		}
+	}
+	if len(cns) >= creditNotesMax {
 		return CreditNote{}, kassa.Errorf(kassa.EConflict, "credit_notes_limit",
 			"invoice %s has %d credit notes, the most it may have", inv.ID, creditNotesMax)
 	}
@@ -84,7 +93,7 @@ func (s *Service) CreateCreditNote(ctx context.Context, merchantID, invoiceID st
 	if err != nil {
 		return CreditNote{}, err
 	}
-	cn.ID, _ = s.newID(ctx, "cn")
+	cn.ID = cnID
 	now := s.now().UTC()
 	cn.Created = now
 	next := inv

@@ -548,3 +548,40 @@ func TestReverseCharge(t *testing.T) {
 		t.Fatalf("reverse charge booked tax: %+v", inv)
 	}
 }
+
+// TestRetryUnderIdempotencyKey: a create or a credit note retried under
+// the request's Idempotency-Key (after an answer that was lost) finds what
+// the first attempt committed instead of making a second.
+func TestRetryUnderIdempotencyKey(t *testing.T) {
+	e := newSQLiteEnv(t)
+	ctx := kassa.WithIdempotencyKey(context.Background(), "mer_x:sk:create-1")
+	a, err := e.svc.Create(ctx, e.merchant, params())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.svc.Create(ctx, e.merchant, params())
+	if err != nil || b.ID != a.ID {
+		t.Fatalf("retry made %s (%v), first %s", b.ID, err, a.ID)
+	}
+	inv, err := e.svc.Finalize(context.Background(), e.merchant, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.payByVoucher(inv)
+	if _, err := e.svc.Page(context.Background(), inv.ID, inv.PageKey); err != nil {
+		t.Fatal(err)
+	}
+	cctx := kassa.WithIdempotencyKey(context.Background(), "mer_x:sk:credit-1")
+	part := []invoice.Line{{Description: "part", Quantity: 1, UnitAmount: 100}}
+	first, err := e.svc.CreateCreditNote(cctx, e.merchant, inv.ID, invoice.CreditNoteParams{Lines: &part})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := e.svc.CreateCreditNote(cctx, e.merchant, inv.ID, invoice.CreditNoteParams{Lines: &part})
+	if err != nil || again.ID != first.ID || again.Number != first.Number {
+		t.Fatalf("retry: %v %+v, first %+v", err, again, first)
+	}
+	if got, _ := e.svc.Get(context.Background(), e.merchant, inv.ID); got.AmountCredited != 100 {
+		t.Fatalf("credited %d", got.AmountCredited)
+	}
+}
