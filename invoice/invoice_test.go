@@ -3,6 +3,7 @@ package invoice_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/invoice"
+	"github.com/kassa/kassa/lease"
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/store/sqlstore"
@@ -584,4 +586,41 @@ func TestRetryUnderIdempotencyKey(t *testing.T) {
 	if got, _ := e.svc.Get(context.Background(), e.merchant, inv.ID); got.AmountCredited != 100 {
 		t.Fatalf("credited %d", got.AmountCredited)
 	}
+}
+
+// TestRemindersFencedByLease: the invoices job's round on a node that lost
+// its lease (another node took it over) records and sends nothing; the
+// holder's round sends the reminder once.
+func TestRemindersFencedByLease(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		inv := e.finalized()
+		e.clk.Advance(15 * 24 * time.Hour) // overdue
+		leases := sqlstore.NewLeases(e.db)
+		old, ok, err := leases.Acquire(ctx, "invoices", "node-a", 0, time.Minute)
+		if err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+		if err := leases.Release(ctx, "invoices", "node-a", old); err != nil {
+			t.Fatal(err)
+		}
+		cur, ok, err := leases.Acquire(ctx, "invoices", "node-b", 0, time.Minute)
+		if err != nil || !ok || cur == old {
+			t.Fatal(cur, ok, err)
+		}
+		stale := lease.WithFence(ctx, lease.Fence{Job: "invoices", Holder: "node-a", Epoch: old})
+		if n, err := e.svc.SendReminders(stale); !errors.Is(err, lease.ErrLost) || n != 0 {
+			t.Fatalf("the deposed node's round: %d, %v", n, err)
+		}
+		held := lease.WithFence(ctx, lease.Fence{Job: "invoices", Holder: "node-b", Epoch: cur})
+		if n, err := e.svc.SendReminders(held); err != nil || n != 1 {
+			t.Fatalf("the holder's round: %d, %v", n, err)
+		}
+		if ms, _ := e.outbox.Messages(ctx, "erika@example.com", 10); len(ms) != 1 {
+			t.Fatalf("%d messages", len(ms))
+		}
+		if got, _ := e.svc.Get(ctx, e.merchant, inv.ID); got.RemindersSent != 1 {
+			t.Fatalf("reminders_sent %d", got.RemindersSent)
+		}
+	})
 }

@@ -438,7 +438,7 @@ func (s *Service) Pay(ctx context.Context, id, key, returnURL string) (payment.P
 	}
 	p, err := s.cfg.Payments.Create(ctx, inv.MerchantID, payment.CreateRequest{Amount: inv.Total,
 		Currency: string(inv.Currency), CaptureMethod: payment.CaptureAutomatic, MerchantReference: inv.Number,
-		Description: "Invoice " + inv.Number, ReturnURL: returnURL, Locale: inv.Locale,
+		Description: lang(inv.Locale)["invoice"] + " " + inv.Number, ReturnURL: returnURL, Locale: inv.Locale,
 		Customer: payment.Customer{ID: inv.Customer.ID, Email: inv.Customer.Email, BillingCountry: inv.Customer.Address.Country}})
 	if d, ok := errors.AsType[*kassa.Error](err); ok && d.Code == "payment_duplicate" {
 		// Another tab made it a moment ago: use the one the invoice names.
