@@ -8,7 +8,8 @@ import (
 )
 
 // pagePatterns are the hosted pages Config.Pages serves.
-var pagePatterns = []string{"GET /pay/{id}", "POST /pay/{id}", "POST /pay/{id}/pin", "GET /3ds/{id}", "POST /3ds/{id}"}
+var pagePatterns = []string{"GET /pay/{id}", "POST /pay/{id}", "POST /pay/{id}/pin", "GET /3ds/{id}", "POST /3ds/{id}",
+	"GET /i/{id}", "POST /i/{id}", "GET /i/{id}/pdf"}
 
 // registerPages mounts Config.Pages, the hosted pages (package web), for
 // pagePatterns. They get the server's middleware (request ids, access

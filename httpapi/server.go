@@ -19,6 +19,7 @@ import (
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/idempotency"
 	"github.com/kassa/kassa/identity"
+	"github.com/kassa/kassa/invoice"
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/payment"
@@ -57,6 +58,9 @@ type Config struct {
 	Payments *payment.Service
 	// Payouts serves /v1/payouts/...; nil leaves those routes out.
 	Payouts *payout.Service
+	// Invoices serves /v1/invoices/... and /v1/invoice_settings; nil
+	// leaves those routes out.
+	Invoices *invoice.Service
 	// Pages serves the hosted pages (GET and POST /pay/{id}, package web); nil leaves them out.
 	Pages http.Handler
 	// PublicURL is the origin payers reach the hosted pages at
@@ -210,6 +214,7 @@ func (s *Server) registerAPI() {
 	s.registerVouchers()
 	s.registerPayments()
 	s.registerPayouts()
+	s.registerInvoices()
 	s.registerRisk()
 	s.registerSignUps()
 	s.registerTokens()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/id"
+	"github.com/kassa/kassa/invoice"
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/payout"
@@ -76,6 +77,9 @@ func newFixtureDB(t testing.TB, db *sqlstore.DB, cfg httpapi.Config, extra func(
 	if cfg.Payouts == nil {
 		cfg.Payouts = payout.New(payout.Config{Store: sqlstore.NewPayouts(db), Ledger: cfg.Ledger,
 			Rails: map[string]payout.Rail{payout.DestBankAccount: payout.NewTestBank(nil)}})
+	}
+	if cfg.Invoices == nil {
+		cfg.Invoices = invoice.New(invoice.Config{Store: sqlstore.NewInvoices(db), Payments: cfg.Payments, Merchants: f.svc})
 	}
 	cfg.Logger = slog.New(slog.NewJSONHandler(f.logs, nil))
 	f.cfg = cfg

@@ -19,6 +19,7 @@ import (
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/internal/shoptest"
 	"github.com/kassa/kassa/internal/syncbuf"
+	"github.com/kassa/kassa/invoice"
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
@@ -37,6 +38,7 @@ type fixture struct {
 	ts       *httptest.Server
 	vouchers *voucher.Service
 	payments *payment.Service
+	invoices *invoice.Service
 	risk     *risk.Engine
 	merchant merchant.Created
 	issuer   string
@@ -74,9 +76,11 @@ func newFixture(t testing.TB) *fixture {
 	acq := acquirer.NewTest()
 	f.payments = payment.New(payment.Config{Store: sqlstore.NewPayments(db), Ledger: led, Vouchers: f.vouchers, Logger: logger,
 		Vault: cards, Acquirer: acquirer.WithTimeout(acq, 10*time.Second), Risk: f.risk})
+	f.invoices = invoice.New(invoice.Config{Store: sqlstore.NewInvoices(db), Payments: f.payments, Merchants: merchants, Logger: logger})
 	api := httpapi.New(httpapi.Config{
 		Logger: logger, Merchants: merchants, DB: db, Ledger: led, Vouchers: f.vouchers, Payments: f.payments, Risk: f.risk, Vault: cards,
-		Pages: web.New(web.Config{Payments: f.payments, Merchants: merchants, Cards: cards, Issuer: acq, Logger: logger}),
+		Invoices: f.invoices,
+		Pages:    web.New(web.Config{Payments: f.payments, Merchants: merchants, Cards: cards, Issuer: acq, Invoices: f.invoices, Logger: logger}),
 	})
 	f.ts = httptest.NewServer(api)
 	t.Cleanup(f.ts.Close)

@@ -111,8 +111,13 @@ type Config struct {
 	// Issuer, when set, serves the test acquirer's 3-D Secure page
 	// (/3ds/{challenge_id}, issuer.go) the payment page sends a payer to.
 	Issuer Issuer
-	Logger *slog.Logger     // nil discards
-	Clock  func() time.Time // nil: time.Now
+	// Invoices, when set, serves the hosted invoice page /i/{id}
+	// (invoice.go); PublicURL is the origin it sends the payer back to
+	// from the checkout ("": the request's own).
+	Invoices  Invoices
+	PublicURL string
+	Logger    *slog.Logger     // nil discards
+	Clock     func() time.Time // nil: time.Now
 }
 
 // Handler serves GET and POST /pay/{id} and the issuer page's GET and
@@ -139,6 +144,9 @@ func New(cfg Config) *Handler {
 	h.mux.HandleFunc("POST /pay/{id}/pin", h.checkPIN)
 	h.mux.HandleFunc("GET /3ds/{id}", h.showIssuer)
 	h.mux.HandleFunc("POST /3ds/{id}", h.answerIssuer)
+	h.mux.HandleFunc("GET /i/{id}", h.showInvoice)
+	h.mux.HandleFunc("POST /i/{id}", h.payInvoice)
+	h.mux.HandleFunc("GET /i/{id}/pdf", h.invoicePDF)
 	return h
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/identity"
 	"github.com/kassa/kassa/identity/passkey"
+	"github.com/kassa/kassa/invoice"
 	"github.com/kassa/kassa/lease"
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/merchant"
@@ -97,6 +98,8 @@ type app struct {
 	identity  *identity.Service
 	passkeys  *passkey.Service
 	outbox    *identity.Outbox
+	notifier  identity.Notifier // the payers' messages: --notifier
+	invoices  *invoice.Service
 	stopRisk  context.CancelFunc
 	// mismatches is the number of unfixed reconciliation mismatches.
 	mismatches prometheus.Gauge
@@ -178,6 +181,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	a.payments = payment.New(payment.Config{Store: sqlstore.NewPayments(a.db), Ledger: a.ledger,
 		Vouchers: a.vouchers, Vault: a.vault, Acquirer: acquirer.WithTimeout(acq, 10*time.Second),
 		Risk: scorer, AttemptsMax: payment.AttemptsMaxDefault, Logger: logger, Movements: a.payoutMovements})
+	a.openInvoices()
 	idemKey, err := binaryKey(cfg.store.data, cfg.idempotencyKey, idempotencyKeyFile)
 	if err != nil {
 		return nil, err
@@ -194,7 +198,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		return nil, err
 	}
 	pages := http.Handler(web.New(web.Config{Payments: a.payments, Merchants: a.merchants, Cards: a.vault, Payers: accounts, Wallets: a.payments, Issuer: acq,
-		Logger: logger}))
+		Invoices: a.invoices, PublicURL: a.pagesOrigin, Logger: logger}))
 	var payers httpapi.RoutedHandler = accounts
 	if !a.roles.pages {
 		pages, payers = nil, nil
@@ -208,6 +212,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		Vouchers:          a.vouchers,
 		Payments:          a.payments,
 		Payouts:           a.payouts,
+		Invoices:          a.invoices,
 		Vault:             a.vault,
 		Risk:              a.risk,
 		PublicURL:         a.pagesOrigin,
