@@ -103,7 +103,7 @@ func (h *Handler) accountPage(v *visit, sess identity.Session) (page, error) {
 			Amount: web.FormatMoney(p.Amount, p.Currency, l), Currency: string(p.Currency), Status: texts.T(l, statusWord(p)),
 			Description: p.Description, Created: p.Created})
 	}
-	if d.Wallets, err = h.wallets(ctx, cus.ID, ps); err != nil {
+	if d.Wallets, err = h.wallets(ctx, l, cus.ID, ps, names); err != nil {
 		return page{}, err
 	}
 	return page{Template: "account", Title: texts.T(l, "acct.title"), Passkeys: true, Data: d, Text: texts.T(l, levelText[cus.Level]),

@@ -109,7 +109,7 @@ var texts = web.Texts{
 		"acct.payments":         "Your payments",
 		"wallet.title":          "Your Kassa balance",
 		"wallet.available":      "available",
-		"wallet.pending":        "%[1]s %[2]s reserved by payments not yet final",
+		"wallet.pending":        "%[1]s reserved by payments not yet final",
 		"wallet.date":           "Date",
 		"wallet.what":           "What",
 		"wallet.amount":         "Amount",
@@ -306,6 +306,16 @@ var texts = web.Texts{
 		"recovery.saved":     "I saved them",
 		"factor.passkeybad":  "Your passkey was not accepted. Use a passkey of this account that verifies you (fingerprint, face or device PIN), or choose another way below.",
 		"json.nopasskey":     "This account has no passkey. Choose another way.",
+
+		// A wallet movement's row on the account page.
+		"wallet.row.payment":      "Payment to %[1]s",
+		"wallet.row.payment_any":  "Payment",
+		"wallet.row.released":     "Payment to %[1]s, not taken (reservation released)",
+		"wallet.row.released_any": "Payment, not taken (reservation released)",
+		"wallet.row.refund":       "Refund",
+		"wallet.row.payout":       "Payout to your balance",
+		"wallet.row.withdrawal":   "Withdrawal",
+		"wallet.row.other":        "Other movement",
 	},
 	web.LangDE: {
 		"brand":            "Ihr Kassa-Konto",
@@ -397,7 +407,7 @@ var texts = web.Texts{
 		"acct.payments":         "Ihre Zahlungen",
 		"wallet.title":          "Ihr Kassa-Guthaben",
 		"wallet.available":      "verfügbar",
-		"wallet.pending":        "%[1]s %[2]s reserviert für Zahlungen, die noch nicht abgeschlossen sind",
+		"wallet.pending":        "%[1]s reserviert für Zahlungen, die noch nicht abgeschlossen sind",
 		"wallet.date":           "Datum",
 		"wallet.what":           "Was",
 		"wallet.amount":         "Betrag",
@@ -594,6 +604,15 @@ var texts = web.Texts{
 		"recovery.saved":     "Ich habe sie gespeichert",
 		"factor.passkeybad":  "Ihr Passkey wurde nicht angenommen. Verwenden Sie einen Passkey dieses Kontos, der Sie bestätigt (Fingerabdruck, Gesicht oder Geräte-PIN), oder wählen Sie unten eine andere Möglichkeit.",
 		"json.nopasskey":     "Dieses Konto hat keinen Passkey. Wählen Sie eine andere Möglichkeit.",
+
+		"wallet.row.payment":      "Zahlung an %[1]s",
+		"wallet.row.payment_any":  "Zahlung",
+		"wallet.row.released":     "Zahlung an %[1]s, nicht abgebucht (Reservierung aufgehoben)",
+		"wallet.row.released_any": "Zahlung, nicht abgebucht (Reservierung aufgehoben)",
+		"wallet.row.refund":       "Rückerstattung",
+		"wallet.row.payout":       "Auszahlung auf Ihr Guthaben",
+		"wallet.row.withdrawal":   "Abhebung",
+		"wallet.row.other":        "Sonstige Buchung",
 	},
 }
 
