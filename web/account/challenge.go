@@ -361,7 +361,7 @@ func (h *Handler) sendChallengeCode(v *visit, p payment.Payment, customerID stri
 		h.challengeError(v, p, http.StatusUnprocessableEntity, "", "", "A code cannot go there. Choose another way.")
 		return
 	}
-	err = h.id.SendCode(v.r.Context(), customerID, identity.PurposeStepUp, p.ID, identity.Channel(ch))
+	err = h.id.SendCode(v.sendCtx(), customerID, identity.PurposeStepUp, p.ID, identity.Channel(ch))
 	if err == nil {
 		h.redirect(v, web.ChallengeURL(p)+"&sent="+url.QueryEscape(ch))
 		return

@@ -316,6 +316,9 @@ var texts = web.Texts{
 		"wallet.row.payout":       "Payout to your balance",
 		"wallet.row.withdrawal":   "Withdrawal",
 		"wallet.row.other":        "Other movement",
+
+		// What a step-up code approves, in its message: amount, merchant.
+		"ch.approves": "%[1]s to %[2]s",
 	},
 	web.LangDE: {
 		"brand":            "Ihr Kassa-Konto",
@@ -613,6 +616,8 @@ var texts = web.Texts{
 		"wallet.row.payout":       "Auszahlung auf Ihr Guthaben",
 		"wallet.row.withdrawal":   "Abhebung",
 		"wallet.row.other":        "Sonstige Buchung",
+
+		"ch.approves": "%[1]s an %[2]s",
 	},
 }
 
