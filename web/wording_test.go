@@ -323,6 +323,10 @@ func TestPayerWording(t *testing.T) {
 			id, secret := newPay(4343, "EUR")
 			return send(l, "POST", "/pay/"+id, cardForm(secret, acquirer.CardApproved), nil)
 		}},
+		{"the receipt after paying with vouchers", "paid.left_head", func(l web.Lang) result {
+			id, secret := newPay(1500, "EUR")
+			return send(l, "POST", "/pay/"+id, payForm(secret, one(1000, "EUR"), one(1000, "EUR")), nil)
+		}},
 		{"paid, then the page again", "paid.text", func(l web.Lang) result {
 			id, secret := newPay(700, "EUR")
 			send(l, "POST", "/pay/"+id, payForm(secret, one(1000, "EUR")), nil)

@@ -47,7 +47,7 @@ func (h *Handler) sendPayerCode(v *visit, p payment.Payment) {
 		to = p.Customer.Phone
 	}
 	if to == "" {
-		h.challengeError(v, p, http.StatusUnprocessableEntity, "", "", "A code cannot go there. Choose another way.")
+		h.challengeError(v, p, http.StatusUnprocessableEntity, "", "", v.t("ch.nowhere"))
 		return
 	}
 	err := h.id.SendPayerCode(v.sendCtx(), identity.PayerCodeRequest{Payment: p.ID, Channel: ch, To: to, Approves: h.approves(v, p)})
