@@ -38,7 +38,9 @@ func TestWalletPagesWording(t *testing.T) {
 		a, b, stranger := visit(), visit(), visit()
 		a.setSession(alice)
 		b.setSession(bob)
-		page := func(p payment.Payment) string { return "/pay/" + p.ID + "?client_secret=" + url.QueryEscape(p.ClientSecret) }
+		page := func(p payment.Payment) string {
+			return "/pay/" + p.ID + "?client_secret=" + url.QueryEscape(p.ClientSecret)
+		}
 		walletPost := func(v *visitor, p payment.Payment) {
 			v.post("/pay/"+p.ID, url.Values{"client_secret": {p.ClientSecret}, "method": {payment.MethodKassaBalance}, "csrf": {""}})
 		}
