@@ -32,6 +32,33 @@
     Array.prototype.forEach.call(document.forms, function (f) { buttons(f, false); });
   });
 
+  // Copy buttons (data-copy names the element whose text they copy): the
+  // recovery codes. Without the clipboard the text is selected for the
+  // keyboard's copy, and the status says so.
+  Array.prototype.forEach.call(document.querySelectorAll("button[data-copy]"), function (b) {
+    var from = document.getElementById(b.getAttribute("data-copy"));
+    var status = document.getElementById("copy-status");
+    if (!from) return;
+    b.hidden = false;
+    b.addEventListener("click", function () {
+      var text = Array.prototype.map.call(from.children, function (li) { return li.textContent; }).join("\n") || from.textContent;
+      function done(ok) {
+        if (!ok) {
+          var range = document.createRange();
+          range.selectNodeContents(from);
+          window.getSelection().removeAllRanges();
+          window.getSelection().addRange(range);
+        }
+        if (status) status.textContent = b.getAttribute(ok ? "data-done" : "data-fail");
+      }
+      if (navigator.clipboard && navigator.clipboard.writeText) {
+        navigator.clipboard.writeText(text).then(function () { done(true); }, function () { done(false); });
+      } else {
+        done(false);
+      }
+    });
+  });
+
   var messages = {
     NotAllowedError: "Your device did not confirm: the prompt was closed or timed out, or this device cannot " +
       "verify you with a fingerprint, face or device PIN. Nothing was sent. Try again.",

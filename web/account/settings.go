@@ -59,7 +59,7 @@ type paymentRow struct {
 // notices confirm what a redirect back to the account page did: the
 // done parameters it knows (their texts are "done."+name).
 var notices = map[string]bool{
-	"passkey_added": true, "passkey_renamed": true, "passkey_deleted": true, "device_revoked": true,
+	"passkey_added": true, "passkey_renamed": true, "passkey_deleted": true, "device_revoked": true, "device_renamed": true,
 	"session_revoked": true, "sessions_revoked": true, "totp_disabled": true, "kyc": true,
 }
 
@@ -298,6 +298,7 @@ type totpData struct {
 	URIRaw string
 	Secret string // grouped by four
 	Codes  []string
+	File   template.URL // the recovery codes as a text file (recoverycodes.go)
 }
 
 // enrolTOTP is POST /account/totp: a new authenticator's secret, shown
@@ -344,7 +345,8 @@ func (h *Handler) confirmTOTP(v *visit) {
 	}
 	codes, err := h.id.ConfirmTOTP(v.r.Context(), sess.CustomerID, v.secretInput("totp_code"))
 	if err == nil {
-		h.render(v, http.StatusOK, page{Template: "recovery", Title: v.t("recovery.head"), Data: totpData{Codes: codes}})
+		h.render(v, http.StatusOK, page{Template: "recovery", Title: v.t("recovery.head"), Data: totpData{Codes: codes,
+			File: recoveryFile(v.lang(), codes)}})
 		return
 	}
 	e, ok := userFacing(err)
@@ -392,6 +394,23 @@ func (h *Handler) disableTOTP(v *visit) {
 		return
 	}
 	h.redirect(v, "/account?done=totp_disabled#totp")
+}
+
+// renameDevice is POST /account/devices/{id}/rename: the payer names a
+// device, to tell apart devices with the same browser and system.
+func (h *Handler) renameDevice(v *visit) {
+	if !h.form(v, formBytesMax) {
+		return
+	}
+	sess, ok := h.requireLogin(v)
+	if !ok {
+		return
+	}
+	if _, err := h.id.RenameDevice(v.r.Context(), sess.CustomerID, v.r.PathValue("id"), v.input("name")); err != nil {
+		h.accountError(v, sess, "devices", err)
+		return
+	}
+	h.redirect(v, "/account?done=device_renamed#devices")
 }
 
 // revokeDevice is POST /account/devices/{id}/revoke. Removing this

@@ -319,6 +319,27 @@ var texts = web.Texts{
 
 		// What a step-up code approves, in its message: amount, merchant.
 		"ch.approves": "%[1]s to %[2]s",
+
+		// The account page's devices: a name the payer gives one, and
+		// when it was added (rows of the same browser and system differ).
+		"acct.devicename":     "Name of this device",
+		"acct.deviceadded":    "added %[1]s",
+		"done.device_renamed": "The device was renamed.",
+
+		// The privacy notice (privacy.go) and the link to it.
+		"recovery.copy":     "Copy the codes",
+		"recovery.copied":   "Copied. Paste them somewhere safe, such as your password manager.",
+		"recovery.copyfail": "Copying did not work here: the codes are selected, copy them with your keyboard.",
+		"recovery.download": "Download as a text file",
+		"recovery.filehead": "Kassa recovery codes. Each logs you in once when you cannot use your authenticator app. Keep them somewhere safe.",
+
+		"privacy.link":  "What Kassa keeps of the data you enter here, why, and for how long: <a href=\"%[1]s\" id=\"privacy-link\">privacy notice</a>.",
+		"privacy.title": "Privacy notice",
+		"privacy.what":  "What we keep: your email address and mobile number, your password (only as a hash), the devices and sessions you log in with (browser, address, times), and, when you verify your identity, your name, birth date, address and identity document.",
+		"privacy.why":   "Why: to run your account and your payments, to protect them from fraud (each payment and login is checked for risk), and because the law on money laundering requires us to know who pays.",
+		"privacy.keep":  "For how long: codes for minutes, sessions and devices until they end or you remove them, identity data as long as your account exists and then as long as the law on money laundering requires (5 years), no longer.",
+		"privacy.erase": "Erasure: your personal data is encrypted with a key of its own; erasing your account destroys that key, so the data can no longer be read by anyone. Payments in the ledger keep no personal data.",
+		"privacy.who":   "Who: the operator of this payment service is responsible for your data. Ask them to see, correct or erase it.",
 	},
 	web.LangDE: {
 		"brand":            "Ihr Kassa-Konto",
@@ -618,6 +639,24 @@ var texts = web.Texts{
 		"wallet.row.other":        "Sonstige Buchung",
 
 		"ch.approves": "%[1]s an %[2]s",
+
+		"acct.devicename":     "Name dieses Geräts",
+		"acct.deviceadded":    "hinzugefügt %[1]s",
+		"done.device_renamed": "Das Gerät wurde umbenannt.",
+
+		"recovery.copy":     "Codes kopieren",
+		"recovery.copied":   "Kopiert. Fügen Sie sie an einem sicheren Ort ein, etwa in Ihrem Passwort-Manager.",
+		"recovery.copyfail": "Kopieren hat hier nicht geklappt: Die Codes sind markiert, kopieren Sie sie mit der Tastatur.",
+		"recovery.download": "Als Textdatei herunterladen",
+		"recovery.filehead": "Kassa-Wiederherstellungscodes. Jeder meldet Sie einmal an, wenn Sie Ihre Authenticator-App nicht verwenden können. Bewahren Sie sie sicher auf.",
+
+		"privacy.link":  "Was Kassa von den hier eingegebenen Daten speichert, wozu und wie lange: <a href=\"%[1]s\" id=\"privacy-link\">Datenschutzhinweis</a>.",
+		"privacy.title": "Datenschutzhinweis",
+		"privacy.what":  "Was wir speichern: Ihre E-Mail-Adresse und Mobilnummer, Ihr Passwort (nur als Hash), die Geräte und Sitzungen, mit denen Sie sich anmelden (Browser, Adresse, Zeiten), und wenn Sie Ihre Identität bestätigen, Ihren Namen, Ihr Geburtsdatum, Ihre Anschrift und Ihr Ausweisdokument.",
+		"privacy.why":   "Wozu: um Ihr Konto und Ihre Zahlungen zu führen, um sie vor Betrug zu schützen (jede Zahlung und Anmeldung wird auf Risiken geprüft) und weil das Geldwäschegesetz verlangt, dass wir wissen, wer bezahlt.",
+		"privacy.keep":  "Wie lange: Codes für Minuten, Sitzungen und Geräte, bis sie enden oder Sie sie entfernen, Identitätsdaten solange Ihr Konto besteht und danach so lange, wie das Geldwäschegesetz es verlangt (5 Jahre), nicht länger.",
+		"privacy.erase": "Löschung: Ihre persönlichen Daten sind mit einem eigenen Schlüssel verschlüsselt; wird Ihr Konto gelöscht, wird dieser Schlüssel vernichtet, und niemand kann die Daten mehr lesen. Zahlungen im Hauptbuch enthalten keine persönlichen Daten.",
+		"privacy.who":   "Wer: Verantwortlich für Ihre Daten ist der Betreiber dieses Zahlungsdienstes. Wenden Sie sich an ihn, um sie einzusehen, zu berichtigen oder zu löschen.",
 	},
 }
 
@@ -734,6 +773,8 @@ var payerTextsDE = map[string]string{
 	"payment_changed":                    "Die Zahlung hat sich inzwischen geändert.",
 	"challenge_not_pending":              "Bei dieser Zahlung ist nichts mehr zu bestätigen.",
 	payment.CodeChallengePayerMismatch:   "Diese Zahlung gehört zu einem anderen Konto.",
+	identity.CodeDeviceNameInvalid:       "Geben Sie dem Gerät einen Namen mit bis zu 64 Zeichen.",
+	identity.CodeDeviceNotFound:          "Dieses Gerät gehört nicht mehr zu Ihrem Konto.",
 }
 
 // payerTextOtherDE is payerTextOther in German.
