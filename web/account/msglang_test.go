@@ -73,3 +73,20 @@ func TestMessagesInPayersLanguage(t *testing.T) {
 		t.Errorf("English step-up message: %q", body)
 	}
 }
+
+// TestPasskeyScriptTexts: the account script's passkey messages (a
+// device that did not confirm, a browser without passkeys, ...) come with
+// the page in its language, not from English in the script.
+func TestPasskeyScriptTexts(t *testing.T) {
+	f := newFixture(t)
+	res := f.signUp(t, "paula@example.com", "+4915112340000")
+	for lang, want := range map[string]string{
+		"de-AT": `data-notallowed="Ihr Gerät hat nicht bestätigt`,
+		"en-IE": `data-notallowed="Your device did not confirm`,
+	} {
+		v := f.visitor(t)
+		v.acceptLanguage = lang
+		v.setSession(res)
+		v.wantPage(lang+" account page", v.get("/account"), 200, `id="passkey-texts"`, want)
+	}
+}

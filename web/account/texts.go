@@ -327,6 +327,16 @@ var texts = web.Texts{
 		"done.device_renamed": "The device was renamed.",
 
 		// The privacy notice (privacy.go) and the link to it.
+		// The account script's passkey messages (account.js, #passkey-texts).
+		"pkjs.notallowed":   "Your device did not confirm: the prompt was closed or timed out, or this device cannot verify you with a fingerprint, face or device PIN. Nothing was sent. Try again.",
+		"pkjs.invalidstate": "This device already has a passkey for your account.",
+		"pkjs.abort":        "The passkey prompt was closed. Nothing was sent. Try again.",
+		"pkjs.security":     "Passkeys do not work on this address.",
+		"pkjs.notsupported": "This device cannot make a passkey Kassa accepts.",
+		"pkjs.unsupported":  "This browser cannot use passkeys.",
+		"pkjs.other":        "Passkeys did not work here. Try again.",
+		"pkjs.server":       "The server refused. Try again.",
+
 		"recovery.copy":     "Copy the codes",
 		"recovery.copied":   "Copied. Paste them somewhere safe, such as your password manager.",
 		"recovery.copyfail": "Copying did not work here: the codes are selected, copy them with your keyboard.",
@@ -643,6 +653,15 @@ var texts = web.Texts{
 		"acct.devicename":     "Name dieses Geräts",
 		"acct.deviceadded":    "hinzugefügt %[1]s",
 		"done.device_renamed": "Das Gerät wurde umbenannt.",
+
+		"pkjs.notallowed":   "Ihr Gerät hat nicht bestätigt: Die Abfrage wurde geschlossen oder ist abgelaufen, oder dieses Gerät kann Sie nicht mit Fingerabdruck, Gesicht oder Geräte-PIN bestätigen. Es wurde nichts gesendet. Versuchen Sie es erneut.",
+		"pkjs.invalidstate": "Dieses Gerät hat schon einen Passkey für Ihr Konto.",
+		"pkjs.abort":        "Die Passkey-Abfrage wurde geschlossen. Es wurde nichts gesendet. Versuchen Sie es erneut.",
+		"pkjs.security":     "Passkeys funktionieren unter dieser Adresse nicht.",
+		"pkjs.notsupported": "Dieses Gerät kann keinen Passkey erstellen, den Kassa annimmt.",
+		"pkjs.unsupported":  "Dieser Browser kann keine Passkeys verwenden.",
+		"pkjs.other":        "Passkeys haben hier nicht funktioniert. Versuchen Sie es erneut.",
+		"pkjs.server":       "Der Server hat abgelehnt. Versuchen Sie es erneut.",
 
 		"recovery.copy":     "Codes kopieren",
 		"recovery.copied":   "Kopiert. Fügen Sie sie an einem sicheren Ort ein, etwa in Ihrem Passwort-Manager.",
