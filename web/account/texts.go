@@ -3,7 +3,6 @@ package account
 import (
 	"html/template"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/kassa/kassa/identity"
@@ -707,16 +706,6 @@ func (pg page) When(t time.Time) template.HTML {
 	}
 	return template.HTML(`<time class="local" datetime="` + t.UTC().Format(time.RFC3339) + `">` +
 		template.HTMLEscapeString(web.FormatTime(t, pg.Lang)) + `</time>`)
-}
-
-// amountIn writes p's amount without its currency as a payer of
-// language l reads it: "1,234.56" in English, "1.234,56" in German.
-func amountIn(l web.Lang, p payment.Payment) string {
-	s := web.FormatAmount(p.Amount, p.Currency)
-	if l == web.LangDE {
-		s = strings.NewReplacer(",", ".", ".", ",").Replace(s)
-	}
-	return s
 }
 
 // Device names the browser and system of a User-Agent in the page's
