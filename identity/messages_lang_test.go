@@ -63,11 +63,18 @@ func TestMessagesInGerman(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantGerman("account step-up", phone, "", "um eine Zahlung zu bestätigen")
+	e.clock.Advance(60e9)
+	if err := e.svc.SendStepUpCode(de, res.Customer.ID, "pay_G", "43,21\u00a0€ an Demo Merchant", identity.ChannelEmail); err != nil {
+		t.Fatal(err)
+	}
+	code := e.lastCode(t, email)
+	wantGerman("account step-up, linked", email, "Ihr Kassa-Code, um 43,21\u00a0€ an Demo Merchant zu bestätigen",
+		code+" bestätigt 43,21\u00a0€ an Demo Merchant.")
 	if err := e.svc.SendPayerCode(de, identity.PayerCodeRequest{Payment: "pay_H", Channel: identity.ChannelEmail,
 		To: "kunde@example.com", Approves: "43,21\u00a0€ an Demo Merchant"}); err != nil {
 		t.Fatal(err)
 	}
-	code := e.lastCode(t, "kunde@example.com")
+	code = e.lastCode(t, "kunde@example.com")
 	wantGerman("payer step-up", "kunde@example.com", "Ihr Kassa-Code, um 43,21\u00a0€ an Demo Merchant zu bestätigen",
 		code+" bestätigt 43,21\u00a0€ an Demo Merchant.")
 	if err := e.svc.SendPayerCode(de, identity.PayerCodeRequest{Payment: "pay_H", Channel: identity.ChannelSMS,

@@ -358,10 +358,10 @@ func (h *Handler) sendChallengeCode(v *visit, p payment.Payment, customerID stri
 	}
 	if (ch == string(identity.ChannelEmail) && !before(cus.EmailVerifiedAt, p)) || (ch == string(identity.ChannelSMS) && !before(cus.PhoneVerifiedAt, p)) {
 		// Only an address the payer had verified before the challenge.
-		h.challengeError(v, p, http.StatusUnprocessableEntity, "", "", "A code cannot go there. Choose another way.")
+		h.challengeError(v, p, http.StatusUnprocessableEntity, "", "", v.t("ch.nowhere"))
 		return
 	}
-	err = h.id.SendCode(v.sendCtx(), customerID, identity.PurposeStepUp, p.ID, identity.Channel(ch))
+	err = h.id.SendStepUpCode(v.sendCtx(), customerID, p.ID, h.approves(v, p), identity.Channel(ch))
 	if err == nil {
 		h.redirect(v, web.ChallengeURL(p)+"&sent="+url.QueryEscape(ch))
 		return
