@@ -87,50 +87,43 @@ func (s *Service) codeHash(owner string, purpose Purpose, subject, code string) 
 	return keyed(s.codeKey, owner, string(purpose), subject, code)
 }
 
-// codeMessage writes the message carrying a code. approves is what a
-// step-up code approves in the payer's words ("43.21 € to Demo
-// Merchant"); the message leads with it (dynamic linking) and never names
-// the subject, which is an id.
-func (s *Service) codeMessage(purpose Purpose, approves string, ch Channel, to, code string) Message {
+// codeMessage writes the message carrying a code, in ctx's language
+// (messages.go). approves is what a step-up code approves in the payer's
+// words ("43.21 € to Demo Merchant"); the message leads with it (dynamic
+// linking) and never names the subject, which is an id.
+func (s *Service) codeMessage(ctx context.Context, purpose Purpose, approves string, ch Channel, to, code string) Message {
 	if purpose == PurposeStepUp && approves != "" {
-		return s.stepUpMessage(approves, ch, to, code)
+		return s.stepUpMessage(ctx, approves, ch, to, code)
 	}
-	mins := int(s.lim.CodeTTL / time.Minute)
-	var what string
+	what := "what.step_up"
 	switch purpose {
 	case PurposeConfirmEmail:
-		what = "confirm this email address"
+		what = "what.confirm_email"
 	case PurposeConfirmPhone:
-		what = "confirm this phone number"
+		what = "what.confirm_phone"
 	case PurposeLogin:
-		what = "log in"
-	default:
-		what = "approve a payment"
+		what = "what.login"
 	}
+	args := []any{s.issuer, text(ctx, what), code, s.codeMinutes()}
 	m := Message{Channel: ch, To: to}
 	if ch == ChannelSMS {
-		m.Body = fmt.Sprintf("%s code to %s: %s (valid %d min). Never share it.", s.issuer, what, code, mins)
+		m.Body = text(ctx, "code.sms", args...)
 		return m
 	}
-	m.Subject = fmt.Sprintf("Your %s code", s.issuer)
-	m.Body = fmt.Sprintf("Your %s code to %s is\n\n    %s\n\nIt is valid for %d minutes. Nobody from %s will ever ask you for it. "+
-		"If you did not ask for it, ignore this message.\n", s.issuer, what, code, mins, s.issuer)
+	m.Subject, m.Body = text(ctx, "code.subject", args[:1]...), text(ctx, "code.body", args...)
 	return m
 }
 
 // stepUpMessage is a step-up code's message: what it approves first, so
 // that the payer sees what they confirm before they type it.
-func (s *Service) stepUpMessage(approves string, ch Channel, to, code string) Message {
-	mins := int(s.lim.CodeTTL / time.Minute)
+func (s *Service) stepUpMessage(ctx context.Context, approves string, ch Channel, to, code string) Message {
+	args := []any{code, approves, s.issuer, s.codeMinutes()}
 	m := Message{Channel: ch, To: to}
 	if ch == ChannelSMS {
-		m.Body = fmt.Sprintf("%s approves %s. %s code, valid %d min. Never share it.", code, approves, s.issuer, mins)
+		m.Body = text(ctx, "stepup.sms", args...)
 		return m
 	}
-	m.Subject = fmt.Sprintf("Your %s code to approve %s", s.issuer, approves)
-	m.Body = fmt.Sprintf("%s approves %s.\n\nEnter it on the payment page to confirm this payment. It is valid for %d minutes. "+
-		"Nobody from %s will ever ask you for it. If you are not paying this right now, ignore this message and share the code with nobody.\n",
-		code, approves, mins, s.issuer)
+	m.Subject, m.Body = text(ctx, "stepup.subject", args...), text(ctx, "stepup.body", args...)
 	return m
 }
 
@@ -174,7 +167,7 @@ func (s *Service) sendCodeApproving(ctx context.Context, owner string, purpose P
 	if err := s.store.CreateCode(ctx, c); err != nil {
 		return fmt.Errorf("identity: store code: %w", err)
 	}
-	return s.send(ctx, s.codeMessage(purpose, approves, ch, to, code), string(purpose))
+	return s.send(ctx, s.codeMessage(ctx, purpose, approves, ch, to, code), string(purpose))
 }
 
 // send hands a message to the notifier, logging what was sent but never

@@ -28,6 +28,9 @@ type Device struct {
 	Created         time.Time
 	LastSeen        time.Time
 	RevokedAt       time.Time
+	// Name is what the customer called the device (RenameDevice); ""
+	// until they do.
+	Name string
 }
 
 // Recognition is what RecognizeDevice found.

@@ -309,14 +309,12 @@ func (s *Service) sendRecoveryCode(ctx context.Context, recoveryID, subject stri
 	if err := s.store.CreateCode(ctx, c); err != nil {
 		return fmt.Errorf("identity: store code: %w", err)
 	}
-	mins := int(s.lim.CodeTTL / time.Minute)
+	args := []any{s.issuer, code, s.codeMinutes()}
 	m := Message{Channel: ch, To: to}
 	if ch == ChannelSMS {
-		m.Body = fmt.Sprintf("%s code to set a new password: %s (valid %d min). Never share it.", s.issuer, code, mins)
+		m.Body = text(ctx, "recovery.sms", args...)
 	} else {
-		m.Subject = fmt.Sprintf("Your %s code to set a new password", s.issuer)
-		m.Body = fmt.Sprintf("Your %s code to set a new password is\n\n    %s\n\nIt is valid for %d minutes. Nobody from %s will ever ask you for it. "+
-			"If you did not ask for a new password, ignore this message: your password stays as it is.\n", s.issuer, code, mins, s.issuer)
+		m.Subject, m.Body = text(ctx, "recovery.subject", args[:1]...), text(ctx, "recovery.body", args...)
 	}
 	return s.send(ctx, m, "recovery")
 }

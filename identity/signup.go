@@ -151,9 +151,8 @@ func (s *Service) sendSignUpEmail(ctx context.Context, rec SignUpRecord) error {
 		return err
 	}
 	return s.send(ctx, Message{
-		Channel: ChannelEmail, To: rec.Email, Subject: fmt.Sprintf("You already have a %s account", s.issuer),
-		Body: fmt.Sprintf("Someone, hopefully you, tried to sign up to %s with this address. It has an account already: "+
-			"log in with it instead. If it was not you, ignore this message; nothing has changed.\n", s.issuer),
+		Channel: ChannelEmail, To: rec.Email, Subject: text(ctx, "existing.subject", s.issuer),
+		Body: text(ctx, "existing.body", s.issuer),
 	}, "signup_existing")
 }
 

@@ -21,6 +21,7 @@ import (
 // the page) on every page of the payment and issuer pages, in English and
 // German, at a phone's and a desktop's width: the voucher and card forms,
 // fresh and with their errors, each status a payment can show, the
+// voucher receipt after paying, the
 // issuer's 3-D Secure page and a message page. No serious or critical
 // violation may remain.
 func TestBrowserAccessibility(t *testing.T) {
@@ -79,6 +80,15 @@ func TestBrowserAccessibility(t *testing.T) {
 			post(t, f, "/pay/"+p["id"].(string), payForm(p["client_secret"].(string), pinOf(1000)), nil)
 			return u
 		}, nil, "h1"},
+		{"receipt", func() string {
+			_, u := open(2500, map[string]any{"return_url": "https://shop.example/r"})
+			return u
+		}, []chromedp.Action{
+			chromedp.ActionFunc(func(ctx context.Context) error { // a fresh voucher each time
+				return chromedp.SendKeys("#pin-1", pinOf(3000), chromedp.ByID).Do(ctx)
+			}),
+			chromedp.Click("#submit", chromedp.ByID), browser.Loaded("#vouchers-left .pin-tail:not(:empty)"),
+		}, "#pin-1"},
 		{"declined", func() string {
 			p, u := open(1313, map[string]any{"return_url": "https://shop.example/r"})
 			post(t, f, "/pay/"+p["id"].(string), payForm(p["client_secret"].(string), pinOf(2000)), nil)

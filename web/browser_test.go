@@ -53,6 +53,8 @@ func TestBrowserPayWithThreeVouchers(t *testing.T) {
 	var loc string
 	b.Run(
 		chromedp.Click("#submit", chromedp.ByID),
+		browser.Loaded("#vouchers-left"), // the receipt (TestBrowserVoucherReceipt), then back to the shop
+		chromedp.Click("#back", chromedp.ByID),
 		browser.Loaded("#thanks"),
 		chromedp.Location(&loc),
 	)
@@ -171,6 +173,8 @@ func TestBrowserWithoutJavaScript(t *testing.T) {
 	b.Run(
 		chromedp.SendKeys("#pin-4", vs[0].PIN, chromedp.ByID),
 		chromedp.Submit("#pin-4", chromedp.ByID),
+		browser.Loaded("#vouchers-left"),
+		chromedp.Click("#back", chromedp.ByID),
 		browser.Loaded("#thanks"),
 		chromedp.Location(&loc),
 	)

@@ -130,6 +130,13 @@ var catalogue = map[Lang]map[string]string{
 		"decline.auth":     "Your bank could not confirm it was you (3-D Secure).",
 		"decline.process":  "Your card could not be charged. Nothing was taken; try again or use another card.",
 		"decline.fallback": "Your card was declined.",
+
+		// The receipt right after paying with vouchers (receipt.go).
+		"paid.left_head":   "Left on your vouchers",
+		"paid.left_serial": "Voucher, serial number %[1]s",
+		"paid.left_pin":    "PIN ending %[1]s",
+		"paid.left_empty":  "Nothing left",
+		"paid.left_hint":   "Keep the vouchers with money left: you can pay with them again.",
 	},
 	LangDE: {
 		"brand":               "Sichere Zahlung mit Kassa",
@@ -250,5 +257,11 @@ var catalogue = map[Lang]map[string]string{
 		"decline.auth":     "Ihre Bank konnte nicht bestätigen, dass Sie es sind (3-D Secure).",
 		"decline.process":  "Ihre Karte konnte nicht belastet werden. Es wurde nichts abgebucht; versuchen Sie es erneut oder verwenden Sie eine andere Karte.",
 		"decline.fallback": "Ihre Karte wurde abgelehnt.",
+
+		"paid.left_head":   "Restguthaben Ihrer Gutscheine",
+		"paid.left_serial": "Gutschein, Seriennummer %[1]s",
+		"paid.left_pin":    "PIN endet auf %[1]s",
+		"paid.left_empty":  "Aufgebraucht",
+		"paid.left_hint":   "Bewahren Sie Gutscheine mit Restguthaben auf: Sie können damit wieder bezahlen.",
 	},
 }

@@ -131,6 +131,9 @@ func (h *Handler) confirmVouchers(w http.ResponseWriter, r *http.Request, p paym
 		h.confirmFailed(w, r, p, err, at, last)
 		return
 	}
+	if h.showReceipt(w, r, paid) {
+		return
+	}
 	h.confirmed(w, r, paid)
 }
 

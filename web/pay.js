@@ -251,11 +251,38 @@
   function reload() {
     window.location.replace(form.action + "?client_secret=" + encodeURIComponent(secret()));
   }
+  // receipt shows the voucher receipt the form was answered with (paid,
+  // what is left on each voucher) in place of the page, and beside each
+  // voucher the last four digits of the PIN the payer typed for it: the
+  // server never writes a PIN, the script still holds them. data-pin is
+  // the voucher's place among the PINs sent (the non-empty fields).
+  function receipt(doc, pins) {
+    var sent = pins.map(function (p) { return p.trim(); }).filter(function (p) { return p !== ""; });
+    var main = document.importNode(doc.querySelector("main"), true);
+    Array.prototype.forEach.call(main.querySelectorAll("[data-pin]"), function (li) {
+      var digits = (sent[Number(li.getAttribute("data-pin"))] || "").replace(/[^0-9]/g, "");
+      var tail = li.querySelector(".pin-tail");
+      if (tail && digits.length > 4) tail.textContent = tail.getAttribute("data-text").replace("%s", digits.slice(-4));
+    });
+    pins.length = 0;
+    sent.length = 0;
+    document.title = doc.title;
+    document.querySelector("main").replaceWith(main);
+    var h1 = main.querySelector("h1");
+    if (h1) {
+      h1.setAttribute("tabindex", "-1");
+      h1.focus();
+    }
+  }
   // answer shows the page the form was answered with: the form again,
   // with its errors and the PINs the payer typed; any other page (a
   // status, a step-up) by loading it.
   function answer(html, pins) {
     var doc = new DOMParser().parseFromString(html, "text/html");
+    if (doc.getElementById("vouchers-left")) {
+      receipt(doc, pins);
+      return;
+    }
     var next = doc.getElementById("pay");
     if (!next) {
       reload();

@@ -24,8 +24,8 @@ func TestConfirmClientSignals(t *testing.T) {
 	form.Set("client_signals", string(report))
 	ua := "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/139.0 Safari/537.36"
 	resp, body := post(t, f, "/pay/"+p["id"].(string), form, map[string]string{"User-Agent": ua})
-	if resp.StatusCode != 303 {
-		t.Fatalf("POST with client_signals = %d\n%s", resp.StatusCode, body)
+	if resp.StatusCode != 200 || !strings.Contains(body, `id="vouchers-left"`) {
+		t.Fatalf("POST with client_signals = %d, want the receipt\n%s", resp.StatusCode, body)
 	}
 	paid, ev := f.evaluation(t, p["id"].(string))
 	if paid.Status != payment.StatusCaptured {
@@ -80,8 +80,8 @@ func TestConfirmBadClientSignals(t *testing.T) {
 			form.Set("client_signals", tt.value)
 			before := len(f.logs.String())
 			resp, body := post(t, f, "/pay/"+p["id"].(string), form, nil)
-			if resp.StatusCode != 303 {
-				t.Fatalf("POST = %d, want 303 (paid as without signals)\n%s", resp.StatusCode, body)
+			if resp.StatusCode != 200 || !strings.Contains(body, `id="vouchers-left"`) {
+				t.Fatalf("POST = %d, want the receipt (paid as without signals)\n%s", resp.StatusCode, body)
 			}
 			paid, ev := f.evaluation(t, p["id"].(string))
 			if paid.Status != payment.StatusCaptured {

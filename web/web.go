@@ -207,6 +207,9 @@ type page struct {
 	NextURL   string // the step the payer takes next (the challenge page), when there is one
 	NextText  string
 	ReturnURL string // a link back to the merchant, when there is one
+	// Left is the voucher receipt (receipt.go): what is left on each
+	// voucher, right after paying.
+	Left []voucherLeft
 
 	formAction string // an extra CSP form-action source (the return_url's origin)
 }

@@ -257,7 +257,7 @@ func TestPayerWording(t *testing.T) {
 	depletedPIN := func() string {
 		pin := one(1000, "EUR")
 		id, secret := newPay(1000, "EUR")
-		if r, _ := post(t, f, "/pay/"+id, payForm(secret, pin), nil); r.StatusCode != http.StatusSeeOther {
+		if r, _ := post(t, f, "/pay/"+id, payForm(secret, pin), nil); r.StatusCode != http.StatusOK {
 			t.Fatalf("paying with a fresh voucher = %d", r.StatusCode)
 		}
 		return pin
@@ -322,6 +322,10 @@ func TestPayerWording(t *testing.T) {
 		{"passkey", "step.passkey", func(l web.Lang) result {
 			id, secret := newPay(4343, "EUR")
 			return send(l, "POST", "/pay/"+id, cardForm(secret, acquirer.CardApproved), nil)
+		}},
+		{"the receipt after paying with vouchers", "paid.left_head", func(l web.Lang) result {
+			id, secret := newPay(1500, "EUR")
+			return send(l, "POST", "/pay/"+id, payForm(secret, one(1000, "EUR"), one(1000, "EUR")), nil)
 		}},
 		{"paid, then the page again", "paid.text", func(l web.Lang) result {
 			id, secret := newPay(700, "EUR")

@@ -193,7 +193,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	a.idem = sqlstore.NewIdempotency(a.db)
 	accounts, err := account.New(account.Config{Identity: a.identity, Passkeys: a.passkeys, Payments: a.payments,
 		Merchants: a.merchants, Outbox: a.outbox, DevOutbox: cfg.identity.devOutbox, Wallets: a.payouts,
-		Withdrawals: a.payouts, PublicURL: a.pagesOrigin, SecureCookies: !cfg.plainHTTP, Logger: logger})
+		Withdrawals: a.payouts, PublicURL: a.pagesOrigin, SecureCookies: !cfg.plainHTTP, Logger: logger, PrivacyURL: cfg.identity.privacyURL})
 	if err != nil {
 		return nil, err
 	}

@@ -37,6 +37,7 @@ type identityFlags struct {
 	smtpFrom   string
 	webhookURL string
 	webhookKey string
+	privacyURL string
 }
 
 func (f *identityFlags) register(fs *flag.FlagSet) {
@@ -51,6 +52,7 @@ func (f *identityFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.smtpFrom, "smtp-from", "", "sender `address`, e.g. \"Kassa <no-reply@example.com>\"")
 	fs.StringVar(&f.webhookURL, "notify-webhook-url", "", "`URL` that receives signed JSON messages (--notifier webhook): an SMS gateway, a mail API")
 	fs.StringVar(&f.webhookKey, "notify-webhook-secret", "", "`file` with the signing secret of --notify-webhook-url (base64, ≥ 32 bytes)")
+	fs.StringVar(&f.privacyURL, "privacy-url", "", "https `URL` of your privacy notice, linked from sign-up and identity verification; default Kassa's built-in /privacy")
 }
 
 // sender builds the chosen sender of one-time codes.

@@ -564,12 +564,12 @@ func (s *Identity) RevokeSessions(ctx context.Context, customerID, except string
 
 // ---- devices
 
-const deviceColumns = `id, customer_id, fingerprint_hash, user_agent, ip, created_at, last_seen_at, revoked_at`
+const deviceColumns = `id, customer_id, fingerprint_hash, user_agent, ip, created_at, last_seen_at, revoked_at, name`
 
 func scanDevice(row scanner) (identity.Device, error) {
 	var d identity.Device
 	var created, seen, revoked int64
-	err := row.Scan(&d.ID, &d.CustomerID, &d.FingerprintHash, &d.UserAgent, &d.IP, &created, &seen, &revoked)
+	err := row.Scan(&d.ID, &d.CustomerID, &d.FingerprintHash, &d.UserAgent, &d.IP, &created, &seen, &revoked, &d.Name)
 	d.Created, d.LastSeen, d.RevokedAt = fromMicros(created), fromMicros(seen), timeOrZero(revoked)
 	return d, err
 }
@@ -579,9 +579,9 @@ func (s *Identity) CreateDevice(ctx context.Context, d identity.Device, perCusto
 		if err := s.lockCustomer(ctx, tx, d.CustomerID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO identity_devices (`+deviceColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO identity_devices (`+deviceColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			d.ID, d.CustomerID, nullBytes(d.FingerprintHash), d.UserAgent, d.IP, micros(d.Created), micros(d.LastSeen),
-			microsOrZero(d.RevokedAt))
+			microsOrZero(d.RevokedAt), d.Name)
 		if s.db.IsUniqueViolation(err) {
 			return fmt.Errorf("insert device: %w", identity.ErrDuplicate)
 		} else if err != nil {
@@ -634,8 +634,8 @@ func (s *Identity) UpdateDevice(ctx context.Context, id string, fn func(*identit
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE identity_devices SET fingerprint_hash = ?, user_agent = ?, ip = ?,
-			last_seen_at = ?, revoked_at = ? WHERE id = ?`,
-			nullBytes(d.FingerprintHash), d.UserAgent, d.IP, micros(d.LastSeen), microsOrZero(d.RevokedAt), id)
+			last_seen_at = ?, revoked_at = ?, name = ? WHERE id = ?`,
+			nullBytes(d.FingerprintHash), d.UserAgent, d.IP, micros(d.LastSeen), microsOrZero(d.RevokedAt), d.Name, id)
 		if err != nil {
 			return fmt.Errorf("update device: %w", err)
 		}

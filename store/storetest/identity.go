@@ -442,6 +442,13 @@ func testIdentityDevices(t *testing.T, open Opener) {
 	if ds, _ := s.Devices(ctx, r.ID, 100); ds[0].ID != ids[1] {
 		t.Error("devices are not ordered by last use")
 	}
+	// A device's name is kept and listed.
+	if _, err := s.UpdateDevice(ctx, ids[1], func(d *identity.Device) error { d.Name = "Küchen-Laptop"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if ds, _ := s.Devices(ctx, r.ID, 100); ds[0].Name != "Küchen-Laptop" || ds[1].Name != "" {
+		t.Errorf("device names %q, %q after renaming the first", ds[0].Name, ds[1].Name)
+	}
 	if _, err := s.Device(ctx, "dev_none"); !errors.Is(err, identity.ErrNotFound) {
 		t.Errorf("unknown device: %v", err)
 	}

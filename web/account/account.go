@@ -84,6 +84,9 @@ type Config struct {
 	// for the way back from a top-up's payment page; "" derives it from
 	// the request.
 	PublicURL string
+	// PrivacyURL is the operator's privacy notice (https) the sign-up and
+	// identity pages link to; "" links to the built-in one, /privacy.
+	PrivacyURL string
 }
 
 // Handler serves the account pages for the patterns Routes lists. It
@@ -113,6 +116,9 @@ func New(cfg Config) (*Handler, error) {
 		return nil, errors.New("account: Config.Payments is required")
 	case cfg.DevOutbox && cfg.Outbox == nil:
 		return nil, errors.New("account: Config.DevOutbox needs Config.Outbox")
+	}
+	if err := checkPrivacyURL(cfg.PrivacyURL); err != nil {
+		return nil, err
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -149,10 +155,13 @@ func (h *Handler) register() {
 	handle("POST /login/passkey-options", h.loginPasskeyOptions)
 	handle("POST /logout", h.logout)
 
+	handle("GET "+privacyPath, h.showPrivacy)
+
 	handle("GET /account", h.showAccount)
 	handle("GET /account/kyc", h.showKYC)
 	handle("POST /account/kyc", h.submitKYC)
 	handle("POST /account/devices/{id}/revoke", h.revokeDevice)
+	handle("POST /account/devices/{id}/rename", h.renameDevice)
 	handle("POST /account/sessions/{id}/revoke", h.revokeSession)
 	handle("POST /account/sessions/revoke-others", h.revokeOtherSessions)
 	handle("POST /account/passkeys/options", h.passkeyOptions)

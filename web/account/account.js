@@ -32,13 +32,44 @@
     Array.prototype.forEach.call(document.forms, function (f) { buttons(f, false); });
   });
 
+  // Copy buttons (data-copy names the element whose text they copy): the
+  // recovery codes. Without the clipboard the text is selected for the
+  // keyboard's copy, and the status says so.
+  Array.prototype.forEach.call(document.querySelectorAll("button[data-copy]"), function (b) {
+    var from = document.getElementById(b.getAttribute("data-copy"));
+    var status = document.getElementById("copy-status");
+    if (!from) return;
+    b.hidden = false;
+    b.addEventListener("click", function () {
+      var text = Array.prototype.map.call(from.children, function (li) { return li.textContent; }).join("\n") || from.textContent;
+      function done(ok) {
+        if (!ok) {
+          var range = document.createRange();
+          range.selectNodeContents(from);
+          window.getSelection().removeAllRanges();
+          window.getSelection().addRange(range);
+        }
+        if (status) status.textContent = b.getAttribute(ok ? "data-done" : "data-fail");
+      }
+      if (navigator.clipboard && navigator.clipboard.writeText) {
+        navigator.clipboard.writeText(text).then(function () { done(true); }, function () { done(false); });
+      } else {
+        done(false);
+      }
+    });
+  });
+
+  // The messages, in the page's language: #passkey-texts carries them
+  // (the catalogue's pkjs.* texts); English if a page lacks it.
+  var t = document.getElementById("passkey-texts");
+  function text(name, english) { return (t && t.getAttribute("data-" + name)) || english; }
   var messages = {
-    NotAllowedError: "Your device did not confirm: the prompt was closed or timed out, or this device cannot " +
-      "verify you with a fingerprint, face or device PIN. Nothing was sent. Try again.",
-    InvalidStateError: "This device already has a passkey for your account.",
-    AbortError: "The passkey prompt was closed. Nothing was sent. Try again.",
-    SecurityError: "Passkeys do not work on this address.",
-    NotSupportedError: "This device cannot make a passkey Kassa accepts."
+    NotAllowedError: text("notallowed", "Your device did not confirm: the prompt was closed or timed out, or this device cannot " +
+      "verify you with a fingerprint, face or device PIN. Nothing was sent. Try again."),
+    InvalidStateError: text("invalidstate", "This device already has a passkey for your account."),
+    AbortError: text("abort", "The passkey prompt was closed. Nothing was sent. Try again."),
+    SecurityError: text("security", "Passkeys do not work on this address."),
+    NotSupportedError: text("notsupported", "This device cannot make a passkey Kassa accepts.")
   };
 
   function say(f, name, text) {
@@ -51,7 +82,7 @@
 
   Array.prototype.forEach.call(document.querySelectorAll("form[data-passkey]"), function (f) {
     if (!window.kassaPasskey || !kassaPasskey.supported()) {
-      say(f, "unsupported", "This browser cannot use passkeys.");
+      say(f, "unsupported", text("unsupported", "This browser cannot use passkeys."));
       buttons(f, true);
       return;
     }
@@ -71,7 +102,7 @@
       }).then(function (res) {
         return res.json().then(function (body) {
           if (!res.ok) {
-            var err = new Error(body.message || "The server refused.");
+            var err = new Error(body.message || text("server", "The server refused."));
             err.name = "ServerError";
             throw err;
           }
@@ -89,7 +120,7 @@
         buttons(f, false);
         var name = (err && err.name) || "Error";
         say(f, name, name === "ServerError" ? err.message :
-          (messages[name] || "Passkeys did not work here (" + name + "). Try again."));
+          (messages[name] || text("other", "Passkeys did not work here. Try again.")));
       });
     });
   });

@@ -39,6 +39,8 @@ func TestBrowserAccountAccessibility(t *testing.T) {
 		email, phone := fmt.Sprintf("axe%d@example.com", i), fmt.Sprintf("+43 660 765432%d", i)
 		phoneE164 := fmt.Sprintf("+43660765432%d", i)
 
+		b.Run(chromedp.Navigate(f.origin+"/privacy"), browser.Loaded("h1"))
+		check("privacy", width)
 		b.Run(chromedp.Navigate(f.origin+"/signup"), browser.Loaded("#signup"))
 		check("signup", width)
 		b.Run(chromedp.SendKeys("#email", "not-an-address", chromedp.ByID), clickTo("#signup button", "#signup"))

@@ -57,7 +57,7 @@ type challengeData struct {
 	State                      string
 	PaymentID, ClientSecret    string
 	URL                        string // this page, with the secret (flows return here)
-	Merchant, Amount, Currency string
+	Merchant, Amount, Currency string // Amount formatted for the page's language, with its sign: "€120.00", "120,00 €"
 	Description                string
 	Email                      string // who is logged in
 	EmailOK, PhoneOK           bool   // where a code can go
@@ -136,7 +136,7 @@ func wantsPasskey(p payment.Payment) bool { return p.Risk.Factor == risk.FactorP
 func (h *Handler) challengeBase(v *visit, p payment.Payment) page {
 	d := challengeData{PaymentID: p.ID, ClientSecret: p.ClientSecret, URL: web.ChallengeURL(p),
 		Merchant: h.merchantName(v.r.Context(), map[string]string{}, p.MerchantID),
-		Amount:   amountIn(v.lang(), p), Currency: string(p.Currency), Description: p.Description}
+		Amount:   web.FormatMoney(p.Amount, p.Currency, v.lang()), Currency: string(p.Currency), Description: p.Description}
 	pg := page{Template: "challenge", Title: v.t("ch.title"), Data: d,
 		Errors: map[string]string{}, Values: map[string]string{}}
 	if origin, ok := web.ReturnOrigin(p.ReturnURL); ok {
@@ -358,10 +358,10 @@ func (h *Handler) sendChallengeCode(v *visit, p payment.Payment, customerID stri
 	}
 	if (ch == string(identity.ChannelEmail) && !before(cus.EmailVerifiedAt, p)) || (ch == string(identity.ChannelSMS) && !before(cus.PhoneVerifiedAt, p)) {
 		// Only an address the payer had verified before the challenge.
-		h.challengeError(v, p, http.StatusUnprocessableEntity, "", "", "A code cannot go there. Choose another way.")
+		h.challengeError(v, p, http.StatusUnprocessableEntity, "", "", v.t("ch.nowhere"))
 		return
 	}
-	err = h.id.SendCode(v.r.Context(), customerID, identity.PurposeStepUp, p.ID, identity.Channel(ch))
+	err = h.id.SendStepUpCode(v.sendCtx(), customerID, p.ID, h.approves(v, p), identity.Channel(ch))
 	if err == nil {
 		h.redirect(v, web.ChallengeURL(p)+"&sent="+url.QueryEscape(ch))
 		return

@@ -149,7 +149,7 @@ func TestChallengeGerman(t *testing.T) {
 
 	v.setSession(res)
 	v.wantPage("challenge", v.get(page), 200, "Bestätigen Sie diese Zahlung mit einem Einmalcode.", "Code per E-Mail senden",
-		`<span class="value">120,00</span> <span class="currency">EUR</span>`)
+		`<span class="value">120,00`+"\u00a0"+`€</span>`)
 	wantGerman(t, v, "challenge")
 	resp := v.post("/challenge/"+p.ID, url.Values{"client_secret": {p.ClientSecret}, "action": {"send_code"}, "channel": {"email"}})
 	v.wantPage("code sent", v.follow(resp), 200, "Wir haben Ihnen einen Code gesendet", "Zahlung bestätigen")

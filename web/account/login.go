@@ -305,7 +305,7 @@ func (h *Handler) sendLoginCode(v *visit) {
 	}
 	next := safeNext(v.input("next"))
 	ch := v.input("channel")
-	err := h.id.SendLoginCode(v.r.Context(), v.session, identity.Channel(ch))
+	err := h.id.SendLoginCode(v.sendCtx(), v.session, identity.Channel(ch))
 	if err == nil {
 		h.redirect(v, withNext("/login/verify?sent="+url.QueryEscape(ch), next))
 		return

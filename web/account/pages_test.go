@@ -202,7 +202,7 @@ func TestCheckoutKnowsThePayer(t *testing.T) {
 	p := f.createPayment(t, 700, "")
 	v.get("/pay/" + p.ID + "?client_secret=" + url.QueryEscape(p.ClientSecret))
 	resp := v.post("/pay/"+p.ID, url.Values{"client_secret": {p.ClientSecret}, "pin": {vch.PIN}, "csrf": {""}})
-	if resp.StatusCode != 303 {
+	if resp.StatusCode != 200 || !strings.Contains(v.body, `id="vouchers-left"`) { // paid: the voucher receipt
 		t.Fatalf("pay = %d\n%s", resp.StatusCode, v.body)
 	}
 	got := f.payment(t, p.ID)
@@ -278,6 +278,11 @@ func TestChallengeWithCode(t *testing.T) {
 	resp = v.post("/challenge/"+p.ID, url.Values{"client_secret": {p.ClientSecret}, "action": {"verify_code"}, "sent": {"email"}, "code": {"000000"}})
 	v.wantPage("wrong code", resp, 422, "This code is wrong or has expired")
 	code := f.lastCode(t, "otto@example.com")
+	// The message says what the code approves, never the payment's id.
+	if ms, _ := f.outbox.Messages(context.Background(), "otto@example.com", 1); len(ms) == 0 ||
+		!strings.HasPrefix(ms[0].Body, code+" approves €120.00 to Acme Bets & Games.") || strings.Contains(ms[0].Body+ms[0].Subject, p.ID) {
+		t.Errorf("step-up message %+v: not dynamically linked, or names the payment", ms)
+	}
 	resp = v.post("/challenge/"+p.ID, url.Values{"client_secret": {p.ClientSecret}, "action": {"verify_code"}, "code": {code}})
 	if resp.StatusCode != 303 || resp.Header.Get("Location") != "https://shop.example/done?order=9&payment_id="+p.ID+"&status=captured" {
 		t.Fatalf("passed challenge = %d %s\n%s", resp.StatusCode, resp.Header.Get("Location"), v.body)

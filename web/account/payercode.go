@@ -30,11 +30,11 @@ func customerCode(p payment.Payment) bool {
 	return !wantsPasskey(p) && (p.Customer.Email != "" || p.Customer.Phone != "")
 }
 
-// approves says what a code for p approves, in the payer's words:
-// "€43.21 to Demo Merchant" (the amount as the payer's language writes it).
+// approves says what a code for p approves, in the payer's words and
+// language: "€43.21 to Demo Merchant", "43,21 € an Demo Merchant".
 func (h *Handler) approves(v *visit, p payment.Payment) string {
 	l := web.RequestLang(v.r, p.Locale)
-	return web.FormatMoney(p.Amount, p.Currency, l) + " to " + h.merchantName(v.r.Context(), map[string]string{}, p.MerchantID)
+	return texts.T(l, "ch.approves", web.FormatMoney(p.Amount, p.Currency, l), h.merchantName(v.r.Context(), map[string]string{}, p.MerchantID))
 }
 
 func (h *Handler) sendPayerCode(v *visit, p payment.Payment) {
@@ -47,10 +47,10 @@ func (h *Handler) sendPayerCode(v *visit, p payment.Payment) {
 		to = p.Customer.Phone
 	}
 	if to == "" {
-		h.challengeError(v, p, http.StatusUnprocessableEntity, "", "", "A code cannot go there. Choose another way.")
+		h.challengeError(v, p, http.StatusUnprocessableEntity, "", "", v.t("ch.nowhere"))
 		return
 	}
-	err := h.id.SendPayerCode(v.r.Context(), identity.PayerCodeRequest{Payment: p.ID, Channel: ch, To: to, Approves: h.approves(v, p)})
+	err := h.id.SendPayerCode(v.sendCtx(), identity.PayerCodeRequest{Payment: p.ID, Channel: ch, To: to, Approves: h.approves(v, p)})
 	if err == nil {
 		h.redirect(v, web.ChallengeURL(p)+"&sent="+url.QueryEscape(string(ch)))
 		return

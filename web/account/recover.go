@@ -70,7 +70,7 @@ func (h *Handler) answerRecover(v *visit) {
 		h.recoverNext(v, d, res, err, "code")
 	case "send_sms":
 		h.recoverFactorsFromForm(v, &d)
-		err := h.id.SendRecoverySMS(v.r.Context(), tok)
+		err := h.id.SendRecoverySMS(v.sendCtx(), tok)
 		if err == nil {
 			d.Sent = true
 			pg := recoverPage(v, d)
@@ -104,7 +104,7 @@ func (h *Handler) answerRecover(v *visit) {
 func (h *Handler) recoverStart(v *visit) {
 	d := recoverData{Step: recoverStepEmail}
 	email := v.input("email")
-	res, err := h.id.StartRecovery(v.r.Context(), email, h.client(v))
+	res, err := h.id.StartRecovery(v.sendCtx(), email, h.client(v))
 	if err != nil {
 		pg := recoverPage(v, d)
 		pg.Values["email"] = email

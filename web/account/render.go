@@ -86,6 +86,9 @@ type page struct {
 
 	Data any // the page's own data (accountData, challengeData, ...)
 
+	// Privacy is the privacy notice's URL (privacy.go).
+	Privacy string
+
 	// Paying is the payment a login or sign-up on the way to a step-up
 	// is for, so that merchant and amount stay in view.
 	Paying *paying
@@ -128,6 +131,7 @@ func (h *Handler) render(v *visit, status int, pg page) {
 	rand.Read(nonce[:])
 	pg.Nonce = b64.EncodeToString(nonce[:])
 	pg.CSS, pg.JS, pg.CSRF, pg.Dev = pageCSS, pageJS, v.csrfToken(), h.cfg.DevOutbox
+	pg.Privacy = h.privacyURL()
 	pg.Lang = v.lang()
 	if pg.Paying == nil && pg.Template != "challenge" && pg.Template != "challenge_result" {
 		pg.Paying = h.payingFor(v, pg.Next)
@@ -378,6 +382,8 @@ var payerTexts = map[string]string{
 	"payment_not_card":                   "Choose a card you topped up with.",
 	"payment_not_captured":               "Choose a card you topped up with.",
 	"risk_blocked":                       "We cannot make this withdrawal. Contact support if you think this is wrong.",
+	identity.CodeDeviceNameInvalid:       "Give the device a name of up to 64 letters.",
+	identity.CodeDeviceNotFound:          "This device is no longer in your account.",
 }
 
 // payerTextOther is what a payer reads for a code payerTexts lacks.

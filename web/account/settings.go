@@ -60,7 +60,7 @@ type paymentRow struct {
 // notices confirm what a redirect back to the account page did: the
 // done parameters it knows (their texts are "done."+name).
 var notices = map[string]bool{
-	"passkey_added": true, "passkey_renamed": true, "passkey_deleted": true, "device_revoked": true,
+	"passkey_added": true, "passkey_renamed": true, "passkey_deleted": true, "device_revoked": true, "device_renamed": true,
 	"session_revoked": true, "sessions_revoked": true, "totp_disabled": true, "kyc": true, "withdrawal": true,
 }
 
@@ -104,7 +104,7 @@ func (h *Handler) accountPage(v *visit, sess identity.Session) (page, error) {
 			Amount: web.FormatMoney(p.Amount, p.Currency, l), Currency: string(p.Currency), Status: texts.T(l, statusWord(p)),
 			Description: p.Description, Created: p.Created})
 	}
-	if d.Wallets, err = h.wallets(ctx, cus.ID, ps); err != nil {
+	if d.Wallets, err = h.wallets(ctx, l, cus.ID, ps, names); err != nil {
 		return page{}, err
 	}
 	if d.Money, err = h.moneyForms(ctx, l, cus, ps); err != nil {
@@ -302,6 +302,7 @@ type totpData struct {
 	URIRaw string
 	Secret string // grouped by four
 	Codes  []string
+	File   template.URL // the recovery codes as a text file (recoverycodes.go)
 }
 
 // enrolTOTP is POST /account/totp: a new authenticator's secret, shown
@@ -348,7 +349,8 @@ func (h *Handler) confirmTOTP(v *visit) {
 	}
 	codes, err := h.id.ConfirmTOTP(v.r.Context(), sess.CustomerID, v.secretInput("totp_code"))
 	if err == nil {
-		h.render(v, http.StatusOK, page{Template: "recovery", Title: v.t("recovery.head"), Data: totpData{Codes: codes}})
+		h.render(v, http.StatusOK, page{Template: "recovery", Title: v.t("recovery.head"), Data: totpData{Codes: codes,
+			File: recoveryFile(v.lang(), codes)}})
 		return
 	}
 	e, ok := userFacing(err)
@@ -396,6 +398,23 @@ func (h *Handler) disableTOTP(v *visit) {
 		return
 	}
 	h.redirect(v, "/account?done=totp_disabled#totp")
+}
+
+// renameDevice is POST /account/devices/{id}/rename: the payer names a
+// device, to tell apart devices with the same browser and system.
+func (h *Handler) renameDevice(v *visit) {
+	if !h.form(v, formBytesMax) {
+		return
+	}
+	sess, ok := h.requireLogin(v)
+	if !ok {
+		return
+	}
+	if _, err := h.id.RenameDevice(v.r.Context(), sess.CustomerID, v.r.PathValue("id"), v.input("name")); err != nil {
+		h.accountError(v, sess, "devices", err)
+		return
+	}
+	h.redirect(v, "/account?done=device_renamed#devices")
 }
 
 // revokeDevice is POST /account/devices/{id}/revoke. Removing this

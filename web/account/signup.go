@@ -60,7 +60,7 @@ func (h *Handler) startSignUp(v *visit) {
 	next := safeNext(v.input("next"))
 	pg := signUpPage(v, next)
 	pg.Values["email"], pg.Values["phone"] = v.input("email"), v.input("phone")
-	su, err := h.id.SignUp(v.r.Context(), identity.SignUpRequest{Email: pg.Values["email"], Phone: pg.Values["phone"],
+	su, err := h.id.SignUp(v.sendCtx(), identity.SignUpRequest{Email: pg.Values["email"], Phone: pg.Values["phone"],
 		Client: h.client(v)})
 	if err != nil {
 		e, ok := userFacing(err)
@@ -186,7 +186,7 @@ func (h *Handler) confirmSignUp(v *visit) {
 	if !ok {
 		return
 	}
-	_, err := h.id.SignUpConfirm(v.r.Context(), tok, v.secretInput("code"))
+	_, err := h.id.SignUpConfirm(v.sendCtx(), tok, v.secretInput("code"))
 	if err == nil {
 		h.redirect(v, withNext("/signup/verify", next))
 		return
@@ -208,7 +208,7 @@ func (h *Handler) resendSignUp(v *visit) {
 	if !ok {
 		return
 	}
-	err := h.id.SignUpResend(v.r.Context(), tok)
+	err := h.id.SignUpResend(v.sendCtx(), tok)
 	if err == nil {
 		h.redirect(v, withNext("/signup/verify?resent=1", next))
 		return

@@ -3,7 +3,6 @@ package account
 import (
 	"html/template"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/kassa/kassa/identity"
@@ -109,7 +108,7 @@ var texts = web.Texts{
 		"acct.payments":             "Your payments",
 		"wallet.title":              "Your Kassa balance",
 		"wallet.available":          "available",
-		"wallet.pending":            "%[1]s %[2]s reserved by payments not yet final",
+		"wallet.pending":            "%[1]s reserved by payments not yet final",
 		"wallet.date":               "Date",
 		"wallet.what":               "What",
 		"wallet.amount":             "Amount",
@@ -332,6 +331,50 @@ var texts = web.Texts{
 		"recovery.saved":     "I saved them",
 		"factor.passkeybad":  "Your passkey was not accepted. Use a passkey of this account that verifies you (fingerprint, face or device PIN), or choose another way below.",
 		"json.nopasskey":     "This account has no passkey. Choose another way.",
+
+		// A wallet movement's row on the account page.
+		"wallet.row.payment":      "Payment to %[1]s",
+		"wallet.row.payment_any":  "Payment",
+		"wallet.row.released":     "Payment to %[1]s, not taken (reservation released)",
+		"wallet.row.released_any": "Payment, not taken (reservation released)",
+		"wallet.row.refund":       "Refund",
+		"wallet.row.payout":       "Payout to your balance",
+		"wallet.row.withdrawal":   "Withdrawal",
+		"wallet.row.other":        "Other movement",
+
+		// What a step-up code approves, in its message: amount, merchant.
+		"ch.approves": "%[1]s to %[2]s",
+
+		// The account page's devices: a name the payer gives one, and
+		// when it was added (rows of the same browser and system differ).
+		"acct.devicename":     "Name of this device",
+		"acct.deviceadded":    "added %[1]s",
+		"done.device_renamed": "The device was renamed.",
+
+		// The privacy notice (privacy.go) and the link to it.
+		// The account script's passkey messages (account.js, #passkey-texts).
+		"pkjs.notallowed":   "Your device did not confirm: the prompt was closed or timed out, or this device cannot verify you with a fingerprint, face or device PIN. Nothing was sent. Try again.",
+		"pkjs.invalidstate": "This device already has a passkey for your account.",
+		"pkjs.abort":        "The passkey prompt was closed. Nothing was sent. Try again.",
+		"pkjs.security":     "Passkeys do not work on this address.",
+		"pkjs.notsupported": "This device cannot make a passkey Kassa accepts.",
+		"pkjs.unsupported":  "This browser cannot use passkeys.",
+		"pkjs.other":        "Passkeys did not work here. Try again.",
+		"pkjs.server":       "The server refused. Try again.",
+
+		"recovery.copy":     "Copy the codes",
+		"recovery.copied":   "Copied. Paste them somewhere safe, such as your password manager.",
+		"recovery.copyfail": "Copying did not work here: the codes are selected, copy them with your keyboard.",
+		"recovery.download": "Download as a text file",
+		"recovery.filehead": "Kassa recovery codes. Each logs you in once when you cannot use your authenticator app. Keep them somewhere safe.",
+
+		"privacy.link":  "What Kassa keeps of the data you enter here, why, and for how long: <a href=\"%[1]s\" id=\"privacy-link\">privacy notice</a>.",
+		"privacy.title": "Privacy notice",
+		"privacy.what":  "What we keep: your email address and mobile number, your password (only as a hash), the devices and sessions you log in with (browser, address, times), and, when you verify your identity, your name, birth date, address and identity document.",
+		"privacy.why":   "Why: to run your account and your payments, to protect them from fraud (each payment and login is checked for risk), and because the law on money laundering requires us to know who pays.",
+		"privacy.keep":  "For how long: codes for minutes, sessions and devices until they end or you remove them, identity data as long as your account exists and then as long as the law on money laundering requires (5 years), no longer.",
+		"privacy.erase": "Erasure: your personal data is encrypted with a key of its own; erasing your account destroys that key, so the data can no longer be read by anyone. Payments in the ledger keep no personal data.",
+		"privacy.who":   "Who: the operator of this payment service is responsible for your data. Ask them to see, correct or erase it.",
 	},
 	web.LangDE: {
 		"brand":            "Ihr Kassa-Konto",
@@ -423,7 +466,7 @@ var texts = web.Texts{
 		"acct.payments":             "Ihre Zahlungen",
 		"wallet.title":              "Ihr Kassa-Guthaben",
 		"wallet.available":          "verfügbar",
-		"wallet.pending":            "%[1]s %[2]s reserviert für Zahlungen, die noch nicht abgeschlossen sind",
+		"wallet.pending":            "%[1]s reserviert für Zahlungen, die noch nicht abgeschlossen sind",
 		"wallet.date":               "Datum",
 		"wallet.what":               "Was",
 		"wallet.amount":             "Betrag",
@@ -646,6 +689,44 @@ var texts = web.Texts{
 		"recovery.saved":     "Ich habe sie gespeichert",
 		"factor.passkeybad":  "Ihr Passkey wurde nicht angenommen. Verwenden Sie einen Passkey dieses Kontos, der Sie bestätigt (Fingerabdruck, Gesicht oder Geräte-PIN), oder wählen Sie unten eine andere Möglichkeit.",
 		"json.nopasskey":     "Dieses Konto hat keinen Passkey. Wählen Sie eine andere Möglichkeit.",
+
+		"wallet.row.payment":      "Zahlung an %[1]s",
+		"wallet.row.payment_any":  "Zahlung",
+		"wallet.row.released":     "Zahlung an %[1]s, nicht abgebucht (Reservierung aufgehoben)",
+		"wallet.row.released_any": "Zahlung, nicht abgebucht (Reservierung aufgehoben)",
+		"wallet.row.refund":       "Rückerstattung",
+		"wallet.row.payout":       "Auszahlung auf Ihr Guthaben",
+		"wallet.row.withdrawal":   "Abhebung",
+		"wallet.row.other":        "Sonstige Buchung",
+
+		"ch.approves": "%[1]s an %[2]s",
+
+		"acct.devicename":     "Name dieses Geräts",
+		"acct.deviceadded":    "hinzugefügt %[1]s",
+		"done.device_renamed": "Das Gerät wurde umbenannt.",
+
+		"pkjs.notallowed":   "Ihr Gerät hat nicht bestätigt: Die Abfrage wurde geschlossen oder ist abgelaufen, oder dieses Gerät kann Sie nicht mit Fingerabdruck, Gesicht oder Geräte-PIN bestätigen. Es wurde nichts gesendet. Versuchen Sie es erneut.",
+		"pkjs.invalidstate": "Dieses Gerät hat schon einen Passkey für Ihr Konto.",
+		"pkjs.abort":        "Die Passkey-Abfrage wurde geschlossen. Es wurde nichts gesendet. Versuchen Sie es erneut.",
+		"pkjs.security":     "Passkeys funktionieren unter dieser Adresse nicht.",
+		"pkjs.notsupported": "Dieses Gerät kann keinen Passkey erstellen, den Kassa annimmt.",
+		"pkjs.unsupported":  "Dieser Browser kann keine Passkeys verwenden.",
+		"pkjs.other":        "Passkeys haben hier nicht funktioniert. Versuchen Sie es erneut.",
+		"pkjs.server":       "Der Server hat abgelehnt. Versuchen Sie es erneut.",
+
+		"recovery.copy":     "Codes kopieren",
+		"recovery.copied":   "Kopiert. Fügen Sie sie an einem sicheren Ort ein, etwa in Ihrem Passwort-Manager.",
+		"recovery.copyfail": "Kopieren hat hier nicht geklappt: Die Codes sind markiert, kopieren Sie sie mit der Tastatur.",
+		"recovery.download": "Als Textdatei herunterladen",
+		"recovery.filehead": "Kassa-Wiederherstellungscodes. Jeder meldet Sie einmal an, wenn Sie Ihre Authenticator-App nicht verwenden können. Bewahren Sie sie sicher auf.",
+
+		"privacy.link":  "Was Kassa von den hier eingegebenen Daten speichert, wozu und wie lange: <a href=\"%[1]s\" id=\"privacy-link\">Datenschutzhinweis</a>.",
+		"privacy.title": "Datenschutzhinweis",
+		"privacy.what":  "Was wir speichern: Ihre E-Mail-Adresse und Mobilnummer, Ihr Passwort (nur als Hash), die Geräte und Sitzungen, mit denen Sie sich anmelden (Browser, Adresse, Zeiten), und wenn Sie Ihre Identität bestätigen, Ihren Namen, Ihr Geburtsdatum, Ihre Anschrift und Ihr Ausweisdokument.",
+		"privacy.why":   "Wozu: um Ihr Konto und Ihre Zahlungen zu führen, um sie vor Betrug zu schützen (jede Zahlung und Anmeldung wird auf Risiken geprüft) und weil das Geldwäschegesetz verlangt, dass wir wissen, wer bezahlt.",
+		"privacy.keep":  "Wie lange: Codes für Minuten, Sitzungen und Geräte, bis sie enden oder Sie sie entfernen, Identitätsdaten solange Ihr Konto besteht und danach so lange, wie das Geldwäschegesetz es verlangt (5 Jahre), nicht länger.",
+		"privacy.erase": "Löschung: Ihre persönlichen Daten sind mit einem eigenen Schlüssel verschlüsselt; wird Ihr Konto gelöscht, wird dieser Schlüssel vernichtet, und niemand kann die Daten mehr lesen. Zahlungen im Hauptbuch enthalten keine persönlichen Daten.",
+		"privacy.who":   "Wer: Verantwortlich für Ihre Daten ist der Betreiber dieses Zahlungsdienstes. Wenden Sie sich an ihn, um sie einzusehen, zu berichtigen oder zu löschen.",
 	},
 }
 
@@ -677,16 +758,6 @@ func (pg page) When(t time.Time) template.HTML {
 	}
 	return template.HTML(`<time class="local" datetime="` + t.UTC().Format(time.RFC3339) + `">` +
 		template.HTMLEscapeString(web.FormatTime(t, pg.Lang)) + `</time>`)
-}
-
-// amountIn writes p's amount without its currency as a payer of
-// language l reads it: "1,234.56" in English, "1.234,56" in German.
-func amountIn(l web.Lang, p payment.Payment) string {
-	s := web.FormatAmount(p.Amount, p.Currency)
-	if l == web.LangDE {
-		s = strings.NewReplacer(",", ".", ".", ",").Replace(s)
-	}
-	return s
 }
 
 // Device names the browser and system of a User-Agent in the page's
@@ -780,6 +851,8 @@ var payerTextsDE = map[string]string{
 	"payment_not_card":                   "Wählen Sie eine Karte, mit der Sie aufgeladen haben.",
 	"payment_not_captured":               "Wählen Sie eine Karte, mit der Sie aufgeladen haben.",
 	"risk_blocked":                       "Diese Auszahlung können wir nicht ausführen. Wenden Sie sich an den Support, wenn Sie das für falsch halten.",
+	identity.CodeDeviceNameInvalid:       "Geben Sie dem Gerät einen Namen mit bis zu 64 Zeichen.",
+	identity.CodeDeviceNotFound:          "Dieses Gerät gehört nicht mehr zu Ihrem Konto.",
 }
 
 // payerTextOtherDE is payerTextOther in German.

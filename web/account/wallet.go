@@ -32,7 +32,7 @@ const walletPagesMax = 10
 // walletView is one currency of the payer's wallet on the account page.
 type walletView struct {
 	Currency           string
-	Available, Pending string // formatted; Pending "" when nothing is reserved
+	Available, Pending string // formatted in the page's language; Pending "" when nothing is reserved
 	Entries            []walletRow
 	// Truncated: not every movement is shown (only the latest
 	// historyMax, of at most walletPagesMax ledger pages read oldest
@@ -42,15 +42,16 @@ type walletView struct {
 
 type walletRow struct {
 	Created time.Time
-	What    string
-	Amount  string // signed, with the currency: "+20.00 EUR", "-5.00 EUR"
+	What    string // in the page's language (wallet.row.* in texts.go)
+	Amount  string // signed, in the page's language: "+€20.00", "-5,00 €"
 	Pending bool
 }
 
 // wallets builds the wallet views of cus in the currencies of
-// Config.WalletCurrencies and of the payer's payments ps; a currency
-// with neither balance nor movements is left out.
-func (h *Handler) wallets(ctx context.Context, cus string, ps []payment.Payment) ([]walletView, error) {
+// Config.WalletCurrencies and of the payer's payments ps, in l; a
+// currency with neither balance nor movements is left out. names has
+// the merchants of ps by merchant id (a row names whom a payment went to).
+func (h *Handler) wallets(ctx context.Context, l web.Lang, cus string, ps []payment.Payment, names map[string]string) ([]walletView, error) {
 	if h.cfg.Wallets == nil {
 		return nil, nil
 	}
@@ -58,10 +59,12 @@ func (h *Handler) wallets(ctx context.Context, cus string, ps []payment.Payment)
 	if curs == nil {
 		curs = []money.Currency{"EUR"}
 	}
+	payee := map[string]string{} // payment id → merchant name
 	for _, p := range ps {
 		if !slices.Contains(curs, p.Currency) {
 			curs = append(curs, p.Currency)
 		}
+		payee[p.ID] = names[p.MerchantID]
 	}
 	var out []walletView
 	for _, cur := range curs {
@@ -69,9 +72,9 @@ func (h *Handler) wallets(ctx context.Context, cus string, ps []payment.Payment)
 		if err != nil {
 			return nil, err
 		}
-		v := walletView{Currency: string(cur), Available: web.FormatAmount(b.Available, cur)}
+		v := walletView{Currency: string(cur), Available: web.FormatMoney(b.Available, cur, l)}
 		if b.Pending > 0 {
-			v.Pending = web.FormatAmount(b.Pending, cur)
+			v.Pending = web.FormatMoney(b.Pending, cur, l)
 		}
 		var all []payout.WalletEntry
 		after := ""
@@ -93,17 +96,16 @@ func (h *Handler) wallets(ctx context.Context, cus string, ps []payment.Payment)
 		if len(all) == 0 && b.Available == 0 && b.Pending == 0 {
 			continue
 		}
-		rows := walletRows(all)
+		rows := walletRows(l, all, payee)
 		if len(rows) > historyMax {
 			rows, v.Truncated = rows[len(rows)-historyMax:], true
 		}
 		for i := len(rows) - 1; i >= 0; i-- { // newest first
 			r := rows[i]
-			amt := web.FormatAmount(r.amount, cur)
+			r.Amount = web.FormatMoney(r.amount, cur, l)
 			if r.amount > 0 {
-				amt = "+" + amt
+				r.Amount = "+" + r.Amount
 			}
-			r.Amount = amt + " " + string(cur)
 			v.Entries = append(v.Entries, r.walletRow)
 		}
 		out = append(out, v)
@@ -118,11 +120,13 @@ type row struct {
 }
 
 // walletRows turns a wallet's ledger movements (oldest first) into the
-// rows a payer reads: a payment's authorization, its capture and its
-// release (pay:<id>:auth|capture|release:<n>) are one row with what the
-// payment finally took (or reserves, while pending; nothing, when
-// released).
-func walletRows(es []payout.WalletEntry) []row {
+// rows a payer reads, in l: a payment's authorization, its capture and
+// its release (pay:<id>:auth|capture|release:<n>) are one row with what
+// the payment finally took (or reserves, while pending; nothing, when
+// released). payee names the merchant of a payment by its id, when the
+// page knows it. No row shows an id: a payer knows a payment by whom it
+// went to.
+func walletRows(l web.Lang, es []payout.WalletEntry, payee map[string]string) []row {
 	var rows []row
 	byPayment := map[string]int{}
 	for _, e := range es {
@@ -137,32 +141,44 @@ func walletRows(es []payout.WalletEntry) []row {
 				continue
 			case kind == "release" && seen:
 				rows[i].amount, rows[i].Pending = 0, false
-				rows[i].What = "Payment " + id + " (released)"
+				rows[i].What = walletPayment(l, payee[id], true)
 				continue
 			case kind == "auth":
 				byPayment[id] = len(rows)
 			}
 		}
-		rows = append(rows, row{walletRow: walletRow{Created: created, What: walletWhat(e.Transfer), Pending: e.Pending},
+		rows = append(rows, row{walletRow: walletRow{Created: created, What: walletWhat(l, e, payee), Pending: e.Pending},
 			amount: e.Amount})
 	}
 	return rows
 }
 
-// walletWhat names a wallet movement by its ledger transfer's id.
-func walletWhat(transfer string) string {
-	switch {
-	case strings.HasPrefix(transfer, "pay:"):
-		if id, _, ok := strings.Cut(strings.TrimPrefix(transfer, "pay:"), ":"); ok {
-			return "Payment " + id
-		}
-		return "Payment"
-	case strings.HasPrefix(transfer, "re_"):
-		id, _, _ := strings.Cut(transfer, ":")
-		return "Refund " + id
-	case strings.HasPrefix(transfer, "po_"):
-		id, _, _ := strings.Cut(transfer, ":")
-		return "Payout " + id
+// walletWhat names a wallet movement, in l, by its ledger transfer's id.
+func walletWhat(l web.Lang, e payout.WalletEntry, payee map[string]string) string {
+	switch t := e.Transfer; {
+	case strings.HasPrefix(t, "pay:"):
+		id, _, _ := strings.Cut(strings.TrimPrefix(t, "pay:"), ":")
+		return walletPayment(l, payee[id], false)
+	case strings.HasPrefix(t, "re_"):
+		return texts.T(l, "wallet.row.refund")
+	case strings.HasPrefix(t, "po_") && e.Amount < 0:
+		return texts.T(l, "wallet.row.withdrawal")
+	case strings.HasPrefix(t, "po_"):
+		return texts.T(l, "wallet.row.payout")
 	}
-	return "Movement"
+	return texts.T(l, "wallet.row.other")
+}
+
+// walletPayment names a payment from the wallet to merchant ("" when the
+// page does not know it), released when its reservation was given back.
+func walletPayment(l web.Lang, merchant string, released bool) string {
+	switch {
+	case merchant == "" && released:
+		return texts.T(l, "wallet.row.released_any")
+	case merchant == "":
+		return texts.T(l, "wallet.row.payment_any")
+	case released:
+		return texts.T(l, "wallet.row.released", merchant)
+	}
+	return texts.T(l, "wallet.row.payment", merchant)
 }

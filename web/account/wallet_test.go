@@ -97,12 +97,12 @@ func TestPayWithWallet(t *testing.T) {
 
 	// The account page shows the balance and the movement; a refund
 	// comes back onto it.
-	a.wantPage("account page", a.get("/account"), 200, `id="wallet-EUR"`, "30.00 EUR</strong> available",
-		"Payment "+p.ID, "-20.00 EUR")
+	a.wantPage("account page", a.get("/account"), 200, `id="wallet-EUR"`, "€30.00</strong> available",
+		"Payment to Acme Bets &amp; Games", "-€20.00")
 	if _, _, err := f.payments.CreateRefund(context.Background(), f.merchant.ID, payment.RefundRequest{Payment: p.ID}); err != nil {
 		t.Fatal(err)
 	}
-	a.wantPage("account page after the refund", a.get("/account"), 200, "50.00 EUR</strong> available", "Refund re_", "&#43;20.00 EUR")
+	a.wantPage("account page after the refund", a.get("/account"), 200, "€50.00</strong> available", "Refund</td>", "&#43;€20.00")
 	// A held payment captured in part, another canceled: one row each,
 	// with what it took.
 	ctx := context.Background()
@@ -124,11 +124,20 @@ func TestPayWithWallet(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	a.wantPage("account page after held payments", a.get("/account"), 200, "44.00 EUR</strong> available", "-6.00 EUR",
-		"(released)</td><td class=\"num\">0.00 EUR")
+	a.wantPage("account page after held payments", a.get("/account"), 200, "€44.00</strong> available", "-€6.00",
+		"(reservation released)</td><td class=\"num\">€0.00")
 	if n := strings.Count(a.body, "<tr><td>"); n != 5 {
 		t.Errorf("%d wallet rows, want 5 (credit, payment, refund, captured, released)", n)
 	}
+	// In German, every row and amount is German; no row names an id.
+	a.acceptLanguage = "de-AT"
+	a.wantPage("German account page", a.get("/account"), 200, "44,00\u00a0€</strong> verfügbar", "Zahlung an Acme Bets &amp; Games",
+		"Rückerstattung", "Sonstige Buchung", "&#43;20,00\u00a0€", "nicht abgebucht (Reservierung aufgehoben)</td><td class=\"num\">0,00\u00a0€")
+	history, _, _ := strings.Cut(a.body[strings.Index(a.body, `id="wallet-EUR-history"`)+1:], "</table>")
+	if strings.Contains(history, ">Payment") || strings.Contains(history, "pay_") || strings.Contains(history, "re_") {
+		t.Errorf("the German wallet history shows English words or ids:\n%s", a.shown())
+	}
+	a.acceptLanguage = ""
 	b.get("/account")
 	if strings.Contains(b.body, `id="wallet-EUR"`) {
 		t.Errorf("bob, with no wallet, is shown one:\n%s", b.shown())
