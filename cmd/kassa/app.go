@@ -22,6 +22,7 @@ import (
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/payout"
+	"github.com/kassa/kassa/privacy"
 	"github.com/kassa/kassa/risk"
 	"github.com/kassa/kassa/risk/geoip"
 	"github.com/kassa/kassa/store/sqlstore"
@@ -55,6 +56,7 @@ type appConfig struct {
 	node                 string
 	trustedProxies       string
 	payouts              payoutFlags
+	privacy              privacyFlags
 	// startRisk replays the risk engine's recent evaluations and runs its
 	// background work (serve and bench do; one-shot admin commands don't).
 	startRisk bool
@@ -75,6 +77,7 @@ func (c *appConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.geoIPDB, "geoip-db", "", "MaxMind GeoIP2/GeoLite2 City or Country `file` (.mmdb) for IP geolocation in risk scoring; none: no geolocation features")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated `addresses or CIDRs` of load balancers whose X-Forwarded-For names the client (rate limits, voucher attempt limits and risk features use the client's address)")
 	c.payouts.register(fs)
+	c.privacy.register(fs)
 	fs.StringVar(&c.node, "node", "", "this node's `name` in the shared risk feature log (default: the host name and process id)")
 }
 
@@ -97,6 +100,7 @@ type app struct {
 	identity  *identity.Service
 	passkeys  *passkey.Service
 	outbox    *identity.Outbox
+	privacy   *privacy.Service
 	stopRisk  context.CancelFunc
 	// mismatches is the number of unfixed reconciliation mismatches.
 	mismatches prometheus.Gauge
@@ -169,6 +173,9 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		scorer = a.risk
 	}
 	if err := a.openIdentity(cfg); err != nil {
+		return nil, err
+	}
+	if err := a.openPrivacy(cfg.privacy); err != nil {
 		return nil, err
 	}
 	// The built-in test acquirer; its issuer page (3-D Secure) is one of
