@@ -77,7 +77,7 @@ func testE2EGDPRErasure(t *testing.T, b backend) {
 		t.Fatalf("deposit: %v", c)
 	}
 	po := s.call(t, "POST", "/v1/payouts", sk, "", map[string]any{"amount": 700, "currency": "EUR",
-		"customer": map[string]any{"id": cus, "email": gdprEmail, "first_name": gdprGiven, "last_name": gdprFamily, "date_of_birth": gdprBorn},
+		"customer":    map[string]any{"id": cus, "email": gdprEmail, "first_name": gdprGiven, "last_name": gdprFamily, "date_of_birth": gdprBorn},
 		"destination": map[string]any{"type": "bank_account", "iban": gdprIBAN, "account_holder": gdprHolder}}, 201)
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		got := s.call(t, "GET", "/v1/payouts/"+po["id"].(string), sk, "", nil, 200)
