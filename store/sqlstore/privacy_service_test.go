@@ -53,7 +53,7 @@ func forPrivacyBackends(t *testing.T, fn func(t *testing.T, e *privacyEnv)) {
 	}
 }
 
-// insert writes one row; columns not given are '' or 0 by their type in
+// insert writes one row; columns not given are ” or 0 by their type in
 // cols (a name ending in _at, amount or version is a number).
 func (e *privacyEnv) insert(t *testing.T, table string, row map[string]any) {
 	t.Helper()
