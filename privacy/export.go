@@ -218,3 +218,13 @@ func gcm(key []byte) (cipher.AEAD, error) {
 	}
 	return cipher.NewGCM(b)
 }
+
+// WriteAccountZIP writes the export of a Kassa account as a ZIP (the
+// account page's download).
+func (s *Service) WriteAccountZIP(ctx context.Context, customerID string, w io.Writer) error {
+	x, err := s.Export(ctx, Subject{CustomerID: customerID})
+	if err != nil {
+		return err
+	}
+	return WriteZIP(w, x)
+}

@@ -77,6 +77,9 @@ type Config struct {
 	// (nil: EUR) and the currencies of the payer's payments.
 	Wallets          Wallets
 	WalletCurrencies []money.Currency
+	// PersonalData, when set, lets the payer download everything held on
+	// their account from the account page (privacy.go).
+	PersonalData PersonalData
 }
 
 // Handler serves the account pages for the patterns Routes lists. It
@@ -155,6 +158,9 @@ func (h *Handler) register() {
 	handle("POST /account/totp", h.enrolTOTP)
 	handle("POST /account/totp/confirm", h.confirmTOTP)
 	handle("POST /account/totp/disable", h.disableTOTP)
+	if h.cfg.PersonalData != nil {
+		handle("POST /account/privacy/export", h.exportPersonalData)
+	}
 
 	handle("GET /challenge/{payment_id}", h.showChallenge)
 	handle("POST /challenge/{payment_id}", h.answerChallenge)
