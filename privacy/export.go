@@ -228,3 +228,10 @@ func (s *Service) WriteAccountZIP(ctx context.Context, customerID string, w io.W
 	}
 	return WriteZIP(w, x)
 }
+
+// EraseAccount erases a Kassa account at its payer's request (the
+// account page) and returns when the sealed archive is destroyed.
+func (s *Service) EraseAccount(ctx context.Context, customerID string) (time.Time, error) {
+	e, err := s.Erase(ctx, Subject{CustomerID: customerID}, "payer")
+	return e.ShredAt, err
+}

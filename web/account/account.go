@@ -160,6 +160,7 @@ func (h *Handler) register() {
 	handle("POST /account/totp/disable", h.disableTOTP)
 	if h.cfg.PersonalData != nil {
 		handle("POST /account/privacy/export", h.exportPersonalData)
+		handle("POST /account/privacy/erase", h.eraseAccount)
 	}
 
 	handle("GET /challenge/{payment_id}", h.showChallenge)

@@ -3,10 +3,15 @@ package account_test
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"io"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/kassa/kassa/privacy"
 )
 
 // TestPersonalDataDownload: the account page offers the payer a copy of
@@ -74,5 +79,43 @@ func TestPersonalDataDownload(t *testing.T) {
 		if strings.Contains(got, secret) {
 			t.Errorf("the download holds %s", secret)
 		}
+	}
+}
+
+// TestCloseAccount: the payer closes their account from the account
+// page. A one-factor session (a password stolen on a known device, a
+// session left open) is sent to pass a second factor and nothing
+// happens; without the confirmation box nothing happens; then the
+// account is closed, the browser logged out, and the page tells the
+// payer the date the sealed copy is destroyed.
+func TestCloseAccount(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	const email = "ida@example.com"
+	res := f.signUp(t, email, "+4915112349999")
+	v := f.visitor(t)
+	v.setSession(res)
+	v.get("/account")
+	if resp := v.post("/account/privacy/erase", url.Values{"confirm": {"yes"}}); resp.StatusCode != 303 ||
+		resp.Header.Get("Location") != "/login/verify?next=%2Faccount%23privacy" {
+		t.Errorf("one-factor session = %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	stepUp(t, f, v, email, "/account#privacy")
+	v.get("/account")
+	v.wantPage("unconfirmed", v.post("/account/privacy/erase", url.Values{}), 422, "Tick the box")
+	if c, err := f.identity.Customer(ctx, res.Customer.ID); err != nil || c.Email != email {
+		t.Fatalf("before the erasure: %+v %v", c, err)
+	}
+	year := strconv.Itoa(time.Now().Add(privacy.RetentionDefault).Year())
+	v.wantPage("closed", v.post("/account/privacy/erase", url.Values{"confirm": {"yes"}}), 200, "Your account is closed", year)
+	if v.cookie("kassa_session") != "" {
+		t.Errorf("the session cookie survived")
+	}
+	if c, err := f.identity.Customer(ctx, res.Customer.ID); err != nil || c.Email == email {
+		t.Errorf("after the erasure: %+v %v", c, err)
+	}
+	v.setSession(res) // the old cookie, replayed
+	if resp := v.get("/account"); resp.StatusCode != 303 || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
+		t.Errorf("the closed account's old session = %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
