@@ -62,9 +62,8 @@ var privacyTables = []privacyTable{
 		merchant: "id IN (SELECT token_id FROM vault_cards WHERE merchant_id = {mer} AND customer_id = {cust})",
 		omit:     []string{"pan_key", "pan_ct", "cvc_key", "cvc_ct", "fingerprint", "kek_version"}},
 	{name: "risk_evaluations",
-		account:  "subject IN ({payments}) OR subject IN ({payouts}) OR (merchant_id = '' AND (event LIKE {cuslike} ESCAPE '\\' OR event LIKE {emaillike} ESCAPE '\\'))",
-		merchant: "subject IN ({payments}) OR subject IN ({payouts})", omit: []string{"features"}},
-	{name: "ledger_accounts", account: "owner = '' AND substr(id, 1, {walletlen}) = {walletprefix}"},
+		account:  privacyEvaluationsAccount, merchant: privacyEvaluations, omit: []string{"features"}},
+	{name: "ledger_accounts", account: privacyWallets},
 	{name: "privacy_erasures", account: "subject = {subject}", merchant: "subject = {subject}", omit: []string{"key_sealed", "archive_ct"}},
 }
 
@@ -74,10 +73,24 @@ var privacyExempt = map[string]string{}
 
 // The subject's payments and payouts, as subqueries.
 const (
-	privacyPaymentsAccount  = "SELECT id FROM payments WHERE payer_id = {cus}"
-	privacyPaymentsMerchant = "SELECT id FROM payments WHERE merchant_id = {mer} AND customer_id = {cust}"
+	privacyPaymentsAccount  = "SELECT id FROM payments WHERE payer_id <> '' AND payer_id = {cus}"
+	privacyPaymentsMerchant = "SELECT id FROM payments WHERE merchant_id = {mer} AND customer_id <> '' AND customer_id = {cust}"
 	privacyPayoutsAccount   = "SELECT id FROM payouts WHERE customer_id = {cus}"
 	privacyPayoutsMerchant  = "SELECT id FROM payouts WHERE merchant_id = {mer} AND customer_id = {cust}"
+)
+
+// privacyWallets are a Kassa account's wallet accounts, wallet:<cus>:<CUR>
+// (a range of the ledger's (owner, id) index: ';' follows ':').
+const privacyWallets = "owner = '' AND id >= {walletprefix} AND id < {walletend}"
+
+// The subject's risk evaluations: those of its payments and payouts
+// (each found through the subject index, which holds no standalone
+// evaluation), and for a Kassa account its logins and sign-up, which
+// are standalone (no subject) and name it in the stored attempt.
+const (
+	privacyEvaluations        = "subject <> '' AND subject IN ({payments} UNION ALL {payouts})"
+	privacyEvaluationsAccount = "(" + privacyEvaluations + ") OR (merchant_id = '' AND subject = '' AND " +
+		"(event LIKE {cuslike} ESCAPE '\\' OR event LIKE {emaillike} ESCAPE '\\'))"
 )
 
 // privacySubject is a subject's values the clauses name.
@@ -97,7 +110,7 @@ func (p privacySubject) clause(where string) (string, []any) {
 	}
 	wallet := "wallet:" + p.sub.CustomerID + ":"
 	values := map[string]any{"cus": p.sub.CustomerID, "email": p.email, "phone": p.phone, "mer": p.sub.MerchantID,
-		"cust": p.sub.CustomerID, "subject": p.sub.Key(), "walletprefix": wallet, "walletlen": int64(len(wallet)),
+		"cust": p.sub.CustomerID, "subject": p.sub.Key(), "walletprefix": wallet, "walletend": strings.TrimSuffix(wallet, ":") + ";",
 		"cuslike": `%"customer_id":"` + likeEscape(p.sub.CustomerID) + `"%`, "emaillike": ""}
 	if p.email != "" {
 		values["emaillike"] = `%"email":"` + likeEscape(p.email) + `"%`
@@ -296,7 +309,7 @@ func privacyBlocked(ctx context.Context, tx *Tx, p privacySubject) error {
 	}
 	if p.sub.Account() {
 		checks = append(checks, struct{ what, q string }{"the wallet holds money: withdraw it first",
-			`SELECT COUNT(*) FROM ledger_accounts WHERE owner = '' AND substr(id, 1, {walletlen}) = {walletprefix}
+			`SELECT COUNT(*) FROM ledger_accounts WHERE ` + privacyWallets + `
 				AND (credits_posted <> debits_posted OR debits_pending <> 0 OR credits_pending <> 0)`})
 	}
 	for _, c := range checks {
@@ -409,9 +422,9 @@ func personalWords(p privacySubject, tables []privacy.Table) []string {
 // evaluations; the scores, reasons and features stay (they explain the
 // decisions and train models, and name nobody).
 func scrubRiskEvaluations(ctx context.Context, tx *Tx, p privacySubject, now time.Time) error {
-	where := "subject IN ({payments}) OR subject IN ({payouts})"
+	where := privacyEvaluations
 	if p.sub.Account() {
-		where += " OR (merchant_id = '' AND (event LIKE {cuslike} ESCAPE '\\' OR event LIKE {emaillike} ESCAPE '\\'))"
+		where = privacyEvaluationsAccount
 	}
 	w, args := p.clause(where)
 	rows, err := tx.QueryContext(ctx, "SELECT id, event FROM risk_evaluations WHERE "+w, args...)

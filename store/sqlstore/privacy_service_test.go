@@ -253,3 +253,57 @@ func TestPrivacyRetention(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkPrivacyExport exports a merchant's customer with 2,000
+// payments and their risk evaluations among 20,000 of other customers
+// (SQLite).
+func BenchmarkPrivacyExport(b *testing.B) {
+	ctx := context.Background()
+	db, err := sqlstore.OpenSQLite(ctx, b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	svc, err := privacy.New(privacy.Config{Store: sqlstore.NewPrivacy(db), Sealer: identitytest.Sealer(b),
+		NewID: func() string { return id.New("gdpr") }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	err = db.Transact(ctx, func(tx *sqlstore.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO merchants (id, name, created_at) VALUES ('mer_a', 'a', 1)`); err != nil {
+			return err
+		}
+		for i := range 22000 {
+			cust := fmt.Sprintf("c%d", i%10)
+			if i >= 2000 {
+				cust = fmt.Sprintf("other%d", i)
+			}
+			pid := fmt.Sprintf("pay_%d", i)
+			if _, err := tx.ExecContext(ctx, `INSERT INTO payments (id, merchant_id, amount, currency, capture_method, status,
+				amount_capturable, amount_captured, amount_refunded, description, return_url, client_secret, method_type,
+				failure_code, expires_at, created_at, updated_at, version, customer_id, customer_email)
+				VALUES (?, 'mer_a', 100, 'EUR', 'automatic', 'captured', 0, 100, 0, '', '', 's', 'voucher', '', 0, ?, ?, 1, ?, ?)`,
+				pid, now.UnixMicro(), now.UnixMicro(), cust, cust+"@example.org"); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO risk_evaluations (id, merchant_id, subject, node, created_at, score, level,
+				decision, factor, rule_id, reasons, model_version, shadow_version, shadow_score, feature_set, features, event)
+				VALUES (?, 'mer_a', ?, 'n', ?, 1, 'low', 'allow', '', '', '[]', 'm', '', -1, 'f', x'00', '{}')`,
+				"rev_"+pid, pid, now.UnixMicro()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		x, err := svc.Export(ctx, privacy.Subject{MerchantID: "mer_a", CustomerID: "c3"})
+		if err != nil || len(x.Tables[0].Rows) != 200 {
+			b.Fatalf("export: %v", err)
+		}
+	}
+}

@@ -34,7 +34,9 @@ ALTER TABLE customers ADD COLUMN closed_at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE risk_evaluations ADD COLUMN ip_truncated_at INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX risk_evaluations_ip_due ON risk_evaluations (created_at) WHERE ip_truncated_at = 0;
 
--- The export and the erasure find a merchant's customer's payments and a
--- Kassa account's payouts (from every merchant) without a scan.
+-- The export and the erasure find a merchant's customer's payments, and a
+-- Kassa account's payouts and stored cards (from every merchant), without
+-- a scan.
 CREATE INDEX payments_customer ON payments (merchant_id, customer_id) WHERE customer_id <> '';
 CREATE INDEX payouts_customer_id ON payouts (customer_id);
+CREATE INDEX vault_cards_customer_id ON vault_cards (customer_id);
