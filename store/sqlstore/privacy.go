@@ -62,7 +62,7 @@ var privacyTables = []privacyTable{
 		merchant: "id IN (SELECT token_id FROM vault_cards WHERE merchant_id = {mer} AND customer_id = {cust})",
 		omit:     []string{"pan_key", "pan_ct", "cvc_key", "cvc_ct", "fingerprint", "kek_version"}},
 	{name: "risk_evaluations",
-		account:  privacyEvaluationsAccount, merchant: privacyEvaluations, omit: []string{"features"}},
+		account: privacyEvaluationsAccount, merchant: privacyEvaluations, omit: []string{"features"}},
 	{name: "ledger_accounts", account: privacyWallets},
 	{name: "privacy_erasures", account: "subject = {subject}", merchant: "subject = {subject}", omit: []string{"key_sealed", "archive_ct"}},
 }
