@@ -23,6 +23,7 @@ import (
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/payout"
+	"github.com/kassa/kassa/privacy"
 	"github.com/kassa/kassa/risk"
 	"github.com/kassa/kassa/risk/geoip"
 	"github.com/kassa/kassa/store/sqlstore"
@@ -56,6 +57,7 @@ type appConfig struct {
 	node                 string
 	trustedProxies       string
 	payouts              payoutFlags
+	privacy              privacyFlags
 	// startRisk replays the risk engine's recent evaluations and runs its
 	// background work (serve and bench do; one-shot admin commands don't).
 	startRisk bool
@@ -76,6 +78,7 @@ func (c *appConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.geoIPDB, "geoip-db", "", "MaxMind GeoIP2/GeoLite2 City or Country `file` (.mmdb) for IP geolocation in risk scoring; none: no geolocation features")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated `addresses or CIDRs` of load balancers whose X-Forwarded-For names the client (rate limits, voucher attempt limits and risk features use the client's address)")
 	c.payouts.register(fs)
+	c.privacy.register(fs)
 	fs.StringVar(&c.node, "node", "", "this node's `name` in the shared risk feature log (default: the host name and process id)")
 }
 
@@ -100,6 +103,7 @@ type app struct {
 	outbox    *identity.Outbox
 	notifier  identity.Notifier // the payers' messages: --notifier
 	invoices  *invoice.Service
+	privacy   *privacy.Service
 	stopRisk  context.CancelFunc
 	// mismatches is the number of unfixed reconciliation mismatches.
 	mismatches prometheus.Gauge
@@ -174,6 +178,9 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	if err := a.openIdentity(cfg); err != nil {
 		return nil, err
 	}
+	if err := a.openPrivacy(cfg.privacy); err != nil {
+		return nil, err
+	}
 	// The built-in test acquirer; its issuer page (3-D Secure) is one of
 	// the hosted pages.
 	acq := acquirer.NewTest()
@@ -192,7 +199,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	}
 	a.idem = sqlstore.NewIdempotency(a.db)
 	accounts, err := account.New(account.Config{Identity: a.identity, Passkeys: a.passkeys, Payments: a.payments,
-		Merchants: a.merchants, Outbox: a.outbox, DevOutbox: cfg.identity.devOutbox, Wallets: a.payouts,
+		Merchants: a.merchants, Outbox: a.outbox, DevOutbox: cfg.identity.devOutbox, Wallets: a.payouts, PersonalData: a.privacy,
 		Withdrawals: a.payouts, PublicURL: a.pagesOrigin, SecureCookies: !cfg.plainHTTP, Logger: logger, PrivacyURL: cfg.identity.privacyURL})
 	if err != nil {
 		return nil, err

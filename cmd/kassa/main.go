@@ -79,6 +79,7 @@ func commands() []command {
 		{"simulate", "write a labelled stream of simulated payment attempts, or drive a running Kassa with it", runSimulate},
 		{"outbox", "show the development outbox: one-time codes sent to payers (--notifier outbox)", runOutbox},
 		{"risk", "export stored risk evaluations for retraining; list, add and lift platform-wide locks (risk export|locks)", runRisk},
+		{"gdpr", "export a person's data as a ZIP; erase it (crypto-shredded after the AML retention) (gdpr export|erase)", runGDPR},
 		{"bench", "measure throughput and latency (bench ledger|payments|vault)", runBench},
 		{"version", "print the version", runVersion},
 	}

@@ -122,6 +122,7 @@ func (a *app) registerJobs() {
 		return err
 	}})
 	a.registerInvoiceJob()
+	a.registerPrivacyJob()
 	a.jobs.Add(lease.Job{Name: jobVaultMaintain, Interval: vaultWorkInterval, Run: func(ctx context.Context) error {
 		a.vault.Maintain(ctx)
 		return nil

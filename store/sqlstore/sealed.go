@@ -40,6 +40,7 @@ var sealedColumns = []sealedColumn{
 	sealedField("customers", "totp_secret_sealed", "totp"),
 	sealedField("customers", "totp_pending_sealed", "totp_pending"),
 	sealedField("identity_outbox", "body_sealed", "body"),
+	sealedField("privacy_erasures", "key_sealed", "privacy_key"), // privacy.KeyAAD
 	{table: "webhook_secrets", column: "secret_sealed", aadColumn: "endpoint_id", domain: webhook.SealDomain,
 		aad: webhook.SecretAAD, clearColumn: "secret"},
 }

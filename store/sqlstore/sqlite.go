@@ -37,6 +37,9 @@ func openSQLite(ctx context.Context, cfg Config) (*DB, error) {
 	params := sqliteParams("FULL")
 	params.Add("_pragma", "foreign_keys(1)")
 	params.Add("_pragma", "cache_size(-65536)")
+	// Deleted and overwritten content is zeroed, not left in free space:
+	// an erasure (privacy) must leave no personal data in the file.
+	params.Add("_pragma", "secure_delete(1)")
 	// Readers map the file instead of copying pages into each
 	// connection's own cache.
 	write, read, err := openSQLitePools(path, params, 8, "mmap_size(1073741824)")

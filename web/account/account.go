@@ -87,6 +87,9 @@ type Config struct {
 	// PrivacyURL is the operator's privacy notice (https) the sign-up and
 	// identity pages link to; "" links to the built-in one, /privacy.
 	PrivacyURL string
+	// PersonalData, when set, lets the payer download everything held on
+	// their account from the account page (privacy.go).
+	PersonalData PersonalData
 }
 
 // Handler serves the account pages for the patterns Routes lists. It
@@ -174,6 +177,10 @@ func (h *Handler) register() {
 	if h.cfg.Wallets != nil {
 		handle("POST /account/topup", h.topUp)
 		handle("POST /account/withdraw", h.withdraw)
+	}
+	if h.cfg.PersonalData != nil {
+		handle("POST /account/privacy/export", h.exportPersonalData)
+		handle("POST /account/privacy/erase", h.eraseAccount)
 	}
 
 	handle("GET /challenge/{payment_id}", h.showChallenge)

@@ -26,6 +26,7 @@ import (
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/payout"
+	"github.com/kassa/kassa/privacy"
 	"github.com/kassa/kassa/risk"
 	"github.com/kassa/kassa/store/sqlstore"
 	"github.com/kassa/kassa/voucher"
@@ -125,9 +126,14 @@ func newFixture(t *testing.T, change ...func(*fixtureOptions)) *fixture {
 	f.bank = payout.NewTestBank(nil)
 	f.payouts = payout.New(payout.Config{Store: sqlstore.NewPayouts(db), Ledger: led, Logger: logger, KYC: kycOf{f.identity},
 		Rails: map[string]payout.Rail{payout.DestBankAccount: f.bank}})
+	personal, err := privacy.New(privacy.Config{Store: sqlstore.NewPrivacy(db), Sealer: identitytest.Sealer(t),
+		KYC: f.identity.Identity, NewID: func() string { return id.New("gdpr") }, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if f.pages, err = account.New(account.Config{Identity: f.identity, Passkeys: f.passkeys, Payments: f.payments,
 		Merchants: merchants, Outbox: f.outbox, DevOutbox: true, SecureCookies: opts.secureCookies, Clock: opts.pageClock,
-		Wallets: f.payouts, Withdrawals: f.payouts, Logger: logger}); err != nil {
+		Wallets: f.payouts, Withdrawals: f.payouts, PersonalData: personal, Logger: logger}); err != nil {
 		t.Fatal(err)
 	}
 	f.ts.Config.Handler = httpapi.New(httpapi.Config{

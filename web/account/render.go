@@ -320,6 +320,7 @@ func statusOf(err error) int {
 // payerTextOther, never a service's own message (which names fields and
 // states as the API does).
 var payerTexts = map[string]string{
+	"erasure_blocked":                    "Your account still holds money or has a payment on its way. Withdraw your balance and let open payments finish, then try again.",
 	identity.CodeLoginFailed:             "The email address or the password is wrong.",
 	identity.CodeLoginLocked:             "Too many attempts. For your security, try again later.",
 	identity.CodeCodeInvalid:             "This code is wrong or has expired.",

@@ -40,6 +40,8 @@ type accountData struct {
 	// FactorFresh: the session passed a second factor within the last
 	// minutes, so it may change the factors themselves.
 	FactorFresh bool
+	// PersonalData: the payer can download their data (personaldata.go).
+	PersonalData bool
 }
 
 type deviceRow struct {
@@ -71,7 +73,8 @@ func (h *Handler) accountPage(v *visit, sess identity.Session) (page, error) {
 	if err != nil {
 		return page{}, err
 	}
-	d := accountData{Customer: cus, Session: sess, FactorFresh: sess.FreshSecondFactor(h.now().UTC())}
+	d := accountData{Customer: cus, Session: sess, FactorFresh: sess.FreshSecondFactor(h.now().UTC()),
+		PersonalData: h.cfg.PersonalData != nil}
 	devices, err := h.id.Devices(ctx, cus.ID)
 	if err != nil {
 		return page{}, err

@@ -169,6 +169,17 @@ var texts = web.Texts{
 		"done.sessions_revoked":     "You were logged out everywhere else.",
 		"done.totp_disabled":        "Your authenticator app was turned off and its recovery codes deleted.",
 		"done.kyc":                  "Thank you: your identity is verified.",
+		"mydata.title":              "Your data",
+		"mydata.text":               "Download a copy of everything Kassa keeps about you: your profile and identity details, devices, logins, payments, payouts and the checks made on them.",
+		"mydata.verify":             "To keep your identity details safe, we ask you to confirm it is you first.",
+		"mydata.download":           "Download my data",
+		"mydata.erasetitle":         "Close your account",
+		"mydata.erasetext":          "Closing your account logs you out everywhere and erases your details at once. The law against money laundering makes us keep a sealed copy of your identity and payments for five years; nobody can read it without a legal reason, and after that date it is destroyed for good.",
+		"mydata.eraseconfirm":       "I want to close my account and have my data erased.",
+		"mydata.erase":              "Close my account",
+		"mydata.confirmfirst":       "Tick the box to confirm that you want to close your account.",
+		"mydata.closed":             "Your account is closed",
+		"mydata.closedtext":         "Your details were erased. The sealed copy the law makes us keep is destroyed on %s.",
 
 		"signup.title":         "Create your Kassa account",
 		"signup.head":          "Create your Kassa account",
@@ -527,6 +538,17 @@ var texts = web.Texts{
 		"done.sessions_revoked":     "Sie wurden überall sonst abgemeldet.",
 		"done.totp_disabled":        "Ihre Authenticator-App wurde ausgeschaltet und ihre Wiederherstellungscodes gelöscht.",
 		"done.kyc":                  "Danke: Ihre Identität ist bestätigt.",
+		"mydata.title":              "Ihre Daten",
+		"mydata.text":               "Laden Sie eine Kopie von allem herunter, was Kassa über Sie speichert: Ihr Profil und Ihre Ausweisangaben, Geräte, Anmeldungen, Zahlungen, Auszahlungen und die Prüfungen dazu.",
+		"mydata.verify":             "Zum Schutz Ihrer Ausweisangaben bestätigen Sie bitte zuerst, dass Sie es sind.",
+		"mydata.download":           "Meine Daten herunterladen",
+		"mydata.erasetitle":         "Konto schließen",
+		"mydata.erasetext":          "Wenn Sie Ihr Konto schließen, werden Sie überall abgemeldet und Ihre Angaben sofort gelöscht. Das Geldwäschegesetz verpflichtet uns, eine versiegelte Kopie Ihrer Identität und Zahlungen fünf Jahre lang aufzubewahren; ohne rechtlichen Grund kann niemand sie lesen, und danach wird sie endgültig vernichtet.",
+		"mydata.eraseconfirm":       "Ich möchte mein Konto schließen und meine Daten löschen lassen.",
+		"mydata.erase":              "Mein Konto schließen",
+		"mydata.confirmfirst":       "Bestätigen Sie mit dem Häkchen, dass Sie Ihr Konto schließen möchten.",
+		"mydata.closed":             "Ihr Konto ist geschlossen",
+		"mydata.closedtext":         "Ihre Angaben wurden gelöscht. Die versiegelte Kopie, die wir gesetzlich aufbewahren müssen, wird am %s vernichtet.",
 
 		"signup.title":         "Kassa-Konto erstellen",
 		"signup.head":          "Ihr Kassa-Konto erstellen",
@@ -789,6 +811,7 @@ func (v *visit) t(key string, args ...any) string { return texts.T(v.lang(), key
 // payerTextsDE are payerTexts in German; TestPayerTexts keeps both maps
 // to the same codes.
 var payerTextsDE = map[string]string{
+	"erasure_blocked":                    "Auf Ihrem Konto ist noch Guthaben oder eine Zahlung unterwegs. Zahlen Sie Ihr Guthaben aus und warten Sie offene Zahlungen ab, dann versuchen Sie es erneut.",
 	identity.CodeLoginFailed:             "Die E-Mail-Adresse oder das Passwort ist falsch.",
 	identity.CodeLoginLocked:             "Zu viele Versuche. Zu Ihrer Sicherheit versuchen Sie es später noch einmal.",
 	identity.CodeCodeInvalid:             "Dieser Code ist falsch oder abgelaufen.",
