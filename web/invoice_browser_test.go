@@ -75,6 +75,10 @@ func TestBrowserInvoicePaidByVoucher(t *testing.T) {
 		browser.Loaded("#pin-1"),
 		chromedp.SendKeys("#pin-1", vs[0].PIN, chromedp.ByID),
 		chromedp.Click("#submit", chromedp.ByID),
+		// Paid with vouchers, the checkout shows what is left on each
+		// voucher and the way back to the invoice.
+		browser.Loaded("#vouchers-left"),
+		chromedp.Click("#back", chromedp.ByID),
 		browser.Loaded("#invoice-status"),
 		chromedp.Text("#invoice-status", &status, chromedp.ByID),
 		chromedp.Location(&loc),
