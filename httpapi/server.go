@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/audit"
 	"github.com/kassa/kassa/idempotency"
 	"github.com/kassa/kassa/identity"
 	"github.com/kassa/kassa/ledger"
@@ -57,6 +58,11 @@ type Config struct {
 	Payments *payment.Service
 	// Payouts serves /v1/payouts/...; nil leaves those routes out.
 	Payouts *payout.Service
+	// Audit serves /v1/audit_events; nil leaves it out.
+	Audit *audit.Log
+	// Console serves the console pages (package web/console) for the
+	// routes it names; nil leaves them out.
+	Console RoutedHandler
 	// Pages serves the hosted pages (GET and POST /pay/{id}, package web); nil leaves them out.
 	Pages http.Handler
 	// PublicURL is the origin payers reach the hosted pages at
@@ -193,6 +199,7 @@ func New(cfg Config) *Server {
 	}
 	s.registerPages()
 	s.registerAccounts()
+	s.registerRouted(s.cfg.Console)
 	s.handler = realClient(cfg.TrustedProxies, s.middleware(http.HandlerFunc(s.dispatch)))
 	return s
 }
@@ -213,6 +220,7 @@ func (s *Server) registerAPI() {
 	s.registerRisk()
 	s.registerSignUps()
 	s.registerTokens()
+	s.registerAudit()
 }
 
 // ServeHTTP implements http.Handler.
@@ -305,6 +313,10 @@ func (s *Server) endpoint(auth Auth, bodyMax int64, h HandlerFunc) http.Handler 
 				return
 			}
 			ctx = withPrincipal(ctx, p)
+			if s.cfg.Audit != nil {
+				ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorAPIKey, ID: p.KeyID, IP: clientIP(r),
+					UserAgent: r.UserAgent()})
+			}
 			limitKey = "key:" + p.KeyID
 			if info := infoFrom(ctx); info != nil {
 				info.merchantID, info.keyID = p.Merchant.ID, p.KeyID

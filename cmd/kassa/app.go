@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/kassa/kassa/acquirer"
+	"github.com/kassa/kassa/audit"
 	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/identity"
@@ -84,6 +85,7 @@ type app struct {
 	db        *sqlstore.DB
 	reg       *prometheus.Registry
 	merchants *merchant.Service
+	audit     *audit.Log
 	ledger    *ledger.Ledger
 	webhooks  *webhook.Service
 	vouchers  *voucher.Service
@@ -138,6 +140,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		func() float64 { return float64(db.FailoverErrors()) }))
 	registerDataDirSpace(a.reg, cfg.store.data)
 	a.merchants = merchant.NewService(sqlstore.NewMerchants(a.db), nil, id.Generator{})
+	a.audit = audit.New(sqlstore.NewAudit(a.db), nil, id.Generator{})
 	if a.ledger, err = openLedger(a.db, cfg.store.data, cfg.ledgerKey, cfg.ledgerOrigin, logger, a.reg); err != nil {
 		return nil, err
 	}
@@ -208,6 +211,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		Vouchers:          a.vouchers,
 		Payments:          a.payments,
 		Payouts:           a.payouts,
+		Audit:             a.audit,
 		Vault:             a.vault,
 		Risk:              a.risk,
 		PublicURL:         a.pagesOrigin,
