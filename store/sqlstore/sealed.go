@@ -40,6 +40,8 @@ var sealedColumns = []sealedColumn{
 	sealedField("customers", "totp_secret_sealed", "totp"),
 	sealedField("customers", "totp_pending_sealed", "totp_pending"),
 	sealedField("identity_outbox", "body_sealed", "body"),
+	sealedField("console_members", "totp_secret_sealed", "totp"),
+	sealedField("console_members", "totp_pending_sealed", "totp_pending"),
 	{table: "webhook_secrets", column: "secret_sealed", aadColumn: "endpoint_id", domain: webhook.SealDomain,
 		aad: webhook.SecretAAD, clearColumn: "secret"},
 }
