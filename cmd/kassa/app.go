@@ -199,8 +199,12 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	pages := http.Handler(web.New(web.Config{Payments: a.payments, Merchants: a.merchants, Cards: a.vault, Payers: accounts, Wallets: a.payments, Issuer: acq,
 		Logger: logger}))
 	var payers httpapi.RoutedHandler = accounts
+	consolePages, err := a.openConsole(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if !a.roles.pages {
-		pages, payers = nil, nil
+		pages, payers, consolePages = nil, nil, nil
 	}
 	a.api = httpapi.New(httpapi.Config{
 		Logger:            logger,
@@ -218,6 +222,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		NoAPI:             !a.roles.api,
 		Pages:             pages,
 		Accounts:          payers,
+		Console:           consolePages,
 		Idempotency:       a.idem,
 		IdempotencySecret: idemKey,
 		Registry:          a.reg,
