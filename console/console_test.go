@@ -3,7 +3,9 @@ package console_test
 import (
 	"context"
 	"errors"
+	"os"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -273,5 +275,17 @@ func TestConsoleRoleTable(t *testing.T) {
 		if console.Operator.Can(p) != (p == console.OperatePlatform || p == console.ManageMerchants) {
 			t.Errorf("operator and %s", p)
 		}
+	}
+}
+
+// TestConsoleRoleTableDocumented: docs/console.md shows the role table
+// the code enforces, line for line.
+func TestConsoleRoleTableDocumented(t *testing.T) {
+	b, err := os.ReadFile("../docs/console.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := console.RoleTable(); !strings.Contains(string(b), want) {
+		t.Errorf("docs/console.md lacks the role table of console/roles.go; it is:\n%s", want)
 	}
 }

@@ -81,6 +81,25 @@ var grants = map[Permission][]Role{
 	ManageMerchants: {Operator},
 }
 
+// what says what each permission opens, for the table.
+var what = map[Permission]string{
+	ViewHome:        "home: charts over a period",
+	ViewPayments:    "payments: search, the payment page",
+	CapturePayments: "capture an authorized payment",
+	CancelPayments:  "cancel an authorized payment",
+	RefundPayments:  "refund a captured payment",
+	ViewReviews:     "reviews: the queue and the case page",
+	DecideReviews:   "approve or reject a review case",
+	ViewDevelopers:  "developers: API keys (hints), webhook endpoints, events",
+	ManageKeys:      "roll (with grace) and revoke API keys; the new secret shown once",
+	ReplayWebhooks:  "send a webhook event again",
+	ViewMembers:     "the team",
+	ManageMembers:   "invite and remove members (only an owner invites or removes an owner)",
+	ViewAudit:       "the merchant's audit log",
+	OperatePlatform: "operator pages: merchants, system health, every organisation's audit log",
+	ManageMerchants: "create merchants",
+}
+
 // Can reports whether role may do p.
 func (r Role) Can(p Permission) bool { return slices.Contains(grants[p], r) }
 
@@ -88,17 +107,17 @@ func (r Role) Can(p Permission) bool { return slices.Contains(grants[p], r) }
 // shows it.
 func RoleTable() string {
 	var b strings.Builder
-	b.WriteString("| permission |")
+	b.WriteString("| permission | what |")
 	for _, r := range Roles {
 		b.WriteString(" " + string(r) + " |")
 	}
-	b.WriteString("\n|---|")
+	b.WriteString("\n|---|---|")
 	for range Roles {
 		b.WriteString("---|")
 	}
 	b.WriteString("\n")
 	for _, p := range Permissions {
-		b.WriteString("| `" + string(p) + "` |")
+		b.WriteString("| `" + string(p) + "` | " + what[p] + " |")
 		for _, r := range Roles {
 			if r.Can(p) {
 				b.WriteString(" yes |")

@@ -328,11 +328,14 @@ func (h *Handler) showReview(v *visit, status int, id, notice string) {
 		return
 	}
 	d.Reasons = reasonBars(d.P.Risk.Reasons)
+	// Only the values the merchant owns: a payment's evaluation reads the
+	// platform's counts, which hold other merchants' payers.
 	if ev, err := h.cfg.Risk.Evaluation(ctx, v.org(), c.EvaluationID); err == nil {
-		names := risk.FeatureNames
-		for i, f := range ev.Features {
-			if i < len(names) && f != 0 {
-				d.Features = append(d.Features, featureRow{names[i], strconv.FormatFloat(float64(f), 'g', 6, 32)})
+		d.Reasons = reasonBars(risk.MerchantReasons(ev))
+		fs := risk.MerchantFeatures(ev)
+		for _, name := range risk.FeatureNames {
+			if x, ok := fs[name]; ok && x != 0 {
+				d.Features = append(d.Features, featureRow{name, strconv.FormatFloat(float64(x), 'g', 6, 32)})
 			}
 		}
 	}
