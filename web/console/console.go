@@ -27,6 +27,7 @@ import (
 	members "github.com/kassa/kassa/console"
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/merchant"
+	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/risk"
 	"github.com/kassa/kassa/web"
@@ -47,12 +48,20 @@ type Config struct {
 	Risk      *risk.Engine
 	Webhooks  *webhook.Service
 	Ledger    *ledger.Ledger
+	// RefundStepUp is the refund, in minor units of the payment's
+	// currency, from which the member must type a fresh authenticator
+	// code too; zero means RefundStepUpDefault, negative never.
+	RefundStepUp money.Amount
 	// SecureCookies gives the cookies the __Host- prefix and Secure (every
 	// TLS listener; off only for plain-HTTP tests).
 	SecureCookies bool
 	Clock         func() time.Time
 	Logger        *slog.Logger
 }
+
+// RefundStepUpDefault is Config.RefundStepUp's default: 500.00 in a
+// currency of two decimals.
+const RefundStepUpDefault money.Amount = 50000
 
 // Handler serves the console.
 type Handler struct {
@@ -87,6 +96,9 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
+	}
+	if cfg.RefundStepUp == 0 {
+		cfg.RefundStepUp = RefundStepUpDefault
 	}
 	prefix := ""
 	if cfg.SecureCookies {

@@ -324,3 +324,43 @@ func TestConsoleAuditEveryAction(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleRefundStepUp: a refund of 500.00 or more needs a fresh
+// authenticator code besides the session; a wrong or reused code refunds
+// nothing; smaller refunds need the role only.
+func TestConsoleRefundStepUp(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	fin := f.join(t, f.merchant.ID, "fin@example.com", members.Finance)
+	c := f.newClient()
+	c.login(t, fin)
+	p := f.pay(t, f.merchant.ID, 90000, payment.CaptureAutomatic)
+	if p.Status != payment.StatusCaptured {
+		t.Fatalf("payment %s", p.Status)
+	}
+	path := "/console/payments/" + p.ID + "/refund"
+	if _, body := c.get(t, "/console/payments/"+p.ID); !strings.Contains(body, `id="refund-code"`) {
+		t.Error("no code field on the refund form of a large payment")
+	}
+	for _, code := range []string{"", "000000"} {
+		if st, body := c.do(t, path, url.Values{"amount": {"60000"}, "code": {code}}); st != http.StatusBadRequest ||
+			!strings.Contains(body, "fresh code") {
+			t.Errorf("code %q: %d", code, st)
+		}
+	}
+	f.clock.Advance(members.SessionIdle / 10)
+	code := f.code(t, fin.secret)
+	if st, body := c.do(t, path, url.Values{"amount": {"60000"}, "code": {code}}); st != http.StatusOK {
+		t.Fatalf("with a code: %d\n%s", st, body)
+	}
+	if st, _ := c.do(t, path, url.Values{"amount": {"50000"}, "code": {code}}); st != http.StatusBadRequest {
+		t.Errorf("the same code again: %d", st)
+	}
+	if st, _ := c.do(t, path, url.Values{"amount": {"1000"}}); st != http.StatusOK {
+		t.Errorf("a small refund: %d", st)
+	}
+	got, _ := f.payments.Get(ctx, f.merchant.ID, p.ID)
+	if got.AmountRefunded != 61000 {
+		t.Errorf("refunded %d, want 61000", got.AmountRefunded)
+	}
+}

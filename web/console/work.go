@@ -15,6 +15,7 @@ import (
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/risk"
+	"github.com/kassa/kassa/web"
 	"github.com/kassa/kassa/webhook"
 )
 
@@ -89,6 +90,9 @@ type paymentData struct {
 	Transfers []transferRow
 	Reasons   []reasonBar
 	Notice    string
+	// StepUp: a refund of StepUpFrom or more needs an authenticator code.
+	StepUp     bool
+	StepUpFrom string
 }
 
 type timelineItem struct {
@@ -117,7 +121,8 @@ func (h *Handler) showPayment(v *visit, status int, id, notice string) {
 		h.fail(v, err)
 		return
 	}
-	d := paymentData{P: p, Notice: notice}
+	d := paymentData{P: p, Notice: notice, StepUp: h.cfg.RefundStepUp > 0 && p.AmountCaptured-p.AmountRefunded >= h.cfg.RefundStepUp,
+		StepUpFrom: web.FormatAmount(h.cfg.RefundStepUp, p.Currency)}
 	d.Timeline = append(d.Timeline, timelineItem{p.Created, "created: " + string(p.Status)})
 	if !p.Updated.Equal(p.Created) {
 		d.Timeline = append(d.Timeline, timelineItem{p.Updated, "last change: " + string(p.Status)})
@@ -252,13 +257,25 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) refund(w http.ResponseWriter, r *http.Request) {
 	h.act(w, r, members.RefundPayments, "payment.refund", func(v *visit, p payment.Payment) (payment.Payment, string, error) {
 		req := payment.RefundRequest{Payment: p.ID, Reason: "requested_by_customer"}
+		amount := p.AmountCaptured - p.AmountRefunded - p.AmountRefundPending
 		if s := v.input("amount"); s != "" {
 			n, err := strconv.ParseInt(s, 10, 64)
 			if err != nil || n <= 0 {
 				return p, "", kassa.Invalid("amount", "amount_invalid", "the amount is in minor units (cents), a whole number above 0")
 			}
 			a := money.Amount(n)
-			req.Amount = &a
+			req.Amount, amount = &a, a
+		}
+		// A large refund needs a fresh authenticator code as well: a
+		// session left open is not enough to send money back out.
+		if h.cfg.RefundStepUp > 0 && amount >= h.cfg.RefundStepUp {
+			if err := h.cfg.Members.StepUp(v.ctx(), v.m.ID, v.input("code")); err != nil {
+				if kassa.ErrorKind(err) == kassa.EInvalid {
+					err = kassa.Invalid("code", "step_up_required", "a refund of %s or more needs a fresh code from your authenticator app",
+						web.FormatAmount(h.cfg.RefundStepUp, p.Currency))
+				}
+				return p, "", err
+			}
 		}
 		ref, p, err := h.cfg.Payments.CreateRefund(v.ctx(), v.org(), req)
 		if err != nil {
