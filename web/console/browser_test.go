@@ -230,6 +230,14 @@ func TestConsoleBrowserAccessibility(t *testing.T) {
 	for i := range 5 {
 		f.pay(t, f.merchant.ID, money.Amount(500+250*i), payment.CaptureAutomatic)
 	}
+	ep, err := f.webhooks.CreateEndpoint(ctx, f.merchant.ID, webhook.EndpointParams{URL: "http://127.0.0.1:9/hook", Events: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.pay(t, f.merchant.ID, 777, payment.CaptureAutomatic)
+	if _, err := f.risk.LockPlatform(ctx, "voucher_serial", "123456789012", "stolen batch", time.Hour); err != nil {
+		t.Fatal(err)
+	}
 	owner := f.join(t, f.merchant.ID, "owner@example.com", members.Owner)
 	f.browserLogin(t, b, owner, "owner")
 	for _, pg := range []struct{ path, sel, name string }{
@@ -240,6 +248,7 @@ func TestConsoleBrowserAccessibility(t *testing.T) {
 		{"/console/reviews/" + rv.ID, "#case-status", "owner-review"},
 		{"/console/developers", "#rotate", "owner-developers"},
 		{"/console/members", "#role", "owner-members"},
+		{"/console/developers/endpoints/" + ep.ID, "#dl", "owner-endpoint"},
 		{"/console/audit", "main table", "owner-audit"},
 		{"/console/operator", "main h1", "owner-refused"},
 	} {
@@ -247,7 +256,8 @@ func TestConsoleBrowserAccessibility(t *testing.T) {
 		shot(t, b, pg.name)
 	}
 	// The invitation, as the invited person sees it.
-	inv, err := f.members.Invite(ctx, "", members.Platform, "ops@example.com", members.Operator)
+	var inv members.Invitation
+	inv, err = f.members.Invite(ctx, "", members.Platform, "ops@example.com", members.Operator)
 	if err != nil {
 		t.Fatal(err)
 	}

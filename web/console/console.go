@@ -140,12 +140,14 @@ func (h *Handler) routes() []route {
 		{"POST /console/developers/keys/rotate", h.rotateKey},
 		{"POST /console/developers/keys/{id}/revoke", h.revokeKey},
 		{"POST /console/developers/events/{id}/replay", h.replayEvent},
+		{"GET /console/developers/endpoints/{id}", h.endpoint},
 		{"GET /console/members", h.membersPage},
 		{"POST /console/members/invite", h.inviteMember},
 		{"POST /console/members/{id}/remove", h.removeMember},
 		{"GET /console/audit", h.auditPage},
 		{"GET /console/operator", h.operator},
 		{"POST /console/operator/merchants", h.createMerchant},
+		{"POST /console/operator/locks/lift", h.liftLock},
 	}
 }
 

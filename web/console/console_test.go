@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	members "github.com/kassa/kassa/console"
 	"github.com/kassa/kassa/payment"
@@ -120,7 +121,11 @@ func TestConsoleCrossMerchant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, path := range []string{"/console/payments/" + theirs.ID, "/console/reviews/" + rv.ID} {
+	ep, err := f.webhooks.CreateEndpoint(context.Background(), f.other.ID, webhook.EndpointParams{URL: "http://127.0.0.1:9/b", Events: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/console/payments/" + theirs.ID, "/console/reviews/" + rv.ID, "/console/developers/endpoints/" + ep.ID} {
 		if st, body := c.get(t, path); st != http.StatusNotFound || strings.Contains(body, theirs.ID+"</span>") {
 			t.Errorf("GET %s = %d", path, st)
 		}
@@ -266,6 +271,10 @@ func TestConsoleAuditEveryAction(t *testing.T) {
 	gone := regexp.MustCompile(`/console/members/(mem_[a-z0-9]+)/remove`).FindAllStringSubmatch(body, -1)
 	opc := f.newClient()
 	opc.login(t, op)
+	if _, err := f.risk.LockPlatform(ctx, "voucher_serial", "123456789012", "stolen batch", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	eps, _, _ := f.webhooks.Endpoints(ctx, f.merchant.ID, "", 1)
 
 	tests := []struct {
 		route, path string
@@ -281,10 +290,11 @@ func TestConsoleAuditEveryAction(t *testing.T) {
 		{"POST /console/reviews/{id}/reject", "/console/reviews/" + rv2.ID + "/reject", c, nil, f.merchant.ID, "review.reject", rv2.ID},
 		{"POST /console/developers/keys/rotate", "/console/developers/keys/rotate", c, url.Values{"grace_hours": {"2"}}, f.merchant.ID, "api_key.rotate", ""},
 		{"POST /console/developers/keys/{id}/revoke", "/console/developers/keys/" + keys[1] + "/revoke", c, nil, f.merchant.ID, "api_key.revoke", keys[1]},
-		{"POST /console/developers/events/{id}/replay", "/console/developers/events/" + evs[0].ID + "/replay", c, nil, f.merchant.ID, "webhook.replay", evs[0].ID},
+		{"POST /console/developers/events/{id}/replay", "/console/developers/events/" + evs[0].ID + "/replay", c, url.Values{"endpoint": {eps[0].ID}}, f.merchant.ID, "webhook.replay", evs[0].ID},
 		{"POST /console/members/invite", "/console/members/invite", c, url.Values{"email": {"new@example.com"}, "role": {"analyst"}}, f.merchant.ID, "member.invite", ""},
 		{"POST /console/members/{id}/remove", "/console/members/" + gone[len(gone)-1][1] + "/remove", c, nil, f.merchant.ID, "member.remove", gone[len(gone)-1][1]},
 		{"POST /console/operator/merchants", "/console/operator/merchants", opc, url.Values{"name": {"Third Shop"}}, members.Platform, "merchant.create", ""},
+		{"POST /console/operator/locks/lift", "/console/operator/locks/lift", opc, url.Values{"type": {"voucher_serial"}, "value": {"123456789012"}}, members.Platform, "risk_lock.lift", "voucher_serial:123456789012"},
 		{"POST /console/login/code", "", nil, nil, f.merchant.ID, "member.login", owner.ID},
 		{"POST /console/invite/{token}", "", nil, nil, f.merchant.ID, "member.accept", owner.ID},
 	}

@@ -499,17 +499,56 @@ func (h *Handler) replayEvent(w http.ResponseWriter, r *http.Request) {
 		h.fail(v, kassa.Errorf(kassa.ENotFound, "event_not_found", "no such event"))
 		return
 	}
-	ds, err := h.cfg.Webhooks.Redeliver(v.ctx(), v.org(), r.PathValue("id"), "")
+	endpoint := v.input("endpoint")
+	ds, err := h.cfg.Webhooks.Redeliver(v.ctx(), v.org(), r.PathValue("id"), endpoint)
 	if err != nil {
 		h.fail(v, err)
 		return
 	}
 	if err := h.cfg.Audit.Record(v.ctx(), v.org(), "webhook.replay", r.PathValue("id"), nil,
-		map[string]int{"deliveries": len(ds)}); err != nil {
+		map[string]any{"deliveries": len(ds), "endpoint": endpoint}); err != nil {
 		h.fail(v, err)
 		return
 	}
 	h.showDevelopers(v, "", "The event goes out again ("+strconv.Itoa(len(ds))+" deliveries).")
+}
+
+type endpointData struct {
+	Endpoint   webhook.Endpoint
+	Deliveries []webhook.Delivery
+}
+
+// endpoint is a webhook endpoint's delivery log, newest first, each
+// delivery's event can be sent to it again.
+func (h *Handler) endpoint(w http.ResponseWriter, r *http.Request) {
+	v := h.newVisit(w, r)
+	if !h.auth(v, members.ViewDevelopers) {
+		return
+	}
+	if h.cfg.Webhooks == nil {
+		h.fail(v, kassa.Errorf(kassa.ENotFound, "endpoint_not_found", "no such endpoint"))
+		return
+	}
+	eps, _, err := h.cfg.Webhooks.Endpoints(r.Context(), v.org(), "", listLimit)
+	if err != nil {
+		h.fail(v, err)
+		return
+	}
+	var d endpointData
+	for _, ep := range eps {
+		if ep.ID == r.PathValue("id") {
+			d.Endpoint = ep
+		}
+	}
+	if d.Endpoint.ID == "" { // another merchant's endpoint is none of this one's
+		h.fail(v, kassa.Errorf(kassa.ENotFound, "endpoint_not_found", "no such endpoint"))
+		return
+	}
+	if d.Deliveries, _, err = h.cfg.Webhooks.Deliveries(r.Context(), v.org(), d.Endpoint.ID, "", listLimit); err != nil {
+		h.fail(v, err)
+		return
+	}
+	h.render(v, http.StatusOK, page{Template: "endpoint", Title: "Endpoint " + d.Endpoint.ID, Data: d})
 }
 
 // --- Team ---
@@ -600,6 +639,7 @@ func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
 // --- Operator ---
 
 type operatorData struct {
+	Locks      []risk.ListEntry
 	Merchants  []merchant.Merchant
 	Checkpoint *ledger.Checkpoint
 	Created    *merchant.Created // keys shown this once
@@ -620,6 +660,12 @@ func (h *Handler) showOperator(v *visit, created *merchant.Created, notice strin
 	if d.Merchants, err = h.cfg.Merchants.List(ctx, "", 100); err != nil {
 		h.fail(v, err)
 		return
+	}
+	if h.cfg.Risk != nil {
+		if d.Locks, err = h.cfg.Risk.PlatformLocks(ctx); err != nil {
+			h.fail(v, err)
+			return
+		}
 	}
 	if h.cfg.Ledger != nil {
 		if c, err := h.cfg.Ledger.LatestCheckpoint(ctx); err == nil {
@@ -644,4 +690,28 @@ func (h *Handler) createMerchant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.showOperator(v, &c, "Created "+c.Name+". Copy its keys now: they are not shown again.")
+}
+
+// liftLock lifts a platform-wide lock (a voucher, card, device... locked
+// for every merchant).
+func (h *Handler) liftLock(w http.ResponseWriter, r *http.Request) {
+	v := h.newVisit(w, r)
+	if !h.form(v) || !h.auth(v, members.OperatePlatform) {
+		return
+	}
+	if h.cfg.Risk == nil {
+		h.fail(v, kassa.Errorf(kassa.ENotFound, "lock_not_found", "no such lock"))
+		return
+	}
+	typ, value := v.input("type"), v.input("value")
+	if err := h.cfg.Risk.LiftPlatformLock(v.ctx(), typ, value); err != nil {
+		h.fail(v, err)
+		return
+	}
+	if err := h.cfg.Audit.Record(v.ctx(), audit.Platform, "risk_lock.lift", typ+":"+value,
+		map[string]bool{"locked": true}, map[string]bool{"locked": false}); err != nil {
+		h.fail(v, err)
+		return
+	}
+	h.showOperator(v, nil, "Lifted the lock of "+typ+" "+value+".")
 }
