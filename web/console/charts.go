@@ -111,6 +111,14 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 	d := homeData{Days: days, Counted: len(ps), Cut: len(ps) >= chartPaymentsMax, Currency: mainCurrency(ps)}
 	d.Charts = dailyCharts(ps, d.Currency, from, days)
 	d.Charts = append(d.Charts, scoreChart(ps))
+	if h.cfg.Webhooks != nil {
+		lag, err := h.webhookLag(v, from, days)
+		if err != nil {
+			h.fail(v, err)
+			return
+		}
+		d.Charts = append(d.Charts, lag)
+	}
 	if h.cfg.Risk != nil {
 		after := ""
 		for d.Backlog < reviewsCountMax {
@@ -209,4 +217,38 @@ func scoreChart(ps []payment.Payment) Chart {
 	}
 	return barChart("scores", "Risk scores", "payments per score band", labels, counts,
 		func(v float64) string { return strconv.Itoa(int(v)) })
+}
+
+// webhookLag is, per day, the mean time from an event to the first
+// attempt to deliver it, over the newest deliveries of each endpoint.
+func (h *Handler) webhookLag(v *visit, from time.Time, days int) (Chart, error) {
+	ctx := v.r.Context()
+	sum, n := make([]float64, days), make([]float64, days)
+	eps, _, err := h.cfg.Webhooks.Endpoints(ctx, v.org(), "", listLimit)
+	if err != nil {
+		return Chart{}, err
+	}
+	for _, ep := range eps {
+		ds, _, err := h.cfg.Webhooks.Deliveries(ctx, v.org(), ep.ID, "", payment.ListLimitMax)
+		if err != nil {
+			return Chart{}, err
+		}
+		for _, d := range ds {
+			i := int(d.Created.Sub(from) / (24 * time.Hour))
+			if i < 0 || i >= days || d.FirstAttempt == nil {
+				continue
+			}
+			sum[i] += d.FirstAttempt.Sub(d.Created).Seconds()
+			n[i]++
+		}
+	}
+	labels := make([]string, days)
+	for i := range labels {
+		labels[i] = from.AddDate(0, 0, i).Format("01-02")
+		if n[i] > 0 {
+			sum[i] /= n[i]
+		}
+	}
+	return barChart("webhooklag", "Webhook lag", "mean seconds from an event to its first delivery attempt, per day", labels, sum,
+		func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) + " s" }), nil
 }
