@@ -45,6 +45,8 @@ const (
 	RefundPayments  Permission = "payments.refund"   // refund a captured payment
 	ViewReviews     Permission = "reviews.view"      // reviews: queue and case page
 	DecideReviews   Permission = "reviews.decide"    // approve or reject a case
+	ViewRules       Permission = "rules.view"        // risk rules with their backtests
+	ManageRules     Permission = "rules.manage"      // create, enable, disable, reorder rules
 	ViewDevelopers  Permission = "developers.view"   // API keys (hints), webhook endpoints, deliveries
 	ManageKeys      Permission = "keys.manage"       // create (rotate) and revoke API keys
 	ReplayWebhooks  Permission = "webhooks.replay"   // send an event again
@@ -57,7 +59,7 @@ const (
 
 // Permissions lists every permission in the order of the role table.
 var Permissions = []Permission{ViewHome, ViewPayments, CapturePayments, CancelPayments, RefundPayments,
-	ViewReviews, DecideReviews, ViewDevelopers, ManageKeys, ReplayWebhooks, ViewMembers, ManageMembers,
+	ViewReviews, DecideReviews, ViewRules, ManageRules, ViewDevelopers, ManageKeys, ReplayWebhooks, ViewMembers, ManageMembers,
 	ViewAudit, OperatePlatform, ManageMerchants}
 
 // grants is the role table: the one place that says who may do what.
@@ -71,6 +73,8 @@ var grants = map[Permission][]Role{
 	RefundPayments:  {Owner, Admin, Finance, Support},
 	ViewReviews:     {Owner, Admin, Analyst},
 	DecideReviews:   {Owner, Admin, Analyst},
+	ViewRules:       {Owner, Admin, Developer, Analyst},
+	ManageRules:     {Owner, Admin, Analyst},
 	ViewDevelopers:  {Owner, Admin, Developer},
 	ManageKeys:      {Owner, Admin, Developer},
 	ReplayWebhooks:  {Owner, Admin, Developer},
@@ -90,6 +94,8 @@ var what = map[Permission]string{
 	RefundPayments:  "refund a captured payment",
 	ViewReviews:     "reviews: the queue and the case page",
 	DecideReviews:   "approve or reject a review case",
+	ViewRules:       "risk rules: the list, a backtest of any rule over 7 to 90 days, each rule's history",
+	ManageRules:     "create, enable, disable and reorder risk rules",
 	ViewDevelopers:  "developers: API keys (hints), webhook endpoints, events",
 	ManageKeys:      "roll (with grace) and revoke API keys; the new secret shown once",
 	ReplayWebhooks:  "send a webhook event again",

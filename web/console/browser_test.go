@@ -143,6 +143,23 @@ func TestConsoleBrowserAnalyst(t *testing.T) {
 	}
 	b.Run(chromedp.Navigate(f.origin+"/console/payments/"+held.ID), browser.Loaded("#status"))
 	shot(t, b, "analyst-payment")
+	// The rule editor checks on the server as the analyst types.
+	b.Run(chromedp.Navigate(f.origin+"/console/rules"), browser.Loaded("#rule-expression"),
+		chromedp.SendKeys("#rule-name", "very large", chromedp.ByID),
+		chromedp.SendKeys("#rule-expression", "amount >", chromedp.ByID),
+		chromedp.Poll(`document.getElementById("rule-check").textContent.includes("line")`, nil, chromedp.WithPollingTimeout(20*time.Second)))
+	b.Run(chromedp.SendKeys("#rule-expression", " 5000", chromedp.ByID),
+		chromedp.Poll(`document.getElementById("rule-check").textContent.startsWith("Compiles")`, nil, chromedp.WithPollingTimeout(20*time.Second)))
+	if got := text(b, "#rule-check"); !strings.Contains(got, "matches 1 of") {
+		t.Errorf("live check: %q", got)
+	}
+	b.Run(clickTo("#rule-backtest", "#backtest-h"))
+	shot(t, b, "analyst-rules")
+	b.Run(clickTo("#rule-create", ".notice"))
+	rs, _ := f.risk.Rules(context.Background(), f.merchant.ID)
+	if len(rs) != 2 || rs[1].Expression != "amount > 5000" {
+		t.Errorf("rules after adding: %+v", rs)
+	}
 	b.Run(chromedp.Navigate(f.origin+"/console/developers"), browser.Loaded("main h1"))
 	if got := text(b, "main h1"); got != "Not for your role" {
 		t.Errorf("analyst on the developers page: %q", got)

@@ -136,6 +136,10 @@ func (h *Handler) routes() []route {
 		{"GET /console/reviews/{id}", h.review},
 		{"POST /console/reviews/{id}/approve", h.approveReview},
 		{"POST /console/reviews/{id}/reject", h.rejectReview},
+		{"GET /console/rules", h.rules},
+		{"POST /console/rules", h.createRule},
+		{"POST /console/rules/check", h.checkRule},
+		{"POST /console/rules/{id}/{op}", h.changeRule},
 		{"GET /console/developers", h.developers},
 		{"POST /console/developers/keys/rotate", h.rotateKey},
 		{"POST /console/developers/keys/{id}/revoke", h.revokeKey},
@@ -331,6 +335,7 @@ var nav = []struct {
 	{"/console/", "Home", members.ViewHome},
 	{"/console/payments", "Payments", members.ViewPayments},
 	{"/console/reviews", "Reviews", members.ViewReviews},
+	{"/console/rules", "Rules", members.ViewRules},
 	{"/console/developers", "Developers", members.ViewDevelopers},
 	{"/console/members", "Team", members.ViewMembers},
 	{"/console/audit", "Audit log", members.ViewAudit},
@@ -341,6 +346,7 @@ var nav = []struct {
 var (
 	templates = template.Must(template.New("").Funcs(template.FuncMap{
 		"amount": web.FormatAmount,
+		"list":   func(s ...string) []string { return s },
 		"when":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") },
 		"svg":    func(s string) template.HTML { return template.HTML(s) }, // charts.go escapes what it draws
 	}).ParseFS(assets, "console.html"))
@@ -382,7 +388,7 @@ func (h *Handler) render(v *visit, status int, pg page) {
 	hd := v.w.Header()
 	hd.Set("Content-Type", "text/html; charset=utf-8")
 	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'nonce-"+pg.Nonce+"'; script-src 'nonce-"+pg.Nonce+
-		"'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		"'; img-src data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	web.SetPageHeaders(hd)
 	v.w.WriteHeader(status)
 	if v.r.Method != http.MethodHead {

@@ -113,6 +113,8 @@ func TestConsoleCrossMerchant(t *testing.T) {
 	c.login(t, ana)
 	f.addRule(t, f.other.ID, "hold", "amount >= 1000", risk.Review)
 	theirs := f.pay(t, f.other.ID, 1500, payment.CaptureManual)
+	theirRules, _ := f.risk.Rules(context.Background(), f.other.ID)
+	theirRule := theirRules[0].ID
 	rv, err := f.risk.ReviewByPayment(context.Background(), theirs.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +134,7 @@ func TestConsoleCrossMerchant(t *testing.T) {
 	}
 	for _, path := range []string{"/console/payments/" + theirs.ID + "/capture", "/console/payments/" + theirs.ID + "/cancel",
 		"/console/payments/" + theirs.ID + "/refund", "/console/reviews/" + rv.ID + "/approve", "/console/reviews/" + rv.ID + "/reject",
-		"/console/developers/keys/" + keys[0] + "/revoke"} {
+		"/console/developers/keys/" + keys[0] + "/revoke", "/console/rules/" + theirRule + "/disable"} {
 		if st, _ := c.do(t, path, nil); st != http.StatusNotFound {
 			t.Errorf("POST %s = %d, want 404", path, st)
 		}
@@ -193,6 +195,7 @@ func TestConsoleRoles(t *testing.T) {
 		members.CancelPayments:  {"/console/payments/" + authorized.ID, "/cancel\""},
 		members.DecideReviews:   {"/console/reviews/" + rv.ID, "id=\"approve\""},
 		members.ManageKeys:      {"/console/developers", "id=\"rotate\""},
+		members.ManageRules:     {"/console/rules", "id=\"rule-create\""},
 		members.ManageMembers:   {"/console/members", "/console/members/invite"},
 	}
 	for _, role := range members.MerchantRoles {
@@ -250,6 +253,9 @@ func TestConsoleAuditEveryAction(t *testing.T) {
 	c := f.newClient()
 	c.login(t, owner)
 	f.addRule(t, f.merchant.ID, "hold", "amount >= 5000", risk.Review)
+	f.addRule(t, f.merchant.ID, "second", "amount >= 1000000", risk.Block)
+	rs, _ := f.risk.Rules(ctx, f.merchant.ID)
+	rule2 := rs[1].ID
 	held1 := f.pay(t, f.merchant.ID, 6000, payment.CaptureManual)
 	held2 := f.pay(t, f.merchant.ID, 7000, payment.CaptureManual)
 	rv1, _ := f.risk.ReviewByPayment(ctx, held1.ID)
@@ -295,10 +301,17 @@ func TestConsoleAuditEveryAction(t *testing.T) {
 		{"POST /console/members/{id}/remove", "/console/members/" + gone[len(gone)-1][1] + "/remove", c, nil, f.merchant.ID, "member.remove", gone[len(gone)-1][1]},
 		{"POST /console/operator/merchants", "/console/operator/merchants", opc, url.Values{"name": {"Third Shop"}}, members.Platform, "merchant.create", ""},
 		{"POST /console/operator/locks/lift", "/console/operator/locks/lift", opc, url.Values{"type": {"voucher_serial"}, "value": {"123456789012"}}, members.Platform, "risk_lock.lift", "voucher_serial:123456789012"},
+		{"POST /console/rules", "/console/rules", c, url.Values{"name": {"big"}, "expression": {"amount > 100000"}, "action": {"block"}}, f.merchant.ID, "risk_rule.create", ""},
+		{"POST /console/rules/{id}/{op}", "/console/rules/" + rule2 + "/disable", c, nil, f.merchant.ID, "risk_rule.disable", rule2},
+		{"POST /console/rules/{id}/{op}", "/console/rules/" + rule2 + "/enable", c, nil, f.merchant.ID, "risk_rule.enable", rule2},
+		{"POST /console/rules/{id}/{op}", "/console/rules/" + rule2 + "/up", c, nil, f.merchant.ID, "risk_rule.up", rule2},
+		{"POST /console/rules/{id}/{op}", "/console/rules/" + rule2 + "/down", c, nil, f.merchant.ID, "risk_rule.down", rule2},
 		{"POST /console/login/code", "", nil, nil, f.merchant.ID, "member.login", owner.ID},
 		{"POST /console/invite/{token}", "", nil, nil, f.merchant.ID, "member.accept", owner.ID},
 	}
-	covered := map[string]bool{"POST /console/login": true, "POST /console/logout": true}
+	// The login and logout change nothing but the browser's session (the
+	// code's login is audited below); a rule check only reads.
+	covered := map[string]bool{"POST /console/login": true, "POST /console/logout": true, "POST /console/rules/check": true}
 	for _, tt := range tests {
 		covered[tt.route] = true
 		if tt.as != nil {

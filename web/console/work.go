@@ -608,6 +608,7 @@ type auditData struct {
 	Events []audit.Event
 	Next   string
 	Action string
+	Target string
 	All    bool // the operator's view of every organisation
 }
 
@@ -622,8 +623,8 @@ func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	d := auditData{Action: q.Get("action"), All: v.m.Org == members.Platform}
-	f := audit.Filter{Org: v.org(), Action: d.Action, StartingAfter: q.Get("after"), Limit: listLimit}
+	d := auditData{Action: q.Get("action"), Target: q.Get("target"), All: v.m.Org == members.Platform}
+	f := audit.Filter{Org: v.org(), Action: d.Action, Target: d.Target, StartingAfter: q.Get("after"), Limit: listLimit}
 	evs, more, err := h.cfg.Audit.List(r.Context(), f)
 	if err != nil {
 		h.fail(v, err)
@@ -631,7 +632,8 @@ func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Events = evs
 	if more {
-		d.Next = "/console/audit?after=" + url.QueryEscape(evs[len(evs)-1].ID) + "&action=" + url.QueryEscape(d.Action)
+		d.Next = "/console/audit?after=" + url.QueryEscape(evs[len(evs)-1].ID) + "&action=" + url.QueryEscape(d.Action) +
+			"&target=" + url.QueryEscape(d.Target)
 	}
 	h.render(v, http.StatusOK, page{Template: "audit", Title: "Audit log", Data: d})
 }
