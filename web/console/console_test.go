@@ -387,3 +387,56 @@ func TestConsoleRefundStepUp(t *testing.T) {
 		t.Errorf("refunded %d, want 61000", got.AmountRefunded)
 	}
 }
+
+// TestConsolePaymentSearch: a support agent finds payments by id,
+// merchant reference, customer email, voucher serial and dates; never
+// another merchant's, whatever the query.
+func TestConsolePaymentSearch(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	sup := f.join(t, f.merchant.ID, "support@example.com", members.Support)
+	c := f.newClient()
+	c.login(t, sup)
+	mk := func(merchantID, ref, email string) payment.Payment {
+		p, err := f.payments.Create(ctx, merchantID, payment.CreateRequest{Amount: 500, Currency: "EUR", Description: "Deposit",
+			MerchantReference: ref, Customer: payment.Customer{Email: email}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a := mk(f.merchant.ID, "order-1", "Zoe@Example.com")
+	b := mk(f.merchant.ID, "order-2", "max@example.com")
+	theirs := mk(f.other.ID, "order-1", "zoe@example.com")
+	paid := f.pay(t, f.merchant.ID, 800, payment.CaptureAutomatic)
+	serial := paid.Vouchers[0].Serial
+	today := time.Now().UTC().Format("2006-01-02")
+	for _, tt := range []struct {
+		query     string
+		want, not []string
+	}{
+		{"q=" + a.ID, []string{a.ID}, []string{b.ID}},
+		{"q=order-1", []string{a.ID}, []string{b.ID, theirs.ID}},
+		{"q=zoe%40example.com", []string{a.ID}, []string{b.ID, theirs.ID}},
+		{"q=" + serial, []string{paid.ID}, []string{a.ID}},
+		{"q=" + theirs.ID, nil, []string{theirs.ID}},
+		{"from=" + today + "&to=" + today, []string{a.ID, b.ID, paid.ID}, []string{theirs.ID}},
+		{"from=2020-01-01&to=2020-01-02", nil, []string{a.ID, b.ID}},
+		{"status=captured", []string{paid.ID}, []string{a.ID}},
+	} {
+		st, body := c.get(t, "/console/payments?"+tt.query)
+		if st != 200 {
+			t.Fatalf("%s = %d", tt.query, st)
+		}
+		for _, id := range tt.want {
+			if !strings.Contains(body, `href="/console/payments/`+id+`"`) {
+				t.Errorf("%s: %s not found", tt.query, id)
+			}
+		}
+		for _, id := range tt.not {
+			if strings.Contains(body, `href="/console/payments/`+id+`"`) {
+				t.Errorf("%s: %s found", tt.query, id)
+			}
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kassa/kassa"
@@ -31,26 +32,48 @@ const (
 // --- Payments ---
 
 type paymentsData struct {
-	Query, Status string
-	Payments      []payment.Payment
-	Statuses      []string
+	Query, Status, From, To string
+	Payments                []payment.Payment
+	Statuses                []string
+	// Scanned is how many of the newest payments (in the dates) a search
+	// by email, card or voucher looked through; Cut says it stopped there.
+	Scanned int
+	Cut     bool
 }
 
 var statuses = []string{"", "requires_action", "authorized", "captured", "canceled", "failed", "expired"}
 
-// payments searches the merchant's payments: by id or merchant reference
-// (the query), by status.
+// searchScanMax bounds the payments a search by email, card last 4 or
+// voucher serial looks through (the store has no index for them yet).
+const searchScanMax = 2000
+
+// payments searches the merchant's payments by id, merchant reference,
+// customer email, card last 4 or voucher serial, with a status and dates.
 func (h *Handler) payments(w http.ResponseWriter, r *http.Request) {
 	v := h.newVisit(w, r)
 	if !h.auth(v, members.ViewPayments) {
 		return
 	}
 	q := r.URL.Query()
-	d := paymentsData{Query: q.Get("q"), Status: q.Get("status"), Statuses: statuses}
+	d := paymentsData{Query: strings.TrimSpace(q.Get("q")), Status: q.Get("status"), From: q.Get("from"), To: q.Get("to"),
+		Statuses: statuses}
 	if len(d.Query) > inputBytesMax {
 		d.Query = ""
 	}
-	if len(d.Query) > 4 && d.Query[:4] == "pay_" {
+	f := payment.Filter{MerchantID: v.org(), Status: payment.Status(d.Status), Limit: listLimit}
+	if t, err := time.Parse("2006-01-02", d.From); err == nil {
+		f.CreatedGTE = t
+	} else {
+		d.From = ""
+	}
+	if t, err := time.Parse("2006-01-02", d.To); err == nil {
+		f.CreatedLT = t.AddDate(0, 0, 1)
+	} else {
+		d.To = ""
+	}
+	var err error
+	switch match := searchMatcher(d.Query); {
+	case strings.HasPrefix(d.Query, "pay_"):
 		p, err := h.cfg.Payments.Get(r.Context(), v.org(), d.Query)
 		if err == nil {
 			d.Payments = []payment.Payment{p}
@@ -58,16 +81,65 @@ func (h *Handler) payments(w http.ResponseWriter, r *http.Request) {
 			h.fail(v, err)
 			return
 		}
-	} else {
-		ps, _, err := h.cfg.Payments.List(r.Context(), payment.Filter{MerchantID: v.org(), Status: payment.Status(d.Status),
-			MerchantReference: d.Query, Limit: listLimit})
-		if err != nil {
-			h.fail(v, err)
-			return
-		}
-		d.Payments = ps
+	case match != nil:
+		d.Payments, d.Scanned, d.Cut, err = h.scanPayments(v, f, match)
+	default:
+		f.MerchantReference = d.Query
+		d.Payments, _, err = h.cfg.Payments.List(r.Context(), f)
+	}
+	if err != nil {
+		h.fail(v, err)
+		return
 	}
 	h.render(v, http.StatusOK, page{Template: "payments", Title: "Payments", Data: d})
+}
+
+// searchMatcher reads a query that is no id or reference: an email
+// address, 4 digits (a card's last 4) or a voucher serial (12+ digits).
+func searchMatcher(q string) func(payment.Payment) bool {
+	digits := q != "" && strings.Trim(q, "0123456789") == ""
+	switch {
+	case strings.Contains(q, "@"):
+		q = strings.ToLower(q)
+		return func(p payment.Payment) bool { return strings.ToLower(p.Customer.Email) == q }
+	case digits && len(q) == 4:
+		return func(p payment.Payment) bool { return p.Card.Last4 == q }
+	case digits && len(q) >= 10:
+		return func(p payment.Payment) bool {
+			for _, u := range p.Vouchers {
+				if u.Serial == q {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	return nil
+}
+
+// scanPayments pages through the newest payments of the filter, keeping
+// those that match, up to searchScanMax payments looked at.
+func (h *Handler) scanPayments(v *visit, f payment.Filter, match func(payment.Payment) bool) ([]payment.Payment, int, bool, error) {
+	var out []payment.Payment
+	scanned := 0
+	f.Limit = payment.ListLimitMax
+	for scanned < searchScanMax && len(out) < listLimit {
+		ps, more, err := h.cfg.Payments.List(v.r.Context(), f)
+		if err != nil {
+			return nil, 0, false, err
+		}
+		for _, p := range ps {
+			if match(p) && len(out) < listLimit {
+				out = append(out, p)
+			}
+		}
+		scanned += len(ps)
+		if !more || len(ps) == 0 {
+			return out, scanned, false, nil
+		}
+		f.StartingAfter = ps[len(ps)-1].ID
+	}
+	return out, scanned, true, nil
 }
 
 type transferRow struct {
