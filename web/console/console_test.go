@@ -440,3 +440,52 @@ func TestConsolePaymentSearch(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleSimilarCases: a review case shows the merchant's earlier
+// payments with the same customer email and how they ended; another
+// merchant's never.
+func TestConsoleSimilarCases(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	an := f.join(t, f.merchant.ID, "an@example.com", members.Analyst)
+	c := f.newClient()
+	c.login(t, an)
+	mk := func(merchantID, email string) payment.Payment {
+		p, err := f.payments.Create(ctx, merchantID, payment.CreateRequest{Amount: 500, Currency: "EUR", Description: "Deposit",
+			Customer: payment.Customer{Email: email}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	earlier := mk(f.merchant.ID, "sam@example.com")
+	other := mk(f.merchant.ID, "kim@example.com")
+	theirs := mk(f.other.ID, "sam@example.com")
+	f.addRule(t, f.merchant.ID, "hold", "amount >= 5000", risk.Review)
+	p, err := f.payments.Create(ctx, f.merchant.ID, payment.CreateRequest{Amount: 6000, Currency: "EUR", Description: "Deposit",
+		CaptureMethod: payment.CaptureManual, Customer: payment.Customer{Email: "Sam@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.payments.Confirm(ctx, f.merchant.ID, p.ID, payment.ConfirmRequest{ClientSecret: p.ClientSecret,
+		PINs: []string{f.issue(t, 6000)}, ClientIP: "198.51.100.20", SecretKey: true}); err != nil {
+		t.Fatal(err)
+	}
+	rv, err := f.risk.ReviewByPayment(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, body := c.get(t, "/console/reviews/"+rv.ID)
+	if st != 200 {
+		t.Fatalf("case = %d", st)
+	}
+	i := strings.Index(body, `id="sc"`)
+	if i < 0 {
+		t.Fatal("no similar cases section")
+	}
+	section := body[i:]
+	if !strings.Contains(section, earlier.ID) || strings.Contains(section, other.ID) || strings.Contains(body, theirs.ID) {
+		t.Errorf("similar cases: earlier %v, other %v, theirs %v", strings.Contains(section, earlier.ID),
+			strings.Contains(section, other.ID), strings.Contains(body, theirs.ID))
+	}
+}

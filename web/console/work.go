@@ -383,6 +383,7 @@ func (h *Handler) reviews(w http.ResponseWriter, r *http.Request) {
 type reviewData struct {
 	Case     risk.ReviewCase
 	P        payment.Payment
+	Similar  []similarCase
 	Reasons  []reasonBar
 	Features []featureRow
 	Open     bool
@@ -417,6 +418,10 @@ func (h *Handler) showReview(v *visit, status int, id, notice string) {
 		return
 	}
 	d.Reasons = reasonBars(d.P.Risk.Reasons)
+	if d.Similar, err = h.similar(v, d.P); err != nil {
+		h.fail(v, err)
+		return
+	}
 	// Only the values the merchant owns: a payment's evaluation reads the
 	// platform's counts, which hold other merchants' payers.
 	if ev, err := h.cfg.Risk.Evaluation(ctx, v.org(), c.EvaluationID); err == nil {
@@ -429,6 +434,64 @@ func (h *Handler) showReview(v *visit, status int, id, notice string) {
 		}
 	}
 	h.render(v, status, page{Template: "review", Title: "Review " + c.ID, Notice: notice, Data: d})
+}
+
+// similarCase is an earlier payment that shares something with a case's.
+type similarCase struct {
+	P     payment.Payment
+	Share string // what it shares: email, card, voucher, account
+}
+
+// similarScanMax bounds the payments the review page looks through for
+// similar cases (the newest of the merchant).
+const similarScanMax = 500
+
+// similar finds the merchant's recent payments that share the customer
+// email, the card, a voucher or the payer's account with p, with how
+// they ended (status, review outcome).
+func (h *Handler) similar(v *visit, p payment.Payment) ([]similarCase, error) {
+	serials := map[string]bool{}
+	for _, u := range p.Vouchers {
+		serials[u.Serial] = true
+	}
+	var out []similarCase
+	f := payment.Filter{MerchantID: v.org(), Limit: payment.ListLimitMax}
+	for scanned := 0; scanned < similarScanMax && len(out) < 20; {
+		ps, more, err := h.cfg.Payments.List(v.r.Context(), f)
+		if err != nil {
+			return nil, err
+		}
+		for _, x := range ps {
+			if x.ID == p.ID {
+				continue
+			}
+			var share []string
+			if p.Customer.Email != "" && strings.EqualFold(x.Customer.Email, p.Customer.Email) {
+				share = append(share, "email")
+			}
+			if p.Card.Fingerprint != "" && x.Card.Fingerprint == p.Card.Fingerprint {
+				share = append(share, "card")
+			}
+			for _, u := range x.Vouchers {
+				if serials[u.Serial] {
+					share = append(share, "voucher")
+					break
+				}
+			}
+			if p.PayerID != "" && x.PayerID == p.PayerID {
+				share = append(share, "account")
+			}
+			if len(share) > 0 && len(out) < 20 {
+				out = append(out, similarCase{P: x, Share: strings.Join(share, ", ")})
+			}
+		}
+		scanned += len(ps)
+		if !more || len(ps) == 0 {
+			break
+		}
+		f.StartingAfter = ps[len(ps)-1].ID
+	}
+	return out, nil
 }
 
 func (h *Handler) approveReview(w http.ResponseWriter, r *http.Request) { h.resolve(w, r, true) }
