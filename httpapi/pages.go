@@ -49,6 +49,20 @@ func (s *Server) registerAccounts() {
 	}
 }
 
+// registerRouted mounts h (the console) for the patterns it names, like
+// the account pages; nil mounts nothing.
+func (s *Server) registerRouted(h RoutedHandler) {
+	if h == nil {
+		return
+	}
+	limited := s.pageLimit(h)
+	for _, p := range h.Routes() {
+		s.mux.Handle(p, limited)
+		method, pattern, _ := strings.Cut(p, " ")
+		s.routes = append(s.routes, Route{Method: method, Pattern: pattern, Auth: AuthNone})
+	}
+}
+
 // pageLimit applies the per-IP token bucket of unauthenticated calls.
 func (s *Server) pageLimit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/audit"
 	"github.com/kassa/kassa/idempotency"
 	"github.com/kassa/kassa/identity"
 	"github.com/kassa/kassa/invoice"
@@ -61,6 +62,11 @@ type Config struct {
 	// Invoices serves /v1/invoices/... and /v1/invoice_settings; nil
 	// leaves those routes out.
 	Invoices *invoice.Service
+	// Audit serves /v1/audit_events; nil leaves it out.
+	Audit *audit.Log
+	// Console serves the console pages (package web/console) for the
+	// routes it names; nil leaves them out.
+	Console RoutedHandler
 	// Pages serves the hosted pages (GET and POST /pay/{id}, package web); nil leaves them out.
 	Pages http.Handler
 	// PublicURL is the origin payers reach the hosted pages at
@@ -197,6 +203,7 @@ func New(cfg Config) *Server {
 	}
 	s.registerPages()
 	s.registerAccounts()
+	s.registerRouted(s.cfg.Console)
 	s.handler = realClient(cfg.TrustedProxies, s.middleware(http.HandlerFunc(s.dispatch)))
 	return s
 }
@@ -218,6 +225,7 @@ func (s *Server) registerAPI() {
 	s.registerRisk()
 	s.registerSignUps()
 	s.registerTokens()
+	s.registerAudit()
 }
 
 // ServeHTTP implements http.Handler.
@@ -310,6 +318,10 @@ func (s *Server) endpoint(auth Auth, bodyMax int64, h HandlerFunc) http.Handler 
 				return
 			}
 			ctx = withPrincipal(ctx, p)
+			if s.cfg.Audit != nil {
+				ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorAPIKey, ID: p.KeyID, IP: clientIP(r),
+					UserAgent: r.UserAgent()})
+			}
 			limitKey = "key:" + p.KeyID
 			if info := infoFrom(ctx); info != nil {
 				info.merchantID, info.keyID = p.Merchant.ID, p.KeyID

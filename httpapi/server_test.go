@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kassa/kassa/audit"
 	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/invoice"
@@ -80,6 +81,9 @@ func newFixtureDB(t testing.TB, db *sqlstore.DB, cfg httpapi.Config, extra func(
 	}
 	if cfg.Invoices == nil {
 		cfg.Invoices = invoice.New(invoice.Config{Store: sqlstore.NewInvoices(db), Payments: cfg.Payments, Merchants: f.svc})
+	}
+	if cfg.Audit == nil {
+		cfg.Audit = audit.New(sqlstore.NewAudit(db), nil, id.Generator{})
 	}
 	cfg.Logger = slog.New(slog.NewJSONHandler(f.logs, nil))
 	f.cfg = cfg

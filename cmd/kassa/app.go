@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/kassa/kassa/acquirer"
+	"github.com/kassa/kassa/audit"
 	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/identity"
@@ -88,6 +89,7 @@ type app struct {
 	db        *sqlstore.DB
 	reg       *prometheus.Registry
 	merchants *merchant.Service
+	audit     *audit.Log
 	ledger    *ledger.Ledger
 	webhooks  *webhook.Service
 	vouchers  *voucher.Service
@@ -145,6 +147,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		func() float64 { return float64(db.FailoverErrors()) }))
 	registerDataDirSpace(a.reg, cfg.store.data)
 	a.merchants = merchant.NewService(sqlstore.NewMerchants(a.db), nil, id.Generator{})
+	a.audit = audit.New(sqlstore.NewAudit(a.db), nil, id.Generator{})
 	if a.ledger, err = openLedger(a.db, cfg.store.data, cfg.ledgerKey, cfg.ledgerOrigin, logger, a.reg); err != nil {
 		return nil, err
 	}
@@ -207,8 +210,12 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	pages := http.Handler(web.New(web.Config{Payments: a.payments, Merchants: a.merchants, Cards: a.vault, Payers: accounts, Wallets: a.payments, Issuer: acq,
 		Invoices: a.invoices, PublicURL: a.pagesOrigin, Logger: logger}))
 	var payers httpapi.RoutedHandler = accounts
+	consolePages, err := a.openConsole(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if !a.roles.pages {
-		pages, payers = nil, nil
+		pages, payers, consolePages = nil, nil, nil
 	}
 	a.api = httpapi.New(httpapi.Config{
 		Logger:            logger,
@@ -220,12 +227,14 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		Payments:          a.payments,
 		Payouts:           a.payouts,
 		Invoices:          a.invoices,
+		Audit:             a.audit,
 		Vault:             a.vault,
 		Risk:              a.risk,
 		PublicURL:         a.pagesOrigin,
 		NoAPI:             !a.roles.api,
 		Pages:             pages,
 		Accounts:          payers,
+		Console:           consolePages,
 		Idempotency:       a.idem,
 		IdempotencySecret: idemKey,
 		Registry:          a.reg,

@@ -77,6 +77,7 @@ func commands() []command {
 		{"reconcile", "prove payments, refunds and the ledger agree (--fix repairs duplicates)", runReconcile},
 		{"model", "train, evaluate, import and manage risk models (model train|evaluate|import-xgboost|upload|list|promote|shadow|retire|rollback)", runModel},
 		{"simulate", "write a labelled stream of simulated payment attempts, or drive a running Kassa with it", runSimulate},
+		{"members", "invite, list and remove the console's members: merchants' teams and the platform's operators (members invite|list|remove)", runMembers},
 		{"outbox", "show the development outbox: one-time codes sent to payers (--notifier outbox)", runOutbox},
 		{"risk", "export stored risk evaluations for retraining; list, add and lift platform-wide locks (risk export|locks)", runRisk},
 		{"gdpr", "export a person's data as a ZIP; erase it (crypto-shredded after the AML retention) (gdpr export|erase)", runGDPR},

@@ -41,6 +41,8 @@ var sealedColumns = []sealedColumn{
 	sealedField("customers", "totp_pending_sealed", "totp_pending"),
 	sealedField("identity_outbox", "body_sealed", "body"),
 	sealedField("privacy_erasures", "key_sealed", "privacy_key"), // privacy.KeyAAD
+	sealedField("console_members", "totp_secret_sealed", "totp"),
+	sealedField("console_members", "totp_pending_sealed", "totp_pending"),
 	{table: "webhook_secrets", column: "secret_sealed", aadColumn: "endpoint_id", domain: webhook.SealDomain,
 		aad: webhook.SecretAAD, clearColumn: "secret"},
 }

@@ -1,0 +1,17 @@
+package main
+
+import (
+	"github.com/kassa/kassa/httpapi"
+	webconsole "github.com/kassa/kassa/web/console"
+)
+
+// openConsole makes the console's pages (served with the hosted pages,
+// on the same listener, by nodes with the pages role).
+func (a *app) openConsole(cfg appConfig) (httpapi.RoutedHandler, error) {
+	svc, err := newConsoleService(a.db, a.keks, cfg.identity, a.pagesOrigin)
+	if err != nil {
+		return nil, err
+	}
+	return webconsole.New(webconsole.Config{Members: svc, Merchants: a.merchants, Payments: a.payments, Audit: a.audit,
+		Risk: a.risk, Webhooks: a.webhooks, Ledger: a.ledger, SecureCookies: !cfg.plainHTTP, Logger: a.log})
+}
