@@ -92,7 +92,7 @@ func TestTopUpAndWithdraw(t *testing.T) {
 	// voucher) with the way back to the balance.
 	resp = v.post("/pay/"+pid, url.Values{"client_secret": {p.ClientSecret}, "pin": {vch.PIN}, "csrf": {""}})
 	v.wantPage("paying the top-up", resp, 200, `id="vouchers-left"`, `#wallet">`)
-	v.wantPage("account after the top-up", v.get("/account"), 200, "30.00 EUR</strong> available")
+	v.wantPage("account after the top-up", v.get("/account"), 200, "€30.00</strong> available")
 
 	// Withdrawing needs KYC, then a fresh second factor.
 	verifyKYC(t, v, "Ada", "Lovelace")
@@ -111,7 +111,7 @@ func TestTopUpAndWithdraw(t *testing.T) {
 	v.wantPage("another's card", resp, 422, `id="withdraw-error"`)
 	v.get("/account")
 	form := url.Values{"amount": {"12.50"}, "to": {"bank"}, "iban": {ibanPaid}, "form_id": {"f1"}}
-	v.wantPage("withdrawn", v.follow(v.post("/account/withdraw", form)), 200, "Your withdrawal was requested", "Being sent", "DE … 0000", "17.50 EUR</strong> available")
+	v.wantPage("withdrawn", v.follow(v.post("/account/withdraw", form)), 200, "Your withdrawal was requested", "Being sent", "DE … 0000", "€17.50</strong> available")
 	// The same form again (a double click): one withdrawal.
 	v.post("/account/withdraw", form)
 	if ws, err := f.payouts.Withdrawals(context.Background(), ada.Session.CustomerID, 10); err != nil || len(ws) != 1 {
