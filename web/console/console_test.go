@@ -307,7 +307,7 @@ func TestConsoleAuditEveryAction(t *testing.T) {
 		{"POST /console/rules/{id}/{op}", "/console/rules/" + rule2 + "/up", c, nil, f.merchant.ID, "risk_rule.up", rule2},
 		{"POST /console/rules/{id}/{op}", "/console/rules/" + rule2 + "/down", c, nil, f.merchant.ID, "risk_rule.down", rule2},
 		{"POST /console/login/code", "", nil, nil, f.merchant.ID, "member.login", owner.ID},
-		{"POST /console/invite/{token}", "", nil, nil, f.merchant.ID, "member.accept", owner.ID},
+		{"POST /console/invite", "", nil, nil, f.merchant.ID, "member.accept", owner.ID},
 	}
 	// The login and logout change nothing but the browser's session (the
 	// code's login is audited below); a rule check only reads.

@@ -121,7 +121,7 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-var linkRE = regexp.MustCompile(`/console/invite/([A-Za-z0-9_-]+)`)
+var linkRE = regexp.MustCompile(`/console/invite\?token=([A-Za-z0-9_-]+)`)
 
 // member is a console member of the fixture with their authenticator.
 type member struct {
