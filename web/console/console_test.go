@@ -340,6 +340,14 @@ func TestConsoleAuditEveryAction(t *testing.T) {
 			t.Errorf("state-changing route %s is not in the audit table", r)
 		}
 	}
+	// The operator reads every organisation's entries; a merchant's owner
+	// only the merchant's.
+	if _, body := opc.get(t, "/console/audit?action=payment."); !strings.Contains(body, toCapture.ID) {
+		t.Error("the operator does not see the merchant's entries")
+	}
+	if _, body := c.get(t, "/console/audit"); strings.Contains(body, "merchant.create") || strings.Contains(body, "risk_lock.lift") {
+		t.Error("a merchant's owner sees the platform's entries")
+	}
 	// No secret in the log: the new key's secret is shown once, never kept.
 	for _, e := range f.auditActions(t, f.merchant.ID) {
 		if strings.Contains(string(e.After), "sk_") && !strings.Contains(string(e.After), "...") {
