@@ -11,6 +11,7 @@ import (
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/audit"
 	members "github.com/kassa/kassa/console"
+	kid "github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/money"
@@ -162,6 +163,7 @@ type paymentData struct {
 	Transfers []transferRow
 	Reasons   []reasonBar
 	Notice    string
+	RequestID string // the refund form's, for its idempotency
 	// StepUp: a refund of StepUpFrom or more needs an authenticator code.
 	StepUp     bool
 	StepUpFrom string
@@ -193,7 +195,7 @@ func (h *Handler) showPayment(v *visit, status int, id, notice string) {
 		h.fail(v, err)
 		return
 	}
-	d := paymentData{P: p, Notice: notice, StepUp: h.cfg.RefundStepUp > 0 && p.AmountCaptured-p.AmountRefunded >= h.cfg.RefundStepUp,
+	d := paymentData{P: p, Notice: notice, RequestID: kid.New("req"), StepUp: h.cfg.RefundStepUp > 0 && p.AmountCaptured-p.AmountRefunded >= h.cfg.RefundStepUp,
 		StepUpFrom: web.FormatAmount(h.cfg.RefundStepUp, p.Currency)}
 	d.Timeline = append(d.Timeline, timelineItem{p.Created, "created: " + string(p.Status)})
 	if !p.Updated.Equal(p.Created) {
@@ -329,6 +331,11 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) refund(w http.ResponseWriter, r *http.Request) {
 	h.act(w, r, members.RefundPayments, "payment.refund", func(v *visit, p payment.Payment) (payment.Payment, string, error) {
 		req := payment.RefundRequest{Payment: p.ID, Reason: "requested_by_customer"}
+		// The form's own request id makes a resent form find the refund
+		// the first one made instead of refunding again.
+		if rid := v.input("request"); rid != "" && len(rid) <= 64 {
+			req.RequestKey = "console/" + v.m.ID + "/" + rid
+		}
 		amount := p.AmountCaptured - p.AmountRefunded - p.AmountRefundPending
 		if s := v.input("amount"); s != "" {
 			n, err := strconv.ParseInt(s, 10, 64)
