@@ -12,6 +12,7 @@ import (
 	members "github.com/kassa/kassa/console"
 	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/risk"
+	"github.com/kassa/kassa/voucher"
 	"github.com/kassa/kassa/webhook"
 )
 
@@ -281,6 +282,11 @@ func TestConsoleAuditEveryAction(t *testing.T) {
 		t.Fatal(err)
 	}
 	eps, _, _ := f.webhooks.Endpoints(ctx, f.merchant.ID, "", 1)
+	spare, err := f.vouchers.Issue(ctx, voucher.IssueRequest{Count: 1, Amount: 500, Currency: "EUR", IssuedBy: f.issuer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial := spare[0].Serial
 
 	tests := []struct {
 		route, path string
@@ -306,6 +312,8 @@ func TestConsoleAuditEveryAction(t *testing.T) {
 		{"POST /console/rules/{id}/{op}", "/console/rules/" + rule2 + "/enable", c, nil, f.merchant.ID, "risk_rule.enable", rule2},
 		{"POST /console/rules/{id}/{op}", "/console/rules/" + rule2 + "/up", c, nil, f.merchant.ID, "risk_rule.up", rule2},
 		{"POST /console/rules/{id}/{op}", "/console/rules/" + rule2 + "/down", c, nil, f.merchant.ID, "risk_rule.down", rule2},
+		{"POST /console/operator/vouchers", "/console/operator/vouchers", opc, url.Values{"issuer": {f.issuer}, "count": {"3"}, "amount": {"2000"}, "currency": {"eur"}}, members.Platform, "voucher.issue", f.issuer},
+		{"POST /console/operator/vouchers/invalidate", "/console/operator/vouchers/invalidate", opc, url.Values{"issuer": {f.issuer}, "serial": {serial}}, members.Platform, "voucher.invalidate", serial},
 		{"POST /console/login/code", "", nil, nil, f.merchant.ID, "member.login", owner.ID},
 		{"POST /console/invite", "", nil, nil, f.merchant.ID, "member.accept", owner.ID},
 	}
@@ -347,6 +355,12 @@ func TestConsoleAuditEveryAction(t *testing.T) {
 	}
 	if _, body := c.get(t, "/console/audit"); strings.Contains(body, "merchant.create") || strings.Contains(body, "risk_lock.lift") {
 		t.Error("a merchant's owner sees the platform's entries")
+	}
+	// The issued PINs are on the page once, never in the audit log.
+	for _, e := range f.auditActions(t, members.Platform) {
+		if e.Action == "voucher.issue" && regexp.MustCompile(`\d{16}`).Match(e.After) {
+			t.Errorf("a PIN in the audit log: %s", e.After)
+		}
 	}
 	// No secret in the log: the new key's secret is shown once, never kept.
 	for _, e := range f.auditActions(t, f.merchant.ID) {

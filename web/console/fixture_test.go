@@ -103,7 +103,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f.merchants = shop.Merchants
 	pages, err := webconsole.New(webconsole.Config{Members: f.members, Merchants: shop.Merchants, Payments: f.payments,
-		Audit: f.audit, Risk: f.risk, Webhooks: f.webhooks, Ledger: f.led, Logger: logger})
+		Audit: f.audit, Risk: f.risk, Webhooks: f.webhooks, Ledger: f.led, Vouchers: f.vouchers, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
