@@ -50,7 +50,7 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-var linkRE = regexp.MustCompile(`https://pay\.example/console/invite/([A-Za-z0-9_-]+)`)
+var linkRE = regexp.MustCompile(`https://pay\.example/console/invite\?token=([A-Za-z0-9_-]+)`)
 var secretRE = regexp.MustCompile(`secret=([A-Z2-7]+)`)
 
 const password = "a long console password 1"

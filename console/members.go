@@ -45,7 +45,8 @@ func (s *Service) Invite(ctx context.Context, by Role, org, email string, role R
 	if err := s.cfg.Store.CreateMember(ctx, m); err != nil {
 		return Invitation{}, err
 	}
-	link := s.cfg.BaseURL + "/console/invite/" + url.PathEscape(token)
+	// The token goes in the query, not the path: access logs keep paths.
+	link := s.cfg.BaseURL + "/console/invite?token=" + url.QueryEscape(token)
 	msg := identity.Message{Channel: identity.ChannelEmail, To: email, Subject: "Your invitation to the Kassa console",
 		Body: "You are invited to the Kassa console as " + string(role) + ". Set your password and your authenticator app at\n\n" +
 			link + "\n\nThe link works for 72 hours, once."}

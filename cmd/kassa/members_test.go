@@ -30,14 +30,14 @@ func TestMembersCLI(t *testing.T) {
 	}
 	mer := regexp.MustCompile(`mer_[a-z0-9]+`).FindString(out)
 	out, _, err = kassa("members", "invite", "--merchant", mer, "--email", "Ana@Example.com", "--role", "owner")
-	if err != nil || !strings.Contains(out, "/console/invite/") || !strings.Contains(out, "ana@example.com") {
+	if err != nil || !strings.Contains(out, "/console/invite?token=") || !strings.Contains(out, "ana@example.com") {
 		t.Fatalf("invite = %q, %v", out, err)
 	}
 	ana := regexp.MustCompile(`mem_[a-z0-9]+`).FindString(out)
 	if out, _, err = kassa("members", "invite", "--operator", "--email", "ops@example.com"); err != nil || !strings.Contains(out, "operator") {
 		t.Fatalf("operator invite = %q, %v", out, err)
 	}
-	if out, _, err = kassa("outbox", "--to", "ops@example.com"); err != nil || !strings.Contains(out, "/console/invite/") {
+	if out, _, err = kassa("outbox", "--to", "ops@example.com"); err != nil || !strings.Contains(out, "/console/invite?token=") {
 		t.Errorf("outbox = %q, %v", out, err)
 	}
 	if out, _, err = kassa("members", "list", "--merchant", mer); err != nil || !strings.Contains(out, "ana@example.com  owner  invited") {

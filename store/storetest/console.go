@@ -59,7 +59,7 @@ func (n *notifier) Send(_ context.Context, m identity.Message) error {
 	return nil
 }
 
-var consoleInviteRE = regexp.MustCompile(`/console/invite/([A-Za-z0-9_-]+)`)
+var consoleInviteRE = regexp.MustCompile(`/console/invite\?token=([A-Za-z0-9_-]+)`)
 
 const consolePassword = "a long console password 1"
 

@@ -293,4 +293,10 @@ func TestConsoleBrowserAccessibility(t *testing.T) {
 	if !strings.Contains(text(b, "main table"), "merchant.create") {
 		t.Error("the operator's audit log lacks the merchant it made")
 	}
+	// Neither the invitation's token nor the authenticator's secret is
+	// in the log.
+	tok := linkRE.FindStringSubmatch(inv.Link)[1]
+	if logs := f.logs.String(); strings.Contains(logs, tok) || strings.Contains(logs, secret) {
+		t.Error("the invitation token or the TOTP secret is in the log")
+	}
 }

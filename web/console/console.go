@@ -30,6 +30,7 @@ import (
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/risk"
+	"github.com/kassa/kassa/voucher"
 	"github.com/kassa/kassa/web"
 	"github.com/kassa/kassa/webhook"
 )
@@ -48,6 +49,9 @@ type Config struct {
 	Risk      *risk.Engine
 	Webhooks  *webhook.Service
 	Ledger    *ledger.Ledger
+	// Vouchers lets the operator issue and invalidate voucher batches;
+	// nil leaves that out.
+	Vouchers *voucher.Service
 	// RefundStepUp is the refund, in minor units of the payment's
 	// currency, from which the member must type a fresh authenticator
 	// code too; zero means RefundStepUpDefault, negative never.
@@ -125,8 +129,8 @@ func (h *Handler) routes() []route {
 		{"GET /console/login/code", h.codePage},
 		{"POST /console/login/code", h.code},
 		{"POST /console/logout", h.logout},
-		{"GET /console/invite/{token}", h.invitePage},
-		{"POST /console/invite/{token}", h.invite},
+		{"GET /console/invite", h.invitePage},
+		{"POST /console/invite", h.invite},
 		{"GET /console/payments", h.payments},
 		{"GET /console/payments/{id}", h.payment},
 		{"POST /console/payments/{id}/capture", h.capture},
@@ -152,6 +156,8 @@ func (h *Handler) routes() []route {
 		{"GET /console/operator", h.operator},
 		{"POST /console/operator/merchants", h.createMerchant},
 		{"POST /console/operator/locks/lift", h.liftLock},
+		{"POST /console/operator/vouchers", h.issueVouchers},
+		{"POST /console/operator/vouchers/invalidate", h.invalidateVoucher},
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	members "github.com/kassa/kassa/console"
 	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/risk"
+	"github.com/kassa/kassa/voucher"
 	"github.com/kassa/kassa/webhook"
 )
 
@@ -281,6 +282,11 @@ func TestConsoleAuditEveryAction(t *testing.T) {
 		t.Fatal(err)
 	}
 	eps, _, _ := f.webhooks.Endpoints(ctx, f.merchant.ID, "", 1)
+	spare, err := f.vouchers.Issue(ctx, voucher.IssueRequest{Count: 1, Amount: 500, Currency: "EUR", IssuedBy: f.issuer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial := spare[0].Serial
 
 	tests := []struct {
 		route, path string
@@ -306,8 +312,10 @@ func TestConsoleAuditEveryAction(t *testing.T) {
 		{"POST /console/rules/{id}/{op}", "/console/rules/" + rule2 + "/enable", c, nil, f.merchant.ID, "risk_rule.enable", rule2},
 		{"POST /console/rules/{id}/{op}", "/console/rules/" + rule2 + "/up", c, nil, f.merchant.ID, "risk_rule.up", rule2},
 		{"POST /console/rules/{id}/{op}", "/console/rules/" + rule2 + "/down", c, nil, f.merchant.ID, "risk_rule.down", rule2},
+		{"POST /console/operator/vouchers", "/console/operator/vouchers", opc, url.Values{"issuer": {f.issuer}, "count": {"3"}, "amount": {"2000"}, "currency": {"eur"}}, members.Platform, "voucher.issue", f.issuer},
+		{"POST /console/operator/vouchers/invalidate", "/console/operator/vouchers/invalidate", opc, url.Values{"issuer": {f.issuer}, "serial": {serial}}, members.Platform, "voucher.invalidate", serial},
 		{"POST /console/login/code", "", nil, nil, f.merchant.ID, "member.login", owner.ID},
-		{"POST /console/invite/{token}", "", nil, nil, f.merchant.ID, "member.accept", owner.ID},
+		{"POST /console/invite", "", nil, nil, f.merchant.ID, "member.accept", owner.ID},
 	}
 	// The login and logout change nothing but the browser's session (the
 	// code's login is audited below); a rule check only reads.
@@ -338,6 +346,20 @@ func TestConsoleAuditEveryAction(t *testing.T) {
 	for _, r := range f.pages.Routes() {
 		if strings.HasPrefix(r, "POST ") && !covered[r] {
 			t.Errorf("state-changing route %s is not in the audit table", r)
+		}
+	}
+	// The operator reads every organisation's entries; a merchant's owner
+	// only the merchant's.
+	if _, body := opc.get(t, "/console/audit?action=payment."); !strings.Contains(body, toCapture.ID) {
+		t.Error("the operator does not see the merchant's entries")
+	}
+	if _, body := c.get(t, "/console/audit"); strings.Contains(body, "merchant.create") || strings.Contains(body, "risk_lock.lift") {
+		t.Error("a merchant's owner sees the platform's entries")
+	}
+	// The issued PINs are on the page once, never in the audit log.
+	for _, e := range f.auditActions(t, members.Platform) {
+		if e.Action == "voucher.issue" && regexp.MustCompile(`\d{16}`).Match(e.After) {
+			t.Errorf("a PIN in the audit log: %s", e.After)
 		}
 	}
 	// No secret in the log: the new key's secret is shown once, never kept.
@@ -379,8 +401,16 @@ func TestConsoleRefundStepUp(t *testing.T) {
 	if st, _ := c.do(t, path, url.Values{"amount": {"50000"}, "code": {code}}); st != http.StatusBadRequest {
 		t.Errorf("the same code again: %d", st)
 	}
-	if st, _ := c.do(t, path, url.Values{"amount": {"1000"}}); st != http.StatusOK {
-		t.Errorf("a small refund: %d", st)
+	// A small refund, its form sent twice: one refund.
+	_, page := c.get(t, "/console/payments/"+p.ID)
+	rid := regexp.MustCompile(`name="request" value="([^"]+)"`).FindStringSubmatch(page)
+	if rid == nil {
+		t.Fatal("no request id on the refund form")
+	}
+	for range 2 {
+		if st, _ := c.do(t, path, url.Values{"amount": {"1000"}, "request": {rid[1]}}); st != http.StatusOK {
+			t.Errorf("a small refund: %d", st)
+		}
 	}
 	got, _ := f.payments.Get(ctx, f.merchant.ID, p.ID)
 	if got.AmountRefunded != 61000 {

@@ -103,7 +103,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f.merchants = shop.Merchants
 	pages, err := webconsole.New(webconsole.Config{Members: f.members, Merchants: shop.Merchants, Payments: f.payments,
-		Audit: f.audit, Risk: f.risk, Webhooks: f.webhooks, Ledger: f.led, Logger: logger})
+		Audit: f.audit, Risk: f.risk, Webhooks: f.webhooks, Ledger: f.led, Vouchers: f.vouchers, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-var linkRE = regexp.MustCompile(`/console/invite/([A-Za-z0-9_-]+)`)
+var linkRE = regexp.MustCompile(`/console/invite\?token=([A-Za-z0-9_-]+)`)
 
 // member is a console member of the fixture with their authenticator.
 type member struct {

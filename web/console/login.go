@@ -100,7 +100,7 @@ type inviteData struct {
 
 func (h *Handler) invitePage(w http.ResponseWriter, r *http.Request) {
 	v := h.newVisit(w, r)
-	m, err := h.cfg.Members.Invited(r.Context(), r.PathValue("token"))
+	m, err := h.cfg.Members.Invited(r.Context(), r.URL.Query().Get("token"))
 	if err != nil {
 		h.fail(v, err)
 		return
@@ -116,7 +116,7 @@ func (h *Handler) invite(w http.ResponseWriter, r *http.Request) {
 	if !h.form(v) {
 		return
 	}
-	token := r.PathValue("token")
+	token := r.URL.Query().Get("token")
 	m, err := h.cfg.Members.Invited(r.Context(), token)
 	if err != nil {
 		h.fail(v, err)

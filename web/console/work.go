@@ -11,11 +11,13 @@ import (
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/audit"
 	members "github.com/kassa/kassa/console"
+	kid "github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/risk"
+	"github.com/kassa/kassa/voucher"
 	"github.com/kassa/kassa/web"
 	"github.com/kassa/kassa/webhook"
 )
@@ -162,6 +164,7 @@ type paymentData struct {
 	Transfers []transferRow
 	Reasons   []reasonBar
 	Notice    string
+	RequestID string // the refund form's, for its idempotency
 	// StepUp: a refund of StepUpFrom or more needs an authenticator code.
 	StepUp     bool
 	StepUpFrom string
@@ -193,7 +196,7 @@ func (h *Handler) showPayment(v *visit, status int, id, notice string) {
 		h.fail(v, err)
 		return
 	}
-	d := paymentData{P: p, Notice: notice, StepUp: h.cfg.RefundStepUp > 0 && p.AmountCaptured-p.AmountRefunded >= h.cfg.RefundStepUp,
+	d := paymentData{P: p, Notice: notice, RequestID: kid.New("req"), StepUp: h.cfg.RefundStepUp > 0 && p.AmountCaptured-p.AmountRefunded >= h.cfg.RefundStepUp,
 		StepUpFrom: web.FormatAmount(h.cfg.RefundStepUp, p.Currency)}
 	d.Timeline = append(d.Timeline, timelineItem{p.Created, "created: " + string(p.Status)})
 	if !p.Updated.Equal(p.Created) {
@@ -329,6 +332,11 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) refund(w http.ResponseWriter, r *http.Request) {
 	h.act(w, r, members.RefundPayments, "payment.refund", func(v *visit, p payment.Payment) (payment.Payment, string, error) {
 		req := payment.RefundRequest{Payment: p.ID, Reason: "requested_by_customer"}
+		// The form's own request id makes a resent form find the refund
+		// the first one made instead of refunding again.
+		if rid := v.input("request"); rid != "" && len(rid) <= 64 {
+			req.RequestKey = "console/" + v.m.ID + "/" + rid
+		}
 		amount := p.AmountCaptured - p.AmountRefunded - p.AmountRefundPending
 		if s := v.input("amount"); s != "" {
 			n, err := strconv.ParseInt(s, 10, 64)
@@ -776,6 +784,8 @@ func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
 // --- Operator ---
 
 type operatorData struct {
+	Vouchers   bool
+	Issued     []voucher.Issued // PINs shown this once
 	Locks      []risk.ListEntry
 	Merchants  []merchant.Merchant
 	Checkpoint *ledger.Checkpoint
@@ -791,8 +801,12 @@ func (h *Handler) operator(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) showOperator(v *visit, created *merchant.Created, notice string) {
+	h.showOperatorWith(v, operatorData{Created: created}, notice)
+}
+
+func (h *Handler) showOperatorWith(v *visit, d operatorData, notice string) {
 	ctx := v.r.Context()
-	d := operatorData{Created: created}
+	d.Vouchers = h.cfg.Vouchers != nil
 	var err error
 	if d.Merchants, err = h.cfg.Merchants.List(ctx, "", 100); err != nil {
 		h.fail(v, err)
@@ -851,4 +865,67 @@ func (h *Handler) liftLock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.showOperator(v, nil, "Lifted the lock of "+typ+" "+value+".")
+}
+
+// issueBatchMax bounds a batch issued in the console (its PINs are shown
+// on one page); the CLI issues up to voucher.IssueCountMax.
+const issueBatchMax = 100
+
+// issueVouchers issues a batch for a distributor allowed to issue; the
+// PINs are shown this once and never written anywhere else.
+func (h *Handler) issueVouchers(w http.ResponseWriter, r *http.Request) {
+	v := h.newVisit(w, r)
+	if !h.form(v) || !h.auth(v, members.OperatePlatform) {
+		return
+	}
+	if h.cfg.Vouchers == nil {
+		h.fail(v, kassa.Errorf(kassa.ENotFound, "route_not_found", "vouchers are not served here"))
+		return
+	}
+	count, err1 := strconv.Atoi(v.input("count"))
+	amount, err2 := strconv.ParseInt(v.input("amount"), 10, 64)
+	if err1 != nil || count < 1 || count > issueBatchMax || err2 != nil {
+		h.fail(v, kassa.Invalid("count", "batch_invalid", "a batch is 1 to %d vouchers of a whole amount in minor units", issueBatchMax))
+		return
+	}
+	issuer := v.input("issuer")
+	vs, err := h.cfg.Vouchers.Issue(v.ctx(), voucher.IssueRequest{Count: count, Amount: money.Amount(amount),
+		Currency: money.Currency(strings.ToUpper(v.input("currency"))), IssuedBy: issuer})
+	if err != nil {
+		h.fail(v, err)
+		return
+	}
+	serials := make([]string, len(vs))
+	for i, x := range vs {
+		serials[i] = x.Serial
+	}
+	if err := h.cfg.Audit.Record(v.ctx(), audit.Platform, "voucher.issue", issuer, nil, map[string]any{"count": count,
+		"amount": amount, "currency": vs[0].Currency, "serials": serials}); err != nil {
+		h.fail(v, err)
+		return
+	}
+	d := operatorData{Issued: vs}
+	h.showOperatorWith(v, d, "Issued "+strconv.Itoa(count)+" vouchers. Copy the PINs now: they are not shown again.")
+}
+
+func (h *Handler) invalidateVoucher(w http.ResponseWriter, r *http.Request) {
+	v := h.newVisit(w, r)
+	if !h.form(v) || !h.auth(v, members.OperatePlatform) {
+		return
+	}
+	if h.cfg.Vouchers == nil {
+		h.fail(v, kassa.Errorf(kassa.ENotFound, "route_not_found", "vouchers are not served here"))
+		return
+	}
+	x, err := h.cfg.Vouchers.Invalidate(v.ctx(), v.input("issuer"), v.input("serial"))
+	if err != nil {
+		h.fail(v, err)
+		return
+	}
+	if err := h.cfg.Audit.Record(v.ctx(), audit.Platform, "voucher.invalidate", x.Serial, nil,
+		map[string]string{"status": string(x.Status), "issuer": x.IssuedBy}); err != nil {
+		h.fail(v, err)
+		return
+	}
+	h.showOperator(v, nil, "Voucher "+x.Serial+" is "+string(x.Status)+".")
 }
