@@ -64,12 +64,19 @@ var privacyTables = []privacyTable{
 	{name: "risk_evaluations",
 		account: privacyEvaluationsAccount, merchant: privacyEvaluations, omit: []string{"features"}},
 	{name: "ledger_accounts", account: privacyWallets},
+	// A merchant's invoices to its customer: exported; the erasure keeps
+	// them, because tax law binds the merchant to keep invoices (in
+	// Germany 10 years, §147 AO, §14b UStG) — docs/privacy.md.
+	{name: "invoices", merchant: "merchant_id = {mer} AND customer_id <> '' AND customer_id = {cust}", omit: []string{"page_key"}},
 	{name: "privacy_erasures", account: "subject = {subject}", merchant: "subject = {subject}", omit: []string{"key_sealed", "archive_ct"}},
 }
 
 // privacyExempt are tables with a customer, payer, email or phone column
 // that hold nothing personal beyond what privacyTables covers, with why.
-var privacyExempt = map[string]string{}
+var privacyExempt = map[string]string{
+	"console_members": "the console's members are staff of a merchant or of the operator, not payers; " +
+		"their organisation adds and removes them (kassa members remove, docs/console.md)",
+}
 
 // The subject's payments and payouts, as subqueries.
 const (
