@@ -95,6 +95,9 @@ type Config struct {
 	// Movements adds what other modules (payouts) book on merchant
 	// accounts to reconciliation; nil: none.
 	Movements Movements
+	// Gate admits each confirmation before it is scored and authorized
+	// (package compliance: jurisdiction rules, payer limits); nil: all.
+	Gate Gate
 }
 
 // Service runs the payment lifecycle.
