@@ -156,8 +156,8 @@ func (e *env) account(kyc bool, given, family, country string) string {
 	}
 	if kyc {
 		_, err = e.ids.SubmitKYC(e.ctx, res.Customer.ID, identity.IdentityData{GivenName: given, FamilyName: family,
-			BirthDate: time.Date(1990, 5, 17, 0, 0, 0, 0, time.UTC),
-			Address:   identity.Address{Line1: "Hauptstr. 1", City: "Berlin", PostalCode: "10115", Country: country},
+			BirthDate:    time.Date(1990, 5, 17, 0, 0, 0, 0, time.UTC),
+			Address:      identity.Address{Line1: "Hauptstr. 1", City: "Berlin", PostalCode: "10115", Country: country},
 			DocumentType: identity.DocumentIDCard, DocumentCountry: country, DocumentNumber: fmt.Sprintf("T%08d", n)})
 		if err != nil {
 			e.t.Fatal(err)
