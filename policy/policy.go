@@ -351,7 +351,7 @@ func (r Rules) String() string {
 		parts = append(parts, "withdrawal: "+string(r.KYCBeforeWithdrawal.Level))
 	}
 	if a := r.KYCAboveAmount; a != nil {
-		parts = append(parts, fmt.Sprintf("above %d %s: %s", a.Amount, a.Currency, a.Level))
+		parts = append(parts, fmt.Sprintf("above %s: %s", major(a.Amount, a.Currency), a.Level))
 	}
 	if r.AnonymousVouchers != nil {
 		parts = append(parts, "anonymous vouchers "+r.AnonymousVouchers.Allowed)
@@ -361,7 +361,7 @@ func (r Rules) String() string {
 		if l.CrossOperator {
 			scope = "across operators"
 		}
-		parts = append(parts, fmt.Sprintf("deposits ≤ %d %s a month %s", l.Amount, l.Currency, scope))
+		parts = append(parts, fmt.Sprintf("deposits ≤ %s a month %s", major(l.Amount, l.Currency), scope))
 	}
 	if r.Credit != nil && !r.Credit.Allowed {
 		parts = append(parts, "no credit")
@@ -373,4 +373,17 @@ func (r Rules) String() string {
 		parts = append(parts, fmt.Sprintf("AML retention %dy", r.AMLRetention.Years))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// major writes an amount in major units ("1000.00 EUR").
+func major(a money.Amount, cur money.Currency) string {
+	exp, _ := cur.Exponent()
+	div := int64(1)
+	for range exp {
+		div *= 10
+	}
+	if exp == 0 {
+		return fmt.Sprintf("%d %s", a, cur)
+	}
+	return fmt.Sprintf("%d.%0*d %s", int64(a)/div, exp, int64(a)%div, cur)
 }
