@@ -338,3 +338,6 @@ func LiftsAt(e *kassa.Error) time.Time {
 	t, _ := time.Parse(time.RFC3339, s)
 	return t
 }
+
+// Public is l's public form at the service's clock.
+func (s *Service) Public(l Limits) LimitsJSON { return Public(l, s.now().UTC()) }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/compliance"
 	"github.com/kassa/kassa/idempotency"
 	"github.com/kassa/kassa/identity"
 	"github.com/kassa/kassa/ledger"
@@ -57,6 +58,8 @@ type Config struct {
 	Payments *payment.Service
 	// Payouts serves /v1/payouts/...; nil leaves those routes out.
 	Payouts *payout.Service
+	// Compliance serves /v1/customers/{id}/limits; nil leaves them out.
+	Compliance *compliance.Service
 	// Pages serves the hosted pages (GET and POST /pay/{id}, package web); nil leaves them out.
 	Pages http.Handler
 	// PublicURL is the origin payers reach the hosted pages at
@@ -210,6 +213,7 @@ func (s *Server) registerAPI() {
 	s.registerVouchers()
 	s.registerPayments()
 	s.registerPayouts()
+	s.registerLimits()
 	s.registerRisk()
 	s.registerSignUps()
 	s.registerTokens()

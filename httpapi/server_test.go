@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kassa/kassa/compliance"
 	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/merchant"
@@ -76,6 +77,9 @@ func newFixtureDB(t testing.TB, db *sqlstore.DB, cfg httpapi.Config, extra func(
 	if cfg.Payouts == nil {
 		cfg.Payouts = payout.New(payout.Config{Store: sqlstore.NewPayouts(db), Ledger: cfg.Ledger,
 			Rails: map[string]payout.Rail{payout.DestBankAccount: payout.NewTestBank(nil)}})
+	}
+	if cfg.Compliance == nil {
+		cfg.Compliance = compliance.New(compliance.Config{Store: sqlstore.NewCompliance(db), Merchants: f.svc})
 	}
 	cfg.Logger = slog.New(slog.NewJSONHandler(f.logs, nil))
 	f.cfg = cfg

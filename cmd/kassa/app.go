@@ -217,6 +217,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		Vouchers:          a.vouchers,
 		Payments:          a.payments,
 		Payouts:           a.payouts,
+		Compliance:        a.compliance,
 		Vault:             a.vault,
 		Risk:              a.risk,
 		PublicURL:         a.pagesOrigin,
