@@ -77,6 +77,9 @@ type Config struct {
 	// (nil: EUR) and the currencies of the payer's payments.
 	Wallets          Wallets
 	WalletCurrencies []money.Currency
+	// Limits, when set, shows and changes the payer's gambling limits,
+	// self-exclusion and cool-off (limits.go).
+	Limits Limits
 }
 
 // Handler serves the account pages for the patterns Routes lists. It
@@ -155,6 +158,7 @@ func (h *Handler) register() {
 	handle("POST /account/totp", h.enrolTOTP)
 	handle("POST /account/totp/confirm", h.confirmTOTP)
 	handle("POST /account/totp/disable", h.disableTOTP)
+	handle("POST /account/limits", h.setLimits)
 
 	handle("GET /challenge/{payment_id}", h.showChallenge)
 	handle("POST /challenge/{payment_id}", h.answerChallenge)
