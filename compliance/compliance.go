@@ -17,6 +17,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/kassa/kassa"
@@ -137,6 +138,45 @@ type Service struct {
 	cfg Config
 	now func() time.Time
 	log *slog.Logger
+
+	// merchants caches merchants' profiles (category, licence country)
+	// for merchantCacheTTL: every confirmation asks the gate.
+	mu        sync.Mutex
+	merchants map[string]cachedMerchant
+}
+
+type cachedMerchant struct {
+	m       merchant.Merchant
+	expires time.Time
+}
+
+// Merchant profile cache: a changed category or licence country (kassa
+// merchants profile) binds within merchantCacheTTL.
+const (
+	merchantCacheTTL = 5 * time.Second
+	merchantCacheMax = 10_000
+)
+
+// merchant returns a merchant's profile, cached.
+func (s *Service) merchant(ctx context.Context, id string) (merchant.Merchant, error) {
+	now := s.now()
+	s.mu.Lock()
+	c, ok := s.merchants[id]
+	s.mu.Unlock()
+	if ok && now.Before(c.expires) {
+		return c.m, nil
+	}
+	m, err := s.cfg.Merchants.Get(ctx, id)
+	if err != nil {
+		return m, err
+	}
+	s.mu.Lock()
+	if len(s.merchants) >= merchantCacheMax {
+		clear(s.merchants)
+	}
+	s.merchants[id] = cachedMerchant{m: m, expires: now.Add(merchantCacheTTL)}
+	s.mu.Unlock()
+	return m, nil
 }
 
 // New returns a service.
@@ -150,7 +190,7 @@ func New(cfg Config) *Service {
 	if cfg.Policies == nil {
 		cfg.Policies = policy.Defaults()
 	}
-	return &Service{cfg: cfg, now: cfg.Clock, log: cfg.Logger}
+	return &Service{cfg: cfg, now: cfg.Clock, log: cfg.Logger, merchants: map[string]cachedMerchant{}}
 }
 
 // Policies are the loaded jurisdiction policies.

@@ -56,7 +56,7 @@ type payer struct {
 // address when there is one, else the country the merchant gave on the
 // payment (customer.billing_country), else unknown.
 func (s *Service) Admit(ctx context.Context, d Deposit) error {
-	m, err := s.cfg.Merchants.Get(ctx, d.MerchantID)
+	m, err := s.merchant(ctx, d.MerchantID)
 	if err != nil {
 		return err
 	}
@@ -329,7 +329,7 @@ func (s *Service) refused(ctx context.Context, d Deposit, e *kassa.Error, rules 
 // (cus_...) or the merchant's own id (known to Kassa as no account).
 // Self-excluded payers may withdraw what is theirs.
 func (s *Service) CheckWithdrawal(ctx context.Context, merchantID, customerID, customerCountry string) error {
-	m, err := s.cfg.Merchants.Get(ctx, merchantID)
+	m, err := s.merchant(ctx, merchantID)
 	if err != nil {
 		return err
 	}
