@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,8 +20,8 @@ var ana = compliance.Person{GivenName: "Ana", FamilyName: "Lima", BirthDate: "19
 // TestAdapters: the named adapters speak to the register's service at
 // the configured URL; anything but a clear answer is unreachable.
 func TestAdapters(t *testing.T) {
+	var mu sync.Mutex
 	var got struct {
-		form    map[string]string
 		key     string
 		auth    string
 		body    string
@@ -28,22 +29,30 @@ func TestAdapters(t *testing.T) {
 		answers string
 	}
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got.key, got.auth, got.ctype = r.Header.Get("X-API-Key"), r.Header.Get("Authorization"), r.Header.Get("Content-Type")
 		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got.key, got.auth, got.ctype = r.Header.Get("X-API-Key"), r.Header.Get("Authorization"), r.Header.Get("Content-Type")
 		got.body = string(b)
-		switch got.answers {
+		answer := got.answers
+		mu.Unlock()
+		switch answer {
 		case "Y", "N", "P", "?":
-			w.Header().Set("X-Exclusion", got.answers)
+			w.Header().Set("X-Exclusion", answer)
 		case "slow":
 			time.Sleep(200 * time.Millisecond)
 		case "500":
 			w.WriteHeader(500)
 			return
 		default:
-			io.WriteString(w, got.answers)
+			io.WriteString(w, answer)
 		}
 	}))
 	defer srv.Close()
+	answer := func(a string) {
+		mu.Lock()
+		got.answers = a
+		mu.Unlock()
+	}
 	ctx := context.Background()
 	adapter := func(name string) compliance.SelfExclusionRegister {
 		r, err := compliance.NewAdapter(name, compliance.HTTPConfig{URL: srv.URL + "/check", Token: "tok", Client: srv.Client(),
@@ -54,28 +63,32 @@ func TestAdapters(t *testing.T) {
 		return r
 	}
 	gamstop := adapter("gamstop")
-	for answer, excluded := range map[string]bool{"Y": true, "N": false, "P": false} {
-		got.answers = answer
+	for want, excluded := range map[string]bool{"Y": true, "N": false, "P": false} {
+		answer(want)
 		a, err := gamstop.Check(ctx, ana)
 		if err != nil || a.Excluded != excluded {
-			t.Errorf("gamstop %s = %+v, %v", answer, a, err)
+			t.Errorf("gamstop %s = %+v, %v", want, a, err)
 		}
 	}
+	mu.Lock()
 	if got.key != "tok" || got.ctype != "application/x-www-form-urlencoded" || !strings.Contains(got.body, "lastName=Lima") ||
 		!strings.Contains(got.body, "dateOfBirth=1990-05-17") {
 		t.Errorf("gamstop request: key %q type %q body %q", got.key, got.ctype, got.body)
 	}
+	mu.Unlock()
 	spelpaus := adapter("spelpaus")
-	got.answers = `{"excluded": true, "until": "2027-01-01T00:00:00Z"}`
+	answer(`{"excluded": true, "until": "2027-01-01T00:00:00Z"}`)
 	a, err := spelpaus.Check(ctx, ana)
 	if err != nil || !a.Excluded || !a.Until.Equal(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("spelpaus = %+v, %v", a, err)
 	}
+	mu.Lock()
 	if got.auth != "Bearer tok" || !strings.Contains(got.body, `"document_number":"X123"`) {
 		t.Errorf("spelpaus request: auth %q body %q", got.auth, got.body)
 	}
+	mu.Unlock()
 	for _, bad := range []string{"?", "slow", "500", `{"excluded": "maybe"}`, `{}`, "not json"} {
-		got.answers = bad
+		answer(bad)
 		r := spelpaus
 		if bad == "?" {
 			r = gamstop
