@@ -33,7 +33,7 @@ var start = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 // env is the real stack over one database: ledger, vouchers, payments
 // with the compliance gate, identity for Kassa accounts, merchants.
 type env struct {
-	t         *testing.T
+	t         testing.TB
 	ctx       context.Context
 	db        *sqlstore.DB
 	clk       *testclock.Clock
@@ -64,6 +64,14 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, e *env)) {
 	})
 }
 
+func newBenchEnv(b *testing.B) *env {
+	db, err := sqlstore.OpenSQLite(context.Background(), b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return newEnv(b, db)
+}
+
 func newSQLiteEnv(t *testing.T) *env {
 	db, err := sqlstore.OpenSQLite(context.Background(), t.TempDir())
 	if err != nil {
@@ -74,7 +82,7 @@ func newSQLiteEnv(t *testing.T) *env {
 
 var fastArgon = identity.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLength: 16, KeyLength: 32}
 
-func newEnv(t *testing.T, db *sqlstore.DB) *env {
+func newEnv(t testing.TB, db *sqlstore.DB) *env {
 	t.Helper()
 	t.Cleanup(func() { db.Close() })
 	e := &env{t: t, ctx: context.Background(), db: db, clk: testclock.New(start)}
