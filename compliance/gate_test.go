@@ -1,7 +1,6 @@
 package compliance_test
 
 import (
-	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -97,7 +96,18 @@ func TestJurisdictions(t *testing.T) {
 	if kassa.ErrorKind(err) != kassa.EUnavailable {
 		t.Errorf("unreachable register: kind %s", kassa.ErrorKind(err))
 	}
-	_ = http.StatusServiceUnavailable
+	// The sign-up and login checks a Swedish licensee asks of Spelpaus.
+	wantCode(t, "login check", e.svc.CheckMoment(e.ctx, "login", "SE", seExcluded), compliance.CodeSelfExcluded)
+	if err := e.svc.CheckMoment(e.ctx, "login", "SE", sePlayer); err != nil {
+		t.Errorf("login check of a player not on the register: %v", err)
+	}
+	// A Maltese licensee's Swedish player is checked too (the stricter
+	// rules); a Maltese player is on no register Malta names.
+	wantCode(t, "MT licence, SE player", e.svc.CheckMoment(e.ctx, "login", "MT", seExcluded), compliance.CodeSelfExcluded)
+	mtPlayer := e.account(true, "Marco", compliance.TestExcludedName, "MT")
+	if err := e.svc.CheckMoment(e.ctx, "login", "MT", mtPlayer); err != nil {
+		t.Errorf("Malta names no register: %v", err)
+	}
 }
 
 // TestCrossMerchantMonthlyTotal: Germany's 1,000 euros a month across
