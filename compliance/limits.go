@@ -198,12 +198,16 @@ func apply(l Limits, req SetRequest, now time.Time) (Limits, changes, error) {
 		if err != nil {
 			return l, ch, err
 		}
-		if l.Indefinite || (now.Before(l.ExcludedUntil) && !indefinite && until.Before(l.ExcludedUntil)) {
+		switch {
+		case l.Indefinite && indefinite:
+			// Asked again: it stands as it is.
+		case l.Indefinite || (now.Before(l.ExcludedUntil) && !indefinite && until.Before(l.ExcludedUntil)):
 			return l, ch, kassa.Invalid("self_exclusion.period", "self_exclusion_cannot_be_shortened",
 				"a self-exclusion in force cannot be shortened or lifted before it ends (%s)", endText(l))
+		default:
+			l.ExcludedUntil, l.Indefinite, l.ExcludedAt = until, indefinite, now
+			ch.excluded = true
 		}
-		l.ExcludedUntil, l.Indefinite, l.ExcludedAt = until, indefinite, now
-		ch.excluded = true
 	}
 	if req.CoolOff != 0 {
 		if req.CoolOff < CoolOffMin || req.CoolOff > CoolOffMax {

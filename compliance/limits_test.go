@@ -89,6 +89,9 @@ func TestLimitsOverTime(t *testing.T) {
 	if _, err := e.svc.SetLimits(e.ctx, sub, compliance.SetRequest{SelfExclusion: compliance.Exclude5Years}); err == nil {
 		t.Fatal("an indefinite self-exclusion was shortened")
 	}
+	if _, err := e.svc.SetLimits(e.ctx, sub, compliance.SetRequest{SelfExclusion: compliance.ExcludeIndefinite}); err != nil {
+		t.Fatalf("indefinite asked again: %v", err)
+	}
 	e.clk.Advance(10 * 365 * 24 * time.Hour)
 	_, err = e.deposit(m, 1_00, player, "", "")
 	if ke := wantCode(t, "indefinite", err, compliance.CodeSelfExcluded); !compliance.LiftsAt(ke).IsZero() {
