@@ -232,7 +232,11 @@ func checkAmount(rule string, amount int64, cur string) error {
 
 // WriteDefaults writes each shipped policy file into dir that is not
 // there yet (an operator's edited file is never overwritten), making
-// dir (0700) when needed. It returns the files it wrote.
+// dir (0700) when needed. It returns the files it wrote. Each is
+// written durably and appears whole or not at all: a temporary file,
+// fsynced, linked to its name (which fails rather than replace a file
+// made meanwhile), then the directory fsynced — a power cut during a
+// first start leaves no empty policy file to stop the next one.
 func WriteDefaults(dir string) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
@@ -253,20 +257,59 @@ func WriteDefaults(dir string) ([]string, error) {
 		if err != nil {
 			return wrote, err
 		}
-		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		done, err := writeNew(dir, e.Name(), b)
 		if err != nil {
+			return wrote, fmt.Errorf("policy: %s: %w", name, err)
+		}
+		if done {
+			wrote = append(wrote, name)
+		}
+	}
+	if len(wrote) > 0 {
+		if err := syncDir(dir); err != nil {
 			return wrote, fmt.Errorf("policy: %w", err)
 		}
-		_, werr := f.Write(b)
-		if cerr := f.Close(); werr == nil {
-			werr = cerr
-		}
-		if werr != nil {
-			return wrote, fmt.Errorf("policy: %s: %w", name, werr)
-		}
-		wrote = append(wrote, name)
 	}
 	return wrote, nil
+}
+
+// writeNew writes b to dir/name unless it exists (false then), through a
+// temporary file that is fsynced first.
+func writeNew(dir, name string, b []byte) (bool, error) {
+	tmp := filepath.Join(dir, "."+name+".tmp")
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, err // a leftover of a crash is removed first
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return false, err
+	}
+	defer os.Remove(tmp)
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := os.Link(tmp, filepath.Join(dir, name)); errors.Is(err, fs.ErrExist) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 func knownCurrency(c money.Currency) bool {

@@ -124,9 +124,17 @@ func TestForTakesTheStricterRule(t *testing.T) {
 
 func TestLoadOverridesAndRefusesBadFiles(t *testing.T) {
 	dir := t.TempDir()
+	// A temporary file a crash left behind is no obstacle, and no
+	// temporary file stays.
+	if err := os.WriteFile(filepath.Join(dir, ".at.yaml.tmp"), []byte("jurisdic"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	wrote, err := WriteDefaults(dir)
 	if err != nil || len(wrote) != 7 {
 		t.Fatalf("WriteDefaults = %v, %v", wrote, err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
 	}
 	// An operator's edit survives the next start.
 	de := filepath.Join(dir, "de.yaml")
