@@ -18,6 +18,7 @@ import (
 
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/audit"
+	"github.com/kassa/kassa/compliance"
 	"github.com/kassa/kassa/idempotency"
 	"github.com/kassa/kassa/identity"
 	"github.com/kassa/kassa/invoice"
@@ -67,6 +68,8 @@ type Config struct {
 	// Console serves the console pages (package web/console) for the
 	// routes it names; nil leaves them out.
 	Console RoutedHandler
+	// Compliance serves /v1/customers/{id}/limits; nil leaves them out.
+	Compliance *compliance.Service
 	// Pages serves the hosted pages (GET and POST /pay/{id}, package web); nil leaves them out.
 	Pages http.Handler
 	// PublicURL is the origin payers reach the hosted pages at
@@ -222,6 +225,7 @@ func (s *Server) registerAPI() {
 	s.registerPayments()
 	s.registerPayouts()
 	s.registerInvoices()
+	s.registerLimits()
 	s.registerRisk()
 	s.registerSignUps()
 	s.registerTokens()

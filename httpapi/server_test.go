@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kassa/kassa/audit"
+	"github.com/kassa/kassa/compliance"
 	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/invoice"
@@ -84,6 +85,9 @@ func newFixtureDB(t testing.TB, db *sqlstore.DB, cfg httpapi.Config, extra func(
 	}
 	if cfg.Audit == nil {
 		cfg.Audit = audit.New(sqlstore.NewAudit(db), nil, id.Generator{})
+	}
+	if cfg.Compliance == nil {
+		cfg.Compliance = compliance.New(compliance.Config{Store: sqlstore.NewCompliance(db), Merchants: f.svc})
 	}
 	cfg.Logger = slog.New(slog.NewJSONHandler(f.logs, nil))
 	f.cfg = cfg

@@ -103,6 +103,9 @@ func (s *Service) Confirm(ctx context.Context, merchantID, id string, req Confir
 	if len(next.MethodRef) > MethodRefMax {
 		return Payment{}, fmt.Errorf("payment method %s: a method_ref of %d bytes", m.Name(), len(next.MethodRef))
 	}
+	if err := s.admit(ctx, next, in); err != nil {
+		return Payment{}, err
+	}
 	// Scoring runs beside the rest of the preparation (the ledger
 	// accounts), not after it.
 	prepared := s.prepare(ctx, p, m)

@@ -102,6 +102,9 @@ type Instrument struct {
 	// does not pay (vouchers that do not cover the amount): a try that
 	// counts towards Config.AttemptsMax, as an acquirer's decline does.
 	Decline bool
+	// Anonymous says the instrument names nobody (a prepaid voucher
+	// bought with cash): jurisdiction rules may refuse it (Gate).
+	Anonymous bool
 }
 
 // RiskView is what the risk engine sees of an instrument (risk.Event).

@@ -98,6 +98,9 @@ type Config struct {
 	// Pricing books fees and availability holds at capture (fees.go);
 	// nil: none.
 	Pricing Pricing
+	// Gate admits each confirmation before it is scored and authorized
+	// (package compliance: jurisdiction rules, payer limits); nil: all.
+	Gate Gate
 }
 
 // Service runs the payment lifecycle.

@@ -70,7 +70,7 @@ func (voucherMethod) Resolve(ctx context.Context, s *Service, p Payment, req Con
 	if err != nil {
 		return Instrument{Risk: view, Decline: kassa.AsError(err).Code == codeVouchersShort}, err
 	}
-	return Instrument{Risk: view, Use: func(p *Payment) { p.Vouchers = uses }}, nil
+	return Instrument{Risk: view, Use: func(p *Payment) { p.Vouchers = uses }, Anonymous: true}, nil
 }
 
 // allocate takes the payment's amount from the vouchers in PIN order, each

@@ -118,7 +118,7 @@ func CheckError(checks []Check) *kassa.Error {
 	}
 	kind := kassa.EInvalid
 	switch first.Check {
-	case CheckBalance, CheckLimits, CheckPolicy, CheckRisk:
+	case CheckBalance, CheckLimits, CheckPolicy, CheckRisk, CheckJurisdiction:
 		kind = kassa.EUnprocessable
 	case CheckClosedLoop:
 		if first.Code == "amount_exceeds_deposit" {
@@ -166,6 +166,9 @@ func (s *Service) Create(ctx context.Context, merchantID string, req CreateReque
 		}
 	}
 	s.checkPolicy(c, p)
+	if err := s.checkJurisdiction(ctx, c, p); err != nil {
+		return Payout{}, err
+	}
 	if err := s.checkDestinationHistory(ctx, c, p); err != nil {
 		return Payout{}, err
 	}

@@ -268,6 +268,10 @@ type Config struct {
 	// KYC gives the identity a payer's Kassa account was verified with;
 	// wallet payouts must match it. nil: wallet payouts are refused.
 	KYC KYC
+	// Jurisdiction checks a gambling merchant's payout against the rules
+	// of its licence and the payer's residence (package compliance: the
+	// identity level a withdrawal needs); nil: none.
+	Jurisdiction Jurisdiction
 	// Risk scores every payout; nil: none.
 	Risk   Risk
 	Limits Limits

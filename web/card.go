@@ -64,6 +64,9 @@ var cardErrors = map[string]string{
 }
 
 func cardError(l Lang, e *kassa.Error) string {
+	if msg, ok := complianceMessage(l, e); ok {
+		return msg
+	}
 	if key, ok := cardErrors[e.Code]; ok {
 		return l.T(key)
 	}

@@ -260,6 +260,12 @@ func (h *Handler) confirmFailed(w http.ResponseWriter, r *http.Request, p paymen
 	case kassa.EConflict:
 		status = http.StatusConflict
 	case kassa.EInvalid, kassa.EUnprocessable:
+	case kassa.EUnavailable:
+		if _, ok := complianceMessage(h.lang(r, p), e); !ok {
+			h.fail(w, r, err)
+			return
+		}
+		status = http.StatusServiceUnavailable
 	default:
 		h.fail(w, r, err)
 		return
@@ -320,6 +326,9 @@ var payerMessages = map[string]string{
 
 // payerMessage is what the payer reads for e, in l.
 func payerMessage(l Lang, e *kassa.Error) string {
+	if msg, ok := complianceMessage(l, e); ok {
+		return msg
+	}
 	if e.Code == "voucher_balance_insufficient" && strings.HasPrefix(e.Param, "pins[") {
 		return l.T("pin.changed")
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kassa/kassa/acquirer"
 	"github.com/kassa/kassa/audit"
+	"github.com/kassa/kassa/compliance"
 	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/identity"
@@ -59,6 +60,7 @@ type appConfig struct {
 	trustedProxies       string
 	payouts              payoutFlags
 	privacy              privacyFlags
+	compliance           complianceFlags
 	// startRisk replays the risk engine's recent evaluations and runs its
 	// background work (serve and bench do; one-shot admin commands don't).
 	startRisk bool
@@ -80,6 +82,7 @@ func (c *appConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated `addresses or CIDRs` of load balancers whose X-Forwarded-For names the client (rate limits, voucher attempt limits and risk features use the client's address)")
 	c.payouts.register(fs)
 	c.privacy.register(fs)
+	c.compliance.register(fs)
 	fs.StringVar(&c.node, "node", "", "this node's `name` in the shared risk feature log (default: the host name and process id)")
 }
 
@@ -118,6 +121,8 @@ type app struct {
 	roles roleSet
 	// jobs runs the background jobs under leases (the worker role).
 	jobs *lease.Runner
+	// compliance enforces jurisdiction policies and payer limits.
+	compliance *compliance.Service
 }
 
 func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, err error) {
@@ -184,13 +189,17 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	if err := a.openPrivacy(cfg.privacy); err != nil {
 		return nil, err
 	}
+	if err := a.openCompliance(cfg); err != nil {
+		return nil, err
+	}
 	// The built-in test acquirer; its issuer page (3-D Secure) is one of
 	// the hosted pages.
 	acq := acquirer.NewTest()
 	a.openPayouts(cfg.payouts, acquirer.WithTimeout(acq, 10*time.Second))
 	a.payments = payment.New(payment.Config{Store: sqlstore.NewPayments(a.db), Ledger: a.ledger,
 		Vouchers: a.vouchers, Vault: a.vault, Acquirer: acquirer.WithTimeout(acq, 10*time.Second),
-		Risk: scorer, AttemptsMax: payment.AttemptsMaxDefault, Logger: logger, Movements: a.payoutMovements})
+		Risk: scorer, AttemptsMax: payment.AttemptsMaxDefault, Logger: logger, Movements: a.payoutMovements,
+		Gate: compliance.PaymentGate{Service: a.compliance}})
 	a.openInvoices()
 	idemKey, err := binaryKey(cfg.store.data, cfg.idempotencyKey, idempotencyKeyFile)
 	if err != nil {
@@ -203,7 +212,8 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	a.idem = sqlstore.NewIdempotency(a.db)
 	accounts, err := account.New(account.Config{Identity: a.identity, Passkeys: a.passkeys, Payments: a.payments,
 		Merchants: a.merchants, Outbox: a.outbox, DevOutbox: cfg.identity.devOutbox, Wallets: a.payouts, PersonalData: a.privacy,
-		Withdrawals: a.payouts, PublicURL: a.pagesOrigin, SecureCookies: !cfg.plainHTTP, Logger: logger, PrivacyURL: cfg.identity.privacyURL})
+		Limits: a.compliance, Withdrawals: a.payouts, PublicURL: a.pagesOrigin, SecureCookies: !cfg.plainHTTP, Logger: logger,
+		PrivacyURL: cfg.identity.privacyURL})
 	if err != nil {
 		return nil, err
 	}
@@ -228,6 +238,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		Payouts:           a.payouts,
 		Invoices:          a.invoices,
 		Audit:             a.audit,
+		Compliance:        a.compliance,
 		Vault:             a.vault,
 		Risk:              a.risk,
 		PublicURL:         a.pagesOrigin,

@@ -74,6 +74,7 @@ func commands() []command {
 		{"vouchers", "issue prepaid vouchers; allow merchants to issue them", runVouchers},
 		{"keys", "rotate, inspect and retire the card vault's key-encryption keys", runKeys},
 		{"backup", "write a consistent copy of the SQLite database and the data directory's key files while serve runs", runBackup},
+		{"policy", "check the jurisdiction policy files (policy check)", runPolicy},
 		{"reconcile", "prove payments, refunds and the ledger agree (--fix repairs duplicates)", runReconcile},
 		{"model", "train, evaluate, import and manage risk models (model train|evaluate|import-xgboost|upload|list|promote|shadow|retire|rollback)", runModel},
 		{"simulate", "write a labelled stream of simulated payment attempts, or drive a running Kassa with it", runSimulate},

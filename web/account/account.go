@@ -90,6 +90,9 @@ type Config struct {
 	// PersonalData, when set, lets the payer download everything held on
 	// their account from the account page (privacy.go).
 	PersonalData PersonalData
+	// Limits, when set, shows and changes the payer's gambling limits,
+	// self-exclusion and cool-off (limits.go).
+	Limits Limits
 }
 
 // Handler serves the account pages for the patterns Routes lists. It
@@ -182,6 +185,7 @@ func (h *Handler) register() {
 		handle("POST /account/privacy/export", h.exportPersonalData)
 		handle("POST /account/privacy/erase", h.eraseAccount)
 	}
+	handle("POST /account/limits", h.setLimits)
 
 	handle("GET /challenge/{payment_id}", h.showChallenge)
 	handle("POST /challenge/{payment_id}", h.answerChallenge)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kassa/kassa/compliance"
 	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/identity"
@@ -133,7 +134,9 @@ func newFixture(t *testing.T, change ...func(*fixtureOptions)) *fixture {
 	}
 	if f.pages, err = account.New(account.Config{Identity: f.identity, Passkeys: f.passkeys, Payments: f.payments,
 		Merchants: merchants, Outbox: f.outbox, DevOutbox: true, SecureCookies: opts.secureCookies, Clock: opts.pageClock,
-		Wallets: f.payouts, Withdrawals: f.payouts, PersonalData: personal, Logger: logger}); err != nil {
+		Wallets: f.payouts, Withdrawals: f.payouts, PersonalData: personal,
+		Limits: compliance.New(compliance.Config{Store: sqlstore.NewCompliance(db), Merchants: merchants, Logger: logger}),
+		Logger: logger}); err != nil {
 		t.Fatal(err)
 	}
 	f.ts.Config.Handler = httpapi.New(httpapi.Config{

@@ -37,6 +37,7 @@ type accountData struct {
 	Payments     []paymentRow
 	Wallets      []walletView
 	Money        *moneyData // top-up and withdrawal forms (money.go); nil without a wallet
+	Limits       *limitsView
 	// FactorFresh: the session passed a second factor within the last
 	// minutes, so it may change the factors themselves.
 	FactorFresh bool
@@ -111,6 +112,9 @@ func (h *Handler) accountPage(v *visit, sess identity.Session) (page, error) {
 		return page{}, err
 	}
 	if d.Money, err = h.moneyForms(ctx, l, cus, ps); err != nil {
+		return page{}, err
+	}
+	if d.Limits, err = h.limitsView(ctx, l, cus.ID); err != nil {
 		return page{}, err
 	}
 	return page{Template: "account", Title: texts.T(l, "acct.title"), Passkeys: true, Data: d, Text: texts.T(l, levelText[cus.Level]),

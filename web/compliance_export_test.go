@@ -1,0 +1,4 @@
+package web
+
+// ComplianceMessage exports complianceMessage to the tests.
+var ComplianceMessage = complianceMessage
