@@ -246,3 +246,30 @@ func strconvW(w int64) string {
 	}
 	return "1280 px"
 }
+
+// TestBrowserFactorReasonRisk: when the risk check, not a new device,
+// asks a login for a second factor, the page says so — "For your
+// security, this login needs one more step" — and does not call the
+// known device new; in English and German.
+func TestBrowserFactorReasonRisk(t *testing.T) {
+	f := newFixture(t, func(o *fixtureOptions) { o.policy = alwaysPolicy{} })
+	res := f.signUp(t, "otto@example.com", "+4915112341111")
+	b := browser.New(t)
+	for _, c := range []struct{ lang, risk, novelty string }{
+		{"en-IE", "For your security, this login needs one more step.", "This device is new"},
+		{"de-AT", "Zu Ihrer Sicherheit braucht diese Anmeldung einen weiteren Schritt.", "Dieses Gerät ist für Ihr Konto neu"},
+	} {
+		b.Run(network.Enable(), network.SetExtraHTTPHeaders(network.Headers{"Accept-Language": c.lang}), network.ClearBrowserCookies())
+		f.setCookie(b, "kassa_device", res.DeviceToken)
+		b.Run(
+			chromedp.Navigate(f.origin+"/login"), browser.Loaded("#login"),
+			chromedp.SendKeys("#email", "otto@example.com", chromedp.ByID),
+			chromedp.SendKeys("#password", goodPassword, chromedp.ByID),
+			clickTo("#login button", "#login-risk"),
+		)
+		b.Snap("factor-risk-" + c.lang)
+		if s := text(b, "main"); !strings.Contains(s, c.risk) || strings.Contains(s, c.novelty) {
+			t.Errorf("%s: a known device asked by risk reads %q", c.lang, s)
+		}
+	}
+}
