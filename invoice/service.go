@@ -405,7 +405,19 @@ func (s *Service) Page(ctx context.Context, id, key string) (Invoice, error) {
 	return s.Sync(ctx, inv)
 }
 
-func idOK(s string) bool { return id.HasPrefix(s, "in") && len(s) <= 64 }
+// idOK reports whether s can be an invoice id: "in_" and lower-case
+// letters and digits (ids are base32), so nothing else reaches a query.
+func idOK(s string) bool {
+	if !id.HasPrefix(s, "in") || len(s) > 64 {
+		return false
+	}
+	for _, c := range s[3:] {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
 
 // Pay returns the payment that pays inv on its page: the one the page
 // made before while it can still be paid, else a new one (automatic
