@@ -405,15 +405,28 @@ func (s *Service) Page(ctx context.Context, id, key string) (Invoice, error) {
 	return s.Sync(ctx, inv)
 }
 
-func idOK(s string) bool { return id.HasPrefix(s, "in") && len(s) <= 64 }
+// idOK reports whether s can be an invoice id: "in_" and lower-case
+// letters and digits (ids are base32), so nothing else reaches a query.
+func idOK(s string) bool {
+	if !id.HasPrefix(s, "in") || len(s) > 64 {
+		return false
+	}
+	for _, c := range s[3:] {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
 
 // Pay returns the payment that pays inv on its page: the one the page
 // made before while it can still be paid, else a new one (automatic
 // capture, the invoice's total, returnURL the page to come back to). The
 // invoice's number is the payment's merchant_reference, so two live
-// payments for one invoice cannot exist (payment refuses the second).
-func (s *Service) Pay(ctx context.Context, id, key, returnURL string) (payment.Payment, Invoice, error) {
-	inv, err := s.Page(ctx, id, key)
+// payments for one invoice cannot exist (payment refuses the second), and
+// its id is derived from the invoice's state, so concurrent pages agree.
+func (s *Service) Pay(ctx context.Context, invoiceID, key, returnURL string) (payment.Payment, Invoice, error) {
+	inv, err := s.Page(ctx, invoiceID, key)
 	if err != nil {
 		return payment.Payment{}, Invoice{}, err
 	}
@@ -436,28 +449,36 @@ func (s *Service) Pay(ctx context.Context, id, key, returnURL string) (payment.P
 			}
 		}
 	}
-	p, err := s.cfg.Payments.Create(ctx, inv.MerchantID, payment.CreateRequest{Amount: inv.Total,
+	// The payment's id is derived from the invoice and the payment before
+	// it: two tabs paying at once get the same payment, and a page that
+	// made one but failed to link it finds it again.
+	scope := "invoice:" + inv.ID + ":after:" + inv.PaymentID
+	p, err := s.cfg.Payments.Create(kassa.WithIdempotencyKey(ctx, scope), inv.MerchantID, payment.CreateRequest{Amount: inv.Total,
 		Currency: string(inv.Currency), CaptureMethod: payment.CaptureAutomatic, MerchantReference: inv.Number,
 		Description: lang(inv.Locale)["invoice"] + " " + inv.Number, ReturnURL: returnURL, Locale: inv.Locale,
 		Customer: payment.Customer{ID: inv.Customer.ID, Email: inv.Customer.Email, BillingCountry: inv.Customer.Address.Country}})
-	if d, ok := errors.AsType[*kassa.Error](err); ok && d.Code == "payment_duplicate" {
-		// Another tab made it a moment ago: use the one the invoice names.
-		inv, err = s.store.Invoice(ctx, inv.MerchantID, inv.ID)
-		if err != nil {
+	if err != nil {
+		// A concurrent tab inserted it first (the same id, or the same
+		// merchant_reference while it is live).
+		made, gerr := s.cfg.Payments.Get(ctx, inv.MerchantID, id.Derived("pay", scope))
+		if gerr != nil {
 			return payment.Payment{}, inv, err
 		}
-		if inv.PaymentID == "" {
-			return payment.Payment{}, inv, d
-		}
-		p, err := s.cfg.Payments.Get(ctx, inv.MerchantID, inv.PaymentID)
-		return p, inv, err
-	} else if err != nil {
-		return payment.Payment{}, inv, err
+		p = made
+	}
+	if inv.PaymentID == p.ID {
+		return p, inv, nil
 	}
 	next := inv
 	next.PaymentID = p.ID
-	if inv, err = s.write(ctx, inv, next); err != nil {
-		return payment.Payment{}, inv, err
+	out, err := s.write(ctx, inv, next)
+	if err != nil {
+		// Linked by the other tab meanwhile?
+		again, gerr := s.store.Invoice(ctx, inv.MerchantID, inv.ID)
+		if gerr != nil || again.PaymentID != p.ID {
+			return payment.Payment{}, inv, err
+		}
+		out = again
 	}
-	return p, inv, nil
+	return p, out, nil
 }

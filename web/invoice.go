@@ -151,9 +151,6 @@ func (h *Handler) payInvoice(w http.ResponseWriter, r *http.Request) {
 	if !h.invoiceLookup(w, r, inv, err) {
 		return
 	}
-	if err != nil {
-		return
-	}
 	http.Redirect(w, r, "/pay/"+url.PathEscape(p.ID)+"?client_secret="+url.QueryEscape(p.ClientSecret), http.StatusSeeOther)
 }
 

@@ -149,6 +149,7 @@ func TestInvoicePageStranger(t *testing.T) {
 		"/i/" + id, "/i/" + id + "?key=", "/i/" + id + "?key=" + key[:len(key)-1] + "x",
 		"/i/" + other["id"].(string) + "?key=" + key, "/i/" + draft["id"].(string) + "?key=" + key,
 		"/i/" + id + "?key=" + strings.Repeat("a", 5000), "/i/" + id + "/pdf?key=nope", "/i/in_nothere?key=" + key,
+		"/i/in_%ff%fe?key=" + key, "/i/in_%00?key=" + key, "/i/" + id + "?key=%ff",
 	} {
 		if code, body := get(path); code != 404 || !strings.Contains(body, "Invoice not found") || strings.Contains(body, "Erika") {
 			t.Errorf("%s = %d", path, code)
