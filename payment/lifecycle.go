@@ -40,6 +40,10 @@ type ConfirmRequest struct {
 	// optional.
 	PayerID  string
 	DeviceID string
+	// Plan is pay_later's payment_method.plan (pay_in_30, pay_in_3) and
+	// AcceptTerms the payer's explicit acceptance of its terms.
+	Plan        string
+	AcceptTerms bool
 }
 
 // Confirm authorizes the payment with the payer's instrument (vouchers,
@@ -183,12 +187,14 @@ func (s *Service) authorize(ctx context.Context, p, next Payment, m Method, rr R
 		}
 		return a.Call(ctx, next)
 	}
-	return s.book(ctx, p, next, m, a.Transfers, hold, extra)
+	return s.book(ctx, p, next, m, a, hold, extra)
 }
 
 // book commits a synchronous authorization: its transfers (pending when
-// hold), the payment and its events in one transaction.
-func (s *Service) book(ctx context.Context, p, next Payment, m Method, ts []ledger.Transfer, hold bool, extra []string) (Payment, error) {
+// hold), the payment, its events and the method's Effect in one
+// transaction.
+func (s *Service) book(ctx context.Context, p, next Payment, m Method, a Authorization, hold bool, extra []string) (Payment, error) {
+	ts := a.Transfers
 	now := next.Updated
 	if err := s.ensureAccount(ctx, p.MerchantID, p.Currency); err != nil {
 		return Payment{}, err
@@ -216,7 +222,10 @@ func (s *Service) book(ctx context.Context, p, next Payment, m Method, ts []ledg
 		if err := checkResults(ts, results); err != nil {
 			return confirmRefusal(err, m, next)
 		}
-		return s.store.UpdatePaymentTx(ctx, tx, next, evs)
+		if err := s.store.UpdatePaymentTx(ctx, tx, next, evs); err != nil {
+			return err
+		}
+		return runEffect(ctx, tx, a.Effect, next)
 	})
 	if err != nil {
 		if kassa.ErrorKind(err) == kassa.EInvalid {
@@ -292,6 +301,7 @@ func (s *Service) capture(ctx context.Context, p Payment, amount *money.Amount, 
 	if err != nil {
 		return Payment{}, err
 	}
+	effect := captureEffect(ctx, s, next)
 	ev, err := s.event(next, EventCaptured, now)
 	if err != nil {
 		return Payment{}, err
@@ -307,7 +317,10 @@ func (s *Service) capture(ctx context.Context, p Payment, amount *money.Amount, 
 			}
 			return err
 		}
-		return s.store.UpdatePaymentTx(ctx, tx, next, []webhook.Event{ev})
+		if err := s.store.UpdatePaymentTx(ctx, tx, next, []webhook.Event{ev}); err != nil {
+			return err
+		}
+		return runEffect(ctx, tx, effect, next)
 	})
 	if err != nil {
 		return Payment{}, conflictError(err)

@@ -95,6 +95,8 @@ type Config struct {
 	// Movements adds what other modules (payouts) book on merchant
 	// accounts to reconciliation; nil: none.
 	Movements Movements
+	// Credit enables pay_later (package credit); nil: not offered.
+	Credit Credit
 }
 
 // Service runs the payment lifecycle.

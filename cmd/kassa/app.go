@@ -15,6 +15,7 @@ import (
 	"github.com/kassa/kassa/acquirer"
 	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/id"
+	"github.com/kassa/kassa/credit"
 	"github.com/kassa/kassa/identity"
 	"github.com/kassa/kassa/identity/passkey"
 	"github.com/kassa/kassa/lease"
@@ -97,6 +98,8 @@ type app struct {
 	identity  *identity.Service
 	passkeys  *passkey.Service
 	outbox    *identity.Outbox
+	notifier  identity.Notifier // identity's sender: codes, pay later's reminders
+	credit    *credit.Service
 	stopRisk  context.CancelFunc
 	// mismatches is the number of unfixed reconciliation mismatches.
 	mismatches prometheus.Gauge
@@ -175,9 +178,13 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	// the hosted pages.
 	acq := acquirer.NewTest()
 	a.openPayouts(cfg.payouts, acquirer.WithTimeout(acq, 10*time.Second))
+	if err := a.openCredit(); err != nil {
+		return nil, err
+	}
 	a.payments = payment.New(payment.Config{Store: sqlstore.NewPayments(a.db), Ledger: a.ledger,
 		Vouchers: a.vouchers, Vault: a.vault, Acquirer: acquirer.WithTimeout(acq, 10*time.Second),
-		Risk: scorer, AttemptsMax: payment.AttemptsMaxDefault, Logger: logger, Movements: a.payoutMovements})
+		Risk: scorer, AttemptsMax: payment.AttemptsMaxDefault, Logger: logger, Movements: a.payoutMovements,
+		Credit: a.credit})
 	idemKey, err := binaryKey(cfg.store.data, cfg.idempotencyKey, idempotencyKeyFile)
 	if err != nil {
 		return nil, err
@@ -280,6 +287,9 @@ func (a *app) reconcile(ctx context.Context) error {
 	rep, err := a.payments.Reconcile(ctx, true)
 	if err == nil {
 		err = a.reconcilePayouts(ctx, &rep)
+	}
+	if err == nil {
+		err = a.reconcileCredit(ctx, &rep)
 	}
 	if err != nil {
 		return fmt.Errorf("reconcile: %w", err)

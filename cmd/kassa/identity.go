@@ -114,6 +114,7 @@ func (a *app) openIdentity(cfg appConfig) error {
 	if err != nil {
 		return err
 	}
+	a.notifier = n
 	var policy identity.Policy
 	var screen identity.SignUpScreen
 	if a.risk != nil {
