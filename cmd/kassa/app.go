@@ -13,9 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/kassa/kassa/acquirer"
+	"github.com/kassa/kassa/credit"
 	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/id"
-	"github.com/kassa/kassa/credit"
 	"github.com/kassa/kassa/identity"
 	"github.com/kassa/kassa/identity/passkey"
 	"github.com/kassa/kassa/lease"
