@@ -218,18 +218,10 @@ func (p Plan) NextWork() time.Time {
 			take(in.Due.Add(-ReminderLead))
 		}
 		if p.Status == StatusInCollection {
-			take(in.originalDue().Add(writeOffAfter))
+			take(in.Due.Add(writeOffAfter))
 		}
 	}
 	return next
-}
-
-// originalDue is the due date before a push-back.
-func (in Instalment) originalDue() time.Time {
-	if in.PushedBack {
-		return in.Due.Add(-PushBack)
-	}
-	return in.Due
 }
 
 // Split divides amount into the plan's instalments: pay_in_30 one,
@@ -321,7 +313,7 @@ func (p *Plan) failed(seq int, t time.Time, lateFee money.Amount) (statusChanged
 	in := &p.Instalments[seq-1]
 	in.Attempts++
 	before := p.Status
-	due := in.originalDue()
+	due := in.Due
 	switch {
 	case in.Status == InstalmentScheduled:
 		in.Status, in.NextAttempt = InstalmentFailed, later(due.Add(retryFirst), t)
@@ -360,7 +352,7 @@ func (p Plan) writeOffDue(t time.Time) bool {
 		return false
 	}
 	for _, in := range p.Instalments {
-		if in.Status.unpaid() && !t.Before(in.originalDue().Add(writeOffAfter)) {
+		if in.Status.unpaid() && !t.Before(in.Due.Add(writeOffAfter)) {
 			return true
 		}
 	}

@@ -547,3 +547,57 @@ func TestPayLaterTwoWorkers(t *testing.T) {
 		ce.verify("two workers", cus...)
 	})
 }
+
+// TestPayLaterPayNowAndPushBack: the payer pays an instalment early and
+// pushes another back once; a stranger's account can do neither on the
+// plan, and the collection job leaves the paid instalment alone.
+func TestPayLaterPayNowAndPushBack(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ce := newCreditEnv(t, e)
+		ctx := context.Background()
+		alice := ce.payer("alice", identity.LevelKYCVerified, 60*day, 9000)
+		mallory := ce.payer("mallory", identity.LevelKYCVerified, 60*day, 9000)
+		p, err := ce.buy(9000, payment.CaptureAutomatic, alice, credit.PlanPayIn3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := ce.plan(p.ID)
+		if _, err := ce.cs.PayNow(ctx, mallory, plan.ID, 2); code(err) != credit.CodePlanNotFound {
+			t.Fatalf("a stranger paid: %s", code(err))
+		}
+		if _, err := ce.cs.PushBack(ctx, mallory, plan.ID, 3); code(err) != credit.CodePlanNotFound {
+			t.Fatalf("a stranger pushed back: %s", code(err))
+		}
+		ce.clk.Advance(3 * day)
+		if plan, err = ce.cs.PayNow(ctx, alice, plan.ID, 2); err != nil || plan.Instalments[1].Status != credit.InstalmentPaid {
+			t.Fatalf("pay now: %v %s", err, instStatuses(plan))
+		}
+		if _, err := ce.cs.PayNow(ctx, alice, plan.ID, 2); code(err) != credit.CodeNothingDue {
+			t.Fatalf("paid twice: %s", code(err))
+		}
+		due := plan.Instalments[2].Due
+		if plan, err = ce.cs.PushBack(ctx, alice, plan.ID, 3); err != nil || !plan.Instalments[2].Due.Equal(due.Add(credit.PushBack)) {
+			t.Fatalf("push back: %v %s", err, plan.Instalments[2].Due)
+		}
+		if _, err := ce.cs.PushBack(ctx, alice, plan.ID, 3); code(err) != credit.CodePushedBack {
+			t.Fatalf("pushed back twice: %s", code(err))
+		}
+		ce.verify("paid early", alice, mallory)
+		// Day 60: nothing due (the third was pushed back to day 74).
+		ce.clk.Advance(57 * day)
+		if rep := ce.collect(); rep.Paid != 0 {
+			t.Fatalf("day 60: %+v", rep)
+		}
+		ce.clk.Advance(14 * day)
+		if rep := ce.collect(); rep.Paid != 1 {
+			t.Fatalf("day 74: %+v", rep)
+		}
+		if avail, _ := ce.wallet(alice); avail != 0 {
+			t.Fatalf("alice's wallet: %d, want all 9000 paid once", avail)
+		}
+		if plan = ce.plan(p.ID); plan.Status != credit.StatusSettled {
+			t.Fatalf("plan: %s", instStatuses(plan))
+		}
+		ce.verify("settled", alice, mallory)
+	})
+}
