@@ -13,6 +13,7 @@ import (
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/identity"
 	"github.com/kassa/kassa/identity/identitytest"
+	"github.com/kassa/kassa/lease"
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/money"
@@ -600,4 +601,95 @@ func TestPayLaterPayNowAndPushBack(t *testing.T) {
 		}
 		ce.verify("settled", alice, mallory)
 	})
+}
+
+// TestPayLaterTwoLeaseHolders: the collection job as kassa serve runs it,
+// a leased job, on two nodes (two lease holders, each its own ledger and
+// credit service, one database). Both compete for the lease round after
+// round; the holder stops halfway and the other takes over; every
+// instalment is collected exactly once.
+func TestPayLaterTwoLeaseHolders(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ce := newCreditEnv(t, e)
+		ctx := context.Background()
+		led2, err := ledger.New(ledger.Config{Store: sqlstore.NewLedger(e.db), SignerKey: e.signer, Clock: e.clk.Now, ExpiryInterval: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { led2.Close() })
+		nodes := map[string]*credit.Service{"node-a": ce.cs, "node-b": ce.newCredit(t, led2)}
+		const payers = 6
+		var cus []string
+		for i := range payers {
+			c := ce.payer(fmt.Sprintf("l%02d", i), identity.LevelKYCVerified, 60*day, 9000)
+			cus = append(cus, c)
+			if _, err := ce.buy(3000, payment.CaptureAutomatic, c, credit.PlanPayIn3); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var mu sync.Mutex
+		ran := map[string]int{}
+		start := func(holder string) (stop func()) {
+			r, err := lease.NewRunner(lease.Config{Store: sqlstore.NewLeases(e.db), Holder: holder, TTL: 300 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Add(lease.Job{Name: "credit", Interval: 5 * time.Millisecond, Run: func(ctx context.Context) error {
+				mu.Lock()
+				ran[holder]++
+				mu.Unlock()
+				_, err := nodes[holder].Collect(ctx)
+				return err
+			}})
+			rctx, cancel := context.WithCancel(ctx)
+			done := make(chan struct{})
+			go func() { defer close(done); r.Run(rctx) }()
+			return func() { cancel(); <-done }
+		}
+		paid := func(want money.Amount) func() bool {
+			return func() bool {
+				for _, c := range cus {
+					if avail, _ := ce.wallet(c); avail != 9000-want {
+						return false
+					}
+				}
+				return true
+			}
+		}
+		stopA, stopB := start("node-a"), start("node-b")
+		ce.clk.Advance(30 * day)
+		waitUntil(t, "the second thirds collected", paid(2000))
+		stopA()
+		stopB()
+		mu.Lock()
+		first := map[string]int{"node-a": ran["node-a"], "node-b": ran["node-b"]}
+		mu.Unlock()
+		// One holder now; the other comes in after it stops.
+		stopA = start("node-a")
+		ce.clk.Advance(30 * day)
+		waitUntil(t, "node-a to run", func() bool { mu.Lock(); defer mu.Unlock(); return ran["node-a"] > first["node-a"] })
+		stopA()
+		stopB = start("node-b")
+		waitUntil(t, "the last thirds collected", paid(3000))
+		stopB()
+		for _, c := range cus {
+			if avail, _ := ce.wallet(c); avail != 6000 {
+				t.Errorf("%s paid %d of 3000", c, 9000-avail)
+			}
+		}
+		ce.verify("two lease holders", cus...)
+	})
+}
+
+// waitUntil polls cond until it holds, failing after a generous bound (a
+// hang, not a speed check).
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
