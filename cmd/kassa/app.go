@@ -200,7 +200,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	if err != nil {
 		return nil, err
 	}
-	pages := http.Handler(web.New(web.Config{Payments: a.payments, Merchants: a.merchants, Cards: a.vault, Payers: accounts, Wallets: a.payments, Issuer: acq,
+	pages := http.Handler(web.New(web.Config{Payments: a.payments, Merchants: a.merchants, Cards: a.vault, Payers: accounts, Wallets: a.payments, PayLater: a.credit, Issuer: acq,
 		Logger: logger}))
 	var payers httpapi.RoutedHandler = accounts
 	if !a.roles.pages {
