@@ -195,7 +195,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	}
 	a.idem = sqlstore.NewIdempotency(a.db)
 	accounts, err := account.New(account.Config{Identity: a.identity, Passkeys: a.passkeys, Payments: a.payments,
-		Merchants: a.merchants, Outbox: a.outbox, DevOutbox: cfg.identity.devOutbox, Wallets: a.payouts,
+		Merchants: a.merchants, Outbox: a.outbox, DevOutbox: cfg.identity.devOutbox, Wallets: a.payouts, PayLater: a.credit,
 		SecureCookies: !cfg.plainHTTP, Logger: logger})
 	if err != nil {
 		return nil, err

@@ -77,6 +77,9 @@ type Config struct {
 	// (nil: EUR) and the currencies of the payer's payments.
 	Wallets          Wallets
 	WalletCurrencies []money.Currency
+	// PayLater, when set, shows the payer's pay later limit and plans
+	// with pay-now and push-back buttons (paylater.go).
+	PayLater PayLater
 }
 
 // Handler serves the account pages for the patterns Routes lists. It
@@ -155,6 +158,10 @@ func (h *Handler) register() {
 	handle("POST /account/totp", h.enrolTOTP)
 	handle("POST /account/totp/confirm", h.confirmTOTP)
 	handle("POST /account/totp/disable", h.disableTOTP)
+	if h.cfg.PayLater != nil {
+		handle("POST /account/plans/{id}/{seq}/pay", h.payInstalment)
+		handle("POST /account/plans/{id}/{seq}/push-back", h.pushBackInstalment)
+	}
 
 	handle("GET /challenge/{payment_id}", h.showChallenge)
 	handle("POST /challenge/{payment_id}", h.answerChallenge)

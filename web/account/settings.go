@@ -36,6 +36,7 @@ type accountData struct {
 	RecoveryLeft int
 	Payments     []paymentRow
 	Wallets      []walletView
+	PayLater     *payLaterView
 	// FactorFresh: the session passed a second factor within the last
 	// minutes, so it may change the factors themselves.
 	FactorFresh bool
@@ -104,6 +105,9 @@ func (h *Handler) accountPage(v *visit, sess identity.Session) (page, error) {
 			Description: p.Description, Created: p.Created})
 	}
 	if d.Wallets, err = h.wallets(ctx, cus.ID, ps); err != nil {
+		return page{}, err
+	}
+	if d.PayLater, err = h.payLater(ctx, l, cus.ID); err != nil {
 		return page{}, err
 	}
 	return page{Template: "account", Title: texts.T(l, "acct.title"), Passkeys: true, Data: d, Text: texts.T(l, levelText[cus.Level]),
