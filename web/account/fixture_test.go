@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kassa/kassa/credit"
 	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/identity"
@@ -49,6 +50,7 @@ type fixture struct {
 	risk     *risk.Engine
 	pages    *account.Handler
 	led      *ledger.Ledger
+	payLater *credit.Service // pay later, switched off for the merchant until a test enables it
 	merchant merchant.Created
 	issuer   string
 	logs     *syncbuf.Buffer
@@ -105,8 +107,6 @@ func newFixture(t *testing.T, change ...func(*fixtureOptions)) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cancelRisk(); f.risk.Close() })
-	f.payments = payment.New(payment.Config{Store: sqlstore.NewPayments(db), Ledger: led, Vouchers: f.vouchers,
-		Risk: f.risk, Logger: logger})
 
 	if f.passkeys, err = passkey.New(passkey.Config{RPID: "localhost", RPDisplayName: "Kassa Test",
 		Origins: []string{f.origin}, Store: sqlstore.NewPasskeys(db), Logger: logger}); err != nil {
@@ -120,15 +120,22 @@ func newFixture(t *testing.T, change ...func(*fixtureOptions)) *fixture {
 		Logger:  logger}); err != nil {
 		t.Fatal(err)
 	}
+	if f.payLater, err = credit.New(credit.Config{Store: sqlstore.NewCredit(db), Ledger: led, Customers: f.identity,
+		Merchants: merchants, Notifier: f.outbox, Logger: logger}); err != nil {
+		t.Fatal(err)
+	}
+	f.payments = payment.New(payment.Config{Store: sqlstore.NewPayments(db), Ledger: led, Vouchers: f.vouchers,
+		Risk: f.risk, Logger: logger, Credit: f.payLater})
 	if f.pages, err = account.New(account.Config{Identity: f.identity, Passkeys: f.passkeys, Payments: f.payments,
 		Merchants: merchants, Outbox: f.outbox, DevOutbox: true, SecureCookies: opts.secureCookies, Clock: opts.pageClock,
-		Wallets: payout.New(payout.Config{Store: sqlstore.NewPayouts(db), Ledger: led, Logger: logger}),
-		Logger:  logger}); err != nil {
+		Wallets:  payout.New(payout.Config{Store: sqlstore.NewPayouts(db), Ledger: led, Logger: logger}),
+		PayLater: f.payLater, Logger: logger}); err != nil {
 		t.Fatal(err)
 	}
 	f.ts.Config.Handler = httpapi.New(httpapi.Config{
 		Logger: logger, Merchants: merchants, DB: db, Ledger: led, Vouchers: f.vouchers, Payments: f.payments, Risk: f.risk,
-		Pages:    web.New(web.Config{Payments: f.payments, Merchants: merchants, Payers: f.pages, Wallets: f.payments, Logger: logger}),
+		Pages: web.New(web.Config{Payments: f.payments, Merchants: merchants, Payers: f.pages, Wallets: f.payments,
+			PayLater: f.payLater, Logger: logger}),
 		Accounts: f.pages,
 	})
 	f.ts.Start()

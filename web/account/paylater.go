@@ -64,8 +64,8 @@ type instalmentView struct {
 	CanPay, CanPushBack bool
 }
 
-// payLater builds the section for cus; nil when pay later is off or the
-// payer has neither plans nor a limit to show (no KYC).
+// payLater builds the section for cus; nil when pay later is off, or the
+// payer has no plans and cannot buy with it (no KYC).
 func (h *Handler) payLater(ctx context.Context, l web.Lang, cus string) (*payLaterView, error) {
 	if h.cfg.PayLater == nil {
 		return nil, nil
@@ -108,8 +108,8 @@ func (h *Handler) payLater(ctx context.Context, l web.Lang, cus string) (*payLat
 		}
 		v.Plans = append(v.Plans, pv)
 	}
-	if len(v.Plans) == 0 && d.Limit == 0 {
-		return nil, nil
+	if len(v.Plans) == 0 && len(d.Reasons) > 0 {
+		return nil, nil // nothing to show a payer who cannot use it (no KYC)
 	}
 	return v, nil
 }
