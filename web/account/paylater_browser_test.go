@@ -19,8 +19,8 @@ import (
 func (f *fixture) kyc(t *testing.T, cus string) {
 	t.Helper()
 	_, err := f.identity.SubmitKYC(context.Background(), cus, identity.IdentityData{GivenName: "Paula", FamilyName: "Later",
-		BirthDate: time.Date(1990, 5, 1, 0, 0, 0, 0, time.UTC),
-		Address:   identity.Address{Line1: "Hauptstr. 1", City: "Berlin", PostalCode: "10115", Country: "DE"},
+		BirthDate:    time.Date(1990, 5, 1, 0, 0, 0, 0, time.UTC),
+		Address:      identity.Address{Line1: "Hauptstr. 1", City: "Berlin", PostalCode: "10115", Country: "DE"},
 		DocumentType: identity.DocumentIDCard, DocumentCountry: "DE", DocumentNumber: "L01X00T47"})
 	if err != nil {
 		t.Fatal(err)
