@@ -40,20 +40,21 @@ import (
 // for that origin, payments scored by a started risk engine with the
 // built-in model, a merchant and a voucher kiosk.
 type fixture struct {
-	ts       *httptest.Server
-	origin   string
-	identity *identity.Service
-	outbox   *identity.Outbox
-	passkeys *passkey.Service
-	payments *payment.Service
-	vouchers *voucher.Service
-	risk     *risk.Engine
-	pages    *account.Handler
-	led      *ledger.Ledger
-	payLater *credit.Service // pay later, switched off for the merchant until a test enables it
-	merchant merchant.Created
-	issuer   string
-	logs     *syncbuf.Buffer
+	ts        *httptest.Server
+	origin    string
+	identity  *identity.Service
+	outbox    *identity.Outbox
+	passkeys  *passkey.Service
+	payments  *payment.Service
+	vouchers  *voucher.Service
+	risk      *risk.Engine
+	pages     *account.Handler
+	led       *ledger.Ledger
+	payLater  *credit.Service
+	merchants *merchant.Service // pay later, switched off for the merchant until a test enables it
+	merchant  merchant.Created
+	issuer    string
+	logs      *syncbuf.Buffer
 }
 
 // fixtureOptions change a fixture.
@@ -96,6 +97,7 @@ func newFixture(t *testing.T, change ...func(*fixtureOptions)) *fixture {
 
 	shop := shoptest.New(t, logger)
 	db, led, merchants := shop.DB, shop.Ledger, shop.Merchants
+	f.merchants = merchants
 	f.merchant, f.issuer, f.vouchers, f.led = shop.Merchant, shop.Issuer, shop.Vouchers, led
 	var err error
 	if f.risk, err = risk.NewEngine(risk.Config{Store: sqlstore.NewRisk(db), Node: "test", DefaultModel: risk.DefaultModel,
