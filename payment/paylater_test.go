@@ -693,3 +693,55 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestPayLaterPartialCaptureAndCancel: a held pay_in_3 captured in part
+// takes the first third of what was captured (the rest of the reserved
+// third goes back to the wallet) and opens a plan of the captured amount;
+// a held one canceled leaves nothing owed and no plan.
+func TestPayLaterPartialCaptureAndCancel(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ce := newCreditEnv(t, e)
+		ctx := context.Background()
+		alice := ce.payer("alice", identity.LevelKYCVerified, 60*day, 9000)
+		p, err := ce.buy(9000, payment.CaptureManual, alice, credit.PlanPayIn3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if avail, pending := ce.wallet(alice); avail != 6000 || pending != 3000 {
+			t.Fatalf("wallet while held: %d available, %d pending", avail, pending)
+		}
+		part := money.Amount(6000)
+		if p, err = ce.pay.Capture(ctx, ce.merchant, p.ID, &part); err != nil || p.AmountCaptured != 6000 {
+			t.Fatalf("capture 6000: %v", err)
+		}
+		if avail, pending := ce.wallet(alice); avail != 7000 || pending != 0 {
+			t.Fatalf("wallet after a capture of 6000: %d available, %d pending; want 7000, 0", avail, pending)
+		}
+		plan := ce.plan(p.ID)
+		if plan.Amount != 6000 || plan.Owed() != 4000 || plan.Instalments[0].Amount != 2000 {
+			t.Fatalf("plan of a partial capture: %s", instStatuses(plan))
+		}
+		if b := ce.merchantBalanceOf(ce.pay); b.Available != 6000 || b.Pending != 0 {
+			t.Fatalf("merchant balance %+v", b)
+		}
+		ce.verify("partial capture", alice)
+
+		held, err := ce.buy(3000, payment.CaptureManual, alice, credit.PlanPayIn30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if owed, _ := ce.cs.Owed(ctx, alice, "EUR"); owed != 7000 {
+			t.Fatalf("owed with a held purchase: %d", owed)
+		}
+		if held, err = ce.pay.Cancel(ctx, ce.merchant, held.ID); err != nil || held.Status != payment.StatusCanceled {
+			t.Fatalf("cancel: %v", err)
+		}
+		if owed, _ := ce.cs.Owed(ctx, alice, "EUR"); owed != 4000 {
+			t.Fatalf("owed after the cancel: %d", owed)
+		}
+		if _, err := ce.cs.PlanByPayment(ctx, held.ID); code(err) != credit.CodePlanNotFound {
+			t.Fatalf("a canceled purchase has a plan: %s", code(err))
+		}
+		ce.verify("canceled", alice)
+	})
+}
