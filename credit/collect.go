@@ -33,19 +33,20 @@ func (s *Service) Collect(ctx context.Context) (CollectReport, error) {
 	if err != nil {
 		return rep, err
 	}
+	var errs []error
 	for _, p := range plans {
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		if err := s.work(ctx, p, now, &rep); err != nil {
-			if errors.Is(err, ErrConflict) {
-				rep.Conflicts++
-				continue
-			}
-			return rep, fmt.Errorf("plan %s: %w", p.ID, err)
+		if err := s.work(ctx, p, now, &rep); errors.Is(err, ErrConflict) {
+			rep.Conflicts++
+		} else if err != nil {
+			// One plan's failure does not hold up the others; it is
+			// tried again next round.
+			errs = append(errs, fmt.Errorf("plan %s: %w", p.ID, err))
 		}
 	}
-	return rep, nil
+	return rep, errors.Join(errs...)
 }
 
 // work does what is due on p at now, one step at a time, each on the plan
@@ -364,7 +365,7 @@ func (s *Service) checkPlan(ctx context.Context, p Plan) ([]Mismatch, error) {
 		badf("instalments %d + refunded %d != amount %d + fees %d", sum, p.Refunded, p.Amount, p.Fees())
 	}
 	for _, in := range p.Instalments {
-		if in.Status != InstalmentPaid || (in.Seq == 1 && p.Plan == PlanPayIn3) {
+		if in.Status != InstalmentPaid || in.Amount == 0 || (in.Seq == 1 && p.Plan == PlanPayIn3) {
 			continue // the first third is booked with the payment (payment.Check)
 		}
 		t, _, err := s.cfg.Ledger.Transfer(ctx, "", collectID(p.ID, in.Seq, in.Attempts))

@@ -270,10 +270,18 @@ func newPlan(id string, o OpenRequest, terms Terms, t time.Time) Plan {
 		Amount: o.Amount, Currency: o.Currency, Status: StatusActive, Terms: terms, Created: t, Updated: t, Version: 1}
 	for _, tp := range terms.Schedule {
 		in := Instalment{Seq: tp.Seq, Amount: tp.Amount, Due: tp.Due, Status: InstalmentScheduled, NextAttempt: tp.Due}
-		if tp.AtPurchase {
+		switch {
+		case tp.AtPurchase:
 			in.Status, in.NextAttempt, in.PaidAt, in.Attempts, in.Reminded = InstalmentPaid, time.Time{}, t, 1, true
+		case tp.Amount == 0:
+			// A part of nothing (pay_in_3 of less than three minor
+			// units) is paid as it is made: there is nothing to collect.
+			in.Status, in.NextAttempt, in.PaidAt, in.Reminded = InstalmentPaid, time.Time{}, t, true
 		}
 		p.Instalments = append(p.Instalments, in)
+	}
+	if p.Owed() == 0 {
+		p.Status = StatusSettled
 	}
 	return p
 }

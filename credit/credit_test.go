@@ -38,6 +38,11 @@ func TestPayLaterSchedule(t *testing.T) {
 			t.Errorf("%s %d: parts add up to %d", tt.plan, tt.amount, sum)
 		}
 	}
+	// A part of nothing is paid as it is made: the job never collects 0.
+	p := testPlan(PlanPayIn3, 2)
+	if p.Owed() != 0 || p.Status != StatusSettled || !p.NextWork().IsZero() {
+		t.Fatalf("pay_in_3 of 2: %+v", p)
+	}
 }
 
 func testPlan(plan string, amount money.Amount) Plan {

@@ -86,6 +86,9 @@ func (s *Service) OpenTx(ctx context.Context, tx ledger.Tx, o OpenRequest, t tim
 	if o.Plan == PlanPayIn3 {
 		types = append(types, EventInstalmentPaid)
 	}
+	if p.Status == StatusSettled {
+		types = append(types, EventPlanSettled)
+	}
 	evs, err := s.events(p, t, types...)
 	if err != nil {
 		return err

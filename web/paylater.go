@@ -108,6 +108,13 @@ func (h *Handler) payLaterForm(r *http.Request, p payment.Payment, pg *page) {
 	}
 	pg.PayLaterForm = true
 	for i, name := range []string{credit.PlanPayIn30, credit.PlanPayIn3} {
+		if first := credit.FirstAtPurchase(name, p.Amount); first > 0 && h.cfg.Wallets != nil {
+			// pay_in_3 takes its first part from the balance now: not
+			// offered when the balance does not cover it.
+			if avail, err := h.cfg.Wallets.WalletAvailable(ctx, who.CustomerID, p.Currency); err != nil || avail < first {
+				continue
+			}
+		}
 		terms := h.cfg.PayLater.Terms(name, p.Amount, p.Currency)
 		pl := payLaterPlan{Name: name, Label: pg.T("paylater." + name), Checked: i == 0}
 		for _, tp := range terms.Schedule {
