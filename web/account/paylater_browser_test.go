@@ -104,4 +104,7 @@ func TestBrowserPayLater(t *testing.T) {
 	if avail, _ := f.payments.WalletAvailable(ctx, cus, "EUR"); avail != 0 {
 		t.Fatalf("wallet after two parts: %d", avail)
 	}
+	if s := text(b, "#wallet-EUR-history"); !strings.Contains(s, "Pay later, part 2") {
+		t.Fatalf("the balance's history does not name the part paid: %q", s)
+	}
 }

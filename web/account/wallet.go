@@ -160,6 +160,12 @@ func walletWhat(transfer string) string {
 	case strings.HasPrefix(transfer, "re_"):
 		id, _, _ := strings.Cut(transfer, ":")
 		return "Refund " + id
+	case strings.HasPrefix(transfer, "cpl_"): // cpl_X:i<n>:a<attempt>, docs/pay-later.md
+		if _, rest, ok := strings.Cut(transfer, ":i"); ok {
+			n, _, _ := strings.Cut(rest, ":")
+			return "Pay later, part " + n
+		}
+		return "Pay later"
 	case strings.HasPrefix(transfer, "po_"):
 		id, _, _ := strings.Cut(transfer, ":")
 		return "Payout " + id
