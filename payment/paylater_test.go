@@ -745,3 +745,58 @@ func TestPayLaterPartialCaptureAndCancel(t *testing.T) {
 		ce.verify("canceled", alice)
 	})
 }
+
+// TestPayLaterLateFee: with a late fee configured, an instalment that
+// goes overdue owes the fee too (booked to credit_fees), the terms name
+// it, and the write-off takes fee and all; the ledger and both
+// reconciliations agree throughout.
+func TestPayLaterLateFee(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ce := newCreditEnv(t, e)
+		ctx := context.Background()
+		cs, err := credit.New(credit.Config{Store: sqlstore.NewCredit(e.db), Ledger: e.led, Customers: ce.ids,
+			Merchants: ce.merchants, Notifier: ce.outbox, Clock: e.clk.Now, LateFee: 500})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := credit.New(credit.Config{Store: sqlstore.NewCredit(e.db), Ledger: e.led, Customers: ce.ids,
+			Merchants: ce.merchants, LateFee: credit.LateFeeMaxCap + 1}); err == nil {
+			t.Fatal("a late fee above the cap was accepted")
+		}
+		ce.cs = cs
+		ce.pay = payment.New(payment.Config{Store: sqlstore.NewPayments(e.db), Ledger: e.led, Vouchers: e.vouchers,
+			Clock: e.clk.Now, Credit: cs})
+		bob := ce.payer("bob", identity.LevelKYCVerified, 60*day, 0)
+		p, err := ce.buy(5000, payment.CaptureAutomatic, bob, credit.PlanPayIn30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plan := ce.plan(p.ID); plan.Terms.LateFee != 500 {
+			t.Fatalf("terms %+v", plan.Terms)
+		}
+		for _, step := range []time.Duration{30 * day, 7 * day, 7 * day} {
+			ce.clk.Advance(step)
+			ce.collect()
+		}
+		plan := ce.plan(p.ID)
+		if plan.Status != credit.StatusInCollection || plan.Owed() != 5500 || plan.Instalments[0].LateFee != 500 {
+			t.Fatalf("in collection: %s owed %d", instStatuses(plan), plan.Owed())
+		}
+		if a, err := e.led.Account(ctx, "", credit.FeesAccount("EUR")); err != nil || a.CreditsPosted != 500 {
+			t.Fatalf("fees account %+v %v", a, err)
+		}
+		ce.verify("fee", bob)
+		// Another week of failures adds no second fee.
+		ce.clk.Advance(7 * day)
+		ce.collect()
+		if plan = ce.plan(p.ID); plan.Owed() != 5500 {
+			t.Fatalf("owed after another failure: %d", plan.Owed())
+		}
+		ce.clk.Advance(40 * day)
+		ce.collect()
+		if plan = ce.plan(p.ID); plan.Status != credit.StatusWrittenOff || plan.WrittenOff != 5500 {
+			t.Fatalf("written off: %s %d", plan.Status, plan.WrittenOff)
+		}
+		ce.verify("written off with a fee", bob)
+	})
+}
