@@ -40,21 +40,24 @@ import (
 // for that origin, payments scored by a started risk engine with the
 // built-in model, a merchant and a voucher kiosk.
 type fixture struct {
-	ts        *httptest.Server
-	origin    string
-	identity  *identity.Service
-	outbox    *identity.Outbox
-	passkeys  *passkey.Service
-	payments  *payment.Service
-	vouchers  *voucher.Service
-	risk      *risk.Engine
-	pages     *account.Handler
-	led       *ledger.Ledger
+	ts       *httptest.Server
+	origin   string
+	identity *identity.Service
+	outbox   *identity.Outbox
+	passkeys *passkey.Service
+	payments *payment.Service
+	vouchers *voucher.Service
+	risk     *risk.Engine
+	pages    *account.Handler
+	led      *ledger.Ledger
+	merchant merchant.Created
+	issuer   string
+	logs     *syncbuf.Buffer
+
+	// payLater is pay later (off for the merchant until a test switches
+	// it on); merchants changes the merchant's profile.
 	payLater  *credit.Service
-	merchants *merchant.Service // pay later, switched off for the merchant until a test enables it
-	merchant  merchant.Created
-	issuer    string
-	logs      *syncbuf.Buffer
+	merchants *merchant.Service
 }
 
 // fixtureOptions change a fixture.
@@ -130,14 +133,13 @@ func newFixture(t *testing.T, change ...func(*fixtureOptions)) *fixture {
 		Risk: f.risk, Logger: logger, Credit: f.payLater})
 	if f.pages, err = account.New(account.Config{Identity: f.identity, Passkeys: f.passkeys, Payments: f.payments,
 		Merchants: merchants, Outbox: f.outbox, DevOutbox: true, SecureCookies: opts.secureCookies, Clock: opts.pageClock,
-		Wallets:  payout.New(payout.Config{Store: sqlstore.NewPayouts(db), Ledger: led, Logger: logger}),
-		PayLater: f.payLater, Logger: logger}); err != nil {
+		Wallets: payout.New(payout.Config{Store: sqlstore.NewPayouts(db), Ledger: led, Logger: logger}),
+		Logger:  logger, PayLater: f.payLater}); err != nil {
 		t.Fatal(err)
 	}
 	f.ts.Config.Handler = httpapi.New(httpapi.Config{
 		Logger: logger, Merchants: merchants, DB: db, Ledger: led, Vouchers: f.vouchers, Payments: f.payments, Risk: f.risk,
-		Pages: web.New(web.Config{Payments: f.payments, Merchants: merchants, Payers: f.pages, Wallets: f.payments,
-			PayLater: f.payLater, Logger: logger}),
+		Pages:    web.New(web.Config{Payments: f.payments, Merchants: merchants, Payers: f.pages, Wallets: f.payments, PayLater: f.payLater, Logger: logger}),
 		Accounts: f.pages,
 	})
 	f.ts.Start()
