@@ -40,6 +40,10 @@ type ConfirmRequest struct {
 	// optional.
 	PayerID  string
 	DeviceID string
+	// Plan is pay_later's payment_method.plan (pay_in_30, pay_in_3) and
+	// AcceptTerms the payer's explicit acceptance of its terms.
+	Plan        string
+	AcceptTerms bool
 }
 
 // Confirm authorizes the payment with the payer's instrument (vouchers,
@@ -189,12 +193,14 @@ func (s *Service) authorize(ctx context.Context, p, next Payment, m Method, rr R
 		}
 		return a.Call(ctx, next)
 	}
-	return s.book(ctx, p, next, m, a.Transfers, hold, extra)
+	return s.book(ctx, p, next, m, a, hold, extra)
 }
 
 // book commits a synchronous authorization: its transfers (pending when
-// hold), the payment and its events in one transaction.
-func (s *Service) book(ctx context.Context, p, next Payment, m Method, ts []ledger.Transfer, hold bool, extra []string) (Payment, error) {
+// hold), the payment, its events and the method's Effect in one
+// transaction.
+func (s *Service) book(ctx context.Context, p, next Payment, m Method, a Authorization, hold bool, extra []string) (Payment, error) {
+	ts := a.Transfers
 	now := next.Updated
 	if err := s.ensureCredit(ctx, p); err != nil {
 		return Payment{}, err
@@ -233,7 +239,10 @@ func (s *Service) book(ctx context.Context, p, next Payment, m Method, ts []ledg
 		if err := s.recordCharge(ctx, tx, charge); err != nil {
 			return err
 		}
-		return s.store.UpdatePaymentTx(ctx, tx, next, evs)
+		if err := s.store.UpdatePaymentTx(ctx, tx, next, evs); err != nil {
+			return err
+		}
+		return runEffect(ctx, tx, a.Effect, next)
 	})
 	if err != nil {
 		if kassa.ErrorKind(err) == kassa.EInvalid {
@@ -314,6 +323,7 @@ func (s *Service) capture(ctx context.Context, p Payment, amount *money.Amount, 
 		return Payment{}, err
 	}
 	ts = append(ts, extra...)
+	effect := captureEffect(ctx, s, next)
 	ev, err := s.event(next, EventCaptured, now)
 	if err != nil {
 		return Payment{}, err
@@ -332,7 +342,10 @@ func (s *Service) capture(ctx context.Context, p Payment, amount *money.Amount, 
 		if err := s.recordCharge(ctx, tx, charge); err != nil {
 			return err
 		}
-		return s.store.UpdatePaymentTx(ctx, tx, next, []webhook.Event{ev})
+		if err := s.store.UpdatePaymentTx(ctx, tx, next, []webhook.Event{ev}); err != nil {
+			return err
+		}
+		return runEffect(ctx, tx, effect, next)
 	})
 	if err != nil {
 		return Payment{}, conflictError(err)

@@ -132,6 +132,53 @@ type Authorization struct {
 	// runs with it, records the outcome itself and returns the payment
 	// as it then stands.
 	Call func(ctx context.Context, recorded Payment) (Payment, error)
+	// Effect, when set, runs inside the transaction that books Transfers,
+	// after the payment was written: it writes the method's own rows (pay
+	// later's plan) or refuses the authorization (a credit limit two
+	// purchases race for), its error undoing all of it.
+	Effect Effect
+}
+
+// Effect is a method's part of a transition's transaction (see
+// Authorization.Effect); next is the payment as the transition writes it.
+type Effect func(ctx context.Context, tx ledger.Tx, next Payment) error
+
+// runEffect runs a method's effect, if any.
+func runEffect(ctx context.Context, tx ledger.Tx, e Effect, next Payment) error {
+	if e == nil {
+		return nil
+	}
+	return e(ctx, tx, next)
+}
+
+// captureBooker is implemented by methods that write rows of their own
+// with a capture (pay later opens the payer's plan): the effect runs in
+// the capture's transaction.
+type captureBooker interface {
+	captureEffect(ctx context.Context, s *Service, next Payment) Effect
+}
+
+// refundBooker is implemented by methods whose refunds write rows of
+// their own (pay later's plan): refundWithEffect replaces Refund and also
+// returns the effect that runs in the refund's transaction.
+type refundBooker interface {
+	refundWithEffect(ctx context.Context, s *Service, r *Refund, p Payment, next *Payment) ([]ledger.Transfer, Effect, error)
+}
+
+func refundOf(ctx context.Context, s *Service, r *Refund, p Payment, next *Payment) ([]ledger.Transfer, Effect, error) {
+	m := methodOf(p)
+	if rb, ok := m.(refundBooker); ok {
+		return rb.refundWithEffect(ctx, s, r, p, next)
+	}
+	ts, err := m.Refund(ctx, s, r, p, next)
+	return ts, nil, err
+}
+
+func captureEffect(ctx context.Context, s *Service, next Payment) Effect {
+	if cb, ok := methodOf(next).(captureBooker); ok {
+		return cb.captureEffect(ctx, s, next)
+	}
+	return nil
 }
 
 // ErrPayoutUnsupported is the answer of a method that cannot pay out.

@@ -227,7 +227,7 @@ func TestMethodUnknown(t *testing.T) {
 		p := e.create(1000, payment.CaptureManual)
 		_, err := e.pay.Confirm(context.Background(), e.merchant, p.ID, payment.ConfirmRequest{ClientSecret: p.ClientSecret, Method: "bitcoin"})
 		ke := kassa.AsError(err)
-		if ke == nil || ke.Code != "payment_method_unsupported" || !strings.HasSuffix(ke.Message, "must be voucher, card, kassa_balance or "+testWalletName) {
+		if ke == nil || ke.Code != "payment_method_unsupported" || !strings.HasSuffix(ke.Message, "must be voucher, card, pay_later, kassa_balance or "+testWalletName) {
 			t.Fatalf("unknown method: %v", err)
 		}
 		if got, _ := e.pay.Get(context.Background(), e.merchant, p.ID); got.Version != p.Version {

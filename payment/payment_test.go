@@ -36,6 +36,7 @@ type env struct {
 	clk      *testclock.Clock
 	led      *ledger.Ledger
 	verifier string
+	signer   string // the ledger's signer key (a second node's ledger uses it too)
 	vouchers *voucher.Service
 	pay      *payment.Service
 	merchant string
@@ -95,7 +96,7 @@ func newEnv(t *testing.T, db *sqlstore.DB, wrap ...storeWrap) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.verifier = vkey
+	e.verifier, e.signer = vkey, skey
 	e.led, err = ledger.New(ledger.Config{Store: lstore, SignerKey: skey, Clock: e.clk.Now, ExpiryInterval: -1})
 	if err != nil {
 		t.Fatal(err)

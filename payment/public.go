@@ -73,6 +73,8 @@ type MethodJSON struct {
 	Type     string        `json:"type"`
 	Vouchers []VoucherJSON `json:"vouchers,omitempty"`
 	Card     *CardJSON     `json:"card,omitempty"`
+	// Plan is a pay_later payment's plan (pay_in_30, pay_in_3).
+	Plan string `json:"plan,omitempty"`
 }
 
 // CardJSON is the card of a card payment: never more than the vault's

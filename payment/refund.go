@@ -181,7 +181,7 @@ func (s *Service) replayRefund(ctx context.Context, r Refund, req RefundRequest)
 // reserved in the ledger and on the payment, before that party hears of
 // it (createRefund then sends it).
 func (s *Service) bookRefund(ctx context.Context, r Refund, p, next Payment, extra []string) (Refund, Payment, error) {
-	ts, err := methodOf(p).Refund(ctx, s, &r, p, &next)
+	ts, effect, err := refundOf(ctx, s, &r, p, &next)
 	if err != nil {
 		return Refund{}, Payment{}, err
 	}
@@ -200,7 +200,10 @@ func (s *Service) bookRefund(ctx context.Context, r Refund, p, next Payment, ext
 		if err := checkResults(ts, results); err != nil {
 			return err
 		}
-		return s.store.CreateRefundTx(ctx, tx, r, next, evs)
+		if err := s.store.CreateRefundTx(ctx, tx, r, next, evs); err != nil {
+			return err
+		}
+		return runEffect(ctx, tx, effect, next)
 	})
 	if err != nil {
 		return Refund{}, Payment{}, topUpRefusal(err, p)

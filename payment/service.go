@@ -101,6 +101,8 @@ type Config struct {
 	// Gate admits each confirmation before it is scored and authorized
 	// (package compliance: jurisdiction rules, payer limits); nil: all.
 	Gate Gate
+	// Credit enables pay_later (package credit); nil: not offered.
+	Credit Credit
 }
 
 // Service runs the payment lifecycle.

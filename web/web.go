@@ -108,6 +108,8 @@ type Config struct {
 	// Wallets, when set with Payers, offers a logged-in payer with a
 	// balance in the payment's currency to pay from it (wallet.go).
 	Wallets Wallets
+	// PayLater, when set with Payers, offers pay later (paylater.go).
+	PayLater PayLater
 	// Issuer, when set, serves the test acquirer's 3-D Secure page
 	// (/3ds/{challenge_id}, issuer.go) the payment page sends a payer to.
 	Issuer Issuer
@@ -200,6 +202,12 @@ type page struct {
 	WalletForm      bool
 	WalletBalance   string
 	WalletFormError string
+
+	// The pay later form (paylater.go): both plans with their schedule.
+	PayLaterForm  bool
+	PayLaterPlans []payLaterPlan
+	PayLaterFee   string
+	PayLaterError string
 
 	// Status and message pages.
 	Heading   string
@@ -310,6 +318,7 @@ func (h *Handler) formPage(r *http.Request, p payment.Payment, visible int, errs
 	pg.FormError = formErr
 	pg.CardForm = h.cfg.Cards != nil
 	h.walletForm(r, p, &pg)
+	h.payLaterForm(r, p, &pg)
 	pg.Until, pg.UntilISO = FormatTime(p.ExpiresAt, pg.Lang), p.ExpiresAt.UTC().Format(time.RFC3339)
 	pg.Inputs = make([]pinInput, payment.PINsMax)
 	for i := range pg.Inputs {

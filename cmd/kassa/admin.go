@@ -49,8 +49,9 @@ func runMerchants(ctx context.Context, args []string, getenv env, stdout, stderr
 		"revoke-key":     merchantsRevokeKey,
 		"capture-window": merchantsCaptureWindow,
 		"profile":        merchantsProfile,
+		"pay-later":      merchantsPayLater,
 	}
-	usage := "Usage: kassa merchants <create|list|keys|rotate-key|revoke-key|capture-window|profile> [flags]\n" +
+	usage := "Usage: kassa merchants <create|list|keys|rotate-key|revoke-key|capture-window|profile|pay-later> [flags]\n" +
 		"  create --name NAME [--category C] [--country CC] [--json]\n" +
 		"                                     new merchant; prints its keys this once\n" +
 		"  list [--json]                      all merchants\n" +
@@ -59,7 +60,8 @@ func runMerchants(ctx context.Context, args []string, getenv env, stdout, stderr
 		"  revoke-key KEY_ID                  end a key now\n" +
 		"  capture-window MERCHANT_ID D       how long authorizations wait for capture (default 168h; 0 = default)\n" +
 		"  profile MERCHANT_ID [--category C] [--country CC] [--json]\n" +
-		"                                     what the merchant sells and its licence country\n"
+		"                                     what the merchant sells and its licence country\n" +
+		"  pay-later MERCHANT_ID on|off       offer pay later at checkout (never for gambling)\n"
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(stderr, usage)
 		if len(args) == 0 {

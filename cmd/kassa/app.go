@@ -15,6 +15,7 @@ import (
 	"github.com/kassa/kassa/acquirer"
 	"github.com/kassa/kassa/audit"
 	"github.com/kassa/kassa/compliance"
+	"github.com/kassa/kassa/credit"
 	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/identity"
@@ -109,6 +110,7 @@ type app struct {
 	notifier  identity.Notifier // the payers' messages: --notifier
 	invoices  *invoice.Service
 	privacy   *privacy.Service
+	credit    *credit.Service
 	stopRisk  context.CancelFunc
 	// mismatches is the number of unfixed reconciliation mismatches.
 	mismatches prometheus.Gauge
@@ -196,10 +198,13 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	// the hosted pages.
 	acq := acquirer.NewTest()
 	a.openPayouts(cfg.payouts, acquirer.WithTimeout(acq, 10*time.Second))
+	if err := a.openCredit(); err != nil {
+		return nil, err
+	}
 	a.payments = payment.New(payment.Config{Store: sqlstore.NewPayments(a.db), Ledger: a.ledger,
 		Vouchers: a.vouchers, Vault: a.vault, Acquirer: acquirer.WithTimeout(acq, 10*time.Second),
 		Risk: scorer, AttemptsMax: payment.AttemptsMaxDefault, Logger: logger, Movements: a.payoutMovements,
-		Gate: compliance.PaymentGate{Service: a.compliance}})
+		Gate: compliance.PaymentGate{Service: a.compliance}, Credit: a.credit})
 	a.openInvoices()
 	idemKey, err := binaryKey(cfg.store.data, cfg.idempotencyKey, idempotencyKeyFile)
 	if err != nil {
@@ -213,11 +218,11 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	accounts, err := account.New(account.Config{Identity: a.identity, Passkeys: a.passkeys, Payments: a.payments,
 		Merchants: a.merchants, Outbox: a.outbox, DevOutbox: cfg.identity.devOutbox, Wallets: a.payouts, PersonalData: a.privacy,
 		Limits: a.compliance, Withdrawals: a.payouts, PublicURL: a.pagesOrigin, SecureCookies: !cfg.plainHTTP, Logger: logger,
-		PrivacyURL: cfg.identity.privacyURL})
+		PrivacyURL: cfg.identity.privacyURL, PayLater: a.credit})
 	if err != nil {
 		return nil, err
 	}
-	pages := http.Handler(web.New(web.Config{Payments: a.payments, Merchants: a.merchants, Cards: a.vault, Payers: accounts, Wallets: a.payments, Issuer: acq,
+	pages := http.Handler(web.New(web.Config{Payments: a.payments, Merchants: a.merchants, Cards: a.vault, Payers: accounts, Wallets: a.payments, PayLater: a.credit, Issuer: acq,
 		Invoices: a.invoices, PublicURL: a.pagesOrigin, Logger: logger}))
 	var payers httpapi.RoutedHandler = accounts
 	consolePages, err := a.openConsole(cfg)
@@ -312,6 +317,9 @@ func (a *app) reconcile(ctx context.Context) error {
 	rep, err := a.payments.Reconcile(ctx, true)
 	if err == nil {
 		err = a.reconcilePayouts(ctx, &rep)
+	}
+	if err == nil {
+		err = a.reconcileCredit(ctx, &rep)
 	}
 	if err != nil {
 		return fmt.Errorf("reconcile: %w", err)

@@ -24,6 +24,9 @@ func runReconcile(ctx context.Context, args []string, getenv env, stdout, stderr
 	rep, err := a.payments.Reconcile(ctx, *fix)
 	if err == nil {
 		err = a.reconcilePayouts(ctx, &rep)
+		if err == nil {
+			err = a.reconcileCredit(ctx, &rep)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("reconcile: %w", err)

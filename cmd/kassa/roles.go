@@ -78,6 +78,7 @@ const (
 	jobPasskeysPrune     = "passkeys.prune"
 	jobVaultMaintain     = "vault.maintain"
 	jobPayouts           = "payouts"
+	jobCredit            = "credit"
 )
 
 // registerJobs adds the background jobs one node at a time runs (the
@@ -123,6 +124,7 @@ func (a *app) registerJobs() {
 	}})
 	a.registerInvoiceJob()
 	a.registerPrivacyJob()
+	a.jobs.Add(lease.Job{Name: jobCredit, Interval: creditInterval, Run: a.collectCredit})
 	a.jobs.Add(lease.Job{Name: jobVaultMaintain, Interval: vaultWorkInterval, Run: func(ctx context.Context) error {
 		a.vault.Maintain(ctx)
 		return nil

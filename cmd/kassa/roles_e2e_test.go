@@ -15,7 +15,7 @@ import (
 
 // leasedJobs are the jobs kassa serve runs under leases (roles.go).
 var leasedJobs = []string{jobPaymentsExpire, jobVouchersExpire, jobReconcile, jobIdempotencyForget,
-	jobIdentityPrune, jobPasskeysPrune, jobVaultMaintain, jobPayouts, jobInvoices, jobPrivacy}
+	jobIdentityPrune, jobPasskeysPrune, jobVaultMaintain, jobPayouts, jobInvoices, jobPrivacy, jobCredit}
 
 // leasesHeld reads kassa_job_lease_held from a node's /metrics.
 func (s *server) leasesHeld(t *testing.T) map[string]bool {

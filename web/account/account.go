@@ -93,6 +93,9 @@ type Config struct {
 	// Limits, when set, shows and changes the payer's gambling limits,
 	// self-exclusion and cool-off (limits.go).
 	Limits Limits
+	// PayLater, when set, shows the payer's pay later limit and plans
+	// with pay-now and push-back buttons (paylater.go).
+	PayLater PayLater
 }
 
 // Handler serves the account pages for the patterns Routes lists. It
@@ -186,6 +189,10 @@ func (h *Handler) register() {
 		handle("POST /account/privacy/erase", h.eraseAccount)
 	}
 	handle("POST /account/limits", h.setLimits)
+	if h.cfg.PayLater != nil {
+		handle("POST /account/plans/{id}/{seq}/pay", h.payInstalment)
+		handle("POST /account/plans/{id}/{seq}/push-back", h.pushBackInstalment)
+	}
 
 	handle("GET /challenge/{payment_id}", h.showChallenge)
 	handle("POST /challenge/{payment_id}", h.answerChallenge)

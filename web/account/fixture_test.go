@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kassa/kassa/compliance"
+	"github.com/kassa/kassa/credit"
 	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/identity"
@@ -56,6 +57,11 @@ type fixture struct {
 	merchant merchant.Created
 	issuer   string
 	logs     *syncbuf.Buffer
+
+	// payLater is pay later (off for the merchant until a test switches
+	// it on); merchants changes the merchant's profile.
+	payLater  *credit.Service
+	merchants *merchant.Service
 }
 
 // fixtureOptions change a fixture.
@@ -98,6 +104,7 @@ func newFixture(t *testing.T, change ...func(*fixtureOptions)) *fixture {
 
 	shop := shoptest.New(t, logger)
 	db, led, merchants := shop.DB, shop.Ledger, shop.Merchants
+	f.merchants = merchants
 	f.merchant, f.issuer, f.vouchers, f.led = shop.Merchant, shop.Issuer, shop.Vouchers, led
 	var err error
 	if f.risk, err = risk.NewEngine(risk.Config{Store: sqlstore.NewRisk(db), Node: "test", DefaultModel: risk.DefaultModel,
@@ -109,8 +116,6 @@ func newFixture(t *testing.T, change ...func(*fixtureOptions)) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cancelRisk(); f.risk.Close() })
-	f.payments = payment.New(payment.Config{Store: sqlstore.NewPayments(db), Ledger: led, Vouchers: f.vouchers,
-		Risk: f.risk, Logger: logger})
 
 	if f.passkeys, err = passkey.New(passkey.Config{RPID: "localhost", RPDisplayName: "Kassa Test",
 		Origins: []string{f.origin}, Store: sqlstore.NewPasskeys(db), Logger: logger}); err != nil {
@@ -132,16 +137,22 @@ func newFixture(t *testing.T, change ...func(*fixtureOptions)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if f.payLater, err = credit.New(credit.Config{Store: sqlstore.NewCredit(db), Ledger: led, Customers: f.identity,
+		Merchants: merchants, Notifier: f.outbox, Logger: logger}); err != nil {
+		t.Fatal(err)
+	}
+	f.payments = payment.New(payment.Config{Store: sqlstore.NewPayments(db), Ledger: led, Vouchers: f.vouchers,
+		Risk: f.risk, Logger: logger, Credit: f.payLater})
 	if f.pages, err = account.New(account.Config{Identity: f.identity, Passkeys: f.passkeys, Payments: f.payments,
 		Merchants: merchants, Outbox: f.outbox, DevOutbox: true, SecureCookies: opts.secureCookies, Clock: opts.pageClock,
 		Wallets: f.payouts, Withdrawals: f.payouts, PersonalData: personal,
-		Limits: compliance.New(compliance.Config{Store: sqlstore.NewCompliance(db), Merchants: merchants, Logger: logger}),
-		Logger: logger}); err != nil {
+		Limits:   compliance.New(compliance.Config{Store: sqlstore.NewCompliance(db), Merchants: merchants, Logger: logger}),
+		PayLater: f.payLater, Logger: logger}); err != nil {
 		t.Fatal(err)
 	}
 	f.ts.Config.Handler = httpapi.New(httpapi.Config{
 		Logger: logger, Merchants: merchants, DB: db, Ledger: led, Vouchers: f.vouchers, Payments: f.payments, Risk: f.risk,
-		Pages:    web.New(web.Config{Payments: f.payments, Merchants: merchants, Payers: f.pages, Wallets: f.payments, Logger: logger}),
+		Pages:    web.New(web.Config{Payments: f.payments, Merchants: merchants, Payers: f.pages, Wallets: f.payments, PayLater: f.payLater, Logger: logger}),
 		Accounts: f.pages,
 	})
 	f.ts.Start()

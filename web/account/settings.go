@@ -38,6 +38,7 @@ type accountData struct {
 	Wallets      []walletView
 	Money        *moneyData // top-up and withdrawal forms (money.go); nil without a wallet
 	Limits       *limitsView
+	PayLater     *payLaterView
 	// FactorFresh: the session passed a second factor within the last
 	// minutes, so it may change the factors themselves.
 	FactorFresh bool
@@ -115,6 +116,9 @@ func (h *Handler) accountPage(v *visit, sess identity.Session) (page, error) {
 		return page{}, err
 	}
 	if d.Limits, err = h.limitsView(ctx, l, cus.ID); err != nil {
+		return page{}, err
+	}
+	if d.PayLater, err = h.payLater(ctx, l, cus.ID); err != nil {
 		return page{}, err
 	}
 	return page{Template: "account", Title: texts.T(l, "acct.title"), Passkeys: true, Data: d, Text: texts.T(l, levelText[cus.Level]),

@@ -165,6 +165,12 @@ func walletWhat(l web.Lang, e payout.WalletEntry, payee map[string]string) strin
 		return texts.T(l, "wallet.row.withdrawal")
 	case strings.HasPrefix(t, "po_"):
 		return texts.T(l, "wallet.row.payout")
+	case strings.HasPrefix(t, "cpl_"): // cpl_X:i<n>:a<attempt>, docs/pay-later.md
+		if _, rest, ok := strings.Cut(t, ":i"); ok {
+			n, _, _ := strings.Cut(rest, ":")
+			return texts.T(l, "wallet.row.paylater_part", n)
+		}
+		return texts.T(l, "wallet.row.paylater")
 	}
 	return texts.T(l, "wallet.row.other")
 }
