@@ -125,8 +125,31 @@ type row struct {
 func walletRows(es []payout.WalletEntry) []row {
 	var rows []row
 	byPayment := map[string]int{}
+	byPayout := map[string]int{}
 	for _, e := range es {
 		created, _ := time.Parse("2006-01-02T15:04:05.000000Z", e.Created)
+		// A withdrawal's reserve, and its post or void, are one row.
+		if id, kind, ok := strings.Cut(e.Transfer, ":"); ok && strings.HasPrefix(id, "po_") {
+			i, seen := byPayout[id]
+			switch {
+			case kind == "reserve":
+				byPayout[id] = len(rows)
+				rows = append(rows, row{walletRow: walletRow{Created: created, What: "Withdrawal " + id, Pending: e.Pending},
+					amount: e.Amount})
+				continue
+			case kind == "post" && seen:
+				rows[i].Pending = false
+				continue
+			case kind == "void" && seen:
+				rows[i].amount, rows[i].Pending = 0, false
+				rows[i].What = "Withdrawal " + id + " (canceled)"
+				continue
+			case kind == "return":
+				rows = append(rows, row{walletRow: walletRow{Created: created, What: "Withdrawal " + id + " (returned)"},
+					amount: e.Amount})
+				continue
+			}
+		}
 		if rest, ok := strings.CutPrefix(e.Transfer, "pay:"); ok {
 			id, kind, _ := strings.Cut(rest, ":")
 			kind, _, _ = strings.Cut(kind, ":")
@@ -143,7 +166,11 @@ func walletRows(es []payout.WalletEntry) []row {
 				byPayment[id] = len(rows)
 			}
 		}
-		rows = append(rows, row{walletRow: walletRow{Created: created, What: walletWhat(e.Transfer), Pending: e.Pending},
+		what := walletWhat(e.Transfer)
+		if strings.HasPrefix(e.Transfer, "pay:") && e.Amount > 0 {
+			what = strings.Replace(what, "Payment", "Top-up", 1) // a payment into the wallet
+		}
+		rows = append(rows, row{walletRow: walletRow{Created: created, What: what, Pending: e.Pending},
 			amount: e.Amount})
 	}
 	return rows
