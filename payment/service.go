@@ -231,6 +231,9 @@ func validLocale(s string) bool {
 
 // Create makes a payment waiting for the payer (requires_action).
 func (s *Service) Create(ctx context.Context, merchantID string, req CreateRequest) (Payment, error) {
+	if merchantID == TopUpMerchant {
+		return Payment{}, errPlatformMerchant
+	}
 	if req.CaptureMethod == "" {
 		req.CaptureMethod = CaptureAutomatic
 	}

@@ -110,6 +110,11 @@ func ReturnURLValid(u string) bool {
 	return err == nil
 }
 
+// errPlatformMerchant refuses a payment the platform merchant's API key
+// would create: its payments are top-ups, made only by CreateTopUp.
+var errPlatformMerchant = kassa.Errorf(kassa.EForbidden, "platform_merchant",
+	"this merchant's payments are payers' top-ups, made on the account page")
+
 // topUpTTL is how long an unpaid top-up waits for its payer.
 const topUpTTL = 30 * time.Minute
 
@@ -119,7 +124,7 @@ func topUpGuard(p Payment, req ConfirmRequest, m Method) error {
 	if !IsTopUp(p) {
 		return nil
 	}
-	if req.PayerID != p.PayerID {
+	if p.PayerID == "" || req.PayerID != p.PayerID {
 		return kassa.Errorf(kassa.EForbidden, CodeWalletPayerMismatch, "this top-up belongs to another Kassa account; log in to it")
 	}
 	if m.Name() == MethodKassaBalance {

@@ -173,3 +173,14 @@ func (e *env) topUpToken(pan string) string {
 	}
 	return tok.ID
 }
+
+// TestTopUpNotByAPI: the platform merchant's key cannot create payments
+// (they would be top-ups without a payer).
+func TestTopUpNotByAPI(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		_, err := e.pay.Create(context.Background(), payment.TopUpMerchant, payment.CreateRequest{Amount: 1000, Currency: "EUR"})
+		if errCode(err) != "platform_merchant" {
+			t.Fatalf("a payment of the platform merchant through the API: %v", err)
+		}
+	})
+}

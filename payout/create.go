@@ -41,6 +41,9 @@ type CreateRequest struct {
 	// Client is where the payer asked for the payout from, as the
 	// merchant saw it (optional): risk only, not stored.
 	Client Client
+	// withdrawal: Withdraw made the request (the payer's own, from the
+	// account page); the platform merchant makes no other payouts.
+	withdrawal bool
 }
 
 // Client is the payer's device and address for risk (risk.KindPayout).
@@ -135,6 +138,10 @@ func CheckError(checks []Check) *kassa.Error {
 // be (no id, nothing reserved) with every check's outcome; a failing check
 // is then reported in Checks, not as an error.
 func (s *Service) Create(ctx context.Context, merchantID string, req CreateRequest) (Payout, error) {
+	if merchantID == WalletMerchant && !req.withdrawal {
+		return Payout{}, kassa.Errorf(kassa.EForbidden, "platform_merchant",
+			"this merchant's payouts are payers' withdrawals, made on the account page")
+	}
 	if s.isSplit(req.Destination) {
 		return s.createSplit(ctx, merchantID, req)
 	}

@@ -96,7 +96,7 @@ func (s *Service) Withdraw(ctx context.Context, req WithdrawRequest) (Payout, er
 	return s.Create(ctx, WalletMerchant, CreateRequest{Amount: req.Amount, Currency: req.Currency,
 		Customer: Customer{ID: req.CustomerID, Email: idn.Email, FirstName: idn.GivenName, LastName: idn.FamilyName,
 			DateOfBirth: idn.DateOfBirth},
-		Destination: d, CreatedBy: req.CustomerID, RequestKey: key, Client: req.Client,
+		Destination: d, CreatedBy: req.CustomerID, RequestKey: key, Client: req.Client, withdrawal: true,
 		MerchantReference: fmt.Sprintf("withdrawal by %s", req.CustomerID)})
 }
 

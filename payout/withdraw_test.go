@@ -167,3 +167,20 @@ func TestWithdrawRace(t *testing.T) {
 		e.check()
 	})
 }
+
+// TestWithdrawOnlyByThePayer: the platform merchant's key (the
+// operator's) cannot make payouts out of payers' wallets through the
+// API; only Withdraw, the payer's own request, can.
+func TestWithdrawOnlyByThePayer(t *testing.T) {
+	e := newSQLiteEnv(t, options{})
+	e.fillWallet("cus_jane", 5_000)
+	req := bankReq(1_000, ibanPaid)
+	req.Customer.ID = "cus_jane"
+	_, err := e.svc.Create(context.Background(), payout.WalletMerchant, req)
+	if ke := kassa.AsError(err); ke == nil || ke.Code != "platform_merchant" || ke.Kind != kassa.EForbidden {
+		t.Fatalf("a payout of the platform merchant through the API: %v", err)
+	}
+	if got := e.walletAvailable("cus_jane"); got != 5_000 {
+		t.Fatalf("wallet: %d", got)
+	}
+}

@@ -1,14 +1,20 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pquerna/otp/totp"
 
 	"github.com/kassa/kassa/acquirer"
 	"github.com/kassa/kassa/identity"
@@ -18,13 +24,16 @@ import (
 
 // TestE2EPayouts: a casino takes deposits by card and by vouchers, pays
 // winnings to a player's wallet and to bank accounts (one paid, one
-// returned after it was paid), over TLS on both backends; reconcile and
-// ledger verify are clean after each phase.
+// returned after it was paid) and back to the card; the player tops the
+// wallet up on the account page, spends it at another merchant and
+// withdraws to a test IBAN that is returned after it was paid; the
+// casino pays back with one split original_method payout. Over TLS on
+// both backends; reconcile and ledger verify are clean at the end.
 func TestE2EPayouts(t *testing.T) { forEachBackend(t, testE2EPayouts) }
 
 func testE2EPayouts(t *testing.T, b backend) {
 	sk, pk := createMerchantKeys(t, b)
-	out, err := runKassa(t, b, "vouchers", "issue", "--count", "3", "--amount", "1000", "--currency", "EUR", "--json")
+	out, err := runKassa(t, b, "vouchers", "issue", "--count", "6", "--amount", "1000", "--currency", "EUR", "--json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +54,8 @@ func testE2EPayouts(t *testing.T, b backend) {
 			t.Errorf("%s: ledger verify: %v %s", phase, err, out)
 		}
 	}
-	payer := kycCustomer(t, b, "jane@example.com", "+436641234567", "Jane", "Doe", time.Date(1990, 5, 17, 0, 0, 0, 0, time.UTC))
+	pins, spare := pins[:3], pins[3:]
+	payer, login := kycPayer(t, b, "jane@example.com", "+436641234567", "Jane", "Doe", time.Date(1990, 5, 17, 0, 0, 0, 0, time.UTC))
 	flags := []string{"--rate-limit", "0", "--test-bank-settle-delay", "1s", "--test-bank-return-delay", "1s"}
 	s := startServe(t, b, flags...)
 
@@ -153,10 +163,139 @@ func testE2EPayouts(t *testing.T, b backend) {
 	if !strings.Contains(mustJSON(t, bal), `"available":[{"amount":600,"currency":"EUR"}]`) {
 		t.Errorf("balance after payouts: %v", bal)
 	}
+	testE2EWallet(t, s, sk, osk, player, login, spare)
 	if err := s.stop(t, syscall.SIGTERM); err != nil {
 		t.Errorf("stop: %v", err)
 	}
 	clean("after payouts")
+}
+
+// testE2EWallet goes on with the player of testE2EPayouts on the hosted
+// pages over TLS: a top-up by voucher from the account page, the wallet
+// spent at another merchant, a withdrawal to a test IBAN that is returned
+// after it was paid; then the casino pays back with one split payout
+// over the player's deposits.
+func testE2EWallet(t *testing.T, s *server, sk, osk string, player map[string]any, login identity.LoginResult, pins []string) {
+	t.Helper()
+	pc := newPayerClient(t, s, login)
+	pc.get("/account")
+	if !strings.Contains(pc.body, `id="topup"`) {
+		t.Fatalf("the account page has no top-up form:\n%s", pc.body)
+	}
+	loc := pc.post("/account/topup", url.Values{"amount": {"10.00"}, "currency": {"EUR"}})
+	if !strings.HasPrefix(loc, "/pay/pay_") {
+		t.Fatalf("top-up went to %q", loc)
+	}
+	u, _ := url.Parse(loc)
+	pc.get(loc)
+	if back := pc.post(u.Path, url.Values{"client_secret": {u.Query().Get("client_secret")}, "pin": {pins[0]}}); !strings.Contains(back, "/account") {
+		t.Fatalf("paying the top-up went to %q", back)
+	}
+	pc.get("/account")
+	// 10.00 winnings + 8.00 vouchers' share + 10.00 top-up.
+	if !strings.Contains(pc.body, "28.00 EUR</strong> available") {
+		t.Fatalf("wallet after the top-up:\n%s", pc.body)
+	}
+	// The wallet spent at another merchant, on its hosted page.
+	op := s.call(t, "POST", "/v1/payments", osk, "", map[string]any{"amount": 500, "currency": "EUR"}, 201)
+	pc.get("/pay/" + op["id"].(string) + "?client_secret=" + url.QueryEscape(op["client_secret"].(string)))
+	pc.post("/pay/"+op["id"].(string), url.Values{"client_secret": {op["client_secret"].(string)}, "method": {"kassa_balance"}})
+	if got := s.call(t, "GET", "/v1/payments/"+op["id"].(string), osk, "", nil, 200); got["status"] != "captured" || got["payer"] == nil {
+		t.Fatalf("paid with the wallet at another merchant: %v", got)
+	}
+	// A withdrawal to a test IBAN that is paid, then returned.
+	pc.get("/account")
+	if done := pc.post("/account/withdraw", url.Values{"amount": {"3.00"}, "currency": {"EUR"}, "to": {"bank"},
+		"iban": {payout.IBANCheckDigits("DE", "100100100000000003")}}); !strings.Contains(done, "done=withdrawal") {
+		t.Fatalf("withdrawal went to %q\n%s", done, pc.body)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for pc.get("/account"); !strings.Contains(pc.body, "Returned to your balance"); pc.get("/account") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the withdrawal was not returned:\n%s", pc.body)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if !strings.Contains(pc.body, "23.00 EUR</strong> available") {
+		t.Fatalf("wallet after the returned withdrawal (28 - 5 spent, 3 back):\n%s", pc.body)
+	}
+	// Another deposit by vouchers, for the player (customer.id), then one
+	// original_method payout without a payment: the vouchers' 15.00 and
+	// 5.00 winnings, both to the wallet, reserved together.
+	p := s.call(t, "POST", "/v1/payments", sk, "", map[string]any{"amount": 1500, "currency": "EUR",
+		"customer": map[string]any{"id": player["id"]}}, 201)
+	s.call(t, "POST", "/v1/payments/"+p["id"].(string)+"/confirm", sk, "", map[string]any{
+		"client_secret": p["client_secret"], "payment_method": map[string]any{"type": "voucher", "pins": pins[1:3]}}, 200)
+	split := s.call(t, "POST", "/v1/payouts", sk, "split-1", map[string]any{"amount": 2000, "currency": "EUR", "customer": player,
+		"destination": map[string]any{"type": "original_method"}}, 201)
+	legs, _ := split["legs"].([]any)
+	if len(legs) != 2 {
+		t.Fatalf("split payout: %v", split)
+	}
+	for _, l := range legs {
+		leg := l.(map[string]any)
+		if leg["rail"] != "wallet" || leg["status"] != "paid" || leg["split_of"] != split["id"] {
+			t.Errorf("leg: %v", leg)
+		}
+	}
+	pc.get("/account")
+	if !strings.Contains(pc.body, "43.00 EUR</strong> available") {
+		t.Fatalf("wallet after the split payout:\n%s", pc.body)
+	}
+}
+
+// payerClient is a browser without JavaScript over TLS, logged in.
+type payerClient struct {
+	t    *testing.T
+	s    *server
+	c    *http.Client
+	body string
+}
+
+func newPayerClient(t *testing.T, s *server, login identity.LoginResult) *payerClient {
+	jar, _ := cookiejar.New(nil)
+	u, _ := url.Parse(s.base)
+	jar.SetCookies(u, []*http.Cookie{{Name: "__Host-kassa_session", Value: login.Token, Path: "/", Secure: true},
+		{Name: "__Host-kassa_device", Value: login.DeviceToken, Path: "/", Secure: true}})
+	return &payerClient{t: t, s: s, c: &http.Client{Transport: s.client.Transport, Jar: jar, Timeout: s.client.Timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (pc *payerClient) get(path string) {
+	pc.t.Helper()
+	resp, err := pc.c.Get(pc.s.base + path)
+	if err != nil {
+		pc.t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	pc.body = string(b)
+	if resp.StatusCode != 200 {
+		pc.t.Fatalf("GET %s = %d\n%s", path, resp.StatusCode, pc.body)
+	}
+}
+
+// post sends a form with the last page's CSRF token (if any) and returns
+// where the answer redirects to.
+func (pc *payerClient) post(path string, form url.Values) string {
+	pc.t.Helper()
+	if m := csrfField.FindStringSubmatch(pc.body); m != nil {
+		form.Set("csrf", m[1])
+	}
+	req, _ := http.NewRequest("POST", pc.s.base+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", pc.s.base)
+	resp, err := pc.c.Do(req)
+	if err != nil {
+		pc.t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	pc.body = string(b)
+	if resp.StatusCode != http.StatusSeeOther {
+		pc.t.Fatalf("POST %s = %d\n%s", path, resp.StatusCode, pc.body)
+	}
+	return strings.TrimPrefix(resp.Header.Get("Location"), pc.s.base)
 }
 
 func mustJSON(t *testing.T, v any) string {
@@ -168,10 +307,11 @@ func mustJSON(t *testing.T, v any) string {
 	return string(b)
 }
 
-// kycCustomer signs a payer up with the real identity service over b's
-// database (codes from the development outbox) and verifies their
-// identity; it returns the Kassa account's id.
-func kycCustomer(t *testing.T, b backend, email, phone, given, family string, born time.Time) string {
+// kycPayer signs a payer up with the real identity service over b's
+// database (codes from the development outbox), verifies their identity
+// and returns the Kassa account's id and a login whose session passed a
+// second factor just now (the account page lets it withdraw).
+func kycPayer(t *testing.T, b backend, email, phone, given, family string, born time.Time) (string, identity.LoginResult) {
 	t.Helper()
 	ctx := context.Background()
 	var cfg appConfig
@@ -205,5 +345,21 @@ func kycCustomer(t *testing.T, b backend, email, phone, given, family string, bo
 	if err != nil || c.Level != identity.LevelKYCVerified {
 		t.Fatalf("KYC: %+v %v", c, err)
 	}
-	return c.ID
+	// The second factor: an authenticator app (the codes by email and
+	// SMS were just sent, and may not be sent again so soon).
+	enr, err := a.identity.EnrolTOTP(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _ := totp.GenerateCode(enr.Secret, time.Now())
+	if _, err := a.identity.ConfirmTOTP(ctx, c.ID, code); err != nil {
+		t.Fatal(err)
+	}
+	code, _ = totp.GenerateCode(enr.Secret, time.Now().Add(identity.TOTPPeriod)) // not a replay
+	fresh, err := a.identity.VerifySecondFactor(ctx, res.Token, identity.Proof{Factor: identity.FactorTOTP, Code: code}, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh.DeviceToken = cmp.Or(fresh.DeviceToken, res.DeviceToken)
+	return c.ID, fresh
 }

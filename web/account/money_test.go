@@ -121,7 +121,10 @@ func TestTopUpAndWithdraw(t *testing.T) {
 	if _, err := f.payouts.Process(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	v.wantPage("in transit", v.get("/account"), 200, "On its way")
+	v.wantPage("in transit", v.get("/account"), 200, "On its way", "<td>Top-up</td>", "<td>Withdrawal<", "-€12.50")
+	if n := strings.Count(v.body, "<td>Withdrawal<"); n != 1 {
+		t.Errorf("the withdrawal shows %d times in the wallet's history, want once", n)
+	}
 
 	// A stranger without a session moves nothing.
 	stranger.get("/login")

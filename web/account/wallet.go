@@ -129,8 +129,31 @@ type row struct {
 func walletRows(l web.Lang, es []payout.WalletEntry, payee map[string]string) []row {
 	var rows []row
 	byPayment := map[string]int{}
+	byPayout := map[string]int{}
 	for _, e := range es {
 		created, _ := time.Parse("2006-01-02T15:04:05.000000Z", e.Created)
+		// A withdrawal's reserve, and its post or void, are one row.
+		if id, kind, ok := strings.Cut(e.Transfer, ":"); ok && strings.HasPrefix(id, "po_") {
+			i, seen := byPayout[id]
+			switch {
+			case kind == "reserve":
+				byPayout[id] = len(rows)
+				rows = append(rows, row{walletRow: walletRow{Created: created, What: texts.T(l, "wallet.row.withdrawal"), Pending: e.Pending},
+					amount: e.Amount})
+				continue
+			case kind == "post" && seen:
+				rows[i].Pending = false
+				continue
+			case kind == "void" && seen:
+				rows[i].amount, rows[i].Pending = 0, false
+				rows[i].What = texts.T(l, "wallet.row.withdrawal_canceled")
+				continue
+			case kind == "return":
+				rows = append(rows, row{walletRow: walletRow{Created: created, What: texts.T(l, "wallet.row.withdrawal_returned")},
+					amount: e.Amount})
+				continue
+			}
+		}
 		if rest, ok := strings.CutPrefix(e.Transfer, "pay:"); ok {
 			id, kind, _ := strings.Cut(rest, ":")
 			kind, _, _ = strings.Cut(kind, ":")
@@ -156,6 +179,8 @@ func walletRows(l web.Lang, es []payout.WalletEntry, payee map[string]string) []
 // walletWhat names a wallet movement, in l, by its ledger transfer's id.
 func walletWhat(l web.Lang, e payout.WalletEntry, payee map[string]string) string {
 	switch t := e.Transfer; {
+	case strings.HasPrefix(t, "pay:") && e.Amount > 0: // a payment into the wallet
+		return texts.T(l, "wallet.row.topup")
 	case strings.HasPrefix(t, "pay:"):
 		id, _, _ := strings.Cut(strings.TrimPrefix(t, "pay:"), ":")
 		return walletPayment(l, payee[id], false)
