@@ -68,6 +68,16 @@ var privacyTables = []privacyTable{
 	// them, because tax law binds the merchant to keep invoices (in
 	// Germany 10 years, §147 AO, §14b UStG) — docs/privacy.md.
 	{name: "invoices", merchant: "merchant_id = {mer} AND customer_id <> '' AND customer_id = {cust}", omit: []string{"page_key"}},
+	// Pay later plans (a Kassa account's only): exported; an erasure
+	// waits until none is open, and keeps the closed ones (terms and
+	// instalments hold amounts and dates, no personal data).
+	{name: "credit_plans", account: "customer_id = {cus}"},
+	// Deposit limits, self-exclusion and cool-off, and the deposits
+	// counted against them: exported; an erasure keeps them, because a
+	// self-exclusion must outlive the account (responsible-gambling
+	// rules, docs/compliance.md). They hold the subject's id, no name.
+	{name: "compliance_limits", account: "subject = {subject}", merchant: "subject = {subject}"},
+	{name: "compliance_deposits", account: "subject = {subject}", merchant: "subject = {subject}"},
 	{name: "privacy_erasures", account: "subject = {subject}", merchant: "subject = {subject}", omit: []string{"key_sealed", "archive_ct"}},
 }
 
@@ -315,6 +325,8 @@ func privacyBlocked(ctx context.Context, tx *Tx, p privacySubject) error {
 		{"a payout is still in flight", "SELECT COUNT(*) FROM payouts WHERE id IN ({payouts}) AND status IN ('pending', 'requires_review', 'in_transit')"},
 	}
 	if p.sub.Account() {
+		checks = append(checks, struct{ what, q string }{"a pay later plan is still open: pay it first",
+			"SELECT COUNT(*) FROM credit_plans WHERE customer_id = {cus} AND status IN ('active', 'overdue', 'in_collection')"})
 		checks = append(checks, struct{ what, q string }{"the wallet holds money: withdraw it first",
 			`SELECT COUNT(*) FROM ledger_accounts WHERE ` + privacyWallets + `
 				AND (credits_posted <> debits_posted OR debits_pending <> 0 OR credits_pending <> 0)`})
