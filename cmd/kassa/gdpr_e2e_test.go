@@ -27,7 +27,7 @@ const (
 	gdprGiven   = "Erika"
 	gdprFamily  = "Mustermann"
 	gdprBorn    = "1964-08-12"
-	gdprDocNo   = "P1234567" // kycCustomer's document number
+	gdprDocNo   = "P1234567" // kycPayer's document number
 	gdprIBAN    = "DE89370400440532013000"
 	gdprPlayer  = "player-7"
 	gdprHolder  = gdprGiven + " " + gdprFamily
@@ -69,7 +69,7 @@ func testE2EGDPRErasure(t *testing.T, b backend) {
 		pins = append(pins, v.PIN)
 	}
 	born, _ := time.Parse(time.DateOnly, gdprBorn)
-	cus := kycCustomer(t, b, gdprEmail, gdprPhone, gdprGiven, gdprFamily, born)
+	cus, _ := kycPayer(t, b, gdprEmail, gdprPhone, gdprGiven, gdprFamily, born)
 
 	s := startServe(t, b, "--rate-limit", "0", "--test-bank-settle-delay", "1s", "--test-bank-return-delay", "1000h")
 	p := s.call(t, "POST", "/v1/payments", sk, "", map[string]any{"amount": 2500, "currency": "EUR",

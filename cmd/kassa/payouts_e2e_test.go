@@ -90,6 +90,7 @@ func testE2EPayouts(t *testing.T, b backend) {
 		}
 		t.Fatalf("payout %s did not become %s: %v", id, status, got)
 	}
+	clean("after the deposits")
 	// Winnings to the player's wallet: paid at once.
 	w := s.call(t, "POST", "/v1/payouts", sk, "win-1", map[string]any{"amount": 1000, "currency": "EUR",
 		"customer": player, "destination": map[string]any{"type": "wallet"}}, 201)
@@ -97,6 +98,7 @@ func testE2EPayouts(t *testing.T, b backend) {
 		t.Errorf("wallet payout: %v", w)
 	}
 	waitPayout(w["id"].(string), "paid")
+	clean("after the winnings")
 	// Back to the deposits (original_method): the card gets its 12.34
 	// back through the acquirer; the vouchers' share goes to the wallet.
 	back := s.call(t, "POST", "/v1/payouts", sk, "", map[string]any{"amount": 1234, "currency": "EUR", "customer": player,
@@ -115,6 +117,7 @@ func testE2EPayouts(t *testing.T, b backend) {
 		t.Errorf("voucher deposit paid back: %v", vback)
 	}
 	waitPayout(vback["id"].(string), "paid")
+	clean("after original_method")
 	// Another merchant's deposit: not found, nothing reserved.
 	osk, _ := createMerchantKeys(t, b)
 	if o := s.call(t, "POST", "/v1/payouts", osk, "", map[string]any{"amount": 1, "currency": "EUR", "customer": player,
@@ -156,6 +159,7 @@ func testE2EPayouts(t *testing.T, b backend) {
 	if data, _ := list["data"].([]any); len(data) != 5 {
 		t.Errorf("list: %v", list)
 	}
+	clean("after the withdrawals")
 	// The balance: 37.34 deposited; 10.00 winnings and 8.00 of the
 	// vouchers' to the wallet, 12.34 to the card, 1.00 to the bank (the
 	// other 1.00 came back).
@@ -163,7 +167,7 @@ func testE2EPayouts(t *testing.T, b backend) {
 	if !strings.Contains(mustJSON(t, bal), `"available":[{"amount":600,"currency":"EUR"}]`) {
 		t.Errorf("balance after payouts: %v", bal)
 	}
-	testE2EWallet(t, s, sk, osk, player, login, spare)
+	testE2EWallet(t, s, sk, osk, player, login, spare, clean)
 	if err := s.stop(t, syscall.SIGTERM); err != nil {
 		t.Errorf("stop: %v", err)
 	}
@@ -175,7 +179,7 @@ func testE2EPayouts(t *testing.T, b backend) {
 // spent at another merchant, a withdrawal to a test IBAN that is returned
 // after it was paid; then the casino pays back with one split payout
 // over the player's deposits.
-func testE2EWallet(t *testing.T, s *server, sk, osk string, player map[string]any, login identity.LoginResult, pins []string) {
+func testE2EWallet(t *testing.T, s *server, sk, osk string, player map[string]any, login identity.LoginResult, pins []string, clean func(phase string)) {
 	t.Helper()
 	pc := newPayerClient(t, s, login)
 	pc.get("/account")
@@ -196,6 +200,7 @@ func testE2EWallet(t *testing.T, s *server, sk, osk string, player map[string]an
 	if !strings.Contains(pc.body, "28.00 EUR</strong> available") {
 		t.Fatalf("wallet after the top-up:\n%s", pc.body)
 	}
+	clean("after the top-up")
 	// The wallet spent at another merchant, on its hosted page.
 	op := s.call(t, "POST", "/v1/payments", osk, "", map[string]any{"amount": 500, "currency": "EUR"}, 201)
 	pc.get("/pay/" + op["id"].(string) + "?client_secret=" + url.QueryEscape(op["client_secret"].(string)))
@@ -203,6 +208,7 @@ func testE2EWallet(t *testing.T, s *server, sk, osk string, player map[string]an
 	if got := s.call(t, "GET", "/v1/payments/"+op["id"].(string), osk, "", nil, 200); got["status"] != "captured" || got["payer"] == nil {
 		t.Fatalf("paid with the wallet at another merchant: %v", got)
 	}
+	clean("after the wallet paid another merchant")
 	// A withdrawal to a test IBAN that is paid, then returned.
 	pc.get("/account")
 	if done := pc.post("/account/withdraw", url.Values{"amount": {"3.00"}, "currency": {"EUR"}, "to": {"bank"},
@@ -219,6 +225,7 @@ func testE2EWallet(t *testing.T, s *server, sk, osk string, player map[string]an
 	if !strings.Contains(pc.body, "23.00 EUR</strong> available") {
 		t.Fatalf("wallet after the returned withdrawal (28 - 5 spent, 3 back):\n%s", pc.body)
 	}
+	clean("after the returned withdrawal")
 	// Another deposit by vouchers, for the player (customer.id), then one
 	// original_method payout without a payment: the vouchers' 15.00 and
 	// 5.00 winnings, both to the wallet, reserved together.
