@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/business"
 	"github.com/kassa/kassa/idempotency"
 	"github.com/kassa/kassa/identity"
 	"github.com/kassa/kassa/ledger"
@@ -57,6 +58,9 @@ type Config struct {
 	Payments *payment.Service
 	// Payouts serves /v1/payouts/...; nil leaves those routes out.
 	Payouts *payout.Service
+	// Business serves balance transactions, settlements and reports, and
+	// /v1/balance's available and pending; nil leaves them out.
+	Business *business.Service
 	// Pages serves the hosted pages (GET and POST /pay/{id}, package web); nil leaves them out.
 	Pages http.Handler
 	// PublicURL is the origin payers reach the hosted pages at
@@ -210,6 +214,7 @@ func (s *Server) registerAPI() {
 	s.registerVouchers()
 	s.registerPayments()
 	s.registerPayouts()
+	s.registerBusiness()
 	s.registerRisk()
 	s.registerSignUps()
 	s.registerTokens()

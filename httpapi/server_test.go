@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kassa/kassa/httpapi"
+	"github.com/kassa/kassa/business"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/payment"
@@ -76,6 +77,9 @@ func newFixtureDB(t testing.TB, db *sqlstore.DB, cfg httpapi.Config, extra func(
 	if cfg.Payouts == nil {
 		cfg.Payouts = payout.New(payout.Config{Store: sqlstore.NewPayouts(db), Ledger: cfg.Ledger,
 			Rails: map[string]payout.Rail{payout.DestBankAccount: payout.NewTestBank(nil)}})
+	}
+	if cfg.Business == nil {
+		cfg.Business = business.New(business.Config{Store: sqlstore.NewBusiness(db), Ledger: cfg.Ledger, Payouts: cfg.Payouts})
 	}
 	cfg.Logger = slog.New(slog.NewJSONHandler(f.logs, nil))
 	f.cfg = cfg
