@@ -256,6 +256,7 @@ func TestPaymentsReportCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.clk.Advance(time.Minute)
 	e.charge(e.merchant, 500, false)
 	r, err := e.biz.CreateReport(ctx, e.merchant, business.ReportRequest{Type: business.ReportPayments, Timezone: "America/New_York",
 		IntervalStart: "2026-03-01", IntervalEnd: "2026-03-03"})

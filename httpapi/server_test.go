@@ -15,8 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/business"
+	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/payment"
