@@ -48,14 +48,18 @@ func runMerchants(ctx context.Context, args []string, getenv env, stdout, stderr
 		"rotate-key":     merchantsRotateKey,
 		"revoke-key":     merchantsRevokeKey,
 		"capture-window": merchantsCaptureWindow,
+		"pricing":        merchantsPricing,
+		"settlements":    merchantsSettlements,
 	}
-	usage := "Usage: kassa merchants <create|list|keys|rotate-key|revoke-key> [flags]\n" +
+	usage := "Usage: kassa merchants <create|list|keys|rotate-key|revoke-key|capture-window|pricing|settlements> [flags]\n" +
 		"  create --name NAME [--json]        new merchant; prints its keys this once\n" +
 		"  list [--json]                      all merchants\n" +
 		"  keys MERCHANT_ID [--json]          a merchant's keys (ids and hints, never the keys)\n" +
 		"  rotate-key MERCHANT_ID [--grace D] new secret key; older secret keys work for D more (default 24h)\n" +
 		"  revoke-key KEY_ID                  end a key now\n" +
-		"  capture-window MERCHANT_ID D       how long authorizations wait for capture (default 168h; 0 = default)\n"
+		"  capture-window MERCHANT_ID D       how long authorizations wait for capture (default 168h; 0 = default)\n" +
+		"  pricing MERCHANT_ID [--method M --percent-bps N --fixed N] [--availability-delay D]  fees and availability\n" +
+		"  settlements MERCHANT_ID [--iban I --holder H] [--schedule S --anchor N]  bank account and schedule\n"
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(stderr, usage)
 		if len(args) == 0 {

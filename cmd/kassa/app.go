@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/kassa/kassa/acquirer"
+	"github.com/kassa/kassa/business"
 	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/identity"
@@ -89,6 +90,7 @@ type app struct {
 	vouchers  *voucher.Service
 	payments  *payment.Service
 	payouts   *payout.Service
+	business  *business.Service
 	vault     *vault.Service
 	keks      vault.KeyProvider
 	idem      *sqlstore.Idempotency
@@ -175,9 +177,10 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	// the hosted pages.
 	acq := acquirer.NewTest()
 	a.openPayouts(cfg.payouts, acquirer.WithTimeout(acq, 10*time.Second))
+	a.openBusiness(logger)
 	a.payments = payment.New(payment.Config{Store: sqlstore.NewPayments(a.db), Ledger: a.ledger,
 		Vouchers: a.vouchers, Vault: a.vault, Acquirer: acquirer.WithTimeout(acq, 10*time.Second),
-		Risk: scorer, AttemptsMax: payment.AttemptsMaxDefault, Logger: logger, Movements: a.payoutMovements})
+		Risk: scorer, AttemptsMax: payment.AttemptsMaxDefault, Logger: logger, Movements: a.movements, Pricing: a.business})
 	idemKey, err := binaryKey(cfg.store.data, cfg.idempotencyKey, idempotencyKeyFile)
 	if err != nil {
 		return nil, err
@@ -208,6 +211,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		Vouchers:          a.vouchers,
 		Payments:          a.payments,
 		Payouts:           a.payouts,
+		Business:          a.business,
 		Vault:             a.vault,
 		Risk:              a.risk,
 		PublicURL:         a.pagesOrigin,

@@ -121,6 +121,7 @@ func (a *app) registerJobs() {
 		_, err := a.payouts.Process(ctx)
 		return err
 	}})
+	a.registerBusinessJobs()
 	a.jobs.Add(lease.Job{Name: jobVaultMaintain, Interval: vaultWorkInterval, Run: func(ctx context.Context) error {
 		a.vault.Maintain(ctx)
 		return nil
