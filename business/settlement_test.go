@@ -47,7 +47,7 @@ func TestScheduledSettlements(t *testing.T) {
 		ctx := context.Background()
 		must(t, e.biz.SetBankAccount(ctx, e.merchant, ibanPaid, "Shop GmbH"))
 		must(t, e.biz.SetSchedule(ctx, e.merchant, business.ScheduleWeekly, 5)) // Fridays
-		must(t, e.biz.SetSchedule(ctx, e.other, business.ScheduleDaily, 0))    // no bank account
+		must(t, e.biz.SetSchedule(ctx, e.other, business.ScheduleDaily, 0))     // no bank account
 		if err := e.biz.SetSchedule(ctx, e.merchant, "hourly", 0); code(err) != "schedule_invalid" {
 			t.Errorf("hourly: %v", err)
 		}
