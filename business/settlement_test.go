@@ -2,11 +2,14 @@ package business_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/kassa/kassa/business"
+	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payout"
+	"github.com/kassa/kassa/store/sqlstore"
 )
 
 func TestDueDay(t *testing.T) {
@@ -121,5 +124,79 @@ func TestScheduledSettlements(t *testing.T) {
 		}
 		assertSum(t, e, e.merchant)
 		e.check()
+	})
+}
+
+// TestSettlementFails: a settlement the bank refuses gives its amount back
+// to the balance as a new transaction, which the next settlement (to a
+// corrected account) pays out; its own lines stay with it.
+func TestSettlementFails(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		must(t, e.biz.SetBankAccount(ctx, e.merchant, ibanClosed, "Shop GmbH"))
+		e.charge(e.merchant, 3000, false)
+		first, err := e.biz.Settle(ctx, e.merchant, "Shop GmbH", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.process()
+		e.clk.Advance(25 * time.Hour)
+		e.process()
+		if s, _ := e.biz.Settlement(ctx, e.merchant, first.ID); s.Status != payout.StatusFailed || s.FailureCode != "AC04" {
+			t.Fatalf("settlement to a closed account: %+v", s)
+		}
+		if b := e.balance(e.merchant); b.Available != 3000 {
+			t.Errorf("after the failure: %+v", b)
+		}
+		must(t, e.biz.SetBankAccount(ctx, e.merchant, ibanPaid, "Shop GmbH"))
+		second, err := e.biz.Settle(ctx, e.merchant, "Shop GmbH", "")
+		if err != nil || second.Amount != 3000 {
+			t.Fatalf("second settlement %+v %v", second, err)
+		}
+		lines := e.txns(e.merchant, business.TxnFilter{Settlement: second.ID})
+		kinds := map[string]int{}
+		for _, x := range lines {
+			kinds[x.Type]++
+		}
+		if len(lines) != 2 || kinds[business.TypeSettlement] != 2 {
+			t.Errorf("the second settlement pays the failed one's return: %+v", lines)
+		}
+		assertSettlements(t, e, map[string]bool{first.ID: true, second.ID: true})
+		assertSum(t, e, e.merchant)
+		e.check()
+	})
+}
+
+// TestSyncTwoNodes: two nodes deriving balance transactions from one
+// ledger at once write each row once, with its fee.
+func TestSyncTwoNodes(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		must(t, e.biz.SetPricing(ctx, business.Pricing{MerchantID: e.merchant, Method: business.MethodDefault, Fixed: 7}))
+		for i := range 30 {
+			e.charge(e.merchant, money.Amount(100+i), i%2 == 0)
+		}
+		nodes := []*business.Service{e.biz, business.New(business.Config{Store: sqlstore.NewBusiness(e.db), Ledger: e.led, Clock: e.clk.Now})}
+		var wg sync.WaitGroup
+		for _, n := range nodes {
+			for range 3 {
+				wg.Go(func() {
+					if err := n.Sync(ctx); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+		}
+		wg.Wait()
+		xs := e.txns(e.merchant, business.TxnFilter{})
+		if len(xs) != 30 {
+			t.Errorf("%d balance transactions, want 30", len(xs))
+		}
+		for _, x := range xs {
+			if x.Type != business.TypeCharge || x.Fee != 7 {
+				t.Errorf("txn %+v", x)
+			}
+		}
+		assertSum(t, e, e.merchant)
 	})
 }
