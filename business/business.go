@@ -136,10 +136,9 @@ type Balance struct {
 // pending = the hold account's pending credits.
 func (s *Service) Balances(ctx context.Context, merchantID string, currencies []money.Currency) ([]Balance, error) {
 	// Currencies its balance moved in without a payment (a payout
-	// returned, an adjustment) count too.
-	if err := s.Sync(ctx); err != nil {
-		return nil, err
-	}
+	// returned, an adjustment) count too, once derived (the sync job runs
+	// every few seconds; /v1/balance does not wait for it: its figures
+	// are the ledger's).
 	moved, err := s.store.Currencies(ctx, merchantID)
 	if err != nil {
 		return nil, err
