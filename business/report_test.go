@@ -150,6 +150,17 @@ func TestReportsAgainstLedger(t *testing.T) {
 		if got["settlement.net"] >= 0 || got["closing_balance.net"] != 0 {
 			t.Errorf("after settling everything: settlement %d, closing %d", got["settlement.net"], got["closing_balance.net"])
 		}
+		// More money moves after the report: walking the merchant account's
+		// transfers below the report's tree size (the ledger's own account
+		// index, not the balance transactions) still gives its figures.
+		e.charge(e.merchant, 4321, false)
+		if closing, fees := walkLedger(t, e, "merchant:"+e.merchant+":EUR", r.TreeSize); closing != got["closing_balance.net"] || fees != got["charge.fee"] {
+			t.Errorf("the ledger below tree size %d: closing %d, fees %d; the report: %d, %d", r.TreeSize, closing, fees,
+				got["closing_balance.net"], got["charge.fee"])
+		}
+		if closing, _ := walkLedger(t, e, "merchant:"+e.merchant+":EUR", 1<<62); closing == got["closing_balance.net"] {
+			t.Error("the walk does not see the charge after the checkpoint: it proves nothing")
+		}
 		// From midway: it opens with what came before and still adds up.
 		r2, err := e.biz.CreateReport(ctx, e.merchant, business.ReportRequest{Type: business.ReportBalanceSummary, Format: "csv",
 			IntervalStart: mid.Format(time.RFC3339), IntervalEnd: e.clk.Now().Format(time.RFC3339)})
@@ -408,5 +419,61 @@ func insertPayments(t *testing.T, e *env, n int, base time.Time) {
 		INSERT INTO payments (%s) SELECT %s FROM n`, n-1, strings.Join(cols, ", "), strings.Join(vals, ", "))
 	if _, err := e.db.Writer().ExecContext(ctx, q); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// walkLedger recomputes, from the ledger's transfers of a merchant account
+// below treeSize, its balance (available plus held: every movement but
+// authorizations) and the fees it paid, independently of package
+// business: posted credits and debits count, pending debits count when
+// reserved (and come back when voided), pending credits when posted;
+// transfers to its hold account are inside the balance.
+func walkLedger(t *testing.T, e *env, acct string, treeSize int64) (balance, fees int64) {
+	t.Helper()
+	ctx := context.Background()
+	reserved := map[string]int64{}
+	after := ""
+	for {
+		ts, more, err := e.led.AccountTransfers(ctx, "", acct, after, ledger.PageLimitMax)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range ts {
+			if x.LeafIndex >= treeSize {
+				return balance, fees
+			}
+			debit := x.DebitAccountID == acct
+			hold := strings.HasPrefix(x.CreditAccountID, "merchant_hold:") || strings.HasPrefix(x.DebitAccountID, "merchant_hold:")
+			amt := int64(x.Amount)
+			switch {
+			case hold:
+			case x.Flags&ledger.FlagPending != 0:
+				if debit {
+					reserved[x.ID] = amt
+					balance -= amt
+				}
+			case x.Flags&ledger.FlagPostPending != 0:
+				if debit {
+					balance += reserved[x.PendingID] - amt
+				} else {
+					balance += amt
+				}
+			case x.Flags&ledger.FlagVoidPending != 0:
+				if debit {
+					balance += amt
+				}
+			case debit:
+				balance -= amt
+				if strings.HasSuffix(x.ID, ":fee") {
+					fees += amt
+				}
+			default:
+				balance += amt
+			}
+		}
+		if !more {
+			return balance, fees
+		}
+		after = ts[len(ts)-1].ID
 	}
 }
