@@ -288,6 +288,12 @@ func TestPaymentsReportCSV(t *testing.T) {
 	if recs[2][8] != "40" || recs[2][6] != "500" {
 		t.Errorf("captured payment row %q", recs[2])
 	}
+	var data string
+	if err := e.db.QueryRowContext(ctx, `SELECT data FROM webhook_events WHERE merchant_id = ? AND type = ?`,
+		e.merchant, business.EventReportSucceeded).Scan(&data); err != nil || !strings.Contains(data, r.ID) ||
+		!strings.Contains(data, `"tree_size"`) || !strings.Contains(data, `"/v1/reports/`+r.ID+`/file"`) {
+		t.Errorf("report.succeeded event: %v %s", err, data)
+	}
 }
 
 // TestReportMillionPayments: a payments report over a million payments
