@@ -135,8 +135,21 @@ type Balance struct {
 // and pending debits (refunds, payouts and settlements in flight, holds),
 // pending = the hold account's pending credits.
 func (s *Service) Balances(ctx context.Context, merchantID string, currencies []money.Currency) ([]Balance, error) {
+	// Currencies its balance moved in without a payment (a payout
+	// returned, an adjustment) count too, once derived (the sync job runs
+	// every few seconds; /v1/balance does not wait for it: its figures
+	// are the ledger's).
+	moved, err := s.store.Currencies(ctx, merchantID)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[money.Currency]bool{}
 	var out []Balance
-	for _, cur := range currencies {
+	for _, cur := range append(currencies, moved...) {
+		if seen[cur] {
+			continue
+		}
+		seen[cur] = true
 		a, err := s.cfg.Ledger.Account(ctx, "", merchantAccount(merchantID, cur))
 		if errors.Is(err, ledger.ErrNotFound) {
 			continue

@@ -138,11 +138,7 @@ func TestBalanceProperty(t *testing.T) {
 		must(t, e.biz.SetBankAccount(ctx, e.merchant, ibanPaid, "Shop GmbH"))
 		var captured []payment.Payment
 		settlements := map[string]bool{}
-		steps := 120
-		if testing.Short() {
-			steps = 40
-		}
-		for step := range steps {
+		for step := range 120 {
 			switch k := r.IntN(10); {
 			case k < 4:
 				captured = append(captured, e.charge(e.merchant, money.Amount(100+r.IntN(20_000)), r.IntN(2) == 0))

@@ -28,7 +28,7 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // env is the real stack over one database: ledger, vouchers, payments
 // priced by business accounts, payouts with the SEPA test bank.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	db       *sqlstore.DB
 	clk      *testclock.Clock
 	led      *ledger.Ledger
@@ -59,7 +59,7 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, e *env)) {
 	})
 }
 
-func newSQLiteEnv(t *testing.T) *env {
+func newSQLiteEnv(t testing.TB) *env {
 	db, err := sqlstore.OpenSQLite(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +67,7 @@ func newSQLiteEnv(t *testing.T) *env {
 	return newEnv(t, db)
 }
 
-func newEnv(t *testing.T, db *sqlstore.DB) *env {
+func newEnv(t testing.TB, db *sqlstore.DB) *env {
 	t.Helper()
 	t.Cleanup(func() { db.Close() })
 	ctx := context.Background()

@@ -8,6 +8,7 @@ import (
 	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 	_ "time/tzdata" // report timezones do not depend on the host's zoneinfo
 
 	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/webhook"
 )
@@ -188,7 +190,10 @@ func (e *reportProblem) Error() string { return e.msg }
 // generate writes r's file at the latest ledger checkpoint.
 func (s *Service) generate(ctx context.Context, r Report) error {
 	cp, err := s.cfg.Ledger.LatestCheckpoint(ctx)
-	if err != nil {
+	if errors.Is(err, ledger.ErrNotFound) {
+		// An empty ledger: RFC 6962's empty tree hashes the empty string.
+		cp = ledger.Checkpoint{Size: 0, Hash: sha256.Sum256(nil)}
+	} else if err != nil {
 		return fmt.Errorf("ledger checkpoint: %w", err)
 	}
 	if err := s.Sync(ctx); err != nil {

@@ -47,6 +47,8 @@ type Store interface {
 	ApplySync(ctx context.Context, b SyncBatch) error
 	Txns(ctx context.Context, f TxnFilter) ([]Txn, bool, error)
 	Txn(ctx context.Context, merchantID, id string) (Txn, error)
+	// Currencies lists those a merchant has balance transactions in.
+	Currencies(ctx context.Context, merchantID string) ([]money.Currency, error)
 
 	// Unsettled sums the transactions q selects; SettleTx marks them with
 	// the settlement inside the ledger's transaction and sums those it

@@ -220,6 +220,7 @@ func (s *Service) Sync(ctx context.Context) error {
 			return nil
 		}
 		b := SyncBatch{From: from, To: to}
+		charges := map[string][]int{} // source → its charges in b.Txns
 		for _, t := range ts {
 			x, u, err := derive(ctx, t, func(ctx context.Context, id string) (money.Amount, error) {
 				return s.store.PendingAmount(ctx, id)
@@ -228,9 +229,12 @@ func (s *Service) Sync(ctx context.Context) error {
 				return fmt.Errorf("balance transactions at leaf %d: %w", t.LeafIndex, err)
 			}
 			if x != nil {
+				if x.Type == TypeCharge {
+					charges[x.Source] = append(charges[x.Source], len(b.Txns))
+				}
 				b.Txns = append(b.Txns, *x)
 			}
-			if u != nil {
+			if u != nil && !applyInBatch(b.Txns, charges[u.Source], *u) {
 				b.Updates = append(b.Updates, *u)
 			}
 		}
@@ -239,6 +243,26 @@ func (s *Service) Sync(ctx context.Context) error {
 		}
 	}
 	return fmt.Errorf("balance transactions: sync did not catch up")
+}
+
+// applyInBatch puts u on the charges of its source derived in the same
+// step (a capture's fee and hold follow its transfers in one ledger call,
+// so this is the usual case); false when none is there and the store
+// must find the charge.
+func applyInBatch(txns []Txn, charges []int, u FeeUpdate) bool {
+	if len(charges) == 0 {
+		return false
+	}
+	if !u.AvailableOn.IsZero() {
+		for _, i := range charges {
+			txns[i].AvailableOn = u.AvailableOn
+		}
+	}
+	if u.Fee >= 0 {
+		last := &txns[charges[len(charges)-1]]
+		last.Fee, last.Net = u.Fee, last.Amount-u.Fee
+	}
+	return true
 }
 
 // Txns lists a page of a merchant's balance transactions, newest first.

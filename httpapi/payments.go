@@ -321,6 +321,9 @@ type amountJSON struct {
 }
 
 func (s *Server) getBalance(w http.ResponseWriter, r *http.Request) error {
+	if s.cfg.Business != nil {
+		return s.businessBalance(w, r)
+	}
 	pr, _ := PrincipalFrom(r.Context())
 	bs, err := s.cfg.Payments.MerchantBalances(r.Context(), pr.Merchant.ID)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/audit"
+	"github.com/kassa/kassa/business"
 	"github.com/kassa/kassa/compliance"
 	"github.com/kassa/kassa/idempotency"
 	"github.com/kassa/kassa/identity"
@@ -70,6 +71,9 @@ type Config struct {
 	Console RoutedHandler
 	// Compliance serves /v1/customers/{id}/limits; nil leaves them out.
 	Compliance *compliance.Service
+	// Business serves balance transactions, settlements and reports, and
+	// /v1/balance's available and pending; nil leaves them out.
+	Business *business.Service
 	// Pages serves the hosted pages (GET and POST /pay/{id}, package web); nil leaves them out.
 	Pages http.Handler
 	// PublicURL is the origin payers reach the hosted pages at
@@ -226,6 +230,7 @@ func (s *Server) registerAPI() {
 	s.registerPayouts()
 	s.registerInvoices()
 	s.registerLimits()
+	s.registerBusiness()
 	s.registerRisk()
 	s.registerSignUps()
 	s.registerTokens()

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kassa/kassa/audit"
+	"github.com/kassa/kassa/business"
 	"github.com/kassa/kassa/compliance"
 	"github.com/kassa/kassa/httpapi"
 	"github.com/kassa/kassa/id"
@@ -88,6 +89,9 @@ func newFixtureDB(t testing.TB, db *sqlstore.DB, cfg httpapi.Config, extra func(
 	}
 	if cfg.Compliance == nil {
 		cfg.Compliance = compliance.New(compliance.Config{Store: sqlstore.NewCompliance(db), Merchants: f.svc})
+	}
+	if cfg.Business == nil {
+		cfg.Business = business.New(business.Config{Store: sqlstore.NewBusiness(db), Ledger: cfg.Ledger, Payouts: cfg.Payouts})
 	}
 	cfg.Logger = slog.New(slog.NewJSONHandler(f.logs, nil))
 	f.cfg = cfg

@@ -50,8 +50,10 @@ func runMerchants(ctx context.Context, args []string, getenv env, stdout, stderr
 		"capture-window": merchantsCaptureWindow,
 		"profile":        merchantsProfile,
 		"pay-later":      merchantsPayLater,
+		"pricing":        merchantsPricing,
+		"settlements":    merchantsSettlements,
 	}
-	usage := "Usage: kassa merchants <create|list|keys|rotate-key|revoke-key|capture-window|profile|pay-later> [flags]\n" +
+	usage := "Usage: kassa merchants <create|list|keys|rotate-key|revoke-key|capture-window|profile|pay-later|pricing|settlements> [flags]\n" +
 		"  create --name NAME [--category C] [--country CC] [--json]\n" +
 		"                                     new merchant; prints its keys this once\n" +
 		"  list [--json]                      all merchants\n" +
@@ -61,7 +63,9 @@ func runMerchants(ctx context.Context, args []string, getenv env, stdout, stderr
 		"  capture-window MERCHANT_ID D       how long authorizations wait for capture (default 168h; 0 = default)\n" +
 		"  profile MERCHANT_ID [--category C] [--country CC] [--json]\n" +
 		"                                     what the merchant sells and its licence country\n" +
-		"  pay-later MERCHANT_ID on|off       offer pay later at checkout (never for gambling)\n"
+		"  pay-later MERCHANT_ID on|off       offer pay later at checkout (never for gambling)\n" +
+		"  pricing MERCHANT_ID [--method M --percent-bps N --fixed N] [--availability-delay D]  fees and availability\n" +
+		"  settlements MERCHANT_ID [--iban I --holder H] [--schedule S --anchor N]  bank account and schedule\n"
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(stderr, usage)
 		if len(args) == 0 {

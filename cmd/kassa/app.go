@@ -14,6 +14,7 @@ import (
 
 	"github.com/kassa/kassa/acquirer"
 	"github.com/kassa/kassa/audit"
+	"github.com/kassa/kassa/business"
 	"github.com/kassa/kassa/compliance"
 	"github.com/kassa/kassa/credit"
 	"github.com/kassa/kassa/httpapi"
@@ -99,6 +100,7 @@ type app struct {
 	vouchers  *voucher.Service
 	payments  *payment.Service
 	payouts   *payout.Service
+	business  *business.Service
 	vault     *vault.Service
 	keks      vault.KeyProvider
 	idem      *sqlstore.Idempotency
@@ -201,9 +203,10 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	if err := a.openCredit(); err != nil {
 		return nil, err
 	}
+	a.openBusiness(logger)
 	a.payments = payment.New(payment.Config{Store: sqlstore.NewPayments(a.db), Ledger: a.ledger,
 		Vouchers: a.vouchers, Vault: a.vault, Acquirer: acquirer.WithTimeout(acq, 10*time.Second),
-		Risk: scorer, AttemptsMax: payment.AttemptsMaxDefault, Logger: logger, Movements: a.payoutMovements,
+		Risk: scorer, AttemptsMax: payment.AttemptsMaxDefault, Logger: logger, Movements: a.movements, Pricing: a.business,
 		Gate: compliance.PaymentGate{Service: a.compliance}, Credit: a.credit})
 	a.openInvoices()
 	idemKey, err := binaryKey(cfg.store.data, cfg.idempotencyKey, idempotencyKeyFile)
@@ -244,6 +247,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		Invoices:          a.invoices,
 		Audit:             a.audit,
 		Compliance:        a.compliance,
+		Business:          a.business,
 		Vault:             a.vault,
 		Risk:              a.risk,
 		PublicURL:         a.pagesOrigin,

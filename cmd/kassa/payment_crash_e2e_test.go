@@ -321,7 +321,7 @@ func crashCheckMoney(t *testing.T, s *server, sk, pk string, vs []issuedVoucher,
 	}
 	bal := s.call(t, "GET", "/v1/balance", sk, "", nil, 200)
 	var merchant int64
-	for _, k := range []string{"available", "pending"} {
+	for _, k := range []string{"available", "pending", "authorized"} {
 		for _, e := range bal[k].([]any) {
 			merchant += num(e.(map[string]any)["amount"])
 		}

@@ -125,6 +125,7 @@ func (a *app) registerJobs() {
 	a.registerInvoiceJob()
 	a.registerPrivacyJob()
 	a.jobs.Add(lease.Job{Name: jobCredit, Interval: creditInterval, Run: a.collectCredit})
+	a.registerBusinessJobs()
 	a.jobs.Add(lease.Job{Name: jobVaultMaintain, Interval: vaultWorkInterval, Run: func(ctx context.Context) error {
 		a.vault.Maintain(ctx)
 		return nil

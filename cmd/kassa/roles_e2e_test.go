@@ -15,7 +15,8 @@ import (
 
 // leasedJobs are the jobs kassa serve runs under leases (roles.go).
 var leasedJobs = []string{jobPaymentsExpire, jobVouchersExpire, jobReconcile, jobIdempotencyForget,
-	jobIdentityPrune, jobPasskeysPrune, jobVaultMaintain, jobPayouts, jobInvoices, jobPrivacy, jobCredit}
+	jobIdentityPrune, jobPasskeysPrune, jobVaultMaintain, jobPayouts, jobInvoices, jobPrivacy, jobCredit,
+	jobBalanceSync, jobSettlements, jobReports}
 
 // leasesHeld reads kassa_job_lease_held from a node's /metrics.
 func (s *server) leasesHeld(t *testing.T) map[string]bool {

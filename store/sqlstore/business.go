@@ -401,6 +401,23 @@ func (s *Business) Txn(ctx context.Context, merchantID, id string) (business.Txn
 	return x, err
 }
 
+func (s *Business) Currencies(ctx context.Context, merchantID string) ([]money.Currency, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT currency FROM balance_transactions WHERE merchant_id = ? ORDER BY currency`, merchantID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []money.Currency
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, err
+		}
+		out = append(out, money.Currency(c))
+	}
+	return out, rows.Err()
+}
+
 const unsettledWhere = `merchant_id = ? AND currency = ? AND settlement = '' AND available_on <= ? AND ledger_leaf < ?`
 
 func unsettledArgs(q business.SettleQuery) []any {

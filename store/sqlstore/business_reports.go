@@ -13,7 +13,7 @@ import (
 // report's columns (times as unix microseconds, named in times) and ends
 // with the keyset columns (an integer and a text, ascending).
 type reportQuery struct {
-	sql   string // with ?s: merchant, start, end, [below leaf], key int, key int, key text, limit
+	sql   string // ?s: merchant, lower bound, end, [below leaf, lower bound], key int ×2, key text, limit
 	kinds string // per report column: s text, i integer, t time (unix microseconds, 0 none)
 	leaf  bool   // takes the checkpoint's tree size after start and end
 }
@@ -39,7 +39,7 @@ var reportQueries = map[string]reportQuery{
 		b.created_at, b.available_on, b.currency, b.amount, b.fee, b.net, b.ledger_leaf, b.settlement
 		FROM balance_transactions b JOIN payouts o ON o.id = b.settlement
 		WHERE b.merchant_id = ? AND o.created_at >= ? AND o.created_at < ? AND b.ledger_leaf < ? AND b.source <> b.settlement
-		AND (b.ledger_leaf > ? OR (b.ledger_leaf = ? AND b.settlement > ?)) ORDER BY b.ledger_leaf, b.settlement LIMIT ?`,
+		AND b.ledger_leaf >= ? AND (b.ledger_leaf > ? OR (b.ledger_leaf = ? AND b.settlement > ?)) ORDER BY b.ledger_leaf, b.settlement LIMIT ?`,
 		kinds: "sstsssttsiii", leaf: true},
 }
 
@@ -53,9 +53,12 @@ func (s *Business) EachRow(ctx context.Context, q business.RowQuery, fn func([]a
 	var keyInt int64 = -1 << 62
 	keyText := ""
 	for {
-		args := []any{q.MerchantID, micros(q.Start), micros(q.End)}
+		// One lower bound on the keyset column (the later of the
+		// interval's start and the last row's key), so the index range
+		// starts at the last row: each page costs its own rows only.
+		args := []any{q.MerchantID, max(micros(q.Start), keyInt), micros(q.End)}
 		if rq.leaf {
-			args = append(args, q.BelowLeaf)
+			args = []any{q.MerchantID, micros(q.Start), micros(q.End), q.BelowLeaf, keyInt}
 		}
 		args = append(args, keyInt, keyInt, keyText, q.Limit)
 		n, err := s.reportPage(ctx, rq, args, q.Limit, fn, &keyInt, &keyText)

@@ -1,0 +1,5 @@
+//go:build !race
+
+package business_test
+
+const raceEnabled = false
