@@ -4,11 +4,13 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -197,7 +199,7 @@ func testE2EWallet(t *testing.T, s *server, sk, osk string, player map[string]an
 	}
 	pc.get("/account")
 	// 10.00 winnings + 8.00 vouchers' share + 10.00 top-up.
-	if !strings.Contains(pc.body, "28.00 EUR</strong> available") {
+	if !strings.Contains(pc.body, "€28.00</strong> available") {
 		t.Fatalf("wallet after the top-up:\n%s", pc.body)
 	}
 	clean("after the top-up")
@@ -222,7 +224,7 @@ func testE2EWallet(t *testing.T, s *server, sk, osk string, player map[string]an
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	if !strings.Contains(pc.body, "23.00 EUR</strong> available") {
+	if !strings.Contains(pc.body, "€23.00</strong> available") {
 		t.Fatalf("wallet after the returned withdrawal (28 - 5 spent, 3 back):\n%s", pc.body)
 	}
 	clean("after the returned withdrawal")
@@ -246,7 +248,7 @@ func testE2EWallet(t *testing.T, s *server, sk, osk string, player map[string]an
 		}
 	}
 	pc.get("/account")
-	if !strings.Contains(pc.body, "43.00 EUR</strong> available") {
+	if !strings.Contains(pc.body, "€43.00</strong> available") {
 		t.Fatalf("wallet after the split payout:\n%s", pc.body)
 	}
 }
@@ -282,8 +284,11 @@ func (pc *payerClient) get(path string) {
 	}
 }
 
+// receiptBack finds the voucher receipt's way back.
+var receiptBack = regexp.MustCompile(`id="vouchers-left"(?s:.*)<a class="button" id="back" href="([^"]+)"`)
+
 // post sends a form with the last page's CSRF token (if any) and returns
-// where the answer redirects to.
+// where the answer redirects to (or the voucher receipt's way back).
 func (pc *payerClient) post(path string, form url.Values) string {
 	pc.t.Helper()
 	if m := csrfField.FindStringSubmatch(pc.body); m != nil {
@@ -299,6 +304,11 @@ func (pc *payerClient) post(path string, form url.Values) string {
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	pc.body = string(b)
+	// Paid with vouchers, the checkout answers with the receipt (what is
+	// left on each voucher) and its way back.
+	if m := receiptBack.FindStringSubmatch(pc.body); resp.StatusCode == http.StatusOK && m != nil {
+		return strings.TrimPrefix(html.UnescapeString(m[1]), pc.s.base)
+	}
 	if resp.StatusCode != http.StatusSeeOther {
 		pc.t.Fatalf("POST %s = %d\n%s", path, resp.StatusCode, pc.body)
 	}
