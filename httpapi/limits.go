@@ -56,9 +56,21 @@ func (s *Server) putLimits(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	sub := compliance.Subject{MerchantID: pr.Merchant.ID, CustomerID: r.PathValue("id")}
+	before, err := s.cfg.Compliance.Limits(r.Context(), sub)
+	if err != nil {
+		return err
+	}
 	l, err := s.cfg.Compliance.SetLimits(r.Context(), sub, req)
 	if err != nil {
 		return err
+	}
+	// A merchant's change of a payer's limits is audited (who, when,
+	// from where, before and after).
+	if s.cfg.Audit != nil {
+		if err := s.cfg.Audit.Record(r.Context(), pr.Merchant.ID, "customer.limits_update", sub.CustomerID,
+			s.cfg.Compliance.Public(before), s.cfg.Compliance.Public(l)); err != nil {
+			return err
+		}
 	}
 	return s.writeLimits(w, r, l)
 }

@@ -99,6 +99,17 @@ func TestCustomerLimits(t *testing.T) {
 			t.Errorf("PUT with key %q: %d", key, resp.StatusCode)
 		}
 	}
+	// Each change is in the merchant's audit log with before and after;
+	// the refused ones are not, and the other merchant sees none.
+	resp, body = f.do(t, "GET", "/v1/audit_events?action=customer.limits_update&limit=100", sk, "", "")
+	if n := strings.Count(string(body), `"action":"customer.limits_update"`); resp.StatusCode != 200 || n != 3 ||
+		!strings.Contains(string(body), `"target":"player-7"`) || !strings.Contains(string(body), `"type":"api_key"`) {
+		t.Errorf("audit of limit changes = %d, %d entries: %s", resp.StatusCode, n, body)
+	}
+	resp, body = f.do(t, "GET", "/v1/audit_events?action=customer.", other.SecretKey, "", "")
+	if resp.StatusCode != 200 || strings.Contains(string(body), "player-7") {
+		t.Errorf("the other merchant's audit = %d %s", resp.StatusCode, body)
+	}
 	// Seven days on, the raise is in force.
 	clk.Advance(7 * 24 * time.Hour)
 	resp, body = f.do(t, "GET", "/v1/customers/player-7/limits", sk, "", "")

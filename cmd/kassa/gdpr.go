@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/kassa/kassa/audit"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/identity"
 	"github.com/kassa/kassa/lease"
@@ -96,11 +97,26 @@ func runGDPR(ctx context.Context, args []string, getenv env, stdout, stderr io.W
 		return err
 	}
 	defer a.close()
+	// The operator's action on a person's data is audited (docs/console.md,
+	// GET /v1/audit_events): under the merchant whose customer it is, or
+	// the platform's for a Kassa account.
+	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorCLI, Name: "kassa gdpr " + cmd})
+	org := sub.MerchantID
+	if org == "" {
+		org = audit.Platform
+	}
 	if cmd == "export" {
-		return gdprExport(ctx, a, sub, *out, stdout)
+		if err := gdprExport(ctx, a, sub, *out, stdout); err != nil {
+			return err
+		}
+		return a.audit.Record(ctx, org, "gdpr.export", sub.Key(), nil, nil)
 	}
 	e, err := a.privacy.Erase(ctx, sub, *by)
 	if err != nil {
+		return err
+	}
+	if err := a.audit.Record(ctx, org, "gdpr.erase", sub.Key(), nil,
+		map[string]any{"erasure": e.ID, "requested_by": *by, "shred_at": e.ShredAt}); err != nil {
 		return err
 	}
 	if *asJSON {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/audit"
 	"github.com/kassa/kassa/identity"
 	"github.com/kassa/kassa/internal/testclock"
 )
@@ -138,6 +139,16 @@ func testE2EGDPRErasure(t *testing.T, b backend) {
 	// The retention ends: the worker's leased privacy job shreds.
 	clock := testclock.New(time.Now().Add(5*365*24*time.Hour + 48*time.Hour))
 	a := gdprApp(t, b, clock)
+	// Each export and erasure is in the audit log, as the CLI: the
+	// account's under the platform, the merchant's customer's under it.
+	for _, want := range []struct{ org, action, target string }{
+		{audit.Platform, "gdpr.export", cus}, {audit.Platform, "gdpr.erase", cus}, {m.ID, "gdpr.erase", m.ID + "/" + gdprPlayer},
+	} {
+		es, _, err := a.audit.List(context.Background(), audit.Filter{Org: want.org, Action: want.action, Target: want.target, Limit: 10})
+		if err != nil || len(es) == 0 || es[0].Actor.Kind != audit.ActorCLI {
+			t.Errorf("audit %s %s of %s: %+v %v", want.org, want.action, want.target, es, err)
+		}
+	}
 	if err := a.runPrivacy(context.Background()); err != nil {
 		t.Fatal(err)
 	}
