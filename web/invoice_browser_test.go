@@ -146,7 +146,7 @@ func TestInvoicePageStranger(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	for _, path := range []string{
-		"/i/" + id, "/i/" + id + "?key=", "/i/" + id + "?key=" + key[:len(key)-1] + "1" /* "1" is not in the keys' base32 alphabet */,
+		"/i/" + id, "/i/" + id + "?key=", "/i/" + id + "?key=" + key[:len(key)-1] + "1", /* "1" is not in the keys' base32 alphabet */
 		"/i/" + other["id"].(string) + "?key=" + key, "/i/" + draft["id"].(string) + "?key=" + key,
 		"/i/" + id + "?key=" + strings.Repeat("a", 5000), "/i/" + id + "/pdf?key=nope", "/i/in_nothere?key=" + key,
 		"/i/in_%ff%fe?key=" + key, "/i/in_%00?key=" + key, "/i/" + id + "?key=%ff",
