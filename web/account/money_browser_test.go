@@ -59,8 +59,11 @@ func TestBrowserTopUpPayWithdraw(t *testing.T) {
 		if s := text(b, "body"); !strings.Contains(s, "€20.00") {
 			t.Fatalf("the top-up's payment page does not say €20.00:\n%s", s)
 		}
-		b.Run(chromedp.SendKeys("#pin-1", pin, chromedp.ByID), clickTo("#submit", "#wallet"))
-		if s := text(b, "#wallet"); !strings.Contains(s, "20.00 EUR") {
+		// Paid with a voucher, the page shows what is left on it and the
+		// way back to the balance.
+		b.Run(chromedp.SendKeys("#pin-1", pin, chromedp.ByID), chromedp.Click("#submit", chromedp.ByID),
+			browser.Loaded("#vouchers-left"), chromedp.Click("#back", chromedp.ByID), browser.Loaded("#wallet"))
+		if s := text(b, "#wallet"); !strings.Contains(s, "€20.00") {
 			t.Fatalf("wallet after the top-up: %q", s)
 		}
 		check("account-topped-up")
@@ -80,7 +83,7 @@ func TestBrowserTopUpPayWithdraw(t *testing.T) {
 		if s := text(b, "#withdrawals"); !strings.Contains(s, "7.50 EUR") || !strings.Contains(s, "Being sent") {
 			t.Fatalf("withdrawals shown: %q", s)
 		}
-		if s := text(b, "#wallet"); !strings.Contains(s, "7.50 EUR") {
+		if s := text(b, "#wallet"); !strings.Contains(s, "€7.50 available") {
 			t.Fatalf("wallet after paying 5.00 and withdrawing 7.50 of 20.00: %q", s)
 		}
 		check("account-withdrawn")
