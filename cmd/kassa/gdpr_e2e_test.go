@@ -280,3 +280,20 @@ func gdprPGDump(t *testing.T, b backend) []byte {
 	}
 	return out
 }
+
+// TestGDPRUsage: kassa gdpr refuses what names no person (exit 2) before
+// it opens anything.
+func TestGDPRUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"gdpr"},
+		{"gdpr", "forget"},
+		{"gdpr", "export"},
+		{"gdpr", "erase", "--customer", "player-7"}, // a merchant's id without --merchant
+		{"gdpr", "erase", "--merchant", "mer_x", "--customer", "a/b"},
+	} {
+		err := run(context.Background(), args, func(string) string { return "" }, io.Discard, io.Discard)
+		if code := exitCode(err, io.Discard); code != 2 {
+			t.Errorf("kassa %v exits %d (%v), want 2", args, code, err)
+		}
+	}
+}

@@ -514,8 +514,8 @@ func scrubWebhookEvents(ctx context.Context, tx *Tx, tables []privacy.Table, wor
 			var like []string
 			args := []any{m}
 			for _, id := range chunk {
-				like = append(like, "data LIKE ?")
-				args = append(args, `%"`+id+`"%`)
+				like = append(like, `data LIKE ? ESCAPE '\'`)
+				args = append(args, `%"`+likeEscape(id)+`"%`)
 			}
 			rows, err := tx.QueryContext(ctx, `SELECT id, data FROM webhook_events WHERE merchant_id = ? AND (`+
 				strings.Join(like, " OR ")+`)`, args...)

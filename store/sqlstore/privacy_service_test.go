@@ -120,6 +120,12 @@ func TestPrivacyEraseMerchantCustomer(t *testing.T) {
 		e.payment(t, "pay_a1", "mer_a", "p7", "anna@example.org", "captured", now)
 		e.payment(t, "pay_b1", "mer_b", "p7", "bob@example.org", "captured", now)
 		e.evaluation(t, "rev_a1", "mer_a", "pay_a1", now, map[string]any{"id": "pay_a1", "email": "anna@example.org", "ip": "203.0.113.9"})
+		for id, data := range map[string]string{
+			"evt_a1": `{"object":{"id":"pay_a1","customer":{"id":"p7","email":"anna@example.org","phone":"+4915100000042"}}}`,
+			"evt_a2": `{"object":{"id":"pay_a9","note":"anna@example.org is another payment's"}}`,
+		} {
+			e.insert(t, "webhook_events", map[string]any{"id": id, "merchant_id": "mer_a", "type": "payment.captured", "created_at": 1, "data": data})
+		}
 
 		x, err := e.svc.Export(ctx, privacy.Subject{MerchantID: "mer_b", CustomerID: "p7"})
 		if err != nil {
@@ -165,6 +171,12 @@ func TestPrivacyEraseMerchantCustomer(t *testing.T) {
 			t.Errorf("risk evaluation keeps %s", ev)
 		}
 
+		if d := e.text(t, `SELECT data FROM webhook_events WHERE id = 'evt_a1'`); strings.Contains(d, "anna@") || strings.Contains(d, "+4915100000042") || !strings.Contains(d, "pay_a1") {
+			t.Errorf("the payment's event keeps %s", d)
+		}
+		if d := e.text(t, `SELECT data FROM webhook_events WHERE id = 'evt_a2'`); !strings.Contains(d, "anna@") {
+			t.Errorf("an event about another payment was changed: %s", d)
+		}
 		er, err := e.svc.Erasure(ctx, sub)
 		if err != nil || !er.ShredAt.Equal(now.Add(privacy.RetentionDefault)) {
 			t.Fatalf("erasure %+v %v", er, err)
