@@ -43,9 +43,16 @@ const (
 
 // Limits of reports.
 const (
-	ReportIntervalMax  = 366 * 24 * time.Hour
-	ReportPendingMax   = 20 // pending reports per merchant
-	ReportsPerPassMax  = 8  // reports one job pass generates
+	ReportIntervalMax = 366 * 24 * time.Hour
+	ReportPendingMax  = 20 // pending reports per merchant
+	ReportsPerPassMax = 8  // reports one job pass generates
+	// ReportAttemptsMax is how often a report is tried before it ends
+	// failed when its generation keeps failing for a reason that may pass
+	// (the database, a lost lease). Tries wait ReportRetryFirst, then twice
+	// as long each time up to ReportRetryMax: about 35 minutes in all.
+	ReportAttemptsMax  = 10
+	ReportRetryFirst   = 2 * time.Second
+	ReportRetryMax     = 10 * time.Minute
 	TimezoneLengthMax  = 64
 	reportCellBytesMax = 1024
 )
@@ -67,6 +74,8 @@ type Report struct {
 	SHA256         string // hex, of the file
 	Created        time.Time
 	Completed      time.Time
+	Attempts       int       // failed tries so far (pending reports)
+	NextAttempt    time.Time // not tried again before this
 }
 
 // ReportRequest is what a merchant asks for.
@@ -163,22 +172,56 @@ func (s *Service) ReportFile(ctx context.Context, merchantID, rid string, w io.W
 	return s.store.ReportFile(ctx, merchantID, rid, w)
 }
 
-// RunReports generates pending reports (the reports job). A report that
-// cannot be generated ends failed with report.failed; the pass goes on.
+// RunReports generates the pending reports that are due (the reports job).
+// A report that cannot be generated ends failed with report.failed. One
+// whose generation fails for a reason that may pass is tried again later,
+// with a growing delay, and ends failed after ReportAttemptsMax tries; it
+// does not hold up the reports after it. The pass returns the errors it
+// met, joined, after trying every report.
 func (s *Service) RunReports(ctx context.Context) (int, error) {
-	rs, err := s.store.PendingReports(ctx, ReportsPerPassMax)
+	rs, err := s.store.PendingReports(ctx, s.now().UTC(), ReportsPerPassMax)
 	if err != nil {
 		return 0, err
 	}
-	for i, r := range rs {
+	var errs []error
+	done := 0
+	for _, r := range rs {
 		if err := ctx.Err(); err != nil {
-			return i, err
+			return done, errors.Join(append(errs, err)...)
 		}
-		if err := s.generate(ctx, r); err != nil {
-			return i, fmt.Errorf("report %s: %w", r.ID, err)
+		err := s.generate(ctx, r)
+		if err == nil {
+			done++
+			continue
+		}
+		errs = append(errs, fmt.Errorf("report %s: %w", r.ID, err))
+		if ctx.Err() != nil {
+			continue // stopping (the lease was lost): not the report's fault
+		}
+		if err := s.retryLater(ctx, r); err != nil {
+			errs = append(errs, fmt.Errorf("report %s: %w", r.ID, err))
 		}
 	}
-	return len(rs), nil
+	return done, errors.Join(errs...)
+}
+
+// retryLater records a failed try of r: it is tried again after a delay
+// that doubles with each try, or ends failed after ReportAttemptsMax.
+func (s *Service) retryLater(ctx context.Context, r Report) error {
+	r.Attempts++
+	if r.Attempts >= ReportAttemptsMax {
+		return s.fail(ctx, r, "the report could not be generated; request it again")
+	}
+	return s.store.RetryReport(ctx, r.ID, r.Attempts, s.now().UTC().Add(ReportRetryDelay(r.Attempts)))
+}
+
+// ReportRetryDelay is the wait after a report's n-th failed try (n ≥ 1).
+func ReportRetryDelay(n int) time.Duration {
+	d := ReportRetryFirst
+	for i := 1; i < n && d < ReportRetryMax; i++ {
+		d *= 2
+	}
+	return min(d, ReportRetryMax)
 }
 
 // reportProblem is a report that cannot be made (its figures do not add

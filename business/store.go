@@ -63,7 +63,11 @@ type Store interface {
 	CreateReport(ctx context.Context, r Report, max int) error
 	Report(ctx context.Context, merchantID, id string) (Report, error)
 	Reports(ctx context.Context, merchantID, startingAfter string, limit int) ([]Report, bool, error)
-	PendingReports(ctx context.Context, limit int) ([]Report, error)
+	// PendingReports lists pending reports due at now, oldest first.
+	PendingReports(ctx context.Context, now time.Time, limit int) ([]Report, error)
+	// RetryReport records a pending report's failed try and when it is
+	// due again.
+	RetryReport(ctx context.Context, id string, attempts int, next time.Time) error
 	// ReportWriter stores a report's file in chunks as it is written.
 	ReportWriter(ctx context.Context, id string) (ReportFileWriter, error)
 	// FinishReport records r's outcome with its event.

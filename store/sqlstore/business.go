@@ -488,14 +488,15 @@ func (s *Business) Settlements(ctx context.Context, merchantID, startingAfter st
 // Reports.
 
 const reportColumns = `id, merchant_id, type, format, timezone, interval_start, interval_end, status, failure_message,
-	tree_size, root_hash, rows_count, size_bytes, sha256, created_at, completed_at`
+	tree_size, root_hash, rows_count, size_bytes, sha256, created_at, completed_at, attempts, next_attempt_at`
 
 func scanReport(r interface{ Scan(...any) error }) (business.Report, error) {
 	var x business.Report
-	var start, end, created, completed int64
+	var start, end, created, completed, next int64
 	err := r.Scan(&x.ID, &x.MerchantID, &x.Type, &x.Format, &x.Timezone, &start, &end, &x.Status, &x.FailureMessage,
-		&x.TreeSize, &x.RootHash, &x.Rows, &x.Size, &x.SHA256, &created, &completed)
+		&x.TreeSize, &x.RootHash, &x.Rows, &x.Size, &x.SHA256, &created, &completed, &x.Attempts, &next)
 	x.Start, x.End, x.Created, x.Completed = fromMicros(start), fromMicros(end), fromMicros(created), timeOrZero(completed)
+	x.NextAttempt = timeOrZero(next)
 	return x, err
 }
 
@@ -516,9 +517,10 @@ func (s *Business) CreateReport(ctx context.Context, r business.Report, max int)
 				"%d reports are pending already; wait for them before asking for more", n)
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO reports (`+reportColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.ID, r.MerchantID, r.Type, r.Format, r.Timezone, micros(r.Start), micros(r.End), r.Status, r.FailureMessage,
-			r.TreeSize, r.RootHash, r.Rows, r.Size, r.SHA256, micros(r.Created), microsOrZero(r.Completed))
+			r.TreeSize, r.RootHash, r.Rows, r.Size, r.SHA256, micros(r.Created), microsOrZero(r.Completed),
+			r.Attempts, microsOrZero(r.NextAttempt))
 		return err
 	})
 }
@@ -574,8 +576,17 @@ func (s *Business) Reports(ctx context.Context, merchantID, startingAfter string
 	return rs, false, nil
 }
 
-func (s *Business) PendingReports(ctx context.Context, limit int) ([]business.Report, error) {
-	return s.reports(ctx, `SELECT `+reportColumns+` FROM reports WHERE status = 'pending' ORDER BY created_at, id LIMIT ?`, limit)
+func (s *Business) PendingReports(ctx context.Context, now time.Time, limit int) ([]business.Report, error) {
+	return s.reports(ctx, `SELECT `+reportColumns+` FROM reports WHERE status = 'pending' AND next_attempt_at <= ?
+		ORDER BY created_at, id LIMIT ?`, micros(now), limit)
+}
+
+func (s *Business) RetryReport(ctx context.Context, id string, attempts int, next time.Time) error {
+	return s.db.Transact(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE reports SET attempts = ?, next_attempt_at = ? WHERE id = ? AND status = 'pending'`,
+			attempts, micros(next), id)
+		return err
+	})
 }
 
 func (s *Business) FinishReport(ctx context.Context, r business.Report, ev webhook.Event) error {
