@@ -83,30 +83,34 @@ func init() {
 
 // Limits.
 const (
-	LinesMax          = 250
-	DescriptionMax    = 500 // bytes of one line's description
-	QuantityMax       = 1_000_000
-	AmountMax         = money.Amount(1_000_000_000) // an invoice's total, as a payment's
-	TaxRateMaxBP      = 10_000                      // 100 %, in basis points (hundredths of a percent)
-	DueDaysMax        = 365
-	FooterMax         = 2000
-	NameMax           = 200
-	EmailMax          = 254
-	CustomerIDMax     = 255
-	AddressLineMax    = 200
-	VATIDMax          = 32
-	ListLimitMax      = 100
-	PrefixMax         = 16
-	SellerAddressMax  = 500
-	ReasonMax         = 500
-	PageKeyLengthMax  = 128
-	reminderBatchMax  = 100
-	syncBatchMax      = 100
-	creditNotesMax    = 100 // per invoice
-	numberDigits      = 6
-	reminderBefore    = 3 * 24 * time.Hour
-	creditNoteSeqName = "credit_note"
-	invoiceSeqName    = "invoice"
+	LinesMax         = 250
+	DescriptionMax   = 500 // bytes of one line's description
+	QuantityMax      = 1_000_000
+	AmountMax        = money.Amount(1_000_000_000) // an invoice's total, as a payment's
+	TaxRateMaxBP     = 10_000                      // 100 %, in basis points (hundredths of a percent)
+	DueDaysMax       = 365
+	FooterMax        = 2000
+	NameMax          = 200
+	EmailMax         = 254
+	CustomerIDMax    = 255
+	AddressLineMax   = 200
+	VATIDMax         = 32
+	ListLimitMax     = 100
+	PrefixMax        = 16
+	SellerAddressMax = 500
+	ReasonMax        = 500
+	PageKeyLengthMax = 128
+	reminderBatchMax = 100
+	// RemindersPerDayDefault is Config.RemindersPerDay's default: the
+	// emails a merchant's invoices may send through the platform in a UTC
+	// day. Reminders past it wait for the next day.
+	RemindersPerDayDefault = 1000
+	syncBatchMax           = 100
+	creditNotesMax         = 100 // per invoice
+	numberDigits           = 6
+	reminderBefore         = 3 * 24 * time.Hour
+	creditNoteSeqName      = "credit_note"
+	invoiceSeqName         = "invoice"
 )
 
 // Reminders after the due date: one day, a week and two weeks late.
@@ -292,6 +296,10 @@ type Sequence struct {
 // Key is the sequence's row name ("invoice:2026").
 func (q Sequence) Key() string { return q.Name + ":" + strconv.Itoa(q.Year) }
 
+// ErrReminderBudget is returned by the store's RemindInvoice when the
+// merchant's reminders of the day are used up.
+var ErrReminderBudget = errors.New("invoice: the merchant's reminders of the day are used up")
+
 // ErrConflict is returned by the store when an invoice changed since it
 // was read (its version moved).
 var ErrConflict = errors.New("invoice: changed concurrently")
@@ -329,6 +337,10 @@ type Store interface {
 	// RemindersDue returns up to limit open invoices whose NextReminderAt
 	// is set and not after now, earliest first.
 	RemindersDue(ctx context.Context, now time.Time, limit int) ([]Invoice, error)
+	// RemindInvoice is UpdateInvoice for a reminder: in the same
+	// transaction it counts one reminder against the merchant's budget of
+	// the UTC day day (YYYY-MM-DD), ErrReminderBudget when max are used.
+	RemindInvoice(ctx context.Context, inv Invoice, evs []webhook.Event, day string, max int) error
 }
 
 // computeLines fills in each line's Amount and Tax and returns the

@@ -56,10 +56,19 @@ func (s *Service) SendReminders(ctx context.Context) (int, error) {
 		if inv.Status != StatusOpen || inv.NextReminderAt.IsZero() || inv.NextReminderAt.After(now) {
 			continue
 		}
-		next := inv
-		next.RemindersSent++
-		next.NextReminderAt = nextReminder(inv, now)
-		if _, err := s.write(ctx, inv, next, EventReminderSent); err != nil {
+		next, err := s.remind(ctx, inv, now)
+		if errors.Is(err, ErrReminderBudget) {
+			// The merchant's reminders of the day are used up: this one
+			// waits for the next day, and the pass goes on with others'.
+			later := inv
+			later.NextReminderAt = now.Truncate(24 * time.Hour).Add(24 * time.Hour)
+			if _, err := s.write(ctx, inv, later); err != nil {
+				errs = append(errs, fmt.Errorf("invoice %s: %w", inv.ID, err))
+			}
+			s.log.WarnContext(ctx, "invoice reminder deferred: the merchant's reminders of the day are used up",
+				"invoice", inv.ID, "merchant", inv.MerchantID, "per_day", s.cfg.RemindersPerDay)
+			continue
+		} else if err != nil {
 			errs = append(errs, fmt.Errorf("invoice %s: %w", inv.ID, err))
 			continue
 		}
@@ -77,6 +86,24 @@ func (s *Service) SendReminders(ctx context.Context) (int, error) {
 		sent++
 	}
 	return sent, errors.Join(errs...)
+}
+
+// remind records inv's reminder (its next reminder moves on, with its
+// invoice.reminder_sent event), counted against the merchant's budget of
+// the day; ErrReminderBudget when it is used up.
+func (s *Service) remind(ctx context.Context, inv Invoice, now time.Time) (Invoice, error) {
+	next := inv
+	next.RemindersSent++
+	next.NextReminderAt = nextReminder(inv, now)
+	next.Version, next.Updated = inv.Version+1, now
+	evs, err := s.events(next, now, EventReminderSent)
+	if err != nil {
+		return Invoice{}, err
+	}
+	if err := s.store.RemindInvoice(ctx, next, evs, now.Format(time.DateOnly), s.cfg.RemindersPerDay); err != nil {
+		return Invoice{}, conflict(err)
+	}
+	return next, nil
 }
 
 // reminder is the message reminding inv's customer, in its language.

@@ -50,6 +50,10 @@ type Config struct {
 	Merchants Merchants
 	// Notifier sends reminders; nil records them without sending.
 	Notifier Notifier
+	// RemindersPerDay caps the reminders one merchant's invoices send in
+	// a UTC day (0: RemindersPerDayDefault), so that a merchant cannot
+	// use the platform's mail to reach any number of addresses.
+	RemindersPerDay int
 	// PublicURL is the origin payers reach the hosted pages at: the
 	// hosted invoice page's links are built on it.
 	PublicURL string
@@ -74,6 +78,9 @@ func New(cfg Config) *Service {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RemindersPerDay <= 0 {
+		cfg.RemindersPerDay = RemindersPerDayDefault
 	}
 	return &Service{cfg: cfg, store: cfg.Store, now: cfg.Clock, ids: cfg.IDs, log: cfg.Logger}
 }

@@ -132,6 +132,30 @@ func (s *Invoices) UpdateInvoice(ctx context.Context, inv invoice.Invoice, evs [
 	return s.db.Transact(ctx, func(tx *Tx) error { return s.update(ctx, tx, inv, evs) })
 }
 
+// RemindInvoice writes a reminder's invoice change and counts it against
+// the merchant's reminders of day, in one transaction. The count is a row
+// of invoice_sequences ("reminders:YYYY-MM-DD", taken as sequence values
+// are, so concurrent workers cannot pass the cap); earlier days' rows go.
+func (s *Invoices) RemindInvoice(ctx context.Context, inv invoice.Invoice, evs []webhook.Event, day string, max int) error {
+	return s.db.Transact(ctx, func(tx *Tx) error {
+		name := "reminders:" + day
+		n, err := nextValue(ctx, tx, inv.MerchantID, name)
+		if err != nil {
+			return err
+		}
+		if n > int64(max) {
+			return invoice.ErrReminderBudget // rolls the count back
+		}
+		if n == 1 {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM invoice_sequences
+				WHERE merchant_id = ? AND name LIKE 'reminders:%' AND name < ?`, inv.MerchantID, name); err != nil {
+				return err
+			}
+		}
+		return s.update(ctx, tx, inv, evs)
+	})
+}
+
 // nextValue takes the next value of a merchant's sequence inside tx. The
 // UPDATE locks the sequence's row until tx ends (PostgreSQL) or runs
 // under SQLite's one writer, so concurrent transactions take values one
