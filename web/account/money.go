@@ -84,7 +84,7 @@ func (h *Handler) moneyForms(ctx context.Context, l web.Lang, cus identity.Custo
 	for _, p := range ps {
 		if payment.IsTopUp(p) && p.MethodType == payment.MethodCard && p.Status == payment.StatusCaptured && p.Card.Last4 != "" {
 			d.Cards = append(d.Cards, cardChoice{Payment: p.ID, Label: texts.T(l, "wd.card", p.Card.Brand, p.Card.Last4,
-				web.FormatMoney(p.Amount, p.Currency, l)+" "+string(p.Currency))})
+				web.FormatMoney(p.Amount, p.Currency, l))})
 		}
 	}
 	if h.cfg.Withdrawals == nil {
@@ -99,7 +99,7 @@ func (h *Handler) moneyForms(ctx context.Context, l web.Lang, cus identity.Custo
 		if w.Destination.Type == payout.DestCard {
 			to = texts.T(l, "wd.tocard")
 		}
-		row := withdrawalRow{ID: w.ID, Amount: web.FormatMoney(w.Amount, w.Currency, l) + " " + string(w.Currency), To: to,
+		row := withdrawalRow{ID: w.ID, Amount: web.FormatMoney(w.Amount, w.Currency, l), To: to,
 			Status: texts.T(l, "wd.status."+string(w.Status)), Created: w.Created}
 		d.Withdrawals = append(d.Withdrawals, row)
 	}

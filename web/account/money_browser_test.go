@@ -80,7 +80,7 @@ func TestBrowserTopUpPayWithdraw(t *testing.T) {
 		b.Run(chromedp.Navigate(f.origin+"/account#withdraw"), browser.Loaded("#withdraw-amount"),
 			chromedp.SendKeys("#withdraw-amount", "7,50", chromedp.ByID), chromedp.SendKeys("#iban", ibanPaid, chromedp.ByID),
 			clickTo("#withdraw-submit", "#withdrawals"))
-		if s := text(b, "#withdrawals"); !strings.Contains(s, "7.50 EUR") || !strings.Contains(s, "Being sent") {
+		if s := text(b, "#withdrawals"); !strings.Contains(s, "€7.50") || strings.Contains(s, "EUR") || !strings.Contains(s, "Being sent") {
 			t.Fatalf("withdrawals shown: %q", s)
 		}
 		if s := text(b, "#wallet"); !strings.Contains(s, "€7.50 available") {
