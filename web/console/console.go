@@ -35,7 +35,7 @@ import (
 	"github.com/kassa/kassa/webhook"
 )
 
-//go:embed console.html console.css console.js
+//go:embed console.html ops.html console.css console.js
 var assets embed.FS
 
 // Config wires the console to the domain services. Members, Merchants,
@@ -158,6 +158,14 @@ func (h *Handler) routes() []route {
 		{"POST /console/operator/locks/lift", h.liftLock},
 		{"POST /console/operator/vouchers", h.issueVouchers},
 		{"POST /console/operator/vouchers/invalidate", h.invalidateVoucher},
+
+		// Risk lists, labels and models; recent API requests; suspension.
+		{"GET /console/lists", h.lists},
+		{"POST /console/lists", h.addListEntry},
+		{"POST /console/lists/remove", h.removeListEntry},
+		{"GET /console/labels", h.labels},
+		{"POST /console/labels", h.labelPayment},
+		{"POST /console/labels/undo", h.unlabelPayment},
 	}
 }
 
@@ -347,6 +355,9 @@ var nav = []struct {
 	{"/console/audit", "Audit log", members.ViewAudit},
 	{"/console/operator", "Operator", members.OperatePlatform},
 	{"/console/audit", "Audit log", members.OperatePlatform},
+	{"/console/lists", "Lists", members.ViewLists},
+	{"/console/labels", "Labels", members.ViewLists},
+	{"/console/models", "Models", members.ViewModels},
 }
 
 var (
@@ -355,7 +366,7 @@ var (
 		"list":   func(s ...string) []string { return s },
 		"when":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") },
 		"svg":    func(s string) template.HTML { return template.HTML(s) }, // charts.go escapes what it draws
-	}).ParseFS(assets, "console.html"))
+	}).ParseFS(assets, "console.html", "ops.html"))
 	pageCSS = template.CSS(mustRead("console.css"))
 	pageJS  = template.JS(mustRead("console.js"))
 )

@@ -314,6 +314,10 @@ func TestConsoleAuditEveryAction(t *testing.T) {
 		{"POST /console/rules/{id}/{op}", "/console/rules/" + rule2 + "/down", c, nil, f.merchant.ID, "risk_rule.down", rule2},
 		{"POST /console/operator/vouchers", "/console/operator/vouchers", opc, url.Values{"issuer": {f.issuer}, "count": {"3"}, "amount": {"2000"}, "currency": {"eur"}}, members.Platform, "voucher.issue", f.issuer},
 		{"POST /console/operator/vouchers/invalidate", "/console/operator/vouchers/invalidate", opc, url.Values{"issuer": {f.issuer}, "serial": {serial}}, members.Platform, "voucher.invalidate", serial},
+		{"POST /console/lists", "/console/lists", c, url.Values{"list": {"block"}, "type": {"email"}, "value": {"mule@example.com"}, "reason": {"mule"}}, f.merchant.ID, "risk_list.add", "block:email:mule@example.com"},
+		{"POST /console/lists/remove", "/console/lists/remove", c, url.Values{"list": {"block"}, "type": {"email"}, "value": {"mule@example.com"}, "reason": {"cleared"}}, f.merchant.ID, "risk_list.remove", "block:email:mule@example.com"},
+		{"POST /console/labels", "/console/labels", c, url.Values{"payment": {toCapture.ID}, "label": {"legit"}}, f.merchant.ID, "risk_label.set", toCapture.ID},
+		{"POST /console/labels/undo", "/console/labels/undo", c, url.Values{"payment": {toCapture.ID}}, f.merchant.ID, "risk_label.undo", toCapture.ID},
 		{"POST /console/login/code", "", nil, nil, f.merchant.ID, "member.login", owner.ID},
 		{"POST /console/invite", "", nil, nil, f.merchant.ID, "member.accept", owner.ID},
 	}

@@ -1,0 +1,174 @@
+package console_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	members "github.com/kassa/kassa/console"
+	"github.com/kassa/kassa/payment"
+	"github.com/kassa/kassa/risk"
+)
+
+// TestConsoleLists: an analyst adds a value to the block list with a
+// reason, finds it, and removes it with a reason, both audited; a form
+// without a reason adds nothing; a developer reads the lists but gets no
+// button and 403 for the forms; another merchant's entry is none.
+func TestConsoleLists(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	an := f.join(t, f.merchant.ID, "an@example.com", members.Analyst)
+	dev := f.join(t, f.merchant.ID, "dev@example.com", members.Developer)
+	c := f.newClient()
+	c.login(t, an)
+	if _, err := f.risk.PutListEntry(ctx, risk.ListEntry{MerchantID: f.other.ID, List: risk.ListBlock, Type: risk.EntryEmail,
+		Value: "theirs@example.com", Note: "B's"}); err != nil {
+		t.Fatal(err)
+	}
+	if st, body := c.do(t, "/console/lists", url.Values{"list": {"block"}, "type": {"email"}, "value": {"Mule@Example.com"}}); st != http.StatusBadRequest ||
+		!strings.Contains(body, "reason") {
+		t.Errorf("no reason: %d", st)
+	}
+	if st, _ := c.do(t, "/console/lists", url.Values{"list": {"block"}, "type": {"ip"}, "value": {"not an ip"}, "reason": {"x"}}); st != http.StatusBadRequest {
+		t.Errorf("a bad IP: %d", st)
+	}
+	st, body := c.do(t, "/console/lists", url.Values{"list": {"block"}, "type": {"email"}, "value": {"Mule@Example.com"},
+		"reason": {"money mule, case 17"}, "days": {"30"}})
+	if st != http.StatusOK || !strings.Contains(body, "mule@example.com") {
+		t.Fatalf("add = %d\n%s", st, body)
+	}
+	es, _ := f.risk.ListEntries(ctx, f.merchant.ID, risk.ListBlock)
+	if len(es) != 1 || es[0].Value != "mule@example.com" || es[0].Note != "money mule, case 17" || es[0].Expires.IsZero() {
+		t.Fatalf("entries %+v", es)
+	}
+	if _, body := c.get(t, "/console/lists?q=mule"); !strings.Contains(body, "mule@example.com") || strings.Contains(body, "theirs@example.com") {
+		t.Error("search: the entry missing or B's shown")
+	}
+	if _, body := c.get(t, "/console/lists?q=nobody"); strings.Contains(body, "mule@example.com") {
+		t.Error("search for another value shows the entry")
+	}
+	// B's entry, named by its values, is none of A's.
+	if st, _ := c.do(t, "/console/lists/remove", url.Values{"list": {"block"}, "type": {"email"}, "value": {"theirs@example.com"},
+		"reason": {"x"}}); st != http.StatusNotFound {
+		t.Errorf("removing B's entry: %d", st)
+	}
+	if es, _ := f.risk.ListEntries(ctx, f.other.ID, ""); len(es) != 1 {
+		t.Error("B's entry is gone")
+	}
+	// The developer reads, without buttons, and may not change.
+	d := f.newClient()
+	d.login(t, dev)
+	if st, body := d.get(t, "/console/lists"); st != http.StatusOK || strings.Contains(body, `id="list-add"`) ||
+		strings.Contains(body, `action="/console/lists/remove"`) {
+		t.Errorf("developer's lists page: %d, with buttons", st)
+	}
+	if st, _ := d.do(t, "/console/lists/remove", url.Values{"list": {"block"}, "type": {"email"}, "value": {"mule@example.com"},
+		"reason": {"x"}}); st != http.StatusForbidden {
+		t.Errorf("developer removes: %d", st)
+	}
+	if st, _ := d.do(t, "/console/lists", url.Values{"list": {"block"}, "type": {"email"}, "value": {"a@example.com"},
+		"reason": {"x"}}); st != http.StatusForbidden {
+		t.Errorf("developer adds: %d", st)
+	}
+	if st, _ := c.do(t, "/console/lists/remove", url.Values{"list": {"block"}, "type": {"email"}, "value": {"mule@example.com"}}); st != http.StatusBadRequest {
+		t.Errorf("remove without a reason: %d", st)
+	}
+	if st, body := c.do(t, "/console/lists/remove", url.Values{"list": {"block"}, "type": {"email"}, "value": {"mule@example.com"},
+		"reason": {"cleared by the bank"}}); st != http.StatusOK {
+		t.Fatalf("remove = %d\n%s", st, body)
+	}
+	if es, _ := f.risk.ListEntries(ctx, f.merchant.ID, ""); len(es) != 0 {
+		t.Errorf("entries after removal: %+v", es)
+	}
+	var added, removed bool
+	for _, e := range f.auditActions(t, f.merchant.ID) {
+		added = added || (e.Action == "risk_list.add" && e.Actor.ID == an.ID && strings.Contains(string(e.After), "money mule"))
+		removed = removed || (e.Action == "risk_list.remove" && strings.Contains(string(e.After), "cleared by the bank") &&
+			strings.Contains(string(e.Before), "mule@example.com"))
+	}
+	if !added || !removed {
+		t.Errorf("audit: added %v, removed %v", added, removed)
+	}
+}
+
+// TestConsoleLabels: an analyst labels a payment fraud, legit or friendly
+// fraud and undoes a label; the label is the one training reads; a fraud
+// label locks the voucher, a friendly fraud nothing; another merchant's
+// payment cannot be labelled; a developer sees the labels, not the forms.
+func TestConsoleLabels(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	an := f.join(t, f.merchant.ID, "an@example.com", members.Analyst)
+	c := f.newClient()
+	c.login(t, an)
+	p1 := f.pay(t, f.merchant.ID, 1200, payment.CaptureAutomatic)
+	p2 := f.pay(t, f.merchant.ID, 1300, payment.CaptureAutomatic)
+	theirs := f.pay(t, f.other.ID, 1400, payment.CaptureAutomatic)
+	label := func(evs []risk.Evaluation) string {
+		if len(evs) == 0 {
+			return "none"
+		}
+		return evs[len(evs)-1].Label
+	}
+	st, body := c.do(t, "/console/labels", url.Values{"payment": {p1.ID}, "label": {risk.LabelFriendlyFraud}})
+	if st != http.StatusOK || !strings.Contains(body, p1.ID) {
+		t.Fatalf("friendly fraud = %d\n%s", st, body)
+	}
+	evs, _, _ := f.risk.Labelled(ctx, f.merchant.ID, p1.Created.AddDate(0, 0, -1), p1.Created.AddDate(0, 0, 1), 1000, 10)
+	if label(evs) != risk.LabelFriendlyFraud || evs[0].LabelSource != risk.SourceAnalyst {
+		t.Errorf("labels %+v", evs)
+	}
+	if es, _ := f.risk.ListEntries(ctx, f.merchant.ID, risk.ListBlock); len(es) != 0 {
+		t.Errorf("a friendly fraud locked %+v", es)
+	}
+	if st, _ := c.do(t, "/console/labels", url.Values{"payment": {p2.ID}, "label": {risk.LabelFraud}}); st != http.StatusOK {
+		t.Fatalf("fraud = %d", st)
+	}
+	if es, _ := f.risk.ListEntries(ctx, f.merchant.ID, risk.ListBlock); len(es) == 0 {
+		t.Error("a fraud label locked nothing")
+	}
+	if st, _ := c.do(t, "/console/labels", url.Values{"payment": {p2.ID}, "label": {"maybe"}}); st != http.StatusBadRequest {
+		t.Errorf("an unknown label: %d", st)
+	}
+	for _, path := range []string{"/console/labels", "/console/labels/undo"} {
+		if st, _ := c.do(t, path, url.Values{"payment": {theirs.ID}, "label": {risk.LabelFraud}}); st != http.StatusNotFound {
+			t.Errorf("%s on B's payment: %d", path, st)
+		}
+	}
+	if evs, _, _ := f.risk.Labelled(ctx, f.other.ID, theirs.Created.AddDate(0, 0, -1), theirs.Created.AddDate(0, 0, 1), 1000, 10); len(evs) != 0 {
+		t.Errorf("B's payment labelled: %+v", evs)
+	}
+	_, page := c.get(t, "/console/labels")
+	if !strings.Contains(page, `aria-label="Undo the label of `+p1.ID+`"`) || strings.Contains(page, theirs.ID) {
+		t.Error("the labels page lacks A's label or shows B's")
+	}
+	if st, _ := c.do(t, "/console/labels/undo", url.Values{"payment": {p1.ID}}); st != http.StatusOK {
+		t.Fatalf("undo = %d", st)
+	}
+	evs, _, _ = f.risk.Labelled(ctx, f.merchant.ID, p1.Created.AddDate(0, 0, -1), p1.Created.AddDate(0, 0, 1), 1000, 10)
+	if len(evs) != 1 || evs[0].Subject != p2.ID {
+		t.Errorf("labels after the undo: %+v", evs)
+	}
+	if st, _ := c.do(t, "/console/labels/undo", url.Values{"payment": {p1.ID}}); st != http.StatusNotFound {
+		t.Errorf("undo twice: %d", st)
+	}
+	dev := f.join(t, f.merchant.ID, "dev@example.com", members.Developer)
+	d := f.newClient()
+	d.login(t, dev)
+	if st, body := d.get(t, "/console/labels"); st != http.StatusOK || strings.Contains(body, `id="label-form"`) || strings.Contains(body, "/console/labels/undo") {
+		t.Errorf("developer's labels page: %d, with forms", st)
+	}
+	if st, _ := d.do(t, "/console/labels", url.Values{"payment": {p1.ID}, "label": {risk.LabelFraud}}); st != http.StatusForbidden {
+		t.Errorf("developer labels: %d", st)
+	}
+	var set, undone bool
+	for _, e := range f.auditActions(t, f.merchant.ID) {
+		set = set || (e.Action == "risk_label.set" && e.Target == p2.ID)
+		undone = undone || (e.Action == "risk_label.undo" && e.Target == p1.ID && strings.Contains(string(e.Before), risk.LabelFriendlyFraud))
+	}
+	if !set || !undone {
+		t.Errorf("audit: set %v, undone %v", set, undone)
+	}
+}
