@@ -166,6 +166,8 @@ func (h *Handler) routes() []route {
 		{"GET /console/labels", h.labels},
 		{"POST /console/labels", h.labelPayment},
 		{"POST /console/labels/undo", h.unlabelPayment},
+		{"GET /console/models", h.models},
+		{"POST /console/models/{op}", h.changeModel},
 	}
 }
 

@@ -287,6 +287,11 @@ func TestConsoleAuditEveryAction(t *testing.T) {
 		t.Fatal(err)
 	}
 	serial := spare[0].Serial
+	f.uploadModel(t, "m-one")
+	f.uploadModel(t, "m-two")
+	if err := f.risk.SetModelStatus(ctx, "m-one", risk.ModelActive); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		route, path string
@@ -318,6 +323,9 @@ func TestConsoleAuditEveryAction(t *testing.T) {
 		{"POST /console/lists/remove", "/console/lists/remove", c, url.Values{"list": {"block"}, "type": {"email"}, "value": {"mule@example.com"}, "reason": {"cleared"}}, f.merchant.ID, "risk_list.remove", "block:email:mule@example.com"},
 		{"POST /console/labels", "/console/labels", c, url.Values{"payment": {toCapture.ID}, "label": {"legit"}}, f.merchant.ID, "risk_label.set", toCapture.ID},
 		{"POST /console/labels/undo", "/console/labels/undo", c, url.Values{"payment": {toCapture.ID}}, f.merchant.ID, "risk_label.undo", toCapture.ID},
+		{"POST /console/models/{op}", "/console/models/shadow", opc, url.Values{"version": {"m-two"}, "confirm": {"yes"}}, members.Platform, "risk_model.shadow", "m-two"},
+		{"POST /console/models/{op}", "/console/models/promote", opc, url.Values{"version": {"m-two"}, "confirm": {"yes"}}, members.Platform, "risk_model.promote", "m-two"},
+		{"POST /console/models/{op}", "/console/models/rollback", opc, url.Values{"confirm": {"yes"}}, members.Platform, "risk_model.rollback", "m-one"},
 		{"POST /console/login/code", "", nil, nil, f.merchant.ID, "member.login", owner.ID},
 		{"POST /console/invite", "", nil, nil, f.merchant.ID, "member.accept", owner.ID},
 	}

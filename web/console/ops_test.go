@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"net/url"
@@ -8,8 +9,10 @@ import (
 	"testing"
 
 	members "github.com/kassa/kassa/console"
+	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/risk"
+	"github.com/kassa/kassa/risk/model"
 )
 
 // TestConsoleLists: an analyst adds a value to the block list with a
@@ -170,5 +173,119 @@ func TestConsoleLabels(t *testing.T) {
 	}
 	if !set || !undone {
 		t.Errorf("audit: set %v, undone %v", set, undone)
+	}
+}
+
+// uploadModel puts the built-in model into the registry as version.
+func (f *fixture) uploadModel(t *testing.T, version string) {
+	t.Helper()
+	m, err := model.Load(bytes.NewReader(risk.DefaultModel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Version = version
+	var body bytes.Buffer
+	if err := m.Save(&body); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.risk.UploadModel(context.Background(), body.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestConsoleModels: the operator runs a model in shadow, reads its
+// metrics against the active one on the same labelled attempts, promotes
+// it and rolls back, each only after a confirmation step and audited; a
+// merchant's owner or analyst has no models page and may not change one.
+func TestConsoleModels(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.uploadModel(t, "m-one")
+	f.uploadModel(t, "m-two")
+	if err := f.risk.SetModelStatus(ctx, "m-one", risk.ModelActive); err != nil {
+		t.Fatal(err)
+	}
+	op := f.join(t, members.Platform, "ops@example.com", members.Operator)
+	c := f.newClient()
+	c.login(t, op)
+	st, body := c.do(t, "/console/models/shadow", url.Values{"version": {"m-two"}})
+	if st != http.StatusOK || !strings.Contains(body, `id="confirm"`) {
+		t.Fatalf("shadow, first step = %d\n%s", st, body)
+	}
+	if _, shadow := f.risk.ActiveModel(); shadow != "" {
+		t.Fatalf("the shadow runs before the confirmation: %s", shadow)
+	}
+	if st, _ := c.do(t, "/console/models/shadow", url.Values{"version": {"m-two"}, "confirm": {"yes"}}); st != http.StatusOK {
+		t.Fatalf("shadow confirmed = %d", st)
+	}
+	if _, shadow := f.risk.ActiveModel(); shadow != "m-two" {
+		t.Fatalf("shadow %q", shadow)
+	}
+	var ps []payment.Payment
+	for i := range 4 {
+		ps = append(ps, f.pay(t, f.merchant.ID, money.Amount(1000+i*100), payment.CaptureAutomatic))
+	}
+	for i, p := range ps[:3] {
+		l := risk.LabelLegit
+		if i == 0 {
+			l = risk.LabelFraud
+		}
+		if _, err := f.risk.Label(ctx, f.merchant.ID, p.ID, l, risk.SourceAnalyst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, body = c.get(t, "/console/models")
+	if st != http.StatusOK || !strings.Contains(body, `id="shadow-metrics"`) || !strings.Contains(body, `id="shadow-scores-h"`) ||
+		!strings.Contains(body, "4 attempts scored by both") || !strings.Contains(body, "3 of them labelled") {
+		t.Fatalf("models page = %d\n%s", st, body)
+	}
+	if st, _ := c.do(t, "/console/models/promote", url.Values{"version": {"m-nope"}, "confirm": {"yes"}}); st != http.StatusNotFound {
+		t.Errorf("promote an unknown version: %d", st)
+	}
+	if st, _ := c.do(t, "/console/models/promote", url.Values{"version": {"m-two"}, "confirm": {"yes"}}); st != http.StatusOK {
+		t.Fatalf("promote = %d", st)
+	}
+	if active, _ := f.risk.ActiveModel(); active != "m-two" {
+		t.Fatalf("active %q", active)
+	}
+	if st, body := c.do(t, "/console/models/rollback", nil); st != http.StatusOK || !strings.Contains(body, `id="confirm"`) {
+		t.Fatalf("rollback, first step = %d", st)
+	}
+	if active, _ := f.risk.ActiveModel(); active != "m-two" {
+		t.Fatalf("rolled back before the confirmation: %q", active)
+	}
+	if st, _ := c.do(t, "/console/models/rollback", url.Values{"confirm": {"yes"}}); st != http.StatusOK {
+		t.Fatalf("rollback = %d", st)
+	}
+	if active, _ := f.risk.ActiveModel(); active != "m-one" {
+		t.Fatalf("after the rollback, active %q", active)
+	}
+	got := map[string]bool{}
+	for _, e := range f.auditActions(t, members.Platform) {
+		if e.Actor.ID == op.ID {
+			got[e.Action+" "+e.Target] = true
+		}
+	}
+	for _, want := range []string{"risk_model.shadow m-two", "risk_model.promote m-two", "risk_model.rollback m-one"} {
+		if !got[want] {
+			t.Errorf("no audit entry %s in %v", want, got)
+		}
+	}
+	for _, role := range []members.Role{members.Owner, members.Analyst, members.Developer} {
+		m := f.join(t, f.merchant.ID, string(role)+"@example.com", role)
+		mc := f.newClient()
+		mc.login(t, m)
+		if st, body := mc.get(t, "/console/models"); st != http.StatusForbidden || strings.Contains(body, "/console/models/promote") {
+			t.Errorf("%s: models page %d", role, st)
+		}
+		if _, body := mc.get(t, "/console/"); strings.Contains(body, `href="/console/models"`) {
+			t.Errorf("%s is offered the models page", role)
+		}
+		if st, _ := mc.do(t, "/console/models/promote", url.Values{"version": {"m-two"}, "confirm": {"yes"}}); st != http.StatusForbidden {
+			t.Errorf("%s promotes: %d", role, st)
+		}
+	}
+	if active, _ := f.risk.ActiveModel(); active != "m-one" {
+		t.Errorf("a merchant's member changed the active model: %q", active)
 	}
 }
