@@ -29,6 +29,7 @@ import (
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
+	"github.com/kassa/kassa/reqlog"
 	"github.com/kassa/kassa/risk"
 	"github.com/kassa/kassa/voucher"
 	"github.com/kassa/kassa/web"
@@ -52,6 +53,9 @@ type Config struct {
 	// Vouchers lets the operator issue and invalidate voucher batches;
 	// nil leaves that out.
 	Vouchers *voucher.Service
+	// Requests are the merchants' recent API requests (this process's);
+	// nil leaves them out of the developers page.
+	Requests *reqlog.Log
 	// RefundStepUp is the refund, in minor units of the payment's
 	// currency, from which the member must type a fresh authenticator
 	// code too; zero means RefundStepUpDefault, negative never.
@@ -168,6 +172,7 @@ func (h *Handler) routes() []route {
 		{"POST /console/labels/undo", h.unlabelPayment},
 		{"GET /console/models", h.models},
 		{"POST /console/models/{op}", h.changeModel},
+		{"GET /console/developers/requests", h.requests},
 	}
 }
 
@@ -368,6 +373,7 @@ var (
 		"list":   func(s ...string) []string { return s },
 		"when":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") },
 		"svg":    func(s string) template.HTML { return template.HTML(s) }, // charts.go escapes what it draws
+		"ms":     func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 },
 	}).ParseFS(assets, "console.html", "ops.html"))
 	pageCSS = template.CSS(mustRead("console.css"))
 	pageJS  = template.JS(mustRead("console.js"))

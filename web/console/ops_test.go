@@ -289,3 +289,61 @@ func TestConsoleModels(t *testing.T) {
 		t.Errorf("a merchant's member changed the active model: %q", active)
 	}
 }
+
+// TestConsoleRecentRequests: a developer reads the merchant's recent API
+// requests — method, route pattern, status, latency, request id — never
+// a query string or the ids in the path, and never another merchant's
+// requests or a stranger's without a key.
+func TestConsoleRecentRequests(t *testing.T) {
+	f := newFixture(t)
+	dev := f.join(t, f.merchant.ID, "dev@example.com", members.Developer)
+	an := f.join(t, f.merchant.ID, "an@example.com", members.Analyst)
+	call := func(key, method, path, reqID string) int {
+		req, _ := http.NewRequest(method, f.origin+path, nil)
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		req.Header.Set("X-Request-Id", reqID)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	p := f.pay(t, f.merchant.ID, 1200, payment.CaptureAutomatic)
+	if st := call(f.merchant.SecretKey, "GET", "/v1/payments/"+p.ID+"?expand=secret_thing_123", "req-mine-1"); st != 200 {
+		t.Fatalf("GET payment = %d", st)
+	}
+	call(f.merchant.SecretKey, "GET", "/v1/payments/pay_nope", "req-mine-404")
+	call(f.other.SecretKey, "GET", "/v1/payments?limit=3", "req-theirs")
+	call("", "GET", "/v1/payments", "req-stranger")
+	call("sk_test_wrong", "GET", "/v1/payments", "req-wrong-key")
+	c := f.newClient()
+	c.login(t, dev)
+	if _, body := c.get(t, "/console/developers"); !strings.Contains(body, `href="/console/developers/requests"`) {
+		t.Error("no link to the recent requests")
+	}
+	st, body := c.get(t, "/console/developers/requests")
+	if st != 200 {
+		t.Fatalf("requests page = %d", st)
+	}
+	for _, want := range []string{"req-mine-1", "req-mine-404", "/v1/payments/{id}", ">404<"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	for _, not := range []string{"req-theirs", "req-stranger", "req-wrong-key", "secret_thing_123", p.ID, "?expand"} {
+		if strings.Contains(body, not) {
+			t.Errorf("the page shows %q", not)
+		}
+	}
+	if _, body := c.get(t, "/console/developers/requests?status=4"); strings.Contains(body, "req-mine-1") || !strings.Contains(body, "req-mine-404") {
+		t.Error("the 4xx filter")
+	}
+	a := f.newClient()
+	a.login(t, an)
+	if st, body := a.get(t, "/console/developers/requests"); st != http.StatusForbidden || strings.Contains(body, "req-mine-1") {
+		t.Errorf("an analyst reads the requests: %d", st)
+	}
+}
