@@ -53,6 +53,8 @@ type Config struct {
 	// Vouchers lets the operator issue and invalidate voucher batches;
 	// nil leaves that out.
 	Vouchers *voucher.Service
+	// Health is where the operator's page reads queue depths and leases.
+	Health Health
 	// Requests are the merchants' recent API requests (this process's);
 	// nil leaves them out of the developers page.
 	Requests *reqlog.Log
@@ -173,6 +175,7 @@ func (h *Handler) routes() []route {
 		{"GET /console/models", h.models},
 		{"POST /console/models/{op}", h.changeModel},
 		{"GET /console/developers/requests", h.requests},
+		{"POST /console/operator/locks", h.addLock},
 	}
 }
 

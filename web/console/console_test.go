@@ -326,6 +326,7 @@ func TestConsoleAuditEveryAction(t *testing.T) {
 		{"POST /console/models/{op}", "/console/models/shadow", opc, url.Values{"version": {"m-two"}, "confirm": {"yes"}}, members.Platform, "risk_model.shadow", "m-two"},
 		{"POST /console/models/{op}", "/console/models/promote", opc, url.Values{"version": {"m-two"}, "confirm": {"yes"}}, members.Platform, "risk_model.promote", "m-two"},
 		{"POST /console/models/{op}", "/console/models/rollback", opc, url.Values{"confirm": {"yes"}}, members.Platform, "risk_model.rollback", "m-one"},
+		{"POST /console/operator/locks", "/console/operator/locks", opc, url.Values{"type": {"email"}, "value": {"fraudster@example.com"}, "hours": {"24"}, "reason": {"ring"}}, members.Platform, "risk_lock.add", "email:fraudster@example.com"},
 		{"POST /console/login/code", "", nil, nil, f.merchant.ID, "member.login", owner.ID},
 		{"POST /console/invite", "", nil, nil, f.merchant.ID, "member.accept", owner.ID},
 	}

@@ -62,6 +62,7 @@ type fixture struct {
 	clock     *testclock.Clock
 	logs      *syncbuf.Buffer
 	requests  *reqlog.Log
+	db        *sqlstore.DB
 }
 
 var fastArgon = identity.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLength: 16, KeyLength: 32}
@@ -78,6 +79,7 @@ func newFixture(t *testing.T) *fixture {
 	f.origin = "http://localhost:" + port
 	shop := shoptest.New(t, logger)
 	db := shop.DB
+	f.db = db
 	f.merchant, f.issuer, f.vouchers, f.led = shop.Merchant, shop.Issuer, shop.Vouchers, shop.Ledger
 	var err error
 	if f.other, err = shop.Merchants.Create(ctx, "Other Shop"); err != nil {
@@ -105,7 +107,8 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f.merchants = shop.Merchants
 	pages, err := webconsole.New(webconsole.Config{Members: f.members, Merchants: shop.Merchants, Payments: f.payments,
-		Audit: f.audit, Risk: f.risk, Webhooks: f.webhooks, Ledger: f.led, Vouchers: f.vouchers, Requests: f.requests, Logger: logger})
+		Audit: f.audit, Risk: f.risk, Webhooks: f.webhooks, Ledger: f.led, Vouchers: f.vouchers, Requests: f.requests, Logger: logger,
+		Health: webconsole.Health{Webhooks: sqlstore.NewWebhooks(db), Payouts: sqlstore.NewPayouts(db), Leases: sqlstore.NewLeases(db)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,14 +5,18 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	members "github.com/kassa/kassa/console"
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/risk"
 	"github.com/kassa/kassa/risk/model"
+	"github.com/kassa/kassa/store/sqlstore"
+	"github.com/kassa/kassa/webhook"
 )
 
 // TestConsoleLists: an analyst adds a value to the block list with a
@@ -345,5 +349,72 @@ func TestConsoleRecentRequests(t *testing.T) {
 	a.login(t, an)
 	if st, body := a.get(t, "/console/developers/requests"); st != http.StatusForbidden || strings.Contains(body, "req-mine-1") {
 		t.Errorf("an analyst reads the requests: %d", st)
+	}
+}
+
+// TestConsoleOperatorLocksHealth: the operator adds a platform-wide lock
+// with an expiry and reads the queue depths and the leased jobs with
+// their holders; a merchant's owner may not add a lock.
+func TestConsoleOperatorLocksHealth(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	op := f.join(t, members.Platform, "ops@example.com", members.Operator)
+	owner := f.join(t, f.merchant.ID, "owner@example.com", members.Owner)
+	if _, err := f.webhooks.CreateEndpoint(ctx, f.merchant.ID, webhook.EndpointParams{URL: "http://127.0.0.1:9/hook", Events: []string{"*"}}); err != nil {
+		t.Fatal(err)
+	}
+	f.pay(t, f.merchant.ID, 1200, payment.CaptureAutomatic) // events, deliveries due
+	if _, ok, err := sqlstore.NewLeases(f.db).Acquire(ctx, "payouts", "node-a", 0, time.Hour); err != nil || !ok {
+		t.Fatalf("lease: %v %v", ok, err)
+	}
+	c := f.newClient()
+	c.login(t, op)
+	for _, bad := range []url.Values{
+		{"type": {"voucher_serial"}, "value": {"123456789012"}, "hours": {"0"}, "reason": {"stolen"}},
+		{"type": {"voucher_serial"}, "value": {"123456789012"}, "hours": {"2161"}, "reason": {"stolen"}},
+		{"type": {"voucher_serial"}, "value": {"123456789012"}, "hours": {"24"}},
+		{"type": {"ip"}, "value": {"not an address"}, "hours": {"24"}, "reason": {"x"}},
+	} {
+		if st, _ := c.do(t, "/console/operator/locks", bad); st != http.StatusBadRequest {
+			t.Errorf("%v: %d", bad, st)
+		}
+	}
+	o := f.newClient()
+	o.login(t, owner)
+	if st, _ := o.do(t, "/console/operator/locks", url.Values{"type": {"voucher_serial"}, "value": {"123456789012"}, "hours": {"24"},
+		"reason": {"x"}}); st != http.StatusForbidden {
+		t.Errorf("an owner adds a platform lock: %d", st)
+	}
+	if ls, _ := f.risk.PlatformLocks(ctx); len(ls) != 0 {
+		t.Fatalf("locks after refused forms: %+v", ls)
+	}
+	st, body := c.do(t, "/console/operator/locks", url.Values{"type": {"voucher_serial"}, "value": {"123456789012"}, "hours": {"48"},
+		"reason": {"stolen batch"}})
+	if st != http.StatusOK || !strings.Contains(body, "Locked voucher_serial 123456789012") {
+		t.Fatalf("lock = %d\n%s", st, body)
+	}
+	ls, _ := f.risk.PlatformLocks(ctx)
+	if len(ls) != 1 || ls[0].Note != "stolen batch" || ls[0].Expires.Sub(f.clock.Now()) < 47*time.Hour {
+		t.Fatalf("locks %+v", ls)
+	}
+	_, body = c.get(t, "/console/operator")
+	i := strings.Index(body, `id="queue-depths"`)
+	if i < 0 {
+		t.Fatal("no queue depths")
+	}
+	for _, want := range []string{"Webhook deliveries due", "Payouts pending or in transit", "Risk writer backlog", "node-a", "payouts"} {
+		if !strings.Contains(body[i:], want) {
+			t.Errorf("the health panel lacks %q", want)
+		}
+	}
+	if regexp.MustCompile(`Webhook deliveries due</th><td class="num">0<`).MatchString(body) {
+		t.Error("no due delivery counted")
+	}
+	var found bool
+	for _, e := range f.auditActions(t, members.Platform) {
+		found = found || (e.Action == "risk_lock.add" && e.Target == "voucher_serial:123456789012" && e.Actor.ID == op.ID)
+	}
+	if !found {
+		t.Error("the lock is not in the audit log")
 	}
 }

@@ -790,6 +790,8 @@ type operatorData struct {
 	Merchants  []merchant.Merchant
 	Checkpoint *ledger.Checkpoint
 	Created    *merchant.Created // keys shown this once
+	Health     healthView
+	LockTypes  []string
 }
 
 func (h *Handler) operator(w http.ResponseWriter, r *http.Request) {
@@ -823,6 +825,7 @@ func (h *Handler) showOperatorWith(v *visit, d operatorData, notice string) {
 			d.Checkpoint = &c
 		}
 	}
+	d.Health, d.LockTypes = h.health(v), listTypes
 	h.render(v, http.StatusOK, page{Template: "operator", Title: "Operator", Notice: notice, Data: d})
 }
 
