@@ -51,12 +51,12 @@ const (
 	ManageKeys      Permission = "keys.manage"       // create (rotate) and revoke API keys
 	ReplayWebhooks  Permission = "webhooks.replay"   // send an event again
 	ViewMembers     Permission = "members.view"      // the team
-	ManageMembers   Permission = "members.manage"    // invite and remove members
+	ManageMembers   Permission = "members.manage"    // invite and remove members, change roles
 	ViewAudit       Permission = "audit.view"        // the audit log
 	OperatePlatform Permission = "platform.operate"  // operator pages: merchants, health, every audit entry
 	ManageMerchants Permission = "platform.merchant" // create merchants
 
-	// Risk lists, labels and models; recent API requests; suspension.
+	// Risk lists, labels and models; suspension and platform locks.
 	ViewLists        Permission = "lists.view"       // risk lists and labels
 	ManageLists      Permission = "lists.manage"     // add and remove list entries
 	ManageLabels     Permission = "labels.manage"    // label payments, undo labels
@@ -116,7 +116,7 @@ var what = map[Permission]string{
 	ManageKeys:      "roll (with grace) and revoke API keys; the new secret shown once",
 	ReplayWebhooks:  "send a webhook event again",
 	ViewMembers:     "the team",
-	ManageMembers:   "invite and remove members (only an owner invites or removes an owner)",
+	ManageMembers:   "invite and remove members, change roles (only an owner invites, removes or changes an owner)",
 	ViewAudit:       "the merchant's audit log",
 	OperatePlatform: "operator pages: merchants, system health, every organisation's audit log",
 	ManageMerchants: "create merchants",

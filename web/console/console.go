@@ -176,6 +176,7 @@ func (h *Handler) routes() []route {
 		{"POST /console/models/{op}", h.changeModel},
 		{"GET /console/developers/requests", h.requests},
 		{"POST /console/operator/locks", h.addLock},
+		{"POST /console/members/{id}/role", h.setRole},
 	}
 }
 
@@ -377,6 +378,7 @@ var (
 		"when":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") },
 		"svg":    func(s string) template.HTML { return template.HTML(s) }, // charts.go escapes what it draws
 		"ms":     func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 },
+		"dict":   dict,
 	}).ParseFS(assets, "console.html", "ops.html"))
 	pageCSS = template.CSS(mustRead("console.css"))
 	pageJS  = template.JS(mustRead("console.js"))

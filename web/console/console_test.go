@@ -287,6 +287,10 @@ func TestConsoleAuditEveryAction(t *testing.T) {
 		t.Fatal(err)
 	}
 	serial := spare[0].Serial
+	roleInv, err := f.members.Invite(ctx, "", f.merchant.ID, "role@example.com", members.Support)
+	if err != nil {
+		t.Fatal(err)
+	}
 	f.uploadModel(t, "m-one")
 	f.uploadModel(t, "m-two")
 	if err := f.risk.SetModelStatus(ctx, "m-one", risk.ModelActive); err != nil {
@@ -327,6 +331,7 @@ func TestConsoleAuditEveryAction(t *testing.T) {
 		{"POST /console/models/{op}", "/console/models/promote", opc, url.Values{"version": {"m-two"}, "confirm": {"yes"}}, members.Platform, "risk_model.promote", "m-two"},
 		{"POST /console/models/{op}", "/console/models/rollback", opc, url.Values{"confirm": {"yes"}}, members.Platform, "risk_model.rollback", "m-one"},
 		{"POST /console/operator/locks", "/console/operator/locks", opc, url.Values{"type": {"email"}, "value": {"fraudster@example.com"}, "hours": {"24"}, "reason": {"ring"}}, members.Platform, "risk_lock.add", "email:fraudster@example.com"},
+		{"POST /console/members/{id}/role", "/console/members/" + roleInv.Member.ID + "/role", c, url.Values{"role": {"finance"}}, f.merchant.ID, "member.role", roleInv.Member.ID},
 		{"POST /console/login/code", "", nil, nil, f.merchant.ID, "member.login", owner.ID},
 		{"POST /console/invite", "", nil, nil, f.merchant.ID, "member.accept", owner.ID},
 	}

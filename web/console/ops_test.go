@@ -418,3 +418,48 @@ func TestConsoleOperatorLocksHealth(t *testing.T) {
 		t.Error("the lock is not in the audit log")
 	}
 }
+
+// TestConsoleMemberRole: an owner changes a member's role on the Team
+// page; an admin may not make an owner; the last owner cannot be
+// demoted; a member of another merchant is none; a developer has no form.
+func TestConsoleMemberRole(t *testing.T) {
+	f := newFixture(t)
+	owner := f.join(t, f.merchant.ID, "owner@example.com", members.Owner)
+	admin := f.join(t, f.merchant.ID, "admin@example.com", members.Admin)
+	sup := f.join(t, f.merchant.ID, "sup@example.com", members.Support)
+	theirs := f.join(t, f.other.ID, "theirs@example.com", members.Support)
+	c := f.newClient()
+	c.login(t, owner)
+	if _, body := c.get(t, "/console/members"); !strings.Contains(body, `action="/console/members/`+sup.ID+`/role"`) {
+		t.Fatal("no role form on the team page")
+	}
+	if st, body := c.do(t, "/console/members/"+sup.ID+"/role", url.Values{"role": {"analyst"}}); st != http.StatusOK ||
+		!strings.Contains(body, "sup@example.com is analyst") {
+		t.Fatalf("owner changes a role: %d", st)
+	}
+	if st, _ := c.do(t, "/console/members/"+owner.ID+"/role", url.Values{"role": {"admin"}}); st != http.StatusConflict {
+		t.Errorf("the last owner demoted: %d", st)
+	}
+	if st, _ := c.do(t, "/console/members/"+theirs.ID+"/role", url.Values{"role": {"admin"}}); st != http.StatusNotFound {
+		t.Errorf("another merchant's member: %d", st)
+	}
+	a := f.newClient()
+	a.login(t, admin)
+	if st, _ := a.do(t, "/console/members/"+sup.ID+"/role", url.Values{"role": {"owner"}}); st != http.StatusForbidden {
+		t.Errorf("an admin makes an owner: %d", st)
+	}
+	s := f.newClient()
+	s.login(t, sup) // now an analyst
+	if st, _ := s.get(t, "/console/reviews"); st != http.StatusOK {
+		t.Errorf("the new analyst's reviews: %d", st)
+	}
+	if st, _ := s.do(t, "/console/members/"+sup.ID+"/role", url.Values{"role": {"admin"}}); st != http.StatusForbidden {
+		t.Errorf("an analyst changes roles: %d", st)
+	}
+	ms, _ := f.members.Members(context.Background(), f.merchant.ID)
+	for _, m := range ms {
+		if want := map[string]members.Role{owner.ID: members.Owner, admin.ID: members.Admin, sup.ID: members.Analyst}[m.ID]; m.Role != want {
+			t.Errorf("%s is %s, want %s", m.Email, m.Role, want)
+		}
+	}
+}
