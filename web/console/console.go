@@ -177,6 +177,8 @@ func (h *Handler) routes() []route {
 		{"GET /console/developers/requests", h.requests},
 		{"POST /console/operator/locks", h.addLock},
 		{"POST /console/members/{id}/role", h.setRole},
+		{"POST /console/operator/merchants/{id}/suspend", h.suspendMerchant},
+		{"POST /console/operator/merchants/{id}/unsuspend", h.unsuspendMerchant},
 	}
 }
 

@@ -332,6 +332,8 @@ func TestConsoleAuditEveryAction(t *testing.T) {
 		{"POST /console/models/{op}", "/console/models/rollback", opc, url.Values{"confirm": {"yes"}}, members.Platform, "risk_model.rollback", "m-one"},
 		{"POST /console/operator/locks", "/console/operator/locks", opc, url.Values{"type": {"email"}, "value": {"fraudster@example.com"}, "hours": {"24"}, "reason": {"ring"}}, members.Platform, "risk_lock.add", "email:fraudster@example.com"},
 		{"POST /console/members/{id}/role", "/console/members/" + roleInv.Member.ID + "/role", c, url.Values{"role": {"finance"}}, f.merchant.ID, "member.role", roleInv.Member.ID},
+		{"POST /console/operator/merchants/{id}/suspend", "/console/operator/merchants/" + f.other.ID + "/suspend", opc, url.Values{"reason": {"under investigation"}}, members.Platform, "merchant.suspend", f.other.ID},
+		{"POST /console/operator/merchants/{id}/unsuspend", "/console/operator/merchants/" + f.other.ID + "/unsuspend", opc, nil, members.Platform, "merchant.unsuspend", f.other.ID},
 		{"POST /console/login/code", "", nil, nil, f.merchant.ID, "member.login", owner.ID},
 		{"POST /console/invite", "", nil, nil, f.merchant.ID, "member.accept", owner.ID},
 	}

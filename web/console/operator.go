@@ -134,3 +134,49 @@ func (h *Handler) addLock(w http.ResponseWriter, r *http.Request) {
 	}
 	h.showOperator(v, nil, "Locked "+en.Type+" "+en.Value+" for every merchant until "+en.Expires.Format("2006-01-02 15:04")+" UTC.")
 }
+
+// suspendMerchant stops a merchant: its keys get 403 merchant_suspended,
+// its payment pages tell the payer, its payouts are refused; its money
+// stays. The reason is required and goes to the audit log of the
+// platform and of the merchant (whose owners see why).
+func (h *Handler) suspendMerchant(w http.ResponseWriter, r *http.Request) {
+	v := h.newVisit(w, r)
+	if !h.form(v) || !h.auth(v, members.SuspendMerchants) {
+		return
+	}
+	id := r.PathValue("id")
+	m, err := h.cfg.Merchants.Suspend(v.ctx(), id, v.input("reason"))
+	if err != nil {
+		h.fail(v, err)
+		return
+	}
+	after := map[string]any{"suspended": true, "reason": v.input("reason")}
+	for _, org := range []string{audit.Platform, m.ID} {
+		if err := h.cfg.Audit.Record(v.ctx(), org, "merchant.suspend", m.ID, map[string]bool{"suspended": false}, after); err != nil {
+			h.fail(v, err)
+			return
+		}
+	}
+	h.showOperator(v, nil, "Suspended "+m.Name+" ("+m.ID+").")
+}
+
+// unsuspendMerchant lets a suspended merchant work again.
+func (h *Handler) unsuspendMerchant(w http.ResponseWriter, r *http.Request) {
+	v := h.newVisit(w, r)
+	if !h.form(v) || !h.auth(v, members.SuspendMerchants) {
+		return
+	}
+	m, err := h.cfg.Merchants.Unsuspend(v.ctx(), r.PathValue("id"))
+	if err != nil {
+		h.fail(v, err)
+		return
+	}
+	before := map[string]any{"suspended": true, "reason": m.SuspendedReason}
+	for _, org := range []string{audit.Platform, m.ID} {
+		if err := h.cfg.Audit.Record(v.ctx(), org, "merchant.unsuspend", m.ID, before, map[string]bool{"suspended": false}); err != nil {
+			h.fail(v, err)
+			return
+		}
+	}
+	h.showOperator(v, nil, m.Name+" ("+m.ID+") works again.")
+}

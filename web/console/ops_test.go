@@ -3,6 +3,7 @@ package console_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -460,6 +461,99 @@ func TestConsoleMemberRole(t *testing.T) {
 	for _, m := range ms {
 		if want := map[string]members.Role{owner.ID: members.Owner, admin.ID: members.Admin, sup.ID: members.Analyst}[m.ID]; m.Role != want {
 			t.Errorf("%s is %s, want %s", m.Email, m.Role, want)
+		}
+	}
+}
+
+// TestConsoleSuspendMerchant: the operator suspends a merchant with a
+// reason; its keys get 403 merchant_suspended for creating, confirming
+// and capturing payments, its team cannot capture in the console, its
+// authorized payment and its balance stay as they were; another
+// merchant works on; lifted, the key works again. Both are audited for
+// the platform and for the merchant; an owner cannot suspend.
+func TestConsoleSuspendMerchant(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	op := f.join(t, members.Platform, "ops@example.com", members.Operator)
+	owner := f.join(t, f.merchant.ID, "owner@example.com", members.Owner)
+	held := f.pay(t, f.merchant.ID, 1500, payment.CaptureManual)
+	open, err := f.payments.Create(ctx, f.merchant.ID, payment.CreateRequest{Amount: 900, Currency: "EUR", Description: "Deposit"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := func(key, method, path, body string) (int, string) {
+		req, _ := http.NewRequest(method, f.origin+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		if method == "POST" {
+			req.Header.Set("Idempotency-Key", "k-"+strings.ReplaceAll(path, "/", "-")+body)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	c := f.newClient()
+	c.login(t, op)
+	if st, _ := c.do(t, "/console/operator/merchants/"+f.merchant.ID+"/suspend", nil); st != http.StatusBadRequest {
+		t.Errorf("suspend without a reason: %d", st)
+	}
+	o := f.newClient()
+	o.login(t, owner)
+	if st, _ := o.do(t, "/console/operator/merchants/"+f.other.ID+"/suspend", url.Values{"reason": {"x"}}); st != http.StatusForbidden {
+		t.Errorf("an owner suspends: %d", st)
+	}
+	if st, body := c.do(t, "/console/operator/merchants/"+f.merchant.ID+"/suspend", url.Values{"reason": {"chargeback ratio 4%"}}); st != http.StatusOK ||
+		!strings.Contains(body, "chargeback ratio 4%") {
+		t.Fatalf("suspend = %d\n%s", st, body)
+	}
+	pin := f.issue(t, 900)
+	for _, call := range []struct{ method, path, body string }{
+		{"POST", "/v1/payments", `{"amount":700,"currency":"EUR","description":"Deposit"}`},
+		{"POST", "/v1/payments/" + open.ID + "/confirm", `{"client_secret":"` + open.ClientSecret + `","pins":["` + pin + `"]}`},
+		{"POST", "/v1/payments/" + held.ID + "/capture", `{}`},
+		{"GET", "/v1/payments/" + held.ID, ""},
+	} {
+		st, body := api(f.merchant.SecretKey, call.method, call.path, call.body)
+		if st != http.StatusForbidden || !strings.Contains(body, `"merchant_suspended"`) {
+			t.Errorf("%s %s = %d %s", call.method, call.path, st, body)
+		}
+	}
+	if st, _ := api(f.merchant.PublishableKey, "GET", "/v1/payments/"+open.ID+"?client_secret="+open.ClientSecret, ""); st != http.StatusForbidden {
+		t.Errorf("the publishable key: %d", st)
+	}
+	if st, body := api(f.other.SecretKey, "POST", "/v1/payments", `{"amount":700,"currency":"EUR","description":"Deposit"}`); st != http.StatusCreated && st != http.StatusOK {
+		t.Errorf("another merchant during the suspension: %d %s", st, body)
+	}
+	if st, _ := o.do(t, "/console/payments/"+held.ID+"/capture", nil); st != http.StatusForbidden {
+		t.Errorf("console capture of a suspended merchant: %d", st)
+	}
+	if got, _ := f.payments.Get(ctx, f.merchant.ID, held.ID); got.Status != payment.StatusAuthorized {
+		t.Errorf("the authorized payment is %s", got.Status)
+	}
+	if got, _ := f.payments.Get(ctx, f.merchant.ID, open.ID); got.Status != payment.StatusRequiresAction {
+		t.Errorf("the open payment is %s", got.Status)
+	}
+	if _, body := c.get(t, "/console/operator"); !strings.Contains(body, `aria-label="Unsuspend `) {
+		t.Error("no unsuspend button")
+	}
+	if st, _ := c.do(t, "/console/operator/merchants/"+f.merchant.ID+"/unsuspend", nil); st != http.StatusOK {
+		t.Fatalf("unsuspend = %d", st)
+	}
+	if st, body := api(f.merchant.SecretKey, "POST", "/v1/payments/"+held.ID+"/capture", `{}`); st != http.StatusOK {
+		t.Errorf("capture after the suspension: %d %s", st, body)
+	}
+	for _, org := range []string{members.Platform, f.merchant.ID} {
+		var s, u bool
+		for _, e := range f.auditActions(t, org) {
+			s = s || (e.Action == "merchant.suspend" && e.Target == f.merchant.ID && strings.Contains(string(e.After), "chargeback ratio"))
+			u = u || (e.Action == "merchant.unsuspend" && e.Target == f.merchant.ID)
+		}
+		if !s || !u {
+			t.Errorf("%s's audit: suspend %v, unsuspend %v", org, s, u)
 		}
 	}
 }
