@@ -190,6 +190,10 @@ func TestConsoleRoles(t *testing.T) {
 		"/console/audit":                     members.ViewAudit,
 		"/console/operator":                  members.OperatePlatform,
 		"/console/payments/" + authorized.ID: members.ViewPayments,
+		"/console/lists":                     members.ViewLists,
+		"/console/labels":                    members.ViewLists,
+		"/console/developers/requests":       members.ViewDevelopers,
+		"/console/models":                    members.ViewModels,
 	}
 	buttons := map[members.Permission]struct{ page, marker string }{
 		members.CapturePayments: {"/console/payments/" + authorized.ID, "/capture\""},
@@ -198,6 +202,8 @@ func TestConsoleRoles(t *testing.T) {
 		members.ManageKeys:      {"/console/developers", "id=\"rotate\""},
 		members.ManageRules:     {"/console/rules", "id=\"rule-create\""},
 		members.ManageMembers:   {"/console/members", "/console/members/invite"},
+		members.ManageLists:     {"/console/lists", `id="list-add"`},
+		members.ManageLabels:    {"/console/labels", `id="label-form"`},
 	}
 	for _, role := range members.MerchantRoles {
 		t.Run(string(role), func(t *testing.T) {
@@ -230,6 +236,15 @@ func TestConsoleRoles(t *testing.T) {
 				if st, _ := c.do(t, "/console/reviews/"+rv.ID+"/approve", nil); st != http.StatusForbidden {
 					t.Errorf("%s approves a review: %d", role, st)
 				}
+			}
+			if !role.Can(members.ManageLists) {
+				if st, _ := c.do(t, "/console/lists", url.Values{"list": {"block"}, "type": {"email"}, "value": {"x@example.com"},
+					"reason": {"x"}}); st != http.StatusForbidden {
+					t.Errorf("%s adds a list entry: %d", role, st)
+				}
+			}
+			if st, _ := c.do(t, "/console/models/promote", url.Values{"version": {"m"}, "confirm": {"yes"}}); st != http.StatusForbidden {
+				t.Errorf("%s promotes a model: %d", role, st)
 			}
 			if !role.Can(members.ManageKeys) {
 				if st, _ := c.do(t, "/console/developers/keys/rotate", url.Values{"grace_hours": {"1"}}); st != http.StatusForbidden {
