@@ -140,6 +140,12 @@ func (h *Handler) changeModel(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if active, _ := h.cfg.Risk.ActiveModel(); r.PathValue("op") != "rollback" && version == active {
+		// Shadowing the active model would leave none deciding; promoting
+		// it again changes nothing.
+		h.fail(v, kassa.Errorf(kassa.EConflict, "model_active", "%s is the active model already", version))
+		return
+	}
 	if v.input("confirm") != "yes" {
 		text := op.text
 		if r.PathValue("op") != "rollback" {

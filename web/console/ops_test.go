@@ -244,6 +244,12 @@ func TestConsoleModels(t *testing.T) {
 		!strings.Contains(body, "4 attempts scored by both") || !strings.Contains(body, "3 of them labelled") {
 		t.Fatalf("models page = %d\n%s", st, body)
 	}
+	if st, _ := c.do(t, "/console/models/shadow", url.Values{"version": {"m-one"}, "confirm": {"yes"}}); st != http.StatusConflict {
+		t.Errorf("shadow the active model: %d", st)
+	}
+	if active, _ := f.risk.ActiveModel(); active != "m-one" {
+		t.Fatalf("active %q after shadowing it was refused", active)
+	}
 	if st, _ := c.do(t, "/console/models/promote", url.Values{"version": {"m-nope"}, "confirm": {"yes"}}); st != http.StatusNotFound {
 		t.Errorf("promote an unknown version: %d", st)
 	}
