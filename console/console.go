@@ -109,6 +109,11 @@ type Store interface {
 	MemberByInvite(ctx context.Context, hash []byte) (Member, error)
 	// UpdateMember changes a member in one transaction (row locked).
 	UpdateMember(ctx context.Context, id string, fn func(*Member) error) (Member, error)
+	// UpdateOrgMember changes member id of org in one transaction with
+	// every member row of org locked; fn sees them all, so a check over
+	// the organisation (its last owner) holds when the change commits.
+	// ENotFound member_not_found when id is not org's.
+	UpdateOrgMember(ctx context.Context, org, id string, fn func(m *Member, all []Member) error) (Member, error)
 	// Members lists an organisation's members, oldest first, at most limit.
 	Members(ctx context.Context, org string, limit int) ([]Member, error)
 	CreateSession(ctx context.Context, s Session) error

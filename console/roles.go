@@ -51,16 +51,25 @@ const (
 	ManageKeys      Permission = "keys.manage"       // create (rotate) and revoke API keys
 	ReplayWebhooks  Permission = "webhooks.replay"   // send an event again
 	ViewMembers     Permission = "members.view"      // the team
-	ManageMembers   Permission = "members.manage"    // invite and remove members
+	ManageMembers   Permission = "members.manage"    // invite and remove members, change roles
 	ViewAudit       Permission = "audit.view"        // the audit log
 	OperatePlatform Permission = "platform.operate"  // operator pages: merchants, health, every audit entry
 	ManageMerchants Permission = "platform.merchant" // create merchants
+
+	// Risk lists, labels and models; suspension and platform locks.
+	ViewLists        Permission = "lists.view"       // risk lists and labels
+	ManageLists      Permission = "lists.manage"     // add and remove list entries
+	ManageLabels     Permission = "labels.manage"    // label payments, undo labels
+	ViewModels       Permission = "platform.models"  // the model registry with shadow metrics
+	ManageModels     Permission = "platform.promote" // promote, shadow, roll back models
+	SuspendMerchants Permission = "platform.suspend" // suspend and unsuspend merchants
 )
 
 // Permissions lists every permission in the order of the role table.
 var Permissions = []Permission{ViewHome, ViewPayments, CapturePayments, CancelPayments, RefundPayments,
 	ViewReviews, DecideReviews, ViewRules, ManageRules, ViewDevelopers, ManageKeys, ReplayWebhooks, ViewMembers, ManageMembers,
-	ViewAudit, OperatePlatform, ManageMerchants}
+	ViewAudit, OperatePlatform, ManageMerchants,
+	ViewLists, ManageLists, ManageLabels, ViewModels, ManageModels, SuspendMerchants}
 
 // grants is the role table: the one place that says who may do what.
 // The console checks it on every page and action and hides what a role
@@ -83,6 +92,13 @@ var grants = map[Permission][]Role{
 	ViewAudit:       {Owner, Admin},
 	OperatePlatform: {Operator},
 	ManageMerchants: {Operator},
+
+	ViewLists:        {Owner, Admin, Developer, Analyst},
+	ManageLists:      {Owner, Admin, Analyst},
+	ManageLabels:     {Owner, Admin, Analyst},
+	ViewModels:       {Operator},
+	ManageModels:     {Operator},
+	SuspendMerchants: {Operator},
 }
 
 // what says what each permission opens, for the table.
@@ -100,10 +116,17 @@ var what = map[Permission]string{
 	ManageKeys:      "roll (with grace) and revoke API keys; the new secret shown once",
 	ReplayWebhooks:  "send a webhook event again",
 	ViewMembers:     "the team",
-	ManageMembers:   "invite and remove members (only an owner invites or removes an owner)",
+	ManageMembers:   "invite and remove members, change roles (only an owner invites, removes or changes an owner)",
 	ViewAudit:       "the merchant's audit log",
 	OperatePlatform: "operator pages: merchants, system health, every organisation's audit log",
 	ManageMerchants: "create merchants",
+
+	ViewLists:        "risk lists (allow, block) and the payments' fraud labels",
+	ManageLists:      "add and remove list entries, each with a reason",
+	ManageLabels:     "label a payment fraud, legit or friendly fraud; undo a label",
+	ViewModels:       "risk models: the registry, active and shadow with their metrics (platform-wide)",
+	ManageModels:     "shadow, promote and roll back risk models, each confirmed",
+	SuspendMerchants: "suspend and unsuspend merchants; add platform-wide locks",
 }
 
 // Can reports whether role may do p.

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kassa/kassa/id"
+	"github.com/kassa/kassa/reqlog"
 )
 
 // requestInfo is filled in while a request is served and read by the
@@ -126,6 +127,10 @@ func (s *Server) observe(r *http.Request, info *requestInfo, rw *responseWriter,
 	status := strconv.Itoa(rw.status)
 	s.metrics.requests.WithLabelValues(info.route, method, status).Inc()
 	s.metrics.duration.WithLabelValues(info.route, method).Observe(elapsed.Seconds())
+	// The developers' recent requests: the pattern, never the path's ids
+	// or the query (reqlog).
+	s.cfg.Requests.Record(info.merchantID, reqlog.Entry{Method: method, Route: info.route, Status: rw.status,
+		Latency: elapsed, Time: time.Now().Add(-elapsed).UTC(), RequestID: info.id})
 	// The access log names the key by its id, never the key itself; the
 	// query string is left out since it could carry anything.
 	level := slog.LevelInfo

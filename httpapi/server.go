@@ -27,6 +27,7 @@ import (
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/payout"
+	"github.com/kassa/kassa/reqlog"
 	"github.com/kassa/kassa/risk"
 	"github.com/kassa/kassa/vault"
 	"github.com/kassa/kassa/voucher"
@@ -123,6 +124,9 @@ type Config struct {
 	// BodyBytesMax caps request bodies; zero means BodyBytesDefault.
 	BodyBytesMax int64
 	Version      string
+	// Requests keeps each merchant's recent API requests for the
+	// console's developers page; nil keeps none.
+	Requests *reqlog.Log
 }
 
 // Server is the HTTP API.

@@ -57,6 +57,10 @@ type Merchant struct {
 	// ("" until set): the jurisdiction whose rules apply to its payers.
 	Country   string    `json:"country"`
 	CreatedAt time.Time `json:"created"`
+	// SuspendedAt is when the operator suspended the merchant (nil: it
+	// is not); SuspendedReason the operator's words (Suspend).
+	SuspendedAt     *time.Time `json:"-"`
+	SuspendedReason string     `json:"-"`
 }
 
 // Category is the kind of business a merchant runs.
@@ -133,6 +137,9 @@ type Store interface {
 	// RevokeKey marks the key revoked at the time (ENotFound when absent,
 	// EConflict when already revoked).
 	RevokeKey(ctx context.Context, id string, at time.Time) error
+	// SetSuspended suspends the merchant at at with the reason, or lifts
+	// the suspension when at is nil (ENotFound when absent).
+	SetSuspended(ctx context.Context, id string, at *time.Time, reason string) error
 }
 
 // Service implements merchant operations.
@@ -333,6 +340,9 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 		if m, err = s.store.Merchant(ctx, k.MerchantID); err != nil {
 			return Principal{}, err
 		}
+	}
+	if m.SuspendedAt != nil { // not cached: the next request asks again
+		return Principal{}, ErrSuspended
 	}
 	p := Principal{Merchant: m, KeyID: k.ID, Kind: k.Kind}
 	s.cacheMu.Lock()

@@ -142,6 +142,11 @@ func (s *Service) Create(ctx context.Context, merchantID string, req CreateReque
 		return Payout{}, kassa.Errorf(kassa.EForbidden, "platform_merchant",
 			"this merchant's payouts are payers' withdrawals, made on the account page")
 	}
+	if s.cfg.Active != nil && merchantID != WalletMerchant {
+		if err := s.cfg.Active(ctx, merchantID); err != nil {
+			return Payout{}, err
+		}
+	}
 	if s.isSplit(req.Destination) {
 		return s.createSplit(ctx, merchantID, req)
 	}

@@ -280,6 +280,9 @@ type Config struct {
 	Clock       func() time.Time // nil: time.Now
 	IDs         id.Generator
 	Logger      *slog.Logger
+	// Active refuses the payouts and settlements of a merchant the
+	// operator suspended (merchant.Service.CheckActive); nil: none.
+	Active func(ctx context.Context, merchantID string) error
 }
 
 // Service runs payouts.

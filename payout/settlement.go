@@ -66,6 +66,11 @@ func (s *Service) CreateSettlement(ctx context.Context, req SettlementRequest) (
 	if rail == nil {
 		return Payout{}, kassa.Invalid("destination", "destination_unsupported", "bank account payouts are not enabled on this server")
 	}
+	if s.cfg.Active != nil {
+		if err := s.cfg.Active(ctx, req.MerchantID); err != nil {
+			return Payout{}, err
+		}
+	}
 	iban := NormalizeIBAN(req.IBAN)
 	if code := ValidateIBAN(iban); code != "" {
 		return Payout{}, kassa.Invalid("iban", code, "the settlement bank account's IBAN is not valid")

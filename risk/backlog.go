@@ -50,3 +50,9 @@ func (c reviewBacklogCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(n))
 	ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, age)
 }
+
+// WriterQueue is how many evaluations and outcomes wait for this
+// process's risk writer, and its capacity (at capacity, scoring waits).
+func (e *Engine) WriterQueue() (queued, capacity int) {
+	return len(e.writer.queue), cap(e.writer.queue)
+}

@@ -687,9 +687,9 @@ func (e *Engine) notify(ctx context.Context, merchantID, typ string, data any) {
 // anything for the other merchants.
 func (e *Engine) Label(ctx context.Context, merchantID, subject, label, source string) ([]Evaluation, error) {
 	switch label {
-	case LabelFraud, LabelLegit:
+	case LabelFraud, LabelLegit, LabelFriendlyFraud:
 	default:
-		return nil, kassa.Invalid("label", "label_invalid", "label must be fraud or legit")
+		return nil, kassa.Invalid("label", "label_invalid", "label must be fraud, legit or friendly_fraud")
 	}
 	switch source {
 	case SourceChargeback, SourceAnalyst, SourceCustomer:

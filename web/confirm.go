@@ -44,7 +44,7 @@ func (h *Handler) confirmPayment(w http.ResponseWriter, r *http.Request) {
 	// the payment loads, not after.
 	payer := h.recognizePayer(r)
 	p, ok := h.lookup(w, r, r.PostForm.Get("client_secret"))
-	if !ok {
+	if !ok || h.suspended(w, r, p) {
 		return
 	}
 	if challenged(p) || bankChallenged(p) {

@@ -43,6 +43,8 @@ type fixture struct {
 	merchant merchant.Created
 	issuer   string
 	logs     *syncbuf.Buffer
+	// merchants suspends (TestSuspendedMerchantPage).
+	merchants *merchant.Service
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -53,6 +55,7 @@ func newFixture(t testing.TB) *fixture {
 	shop := shoptest.New(t, logger)
 	db, led, merchants := shop.DB, shop.Ledger, shop.Merchants
 	f.merchant, f.issuer, f.vouchers = shop.Merchant, shop.Issuer, shop.Vouchers
+	f.merchants = merchants
 	keys, err := vault.OpenKeyFile(filepath.Join(t.TempDir(), "vault-kek.json"))
 	if err != nil {
 		t.Fatal(err)

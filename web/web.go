@@ -262,6 +262,9 @@ func (h *Handler) showPayment(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if p.Status == payment.StatusRequiresAction && h.suspended(w, r, p) {
+		return
+	}
 	if p.Status == payment.StatusRequiresAction && h.now().Before(p.ExpiresAt) && !challenged(p) && !bankChallenged(p) {
 		pg, err := h.formPage(r, p, pinsVisibleMin, nil, "")
 		if err != nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/payout"
 	"github.com/kassa/kassa/privacy"
+	"github.com/kassa/kassa/reqlog"
 	"github.com/kassa/kassa/risk"
 	"github.com/kassa/kassa/risk/geoip"
 	"github.com/kassa/kassa/store/sqlstore"
@@ -127,6 +128,9 @@ type app struct {
 	jobs *lease.Runner
 	// compliance enforces jurisdiction policies and payer limits.
 	compliance *compliance.Service
+	// requests are the merchants' recent API requests this process
+	// served, for the console's developers.
+	requests *reqlog.Log
 }
 
 func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, err error) {
@@ -228,6 +232,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	pages := http.Handler(web.New(web.Config{Payments: a.payments, Merchants: a.merchants, Cards: a.vault, Payers: accounts, Wallets: a.payments, PayLater: a.credit, Issuer: acq,
 		Invoices: a.invoices, PublicURL: a.pagesOrigin, Logger: logger}))
 	var payers httpapi.RoutedHandler = accounts
+	a.requests = reqlog.New()
 	consolePages, err := a.openConsole(cfg)
 	if err != nil {
 		return nil, err
@@ -261,6 +266,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 		RateLimit:         rateLimitOrOff(cfg.rateLimit),
 		TrustedProxies:    trusted,
 		Version:           Version,
+		Requests:          a.requests,
 	})
 	if a.jobs, err = lease.NewRunner(lease.Config{Store: sqlstore.NewLeases(a.db), Holder: nodeName(cfg), Logger: logger}); err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/kassa/kassa/httpapi"
+	"github.com/kassa/kassa/store/sqlstore"
 	webconsole "github.com/kassa/kassa/web/console"
 )
 
@@ -13,5 +14,7 @@ func (a *app) openConsole(cfg appConfig) (httpapi.RoutedHandler, error) {
 		return nil, err
 	}
 	return webconsole.New(webconsole.Config{Members: svc, Merchants: a.merchants, Payments: a.payments, Audit: a.audit,
-		Risk: a.risk, Webhooks: a.webhooks, Ledger: a.ledger, Vouchers: a.vouchers, SecureCookies: !cfg.plainHTTP, Logger: a.log})
+		Risk: a.risk, Webhooks: a.webhooks, Ledger: a.ledger, Vouchers: a.vouchers, Requests: a.requests,
+		Health:        webconsole.Health{Webhooks: sqlstore.NewWebhooks(a.db), Payouts: sqlstore.NewPayouts(a.db), Leases: sqlstore.NewLeases(a.db)},
+		SecureCookies: !cfg.plainHTTP, Logger: a.log})
 }

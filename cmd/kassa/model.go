@@ -559,6 +559,9 @@ func runRisk(ctx context.Context, args []string, getenv env, stdout, stderr io.W
 	err = sqlstore.NewRisk(db).Evaluations(ctx, "", now.Add(-*since), now.Add(time.Minute), 0, func(ev *risk.Evaluation) error {
 		e := ev.Event
 		e.Outcome, e.Label = ev.Outcome, ev.Label
+		if e.Label == risk.LabelFriendlyFraud { // trained on as the simulator writes it
+			e.Label, e.FraudType = risk.LabelFraud, risk.FraudTypeFriendly
+		}
 		if e.Label == "" && *legitAfter > 0 && ev.Outcome == risk.OutcomeApproved && now.Sub(ev.Created) >= *legitAfter {
 			e.Label = risk.LabelLegit
 		}

@@ -49,7 +49,7 @@ func (a *app) openPayouts(f payoutFlags, acq acquirer.Acquirer) {
 		KYC:      kycSource{a},
 		Limits: payout.Limits{PayerDay: money.Amount(f.payerDay), PayerMonth: money.Amount(f.payerMonth),
 			MerchantDay: money.Amount(f.merchantDay)},
-		ReviewAbove: money.Amount(f.reviewAbove), Jurisdiction: a.compliance})
+		ReviewAbove: money.Amount(f.reviewAbove), Jurisdiction: a.compliance, Active: a.merchants.CheckActive})
 }
 
 // payoutMovements tells payment reconciliation what payouts booked on

@@ -97,9 +97,10 @@ func (s *Merchants) Merchant(ctx context.Context, id string) (merchant.Merchant,
 	var m merchant.Merchant
 	var created int64
 	var category string
-	err := s.db.QueryRowContext(ctx, `SELECT id, name, category, country, created_at FROM merchants WHERE id = ?`, id).
-		Scan(&m.ID, &m.Name, &category, &m.Country, &created)
-	m.Category = merchant.Category(category)
+	var suspended sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT id, name, category, country, created_at, suspended_at, suspended_reason FROM merchants WHERE id = ?`, id).
+		Scan(&m.ID, &m.Name, &category, &m.Country, &created, &suspended, &m.SuspendedReason)
+	m.Category, m.SuspendedAt = merchant.Category(category), fromNullMicros(suspended)
 	if errors.Is(err, sql.ErrNoRows) {
 		return m, errMerchantNotFound
 	} else if err != nil {
@@ -110,10 +111,10 @@ func (s *Merchants) Merchant(ctx context.Context, id string) (merchant.Merchant,
 }
 
 func (s *Merchants) Merchants(ctx context.Context, after string, limit int) ([]merchant.Merchant, error) {
-	q := `SELECT id, name, category, country, created_at FROM merchants ORDER BY created_at, id LIMIT ?`
+	q := `SELECT id, name, category, country, created_at, suspended_at, suspended_reason FROM merchants ORDER BY created_at, id LIMIT ?`
 	args := []any{limit}
 	if after != "" {
-		q = `SELECT m.id, m.name, m.category, m.country, m.created_at FROM merchants m, merchants a
+		q = `SELECT m.id, m.name, m.category, m.country, m.created_at, m.suspended_at, m.suspended_reason FROM merchants m, merchants a
 			WHERE a.id = ? AND (m.created_at > a.created_at OR (m.created_at = a.created_at AND m.id > a.id))
 			ORDER BY m.created_at, m.id LIMIT ?`
 		args = []any{after, limit}
@@ -128,10 +129,11 @@ func (s *Merchants) Merchants(ctx context.Context, after string, limit int) ([]m
 		var m merchant.Merchant
 		var created int64
 		var category string
-		if err := rows.Scan(&m.ID, &m.Name, &category, &m.Country, &created); err != nil {
+		var suspended sql.NullInt64
+		if err := rows.Scan(&m.ID, &m.Name, &category, &m.Country, &created, &suspended, &m.SuspendedReason); err != nil {
 			return nil, err
 		}
-		m.Category = merchant.Category(category)
+		m.Category, m.SuspendedAt = merchant.Category(category), fromNullMicros(suspended)
 		m.CreatedAt = fromMicros(created)
 		ms = append(ms, m)
 	}
@@ -175,10 +177,11 @@ func (s *Merchants) KeyWithMerchant(ctx context.Context, id string) (merchant.Ke
 	var m merchant.Merchant
 	var kind, category string
 	var created, mCreated int64
-	var expires, revoked sql.NullInt64
+	var expires, revoked, suspended sql.NullInt64
 	err := s.db.QueryRowContext(ctx, `SELECT k.id, k.merchant_id, k.kind, k.hash, k.hint, k.created_at, k.expires_at, k.revoked_at,
-		m.name, m.category, m.country, m.created_at FROM api_keys k JOIN merchants m ON m.id = k.merchant_id WHERE k.id = ?`, id).
-		Scan(&k.ID, &k.MerchantID, &kind, &k.Hash, &k.Hint, &created, &expires, &revoked, &m.Name, &category, &m.Country, &mCreated)
+		m.name, m.category, m.country, m.created_at, m.suspended_at, m.suspended_reason FROM api_keys k JOIN merchants m ON m.id = k.merchant_id WHERE k.id = ?`, id).
+		Scan(&k.ID, &k.MerchantID, &kind, &k.Hash, &k.Hint, &created, &expires, &revoked, &m.Name, &category, &m.Country, &mCreated,
+			&suspended, &m.SuspendedReason)
 	if errors.Is(err, sql.ErrNoRows) {
 		return k, m, errKeyNotFound
 	} else if err != nil {
@@ -186,6 +189,7 @@ func (s *Merchants) KeyWithMerchant(ctx context.Context, id string) (merchant.Ke
 	}
 	k.Kind, k.CreatedAt, k.ExpiresAt, k.RevokedAt = merchant.Kind(kind), fromMicros(created), fromNullMicros(expires), fromNullMicros(revoked)
 	m.ID, m.CreatedAt, m.Category = k.MerchantID, fromMicros(mCreated), merchant.Category(category)
+	m.SuspendedAt = fromNullMicros(suspended)
 	return k, m, nil
 }
 

@@ -29,6 +29,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Transact", func(t *testing.T) { testTransact(t, open) })
 	t.Run("Merchants", func(t *testing.T) { testMerchants(t, open) })
 	t.Run("MerchantProfile", func(t *testing.T) { testMerchantProfile(t, open) })
+	t.Run("MerchantSuspension", func(t *testing.T) { testMerchantSuspension(t, open) })
 	for _, s := range suites {
 		t.Run(s.name, func(t *testing.T) { s.run(t, open) })
 	}

@@ -267,6 +267,9 @@ func TestConsoleBrowserAccessibility(t *testing.T) {
 		{"/console/members", "#role", "owner-members"},
 		{"/console/developers/endpoints/" + ep.ID, "#dl", "owner-endpoint"},
 		{"/console/audit", "main table", "owner-audit"},
+		{"/console/lists", "#list-add", "owner-lists"},
+		{"/console/labels", "#label-form", "owner-labels"},
+		{"/console/developers/requests", "#requests", "owner-requests"},
 		{"/console/operator", "main h1", "owner-refused"},
 	} {
 		b.Run(chromedp.Navigate(f.origin+pg.path), browser.Loaded(pg.sel))
@@ -288,6 +291,8 @@ func TestConsoleBrowserAccessibility(t *testing.T) {
 	b.Run(chromedp.SendKeys("#code", f.code(t, secret), chromedp.ByID), clickTo("main form button[type=submit]", "#health"))
 	shot(t, b, "operator")
 	b.Run(chromedp.SendKeys("#name", "Third Shop", chromedp.ByID), clickTo(`form[action="/console/operator/merchants"] button`, ".secret"))
+	b.Run(chromedp.Navigate(f.origin+"/console/models"), browser.Loaded("#mr"))
+	b.Axe("operator-models-empty")
 	b.Run(chromedp.Navigate(f.origin+"/console/audit"), browser.Loaded("main table"))
 	shot(t, b, "operator-audit")
 	if !strings.Contains(text(b, "main table"), "merchant.create") {

@@ -29,13 +29,14 @@ import (
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
+	"github.com/kassa/kassa/reqlog"
 	"github.com/kassa/kassa/risk"
 	"github.com/kassa/kassa/voucher"
 	"github.com/kassa/kassa/web"
 	"github.com/kassa/kassa/webhook"
 )
 
-//go:embed console.html console.css console.js
+//go:embed console.html ops.html console.css console.js
 var assets embed.FS
 
 // Config wires the console to the domain services. Members, Merchants,
@@ -52,6 +53,11 @@ type Config struct {
 	// Vouchers lets the operator issue and invalidate voucher batches;
 	// nil leaves that out.
 	Vouchers *voucher.Service
+	// Health is where the operator's page reads queue depths and leases.
+	Health Health
+	// Requests are the merchants' recent API requests (this process's);
+	// nil leaves them out of the developers page.
+	Requests *reqlog.Log
 	// RefundStepUp is the refund, in minor units of the payment's
 	// currency, from which the member must type a fresh authenticator
 	// code too; zero means RefundStepUpDefault, negative never.
@@ -158,6 +164,21 @@ func (h *Handler) routes() []route {
 		{"POST /console/operator/locks/lift", h.liftLock},
 		{"POST /console/operator/vouchers", h.issueVouchers},
 		{"POST /console/operator/vouchers/invalidate", h.invalidateVoucher},
+
+		// Risk lists, labels and models; recent API requests; suspension.
+		{"GET /console/lists", h.lists},
+		{"POST /console/lists", h.addListEntry},
+		{"POST /console/lists/remove", h.removeListEntry},
+		{"GET /console/labels", h.labels},
+		{"POST /console/labels", h.labelPayment},
+		{"POST /console/labels/undo", h.unlabelPayment},
+		{"GET /console/models", h.models},
+		{"POST /console/models/{op}", h.changeModel},
+		{"GET /console/developers/requests", h.requests},
+		{"POST /console/operator/locks", h.addLock},
+		{"POST /console/members/{id}/role", h.setRole},
+		{"POST /console/operator/merchants/{id}/suspend", h.suspendMerchant},
+		{"POST /console/operator/merchants/{id}/unsuspend", h.unsuspendMerchant},
 	}
 }
 
@@ -347,6 +368,9 @@ var nav = []struct {
 	{"/console/audit", "Audit log", members.ViewAudit},
 	{"/console/operator", "Operator", members.OperatePlatform},
 	{"/console/audit", "Audit log", members.OperatePlatform},
+	{"/console/lists", "Lists", members.ViewLists},
+	{"/console/labels", "Labels", members.ViewLists},
+	{"/console/models", "Models", members.ViewModels},
 }
 
 var (
@@ -355,7 +379,9 @@ var (
 		"list":   func(s ...string) []string { return s },
 		"when":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") },
 		"svg":    func(s string) template.HTML { return template.HTML(s) }, // charts.go escapes what it draws
-	}).ParseFS(assets, "console.html"))
+		"ms":     func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 },
+		"dict":   dict,
+	}).ParseFS(assets, "console.html", "ops.html"))
 	pageCSS = template.CSS(mustRead("console.css"))
 	pageJS  = template.JS(mustRead("console.js"))
 )

@@ -190,6 +190,10 @@ func TestConsoleRoles(t *testing.T) {
 		"/console/audit":                     members.ViewAudit,
 		"/console/operator":                  members.OperatePlatform,
 		"/console/payments/" + authorized.ID: members.ViewPayments,
+		"/console/lists":                     members.ViewLists,
+		"/console/labels":                    members.ViewLists,
+		"/console/developers/requests":       members.ViewDevelopers,
+		"/console/models":                    members.ViewModels,
 	}
 	buttons := map[members.Permission]struct{ page, marker string }{
 		members.CapturePayments: {"/console/payments/" + authorized.ID, "/capture\""},
@@ -198,6 +202,8 @@ func TestConsoleRoles(t *testing.T) {
 		members.ManageKeys:      {"/console/developers", "id=\"rotate\""},
 		members.ManageRules:     {"/console/rules", "id=\"rule-create\""},
 		members.ManageMembers:   {"/console/members", "/console/members/invite"},
+		members.ManageLists:     {"/console/lists", `id="list-add"`},
+		members.ManageLabels:    {"/console/labels", `id="label-form"`},
 	}
 	for _, role := range members.MerchantRoles {
 		t.Run(string(role), func(t *testing.T) {
@@ -230,6 +236,15 @@ func TestConsoleRoles(t *testing.T) {
 				if st, _ := c.do(t, "/console/reviews/"+rv.ID+"/approve", nil); st != http.StatusForbidden {
 					t.Errorf("%s approves a review: %d", role, st)
 				}
+			}
+			if !role.Can(members.ManageLists) {
+				if st, _ := c.do(t, "/console/lists", url.Values{"list": {"block"}, "type": {"email"}, "value": {"x@example.com"},
+					"reason": {"x"}}); st != http.StatusForbidden {
+					t.Errorf("%s adds a list entry: %d", role, st)
+				}
+			}
+			if st, _ := c.do(t, "/console/models/promote", url.Values{"version": {"m"}, "confirm": {"yes"}}); st != http.StatusForbidden {
+				t.Errorf("%s promotes a model: %d", role, st)
 			}
 			if !role.Can(members.ManageKeys) {
 				if st, _ := c.do(t, "/console/developers/keys/rotate", url.Values{"grace_hours": {"1"}}); st != http.StatusForbidden {
@@ -287,6 +302,15 @@ func TestConsoleAuditEveryAction(t *testing.T) {
 		t.Fatal(err)
 	}
 	serial := spare[0].Serial
+	roleInv, err := f.members.Invite(ctx, "", f.merchant.ID, "role@example.com", members.Support)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.uploadModel(t, "m-one")
+	f.uploadModel(t, "m-two")
+	if err := f.risk.SetModelStatus(ctx, "m-one", risk.ModelActive); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		route, path string
@@ -314,6 +338,17 @@ func TestConsoleAuditEveryAction(t *testing.T) {
 		{"POST /console/rules/{id}/{op}", "/console/rules/" + rule2 + "/down", c, nil, f.merchant.ID, "risk_rule.down", rule2},
 		{"POST /console/operator/vouchers", "/console/operator/vouchers", opc, url.Values{"issuer": {f.issuer}, "count": {"3"}, "amount": {"2000"}, "currency": {"eur"}}, members.Platform, "voucher.issue", f.issuer},
 		{"POST /console/operator/vouchers/invalidate", "/console/operator/vouchers/invalidate", opc, url.Values{"issuer": {f.issuer}, "serial": {serial}}, members.Platform, "voucher.invalidate", serial},
+		{"POST /console/lists", "/console/lists", c, url.Values{"list": {"block"}, "type": {"email"}, "value": {"mule@example.com"}, "reason": {"mule"}}, f.merchant.ID, "risk_list.add", "block:email:mule@example.com"},
+		{"POST /console/lists/remove", "/console/lists/remove", c, url.Values{"list": {"block"}, "type": {"email"}, "value": {"mule@example.com"}, "reason": {"cleared"}}, f.merchant.ID, "risk_list.remove", "block:email:mule@example.com"},
+		{"POST /console/labels", "/console/labels", c, url.Values{"payment": {toCapture.ID}, "label": {"legit"}}, f.merchant.ID, "risk_label.set", toCapture.ID},
+		{"POST /console/labels/undo", "/console/labels/undo", c, url.Values{"payment": {toCapture.ID}}, f.merchant.ID, "risk_label.undo", toCapture.ID},
+		{"POST /console/models/{op}", "/console/models/shadow", opc, url.Values{"version": {"m-two"}, "confirm": {"yes"}}, members.Platform, "risk_model.shadow", "m-two"},
+		{"POST /console/models/{op}", "/console/models/promote", opc, url.Values{"version": {"m-two"}, "confirm": {"yes"}}, members.Platform, "risk_model.promote", "m-two"},
+		{"POST /console/models/{op}", "/console/models/rollback", opc, url.Values{"confirm": {"yes"}}, members.Platform, "risk_model.rollback", "m-one"},
+		{"POST /console/operator/locks", "/console/operator/locks", opc, url.Values{"type": {"email"}, "value": {"fraudster@example.com"}, "hours": {"24"}, "reason": {"ring"}}, members.Platform, "risk_lock.add", "email:fraudster@example.com"},
+		{"POST /console/members/{id}/role", "/console/members/" + roleInv.Member.ID + "/role", c, url.Values{"role": {"finance"}}, f.merchant.ID, "member.role", roleInv.Member.ID},
+		{"POST /console/operator/merchants/{id}/suspend", "/console/operator/merchants/" + f.other.ID + "/suspend", opc, url.Values{"reason": {"under investigation"}}, members.Platform, "merchant.suspend", f.other.ID},
+		{"POST /console/operator/merchants/{id}/unsuspend", "/console/operator/merchants/" + f.other.ID + "/unsuspend", opc, nil, members.Platform, "merchant.unsuspend", f.other.ID},
 		{"POST /console/login/code", "", nil, nil, f.merchant.ID, "member.login", owner.ID},
 		{"POST /console/invite", "", nil, nil, f.merchant.ID, "member.accept", owner.ID},
 	}

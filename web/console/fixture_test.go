@@ -29,6 +29,7 @@ import (
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
+	"github.com/kassa/kassa/reqlog"
 	"github.com/kassa/kassa/risk"
 	"github.com/kassa/kassa/store/sqlstore"
 	"github.com/kassa/kassa/vault/vaulttest"
@@ -60,6 +61,8 @@ type fixture struct {
 	issuer    string
 	clock     *testclock.Clock
 	logs      *syncbuf.Buffer
+	requests  *reqlog.Log
+	db        *sqlstore.DB
 }
 
 var fastArgon = identity.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLength: 16, KeyLength: 32}
@@ -69,13 +72,14 @@ const password = "a long console password 1"
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	f := &fixture{logs: &syncbuf.Buffer{}, clock: testclock.New(time.Now().UTC())}
+	f := &fixture{logs: &syncbuf.Buffer{}, clock: testclock.New(time.Now().UTC()), requests: reqlog.New()}
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f.ts = httptest.NewUnstartedServer(nil)
 	_, port, _ := net.SplitHostPort(f.ts.Listener.Addr().String())
 	f.origin = "http://localhost:" + port
 	shop := shoptest.New(t, logger)
 	db := shop.DB
+	f.db = db
 	f.merchant, f.issuer, f.vouchers, f.led = shop.Merchant, shop.Issuer, shop.Vouchers, shop.Ledger
 	var err error
 	if f.other, err = shop.Merchants.Create(ctx, "Other Shop"); err != nil {
@@ -103,14 +107,15 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f.merchants = shop.Merchants
 	pages, err := webconsole.New(webconsole.Config{Members: f.members, Merchants: shop.Merchants, Payments: f.payments,
-		Audit: f.audit, Risk: f.risk, Webhooks: f.webhooks, Ledger: f.led, Vouchers: f.vouchers, Logger: logger})
+		Audit: f.audit, Risk: f.risk, Webhooks: f.webhooks, Ledger: f.led, Vouchers: f.vouchers, Requests: f.requests, Logger: logger,
+		Health: webconsole.Health{Webhooks: sqlstore.NewWebhooks(db), Payouts: sqlstore.NewPayouts(db), Leases: sqlstore.NewLeases(db)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.pages = pages
 	f.ts.Config.Handler = httpapi.New(httpapi.Config{Logger: logger, Merchants: shop.Merchants, DB: db, Ledger: f.led,
 		Vouchers: f.vouchers, Payments: f.payments, Risk: f.risk, Webhooks: f.webhooks, Audit: f.audit, Console: pages,
-		RateLimit: -1})
+		RateLimit: -1, Requests: f.requests})
 	f.ts.Start()
 	t.Cleanup(f.ts.Close)
 	t.Cleanup(func() {

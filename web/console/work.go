@@ -317,6 +317,9 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request, perm members.Permi
 
 func (h *Handler) capture(w http.ResponseWriter, r *http.Request) {
 	h.act(w, r, members.CapturePayments, "payment.capture", func(v *visit, p payment.Payment) (payment.Payment, string, error) {
+		if err := h.cfg.Merchants.CheckActive(v.r.Context(), v.org()); err != nil { // suspended: no money in
+			return p, "", err
+		}
 		p, err := h.cfg.Payments.Capture(v.ctx(), v.org(), p.ID, nil)
 		return p, "Captured.", err
 	})
@@ -784,12 +787,15 @@ func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
 // --- Operator ---
 
 type operatorData struct {
+	Suspending *merchant.Merchant // the merchant the suspension form is for
 	Vouchers   bool
 	Issued     []voucher.Issued // PINs shown this once
 	Locks      []risk.ListEntry
 	Merchants  []merchant.Merchant
 	Checkpoint *ledger.Checkpoint
 	Created    *merchant.Created // keys shown this once
+	Health     healthView
+	LockTypes  []string
 }
 
 func (h *Handler) operator(w http.ResponseWriter, r *http.Request) {
@@ -823,6 +829,7 @@ func (h *Handler) showOperatorWith(v *visit, d operatorData, notice string) {
 			d.Checkpoint = &c
 		}
 	}
+	d.Health, d.LockTypes = h.health(v), listTypes
 	h.render(v, http.StatusOK, page{Template: "operator", Title: "Operator", Notice: notice, Data: d})
 }
 
