@@ -57,53 +57,79 @@ const (
 	ManageMerchants Permission = "platform.merchant" // create merchants
 )
 
+// Finance, payouts and support (web/console/finance.go, payouts.go,
+// customers.go).
+const (
+	ViewFinance   Permission = "finance.view"   // balance, balance transactions, settlements, reports, invoices
+	CreateReports Permission = "reports.create" // request a report
+	ViewPayouts   Permission = "payouts.view"   // payouts: list, a payout's page
+	ReviewPayouts Permission = "payouts.review" // approve or reject a held payout or withdrawal
+	ViewCustomers Permission = "customers.view" // a customer's page (support)
+	// ReviewWithdrawals is the operator's payouts.view and payouts.review
+	// over payers' withdrawals (payout.WalletMerchant).
+	ReviewWithdrawals Permission = "platform.withdrawals"
+)
+
 // Permissions lists every permission in the order of the role table.
 var Permissions = []Permission{ViewHome, ViewPayments, CapturePayments, CancelPayments, RefundPayments,
 	ViewReviews, DecideReviews, ViewRules, ManageRules, ViewDevelopers, ManageKeys, ReplayWebhooks, ViewMembers, ManageMembers,
-	ViewAudit, OperatePlatform, ManageMerchants}
+	ViewAudit, OperatePlatform, ManageMerchants,
+	ViewFinance, CreateReports, ViewPayouts, ReviewPayouts, ViewCustomers, ReviewWithdrawals}
 
 // grants is the role table: the one place that says who may do what.
 // The console checks it on every page and action and hides what a role
 // may not do; docs/console.md's table is checked against it.
 var grants = map[Permission][]Role{
-	ViewHome:        {Owner, Admin, Developer, Analyst, Finance, Support},
-	ViewPayments:    {Owner, Admin, Developer, Analyst, Finance, Support},
-	CapturePayments: {Owner, Admin, Finance},
-	CancelPayments:  {Owner, Admin, Finance, Support},
-	RefundPayments:  {Owner, Admin, Finance, Support},
-	ViewReviews:     {Owner, Admin, Analyst},
-	DecideReviews:   {Owner, Admin, Analyst},
-	ViewRules:       {Owner, Admin, Developer, Analyst},
-	ManageRules:     {Owner, Admin, Analyst},
-	ViewDevelopers:  {Owner, Admin, Developer},
-	ManageKeys:      {Owner, Admin, Developer},
-	ReplayWebhooks:  {Owner, Admin, Developer},
-	ViewMembers:     {Owner, Admin},
-	ManageMembers:   {Owner, Admin},
-	ViewAudit:       {Owner, Admin},
-	OperatePlatform: {Operator},
-	ManageMerchants: {Operator},
+	ViewHome:          {Owner, Admin, Developer, Analyst, Finance, Support},
+	ViewPayments:      {Owner, Admin, Developer, Analyst, Finance, Support},
+	CapturePayments:   {Owner, Admin, Finance},
+	CancelPayments:    {Owner, Admin, Finance, Support},
+	RefundPayments:    {Owner, Admin, Finance, Support},
+	ViewReviews:       {Owner, Admin, Analyst},
+	DecideReviews:     {Owner, Admin, Analyst},
+	ViewRules:         {Owner, Admin, Developer, Analyst},
+	ManageRules:       {Owner, Admin, Analyst},
+	ViewDevelopers:    {Owner, Admin, Developer},
+	ManageKeys:        {Owner, Admin, Developer},
+	ReplayWebhooks:    {Owner, Admin, Developer},
+	ViewMembers:       {Owner, Admin},
+	ManageMembers:     {Owner, Admin},
+	ViewAudit:         {Owner, Admin},
+	OperatePlatform:   {Operator},
+	ManageMerchants:   {Operator},
+	ViewFinance:       {Owner, Admin, Finance},
+	CreateReports:     {Owner, Admin, Finance},
+	ViewPayouts:       {Owner, Admin, Finance, Support},
+	ReviewPayouts:     {Owner, Admin, Finance},
+	ViewCustomers:     {Owner, Admin, Finance, Support},
+	ReviewWithdrawals: {Operator},
 }
 
 // what says what each permission opens, for the table.
 var what = map[Permission]string{
-	ViewHome:        "home: charts over a period",
-	ViewPayments:    "payments: search, the payment page",
-	CapturePayments: "capture an authorized payment",
-	CancelPayments:  "cancel an authorized payment",
-	RefundPayments:  "refund a captured payment",
-	ViewReviews:     "reviews: the queue and the case page",
-	DecideReviews:   "approve or reject a review case",
-	ViewRules:       "risk rules: the list, a backtest of any rule over 7 to 90 days, each rule's history",
-	ManageRules:     "create, enable, disable and reorder risk rules",
-	ViewDevelopers:  "developers: API keys (hints), webhook endpoints, events",
-	ManageKeys:      "roll (with grace) and revoke API keys; the new secret shown once",
-	ReplayWebhooks:  "send a webhook event again",
-	ViewMembers:     "the team",
-	ManageMembers:   "invite and remove members (only an owner invites or removes an owner)",
-	ViewAudit:       "the merchant's audit log",
-	OperatePlatform: "operator pages: merchants, system health, every organisation's audit log",
-	ManageMerchants: "create merchants",
+	ViewHome:          "home: charts over a period",
+	ViewPayments:      "payments: search, the payment page",
+	CapturePayments:   "capture an authorized payment",
+	CancelPayments:    "cancel an authorized payment",
+	RefundPayments:    "refund a captured payment",
+	ViewReviews:       "reviews: the queue and the case page",
+	DecideReviews:     "approve or reject a review case",
+	ViewRules:         "risk rules: the list, a backtest of any rule over 7 to 90 days, each rule's history",
+	ManageRules:       "create, enable, disable and reorder risk rules",
+	ViewDevelopers:    "developers: API keys (hints), webhook endpoints, events",
+	ManageKeys:        "roll (with grace) and revoke API keys; the new secret shown once",
+	ReplayWebhooks:    "send a webhook event again",
+	ViewMembers:       "the team",
+	ManageMembers:     "invite and remove members (only an owner invites or removes an owner)",
+	ViewAudit:         "the merchant's audit log",
+	OperatePlatform:   "operator pages: merchants, system health, every organisation's audit log",
+	ManageMerchants:   "create merchants",
+	ViewFinance:       "finance: balance, balance transactions (CSV), settlements, reports, invoices (PDF)",
+	CreateReports:     "request a report for a period",
+	ViewPayouts:       "payouts: the list, a payout's legs, timeline and checks",
+	ReviewPayouts:     "approve or reject a payout held for review, with a reason (a fresh authenticator code from 500.00)",
+	ViewCustomers:     "a customer's page: payments, payouts, gambling limits in force, pay-later plans (read-only)",
+	ReviewWithdrawals: "payers' withdrawals: the list, a withdrawal's page, approve or reject one held for review",
 }
 
 // Can reports whether role may do p.

@@ -13,5 +13,7 @@ func (a *app) openConsole(cfg appConfig) (httpapi.RoutedHandler, error) {
 		return nil, err
 	}
 	return webconsole.New(webconsole.Config{Members: svc, Merchants: a.merchants, Payments: a.payments, Audit: a.audit,
-		Risk: a.risk, Webhooks: a.webhooks, Ledger: a.ledger, Vouchers: a.vouchers, SecureCookies: !cfg.plainHTTP, Logger: a.log})
+		Risk: a.risk, Webhooks: a.webhooks, Ledger: a.ledger, Vouchers: a.vouchers, SecureCookies: !cfg.plainHTTP, Logger: a.log,
+		Finance: webconsole.Finance{Business: a.business, Invoices: a.invoices, Payouts: a.payouts, Compliance: a.compliance,
+			Credit: a.credit}})
 }

@@ -35,7 +35,7 @@ import (
 	"github.com/kassa/kassa/webhook"
 )
 
-//go:embed console.html console.css console.js
+//go:embed console.html finance.html console.css console.js
 var assets embed.FS
 
 // Config wires the console to the domain services. Members, Merchants,
@@ -61,6 +61,7 @@ type Config struct {
 	SecureCookies bool
 	Clock         func() time.Time
 	Logger        *slog.Logger
+	Finance       // finance, payouts and support pages (finance.go)
 }
 
 // RefundStepUpDefault is Config.RefundStepUp's default: 500.00 in a
@@ -158,6 +159,24 @@ func (h *Handler) routes() []route {
 		{"POST /console/operator/locks/lift", h.liftLock},
 		{"POST /console/operator/vouchers", h.issueVouchers},
 		{"POST /console/operator/vouchers/invalidate", h.invalidateVoucher},
+		// Finance, payouts and support (finance.go, payouts.go, customers.go).
+		{"GET /console/finance", h.finance},
+		{"GET /console/finance/transactions", h.balanceTxns},
+		{"GET /console/finance/transactions.csv", h.balanceTxnsCSV},
+		{"GET /console/finance/settlements", h.settlements},
+		{"GET /console/finance/settlements/{id}", h.settlement},
+		{"GET /console/finance/reports", h.reports},
+		{"POST /console/finance/reports", h.createReport},
+		{"GET /console/finance/reports/{id}/file", h.reportFile},
+		{"GET /console/finance/invoices", h.invoices},
+		{"GET /console/finance/invoices/{id}", h.invoice},
+		{"GET /console/finance/invoices/{id}/pdf", h.invoicePDF},
+		{"GET /console/payouts", h.payouts},
+		{"GET /console/payouts/{id}", h.payout},
+		{"POST /console/payouts/{id}/approve", h.approvePayout},
+		{"POST /console/payouts/{id}/reject", h.rejectPayout},
+		{"GET /console/customers", h.customers},
+		{"GET /console/customers/{id}", h.customer},
 	}
 }
 
@@ -277,6 +296,12 @@ func (v *visit) ctx() context.Context {
 // do p: no session leads to the login page (for a GET) or 401, a role
 // without p gets 403. It answers the request itself when it returns false.
 func (h *Handler) auth(v *visit, p members.Permission) bool {
+	return h.authBy(v, func(members.Member) members.Permission { return p })
+}
+
+// authBy is auth with the permission chosen by the member (the operator's
+// differs from a merchant's member's on a page both use).
+func (h *Handler) authBy(v *visit, perm func(members.Member) members.Permission) bool {
 	m, _, err := h.cfg.Members.Authenticate(v.r.Context(), v.session)
 	if err != nil {
 		if kassa.ErrorKind(err) != kassa.EUnauthorized {
@@ -291,7 +316,7 @@ func (h *Handler) auth(v *visit, p members.Permission) bool {
 		return false
 	}
 	v.m = m
-	if !m.Role.Can(p) {
+	if p := perm(m); !m.Role.Can(p) {
 		h.log.InfoContext(v.r.Context(), "console: role refused", "member", m.ID, "role", m.Role, "permission", p)
 		h.render(v, http.StatusForbidden, page{Template: "message", Title: "Not for your role",
 			Text: "Your role (" + string(m.Role) + ") may not open this page or do this."})
@@ -347,6 +372,10 @@ var nav = []struct {
 	{"/console/audit", "Audit log", members.ViewAudit},
 	{"/console/operator", "Operator", members.OperatePlatform},
 	{"/console/audit", "Audit log", members.OperatePlatform},
+	{"/console/finance", "Finance", members.ViewFinance},
+	{"/console/payouts", "Payouts", members.ViewPayouts},
+	{"/console/payouts", "Withdrawals", members.ReviewWithdrawals},
+	{"/console/customers", "Customers", members.ViewCustomers},
 }
 
 var (
@@ -355,7 +384,8 @@ var (
 		"list":   func(s ...string) []string { return s },
 		"when":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") },
 		"svg":    func(s string) template.HTML { return template.HTML(s) }, // charts.go escapes what it draws
-	}).ParseFS(assets, "console.html"))
+		"dest":   destText,                                                 // payouts.go
+	}).ParseFS(assets, "console.html", "finance.html"))
 	pageCSS = template.CSS(mustRead("console.css"))
 	pageJS  = template.JS(mustRead("console.js"))
 )

@@ -287,6 +287,9 @@ func TestConsoleAuditEveryAction(t *testing.T) {
 		t.Fatal(err)
 	}
 	serial := spare[0].Serial
+	// Finance: two held payouts out of a balance (finance_test.go).
+	f.pay(t, f.merchant.ID, 4000, payment.CaptureAutomatic)
+	po1, po2 := f.payout(t, f.merchant.ID, 2000), f.payout(t, f.merchant.ID, 1500)
 
 	tests := []struct {
 		route, path string
@@ -314,6 +317,9 @@ func TestConsoleAuditEveryAction(t *testing.T) {
 		{"POST /console/rules/{id}/{op}", "/console/rules/" + rule2 + "/down", c, nil, f.merchant.ID, "risk_rule.down", rule2},
 		{"POST /console/operator/vouchers", "/console/operator/vouchers", opc, url.Values{"issuer": {f.issuer}, "count": {"3"}, "amount": {"2000"}, "currency": {"eur"}}, members.Platform, "voucher.issue", f.issuer},
 		{"POST /console/operator/vouchers/invalidate", "/console/operator/vouchers/invalidate", opc, url.Values{"issuer": {f.issuer}, "serial": {serial}}, members.Platform, "voucher.invalidate", serial},
+		{"POST /console/finance/reports", "/console/finance/reports", c, url.Values{"type": {"payments"}, "from": {"2026-01-01"}, "to": {"2026-01-31"}}, f.merchant.ID, "report.create", ""},
+		{"POST /console/payouts/{id}/approve", "/console/payouts/" + po1.ID + "/approve", c, url.Values{"reason": {"known payee"}}, f.merchant.ID, "payout.approve", po1.ID},
+		{"POST /console/payouts/{id}/reject", "/console/payouts/" + po2.ID + "/reject", c, url.Values{"reason": {"name mismatch"}}, f.merchant.ID, "payout.reject", po2.ID},
 		{"POST /console/login/code", "", nil, nil, f.merchant.ID, "member.login", owner.ID},
 		{"POST /console/invite", "", nil, nil, f.merchant.ID, "member.accept", owner.ID},
 	}

@@ -60,6 +60,7 @@ type fixture struct {
 	issuer    string
 	clock     *testclock.Clock
 	logs      *syncbuf.Buffer
+	fin       webconsole.Finance // finance_fixture_test.go
 }
 
 var fastArgon = identity.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLength: 16, KeyLength: 32}
@@ -103,7 +104,8 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f.merchants = shop.Merchants
 	pages, err := webconsole.New(webconsole.Config{Members: f.members, Merchants: shop.Merchants, Payments: f.payments,
-		Audit: f.audit, Risk: f.risk, Webhooks: f.webhooks, Ledger: f.led, Vouchers: f.vouchers, Logger: logger})
+		Audit: f.audit, Risk: f.risk, Webhooks: f.webhooks, Ledger: f.led, Vouchers: f.vouchers, Logger: logger,
+		Finance: f.finance(t, shop)})
 	if err != nil {
 		t.Fatal(err)
 	}

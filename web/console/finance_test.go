@@ -1,0 +1,441 @@
+package console_test
+
+import (
+	"context"
+	"encoding/csv"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/kassa/kassa/business"
+	"github.com/kassa/kassa/compliance"
+	members "github.com/kassa/kassa/console"
+	"github.com/kassa/kassa/invoice"
+	"github.com/kassa/kassa/money"
+	"github.com/kassa/kassa/payment"
+	"github.com/kassa/kassa/payout"
+)
+
+// getRaw fetches path and returns the whole answer (a download).
+func (c *client) getRaw(t *testing.T, path string) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.c.Get(c.f.origin + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// settle gives merchantID a verified bank account and settles what is
+// available.
+func (f *fixture) settle(t *testing.T, merchantID string) payout.Payout {
+	t.Helper()
+	ctx := context.Background()
+	if err := f.fin.Business.SetBankAccount(ctx, merchantID, ibanPaid, "Acme Bets & Games GmbH"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := f.fin.Business.Settle(ctx, merchantID, "Acme Bets & Games", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// invoice makes an open (finalized) invoice of merchantID.
+func (f *fixture) invoice(t *testing.T, merchantID string) invoice.Invoice {
+	t.Helper()
+	ctx := context.Background()
+	cur := "EUR"
+	lines := []invoice.Line{{Description: "Table rent", Quantity: 2, UnitAmount: 1500, TaxRate: 1900}}
+	inv, err := f.fin.Invoices.Create(ctx, merchantID, invoice.Params{Currency: &cur, Lines: &lines,
+		Customer: &invoice.Customer{ID: "club-7", Name: "Club Seven", Email: "club@example.com",
+			Address: invoice.Address{Line1: "Hauptstr. 1", PostalCode: "10115", City: "Berlin", Country: "DE"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv, err = f.fin.Invoices.Finalize(ctx, merchantID, inv.ID); err != nil {
+		t.Fatal(err)
+	}
+	return inv
+}
+
+// TestConsoleFinancePages: a finance member reads the balance as
+// /v1/balance says it, filters balance transactions by type and date,
+// downloads them as CSV, opens a settlement with its transactions, asks
+// for a report and downloads it once the reports job made it, and opens
+// an invoice with its PDF and the payer's link.
+func TestConsoleFinancePages(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for _, a := range []money.Amount{1200, 3400} {
+		f.pay(t, f.merchant.ID, a, payment.CaptureAutomatic)
+	}
+	f.pay(t, f.merchant.ID, 700, payment.CaptureManual) // authorized, not captured
+	s := f.settle(t, f.merchant.ID)
+	later := f.pay(t, f.merchant.ID, 900, payment.CaptureAutomatic)
+	inv := f.invoice(t, f.merchant.ID)
+	fin := f.join(t, f.merchant.ID, "fin@example.com", members.Finance)
+	c := f.newClient()
+	c.login(t, fin)
+
+	st, body := c.get(t, "/console/finance")
+	if st != http.StatusOK {
+		t.Fatalf("finance = %d\n%s", st, body)
+	}
+	// Available: 12.00 + 34.00 settled away (in flight), 9.00 since;
+	// authorized: the 7.00 not captured.
+	for _, want := range []string{"<th scope=\"row\">EUR</th><td class=\"num\">9.00</td>", "<td class=\"num\">7.00</td>", s.ID} {
+		if !strings.Contains(body, want) {
+			t.Errorf("finance page lacks %q\n%s", want, body)
+		}
+	}
+
+	st, body = c.get(t, "/console/finance/transactions?type=charge")
+	if st != http.StatusOK || strings.Count(body, "<td>charge</td>") != 3 || strings.Contains(body, "<td>settlement</td>") {
+		t.Errorf("charges = %d, %d charge rows\n%s", st, strings.Count(body, "<td>charge</td>"), body)
+	}
+	_, body = c.get(t, "/console/finance/transactions?type=settlement")
+	if strings.Count(body, "<td>settlement</td>") != 1 {
+		t.Errorf("settlement rows: %d", strings.Count(body, "<td>settlement</td>"))
+	}
+	_, body = c.get(t, "/console/finance/transactions?type=charge&to=2000-01-01")
+	if strings.Contains(body, "<td>charge</td>") {
+		t.Error("a date filter before every transaction still lists charges")
+	}
+
+	resp, file := c.getRaw(t, "/console/finance/transactions.csv?type=charge")
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") ||
+		!strings.Contains(resp.Header.Get("Content-Disposition"), "attachment") {
+		t.Fatalf("CSV = %d %v", resp.StatusCode, resp.Header)
+	}
+	rows, err := csv.NewReader(strings.NewReader(file)).ReadAll()
+	if err != nil || len(rows) != 4 || rows[0][0] != "id" {
+		t.Fatalf("CSV rows %v: %v\n%s", len(rows), err, file)
+	}
+	var sum int64
+	for _, r := range rows[1:] {
+		if r[1] != "charge" || r[5] != "EUR" {
+			t.Errorf("CSV row %v", r)
+		}
+		n, _ := strconv.ParseInt(r[2], 10, 64)
+		sum += n
+	}
+	if sum != 1200+3400+int64(later.Amount) {
+		t.Errorf("CSV charges sum to %d", sum)
+	}
+
+	st, body = c.get(t, "/console/finance/settlements/"+s.ID)
+	if st != http.StatusOK || !strings.Contains(body, "46.00 EUR") || strings.Count(body, "<td>charge</td>") != 2 {
+		t.Errorf("settlement = %d\n%s", st, body)
+	}
+
+	st, body = c.do(t, "/console/finance/reports", url.Values{"type": {business.ReportPayments}, "from": {"2020-01-01"}, "to": {"2099-12-31"}, "format": {"csv"}, "timezone": {"UTC"}})
+	if st != http.StatusBadRequest || !strings.Contains(body, "days") {
+		t.Errorf("a report over 80 years = %d", st)
+	}
+	today := f.clock.Now().UTC().Format("2006-01-02")
+	st, body = c.do(t, "/console/finance/reports", url.Values{"type": {business.ReportPayments}, "from": {today}, "to": {today}, "format": {"csv"}, "timezone": {"UTC"}})
+	if st != http.StatusOK || !strings.Contains(body, "Asked for report") {
+		t.Fatalf("report = %d\n%s", st, body)
+	}
+	rs, _, _ := f.fin.Business.Reports(ctx, f.merchant.ID, "", 1)
+	if resp, _ := c.getRaw(t, "/console/finance/reports/"+rs[0].ID+"/file"); resp.StatusCode != http.StatusConflict {
+		t.Errorf("a pending report's file = %d", resp.StatusCode)
+	}
+	if _, err := f.fin.Business.RunReports(ctx); err != nil { // the reports job
+		t.Fatal(err)
+	}
+	_, body = c.get(t, "/console/finance/reports")
+	if !strings.Contains(body, "/console/finance/reports/"+rs[0].ID+"/file") {
+		t.Errorf("no download link on the reports page\n%s", body)
+	}
+	resp, file = c.getRaw(t, "/console/finance/reports/"+rs[0].ID+"/file")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(file, later.ID) {
+		t.Errorf("report file = %d\n%s", resp.StatusCode, file)
+	}
+
+	st, body = c.get(t, "/console/finance/invoices")
+	if st != http.StatusOK || !strings.Contains(body, inv.ID) {
+		t.Errorf("invoices = %d", st)
+	}
+	st, body = c.get(t, "/console/finance/invoices/"+inv.ID)
+	if st != http.StatusOK || !strings.Contains(body, "/i/"+inv.ID+"?key=") || !strings.Contains(body, "Table rent") {
+		t.Errorf("invoice = %d\n%s", st, body)
+	}
+	resp, file = c.getRaw(t, "/console/finance/invoices/"+inv.ID+"/pdf")
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(file, "%PDF-") {
+		t.Errorf("invoice PDF = %d %q", resp.StatusCode, file[:min(len(file), 8)])
+	}
+}
+
+// TestConsolePayoutReview: a finance member approves one held payout
+// and rejects another with a reason (required); an analyst and a
+// developer see neither button and get 403; a payout not in review is
+// refused; both decisions are audited with the reason.
+func TestConsolePayoutReview(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.pay(t, f.merchant.ID, 20000, payment.CaptureAutomatic)
+	held1 := f.payout(t, f.merchant.ID, 2000)
+	held2 := f.payout(t, f.merchant.ID, 3000)
+	small := f.payout(t, f.merchant.ID, 500)
+	if held1.Status != payout.StatusRequiresReview || small.Status != payout.StatusPending {
+		t.Fatalf("payouts: %s, %s", held1.Status, small.Status)
+	}
+	for _, role := range []members.Role{members.Analyst, members.Developer, members.Support} {
+		m := f.join(t, f.merchant.ID, string(role)+"@example.com", role)
+		c := f.newClient()
+		c.login(t, m)
+		st, body := c.get(t, "/console/payouts/"+held1.ID)
+		if role == members.Support {
+			if st != http.StatusOK || strings.Contains(body, `id="approve"`) || strings.Contains(body, `id="reject"`) {
+				t.Errorf("support on a held payout: %d, buttons shown", st)
+			}
+		} else if st != http.StatusForbidden || strings.Contains(body, `id="approve"`) {
+			t.Errorf("%s on a held payout: %d", role, st)
+		}
+		if st, _ := c.do(t, "/console/payouts/"+held1.ID+"/approve", nil); st != http.StatusForbidden {
+			t.Errorf("%s approves: %d", role, st)
+		}
+	}
+	fin := f.join(t, f.merchant.ID, "fin@example.com", members.Finance)
+	c := f.newClient()
+	c.login(t, fin)
+	st, body := c.get(t, "/console/payouts?status=requires_review")
+	if st != http.StatusOK || !strings.Contains(body, held1.ID) || !strings.Contains(body, held2.ID) || strings.Contains(body, small.ID) {
+		t.Errorf("payouts in review = %d\n%s", st, body)
+	}
+	if strings.Contains(body, ibanPaid) {
+		t.Error("the list shows the whole IBAN")
+	}
+	_, body = c.get(t, "/console/payouts/"+held1.ID)
+	if !strings.Contains(body, `id="approve"`) || !strings.Contains(body, "review") {
+		t.Errorf("the held payout's page\n%s", body)
+	}
+	if st, body := c.do(t, "/console/payouts/"+held2.ID+"/reject", nil); st != http.StatusBadRequest || !strings.Contains(body, "Say why") {
+		t.Errorf("a reject without a reason = %d", st)
+	}
+	if st, body := c.do(t, "/console/payouts/"+held1.ID+"/approve", url.Values{"reason": {"known customer"}}); st != http.StatusOK ||
+		!strings.Contains(body, "Approved") {
+		t.Errorf("approve = %d\n%s", st, body)
+	}
+	if st, _ := c.do(t, "/console/payouts/"+held2.ID+"/reject", url.Values{"reason": {"name does not match the account"}}); st != http.StatusOK {
+		t.Errorf("reject = %d", st)
+	}
+	if st, _ := c.do(t, "/console/payouts/"+small.ID+"/approve", nil); st != http.StatusConflict {
+		t.Errorf("approving a payout not in review = %d", st)
+	}
+	p1, _ := f.fin.Payouts.Get(ctx, f.merchant.ID, held1.ID)
+	p2, _ := f.fin.Payouts.Get(ctx, f.merchant.ID, held2.ID)
+	if p1.Status != payout.StatusPending || p1.ReviewedBy != fin.ID || p2.Status != payout.StatusCanceled {
+		t.Errorf("after review: %s by %s, %s", p1.Status, p1.ReviewedBy, p2.Status)
+	}
+	got := map[string]string{}
+	for _, e := range f.auditActions(t, f.merchant.ID) {
+		if strings.HasPrefix(e.Action, "payout.") && e.Actor.ID == fin.ID {
+			got[e.Action+" "+e.Target] = string(e.After)
+		}
+	}
+	if !strings.Contains(got["payout.approve "+held1.ID], "known customer") || !strings.Contains(got["payout.reject "+held2.ID], "name does not match") {
+		t.Errorf("audit entries: %v", got)
+	}
+}
+
+// TestConsolePayoutReviewRace: two finance members decide on one held
+// payout at once, one approving, one rejecting, many times over: exactly
+// one decision lands, the other is told it was too late, and only the
+// decision that landed is audited.
+func TestConsolePayoutReviewRace(t *testing.T) {
+	f := newFixture(t)
+	f.pay(t, f.merchant.ID, 50000, payment.CaptureAutomatic)
+	var cs []*client
+	for _, email := range []string{"a@example.com", "b@example.com"} {
+		c := f.newClient()
+		c.login(t, f.join(t, f.merchant.ID, email, members.Finance))
+		cs = append(cs, c)
+	}
+	for round := range 5 {
+		p := f.payout(t, f.merchant.ID, 2000)
+		forms := []url.Values{{"csrf": {cs[0].csrf(t, "/console/login")}}, {"csrf": {cs[1].csrf(t, "/console/login")}, "reason": {"no"}}}
+		paths := []string{"/console/payouts/" + p.ID + "/approve", "/console/payouts/" + p.ID + "/reject"}
+		codes := make([]int, 2)
+		var wg sync.WaitGroup
+		for i := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				codes[i], _, _ = cs[i].post(t, paths[i], forms[i])
+			}()
+		}
+		wg.Wait()
+		ok := 0
+		for _, c := range codes {
+			if c == http.StatusOK {
+				ok++
+			} else if c != http.StatusConflict {
+				t.Errorf("round %d: %v", round, codes)
+			}
+		}
+		n := 0
+		for _, e := range f.auditActions(t, f.merchant.ID) {
+			if e.Target == p.ID {
+				n++
+			}
+		}
+		if ok != 1 || n != 1 {
+			t.Errorf("round %d: %d decisions landed (%v), %d audited", round, ok, codes, n)
+		}
+	}
+}
+
+// TestConsolePayoutStepUp: approving a payout of 500.00 or more needs a
+// fresh authenticator code as well as the role; a code used once does
+// not pass twice.
+func TestConsolePayoutStepUp(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.pay(t, f.merchant.ID, 100000, payment.CaptureAutomatic)
+	big := f.payout(t, f.merchant.ID, 60000)
+	fin := f.join(t, f.merchant.ID, "fin@example.com", members.Finance)
+	c := f.newClient()
+	c.login(t, fin)
+	if _, body := c.get(t, "/console/payouts/"+big.ID); !strings.Contains(body, `id="approve-code"`) {
+		t.Error("no code field for a large payout")
+	}
+	if st, body := c.do(t, "/console/payouts/"+big.ID+"/approve", nil); st != http.StatusBadRequest || !strings.Contains(body, "authenticator") {
+		t.Errorf("a large approval without a code = %d", st)
+	}
+	if st, _ := c.do(t, "/console/payouts/"+big.ID+"/approve", url.Values{"code": {"000000"}}); st != http.StatusBadRequest {
+		t.Errorf("a wrong code = %d", st)
+	}
+	f.clock.Advance(members.SessionIdle / 10)
+	if st, body := c.do(t, "/console/payouts/"+big.ID+"/approve", url.Values{"code": {f.code(t, fin.secret)}}); st != http.StatusOK {
+		t.Errorf("with a fresh code = %d\n%s", st, body)
+	}
+	if p, _ := f.fin.Payouts.Get(ctx, f.merchant.ID, big.ID); p.Status != payout.StatusPending {
+		t.Errorf("after approval: %s", p.Status)
+	}
+}
+
+// TestConsoleFinanceCrossMerchant: merchant A's finance member asks for
+// B's settlement, payout, invoice and report by id and gets 404, as for
+// ids that do not exist; B's payout cannot be approved; the operator
+// sees payers' withdrawals, not a merchant's payouts.
+func TestConsoleFinanceCrossMerchant(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.vouchers.AllowIssuing(ctx, f.other.ID)
+	f.pay(t, f.other.ID, 20000, payment.CaptureAutomatic)
+	bPayout := f.payout(t, f.other.ID, 3000)
+	f.pay(t, f.other.ID, 1000, payment.CaptureAutomatic)
+	bSettlement := f.settle(t, f.other.ID)
+	bInvoice := f.invoice(t, f.other.ID)
+	bReport, err := f.fin.Business.CreateReport(ctx, f.other.ID, business.ReportRequest{Type: business.ReportPayments,
+		IntervalStart: "2026-01-01", IntervalEnd: "2026-02-01"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.fin.Business.RunReports(ctx); err != nil {
+		t.Fatal(err)
+	}
+	owner := f.join(t, f.merchant.ID, "owner@example.com", members.Owner)
+	c := f.newClient()
+	c.login(t, owner)
+	for _, path := range []string{
+		"/console/finance/settlements/" + bSettlement.ID,
+		"/console/payouts/" + bPayout.ID,
+		"/console/payouts/" + bSettlement.ID,
+		"/console/finance/invoices/" + bInvoice.ID,
+		"/console/finance/invoices/" + bInvoice.ID + "/pdf",
+		"/console/finance/reports/" + bReport.ID + "/file",
+	} {
+		st, body := c.get(t, path)
+		if st != http.StatusNotFound || strings.Contains(body, "Club Seven") || strings.Contains(body, "30.00") {
+			t.Errorf("%s = %d", path, st)
+		}
+	}
+	for _, op := range []string{"approve", "reject"} {
+		if st, _ := c.do(t, "/console/payouts/"+bPayout.ID+"/"+op, url.Values{"reason": {"x"}}); st != http.StatusNotFound {
+			t.Errorf("%s B's payout = %d", op, st)
+		}
+	}
+	if p, _ := f.fin.Payouts.Get(ctx, f.other.ID, bPayout.ID); p.Status != payout.StatusRequiresReview {
+		t.Errorf("B's payout is %s", p.Status)
+	}
+	for _, path := range []string{"/console/finance", "/console/finance/transactions", "/console/payouts", "/console/customers/player-1"} {
+		if _, body := c.get(t, path); strings.Contains(body, bPayout.ID) || strings.Contains(body, bSettlement.ID) {
+			t.Errorf("%s shows B's objects", path)
+		}
+	}
+	op := f.join(t, members.Platform, "ops@example.com", members.Operator)
+	oc := f.newClient()
+	oc.login(t, op)
+	if st, body := oc.get(t, "/console/payouts"); st != http.StatusOK || !strings.Contains(body, "Withdrawals") || strings.Contains(body, bPayout.ID) {
+		t.Errorf("operator's payouts = %d", st)
+	}
+	if st, _ := oc.get(t, "/console/payouts/"+bPayout.ID); st != http.StatusNotFound {
+		t.Errorf("operator on a merchant's payout = %d", st)
+	}
+	if st, _ := oc.get(t, "/console/finance"); st != http.StatusForbidden {
+		t.Errorf("operator on finance = %d", st)
+	}
+}
+
+// TestConsoleCustomer: a support agent opens a customer's page: their
+// payments and payouts at this merchant, the deposit limits in force with
+// what is used, a self-exclusion; there is no form to change them. A
+// stranger's id shows nothing of another merchant's.
+func TestConsoleCustomer(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	p, err := f.payments.Create(ctx, f.merchant.ID, payment.CreateRequest{Amount: 2500, Currency: "EUR", Description: "Deposit",
+		Customer: payment.Customer{ID: "player-1", Email: "jane@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.payments.Confirm(ctx, f.merchant.ID, p.ID, payment.ConfirmRequest{ClientSecret: p.ClientSecret,
+		PINs: []string{f.issue(t, 2500)}, ClientIP: "198.51.100.20", SecretKey: true}); err != nil {
+		t.Fatal(err)
+	}
+	po := f.payout(t, f.merchant.ID, 800)
+	if _, err := f.fin.Compliance.SetLimits(ctx, compliance.Subject{MerchantID: f.merchant.ID, CustomerID: "player-1"},
+		compliance.SetRequest{Deposit: map[compliance.Period]*compliance.Limit{compliance.Day: {Amount: 10000, Currency: "EUR"}},
+			SelfExclusion: compliance.Exclude6Months}); err != nil {
+		t.Fatal(err)
+	}
+	sup := f.join(t, f.merchant.ID, "support@example.com", members.Support)
+	c := f.newClient()
+	c.login(t, sup)
+	resp, _ := c.getRaw(t, "/console/customers?q=player-1")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/customers/player-1" {
+		t.Errorf("search = %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	st, body := c.get(t, "/console/customers/player-1")
+	if st != http.StatusOK {
+		t.Fatalf("customer = %d\n%s", st, body)
+	}
+	for _, want := range []string{p.ID, po.ID, "Self-excluded", "100.00 EUR", "per day"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("customer page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, `method="post" action="/console/customers`) {
+		t.Error("the customer page offers to change limits")
+	}
+	_, body = c.get(t, "/console/customers/player-2")
+	if strings.Contains(body, p.ID) || strings.Contains(body, "Self-excluded") {
+		t.Error("another customer's page shows player-1's")
+	}
+	dev := f.join(t, f.merchant.ID, "dev@example.com", members.Developer)
+	dc := f.newClient()
+	dc.login(t, dev)
+	if st, _ := dc.get(t, "/console/customers/player-1"); st != http.StatusForbidden {
+		t.Errorf("developer on a customer = %d", st)
+	}
+}
