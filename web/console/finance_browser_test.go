@@ -155,6 +155,8 @@ func (f *fixture) financePages(t *testing.T) []struct{ path, sel, name string } 
 	f.pay(t, f.merchant.ID, 3000, payment.CaptureAutomatic)
 	held := f.payout(t, f.merchant.ID, 2000)
 	inv := f.invoice(t, f.merchant.ID)
+	f.customerDeposit(t, "player-1", 3500)
+	f.limitCustomer(t, "player-1", "")
 	if _, err := f.fin.Business.CreateReport(context.Background(), f.merchant.ID, business.ReportRequest{Type: business.ReportPayouts,
 		IntervalStart: "2026-01-01", IntervalEnd: "2026-02-01"}); err != nil {
 		t.Fatal(err)

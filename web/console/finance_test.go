@@ -393,22 +393,9 @@ func TestConsoleFinanceCrossMerchant(t *testing.T) {
 // stranger's id shows nothing of another merchant's.
 func TestConsoleCustomer(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
-	p, err := f.payments.Create(ctx, f.merchant.ID, payment.CreateRequest{Amount: 2500, Currency: "EUR", Description: "Deposit",
-		Customer: payment.Customer{ID: "player-1", Email: "jane@example.com"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.payments.Confirm(ctx, f.merchant.ID, p.ID, payment.ConfirmRequest{ClientSecret: p.ClientSecret,
-		PINs: []string{f.issue(t, 2500)}, ClientIP: "198.51.100.20", SecretKey: true}); err != nil {
-		t.Fatal(err)
-	}
+	p := f.customerDeposit(t, "player-1", 2500)
 	po := f.payout(t, f.merchant.ID, 800)
-	if _, err := f.fin.Compliance.SetLimits(ctx, compliance.Subject{MerchantID: f.merchant.ID, CustomerID: "player-1"},
-		compliance.SetRequest{Deposit: map[compliance.Period]*compliance.Limit{compliance.Day: {Amount: 10000, Currency: "EUR"}},
-			SelfExclusion: compliance.Exclude6Months}); err != nil {
-		t.Fatal(err)
-	}
+	f.limitCustomer(t, "player-1", compliance.Exclude6Months)
 	sup := f.join(t, f.merchant.ID, "support@example.com", members.Support)
 	c := f.newClient()
 	c.login(t, sup)
@@ -437,5 +424,32 @@ func TestConsoleCustomer(t *testing.T) {
 	dc.login(t, dev)
 	if st, _ := dc.get(t, "/console/customers/player-1"); st != http.StatusForbidden {
 		t.Errorf("developer on a customer = %d", st)
+	}
+}
+
+// customerDeposit is a captured deposit of the merchant's customer.
+func (f *fixture) customerDeposit(t *testing.T, customer string, amount money.Amount) payment.Payment {
+	t.Helper()
+	ctx := context.Background()
+	p, err := f.payments.Create(ctx, f.merchant.ID, payment.CreateRequest{Amount: amount, Currency: "EUR", Description: "Deposit",
+		Customer: payment.Customer{ID: customer, Email: "jane@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err = f.payments.Confirm(ctx, f.merchant.ID, p.ID, payment.ConfirmRequest{ClientSecret: p.ClientSecret,
+		PINs: []string{f.issue(t, amount)}, ClientIP: "198.51.100.20", SecretKey: true}); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// limitCustomer gives the merchant's customer a daily deposit limit of
+// 100.00 EUR and, unless exclusion is "", a self-exclusion.
+func (f *fixture) limitCustomer(t *testing.T, customer, exclusion string) {
+	t.Helper()
+	if _, err := f.fin.Compliance.SetLimits(context.Background(), compliance.Subject{MerchantID: f.merchant.ID, CustomerID: customer},
+		compliance.SetRequest{Deposit: map[compliance.Period]*compliance.Limit{compliance.Day: {Amount: 10000, Currency: "EUR"}},
+			SelfExclusion: exclusion}); err != nil {
+		t.Fatal(err)
 	}
 }
