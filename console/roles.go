@@ -60,11 +60,12 @@ const (
 // Finance, payouts and support (web/console/finance.go, payouts.go,
 // customers.go).
 const (
-	ViewFinance   Permission = "finance.view"   // balance, balance transactions, settlements, reports, invoices
-	CreateReports Permission = "reports.create" // request a report
-	ViewPayouts   Permission = "payouts.view"   // payouts: list, a payout's page
-	ReviewPayouts Permission = "payouts.review" // approve or reject a held payout or withdrawal
-	ViewCustomers Permission = "customers.view" // a customer's page (support)
+	ViewFinance    Permission = "finance.view"    // balance, balance transactions, settlements, reports, invoices
+	CreateReports  Permission = "reports.create"  // request a report
+	ViewPayouts    Permission = "payouts.view"    // payouts: list, a payout's page
+	ReviewPayouts  Permission = "payouts.review"  // approve or reject a held payout or withdrawal
+	ViewCustomers  Permission = "customers.view"  // a customer's page (support)
+	ManageInvoices Permission = "invoices.manage" // create and finalize invoices
 	// ReviewWithdrawals is the operator's payouts.view and payouts.review
 	// over payers' withdrawals (payout.WalletMerchant).
 	ReviewWithdrawals Permission = "platform.withdrawals"
@@ -74,7 +75,7 @@ const (
 var Permissions = []Permission{ViewHome, ViewPayments, CapturePayments, CancelPayments, RefundPayments,
 	ViewReviews, DecideReviews, ViewRules, ManageRules, ViewDevelopers, ManageKeys, ReplayWebhooks, ViewMembers, ManageMembers,
 	ViewAudit, OperatePlatform, ManageMerchants,
-	ViewFinance, CreateReports, ViewPayouts, ReviewPayouts, ViewCustomers, ReviewWithdrawals}
+	ViewFinance, CreateReports, ViewPayouts, ReviewPayouts, ViewCustomers, ManageInvoices, ReviewWithdrawals}
 
 // grants is the role table: the one place that says who may do what.
 // The console checks it on every page and action and hides what a role
@@ -102,6 +103,7 @@ var grants = map[Permission][]Role{
 	ViewPayouts:       {Owner, Admin, Finance, Support},
 	ReviewPayouts:     {Owner, Admin, Finance},
 	ViewCustomers:     {Owner, Admin, Finance, Support},
+	ManageInvoices:    {Owner, Admin, Finance},
 	ReviewWithdrawals: {Operator},
 }
 
@@ -129,6 +131,7 @@ var what = map[Permission]string{
 	ViewPayouts:       "payouts: the list, a payout's legs, timeline and checks",
 	ReviewPayouts:     "approve or reject a payout held for review, with a reason (a fresh authenticator code from 500.00)",
 	ViewCustomers:     "a customer's page: payments, payouts, gambling limits in force, pay-later plans (read-only)",
+	ManageInvoices:    "create an invoice and finalize it (its number; the payer's page opens)",
 	ReviewWithdrawals: "payers' withdrawals: the list, a withdrawal's page, approve or reject one held for review",
 }
 

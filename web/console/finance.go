@@ -420,6 +420,7 @@ type invoicesData struct {
 	Statuses []string
 	Invoices []invoice.Invoice
 	Next     string
+	Form     *invoiceForm // the new invoice's (invoices.go)
 }
 
 func (h *Handler) invoices(w http.ResponseWriter, r *http.Request) {
@@ -427,12 +428,16 @@ func (h *Handler) invoices(w http.ResponseWriter, r *http.Request) {
 	if !h.auth(v, members.ViewFinance) || !h.merchantOnly(v, h.cfg.Invoices != nil, "invoice_not_found", "invoice") {
 		return
 	}
-	q := r.URL.Query()
-	d := invoicesData{Status: q.Get("status"), Statuses: invoiceStatuses}
+	h.showInvoices(v, http.StatusOK, newInvoiceForm(), "", "")
+}
+
+func (h *Handler) showInvoices(v *visit, status int, form *invoiceForm, notice, problem string) {
+	q := v.r.URL.Query()
+	d := invoicesData{Status: q.Get("status"), Statuses: invoiceStatuses, Form: form}
 	if !contains(invoiceStatuses, d.Status) {
 		d.Status = ""
 	}
-	invs, more, err := h.cfg.Invoices.List(r.Context(), invoice.Filter{MerchantID: v.org(), Status: invoice.Status(d.Status),
+	invs, more, err := h.cfg.Invoices.List(v.r.Context(), invoice.Filter{MerchantID: v.org(), Status: invoice.Status(d.Status),
 		StartingAfter: cursor(q), Limit: listLimit})
 	if err != nil {
 		h.fail(v, err)
@@ -440,9 +445,9 @@ func (h *Handler) invoices(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Invoices = invs
 	if more && len(invs) > 0 {
-		d.Next = nextLink(r, invs[len(invs)-1].ID)
+		d.Next = nextLink(v.r, invs[len(invs)-1].ID)
 	}
-	h.render(v, http.StatusOK, page{Template: "invoices", Title: "Invoices", Data: d})
+	h.render(v, status, page{Template: "invoices", Title: "Invoices", Notice: notice, Error: problem, Data: d})
 }
 
 type invoiceData struct {
@@ -458,7 +463,11 @@ func (h *Handler) invoice(w http.ResponseWriter, r *http.Request) {
 	if !h.auth(v, members.ViewFinance) || !h.merchantOnly(v, h.cfg.Invoices != nil, "invoice_not_found", "invoice") {
 		return
 	}
-	inv, err := h.cfg.Invoices.Get(r.Context(), v.org(), r.PathValue("id"))
+	h.showInvoice(v, r.PathValue("id"), "")
+}
+
+func (h *Handler) showInvoice(v *visit, id, notice string) {
+	inv, err := h.cfg.Invoices.Get(v.r.Context(), v.org(), id)
 	if err != nil {
 		h.fail(v, err)
 		return
@@ -469,7 +478,7 @@ func (h *Handler) invoice(w http.ResponseWriter, r *http.Request) {
 	if pub := h.cfg.Invoices.Public(inv); pub.HostedInvoiceURL != nil {
 		d.Hosted = "/i/" + inv.ID + "?key=" + url.QueryEscape(inv.PageKey)
 	}
-	if d.Credits, err = h.cfg.Invoices.CreditNotes(r.Context(), v.org(), inv.ID); err != nil {
+	if d.Credits, err = h.cfg.Invoices.CreditNotes(v.r.Context(), v.org(), inv.ID); err != nil {
 		h.fail(v, err)
 		return
 	}
@@ -477,7 +486,7 @@ func (h *Handler) invoice(w http.ResponseWriter, r *http.Request) {
 	if inv.Number != "" {
 		title = "Invoice " + inv.Number
 	}
-	h.render(v, http.StatusOK, page{Template: "invoice", Title: title, Data: d})
+	h.render(v, http.StatusOK, page{Template: "invoice", Title: title, Notice: notice, Data: d})
 }
 
 // invoicePDF is the invoice's PDF, as the API's /v1/invoices/{id}/pdf.

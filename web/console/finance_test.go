@@ -50,6 +50,16 @@ func (f *fixture) settle(t *testing.T, merchantID string) payout.Payout {
 // invoice makes an open (finalized) invoice of merchantID.
 func (f *fixture) invoice(t *testing.T, merchantID string) invoice.Invoice {
 	t.Helper()
+	inv, err := f.fin.Invoices.Finalize(context.Background(), merchantID, f.draftInvoice(t, merchantID).ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inv
+}
+
+// draftInvoice makes a draft invoice of merchantID.
+func (f *fixture) draftInvoice(t *testing.T, merchantID string) invoice.Invoice {
+	t.Helper()
 	ctx := context.Background()
 	cur := "EUR"
 	lines := []invoice.Line{{Description: "Table rent", Quantity: 2, UnitAmount: 1500, TaxRate: 1900}}
@@ -57,9 +67,6 @@ func (f *fixture) invoice(t *testing.T, merchantID string) invoice.Invoice {
 		Customer: &invoice.Customer{ID: "club-7", Name: "Club Seven", Email: "club@example.com",
 			Address: invoice.Address{Line1: "Hauptstr. 1", PostalCode: "10115", City: "Berlin", Country: "DE"}}})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if inv, err = f.fin.Invoices.Finalize(ctx, merchantID, inv.ID); err != nil {
 		t.Fatal(err)
 	}
 	return inv
@@ -451,5 +458,71 @@ func (f *fixture) limitCustomer(t *testing.T, customer, exclusion string) {
 		compliance.SetRequest{Deposit: map[compliance.Period]*compliance.Limit{compliance.Day: {Amount: 10000, Currency: "EUR"}},
 			SelfExclusion: exclusion}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestConsoleInvoiceCreate: a finance member makes a draft invoice from
+// the form (a form sent twice makes one invoice), a wrong line is
+// refused with the form kept, finalizing gives it its number and opens
+// the payer's page; both are audited; a support agent may do neither.
+func TestConsoleInvoiceCreate(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	fin := f.join(t, f.merchant.ID, "fin@example.com", members.Finance)
+	c := f.newClient()
+	c.login(t, fin)
+	form := url.Values{"request": {"req_form1"}, "customer_id": {"club-7"}, "name": {"Club Seven"}, "email": {"club@example.com"}, "line1": {"Hauptstr. 1"},
+		"postal_code": {"10115"}, "city": {"Berlin"}, "country": {"DE"}, "currency": {"EUR"}, "due_days": {"14"}, "locale": {"de"},
+		"description1": {"Table rent"}, "quantity1": {"2"}, "unit1": {"1500"}, "rate1": {"19"},
+		"description2": {"Cleaning"}, "quantity2": {"1"}, "unit2": {"990"}, "rate2": {"7.5"}}
+	bad := url.Values{}
+	for k, x := range form {
+		bad[k] = x
+	}
+	bad.Set("rate2", "nineteen")
+	if st, body := c.do(t, "/console/finance/invoices", bad); st != http.StatusBadRequest || !strings.Contains(body, "Line 2") ||
+		!strings.Contains(body, `value="Club Seven"`) {
+		t.Errorf("a wrong tax rate = %d", st)
+	}
+	st, body := c.do(t, "/console/finance/invoices", form)
+	if st != http.StatusOK || !strings.Contains(body, `id="invoice-finalize"`) {
+		t.Fatalf("create = %d\n%s", st, body)
+	}
+	if st, _ := c.do(t, "/console/finance/invoices", form); st != http.StatusOK {
+		t.Errorf("the form sent again = %d", st)
+	}
+	invs, _, _ := f.fin.Invoices.List(ctx, invoice.Filter{MerchantID: f.merchant.ID, Limit: 10})
+	if len(invs) != 1 {
+		t.Fatalf("%d invoices after the form was sent twice", len(invs))
+	}
+	inv := invs[0]
+	// 2 × 15.00 + 19 % and 9.90 + 7.5 %: 35.70 + 10.64.
+	if inv.Status != invoice.StatusDraft || inv.Total != 3570+1064 || inv.Locale != "de" {
+		t.Errorf("draft: %s, total %d, %s", inv.Status, inv.Total, inv.Locale)
+	}
+	sup := f.join(t, f.merchant.ID, "support@example.com", members.Support)
+	sc := f.newClient()
+	sc.login(t, sup)
+	if st, _ := sc.do(t, "/console/finance/invoices/"+inv.ID+"/finalize", nil); st != http.StatusForbidden {
+		t.Errorf("support finalizes = %d", st)
+	}
+	if st, _ := sc.do(t, "/console/finance/invoices", form); st != http.StatusForbidden {
+		t.Errorf("support creates = %d", st)
+	}
+	st, body = c.do(t, "/console/finance/invoices/"+inv.ID+"/finalize", nil)
+	if st != http.StatusOK || !strings.Contains(body, "Finalized as") || !strings.Contains(body, `id="invoice-hosted"`) {
+		t.Errorf("finalize = %d\n%s", st, body)
+	}
+	if st, _ := c.do(t, "/console/finance/invoices/"+inv.ID+"/finalize", nil); st != http.StatusConflict {
+		t.Errorf("finalizing twice = %d", st)
+	}
+	var actions []string
+	for _, e := range f.auditActions(t, f.merchant.ID) {
+		if e.Target == inv.ID {
+			actions = append(actions, e.Action)
+		}
+	}
+	if strings.Join(actions, ",") != "invoice.finalize,invoice.create" {
+		t.Errorf("audit: %v", actions)
 	}
 }
