@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/business"
 	"github.com/kassa/kassa/compliance"
 	"github.com/kassa/kassa/id"
@@ -28,7 +29,7 @@ func (f *fixture) finance(t *testing.T, shop *shoptest.Shop) webconsole.Finance 
 	db := shop.DB
 	bank := payout.NewTestBank(nil)
 	pays := payout.New(payout.Config{Store: sqlstore.NewPayouts(db), Ledger: shop.Ledger,
-		Rails:  map[string]payout.Rail{payout.DestBankAccount: bank},
+		Rails: map[string]payout.Rail{payout.DestBankAccount: bank}, KYC: verifiedPayers,
 		Limits: payout.Limits{PayerDay: 1 << 40, PayerMonth: 1 << 40, MerchantDay: 1 << 40}, ReviewAbove: reviewAbove})
 	f.fin = webconsole.Finance{
 		Payouts:    pays,
@@ -49,6 +50,44 @@ func (f *fixture) payout(t *testing.T, merchantID string, amount money.Amount) p
 	p, err := f.fin.Payouts.Create(context.Background(), merchantID, payout.CreateRequest{Amount: amount, Currency: "EUR",
 		Customer:  payout.Customer{ID: "player-1", Email: "jane@example.com", FirstName: "Jane", LastName: "Doe", DateOfBirth: "1990-05-17"},
 		CreatedBy: "key_api", Destination: payout.Destination{Type: payout.DestBankAccount, IBAN: ibanPaid, AccountHolder: "DOE, Jane"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// verifiedPayers is identity's answer for the fixture's one Kassa
+// account (as payout's own tests have it; cmd/kassa's e2e test verifies a
+// payer with the real identity service).
+type kycTable map[string]payout.Identity
+
+func (k kycTable) Identity(_ context.Context, customerID string) (payout.Identity, error) {
+	idn, ok := k[customerID]
+	if !ok {
+		return payout.Identity{}, kassa.Errorf(kassa.ENotFound, "customer_not_found", "no such customer")
+	}
+	return idn, nil
+}
+
+var verifiedPayers = kycTable{"cus_jane": {Email: "jane@example.com", GivenName: "Jane", FamilyName: "Doe",
+	DateOfBirth: "1990-05-17", Verified: true}}
+
+// withdrawal fills cus_jane's wallet from merchantID's balance (a wallet
+// payout, as winnings would) and withdraws amount of it to her bank
+// account: above reviewAbove it waits for the operator.
+func (f *fixture) withdrawal(t *testing.T, merchantID string, amount money.Amount) payout.Payout {
+	t.Helper()
+	ctx := context.Background()
+	for left := amount; left > 0; left -= reviewAbove { // in payouts that need no review
+		p, err := f.fin.Payouts.Create(ctx, merchantID, payout.CreateRequest{Amount: min(left, reviewAbove), Currency: "EUR",
+			Customer:  payout.Customer{ID: "cus_jane", Email: "jane@example.com", FirstName: "Jane", LastName: "Doe", DateOfBirth: "1990-05-17"},
+			CreatedBy: "key_api", Destination: payout.Destination{Type: payout.DestWallet}})
+		if err != nil || p.Status != payout.StatusPaid {
+			t.Fatalf("fill the wallet: %s %v", p.Status, err)
+		}
+	}
+	p, err := f.fin.Payouts.Withdraw(ctx, payout.WithdrawRequest{CustomerID: "cus_jane", Amount: amount, Currency: "EUR",
+		Destination: payout.Destination{Type: payout.DestBankAccount, IBAN: ibanPaid}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -526,3 +526,49 @@ func TestConsoleInvoiceCreate(t *testing.T) {
 		t.Errorf("audit: %v", actions)
 	}
 }
+
+// TestConsoleOperatorWithdrawals: a payer's withdrawal held for review
+// is the operator's: they see it among the withdrawals and approve it
+// (audited in the platform organisation); a merchant's owner does not
+// reach it; an operator cannot approve a merchant's payout.
+func TestConsoleOperatorWithdrawals(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.pay(t, f.merchant.ID, 20000, payment.CaptureAutomatic)
+	w := f.withdrawal(t, f.merchant.ID, 3000)
+	po := f.payout(t, f.merchant.ID, 2500)
+	if w.Status != payout.StatusRequiresReview || w.MerchantID != payout.WalletMerchant {
+		t.Fatalf("withdrawal: %s of %s", w.Status, w.MerchantID)
+	}
+	op := f.join(t, members.Platform, "ops@example.com", members.Operator)
+	oc := f.newClient()
+	oc.login(t, op)
+	if st, body := oc.get(t, "/console/payouts?status=requires_review"); st != http.StatusOK || !strings.Contains(body, w.ID) || strings.Contains(body, po.ID) {
+		t.Errorf("operator's withdrawals = %d", st)
+	}
+	if _, body := oc.get(t, "/console/payouts/"+w.ID); !strings.Contains(body, `id="approve"`) {
+		t.Error("no approve button for the operator")
+	}
+	if st, _ := oc.do(t, "/console/payouts/"+po.ID+"/approve", nil); st != http.StatusNotFound {
+		t.Errorf("operator approves a merchant's payout = %d", st)
+	}
+	owner := f.join(t, f.merchant.ID, "owner@example.com", members.Owner)
+	c := f.newClient()
+	c.login(t, owner)
+	if st, _ := c.do(t, "/console/payouts/"+w.ID+"/approve", nil); st != http.StatusNotFound {
+		t.Errorf("a merchant's owner approves a withdrawal = %d", st)
+	}
+	if st, body := oc.do(t, "/console/payouts/"+w.ID+"/approve", url.Values{"reason": {"verified payer"}}); st != http.StatusOK {
+		t.Errorf("operator approves = %d\n%s", st, body)
+	}
+	if got, _ := f.fin.Payouts.Get(ctx, payout.WalletMerchant, w.ID); got.Status != payout.StatusPending || got.ReviewedBy != op.ID {
+		t.Errorf("withdrawal after approval: %s by %s", got.Status, got.ReviewedBy)
+	}
+	found := false
+	for _, e := range f.auditActions(t, members.Platform) {
+		found = found || (e.Action == "payout.approve" && e.Target == w.ID && e.Actor.ID == op.ID)
+	}
+	if !found {
+		t.Error("the operator's approval is not in the platform's audit log")
+	}
+}
