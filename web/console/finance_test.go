@@ -2,6 +2,8 @@ package console_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/csv"
 	"io"
 	"net/http"
@@ -165,6 +167,9 @@ func TestConsoleFinancePages(t *testing.T) {
 	resp, file = c.getRaw(t, "/console/finance/reports/"+rs[0].ID+"/file")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(file, later.ID) {
 		t.Errorf("report file = %d\n%s", resp.StatusCode, file)
+	}
+	if sum := sha256.Sum256([]byte(file)); resp.Header.Get("X-Report-SHA256") != hex.EncodeToString(sum[:]) {
+		t.Errorf("report file's SHA-256 header %q", resp.Header.Get("X-Report-SHA256"))
 	}
 
 	st, body = c.get(t, "/console/finance/invoices")
