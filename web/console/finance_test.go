@@ -3,8 +3,8 @@ package console_test
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/csv"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"net/url"
