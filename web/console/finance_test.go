@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -575,5 +577,91 @@ func TestConsoleOperatorWithdrawals(t *testing.T) {
 	}
 	if !found {
 		t.Error("the operator's approval is not in the platform's audit log")
+	}
+}
+
+// TestConsoleFinancePaging: balance transactions come 50 a page, newest
+// first; "older" follows the cursor to the rest without repeating one;
+// the CSV holds them all.
+func TestConsoleFinancePaging(t *testing.T) {
+	f := newFixture(t)
+	for i := range 55 {
+		f.pay(t, f.merchant.ID, money.Amount(100+i), payment.CaptureAutomatic)
+	}
+	fin := f.join(t, f.merchant.ID, "fin@example.com", members.Finance)
+	c := f.newClient()
+	c.login(t, fin)
+	rowRE := regexp.MustCompile(`<td class="mono">(txn_[a-z0-9]+)</td>`)
+	nextRE := regexp.MustCompile(`<a href="([^"]+)" id="older">`)
+	seen := map[string]bool{}
+	path, pages := "/console/finance/transactions?type=charge", 0
+	for path != "" && pages < 5 {
+		pages++
+		st, body := c.get(t, path)
+		if st != http.StatusOK {
+			t.Fatalf("%s = %d", path, st)
+		}
+		for _, m := range rowRE.FindAllStringSubmatch(body, -1) {
+			if seen[m[1]] {
+				t.Errorf("%s shown twice", m[1])
+			}
+			seen[m[1]] = true
+		}
+		path = ""
+		if m := nextRE.FindStringSubmatch(body); m != nil {
+			path = html.UnescapeString(m[1])
+		}
+	}
+	if pages != 2 || len(seen) != 55 {
+		t.Errorf("%d pages, %d transactions", pages, len(seen))
+	}
+	_, file := c.getRaw(t, "/console/finance/transactions.csv")
+	if n := strings.Count(file, "\n"); n != 56 {
+		t.Errorf("CSV lines %d", n)
+	}
+}
+
+// TestConsoleFinanceRoles: roles without finance.view get 403 on every
+// finance page and no Finance link; roles without payouts.view none of
+// the payouts; developers and analysts get no customer page.
+func TestConsoleFinanceRoles(t *testing.T) {
+	f := newFixture(t)
+	finance := []string{"/console/finance", "/console/finance/transactions", "/console/finance/transactions.csv",
+		"/console/finance/settlements", "/console/finance/reports", "/console/finance/invoices"}
+	for _, tt := range []struct {
+		role                 members.Role
+		finance, payouts, cu bool
+	}{
+		{members.Owner, true, true, true},
+		{members.Admin, true, true, true},
+		{members.Finance, true, true, true},
+		{members.Support, false, true, true},
+		{members.Developer, false, false, false},
+		{members.Analyst, false, false, false},
+	} {
+		m := f.join(t, f.merchant.ID, string(tt.role)+"@example.com", tt.role)
+		c := f.newClient()
+		c.login(t, m)
+		want := func(ok bool) int {
+			if ok {
+				return http.StatusOK
+			}
+			return http.StatusForbidden
+		}
+		for _, p := range finance {
+			if st, _ := c.get(t, p); st != want(tt.finance) {
+				t.Errorf("%s on %s = %d", tt.role, p, st)
+			}
+		}
+		if st, _ := c.get(t, "/console/payouts"); st != want(tt.payouts) {
+			t.Errorf("%s on payouts = %d", tt.role, st)
+		}
+		if st, _ := c.get(t, "/console/customers/player-1"); st != want(tt.cu) {
+			t.Errorf("%s on a customer = %d", tt.role, st)
+		}
+		_, home := c.get(t, "/console/")
+		if strings.Contains(home, `href="/console/finance"`) != tt.finance || strings.Contains(home, `href="/console/payouts"`) != tt.payouts {
+			t.Errorf("%s's links: finance %v, payouts %v", tt.role, strings.Contains(home, `href="/console/finance"`), strings.Contains(home, `href="/console/payouts"`))
+		}
 	}
 }
