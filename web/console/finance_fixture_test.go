@@ -2,15 +2,21 @@ package console_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/business"
 	"github.com/kassa/kassa/compliance"
+	"github.com/kassa/kassa/credit"
 	"github.com/kassa/kassa/id"
+	"github.com/kassa/kassa/identity"
+	"github.com/kassa/kassa/identity/identitytest"
 	"github.com/kassa/kassa/internal/shoptest"
 	"github.com/kassa/kassa/invoice"
 	"github.com/kassa/kassa/money"
+	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/payout"
 	"github.com/kassa/kassa/store/sqlstore"
 	webconsole "github.com/kassa/kassa/web/console"
@@ -38,7 +44,44 @@ func (f *fixture) finance(t *testing.T, shop *shoptest.Shop) webconsole.Finance 
 		Invoices: invoice.New(invoice.Config{Store: sqlstore.NewInvoices(db), Payments: f.payments, Merchants: shop.Merchants,
 			PublicURL: f.origin, IDs: id.Generator{}}),
 	}
+	ids, err := identity.New(identity.Config{Store: sqlstore.NewIdentity(db), Sealer: identitytest.Sealer(t), Notifier: f.outbox,
+		Key: identity.GenerateKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.fin.Credit, err = credit.New(credit.Config{Store: sqlstore.NewCredit(db), Ledger: shop.Ledger, Customers: ids,
+		Merchants: shop.Merchants, Notifier: f.outbox}); err != nil {
+		t.Fatal(err)
+	}
 	return f.fin
+}
+
+// payLater buys amount at merchantID with pay in 30 days as a Kassa
+// account cus_<name> (KYC-verified, signed up 60 days ago), through a
+// payments service with pay later (the fixture's has none).
+func (f *fixture) payLater(t *testing.T, merchantID, name string, amount money.Amount) (payment.Payment, string) {
+	t.Helper()
+	ctx := context.Background()
+	cus := "cus_" + name
+	then := time.Now().UTC().Add(-60 * 24 * time.Hour)
+	if err := sqlstore.NewIdentity(f.db).CreateCustomer(ctx, identity.Record{ID: cus, Email: name + "@example.com",
+		EmailVerifiedAt: then, Phone: "+491510000000" + strconv.Itoa(len(name)%10), PhoneVerifiedAt: then, Level: identity.LevelKYCVerified,
+		Created: then, Updated: then}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.fin.Credit.SetMerchantEnabled(ctx, merchantID, true); err != nil {
+		t.Fatal(err)
+	}
+	pays := payment.New(payment.Config{Store: sqlstore.NewPayments(f.db), Ledger: f.led, Vouchers: f.vouchers, Credit: f.fin.Credit})
+	p, err := pays.Create(ctx, merchantID, payment.CreateRequest{Amount: amount, Currency: "EUR", CaptureMethod: payment.CaptureAutomatic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err = pays.Confirm(ctx, merchantID, p.ID, payment.ConfirmRequest{ClientSecret: p.ClientSecret, Method: payment.MethodPayLater,
+		Plan: credit.PlanPayIn30, AcceptTerms: true, PayerID: cus, ClientIP: "192.0.2.1"}); err != nil {
+		t.Fatal(err)
+	}
+	return p, cus
 }
 
 var ibanPaid = payout.IBANCheckDigits("DE", "100100100000000000")

@@ -433,6 +433,23 @@ func TestConsoleCustomer(t *testing.T) {
 	if strings.Contains(body, p.ID) || strings.Contains(body, "Self-excluded") {
 		t.Error("another customer's page shows player-1's")
 	}
+	// A Kassa account's pay-later plan at this merchant; another
+	// merchant's support sees none of it.
+	bought, cus := f.payLater(t, f.merchant.ID, "bob", 5000)
+	plan, err := f.fin.Credit.PlanByPayment(context.Background(), bought.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body = c.get(t, "/console/customers/"+cus)
+	if !strings.Contains(body, plan.ID) || !strings.Contains(body, bought.ID) || !strings.Contains(body, "50.00 EUR") {
+		t.Errorf("the customer's plan is not on their page\n%s", body)
+	}
+	bsup := f.join(t, f.other.ID, "support-b@example.com", members.Support)
+	bc := f.newClient()
+	bc.login(t, bsup)
+	if _, body := bc.get(t, "/console/customers/"+cus); strings.Contains(body, plan.ID) || strings.Contains(body, bought.ID) {
+		t.Error("another merchant's support sees the plan")
+	}
 	dev := f.join(t, f.merchant.ID, "dev@example.com", members.Developer)
 	dc := f.newClient()
 	dc.login(t, dev)

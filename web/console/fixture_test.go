@@ -61,6 +61,7 @@ type fixture struct {
 	clock     *testclock.Clock
 	logs      *syncbuf.Buffer
 	fin       webconsole.Finance // finance_fixture_test.go
+	db        *sqlstore.DB
 }
 
 var fastArgon = identity.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLength: 16, KeyLength: 32}
@@ -77,6 +78,7 @@ func newFixture(t *testing.T) *fixture {
 	f.origin = "http://localhost:" + port
 	shop := shoptest.New(t, logger)
 	db := shop.DB
+	f.db = db
 	f.merchant, f.issuer, f.vouchers, f.led = shop.Merchant, shop.Issuer, shop.Vouchers, shop.Ledger
 	var err error
 	if f.other, err = shop.Merchants.Create(ctx, "Other Shop"); err != nil {
