@@ -232,6 +232,11 @@ func TestConsolePayoutReview(t *testing.T) {
 	if !strings.Contains(body, `id="approve"`) || !strings.Contains(body, "review") {
 		t.Errorf("the held payout's page\n%s", body)
 	}
+	// A form without its CSRF token (a page of another site) decides
+	// nothing.
+	if st, _, _ := c.post(t, "/console/payouts/"+held1.ID+"/approve", url.Values{"reason": {"csrf"}}); st != http.StatusForbidden {
+		t.Errorf("an approval without a CSRF token = %d", st)
+	}
 	if st, body := c.do(t, "/console/payouts/"+held2.ID+"/reject", nil); st != http.StatusBadRequest || !strings.Contains(body, "Say why") {
 		t.Errorf("a reject without a reason = %d", st)
 	}
