@@ -65,11 +65,26 @@ const (
 	SuspendMerchants Permission = "platform.suspend" // suspend and unsuspend merchants
 )
 
+// Finance, payouts and support (web/console/finance.go, payouts.go,
+// customers.go).
+const (
+	ViewFinance    Permission = "finance.view"    // balance, balance transactions, settlements, reports, invoices
+	CreateReports  Permission = "reports.create"  // request a report
+	ViewPayouts    Permission = "payouts.view"    // payouts: list, a payout's page
+	ReviewPayouts  Permission = "payouts.review"  // approve or reject a held payout or withdrawal
+	ViewCustomers  Permission = "customers.view"  // a customer's page (support)
+	ManageInvoices Permission = "invoices.manage" // create and finalize invoices
+	// ReviewWithdrawals is the operator's payouts.view and payouts.review
+	// over payers' withdrawals (payout.WalletMerchant).
+	ReviewWithdrawals Permission = "platform.withdrawals"
+)
+
 // Permissions lists every permission in the order of the role table.
 var Permissions = []Permission{ViewHome, ViewPayments, CapturePayments, CancelPayments, RefundPayments,
 	ViewReviews, DecideReviews, ViewRules, ManageRules, ViewDevelopers, ManageKeys, ReplayWebhooks, ViewMembers, ManageMembers,
 	ViewAudit, OperatePlatform, ManageMerchants,
-	ViewLists, ManageLists, ManageLabels, ViewModels, ManageModels, SuspendMerchants}
+	ViewLists, ManageLists, ManageLabels, ViewModels, ManageModels, SuspendMerchants,
+	ViewFinance, CreateReports, ViewPayouts, ReviewPayouts, ViewCustomers, ManageInvoices, ReviewWithdrawals}
 
 // grants is the role table: the one place that says who may do what.
 // The console checks it on every page and action and hides what a role
@@ -93,12 +108,19 @@ var grants = map[Permission][]Role{
 	OperatePlatform: {Operator},
 	ManageMerchants: {Operator},
 
-	ViewLists:        {Owner, Admin, Developer, Analyst},
-	ManageLists:      {Owner, Admin, Analyst},
-	ManageLabels:     {Owner, Admin, Analyst},
-	ViewModels:       {Operator},
-	ManageModels:     {Operator},
-	SuspendMerchants: {Operator},
+	ViewLists:         {Owner, Admin, Developer, Analyst},
+	ManageLists:       {Owner, Admin, Analyst},
+	ManageLabels:      {Owner, Admin, Analyst},
+	ViewModels:        {Operator},
+	ManageModels:      {Operator},
+	SuspendMerchants:  {Operator},
+	ViewFinance:       {Owner, Admin, Finance},
+	CreateReports:     {Owner, Admin, Finance},
+	ViewPayouts:       {Owner, Admin, Finance, Support},
+	ReviewPayouts:     {Owner, Admin, Finance},
+	ViewCustomers:     {Owner, Admin, Finance, Support},
+	ManageInvoices:    {Owner, Admin, Finance},
+	ReviewWithdrawals: {Operator},
 }
 
 // what says what each permission opens, for the table.
@@ -121,12 +143,19 @@ var what = map[Permission]string{
 	OperatePlatform: "operator pages: merchants, system health, every organisation's audit log",
 	ManageMerchants: "create merchants",
 
-	ViewLists:        "risk lists (allow, block) and the payments' fraud labels",
-	ManageLists:      "add and remove list entries, each with a reason",
-	ManageLabels:     "label a payment fraud, legit or friendly fraud; undo a label",
-	ViewModels:       "risk models: the registry, active and shadow with their metrics (platform-wide)",
-	ManageModels:     "shadow, promote and roll back risk models, each confirmed",
-	SuspendMerchants: "suspend and unsuspend merchants; add platform-wide locks",
+	ViewLists:         "risk lists (allow, block) and the payments' fraud labels",
+	ManageLists:       "add and remove list entries, each with a reason",
+	ManageLabels:      "label a payment fraud, legit or friendly fraud; undo a label",
+	ViewModels:        "risk models: the registry, active and shadow with their metrics (platform-wide)",
+	ManageModels:      "shadow, promote and roll back risk models, each confirmed",
+	SuspendMerchants:  "suspend and unsuspend merchants; add platform-wide locks",
+	ViewFinance:       "finance: balance, balance transactions (CSV), settlements, reports, invoices (PDF)",
+	CreateReports:     "request a report for a period",
+	ViewPayouts:       "payouts: the list, a payout's legs, timeline and checks",
+	ReviewPayouts:     "approve or reject a payout held for review, with a reason (a fresh authenticator code from 500.00)",
+	ViewCustomers:     "a customer's page: payments, payouts, gambling limits in force, pay-later plans (read-only)",
+	ManageInvoices:    "create an invoice and finalize it (its number; the payer's page opens)",
+	ReviewWithdrawals: "payers' withdrawals: the list, a withdrawal's page, approve or reject one held for review",
 }
 
 // Can reports whether role may do p.

@@ -174,6 +174,16 @@ func (s *Service) replaySplit(ctx context.Context, prev Payout, req CreateReques
 // first's, so a retry finds the same legs.
 func legID(first string, i int) string { return id.Derived("po", first+"\x00leg"+strconv.Itoa(i)) }
 
+// WithLegs returns a merchant's payout with its legs when it is the
+// first leg of a split payout (the console's payout page).
+func (s *Service) WithLegs(ctx context.Context, merchantID, id string) (Payout, error) {
+	p, err := s.store.Payout(ctx, merchantID, id)
+	if err != nil || p.SplitOf != p.ID {
+		return p, err
+	}
+	return s.withLegs(ctx, p)
+}
+
 // withLegs loads the legs of the split payout whose first leg is first.
 func (s *Service) withLegs(ctx context.Context, first Payout) (Payout, error) {
 	first.Legs = []Payout{first}

@@ -88,6 +88,17 @@ func TestSplitPayout(t *testing.T) {
 	if err != nil || again.ID != p.ID || len(again.Legs) != 4 {
 		t.Fatalf("replayed split: %+v %v", again, err)
 	}
+	// Read back (the console's payout page): the first leg with all legs,
+	// a later leg alone.
+	if got, err := e.svc.WithLegs(ctx, e.merchant, p.ID); err != nil || len(got.Legs) != 4 || got.Legs[3].ID != p.Legs[3].ID {
+		t.Errorf("WithLegs(first): %d legs, %v", len(got.Legs), err)
+	}
+	if got, err := e.svc.WithLegs(ctx, e.merchant, p.Legs[2].ID); err != nil || len(got.Legs) != 0 || got.SplitOf != p.ID {
+		t.Errorf("WithLegs(leg): %d legs, split of %s, %v", len(got.Legs), got.SplitOf, err)
+	}
+	if _, err := e.svc.WithLegs(ctx, "mer_other", p.ID); err == nil {
+		t.Error("another merchant reads the split")
+	}
 	// The deposits are paid back: a second split is all winnings, here
 	// to the payer's bank account.
 	req2 := splitReq(1_500)

@@ -16,5 +16,7 @@ func (a *app) openConsole(cfg appConfig) (httpapi.RoutedHandler, error) {
 	return webconsole.New(webconsole.Config{Members: svc, Merchants: a.merchants, Payments: a.payments, Audit: a.audit,
 		Risk: a.risk, Webhooks: a.webhooks, Ledger: a.ledger, Vouchers: a.vouchers, Requests: a.requests,
 		Health:        webconsole.Health{Webhooks: sqlstore.NewWebhooks(a.db), Payouts: sqlstore.NewPayouts(a.db), Leases: sqlstore.NewLeases(a.db)},
-		SecureCookies: !cfg.plainHTTP, Logger: a.log})
+		SecureCookies: !cfg.plainHTTP, Logger: a.log,
+		Finance: webconsole.Finance{Business: a.business, Invoices: a.invoices, Payouts: a.payouts, Compliance: a.compliance,
+			Credit: a.credit}})
 }

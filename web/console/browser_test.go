@@ -257,7 +257,7 @@ func TestConsoleBrowserAccessibility(t *testing.T) {
 	}
 	owner := f.join(t, f.merchant.ID, "owner@example.com", members.Owner)
 	f.browserLogin(t, b, owner, "owner")
-	for _, pg := range []struct{ path, sel, name string }{
+	for _, pg := range append([]struct{ path, sel, name string }{
 		{"/console/", "#backlog", "owner-home"},
 		{"/console/payments", "main table", "owner-payments"},
 		{"/console/payments/" + held.ID, "#status", "owner-payment"},
@@ -271,7 +271,7 @@ func TestConsoleBrowserAccessibility(t *testing.T) {
 		{"/console/labels", "#label-form", "owner-labels"},
 		{"/console/developers/requests", "#requests", "owner-requests"},
 		{"/console/operator", "main h1", "owner-refused"},
-	} {
+	}, f.financePages(t)...) {
 		b.Run(chromedp.Navigate(f.origin+pg.path), browser.Loaded(pg.sel))
 		shot(t, b, pg.name)
 	}
@@ -293,6 +293,8 @@ func TestConsoleBrowserAccessibility(t *testing.T) {
 	b.Run(chromedp.SendKeys("#name", "Third Shop", chromedp.ByID), clickTo(`form[action="/console/operator/merchants"] button`, ".secret"))
 	b.Run(chromedp.Navigate(f.origin+"/console/models"), browser.Loaded("#mr"))
 	b.Axe("operator-models-empty")
+	b.Run(chromedp.Navigate(f.origin+"/console/payouts"), browser.Loaded("#po-filter"))
+	shot(t, b, "operator-withdrawals")
 	b.Run(chromedp.Navigate(f.origin+"/console/audit"), browser.Loaded("main table"))
 	shot(t, b, "operator-audit")
 	if !strings.Contains(text(b, "main table"), "merchant.create") {

@@ -36,7 +36,7 @@ import (
 	"github.com/kassa/kassa/webhook"
 )
 
-//go:embed console.html ops.html console.css console.js
+//go:embed console.html ops.html finance.html console.css console.js
 var assets embed.FS
 
 // Config wires the console to the domain services. Members, Merchants,
@@ -67,6 +67,7 @@ type Config struct {
 	SecureCookies bool
 	Clock         func() time.Time
 	Logger        *slog.Logger
+	Finance       // finance, payouts and support pages (finance.go)
 }
 
 // RefundStepUpDefault is Config.RefundStepUp's default: 500.00 in a
@@ -179,6 +180,26 @@ func (h *Handler) routes() []route {
 		{"POST /console/members/{id}/role", h.setRole},
 		{"POST /console/operator/merchants/{id}/suspend", h.suspendMerchant},
 		{"POST /console/operator/merchants/{id}/unsuspend", h.unsuspendMerchant},
+		// Finance, payouts and support (finance.go, payouts.go, customers.go).
+		{"GET /console/finance", h.finance},
+		{"GET /console/finance/transactions", h.balanceTxns},
+		{"GET /console/finance/transactions.csv", h.balanceTxnsCSV},
+		{"GET /console/finance/settlements", h.settlements},
+		{"GET /console/finance/settlements/{id}", h.settlement},
+		{"GET /console/finance/reports", h.reports},
+		{"POST /console/finance/reports", h.createReport},
+		{"GET /console/finance/reports/{id}/file", h.reportFile},
+		{"GET /console/finance/invoices", h.invoices},
+		{"POST /console/finance/invoices", h.createInvoice},
+		{"GET /console/finance/invoices/{id}", h.invoice},
+		{"POST /console/finance/invoices/{id}/finalize", h.finalizeInvoice},
+		{"GET /console/finance/invoices/{id}/pdf", h.invoicePDF},
+		{"GET /console/payouts", h.payouts},
+		{"GET /console/payouts/{id}", h.payout},
+		{"POST /console/payouts/{id}/approve", h.approvePayout},
+		{"POST /console/payouts/{id}/reject", h.rejectPayout},
+		{"GET /console/customers", h.customers},
+		{"GET /console/customers/{id}", h.customer},
 	}
 }
 
@@ -298,6 +319,12 @@ func (v *visit) ctx() context.Context {
 // do p: no session leads to the login page (for a GET) or 401, a role
 // without p gets 403. It answers the request itself when it returns false.
 func (h *Handler) auth(v *visit, p members.Permission) bool {
+	return h.authBy(v, func(members.Member) members.Permission { return p })
+}
+
+// authBy is auth with the permission chosen by the member (the operator's
+// differs from a merchant's member's on a page both use).
+func (h *Handler) authBy(v *visit, perm func(members.Member) members.Permission) bool {
 	m, _, err := h.cfg.Members.Authenticate(v.r.Context(), v.session)
 	if err != nil {
 		if kassa.ErrorKind(err) != kassa.EUnauthorized {
@@ -312,7 +339,7 @@ func (h *Handler) auth(v *visit, p members.Permission) bool {
 		return false
 	}
 	v.m = m
-	if !m.Role.Can(p) {
+	if p := perm(m); !m.Role.Can(p) {
 		h.log.InfoContext(v.r.Context(), "console: role refused", "member", m.ID, "role", m.Role, "permission", p)
 		h.render(v, http.StatusForbidden, page{Template: "message", Title: "Not for your role",
 			Text: "Your role (" + string(m.Role) + ") may not open this page or do this."})
@@ -371,6 +398,10 @@ var nav = []struct {
 	{"/console/lists", "Lists", members.ViewLists},
 	{"/console/labels", "Labels", members.ViewLists},
 	{"/console/models", "Models", members.ViewModels},
+	{"/console/finance", "Finance", members.ViewFinance},
+	{"/console/payouts", "Payouts", members.ViewPayouts},
+	{"/console/payouts", "Withdrawals", members.ReviewWithdrawals},
+	{"/console/customers", "Customers", members.ViewCustomers},
 }
 
 var (
@@ -381,7 +412,8 @@ var (
 		"svg":    func(s string) template.HTML { return template.HTML(s) }, // charts.go escapes what it draws
 		"ms":     func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 },
 		"dict":   dict,
-	}).ParseFS(assets, "console.html", "ops.html"))
+		"dest":   destText, // payouts.go
+	}).ParseFS(assets, "console.html", "ops.html", "finance.html"))
 	pageCSS = template.CSS(mustRead("console.css"))
 	pageJS  = template.JS(mustRead("console.js"))
 )

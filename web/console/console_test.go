@@ -311,6 +311,10 @@ func TestConsoleAuditEveryAction(t *testing.T) {
 	if err := f.risk.SetModelStatus(ctx, "m-one", risk.ModelActive); err != nil {
 		t.Fatal(err)
 	}
+	// Finance: two held payouts out of a balance (finance_test.go).
+	f.pay(t, f.merchant.ID, 4000, payment.CaptureAutomatic)
+	po1, po2 := f.payout(t, f.merchant.ID, 2000), f.payout(t, f.merchant.ID, 1500)
+	draft := f.draftInvoice(t, f.merchant.ID)
 
 	tests := []struct {
 		route, path string
@@ -349,6 +353,11 @@ func TestConsoleAuditEveryAction(t *testing.T) {
 		{"POST /console/members/{id}/role", "/console/members/" + roleInv.Member.ID + "/role", c, url.Values{"role": {"finance"}}, f.merchant.ID, "member.role", roleInv.Member.ID},
 		{"POST /console/operator/merchants/{id}/suspend", "/console/operator/merchants/" + f.other.ID + "/suspend", opc, url.Values{"reason": {"under investigation"}}, members.Platform, "merchant.suspend", f.other.ID},
 		{"POST /console/operator/merchants/{id}/unsuspend", "/console/operator/merchants/" + f.other.ID + "/unsuspend", opc, nil, members.Platform, "merchant.unsuspend", f.other.ID},
+		{"POST /console/finance/reports", "/console/finance/reports", c, url.Values{"type": {"payments"}, "from": {"2026-01-01"}, "to": {"2026-01-31"}}, f.merchant.ID, "report.create", ""},
+		{"POST /console/finance/invoices", "/console/finance/invoices", c, url.Values{"customer_id": {"club-1"}, "name": {"Club"}, "email": {"club@example.com"}, "line1": {"Hauptstr. 1"}, "city": {"Berlin"}, "country": {"DE"}, "currency": {"EUR"}, "due_days": {"7"}, "description1": {"Rent"}, "quantity1": {"1"}, "unit1": {"1000"}, "rate1": {"19"}}, f.merchant.ID, "invoice.create", ""},
+		{"POST /console/finance/invoices/{id}/finalize", "/console/finance/invoices/" + draft.ID + "/finalize", c, nil, f.merchant.ID, "invoice.finalize", draft.ID},
+		{"POST /console/payouts/{id}/approve", "/console/payouts/" + po1.ID + "/approve", c, url.Values{"reason": {"known payee"}}, f.merchant.ID, "payout.approve", po1.ID},
+		{"POST /console/payouts/{id}/reject", "/console/payouts/" + po2.ID + "/reject", c, url.Values{"reason": {"name mismatch"}}, f.merchant.ID, "payout.reject", po2.ID},
 		{"POST /console/login/code", "", nil, nil, f.merchant.ID, "member.login", owner.ID},
 		{"POST /console/invite", "", nil, nil, f.merchant.ID, "member.accept", owner.ID},
 	}

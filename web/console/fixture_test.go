@@ -62,6 +62,7 @@ type fixture struct {
 	clock     *testclock.Clock
 	logs      *syncbuf.Buffer
 	requests  *reqlog.Log
+	fin       webconsole.Finance // finance_fixture_test.go
 	db        *sqlstore.DB
 }
 
@@ -108,7 +109,8 @@ func newFixture(t *testing.T) *fixture {
 	f.merchants = shop.Merchants
 	pages, err := webconsole.New(webconsole.Config{Members: f.members, Merchants: shop.Merchants, Payments: f.payments,
 		Audit: f.audit, Risk: f.risk, Webhooks: f.webhooks, Ledger: f.led, Vouchers: f.vouchers, Requests: f.requests, Logger: logger,
-		Health: webconsole.Health{Webhooks: sqlstore.NewWebhooks(db), Payouts: sqlstore.NewPayouts(db), Leases: sqlstore.NewLeases(db)}})
+		Health:  webconsole.Health{Webhooks: sqlstore.NewWebhooks(db), Payouts: sqlstore.NewPayouts(db), Leases: sqlstore.NewLeases(db)},
+		Finance: f.finance(t, shop)})
 	if err != nil {
 		t.Fatal(err)
 	}
