@@ -69,6 +69,9 @@ type OpenRequest struct {
 	Currency   money.Currency
 	// AcceptedAt is when the payer accepted the terms.
 	AcceptedAt time.Time
+	// Card is the payer's card that funds the plan (PayerCard); nil:
+	// the wallet.
+	Card *Card
 }
 
 // PlanID is the id of the plan of payment paymentID.
@@ -80,6 +83,9 @@ func PlanID(paymentID string) string { return id.Derived("cpl", paymentID) }
 func (s *Service) OpenTx(ctx context.Context, tx ledger.Tx, o OpenRequest, t time.Time) error {
 	terms := Schedule(o.Plan, o.Amount, o.Currency, t, s.cfg.LateFee)
 	terms.AcceptedAt = o.AcceptedAt.UTC()
+	if o.Card != nil {
+		terms.Funding = &Funding{Source: FundingCard, Card: o.Card}
+	}
 	p := newPlan(PlanID(o.PaymentID), o, terms, t.UTC())
 	p.check()
 	types := []string{EventPlanCreated}

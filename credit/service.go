@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/acquirer"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/identity"
 	"github.com/kassa/kassa/ledger"
@@ -128,7 +129,11 @@ type Config struct {
 	// LateFee is added to an instalment that goes overdue; 0 (the
 	// default) is none, at most LateFeeMaxCap.
 	LateFee money.Amount
-	Clock   func() time.Time
+	// Vault and Acquirer collect instalments from payers' own cards
+	// (card.go); nil: plans are collected from the wallet only.
+	Vault    Vault
+	Acquirer acquirer.Acquirer
+	Clock    func() time.Time
 	IDs     id.Generator
 	Logger  *slog.Logger
 }
@@ -205,12 +210,13 @@ func (s *Service) EnsureAccounts(ctx context.Context, customerID string, cur mon
 		{ID: FundingAccount(cur), Currency: cur, Code: codeAccountFunding},
 		{ID: LossAccount(cur), Currency: cur, Code: codeAccountLoss},
 		{ID: FeesAccount(cur), Currency: cur, Code: codeAccountFees},
+		{ID: CardClearingAccount(cur), Currency: cur, Code: 3}, // as the card method makes it
 		{ID: payout.WalletAccount(customerID, cur), Currency: cur, Code: 5, Flags: ledger.DebitsMustNotExceedCredits},
 	}
 	if customerID != "" {
 		as = append(as, ledger.Account{ID: ReceivableAccount(customerID, cur), Currency: cur, Code: codeAccountReceivable})
 	} else {
-		as = as[:3]
+		as = as[:4]
 	}
 	res, err := s.cfg.Ledger.CreateAccounts(ctx, "", as)
 	if err != nil {

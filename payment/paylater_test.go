@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kassa/kassa/acquirer"
 	"github.com/kassa/kassa/credit"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/identity"
@@ -19,6 +20,7 @@ import (
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/store/sqlstore"
+	"github.com/kassa/kassa/vault"
 )
 
 const day = 24 * time.Hour
@@ -62,7 +64,8 @@ func newCreditEnv(t *testing.T, e *env) *creditEnv {
 func (ce *creditEnv) newCredit(t *testing.T, led *ledger.Ledger) *credit.Service {
 	t.Helper()
 	cs, err := credit.New(credit.Config{Store: sqlstore.NewCredit(ce.db), Ledger: led, Customers: ce.ids,
-		Merchants: ce.merchants, Notifier: ce.outbox, Clock: ce.clk.Now})
+		Merchants: ce.merchants, Notifier: ce.outbox, Clock: ce.clk.Now,
+		Vault: ce.vault, Acquirer: acquirer.WithTimeout(ce.acq, 5*time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,12 +92,54 @@ func (ce *creditEnv) payer(name string, level identity.Level, age time.Duration,
 
 func (ce *creditEnv) buy(amount money.Amount, capture, payer, plan string) (payment.Payment, error) {
 	ce.t.Helper()
+	return ce.buyWithCard(amount, capture, payer, plan, "")
+}
+
+// buyWithCard buys with the plan funded by the payer's card cardID ("":
+// the wallet).
+func (ce *creditEnv) buyWithCard(amount money.Amount, capture, payer, plan, cardID string) (payment.Payment, error) {
+	ce.t.Helper()
 	p, err := ce.pay.Create(context.Background(), ce.merchant, payment.CreateRequest{Amount: amount, Currency: "EUR", CaptureMethod: capture})
 	if err != nil {
 		ce.t.Fatal(err)
 	}
 	return ce.pay.Confirm(context.Background(), ce.merchant, p.ID, payment.ConfirmRequest{ClientSecret: p.ClientSecret,
-		Method: payment.MethodPayLater, Plan: plan, AcceptTerms: true, PayerID: payer, ClientIP: "192.0.2.1"})
+		Method: payment.MethodPayLater, Plan: plan, AcceptTerms: true, PayerID: payer, ClientIP: "192.0.2.1", CardID: cardID})
+}
+
+// saveCard tokenizes pan as the payer's account page does (a token of
+// the platform's namespace) and keeps it as a card of payer.
+func (ce *creditEnv) saveCard(payer, pan string) string {
+	ce.t.Helper()
+	tok, err := ce.vault.Tokenize(context.Background(), credit.CardsMerchant, vault.CardInput{Number: pan, ExpMonth: 12, ExpYear: 2031, CVC: "123"})
+	if err != nil {
+		ce.t.Fatal(err)
+	}
+	c, err := ce.cs.SaveCard(context.Background(), payer, tok.ID)
+	if err != nil {
+		ce.t.Fatal(err)
+	}
+	return c.ID
+}
+
+// fund switches the payer's plan to the card cardID ("": the wallet).
+func (ce *creditEnv) fund(payer, planID, cardID string) {
+	ce.t.Helper()
+	if _, err := ce.cs.SetFunding(context.Background(), payer, planID, cardID); err != nil {
+		ce.t.Fatal(err)
+	}
+}
+
+// clearing is what the acquirer owes the platform (posted).
+func (ce *creditEnv) clearing() money.Amount {
+	ce.t.Helper()
+	a, err := ce.led.Account(context.Background(), "", credit.CardClearingAccount("EUR"))
+	if errors.Is(err, ledger.ErrNotFound) {
+		return 0
+	} else if err != nil {
+		ce.t.Fatal(err)
+	}
+	return a.DebitsPosted - a.CreditsPosted
 }
 
 func (ce *creditEnv) plan(paymentID string) credit.Plan {
@@ -196,20 +241,22 @@ func instStatuses(p credit.Plan) string {
 	return string(p.Status) + " " + s
 }
 
-// TestPayLaterEndToEnd walks the clock through pay_in_3 collected on
-// time, a late instalment (the wallet short, a failed collection, a
-// retry after a top-up), a partial refund of a plan, and a pay_in_30
-// that ends written off, with ledger verify, both reconciliations and
-// the receivables checked at every step.
+// TestPayLaterEndToEnd walks the clock through pay_in_3 funded by the
+// payer's card, collected on time from the card, a late instalment (the
+// card declined twice, then a retry on another card), a partial refund
+// of a plan, and a pay_in_30 (from an empty wallet) that ends written
+// off, with ledger verify, both reconciliations and the receivables
+// checked at every step.
 func TestPayLaterEndToEnd(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, e *env) {
 		ce := newCreditEnv(t, e)
 		ctx := context.Background()
 		alice := ce.payer("alice", identity.LevelKYCVerified, 60*day, 10000)
+		good := ce.saveCard(alice, "4242424242424242")
 
-		// pay_in_3: the merchant is paid 9000 at once, the payer 3000 from
-		// the wallet, the rest owed.
-		p, err := ce.buy(9000, payment.CaptureAutomatic, alice, credit.PlanPayIn3)
+		// pay_in_3 on alice's card: the merchant is paid 9000 at once, the
+		// payer 3000 from the wallet, the rest owed.
+		p, err := ce.buyWithCard(9000, payment.CaptureAutomatic, alice, credit.PlanPayIn3, good)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -249,21 +296,29 @@ func TestPayLaterEndToEnd(t *testing.T) {
 		if rep := ce.collect(); rep != (credit.CollectReport{}) {
 			t.Fatalf("a second round on day 28 did %+v", rep)
 		}
+		if f := credit.FundingOf(plan); f.Source != credit.FundingCard || f.Card.Last4 != "4242" {
+			t.Fatalf("plan funding %+v", f)
+		}
 		ce.clk.Advance(2 * day)
 		if rep := ce.collect(); rep.Paid != 1 {
 			t.Fatalf("day 30: %+v", rep)
 		}
-		if avail, _ := ce.wallet(alice); avail != 4000 {
-			t.Fatalf("wallet after the second third: %d", avail)
+		if avail, _ := ce.wallet(alice); avail != 7000 {
+			t.Fatalf("wallet after the second third from the card: %d", avail)
+		}
+		if c := ce.clearing(); c != 3000 {
+			t.Fatalf("card clearing after the second third: %d", c)
+		}
+		if n := ce.acq.calls(p.ID); n != 1 {
+			t.Fatalf("acquirer authorizations for the plan: %d", n)
 		}
 		ce.verify("day 30", alice)
 
-		// The payer spends the balance elsewhere: the third instalment
-		// fails on day 60, the plan is overdue and stops new purchases.
-		spend := ce.create(2000, payment.CaptureAutomatic)
-		if _, err := ce.payWallet(ce.pay, spend, alice); err != nil {
-			t.Fatal(err)
-		}
+		// Alice's card runs out of money (the test acquirer's
+		// insufficient-funds card): the third instalment fails on day 60,
+		// the plan is overdue and stops new purchases.
+		broke := ce.saveCard(alice, "4000000000009995")
+		ce.fund(alice, plan.ID, broke)
 		ce.clk.Advance(28 * day)
 		if rep := ce.collect(); rep.Reminded != 1 {
 			t.Fatalf("day 58: %+v", rep)
@@ -282,17 +337,33 @@ func TestPayLaterEndToEnd(t *testing.T) {
 		if n := ce.outboxTo(alice); n != 3 { // due reminder for #3 on day 58, the failure
 			t.Fatalf("messages after the failure: %d", n)
 		}
+		ms, err := ce.outbox.Messages(ctx, "alice@example.com", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ms {
+			if containsAny(m.Body, "4000000000009995", "400000") {
+				t.Fatalf("a reminder holds the card number: %q", m.Body)
+			}
+		}
+		if !containsAny(ms[0].Body+ms[len(ms)-1].Body, "ending 9995") {
+			t.Errorf("the failure reminder does not name the card: %q", ms[0].Body)
+		}
 		ce.verify("day 60 failed", alice)
-		// Day 67: the first retry fails too; then the payer tops up and
-		// the retry of day 74 collects it.
+		// Day 67: the first retry fails too; then the payer chooses her
+		// good card again and the retry of day 74 collects it.
 		ce.clk.Advance(7 * day)
 		if rep := ce.collect(); rep.Failed != 1 {
 			t.Fatalf("day 67: %+v", rep)
 		}
-		ce.credit(alice, 5000)
+		ce.verify("day 67 failed again", alice)
+		ce.fund(alice, plan.ID, good)
 		ce.clk.Advance(7 * day)
 		if rep := ce.collect(); rep.Paid != 1 {
 			t.Fatalf("day 74: %+v", rep)
+		}
+		if c := ce.clearing(); c != 6000 {
+			t.Fatalf("card clearing after the retry: %d", c)
 		}
 		plan = ce.plan(p.ID)
 		if plan.Status != credit.StatusSettled || plan.Owed() != 0 {
@@ -798,5 +869,129 @@ func TestPayLaterLateFee(t *testing.T) {
 			t.Fatalf("written off: %s %d", plan.Status, plan.WrittenOff)
 		}
 		ce.verify("written off with a fee", bob)
+	})
+}
+
+// TestPayLaterCardUnknownOutcome: a card collection whose answer is lost
+// (the test acquirer's timeout card authorizes but never answers) is
+// claimed, left alone until its recheck, then settled by querying its
+// key: the card is authorized once and the instalment paid once, even
+// with two nodes resolving it at once.
+func TestPayLaterCardUnknownOutcome(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ce := newCreditEnv(t, e)
+		alice := ce.payer("alice", identity.LevelKYCVerified, 60*day, 0)
+		lost := ce.saveCard(alice, acquirer.CardTimeout)
+		p, err := ce.buyWithCard(4000, payment.CaptureAutomatic, alice, credit.PlanPayIn30, lost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ce.clk.Advance(30 * day)
+		if rep := ce.collect(); rep.Unknown != 1 || rep.Paid != 0 || rep.Failed != 0 {
+			t.Fatalf("day 30: %+v", rep)
+		}
+		plan := ce.plan(p.ID)
+		if plan.Instalments[0].Charging == "" || plan.Instalments[0].Status != credit.InstalmentScheduled {
+			t.Fatalf("after the lost answer: %s charging %q", instStatuses(plan), plan.Instalments[0].Charging)
+		}
+		// Nothing is booked while the outcome is unknown; a refund leaves
+		// the instalment being charged alone (the payer would else be
+		// refunded what the card may have paid).
+		ce.verify("unknown", alice)
+		part := money.Amount(1000)
+		if _, _, err := ce.pay.CreateRefund(context.Background(), ce.merchant, payment.RefundRequest{Payment: p.ID, Amount: &part}); err != nil {
+			t.Fatal(err)
+		}
+		if plan := ce.plan(p.ID); plan.Refunded != 0 || plan.Instalments[0].Amount != 4000 {
+			t.Fatalf("a refund took from the instalment being charged: %s refunded %d", instStatuses(plan), plan.Refunded)
+		}
+		if avail, _ := ce.wallet(alice); avail != 1000 {
+			t.Fatalf("the refund went %d to the wallet, want 1000", avail)
+		}
+		ce.verify("refund while charging", alice)
+		if rep := ce.collect(); rep != (credit.CollectReport{}) {
+			t.Fatalf("a round before the recheck did %+v", rep)
+		}
+		if _, err := ce.cs.SetFunding(context.Background(), alice, plan.ID, ""); code(err) != "plan_changed" {
+			t.Fatalf("changing the funding while charging: %v", err)
+		}
+		ce.clk.Advance(3 * time.Minute)
+		other := ce.newCredit(t, ce.led)
+		var wg sync.WaitGroup
+		reps := make([]credit.CollectReport, 2)
+		for i, cs := range []*credit.Service{ce.cs, other} {
+			wg.Go(func() {
+				rep, err := cs.Collect(context.Background())
+				if err != nil {
+					t.Error(err)
+				}
+				reps[i] = rep
+			})
+		}
+		wg.Wait()
+		if reps[0].Paid+reps[1].Paid != 1 {
+			t.Fatalf("two nodes resolving: %+v", reps)
+		}
+		if n := ce.acq.calls(p.ID); n != 1 {
+			t.Fatalf("the card was authorized %d times", n)
+		}
+		plan = ce.plan(p.ID)
+		if plan.Status != credit.StatusSettled || plan.Instalments[0].Charging != "" {
+			t.Fatalf("after the query: %s", instStatuses(plan))
+		}
+		if c := ce.clearing(); c != 4000 {
+			t.Fatalf("card clearing %d", c)
+		}
+		ce.verify("resolved", alice)
+	})
+}
+
+// TestPayLaterCardHostile: a payer cannot fund a plan with another
+// payer's card, a merchant's stored card, a single-use token or a made-up
+// id; a card of the platform's namespace saved for one payer is not
+// another's; the PAN never appears in a plan's JSON.
+func TestPayLaterCardHostile(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ce := newCreditEnv(t, e)
+		ctx := context.Background()
+		alice := ce.payer("alice", identity.LevelKYCVerified, 60*day, 10000)
+		mallory := ce.payer("mallory", identity.LevelKYCVerified, 60*day, 10000)
+		alicesCard := ce.saveCard(alice, "4242424242424242")
+		tok, err := ce.vault.Tokenize(ctx, ce.merchant, vault.CardInput{Number: "4242424242424242", ExpMonth: 12, ExpYear: 2031, CVC: "123"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		shopCard, err := ce.vault.Attach(ctx, ce.merchant, tok.ID, mallory)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cardID := range []string{alicesCard, shopCard.ID, "card_nope", "tok_nope"} {
+			if _, err := ce.buyWithCard(1000, payment.CaptureAutomatic, mallory, credit.PlanPayIn30, cardID); code(err) != "card_not_found" {
+				t.Errorf("mallory funding with %s: %v", cardID, err)
+			}
+		}
+		p, err := ce.buyWithCard(1000, payment.CaptureAutomatic, alice, credit.PlanPayIn30, alicesCard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := ce.plan(p.ID)
+		if _, err := ce.cs.SetFunding(ctx, mallory, plan.ID, ""); code(err) != credit.CodePlanNotFound {
+			t.Errorf("mallory changing alice's funding: %v", err)
+		}
+		mp, err := ce.buy(1000, payment.CaptureAutomatic, mallory, credit.PlanPayIn30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ce.cs.SetFunding(ctx, mallory, ce.plan(mp.ID).ID, alicesCard); code(err) != "card_not_found" {
+			t.Errorf("mallory funding her plan with alice's card: %v", err)
+		}
+		b, _ := json.Marshal(plan)
+		if containsAny(string(b), "4242424242424242", "424242") {
+			t.Errorf("the plan holds the card number: %s", b)
+		}
+		if f := credit.FundingOf(plan); f.Card == nil || f.Card.Last4 != "4242" {
+			t.Errorf("alice's funding %+v", f)
+		}
+		ce.verify("hostile", alice, mallory)
 	})
 }
