@@ -134,8 +134,8 @@ type Config struct {
 	Vault    Vault
 	Acquirer acquirer.Acquirer
 	Clock    func() time.Time
-	IDs     id.Generator
-	Logger  *slog.Logger
+	IDs      id.Generator
+	Logger   *slog.Logger
 }
 
 // Service runs pay later.
