@@ -80,6 +80,7 @@ func FundingOf(p Plan) Funding {
 
 // Vault is what card collection needs of the vault (vault.Service).
 type Vault interface {
+	Tokenize(ctx context.Context, merchantID string, in vault.CardInput) (vault.Token, error)
 	Attach(ctx context.Context, merchantID, tokenID, customerID string) (vault.Card, error)
 	Card(ctx context.Context, merchantID, cardID string) (vault.Card, error)
 	Detokenize(ctx context.Context, ref string) (pan, cvc string, err error)
@@ -132,6 +133,30 @@ func (s *Service) SaveCard(ctx context.Context, customerID, tokenID string) (Car
 		return Card{}, err
 	}
 	return *fundingCardOf(c), nil
+}
+
+// UseNewCard tokenizes the card the payer typed on their account page
+// (with their consent to have the plan collected from it), keeps it as
+// their card and funds their open plan planID with it. The card is
+// never kept for a plan that is not the payer's.
+func (s *Service) UseNewCard(ctx context.Context, customerID, planID string, in vault.CardInput) (Plan, error) {
+	if err := s.cardsOn(); err != nil {
+		return Plan{}, err
+	}
+	if p, err := s.customerPlan(ctx, customerID, planID); err != nil {
+		return Plan{}, err
+	} else if !p.Status.Open() {
+		return Plan{}, kassa.Errorf(kassa.EConflict, "plan_closed", "the plan is closed")
+	}
+	tok, err := s.cfg.Vault.Tokenize(ctx, CardsMerchant, in)
+	if err != nil {
+		return Plan{}, err
+	}
+	c, err := s.SaveCard(ctx, customerID, tok.ID)
+	if err != nil {
+		return Plan{}, err
+	}
+	return s.SetFunding(ctx, customerID, planID, c.ID)
 }
 
 // PayerCard returns payer customerID's card cardID; another payer's card,
