@@ -12,11 +12,14 @@ import (
 
 // OfferRequest asks whether a payer may buy with a plan.
 type OfferRequest struct {
+	PaymentID  string
 	MerchantID string
 	CustomerID string
 	Currency   money.Currency
 	Amount     money.Amount
 	Plan       string
+	// Where the payer buys from (for the risk engine).
+	IP, DeviceID, UserAgent string
 }
 
 // Offer is a plan a payer may take: its terms (dates from now) and the
@@ -44,6 +47,10 @@ func (s *Service) Offer(ctx context.Context, q OfferRequest) (Offer, error) {
 	d, err := s.Assess(ctx, q.CustomerID, q.Currency)
 	if err != nil {
 		return Offer{}, err
+	}
+	if len(d.Reasons) == 0 {
+		s.checkRisk(ctx, CheckRequest{PaymentID: q.PaymentID, MerchantID: q.MerchantID, CustomerID: q.CustomerID,
+			Amount: q.Amount, Currency: q.Currency, IP: q.IP, DeviceID: q.DeviceID, UserAgent: q.UserAgent}, &d)
 	}
 	if !d.Allowed(q.Amount) {
 		s.log.InfoContext(ctx, "pay later refused", "customer", q.CustomerID, "merchant", q.MerchantID,

@@ -50,7 +50,6 @@ const (
 	CodeWalletShort   = "wallet_balance_insufficient"
 	codeNoInstalment  = "instalment_not_found"
 	plansPerPayerMax  = 200 // a payer's plans the limit check reads
-	openPlansMax      = 5
 	collectBatchMax   = 100
 	accountAgeGrowth  = 30 * day // younger accounts stay at the start limit
 	reminderSubjectOf = "Kassa pay later"
@@ -133,9 +132,12 @@ type Config struct {
 	// (card.go); nil: plans are collected from the wallet only.
 	Vault    Vault
 	Acquirer acquirer.Acquirer
-	Clock    func() time.Time
-	IDs      id.Generator
-	Logger   *slog.Logger
+	// Risk scores each purchase's credit check as kind "credit"
+	// (risk.Engine); nil: the rule set alone decides.
+	Risk   RiskEngine
+	Clock  func() time.Time
+	IDs    id.Generator
+	Logger *slog.Logger
 }
 
 // Service runs pay later.

@@ -143,8 +143,9 @@ func (payLaterMethod) Resolve(ctx context.Context, s *Service, p Payment, req Co
 			"read and accept the pay later terms to pay later")
 	}
 	view := RiskView{Method: risk.MethodAccount}
-	if _, err := s.cfg.Credit.Offer(ctx, credit.OfferRequest{MerchantID: p.MerchantID, CustomerID: req.PayerID,
-		Currency: p.Currency, Amount: p.Amount, Plan: req.Plan}); err != nil {
+	if _, err := s.cfg.Credit.Offer(ctx, credit.OfferRequest{PaymentID: p.ID, MerchantID: p.MerchantID, CustomerID: req.PayerID,
+		Currency: p.Currency, Amount: p.Amount, Plan: req.Plan, IP: req.ClientIP, DeviceID: req.DeviceID,
+		UserAgent: req.UserAgent}); err != nil {
 		return Instrument{Risk: view}, err
 	}
 	if first := credit.FirstAtPurchase(req.Plan, p.Amount); first > 0 {
@@ -183,7 +184,7 @@ func (payLaterMethod) Authorize(ctx context.Context, s *Service, p Payment, next
 			"this payment belongs to another Kassa account")
 	}
 	// Asked again: the payer may have bought elsewhere while challenged.
-	offer, err := s.cfg.Credit.Offer(ctx, credit.OfferRequest{MerchantID: p.MerchantID, CustomerID: ref.payer,
+	offer, err := s.cfg.Credit.Offer(ctx, credit.OfferRequest{PaymentID: p.ID, MerchantID: p.MerchantID, CustomerID: ref.payer,
 		Currency: p.Currency, Amount: next.Amount, Plan: ref.plan})
 	if err != nil {
 		return Authorization{}, err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/kassa/kassa/merchant"
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
+	"github.com/kassa/kassa/risk"
 	"github.com/kassa/kassa/store/sqlstore"
 	"github.com/kassa/kassa/vault"
 )
@@ -993,5 +995,99 @@ func TestPayLaterCardHostile(t *testing.T) {
 			t.Errorf("alice's funding %+v", f)
 		}
 		ce.verify("hostile", alice, mallory)
+	})
+}
+
+// TestPayLaterRiskCredit: the credit check goes through the risk engine
+// as kind "credit". A payer whose last attempts were declined is refused
+// pay later, the evaluation keeps why (the credit rule set's reason, the
+// payer's facts), and the payer's error names no score or reason; a
+// payer in good standing is allowed, and neither check is counted as an
+// attempt to pay in the engine's features.
+func TestPayLaterRiskCredit(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		ce := newCreditEnv(t, e)
+		eng, err := risk.NewEngine(risk.Config{Store: sqlstore.NewRisk(e.db), Node: "test", DefaultModel: risk.DefaultModel,
+			IDs: id.Generator{}, Clock: e.clk.Now, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rctx, cancel := context.WithCancel(ctx)
+		if err := eng.Start(rctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cancel(); eng.Close() })
+		ce.cs, err = credit.New(credit.Config{Store: sqlstore.NewCredit(ce.db), Ledger: ce.led, Customers: ce.ids,
+			Merchants: ce.merchants, Notifier: ce.outbox, Clock: ce.clk.Now, Risk: eng})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ce.pay = payment.New(payment.Config{Store: sqlstore.NewPayments(e.db), Ledger: e.led, Vouchers: e.vouchers,
+			Clock: e.clk.Now, Credit: ce.cs})
+
+		alice := ce.payer("alice", identity.LevelKYCVerified, 60*day, 10000)
+		bob := ce.payer("bob", identity.LevelKYCVerified, 60*day, 10000)
+		// Bob's last three card payments were declined.
+		for range 3 {
+			ev, err := eng.Evaluate(ctx, risk.Input{Event: risk.Event{Kind: risk.KindPayment, MerchantID: ce.merchant,
+				Amount: 2000, Currency: "EUR", Method: risk.MethodCard, CardFingerprint: "fp_bob", CustomerID: bob}}, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := eng.Outcome(ctx, ce.merchant, ev.ID, risk.OutcomeDeclined); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := ce.buy(1000, payment.CaptureAutomatic, alice, credit.PlanPayIn30); err != nil {
+			t.Fatalf("alice: %v", err)
+		}
+		p, err := ce.buy(1000, payment.CaptureAutomatic, bob, credit.PlanPayIn30)
+		if code(err) != credit.CodeUnavailable {
+			t.Fatalf("bob after three declines: %v", err)
+		}
+		if msg := err.Error(); containsAny(msg, "score", "declin", "risk", "rule") {
+			t.Errorf("the payer is told the reason: %q", msg)
+		}
+		eng.Evaluation(ctx, ce.merchant, "rev_flush") // writes what is queued
+		rows, err := e.db.QueryContext(ctx, `SELECT decision, reasons, event FROM risk_evaluations WHERE event LIKE ? ORDER BY created_at`,
+			`%"kind":"credit"%`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		decisions := map[string][]string{}
+		var bobReasons, bobEvent string
+		for rows.Next() {
+			var d, rs, ev string
+			if err := rows.Scan(&d, &rs, &ev); err != nil {
+				t.Fatal(err)
+			}
+			who := alice
+			if containsAny(ev, bob) {
+				who, bobReasons, bobEvent = bob, rs, ev
+			}
+			decisions[who] = append(decisions[who], d)
+		}
+		if len(decisions[alice]) == 0 || containsAny(fmt.Sprint(decisions[alice]), risk.Block) {
+			t.Fatalf("alice's credit evaluations %v", decisions[alice])
+		}
+		if fmt.Sprint(decisions[bob]) != "[block]" || !containsAny(bobReasons, "credit:recent_declines") {
+			t.Fatalf("bob's evaluation: %v %s", decisions[bob], bobReasons)
+		}
+		if !containsAny(bobEvent, `"kind":"credit"`) || (p.ID != "" && !containsAny(bobEvent, p.ID)) {
+			t.Errorf("bob's evaluation event: %s", bobEvent)
+		}
+		// The checks are not attempts: alice's history in the engine is
+		// empty, so her next evaluation sees no earlier attempt of hers.
+		ev, err := eng.Evaluate(ctx, risk.Input{Event: risk.Event{Kind: risk.KindPayment, MerchantID: ce.merchant,
+			Amount: 2000, Currency: "EUR", Method: risk.MethodAccount, CustomerID: alice}}, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := ev.Features[risk.FCustomerAttempts24h]; n != 0 {
+			t.Errorf("credit checks counted as %v attempts of alice", n)
+		}
+		ce.verify("risk", alice, bob)
 	})
 }

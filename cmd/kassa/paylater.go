@@ -24,8 +24,18 @@ const creditInterval = time.Minute
 // acq, from cards in a.vault.
 func (a *app) openCredit(acq acquirer.Acquirer) (err error) {
 	a.credit, err = credit.New(credit.Config{Store: sqlstore.NewCredit(a.db), Ledger: a.ledger, Customers: a.identity,
-		Merchants: a.merchants, Notifier: a.notifier, IDs: id.Generator{}, Logger: a.log, Vault: a.vault, Acquirer: acq})
+		Merchants: a.merchants, Notifier: a.notifier, IDs: id.Generator{}, Logger: a.log, Vault: a.vault, Acquirer: acq,
+		Risk: a.creditRisk()})
 	return err
+}
+
+// creditRisk is the risk engine that scores credit checks (kind
+// "credit"); nil with --no-risk.
+func (a *app) creditRisk() credit.RiskEngine {
+	if a.risk == nil {
+		return nil
+	}
+	return a.risk
 }
 
 // collectCredit is one round of the job "credit".
