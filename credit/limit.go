@@ -144,8 +144,11 @@ func (s *Service) checkRisk(ctx context.Context, q CheckRequest, d *Decision) {
 	if s.cfg.Risk == nil {
 		return
 	}
+	// In the platform's namespace (merchant ""): the merchant of the
+	// purchase can neither read the payer's credit evaluation nor shape
+	// it with rules or lists of its own.
 	ev, err := s.cfg.Risk.Evaluate(ctx, risk.Input{Event: risk.Event{Time: s.now().UTC(), Kind: risk.KindCredit,
-		MerchantID: q.MerchantID, Amount: int64(q.Amount), Currency: string(q.Currency), Method: risk.MethodAccount,
+		Amount: int64(q.Amount), Currency: string(q.Currency), Method: risk.MethodAccount,
 		CustomerID: q.CustomerID, IP: q.IP, DeviceID: q.DeviceID, UserAgent: q.UserAgent},
 		Subject: q.PaymentID, Credit: &d.Facts}, false)
 	if err != nil {

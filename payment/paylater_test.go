@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/acquirer"
 	"github.com/kassa/kassa/credit"
 	"github.com/kassa/kassa/id"
@@ -1050,22 +1051,25 @@ func TestPayLaterRiskCredit(t *testing.T) {
 			t.Errorf("the payer is told the reason: %q", msg)
 		}
 		eng.Evaluation(ctx, ce.merchant, "rev_flush") // writes what is queued
-		rows, err := e.db.QueryContext(ctx, `SELECT decision, reasons, event FROM risk_evaluations WHERE event LIKE ? ORDER BY created_at`,
+		rows, err := e.db.QueryContext(ctx, `SELECT id, merchant_id, decision, reasons, event FROM risk_evaluations WHERE event LIKE ? ORDER BY created_at`,
 			`%"kind":"credit"%`)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer rows.Close()
 		decisions := map[string][]string{}
-		var bobReasons, bobEvent string
+		var bobReasons, bobEvent, bobEval string
 		for rows.Next() {
-			var d, rs, ev string
-			if err := rows.Scan(&d, &rs, &ev); err != nil {
+			var evID, mer, d, rs, ev string
+			if err := rows.Scan(&evID, &mer, &d, &rs, &ev); err != nil {
 				t.Fatal(err)
+			}
+			if mer != "" {
+				t.Errorf("a credit evaluation in merchant %q's namespace", mer)
 			}
 			who := alice
 			if containsAny(ev, bob) {
-				who, bobReasons, bobEvent = bob, rs, ev
+				who, bobReasons, bobEvent, bobEval = bob, rs, ev, evID
 			}
 			decisions[who] = append(decisions[who], d)
 		}
@@ -1074,6 +1078,12 @@ func TestPayLaterRiskCredit(t *testing.T) {
 		}
 		if fmt.Sprint(decisions[bob]) != "[block]" || !containsAny(bobReasons, "credit:recent_declines") {
 			t.Fatalf("bob's evaluation: %v %s", decisions[bob], bobReasons)
+		}
+		// The merchant cannot read it (GET /v1/risk/evaluations/{id}
+		// asks with the merchant's id).
+		rows.Close()
+		if _, err := eng.Evaluation(ctx, ce.merchant, bobEval); kassa.ErrorKind(err) != kassa.ENotFound {
+			t.Errorf("the merchant reads bob's credit evaluation: %v", err)
 		}
 		if !containsAny(bobEvent, `"kind":"credit"`) || (p.ID != "" && !containsAny(bobEvent, p.ID)) {
 			t.Errorf("bob's evaluation event: %s", bobEvent)
