@@ -344,6 +344,7 @@ type Mismatch struct {
 func (s *Service) Reconcile(ctx context.Context) ([]Mismatch, error) {
 	var bad []Mismatch
 	owed := map[string]money.Amount{} // receivable account → owed by plans
+	lost := map[money.Currency]money.Amount{} // what written-off plans lose, after refunds repaid some
 	after := ""
 	for range 1_000_000 / collectBatchMax {
 		plans, err := s.cfg.Store.AllPlans(ctx, after, collectBatchMax)
@@ -353,6 +354,9 @@ func (s *Service) Reconcile(ctx context.Context) ([]Mismatch, error) {
 		for _, p := range plans {
 			acct := ReceivableAccount(p.CustomerID, p.Currency)
 			owed[acct] += p.Owed()
+			if p.Status == StatusWrittenOff {
+				lost[p.Currency] += p.unpaid()
+			}
 			ms, err := s.checkPlan(ctx, p)
 			if err != nil {
 				return nil, err
@@ -361,6 +365,18 @@ func (s *Service) Reconcile(ctx context.Context) ([]Mismatch, error) {
 			after = p.ID
 		}
 		if len(plans) < collectBatchMax {
+			for cur, want := range lost {
+				a, err := s.cfg.Ledger.Account(ctx, "", LossAccount(cur))
+				if errors.Is(err, ledger.ErrNotFound) && want == 0 {
+					continue
+				} else if err != nil {
+					return nil, fmt.Errorf("loss account %s: %w", cur, err)
+				}
+				if got := a.DebitsPosted - a.CreditsPosted; got != want {
+					bad = append(bad, Mismatch{Account: LossAccount(cur), Problem: fmt.Sprintf(
+						"the loss account holds %d, the written-off plans say %d", got, want)})
+				}
+			}
 			for acct, want := range owed {
 				a, err := s.cfg.Ledger.Account(ctx, "", acct)
 				if err != nil {

@@ -184,6 +184,19 @@ func (p Plan) Owed() money.Amount {
 	return sum
 }
 
+// unpaid is what the plan's unpaid instalments add up to: what is owed,
+// or of a written-off plan what the write-off still loses (refunds take
+// it down).
+func (p Plan) unpaid() money.Amount {
+	var sum money.Amount
+	for _, in := range p.Instalments {
+		if in.Status.unpaid() {
+			sum += in.Amount
+		}
+	}
+	return sum
+}
+
 // Paid is what the payer paid on the plan.
 func (p Plan) Paid() money.Amount {
 	var sum money.Amount

@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/money"
@@ -115,11 +114,14 @@ func (s *Service) PlanByPayment(ctx context.Context, paymentID string) (Plan, er
 }
 
 // Refund is a refund applied to a plan: Applied reduces what is owed, the
-// Excess goes back to the payer's wallet.
+// Excess goes back to the payer's wallet. Of a written-off plan, Applied
+// is what the write-off lost, and goes back to the loss account
+// (ToLoss): the payer never paid it.
 type Refund struct {
 	Next    Plan
 	Applied money.Amount
 	Excess  money.Amount
+	ToLoss  bool
 	events  []string
 }
 
@@ -131,18 +133,17 @@ func (s *Service) PrepareRefund(ctx context.Context, paymentID string, amount mo
 	if err != nil {
 		return Refund{}, err
 	}
-	if p.Status == StatusWrittenOff {
-		// What was written off is not owed any more; a refund goes back
-		// to the payer only beyond it.
-		return Refund{}, kassa.Errorf(kassa.EConflict, "plan_written_off", "the plan of this payment was written off; it cannot be refunded")
-	}
+	// A written-off plan: what the payer never paid was booked as the
+	// platform's loss, so the refund repays the loss first (the parts
+	// written off, from the last back, as for an open plan); only what
+	// the payer did pay beyond it goes back to them.
 	next := p
 	next.Instalments = append([]Instalment(nil), p.Instalments...)
 	before := next.Status
 	applied := next.refund(amount, s.now().UTC())
 	next.Version++
 	next.check()
-	r := Refund{Next: next, Applied: applied, Excess: amount - applied}
+	r := Refund{Next: next, Applied: applied, Excess: amount - applied, ToLoss: p.Status == StatusWrittenOff}
 	if next.Status == StatusSettled && before != StatusSettled {
 		r.events = append(r.events, EventPlanSettled)
 	}

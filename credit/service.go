@@ -90,6 +90,8 @@ type Store interface {
 	DuePlans(ctx context.Context, t time.Time, limit int) ([]Plan, error)
 	// AllPlans pages through every plan by id (reconciliation).
 	AllPlans(ctx context.Context, after string, limit int) ([]Plan, error)
+	// ListPlans lists plans, newest first (the operator's list).
+	ListPlans(ctx context.Context, f PlanFilter) ([]Plan, error)
 	MerchantEnabled(ctx context.Context, merchantID string) (bool, error)
 	SetMerchantEnabled(ctx context.Context, merchantID string, on bool, t time.Time) error
 }

@@ -16,7 +16,9 @@ package payment
 //     opens the plan in the same transaction;
 //   - cancel / expiry: voids them;
 //   - refund re_X: re_X:0 merchant → receivable, up to what the plan still
-//     owes; re_X:1 merchant → wallet, the rest (what the payer paid).
+//     owes (merchant → credit loss, up to what was written off, for a
+//     written-off plan); re_X:1 merchant → wallet, the rest (what the
+//     payer paid).
 //
 // The payer is always the hosted page's session (ConfirmRequest.PayerID),
 // as for kassa_balance: the merchant's API cannot buy on credit for
@@ -304,9 +306,12 @@ func (payLaterMethod) refundWithEffect(ctx context.Context, s *Service, r *Refun
 	}
 	var ts []ledger.Transfer
 	if pr.Applied > 0 {
+		to := credit.ReceivableAccount(ref.payer, p.Currency)
+		if pr.ToLoss {
+			to = credit.LossAccount(p.Currency) // the plan was written off: the loss is repaid
+		}
 		ts = append(ts, ledger.Transfer{ID: r.ID + ":0", DebitAccountID: merchantAccount(p.MerchantID, p.Currency),
-			CreditAccountID: credit.ReceivableAccount(ref.payer, p.Currency), Amount: pr.Applied, Currency: p.Currency,
-			Code: credit.CodeTransferRefund})
+			CreditAccountID: to, Amount: pr.Applied, Currency: p.Currency, Code: credit.CodeTransferRefund})
 	}
 	if pr.Excess > 0 {
 		if len(ts) > 0 {

@@ -447,6 +447,19 @@ func TestPayLaterEndToEnd(t *testing.T) {
 			t.Fatalf("a purchase after a write-off: %s", code(err))
 		}
 		ce.verify("written off", alice, bob)
+		// The merchant refunds part of bob's written-off purchase: bob
+		// never paid it, so the refund repays the platform's loss.
+		part = 2000
+		if _, _, err := ce.pay.CreateRefund(ctx, ce.merchant, payment.RefundRequest{Payment: p3.ID, Amount: &part}); err != nil {
+			t.Fatalf("refund of a written-off plan: %v", err)
+		}
+		if a, err := e.led.Account(ctx, "", credit.LossAccount("EUR")); err != nil || a.DebitsPosted-a.CreditsPosted != 3000 {
+			t.Fatalf("loss account after the refund %+v %v", a, err)
+		}
+		if avail, _ := ce.wallet(bob); avail != 0 {
+			t.Fatalf("bob's wallet after a refund of what he never paid: %d", avail)
+		}
+		ce.verify("refund of a written-off plan", alice, bob)
 
 		evs := ce.eventTypes()
 		for _, typ := range []string{credit.EventPlanCreated, credit.EventInstalmentPaid, credit.EventInstalmentFailed,
@@ -1099,5 +1112,87 @@ func TestPayLaterRiskCredit(t *testing.T) {
 			t.Errorf("credit checks counted as %v attempts of alice", n)
 		}
 		ce.verify("risk", alice, bob)
+	})
+}
+
+// TestPayLaterOperatorWriteOff: the operator lists plans by payer and
+// status and writes one off by hand, with a reason; two write-offs at
+// once book the loss once; a closed plan or no reason is refused; a
+// refund of the written-off plan repays the loss first and gives the
+// payer back only what they paid.
+func TestPayLaterOperatorWriteOff(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		ce := newCreditEnv(t, e)
+		alice := ce.payer("alice", identity.LevelKYCVerified, 60*day, 10000)
+		bob := ce.payer("bob", identity.LevelKYCVerified, 60*day, 0)
+		p, err := ce.buy(9000, payment.CaptureAutomatic, alice, credit.PlanPayIn3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pb, err := ce.buy(1000, payment.CaptureAutomatic, bob, credit.PlanPayIn30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ce.clk.Advance(30 * day)
+		ce.collect() // alice's second third from the wallet; bob's fails
+		plan := ce.plan(p.ID)
+		if plan.Owed() != 3000 {
+			t.Fatalf("alice's plan %s", instStatuses(plan))
+		}
+		for _, c := range []struct {
+			f    credit.PlanFilter
+			want int
+		}{{credit.PlanFilter{}, 2}, {credit.PlanFilter{CustomerID: alice}, 1}, {credit.PlanFilter{Status: credit.StatusOverdue}, 1},
+			{credit.PlanFilter{CustomerID: alice, Status: credit.StatusOverdue}, 0}, {credit.PlanFilter{Limit: 1}, 1}} {
+			ps, err := ce.cs.ListPlans(ctx, c.f)
+			if err != nil || len(ps) != c.want {
+				t.Errorf("ListPlans(%+v) = %d plans %v, want %d", c.f, len(ps), err, c.want)
+			}
+		}
+		first, _ := ce.cs.ListPlans(ctx, credit.PlanFilter{Limit: 1})
+		if rest, err := ce.cs.ListPlans(ctx, credit.PlanFilter{Before: first[0].ID}); err != nil || len(rest) != 1 || rest[0].ID == first[0].ID {
+			t.Errorf("the page after %s: %v %v", first[0].ID, rest, err)
+		}
+		for _, f := range []credit.PlanFilter{{Status: "bogus"}, {Limit: credit.ListPlansMax + 1}} {
+			if _, err := ce.cs.ListPlans(ctx, f); kassa.ErrorKind(err) != kassa.EInvalid {
+				t.Errorf("ListPlans(%+v): %v", f, err)
+			}
+		}
+		if _, err := ce.cs.WriteOff(ctx, plan.ID, ""); kassa.ErrorKind(err) != kassa.EInvalid {
+			t.Errorf("a write-off without a reason: %v", err)
+		}
+		// Two operators at once: one write-off.
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i := range errs {
+			wg.Go(func() { _, errs[i] = ce.cs.WriteOff(ctx, plan.ID, "payer deceased; estate has no funds") })
+		}
+		wg.Wait()
+		if (errs[0] == nil) == (errs[1] == nil) {
+			t.Fatalf("two write-offs at once: %v, %v", errs[0], errs[1])
+		}
+		plan = ce.plan(p.ID)
+		if plan.Status != credit.StatusWrittenOff || plan.WrittenOff != 3000 {
+			t.Fatalf("after the write-off: %s written off %d", instStatuses(plan), plan.WrittenOff)
+		}
+		if _, err := ce.cs.WriteOff(ctx, plan.ID, "again"); code(err) != "plan_closed" {
+			t.Errorf("writing off a written-off plan: %v", err)
+		}
+		ce.verify("written off by hand", alice, bob)
+		// The merchant refunds all of it: 3000 repay the loss, the 6000
+		// alice paid go back to her wallet.
+		before, _ := ce.wallet(alice)
+		if _, _, err := ce.pay.CreateRefund(ctx, ce.merchant, payment.RefundRequest{Payment: p.ID}); err != nil {
+			t.Fatal(err)
+		}
+		if after, _ := ce.wallet(alice); after != before+6000 {
+			t.Fatalf("alice's wallet after the refund: %d, want %d", after, before+6000)
+		}
+		if a, err := e.led.Account(ctx, "", credit.LossAccount("EUR")); err != nil || a.DebitsPosted-a.CreditsPosted != 0 {
+			t.Fatalf("loss account after the refund %+v %v", a, err)
+		}
+		ce.verify("refund of a plan written off by hand", alice, bob)
+		_ = pb
 	})
 }
