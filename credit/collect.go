@@ -343,7 +343,7 @@ type Mismatch struct {
 // receivable owes exactly what their open plans say.
 func (s *Service) Reconcile(ctx context.Context) ([]Mismatch, error) {
 	var bad []Mismatch
-	owed := map[string]money.Amount{} // receivable account → owed by plans
+	owed := map[string]money.Amount{}         // receivable account → owed by plans
 	lost := map[money.Currency]money.Amount{} // what written-off plans lose, after refunds repaid some
 	after := ""
 	for range 1_000_000 / collectBatchMax {

@@ -29,7 +29,9 @@ const (
 )
 
 // Plan returns a plan by id (the operator's view).
-func (s *Service) Plan(ctx context.Context, id string) (Plan, error) { return s.cfg.Store.Plan(ctx, id) }
+func (s *Service) Plan(ctx context.Context, id string) (Plan, error) {
+	return s.cfg.Store.Plan(ctx, id)
+}
 
 // ListPlans lists plans, newest first, for the operator.
 func (s *Service) ListPlans(ctx context.Context, f PlanFilter) ([]Plan, error) {
