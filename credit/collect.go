@@ -16,6 +16,9 @@ import (
 // CollectReport is what one round of the collection job did.
 type CollectReport struct {
 	Paid, Failed, Reminded, WrittenOff, Conflicts int
+	// Unknown counts card attempts whose answer did not come; they are
+	// asked again later.
+	Unknown int
 }
 
 // Collect is one round of the collection job (kassa serve runs it as the
@@ -66,14 +69,17 @@ func (s *Service) work(ctx context.Context, p Plan, now time.Time, rep *CollectR
 			continue
 		}
 		if !in.NextAttempt.IsZero() && !now.Before(in.NextAttempt) {
-			paid, next, err := s.collect(ctx, p, in.Seq, now)
+			o, next, err := s.collectDue(ctx, p, in.Seq, now)
 			if err != nil {
 				return err
 			}
-			if paid {
+			switch o {
+			case outcomePaid:
 				rep.Paid++
-			} else {
+			case outcomeFailed:
 				rep.Failed++
+			case outcomeUnknown:
+				rep.Unknown++
 			}
 			p = next
 			continue
@@ -102,6 +108,23 @@ func clonePlan(p Plan) Plan {
 // collectID is the ledger transfer of attempt n of instalment seq.
 func collectID(planID string, seq, attempt int) string {
 	return fmt.Sprintf("%s:i%d:a%d", planID, seq, attempt)
+}
+
+// collectDue collects instalment seq of p from the plan's funding: the
+// payer's card (card.go), or the wallet. An attempt claimed on a card
+// stays on that card until its outcome is known.
+func (s *Service) collectDue(ctx context.Context, p Plan, seq int, now time.Time) (outcome, Plan, error) {
+	if FundingOf(p).Source == FundingCard || p.Instalments[seq-1].Charging != "" {
+		return s.collectCard(ctx, p, seq, now)
+	}
+	paid, next, err := s.collect(ctx, p, seq, now)
+	if err != nil {
+		return 0, next, err
+	}
+	if paid {
+		return outcomePaid, next, nil
+	}
+	return outcomeFailed, next, nil
 }
 
 // collect tries instalment seq of p from the payer's wallet at now and
@@ -222,12 +245,17 @@ func (s *Service) remind(ctx context.Context, p Plan, in Instalment, failed bool
 		return
 	}
 	amount := formatAmount(in.Amount, p.Currency)
-	body := fmt.Sprintf("Your pay later instalment %d of %s is due on %s. We will take it from your Kassa balance; "+
-		"you can pay it now on your account page.", in.Seq, amount, in.Due.Format("2 January 2006"))
+	source, fix := "your Kassa balance", "Please top up your balance"
+	if f := FundingOf(p); f.Card != nil {
+		// The card's brand and last four digits only.
+		source, fix = fmt.Sprintf("your %s card ending %s", f.Card.Brand, f.Card.Last4), "Please choose another card"
+	}
+	body := fmt.Sprintf("Your pay later instalment %d of %s is due on %s. We will take it from %s; "+
+		"you can pay it now on your account page.", in.Seq, amount, in.Due.Format("2 January 2006"), source)
 	if failed {
-		body = fmt.Sprintf("We could not take your pay later instalment %d of %s from your Kassa balance. "+
-			"Please top up your balance or pay it on your account page; we will try again on %s.",
-			in.Seq, amount, in.NextAttempt.Format("2 January 2006"))
+		body = fmt.Sprintf("We could not take your pay later instalment %d of %s from %s. "+
+			"%s or pay it on your account page; we will try again on %s.",
+			in.Seq, amount, source, fix, in.NextAttempt.Format("2 January 2006"))
 	}
 	m := identity.Message{Channel: identity.ChannelEmail, To: c.Email, Subject: reminderSubjectOf, Body: body}
 	if err := s.cfg.Notifier.Send(ctx, m); err != nil {
@@ -245,7 +273,7 @@ func (s *Service) PayNow(ctx context.Context, customerID, planID string, seq int
 	if seq < 1 || seq > len(p.Instalments) {
 		return Plan{}, errNoInstalment
 	}
-	if !p.Status.Open() || !p.Instalments[seq-1].Status.unpaid() {
+	if !p.Status.Open() || !p.Instalments[seq-1].Status.unpaid() || p.Instalments[seq-1].Charging != "" {
 		return Plan{}, errNothingDue
 	}
 	now := s.now().UTC()
@@ -315,7 +343,8 @@ type Mismatch struct {
 // receivable owes exactly what their open plans say.
 func (s *Service) Reconcile(ctx context.Context) ([]Mismatch, error) {
 	var bad []Mismatch
-	owed := map[string]money.Amount{} // receivable account → owed by plans
+	owed := map[string]money.Amount{}         // receivable account → owed by plans
+	lost := map[money.Currency]money.Amount{} // what written-off plans lose, after refunds repaid some
 	after := ""
 	for range 1_000_000 / collectBatchMax {
 		plans, err := s.cfg.Store.AllPlans(ctx, after, collectBatchMax)
@@ -325,6 +354,9 @@ func (s *Service) Reconcile(ctx context.Context) ([]Mismatch, error) {
 		for _, p := range plans {
 			acct := ReceivableAccount(p.CustomerID, p.Currency)
 			owed[acct] += p.Owed()
+			if p.Status == StatusWrittenOff {
+				lost[p.Currency] += p.unpaid()
+			}
 			ms, err := s.checkPlan(ctx, p)
 			if err != nil {
 				return nil, err
@@ -333,6 +365,18 @@ func (s *Service) Reconcile(ctx context.Context) ([]Mismatch, error) {
 			after = p.ID
 		}
 		if len(plans) < collectBatchMax {
+			for cur, want := range lost {
+				a, err := s.cfg.Ledger.Account(ctx, "", LossAccount(cur))
+				if errors.Is(err, ledger.ErrNotFound) && want == 0 {
+					continue
+				} else if err != nil {
+					return nil, fmt.Errorf("loss account %s: %w", cur, err)
+				}
+				if got := a.DebitsPosted - a.CreditsPosted; got != want {
+					bad = append(bad, Mismatch{Account: LossAccount(cur), Problem: fmt.Sprintf(
+						"the loss account holds %d, the written-off plans say %d", got, want)})
+				}
+			}
 			for acct, want := range owed {
 				a, err := s.cfg.Ledger.Account(ctx, "", acct)
 				if err != nil {

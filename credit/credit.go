@@ -116,6 +116,11 @@ type Instalment struct {
 	PaidAt     time.Time `json:"paid_at,omitzero"`
 	// LateFee is added to Amount when it went overdue (Config.LateFee).
 	LateFee money.Amount `json:"late_fee,omitempty"`
+	// Charging is the key of a card attempt claimed and not yet
+	// recorded (card.go), ChargeAmount what it charges; a refund leaves
+	// such an instalment alone until its outcome is known.
+	Charging     string       `json:"charging,omitempty"`
+	ChargeAmount money.Amount `json:"charge_amount,omitempty"`
 }
 
 // Terms are what the payer accepted: the schedule shown, no interest, the
@@ -129,6 +134,9 @@ type Terms struct {
 	Interest   money.Amount   `json:"interest"` // always 0
 	LateFee    money.Amount   `json:"late_fee"` // per overdue instalment, 0 when off
 	AcceptedAt time.Time      `json:"accepted_at,omitzero"`
+	// Funding is where the instalments are collected from: chosen at
+	// checkout, changeable by the payer (SetFunding); nil: the wallet.
+	Funding *Funding `json:"funding,omitempty"`
 }
 
 // TermsPart is one instalment as the terms show it.
@@ -167,6 +175,19 @@ func (p Plan) Owed() money.Amount {
 	if p.Status == StatusWrittenOff {
 		return 0
 	}
+	var sum money.Amount
+	for _, in := range p.Instalments {
+		if in.Status.unpaid() {
+			sum += in.Amount
+		}
+	}
+	return sum
+}
+
+// unpaid is what the plan's unpaid instalments add up to: what is owed,
+// or of a written-off plan what the write-off still loses (refunds take
+// it down).
+func (p Plan) unpaid() money.Amount {
 	var sum money.Amount
 	for _, in := range p.Instalments {
 		if in.Status.unpaid() {
@@ -290,6 +311,7 @@ func newPlan(id string, o OpenRequest, terms Terms, t time.Time) Plan {
 func (p *Plan) paid(seq int, t time.Time) {
 	in := &p.Instalments[seq-1]
 	in.Status, in.PaidAt, in.NextAttempt = InstalmentPaid, t, time.Time{}
+	in.Charging, in.ChargeAmount = "", 0
 	in.Attempts++
 	p.settle(t)
 }
@@ -320,6 +342,7 @@ func (p *Plan) settle(t time.Time) {
 func (p *Plan) failed(seq int, t time.Time, lateFee money.Amount) (statusChanged bool) {
 	in := &p.Instalments[seq-1]
 	in.Attempts++
+	in.Charging, in.ChargeAmount = "", 0
 	before := p.Status
 	due := in.Due
 	switch {
@@ -360,6 +383,11 @@ func (p Plan) writeOffDue(t time.Time) bool {
 		return false
 	}
 	for _, in := range p.Instalments {
+		if in.Charging != "" {
+			return false // its outcome first
+		}
+	}
+	for _, in := range p.Instalments {
 		if in.Status.unpaid() && !t.Before(in.Due.Add(writeOffAfter)) {
 			return true
 		}
@@ -387,7 +415,7 @@ func (p *Plan) refund(amount money.Amount, t time.Time) money.Amount {
 	var took money.Amount
 	for i := len(p.Instalments) - 1; i >= 0 && took < amount; i-- {
 		in := &p.Instalments[i]
-		if !in.Status.unpaid() {
+		if !in.Status.unpaid() || in.Charging != "" {
 			continue
 		}
 		part := min(in.Amount, amount-took)

@@ -8,17 +8,20 @@ import (
 	"github.com/kassa/kassa/identity"
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/money"
+	"github.com/kassa/kassa/risk"
 )
 
-// Reasons of a credit decision (risk kind "credit"). They are for the
-// log and the operator; the payer is told only that pay later is not
-// available (errUnavailable).
+// Reasons of a credit decision: the rule set of the risk kind "credit"
+// (risk.CreditReasons), plus the limit. They are for the log and the
+// operator (and the risk evaluation); the payer is told only that pay
+// later is not available (errUnavailable).
 const (
-	ReasonKYC        = "kyc_not_verified"
-	ReasonOverdue    = "plan_overdue"     // an overdue plan stops new purchases
-	ReasonWrittenOff = "plan_written_off" // a written-off plan stops them for good
-	ReasonOpenPlans  = "open_plans_max"   // openPlansMax plans at once
-	ReasonOverLimit  = "limit_exceeded"   // owed + amount > limit
+	ReasonKYC        = risk.CreditKYC
+	ReasonOverdue    = risk.CreditOverdue    // an overdue plan stops new purchases
+	ReasonWrittenOff = risk.CreditWrittenOff // a written-off plan stops them for good
+	ReasonOpenPlans  = risk.CreditOpenPlans  // risk.CreditOpenPlansMax plans at once
+	ReasonOverLimit  = "limit_exceeded"      // owed + amount > limit
+	ReasonRisk       = "risk_refused"        // the risk engine refused the check
 )
 
 // Decision is the outcome of the affordability and risk check of one
@@ -31,6 +34,8 @@ type Decision struct {
 	Available money.Amount
 	// Reasons, when not empty, say why no purchase is allowed at all.
 	Reasons []string
+	// Facts are what the decision was made of (risk kind "credit").
+	Facts risk.CreditFacts
 }
 
 // Assess decides a payer's credit in cur: account age, KYC level,
@@ -54,42 +59,43 @@ func (s *Service) Assess(ctx context.Context, customerID string, cur money.Curre
 	return assess(s.cfg, c, plans, owed, s.now().UTC()), nil
 }
 
-func assess(cfg Config, c identity.Customer, plans []Plan, owed money.Amount, now time.Time) Decision {
-	d := Decision{Owed: owed}
-	if c.Level != identity.LevelKYCVerified {
-		d.Reasons = append(d.Reasons, ReasonKYC)
-	}
-	var onTime, open int
-	missed := false
+// Facts are what the payer's plans and account say, for the risk kind
+// "credit".
+func Facts(c identity.Customer, plans []Plan, now time.Time) risk.CreditFacts {
+	f := risk.CreditFacts{AccountAgeDays: int(now.Sub(c.Created) / day), KYCVerified: c.Level == identity.LevelKYCVerified}
 	for _, p := range plans {
 		switch p.Status {
 		case StatusOverdue, StatusInCollection:
-			d.Reasons = append(d.Reasons, ReasonOverdue)
+			f.OverduePlans++
 		case StatusWrittenOff:
-			d.Reasons = append(d.Reasons, ReasonWrittenOff)
+			f.WrittenOffPlans++
 		}
 		if p.Status.Open() {
-			open++
+			f.OpenPlans++
 		}
 		late := false
 		for _, in := range p.Instalments {
-			late = late || in.Attempts > 1 || in.Status == InstalmentFailed || in.Status == InstalmentOverdue
-			if late && now.Sub(in.Due) < 90*day {
-				missed = true
+			missed := in.Attempts > 1 || in.Status == InstalmentFailed || in.Status == InstalmentOverdue
+			late = late || missed
+			if missed && now.Sub(in.Due) < 90*day {
+				f.MissedPayments90d++
 			}
 		}
 		if p.Status == StatusSettled && !late && p.Paid() > 0 {
-			onTime++
+			f.RepaidOnTime++
 		}
 	}
-	if open >= openPlansMax {
-		d.Reasons = append(d.Reasons, ReasonOpenPlans)
-	}
+	return f
+}
+
+func assess(cfg Config, c identity.Customer, plans []Plan, owed money.Amount, now time.Time) Decision {
+	f := Facts(c, plans, now)
+	d := Decision{Owed: owed, Facts: f, Reasons: risk.CreditReasons(f)}
 	// Growth needs an account older than accountAgeGrowth and no missed
 	// payment in the last 90 days; a missed one keeps the start limit.
 	d.Limit = cfg.LimitStart
-	if !missed && now.Sub(c.Created) >= accountAgeGrowth {
-		d.Limit = min(cfg.LimitMax, cfg.LimitStart+money.Amount(onTime)*cfg.LimitStep)
+	if f.MissedPayments90d == 0 && now.Sub(c.Created) >= accountAgeGrowth {
+		d.Limit = min(cfg.LimitMax, cfg.LimitStart+money.Amount(f.RepaidOnTime)*cfg.LimitStep)
 	}
 	d.Available = max(0, d.Limit-owed)
 	return d
@@ -113,4 +119,50 @@ func CheckLimitTx(ctx context.Context, customerID string, cur money.Currency, li
 		return errUnavailable
 	}
 	return nil
+}
+
+// RiskEngine scores credit checks (risk.Engine): kind "credit".
+type RiskEngine interface {
+	Evaluate(ctx context.Context, in risk.Input, wait bool) (risk.Evaluation, error)
+}
+
+// CheckRequest is one purchase's credit check by the risk engine.
+type CheckRequest struct {
+	PaymentID, MerchantID, CustomerID string
+	Amount                            money.Amount
+	Currency                          money.Currency
+	IP, DeviceID, UserAgent           string
+}
+
+// checkRisk sends the credit check of a purchase to the risk engine as
+// kind "credit", with what d knows of the payer, and applies its
+// decision to d: block refuses (ReasonRisk; the evaluation keeps the
+// engine's reasons), review or challenge keeps the payer at the starting
+// limit, allow leaves d as it is. An engine that does not answer refuses:
+// credit is not given unscored.
+func (s *Service) checkRisk(ctx context.Context, q CheckRequest, d *Decision) {
+	if s.cfg.Risk == nil {
+		return
+	}
+	// In the platform's namespace (merchant ""): the merchant of the
+	// purchase can neither read the payer's credit evaluation nor shape
+	// it with rules or lists of its own.
+	ev, err := s.cfg.Risk.Evaluate(ctx, risk.Input{Event: risk.Event{Time: s.now().UTC(), Kind: risk.KindCredit,
+		Amount: int64(q.Amount), Currency: string(q.Currency), Method: risk.MethodAccount,
+		CustomerID: q.CustomerID, IP: q.IP, DeviceID: q.DeviceID, UserAgent: q.UserAgent},
+		Subject: q.PaymentID, Credit: &d.Facts}, false)
+	if err != nil {
+		s.log.WarnContext(ctx, "pay later: the risk engine did not answer", "customer", q.CustomerID, "err", err)
+		d.Reasons = append(d.Reasons, ReasonRisk)
+		return
+	}
+	switch ev.Decision {
+	case risk.Allow:
+	case risk.Block:
+		s.log.InfoContext(ctx, "pay later refused by risk", "customer", q.CustomerID, "evaluation", ev.ID)
+		d.Reasons = append(d.Reasons, ReasonRisk)
+	default:
+		d.Limit = min(d.Limit, s.cfg.LimitStart)
+		d.Available = max(0, d.Limit-d.Owed)
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/money"
@@ -12,11 +11,14 @@ import (
 
 // OfferRequest asks whether a payer may buy with a plan.
 type OfferRequest struct {
+	PaymentID  string
 	MerchantID string
 	CustomerID string
 	Currency   money.Currency
 	Amount     money.Amount
 	Plan       string
+	// Where the payer buys from (for the risk engine).
+	IP, DeviceID, UserAgent string
 }
 
 // Offer is a plan a payer may take: its terms (dates from now) and the
@@ -45,6 +47,10 @@ func (s *Service) Offer(ctx context.Context, q OfferRequest) (Offer, error) {
 	if err != nil {
 		return Offer{}, err
 	}
+	if len(d.Reasons) == 0 {
+		s.checkRisk(ctx, CheckRequest{PaymentID: q.PaymentID, MerchantID: q.MerchantID, CustomerID: q.CustomerID,
+			Amount: q.Amount, Currency: q.Currency, IP: q.IP, DeviceID: q.DeviceID, UserAgent: q.UserAgent}, &d)
+	}
 	if !d.Allowed(q.Amount) {
 		s.log.InfoContext(ctx, "pay later refused", "customer", q.CustomerID, "merchant", q.MerchantID,
 			"reasons", d.Reasons, "over_limit", q.Amount > d.Available)
@@ -69,6 +75,9 @@ type OpenRequest struct {
 	Currency   money.Currency
 	// AcceptedAt is when the payer accepted the terms.
 	AcceptedAt time.Time
+	// Card is the payer's card that funds the plan (PayerCard); nil:
+	// the wallet.
+	Card *Card
 }
 
 // PlanID is the id of the plan of payment paymentID.
@@ -80,6 +89,9 @@ func PlanID(paymentID string) string { return id.Derived("cpl", paymentID) }
 func (s *Service) OpenTx(ctx context.Context, tx ledger.Tx, o OpenRequest, t time.Time) error {
 	terms := Schedule(o.Plan, o.Amount, o.Currency, t, s.cfg.LateFee)
 	terms.AcceptedAt = o.AcceptedAt.UTC()
+	if o.Card != nil {
+		terms.Funding = &Funding{Source: FundingCard, Card: o.Card}
+	}
 	p := newPlan(PlanID(o.PaymentID), o, terms, t.UTC())
 	p.check()
 	types := []string{EventPlanCreated}
@@ -102,11 +114,14 @@ func (s *Service) PlanByPayment(ctx context.Context, paymentID string) (Plan, er
 }
 
 // Refund is a refund applied to a plan: Applied reduces what is owed, the
-// Excess goes back to the payer's wallet.
+// Excess goes back to the payer's wallet. Of a written-off plan, Applied
+// is what the write-off lost, and goes back to the loss account
+// (ToLoss): the payer never paid it.
 type Refund struct {
 	Next    Plan
 	Applied money.Amount
 	Excess  money.Amount
+	ToLoss  bool
 	events  []string
 }
 
@@ -118,18 +133,17 @@ func (s *Service) PrepareRefund(ctx context.Context, paymentID string, amount mo
 	if err != nil {
 		return Refund{}, err
 	}
-	if p.Status == StatusWrittenOff {
-		// What was written off is not owed any more; a refund goes back
-		// to the payer only beyond it.
-		return Refund{}, kassa.Errorf(kassa.EConflict, "plan_written_off", "the plan of this payment was written off; it cannot be refunded")
-	}
+	// A written-off plan: what the payer never paid was booked as the
+	// platform's loss, so the refund repays the loss first (the parts
+	// written off, from the last back, as for an open plan); only what
+	// the payer did pay beyond it goes back to them.
 	next := p
 	next.Instalments = append([]Instalment(nil), p.Instalments...)
 	before := next.Status
 	applied := next.refund(amount, s.now().UTC())
 	next.Version++
 	next.check()
-	r := Refund{Next: next, Applied: applied, Excess: amount - applied}
+	r := Refund{Next: next, Applied: applied, Excess: amount - applied, ToLoss: p.Status == StatusWrittenOff}
 	if next.Status == StatusSettled && before != StatusSettled {
 		r.events = append(r.events, EventPlanSettled)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kassa/kassa"
+	"github.com/kassa/kassa/acquirer"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/identity"
 	"github.com/kassa/kassa/ledger"
@@ -49,7 +50,6 @@ const (
 	CodeWalletShort   = "wallet_balance_insufficient"
 	codeNoInstalment  = "instalment_not_found"
 	plansPerPayerMax  = 200 // a payer's plans the limit check reads
-	openPlansMax      = 5
 	collectBatchMax   = 100
 	accountAgeGrowth  = 30 * day // younger accounts stay at the start limit
 	reminderSubjectOf = "Kassa pay later"
@@ -90,6 +90,8 @@ type Store interface {
 	DuePlans(ctx context.Context, t time.Time, limit int) ([]Plan, error)
 	// AllPlans pages through every plan by id (reconciliation).
 	AllPlans(ctx context.Context, after string, limit int) ([]Plan, error)
+	// ListPlans lists plans, newest first (the operator's list).
+	ListPlans(ctx context.Context, f PlanFilter) ([]Plan, error)
 	MerchantEnabled(ctx context.Context, merchantID string) (bool, error)
 	SetMerchantEnabled(ctx context.Context, merchantID string, on bool, t time.Time) error
 }
@@ -128,9 +130,16 @@ type Config struct {
 	// LateFee is added to an instalment that goes overdue; 0 (the
 	// default) is none, at most LateFeeMaxCap.
 	LateFee money.Amount
-	Clock   func() time.Time
-	IDs     id.Generator
-	Logger  *slog.Logger
+	// Vault and Acquirer collect instalments from payers' own cards
+	// (card.go); nil: plans are collected from the wallet only.
+	Vault    Vault
+	Acquirer acquirer.Acquirer
+	// Risk scores each purchase's credit check as kind "credit"
+	// (risk.Engine); nil: the rule set alone decides.
+	Risk   RiskEngine
+	Clock  func() time.Time
+	IDs    id.Generator
+	Logger *slog.Logger
 }
 
 // Service runs pay later.
@@ -205,12 +214,13 @@ func (s *Service) EnsureAccounts(ctx context.Context, customerID string, cur mon
 		{ID: FundingAccount(cur), Currency: cur, Code: codeAccountFunding},
 		{ID: LossAccount(cur), Currency: cur, Code: codeAccountLoss},
 		{ID: FeesAccount(cur), Currency: cur, Code: codeAccountFees},
+		{ID: CardClearingAccount(cur), Currency: cur, Code: 3}, // as the card method makes it
 		{ID: payout.WalletAccount(customerID, cur), Currency: cur, Code: 5, Flags: ledger.DebitsMustNotExceedCredits},
 	}
 	if customerID != "" {
 		as = append(as, ledger.Account{ID: ReceivableAccount(customerID, cur), Currency: cur, Code: codeAccountReceivable})
 	} else {
-		as = as[:3]
+		as = as[:4]
 	}
 	res, err := s.cfg.Ledger.CreateAccounts(ctx, "", as)
 	if err != nil {

@@ -16,13 +16,17 @@ package payment
 //     opens the plan in the same transaction;
 //   - cancel / expiry: voids them;
 //   - refund re_X: re_X:0 merchant → receivable, up to what the plan still
-//     owes; re_X:1 merchant → wallet, the rest (what the payer paid).
+//     owes (merchant → credit loss, up to what was written off, for a
+//     written-off plan); re_X:1 merchant → wallet, the rest (what the
+//     payer paid).
 //
 // The payer is always the hosted page's session (ConfirmRequest.PayerID),
 // as for kassa_balance: the merchant's API cannot buy on credit for
 // anyone. MethodRef is "<cus>:<plan>:<unix time the terms were
-// accepted>". The merchant sees the method and the plan's name, never the
-// payer's credit.
+// accepted>", and ":<card_...>" when the payer chose one of their own
+// cards (ConfirmRequest.CardID, credit.PayerCard) to fund the plan. The
+// merchant sees the method and the plan's name, never the payer's credit
+// or card.
 
 import (
 	"context"
@@ -56,6 +60,7 @@ type Credit interface {
 	PrepareRefund(ctx context.Context, paymentID string, amount money.Amount) (credit.Refund, error)
 	CommitRefundTx(ctx context.Context, tx ledger.Tx, r credit.Refund) error
 	PlanByPayment(ctx context.Context, paymentID string) (credit.Plan, error)
+	PayerCard(ctx context.Context, customerID, cardID string) (credit.Card, error)
 }
 
 func init() { RegisterMethod(payLaterMethod{}) }
@@ -86,18 +91,23 @@ func (payLaterMethod) Accounts(money.Currency) []ledger.Account { return nil }
 type payLaterRef struct {
 	payer, plan string
 	accepted    time.Time
+	card        string // the payer's card funding the plan; "": the wallet
 }
 
 func parsePayLaterRef(ref string) (payLaterRef, bool) {
 	parts := strings.Split(ref, ":")
-	if len(parts) != 3 || !credit.ValidPlan(parts[1]) {
+	if (len(parts) != 3 && len(parts) != 4) || !credit.ValidPlan(parts[1]) {
 		return payLaterRef{}, false
 	}
 	sec, err := strconv.ParseInt(parts[2], 10, 64)
 	if err != nil {
 		return payLaterRef{}, false
 	}
-	return payLaterRef{payer: parts[0], plan: parts[1], accepted: time.Unix(sec, 0).UTC()}, true
+	r := payLaterRef{payer: parts[0], plan: parts[1], accepted: time.Unix(sec, 0).UTC()}
+	if len(parts) == 4 {
+		r.card = parts[3]
+	}
+	return r, true
 }
 
 // PayLaterPlan is the plan name of a pay_later payment ("" for another).
@@ -135,8 +145,9 @@ func (payLaterMethod) Resolve(ctx context.Context, s *Service, p Payment, req Co
 			"read and accept the pay later terms to pay later")
 	}
 	view := RiskView{Method: risk.MethodAccount}
-	if _, err := s.cfg.Credit.Offer(ctx, credit.OfferRequest{MerchantID: p.MerchantID, CustomerID: req.PayerID,
-		Currency: p.Currency, Amount: p.Amount, Plan: req.Plan}); err != nil {
+	if _, err := s.cfg.Credit.Offer(ctx, credit.OfferRequest{PaymentID: p.ID, MerchantID: p.MerchantID, CustomerID: req.PayerID,
+		Currency: p.Currency, Amount: p.Amount, Plan: req.Plan, IP: req.ClientIP, DeviceID: req.DeviceID,
+		UserAgent: req.UserAgent}); err != nil {
 		return Instrument{Risk: view}, err
 	}
 	if first := credit.FirstAtPurchase(req.Plan, p.Amount); first > 0 {
@@ -150,6 +161,16 @@ func (payLaterMethod) Resolve(ctx context.Context, s *Service, p Payment, req Co
 		}
 	}
 	ref := fmt.Sprintf("%s:%s:%d", req.PayerID, req.Plan, s.now().Unix())
+	if req.Token != "" {
+		return Instrument{}, kassa.Invalid("payment_method.card", "card_required", "pay later is funded by a card of your Kassa account (card_...)")
+	}
+	if req.CardID != "" {
+		// One of the payer's own cards, never a merchant's.
+		if _, err := s.cfg.Credit.PayerCard(ctx, req.PayerID, req.CardID); err != nil {
+			return Instrument{Risk: view}, err
+		}
+		ref += ":" + req.CardID
+	}
 	return Instrument{Risk: view, Use: func(p *Payment) { p.MethodRef = ref }}, nil
 }
 
@@ -165,7 +186,7 @@ func (payLaterMethod) Authorize(ctx context.Context, s *Service, p Payment, next
 			"this payment belongs to another Kassa account")
 	}
 	// Asked again: the payer may have bought elsewhere while challenged.
-	offer, err := s.cfg.Credit.Offer(ctx, credit.OfferRequest{MerchantID: p.MerchantID, CustomerID: ref.payer,
+	offer, err := s.cfg.Credit.Offer(ctx, credit.OfferRequest{PaymentID: p.ID, MerchantID: p.MerchantID, CustomerID: ref.payer,
 		Currency: p.Currency, Amount: next.Amount, Plan: ref.plan})
 	if err != nil {
 		return Authorization{}, err
@@ -186,21 +207,40 @@ func (payLaterMethod) Authorize(ctx context.Context, s *Service, p Payment, next
 			CreditAccountID: recv, Amount: first, Currency: p.Currency, Code: credit.CodeTransferCollect})
 	}
 	limit := offer.Limit
+	card := s.fundingCard(ctx, p, ref)
 	effect := func(ctx context.Context, tx ledger.Tx, next Payment) error {
 		if err := credit.CheckLimitTx(ctx, ref.payer, p.Currency, limit); err != nil {
 			return err
 		}
 		if next.Status == StatusCaptured {
-			return s.cfg.Credit.OpenTx(ctx, tx, openRequest(next, ref), next.Updated)
+			return s.cfg.Credit.OpenTx(ctx, tx, openRequest(next, ref, card), next.Updated)
 		}
 		return nil
 	}
 	return Authorization{Transfers: ts, Effect: effect}, nil
 }
 
-func openRequest(p Payment, ref payLaterRef) credit.OpenRequest {
+func openRequest(p Payment, ref payLaterRef, card *credit.Card) credit.OpenRequest {
 	return credit.OpenRequest{PaymentID: p.ID, MerchantID: p.MerchantID, CustomerID: ref.payer, Plan: ref.plan,
-		Amount: p.AmountCaptured, Currency: p.Currency, AcceptedAt: ref.accepted}
+		Amount: p.AmountCaptured, Currency: p.Currency, AcceptedAt: ref.accepted, Card: card}
+}
+
+// fundingCard reads the card the payer chose for the plan, before the
+// transaction that opens it. A card gone or expired since the payer
+// chose it does not stop the merchant's capture: the plan is funded by
+// the wallet, and the payer can choose another card on their account
+// page.
+func (s *Service) fundingCard(ctx context.Context, p Payment, ref payLaterRef) *credit.Card {
+	if ref.card == "" {
+		return nil
+	}
+	c, err := s.cfg.Credit.PayerCard(ctx, ref.payer, ref.card)
+	if err != nil {
+		s.log.WarnContext(ctx, "pay later: the payer's card is not usable; the plan is funded by the wallet",
+			"payment", p.ID, "err", err)
+		return nil
+	}
+	return &c
 }
 
 // explainRefusal: the wallet no longer covers the first part.
@@ -230,8 +270,9 @@ func (payLaterMethod) Capture(ctx context.Context, s *Service, p Payment, amount
 // captureEffect opens the plan with the capture.
 func (payLaterMethod) captureEffect(ctx context.Context, s *Service, next Payment) Effect {
 	ref, _ := parsePayLaterRef(next.MethodRef)
+	card := s.fundingCard(ctx, next, ref)
 	return func(ctx context.Context, tx ledger.Tx, next Payment) error {
-		return s.cfg.Credit.OpenTx(ctx, tx, openRequest(next, ref), next.Updated)
+		return s.cfg.Credit.OpenTx(ctx, tx, openRequest(next, ref, card), next.Updated)
 	}
 }
 
@@ -265,9 +306,12 @@ func (payLaterMethod) refundWithEffect(ctx context.Context, s *Service, r *Refun
 	}
 	var ts []ledger.Transfer
 	if pr.Applied > 0 {
+		to := credit.ReceivableAccount(ref.payer, p.Currency)
+		if pr.ToLoss {
+			to = credit.LossAccount(p.Currency) // the plan was written off: the loss is repaid
+		}
 		ts = append(ts, ledger.Transfer{ID: r.ID + ":0", DebitAccountID: merchantAccount(p.MerchantID, p.Currency),
-			CreditAccountID: credit.ReceivableAccount(ref.payer, p.Currency), Amount: pr.Applied, Currency: p.Currency,
-			Code: credit.CodeTransferRefund})
+			CreditAccountID: to, Amount: pr.Applied, Currency: p.Currency, Code: credit.CodeTransferRefund})
 	}
 	if pr.Excess > 0 {
 		if len(ts) > 0 {

@@ -330,6 +330,9 @@ type Input struct {
 	// Standalone: a merchant's own attempt (/v1/risk/evaluate), counted
 	// and read within the merchant only (Event.Standalone).
 	Standalone bool
+	// Credit is what package credit knows of the payer of a credit check
+	// (Event.Kind KindCredit, credit.go); required for that kind.
+	Credit *CreditFacts
 }
 
 // Evaluate scores an attempt and decides. The attempt is counted in the
@@ -370,7 +373,18 @@ func (e *Engine) Evaluate(ctx context.Context, in Input, wait bool) (Evaluation,
 	if ev.ID == "" {
 		ev.ID = cmp.Or(in.Subject, out.ID)
 	}
-	out.Features = e.state.Extract(&ev, make([]float32, len(FeatureNames)))
+	if ev.Kind == KindCredit && in.Credit == nil {
+		return Evaluation{}, kassa.Invalid("", "risk_event_invalid", "a credit check needs the payer's credit facts")
+	}
+	if ev.Kind == KindCredit {
+		// The model scores the purchase as a payment on account (the
+		// kind it was trained on).
+		asPayment := ev
+		asPayment.Kind = KindPayment
+		out.Features = e.state.Extract(&asPayment, make([]float32, len(FeatureNames)))
+	} else {
+		out.Features = e.state.Extract(&ev, make([]float32, len(FeatureNames)))
+	}
 	ms := e.models.Load()
 	var contrib []float64
 	out.Score, out.ModelVersion, contrib = ms.active.score(out.Features)
@@ -386,7 +400,11 @@ func (e *Engine) Evaluate(ctx context.Context, in Input, wait bool) (Evaluation,
 	if err != nil {
 		return Evaluation{}, err
 	}
-	e.decide(&out, &ev, rs, ls, ms.active, contrib)
+	if ev.Kind == KindCredit {
+		e.decideCredit(&out, &ev, *in.Credit, rs, ls)
+	} else {
+		e.decide(&out, &ev, rs, ls, ms.active, contrib)
+	}
 	e.state.Observe(&ev)
 	out.Event = ev
 	e.recent.put(out.ID, &ev)

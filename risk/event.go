@@ -179,9 +179,9 @@ type Signals struct {
 // sizes and values the feature code relies on.
 func (e *Event) Validate() error {
 	switch e.Kind {
-	case KindPayment, KindDeposit, KindWithdrawal, KindPayout, KindSignup, KindLogin:
+	case KindPayment, KindDeposit, KindWithdrawal, KindPayout, KindSignup, KindLogin, KindCredit:
 	default:
-		return fmt.Errorf("kind %q is not one of payment, deposit, withdrawal, payout, signup, login", e.Kind)
+		return fmt.Errorf("kind %q is not one of payment, deposit, withdrawal, payout, signup, login, credit", e.Kind)
 	}
 	switch e.Method {
 	case MethodVoucher, MethodCard, MethodAccount, "":

@@ -332,7 +332,14 @@ func nonZero(h uint64) uint64 {
 // Observe records the attempt itself, at scoring time, before its outcome
 // is known: attempts of every entity of ev, the distinct sets, the
 // customer's location and first-seen time.
-func (s *State) Observe(ev *Event) { s.observe(ev, s.keysOf(ev)) }
+//
+// A credit check (KindCredit) is not an attempt to pay: it is not counted.
+func (s *State) Observe(ev *Event) {
+	if ev.Kind == KindCredit {
+		return
+	}
+	s.observe(ev, s.keysOf(ev))
+}
 
 func (s *State) observe(ev *Event, k keys) {
 	t := ev.Time.Unix()
@@ -448,7 +455,12 @@ func (s *State) observeEmail(k keys, t int64) {
 // Declined, failed and blocked attempts are failures; an approved payment,
 // deposit or withdrawal feeds the customer's profile. An empty or unknown
 // outcome records nothing. Each outcome must be recorded once.
-func (s *State) ObserveOutcome(ev *Event) { s.observeOutcome(ev, s.keysOf(ev)) }
+func (s *State) ObserveOutcome(ev *Event) {
+	if ev.Kind == KindCredit {
+		return
+	}
+	s.observeOutcome(ev, s.keysOf(ev))
+}
 
 func (s *State) observeOutcome(ev *Event, k keys) {
 	t := ev.Time.Unix()

@@ -204,7 +204,7 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	// the hosted pages.
 	acq := acquirer.NewTest()
 	a.openPayouts(cfg.payouts, acquirer.WithTimeout(acq, 10*time.Second))
-	if err := a.openCredit(); err != nil {
+	if err := a.openCredit(acquirer.WithTimeout(acq, 10*time.Second)); err != nil {
 		return nil, err
 	}
 	a.openBusiness(logger)

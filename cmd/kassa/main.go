@@ -81,6 +81,7 @@ func commands() []command {
 		{"members", "invite, list and remove the console's members: merchants' teams and the platform's operators (members invite|list|remove)", runMembers},
 		{"outbox", "show the development outbox: one-time codes sent to payers (--notifier outbox)", runOutbox},
 		{"risk", "export stored risk evaluations for retraining; list, add and lift platform-wide locks (risk export|locks)", runRisk},
+		{"credit", "list pay later plans; write one off by hand, audited (credit plans|write-off)", runCredit},
 		{"gdpr", "export a person's data as a ZIP; erase it (crypto-shredded after the AML retention) (gdpr export|erase)", runGDPR},
 		{"bench", "measure throughput and latency (bench ledger|payments|vault)", runBench},
 		{"version", "print the version", runVersion},

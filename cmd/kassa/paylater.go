@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/kassa/kassa/acquirer"
 	"github.com/kassa/kassa/credit"
 	"github.com/kassa/kassa/id"
 	"github.com/kassa/kassa/merchant"
@@ -19,10 +20,22 @@ import (
 const creditInterval = time.Minute
 
 // openCredit makes the pay later service (docs/pay-later.md).
-func (a *app) openCredit() (err error) {
+// Instalments of a plan the payer funds by card are collected through
+// acq, from cards in a.vault.
+func (a *app) openCredit(acq acquirer.Acquirer) (err error) {
 	a.credit, err = credit.New(credit.Config{Store: sqlstore.NewCredit(a.db), Ledger: a.ledger, Customers: a.identity,
-		Merchants: a.merchants, Notifier: a.notifier, IDs: id.Generator{}, Logger: a.log})
+		Merchants: a.merchants, Notifier: a.notifier, IDs: id.Generator{}, Logger: a.log, Vault: a.vault, Acquirer: acq,
+		Risk: a.creditRisk()})
 	return err
+}
+
+// creditRisk is the risk engine that scores credit checks (kind
+// "credit"); nil with --no-risk.
+func (a *app) creditRisk() credit.RiskEngine {
+	if a.risk == nil {
+		return nil
+	}
+	return a.risk
 }
 
 // collectCredit is one round of the job "credit".
@@ -30,7 +43,7 @@ func (a *app) collectCredit(ctx context.Context) error {
 	rep, err := a.credit.Collect(ctx)
 	if rep != (credit.CollectReport{}) {
 		a.log.InfoContext(ctx, "pay later collection", "paid", rep.Paid, "failed", rep.Failed,
-			"reminded", rep.Reminded, "written_off", rep.WrittenOff, "conflicts", rep.Conflicts)
+			"reminded", rep.Reminded, "written_off", rep.WrittenOff, "conflicts", rep.Conflicts, "unknown", rep.Unknown)
 	}
 	return err
 }

@@ -196,3 +196,23 @@ func (s *Credit) SetMerchantEnabled(ctx context.Context, merchantID string, on b
 		return err
 	})
 }
+
+// ListPlans returns up to f.Limit plans, newest first, of f.CustomerID
+// and in f.Status when set, created before the plan f.Before (a cursor;
+// "" from the newest).
+func (s *Credit) ListPlans(ctx context.Context, f credit.PlanFilter) ([]credit.Plan, error) {
+	q := `SELECT ` + creditPlanColumns + ` FROM credit_plans WHERE (customer_id = ? OR ? = '') AND (status = ? OR ? = '')`
+	args := []any{f.CustomerID, f.CustomerID, string(f.Status), string(f.Status)}
+	if f.Before != "" {
+		var created int64
+		err := s.db.QueryRowContext(ctx, `SELECT created_at FROM credit_plans WHERE id = ?`, f.Before).Scan(&created)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, errCreditPlanNotFound
+		} else if err != nil {
+			return nil, err
+		}
+		q += ` AND (created_at < ? OR (created_at = ? AND id < ?))`
+		args = append(args, created, created, f.Before)
+	}
+	return s.query(ctx, q+` ORDER BY created_at DESC, id DESC LIMIT ?`, append(args, f.Limit)...)
+}

@@ -192,6 +192,8 @@ func (h *Handler) register() {
 	if h.cfg.PayLater != nil {
 		handle("POST /account/plans/{id}/{seq}/pay", h.payInstalment)
 		handle("POST /account/plans/{id}/{seq}/push-back", h.pushBackInstalment)
+		handle("POST /account/plans/{id}/card", h.useCard)
+		handle("POST /account/plans/{id}/wallet", h.useWallet)
 	}
 
 	handle("GET /challenge/{payment_id}", h.showChallenge)

@@ -1,6 +1,7 @@
 package account_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kassa/kassa/acquirer"
 	"github.com/kassa/kassa/compliance"
 	"github.com/kassa/kassa/credit"
 	"github.com/kassa/kassa/httpapi"
@@ -31,6 +33,8 @@ import (
 	"github.com/kassa/kassa/privacy"
 	"github.com/kassa/kassa/risk"
 	"github.com/kassa/kassa/store/sqlstore"
+	"github.com/kassa/kassa/vault"
+	"github.com/kassa/kassa/vault/vaulttest"
 	"github.com/kassa/kassa/voucher"
 	"github.com/kassa/kassa/web"
 	"github.com/kassa/kassa/web/account"
@@ -61,6 +65,8 @@ type fixture struct {
 	// payLater is pay later (off for the merchant until a test switches
 	// it on); merchants changes the merchant's profile.
 	payLater  *credit.Service
+	vault     *vault.Service
+	acq       *acquirer.Test
 	merchants *merchant.Service
 }
 
@@ -137,8 +143,16 @@ func newFixture(t *testing.T, change ...func(*fixtureOptions)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The vault and the test acquirer: payers fund plans with their own
+	// cards.
+	if f.vault, err = vault.New(vault.Config{Store: sqlstore.NewVault(db), Keys: vaulttest.Keys(),
+		FingerprintKey: bytes.Repeat([]byte{7}, vault.FingerprintKeyLengthMin), Logger: logger}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.vault.Close)
+	f.acq = acquirer.NewTest()
 	if f.payLater, err = credit.New(credit.Config{Store: sqlstore.NewCredit(db), Ledger: led, Customers: f.identity,
-		Merchants: merchants, Notifier: f.outbox, Logger: logger}); err != nil {
+		Merchants: merchants, Notifier: f.outbox, Logger: logger, Vault: f.vault, Acquirer: f.acq}); err != nil {
 		t.Fatal(err)
 	}
 	f.payments = payment.New(payment.Config{Store: sqlstore.NewPayments(db), Ledger: led, Vouchers: f.vouchers,

@@ -10,9 +10,12 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 
+	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/credit"
 	"github.com/kassa/kassa/money"
+	"github.com/kassa/kassa/vault"
 	"github.com/kassa/kassa/web"
 )
 
@@ -23,6 +26,8 @@ type PayLater interface {
 	CustomerPlans(ctx context.Context, customerID string) ([]credit.Plan, error)
 	PayNow(ctx context.Context, customerID, planID string, seq int) (credit.Plan, error)
 	PushBack(ctx context.Context, customerID, planID string, seq int) (credit.Plan, error)
+	UseNewCard(ctx context.Context, customerID, planID string, in vault.CardInput) (credit.Plan, error)
+	SetFunding(ctx context.Context, customerID, planID, cardID string) (credit.Plan, error)
 }
 
 var _ PayLater = (*credit.Service)(nil)
@@ -31,7 +36,15 @@ var _ PayLater = (*credit.Service)(nil)
 const plansMax = 20
 
 func init() {
-	notices["instalment_paid"], notices["due_date_moved"] = true, true
+	notices["instalment_paid"], notices["due_date_moved"], notices["plan_funding"] = true, true, true
+	payerTexts["plan_consent_required"] = "Tick the box to let Kassa take the remaining parts from this card."
+	payerTexts["card_not_found"] = "This card is not in your account."
+	payerTexts["plan_closed"] = "This plan is closed."
+	payerTexts[credit.CodeCardsUnavailable] = "Cards cannot be used for pay later on this server."
+	payerTextsDE["plan_consent_required"] = "Bitte bestätigen Sie, dass Kassa die offenen Raten von dieser Karte abbuchen darf."
+	payerTextsDE["card_not_found"] = "Diese Karte gibt es in Ihrem Konto nicht."
+	payerTextsDE["plan_closed"] = "Dieser Plan ist abgeschlossen."
+	payerTextsDE[credit.CodeCardsUnavailable] = "Karten können auf diesem Server nicht für späteres Bezahlen genutzt werden."
 	payerTexts[credit.CodePushedBack] = "A due date of this plan was moved already; each plan allows it once."
 	payerTexts[credit.CodeNotPushable] = "Only a part that is not yet due can be moved."
 	payerTexts[credit.CodeNothingDue] = "This part is not open for payment."
@@ -56,6 +69,10 @@ type planView struct {
 	ID, Merchant, Name, Status, Amount, Owed string
 	Instalments                              []instalmentView
 	CanPushBack                              bool
+	// Funding says where the parts are taken from; Open: the payer can
+	// change it; OnCard: a card now.
+	Funding      string
+	Open, OnCard bool
 }
 
 type instalmentView struct {
@@ -94,7 +111,10 @@ func (h *Handler) payLater(ctx context.Context, l web.Lang, cus string) (*payLat
 		}
 		pv := planView{ID: p.ID, Merchant: h.merchantName(ctx, names, p.MerchantID), Name: texts.T(l, "plan."+p.Plan),
 			Status: texts.T(l, "plan.status."+string(p.Status)), Amount: web.FormatMoney(p.Amount, p.Currency, l),
-			Owed: web.FormatMoney(p.Owed(), p.Currency, l)}
+			Owed: web.FormatMoney(p.Owed(), p.Currency, l), Open: p.Status.Open(), Funding: texts.T(l, "plan.funding.wallet")}
+		if f := credit.FundingOf(p); f.Card != nil {
+			pv.OnCard, pv.Funding = true, texts.T(l, "plan.funding.card", f.Card.Brand, f.Card.Last4)
+		}
 		pushed := false
 		for _, in := range p.Instalments {
 			pushed = pushed || in.PushedBack
@@ -142,4 +162,66 @@ func (h *Handler) planAction(v *visit, done string, act func(ctx context.Context
 		return
 	}
 	h.redirect(v, "/account?done="+done+"#paylater")
+}
+
+// useCard is POST /account/plans/{id}/card: the payer types a card and
+// consents to have the plan's remaining parts taken from it. The number
+// and the CVC are never written back into the page.
+func (h *Handler) useCard(v *visit) {
+	if !h.form(v, formBytesMax) {
+		return
+	}
+	sess, ok := h.requireLogin(v)
+	if !ok {
+		return
+	}
+	if v.input("consent") != "yes" {
+		h.accountError(v, sess, "paylater", kassa.Invalid("consent", "plan_consent_required", "consent required"))
+		return
+	}
+	number := strings.NewReplacer(" ", "", "-", "").Replace(v.input("card_number"))
+	month, year := expiryOf(v.input("card_expiry"))
+	in := vault.CardInput{Number: number, ExpMonth: month, ExpYear: year, CVC: v.input("card_cvc"), Name: v.input("card_name")}
+	_, err := h.cfg.PayLater.UseNewCard(v.r.Context(), sess.CustomerID, v.r.PathValue("id"), in)
+	number, in = "", vault.CardInput{}
+	if err != nil {
+		h.accountError(v, sess, "paylater", err)
+		return
+	}
+	h.redirect(v, "/account?done=plan_funding#paylater")
+}
+
+// useWallet is POST /account/plans/{id}/wallet: the plan's remaining
+// parts are taken from the balance again.
+func (h *Handler) useWallet(v *visit) {
+	if !h.form(v, formBytesMax) {
+		return
+	}
+	sess, ok := h.requireLogin(v)
+	if !ok {
+		return
+	}
+	if _, err := h.cfg.PayLater.SetFunding(v.r.Context(), sess.CustomerID, v.r.PathValue("id"), ""); err != nil {
+		h.accountError(v, sess, "paylater", err)
+		return
+	}
+	h.redirect(v, "/account?done=plan_funding#paylater")
+}
+
+// expiryOf reads MM/YY or MM/YYYY; zeros for anything else (the vault
+// then names the field).
+func expiryOf(s string) (month, year int) {
+	m, y, ok := strings.Cut(strings.ReplaceAll(s, " ", ""), "/")
+	if !ok || len(m) > 2 || (len(y) != 2 && len(y) != 4) {
+		return 0, 0
+	}
+	month, err1 := strconv.Atoi(m)
+	year, err2 := strconv.Atoi(y)
+	if err1 != nil || err2 != nil {
+		return 0, 0
+	}
+	if len(y) == 2 {
+		year += 2000
+	}
+	return month, year
 }
