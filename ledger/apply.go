@@ -176,39 +176,36 @@ func (s *seqState) lockHead(ctx context.Context, l *Ledger, tx Tx, subs []*submi
 
 // readAheadKeys puts into r the accounts and pending transfers subs refer to.
 func (s *seqState) readAheadKeys(r *HeadRead, subs []*submission) {
-	want := func(keys []Key, k Key) []Key {
-		if k.ID == "" {
-			return keys
+	seen := make(map[Key]bool)
+	account := func(k Key) {
+		if _, ok := s.accounts[k]; ok || k.ID == "" || seen[k] {
+			return // cached accounts are kept current by HeadRead.Changed
 		}
-		if _, ok := s.checked[k]; ok {
-			return keys
-		}
-		s.checked[k] = struct{}{}
-		return append(keys, k)
+		seen[k] = true
+		r.Accounts = append(r.Accounts, k)
 	}
 	for _, sub := range subs {
 		for i := range sub.accounts {
-			r.Accounts = want(r.Accounts, Key{sub.owner, sub.accounts[i].ID})
+			account(Key{sub.owner, sub.accounts[i].ID})
 		}
 		for i := range sub.transfers {
 			t := &sub.transfers[i]
-			r.Accounts = want(r.Accounts, Key{sub.owner, t.DebitAccountID})
-			r.Accounts = want(r.Accounts, Key{sub.owner, t.CreditAccountID})
+			account(Key{sub.owner, t.DebitAccountID})
+			account(Key{sub.owner, t.CreditAccountID})
 			if t.PendingID != "" {
-				r.Pendings = want(r.Pendings, Key{sub.owner, t.PendingID})
+				r.Pendings = append(r.Pendings, Key{sub.owner, t.PendingID})
 			}
 		}
 	}
-	// checked now holds what was asked; it counts only once answered.
-	clear(s.checked)
 }
 
 // catchUp follows another writer's commits from what HeadSince read: the
 // tree is extended by the leaf hashes appended since s.head and must then
-// hash to the stored checkpoint; the account and pending caches are
-// replaced by what was read for this batch (the other writer may have
-// changed any of them). It returns false, changing nothing, when the
-// answer does not suffice; the caller then reloads.
+// hash to the stored checkpoint; the accounts the other writer's
+// transfers changed are replaced in the cache, the pending transfers
+// dropped from it, and what was read for this batch added. It returns
+// false, changing nothing, when the answer does not suffice; the caller
+// then reloads.
 func (s *seqState) catchUp(r *HeadRead, head Head) bool {
 	if !r.Moved || head.Size < s.head.Size || r.Checkpoint.Size != head.Size || s.tree == nil {
 		return false
@@ -233,9 +230,16 @@ func (s *seqState) catchUp(r *HeadRead, head Head) bool {
 	// The other writer stored these tiles already.
 	t.full = nil
 	clear(t.dirty)
-	s.invalidate()
+	s.undo = s.undo[:0]
 	s.tree, s.head, s.loaded = t, head, true
 	s.nextExpiry = nanos(r.NextExpiry)
+	// Cached accounts stay but for those the other writer's transfers
+	// changed; pending transfers it may have posted, voided or expired
+	// are read again when needed.
+	for i := range r.Changed {
+		s.cacheAccount(&r.Changed[i])
+	}
+	s.pendings = make(map[Key]*pend)
 	for i := range r.FoundPendings {
 		p := &r.FoundPendings[i]
 		s.pendings[Key{p.Owner, p.ID}] = &pend{Pending: *p, expires: nanos(p.ExpiresAt)}
