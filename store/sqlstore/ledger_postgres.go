@@ -55,8 +55,8 @@ const (
 	pgHeadChanged    = `SELECT ` + ledgerAccountCols + ` FROM ledger_accounts WHERE leaf IN (
 	SELECT debit_leaf FROM ledger_transfers WHERE leaf >= $1 AND leaf < $2
 	UNION SELECT credit_leaf FROM ledger_transfers WHERE leaf >= $1 AND leaf < $2)`
-	pgHeadPendings   = `SELECT ` + ledgerPendingCols + ` FROM ledger_pending JOIN unnest($2::text[], $3::text[]) AS k(owner, id) USING (owner, id) WHERE ` + pgHeadMoved
-	pgHeadAccounts   = `SELECT ` + ledgerAccountCols + ` FROM ledger_accounts WHERE (owner, id) IN (
+	pgHeadPendings = `SELECT ` + ledgerPendingCols + ` FROM ledger_pending JOIN unnest($2::text[], $3::text[]) AS k(owner, id) USING (owner, id) WHERE ` + pgHeadMoved
+	pgHeadAccounts = `SELECT ` + ledgerAccountCols + ` FROM ledger_accounts WHERE (owner, id) IN (
 	SELECT * FROM unnest($2::text[], $3::text[])
 	UNION ALL SELECT p.owner, p.debit_account_id FROM ledger_pending p JOIN unnest($4::text[], $5::text[]) AS k(owner, id) USING (owner, id)
 	UNION ALL SELECT p.owner, p.credit_account_id FROM ledger_pending p JOIN unnest($4::text[], $5::text[]) AS k(owner, id) USING (owner, id))
