@@ -343,11 +343,22 @@ func (s *seqState) evict() {
 }
 
 // apply runs one commit attempt inside the store transaction.
-func (s *seqState) apply(ctx context.Context, l *Ledger, tx Tx, subs []*submission, full bool) (*batch, error) {
-	head, err := s.lockHead(ctx, l, tx, subs)
+func (s *seqState) apply(ctx context.Context, l *Ledger, tx Tx, subsp *[]*submission, full bool) (*batch, error) {
+	head, err := s.lockHead(ctx, l, tx, *subsp)
 	if err != nil {
 		return nil, err
 	}
+	// Calls that queued while the head was being locked (behind another
+	// writer's commit, or the round trip itself) join the batch: the head
+	// is held for the batch's one write round trip however many it carries.
+	events := 0
+	for _, sub := range *subsp {
+		events += sub.events()
+	}
+	if events < l.cfg.BatchEventsMax {
+		*subsp = l.queue.take(*subsp, l.cfg.BatchEventsMax-events)
+	}
+	subs := *subsp
 	s.savedNextExpiry = s.nextExpiry
 	s.epoch++
 	b := &s.b

@@ -52,15 +52,22 @@ const (
 	pgHeadCheckpoint = `SELECT c.size, c.hash, c.note FROM ledger_checkpoints c JOIN ledger_head h ON h.id = 1 AND c.size = h.size WHERE h.size <> $1`
 	pgHeadTiles      = `SELECT n, data FROM ledger_tiles WHERE level = 0 AND n >= $2 AND n < $3 AND ` + pgHeadMoved + ` ORDER BY n`
 	pgHeadNextExpiry = `SELECT MIN(expires_at) FROM ledger_pending WHERE state = 1 AND expires_at > 0 AND ` + pgHeadMoved
-	pgHeadChanged    = `SELECT ` + ledgerAccountCols + ` FROM ledger_accounts WHERE leaf IN (
-	SELECT debit_leaf FROM ledger_transfers WHERE leaf >= $1 AND leaf < $2
-	UNION SELECT credit_leaf FROM ledger_transfers WHERE leaf >= $1 AND leaf < $2)`
-	pgHeadPendings = `SELECT ` + ledgerPendingCols + ` FROM ledger_pending JOIN unnest($2::text[], $3::text[]) AS k(owner, id) USING (owner, id) WHERE ` + pgHeadMoved
-	pgHeadAccounts = `SELECT ` + ledgerAccountCols + ` FROM ledger_accounts WHERE (owner, id) IN (
-	SELECT * FROM unnest($2::text[], $3::text[])
-	UNION ALL SELECT p.owner, p.debit_account_id FROM ledger_pending p JOIN unnest($4::text[], $5::text[]) AS k(owner, id) USING (owner, id)
-	UNION ALL SELECT p.owner, p.credit_account_id FROM ledger_pending p JOIN unnest($4::text[], $5::text[]) AS k(owner, id) USING (owner, id))
-	AND ` + pgHeadMoved
+	// LATERAL: one index lookup per changed account, never a scan of
+	// every account (a generic plan cannot tell how few there are).
+	pgHeadChanged = `SELECT a.* FROM (
+	SELECT debit_leaf AS l FROM ledger_transfers WHERE leaf >= $1 AND leaf < $2
+	UNION SELECT credit_leaf FROM ledger_transfers WHERE leaf >= $1 AND leaf < $2) AS c
+	CROSS JOIN LATERAL (SELECT ` + ledgerAccountCols + ` FROM ledger_accounts WHERE leaf = c.l LIMIT 1) AS a`
+	// The keys' rows are looked up one by one (LATERAL ... LIMIT 1 keeps
+	// the planner from joining them to a scan of the whole table).
+	pgHeadPendingOf = `CROSS JOIN LATERAL (SELECT ` + ledgerPendingCols + ` FROM ledger_pending WHERE owner = k.owner AND id = k.id LIMIT 1) AS p`
+	pgHeadPendings  = `SELECT p.* FROM unnest($2::text[], $3::text[]) AS k(owner, id) ` + pgHeadPendingOf + ` WHERE ` + pgHeadMoved
+	pgHeadAccounts  = `SELECT a.* FROM (
+	SELECT * FROM unnest($2::text[], $3::text[]) AS k(owner, id)
+	UNION SELECT p.owner, p.debit_account_id FROM unnest($4::text[], $5::text[]) AS k(owner, id) ` + pgHeadPendingOf + `
+	UNION SELECT p.owner, p.credit_account_id FROM unnest($4::text[], $5::text[]) AS k(owner, id) ` + pgHeadPendingOf + `) AS k
+	CROSS JOIN LATERAL (SELECT ` + ledgerAccountCols + ` FROM ledger_accounts WHERE owner = k.owner AND id = k.id LIMIT 1) AS a
+	WHERE ` + pgHeadMoved
 )
 
 // HeadSince implements ledger.HeadReader: one pipeline locks the head and
