@@ -348,14 +348,14 @@ func (s *seqState) apply(ctx context.Context, l *Ledger, tx Tx, subsp *[]*submis
 	if err != nil {
 		return nil, err
 	}
-	// Calls that queued while the head was being locked (behind another
-	// writer's commit, or the round trip itself) join the batch: the head
-	// is held for the batch's one write round trip however many it carries.
+	// Calls that queued while the head was being locked join the batch
+	// when no other writer is about: their accounts were not read ahead,
+	// and looking them up would hold the head another round trip.
 	events := 0
 	for _, sub := range *subsp {
 		events += sub.events()
 	}
-	if events < l.cfg.BatchEventsMax {
+	if s.shared == 0 && events < l.cfg.BatchEventsMax {
 		*subsp = l.queue.take(*subsp, l.cfg.BatchEventsMax-events)
 	}
 	subs := *subsp

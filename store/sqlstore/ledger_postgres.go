@@ -47,6 +47,7 @@ func (t *ledgerTx) withConn(f func(*pgx.Conn) error) error {
 // The statements of HeadSince. Each read after the lock is empty unless
 // the head's size differs from the one the sequencer knows ($moved).
 const (
+	pgHeadIdleLimit  = `SET LOCAL idle_in_transaction_session_timeout = '10s'`
 	pgHeadLock       = `SELECT size, ts, writer FROM ledger_head WHERE id = 1 FOR UPDATE`
 	pgHeadMoved      = `EXISTS (SELECT 1 FROM ledger_head WHERE id = 1 AND size <> $1)`
 	pgHeadCheckpoint = `SELECT c.size, c.hash, c.note FROM ledger_checkpoints c JOIN ledger_head h ON h.id = 1 AND c.size = h.size WHERE h.size <> $1`
@@ -80,6 +81,10 @@ func (t pgLedgerTx) HeadSince(ctx context.Context, r *ledger.HeadRead) (ledger.H
 	pOwners, pIDs := ledgerKeyArrays(r.Pendings)
 	err := t.withConn(func(c *pgx.Conn) error {
 		var b pgx.Batch
+		// A node that vanishes while it holds the head (no FIN, no RST)
+		// would block every other node's ledger until the server noticed;
+		// between its two pipelines the session is idle in transaction.
+		b.Queue(pgHeadIdleLimit)
 		b.Queue(pgHeadLock)
 		b.Queue(pgHeadCheckpoint, since)
 		b.Queue(pgHeadTiles, since, first, first+ledger.HeadReadTilesMax)
@@ -100,6 +105,9 @@ func (t pgLedgerTx) HeadSince(ctx context.Context, r *ledger.HeadRead) (ledger.H
 }
 
 func (t pgLedgerTx) readHead(br pgx.BatchResults, r *ledger.HeadRead, h *ledger.Head, pendings, accounts bool) error {
+	if _, err := br.Exec(); err != nil {
+		return fmt.Errorf("idle limit: %w", err)
+	}
 	if err := br.QueryRow().Scan(&h.Size, &h.Timestamp, &h.Writer); err != nil {
 		return fmt.Errorf("lock head: %w", err)
 	}
