@@ -178,8 +178,8 @@ func (s *seqState) lockHead(ctx context.Context, l *Ledger, tx Tx, subs []*submi
 func (s *seqState) readAheadKeys(r *HeadRead, subs []*submission) {
 	seen := make(map[Key]bool)
 	account := func(k Key) {
-		if _, ok := s.accounts[k]; ok || k.ID == "" || seen[k] {
-			return // cached accounts are kept current by HeadRead.Changed
+		if k.ID == "" || seen[k] {
+			return
 		}
 		seen[k] = true
 		r.Accounts = append(r.Accounts, k)
@@ -201,11 +201,9 @@ func (s *seqState) readAheadKeys(r *HeadRead, subs []*submission) {
 
 // catchUp follows another writer's commits from what HeadSince read: the
 // tree is extended by the leaf hashes appended since s.head and must then
-// hash to the stored checkpoint; the accounts the other writer's
-// transfers changed are replaced in the cache, the pending transfers
-// dropped from it, and what was read for this batch added. It returns
-// false, changing nothing, when the answer does not suffice; the caller
-// then reloads.
+// hash to the stored checkpoint; the account and pending caches are
+// replaced by what was read for this batch. It returns false, changing
+// nothing, when the answer does not suffice; the caller then reloads.
 func (s *seqState) catchUp(r *HeadRead, head Head) bool {
 	if !r.Moved || head.Size < s.head.Size || r.Checkpoint.Size != head.Size || s.tree == nil {
 		return false
@@ -230,16 +228,11 @@ func (s *seqState) catchUp(r *HeadRead, head Head) bool {
 	// The other writer stored these tiles already.
 	t.full = nil
 	clear(t.dirty)
-	s.undo = s.undo[:0]
+	// The other writer may have changed any cached account or pending
+	// transfer: the caches start again from what was read for this batch.
+	s.invalidate()
 	s.tree, s.head, s.loaded = t, head, true
 	s.nextExpiry = nanos(r.NextExpiry)
-	// Cached accounts stay but for those the other writer's transfers
-	// changed; pending transfers it may have posted, voided or expired
-	// are read again when needed.
-	for i := range r.Changed {
-		s.cacheAccount(&r.Changed[i])
-	}
-	s.pendings = make(map[Key]*pend)
 	for i := range r.FoundPendings {
 		p := &r.FoundPendings[i]
 		s.pendings[Key{p.Owner, p.ID}] = &pend{Pending: *p, expires: nanos(p.ExpiresAt)}

@@ -133,11 +133,6 @@ type HeadRead struct {
 	// that exist (and the pending transfers' accounts).
 	FoundAccounts []Account
 	FoundPendings []Pending
-	// Changed holds, as stored now, every account that a transfer among
-	// the leaves Since.Size .. Since.Size+HeadReadTilesMax*256-1 debits
-	// or credits: what other writers changed (balances change only by
-	// transfers), so the caller's other cached accounts stay valid.
-	Changed []Account
 }
 
 func (r *HeadRead) reset(since Head) {
@@ -146,9 +141,8 @@ func (r *HeadRead) reset(since Head) {
 	clear(r.Tiles)
 	clear(r.FoundAccounts)
 	clear(r.FoundPendings)
-	clear(r.Changed)
 	*r = HeadRead{Since: since, Accounts: r.Accounts[:0], Pendings: r.Pendings[:0], Tiles: r.Tiles[:0],
-		FoundAccounts: r.FoundAccounts[:0], FoundPendings: r.FoundPendings[:0], Changed: r.Changed[:0]}
+		FoundAccounts: r.FoundAccounts[:0], FoundPendings: r.FoundPendings[:0]}
 }
 
 // Head is the log head: one row that every commit updates, so that writers

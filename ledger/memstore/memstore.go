@@ -125,21 +125,6 @@ func (t *tx) HeadSince(ctx context.Context, r *ledger.HeadRead) (ledger.Head, er
 			r.FoundAccounts = append(r.FoundAccounts, *a)
 		}
 	}
-	changed := make(map[ledger.Key]bool)
-	for i := r.Since.Size; i < min(h.Size, r.Since.Size+ledger.HeadReadTilesMax<<ledger.TileHeight); i++ {
-		l := t.s.leaves[i]
-		if l.transfer == nil {
-			continue
-		}
-		for _, ref := range l.refs {
-			a := t.s.leaves[ref].account
-			k := ledger.Key{Owner: a.Owner, ID: a.ID}
-			if !changed[k] {
-				changed[k] = true
-				r.Changed = append(r.Changed, *t.s.accounts[k])
-			}
-		}
-	}
 	for _, k := range r.Pendings {
 		if p := t.s.pendings[k]; p != nil {
 			r.FoundPendings = append(r.FoundPendings, *p)

@@ -53,12 +53,6 @@ const (
 	pgHeadCheckpoint = `SELECT c.size, c.hash, c.note FROM ledger_checkpoints c JOIN ledger_head h ON h.id = 1 AND c.size = h.size WHERE h.size <> $1`
 	pgHeadTiles      = `SELECT n, data FROM ledger_tiles WHERE level = 0 AND n >= $2 AND n < $3 AND ` + pgHeadMoved + ` ORDER BY n`
 	pgHeadNextExpiry = `SELECT MIN(expires_at) FROM ledger_pending WHERE state = 1 AND expires_at > 0 AND ` + pgHeadMoved
-	// LATERAL: one index lookup per changed account, never a scan of
-	// every account (a generic plan cannot tell how few there are).
-	pgHeadChanged = `SELECT a.* FROM (
-	SELECT debit_leaf AS l FROM ledger_transfers WHERE leaf >= $1 AND leaf < $2
-	UNION SELECT credit_leaf FROM ledger_transfers WHERE leaf >= $1 AND leaf < $2) AS c
-	CROSS JOIN LATERAL (SELECT ` + ledgerAccountCols + ` FROM ledger_accounts WHERE leaf = c.l LIMIT 1) AS a`
 	// The keys' rows are looked up one by one (LATERAL ... LIMIT 1 keeps
 	// the planner from joining them to a scan of the whole table).
 	pgHeadPendingOf = `CROSS JOIN LATERAL (SELECT ` + ledgerPendingCols + ` FROM ledger_pending WHERE owner = k.owner AND id = k.id LIMIT 1) AS p`
@@ -89,7 +83,6 @@ func (t pgLedgerTx) HeadSince(ctx context.Context, r *ledger.HeadRead) (ledger.H
 		b.Queue(pgHeadCheckpoint, since)
 		b.Queue(pgHeadTiles, since, first, first+ledger.HeadReadTilesMax)
 		b.Queue(pgHeadNextExpiry, since)
-		b.Queue(pgHeadChanged, since, since+ledger.HeadReadTilesMax<<ledger.TileHeight)
 		if len(pOwners) > 0 {
 			b.Queue(pgHeadPendings, since, pOwners, pIDs)
 		}
@@ -142,18 +135,6 @@ func (t pgLedgerTx) readHead(br pgx.BatchResults, r *ledger.HeadRead, h *ledger.
 	}
 	if next != nil {
 		r.NextExpiry = ledgerTime(*next)
-	}
-	rows, _ = br.Query()
-	for rows.Next() {
-		var a ledger.Account
-		if err := scanLedgerAccount(rows, &a); err != nil {
-			rows.Close()
-			return fmt.Errorf("read changed accounts: %w", err)
-		}
-		r.Changed = append(r.Changed, a)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read changed accounts: %w", err)
 	}
 	if pendings {
 		rows, _ := br.Query()
