@@ -336,22 +336,11 @@ func (s *seqState) evict() {
 }
 
 // apply runs one commit attempt inside the store transaction.
-func (s *seqState) apply(ctx context.Context, l *Ledger, tx Tx, subsp *[]*submission, full bool) (*batch, error) {
-	head, err := s.lockHead(ctx, l, tx, *subsp)
+func (s *seqState) apply(ctx context.Context, l *Ledger, tx Tx, subs []*submission, full bool) (*batch, error) {
+	head, err := s.lockHead(ctx, l, tx, subs)
 	if err != nil {
 		return nil, err
 	}
-	// Calls that queued while the head was being locked join the batch
-	// when no other writer is about: their accounts were not read ahead,
-	// and looking them up would hold the head another round trip.
-	events := 0
-	for _, sub := range *subsp {
-		events += sub.events()
-	}
-	if s.shared == 0 && events < l.cfg.BatchEventsMax {
-		*subsp = l.queue.take(*subsp, l.cfg.BatchEventsMax-events)
-	}
-	subs := *subsp
 	s.savedNextExpiry = s.nextExpiry
 	s.epoch++
 	b := &s.b

@@ -328,8 +328,7 @@ func (l *Ledger) run() {
 				return
 			}
 		}
-		var err error
-		subs, err = l.commit(subs)
+		err := l.commit(subs)
 		for _, s := range subs {
 			s.done <- err
 		}
@@ -343,11 +342,10 @@ func (l *Ledger) drain() {
 	}
 }
 
-// commit applies and writes one batch and returns its calls: subs and
-// those that queued while it waited for the head (apply takes them). A
-// duplicate id unknown to the cache makes the store refuse the batch; it
-// is then applied again with every transfer id looked up.
-func (l *Ledger) commit(subs []*submission) ([]*submission, error) {
+// commit applies and writes one batch. A duplicate id unknown to the cache
+// makes the store refuse the batch; it is then applied again with every
+// transfer id looked up.
+func (l *Ledger) commit(subs []*submission) error {
 	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.CommitTimeout)
 	defer cancel()
 	full := false
@@ -357,7 +355,7 @@ func (l *Ledger) commit(subs []*submission) ([]*submission, error) {
 		err := l.store.Update(ctx, func(ctx context.Context, tx Tx) error {
 			l.st.rollback()
 			var err error
-			b, err = l.st.apply(ctx, l, tx, &subs, full)
+			b, err = l.st.apply(ctx, l, tx, subs, full)
 			return err
 		})
 		if err == nil {
@@ -365,7 +363,7 @@ func (l *Ledger) commit(subs []*submission) ([]*submission, error) {
 			if l.cfg.OnCommit != nil && b != nil {
 				l.cfg.OnCommit(b.leaves, time.Since(start))
 			}
-			return subs, nil
+			return nil
 		}
 		l.st.rollback()
 		if errors.Is(err, ErrDuplicate) && !full && attempt == 0 {
@@ -376,6 +374,6 @@ func (l *Ledger) commit(subs []*submission) ([]*submission, error) {
 		// from the store next time.
 		l.st.invalidate()
 		l.cfg.Logger.Error("ledger commit", "err", err)
-		return subs, fmt.Errorf("ledger: commit: %w", err)
+		return fmt.Errorf("ledger: commit: %w", err)
 	}
 }

@@ -306,7 +306,7 @@ func (db *DB) transactOnce(ctx context.Context, fn func(tx *Tx) error) (err erro
 		return db.comb.transact(ctx, fn)
 	}
 	tx := &Tx{db: db}
-	if db.dialect == Postgres {
+	if db.dialect == Postgres && ctx.Value(withConnKey{}) != nil {
 		// The ledger pipelines its batch on the transaction's connection
 		// (ledger_postgres.go), so the transaction keeps it at hand.
 		if tx.conn, err = db.write.Conn(ctx); err != nil {
@@ -338,6 +338,10 @@ func (db *DB) transactOnce(ctx context.Context, fn func(tx *Tx) error) (err erro
 	}
 	return nil
 }
+
+// withConnKey marks a context whose transactions keep their connection
+// at hand (Tx.conn): the ledger's, which pipelines on it.
+type withConnKey struct{}
 
 func (db *DB) retryable(err error) bool {
 	switch db.dialect {

@@ -150,6 +150,9 @@ func ledgerValues(rows, cols int) string {
 // Update implements ledger.Store.
 func (s *Ledger) Update(ctx context.Context, fn func(ctx context.Context, tx ledger.Tx) error) error {
 	var last *ledgerTx
+	if s.db.dialect == Postgres {
+		ctx = context.WithValue(ctx, withConnKey{}, true)
+	}
 	err := s.db.Transact(ctx, func(tx *Tx) error {
 		if s.db.dialect == SQLite {
 			// Multi-row INSERTs keep statement journals (copies of the
