@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/kassa/kassa/money"
@@ -72,6 +73,18 @@ type seqState struct {
 	undo            []undo
 	savedNextExpiry int64
 
+	// shared counts down the batches after another writer last committed
+	// in between two of ours: while it is positive, HeadSince is asked to
+	// read the batch's accounts ahead, in case the head moved again.
+	shared int
+	read   HeadRead
+	// checked holds the keys HeadSince looked up for the batch in
+	// progress: prefetch need not look for those it did not find.
+	checked map[Key]struct{}
+	// catchUps and reloads count how the sequencer followed other
+	// writers' commits (Ledger.Followed).
+	catchUps, reloads atomic.Uint64
+
 	b batch // reused between batches
 }
 
@@ -109,6 +122,136 @@ func (s *seqState) init() {
 	s.pendings = make(map[Key]*pend)
 	s.b.newIDs = make(map[Key]int32)
 	s.b.known = make(map[Key]*Transfer)
+	s.checked = make(map[Key]struct{})
+}
+
+// sharedBatches is how many of its batches a writer keeps reading ahead
+// after it last saw another writer's commit.
+const sharedBatches = 32
+
+// lockHead locks the log head and brings the caches up to it: nothing to
+// do when this writer committed last; otherwise a store that reads ahead
+// (HeadReader) hands over, in the round trip that locked the head, the
+// leaf hashes and the batch's accounts the caches need, and the tree is
+// extended instead of reloaded.
+func (s *seqState) lockHead(ctx context.Context, l *Ledger, tx Tx, subs []*submission) (Head, error) {
+	clear(s.checked)
+	hr, ok := tx.(HeadReader)
+	if !ok || !s.loaded {
+		head, err := tx.Head(ctx)
+		if err != nil {
+			return head, fmt.Errorf("read head: %w", err)
+		}
+		if !s.loaded || head != s.head {
+			if s.loaded {
+				s.reloads.Add(1)
+			}
+			return head, s.load(ctx, tx, head)
+		}
+		return head, nil
+	}
+	r := &s.read
+	r.reset(s.head)
+	if s.shared > 0 {
+		s.readAheadKeys(r, subs)
+	}
+	head, err := hr.HeadSince(ctx, r)
+	if err != nil {
+		return head, fmt.Errorf("read head: %w", err)
+	}
+	if head == s.head {
+		if s.shared > 0 {
+			s.shared--
+		}
+		return head, nil
+	}
+	s.shared = sharedBatches
+	if s.catchUp(r, head) {
+		s.catchUps.Add(1)
+		return head, nil
+	}
+	s.reloads.Add(1)
+	return head, s.load(ctx, tx, head)
+}
+
+// readAheadKeys puts into r the accounts and pending transfers subs refer to.
+func (s *seqState) readAheadKeys(r *HeadRead, subs []*submission) {
+	seen := make(map[Key]bool)
+	account := func(k Key) {
+		if k.ID == "" || seen[k] {
+			return
+		}
+		seen[k] = true
+		r.Accounts = append(r.Accounts, k)
+	}
+	for _, sub := range subs {
+		for i := range sub.accounts {
+			account(Key{sub.owner, sub.accounts[i].ID})
+		}
+		for i := range sub.transfers {
+			t := &sub.transfers[i]
+			account(Key{sub.owner, t.DebitAccountID})
+			account(Key{sub.owner, t.CreditAccountID})
+			if t.PendingID != "" {
+				r.Pendings = append(r.Pendings, Key{sub.owner, t.PendingID})
+			}
+		}
+	}
+}
+
+// catchUp follows another writer's commits from what HeadSince read: the
+// tree is extended by the leaf hashes appended since s.head and must then
+// hash to the stored checkpoint; the account and pending caches are
+// replaced by what was read for this batch. It returns false, changing
+// nothing, when the answer does not suffice; the caller then reloads.
+func (s *seqState) catchUp(r *HeadRead, head Head) bool {
+	if !r.Moved || head.Size < s.head.Size || r.Checkpoint.Size != head.Size || s.tree == nil {
+		return false
+	}
+	first := s.head.Size / tileWidthMax
+	t := s.tree.clone()
+	for i := s.head.Size; i < head.Size; i++ {
+		k := int(i/tileWidthMax - first)
+		if k >= len(r.Tiles) || r.Tiles[k].Tile.N != first+int64(k) {
+			return false
+		}
+		off := int(i%tileWidthMax) * 32
+		data := r.Tiles[k].Data
+		if off+32 > len(data) {
+			return false
+		}
+		t.append(tlog.Hash(data[off : off+32]))
+	}
+	if t.root() != r.Checkpoint.Hash {
+		return false
+	}
+	// The other writer stored these tiles already.
+	t.full = nil
+	clear(t.dirty)
+	// The other writer may have changed any cached account or pending
+	// transfer: the caches start again from what was read for this batch.
+	s.invalidate()
+	s.tree, s.head, s.loaded = t, head, true
+	s.nextExpiry = nanos(r.NextExpiry)
+	for i := range r.FoundPendings {
+		p := &r.FoundPendings[i]
+		s.pendings[Key{p.Owner, p.ID}] = &pend{Pending: *p, expires: nanos(p.ExpiresAt)}
+	}
+	for i := range r.FoundAccounts {
+		s.cacheAccount(&r.FoundAccounts[i])
+	}
+	for _, k := range r.Accounts {
+		s.checked[k] = struct{}{}
+	}
+	return true
+}
+
+// cacheAccount puts a stored account into the cache.
+func (s *seqState) cacheAccount(a *Account) {
+	c := &acct{Account: *a}
+	c.bal = [4]int64{int64(a.DebitsPending), int64(a.DebitsPosted), int64(a.CreditsPending), int64(a.CreditsPosted)}
+	c.DebitsPending, c.DebitsPosted, c.CreditsPending, c.CreditsPosted = 0, 0, 0, 0
+	s.accounts[Key{a.Owner, a.ID}] = c
 }
 
 func (s *seqState) invalidate() {
@@ -194,14 +337,9 @@ func (s *seqState) evict() {
 
 // apply runs one commit attempt inside the store transaction.
 func (s *seqState) apply(ctx context.Context, l *Ledger, tx Tx, subs []*submission, full bool) (*batch, error) {
-	head, err := tx.Head(ctx)
+	head, err := s.lockHead(ctx, l, tx, subs)
 	if err != nil {
-		return nil, fmt.Errorf("read head: %w", err)
-	}
-	if !s.loaded || head != s.head {
-		if err := s.load(ctx, tx, head); err != nil {
-			return nil, err
-		}
+		return nil, err
 	}
 	s.savedNextExpiry = s.nextExpiry
 	s.epoch++
@@ -348,6 +486,9 @@ func (s *seqState) prefetch(ctx context.Context, tx Tx, subs []*submission, expi
 		if _, ok := s.accounts[k]; ok {
 			return
 		}
+		if _, ok := s.checked[k]; ok {
+			return
+		}
 		if _, ok := seen[k]; ok {
 			return
 		}
@@ -413,11 +554,7 @@ func (s *seqState) prefetch(ctx context.Context, tx Tx, subs []*submission, expi
 			return fmt.Errorf("look up accounts: %w", err)
 		}
 		for i := range as {
-			a := &as[i]
-			c := &acct{Account: *a}
-			c.bal = [4]int64{int64(a.DebitsPending), int64(a.DebitsPosted), int64(a.CreditsPending), int64(a.CreditsPosted)}
-			c.DebitsPending, c.DebitsPosted, c.CreditsPending, c.CreditsPosted = 0, 0, 0, 0
-			s.accounts[Key{a.Owner, a.ID}] = c
+			s.cacheAccount(&as[i])
 		}
 	}
 	if len(trKeys) > 0 {

@@ -173,6 +173,14 @@ func (l *Ledger) Origin() string { return l.origin }
 // commit (kassa_ledger_queued_submissions).
 func (l *Ledger) Waiting() int { return l.queue.waiting() }
 
+// Followed returns how often the sequencer found another writer's commits
+// (a process sharing the database) before one of its batches and followed
+// them: by extending its tree from what the store read with the head lock
+// (catchUps, HeadReader) or by reloading from the store (reloads).
+func (l *Ledger) Followed() (catchUps, reloads uint64) {
+	return l.st.catchUps.Load(), l.st.reloads.Load()
+}
+
 // Close stops the sequencer after the batch in progress; queued calls get
 // ErrClosed.
 func (l *Ledger) Close() error {

@@ -90,6 +90,61 @@ type Tx interface {
 	Append(ctx context.Context, b *Batch) error
 }
 
+// HeadReader is a Tx that locks the head and, in the same round trip,
+// reads what the sequencer needs to catch up when another writer (a
+// process sharing the database) committed since its last batch: the leaf
+// hashes appended since, the checkpoint they must hash to, and the
+// accounts and pending transfers the batch is about to touch. The
+// sequencer then extends its Merkle tree instead of reloading it, and the
+// head row is held from that round trip's end until the commit, not for
+// a reload's several round trips. Optional: store/sqlstore implements it
+// on PostgreSQL; other stores get Head and a reload.
+type HeadReader interface {
+	// HeadSince is Head with r: when the locked head's Size differs from
+	// r.Since.Size it sets r.Moved and fills the rest of r's answer.
+	HeadSince(ctx context.Context, r *HeadRead) (Head, error)
+}
+
+// HeadReadTilesMax bounds the level-0 tiles one HeadSince returns: a
+// writer more than this many tiles (times 256 leaves) behind reloads.
+const HeadReadTilesMax = 64
+
+// HeadRead is HeadReader.HeadSince's question and answer.
+type HeadRead struct {
+	// Since is the head the caller's memory reflects.
+	Since Head
+	// Accounts and Pendings are looked up when the head moved; so are the
+	// accounts of the pending transfers among Pendings.
+	Accounts, Pendings []Key
+
+	// Moved is set when the locked head's Size is not Since.Size; only
+	// then are the fields below filled.
+	Moved bool
+	// Checkpoint is the stored checkpoint at the locked head's size (zero
+	// when there is none).
+	Checkpoint Checkpoint
+	// Tiles are the stored level-0 tiles (leaf hashes) with
+	// N >= Since.Size/256, by ascending N, at most HeadReadTilesMax.
+	Tiles []TileData
+	// NextExpiry is the smallest ExpiresAt of a pending transfer in
+	// StatePending (zero: none).
+	NextExpiry time.Time
+	// FoundAccounts and FoundPendings are those of Accounts and Pendings
+	// that exist (and the pending transfers' accounts).
+	FoundAccounts []Account
+	FoundPendings []Pending
+}
+
+func (r *HeadRead) reset(since Head) {
+	clear(r.Accounts)
+	clear(r.Pendings)
+	clear(r.Tiles)
+	clear(r.FoundAccounts)
+	clear(r.FoundPendings)
+	*r = HeadRead{Since: since, Accounts: r.Accounts[:0], Pendings: r.Pendings[:0], Tiles: r.Tiles[:0],
+		FoundAccounts: r.FoundAccounts[:0], FoundPendings: r.FoundPendings[:0]}
+}
+
 // Head is the log head: one row that every commit updates, so that writers
 // serialize on it and can tell whether anyone else committed since.
 type Head struct {

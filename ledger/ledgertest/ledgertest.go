@@ -15,4 +15,5 @@ func Run(t *testing.T, open Opener) {
 	t.Run("TreeMatchesTlog", func(t *testing.T) { TreeMatchesTlog(t, open) })
 	t.Run("ExpiryAndQueries", func(t *testing.T) { ExpiryAndQueries(t, open) })
 	t.Run("AmbiguousCommit", func(t *testing.T) { AmbiguousCommit(t, open) })
+	t.Run("SharedWriters", func(t *testing.T) { SharedWriters(t, open) })
 }

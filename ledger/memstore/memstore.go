@@ -88,6 +88,56 @@ func (t *tx) Head(ctx context.Context) (ledger.Head, error) {
 	return t.s.head, nil
 }
 
+var _ ledger.HeadReader = (*tx)(nil)
+
+// HeadSince implements ledger.HeadReader, so that several ledgers on one
+// memstore follow each other as they do on PostgreSQL.
+func (t *tx) HeadSince(ctx context.Context, r *ledger.HeadRead) (ledger.Head, error) {
+	t.s.mu.RLock()
+	defer t.s.mu.RUnlock()
+	h := t.s.head
+	if h.Size == r.Since.Size {
+		return h, nil
+	}
+	r.Moved = true
+	for _, cp := range t.s.cps {
+		if cp.Size == h.Size {
+			r.Checkpoint = cp
+		}
+	}
+	first := r.Since.Size / (1 << ledger.TileHeight)
+	for n := first; n < first+ledger.HeadReadTilesMax; n++ {
+		d, ok := t.s.tiles[[2]int64{0, n}]
+		if !ok {
+			break
+		}
+		r.Tiles = append(r.Tiles, ledger.TileData{Tile: tlog.Tile{H: ledger.TileHeight, L: 0, N: n, W: len(d) / tlog.HashSize}, Data: slices.Clone(d)})
+	}
+	for _, p := range t.s.pendings {
+		if p.State == ledger.StatePending && !p.ExpiresAt.IsZero() && (r.NextExpiry.IsZero() || p.ExpiresAt.Before(r.NextExpiry)) {
+			r.NextExpiry = p.ExpiresAt
+		}
+	}
+	seen := make(map[ledger.Key]bool)
+	addAccount := func(k ledger.Key) {
+		if a := t.s.accounts[k]; a != nil && !seen[k] {
+			seen[k] = true
+			r.FoundAccounts = append(r.FoundAccounts, *a)
+		}
+	}
+	for _, k := range r.Pendings {
+		if p := t.s.pendings[k]; p != nil {
+			r.FoundPendings = append(r.FoundPendings, *p)
+			addAccount(ledger.Key{Owner: p.Owner, ID: p.DebitAccountID})
+			addAccount(ledger.Key{Owner: p.Owner, ID: p.CreditAccountID})
+		}
+	}
+	for _, k := range r.Accounts {
+		addAccount(k)
+	}
+	return h, nil
+}
+
 func (t *tx) LatestCheckpoint(ctx context.Context) (ledger.Checkpoint, error) {
 	return t.s.LatestCheckpoint(ctx)
 }

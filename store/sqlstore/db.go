@@ -62,6 +62,9 @@ type DB struct {
 	durability []Setting // as read at open
 
 	failoverEpoch atomic.Uint64 // PostgreSQL: bumped when the server failed over (postgres.go)
+	// ledgerTraceFn, when set (tests), is called at points of a ledger
+	// batch on PostgreSQL (ledger_postgres.go).
+	ledgerTraceFn func(point int)
 
 	dir        string       // SQLite: the data directory
 	lindexOnce sync.Once    // SQLite: opens the ledger's account index
@@ -172,7 +175,8 @@ func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *s
 // Tx is a write transaction. Its methods rebind placeholders.
 type Tx struct {
 	*sql.Tx
-	db *DB
+	db   *DB
+	conn *sql.Conn // on PostgreSQL, the connection of Tx
 }
 
 // DB returns the database the transaction belongs to.
@@ -301,11 +305,22 @@ func (db *DB) transactOnce(ctx context.Context, fn func(tx *Tx) error) (err erro
 	if db.comb != nil {
 		return db.comb.transact(ctx, fn)
 	}
-	sqlTx, err := db.write.BeginTx(ctx, nil)
+	tx := &Tx{db: db}
+	if db.dialect == Postgres && ctx.Value(withConnKey{}) != nil {
+		// The ledger pipelines its batch on the transaction's connection
+		// (ledger_postgres.go), so the transaction keeps it at hand.
+		if tx.conn, err = db.write.Conn(ctx); err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		defer tx.conn.Close()
+		tx.Tx, err = tx.conn.BeginTx(ctx, nil)
+	} else {
+		tx.Tx, err = db.write.BeginTx(ctx, nil)
+	}
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	tx := &Tx{Tx: sqlTx, db: db}
+	sqlTx := tx.Tx
 	defer func() {
 		if p := recover(); p != nil {
 			_ = sqlTx.Rollback()
@@ -323,6 +338,10 @@ func (db *DB) transactOnce(ctx context.Context, fn func(tx *Tx) error) (err erro
 	}
 	return nil
 }
+
+// withConnKey marks a context whose transactions keep their connection
+// at hand (Tx.conn): the ledger's, which pipelines on it.
+type withConnKey struct{}
 
 func (db *DB) retryable(err error) bool {
 	switch db.dialect {

@@ -149,6 +149,10 @@ func ledgerValues(rows, cols int) string {
 
 // Update implements ledger.Store.
 func (s *Ledger) Update(ctx context.Context, fn func(ctx context.Context, tx ledger.Tx) error) error {
+	var last *ledgerTx
+	if s.db.dialect == Postgres {
+		ctx = context.WithValue(ctx, withConnKey{}, true)
+	}
 	err := s.db.Transact(ctx, func(tx *Tx) error {
 		if s.db.dialect == SQLite {
 			// Multi-row INSERTs keep statement journals (copies of the
@@ -169,9 +173,19 @@ func (s *Ledger) Update(ctx context.Context, fn func(ctx context.Context, tx led
 			}
 		}
 		lt := &ledgerTx{tx: tx, stmts: map[string]*sql.Stmt{}}
+		last = lt
 		defer lt.close()
+		if s.db.dialect == Postgres {
+			return fn(ctx, pgLedgerTx{lt})
+		}
 		return fn(ctx, lt)
 	})
+	var ce *commitError
+	if err != nil && last != nil && last.committed && errors.As(err, &ce) {
+		// The batch's pipeline committed; what failed is ending the
+		// empty transaction after it.
+		err = nil
+	}
 	if err == nil && s.db.dialect == SQLite {
 		// The account index follows the ledger (ledger_index.go). If it
 		// cannot open, listings say so; the commit stands.
@@ -187,6 +201,9 @@ type ledgerTx struct {
 	stmts map[string]*sql.Stmt
 	args  []any
 	order []int32
+	// committed is set when the batch's own pipeline committed it
+	// (PostgreSQL, ledger_postgres.go).
+	committed bool
 }
 
 func (t *ledgerTx) close() {
@@ -340,15 +357,15 @@ func (t *ledgerTx) Append(ctx context.Context, b *ledger.Batch) error {
 }
 
 func (t *ledgerTx) append(ctx context.Context, b *ledger.Batch) error {
-	if err := t.insertRows(ctx, t.insertInto("ledger_accounts")+" ("+ledgerAccountCols+") VALUES ", "", 12, len(b.NewAccounts),
-		func(args []any, i int) []any { return ledgerAccountArgs(args, &b.NewAccounts[i]) }); err != nil {
-		return fmt.Errorf("insert accounts: %w", err)
-	}
 	if len(b.TransferAccounts) != len(b.Transfers) || len(b.TransferLeaves) != len(b.Transfers) {
 		return fmt.Errorf("insert transfers: batch without account leaves or leaf data")
 	}
 	if t.tx.db.dialect == Postgres {
 		return t.appendPostgres(ctx, b)
+	}
+	if err := t.insertRows(ctx, t.insertInto("ledger_accounts")+" ("+ledgerAccountCols+") VALUES ", "", 12, len(b.NewAccounts),
+		func(args []any, i int) []any { return ledgerAccountArgs(args, &b.NewAccounts[i]) }); err != nil {
+		return fmt.Errorf("insert accounts: %w", err)
 	}
 	// Balances by the account's leaf (its primary key). On SQLite, UPDATE
 	// OR FAIL: with the default ABORT a multi-row statement keeps a
@@ -420,34 +437,6 @@ ti AS (INSERT INTO ledger_tiles (level, n, data) SELECT * FROM unnest($12::bigin
 	ON CONFLICT (level, n) DO UPDATE SET data = excluded.data),
 cp AS (INSERT INTO ledger_checkpoints (size, hash, note) VALUES ($15, $16, $17))
 UPDATE ledger_head SET size = $15, ts = $18, writer = $19 WHERE id = 1`
-
-func (t *ledgerTx) appendPostgres(ctx context.Context, b *ledger.Batch) error {
-	if err := t.writePendings(ctx, b); err != nil {
-		return err
-	}
-	na, nt, nl := len(b.UpdatedAccounts), len(b.Transfers), len(b.Tiles)
-	aLeaf, dp, dpo, cp, cpo := make([]int64, na), make([]int64, na), make([]int64, na), make([]int64, na), make([]int64, na)
-	for i := range b.UpdatedAccounts {
-		a := &b.UpdatedAccounts[i]
-		aLeaf[i], dp[i], dpo[i], cp[i], cpo[i] = a.LeafIndex, int64(a.DebitsPending), int64(a.DebitsPosted), int64(a.CreditsPending), int64(a.CreditsPosted)
-	}
-	tLeaf, owner, id, dr, cr := make([]int64, nt), make([]string, nt), make([]string, nt), make([]int64, nt), make([]int64, nt)
-	for i := range b.Transfers {
-		tr := &b.Transfers[i]
-		tLeaf[i], owner[i], id[i], dr[i], cr[i] = tr.LeafIndex, tr.Owner, tr.ID, b.TransferAccounts[i][0], b.TransferAccounts[i][1]
-	}
-	level, n, data := make([]int64, nl), make([]int64, nl), make([][]byte, nl)
-	for i, tile := range b.Tiles {
-		level[i], n[i], data[i] = int64(tile.Tile.L), tile.Tile.N, tile.Data
-	}
-	c := b.Checkpoint
-	_, err := t.tx.Tx.ExecContext(ctx, ledgerAppendPostgres, aLeaf, dp, dpo, cp, cpo, tLeaf, owner, id, dr, cr, b.TransferLeaves,
-		level, n, data, c.Size, c.Hash[:], c.Note, b.Head.Timestamp, b.Head.Writer)
-	if err != nil {
-		return fmt.Errorf("append: %w", err)
-	}
-	return nil
-}
 
 func ledgerLatestCheckpoint(ctx context.Context, q interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
@@ -806,7 +795,10 @@ func (s *Ledger) Accounts(ctx context.Context) iter.Seq2[*ledger.Account, error]
 // LedgerSQLTx returns the SQL transaction behind a ledger.Tx handed to a
 // ledger.Effect, or nil when the ledger does not run on this store.
 func LedgerSQLTx(tx ledger.Tx) *Tx {
-	if lt, ok := tx.(*ledgerTx); ok {
+	switch lt := tx.(type) {
+	case *ledgerTx:
+		return lt.tx
+	case pgLedgerTx:
 		return lt.tx
 	}
 	return nil

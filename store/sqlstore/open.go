@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 )
 
@@ -21,6 +22,9 @@ type Config struct {
 	UnsafeNoDurability bool
 	// Logger receives the durability settings read at open. Default: none.
 	Logger *slog.Logger
+
+	// wrapConn, when set (tests), wraps every PostgreSQL connection.
+	wrapConn func(net.Conn) net.Conn
 }
 
 // ErrNotDurable is returned by Open when the database would acknowledge

@@ -52,7 +52,7 @@ func OpenPostgres(ctx context.Context, url string) (*DB, error) {
 
 func openPostgres(ctx context.Context, cfg Config) (*DB, error) {
 	db := &DB{dialect: Postgres}
-	pool, err := db.openPostgresPool(cfg.DatabaseURL)
+	pool, err := db.openPostgresPool(cfg.DatabaseURL, cfg.wrapConn)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func openPostgres(ctx context.Context, cfg Config) (*DB, error) {
 // connections are found by TCP keepalives and TCP_USER_TIMEOUT; a
 // connection made before the database last failed over (see
 // DB.noteFailover) is dropped when the pool would reuse it.
-func (db *DB) openPostgresPool(url string) (*sql.DB, error) {
+func (db *DB) openPostgresPool(url string, wrap func(net.Conn) net.Conn) (*sql.DB, error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
@@ -104,6 +104,15 @@ func (db *DB) openPostgresPool(url string) (*sql.DB, error) {
 	}
 	dialer := postgresDialer(cfg.ConnectTimeout, userTimeout)
 	cfg.DialFunc = dialer.DialContext
+	if wrap != nil {
+		cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return wrap(c), nil
+		}
+	}
 	// The fallback hosts of a multi-host URL dial with cfg.DialFunc too.
 	pool := stdlib.OpenDB(*cfg,
 		stdlib.OptionAfterConnect(func(ctx context.Context, c *pgx.Conn) error {
