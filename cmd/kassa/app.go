@@ -165,6 +165,9 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	if a.keks, err = cfg.vault.keyProvider(cfg.store.data); err != nil {
 		return nil, err
 	}
+	if err := a.openSealing(cfg); err != nil {
+		return nil, err
+	}
 	a.webhooks = webhook.New(webhook.Config{Store: sqlstore.NewWebhooks(a.db), Logger: logger,
 		Sealer:              &vault.Envelope{Wrapper: vault.NewLocalWrapper(a.keks), Domain: webhook.SealDomain},
 		AllowPrivateTargets: cfg.allowPrivateWebhooks})

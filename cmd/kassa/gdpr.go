@@ -56,7 +56,9 @@ func (a *app) registerPrivacyJob() {
 }
 
 func (a *app) runPrivacy(ctx context.Context) error {
+	_, err0 := a.privacy.SealBacklog(ctx)
 	_, err := a.privacy.ShredDue(ctx)
+	err = errors.Join(err0, err)
 	ips, devices, err2 := a.privacy.Retain(ctx)
 	if ips+devices > 0 {
 		a.log.InfoContext(ctx, "retention applied", "risk_ips_truncated", ips, "devices_deleted", devices)

@@ -85,8 +85,21 @@ func scanCustomer(row scanner) (identity.Record, error) {
 	return r, nil
 }
 
+// customerFields are a payer account's profile fields sealed under its
+// own key (docs/privacy.md); the email stays clear: it is the login.
+func customerFields(r *identity.Record) []personalField {
+	k, a := &r.KYC, &r.KYC.Address
+	return []personalField{{"phone", &r.Phone}, {"given_name", &k.GivenName}, {"family_name", &k.FamilyName},
+		{"address_line1", &a.Line1}, {"address_line2", &a.Line2}, {"address_city", &a.City},
+		{"address_postal_code", &a.PostalCode}, {"address_region", &a.Region}}
+}
+
 func (s *Identity) CreateCustomer(ctx context.Context, r identity.Record) error {
 	return s.db.Transact(ctx, func(tx *Tx) error {
+		r := r // sealed in a copy: a retry seals the clear values again
+		if _, _, err := s.db.sealFields(ctx, tx, r.ID, r.Created, customerFields(&r)...); err != nil {
+			return err
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO customers (`+customerColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, customerArgs(r)...)
 		if s.db.IsUniqueViolation(err) {
@@ -105,7 +118,7 @@ func (s *Identity) customerWhere(ctx context.Context, q rowQuerier, where string
 	} else if err != nil {
 		return r, fmt.Errorf("select customer: %w", err)
 	}
-	return r, nil
+	return r, s.db.openFields(ctx, r.ID, customerFields(&r)...)
 }
 
 func (s *Identity) Customer(ctx context.Context, id string) (identity.Record, error) {
@@ -126,7 +139,11 @@ func (s *Identity) UpdateCustomer(ctx context.Context, id string, fn func(*ident
 		if err := fn(&r); err != nil {
 			return err
 		}
-		args := customerArgs(r)
+		w := r
+		if _, _, err := s.db.sealFields(ctx, tx, w.ID, w.Updated, customerFields(&w)...); err != nil {
+			return err
+		}
+		args := customerArgs(w)
 		vals := make([]any, 0, len(args))
 		for _, i := range customerUpdateIdx {
 			vals = append(vals, args[i])

@@ -21,6 +21,7 @@ import (
 	"github.com/kassa/kassa/identity"
 	"github.com/kassa/kassa/internal/testclock"
 	"github.com/kassa/kassa/merchant"
+	"github.com/kassa/kassa/privacy/seal"
 	"github.com/kassa/kassa/store/sqlstore"
 	"github.com/kassa/kassa/vault"
 	"github.com/kassa/kassa/webhook"
@@ -85,6 +86,13 @@ func (e *sealedEnv) restart(t *testing.T) {
 	st := sqlstore.NewIdentity(e.db)
 	sealer := &identity.VaultSealer{Wrapper: vault.NewLocalWrapper(e.keys)}
 	e.outbox = identity.NewOutbox(st, sealer, e.clock.Now, id.Generator{})
+	// Payer profiles are sealed under their subjects' keys, which are
+	// wrapped with the same KEKs: the rewrap and retire cover them too.
+	k, err := seal.New(seal.Config{KEK: sealer, IndexKey: bytes.Repeat([]byte("i"), 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.db.SetSealing(k)
 	if e.id, err = identity.New(identity.Config{Store: st, Sealer: sealer, Notifier: e.outbox, Key: e.idKey,
 		Clock: e.clock.Now, Hasher: &identity.Argon2id{Params: identity.Argon2Params{Memory: 64, Time: 1, Threads: 1,
 			SaltLength: 16, KeyLength: 32}}}); err != nil {

@@ -1,0 +1,239 @@
+package sqlstore_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kassa/kassa/identity"
+	"github.com/kassa/kassa/identity/identitytest"
+	"github.com/kassa/kassa/internal/pgtest"
+	"github.com/kassa/kassa/payment"
+	"github.com/kassa/kassa/privacy"
+	"github.com/kassa/kassa/privacy/seal"
+	"github.com/kassa/kassa/store/sqlstore"
+	"github.com/kassa/kassa/store/storetest"
+	"github.com/kassa/kassa/webhook"
+)
+
+func testKeyring(t testing.TB) *seal.Keyring {
+	t.Helper()
+	k, err := seal.New(seal.Config{KEK: identitytest.Sealer(t), IndexKey: bytes.Repeat([]byte{9}, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// TestSealedStoresConform runs the conformance suites of every store
+// that seals personal columns with sealing on: whatever the stores read
+// back (payments, payouts, payer accounts, the vault's rewrap of sealed
+// values) behaves as with clear columns.
+func TestSealedStoresConform(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			storetest.RunOnly(t, func(t *testing.T) *sqlstore.DB {
+				var db *sqlstore.DB
+				var err error
+				if backend == "sqlite" {
+					db, err = sqlstore.OpenSQLite(context.Background(), t.TempDir())
+				} else {
+					db, err = sqlstore.OpenPostgres(context.Background(), pgtest.URL(t))
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { db.Close() })
+				db.SetSealing(testKeyring(t))
+				return db
+			}, "Payments", "Payouts", "Identity") // ("Sealed" always seals: storetest/sealed.go)
+		})
+	}
+}
+
+// rawRow is a row's columns as stored.
+func (e *privacyEnv) rawRow(t *testing.T, table, id string, cols ...string) string {
+	t.Helper()
+	parts := make([]string, len(cols))
+	for i, c := range cols {
+		parts[i] = e.text(t, fmt.Sprintf("SELECT %s FROM %s WHERE id = ?", c, table), id)
+	}
+	return strings.Join(parts, "|")
+}
+
+// TestSealedWhileLive: with sealing on, the personal columns of payments,
+// payouts and payer accounts are ciphertext in the database from the
+// first write (rows written in clear before are sealed by the backlog
+// job); the stores read them back in clear; look-ups by IBAN work through
+// the blind index; an erasure destroys the subjects' keys at the end of
+// the retention, after which a copy of the rows taken before the erasure
+// (a backup) no longer opens, not even with the vault's keys.
+func TestSealedWhileLive(t *testing.T) {
+	forPrivacyBackends(t, func(t *testing.T, e *privacyEnv) {
+		ctx := context.Background()
+		now := e.clock.Now()
+		const email, phone, iban, holder = "anna@example.org", "+4915100000042", "DE89370400440532013000", "Anna Beispiel"
+		e.merchant(t, "mer_a")
+		// Written before sealing: clear.
+		e.payment(t, "pay_old", "mer_a", "p7", email, "captured", now)
+		k := testKeyring(t)
+		e.db.SetSealing(k)
+		if n, err := e.svc.SealBacklog(ctx); err != nil || n == 0 {
+			t.Fatalf("backlog sealed %d rows: %v", n, err)
+		}
+		e.payment(t, "pay_guest", "mer_a", "", email, "captured", now) // clear again, sealed below
+		if n, err := e.svc.SealBacklog(ctx); err != nil || n != 1 {
+			t.Fatalf("backlog sealed %d rows, want 1: %v", n, err)
+		}
+		ids := sqlstore.NewIdentity(e.db)
+		cus := "cus_anna"
+		if err := ids.CreateCustomer(ctx, identity.Record{ID: cus, Email: "login-" + email, Phone: phone, Level: "unverified",
+			KYC:     identity.KYCRecord{GivenName: "Anna", FamilyName: "Beispiel", Address: identity.Address{Line1: "Hauptstr. 1", City: "Berlin", Country: "DE"}},
+			Created: now, Updated: now}); err != nil {
+			t.Fatal(err)
+		}
+		pos := sqlstore.NewPayouts(e.db)
+		// (CreatePayoutTx seals as CreatePayment does: the Payouts
+		// conformance suite runs sealed in TestSealedStoresConform.)
+		e.insert(t, "payouts", map[string]any{"id": "po_1", "merchant_id": "mer_a", "amount": 700, "currency": "EUR", "merchant_reference": "",
+			"status": "paid", "destination_type": "bank_account", "destination_payment": "", "destination_card": "",
+			"iban": iban, "account_holder": holder, "customer_id": cus, "customer_email": email, "customer_first_name": "Anna",
+			"customer_last_name": "Beispiel", "checks": "", "failure_code": "", "failure_message": "", "metadata": "",
+			"created_by": "", "reviewed_by": "", "request_key": "", "rail": "sepa_test", "rail_attempts": 0,
+			"created_at": now.UnixMicro(), "updated_at": now.UnixMicro(), "arrival_estimate": 0, "paid_at": 0, "version": 1, "split_of": ""})
+		if n, err := e.svc.SealBacklog(ctx); err != nil || n != 1 {
+			t.Fatalf("backlog sealed %d payouts, want 1: %v", n, err)
+		}
+
+		raw := e.rawRow(t, "payments", "pay_old", "customer_email", "customer_phone") + e.rawRow(t, "payments", "pay_guest", "customer_email") +
+			e.rawRow(t, "payouts", "po_1", "iban", "account_holder", "customer_email", "customer_first_name", "customer_last_name", "iban_index") +
+			e.rawRow(t, "customers", cus, "phone", "given_name", "family_name", "address_line1", "address_city")
+		for _, needle := range []string{email, phone, iban, "Anna", "Beispiel", "Hauptstr", "Berlin"} {
+			if strings.Contains(raw, needle) {
+				t.Errorf("stored columns hold %q: %q", needle, raw)
+			}
+		}
+		if got := e.rawRow(t, "payments", "pay_guest", "seal_subject"); got != "pay_guest" {
+			t.Errorf("a payment without a customer is sealed under %q, want its own key", got)
+		}
+
+		// Read back in clear.
+		p, err := sqlstore.NewPayments(e.db).Payment(ctx, "mer_a", "pay_old")
+		if err != nil || p.Customer.Email != email || p.Customer.Phone != "+4915100000042" {
+			t.Errorf("payment read back: %+v %v", p.Customer, err)
+		}
+		gotPo, err := pos.Payout(ctx, "mer_a", "po_1")
+		if err != nil || gotPo.Destination.IBAN != iban || gotPo.Destination.AccountHolder != holder || gotPo.Customer.LastName != "Beispiel" {
+			t.Errorf("payout read back: %+v %+v %v", gotPo.Destination, gotPo.Customer, err)
+		}
+		r, err := ids.Customer(ctx, cus)
+		if err != nil || r.Phone != phone || r.KYC.GivenName != "Anna" || r.KYC.Address.City != "Berlin" || r.KYC.Address.Country != "DE" {
+			t.Errorf("customer read back: %+v %v", r, err)
+		}
+		// Look-up by IBAN through the blind index, spaces and case aside.
+		st, err := pos.DestinationStats(ctx, "mer_a", "other", "de89 3704 0044 0532 0130 00")
+		if err != nil || st.OtherCustomers != 1 {
+			t.Errorf("stats of a known IBAN for another customer: %+v %v", st, err)
+		}
+		if st, _ := pos.DestinationStats(ctx, "mer_a", cus, iban); !st.CustomerUsed {
+			t.Errorf("the customer's own IBAN not found: %+v", st)
+		}
+		// The export opens the sealed columns.
+		tables, err := sqlstore.NewPrivacy(e.db).Collect(ctx, privacy.Subject{CustomerID: cus})
+		if err != nil || !strings.Contains(fmt.Sprint(tables), iban) || !strings.Contains(fmt.Sprint(tables), "Hauptstr. 1") {
+			t.Errorf("export: %v %v", tables, err)
+		}
+
+		// A backup taken before the erasure.
+		backup := map[string]string{}
+		for _, c := range []struct{ table, id, col string }{{"payouts", "po_1", "iban"}, {"customers", cus, "given_name"},
+			{"payments", "pay_old", "customer_email"}} {
+			backup[c.table+"/"+c.col] = e.text(t, fmt.Sprintf("SELECT %s FROM %s WHERE id = ?", c.col, c.table), c.id)
+		}
+		if _, err := e.svc.Erase(ctx, privacy.Subject{CustomerID: cus}, "test"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.Erase(ctx, privacy.Subject{MerchantID: "mer_a", CustomerID: "p7"}, "test"); err != nil {
+			t.Fatal(err)
+		}
+		if n := e.text(t, `SELECT CAST(COUNT(*) AS TEXT) FROM privacy_keys WHERE shred_at > 0`); n != "2" {
+			t.Errorf("%s keys scheduled for destruction, want 2 (the account's, the merchant customer's)", n)
+		}
+		e.clock.Advance(privacy.RetentionDefault + time.Hour)
+		if _, err := e.svc.ShredDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, subject := range []string{cus, "mer_a/p7"} {
+			if n := e.text(t, `SELECT CAST(COUNT(*) AS TEXT) FROM privacy_keys WHERE id = ?`, subject); n != "0" {
+				t.Errorf("key of %s survived the shredding", subject)
+			}
+		}
+		if n := e.text(t, `SELECT CAST(COUNT(*) AS TEXT) FROM privacy_keys WHERE id = 'pay_guest'`); n != "1" {
+			t.Error("another subject's key (a guest payment) was destroyed")
+		}
+		// The backup's values: ciphertext whose key is gone. Restored
+		// into the live rows, they read as nothing.
+		for col, v := range backup {
+			if !seal.Sealed(v) {
+				t.Errorf("backup %s is not sealed: %q", col, v)
+			}
+		}
+		if err := e.db.Transact(ctx, func(tx *sqlstore.Tx) error {
+			_, err := tx.ExecContext(ctx, `UPDATE payouts SET iban = ? WHERE id = 'po_1'`, backup["payouts/iban"])
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if gotPo, err := pos.Payout(ctx, "mer_a", "po_1"); err != nil || gotPo.Destination.IBAN != "" {
+			t.Errorf("a restored value of an erased person opened: %q %v", gotPo.Destination.IBAN, err)
+		}
+	})
+}
+
+// TestSubjectKeyRace: many transactions making one subject's first key
+// at once end with one key, and every value sealed by any of them opens.
+func TestSubjectKeyRace(t *testing.T) {
+	forPrivacyBackends(t, func(t *testing.T, e *privacyEnv) {
+		ctx := context.Background()
+		e.merchant(t, "mer_a")
+		e.db.SetSealing(testKeyring(t))
+		ps := sqlstore.NewPayments(e.db)
+		const n = 8
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				now := e.clock.Now()
+				p := payment.Payment{ID: fmt.Sprintf("pay_%d", i), MerchantID: "mer_a", Amount: 100, Currency: "EUR",
+					CaptureMethod: payment.CaptureManual, Status: payment.StatusRequiresAction, ClientSecret: fmt.Sprintf("pay_%d_secret", i),
+					Customer: payment.Customer{ID: "p7", Email: "anna@example.org", Phone: "+4915100000042"},
+					Created:  now, Updated: now, Version: 1, Risk: payment.RiskResult{Score: -1}}
+				errs <- ps.CreatePayment(ctx, p, webhook.Event{ID: fmt.Sprintf("evt_%d", i), MerchantID: "mer_a",
+					Type: "payment.created", Created: now, Data: json.RawMessage(`{}`)})
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if c := e.text(t, `SELECT CAST(COUNT(*) AS TEXT) FROM privacy_keys WHERE id = 'mer_a/p7'`); c != "1" {
+			t.Fatalf("%s keys for one subject", c)
+		}
+		for i := range n {
+			p, err := ps.Payment(ctx, "mer_a", fmt.Sprintf("pay_%d", i))
+			if err != nil || p.Customer.Email != "anna@example.org" || p.Customer.Phone != "+4915100000042" {
+				t.Errorf("payment %d: %+v %v", i, p.Customer, err)
+			}
+		}
+	})
+}
