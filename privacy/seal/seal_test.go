@@ -141,3 +141,52 @@ func TestKeyCache(t *testing.T) {
 		t.Error("a key older than the TTL is still cached")
 	}
 }
+
+// BenchmarkSealPayment is what sealing adds to a payment's create path:
+// the subject's key from the cache and a seal of its email and phone.
+// NewKey is a payment without a customer id (a key of its own, wrapped
+// with the KEK).
+func BenchmarkSealPayment(b *testing.B) {
+	k := keyring(b, indexKey, nil)
+	key, _, err := k.NewKey("mer_a/p7")
+	if err != nil {
+		b.Fatal(err)
+	}
+	k.Remember(key)
+	b.Run("CachedKey", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			key, _ := k.Cached("mer_a/p7")
+			if _, err := k.Seal(key, "customer_email", "anna@example.org"); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := k.Seal(key, "customer_phone", "+4915100000042"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("NewKey", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			key, _, err := k.NewKey("pay_x")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := k.Seal(key, "customer_email", "anna@example.org"); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := k.Seal(key, "customer_phone", "+4915100000042"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Open", func(b *testing.B) {
+		v, _ := k.Seal(key, "customer_email", "anna@example.org")
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := seal.Open(key, "customer_email", v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
