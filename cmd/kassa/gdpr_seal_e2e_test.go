@@ -19,7 +19,7 @@ var gdprSealedTables = map[string]struct {
 }{
 	"payments":  {[]string{"customer_email", "customer_phone"}, []string{gdprEmail, gdprPhone}},
 	"payouts":   {[]string{"iban", "account_holder", "customer_email", "customer_first_name", "customer_last_name"}, []string{gdprIBAN, gdprGiven, gdprFamily, gdprEmail}},
-	"customers": {[]string{"phone", "given_name", "family_name"}, []string{gdprPhone, gdprGiven, gdprFamily}},
+	"customers": {[]string{"email", "phone", "given_name", "family_name"}, []string{gdprEmail, gdprPhone, gdprGiven, gdprFamily}},
 }
 
 // gdprBackup is a copy of the database taken before the erasure: on

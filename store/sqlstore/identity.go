@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kassa/kassa/identity"
+	"github.com/kassa/kassa/privacy/seal"
 )
 
 // Identity implements identity.Store. Every read-modify-write runs in one
@@ -86,10 +87,11 @@ func scanCustomer(row scanner) (identity.Record, error) {
 }
 
 // customerFields are a payer account's profile fields sealed under its
-// own key (docs/privacy.md); the email stays clear: it is the login.
+// own key (docs/privacy.md); the email is found by its blind index
+// (email_index).
 func customerFields(r *identity.Record) []personalField {
 	k, a := &r.KYC, &r.KYC.Address
-	return []personalField{{"phone", &r.Phone}, {"given_name", &k.GivenName}, {"family_name", &k.FamilyName},
+	return []personalField{{"email", &r.Email}, {"phone", &r.Phone}, {"given_name", &k.GivenName}, {"family_name", &k.FamilyName},
 		{"address_line1", &a.Line1}, {"address_line2", &a.Line2}, {"address_city", &a.City},
 		{"address_postal_code", &a.PostalCode}, {"address_region", &a.Region}}
 }
@@ -97,11 +99,25 @@ func customerFields(r *identity.Record) []personalField {
 func (s *Identity) CreateCustomer(ctx context.Context, r identity.Record) error {
 	return s.db.Transact(ctx, func(tx *Tx) error {
 		r := r // sealed in a copy: a retry seals the clear values again
+		index := s.db.blindIndex(seal.IndexEmail, r.Email)
 		if _, _, err := s.db.sealFields(ctx, tx, r.ID, r.Created, customerFields(&r)...); err != nil {
 			return err
 		}
+		if index != "" {
+			// The email's uniqueness is its index's: a sealed email is
+			// random text.
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM customers WHERE email_index = ?`, index).Scan(&n); err != nil {
+				return err
+			} else if n > 0 {
+				return fmt.Errorf("insert customer: %w", identity.ErrDuplicate)
+			}
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO customers (`+customerColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, customerArgs(r)...)
+		if err == nil && index != "" {
+			_, err = tx.ExecContext(ctx, `UPDATE customers SET email_index = ? WHERE id = ?`, index, r.ID)
+		}
 		if s.db.IsUniqueViolation(err) {
 			return fmt.Errorf("insert customer: %w", identity.ErrDuplicate)
 		} else if err != nil {
@@ -126,6 +142,14 @@ func (s *Identity) Customer(ctx context.Context, id string) (identity.Record, er
 }
 
 func (s *Identity) CustomerByEmail(ctx context.Context, email string) (identity.Record, error) {
+	// By the blind index; an account from before sealing (not yet
+	// sealed by the privacy job) by its clear address.
+	if index := s.db.blindIndex(seal.IndexEmail, email); index != "" {
+		r, err := s.customerWhere(ctx, s.db, `email_index = ?`, index, "")
+		if !errors.Is(err, identity.ErrNotFound) {
+			return r, err
+		}
+	}
 	return s.customerWhere(ctx, s.db, `email = ?`, email, "")
 }
 

@@ -287,7 +287,9 @@ func (s *Privacy) sealCustomersBacklog(ctx context.Context, tx *Tx, now time.Tim
 		conds = append(conds, fmt.Sprintf("(%[1]s <> '' AND substr(%[1]s, 1, %[2]d) <> ?)", f.name, len(seal.Prefix)))
 		args = append(args, seal.Prefix)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM customers WHERE `+strings.Join(conds, " OR ")+` ORDER BY id LIMIT ?`,
+	// A closed account keeps its tombstone address in clear, without an
+	// index: the real address is free for a new account.
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM customers WHERE closed_at = 0 AND (`+strings.Join(conds, " OR ")+`) ORDER BY id LIMIT ?`,
 		append(args, limit)...)
 	if err != nil {
 		return 0, fmt.Errorf("select unsealed customers: %w", err)
@@ -302,13 +304,14 @@ func (s *Privacy) sealCustomersBacklog(ctx context.Context, tx *Tx, now time.Tim
 		if err != nil {
 			return 0, err
 		}
+		index := s.db.blindIndex(seal.IndexEmail, r.Email)
 		if _, _, err := s.db.sealFields(ctx, tx, r.ID, now, customerFields(&r)...); err != nil {
 			return 0, err
 		}
 		k, a := r.KYC, r.KYC.Address
-		if _, err := tx.ExecContext(ctx, `UPDATE customers SET phone = ?, given_name = ?, family_name = ?, address_line1 = ?,
-			address_line2 = ?, address_city = ?, address_postal_code = ?, address_region = ? WHERE id = ?`,
-			r.Phone, k.GivenName, k.FamilyName, a.Line1, a.Line2, a.City, a.PostalCode, a.Region, r.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE customers SET email = ?, email_index = ?, phone = ?, given_name = ?,
+			family_name = ?, address_line1 = ?, address_line2 = ?, address_city = ?, address_postal_code = ?, address_region = ?
+			WHERE id = ?`, r.Email, index, r.Phone, k.GivenName, k.FamilyName, a.Line1, a.Line2, a.City, a.PostalCode, a.Region, r.ID); err != nil {
 			return 0, err
 		}
 	}

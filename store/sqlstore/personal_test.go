@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -81,10 +82,25 @@ func TestSealedWhileLive(t *testing.T) {
 		e.merchant(t, "mer_a")
 		// Written before sealing: clear.
 		e.payment(t, "pay_old", "mer_a", "p7", email, "captured", now)
+		if err := sqlstore.NewIdentity(e.db).CreateCustomer(ctx, identity.Record{ID: "cus_old", Email: "Old@Example.org",
+			Phone: "+4915100000099", Level: "unverified", KYC: identity.KYCRecord{GivenName: "Olga"}, Created: now, Updated: now}); err != nil {
+			t.Fatal(err)
+		}
 		k := testKeyring(t)
 		e.db.SetSealing(k)
-		if n, err := e.svc.SealBacklog(ctx); err != nil || n == 0 {
-			t.Fatalf("backlog sealed %d rows: %v", n, err)
+		// Before the backlog runs, the old account logs in by its clear
+		// address; after, by its index.
+		if r, err := sqlstore.NewIdentity(e.db).CustomerByEmail(ctx, "Old@Example.org"); err != nil || r.ID != "cus_old" {
+			t.Errorf("old account by email before the backlog: %v", err)
+		}
+		if n, err := e.svc.SealBacklog(ctx); err != nil || n != 2 {
+			t.Fatalf("backlog sealed %d rows, want the old payment and account: %v", n, err)
+		}
+		if raw := e.rawRow(t, "customers", "cus_old", "email", "phone", "given_name"); strings.Contains(raw, "Old") || strings.Contains(raw, "99") {
+			t.Errorf("old account not sealed: %q", raw)
+		}
+		if r, err := sqlstore.NewIdentity(e.db).CustomerByEmail(ctx, "Old@Example.org"); err != nil || r.ID != "cus_old" || r.KYC.GivenName != "Olga" {
+			t.Errorf("old account by email after the backlog: %+v %v", r, err)
 		}
 		e.payment(t, "pay_guest", "mer_a", "", email, "captured", now) // clear again, sealed below
 		if n, err := e.svc.SealBacklog(ctx); err != nil || n != 1 {
@@ -112,7 +128,7 @@ func TestSealedWhileLive(t *testing.T) {
 
 		raw := e.rawRow(t, "payments", "pay_old", "customer_email", "customer_phone") + e.rawRow(t, "payments", "pay_guest", "customer_email") +
 			e.rawRow(t, "payouts", "po_1", "iban", "account_holder", "customer_email", "customer_first_name", "customer_last_name", "iban_index") +
-			e.rawRow(t, "customers", cus, "phone", "given_name", "family_name", "address_line1", "address_city")
+			e.rawRow(t, "customers", cus, "email", "email_index", "phone", "given_name", "family_name", "address_line1", "address_city")
 		for _, needle := range []string{email, phone, iban, "Anna", "Beispiel", "Hauptstr", "Berlin"} {
 			if strings.Contains(raw, needle) {
 				t.Errorf("stored columns hold %q: %q", needle, raw)
@@ -134,6 +150,14 @@ func TestSealedWhileLive(t *testing.T) {
 		r, err := ids.Customer(ctx, cus)
 		if err != nil || r.Phone != phone || r.KYC.GivenName != "Anna" || r.KYC.Address.City != "Berlin" || r.KYC.Address.Country != "DE" {
 			t.Errorf("customer read back: %+v %v", r, err)
+		}
+		// Login look-up by the email's blind index; one account per address.
+		if r, err := ids.CustomerByEmail(ctx, "login-"+email); err != nil || r.ID != cus || r.Email != "login-"+email {
+			t.Errorf("customer by email: %+v %v", r, err)
+		}
+		if err := ids.CreateCustomer(ctx, identity.Record{ID: "cus_twin", Email: "login-" + email, Level: "unverified",
+			Created: now, Updated: now}); !errors.Is(err, identity.ErrDuplicate) {
+			t.Errorf("a second account with the same email: %v, want ErrDuplicate", err)
 		}
 		// Look-up by IBAN through the blind index, spaces and case aside.
 		st, err := pos.DestinationStats(ctx, "mer_a", "other", "de89 3704 0044 0532 0130 00")
@@ -158,6 +182,14 @@ func TestSealedWhileLive(t *testing.T) {
 		if _, err := e.svc.Erase(ctx, privacy.Subject{CustomerID: cus}, "test"); err != nil {
 			t.Fatal(err)
 		}
+		// The closed account's address is free for a new account at once.
+		if err := ids.CreateCustomer(ctx, identity.Record{ID: "cus_new", Email: "login-" + email, Level: "unverified",
+			Created: now, Updated: now}); err != nil {
+			t.Errorf("a new account with an erased account's email: %v", err)
+		}
+		if r, err := ids.CustomerByEmail(ctx, "login-"+email); err != nil || r.ID != "cus_new" {
+			t.Errorf("the address finds %q, %v; want the new account", r.ID, err)
+		}
 		if _, err := e.svc.Erase(ctx, privacy.Subject{MerchantID: "mer_a", CustomerID: "p7"}, "test"); err != nil {
 			t.Fatal(err)
 		}
@@ -173,7 +205,7 @@ func TestSealedWhileLive(t *testing.T) {
 				t.Errorf("key of %s survived the shredding", subject)
 			}
 		}
-		if n := e.text(t, `SELECT CAST(COUNT(*) AS TEXT) FROM privacy_keys WHERE id = 'pay_guest'`); n != "1" {
+		if n := e.text(t, `SELECT CAST(COUNT(*) AS TEXT) FROM privacy_keys WHERE id IN ('pay_guest', 'cus_new')`); n != "2" {
 			t.Error("another subject's key (a guest payment) was destroyed")
 		}
 		// The backup's values: ciphertext whose key is gone. Restored

@@ -180,7 +180,7 @@ func (s *Privacy) subject(ctx context.Context, q privacyQuerier, sub privacy.Sub
 	} else if err != nil {
 		return p, err
 	}
-	return p, s.db.openFields(ctx, sub.CustomerID, personalField{"phone", &p.phone})
+	return p, s.db.openFields(ctx, sub.CustomerID, personalField{"email", &p.email}, personalField{"phone", &p.phone})
 }
 
 // privacySealed are the columns sealed per subject (personal.go) of the
@@ -190,7 +190,7 @@ var privacySealed = map[string]struct {
 	subjectColumn string
 	columns       []string
 }{
-	"customers": {"id", []string{"phone", "given_name", "family_name", "address_line1", "address_line2", "address_city",
+	"customers": {"id", []string{"email", "phone", "given_name", "family_name", "address_line1", "address_line2", "address_city",
 		"address_postal_code", "address_region"}},
 	"payments": {"seal_subject", []string{"customer_email", "customer_phone"}},
 	"payouts":  {"seal_subject", []string{"iban", "account_holder", "customer_email", "customer_first_name", "customer_last_name"}},
@@ -421,7 +421,7 @@ func privacyScrub(ctx context.Context, tx *Tx, p privacySubject, tables []privac
 	var stmts []string
 	if p.sub.Account() {
 		stmts = append(stmts,
-			`UPDATE customers SET email = id || '@erased.invalid', phone = '', email_verified_at = 0, phone_verified_at = 0,
+			`UPDATE customers SET email = id || '@erased.invalid', email_index = '', phone = '', email_verified_at = 0, phone_verified_at = 0,
 				password_hash = '', level = 'unverified', given_name = '', family_name = '', address_line1 = '', address_line2 = '',
 				address_city = '', address_postal_code = '', address_region = '', address_country = '', document_type = '',
 				document_country = '', kyc_submitted_at = 0, kyc_verified_at = 0, birth_date_sealed = NULL, document_number_sealed = NULL, totp_secret_sealed = NULL,
