@@ -303,7 +303,7 @@ func BenchmarkCreatePaymentSealed(b *testing.B) {
 				p := payment.Payment{ID: fmt.Sprintf("pay_%d", i), MerchantID: "mer_a", Amount: 100, Currency: "EUR",
 					CaptureMethod: payment.CaptureManual, Status: payment.StatusRequiresAction, ClientSecret: fmt.Sprintf("s_%d", i),
 					Customer: payment.Customer{Email: "anna@example.org", Phone: "+4915100000042"},
-					Created: now, Updated: now, Version: 1, Risk: payment.RiskResult{Score: -1}}
+					Created:  now, Updated: now, Version: 1, Risk: payment.RiskResult{Score: -1}}
 				if mode == "customer" {
 					p.Customer.ID = "p7"
 				}
