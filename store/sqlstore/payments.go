@@ -265,6 +265,9 @@ func (s *Payments) queryPayments(ctx context.Context, query string, args ...any)
 	if err != nil {
 		return nil, err
 	}
+	if err := s.db.preloadKeys(ctx, subjects); err != nil {
+		return nil, err
+	}
 	for i := range ps {
 		if err := s.openPayment(ctx, &ps[i], subjects[i]); err != nil {
 			return nil, err

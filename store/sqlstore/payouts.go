@@ -238,6 +238,9 @@ func (s *Payouts) query(ctx context.Context, q string, args ...any) ([]payout.Pa
 		return nil, err
 	}
 	rows.Close()
+	if err := s.db.preloadKeys(ctx, subjects); err != nil {
+		return nil, err
+	}
 	for i := range out {
 		if err := s.db.openFields(ctx, subjects[i], payoutFields(&out[i])...); err != nil {
 			return nil, err

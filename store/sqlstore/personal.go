@@ -86,6 +86,59 @@ func subjectKeyForRead(ctx context.Context, q rowQuerier, k *seal.Keyring, subje
 	return key, true, nil
 }
 
+// preloadKeys reads the keys of subjects not cached, in one query per
+// 100, and caches them: a page of payments of many subjects (a list, the
+// reconciliation) then opens without a query per row.
+func (db *DB) preloadKeys(ctx context.Context, subjects []string) error {
+	k := db.Sealing()
+	if k == nil {
+		return nil
+	}
+	var missing []string
+	seen := map[string]bool{}
+	for _, s := range subjects {
+		if s == "" || seen[s] {
+			continue
+		}
+		seen[s] = true
+		if _, ok := k.Cached(s); !ok {
+			missing = append(missing, s)
+		}
+	}
+	for len(missing) > 0 {
+		chunk := missing[:min(len(missing), 100)]
+		missing = missing[len(chunk):]
+		args := make([]any, len(chunk))
+		for i, s := range chunk {
+			args[i] = s
+		}
+		rows, err := db.QueryContext(ctx, `SELECT id, key_sealed FROM privacy_keys WHERE id IN (?`+
+			strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
+		if err != nil {
+			return fmt.Errorf("select subject keys: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			var stored []byte
+			if err := rows.Scan(&id, &stored); err != nil {
+				rows.Close()
+				return err
+			}
+			key, err := k.OpenKey(id, stored)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			k.Remember(key)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // sealedField names a personal field of a row and where its value is.
 type personalField struct {
 	name  string

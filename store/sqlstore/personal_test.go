@@ -316,3 +316,55 @@ func BenchmarkCreatePaymentSealed(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAllPaymentsSealed reads a page of 500 payments of 500 guest
+// subjects (each a key of its own) as the reconciliation does: in clear,
+// sealed with no key cached (one query per 100 keys), and sealed with the
+// keys cached.
+func BenchmarkAllPaymentsSealed(b *testing.B) {
+	for _, mode := range []string{"clear", "cold", "warm"} {
+		b.Run(mode, func(b *testing.B) {
+			ctx := context.Background()
+			db, err := sqlstore.OpenSQLite(ctx, b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			if err := db.Transact(ctx, func(tx *sqlstore.Tx) error {
+				_, err := tx.ExecContext(ctx, `INSERT INTO merchants (id, name, created_at) VALUES ('mer_a', 'a', 1)`)
+				return err
+			}); err != nil {
+				b.Fatal(err)
+			}
+			k := testKeyring(b)
+			if mode != "clear" {
+				db.SetSealing(k)
+			}
+			ps := sqlstore.NewPayments(db)
+			now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+			var subjects []string
+			for i := range 500 {
+				id := fmt.Sprintf("pay_%04d", i)
+				subjects = append(subjects, id)
+				p := payment.Payment{ID: id, MerchantID: "mer_a", Amount: 100, Currency: "EUR",
+					CaptureMethod: payment.CaptureManual, Status: payment.StatusRequiresAction, ClientSecret: id + "_s",
+					Customer: payment.Customer{Email: "anna@example.org", Phone: "+4915100000042"},
+					Created: now, Updated: now, Version: 1, Risk: payment.RiskResult{Score: -1}}
+				if err := ps.CreatePayment(ctx, p, webhook.Event{ID: "evt_" + id, MerchantID: "mer_a",
+					Type: "payment.created", Created: now, Data: json.RawMessage(`{}`)}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if mode == "cold" {
+					k.Forget(subjects...)
+				}
+				page, err := ps.AllPayments(ctx, "", 500)
+				if err != nil || len(page) != 500 || page[0].Customer.Email != "anna@example.org" {
+					b.Fatalf("%d payments, %v", len(page), err)
+				}
+			}
+		})
+	}
+}
