@@ -349,7 +349,7 @@ func BenchmarkAllPaymentsSealed(b *testing.B) {
 				p := payment.Payment{ID: id, MerchantID: "mer_a", Amount: 100, Currency: "EUR",
 					CaptureMethod: payment.CaptureManual, Status: payment.StatusRequiresAction, ClientSecret: id + "_s",
 					Customer: payment.Customer{Email: "anna@example.org", Phone: "+4915100000042"},
-					Created: now, Updated: now, Version: 1, Risk: payment.RiskResult{Score: -1}}
+					Created:  now, Updated: now, Version: 1, Risk: payment.RiskResult{Score: -1}}
 				if err := ps.CreatePayment(ctx, p, webhook.Event{ID: "evt_" + id, MerchantID: "mer_a",
 					Type: "payment.created", Created: now, Data: json.RawMessage(`{}`)}); err != nil {
 					b.Fatal(err)
