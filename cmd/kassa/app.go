@@ -127,6 +127,10 @@ type app struct {
 	jobs *lease.Runner
 	// compliance enforces jurisdiction policies and payer limits.
 	compliance *compliance.Service
+	// sealing seals personal columns per subject (seal.go);
+	// privacyRotate rotates its key file after shreddings (gdpr.go).
+	sealing       *sealing
+	privacyRotate bool
 }
 
 func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, err error) {

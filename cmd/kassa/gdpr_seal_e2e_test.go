@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/kassa/kassa/identity"
 	"github.com/kassa/kassa/privacy/seal"
 	"github.com/kassa/kassa/store/sqlstore"
+	"github.com/kassa/kassa/vault"
 )
 
 // gdprSealedTables are the person's columns sealed under their subjects'
@@ -24,31 +28,59 @@ var gdprSealedTables = map[string]struct {
 
 // gdprBackup is a copy of the database taken before the erasure: on
 // SQLite a kassa backup, on PostgreSQL a pg_dump. It returns, per table
-// of gdprSealedTables, the text of those tables' rows in the copy.
-func gdprBackup(t *testing.T, b backend) map[string]string {
+// of gdprSealedTables, the text of those tables' rows in the copy, and
+// the subject keys in it (as stored: wrapped).
+func gdprBackup(t *testing.T, b backend) (map[string]string, map[string][]byte) {
 	t.Helper()
-	out := map[string]string{}
+	out, keys := map[string]string{}, map[string][]byte{}
 	if b.name != "sqlite" {
 		dump := string(gdprPGDump(t, b))
-		for table := range gdprSealedTables {
+		block := func(table string) string {
 			start := strings.Index(dump, "COPY public."+table+" (")
 			if start < 0 {
 				t.Fatalf("pg_dump has no %s", table)
 			}
 			end := strings.Index(dump[start:], "\n\\.\n")
-			out[table] = dump[start : start+end]
+			return dump[start : start+end]
 		}
-		return out
+		for table := range gdprSealedTables {
+			out[table] = block(table)
+		}
+		for _, line := range strings.Split(block("privacy_keys"), "\n")[1:] {
+			f := strings.Split(line, "\t")
+			k, err := hex.DecodeString(strings.TrimLeft(f[1], "\\x"))
+			if err != nil {
+				t.Fatalf("privacy_keys row %q: %v", line, err)
+			}
+			keys[f[0]] = k
+		}
+		return out, keys
 	}
 	dir := filepath.Join(t.TempDir(), "backup")
 	if o, err := exec.Command(kassaBin, "backup", "--out", dir, "--data", b.data).CombinedOutput(); err != nil {
 		t.Fatalf("kassa backup: %v %s", err, o)
+	}
+	if _, err := os.Stat(filepath.Join(dir, privacyKEKFile)); err == nil {
+		t.Errorf("kassa backup copied %s: a backup must not hold the keys that open its subjects' keys", privacyKEKFile)
 	}
 	db, err := sqlstore.OpenSQLite(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	rows, err := db.QueryContext(context.Background(), `SELECT id, key_wrapped FROM privacy_keys`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		var k []byte
+		if err := rows.Scan(&id, &k); err != nil {
+			t.Fatal(err)
+		}
+		keys[id] = k
+	}
+	rows.Close()
 	for table, c := range gdprSealedTables {
 		rows, err := db.QueryContext(context.Background(), "SELECT "+strings.Join(c.columns, " || '|' || ")+" FROM "+table)
 		if err != nil {
@@ -65,13 +97,15 @@ func gdprBackup(t *testing.T, b backend) map[string]string {
 		rows.Close()
 		out[table] = strings.Join(all, "\n")
 	}
-	return out
+	return out, keys
 }
 
 // checkGDPRBackup: the copy taken before the erasure holds the person's
-// sealed columns only as ciphertext, and the live database, after the
-// shredding, holds none of the keys they were sealed under.
-func checkGDPRBackup(t *testing.T, a *app, backup map[string]string, subjects ...string) {
+// sealed columns only as ciphertext; after the shredding the live
+// database holds none of the keys they were sealed under, and the
+// copy's own copies of those keys no longer open with the privacy key
+// file as it is now (its version was destroyed by the rotation).
+func checkGDPRBackup(t *testing.T, a *app, b backend, backup map[string]string, keys map[string][]byte, subjects ...string) {
 	t.Helper()
 	for table, c := range gdprSealedTables {
 		text := backup[table]
@@ -84,7 +118,18 @@ func checkGDPRBackup(t *testing.T, a *app, backup map[string]string, subjects ..
 			t.Errorf("the backup's %s holds no sealed value: %q", table, text)
 		}
 	}
+	now, err := vault.OpenKeyFile(filepath.Join(b.data, privacyKEKFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kek := &identity.VaultSealer{Wrapper: vault.NewLocalWrapper(now)}
 	for _, s := range subjects {
+		k, ok := keys[s]
+		if !ok {
+			t.Errorf("the backup has no key of %s (%d keys)", s, len(keys))
+		} else if _, err := kek.Open(k, seal.KeyAAD(s)); err == nil {
+			t.Errorf("the backup's key of %s opens with the privacy key file after the shredding", s)
+		}
 		var n int
 		if err := a.db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM privacy_keys WHERE id = ?`, s).Scan(&n); err != nil || n != 0 {
 			t.Errorf("the key of %s is still in the database after the shredding (%d, %v)", s, n, err)

@@ -12,6 +12,7 @@ import (
 	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/payout"
 	"github.com/kassa/kassa/privacy/seal"
+	"github.com/kassa/kassa/vault"
 )
 
 // Personal columns sealed per subject while live (docs/privacy.md,
@@ -37,7 +38,7 @@ func subjectKeyForWrite(ctx context.Context, tx *Tx, k *seal.Keyring, subject st
 		return key, nil
 	}
 	var stored []byte
-	err := tx.QueryRowContext(ctx, `SELECT key_sealed FROM privacy_keys WHERE id = ?`, subject).Scan(&stored)
+	err := tx.QueryRowContext(ctx, `SELECT key_wrapped FROM privacy_keys WHERE id = ?`, subject).Scan(&stored)
 	if err == nil {
 		return k.OpenKey(subject, stored)
 	}
@@ -48,7 +49,7 @@ func subjectKeyForWrite(ctx context.Context, tx *Tx, k *seal.Keyring, subject st
 	if err != nil {
 		return seal.Key{}, err
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO privacy_keys (id, key_sealed, created_at, shred_at) VALUES (?, ?, ?, 0)
+	res, err := tx.ExecContext(ctx, `INSERT INTO privacy_keys (id, key_wrapped, created_at, shred_at) VALUES (?, ?, ?, 0)
 		ON CONFLICT (id) DO NOTHING`, subject, sealed, micros(now))
 	if err != nil {
 		return seal.Key{}, fmt.Errorf("insert subject key: %w", err)
@@ -59,7 +60,7 @@ func subjectKeyForWrite(ctx context.Context, tx *Tx, k *seal.Keyring, subject st
 		return key, nil
 	}
 	// Another transaction created it first: use that one.
-	if err := tx.QueryRowContext(ctx, `SELECT key_sealed FROM privacy_keys WHERE id = ?`, subject).Scan(&stored); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT key_wrapped FROM privacy_keys WHERE id = ?`, subject).Scan(&stored); err != nil {
 		return seal.Key{}, fmt.Errorf("select subject key after a conflict: %w", err)
 	}
 	return k.OpenKey(subject, stored)
@@ -72,7 +73,7 @@ func subjectKeyForRead(ctx context.Context, q rowQuerier, k *seal.Keyring, subje
 		return key, true, nil
 	}
 	var stored []byte
-	err := q.QueryRowContext(ctx, `SELECT key_sealed FROM privacy_keys WHERE id = ?`, subject).Scan(&stored)
+	err := q.QueryRowContext(ctx, `SELECT key_wrapped FROM privacy_keys WHERE id = ?`, subject).Scan(&stored)
 	if errors.Is(err, sql.ErrNoRows) {
 		return seal.Key{}, false, nil
 	} else if err != nil {
@@ -112,7 +113,7 @@ func (db *DB) preloadKeys(ctx context.Context, subjects []string) error {
 		for i, s := range chunk {
 			args[i] = s
 		}
-		rows, err := db.QueryContext(ctx, `SELECT id, key_sealed FROM privacy_keys WHERE id IN (?`+
+		rows, err := db.QueryContext(ctx, `SELECT id, key_wrapped FROM privacy_keys WHERE id IN (?`+
 			strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
 		if err != nil {
 			return fmt.Errorf("select subject keys: %w", err)
@@ -369,4 +370,75 @@ func (s *Privacy) sealCustomersBacklog(ctx context.Context, tx *Tx, now time.Tim
 		}
 	}
 	return len(ids), nil
+}
+
+// KeyVersions counts the subject keys per version of the privacy key
+// file that wraps them.
+func (s *Privacy) KeyVersions(ctx context.Context) (map[int]int64, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT substr(key_wrapped, 1, 5), COUNT(*) FROM privacy_keys GROUP BY substr(key_wrapped, 1, 5)`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int]int64{}
+	for rows.Next() {
+		var head []byte
+		var n int64
+		if err := rows.Scan(&head, &n); err != nil {
+			return nil, err
+		}
+		if v, ok := envelopeVersion(head); ok {
+			out[v] += n
+		}
+	}
+	return out, rows.Err()
+}
+
+// RewrapKeys rewraps up to limit subject keys wrapped under a version
+// below version with rewrap, and returns how many it changed.
+func (s *Privacy) RewrapKeys(ctx context.Context, version, limit int, rewrap func(subject string, wrapped []byte) ([]byte, error)) (int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, key_wrapped FROM privacy_keys WHERE substr(key_wrapped, 2, 4) < ?
+		ORDER BY id LIMIT ?`, vault.EnvelopeVersionBytes(version), limit)
+	if err != nil {
+		return 0, err
+	}
+	type stale struct {
+		id       string
+		old, new []byte
+	}
+	var ks []stale
+	for rows.Next() {
+		var k stale
+		if err := rows.Scan(&k.id, &k.old); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		ks = append(ks, k)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for i := range ks {
+		if ks[i].new, err = rewrap(ks[i].id, ks[i].old); err != nil {
+			return 0, fmt.Errorf("rewrap the key of %s: %w", ks[i].id, err)
+		}
+	}
+	n := 0
+	err = s.db.Transact(ctx, func(tx *Tx) error {
+		n = 0
+		for _, k := range ks {
+			res, err := tx.ExecContext(ctx, `UPDATE privacy_keys SET key_wrapped = ? WHERE id = ? AND key_wrapped = ?`, k.new, k.id, k.old)
+			if err != nil {
+				return err
+			}
+			m, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			n += int(m)
+		}
+		return nil
+	})
+	return n, err
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"github.com/kassa/kassa/privacy/seal"
 	"github.com/kassa/kassa/store/sqlstore"
 	"github.com/kassa/kassa/store/storetest"
+	"github.com/kassa/kassa/vault"
 	"github.com/kassa/kassa/webhook"
 )
 
@@ -367,4 +370,79 @@ func BenchmarkAllPaymentsSealed(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestRotateAfterShred: after a shredding the privacy key file gets a new
+// version, every live subject key is rewrapped to it and the old version
+// is destroyed; a copy of the keys made before (a backup) then opens
+// none of them, while the live database reads on.
+func TestRotateAfterShred(t *testing.T) {
+	forPrivacyBackends(t, func(t *testing.T, e *privacyEnv) {
+		ctx := context.Background()
+		keys, err := vault.OpenKeyFile(filepath.Join(t.TempDir(), "privacy-kek.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		kek := &identity.VaultSealer{Wrapper: vault.NewLocalWrapper(keys)}
+		k, err := seal.New(seal.Config{KEK: kek, IndexKey: bytes.Repeat([]byte{9}, 32)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.db.SetSealing(k)
+		e.merchant(t, "mer_a")
+		now := e.clock.Now()
+		e.payment(t, "pay_gone", "mer_a", "p7", "anna@example.org", "captured", now)
+		e.payment(t, "pay_stays", "mer_a", "p8", "bert@example.org", "captured", now)
+		if _, err := e.svc.SealBacklog(ctx); err != nil {
+			t.Fatal(err)
+		}
+		backup := map[string][]byte{}
+		for _, s := range []string{"mer_a/p7", "mer_a/p8"} {
+			var b []byte
+			if err := e.db.QueryRowContext(ctx, `SELECT key_wrapped FROM privacy_keys WHERE id = ?`, s).Scan(&b); err != nil {
+				t.Fatal(err)
+			}
+			backup[s] = b
+			if _, err := k.OpenKey(s, b); err != nil {
+				t.Fatalf("the key of %s does not open before: %v", s, err)
+			}
+		}
+		if _, err := e.svc.Erase(ctx, privacy.Subject{MerchantID: "mer_a", CustomerID: "p7"}, "test"); err != nil {
+			t.Fatal(err)
+		}
+		store := sqlstore.NewPrivacy(e.db)
+		if removed, err := seal.Rotate(ctx, store, keys, kek, false); err != nil || len(removed) != 0 {
+			t.Fatalf("a rotation with nothing shredded removed %v: %v", removed, err)
+		}
+		e.clock.Advance(privacy.RetentionDefault + time.Hour)
+		if n, err := e.svc.ShredDue(ctx); err != nil || n == 0 {
+			t.Fatalf("shred: %d %v", n, err)
+		}
+		removed, err := seal.Rotate(ctx, store, keys, kek, true)
+		if err != nil || !slices.Equal(removed, []int{1}) || !slices.Equal(keys.Versions(), []int{2}) {
+			t.Fatalf("rotation removed %v (%v), versions now %v; want version 1 gone", removed, err, keys.Versions())
+		}
+		// A fresh process with the key file as it is now.
+		keys2, err := vault.OpenKeyFile(keys.Path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		k2, err := seal.New(seal.Config{KEK: &identity.VaultSealer{Wrapper: vault.NewLocalWrapper(keys2)}, IndexKey: bytes.Repeat([]byte{9}, 32)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for s, b := range backup {
+			if _, err := k2.OpenKey(s, b); err == nil {
+				t.Errorf("the backup's key of %s still opens after the rotation", s)
+			}
+		}
+		e.db.SetSealing(k2)
+		p, err := sqlstore.NewPayments(e.db).Payment(ctx, "mer_a", "pay_stays")
+		if err != nil || p.Customer.Email != "bert@example.org" {
+			t.Errorf("a live subject after the rotation: %q %v", p.Customer.Email, err)
+		}
+		if v, err := store.KeyVersions(ctx); err != nil || v[2] != 1 || len(v) != 1 {
+			t.Errorf("key versions in use: %v %v", v, err)
+		}
+	})
 }

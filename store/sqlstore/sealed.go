@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/kassa/kassa/identity"
-	"github.com/kassa/kassa/privacy/seal"
 	"github.com/kassa/kassa/vault"
 	"github.com/kassa/kassa/webhook"
 )
@@ -44,8 +43,6 @@ var sealedColumns = []sealedColumn{
 	sealedField("privacy_erasures", "key_sealed", "privacy_key"), // privacy.KeyAAD
 	sealedField("console_members", "totp_secret_sealed", "totp"),
 	sealedField("console_members", "totp_pending_sealed", "totp_pending"),
-	// Subjects' data keys (personal.go, package privacy/seal).
-	{table: "privacy_keys", column: "key_sealed", aadColumn: "id", domain: identity.SealDomain, aad: seal.KeyAAD},
 	{table: "webhook_secrets", column: "secret_sealed", aadColumn: "endpoint_id", domain: webhook.SealDomain,
 		aad: webhook.SecretAAD, clearColumn: "secret"},
 }

@@ -87,8 +87,13 @@ func (e *sealedEnv) restart(t *testing.T) {
 	sealer := &identity.VaultSealer{Wrapper: vault.NewLocalWrapper(e.keys)}
 	e.outbox = identity.NewOutbox(st, sealer, e.clock.Now, id.Generator{})
 	// Payer profiles are sealed under their subjects' keys, which are
-	// wrapped with the same KEKs: the rewrap and retire cover them too.
-	k, err := seal.New(seal.Config{KEK: sealer, IndexKey: bytes.Repeat([]byte("i"), 32)})
+	// wrapped under keys of their own (the privacy key file in kassa
+	// serve): the vault's rotation and retirement leave them alone.
+	pk, err := vault.ParseKeys("1:" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("p"), vault.KEKLength)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := seal.New(seal.Config{KEK: &identity.VaultSealer{Wrapper: vault.NewLocalWrapper(pk)}, IndexKey: bytes.Repeat([]byte("i"), 32)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,22 +3,24 @@
 --
 -- One row per subject: a Kassa account (cus_...), a merchant's customer
 -- (<merchant id>/<customer id>) or a payment that names no customer (its
--- own id). key_sealed is the subject's random 256-bit data key, sealed
--- with the vault's key-encryption keys (vault.Envelope, domain identity,
--- bound to "privacy/subject_key/<id>"): kassa keys status, rewrap and
--- retire cover it. shred_at (unix microseconds; 0: not scheduled) is set
+-- own id). key_wrapped is the subject's random 256-bit data key, sealed
+-- (vault.Envelope, domain identity, bound to "privacy/subject_key/<id>")
+-- under a key-encryption key of the privacy key file (privacy-kek.json),
+-- which kassa backup does not copy and which the privacy job rotates
+-- after each shredding, so that a backup made before cannot open its
+-- keys. shred_at (unix microseconds; 0: not scheduled) is set
 -- by an erasure request to the end of the anti-money-laundering
 -- retention; the privacy job then deletes the row, and every copy of the
 -- subject's sealed fields (backups, replicas, WAL, old row versions)
 -- stops opening.
 CREATE TABLE privacy_keys (
 	id         TEXT PRIMARY KEY,
-	key_sealed BLOB NOT NULL,
+	key_wrapped BLOB NOT NULL,
 	created_at INTEGER NOT NULL,
 	shred_at   INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX privacy_keys_due ON privacy_keys (shred_at) WHERE shred_at > 0;
-CREATE INDEX privacy_keys_key_sealed_kek ON privacy_keys (substr(key_sealed, 2, 4), id);
+CREATE INDEX privacy_keys_kek ON privacy_keys (substr(key_wrapped, 2, 4), id);
 
 -- Which subject's key seals a row's personal columns ('' : the row is
 -- from before sealing, its columns are clear until the backfill seals
