@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -135,4 +138,52 @@ func checkGDPRBackup(t *testing.T, a *app, b backend, backup map[string]string, 
 			t.Errorf("the key of %s is still in the database after the shredding (%d, %v)", s, n, err)
 		}
 	}
+}
+
+// TestPrivacyKEKFileMissing: a data directory whose database holds
+// persons' data keys but whose privacy key file is gone (lost, or a
+// restore without it) is refused with what to do, and nothing is made in
+// the file's place: restoring it then works.
+func TestPrivacyKEKFileMissing(t *testing.T) {
+	data := t.TempDir()
+	open := func() (*app, error) {
+		var cfg appConfig
+		fs := newFlagSet("test", "", io.Discard)
+		cfg.register(fs)
+		if err := parseFlags(fs, []string{"--data", data}, func(string) string { return "" }); err != nil {
+			t.Fatal(err)
+		}
+		return newApp(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	}
+	a, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.db.Transact(context.Background(), func(tx *sqlstore.Tx) error {
+		_, err := tx.ExecContext(context.Background(), `INSERT INTO privacy_keys (id, key_wrapped, created_at, shred_at) VALUES ('cus_x', X'01', 1, 0)`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	a.close()
+	path := filepath.Join(data, privacyKEKFile)
+	saved, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(path)
+	if _, err := open(); err == nil || !strings.Contains(err.Error(), "restore it") {
+		t.Fatalf("open without the privacy key file: %v", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused start left a new %s behind: %v", privacyKEKFile, err)
+	}
+	if err := os.WriteFile(path, saved, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, err = open()
+	if err != nil {
+		t.Fatalf("open with the restored file: %v", err)
+	}
+	a.close()
 }

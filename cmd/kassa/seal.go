@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -41,9 +43,25 @@ func (a *app) openSealing(cfg appConfig) error {
 	if err := os.MkdirAll(cfg.store.data, 0o700); err != nil {
 		return err
 	}
-	keys, err := vault.OpenKeyFile(filepath.Join(cfg.store.data, privacyKEKFile))
+	path := filepath.Join(cfg.store.data, privacyKEKFile)
+	_, statErr := os.Stat(path)
+	keys, err := vault.OpenKeyFile(path)
 	if err != nil {
 		return err
+	}
+	if errors.Is(statErr, os.ErrNotExist) {
+		// A new key file over a database that has subject keys: the file
+		// was lost or not restored. Refuse rather than run with every
+		// person's data unreadable.
+		var n int64
+		if err := a.db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM privacy_keys`).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			os.Remove(path)
+			return fmt.Errorf("%s is missing but the database holds %d persons' data keys wrapped under it: restore it "+
+				"from its backup into the data directory (docs/privacy.md, \"Backups\")", path, n)
+		}
 	}
 	kek := &reloadingKEK{keys: keys, sealer: &identity.VaultSealer{Wrapper: vault.NewLocalWrapper(keys)}}
 	m := hmac.New(sha256.New, idKey)
