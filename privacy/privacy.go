@@ -126,6 +126,9 @@ type Store interface {
 	// DeleteIdleDevices deletes the recognised devices of payers not seen
 	// since before.
 	DeleteIdleDevices(ctx context.Context, before time.Time) (int, error)
+	// SealBacklog seals the personal columns of up to limit rows still
+	// in clear (written before sealing per subject) and returns how many.
+	SealBacklog(ctx context.Context, now time.Time, limit int) (int, error)
 }
 
 // ErrExists is returned by Store.Erase for a subject with a request.
@@ -290,6 +293,27 @@ func (s *Service) ShredDue(ctx context.Context) (int, error) {
 	}
 	if total > 0 {
 		s.log.InfoContext(ctx, "erasures shredded", "count", total)
+	}
+	return total, nil
+}
+
+// SealBacklog seals, under their subjects' own keys, the personal
+// columns of rows an older Kassa wrote in clear, in batches; a leased job
+// runs it until it returns 0.
+func (s *Service) SealBacklog(ctx context.Context) (int, error) {
+	total := 0
+	for range batchesPerRunMax {
+		n, err := s.cfg.Store.SealBacklog(ctx, s.now(), batchMax)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("privacy: seal backlog: %w", err)
+		}
+		if n < batchMax {
+			break
+		}
+	}
+	if total > 0 {
+		s.log.InfoContext(ctx, "personal columns sealed", "rows", total)
 	}
 	return total, nil
 }

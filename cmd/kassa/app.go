@@ -131,6 +131,10 @@ type app struct {
 	// requests are the merchants' recent API requests this process
 	// served, for the console's developers.
 	requests *reqlog.Log
+	// sealing seals personal columns per subject (seal.go);
+	// privacyRotate rotates its key file after shreddings (gdpr.go).
+	sealing       *sealing
+	privacyRotate bool
 }
 
 func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, err error) {
@@ -167,6 +171,9 @@ func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, er
 	// One provider of the vault's key-encryption keys for everything that
 	// seals with them: the vault, identity, webhook signing secrets.
 	if a.keks, err = cfg.vault.keyProvider(cfg.store.data); err != nil {
+		return nil, err
+	}
+	if err := a.openSealing(cfg); err != nil {
 		return nil, err
 	}
 	a.webhooks = webhook.New(webhook.Config{Store: sqlstore.NewWebhooks(a.db), Logger: logger,

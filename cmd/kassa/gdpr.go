@@ -23,6 +23,9 @@ import (
 // privacyFlags are the retention periods of personal data (docs/privacy.md).
 type privacyFlags struct {
 	amlRetention, ipRetention, deviceIdle time.Duration
+	// rotateKEK: rotate the privacy key file after each shredding (always
+	// on SQLite, whose processes share one data directory).
+	rotateKEK bool
 	// now is the clock of the privacy service; nil means time.Now
 	// (tests move it).
 	now func() time.Time
@@ -31,6 +34,7 @@ type privacyFlags struct {
 func (f *privacyFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.amlRetention, "aml-retention", privacy.RetentionDefault, "how long after an erasure request (the end of the relationship) a payer's data is kept sealed for anti-money-laundering duties before its key is destroyed (`duration`; 5 years: AMLD Art. 40, GwG § 8)")
 	fs.DurationVar(&f.ipRetention, "risk-ip-retention", privacy.IPRetentionDefault, "after this `duration` the client IPs in stored risk evaluations are truncated (IPv4 /24, IPv6 /48)")
+	fs.BoolVar(&f.rotateKEK, "privacy-kek-rotate", false, "on PostgreSQL: after each shredding add a version to "+privacyKEKFile+" and destroy the old ones, so that backups made before cannot open the erased persons' keys. Only when every node reads the same file (one node, or a shared volume); always on with SQLite")
 	fs.DurationVar(&f.deviceIdle, "device-idle-retention", privacy.DeviceIdleDefault, "a payer's recognised device unused for this `duration` is deleted")
 }
 
@@ -41,6 +45,7 @@ const jobPrivacy = "privacy"
 const privacyInterval = time.Hour
 
 func (a *app) openPrivacy(f privacyFlags) error {
+	a.privacyRotate = f.rotateKEK || a.db.Dialect() == sqlstore.SQLite
 	var err error
 	a.privacy, err = privacy.New(privacy.Config{Store: sqlstore.NewPrivacy(a.db),
 		Sealer: &identity.VaultSealer{Wrapper: vault.NewLocalWrapper(a.keks)}, KYC: a.identity.Identity,
@@ -56,7 +61,15 @@ func (a *app) registerPrivacyJob() {
 }
 
 func (a *app) runPrivacy(ctx context.Context) error {
-	_, err := a.privacy.ShredDue(ctx)
+	_, err0 := a.privacy.SealBacklog(ctx)
+	shredded, err := a.privacy.ShredDue(ctx)
+	// After a shredding the privacy key file gets a new version and the
+	// old ones go: a backup made before cannot open the destroyed keys.
+	if a.privacyRotate {
+		err = errors.Join(err0, err, a.rotatePrivacyKeys(ctx, shredded > 0))
+	} else {
+		err = errors.Join(err0, err)
+	}
 	ips, devices, err2 := a.privacy.Retain(ctx)
 	if ips+devices > 0 {
 		a.log.InfoContext(ctx, "retention applied", "risk_ips_truncated", ips, "devices_deleted", devices)

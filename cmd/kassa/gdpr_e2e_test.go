@@ -118,6 +118,10 @@ func testE2EGDPRErasure(t *testing.T, b backend) {
 		t.Errorf("merchant customer export: payments %s; risk %s", files["payments.json"], files["risk_evaluations.json"])
 	}
 
+	// A backup (SQLite) or pg_dump taken before the erasure: the sealed
+	// columns are ciphertext in it (checkGDPRBackup, after the shredding).
+	backup, backupKeys := gdprBackup(t, b)
+
 	// Erasure: recorded, the account closed at once, the payer told the date.
 	out, err = runKassa(t, b, "gdpr", "erase", "--customer", cus, "--requested-by", "ticket-42")
 	if err != nil {
@@ -152,6 +156,7 @@ func testE2EGDPRErasure(t *testing.T, b backend) {
 	if err := a.runPrivacy(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	checkGDPRBackup(t, a, b, backup, backupKeys, cus, m.ID+"/"+gdprPlayer)
 	a.close()
 	files = gdprExportZIP(t, b, "--customer", cus)
 	if _, ok := files["archive/kyc.json"]; ok || !strings.Contains(files["erasure.json"], "shredded_at") {
@@ -248,6 +253,7 @@ func gdprApp(t *testing.T, b backend, clock *testclock.Clock) *app {
 		t.Fatal(err)
 	}
 	cfg.privacy.now = clock.Now
+	cfg.privacy.rotateKEK = true // one node: PostgreSQL rotates too
 	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

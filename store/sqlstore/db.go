@@ -17,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/kassa/kassa/privacy/seal"
 )
 
 // Dialect names the SQL backend behind a DB.
@@ -77,6 +79,8 @@ type DB struct {
 	logger atomic.Pointer[slog.Logger] // background work's failures (SetLogger)
 
 	commits atomic.Uint64 // Transact calls that committed (Commits)
+
+	sealing atomic.Pointer[seal.Keyring] // personal columns' subject keys (personal.go)
 }
 
 // Commits returns how many Transact calls have committed so far: each a

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kassa/kassa/identity"
+	"github.com/kassa/kassa/privacy/seal"
 )
 
 // Identity implements identity.Store. Every read-modify-write runs in one
@@ -85,10 +86,38 @@ func scanCustomer(row scanner) (identity.Record, error) {
 	return r, nil
 }
 
+// customerFields are a payer account's profile fields sealed under its
+// own key (docs/privacy.md); the email is found by its blind index
+// (email_index).
+func customerFields(r *identity.Record) []personalField {
+	k, a := &r.KYC, &r.KYC.Address
+	return []personalField{{"email", &r.Email}, {"phone", &r.Phone}, {"given_name", &k.GivenName}, {"family_name", &k.FamilyName},
+		{"address_line1", &a.Line1}, {"address_line2", &a.Line2}, {"address_city", &a.City},
+		{"address_postal_code", &a.PostalCode}, {"address_region", &a.Region}}
+}
+
 func (s *Identity) CreateCustomer(ctx context.Context, r identity.Record) error {
 	return s.db.Transact(ctx, func(tx *Tx) error {
+		r := r // sealed in a copy: a retry seals the clear values again
+		index := s.db.blindIndex(seal.IndexEmail, r.Email)
+		if _, _, err := s.db.sealFields(ctx, tx, r.ID, r.Created, customerFields(&r)...); err != nil {
+			return err
+		}
+		if index != "" {
+			// The email's uniqueness is its index's: a sealed email is
+			// random text.
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM customers WHERE email_index = ?`, index).Scan(&n); err != nil {
+				return err
+			} else if n > 0 {
+				return fmt.Errorf("insert customer: %w", identity.ErrDuplicate)
+			}
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO customers (`+customerColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, customerArgs(r)...)
+		if err == nil && index != "" {
+			_, err = tx.ExecContext(ctx, `UPDATE customers SET email_index = ? WHERE id = ?`, index, r.ID)
+		}
 		if s.db.IsUniqueViolation(err) {
 			return fmt.Errorf("insert customer: %w", identity.ErrDuplicate)
 		} else if err != nil {
@@ -105,7 +134,7 @@ func (s *Identity) customerWhere(ctx context.Context, q rowQuerier, where string
 	} else if err != nil {
 		return r, fmt.Errorf("select customer: %w", err)
 	}
-	return r, nil
+	return r, s.db.openFields(ctx, r.ID, customerFields(&r)...)
 }
 
 func (s *Identity) Customer(ctx context.Context, id string) (identity.Record, error) {
@@ -113,6 +142,14 @@ func (s *Identity) Customer(ctx context.Context, id string) (identity.Record, er
 }
 
 func (s *Identity) CustomerByEmail(ctx context.Context, email string) (identity.Record, error) {
+	// By the blind index; an account from before sealing (not yet
+	// sealed by the privacy job) by its clear address.
+	if index := s.db.blindIndex(seal.IndexEmail, email); index != "" {
+		r, err := s.customerWhere(ctx, s.db, `email_index = ?`, index, "")
+		if !errors.Is(err, identity.ErrNotFound) {
+			return r, err
+		}
+	}
 	return s.customerWhere(ctx, s.db, `email = ?`, email, "")
 }
 
@@ -126,7 +163,11 @@ func (s *Identity) UpdateCustomer(ctx context.Context, id string, fn func(*ident
 		if err := fn(&r); err != nil {
 			return err
 		}
-		args := customerArgs(r)
+		w := r
+		if _, _, err := s.db.sealFields(ctx, tx, w.ID, w.Updated, customerFields(&w)...); err != nil {
+			return err
+		}
+		args := customerArgs(w)
 		vals := make([]any, 0, len(args))
 		for _, i := range customerUpdateIdx {
 			vals = append(vals, args[i])

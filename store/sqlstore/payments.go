@@ -13,6 +13,7 @@ import (
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payment"
+	"github.com/kassa/kassa/privacy/seal"
 	"github.com/kassa/kassa/webhook"
 )
 
@@ -35,7 +36,7 @@ const paymentColumns = `id, merchant_id, amount, currency, capture_method, statu
 	customer_id, customer_email, billing_country,
 	risk_evaluation, risk_score, risk_level, risk_decision, risk_factor, risk_reasons, risk_review,
 	risk_challenge, risk_trans_status, risk_eci, payer_id, amount_refund_pending, refund_seq,
-	card_trans_status, card_eci, locale, customer_phone, method_ref, attempts`
+	card_trans_status, card_eci, locale, customer_phone, method_ref, attempts, seal_subject`
 
 var errPaymentNotFound = kassa.Errorf(kassa.ENotFound, "payment_not_found", "no such payment")
 
@@ -55,8 +56,11 @@ func timeOrZero(us int64) time.Time {
 	return fromMicros(us)
 }
 
-func scanPayment(row interface{ Scan(...any) error }) (payment.Payment, error) {
+// scanPaymentSealed scans a payment as stored, its personal fields
+// still sealed, and the subject whose key seals them.
+func scanPaymentSealed(row interface{ Scan(...any) error }) (payment.Payment, string, error) {
 	var p payment.Payment
+	var subject string
 	var cur, status string
 	var ref, meta sql.NullString
 	var expires, created, updated int64
@@ -69,13 +73,13 @@ func scanPayment(row interface{ Scan(...any) error }) (payment.Payment, error) {
 		&p.Customer.ID, &p.Customer.Email, &p.Customer.BillingCountry,
 		&p.Risk.EvaluationID, &p.Risk.Score, &p.Risk.Level, &p.Risk.Decision, &p.Risk.Factor, &reasons, &p.Risk.Review,
 		&p.Risk.Challenge, &p.Risk.TransStatus, &p.Risk.ECI, &p.PayerID, &p.AmountRefundPending, &p.RefundSeq,
-		&p.Card.TransStatus, &p.Card.ECI, &p.Locale, &p.Customer.Phone, &p.MethodRef, &p.Attempts)
+		&p.Card.TransStatus, &p.Card.ECI, &p.Locale, &p.Customer.Phone, &p.MethodRef, &p.Attempts, &subject)
 	if err != nil {
-		return p, err
+		return p, "", err
 	}
 	if reasons != "" {
 		if err := json.Unmarshal([]byte(reasons), &p.Risk.Reasons); err != nil {
-			return p, fmt.Errorf("payment %s risk reasons: %w", p.ID, err)
+			return p, "", fmt.Errorf("payment %s risk reasons: %w", p.ID, err)
 		}
 	}
 	p.Currency, p.Status, p.MerchantReference = money.Currency(cur), payment.Status(status), ref.String
@@ -83,7 +87,27 @@ func scanPayment(row interface{ Scan(...any) error }) (payment.Payment, error) {
 		p.Metadata = []byte(meta.String)
 	}
 	p.ExpiresAt, p.Created, p.Updated = timeOrZero(expires), fromMicros(created), fromMicros(updated)
-	return p, nil
+	return p, subject, nil
+}
+
+// paymentSubject is whose key seals a payment's personal fields: the
+// merchant's customer it names, else the payment itself (a payment
+// without a customer id is a subject of its own: nothing else names that
+// person).
+func paymentSubject(p payment.Payment) string {
+	if p.Customer.ID != "" {
+		return p.MerchantID + "/" + p.Customer.ID
+	}
+	return p.ID
+}
+
+func paymentFields(p *payment.Payment) []personalField {
+	return []personalField{{"customer_email", &p.Customer.Email}, {"customer_phone", &p.Customer.Phone}}
+}
+
+// openPayment opens the personal fields of a scanned payment.
+func (s *Payments) openPayment(ctx context.Context, p *payment.Payment, subject string) error {
+	return s.db.openFields(ctx, subject, paymentFields(p)...)
 }
 
 type querier interface {
@@ -109,6 +133,8 @@ func (s *Payments) loadVouchers(ctx context.Context, q querier, p *payment.Payme
 }
 
 func (s *Payments) CreatePayment(ctx context.Context, p payment.Payment, ev webhook.Event) error {
+	var subject string
+	var key seal.Key
 	err := s.db.Transact(ctx, func(tx *Tx) error {
 		// The request's answer first: a key another request stored
 		// already fails this one before its payment is written.
@@ -119,9 +145,18 @@ func (s *Payments) CreatePayment(ctx context.Context, p payment.Payment, ev webh
 		if len(p.Metadata) > 0 {
 			meta = sql.NullString{String: string(p.Metadata), Valid: true}
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO payments (`+paymentColumns+`)
+		// The personal fields are sealed under the subject's key (made
+		// here on first use), in a copy: a retried transaction seals the
+		// clear values again.
+		p := p
+		var err error
+		subject, key, err = s.db.sealFields(ctx, tx, paymentSubject(p), p.Created, paymentFields(&p)...)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO payments (`+paymentColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-				?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			p.ID, p.MerchantID, p.Amount, string(p.Currency), p.CaptureMethod, string(p.Status), p.AmountCapturable,
 			p.AmountCaptured, p.AmountRefunded, nullString(p.MerchantReference), p.Description, p.ReturnURL, meta,
 			p.ClientSecret, p.MethodType, p.FailureCode, microsOrZero(p.ExpiresAt), micros(p.Created), micros(p.Updated), p.Version,
@@ -130,12 +165,17 @@ func (s *Payments) CreatePayment(ctx context.Context, p payment.Payment, ev webh
 			p.Customer.ID, p.Customer.Email, p.Customer.BillingCountry,
 			p.Risk.EvaluationID, p.Risk.Score, p.Risk.Level, p.Risk.Decision, p.Risk.Factor, riskReasons(p.Risk), p.Risk.Review,
 			p.Risk.Challenge, p.Risk.TransStatus, p.Risk.ECI, p.PayerID, p.AmountRefundPending, p.RefundSeq,
-			p.Card.TransStatus, p.Card.ECI, p.Locale, p.Customer.Phone, p.MethodRef, p.Attempts)
+			p.Card.TransStatus, p.Card.ECI, p.Locale, p.Customer.Phone, p.MethodRef, p.Attempts, subject)
 		if err != nil {
 			return err
 		}
 		return s.events.AppendEvent(ctx, tx, ev)
 	})
+	if err == nil && key.Subject != "" && subject != p.ID {
+		// Committed: later payments of the customer find it cached. (A
+		// payment's own key is not: it is read back rarely.)
+		s.db.Sealing().Remember(key)
+	}
 	if err != nil && s.db.IsUniqueViolation(err) && p.MerchantReference != "" {
 		var existing string
 		qerr := s.db.QueryRowContext(ctx, `SELECT id FROM payments WHERE merchant_id = ? AND merchant_reference = ?
@@ -151,12 +191,15 @@ func (s *Payments) CreatePayment(ctx context.Context, p payment.Payment, ev webh
 }
 
 func (s *Payments) Payment(ctx context.Context, merchantID, id string) (payment.Payment, error) {
-	p, err := scanPayment(s.db.QueryRowContext(ctx, `SELECT `+paymentColumns+` FROM payments
+	p, subject, err := scanPaymentSealed(s.db.QueryRowContext(ctx, `SELECT `+paymentColumns+` FROM payments
 		WHERE id = ? AND (merchant_id = ? OR ? = '')`, id, merchantID, merchantID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, errPaymentNotFound
 	} else if err != nil {
 		return p, fmt.Errorf("select payment: %w", err)
+	}
+	if err := s.openPayment(ctx, &p, subject); err != nil {
+		return p, err
 	}
 	return p, s.loadVouchers(ctx, s.db, &p)
 }
@@ -218,11 +261,17 @@ func (s *Payments) queryPayments(ctx context.Context, query string, args ...any)
 	if err != nil {
 		return nil, fmt.Errorf("select payments: %w", err)
 	}
-	ps, err := collectPayments(rows)
+	ps, subjects, err := collectPayments(rows)
 	if err != nil {
 		return nil, err
 	}
+	if err := s.db.preloadKeys(ctx, subjects); err != nil {
+		return nil, err
+	}
 	for i := range ps {
+		if err := s.openPayment(ctx, &ps[i], subjects[i]); err != nil {
+			return nil, err
+		}
 		if err := s.loadVouchers(ctx, s.db, &ps[i]); err != nil {
 			return nil, err
 		}
@@ -230,17 +279,18 @@ func (s *Payments) queryPayments(ctx context.Context, query string, args ...any)
 	return ps, nil
 }
 
-func collectPayments(rows *sql.Rows) ([]payment.Payment, error) {
+func collectPayments(rows *sql.Rows) ([]payment.Payment, []string, error) {
 	defer rows.Close()
 	var ps []payment.Payment
+	var subjects []string
 	for rows.Next() {
-		p, err := scanPayment(rows)
+		p, subject, err := scanPaymentSealed(rows)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		ps = append(ps, p)
+		ps, subjects = append(ps, p), append(subjects, subject)
 	}
-	return ps, rows.Err()
+	return ps, subjects, rows.Err()
 }
 
 // updatePayment writes p if the stored version is p.Version-1.
@@ -460,5 +510,14 @@ func (s *Payments) AcquirerPending(ctx context.Context, limit int) ([]payment.Pa
 	if err != nil {
 		return nil, fmt.Errorf("select card payments in flight: %w", err)
 	}
-	return collectPayments(rows)
+	ps, subjects, err := collectPayments(rows)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ps {
+		if err := s.openPayment(ctx, &ps[i], subjects[i]); err != nil {
+			return nil, err
+		}
+	}
+	return ps, nil
 }

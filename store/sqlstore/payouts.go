@@ -13,6 +13,7 @@ import (
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/payout"
+	"github.com/kassa/kassa/privacy/seal"
 	"github.com/kassa/kassa/webhook"
 )
 
@@ -30,23 +31,26 @@ var _ payout.Store = (*Payouts)(nil)
 const payoutColumns = `id, merchant_id, amount, currency, status, destination_type, destination_payment,
 	destination_card, iban, account_holder, customer_id, customer_email, customer_first_name, customer_last_name,
 	checks, failure_code, failure_message, merchant_reference, metadata, created_by, reviewed_by, request_key,
-	rail, rail_attempts, created_at, updated_at, arrival_estimate, paid_at, version, split_of`
+	rail, rail_attempts, created_at, updated_at, arrival_estimate, paid_at, version, split_of, seal_subject, iban_index`
 
 var errPayoutNotFound = kassa.Errorf(kassa.ENotFound, "payout_not_found", "no such payout")
 
-func scanPayout(row interface{ Scan(...any) error }) (payout.Payout, error) {
+// scanPayoutSealed scans a payout as stored, its personal fields still
+// sealed, and the subject whose key seals them.
+func scanPayoutSealed(row interface{ Scan(...any) error }) (payout.Payout, string, error) {
 	var p payout.Payout
+	var subject, ibanIndex string
 	var cur, status, checks, metadata string
 	var created, updated, arrival, paid int64
 	err := row.Scan(&p.ID, &p.MerchantID, &p.Amount, &cur, &status, &p.Destination.Type, &p.Destination.Payment,
 		&p.Destination.Card, &p.Destination.IBAN, &p.Destination.AccountHolder, &p.Customer.ID, &p.Customer.Email,
 		&p.Customer.FirstName, &p.Customer.LastName, &checks, &p.FailureCode, &p.FailureMessage,
 		&p.MerchantReference, &metadata, &p.CreatedBy, &p.ReviewedBy, &p.RequestKey, &p.Rail, &p.RailAttempts,
-		&created, &updated, &arrival, &paid, &p.Version, &p.SplitOf)
+		&created, &updated, &arrival, &paid, &p.Version, &p.SplitOf, &subject, &ibanIndex)
 	if errors.Is(err, sql.ErrNoRows) {
-		return payout.Payout{}, errPayoutNotFound
+		return payout.Payout{}, "", errPayoutNotFound
 	} else if err != nil {
-		return payout.Payout{}, err
+		return payout.Payout{}, "", err
 	}
 	p.Currency, p.Status = money.Currency(cur), payout.Status(status)
 	if metadata != "" {
@@ -54,12 +58,40 @@ func scanPayout(row interface{ Scan(...any) error }) (payout.Payout, error) {
 	}
 	if checks != "" {
 		if err := json.Unmarshal([]byte(checks), &p.Checks); err != nil {
-			return payout.Payout{}, fmt.Errorf("payout %s checks: %w", p.ID, err)
+			return payout.Payout{}, "", fmt.Errorf("payout %s checks: %w", p.ID, err)
 		}
 	}
 	p.Created, p.Updated = fromMicros(created), fromMicros(updated)
 	p.ArrivalEstimate, p.PaidAt = timeOrZero(arrival), timeOrZero(paid)
-	return p, nil
+	return p, subject, nil
+}
+
+// payoutSubject is whose key seals a payout's personal fields: a Kassa
+// account (a customer id cus_..., as docs/privacy.md counts payouts to
+// it from any merchant), else the merchant's customer, else the payout.
+func payoutSubject(p payout.Payout) string {
+	switch {
+	case strings.HasPrefix(p.Customer.ID, "cus_"):
+		return p.Customer.ID
+	case p.Customer.ID != "":
+		return p.MerchantID + "/" + p.Customer.ID
+	}
+	return p.ID
+}
+
+func payoutFields(p *payout.Payout) []personalField {
+	return []personalField{{"iban", &p.Destination.IBAN}, {"account_holder", &p.Destination.AccountHolder},
+		{"customer_email", &p.Customer.Email}, {"customer_first_name", &p.Customer.FirstName},
+		{"customer_last_name", &p.Customer.LastName}}
+}
+
+// readPayout scans a payout and opens its personal fields.
+func (s *Payouts) readPayout(ctx context.Context, row interface{ Scan(...any) error }) (payout.Payout, error) {
+	p, subject, err := scanPayoutSealed(row)
+	if err != nil {
+		return p, err
+	}
+	return p, s.db.openFields(ctx, subject, payoutFields(&p)...)
 }
 
 func checksJSON(cs []payout.Check) (string, error) {
@@ -80,13 +112,19 @@ func (s *Payouts) CreatePayoutTx(ctx context.Context, ltx ledger.Tx, p payout.Pa
 	if err != nil {
 		return err
 	}
+	ibanIndex := s.db.blindIndex(seal.IndexIBAN, p.Destination.IBAN)
+	subject, _, err := s.db.sealFields(ctx, tx, payoutSubject(p), p.Created, payoutFields(&p)...)
+	if err != nil {
+		return err
+	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO payouts (`+payoutColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-		?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.ID, p.MerchantID, p.Amount, string(p.Currency), string(p.Status), p.Destination.Type, p.Destination.Payment,
 		p.Destination.Card, p.Destination.IBAN, p.Destination.AccountHolder, p.Customer.ID, p.Customer.Email,
 		p.Customer.FirstName, p.Customer.LastName, checks, p.FailureCode, p.FailureMessage,
 		p.MerchantReference, string(p.Metadata), p.CreatedBy, p.ReviewedBy, p.RequestKey, p.Rail, p.RailAttempts,
-		micros(p.Created), micros(p.Updated), microsOrZero(p.ArrivalEstimate), microsOrZero(p.PaidAt), p.Version, p.SplitOf)
+		micros(p.Created), micros(p.Updated), microsOrZero(p.ArrivalEstimate), microsOrZero(p.PaidAt), p.Version, p.SplitOf,
+		subject, ibanIndex)
 	if err != nil {
 		return fmt.Errorf("insert payout: %w", err)
 	}
@@ -143,7 +181,7 @@ func (s *Payouts) Payout(ctx context.Context, merchantID, id string) (payout.Pay
 		q += ` AND merchant_id = ?`
 		args = append(args, merchantID)
 	}
-	return scanPayout(s.db.QueryRowContext(ctx, q, args...))
+	return s.readPayout(ctx, s.db.QueryRowContext(ctx, q, args...))
 }
 
 // Payouts returns a page of a merchant's payouts, newest first.
@@ -188,14 +226,27 @@ func (s *Payouts) query(ctx context.Context, q string, args ...any) ([]payout.Pa
 	}
 	defer rows.Close()
 	var out []payout.Payout
+	var subjects []string
 	for rows.Next() {
-		p, err := scanPayout(rows)
+		p, subject, err := scanPayoutSealed(rows)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, p)
+		out, subjects = append(out, p), append(subjects, subject)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	if err := s.db.preloadKeys(ctx, subjects); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if err := s.db.openFields(ctx, subjects[i], payoutFields(&out[i])...); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // DuePayouts returns the payouts the worker has a step for.
@@ -288,11 +339,18 @@ func (s *Payouts) AllPayouts(ctx context.Context, after string, limit int) ([]pa
 func (s *Payouts) DestinationStats(ctx context.Context, merchantID, customerID, iban string) (payout.DestinationStats, error) {
 	var st payout.DestinationStats
 	var used int
-	err := s.db.QueryRowContext(ctx, `SELECT
-		COUNT(CASE WHEN customer_id = ? AND iban = ? THEN 1 END),
-		COUNT(DISTINCT CASE WHEN customer_id = ? AND iban <> ? THEN iban END),
-		COUNT(DISTINCT CASE WHEN customer_id <> ? AND iban = ? THEN customer_id END)
-		FROM payouts WHERE merchant_id = ? AND destination_type = 'bank_account' AND (customer_id = ? OR iban = ?)`,
+	// With sealing the IBANs are compared by their blind index (the
+	// column holds ciphertext); payouts from before sealing have none
+	// until the backfill seals them.
+	col := "iban"
+	if idx := s.db.blindIndex(seal.IndexIBAN, iban); idx != "" {
+		col, iban = "iban_index", idx
+	}
+	err := s.db.QueryRowContext(ctx, strings.ReplaceAll(`SELECT
+		COUNT(CASE WHEN customer_id = ? AND {iban} = ? THEN 1 END),
+		COUNT(DISTINCT CASE WHEN customer_id = ? AND {iban} <> ? THEN {iban} END),
+		COUNT(DISTINCT CASE WHEN customer_id <> ? AND {iban} = ? THEN customer_id END)
+		FROM payouts WHERE merchant_id = ? AND destination_type = 'bank_account' AND (customer_id = ? OR {iban} = ?)`, "{iban}", col),
 		customerID, iban, customerID, iban, customerID, iban, merchantID, customerID, iban).Scan(&used, &st.CustomerOthers, &st.OtherCustomers)
 	st.CustomerUsed = used > 0
 	return st, err

@@ -177,8 +177,54 @@ func (s *Privacy) subject(ctx context.Context, q privacyQuerier, sub privacy.Sub
 	err := q.QueryRowContext(ctx, `SELECT email, phone, closed_at FROM customers WHERE id = ?`, sub.CustomerID).Scan(&p.email, &p.phone, new(int64))
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, nil
+	} else if err != nil {
+		return p, err
 	}
-	return p, err
+	return p, s.db.openFields(ctx, sub.CustomerID, personalField{"email", &p.email}, personalField{"phone", &p.phone})
+}
+
+// privacySealed are the columns sealed per subject (personal.go) of the
+// tables the export reads, and how a row names its subject: the export
+// and the archive hold them opened.
+var privacySealed = map[string]struct {
+	subjectColumn string
+	columns       []string
+}{
+	"customers": {"id", []string{"email", "phone", "given_name", "family_name", "address_line1", "address_line2", "address_city",
+		"address_postal_code", "address_region"}},
+	"payments": {"seal_subject", []string{"customer_email", "customer_phone"}},
+	"payouts":  {"seal_subject", []string{"iban", "account_holder", "customer_email", "customer_first_name", "customer_last_name"}},
+}
+
+// openRows opens the sealed columns of a table's exported rows in place.
+func (s *Privacy) openRows(ctx context.Context, table string, rows []map[string]any) error {
+	ps, ok := privacySealed[table]
+	if !ok {
+		return nil
+	}
+	for _, r := range rows {
+		subject, _ := r[ps.subjectColumn].(string)
+		vals := make([]string, len(ps.columns))
+		fields := make([]personalField, len(ps.columns))
+		for i, c := range ps.columns {
+			switch v := r[c].(type) {
+			case string:
+				vals[i] = v
+			case []byte: // a sealed value: not text (isText)
+				vals[i] = string(v)
+			}
+			fields[i] = personalField{c, &vals[i]}
+		}
+		if err := s.db.openFields(ctx, subject, fields...); err != nil {
+			return err
+		}
+		for i, c := range ps.columns {
+			if _, ok := r[c]; ok {
+				r[c] = vals[i]
+			}
+		}
+	}
+	return nil
 }
 
 func (s *Privacy) Collect(ctx context.Context, sub privacy.Subject) ([]privacy.Table, error) {
@@ -201,6 +247,9 @@ func (s *Privacy) collect(ctx context.Context, q privacyQuerier, sub privacy.Sub
 		}
 		rows, err := collectRows(ctx, q, t, p, where)
 		if err != nil {
+			return nil, fmt.Errorf("collect %s: %w", t.name, err)
+		}
+		if err := s.openRows(ctx, t.name, rows); err != nil {
 			return nil, fmt.Errorf("collect %s: %w", t.name, err)
 		}
 		out = append(out, privacy.Table{Name: t.name, Rows: rows})
@@ -308,12 +357,32 @@ func (s *Privacy) Erase(ctx context.Context, e privacy.Erasure, seal func([]priv
 			e.ID, e.Subject, e.MerchantID, e.CustomerID, e.RequestedBy, micros(e.RequestedAt), micros(e.ShredAt), key, archive); err != nil {
 			return err
 		}
+		if err := scheduleKeyShred(ctx, tx, p, e.ShredAt); err != nil {
+			return err
+		}
 		return privacyScrub(ctx, tx, p, tables, now)
 	})
 	if err != nil && s.db.IsUniqueViolation(err) {
 		return privacy.ErrExists
 	}
 	return err
+}
+
+// scheduleKeyShred sets when the subject's data keys are destroyed: its
+// own, the keys of its payments that are subjects of their own (no
+// customer id: a Kassa account's payments made as a guest of the
+// merchant), and the keys of its payouts. A payment that names a
+// merchant's customer stays under that customer's key: the merchant, as
+// controller, erases its customer on its own (the live row is scrubbed
+// here all the same).
+func scheduleKeyShred(ctx context.Context, tx *Tx, p privacySubject, at time.Time) error {
+	q, args := p.clause(`UPDATE privacy_keys SET shred_at = ? WHERE shred_at = 0 AND (id = {subject}
+		OR id IN (SELECT seal_subject FROM payments WHERE id IN ({payments}) AND seal_subject = id)
+		OR id IN (SELECT seal_subject FROM payouts WHERE id IN ({payouts}) AND seal_subject <> ''))`)
+	if _, err := tx.ExecContext(ctx, q, append([]any{micros(at)}, args...)...); err != nil {
+		return fmt.Errorf("schedule the subject's keys' destruction: %w", err)
+	}
+	return nil
 }
 
 // privacyBlocked refuses an erasure while the subject's money is moving:
@@ -352,7 +421,7 @@ func privacyScrub(ctx context.Context, tx *Tx, p privacySubject, tables []privac
 	var stmts []string
 	if p.sub.Account() {
 		stmts = append(stmts,
-			`UPDATE customers SET email = id || '@erased.invalid', phone = '', email_verified_at = 0, phone_verified_at = 0,
+			`UPDATE customers SET email = id || '@erased.invalid', email_index = '', phone = '', email_verified_at = 0, phone_verified_at = 0,
 				password_hash = '', level = 'unverified', given_name = '', family_name = '', address_line1 = '', address_line2 = '',
 				address_city = '', address_postal_code = '', address_region = '', address_country = '', document_type = '',
 				document_country = '', kyc_submitted_at = 0, kyc_verified_at = 0, birth_date_sealed = NULL, document_number_sealed = NULL, totp_secret_sealed = NULL,
@@ -549,6 +618,7 @@ func scrubWebhookEvents(ctx context.Context, tx *Tx, tables []privacy.Table, wor
 
 func (s *Privacy) ShredDue(ctx context.Context, now time.Time, limit int) (int, error) {
 	var n int64
+	var keys []string
 	err := s.db.Transact(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE privacy_erasures SET key_sealed = NULL, archive_ct = NULL, shredded_at = ?
 			WHERE id IN (SELECT id FROM privacy_erasures WHERE shredded_at = 0 AND shred_at <= ? ORDER BY shred_at LIMIT ?)`,
@@ -556,9 +626,32 @@ func (s *Privacy) ShredDue(ctx context.Context, now time.Time, limit int) (int, 
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
-		return err
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		// The subjects' data keys: every sealed copy of their fields, in
+		// this database and in its backups, stops opening.
+		if keys, err = dueKeys(ctx, tx, now, limit); err != nil {
+			return err
+		}
+		for chunk := range slices.Chunk(keys, 100) {
+			args := []any{micros(now)}
+			for _, k := range chunk {
+				args = append(args, k)
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM privacy_keys WHERE shred_at > 0 AND shred_at <= ? AND id IN (?`+
+				strings.Repeat(", ?", len(chunk)-1)+`)`, args...); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
+	if err == nil {
+		if k := s.db.Sealing(); k != nil {
+			k.Forget(keys...)
+		}
+	}
+	n = max(n, int64(len(keys)))
 	if err != nil || n == 0 {
 		return int(n), err
 	}
@@ -570,6 +663,16 @@ func (s *Privacy) ShredDue(ctx context.Context, now time.Time, limit int) (int, 
 		_, _ = s.db.Writer().ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
 	}
 	return int(n), nil
+}
+
+// dueKeys lists up to limit subject keys whose destruction is due.
+func dueKeys(ctx context.Context, tx *Tx, now time.Time, limit int) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM privacy_keys WHERE shred_at > 0 AND shred_at <= ? ORDER BY shred_at, id LIMIT ?`,
+		micros(now), limit)
+	if err != nil {
+		return nil, err
+	}
+	return scanColumn[string](rows)
 }
 
 func (s *Privacy) TruncateIPs(ctx context.Context, before, now time.Time, limit int) (int, error) {

@@ -21,6 +21,7 @@ import (
 	"github.com/kassa/kassa/identity"
 	"github.com/kassa/kassa/internal/testclock"
 	"github.com/kassa/kassa/merchant"
+	"github.com/kassa/kassa/privacy/seal"
 	"github.com/kassa/kassa/store/sqlstore"
 	"github.com/kassa/kassa/vault"
 	"github.com/kassa/kassa/webhook"
@@ -85,6 +86,18 @@ func (e *sealedEnv) restart(t *testing.T) {
 	st := sqlstore.NewIdentity(e.db)
 	sealer := &identity.VaultSealer{Wrapper: vault.NewLocalWrapper(e.keys)}
 	e.outbox = identity.NewOutbox(st, sealer, e.clock.Now, id.Generator{})
+	// Payer profiles are sealed under their subjects' keys, which are
+	// wrapped under keys of their own (the privacy key file in kassa
+	// serve): the vault's rotation and retirement leave them alone.
+	pk, err := vault.ParseKeys("1:" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("p"), vault.KEKLength)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := seal.New(seal.Config{KEK: &identity.VaultSealer{Wrapper: vault.NewLocalWrapper(pk)}, IndexKey: bytes.Repeat([]byte("i"), 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.db.SetSealing(k)
 	if e.id, err = identity.New(identity.Config{Store: st, Sealer: sealer, Notifier: e.outbox, Key: e.idKey,
 		Clock: e.clock.Now, Hasher: &identity.Argon2id{Params: identity.Argon2Params{Memory: 64, Time: 1, Threads: 1,
 			SaltLength: 16, KeyLength: 32}}}); err != nil {

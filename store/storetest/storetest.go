@@ -35,6 +35,15 @@ func Run(t *testing.T, open Opener) {
 	}
 }
 
+// RunOnly runs the named suites of the domain conformance tests.
+func RunOnly(t *testing.T, open Opener, names ...string) {
+	for _, s := range suites {
+		if slices.Contains(names, s.name) {
+			t.Run(s.name, func(t *testing.T) { s.run(t, open) })
+		}
+	}
+}
+
 type suite struct {
 	name string
 	run  func(t *testing.T, open Opener)
