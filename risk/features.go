@@ -96,6 +96,9 @@ const (
 	FCardNewForCustomer
 	FCardKnownDays
 	FIPRangeNewForCustomer
+	FCardCountryIPMismatch
+	FCardCountryBillingMismatch
+	FCredentialsChangedDays
 
 	// FeatureCount is the length of a feature vector.
 	FeatureCount
@@ -188,6 +191,10 @@ var featureNames = [FeatureCount]string{
 	FCardNewForCustomer:     "card_new_for_customer",
 	FCardKnownDays:          "card_known_days",
 	FIPRangeNewForCustomer:  "ip_range_new_for_customer",
+
+	FCardCountryIPMismatch:      "card_country_ip_mismatch",
+	FCardCountryBillingMismatch: "card_country_billing_mismatch",
+	FCredentialsChangedDays:     "credentials_changed_days",
 }
 
 // demoted are features computed (rules and reasons may use them) but left
@@ -332,6 +339,21 @@ func attemptFeatures(ev *Event, f []float32) {
 	g := ev.Geo
 	f[FGeoKnown] = flag(g.Known && validLatLon(g.Lat, g.Lon))
 	f[FIPCountryMismatch] = flag(g.Country != "" && ev.BillingCountry != "" && g.Country != ev.BillingCountry)
+	f[FCardCountryIPMismatch] = flag(ev.CardCountry != "" && g.Country != "" && ev.CardCountry != g.Country)
+	f[FCardCountryBillingMismatch] = flag(ev.CardCountry != "" && ev.BillingCountry != "" && ev.CardCountry != ev.BillingCountry)
+	f[FCredentialsChangedDays] = changedDays(ev)
+}
+
+// changedDays is how many days before the attempt the payer's
+// credentials changed, at most knownDaysMax; missing (NaN) when they
+// never did or nobody knows. A change timed after the attempt (another
+// node's clock) counts as just now.
+func changedDays(ev *Event) float32 {
+	if ev.CredentialsChangedAt.IsZero() {
+		return float32(math.NaN())
+	}
+	d := ev.Time.Sub(ev.CredentialsChangedAt).Seconds() / secondsPerDay
+	return float32(min(max(d, 0), knownDaysMax))
 }
 
 func (s *State) cardFeatures(k keys, t int64, f []float32) {
@@ -618,5 +640,7 @@ var featureShared = func() (s [FeatureCount]bool) {
 	for i := FCardDistinctDevices24h; i <= FIPRangeNewForCustomer; i++ {
 		s[i] = true
 	}
+	// The payer's account history is not the merchant's to see.
+	s[FCredentialsChangedDays] = true
 	return s
 }()
