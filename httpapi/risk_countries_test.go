@@ -8,7 +8,8 @@ import (
 
 // The card's issuing country reaches risk from the card's BIN (the test
 // BIN table) on a payment, and from the merchant on a standalone
-// evaluation, with the time the customer's credentials changed.
+// evaluation, with the time the customer's credentials changed and
+// their account was created.
 func TestCardCountryAndCredentialChangeReachRisk(t *testing.T) {
 	f := newRiskFixture(t)
 	sk, pk := f.merchant.SecretKey, f.merchant.PublishableKey
@@ -44,12 +45,16 @@ func TestCardCountryAndCredentialChangeReachRisk(t *testing.T) {
 	// A standalone evaluation: the merchant says where the card is from
 	// and that the customer's password changed ten minutes ago.
 	changed := time.Now().Add(-10 * time.Minute).UTC().Format(time.RFC3339)
+	created := time.Now().Add(-48 * time.Hour).UTC().Format(time.RFC3339)
 	resp, b = f.do(t, "POST", "/v1/risk/evaluate", sk, "application/json", fmt.Sprintf(
-		`{"amount":2500,"currency":"EUR","method":"card","card_fingerprint":"fp_x","card_country":"de","billing_country":"DE","credentials_changed_at":%q}`, changed))
+		`{"amount":2500,"currency":"EUR","method":"card","card_fingerprint":"fp_x","card_country":"de","billing_country":"DE","credentials_changed_at":%q,"customer_created_at":%q}`, changed, created))
 	if resp.StatusCode != 200 {
 		t.Fatalf("evaluate: %d %s", resp.StatusCode, b)
 	}
 	feats := features(decode(t, b)["id"].(string))
+	if age, _ := feats["account_age_days"].(float64); age < 1.99 || age > 2.01 {
+		t.Errorf("standalone: account_age_days %v, want 2", feats["account_age_days"])
+	}
 	if d, _ := feats["credentials_changed_days"].(float64); feats["card_country_billing_mismatch"] != 0.0 || d <= 0 || d > 0.05 {
 		t.Errorf("standalone: card_country_billing_mismatch %v, credentials_changed_days %v; want 0 and about 0.007",
 			feats["card_country_billing_mismatch"], feats["credentials_changed_days"])

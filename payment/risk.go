@@ -173,7 +173,8 @@ func (s *Service) riskEvent(p Payment, req ConfirmRequest, view RiskView) risk.E
 		Amount: int64(p.Amount), Currency: string(p.Currency), Method: view.Method, CardFingerprint: view.CardFingerprint,
 		VoucherSerial: view.VoucherSerial, ExtraVoucherSerials: view.ExtraVoucherSerials, CustomerID: customer, Email: p.Customer.Email, IP: req.ClientIP,
 		UserAgent: req.UserAgent, BillingCountry: p.Customer.BillingCountry, CardCountry: view.CardCountry,
-		DeviceID: cmp.Or(req.DeviceID, deviceID(req.Signals)), Signals: req.Signals, CredentialsChangedAt: req.CredentialsChangedAt.UTC()}
+		DeviceID: cmp.Or(req.DeviceID, deviceID(req.Signals)), Signals: req.Signals, CredentialsChangedAt: req.CredentialsChangedAt.UTC(),
+		CustomerCreatedAt: req.CustomerCreatedAt.UTC()}
 }
 
 // score evaluates an attempt; ok is false when there is no engine or it

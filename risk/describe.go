@@ -142,6 +142,15 @@ var describers = [FeatureCount]func(float32) string{
 		}
 		return "password, email or phone changed " + number(float64(v), 0) + " days before"
 	},
+	FAccountAgeDays: func(v float32) string {
+		if v != v {
+			return "the account's age is not known"
+		}
+		if v < 1 {
+			return "an account created " + number(24*float64(v), 0) + " hours before"
+		}
+		return "an account created " + number(float64(v), 0) + " days before"
+	},
 }
 
 // countText describes a count: "1 card from ...", "7 different cards from ...".

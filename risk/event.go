@@ -110,6 +110,10 @@ type Event struct {
 	// (identity knows; a merchant may send its own); zero when never or
 	// unknown. A takeover often changes them just before cashing out.
 	CredentialsChangedAt time.Time `json:"credentials_changed_at,omitzero"`
+	// CustomerCreatedAt is when the payer's account was created
+	// (identity's, or the merchant's own customer record); zero when
+	// unknown or for guests.
+	CustomerCreatedAt time.Time `json:"customer_created_at,omitzero"`
 	// DeviceID identifies the device: Kassa's device cookie when there is
 	// one, else a hash of the hosted page's fingerprint summary.
 	DeviceID string `json:"device_id,omitempty"`

@@ -3,6 +3,7 @@ package risk
 import (
 	"math"
 	"slices"
+	"time"
 )
 
 // Indexes into a feature vector, in FeatureNames order.
@@ -99,6 +100,7 @@ const (
 	FCardCountryIPMismatch
 	FCardCountryBillingMismatch
 	FCredentialsChangedDays
+	FAccountAgeDays
 
 	// FeatureCount is the length of a feature vector.
 	FeatureCount
@@ -195,6 +197,7 @@ var featureNames = [FeatureCount]string{
 	FCardCountryIPMismatch:      "card_country_ip_mismatch",
 	FCardCountryBillingMismatch: "card_country_billing_mismatch",
 	FCredentialsChangedDays:     "credentials_changed_days",
+	FAccountAgeDays:             "account_age_days",
 }
 
 // demoted are features computed (rules and reasons may use them) but left
@@ -341,18 +344,19 @@ func attemptFeatures(ev *Event, f []float32) {
 	f[FIPCountryMismatch] = flag(g.Country != "" && ev.BillingCountry != "" && g.Country != ev.BillingCountry)
 	f[FCardCountryIPMismatch] = flag(ev.CardCountry != "" && g.Country != "" && ev.CardCountry != g.Country)
 	f[FCardCountryBillingMismatch] = flag(ev.CardCountry != "" && ev.BillingCountry != "" && ev.CardCountry != ev.BillingCountry)
-	f[FCredentialsChangedDays] = changedDays(ev)
+	f[FCredentialsChangedDays] = daysBefore(ev, ev.CredentialsChangedAt)
+	f[FAccountAgeDays] = daysBefore(ev, ev.CustomerCreatedAt)
 }
 
-// changedDays is how many days before the attempt the payer's
-// credentials changed, at most knownDaysMax; missing (NaN) when they
-// never did or nobody knows. A change timed after the attempt (another
-// node's clock) counts as just now.
-func changedDays(ev *Event) float32 {
-	if ev.CredentialsChangedAt.IsZero() {
+// daysBefore is how many days before the attempt at was (the payer's
+// credentials changed, their account was created), at most knownDaysMax;
+// missing (NaN) when at is zero (never, or nobody knows). A time after
+// the attempt (another node's clock) counts as just now.
+func daysBefore(ev *Event, at time.Time) float32 {
+	if at.IsZero() {
 		return float32(math.NaN())
 	}
-	d := ev.Time.Sub(ev.CredentialsChangedAt).Seconds() / secondsPerDay
+	d := ev.Time.Sub(at).Seconds() / secondsPerDay
 	return float32(min(max(d, 0), knownDaysMax))
 }
 
@@ -642,5 +646,6 @@ var featureShared = func() (s [FeatureCount]bool) {
 	}
 	// The payer's account history is not the merchant's to see.
 	s[FCredentialsChangedDays] = true
+	s[FAccountAgeDays] = true
 	return s
 }()

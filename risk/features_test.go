@@ -309,6 +309,15 @@ func TestCardCountryAndCredentialChanges(t *testing.T) {
 				tt.name, x[FCardCountryIPMismatch], x[FCardCountryBillingMismatch], got, tt.ipMismatch, tt.billing, tt.changedDays)
 		}
 	}
+	// The account's age reads the same way.
+	old := ev("AT", "AT", "AT", time.Time{})
+	old.CustomerCreatedAt = t0.Add(-36 * time.Hour)
+	if x = s.Extract(old, x); x[FAccountAgeDays] != 1.5 {
+		t.Errorf("an account made 36 hours before: account_age_days %v, want 1.5", x[FAccountAgeDays])
+	}
+	if x = s.Extract(ev("AT", "AT", "AT", time.Time{}), x); !math.IsNaN(float64(x[FAccountAgeDays])) {
+		t.Errorf("no account age: account_age_days %v, want NaN", x[FAccountAgeDays])
+	}
 	bad := ev("DEU", "DE", "DE", time.Time{})
 	if err := bad.Validate(); err == nil {
 		t.Error("card_country DEU accepted")

@@ -470,7 +470,7 @@ func TestReplayDeterministic(t *testing.T) {
 			}
 			// Only the timing features and the credentials' change may
 			// be missing (NaN: not measured, never changed).
-			timing := j == FKeyIntervalCV || j == FPointerIntervalCV || j == FKeyIntervalLog || j == FCredentialsChangedDays
+			timing := j == FKeyIntervalCV || j == FPointerIntervalCV || j == FKeyIntervalLog || j == FCredentialsChangedDays || j == FAccountAgeDays
 			if v := c[j]; (math.IsNaN(float64(v)) && !timing) || math.IsInf(float64(v), 0) || (v < 0 && j != FAmountZscore) {
 				t.Fatalf("event %d feature %s = %v", i, FeatureNames[j], v)
 			}

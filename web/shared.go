@@ -87,6 +87,8 @@ type Payer struct {
 	// CredentialsChangedAt is when their password, email or phone last
 	// changed (identity.Customer; zero: never), for risk.
 	CredentialsChangedAt time.Time
+	// CustomerCreatedAt is when their account was created, for risk.
+	CustomerCreatedAt time.Time
 }
 
 // Payers recognises the logged-in payer of a request (web/account's

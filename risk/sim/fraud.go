@@ -265,6 +265,7 @@ func (g *gen) takeover(r *rand.Rand, e *risk.Event, m *merchant, v *payer, d *de
 	if !v.credChanged.IsZero() && !v.credChanged.After(e.Time) {
 		e.CredentialsChangedAt = v.credChanged
 	}
+	e.CustomerCreatedAt = v.created
 	e.Amount, e.Currency = v.money(cents)
 	e.IP, e.Geo = ip, geo
 	page(e, d, g.w.humanSignals(r, d, typing{chars: chars, longest: chars, paste: 0.3, fields: fields, away: awayShort, hurry: hurry}))
@@ -320,6 +321,7 @@ func (g *gen) stolenCard(r *rand.Rand, t0 time.Time) {
 		m = op
 	}
 	customer, mail := "cus_"+hex64(r), throwaway(r)
+	created := g.fraudAccount(t0, 30*time.Minute)
 	if r.Float64() < 0.3 { // a guest, as legit guests: mostly without an e-mail
 		customer = ""
 		if r.Float64() >= guestEmailShare {
@@ -360,6 +362,9 @@ func (g *gen) stolenCard(r *rand.Rand, t0 time.Time) {
 		}
 		e.Amount = cents
 		e.CustomerID, e.Email, e.IP, e.Geo = customer, mail, ip, geo
+		if customer != "" {
+			e.CustomerCreatedAt = created
+		}
 		// Back and forth between the list of stolen cards and the form.
 		page(e, d, g.w.humanSignals(r, d, typing{chars: charsCardNew + charsEmail, longest: 16, paste: paste,
 			fields: fieldsCardNew + fieldsEmail, away: 0.8, hurry: hurry}))
@@ -410,6 +415,7 @@ func (g *gen) checkoutBot(r *rand.Rand, t0 time.Time) {
 		e.Method, e.CardFingerprint, e.BillingCountry, e.CardCountry = risk.MethodCard, c.fingerprint, c.country, c.country
 		e.Amount, e.Currency = price, "EUR"
 		e.CustomerID, e.Email = "cus_"+hex64(r), fmt.Sprintf("%s+%d@%s", base, i+1, domain)
+		e.CustomerCreatedAt = g.fraudAccount(t, 10*time.Minute)
 		if rotate {
 			ip, geo = g.fraudNet(r, home)
 		}
@@ -489,6 +495,7 @@ func (g *gen) multiAccounting(r *rand.Rand, t0 time.Time) {
 		}
 		e.BillingCountry = home.code
 		e.CustomerID, e.Email, e.IP, e.Geo = customer, mail, ip, geo
+		e.CustomerCreatedAt = g.fraudAccount(t, 20*time.Minute)
 		page(e, dev, g.w.humanSignals(r, dev, typing{chars: chars, longest: 16, paste: 0.4, fields: fields, away: away, hurry: 0.6}))
 		ch.apply(e)
 		e.Outcome = outcome(r, 0.92, 0.03)
@@ -522,11 +529,12 @@ func (g *gen) laundering(r *rand.Rand, t0 time.Time) {
 	if r.Float64() < 0.5 {
 		mail = throwaway(r)
 	}
+	created := g.fraudAccount(t0, 3*24*time.Hour)
 	if mule := g.victim(r); mule != nil && r.Float64() < 0.35 {
 		// A recruited money mule: a real payer, their own account,
 		// device and line.
 		home, d = mule.home, mule.devices[0]
-		customer, mail = mule.customerID, mule.email
+		customer, mail, created = mule.customerID, mule.email, mule.created
 		ip = mule.line.addr.String()
 		geo.Country = home.code
 		geo.Lat, geo.Lon = jitter(r, mule.lat, mule.lon, 3)
@@ -562,6 +570,7 @@ func (g *gen) laundering(r *rand.Rand, t0 time.Time) {
 			chars, fields = charsCardNew, fieldsCardNew
 		}
 		e.CustomerID, e.Email, e.IP, e.Geo = customer, mail, ip, geo
+		e.CustomerCreatedAt = created
 		// The PINs or cards come as a list from whoever runs the mule.
 		page(e, d, g.w.humanSignals(r, d, typing{chars: chars, longest: 16, paste: 0.6, fields: fields, away: 0.8, hurry: 0.7}))
 		ch.apply(e)
@@ -585,6 +594,7 @@ func (g *gen) laundering(r *rand.Rand, t0 time.Time) {
 		e.Method, e.BillingCountry = risk.MethodAccount, home.code
 		e.Amount = out / int64(parts)
 		e.CustomerID, e.Email, e.IP, e.Geo = customer, mail, ip, geo
+		e.CustomerCreatedAt = created
 		page(e, d, g.w.humanSignals(r, d, typing{chars: charsAmount, fields: fieldsAmount, away: awayShort, hurry: 0.7}))
 		ch.apply(e)
 		e.Outcome = outcome(r, 0.85, 0.15)
@@ -745,4 +755,14 @@ func (g *gen) lockOut(v *payer, t time.Time, slow bool) {
 			v.credChanged = at
 		}
 	}
+}
+
+// fraudAccount is when a fraudster's account was made for an attempt at
+// t: up to fresh before it (signed up to use it), or, a world's share,
+// one to thirteen months before (farmed or bought aged).
+func (g *gen) fraudAccount(t time.Time, fresh time.Duration) time.Time {
+	if g.w.agedFraud > 0 && g.acct.Float64() < g.w.agedFraud {
+		return t.Add(-uniformDuration(g.acct, 30*24*time.Hour, 400*24*time.Hour))
+	}
+	return t.Add(-uniformDuration(g.acct, time.Minute, fresh))
 }

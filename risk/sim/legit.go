@@ -145,6 +145,9 @@ func (g *gen) session(r *rand.Rand, p *payer, t time.Time) {
 func (g *gen) attempt(r *rand.Rand, p *payer, v visit, t time.Time) *risk.Event {
 	m, d := v.m, v.d
 	e := &risk.Event{Time: t, MerchantID: m.id, UserAgent: d.userAgent, Email: p.email, CustomerID: p.customerID}
+	if p.created.IsZero() {
+		p.created = t.Add(-uniformDuration(g.acct, 2*time.Minute, 30*time.Minute)) // signed up to pay
+	}
 	if p.changeNext {
 		// A reset of a forgotten password on the way to paying.
 		p.credChanged, p.changeNext = t.Add(-uniformDuration(g.acct, time.Minute, 30*time.Minute)), false
@@ -193,6 +196,9 @@ func (g *gen) attempt(r *rand.Rand, p *payer, v visit, t time.Time) *risk.Event 
 	}
 	if e.CustomerID != "" && p.account && !p.credChanged.IsZero() && !p.credChanged.After(t) {
 		e.CredentialsChangedAt = p.credChanged
+	}
+	if e.CustomerID != "" {
+		e.CustomerCreatedAt = p.created
 	}
 	e.Amount, e.Currency = p.money(cents)
 	if !v.ch.server {

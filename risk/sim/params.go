@@ -3,6 +3,7 @@ package sim
 import (
 	"math"
 	"math/rand/v2"
+	"time"
 
 	"github.com/kassa/kassa/risk"
 )
@@ -66,6 +67,9 @@ type world struct {
 	// billing address, and of expats whose billing address is where they
 	// live rather than the card's country.
 	atoChange, credChange, noFullz, expatBilling float64
+	// agedFraud is the share of fraudsters' accounts that were made long
+	// before (farmed or bought), not minutes before they are used.
+	agedFraud float64
 
 	// Label noise: legit approved card payments disputed as fraud
 	// (friendly fraud), and fraud never charged back (labelled legit).
@@ -121,6 +125,7 @@ func newWorld(n int) *world {
 	w.credChange = u(0.001, 0.004)
 	w.noFullz = u(0.2, 0.6)
 	w.expatBilling = u(0.3, 0.7)
+	w.agedFraud = u(0.1, 0.4)
 	return w
 }
 
@@ -162,6 +167,18 @@ func (w *world) expatAddresses(r *rand.Rand, ps []*payer) {
 	for _, p := range ps {
 		if len(p.cards) > 0 && p.cards[0].country != p.home.code && r.Float64() < w.expatBilling {
 			p.billing = p.home.code
+		}
+	}
+}
+
+// accountAges dates the accounts of the payers there from the start:
+// a week to five years old (log-uniform). Those who join later make
+// theirs just before their first attempt (payer.account).
+func accountAges(r *rand.Rand, ps []*payer, start time.Time) {
+	for _, p := range ps {
+		if p.firstDay == 0 {
+			days := math.Exp(math.Log(7) + (math.Log(5*365)-math.Log(7))*r.Float64())
+			p.created = start.Add(-time.Duration(days * 24 * float64(time.Hour)))
 		}
 	}
 }

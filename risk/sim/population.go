@@ -124,6 +124,10 @@ type payer struct {
 	billing     string
 	credChanged time.Time
 	changeNext  bool
+	// created is when their account was made: before the simulation for
+	// those there from its start, minutes before their first attempt for
+	// those who join during it.
+	created time.Time
 }
 
 // trip is a journey abroad: the payer is in the air between depart and

@@ -159,7 +159,9 @@ func Generate(ctx context.Context, cfg Config, emit func(*risk.Event) error) err
 	g.payers = newPopulation(st(streamPopulation, 0), cfg.Payers, cfg.Days, g.merchants)
 	g.w.adapt(st(streamWorld, 0), g.payers)
 	g.pools = newPools(st(streamNetworks, 0), g.payers)
-	g.w.expatAddresses(st(streamAccount, 0), g.payers)
+	acct := st(streamAccount, 0)
+	g.w.expatAddresses(acct, g.payers)
+	accountAges(acct, g.payers, cfg.Start)
 	seq := 0
 	send := func(evs []*risk.Event) error {
 		for _, e := range evs {

@@ -135,7 +135,7 @@ func TestWorldLabelNoise(t *testing.T) {
 // card fraud comes with a billing country that is not the card's, and
 // so do some expats. World 0, the classic simulator, changes nothing.
 func TestWorldCardCountriesAndCredentialChanges(t *testing.T) {
-	type tally struct{ n, recentChange, cardNotBilling, cardless int }
+	type tally struct{ n, recentChange, cardNotBilling, cardless, freshAccount int }
 	count := func(cfg Config) map[string]*tally {
 		byType := map[string]*tally{}
 		err := Generate(context.Background(), cfg, func(e *risk.Event) error {
@@ -161,6 +161,13 @@ func TestWorldCardCountriesAndCredentialChanges(t *testing.T) {
 			if e.CardCountry != "" && e.BillingCountry != e.CardCountry {
 				c.cardNotBilling++
 			}
+			switch at := e.CustomerCreatedAt; {
+			case at.IsZero():
+			case at.After(e.Time):
+				t.Fatalf("%s: account created after the attempt", e.ID)
+			case e.Time.Sub(at) <= 24*time.Hour:
+				c.freshAccount++
+			}
 			return nil
 		})
 		if err != nil {
@@ -183,6 +190,9 @@ func TestWorldCardCountriesAndCredentialChanges(t *testing.T) {
 	}
 	if legit.cardNotBilling == 0 || stolen.cardNotBilling == 0 || share(stolen.cardNotBilling, stolen.n) < 10*share(legit.cardNotBilling, legit.n) {
 		t.Error("card ≠ billing country: stolen cards sometimes, expats rarely")
+	}
+	if ma := w[MultiAccounting]; share(ma.freshAccount, ma.n) < 0.5 || share(ma.freshAccount, ma.n) < 5*share(legit.freshAccount, legit.n) {
+		t.Errorf("accounts made within a day: multi-accounting %d of %d, legit %d of %d", ma.freshAccount, ma.n, legit.freshAccount, legit.n)
 	}
 	classicW := count(Config{World: 0, Seed: 3, Payers: 500, Days: 7})
 	for k, c := range classicW {

@@ -237,7 +237,7 @@ func (h *Handler) Payer(ctx context.Context, r *http.Request) (web.Payer, error)
 	if err != nil {
 		return web.Payer{}, err
 	}
-	who.CredentialsChangedAt = c.CredentialsChangedAt
+	who.CredentialsChangedAt, who.CustomerCreatedAt = c.CredentialsChangedAt, c.Created
 	rec, err := h.id.RecognizeDevice(ctx, sess.CustomerID, cookieValue(r, h.names.device), "")
 	if err != nil {
 		return web.Payer{}, err
