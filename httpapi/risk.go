@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kassa/kassa"
@@ -38,20 +39,28 @@ func (s *Server) registerRisk() {
 // evaluateRequest is an attempt a merchant scores without a Kassa
 // payment (it processes the money elsewhere).
 type evaluateRequest struct {
-	Kind            string        `json:"kind"`
-	Amount          int64         `json:"amount"`
-	Currency        string        `json:"currency"`
-	Method          string        `json:"method"`
-	CardFingerprint string        `json:"card_fingerprint"`
-	VoucherSerial   string        `json:"voucher_serial"`
-	CustomerID      string        `json:"customer_id"`
-	Email           string        `json:"email"`
-	IP              string        `json:"ip"`
-	UserAgent       string        `json:"user_agent"`
-	BillingCountry  string        `json:"billing_country"`
-	DeviceID        string        `json:"device_id"`
-	ClientSignals   *risk.Signals `json:"client_signals"`
-	Reference       string        `json:"reference"` // the merchant's id of the attempt
+	Kind            string `json:"kind"`
+	Amount          int64  `json:"amount"`
+	Currency        string `json:"currency"`
+	Method          string `json:"method"`
+	CardFingerprint string `json:"card_fingerprint"`
+	VoucherSerial   string `json:"voucher_serial"`
+	CustomerID      string `json:"customer_id"`
+	Email           string `json:"email"`
+	IP              string `json:"ip"`
+	UserAgent       string `json:"user_agent"`
+	BillingCountry  string `json:"billing_country"`
+	CardCountry     string `json:"card_country"`
+	// CredentialsChangedAt is when the customer's password, email or
+	// phone last changed at the merchant (RFC 3339; omitted: never or
+	// unknown).
+	CredentialsChangedAt time.Time `json:"credentials_changed_at"`
+	// CustomerCreatedAt is when the merchant's customer account was
+	// created (RFC 3339; omitted: unknown or a guest).
+	CustomerCreatedAt time.Time     `json:"customer_created_at"`
+	DeviceID          string        `json:"device_id"`
+	ClientSignals     *risk.Signals `json:"client_signals"`
+	Reference         string        `json:"reference"` // the merchant's id of the attempt
 }
 
 // EvaluationJSON is a risk evaluation as the API shows it.
@@ -111,7 +120,8 @@ func (s *Server) evaluateRisk(w http.ResponseWriter, r *http.Request) error {
 	ev := risk.Event{ID: req.Reference, Kind: req.Kind, MerchantID: pr.Merchant.ID, Amount: req.Amount, Currency: req.Currency,
 		Method: req.Method, CardFingerprint: req.CardFingerprint, VoucherSerial: req.VoucherSerial, CustomerID: req.CustomerID,
 		Email: req.Email, IP: req.IP, UserAgent: req.UserAgent, BillingCountry: req.BillingCountry, DeviceID: req.DeviceID,
-		Signals: sig}
+		CardCountry: strings.ToUpper(req.CardCountry), CredentialsChangedAt: req.CredentialsChangedAt.UTC(),
+		CustomerCreatedAt: req.CustomerCreatedAt.UTC(), Signals: sig}
 	// Standalone: counted within this merchant only, so one merchant's
 	// made-up attempts neither raise the platform's counts nor read them.
 	out, err := s.cfg.Risk.Evaluate(r.Context(), risk.Input{Event: ev, Standalone: true}, true)

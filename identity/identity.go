@@ -85,8 +85,29 @@ type Customer struct {
 	Country    string // of the address, ISO 3166-1 alpha-2
 	KYCAt      time.Time
 	TOTP       bool // a TOTP authenticator is enrolled and confirmed
-	Created    time.Time
-	Updated    time.Time
+	// CredentialsChangedAt is when the password, email or phone last
+	// changed after the account was set up (later than setupGrace after
+	// Created); zero when never. Risk weighs a payment soon after it: a
+	// takeover often changes them first.
+	CredentialsChangedAt time.Time
+	Created              time.Time
+	Updated              time.Time
+}
+
+// setupGrace is how long after an account's creation setting its phone
+// and password counts as signing up rather than a change.
+const setupGrace = time.Hour
+
+// credentialsChangedAt is the latest change of password, email or phone
+// after the account's set-up (zero: none).
+func (r Record) credentialsChangedAt() time.Time {
+	var last time.Time
+	for _, t := range []time.Time{r.PasswordChangedAt, r.EmailVerifiedAt, r.PhoneVerifiedAt} {
+		if t.After(r.Created.Add(setupGrace)) && t.After(last) {
+			last = t
+		}
+	}
+	return last
 }
 
 // Record is a customer as stored, with the secrets the service needs.
@@ -135,7 +156,7 @@ func (r Record) customer() Customer {
 		ID: r.ID, Email: r.Email, EmailVerifiedAt: r.EmailVerifiedAt, Phone: r.Phone, PhoneVerifiedAt: r.PhoneVerifiedAt,
 		HasPassword: r.PasswordHash != "", Level: r.Level, GivenName: r.KYC.GivenName, FamilyName: r.KYC.FamilyName,
 		Country: r.KYC.Address.Country, KYCAt: r.KYC.VerifiedAt, TOTP: len(r.TOTP.Secret) > 0,
-		Created: r.Created, Updated: r.Updated,
+		CredentialsChangedAt: r.credentialsChangedAt(), Created: r.Created, Updated: r.Updated,
 	}
 }
 

@@ -250,3 +250,27 @@ func TestDevices(t *testing.T) {
 		t.Errorf("%d devices after revoking the only one", len(ds))
 	}
 }
+
+// Risk is told when a customer's credentials last changed: setting the
+// password and phone at sign-up is no change; a new password later is.
+func TestCredentialsChangedAt(t *testing.T) {
+	e := newEnv(t)
+	res := e.signUp(t, "cred@example.com", "+4915100000507")
+	c, err := e.svc.Customer(e.ctx, res.Session.CustomerID)
+	if err != nil || !c.CredentialsChangedAt.IsZero() {
+		t.Fatalf("after sign-up: CredentialsChangedAt %v, %v; want zero", c.CredentialsChangedAt, err)
+	}
+	e.clock.Advance(3 * time.Hour)
+	lr, err := e.svc.Login(e.ctx, identity.LoginRequest{Email: "cred@example.com", Password: goodPassword,
+		Client: identity.Client{DeviceToken: res.DeviceToken}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.ChangePassword(e.ctx, lr.Token, goodPassword, "a new password here", client); err != nil {
+		t.Fatal(err)
+	}
+	c, err = e.svc.Customer(e.ctx, res.Session.CustomerID)
+	if err != nil || !c.CredentialsChangedAt.Equal(e.clock.Now()) {
+		t.Errorf("after a password change: CredentialsChangedAt %v, %v; want %v", c.CredentialsChangedAt, err, e.clock.Now())
+	}
+}

@@ -128,7 +128,7 @@ func (cardMethod) Resolve(ctx context.Context, s *Service, p Payment, req Confir
 	}
 	use := CardUse{Ref: ref, Brand: string(d.Brand), Last4: d.Last4, ExpMonth: d.ExpMonth, ExpYear: d.ExpYear,
 		Fingerprint: d.Fingerprint}
-	return Instrument{Risk: RiskView{Method: risk.MethodCard, CardFingerprint: d.Fingerprint},
+	return Instrument{Risk: RiskView{Method: risk.MethodCard, CardFingerprint: d.Fingerprint, CardCountry: vault.BINCountry(d.BIN)},
 		Use: func(p *Payment) { p.Card = use }, KeptOnFailure: true}, nil
 }
 

@@ -40,6 +40,12 @@ type ConfirmRequest struct {
 	// optional.
 	PayerID  string
 	DeviceID string
+	// CredentialsChangedAt is when the logged-in payer's password, email
+	// or phone last changed (identity.Customer; zero: never), for risk.
+	CredentialsChangedAt time.Time
+	// CustomerCreatedAt is when the logged-in payer's account was
+	// created (zero: unknown), for risk.
+	CustomerCreatedAt time.Time
 	// Plan is pay_later's payment_method.plan (pay_in_30, pay_in_3) and
 	// AcceptTerms the payer's explicit acceptance of its terms.
 	Plan        string

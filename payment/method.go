@@ -115,8 +115,10 @@ type RiskView struct {
 	// VoucherSerial is the first voucher, ExtraVoucherSerials the others.
 	VoucherSerial       string
 	ExtraVoucherSerials []string
-	// CardFingerprint is the card's keyed fingerprint.
+	// CardFingerprint is the card's keyed fingerprint, CardCountry where
+	// it was issued (vault.BINCountry; "" unknown).
 	CardFingerprint string
+	CardCountry     string
 }
 
 // Authorization is what a method's Authorize did.

@@ -172,8 +172,9 @@ func (s *Service) riskEvent(p Payment, req ConfirmRequest, view RiskView) risk.E
 	return risk.Event{ID: p.ID, Time: s.now().UTC(), Kind: risk.KindPayment, MerchantID: p.MerchantID,
 		Amount: int64(p.Amount), Currency: string(p.Currency), Method: view.Method, CardFingerprint: view.CardFingerprint,
 		VoucherSerial: view.VoucherSerial, ExtraVoucherSerials: view.ExtraVoucherSerials, CustomerID: customer, Email: p.Customer.Email, IP: req.ClientIP,
-		UserAgent: req.UserAgent, BillingCountry: p.Customer.BillingCountry,
-		DeviceID: cmp.Or(req.DeviceID, deviceID(req.Signals)), Signals: req.Signals}
+		UserAgent: req.UserAgent, BillingCountry: p.Customer.BillingCountry, CardCountry: view.CardCountry,
+		DeviceID: cmp.Or(req.DeviceID, deviceID(req.Signals)), Signals: req.Signals, CredentialsChangedAt: req.CredentialsChangedAt.UTC(),
+		CustomerCreatedAt: req.CustomerCreatedAt.UTC()}
 }
 
 // score evaluates an attempt; ok is false when there is no engine or it

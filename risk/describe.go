@@ -130,6 +130,27 @@ var describers = [FeatureCount]func(float32) string{
 	FCardNewForCustomer:     flagText("a card this customer never paid with", "not a new card for this customer"),
 	FCardKnownDays:          knownText("card"),
 	FIPRangeNewForCustomer:  flagText("an address range this customer never paid from", "not a new address range for this customer"),
+
+	FCardCountryIPMismatch:      flagText("the card was issued in another country than the IP address is in", "the card's country matches the IP address's"),
+	FCardCountryBillingMismatch: flagText("the card was issued in another country than the billing address", "the card's country matches the billing country"),
+	FCredentialsChangedDays: func(v float32) string {
+		if v != v {
+			return "no change of password, email or phone known"
+		}
+		if v < 1 {
+			return "password, email or phone changed " + number(24*float64(v), 0) + " hours before"
+		}
+		return "password, email or phone changed " + number(float64(v), 0) + " days before"
+	},
+	FAccountAgeDays: func(v float32) string {
+		if v != v {
+			return "the account's age is not known"
+		}
+		if v < 1 {
+			return "an account created " + number(24*float64(v), 0) + " hours before"
+		}
+		return "an account created " + number(float64(v), 0) + " days before"
+	},
 }
 
 // countText describes a count: "1 card from ...", "7 different cards from ...".

@@ -101,6 +101,19 @@ type Event struct {
 	IP             string `json:"ip,omitempty"`
 	UserAgent      string `json:"user_agent,omitempty"`
 	BillingCountry string `json:"billing_country,omitempty"` // ISO 3166-1 alpha-2
+	// CardCountry is where the card was issued, from its BIN (the first
+	// six digits; the card method looks it up), ISO 3166-1 alpha-2; ""
+	// for other methods or an unknown BIN.
+	CardCountry string `json:"card_country,omitempty"`
+	// CredentialsChangedAt is when the payer's account last changed its
+	// password, email address or phone number after it was set up
+	// (identity knows; a merchant may send its own); zero when never or
+	// unknown. A takeover often changes them just before cashing out.
+	CredentialsChangedAt time.Time `json:"credentials_changed_at,omitzero"`
+	// CustomerCreatedAt is when the payer's account was created
+	// (identity's, or the merchant's own customer record); zero when
+	// unknown or for guests.
+	CustomerCreatedAt time.Time `json:"customer_created_at,omitzero"`
 	// DeviceID identifies the device: Kassa's device cookie when there is
 	// one, else a hash of the hosted page's fingerprint summary.
 	DeviceID string `json:"device_id,omitempty"`
@@ -228,6 +241,9 @@ func (e *Event) Validate() error {
 	}
 	if c := e.BillingCountry; c != "" && len(c) != countryLen {
 		return fmt.Errorf("billing_country %q is not a two-letter code", c)
+	}
+	if c := e.CardCountry; c != "" && len(c) != countryLen {
+		return fmt.Errorf("card_country %q is not a two-letter code", c)
 	}
 	if c := e.Geo.Country; c != "" && len(c) != countryLen {
 		return fmt.Errorf("geo.country %q is not a two-letter code", c)

@@ -3,6 +3,7 @@ package risk
 import (
 	"math"
 	"slices"
+	"time"
 )
 
 // Indexes into a feature vector, in FeatureNames order.
@@ -96,6 +97,10 @@ const (
 	FCardNewForCustomer
 	FCardKnownDays
 	FIPRangeNewForCustomer
+	FCardCountryIPMismatch
+	FCardCountryBillingMismatch
+	FCredentialsChangedDays
+	FAccountAgeDays
 
 	// FeatureCount is the length of a feature vector.
 	FeatureCount
@@ -188,6 +193,11 @@ var featureNames = [FeatureCount]string{
 	FCardNewForCustomer:     "card_new_for_customer",
 	FCardKnownDays:          "card_known_days",
 	FIPRangeNewForCustomer:  "ip_range_new_for_customer",
+
+	FCardCountryIPMismatch:      "card_country_ip_mismatch",
+	FCardCountryBillingMismatch: "card_country_billing_mismatch",
+	FCredentialsChangedDays:     "credentials_changed_days",
+	FAccountAgeDays:             "account_age_days",
 }
 
 // demoted are features computed (rules and reasons may use them) but left
@@ -332,6 +342,22 @@ func attemptFeatures(ev *Event, f []float32) {
 	g := ev.Geo
 	f[FGeoKnown] = flag(g.Known && validLatLon(g.Lat, g.Lon))
 	f[FIPCountryMismatch] = flag(g.Country != "" && ev.BillingCountry != "" && g.Country != ev.BillingCountry)
+	f[FCardCountryIPMismatch] = flag(ev.CardCountry != "" && g.Country != "" && ev.CardCountry != g.Country)
+	f[FCardCountryBillingMismatch] = flag(ev.CardCountry != "" && ev.BillingCountry != "" && ev.CardCountry != ev.BillingCountry)
+	f[FCredentialsChangedDays] = daysBefore(ev, ev.CredentialsChangedAt)
+	f[FAccountAgeDays] = daysBefore(ev, ev.CustomerCreatedAt)
+}
+
+// daysBefore is how many days before the attempt at was (the payer's
+// credentials changed, their account was created), at most knownDaysMax;
+// missing (NaN) when at is zero (never, or nobody knows). A time after
+// the attempt (another node's clock) counts as just now.
+func daysBefore(ev *Event, at time.Time) float32 {
+	if at.IsZero() {
+		return float32(math.NaN())
+	}
+	d := ev.Time.Sub(at).Seconds() / secondsPerDay
+	return float32(min(max(d, 0), knownDaysMax))
 }
 
 func (s *State) cardFeatures(k keys, t int64, f []float32) {
@@ -618,5 +644,8 @@ var featureShared = func() (s [FeatureCount]bool) {
 	for i := FCardDistinctDevices24h; i <= FIPRangeNewForCustomer; i++ {
 		s[i] = true
 	}
+	// The payer's account history is not the merchant's to see.
+	s[FCredentialsChangedDays] = true
+	s[FAccountAgeDays] = true
 	return s
 }()

@@ -273,3 +273,56 @@ func TestNoveltyLastsAndRotationShows(t *testing.T) {
 			x[FDeviceDistinctIPs24h], x[FCardDistinctIPs24h], x[FCardDistinctDevices24h])
 	}
 }
+
+// The card's issuing country against the IP's and the billing country,
+// and how long ago the payer's credentials changed (missing when never,
+// "just now" when timed after the attempt).
+func TestCardCountryAndCredentialChanges(t *testing.T) {
+	s := NewState(StateConfig{})
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	x := make([]float32, FeatureCount)
+	ev := func(card, billing, ip string, changed time.Time) *Event {
+		return &Event{Time: t0, Kind: KindPayment, MerchantID: "mer_1", Amount: 2500, Currency: "EUR", Method: MethodCard,
+			CardFingerprint: "fp_1", CardCountry: card, BillingCountry: billing, Geo: Geo{Country: ip}, CredentialsChangedAt: changed}
+	}
+	tests := []struct {
+		name                string
+		e                   *Event
+		ipMismatch, billing float32
+		changedDays         float64 // NaN: missing
+	}{
+		{"at home", ev("AT", "AT", "AT", time.Time{}), 0, 0, math.NaN()},
+		{"traveller", ev("AT", "AT", "ES", t0.Add(-30*24*time.Hour)), 1, 0, 30},
+		{"number without its address", ev("DE", "NG", "NG", t0.Add(-6*time.Hour)), 1, 1, 0.25},
+		{"unknown BIN", ev("", "AT", "NG", t0.Add(time.Hour)), 0, 0, 0},
+		{"long ago", ev("AT", "", "", t0.Add(-3*365*24*time.Hour)), 0, 0, knownDaysMax},
+	}
+	for _, tt := range tests {
+		if err := tt.e.Validate(); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		x = s.Extract(tt.e, x)
+		got := x[FCredentialsChangedDays]
+		if x[FCardCountryIPMismatch] != tt.ipMismatch || x[FCardCountryBillingMismatch] != tt.billing ||
+			(math.IsNaN(tt.changedDays) != math.IsNaN(float64(got))) || (!math.IsNaN(tt.changedDays) && math.Abs(float64(got)-tt.changedDays) > 1e-4) {
+			t.Errorf("%s: card_country_ip_mismatch %v, card_country_billing_mismatch %v, credentials_changed_days %v; want %v, %v, %v",
+				tt.name, x[FCardCountryIPMismatch], x[FCardCountryBillingMismatch], got, tt.ipMismatch, tt.billing, tt.changedDays)
+		}
+	}
+	// The account's age reads the same way.
+	old := ev("AT", "AT", "AT", time.Time{})
+	old.CustomerCreatedAt = t0.Add(-36 * time.Hour)
+	if x = s.Extract(old, x); x[FAccountAgeDays] != 1.5 {
+		t.Errorf("an account made 36 hours before: account_age_days %v, want 1.5", x[FAccountAgeDays])
+	}
+	if x = s.Extract(ev("AT", "AT", "AT", time.Time{}), x); !math.IsNaN(float64(x[FAccountAgeDays])) {
+		t.Errorf("no account age: account_age_days %v, want NaN", x[FAccountAgeDays])
+	}
+	bad := ev("DEU", "DE", "DE", time.Time{})
+	if err := bad.Validate(); err == nil {
+		t.Error("card_country DEU accepted")
+	}
+	if FeatureShared(FCardCountryIPMismatch) || !FeatureShared(FCredentialsChangedDays) {
+		t.Error("the card's country is the attempt's own; the account's history is not the merchant's to see")
+	}
+}

@@ -63,7 +63,7 @@ func Monotone(names []string) []int8 {
 			FIPDistinctCards1h, FIPDistinctCards24h, FCardDistinctDevices24h, FCardDistinctIPs24h,
 			FDeviceDistinctIPs24h, FWebdriver:
 			out[i] = 1
-		case FDeviceKnownDays, FCardKnownDays:
+		case FDeviceKnownDays, FCardKnownDays, FCredentialsChangedDays, FAccountAgeDays:
 			out[i] = -1
 		}
 	}

@@ -111,8 +111,9 @@ func TestModelGeneralisesAcrossWorlds(t *testing.T) {
 	// Issue 16 asks for FPR ≤ 1.5% on every legitimate segment. That is
 	// not met yet: at 1% FPR overall, first-time customers (~3%), pasted
 	// details (~2%) and travellers (~2%) carry more than their share
-	// (docs/risk.md, the model card). The test holds the line where it
-	// is, so that it cannot get worse unnoticed, and logs the gap.
+	// (docs/risk.md, the model card, shows where: mostly new accounts'
+	// first deposits at operators). The test holds the line where it is,
+	// so that it cannot get worse unnoticed, and logs the gap.
 	for k, r := range g.Segments {
 		if r.Count < 500 {
 			continue

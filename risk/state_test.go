@@ -468,8 +468,9 @@ func TestReplayDeterministic(t *testing.T) {
 			if math.Float32bits(a[i][j]) != math.Float32bits(b[i][j]) || math.Float32bits(a[i][j]) != math.Float32bits(c[j]) {
 				t.Fatalf("event %d feature %s: %v, %v, %v", i, FeatureNames[j], a[i][j], b[i][j], c[j])
 			}
-			// Only the timing features may be missing (NaN: not measured).
-			timing := j == FKeyIntervalCV || j == FPointerIntervalCV || j == FKeyIntervalLog
+			// Only the timing features and the credentials' change may
+			// be missing (NaN: not measured, never changed).
+			timing := j == FKeyIntervalCV || j == FPointerIntervalCV || j == FKeyIntervalLog || j == FCredentialsChangedDays || j == FAccountAgeDays
 			if v := c[j]; (math.IsNaN(float64(v)) && !timing) || math.IsInf(float64(v), 0) || (v < 0 && j != FAmountZscore) {
 				t.Fatalf("event %d feature %s = %v", i, FeatureNames[j], v)
 			}

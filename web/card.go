@@ -159,7 +159,8 @@ func (h *Handler) confirmCard(w http.ResponseWriter, r *http.Request, p payment.
 	who := payer()
 	paid, err := h.cfg.Payments.Confirm(r.Context(), "", p.ID, payment.ConfirmRequest{
 		ClientSecret: p.ClientSecret, ClientIP: clientIP(r), Method: payment.MethodCard, Token: tok.ID,
-		UserAgent: userAgent(r), Signals: h.clientSignals(r, p.ID), PayerID: who.CustomerID, DeviceID: who.DeviceID})
+		UserAgent: userAgent(r), Signals: h.clientSignals(r, p.ID), PayerID: who.CustomerID, DeviceID: who.DeviceID,
+		CredentialsChangedAt: who.CredentialsChangedAt, CustomerCreatedAt: who.CustomerCreatedAt})
 	if err != nil {
 		if e := kassa.AsError(err); e != nil && e.Kind != kassa.EInternal {
 			h.log.InfoContext(r.Context(), "payment page: card refused", "payment", p.ID, "code", e.Code)

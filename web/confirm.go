@@ -126,7 +126,8 @@ func (h *Handler) confirmVouchers(w http.ResponseWriter, r *http.Request, p paym
 	who := payer()
 	paid, err := h.cfg.Payments.Confirm(r.Context(), "", p.ID, payment.ConfirmRequest{
 		ClientSecret: p.ClientSecret, PINs: pins, ClientIP: clientIP(r),
-		UserAgent: userAgent(r), Signals: h.clientSignals(r, p.ID), PayerID: who.CustomerID, DeviceID: who.DeviceID})
+		UserAgent: userAgent(r), Signals: h.clientSignals(r, p.ID), PayerID: who.CustomerID, DeviceID: who.DeviceID,
+		CredentialsChangedAt: who.CredentialsChangedAt, CustomerCreatedAt: who.CustomerCreatedAt})
 	if err != nil {
 		h.confirmFailed(w, r, p, err, at, last)
 		return

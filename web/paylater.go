@@ -143,7 +143,7 @@ func (h *Handler) confirmPayLater(w http.ResponseWriter, r *http.Request, p paym
 	paid, err := h.cfg.Payments.Confirm(r.Context(), "", p.ID, payment.ConfirmRequest{
 		ClientSecret: p.ClientSecret, Method: payment.MethodPayLater, ClientIP: clientIP(r),
 		UserAgent: userAgent(r), Signals: h.clientSignals(r, p.ID), PayerID: who.CustomerID, DeviceID: who.DeviceID,
-		Plan: r.PostForm.Get("plan"), AcceptTerms: r.PostForm.Get("accept_terms") == "yes"})
+		CredentialsChangedAt: who.CredentialsChangedAt, CustomerCreatedAt: who.CustomerCreatedAt, Plan: r.PostForm.Get("plan"), AcceptTerms: r.PostForm.Get("accept_terms") == "yes"})
 	if err == nil {
 		h.confirmed(w, r, paid)
 		return

@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/kassa/kassa/payment"
 	"github.com/kassa/kassa/risk"
@@ -83,6 +84,11 @@ type Payer struct {
 	// DeviceID is the known device (dev_...) identity recognised by its
 	// device cookie; "" when none.
 	DeviceID string
+	// CredentialsChangedAt is when their password, email or phone last
+	// changed (identity.Customer; zero: never), for risk.
+	CredentialsChangedAt time.Time
+	// CustomerCreatedAt is when their account was created, for risk.
+	CustomerCreatedAt time.Time
 }
 
 // Payers recognises the logged-in payer of a request (web/account's

@@ -75,7 +75,8 @@ func (h *Handler) confirmWallet(w http.ResponseWriter, r *http.Request, p paymen
 	who := payer()
 	paid, err := h.cfg.Payments.Confirm(r.Context(), "", p.ID, payment.ConfirmRequest{
 		ClientSecret: p.ClientSecret, Method: payment.MethodKassaBalance, ClientIP: clientIP(r),
-		UserAgent: userAgent(r), Signals: h.clientSignals(r, p.ID), PayerID: who.CustomerID, DeviceID: who.DeviceID})
+		UserAgent: userAgent(r), Signals: h.clientSignals(r, p.ID), PayerID: who.CustomerID, DeviceID: who.DeviceID,
+		CredentialsChangedAt: who.CredentialsChangedAt, CustomerCreatedAt: who.CustomerCreatedAt})
 	if err == nil {
 		h.confirmed(w, r, paid)
 		return

@@ -130,6 +130,10 @@ func (g *gen) cardTesting(r *rand.Rand, t0 time.Time) {
 		e := fraudEvent(t, m, risk.KindPayment, CardTesting)
 		c := newCard(r, pick(r, cardCountries))
 		e.Method, e.CardFingerprint, e.BillingCountry = risk.MethodCard, c.fingerprint, c.country
+		e.CardCountry = c.country
+		if g.noFullz() {
+			e.BillingCountry = home.code // the tester has numbers, not addresses
+		}
 		e.Amount = fixed
 		if r.Float64() < 0.5 {
 			e.Amount = 100 + r.Int64N(401)
@@ -223,6 +227,7 @@ func (g *gen) accountTakeover(r *rand.Rand) {
 	if t.Before(g.dayStart) {
 		t = g.dayStart.Add(uniformDuration(r, 0, 2*time.Hour))
 	}
+	g.lockOut(v, t, slow)
 	ops, shops := v.split()
 	if len(ops) > 0 && v.depositCents > 0 && r.Float64() < 0.6 {
 		op := oneOf(r, ops)
@@ -239,7 +244,7 @@ func (g *gen) accountTakeover(r *rand.Rand) {
 		m := oneOf(r, shops)
 		e := fraudEvent(t, m, risk.KindPayment, AccountTakeover)
 		c := v.cards[0]
-		e.Method, e.CardFingerprint, e.BillingCountry = risk.MethodCard, c.fingerprint, c.country
+		e.Method, e.CardFingerprint, e.BillingCountry, e.CardCountry = risk.MethodCard, c.fingerprint, v.billingOf(c), c.country
 		top := max(v.maxCents, int64(3*v.medianCents))
 		cents := int64(float64(top)*(0.8+1.7*r.Float64())) / 100 * 100
 		if slow { // no more than the payer spends, so nobody notices soon
@@ -255,8 +260,12 @@ func (g *gen) accountTakeover(r *rand.Rand) {
 func (g *gen) takeover(r *rand.Rand, e *risk.Event, m *merchant, v *payer, d *device, ip string, geo risk.Geo, cents int64, chars, fields int, hurry float64) {
 	e.CustomerID, e.Email = v.customerID, v.email
 	if e.BillingCountry == "" {
-		e.BillingCountry = v.home.code
+		e.BillingCountry = v.billingOf(card{country: v.home.code})
 	}
+	if !v.credChanged.IsZero() && !v.credChanged.After(e.Time) {
+		e.CredentialsChangedAt = v.credChanged
+	}
+	e.CustomerCreatedAt = v.created
 	e.Amount, e.Currency = v.money(cents)
 	e.IP, e.Geo = ip, geo
 	page(e, d, g.w.humanSignals(r, d, typing{chars: chars, longest: chars, paste: 0.3, fields: fields, away: awayShort, hurry: hurry}))
@@ -312,6 +321,7 @@ func (g *gen) stolenCard(r *rand.Rand, t0 time.Time) {
 		m = op
 	}
 	customer, mail := "cus_"+hex64(r), throwaway(r)
+	created := g.fraudAccount(t0, 30*time.Minute)
 	if r.Float64() < 0.3 { // a guest, as legit guests: mostly without an e-mail
 		customer = ""
 		if r.Float64() >= guestEmailShare {
@@ -330,6 +340,7 @@ func (g *gen) stolenCard(r *rand.Rand, t0 time.Time) {
 		}
 	}
 	c := newCard(r, cardHome)
+	fullz := !g.noFullz()
 	t := t0
 	for range 1 + r.IntN(3) {
 		kind := risk.KindPayment
@@ -338,6 +349,10 @@ func (g *gen) stolenCard(r *rand.Rand, t0 time.Time) {
 		}
 		e := fraudEvent(t, m, kind, StolenCard)
 		e.Method, e.CardFingerprint, e.BillingCountry = risk.MethodCard, c.fingerprint, c.country
+		e.CardCountry = c.country
+		if !fullz {
+			e.BillingCountry = from.code // a number without its owner's address
+		}
 		cents := int64(lognormal(r, 15000*m.amountScale/1.3, 0.5))
 		if small {
 			cents = 2000 + r.Int64N(4000)
@@ -347,6 +362,9 @@ func (g *gen) stolenCard(r *rand.Rand, t0 time.Time) {
 		}
 		e.Amount = cents
 		e.CustomerID, e.Email, e.IP, e.Geo = customer, mail, ip, geo
+		if customer != "" {
+			e.CustomerCreatedAt = created
+		}
 		// Back and forth between the list of stolen cards and the form.
 		page(e, d, g.w.humanSignals(r, d, typing{chars: charsCardNew + charsEmail, longest: 16, paste: paste,
 			fields: fieldsCardNew + fieldsEmail, away: 0.8, hurry: hurry}))
@@ -394,9 +412,10 @@ func (g *gen) checkoutBot(r *rand.Rand, t0 time.Time) {
 	for i := range n {
 		e := fraudEvent(t, m, risk.KindPayment, CheckoutBot)
 		c := cards[i%len(cards)]
-		e.Method, e.CardFingerprint, e.BillingCountry = risk.MethodCard, c.fingerprint, c.country
+		e.Method, e.CardFingerprint, e.BillingCountry, e.CardCountry = risk.MethodCard, c.fingerprint, c.country, c.country
 		e.Amount, e.Currency = price, "EUR"
 		e.CustomerID, e.Email = "cus_"+hex64(r), fmt.Sprintf("%s+%d@%s", base, i+1, domain)
+		e.CustomerCreatedAt = g.fraudAccount(t, 10*time.Minute)
 		if rotate {
 			ip, geo = g.fraudNet(r, home)
 		}
@@ -469,13 +488,14 @@ func (g *gen) multiAccounting(r *rand.Rand, t0 time.Time) {
 		chars, fields, away := charsPIN, fieldsPIN, awayPIN
 		if len(cards) > 0 {
 			c := cards[i%len(cards)]
-			e.Method, e.CardFingerprint = risk.MethodCard, c.fingerprint
+			e.Method, e.CardFingerprint, e.CardCountry = risk.MethodCard, c.fingerprint, c.country
 			chars, fields, away = charsCardNew, fieldsCardNew, awayUsual
 		} else {
 			e.Method, e.VoucherSerial = risk.MethodVoucher, serial(r)
 		}
 		e.BillingCountry = home.code
 		e.CustomerID, e.Email, e.IP, e.Geo = customer, mail, ip, geo
+		e.CustomerCreatedAt = g.fraudAccount(t, 20*time.Minute)
 		page(e, dev, g.w.humanSignals(r, dev, typing{chars: chars, longest: 16, paste: 0.4, fields: fields, away: away, hurry: 0.6}))
 		ch.apply(e)
 		e.Outcome = outcome(r, 0.92, 0.03)
@@ -509,11 +529,12 @@ func (g *gen) laundering(r *rand.Rand, t0 time.Time) {
 	if r.Float64() < 0.5 {
 		mail = throwaway(r)
 	}
+	created := g.fraudAccount(t0, 3*24*time.Hour)
 	if mule := g.victim(r); mule != nil && r.Float64() < 0.35 {
 		// A recruited money mule: a real payer, their own account,
 		// device and line.
 		home, d = mule.home, mule.devices[0]
-		customer, mail = mule.customerID, mule.email
+		customer, mail, created = mule.customerID, mule.email, mule.created
 		ip = mule.line.addr.String()
 		geo.Country = home.code
 		geo.Lat, geo.Lon = jitter(r, mule.lat, mule.lon, 3)
@@ -541,11 +562,15 @@ func (g *gen) laundering(r *rand.Rand, t0 time.Time) {
 			e.Amount = oneOf(r, []int64{5000, 10000, 10000})
 		} else {
 			c := cards[i%len(cards)]
-			e.Method, e.CardFingerprint, e.BillingCountry = risk.MethodCard, c.fingerprint, c.country
+			e.Method, e.CardFingerprint, e.BillingCountry, e.CardCountry = risk.MethodCard, c.fingerprint, c.country, c.country
+			if g.noFullz() {
+				e.BillingCountry = home.code // the mule's own address
+			}
 			e.Amount = 10000 + 5000*r.Int64N(9)
 			chars, fields = charsCardNew, fieldsCardNew
 		}
 		e.CustomerID, e.Email, e.IP, e.Geo = customer, mail, ip, geo
+		e.CustomerCreatedAt = created
 		// The PINs or cards come as a list from whoever runs the mule.
 		page(e, d, g.w.humanSignals(r, d, typing{chars: chars, longest: 16, paste: 0.6, fields: fields, away: 0.8, hurry: 0.7}))
 		ch.apply(e)
@@ -569,6 +594,7 @@ func (g *gen) laundering(r *rand.Rand, t0 time.Time) {
 		e.Method, e.BillingCountry = risk.MethodAccount, home.code
 		e.Amount = out / int64(parts)
 		e.CustomerID, e.Email, e.IP, e.Geo = customer, mail, ip, geo
+		e.CustomerCreatedAt = created
 		page(e, d, g.w.humanSignals(r, d, typing{chars: charsAmount, fields: fieldsAmount, away: awayShort, hurry: 0.7}))
 		ch.apply(e)
 		e.Outcome = outcome(r, 0.85, 0.15)
@@ -704,4 +730,39 @@ func throwaway(r *rand.Rand) string {
 // localHour is the hour of day at t in c (standard time).
 func localHour(t time.Time, c *country) int {
 	return t.Add(time.Duration(c.utcOffset) * time.Hour).Hour()
+}
+
+// noFullz reports whether a fraudster with a card number lacks its
+// owner's billing address (and types their own country): a world's share,
+// drawn from the day's account stream so that the other streams are as
+// before.
+func (g *gen) noFullz() bool {
+	return g.w.noFullz > 0 && g.acct.Float64() < g.w.noFullz
+}
+
+// lockOut: many takeovers change the password or the e-mail address
+// first (the owner can no longer log in or be told), minutes before
+// spending; a slow takeover does so less often, as the owner would be
+// notified.
+func (g *gen) lockOut(v *payer, t time.Time, slow bool) {
+	share := g.w.atoChange
+	if slow {
+		share /= 2
+	}
+	if share > 0 && g.acct.Float64() < share {
+		at := t.Add(-uniformDuration(g.acct, 2*time.Minute, time.Hour))
+		if at.After(v.credChanged) {
+			v.credChanged = at
+		}
+	}
+}
+
+// fraudAccount is when a fraudster's account was made for an attempt at
+// t: up to fresh before it (signed up to use it), or, a world's share,
+// one to thirteen months before (farmed or bought aged).
+func (g *gen) fraudAccount(t time.Time, fresh time.Duration) time.Time {
+	if g.w.agedFraud > 0 && g.acct.Float64() < g.w.agedFraud {
+		return t.Add(-uniformDuration(g.acct, 30*24*time.Hour, 400*24*time.Hour))
+	}
+	return t.Add(-uniformDuration(g.acct, time.Minute, fresh))
 }

@@ -40,6 +40,7 @@ func (g *gen) legitDay(r *rand.Rand, p *payer) {
 	if p.trip == nil && r.Float64() < tripStartDaily*g.w.travel {
 		p.trip = planTrip(r, p, g.dayStart)
 	}
+	g.changeCredentials(p)
 	rate := p.sessionsPerDay
 	switch g.dayStart.Weekday() {
 	case time.Saturday, time.Sunday:
@@ -144,6 +145,13 @@ func (g *gen) session(r *rand.Rand, p *payer, t time.Time) {
 func (g *gen) attempt(r *rand.Rand, p *payer, v visit, t time.Time) *risk.Event {
 	m, d := v.m, v.d
 	e := &risk.Event{Time: t, MerchantID: m.id, UserAgent: d.userAgent, Email: p.email, CustomerID: p.customerID}
+	if p.created.IsZero() {
+		p.created = t.Add(-uniformDuration(g.acct, 2*time.Minute, 30*time.Minute)) // signed up to pay
+	}
+	if p.changeNext {
+		// A reset of a forgotten password on the way to paying.
+		p.credChanged, p.changeNext = t.Add(-uniformDuration(g.acct, time.Minute, 30*time.Minute)), false
+	}
 	g.locate(r, p, e, d, t)
 
 	cents := int64(lognormal(r, p.medianCents*m.amountScale, p.amountSigma))
@@ -185,6 +193,12 @@ func (g *gen) attempt(r *rand.Rand, p *payer, v visit, t time.Time) *risk.Event 
 	}
 	if e.BillingCountry == "" {
 		e.BillingCountry = p.home.code
+	}
+	if e.CustomerID != "" && p.account && !p.credChanged.IsZero() && !p.credChanged.After(t) {
+		e.CredentialsChangedAt = p.credChanged
+	}
+	if e.CustomerID != "" {
+		e.CustomerCreatedAt = p.created
 	}
 	e.Amount, e.Currency = p.money(cents)
 	if !v.ch.server {
@@ -334,7 +348,7 @@ func (p *payer) payWith(r *rand.Rand, e *risk.Event, cents *int64) (chars, longe
 	if len(p.cards) > 1 && r.Float64() < 0.25 {
 		c = p.cards[1]
 	}
-	e.CardFingerprint, e.BillingCountry = c.fingerprint, c.country
+	e.CardFingerprint, e.BillingCountry, e.CardCountry = c.fingerprint, p.billingOf(c), c.country
 	switch {
 	case p.seen && r.Float64() < 0.5:
 		return charsCardSaved, charsCardSaved, fieldsCardSaved
@@ -445,4 +459,28 @@ func roundDeposit(cents int64) int64 {
 	default:
 		return (cents + 500) / 1000 * 1000
 	}
+}
+
+// changeCredentials: now and then an account holder changes their
+// password, e-mail address or phone number; half of them because they
+// forgot the password on the way to paying (just before their next
+// attempt), the others at any time of the day.
+func (g *gen) changeCredentials(p *payer) {
+	if g.w.credChange == 0 || !p.account || g.acct.Float64() >= g.w.credChange {
+		return
+	}
+	if g.acct.Float64() < 0.5 {
+		p.changeNext = true
+		return
+	}
+	p.credChanged = g.dayStart.Add(uniformDuration(g.acct, 0, 24*time.Hour))
+}
+
+// billingOf is the billing country the payer gives with card c: the
+// card's, or where they live when they moved their address there.
+func (p *payer) billingOf(c card) string {
+	if p.billing != "" {
+		return p.billing
+	}
+	return c.country
 }

@@ -3,6 +3,7 @@ package sim
 import (
 	"math"
 	"math/rand/v2"
+	"time"
 
 	"github.com/kassa/kassa/risk"
 )
@@ -60,6 +61,16 @@ type world struct {
 	// whose card is from another country, VPN users, travel.
 	newDevice, pasteScale, expat, vpn, travel float64
 
+	// Cards and accounts: the share of takeovers that change the
+	// password or e-mail first, the daily chance an honest account holder
+	// changes theirs, the share of card fraudsters without the card's
+	// billing address, and of expats whose billing address is where they
+	// live rather than the card's country.
+	atoChange, credChange, noFullz, expatBilling float64
+	// agedFraud is the share of fraudsters' accounts that were made long
+	// before (farmed or bought), not minutes before they are used.
+	agedFraud float64
+
 	// Label noise: legit approved card payments disputed as fraud
 	// (friendly fraud), and fraud never charged back (labelled legit).
 	friendly, missedFraud float64
@@ -109,6 +120,12 @@ func newWorld(n int) *world {
 	w.travel = u(1, 3)
 	w.friendly = u(0.0001, 0.0005)
 	w.missedFraud = u(0, 0.05)
+	// Drawn after the others, so that adding them changed no world.
+	w.atoChange = u(0.25, 0.75)
+	w.credChange = u(0.001, 0.004)
+	w.noFullz = u(0.2, 0.6)
+	w.expatBilling = u(0.3, 0.7)
+	w.agedFraud = u(0.1, 0.4)
 	return w
 }
 
@@ -140,6 +157,28 @@ func (w *world) adapt(r *rand.Rand, ps []*payer) {
 		}
 		if p.vpn == 0 && r.Float64() < w.vpn {
 			p.vpn = 0.2 + 0.5*r.Float64()
+		}
+	}
+}
+
+// expatAddresses gives some expats (payers whose cards come from another
+// country) their home as billing country, from a stream of its own.
+func (w *world) expatAddresses(r *rand.Rand, ps []*payer) {
+	for _, p := range ps {
+		if len(p.cards) > 0 && p.cards[0].country != p.home.code && r.Float64() < w.expatBilling {
+			p.billing = p.home.code
+		}
+	}
+}
+
+// accountAges dates the accounts of the payers there from the start:
+// a week to five years old (log-uniform). Those who join later make
+// theirs just before their first attempt (payer.account).
+func accountAges(r *rand.Rand, ps []*payer, start time.Time) {
+	for _, p := range ps {
+		if p.firstDay == 0 {
+			days := math.Exp(math.Log(7) + (math.Log(5*365)-math.Log(7))*r.Float64())
+			p.created = start.Add(-time.Duration(days * 24 * float64(time.Hour)))
 		}
 	}
 }

@@ -34,7 +34,7 @@ func newDevice(r *rand.Rand, k *deviceKind, home *country) *device {
 
 type card struct {
 	fingerprint string
-	country     string // billing country
+	country     string // where it was issued (its BIN's country)
 }
 
 func newCard(r *rand.Rand, country string) card {
@@ -116,6 +116,18 @@ type payer struct {
 	maxCents     int64
 	depositCents int64 // deposited at operators and not withdrawn yet
 	trip         *trip
+
+	// billing is the billing country they give with a card, when it is
+	// not the card's (an expat who moved their address); credChanged
+	// when their password, e-mail or phone last changed (zero: never),
+	// changeNext that they will reset it before their next attempt.
+	billing     string
+	credChanged time.Time
+	changeNext  bool
+	// created is when their account was made: before the simulation for
+	// those there from its start, minutes before their first attempt for
+	// those who join during it.
+	created time.Time
 }
 
 // trip is a journey abroad: the payer is in the air between depart and

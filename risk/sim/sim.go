@@ -99,6 +99,7 @@ const (
 	streamNetworks
 	streamWorld
 	streamNoise
+	streamAccount
 )
 
 func stream(seed uint64, kind, day int) *rand.Rand {
@@ -125,9 +126,12 @@ func splitmix(x uint64) uint64 {
 
 // gen is one simulation's state.
 type gen struct {
-	cfg       Config
-	w         *world
-	noise     *rand.Rand // the day's label noise
+	cfg   Config
+	w     *world
+	noise *rand.Rand // the day's label noise
+	// acct is the day's draws for cards' billing addresses and account
+	// changes (a stream of its own: adding them reshuffled nothing else).
+	acct      *rand.Rand
 	merchants []*merchant
 	payers    []*payer
 	pools     map[*country]*pools
@@ -155,6 +159,9 @@ func Generate(ctx context.Context, cfg Config, emit func(*risk.Event) error) err
 	g.payers = newPopulation(st(streamPopulation, 0), cfg.Payers, cfg.Days, g.merchants)
 	g.w.adapt(st(streamWorld, 0), g.payers)
 	g.pools = newPools(st(streamNetworks, 0), g.payers)
+	acct := st(streamAccount, 0)
+	g.w.expatAddresses(acct, g.payers)
+	accountAges(acct, g.payers, cfg.Start)
 	seq := 0
 	send := func(evs []*risk.Event) error {
 		for _, e := range evs {
@@ -175,6 +182,7 @@ func Generate(ctx context.Context, cfg Config, emit func(*risk.Event) error) err
 		g.dayEnd = g.dayStart.Add(24 * time.Hour)
 		carried := len(g.buf)
 		g.noise = st(streamNoise, day)
+		g.acct = st(streamAccount, 1+day)
 		legit := st(streamLegit, day)
 		for _, p := range g.payers {
 			g.legitDay(legit, p)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/kassa/kassa/risk"
 )
@@ -125,5 +126,78 @@ func TestWorldLabelNoise(t *testing.T) {
 	}
 	if w := newWorld(6); w.friendly <= 0 || math.IsNaN(w.missedFraud) {
 		t.Errorf("world 6: friendly %g, missed %g", w.friendly, w.missedFraud)
+	}
+}
+
+// Cards carry the country they were issued in, and accounts the time
+// their credentials changed: many takeovers change them minutes before
+// spending, honest payers now and then (some just before paying); some
+// card fraud comes with a billing country that is not the card's, and
+// so do some expats. World 0, the classic simulator, changes nothing.
+func TestWorldCardCountriesAndCredentialChanges(t *testing.T) {
+	type tally struct{ n, recentChange, cardNotBilling, cardless, freshAccount int }
+	count := func(cfg Config) map[string]*tally {
+		byType := map[string]*tally{}
+		err := Generate(context.Background(), cfg, func(e *risk.Event) error {
+			k := e.FraudType
+			if e.Label == risk.LabelLegit {
+				k = "legit"
+			}
+			if byType[k] == nil {
+				byType[k] = &tally{}
+			}
+			c := byType[k]
+			c.n++
+			if e.Method == risk.MethodCard && e.CardCountry == "" {
+				c.cardless++
+			}
+			switch ch := e.CredentialsChangedAt; {
+			case ch.IsZero():
+			case ch.After(e.Time):
+				t.Fatalf("%s: credentials changed after the attempt", e.ID)
+			case e.Time.Sub(ch) <= 24*time.Hour:
+				c.recentChange++
+			}
+			if e.CardCountry != "" && e.BillingCountry != e.CardCountry {
+				c.cardNotBilling++
+			}
+			switch at := e.CustomerCreatedAt; {
+			case at.IsZero():
+			case at.After(e.Time):
+				t.Fatalf("%s: account created after the attempt", e.ID)
+			case e.Time.Sub(at) <= 24*time.Hour:
+				c.freshAccount++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return byType
+	}
+	w := count(Config{World: 3, Seed: 3, Payers: 3000, Days: 14, FraudRate: 0.02})
+	for k, c := range w {
+		if c.cardless > 0 {
+			t.Errorf("%s: %d card attempts without a card country", k, c.cardless)
+		}
+	}
+	legit, ato, stolen := w["legit"], w[AccountTakeover], w[StolenCard]
+	share := func(a, n int) float64 { return float64(a) / float64(max(n, 1)) }
+	t.Logf("changed within a day: legit %d of %d, takeover %d of %d; card ≠ billing: legit %d, stolen cards %d of %d",
+		legit.recentChange, legit.n, ato.recentChange, ato.n, legit.cardNotBilling, stolen.cardNotBilling, stolen.n)
+	if legit.recentChange == 0 || share(ato.recentChange, ato.n) < 10*share(legit.recentChange, legit.n) {
+		t.Error("takeovers should change credentials far more often than honest payers, who should now and then")
+	}
+	if legit.cardNotBilling == 0 || stolen.cardNotBilling == 0 || share(stolen.cardNotBilling, stolen.n) < 10*share(legit.cardNotBilling, legit.n) {
+		t.Error("card ≠ billing country: stolen cards sometimes, expats rarely")
+	}
+	if ma := w[MultiAccounting]; share(ma.freshAccount, ma.n) < 0.5 || share(ma.freshAccount, ma.n) < 5*share(legit.freshAccount, legit.n) {
+		t.Errorf("accounts made within a day: multi-accounting %d of %d, legit %d of %d", ma.freshAccount, ma.n, legit.freshAccount, legit.n)
+	}
+	classicW := count(Config{World: 0, Seed: 3, Payers: 500, Days: 7})
+	for k, c := range classicW {
+		if c.recentChange > 0 || c.cardNotBilling > 0 {
+			t.Errorf("classic world, %s: %d credential changes, %d card ≠ billing", k, c.recentChange, c.cardNotBilling)
+		}
 	}
 }

@@ -235,6 +235,11 @@ func (h *Handler) Payer(ctx context.Context, r *http.Request) (web.Payer, error)
 		return web.Payer{}, err
 	}
 	who := web.Payer{CustomerID: sess.CustomerID}
+	c, err := h.id.Customer(ctx, sess.CustomerID)
+	if err != nil {
+		return web.Payer{}, err
+	}
+	who.CredentialsChangedAt, who.CustomerCreatedAt = c.CredentialsChangedAt, c.Created
 	rec, err := h.id.RecognizeDevice(ctx, sess.CustomerID, cookieValue(r, h.names.device), "")
 	if err != nil {
 		return web.Payer{}, err
