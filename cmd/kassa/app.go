@@ -127,6 +127,7 @@ type app struct {
 	jobs *lease.Runner
 	// compliance enforces jurisdiction policies and payer limits.
 	compliance *compliance.Service
+	exclusion  *lateExclusion // compliance's register check, handed to identity before compliance exists
 }
 
 func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, err error) {

@@ -70,6 +70,7 @@ type fixtureOptions struct {
 	limits        identity.Limits
 	pageClock     func() time.Time // the account pages' clock; nil: time.Now
 	policy        identity.Policy  // nil: identity's default (new devices)
+	exclusion     identity.ExclusionCheck
 }
 
 // fastArgon keeps the tests quick; identity's own tests check the
@@ -124,7 +125,7 @@ func newFixture(t *testing.T, change ...func(*fixtureOptions)) *fixture {
 	idStore := sqlstore.NewIdentity(db)
 	f.outbox = identity.NewOutbox(idStore, identitytest.Sealer(t), nil, id.Generator{})
 	if f.identity, err = identity.New(identity.Config{Store: idStore, Sealer: identitytest.Sealer(t), Notifier: f.outbox,
-		Key: identity.GenerateKey(), Hasher: &identity.Argon2id{Params: fastArgon}, Limits: opts.limits, Policy: opts.policy,
+		Key: identity.GenerateKey(), Hasher: &identity.Argon2id{Params: fastArgon}, Limits: opts.limits, Policy: opts.policy, Exclusion: opts.exclusion,
 		Factors: map[identity.Factor]identity.FactorVerifier{identity.FactorPasskey: account.PasskeyFactor(f.passkeys)},
 		Logger:  logger}); err != nil {
 		t.Fatal(err)
