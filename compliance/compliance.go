@@ -66,6 +66,9 @@ type Window struct {
 	// Source says whose limit it is: "payer", "merchant", or the
 	// policy rule's source.
 	Source string
+	// Level, when set, makes the window an identity threshold: going
+	// over it needs an account of Level (kyc_required), not a later day.
+	Level policy.Level
 }
 
 // Reservation is a deposit counted against its payer's subjects.

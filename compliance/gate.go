@@ -152,6 +152,14 @@ func (s *Service) admit(ctx context.Context, d Deposit, who payer, rules policy.
 	for _, sub := range all {
 		keys = append(keys, sub.Key())
 	}
+	if w, ok := thresholdWindow(d, who, rules); ok {
+		if len(keys) == 0 && d.Amount > w.Max {
+			// Nobody to count for: the deposit alone is all Kassa can see.
+			return refusal(CodeKYCRequired, "", kycMessage(w.Level, who), time.Time{},
+				map[string]any{"level": string(w.Level), "source": w.Source})
+		}
+		windows = append(windows, w)
+	}
 	if len(keys) == 0 {
 		return nil // an anonymous payer the rules did not refuse: nothing to count against
 	}
@@ -159,6 +167,10 @@ func (s *Service) admit(ctx context.Context, d Deposit, who payer, rules policy.
 		Currency: d.Currency, At: now, Subjects: keys}, windows)
 	if err != nil {
 		return err
+	}
+	if hit != nil && hit.Level != "" {
+		return refusal(CodeKYCRequired, "", kycMessage(hit.Level, who), time.Time{},
+			map[string]any{"level": string(hit.Level), "source": hit.Source})
 	}
 	if hit != nil {
 		return refusal(CodeDepositLimitReached, "amount", fmt.Sprintf(
@@ -301,6 +313,27 @@ func depositWindows(d Deposit, account *Subject, limits []Limits, rules policy.R
 	}
 	sort.SliceStable(ws, func(i, j int) bool { return ws[i].Lifts.Before(ws[j].Lifts) })
 	return ws, nil
+}
+
+// thresholdWindow is a cumulative identity threshold (a
+// KYCAboveAmount the rules state as a running total: Malta's 2,000
+// euros, Denmark's 10,000 kroner on a temporary account) as a window
+// over the payer's deposits at this merchant since the start, counted
+// under the same lock as the limits; ok is false when none applies (no
+// such rule, another currency, or the payer has the level).
+func thresholdWindow(d Deposit, who payer, rules policy.Rules) (Window, bool) {
+	a := rules.KYCAboveAmount
+	if a == nil || !a.Cumulative || a.Currency != d.Currency || who.level.AtLeast(a.Level) {
+		return Window{}, false
+	}
+	w := Window{Currency: a.Currency, From: time.Unix(0, 0).UTC(), Max: a.Amount, Source: a.Source, Level: a.Level}
+	switch {
+	case d.CustomerID != "":
+		w.Subject = Subject{MerchantID: d.MerchantID, CustomerID: d.CustomerID}.Key()
+	case d.PayerID != "":
+		w.Subject = Subject{MerchantID: d.MerchantID, CustomerID: d.PayerID}.Key()
+	}
+	return w, true
 }
 
 // refused tells the merchant (compliance.deposit_refused) and the log;

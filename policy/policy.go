@@ -94,12 +94,16 @@ type LevelRule struct {
 }
 
 // AmountRule: a deposit of more than Amount (minor units of Currency)
-// needs an account of Level.
+// needs an account of Level. Cumulative: the payer's deposits at the
+// merchant so far, this one included, count (a threshold the rules
+// state as a running total, such as Malta's 2,000 euros); they are
+// summed under the same lock as the deposit limits.
 type AmountRule struct {
-	Amount   money.Amount   `yaml:"amount"`
-	Currency money.Currency `yaml:"currency"`
-	Level    Level          `yaml:"level"`
-	Source   string         `yaml:"source"`
+	Amount     money.Amount   `yaml:"amount"`
+	Currency   money.Currency `yaml:"currency"`
+	Level      Level          `yaml:"level"`
+	Cumulative bool           `yaml:"cumulative"`
+	Source     string         `yaml:"source"`
 }
 
 // VoucherRule says whether anonymous prepaid vouchers may fund gambling:
@@ -155,13 +159,15 @@ func (r Rules) Any() bool {
 }
 
 // DepositLevel is the account level a deposit of amount in cur needs
-// under r, and the source of the rule that asks for it ("" none).
+// under r, and the source of the rule that asks for it ("" none). A
+// cumulative KYCAboveAmount is not in it: it needs the payer's total
+// (package compliance counts it).
 func (r Rules) DepositLevel(amount money.Amount, cur money.Currency) (Level, string) {
 	level, source := LevelNone, ""
 	if r.KYCBeforeDeposit != nil {
 		level, source = r.KYCBeforeDeposit.Level, r.KYCBeforeDeposit.Source
 	}
-	if a := r.KYCAboveAmount; a != nil && a.Currency == cur && amount > a.Amount && !level.AtLeast(a.Level) {
+	if a := r.KYCAboveAmount; a != nil && !a.Cumulative && a.Currency == cur && amount > a.Amount && !level.AtLeast(a.Level) {
 		level, source = a.Level, a.Source
 	}
 	return level, source
@@ -351,7 +357,11 @@ func (r Rules) String() string {
 		parts = append(parts, "withdrawal: "+string(r.KYCBeforeWithdrawal.Level))
 	}
 	if a := r.KYCAboveAmount; a != nil {
-		parts = append(parts, fmt.Sprintf("above %s: %s", major(a.Amount, a.Currency), a.Level))
+		total := ""
+		if a.Cumulative {
+			total = " in total"
+		}
+		parts = append(parts, fmt.Sprintf("above %s%s: %s", major(a.Amount, a.Currency), total, a.Level))
 	}
 	if r.AnonymousVouchers != nil {
 		parts = append(parts, "anonymous vouchers "+r.AnonymousVouchers.Allowed)
