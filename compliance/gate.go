@@ -144,7 +144,7 @@ func (s *Service) admit(ctx context.Context, d Deposit, who payer, rules policy.
 	if err := s.checkRegisters(ctx, who, rules, policy.AtDeposit, now); err != nil {
 		return err
 	}
-	windows, err := depositWindows(d, account, limits, rules, now)
+	windows, err := depositWindows(d, who, account, limits, rules, now.In(rules.Location()))
 	if err != nil {
 		return err
 	}
@@ -266,10 +266,11 @@ func (s *Service) checkRegisters(ctx context.Context, who payer, rules policy.Ru
 	return nil
 }
 
-// depositWindows are the limits a deposit counts against. A limit in
-// another currency than the deposit's cannot count it: the deposit is
-// refused rather than let past the limit.
-func depositWindows(d Deposit, account *Subject, limits []Limits, rules policy.Rules, now time.Time) ([]Window, error) {
+// depositWindows are the limits a deposit counts against, their periods
+// on the calendar of now's location (the rules'). A limit in another
+// currency than the deposit's cannot count it: the deposit is refused
+// rather than let past the limit.
+func depositWindows(d Deposit, who payer, account *Subject, limits []Limits, rules policy.Rules, now time.Time) ([]Window, error) {
 	var ws []Window
 	for _, l := range limits {
 		for _, p := range Periods {
@@ -308,8 +309,12 @@ func depositWindows(d Deposit, account *Subject, limits []Limits, rules policy.R
 				"Deposits here are limited in %s; a deposit in %s cannot be counted. No money was taken; deposit in %s.",
 				r.Currency, d.Currency, r.Currency), time.Time{}, map[string]any{"source": r.Source})
 		}
+		var birth time.Time
+		if who.account != nil {
+			birth = who.account.BirthDate
+		}
 		ws = append(ws, Window{Subject: sub, Currency: r.Currency, From: Month.Start(now), Lifts: Month.End(now),
-			Max: r.Amount, Source: r.Source})
+			Max: r.For(birth, now), Source: r.Source})
 	}
 	sort.SliceStable(ws, func(i, j int) bool { return ws[i].Lifts.Before(ws[j].Lifts) })
 	return ws, nil

@@ -62,6 +62,7 @@ type fixture struct {
 	// it on); merchants changes the merchant's profile.
 	payLater  *credit.Service
 	merchants *merchant.Service
+	limits    *compliance.Service
 }
 
 // fixtureOptions change a fixture.
@@ -144,10 +145,11 @@ func newFixture(t *testing.T, change ...func(*fixtureOptions)) *fixture {
 	}
 	f.payments = payment.New(payment.Config{Store: sqlstore.NewPayments(db), Ledger: led, Vouchers: f.vouchers,
 		Risk: f.risk, Logger: logger, Credit: f.payLater})
+	f.limits = compliance.New(compliance.Config{Store: sqlstore.NewCompliance(db), Merchants: merchants, Logger: logger})
 	if f.pages, err = account.New(account.Config{Identity: f.identity, Passkeys: f.passkeys, Payments: f.payments,
 		Merchants: merchants, Outbox: f.outbox, DevOutbox: true, SecureCookies: opts.secureCookies, Clock: opts.pageClock,
 		Wallets: f.payouts, Withdrawals: f.payouts, PersonalData: personal,
-		Limits:   compliance.New(compliance.Config{Store: sqlstore.NewCompliance(db), Merchants: merchants, Logger: logger}),
+		Limits:   f.limits,
 		PayLater: f.payLater, Logger: logger}); err != nil {
 		t.Fatal(err)
 	}
