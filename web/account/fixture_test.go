@@ -135,7 +135,11 @@ func newFixture(t *testing.T, change ...func(*fixtureOptions)) *fixture {
 	f.payouts = payout.New(payout.Config{Store: sqlstore.NewPayouts(db), Ledger: led, Logger: logger, KYC: kycOf{f.identity},
 		Rails: map[string]payout.Rail{payout.DestBankAccount: f.bank}})
 	personal, err := privacy.New(privacy.Config{Store: sqlstore.NewPrivacy(db), Sealer: identitytest.Sealer(t),
-		KYC: f.identity.Identity, NewID: func() string { return id.New("gdpr") }, Logger: logger})
+		KYC: f.identity.Identity, NewID: func() string { return id.New("gdpr") }, Logger: logger,
+		Email: func(ctx context.Context, cus string) (string, error) {
+			c, err := f.identity.Customer(ctx, cus)
+			return c.Email, err
+		}, Notify: f.identity.SendErasureNotice})
 	if err != nil {
 		t.Fatal(err)
 	}
