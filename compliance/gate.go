@@ -389,7 +389,10 @@ func (s *Service) CheckWithdrawal(ctx context.Context, merchantID, customerID, c
 
 // CheckMoment consults the registers a payer's jurisdiction asks for at
 // sign-up or login (policy.AtSignup, policy.AtLogin) for a Kassa
-// account at a gambling merchant licensed in licence.
+// account at a gambling merchant licensed in licence, unconfigured
+// registers failing closed. identity's own sign-up and login checks go
+// through IdentityExclusion instead (no merchant; unconfigured
+// registers are not asked).
 func (s *Service) CheckMoment(ctx context.Context, moment, licence, customerID string) error {
 	who, err := s.payer(ctx, Deposit{PayerID: customerID})
 	if err != nil {
