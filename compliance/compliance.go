@@ -66,6 +66,9 @@ type Window struct {
 	// Source says whose limit it is: "payer", "merchant", or the
 	// policy rule's source.
 	Source string
+	// Level, when set, makes the window an identity threshold: going
+	// over it needs an account of Level (kyc_required), not a later day.
+	Level policy.Level
 }
 
 // Reservation is a deposit counted against its payer's subjects.
@@ -193,6 +196,29 @@ func New(cfg Config) *Service {
 	return &Service{cfg: cfg, now: cfg.Clock, log: cfg.Logger, merchants: map[string]cachedMerchant{}}
 }
 
+// Zone is the calendar of a subject's limits: a Kassa account's is its
+// residence's (the KYC address; UTC before KYC), a merchant's customer's
+// is the merchant's licence country's. A deposit's windows follow the
+// deposit's rules instead (the residence's zone, else the licence's),
+// which differ from these only when the two countries' zones differ.
+func (s *Service) Zone(ctx context.Context, sub Subject) *time.Location {
+	if sub.MerchantID != "" {
+		m, err := s.merchant(ctx, sub.MerchantID)
+		if err != nil {
+			return time.UTC
+		}
+		return s.cfg.Policies.For(m.Country, "").Location()
+	}
+	if s.cfg.Accounts == nil {
+		return time.UTC
+	}
+	a, err := s.cfg.Accounts.Account(ctx, sub.CustomerID)
+	if err != nil {
+		return time.UTC
+	}
+	return s.cfg.Policies.For("", a.Country).Location()
+}
+
 // Policies are the loaded jurisdiction policies.
 func (s *Service) Policies() *policy.Set { return s.cfg.Policies }
 
@@ -209,9 +235,10 @@ func (s *Service) Limits(ctx context.Context, sub Subject) (Limits, error) {
 	return l.At(s.now().UTC()), nil
 }
 
-// Used sums what sub deposited in each period of its limits now.
+// Used sums what sub deposited in each period of its limits now, on
+// the calendar of the subject's jurisdiction (Zone).
 func (s *Service) Used(ctx context.Context, l Limits) (map[Period]money.Amount, error) {
-	now := s.now().UTC()
+	now := s.now().In(s.Zone(ctx, l.Subject))
 	out := map[Period]money.Amount{}
 	for p, lim := range l.Deposit {
 		sum, err := s.cfg.Store.Deposited(ctx, l.Subject.Key(), lim.Currency, p.Start(now))

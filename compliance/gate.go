@@ -144,13 +144,21 @@ func (s *Service) admit(ctx context.Context, d Deposit, who payer, rules policy.
 	if err := s.checkRegisters(ctx, who, rules, policy.AtDeposit, now); err != nil {
 		return err
 	}
-	windows, err := depositWindows(d, account, limits, rules, now)
+	windows, err := depositWindows(d, who, account, limits, rules, now.In(rules.Location()))
 	if err != nil {
 		return err
 	}
 	keys := make([]string, 0, len(all))
 	for _, sub := range all {
 		keys = append(keys, sub.Key())
+	}
+	if w, ok := thresholdWindow(d, who, rules); ok {
+		if len(keys) == 0 && d.Amount > w.Max {
+			// Nobody to count for: the deposit alone is all Kassa can see.
+			return refusal(CodeKYCRequired, "", kycMessage(w.Level, who), time.Time{},
+				map[string]any{"level": string(w.Level), "source": w.Source})
+		}
+		windows = append(windows, w)
 	}
 	if len(keys) == 0 {
 		return nil // an anonymous payer the rules did not refuse: nothing to count against
@@ -159,6 +167,10 @@ func (s *Service) admit(ctx context.Context, d Deposit, who payer, rules policy.
 		Currency: d.Currency, At: now, Subjects: keys}, windows)
 	if err != nil {
 		return err
+	}
+	if hit != nil && hit.Level != "" {
+		return refusal(CodeKYCRequired, "", kycMessage(hit.Level, who), time.Time{},
+			map[string]any{"level": string(hit.Level), "source": hit.Source})
 	}
 	if hit != nil {
 		return refusal(CodeDepositLimitReached, "amount", fmt.Sprintf(
@@ -254,10 +266,11 @@ func (s *Service) checkRegisters(ctx context.Context, who payer, rules policy.Ru
 	return nil
 }
 
-// depositWindows are the limits a deposit counts against. A limit in
-// another currency than the deposit's cannot count it: the deposit is
-// refused rather than let past the limit.
-func depositWindows(d Deposit, account *Subject, limits []Limits, rules policy.Rules, now time.Time) ([]Window, error) {
+// depositWindows are the limits a deposit counts against, their periods
+// on the calendar of now's location (the rules'). A limit in another
+// currency than the deposit's cannot count it: the deposit is refused
+// rather than let past the limit.
+func depositWindows(d Deposit, who payer, account *Subject, limits []Limits, rules policy.Rules, now time.Time) ([]Window, error) {
 	var ws []Window
 	for _, l := range limits {
 		for _, p := range Periods {
@@ -296,11 +309,36 @@ func depositWindows(d Deposit, account *Subject, limits []Limits, rules policy.R
 				"Deposits here are limited in %s; a deposit in %s cannot be counted. No money was taken; deposit in %s.",
 				r.Currency, d.Currency, r.Currency), time.Time{}, map[string]any{"source": r.Source})
 		}
+		var birth time.Time
+		if who.account != nil {
+			birth = who.account.BirthDate
+		}
 		ws = append(ws, Window{Subject: sub, Currency: r.Currency, From: Month.Start(now), Lifts: Month.End(now),
-			Max: r.Amount, Source: r.Source})
+			Max: r.For(birth, now), Source: r.Source})
 	}
 	sort.SliceStable(ws, func(i, j int) bool { return ws[i].Lifts.Before(ws[j].Lifts) })
 	return ws, nil
+}
+
+// thresholdWindow is a cumulative identity threshold (a
+// KYCAboveAmount the rules state as a running total: Malta's 2,000
+// euros, Denmark's 10,000 kroner on a temporary account) as a window
+// over the payer's deposits at this merchant since the start, counted
+// under the same lock as the limits; ok is false when none applies (no
+// such rule, another currency, or the payer has the level).
+func thresholdWindow(d Deposit, who payer, rules policy.Rules) (Window, bool) {
+	a := rules.KYCAboveAmount
+	if a == nil || !a.Cumulative || a.Currency != d.Currency || who.level.AtLeast(a.Level) {
+		return Window{}, false
+	}
+	w := Window{Currency: a.Currency, From: time.Unix(0, 0).UTC(), Max: a.Amount, Source: a.Source, Level: a.Level}
+	switch {
+	case d.CustomerID != "":
+		w.Subject = Subject{MerchantID: d.MerchantID, CustomerID: d.CustomerID}.Key()
+	case d.PayerID != "":
+		w.Subject = Subject{MerchantID: d.MerchantID, CustomerID: d.PayerID}.Key()
+	}
+	return w, true
 }
 
 // refused tells the merchant (compliance.deposit_refused) and the log;
@@ -351,7 +389,10 @@ func (s *Service) CheckWithdrawal(ctx context.Context, merchantID, customerID, c
 
 // CheckMoment consults the registers a payer's jurisdiction asks for at
 // sign-up or login (policy.AtSignup, policy.AtLogin) for a Kassa
-// account at a gambling merchant licensed in licence.
+// account at a gambling merchant licensed in licence, unconfigured
+// registers failing closed. identity's own sign-up and login checks go
+// through IdentityExclusion instead (no merchant; unconfigured
+// registers are not asked).
 func (s *Service) CheckMoment(ctx context.Context, moment, licence, customerID string) error {
 	who, err := s.payer(ctx, Deposit{PayerID: customerID})
 	if err != nil {

@@ -22,15 +22,17 @@ const (
 // Periods lists the periods, shortest first.
 var Periods = []Period{Day, Week, Month}
 
-// Start is the start of the period that holds t, in UTC.
+// Start is the start of the period that holds t on the calendar of t's
+// location (a jurisdiction's day starts at its own midnight: pass
+// t.In(rules.Location())).
 func (p Period) Start(t time.Time) time.Time {
-	t = t.UTC()
-	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	loc := t.Location()
+	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
 	switch p {
 	case Week:
-		return day.AddDate(0, 0, -((int(day.Weekday()) + 6) % 7))
+		return time.Date(t.Year(), t.Month(), t.Day()-((int(day.Weekday())+6)%7), 0, 0, 0, 0, loc)
 	case Month:
-		return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+		return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, loc)
 	}
 	return day
 }
@@ -41,11 +43,11 @@ func (p Period) End(t time.Time) time.Time {
 	s := p.Start(t)
 	switch p {
 	case Week:
-		return s.AddDate(0, 0, 7)
+		return time.Date(s.Year(), s.Month(), s.Day()+7, 0, 0, 0, 0, s.Location())
 	case Month:
-		return s.AddDate(0, 1, 0)
+		return time.Date(s.Year(), s.Month()+1, 1, 0, 0, 0, 0, s.Location())
 	}
-	return s.AddDate(0, 0, 1)
+	return time.Date(s.Year(), s.Month(), s.Day()+1, 0, 0, 0, 0, s.Location())
 }
 
 func (p Period) valid() bool { return p == Day || p == Week || p == Month }

@@ -16,7 +16,8 @@ import (
 // against the customer's second-factor lockout (and the client IP's).
 // Errors: kassa EUnauthorized session_invalid, EInvalid code_invalid (the
 // proof is wrong, not told apart from expired or used codes) or
-// factor_unavailable (not enrolled), ERateLimited login_locked.
+// factor_unavailable (not enrolled), ERateLimited login_locked, and for a
+// login a self-exclusion register's refusal, which ends it (exclusion.go).
 func (s *Service) VerifySecondFactor(ctx context.Context, token string, p Proof, c Client) (LoginResult, error) {
 	sess, r, err := s.factorSession(ctx, token)
 	if err != nil {
@@ -97,6 +98,17 @@ func (s *Service) checkFactor(ctx context.Context, r Record, sess Session, p Pro
 func (s *Service) passSecondFactor(ctx context.Context, r Record, sess Session, f Factor, c Client, now time.Time) (LoginResult, error) {
 	res := LoginResult{Customer: r.customer()}
 	wasPending := sess.Pending
+	if wasPending {
+		// The login authenticates now: the registers are asked now, and a
+		// refusal ends the login.
+		if err := s.loginExclusion(ctx, r); err != nil {
+			s.refusedLogin(ctx, r, c, err)
+			if rerr := s.revoke(ctx, sess.ID, now); rerr != nil {
+				s.log.ErrorContext(ctx, "revoke refused login", "session", sess.ID, "err", rerr)
+			}
+			return res, err
+		}
+	}
 	deviceID, newDevice := sess.DeviceID, sess.DeviceID == ""
 	if newDevice {
 		deviceID = s.ids.New("dev")

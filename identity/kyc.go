@@ -144,7 +144,9 @@ func cleanCode(param, s string, minLen, maxLen int, keepSpaces bool) (string, er
 // is stored nowhere and emits identity.kyc_rejected. Errors: kassa
 // ENotFound customer_not_found, EForbidden level_too_low, EInvalid (see
 // validateIdentity; underage), the checker's refusal (EUnprocessable
-// kyc_rejected by convention).
+// kyc_rejected by convention), a self-exclusion register's
+// (EForbidden self_excluded, EUnavailable
+// self_exclusion_check_unavailable: exclusion.go).
 func (s *Service) SubmitKYC(ctx context.Context, customerID string, d IdentityData) (Customer, error) {
 	now := s.now().UTC()
 	r, err := s.record(ctx, customerID)
@@ -165,6 +167,17 @@ func (s *Service) SubmitKYC(ctx context.Context, customerID string, d IdentityDa
 			}
 			return Customer{}, fmt.Errorf("identity: kyc check: %w", err)
 		}
+	}
+	// The last step of a sign-up (or a change of identity data): the
+	// registers the new residence requires are asked before anything is
+	// stored.
+	if err := s.checkExclusion(ctx, ExclusionAtSignUp, ExclusionPerson{CustomerID: r.ID, Email: r.Email, Identity: d}); err != nil {
+		code := "exclusion_check_failed"
+		if ke := kassa.AsError(err); ke != nil && ke.Code != "" {
+			code = ke.Code
+		}
+		s.emit(ctx, EventKYCRejected, r.ID, EventData{"code": code})
+		return Customer{}, err
 	}
 	birth, err := s.seal(r.ID, "birth_date", []byte(d.BirthDate.Format(time.DateOnly)))
 	if err != nil {

@@ -103,7 +103,9 @@ type LoginResult struct {
 // The session needs a second factor when Policy says so (by default: on a
 // device that is not known); LoginResult.Factors then lists the choices.
 // Errors: kassa EUnauthorized login_failed, ERateLimited login_locked (a
-// *LockedOutError, after repeated failures: a backoff, then lockouts).
+// *LockedOutError, after repeated failures: a backoff, then lockouts),
+// and, only once the password was right and no second factor is asked
+// for, a self-exclusion register's refusal (exclusion.go).
 func (s *Service) Login(ctx context.Context, req LoginRequest) (LoginResult, error) {
 	now := s.now().UTC()
 	email, err := NormalizeEmail(req.Email)
@@ -195,6 +197,14 @@ func (s *Service) startSession(ctx context.Context, r Record, c Client, now time
 	if err != nil {
 		s.log.ErrorContext(ctx, "login policy", "customer", r.ID, "err", err)
 		need = true
+	}
+	if !need {
+		// The login authenticates now: the registers are asked now (after
+		// the second factor otherwise, see passSecondFactor).
+		if err := s.loginExclusion(ctx, r); err != nil {
+			s.refusedLogin(ctx, r, c, err)
+			return LoginResult{}, err
+		}
 	}
 	var factors []Factor
 	if need {

@@ -67,6 +67,11 @@ var messageTexts = map[string]map[string]string{
 		"existing.subject": "You already have a %[1]s account",
 		"existing.body": "Someone, hopefully you, tried to sign up to %[1]s with this address. It has an account already: " +
 			"log in with it instead. If it was not you, ignore this message; nothing has changed.\n",
+		// %[1]s issuer, %[2]s the day the sealed copy is destroyed.
+		"erasure.subject": "Your %[1]s account is closed",
+		"erasure.body": "Your %[1]s account is closed and your personal data was removed from it, as you asked.\n\n" +
+			"The law on money laundering makes %[1]s keep a sealed copy of your records for some years. Nobody can read it " +
+			"except for a legal duty, and on %[2]s its key is destroyed: from then on nobody, %[1]s included, can read it again.\n",
 	},
 	LanguageGerman: {
 		"what.confirm_email": "diese E-Mail-Adresse zu bestätigen",
@@ -88,6 +93,10 @@ var messageTexts = map[string]map[string]string{
 		"existing.subject": "Sie haben schon ein %[1]s-Konto",
 		"existing.body": "Jemand, hoffentlich Sie, wollte sich mit dieser Adresse bei %[1]s registrieren. Zu ihr gibt es schon ein Konto: " +
 			"Melden Sie sich damit an. Wenn Sie es nicht waren, ignorieren Sie diese Nachricht; es hat sich nichts geändert.\n",
+		"erasure.subject": "Ihr %[1]s-Konto ist geschlossen",
+		"erasure.body": "Ihr %[1]s-Konto ist geschlossen, und Ihre persönlichen Daten wurden daraus entfernt, wie Sie es wünschten.\n\n" +
+			"Das Geldwäschegesetz verpflichtet %[1]s, eine versiegelte Kopie Ihrer Unterlagen einige Jahre aufzubewahren. Niemand kann sie lesen, " +
+			"außer wegen einer gesetzlichen Pflicht, und am %[2]s wird ihr Schlüssel vernichtet: Danach kann sie niemand mehr lesen, auch %[1]s nicht.\n",
 	},
 }
 

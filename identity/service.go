@@ -134,6 +134,10 @@ type Config struct {
 	// KYC checks identity data beyond validation and the age; nil
 	// accepts what validates.
 	KYC KYCChecker
+	// Exclusion consults the self-exclusion registers the payer's
+	// residence requires at sign-up (identity data) and at login
+	// (exclusion.go); nil consults none.
+	Exclusion ExclusionCheck
 	// Factors are second factors other packages add (FactorPasskey).
 	Factors map[Factor]FactorVerifier
 	// Issuer names the service in authenticator apps; "" means "Kassa".
@@ -165,6 +169,9 @@ type Service struct {
 	ids      id.Generator
 	log      *slog.Logger
 
+	// exclusion asks self-exclusion registers (Config.Exclusion).
+	exclusion ExclusionCheck
+
 	// Sub-keys derived from Config.Key, one per use.
 	codeKey, recoveryKey, deviceKey, fingerprintKey []byte
 	// dummyHash is verified for logins of unknown addresses, so that they
@@ -187,7 +194,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		store: cfg.Store, sealer: cfg.Sealer, notifier: cfg.Notifier, hasher: cfg.Hasher, events: cfg.Events,
-		policy: cfg.Policy, kyc: cfg.KYC, screen: cfg.Screen, factors: cfg.Factors, issuer: cfg.Issuer, lim: cfg.Limits.withDefaults(),
+		policy: cfg.Policy, kyc: cfg.KYC, exclusion: cfg.Exclusion, screen: cfg.Screen, factors: cfg.Factors, issuer: cfg.Issuer, lim: cfg.Limits.withDefaults(),
 		now: cfg.Clock, rand: cfg.Rand, log: cfg.Logger,
 	}
 	if s.now == nil {

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -148,6 +149,11 @@ func (r Rules) check() error {
 	if strings.TrimSpace(r.Name) == "" {
 		return errors.New("name is missing")
 	}
+	if r.TimeZone != "" {
+		if _, err := time.LoadLocation(r.TimeZone); err != nil || !strings.Contains(r.TimeZone, "/") {
+			return fmt.Errorf("time_zone must be an IANA zone such as Europe/Berlin, not %q", r.TimeZone)
+		}
+	}
 	var errs []error
 	source := func(rule, s string) {
 		if strings.TrimSpace(s) == "" {
@@ -189,6 +195,9 @@ func (r Rules) check() error {
 	if l := r.MonthlyDepositLimit; l != nil {
 		source("monthly_deposit_limit", l.Source)
 		errs = append(errs, checkAmount("monthly_deposit_limit", int64(l.Amount), string(l.Currency)))
+		if y := l.Young; y != nil && (y.BelowAge < 18 || y.BelowAge > 30 || y.Amount <= 0 || y.Amount > l.Amount) {
+			errs = append(errs, fmt.Errorf("monthly_deposit_limit: young needs below_age from 18 to 30 and an amount from 1 to the limit's"))
+		}
 	}
 	if c := r.Credit; c != nil {
 		source("credit_for_gambling", c.Source)

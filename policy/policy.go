@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
+	_ "time/tzdata" // the policies' zones, on machines without a zone database
 
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/merchant"
@@ -69,6 +71,9 @@ type Rules struct {
 	Jurisdiction string `yaml:"jurisdiction"` // ISO 3166-1 alpha-2; "DE+SE" when merged
 	Name         string `yaml:"name"`
 	Regulator    string `yaml:"regulator"`
+	// TimeZone is the IANA zone whose calendar a "day", "week" and
+	// "month" of a limit follow ("Europe/Berlin"); "" is UTC.
+	TimeZone string `yaml:"time_zone"`
 
 	MinimumAge          *AgeRule       `yaml:"minimum_age"`
 	KYCBeforeDeposit    *LevelRule     `yaml:"kyc_before_deposit"`
@@ -94,12 +99,16 @@ type LevelRule struct {
 }
 
 // AmountRule: a deposit of more than Amount (minor units of Currency)
-// needs an account of Level.
+// needs an account of Level. Cumulative: the payer's deposits at the
+// merchant so far, this one included, count (a threshold the rules
+// state as a running total, such as Malta's 2,000 euros); they are
+// summed under the same lock as the deposit limits.
 type AmountRule struct {
-	Amount   money.Amount   `yaml:"amount"`
-	Currency money.Currency `yaml:"currency"`
-	Level    Level          `yaml:"level"`
-	Source   string         `yaml:"source"`
+	Amount     money.Amount   `yaml:"amount"`
+	Currency   money.Currency `yaml:"currency"`
+	Level      Level          `yaml:"level"`
+	Cumulative bool           `yaml:"cumulative"`
+	Source     string         `yaml:"source"`
 }
 
 // VoucherRule says whether anonymous prepaid vouchers may fund gambling:
@@ -117,7 +126,39 @@ type LimitRule struct {
 	Amount        money.Amount   `yaml:"amount"`
 	Currency      money.Currency `yaml:"currency"`
 	CrossOperator bool           `yaml:"cross_operator"`
-	Source        string         `yaml:"source"`
+	// Young is the lower limit of payers younger than its BelowAge.
+	Young  *YoungLimit `yaml:"young"`
+	Source string      `yaml:"source"`
+}
+
+// YoungLimit is a monthly limit for young adults: payers whose KYC date
+// of birth makes them younger than BelowAge (or whose age Kassa does not
+// know) may deposit Amount a month, in the rule's currency.
+type YoungLimit struct {
+	BelowAge int          `yaml:"below_age"`
+	Amount   money.Amount `yaml:"amount"`
+}
+
+// For is the monthly amount for a payer born on birth (zero: unknown)
+// at now.
+func (l LimitRule) For(birth, now time.Time) money.Amount {
+	if l.Young == nil || (!birth.IsZero() && !now.Before(birth.AddDate(l.Young.BelowAge, 0, 0))) {
+		return l.Amount
+	}
+	return l.Young.Amount
+}
+
+// Location is the zone of r's calendar (TimeZone; UTC when none or
+// unknown: Load refuses unknown zones).
+func (r Rules) Location() *time.Location {
+	if r.TimeZone == "" {
+		return time.UTC
+	}
+	loc, err := time.LoadLocation(r.TimeZone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
 }
 
 // CreditRule says whether credit (pay later, credit cards) may fund
@@ -155,13 +196,15 @@ func (r Rules) Any() bool {
 }
 
 // DepositLevel is the account level a deposit of amount in cur needs
-// under r, and the source of the rule that asks for it ("" none).
+// under r, and the source of the rule that asks for it ("" none). A
+// cumulative KYCAboveAmount is not in it: it needs the payer's total
+// (package compliance counts it).
 func (r Rules) DepositLevel(amount money.Amount, cur money.Currency) (Level, string) {
 	level, source := LevelNone, ""
 	if r.KYCBeforeDeposit != nil {
 		level, source = r.KYCBeforeDeposit.Level, r.KYCBeforeDeposit.Source
 	}
-	if a := r.KYCAboveAmount; a != nil && a.Currency == cur && amount > a.Amount && !level.AtLeast(a.Level) {
+	if a := r.KYCAboveAmount; a != nil && !a.Cumulative && a.Currency == cur && amount > a.Amount && !level.AtLeast(a.Level) {
 		level, source = a.Level, a.Source
 	}
 	return level, source
@@ -294,6 +337,9 @@ func merge(a, b Rules) Rules {
 	out.Jurisdiction = a.Jurisdiction + "+" + b.Jurisdiction
 	out.Name = a.Name + " and " + b.Name
 	out.Regulator = a.Regulator + "; " + b.Regulator
+	if b.TimeZone != "" {
+		out.TimeZone = b.TimeZone // the payer's calendar: the residence's
+	}
 	if b.MinimumAge != nil && (a.MinimumAge == nil || b.MinimumAge.Years > a.MinimumAge.Years) {
 		out.MinimumAge = b.MinimumAge
 	}
@@ -351,7 +397,11 @@ func (r Rules) String() string {
 		parts = append(parts, "withdrawal: "+string(r.KYCBeforeWithdrawal.Level))
 	}
 	if a := r.KYCAboveAmount; a != nil {
-		parts = append(parts, fmt.Sprintf("above %s: %s", major(a.Amount, a.Currency), a.Level))
+		total := ""
+		if a.Cumulative {
+			total = " in total"
+		}
+		parts = append(parts, fmt.Sprintf("above %s%s: %s", major(a.Amount, a.Currency), total, a.Level))
 	}
 	if r.AnonymousVouchers != nil {
 		parts = append(parts, "anonymous vouchers "+r.AnonymousVouchers.Allowed)
@@ -362,6 +412,9 @@ func (r Rules) String() string {
 			scope = "across operators"
 		}
 		parts = append(parts, fmt.Sprintf("deposits ≤ %s a month %s", major(l.Amount, l.Currency), scope))
+		if y := l.Young; y != nil {
+			parts = append(parts, fmt.Sprintf("≤ %s under %d", major(y.Amount, l.Currency), y.BelowAge))
+		}
 	}
 	if r.Credit != nil && !r.Credit.Allowed {
 		parts = append(parts, "no credit")

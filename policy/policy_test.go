@@ -112,13 +112,18 @@ func TestForTakesTheStricterRule(t *testing.T) {
 	if strings.HasPrefix(de.MinimumAge.Source, "DE: ") {
 		t.Error("For changed the loaded rules")
 	}
-	// Above-amount KYC: Malta asks for it above 2,000 euros only.
+	// Above-amount KYC: Malta's 2,000 euros are a running total, which
+	// no single deposit's level says (compliance counts it).
 	mt := s.For("MT", "")
-	if lvl, _ := mt.DepositLevel(200000, "EUR"); lvl != LevelNone {
-		t.Errorf("MT 2,000 EUR needs %s", lvl)
+	if a := mt.KYCAboveAmount; a == nil || !a.Cumulative || a.Amount != 200000 {
+		t.Errorf("MT threshold %+v", a)
 	}
-	if lvl, _ := mt.DepositLevel(200001, "EUR"); lvl != LevelKYCVerified {
-		t.Errorf("MT 2,000.01 EUR needs %s", lvl)
+	if lvl, _ := mt.DepositLevel(200001, "EUR"); lvl != LevelNone {
+		t.Errorf("MT 2,000.01 EUR needs %s by itself", lvl)
+	}
+	perDeposit := Rules{KYCAboveAmount: &AmountRule{Amount: 100, Currency: "EUR", Level: LevelKYCVerified}}
+	if lvl, _ := perDeposit.DepositLevel(101, "EUR"); lvl != LevelKYCVerified {
+		t.Errorf("a per-deposit threshold: %s", lvl)
 	}
 }
 

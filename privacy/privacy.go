@@ -161,6 +161,13 @@ type Config struct {
 	// KYC returns a Kassa account's identity data with its sealed fields
 	// opened (identity.Service.Identity); nil leaves it out.
 	KYC func(ctx context.Context, customerID string) (identity.IdentityData, error)
+	// Email returns a Kassa account's address and Notify sends the
+	// erasure notice to it (identity.Service.SendErasureNotice): the
+	// address is read before the erasure scrubs it, the notice sent
+	// once the erasure committed, in ctx's language. Either nil: nobody
+	// is told (the pages and the CLI still show the date).
+	Email  func(ctx context.Context, customerID string) (string, error)
+	Notify func(ctx context.Context, email string, shredAt time.Time) error
 	// Retention delays shredding after the request (RetentionDefault).
 	Retention   time.Duration
 	IPRetention time.Duration // IPRetentionDefault
@@ -230,6 +237,10 @@ func (s *Service) Erase(ctx context.Context, sub Subject, requestedBy string) (E
 	if err != nil {
 		return Erasure{}, err
 	}
+	email, err := s.email(ctx, sub)
+	if err != nil {
+		return Erasure{}, err
+	}
 	now := s.now()
 	e := Erasure{ID: s.cfg.NewID(), Subject: sub.Key(), MerchantID: sub.MerchantID, CustomerID: sub.CustomerID,
 		RequestedBy: requestedBy, RequestedAt: now, ShredAt: now.Add(s.cfg.Retention)}
@@ -248,7 +259,27 @@ func (s *Service) Erase(ctx context.Context, sub Subject, requestedBy string) (E
 		return Erasure{}, err
 	}
 	s.log.InfoContext(ctx, "erasure requested", "erasure", e.ID, "shred_at", e.ShredAt)
+	if email != "" {
+		// The erasure stands whether or not the notice goes out: the
+		// page and the CLI say the date too.
+		if err := s.cfg.Notify(ctx, email, e.ShredAt); err != nil {
+			s.log.WarnContext(ctx, "erasure notice not sent", "erasure", e.ID, "err", err)
+		}
+	}
 	return e, nil
+}
+
+// email is the address to send a Kassa account's erasure notice to (""
+// none: a merchant's customer, or no notifier).
+func (s *Service) email(ctx context.Context, sub Subject) (string, error) {
+	if !sub.Account() || s.cfg.Email == nil || s.cfg.Notify == nil {
+		return "", nil
+	}
+	a, err := s.cfg.Email(ctx, sub.CustomerID)
+	if kassa.ErrorKind(err) == kassa.ENotFound {
+		return "", nil
+	}
+	return a, err
 }
 
 func holdsData(tables []Table) bool {

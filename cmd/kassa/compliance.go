@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,8 +14,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/kassa/kassa/compliance"
+	"github.com/kassa/kassa/identity"
 	"github.com/kassa/kassa/policy"
 	"github.com/kassa/kassa/store/sqlstore"
 )
@@ -100,7 +103,44 @@ func (a *app) openCompliance(cfg appConfig) error {
 	}
 	a.compliance = compliance.New(compliance.Config{Store: sqlstore.NewCompliance(a.db), Policies: set,
 		Merchants: a.merchants, Accounts: compliance.IdentityAccounts{Identity: a.identity}, Registers: regs, Logger: a.log})
+	if a.exclusion != nil {
+		a.exclusion.set(compliance.IdentityExclusion{Service: a.compliance})
+	}
 	return nil
+}
+
+// lateExclusion is compliance's register check (sign-up, login) as
+// identity's ExclusionCheck. identity is made first (compliance reads
+// its accounts), so the check is set once compliance exists; until then
+// nothing is consulted (no page is served before both exist).
+type lateExclusion struct {
+	mu sync.RWMutex
+	x  identity.ExclusionCheck
+}
+
+func (l *lateExclusion) set(x identity.ExclusionCheck) {
+	l.mu.Lock()
+	l.x = x
+	l.mu.Unlock()
+}
+
+func (l *lateExclusion) get() identity.ExclusionCheck {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.x
+}
+
+func (l *lateExclusion) Consulted(m identity.ExclusionMoment, country string) bool {
+	x := l.get()
+	return x != nil && x.Consulted(m, country)
+}
+
+func (l *lateExclusion) CheckExclusion(ctx context.Context, m identity.ExclusionMoment, p identity.ExclusionPerson) error {
+	x := l.get()
+	if x == nil {
+		return errors.New("self-exclusion check not ready")
+	}
+	return x.CheckExclusion(ctx, m, p)
 }
 
 // requiredRegistersMissing lists the registers some policy requires

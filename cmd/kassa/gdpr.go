@@ -49,6 +49,7 @@ func (a *app) openPrivacy(f privacyFlags) error {
 	var err error
 	a.privacy, err = privacy.New(privacy.Config{Store: sqlstore.NewPrivacy(a.db),
 		Sealer: &identity.VaultSealer{Wrapper: vault.NewLocalWrapper(a.keks)}, KYC: a.identity.Identity,
+		Email: a.accountEmail, Notify: a.identity.SendErasureNotice,
 		Retention: f.amlRetention, IPRetention: f.ipRetention, DeviceIdle: f.deviceIdle, Now: f.now,
 		NewID: func() string { return id.Generator{}.New("gdpr") }, Logger: a.log})
 	return err
@@ -58,6 +59,12 @@ func (a *app) openPrivacy(f privacyFlags) error {
 // erasures whose retention ended and applies the retention rules.
 func (a *app) registerPrivacyJob() {
 	a.jobs.Add(lease.Job{Name: jobPrivacy, Interval: privacyInterval, Run: a.runPrivacy})
+}
+
+// accountEmail is a Kassa account's address, for its erasure notice.
+func (a *app) accountEmail(ctx context.Context, customerID string) (string, error) {
+	c, err := a.identity.Customer(ctx, customerID)
+	return c.Email, err
 }
 
 func (a *app) runPrivacy(ctx context.Context) error {

@@ -24,6 +24,7 @@ import (
 // merchant's customer "player-7" on its payments.
 const (
 	gdprEmail   = "erika.mustermann@example.org"
+	gdprStaff   = "support.agent@casino.example"
 	gdprPhone   = "+4915112345678"
 	gdprGiven   = "Erika"
 	gdprFamily  = "Mustermann"
@@ -57,6 +58,17 @@ func testE2EGDPRErasure(t *testing.T, b backend) {
 		t.Fatal(err)
 	}
 	sk, pk := m.Secret_key, m.Publishable_key
+	// Audit entries: one holds the person's address (the operator lifted
+	// a lock of it), one a member's own address.
+	a0 := gdprApp(t, b, testclock.New(time.Now()))
+	if err := a0.audit.Record(context.Background(), audit.Platform, "risk_lock.lift", "email:"+gdprEmail,
+		map[string]bool{"locked": true}, map[string]bool{"locked": false}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a0.audit.Record(context.Background(), m.ID, "member.invite", "mem_e2e", nil, map[string]string{"email": gdprStaff}); err != nil {
+		t.Fatal(err)
+	}
+	a0.close()
 	out, err = runKassa(t, b, "vouchers", "issue", "--count", "3", "--amount", "1000", "--currency", "EUR", "--json")
 	if err != nil {
 		t.Fatal(err)
@@ -131,6 +143,12 @@ func testE2EGDPRErasure(t *testing.T, b backend) {
 	if !strings.Contains(out, "destroyed on "+shredDay) {
 		t.Errorf("erase says %q, want the date %s", out, shredDay)
 	}
+	// The payer is sent the date too (the development outbox shows it).
+	shredDate := time.Now().UTC().Add(5 * 365 * 24 * time.Hour).Format("2 January 2006")
+	if out, err := runKassa(t, b, "outbox", "--to", gdprEmail, "--json"); err != nil || !strings.Contains(out, "is closed") ||
+		!strings.Contains(out, shredDate) {
+		t.Errorf("erasure notice in the outbox: %v %s", err, out)
+	}
 	if _, err := runKassa(t, b, "gdpr", "erase", "--merchant", m.ID, "--customer", gdprPlayer); err != nil {
 		t.Fatal(err)
 	}
@@ -157,6 +175,21 @@ func testE2EGDPRErasure(t *testing.T, b backend) {
 		t.Fatal(err)
 	}
 	checkGDPRBackup(t, a, b, backup, backupKeys, cus, m.ID+"/"+gdprPlayer)
+	// The worker's identity-prune job has long removed the notice from
+	// the development outbox (after a day).
+	if _, err := a.identity.Prune(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The audit log keeps who did what and when; the person's address
+	// is gone from it, the member's own stays.
+	if es, _, err := a.audit.List(context.Background(), audit.Filter{Org: audit.Platform, Action: "risk_lock.lift", Limit: 10}); err != nil ||
+		len(es) != 1 || es[0].Target != "email:[erased]" {
+		t.Errorf("audit entry of the lifted lock: %+v %v", es, err)
+	}
+	if es, _, err := a.audit.List(context.Background(), audit.Filter{Org: m.ID, Action: "member.invite", Limit: 10}); err != nil ||
+		len(es) != 1 || !strings.Contains(string(es[0].After), gdprStaff) {
+		t.Errorf("audit entry of the member: %+v %v", es, err)
+	}
 	a.close()
 	files = gdprExportZIP(t, b, "--customer", cus)
 	if _, ok := files["archive/kyc.json"]; ok || !strings.Contains(files["erasure.json"], "shredded_at") {
@@ -254,6 +287,7 @@ func gdprApp(t *testing.T, b backend, clock *testclock.Clock) *app {
 	}
 	cfg.privacy.now = clock.Now
 	cfg.privacy.rotateKEK = true // one node: PostgreSQL rotates too
+	cfg.identity.now = clock.Now
 	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -26,6 +26,7 @@ const identityKeyFile = "identity.key"
 
 // identityFlags configure payer accounts.
 type identityFlags struct {
+	now        func() time.Time // identity's clock; nil: time.Now (tests set it)
 	key        string
 	publicURL  string
 	notifier   string
@@ -131,8 +132,9 @@ func (a *app) openIdentity(cfg appConfig) error {
 		Store: sqlstore.NewPasskeys(a.db), Logger: a.log}); err != nil {
 		return err
 	}
+	a.exclusion = &lateExclusion{}
 	a.identity, err = identity.New(identity.Config{Store: store, Sealer: sealer,
-		Notifier: n, Key: key, Policy: policy, Screen: screen, Logger: a.log,
+		Notifier: n, Key: key, Policy: policy, Screen: screen, Exclusion: a.exclusion, Logger: a.log, Clock: cfg.identity.now,
 		Factors: map[identity.Factor]identity.FactorVerifier{identity.FactorPasskey: account.PasskeyFactor(a.passkeys)}})
 	return err
 }

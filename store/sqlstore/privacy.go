@@ -460,7 +460,106 @@ func privacyScrub(ctx context.Context, tx *Tx, p privacySubject, tables []privac
 	if err := scrubRiskEvaluations(ctx, tx, p, now); err != nil {
 		return err
 	}
-	return scrubWebhookEvents(ctx, tx, tables, words)
+	if err := scrubWebhookEvents(ctx, tx, tables, words); err != nil {
+		return err
+	}
+	return scrubAudit(ctx, tx, auditWords(p, tables), now)
+}
+
+// auditErased replaces an erased person's strings in the audit log.
+const auditErased = "[erased]"
+
+// auditWords are the strings of the subject the audit log may hold in
+// an entry's target or before/after (a lifted lock of an email address,
+// a payer's details in a changed state): email addresses, phone numbers,
+// IBANs and full names. A given or family name alone is not among them:
+// it could stand in a member's own entries (members' names and emails
+// are the staff's, and stay).
+func auditWords(p privacySubject, tables []privacy.Table) []string {
+	var words []string
+	add := func(s string) {
+		if len(s) >= 5 && !slices.Contains(words, s) {
+			words = append(words, s)
+		}
+	}
+	add(p.email)
+	add(p.phone)
+	str := func(r map[string]any, c string) string { s, _ := r[c].(string); return s }
+	for _, t := range tables {
+		for _, r := range t.Rows {
+			switch t.Name {
+			case "customers":
+				add(str(r, "email"))
+				add(str(r, "phone"))
+				add(strings.TrimSpace(str(r, "given_name") + " " + str(r, "family_name")))
+			case "payments":
+				add(str(r, "customer_email"))
+				add(str(r, "customer_phone"))
+			case "payouts":
+				add(str(r, "customer_email"))
+				add(str(r, "iban"))
+				add(str(r, "account_holder"))
+				add(strings.TrimSpace(str(r, "customer_first_name") + " " + str(r, "customer_last_name")))
+			}
+		}
+	}
+	return words
+}
+
+// scrubAudit replaces words in the audit entries that hold them (target,
+// before and after; who acted, where and when stay) and marks them
+// scrubbed_at: the only change the log's triggers let through.
+func scrubAudit(ctx context.Context, tx *Tx, words []string, now time.Time) error {
+	if len(words) == 0 {
+		return nil
+	}
+	repl := make([]string, 0, 4*len(words))
+	for _, w := range words {
+		j, _ := json.Marshal(w)
+		repl = append(repl, string(j[1:len(j)-1]), auditErased)
+		if string(j[1:len(j)-1]) != w {
+			repl = append(repl, w, auditErased)
+		}
+	}
+	r := strings.NewReplacer(repl...)
+	for chunk := range slices.Chunk(words, 20) {
+		var like []string
+		var args []any
+		for _, w := range chunk {
+			pat := "%" + likeEscape(w) + "%"
+			like = append(like, `target LIKE ? ESCAPE '\' OR before_json LIKE ? ESCAPE '\' OR after_json LIKE ? ESCAPE '\'`)
+			args = append(args, pat, pat, pat)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id, target, COALESCE(before_json, ''), COALESCE(after_json, '') FROM audit_events WHERE `+
+			strings.Join(like, " OR "), args...)
+		if err != nil {
+			return fmt.Errorf("scrub audit: %w", err)
+		}
+		type entry struct{ id, target, before, after string }
+		var changed []entry
+		for rows.Next() {
+			var e entry
+			if err := rows.Scan(&e.id, &e.target, &e.before, &e.after); err != nil {
+				rows.Close()
+				return err
+			}
+			n := entry{e.id, r.Replace(e.target), r.Replace(e.before), r.Replace(e.after)}
+			if n != e {
+				changed = append(changed, n)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, e := range changed {
+			if _, err := tx.ExecContext(ctx, `UPDATE audit_events SET target = ?, before_json = NULLIF(?, ''), after_json = NULLIF(?, ''),
+				scrubbed_at = ? WHERE id = ?`, e.target, e.before, e.after, micros(now), e.id); err != nil {
+				return fmt.Errorf("scrub audit entry: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // expandRateKeys writes identity's send-rate keys of the account's email

@@ -68,6 +68,7 @@ type fixture struct {
 	vault     *vault.Service
 	acq       *acquirer.Test
 	merchants *merchant.Service
+	limits    *compliance.Service
 }
 
 // fixtureOptions change a fixture.
@@ -76,6 +77,7 @@ type fixtureOptions struct {
 	limits        identity.Limits
 	pageClock     func() time.Time // the account pages' clock; nil: time.Now
 	policy        identity.Policy  // nil: identity's default (new devices)
+	exclusion     identity.ExclusionCheck
 }
 
 // fastArgon keeps the tests quick; identity's own tests check the
@@ -130,7 +132,7 @@ func newFixture(t *testing.T, change ...func(*fixtureOptions)) *fixture {
 	idStore := sqlstore.NewIdentity(db)
 	f.outbox = identity.NewOutbox(idStore, identitytest.Sealer(t), nil, id.Generator{})
 	if f.identity, err = identity.New(identity.Config{Store: idStore, Sealer: identitytest.Sealer(t), Notifier: f.outbox,
-		Key: identity.GenerateKey(), Hasher: &identity.Argon2id{Params: fastArgon}, Limits: opts.limits, Policy: opts.policy,
+		Key: identity.GenerateKey(), Hasher: &identity.Argon2id{Params: fastArgon}, Limits: opts.limits, Policy: opts.policy, Exclusion: opts.exclusion,
 		Factors: map[identity.Factor]identity.FactorVerifier{identity.FactorPasskey: account.PasskeyFactor(f.passkeys)},
 		Logger:  logger}); err != nil {
 		t.Fatal(err)
@@ -139,7 +141,11 @@ func newFixture(t *testing.T, change ...func(*fixtureOptions)) *fixture {
 	f.payouts = payout.New(payout.Config{Store: sqlstore.NewPayouts(db), Ledger: led, Logger: logger, KYC: kycOf{f.identity},
 		Rails: map[string]payout.Rail{payout.DestBankAccount: f.bank}})
 	personal, err := privacy.New(privacy.Config{Store: sqlstore.NewPrivacy(db), Sealer: identitytest.Sealer(t),
-		KYC: f.identity.Identity, NewID: func() string { return id.New("gdpr") }, Logger: logger})
+		KYC: f.identity.Identity, NewID: func() string { return id.New("gdpr") }, Logger: logger,
+		Email: func(ctx context.Context, cus string) (string, error) {
+			c, err := f.identity.Customer(ctx, cus)
+			return c.Email, err
+		}, Notify: f.identity.SendErasureNotice})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,10 +163,11 @@ func newFixture(t *testing.T, change ...func(*fixtureOptions)) *fixture {
 	}
 	f.payments = payment.New(payment.Config{Store: sqlstore.NewPayments(db), Ledger: led, Vouchers: f.vouchers,
 		Risk: f.risk, Logger: logger, Credit: f.payLater})
+	f.limits = compliance.New(compliance.Config{Store: sqlstore.NewCompliance(db), Merchants: merchants, Logger: logger})
 	if f.pages, err = account.New(account.Config{Identity: f.identity, Passkeys: f.passkeys, Payments: f.payments,
 		Merchants: merchants, Outbox: f.outbox, DevOutbox: true, SecureCookies: opts.secureCookies, Clock: opts.pageClock,
 		Wallets: f.payouts, Withdrawals: f.payouts, PersonalData: personal,
-		Limits:   compliance.New(compliance.Config{Store: sqlstore.NewCompliance(db), Merchants: merchants, Logger: logger}),
+		Limits:   f.limits,
 		PayLater: f.payLater, Logger: logger}); err != nil {
 		t.Fatal(err)
 	}

@@ -27,8 +27,37 @@ type Limits interface {
 
 var _ Limits = (*compliance.Service)(nil)
 
-// limitsCurrency is the currency of the limits the page sets.
-const limitsCurrency = money.Currency("EUR")
+// The limits the page sets are in the account's currency: that of the
+// limits it has (changing it is a raise, which waits 7 days), else the
+// currency of the country of its identity data's address, else euros.
+var residenceCurrencies = map[string]money.Currency{
+	"GB": "GBP", "SE": "SEK", "DK": "DKK", "NO": "NOK", "CH": "CHF", "PL": "PLN", "CZ": "CZK", "HU": "HUF",
+}
+
+// limitsCurrency is the currency the page shows and sets lim in for a
+// payer residing in country ("" unknown).
+func limitsCurrency(lim compliance.Limits, country string) money.Currency {
+	for _, p := range compliance.Periods {
+		if d, ok := lim.Deposit[p]; ok {
+			return d.Currency
+		}
+	}
+	for _, p := range compliance.Periods {
+		if c, ok := lim.Pending[p]; ok && !c.Remove {
+			return c.Currency
+		}
+	}
+	if c, ok := residenceCurrencies[country]; ok {
+		return c
+	}
+	return "EUR"
+}
+
+// accountCountry is the country of a payer's identity data ("" none).
+func (h *Handler) accountCountry(ctx context.Context, cus string) (string, error) {
+	c, err := h.id.Customer(ctx, cus)
+	return c.Country, err
+}
 
 // coolOffs and exclusions are the choices the page offers.
 var (
@@ -68,8 +97,12 @@ func (h *Handler) limitsView(ctx context.Context, l web.Lang, cus string) (*limi
 	if err != nil {
 		return nil, err
 	}
+	country, err := h.accountCountry(ctx, cus)
+	if err != nil {
+		return nil, err
+	}
 	now := h.now().UTC()
-	v := &limitsView{Currency: string(limitsCurrency), CoolOffs: coolOffs, Exclusions: exclusions}
+	v := &limitsView{Currency: string(limitsCurrency(lim, country)), CoolOffs: coolOffs, Exclusions: exclusions}
 	for _, p := range compliance.Periods {
 		row := limitRow{Period: string(p)}
 		if d, ok := lim.Deposit[p]; ok {
@@ -123,17 +156,23 @@ func (h *Handler) setLimits(v *visit) {
 			h.fail(v, err)
 			return
 		}
+		country, err := h.accountCountry(v.r.Context(), sess.CustomerID)
+		if err != nil {
+			h.fail(v, err)
+			return
+		}
+		currency := limitsCurrency(cur, country)
 		req.Deposit = map[compliance.Period]*compliance.Limit{}
 		for _, p := range compliance.Periods {
 			s := v.input("limit_" + string(p))
 			var want *compliance.Limit
 			if s != "" {
-				a, ok := parseMajor(s, limitsCurrency)
+				a, ok := parseMajor(s, currency)
 				if !ok {
 					h.limitsError(v, sess, v.t("limits.bad"))
 					return
 				}
-				want = &compliance.Limit{Amount: a, Currency: limitsCurrency}
+				want = &compliance.Limit{Amount: a, Currency: currency}
 			}
 			have, has := cur.Deposit[p]
 			if (want == nil && !has) || (want != nil && has && *want == have) {
@@ -259,7 +298,7 @@ var limitsTexts = web.Texts{
 		"limits.excludedall": "You are excluded from gambling deposits indefinitely.",
 		"limits.onbreak":     "You are on a break from gambling deposits until %[1]s.",
 		"limits.help":        "If gambling is a problem for you, help is free and confidential: in Germany at check-dein-spiel.de (0800 1 37 27 00), in Great Britain at begambleaware.org (0808 8020 133).",
-		"limits.bad":         "Enter each limit as an amount in euros, like 50 or 25.50, and choose one of the offered lengths.",
+		"limits.bad":         "Enter each limit as an amount in the currency shown, like 50 or 25.50, and choose one of the offered lengths.",
 		"limits.confirm":     "Tick the box to confirm that you understand the exclusion cannot be undone.",
 		"done.limits":        "Your gambling limits were saved.",
 	},
@@ -296,7 +335,7 @@ var limitsTexts = web.Texts{
 		"limits.excludedall": "Sie sind unbefristet von Einzahlungen für Glücksspiel ausgeschlossen.",
 		"limits.onbreak":     "Sie machen bis %[1]s eine Pause von Einzahlungen für Glücksspiel.",
 		"limits.help":        "Wenn Glücksspiel für Sie ein Problem ist, gibt es kostenlose und vertrauliche Hilfe: in Deutschland unter check-dein-spiel.de (0800 1 37 27 00), in Österreich unter spielsuchthilfe.at.",
-		"limits.bad":         "Geben Sie jedes Limit als Betrag in Euro ein, etwa 50 oder 25,50, und wählen Sie eine der angebotenen Dauern.",
+		"limits.bad":         "Geben Sie jedes Limit als Betrag in der angezeigten Währung ein, etwa 50 oder 25,50, und wählen Sie eine der angebotenen Dauern.",
 		"limits.confirm":     "Setzen Sie das Häkchen, um zu bestätigen, dass die Sperre nicht rückgängig gemacht werden kann.",
 		"done.limits":        "Ihre Limits für Glücksspiel wurden gespeichert.",
 	},

@@ -127,6 +127,10 @@ func (h *Handler) login(v *visit) {
 			return
 		case e.Kind == kassa.ERateLimited:
 			pg.FormError = v.t("login.paused", retryAfter(v, err))
+		case exclusionRefusal(e):
+			// Said only once the password was right (identity asks the
+			// registers after it): nothing for a stranger to learn.
+			pg.FormError, _ = exclusionText(v, e)
 		default:
 			pg.FormError = v.t("login.wrong")
 			pg.Focus = "password"
@@ -260,6 +264,14 @@ func (h *Handler) verifySecondFactor(v *visit) {
 		v.setSession(res.Token)
 		v.setDevice(res.DeviceToken)
 		h.redirect(v, orAccount(next))
+		return
+	}
+	if msg, ok := exclusionText(v, kassa.AsError(err)); ok {
+		// identity ended the login: back to the login page, with why.
+		v.setSession("")
+		pg := loginPage(v, next)
+		pg.FormError = msg
+		h.render(v, statusOf(err), pg)
 		return
 	}
 	h.factorFailed(v, next, v.input("sent"), err, func(pg *page, e *kassa.Error) {

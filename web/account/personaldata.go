@@ -78,7 +78,7 @@ func (h *Handler) eraseAccount(v *visit) {
 		h.render(v, http.StatusUnprocessableEntity, pg)
 		return
 	}
-	shredAt, err := h.cfg.PersonalData.EraseAccount(v.r.Context(), sess.CustomerID)
+	shredAt, err := h.cfg.PersonalData.EraseAccount(v.sendCtx(), sess.CustomerID) // the notice in the payer's language
 	if err != nil {
 		h.accountError(v, sess, "privacy", err)
 		return

@@ -114,6 +114,13 @@ func TestCloseAccount(t *testing.T) {
 	if c, err := f.identity.Customer(ctx, res.Customer.ID); err != nil || c.Email == email {
 		t.Errorf("after the erasure: %+v %v", c, err)
 	}
+	// The payer is sent the date too, in their language, at the address
+	// the account had (the development outbox shows it).
+	ms, err := f.outbox.Messages(ctx, email, 1)
+	if err != nil || len(ms) != 1 || !strings.Contains(ms[0].Subject, "closed") ||
+		!strings.Contains(ms[0].Body, time.Now().Add(privacy.RetentionDefault).UTC().Format("2 January 2006")) {
+		t.Errorf("erasure notice: %+v %v", ms, err)
+	}
 	v.setSession(res) // the old cookie, replayed
 	if resp := v.get("/account"); resp.StatusCode != 303 || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
 		t.Errorf("the closed account's old session = %d %q", resp.StatusCode, resp.Header.Get("Location"))

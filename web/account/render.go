@@ -385,6 +385,10 @@ var payerTexts = map[string]string{
 	"risk_blocked":                       "We cannot make this withdrawal. Contact support if you think this is wrong.",
 	identity.CodeDeviceNameInvalid:       "Give the device a name of up to 64 letters.",
 	identity.CodeDeviceNotFound:          "This device is no longer in your account.",
+
+	// Self-exclusion registers at login and sign-up (exclusion.go).
+	identity.CodeSelfExcluded:              "A self-exclusion register lists you as excluded from gambling. Nothing was changed.",
+	identity.CodeExclusionCheckUnavailable: "The self-exclusion register cannot be reached right now. Nothing was changed; try again in a few minutes.",
 }
 
 // payerTextOther is what a payer reads for a code payerTexts lacks.

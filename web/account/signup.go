@@ -317,6 +317,8 @@ func (h *Handler) submitKYC(v *visit) {
 		switch {
 		case e.Code == identity.CodeUnderage:
 			pg.Errors["birth_date"] = v.t("kyc.underage")
+		case exclusionRefusal(e):
+			pg.FormError, _ = exclusionText(v, e)
 		case name != "" && slices.Contains(kycFields, name):
 			pg.Errors[name] = v.payerText(e)
 		default:

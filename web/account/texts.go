@@ -427,6 +427,12 @@ var texts = web.Texts{
 		"plan.card.expiry":          "Expiry (MM/YY)",
 		"plan.card.cvc":             "Security code (CVC)",
 		"plan.wallet.use":           "Use my Kassa balance instead",
+
+		// A self-exclusion register's refusal (exclusion.go).
+		"exclusion.until":       "%[1]s lists you as excluded from gambling until %[2]s. Where you live, the rules let Kassa neither log you in nor verify your identity while it lasts. Nothing you entered was saved.",
+		"exclusion.refused":     "%[1]s lists you as excluded from gambling. Where you live, the rules let Kassa neither log you in nor verify your identity while it lasts. Nothing you entered was saved.",
+		"exclusion.unavailable": "We cannot reach %[1]s right now, and where you live the rules allow no login or identity check without asking it. Nothing was changed; please try again in a few minutes.",
+		"exclusion.register":    "the national self-exclusion register",
 	},
 	web.LangDE: {
 		"brand":            "Ihr Kassa-Konto",
@@ -831,6 +837,12 @@ var texts = web.Texts{
 		"plan.card.expiry":          "Gültig bis (MM/JJ)",
 		"plan.card.cvc":             "Prüfnummer (CVC)",
 		"plan.wallet.use":           "Stattdessen mein Kassa-Guthaben verwenden",
+
+		// A self-exclusion register's refusal (exclusion.go).
+		"exclusion.until":       "%[1]s führt Sie bis %[2]s als vom Glücksspiel gesperrt. Die Regeln an Ihrem Wohnort erlauben Kassa so lange weder Ihre Anmeldung noch die Bestätigung Ihrer Identität. Ihre Eingaben wurden nicht gespeichert.",
+		"exclusion.refused":     "%[1]s führt Sie als vom Glücksspiel gesperrt. Die Regeln an Ihrem Wohnort erlauben Kassa so lange weder Ihre Anmeldung noch die Bestätigung Ihrer Identität. Ihre Eingaben wurden nicht gespeichert.",
+		"exclusion.unavailable": "Wir erreichen %[1]s gerade nicht, und die Regeln an Ihrem Wohnort erlauben keine Anmeldung und keine Identitätsprüfung ohne diese Abfrage. Es wurde nichts geändert; bitte versuchen Sie es in ein paar Minuten erneut.",
+		"exclusion.register":    "das nationale Sperrregister",
 	},
 }
 
@@ -958,6 +970,10 @@ var payerTextsDE = map[string]string{
 	"risk_blocked":                       "Diese Auszahlung können wir nicht ausführen. Wenden Sie sich an den Support, wenn Sie das für falsch halten.",
 	identity.CodeDeviceNameInvalid:       "Geben Sie dem Gerät einen Namen mit bis zu 64 Zeichen.",
 	identity.CodeDeviceNotFound:          "Dieses Gerät gehört nicht mehr zu Ihrem Konto.",
+
+	// Self-exclusion registers at login and sign-up (exclusion.go).
+	identity.CodeSelfExcluded:              "Ein Sperrregister für Glücksspiel führt Sie als gesperrt. Es wurde nichts geändert.",
+	identity.CodeExclusionCheckUnavailable: "Das Sperrregister für Glücksspiel ist gerade nicht erreichbar. Es wurde nichts geändert; versuchen Sie es in ein paar Minuten erneut.",
 }
 
 // payerTextOtherDE is payerTextOther in German.
