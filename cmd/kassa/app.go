@@ -135,7 +135,7 @@ type app struct {
 	// privacyRotate rotates its key file after shreddings (gdpr.go).
 	sealing       *sealing
 	privacyRotate bool
-	exclusion  *lateExclusion // compliance's register check, handed to identity before compliance exists
+	exclusion     *lateExclusion // compliance's register check, handed to identity before compliance exists
 }
 
 func newApp(ctx context.Context, cfg appConfig, logger *slog.Logger) (a *app, err error) {
