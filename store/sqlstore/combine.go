@@ -180,7 +180,7 @@ func (c *combiner) optimistic(batch []*combineReq) (again bool) {
 		}
 		ok++
 	}
-	c.finish(sqlTx, batch, ok)
+	c.finish(tx, batch, ok)
 	return false
 }
 
@@ -213,19 +213,21 @@ func (c *combiner) withSavepoints(batch []*combineReq) {
 			ok++
 		}
 	}
-	c.finish(sqlTx, batch, ok)
+	c.finish(tx, batch, ok)
 }
 
 // finish commits the transaction when ok calls in it succeeded, or rolls
 // it back when none did.
-func (c *combiner) finish(sqlTx *sql.Tx, batch []*combineReq, ok int) {
+func (c *combiner) finish(tx *Tx, batch []*combineReq, ok int) {
 	if ok == 0 {
-		_ = sqlTx.Rollback()
+		_ = tx.Rollback()
 		return
 	}
-	if err := sqlTx.Commit(); err != nil {
+	if err := tx.Commit(); err != nil {
 		failAll(batch, fmt.Errorf("commit: %w", err))
+		return
 	}
+	tx.committed()
 }
 
 // failAll gives err to every call of the batch without an outcome of its own.
@@ -240,6 +242,7 @@ func failAll(batch []*combineReq, err error) {
 // run executes one call inside a savepoint; its error or panic is kept in
 // r. The returned error is for the savepoint machinery itself.
 func (c *combiner) run(tx *Tx, r *combineReq) error {
+	tx.db.stmts.Add(2) // the savepoint and its release (or rollback)
 	if _, err := tx.Tx.ExecContext(context.Background(), "SAVEPOINT kassa_call"); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}
@@ -257,7 +260,12 @@ func (c *combiner) run(tx *Tx, r *combineReq) error {
 
 // call runs r's function, keeping its error or panic in r.
 func (c *combiner) call(tx *Tx, r *combineReq) {
-	defer func() { r.panic = recover() }()
+	mark := len(tx.afterCommit)
+	defer func() {
+		if r.panic = recover(); r.err != nil || r.panic != nil {
+			tx.afterCommit = tx.afterCommit[:mark] // its writes do not commit
+		}
+	}()
 	r.err = r.fn(tx)
 }
 

@@ -74,7 +74,19 @@ type DB struct {
 	logger atomic.Pointer[slog.Logger] // background work's failures (SetLogger)
 
 	commits atomic.Uint64 // Transact calls that committed (Commits)
+	stmts   atomic.Uint64 // statements run in write transactions (Statements)
+	reads   atomic.Uint64 // reads outside write transactions (Reads)
 }
+
+// Statements returns how many SQL statements write transactions have run
+// so far (through Tx, savepoints included), whether or not they committed.
+// Like Commits it counts work, not time, so tests may assert it.
+func (db *DB) Statements() uint64 { return db.stmts.Load() }
+
+// Reads returns how many queries have run outside write transactions
+// (DB.QueryContext, DB.QueryRowContext): each is a read transaction of
+// its own on the read pool.
+func (db *DB) Reads() uint64 { return db.reads.Load() }
 
 // Commits returns how many Transact calls have committed so far: each a
 // durable commit its caller waited for (on SQLite the write combiner may
@@ -153,6 +165,7 @@ func (db *DB) Rebind(query string) string {
 
 // QueryContext runs a read query outside any transaction.
 func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	db.reads.Add(1)
 	q := db.Rebind(query)
 	if s := db.cachedStmt(ctx, db.read, q); s != nil {
 		return s.QueryContext(ctx, args...)
@@ -162,6 +175,7 @@ func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql
 
 // QueryRowContext runs a read query returning at most one row.
 func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	db.reads.Add(1)
 	q := db.Rebind(query)
 	if s := db.cachedStmt(ctx, db.read, q); s != nil {
 		return s.QueryRowContext(ctx, args...)
@@ -173,12 +187,28 @@ func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *s
 type Tx struct {
 	*sql.Tx
 	db *DB
+	// afterCommit runs once the transaction (the calling Transact's
+	// function, when the write combiner shares it) committed.
+	afterCommit []func()
+}
+
+// AfterCommit has f run once the caller's transaction committed durably;
+// never when it rolled back, failed or its outcome is unknown.
+func (tx *Tx) AfterCommit(f func()) { tx.afterCommit = append(tx.afterCommit, f) }
+
+// committed runs the AfterCommit functions.
+func (tx *Tx) committed() {
+	for _, f := range tx.afterCommit {
+		f()
+	}
+	tx.afterCommit = nil
 }
 
 // DB returns the database the transaction belongs to.
 func (tx *Tx) DB() *DB { return tx.db }
 
 func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	tx.db.stmts.Add(1)
 	q := tx.db.Rebind(query)
 	if s := tx.db.cachedStmt(ctx, tx.db.write, q); s != nil {
 		return tx.Tx.StmtContext(ctx, s).ExecContext(ctx, args...)
@@ -187,6 +217,7 @@ func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 }
 
 func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	tx.db.stmts.Add(1)
 	q := tx.db.Rebind(query)
 	if s := tx.db.cachedStmt(ctx, tx.db.write, q); s != nil {
 		return tx.Tx.StmtContext(ctx, s).QueryContext(ctx, args...)
@@ -195,6 +226,7 @@ func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql
 }
 
 func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	tx.db.stmts.Add(1)
 	q := tx.db.Rebind(query)
 	if s := tx.db.cachedStmt(ctx, tx.db.write, q); s != nil {
 		return tx.Tx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
@@ -205,6 +237,7 @@ func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *s
 // PrepareContext returns a statement for use in the transaction (on
 // SQLite, from the statement cache when the query is in it).
 func (tx *Tx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	tx.db.stmts.Add(1)
 	q := tx.db.Rebind(query)
 	if s := tx.db.cachedStmt(ctx, tx.db.write, q); s != nil {
 		return tx.Tx.StmtContext(ctx, s), nil
@@ -321,6 +354,7 @@ func (db *DB) transactOnce(ctx context.Context, fn func(tx *Tx) error) (err erro
 	if err := sqlTx.Commit(); err != nil {
 		return &commitError{err}
 	}
+	tx.committed()
 	return nil
 }
 
@@ -353,6 +387,7 @@ func (db *DB) IsUniqueViolation(err error) bool {
 // are rolled back and the transaction stays usable (on PostgreSQL an error
 // otherwise aborts the whole transaction).
 func (tx *Tx) Savepoint(ctx context.Context, fn func() error) error {
+	tx.db.stmts.Add(2) // the savepoint and its release (or rollback)
 	if _, err := tx.Tx.ExecContext(ctx, "SAVEPOINT kassa_sp"); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}
