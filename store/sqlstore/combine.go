@@ -39,6 +39,9 @@ type combineReq struct {
 	err     error
 	panic   any
 	done    chan struct{}
+	// after, when set, is a call no one waits for (enqueue): it gets the
+	// call's outcome once its batch ended.
+	after func(error)
 }
 
 func newCombiner(db *DB) *combiner {
@@ -51,6 +54,21 @@ func newCombiner(db *DB) *combiner {
 func (c *combiner) close() {
 	close(c.closing)
 	<-c.stopped
+}
+
+// enqueue queues fn for a combined transaction and returns without
+// waiting for it (only for a free place in the queue): fn runs after
+// every call queued before it and before every call queued after it, and
+// after is given its outcome once its batch committed or failed.
+func (c *combiner) enqueue(ctx context.Context, fn func(tx *Tx) error, after func(error)) {
+	r := &combineReq{ctx: ctx, fn: fn, done: make(chan struct{}), after: after}
+	select {
+	case c.queue <- r:
+	case <-ctx.Done():
+		after(ctx.Err())
+	case <-c.closing:
+		after(errCombinerClosed)
+	}
 }
 
 // transact runs fn in a combined transaction and waits for its outcome.
@@ -95,6 +113,9 @@ func (c *combiner) loop() {
 		}
 		c.commit(batch)
 		for _, r := range batch {
+			if r.after != nil {
+				r.after(outcome(r))
+			}
 			close(r.done)
 		}
 		c.prepareWanted()
@@ -128,6 +149,9 @@ func (c *combiner) drain() {
 		select {
 		case r := <-c.queue:
 			r.err = errCombinerClosed
+			if r.after != nil {
+				r.after(r.err)
+			}
 			close(r.done)
 		default:
 			return
@@ -256,6 +280,14 @@ func (c *combiner) run(tx *Tx, r *combineReq) error {
 		return fmt.Errorf("release savepoint: %w", err)
 	}
 	return nil
+}
+
+// outcome is r's error, its panic made one.
+func outcome(r *combineReq) error {
+	if r.panic != nil {
+		return fmt.Errorf("panic: %v", r.panic)
+	}
+	return r.err
 }
 
 // call runs r's function, keeping its error or panic in r.

@@ -73,6 +73,11 @@ type DB struct {
 
 	logger atomic.Pointer[slog.Logger] // background work's failures (SetLogger)
 
+	paymentsOnce sync.Once
+	payments     *paymentCache // payment_cache.go
+	windowsOnce  sync.Once
+	windows      *windowCache // payment_cache.go
+
 	commits atomic.Uint64 // Transact calls that committed (Commits)
 	stmts   atomic.Uint64 // statements run in write transactions (Statements)
 	reads   atomic.Uint64 // reads outside write transactions (Reads)
@@ -321,6 +326,26 @@ func (db *DB) Transact(ctx context.Context, fn func(tx *Tx) error) error {
 		case <-time.After(sleep):
 		}
 	}
+}
+
+// TransactNoWait runs fn in a write transaction without making the
+// caller wait for its commit, for writes whose loss in a crash is
+// harmless (giving back a lease that lapses anyway). On SQLite fn is
+// queued to the write combiner behind every write transaction already
+// waiting and before every one queued after this call returns, so no
+// later write of this process runs without it; it commits with the next
+// combined batch. On PostgreSQL, which has no such queue, it is Transact.
+// done (which may be nil) gets fn's outcome, on SQLite from the
+// combiner's goroutine.
+func (db *DB) TransactNoWait(ctx context.Context, fn func(tx *Tx) error, done func(error)) {
+	if done == nil {
+		done = func(error) {}
+	}
+	if db.comb == nil {
+		done(db.Transact(ctx, fn))
+		return
+	}
+	db.comb.enqueue(ctx, db.fenced(ctx, fn), done)
 }
 
 // failedOver reports whether err is a PostgreSQL failover error (see
