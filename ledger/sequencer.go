@@ -362,8 +362,10 @@ func (l *Ledger) commit(subs []*submission) error {
 			return nil
 		}
 		l.st.rollback()
-		if errors.Is(err, errEffectFailed) && attempt < len(subs) {
-			continue // each such attempt leaves out one more effect
+		// Each failed effect costs one attempt (the next leaves it out);
+		// a duplicate's full retry may be one more.
+		if errors.Is(err, errEffectFailed) && attempt <= len(subs) {
+			continue
 		}
 		if errors.Is(err, ErrDuplicate) && !full {
 			full = true
