@@ -275,6 +275,9 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, namespace st
 // transaction of this request stored before the handler changed it.
 func (s *Server) remember(ctx context.Context, pend *idempotency.Pending, rec idempotency.Record, buf *bufferedWriter, now time.Time) error {
 	status, answer, answered := pend.Answered()
+	if cs, committed, ok := pend.Committed(); ok && cs == buf.status && bytes.Equal(committed, buf.body.Bytes()) {
+		return nil // the domain transaction stored this answer and committed
+	}
 	if answered && status == buf.status && bytes.Equal(answer, buf.body.Bytes()) {
 		// Whether the transaction that stored it committed is what the
 		// store says: a read, not a commit.

@@ -85,6 +85,10 @@ type Pending struct {
 	render Render
 	status int
 	answer []byte // the last answer handed to a transaction, in clear
+	// committedStatus and committed are the answer a transaction stored
+	// and then committed (Committed); nil when none is known to have.
+	committedStatus int
+	committed       []byte
 }
 
 // NewPending returns the Pending of a request: base names its key, request
@@ -141,4 +145,28 @@ func (p *Pending) Answered() (int, []byte, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.status, p.answer, p.answer != nil
+}
+
+// Stored is called by the store inside the transaction that stored the
+// answer Answer last returned; the returned function is to be called once
+// that transaction committed durably (and never otherwise). The request
+// then knows its answer is the key's without reading it back.
+func (p *Pending) Stored() (committed func()) {
+	p.mu.Lock()
+	status, answer := p.status, p.answer
+	p.mu.Unlock()
+	return func() {
+		p.mu.Lock()
+		p.committedStatus, p.committed = status, answer
+		p.mu.Unlock()
+	}
+}
+
+// Committed returns the answer a committed transaction stored for the
+// key (in clear) and its status; false when no commit is known, in which
+// case only the store can tell.
+func (p *Pending) Committed() (int, []byte, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.committedStatus, p.committed, p.committed != nil
 }

@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -382,7 +383,15 @@ func (s *seqState) apply(ctx context.Context, l *Ledger, tx Tx, subs []*submissi
 		} else {
 			m := s.mark()
 			s.createTransfers(sub)
-			sub.effectErr = runEffect(context.WithValue(ctx, effectStateKey{}, s), tx, sub)
+			if !sub.effectFailed {
+				// No savepoint: a failing effect may leave writes in tx,
+				// so the whole attempt is rolled back and the batch runs
+				// again without it (Ledger.commit); its error stands.
+				if sub.effectErr = runEffect(context.WithValue(ctx, effectStateKey{}, s), tx, sub); sub.effectErr != nil {
+					sub.effectFailed = true
+					return nil, errEffectFailed
+				}
+			}
 			if sub.effectErr != nil {
 				s.rollbackToMark(m)
 				for j, r := range sub.results {
@@ -688,12 +697,19 @@ func (s *seqState) createAccount(owner string, in *Account) Result {
 	return Result{Code: OK, LeafIndex: a.LeafIndex, Timestamp: a.Timestamp}
 }
 
-// savepointer is implemented by stores whose transactions can roll back
-// part of their work; effects then run inside a savepoint, so a failing
-// effect leaves none of its writes behind.
-type savepointer interface {
-	Savepoint(ctx context.Context, fn func() error) error
+// effectRunner is implemented by stores that check something of their
+// own around an effect (store/sqlstore: a lease fence in the caller's
+// context) in the batch's transaction.
+type effectRunner interface {
+	RunEffect(ctx context.Context, fn func() error) error
 }
+
+// errEffectFailed aborts a commit attempt in which an effect failed:
+// effects run without savepoints (in SQLite a savepoint copies every page
+// its effect changes into a sub-journal, on PostgreSQL it is two more
+// round trips), so the failed effect's writes may be in the transaction.
+// The batch runs again without it.
+var errEffectFailed = errors.New("ledger: an effect failed")
 
 // effectStateKey carries the sequencer's state into an effect's context,
 // for EffectAccount.
@@ -723,8 +739,8 @@ func runEffect(ctx context.Context, tx Tx, sub *submission) error {
 	if sub.values != nil {
 		ctx = callerValues{ctx, sub.values}
 	}
-	if sp, ok := tx.(savepointer); ok {
-		return sp.Savepoint(ctx, func() error { return sub.effect(ctx, tx, sub.results) })
+	if r, ok := tx.(effectRunner); ok {
+		return r.RunEffect(ctx, func() error { return sub.effect(ctx, tx, sub.results) })
 	}
 	return sub.effect(ctx, tx, sub.results)
 }

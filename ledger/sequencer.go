@@ -82,6 +82,9 @@ type submission struct {
 	results   []Result
 	effect    Effect
 	effectErr error // set by the sequencer when effect refused
+	// effectFailed: the effect failed in an earlier attempt at this
+	// batch; later attempts keep effectErr without running it again.
+	effectFailed bool
 	// values is the caller's context without its cancellation: the
 	// effect sees its values (a lease fence the store checks, say).
 	values context.Context
@@ -218,8 +221,9 @@ func (l *Ledger) CreateTransfers(ctx context.Context, owner string, transfers []
 // their outcome, which the effect may inspect) and before anything is
 // written. tx is the store's transaction; a store may offer its native
 // handle on it (store/sqlstore: LedgerSQLTx). An effect must be quick.
-// Stores that support savepoints run it inside one, so a failing effect
-// leaves none of its writes behind.
+// A failing effect leaves none of its writes behind: effects run without
+// savepoints, and when one fails the batch is rolled back and applied
+// again without it (its neighbours' effects run again).
 //
 // When the effect returns an error, the call's transfers are undone, the
 // rest of the batch commits without them, and the caller gets the error.
@@ -366,7 +370,12 @@ func (l *Ledger) commit(subs []*submission) error {
 			return nil
 		}
 		l.st.rollback()
-		if errors.Is(err, ErrDuplicate) && !full && attempt == 0 {
+		// Each failed effect costs one attempt (the next leaves it out);
+		// a duplicate's full retry may be one more.
+		if errors.Is(err, errEffectFailed) && attempt <= len(subs) {
+			continue
+		}
+		if errors.Is(err, ErrDuplicate) && !full {
 			full = true
 			continue
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/kassa/kassa"
 	"github.com/kassa/kassa/acquirer"
 	"github.com/kassa/kassa/id"
+	"github.com/kassa/kassa/idempotency"
 	"github.com/kassa/kassa/ledger"
 	"github.com/kassa/kassa/money"
 	"github.com/kassa/kassa/voucher"
@@ -245,13 +246,6 @@ func (s *Service) Create(ctx context.Context, merchantID string, req CreateReque
 		return Payment{}, err
 	}
 	pid, keyed := s.newID(ctx, "pay")
-	if keyed {
-		if p, err := s.store.Payment(ctx, merchantID, pid); err == nil {
-			return sameCreate(p, req, cur)
-		} else if kassa.ErrorKind(err) != kassa.ENotFound {
-			return Payment{}, err
-		}
-	}
 	now := s.now().UTC()
 	p := Payment{
 		ID: pid, MerchantID: merchantID, Amount: req.Amount, Currency: cur,
@@ -266,6 +260,16 @@ func (s *Service) Create(ctx context.Context, merchantID string, req CreateReque
 		return Payment{}, err
 	}
 	if err := s.store.CreatePayment(ctx, p, ev); err != nil {
+		// A retry under an Idempotency-Key whose first attempt committed
+		// the payment (its stored answer forgotten since, or lost to a
+		// crash between COMMIT and the answer) finds it here: the id is
+		// derived from the key, so the insert failed. Looking only after
+		// a failure spares every create a read.
+		if keyed && !errors.Is(err, idempotency.ErrKeyTaken) {
+			if prev, gerr := s.store.Payment(ctx, merchantID, pid); gerr == nil {
+				return sameCreate(prev, req, cur)
+			}
+		}
 		if d, ok := errors.AsType[*DuplicateError](err); ok {
 			return Payment{}, &kassa.Error{Kind: kassa.EConflict, Code: "payment_duplicate", Param: "merchant_reference",
 				Message: d.Error() + "; cancel it first or use another reference"}

@@ -39,6 +39,9 @@ type combineReq struct {
 	err     error
 	panic   any
 	done    chan struct{}
+	// after, when set, is a call no one waits for (enqueue): it gets the
+	// call's outcome once its batch ended.
+	after func(error)
 }
 
 func newCombiner(db *DB) *combiner {
@@ -51,6 +54,21 @@ func newCombiner(db *DB) *combiner {
 func (c *combiner) close() {
 	close(c.closing)
 	<-c.stopped
+}
+
+// enqueue queues fn for a combined transaction and returns without
+// waiting for it (only for a free place in the queue): fn runs after
+// every call queued before it and before every call queued after it, and
+// after is given its outcome once its batch committed or failed.
+func (c *combiner) enqueue(ctx context.Context, fn func(tx *Tx) error, after func(error)) {
+	r := &combineReq{ctx: ctx, fn: fn, done: make(chan struct{}), after: after}
+	select {
+	case c.queue <- r:
+	case <-ctx.Done():
+		after(ctx.Err())
+	case <-c.closing:
+		after(errCombinerClosed)
+	}
 }
 
 // transact runs fn in a combined transaction and waits for its outcome.
@@ -95,6 +113,9 @@ func (c *combiner) loop() {
 		}
 		c.commit(batch)
 		for _, r := range batch {
+			if r.after != nil {
+				r.after(outcome(r))
+			}
 			close(r.done)
 		}
 		c.prepareWanted()
@@ -128,6 +149,9 @@ func (c *combiner) drain() {
 		select {
 		case r := <-c.queue:
 			r.err = errCombinerClosed
+			if r.after != nil {
+				r.after(r.err)
+			}
 			close(r.done)
 		default:
 			return
@@ -180,7 +204,7 @@ func (c *combiner) optimistic(batch []*combineReq) (again bool) {
 		}
 		ok++
 	}
-	c.finish(sqlTx, batch, ok)
+	c.finish(tx, batch, ok)
 	return false
 }
 
@@ -213,19 +237,21 @@ func (c *combiner) withSavepoints(batch []*combineReq) {
 			ok++
 		}
 	}
-	c.finish(sqlTx, batch, ok)
+	c.finish(tx, batch, ok)
 }
 
 // finish commits the transaction when ok calls in it succeeded, or rolls
 // it back when none did.
-func (c *combiner) finish(sqlTx *sql.Tx, batch []*combineReq, ok int) {
+func (c *combiner) finish(tx *Tx, batch []*combineReq, ok int) {
 	if ok == 0 {
-		_ = sqlTx.Rollback()
+		_ = tx.Rollback()
 		return
 	}
-	if err := sqlTx.Commit(); err != nil {
+	if err := tx.Commit(); err != nil {
 		failAll(batch, fmt.Errorf("commit: %w", err))
+		return
 	}
+	tx.committed()
 }
 
 // failAll gives err to every call of the batch without an outcome of its own.
@@ -240,6 +266,7 @@ func failAll(batch []*combineReq, err error) {
 // run executes one call inside a savepoint; its error or panic is kept in
 // r. The returned error is for the savepoint machinery itself.
 func (c *combiner) run(tx *Tx, r *combineReq) error {
+	tx.db.stmts.Add(2) // the savepoint and its release (or rollback)
 	if _, err := tx.Tx.ExecContext(context.Background(), "SAVEPOINT kassa_call"); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}
@@ -255,9 +282,22 @@ func (c *combiner) run(tx *Tx, r *combineReq) error {
 	return nil
 }
 
+// outcome is r's error, its panic made one.
+func outcome(r *combineReq) error {
+	if r.panic != nil {
+		return fmt.Errorf("panic: %v", r.panic)
+	}
+	return r.err
+}
+
 // call runs r's function, keeping its error or panic in r.
 func (c *combiner) call(tx *Tx, r *combineReq) {
-	defer func() { r.panic = recover() }()
+	mark := len(tx.afterCommit)
+	defer func() {
+		if r.panic = recover(); r.err != nil || r.panic != nil {
+			tx.afterCommit = tx.afterCommit[:mark] // its writes do not commit
+		}
+	}()
 	r.err = r.fn(tx)
 }
 

@@ -78,10 +78,27 @@ type DB struct {
 
 	logger atomic.Pointer[slog.Logger] // background work's failures (SetLogger)
 
+	paymentsOnce sync.Once
+	payments     *paymentCache // payment_cache.go
+	windowsOnce  sync.Once
+	windows      *windowCache // payment_cache.go
+
 	commits atomic.Uint64 // Transact calls that committed (Commits)
 
 	sealing atomic.Pointer[seal.Keyring] // personal columns' subject keys (personal.go)
+	stmts   atomic.Uint64                // statements run in write transactions (Statements)
+	reads   atomic.Uint64                // reads outside write transactions (Reads)
 }
+
+// Statements returns how many SQL statements write transactions have run
+// so far (through Tx, savepoints included), whether or not they committed.
+// Like Commits it counts work, not time, so tests may assert it.
+func (db *DB) Statements() uint64 { return db.stmts.Load() }
+
+// Reads returns how many queries have run outside write transactions
+// (DB.QueryContext, DB.QueryRowContext): each is a read transaction of
+// its own on the read pool.
+func (db *DB) Reads() uint64 { return db.reads.Load() }
 
 // Commits returns how many Transact calls have committed so far: each a
 // durable commit its caller waited for (on SQLite the write combiner may
@@ -160,6 +177,7 @@ func (db *DB) Rebind(query string) string {
 
 // QueryContext runs a read query outside any transaction.
 func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	db.reads.Add(1)
 	q := db.Rebind(query)
 	if s := db.cachedStmt(ctx, db.read, q); s != nil {
 		return s.QueryContext(ctx, args...)
@@ -169,6 +187,7 @@ func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql
 
 // QueryRowContext runs a read query returning at most one row.
 func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	db.reads.Add(1)
 	q := db.Rebind(query)
 	if s := db.cachedStmt(ctx, db.read, q); s != nil {
 		return s.QueryRowContext(ctx, args...)
@@ -181,12 +200,28 @@ type Tx struct {
 	*sql.Tx
 	db   *DB
 	conn *sql.Conn // on PostgreSQL, the connection of Tx
+	// afterCommit runs once the transaction (the calling Transact's
+	// function, when the write combiner shares it) committed.
+	afterCommit []func()
+}
+
+// AfterCommit has f run once the caller's transaction committed durably;
+// never when it rolled back, failed or its outcome is unknown.
+func (tx *Tx) AfterCommit(f func()) { tx.afterCommit = append(tx.afterCommit, f) }
+
+// committed runs the AfterCommit functions.
+func (tx *Tx) committed() {
+	for _, f := range tx.afterCommit {
+		f()
+	}
+	tx.afterCommit = nil
 }
 
 // DB returns the database the transaction belongs to.
 func (tx *Tx) DB() *DB { return tx.db }
 
 func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	tx.db.stmts.Add(1)
 	q := tx.db.Rebind(query)
 	if s := tx.db.cachedStmt(ctx, tx.db.write, q); s != nil {
 		return tx.Tx.StmtContext(ctx, s).ExecContext(ctx, args...)
@@ -195,6 +230,7 @@ func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 }
 
 func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	tx.db.stmts.Add(1)
 	q := tx.db.Rebind(query)
 	if s := tx.db.cachedStmt(ctx, tx.db.write, q); s != nil {
 		return tx.Tx.StmtContext(ctx, s).QueryContext(ctx, args...)
@@ -203,6 +239,7 @@ func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql
 }
 
 func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	tx.db.stmts.Add(1)
 	q := tx.db.Rebind(query)
 	if s := tx.db.cachedStmt(ctx, tx.db.write, q); s != nil {
 		return tx.Tx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
@@ -213,6 +250,7 @@ func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *s
 // PrepareContext returns a statement for use in the transaction (on
 // SQLite, from the statement cache when the query is in it).
 func (tx *Tx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	tx.db.stmts.Add(1)
 	q := tx.db.Rebind(query)
 	if s := tx.db.cachedStmt(ctx, tx.db.write, q); s != nil {
 		return tx.Tx.StmtContext(ctx, s), nil
@@ -298,6 +336,26 @@ func (db *DB) Transact(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 }
 
+// TransactNoWait runs fn in a write transaction without making the
+// caller wait for its commit, for writes whose loss in a crash is
+// harmless (giving back a lease that lapses anyway). On SQLite fn is
+// queued to the write combiner behind every write transaction already
+// waiting and before every one queued after this call returns, so no
+// later write of this process runs without it; it commits with the next
+// combined batch. On PostgreSQL, which has no such queue, it is Transact.
+// done (which may be nil) gets fn's outcome, on SQLite from the
+// combiner's goroutine.
+func (db *DB) TransactNoWait(ctx context.Context, fn func(tx *Tx) error, done func(error)) {
+	if done == nil {
+		done = func(error) {}
+	}
+	if db.comb == nil {
+		done(db.Transact(ctx, fn))
+		return
+	}
+	db.comb.enqueue(ctx, db.fenced(ctx, fn), done)
+}
+
 // failedOver reports whether err is a PostgreSQL failover error (see
 // postgresFailoverError) from before COMMIT.
 func (db *DB) failedOver(err error) bool {
@@ -340,6 +398,7 @@ func (db *DB) transactOnce(ctx context.Context, fn func(tx *Tx) error) (err erro
 	if err := sqlTx.Commit(); err != nil {
 		return &commitError{err}
 	}
+	tx.committed()
 	return nil
 }
 
@@ -376,6 +435,7 @@ func (db *DB) IsUniqueViolation(err error) bool {
 // are rolled back and the transaction stays usable (on PostgreSQL an error
 // otherwise aborts the whole transaction).
 func (tx *Tx) Savepoint(ctx context.Context, fn func() error) error {
+	tx.db.stmts.Add(2) // the savepoint and its release (or rollback)
 	if _, err := tx.Tx.ExecContext(ctx, "SAVEPOINT kassa_sp"); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}

@@ -82,7 +82,11 @@ func storePending(ctx context.Context, tx *Tx, result any) error {
 	if err != nil || !ok {
 		return err
 	}
-	return insertIdempotent(ctx, tx, rec, now)
+	if err := insertIdempotent(ctx, tx, rec, now); err != nil {
+		return err
+	}
+	tx.AfterCommit(pend.Stored())
+	return nil
 }
 
 func (s *Idempotency) ReplaceIdempotent(ctx context.Context, rec idempotency.Record) error {

@@ -804,22 +804,17 @@ func LedgerSQLTx(tx ledger.Tx) *Tx {
 	return nil
 }
 
-// Savepoint lets the ledger run an effect so that its failure undoes only
-// its own writes.
+// RunEffect runs a ledger effect in the batch's transaction.
 //
 // An effect submitted under a lease fence (a leased job's payment expiry,
 // say) runs only while that lease is still held, checked in the batch's
-// transaction: a failed check undoes the call's transfers and fails it
-// with lease.ErrLost, and the rest of the batch commits.
-func (t *ledgerTx) Savepoint(ctx context.Context, fn func() error) error {
+// transaction: a failed check fails the effect with lease.ErrLost, the
+// call's transfers are undone and the rest of the batch commits.
+func (t *ledgerTx) RunEffect(ctx context.Context, fn func() error) error {
 	if f, ok := lease.FenceFrom(ctx); ok {
-		inner := fn
-		fn = func() error {
-			if err := t.tx.db.checkFence(ctx, t.tx, f); err != nil {
-				return err
-			}
-			return inner()
+		if err := t.tx.db.checkFence(ctx, t.tx, f); err != nil {
+			return err
 		}
 	}
-	return t.tx.Savepoint(ctx, fn)
+	return fn()
 }

@@ -169,6 +169,8 @@ func (s *Payments) CreatePayment(ctx context.Context, p payment.Payment, ev webh
 		if err != nil {
 			return err
 		}
+		committed := clonePayment(p)
+		tx.AfterCommit(func() { s.db.paymentCache().put(committed) })
 		return s.events.AppendEvent(ctx, tx, ev)
 	})
 	if err == nil && key.Subject != "" && subject != p.ID {
@@ -191,6 +193,9 @@ func (s *Payments) CreatePayment(ctx context.Context, p payment.Payment, ev webh
 }
 
 func (s *Payments) Payment(ctx context.Context, merchantID, id string) (payment.Payment, error) {
+	if p, ok := s.cachedPayment(ctx, merchantID, id); ok {
+		return p, nil
+	}
 	p, subject, err := scanPaymentSealed(s.db.QueryRowContext(ctx, `SELECT `+paymentColumns+` FROM payments
 		WHERE id = ? AND (merchant_id = ? OR ? = '')`, id, merchantID, merchantID))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -201,7 +206,11 @@ func (s *Payments) Payment(ctx context.Context, merchantID, id string) (payment.
 	if err := s.openPayment(ctx, &p, subject); err != nil {
 		return p, err
 	}
-	return p, s.loadVouchers(ctx, s.db, &p)
+	if err := s.loadVouchers(ctx, s.db, &p); err != nil {
+		return p, err
+	}
+	s.db.paymentCache().put(p)
+	return p, nil
 }
 
 func (s *Payments) Payments(ctx context.Context, f payment.Filter) ([]payment.Payment, bool, error) {
@@ -293,44 +302,108 @@ func collectPayments(rows *sql.Rows) ([]payment.Payment, []string, error) {
 	return ps, subjects, rows.Err()
 }
 
-// updatePayment writes p if the stored version is p.Version-1.
-func (s *Payments) updatePayment(ctx context.Context, tx *Tx, p payment.Payment, evs []webhook.Event) error {
-	res, err := tx.ExecContext(ctx, `UPDATE payments SET status = ?, amount_capturable = ?, amount_captured = ?,
-		amount_refunded = ?, method_type = ?, failure_code = ?, expires_at = ?, updated_at = ?, version = ?,
-		card_ref = ?, card_brand = ?, card_last4 = ?, card_exp_month = ?, card_exp_year = ?, card_fingerprint = ?,
-		acquirer_auth_id = ?, acquirer_state = ?, acquirer_key = ?, challenge_id = ?,
-		risk_evaluation = ?, risk_score = ?, risk_level = ?, risk_decision = ?, risk_factor = ?, risk_reasons = ?, risk_review = ?,
-		risk_challenge = ?, risk_trans_status = ?, risk_eci = ?, payer_id = ?,
-		amount_refund_pending = ?, refund_seq = ?, card_trans_status = ?, card_eci = ?, method_ref = ?, attempts = ?
-		WHERE id = ? AND version = ?`,
-		string(p.Status), p.AmountCapturable, p.AmountCaptured, p.AmountRefunded, p.MethodType, p.FailureCode,
-		microsOrZero(p.ExpiresAt), micros(p.Updated), p.Version,
+// paymentUpdateColumns are the columns an update may change, in the
+// order of paymentUpdateValues.
+var paymentUpdateColumns = []string{"status", "amount_capturable", "amount_captured",
+	"amount_refunded", "method_type", "failure_code", "expires_at",
+	"card_ref", "card_brand", "card_last4", "card_exp_month", "card_exp_year", "card_fingerprint",
+	"acquirer_auth_id", "acquirer_state", "acquirer_key", "challenge_id",
+	"risk_evaluation", "risk_score", "risk_level", "risk_decision", "risk_factor", "risk_reasons", "risk_review",
+	"risk_challenge", "risk_trans_status", "risk_eci", "payer_id",
+	"amount_refund_pending", "refund_seq", "card_trans_status", "card_eci", "method_ref", "attempts"}
+
+func paymentUpdateValues(p payment.Payment) []any {
+	return []any{string(p.Status), p.AmountCapturable, p.AmountCaptured, p.AmountRefunded, p.MethodType, p.FailureCode,
+		microsOrZero(p.ExpiresAt),
 		p.Card.Ref, p.Card.Brand, p.Card.Last4, p.Card.ExpMonth, p.Card.ExpYear, p.Card.Fingerprint,
 		p.Card.AuthorizationID, p.Card.AcquirerState, p.Card.AttemptKey, p.Card.ChallengeID,
 		p.Risk.EvaluationID, p.Risk.Score, p.Risk.Level, p.Risk.Decision, p.Risk.Factor, riskReasons(p.Risk), p.Risk.Review,
 		p.Risk.Challenge, p.Risk.TransStatus, p.Risk.ECI, p.PayerID,
-		p.AmountRefundPending, p.RefundSeq, p.Card.TransStatus, p.Card.ECI, p.MethodRef, p.Attempts,
-		p.ID, p.Version-1)
+		p.AmountRefundPending, p.RefundSeq, p.Card.TransStatus, p.Card.ECI, p.MethodRef, p.Attempts}
+}
+
+// updatePayment writes p if the stored version is p.Version-1. When this
+// process has that version cached (it read or wrote it), only the columns
+// and voucher rows that changed are written: the version check makes the
+// stored row equal to the cached one, and an UPDATE that leaves a column
+// alone leaves its indexes alone. Otherwise every column is written.
+func (s *Payments) updatePayment(ctx context.Context, tx *Tx, p payment.Payment, evs []webhook.Event) error {
+	cache := s.db.paymentCache()
+	prev, diff := cache.get(p.ID)
+	diff = diff && prev.Version == p.Version-1
+	var set strings.Builder
+	set.WriteString("UPDATE payments SET updated_at = ?, version = ?")
+	args := []any{micros(p.Updated), p.Version}
+	values := paymentUpdateValues(p)
+	var old []any
+	if diff {
+		old = paymentUpdateValues(prev)
+	}
+	for i, col := range paymentUpdateColumns {
+		if diff && old[i] == values[i] {
+			continue
+		}
+		set.WriteString(", " + col + " = ?")
+		args = append(args, values[i])
+	}
+	set.WriteString(" WHERE id = ? AND version = ?")
+	args = append(args, p.ID, p.Version-1)
+	res, err := tx.ExecContext(ctx, set.String(), args...)
 	if err != nil {
 		return fmt.Errorf("update payment: %w", err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
 		return err
 	} else if n == 0 {
+		cache.drop(p.ID) // another write moved it on
 		return payment.ErrConflict
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM payment_vouchers WHERE payment_id = ?`, p.ID); err != nil {
+	if err := s.writeVouchers(ctx, tx, p, prev.Vouchers, diff); err != nil {
 		return err
-	}
-	for _, u := range p.Vouchers {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO payment_vouchers (payment_id, seq, serial, amount, captured, refunded)
-			VALUES (?, ?, ?, ?, ?, ?)`, p.ID, u.Seq, u.Serial, u.Amount, u.Captured, u.Refunded); err != nil {
-			return fmt.Errorf("insert payment voucher: %w", err)
-		}
 	}
 	for _, ev := range evs {
 		if err := s.events.AppendEvent(ctx, tx, ev); err != nil {
 			return err
+		}
+	}
+	committed := clonePayment(p)
+	tx.AfterCommit(func() { cache.put(committed) })
+	return nil
+}
+
+// writeVouchers stores p's voucher rows: with known (the rows at the
+// previous version), only those that changed; else all of them again.
+func (s *Payments) writeVouchers(ctx context.Context, tx *Tx, p payment.Payment, prev []payment.VoucherUse, known bool) error {
+	if !known {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM payment_vouchers WHERE payment_id = ?`, p.ID); err != nil {
+			return err
+		}
+		prev = nil
+	}
+	was := make(map[int]payment.VoucherUse, len(prev))
+	for _, u := range prev {
+		was[u.Seq] = u
+	}
+	for _, u := range p.Vouchers {
+		w, ok := was[u.Seq]
+		delete(was, u.Seq)
+		switch {
+		case ok && w == u:
+		case ok:
+			if _, err := tx.ExecContext(ctx, `UPDATE payment_vouchers SET serial = ?, amount = ?, captured = ?, refunded = ?
+				WHERE payment_id = ? AND seq = ?`, u.Serial, u.Amount, u.Captured, u.Refunded, p.ID, u.Seq); err != nil {
+				return fmt.Errorf("update payment voucher: %w", err)
+			}
+		default:
+			if _, err := tx.ExecContext(ctx, `INSERT INTO payment_vouchers (payment_id, seq, serial, amount, captured, refunded)
+				VALUES (?, ?, ?, ?, ?, ?)`, p.ID, u.Seq, u.Serial, u.Amount, u.Captured, u.Refunded); err != nil {
+				return fmt.Errorf("insert payment voucher: %w", err)
+			}
+		}
+	}
+	for seq := range was {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM payment_vouchers WHERE payment_id = ? AND seq = ?`, p.ID, seq); err != nil {
+			return fmt.Errorf("delete payment voucher: %w", err)
 		}
 	}
 	return nil
@@ -475,15 +548,24 @@ func (s *Payments) DuePayments(ctx context.Context, now time.Time, limit int) ([
 }
 
 func (s *Payments) CaptureWindow(ctx context.Context, merchantID string) (time.Duration, error) {
+	cache, now := s.db.windowCache(), time.Now()
+	if d, ok := cache.get(merchantID, now); ok {
+		return d, nil
+	}
 	var secs int64
 	err := s.db.QueryRowContext(ctx, `SELECT capture_window_seconds FROM merchant_settings WHERE merchant_id = ?`, merchantID).Scan(&secs)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
+		err = nil
+	} else if err != nil {
+		return 0, err
 	}
-	return time.Duration(secs) * time.Second, err
+	d := time.Duration(secs) * time.Second
+	cache.put(merchantID, d, now)
+	return d, nil
 }
 
 func (s *Payments) SetCaptureWindow(ctx context.Context, merchantID string, d time.Duration) error {
+	defer s.db.windowCache().drop(merchantID) // after the commit, and after a failure too
 	return s.db.Transact(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO merchant_settings (merchant_id, capture_window_seconds) VALUES (?, ?)
 			ON CONFLICT (merchant_id) DO UPDATE SET capture_window_seconds = excluded.capture_window_seconds`,

@@ -444,7 +444,7 @@ func privacyScrub(ctx context.Context, tx *Tx, p privacySubject, tables []privac
 			`UPDATE vault_tokens SET name = '' WHERE id IN (SELECT token_id FROM vault_cards WHERE merchant_id = {mer} AND customer_id = {cust})`)
 	}
 	stmts = append(stmts,
-		`UPDATE payments SET customer_email = '', customer_phone = '' WHERE id IN ({payments})`,
+		`UPDATE payments SET customer_email = '', customer_phone = '', version = version + 1 WHERE id IN ({payments})`,
 		`UPDATE payouts SET customer_email = '', customer_first_name = '', customer_last_name = '', account_holder = '',
 			iban = '' WHERE id IN ({payouts})`,
 	)

@@ -423,13 +423,35 @@ func (s *Vouchers) FailuresOf(ctx context.Context, f voucher.Failure, now time.T
 	return l, err
 }
 
+// EndAttempt gives an attempt's places back. On SQLite the caller does not
+// wait for the commit (issue 15: it was one of the two commits of its
+// own a voucher confirmation waited for besides the payment's): the
+// delete is queued to the write combiner before EndAttempt returns, so
+// every reservation this process makes afterwards runs after it and sees
+// the places back, exactly as if it had waited; it commits with the next
+// batch, usually the confirmation's own ledger commit. Lost in a crash,
+// the places lapse with their lease, as when this fails.
 func (s *Vouchers) EndAttempt(ctx context.Context, id string) error {
-	return s.db.Transact(ctx, func(tx *Tx) error {
+	end := func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM voucher_pin_attempts WHERE attempt_id = ?`, id); err != nil {
 			return fmt.Errorf("delete attempt: %w", err)
 		}
 		return nil
+	}
+	var err error
+	s.db.TransactNoWait(ctx, end, func(e error) {
+		if e == nil {
+			return
+		}
+		if s.db.comb == nil {
+			err = e // PostgreSQL: TransactNoWait waited
+			return
+		}
+		if l := s.db.logger.Load(); l != nil {
+			l.Error("voucher: end PIN attempt (its places lapse with their lease)", "err", e)
+		}
 	})
+	return err
 }
 
 // lockOrder is the order in which a transaction locks keys' lockout rows.

@@ -64,7 +64,7 @@ func testLedgerEffects(t *testing.T, open Opener) {
 		id  string
 		err error
 	}
-	outcomes := make(chan outcome, 60)
+	outcomes := make(chan outcome, 80)
 	for i := range 20 {
 		for kind, eff := range map[string]ledger.Effect{
 			"ok": insert("ok" + itoa(i)),
@@ -75,6 +75,16 @@ func testLedgerEffects(t *testing.T, open Opener) {
 				return refuse
 			},
 			"sqlerr": insert("dup"),
+			// No savepoint of its own: on PostgreSQL the failed
+			// statement aborts the batch's transaction.
+			"rawerr": func(ctx context.Context, tx ledger.Tx, results []ledger.Result) error {
+				stx := sqlstore.LedgerSQLTx(tx)
+				if _, err := stx.ExecContext(ctx, `INSERT INTO merchants (id, name, created_at) VALUES ('raw`+itoa(i)+`', 'r', 0)`); err != nil {
+					return err
+				}
+				_, err := stx.ExecContext(ctx, `INSERT INTO merchants (id, name, created_at) VALUES ('dup', 'dup', 0)`)
+				return err
+			},
 		} {
 			wg.Go(func() {
 				id := kind + itoa(i)
@@ -98,7 +108,7 @@ func testLedgerEffects(t *testing.T, open Opener) {
 			if !errors.Is(o.err, refuse) || !errors.Is(terr, ledger.ErrNotFound) {
 				t.Errorf("%s: err %v (want refused), transfer lookup %v (want not found)", o.id, o.err, terr)
 			}
-		case "sq":
+		case "sq", "ra":
 			if o.err == nil || !errors.Is(terr, ledger.ErrNotFound) {
 				t.Errorf("%s: err %v (want the SQL error), transfer lookup %v", o.id, o.err, terr)
 			}
@@ -107,6 +117,9 @@ func testLedgerEffects(t *testing.T, open Opener) {
 	var rows int
 	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM merchants WHERE id LIKE 'refused%'`).Scan(&rows); err != nil || rows != 0 {
 		t.Errorf("refused effects left %d rows (%v)", rows, err)
+	}
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM merchants WHERE id LIKE 'raw%'`).Scan(&rows); err != nil || rows != 0 {
+		t.Errorf("effects that hit a SQL error left %d rows (%v)", rows, err)
 	}
 	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM merchants WHERE id LIKE 'ok%'`).Scan(&rows); err != nil || rows != 20 {
 		t.Errorf("good effects wrote %d rows, want 20 (%v)", rows, err)
