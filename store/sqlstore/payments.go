@@ -145,6 +145,8 @@ func (s *Payments) CreatePayment(ctx context.Context, p payment.Payment, ev webh
 		if len(p.Metadata) > 0 {
 			meta = sql.NullString{String: string(p.Metadata), Valid: true}
 		}
+		// What this process caches is the payment in clear, as read.
+		committed := clonePayment(p)
 		// The personal fields are sealed under the subject's key (made
 		// here on first use), in a copy: a retried transaction seals the
 		// clear values again.
@@ -169,7 +171,6 @@ func (s *Payments) CreatePayment(ctx context.Context, p payment.Payment, ev webh
 		if err != nil {
 			return err
 		}
-		committed := clonePayment(p)
 		tx.AfterCommit(func() { s.db.paymentCache().put(committed) })
 		return s.events.AppendEvent(ctx, tx, ev)
 	})
